@@ -1,0 +1,176 @@
+"""Settings: frozen, loaded from ``config/default.toml`` + an optional file + environment.
+
+No module-level settings object exists: :func:`load_settings` returns one, and
+:func:`evalsvc.app.create_app` receives it. Precedence (later wins):
+
+1. the defaults of the dataclasses below (``config/default.toml`` documents them),
+2. ``config/default.toml`` beside the package, when present,
+3. the file named by ``--config`` or ``EVALSVC_CONFIG``,
+4. environment variables ``EVALSVC_DATABASE_URL``, ``EVALSVC_HOST``, ``EVALSVC_PORT``,
+   ``EVALSVC_TOKEN_SECRET_FILE``, ``EVALSVC_VAR_DIR``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PROJECT_ROOT",
+    "AuthSettings",
+    "DatabaseSettings",
+    "ScoringDefaults",
+    "ServerSettings",
+    "Settings",
+    "load_settings",
+]
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from evalsvc.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    # SQLite file by default; ``postgresql://...`` for the scaled deployment.
+    url: str = "sqlite:///var/evalsvc.db"
+    # SQLite: WAL + synchronous=NORMAL survives a killed process (the WAL is in the OS
+    # page cache); FULL also survives power loss at a cost in commit latency.
+    sqlite_synchronous: str = "NORMAL"
+    # Writes to SQLite go through one writer thread that commits a group of requests
+    # at once (each in its own savepoint); this caps the group.
+    sqlite_group_commit: int = 64
+    # Threads for database work (PostgreSQL writes and all reads).
+    pool_size: int = 8
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 1_048_576
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    # HMAC secret for bearer tokens; created with mode 0600 on first use.
+    token_secret_file: str = "var/token-secret"
+    token_ttl_hours: int = 12
+
+
+@dataclass(frozen=True)
+class ScoringDefaults:
+    """Defaults a session inherits when its creator does not say otherwise."""
+
+    step: Decimal = Decimal("0.5")
+    deviation_share: Decimal = Decimal("0.30")
+    drop_extremes: bool = False
+    price_formula: str = "lowest_price_ratio"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    scoring: ScoringDefaults = field(default_factory=ScoringDefaults)
+    # Relative paths in the settings are resolved against this directory.
+    var_dir: str = "var"
+
+    def resolve(self, path: str) -> Path:
+        """A settings path made absolute (relative paths: the working directory)."""
+        return Path(path).expanduser().resolve()
+
+
+def _build(cls: type[Any], data: Mapping[str, Any], where: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        f = known.get(key)
+        if f is None:
+            raise ConfigError(f"{where}: unknown setting {key!r} (known: {', '.join(known)})")
+        default = getattr(cls(), key)
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}.{key}: expected a table")
+            kwargs[key] = _build(type(default), value, f"{where}.{key}")
+        elif isinstance(default, Decimal):
+            try:
+                kwargs[key] = Decimal(str(value))
+            except InvalidOperation as exc:
+                raise ConfigError(f"{where}.{key}: expected a decimal, got {value!r}") from exc
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}.{key}: expected true or false, got {value!r}")
+            kwargs[key] = value
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{where}.{key}: expected an integer, got {value!r}")
+            kwargs[key] = value
+        else:
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}.{key}: expected a string, got {value!r}")
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _merge(dict(out[k]), v)
+        else:
+            out[k] = v
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def load_settings(
+    extra_file: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Settings from defaults, ``config/default.toml``, an extra file, env, overrides."""
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+    default_file = PROJECT_ROOT / "config" / "default.toml"
+    if default_file.exists():
+        data = _merge(data, _read_toml(default_file))
+    extra = extra_file or env.get("EVALSVC_CONFIG")
+    if extra:
+        data = _merge(data, _read_toml(Path(extra)))
+    env_map = {
+        "EVALSVC_DATABASE_URL": ("database", "url"),
+        "EVALSVC_HOST": ("server", "host"),
+        "EVALSVC_TOKEN_SECRET_FILE": ("auth", "token_secret_file"),
+    }
+    for var, (section, key) in env_map.items():
+        if env.get(var):
+            data = _merge(data, {section: {key: env[var]}})
+    if env.get("EVALSVC_PORT"):
+        try:
+            data = _merge(data, {"server": {"port": int(env["EVALSVC_PORT"])}})
+        except ValueError as exc:
+            raise ConfigError(f"EVALSVC_PORT: expected an integer, got {env['EVALSVC_PORT']!r}") from exc
+    if env.get("EVALSVC_VAR_DIR"):
+        data["var_dir"] = env["EVALSVC_VAR_DIR"]
+    if overrides:
+        data = _merge(data, overrides)
+    settings: Settings = _build(Settings, data, "settings")
+    return settings

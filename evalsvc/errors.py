@@ -1,0 +1,146 @@
+"""The one exception tree of evalsvc.
+
+::
+
+    EvalsvcError
+     ├── InvalidInput            the request or file is malformed (names the field)
+     │    └── PayloadTooLarge
+     ├── Unauthenticated         no or bad credentials
+     ├── Forbidden               authenticated, but this role/venue may not do it
+     ├── NotFound
+     ├── Conflict                valid, but clashes with what is stored
+     │    ├── InvalidTransition  a lifecycle command the current state refuses
+     │    └── IdempotencyConflict  a reused client key with a different body
+     ├── Unavailable             a dependency is down; try again later
+     ├── SchemaMismatch          the database schema is not the one this code needs
+     ├── ConfigError             settings or config files are wrong
+     └── VerificationError       a signature, proof or certificate failed to verify
+          ├── CertificateRejected
+          └── AuditLogInconsistent
+
+Exceptions carry a message for humans (Chinese UI text is added by the caller where
+shown to people) and, for input errors, the offending ``field`` as a JSON-pointer-like
+path (``bids/0/uscc``). Transport mapping (HTTP status, WebSocket code) lives in
+:mod:`evalsvc.http_errors` and nowhere else.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuditLogInconsistent",
+    "CertificateRejected",
+    "ConfigError",
+    "Conflict",
+    "EvalsvcError",
+    "FieldError",
+    "Forbidden",
+    "IdempotencyConflict",
+    "InvalidInput",
+    "InvalidTransition",
+    "NotFound",
+    "PayloadTooLarge",
+    "SchemaMismatch",
+    "Unauthenticated",
+    "Unavailable",
+    "VerificationError",
+]
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one field of an input document."""
+
+    field: str
+    reason: str
+
+
+class EvalsvcError(Exception):
+    """Base of every error evalsvc raises on purpose."""
+
+    code: str = "error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(EvalsvcError):
+    """The input is malformed or breaks a rule; ``errors`` lists every field problem."""
+
+    code = "invalid_input"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        errors: tuple[FieldError, ...] = (),
+    ) -> None:
+        super().__init__(message, field=field)
+        if not errors and field is not None:
+            errors = (FieldError(field, message),)
+        self.errors = errors
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "payload_too_large"
+
+
+class Unauthenticated(EvalsvcError):
+    code = "unauthenticated"
+
+
+class Forbidden(EvalsvcError):
+    code = "forbidden"
+
+
+class NotFound(EvalsvcError):
+    code = "not_found"
+
+
+class Conflict(EvalsvcError):
+    code = "conflict"
+
+
+class InvalidTransition(Conflict):
+    """A command the session's current state does not accept."""
+
+    code = "invalid_transition"
+
+    def __init__(self, message: str, *, state: str, command: str) -> None:
+        super().__init__(message)
+        self.state = state
+        self.command = command
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+
+
+class Unavailable(EvalsvcError):
+    code = "unavailable"
+
+
+class SchemaMismatch(EvalsvcError):
+    code = "schema_mismatch"
+
+
+class ConfigError(EvalsvcError):
+    code = "config_error"
+
+
+class VerificationError(EvalsvcError):
+    """A signature, proof, checkpoint or certificate did not verify."""
+
+    code = "verification_failed"
+
+
+class CertificateRejected(VerificationError):
+    code = "certificate_rejected"
+
+
+class AuditLogInconsistent(VerificationError):
+    code = "audit_log_inconsistent"
