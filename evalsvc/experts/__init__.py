@@ -1,0 +1,5 @@
+"""The expert pool (评标专家库), recusal and composition rules, the seed ceremony and the draw.
+
+Pure modules: :mod:`.specialties`, :mod:`.pool`, :mod:`.synth`, :mod:`.rules`,
+:mod:`.seed`, :mod:`.draw`, :mod:`.bundle`. :mod:`.cli` does the file I/O.
+"""
