@@ -4,10 +4,13 @@
 
     EvalsvcError
      ├── InvalidInput            the request or file is malformed (names the field)
-     │    └── PayloadTooLarge
+     │    ├── PayloadTooLarge
+     │    ├── MalformedBody      not UTF-8, not JSON
+     │    └── UnsupportedMediaType
      ├── Unauthenticated         no or bad credentials
      ├── Forbidden               authenticated, but this role/venue may not do it
      ├── NotFound
+     ├── MethodNotAllowed
      ├── Conflict                valid, but clashes with what is stored
      │    ├── InvalidTransition  a lifecycle command the current state refuses
      │    └── IdempotencyConflict  a reused client key with a different body
@@ -37,11 +40,14 @@ __all__ = [
     "IdempotencyConflict",
     "InvalidInput",
     "InvalidTransition",
+    "MalformedBody",
+    "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
     "SchemaMismatch",
     "Unauthenticated",
     "Unavailable",
+    "UnsupportedMediaType",
     "VerificationError",
 ]
 
@@ -89,6 +95,16 @@ class PayloadTooLarge(InvalidInput):
     code = "payload_too_large"
 
 
+class MalformedBody(InvalidInput):
+    """The body is not UTF-8 JSON of the expected media type."""
+
+    code = "malformed_body"
+
+
+class UnsupportedMediaType(InvalidInput):
+    code = "unsupported_media_type"
+
+
 class Unauthenticated(EvalsvcError):
     code = "unauthenticated"
 
@@ -99,6 +115,10 @@ class Forbidden(EvalsvcError):
 
 class NotFound(EvalsvcError):
     code = "not_found"
+
+
+class MethodNotAllowed(EvalsvcError):
+    code = "method_not_allowed"
 
 
 class Conflict(EvalsvcError):
@@ -144,3 +164,70 @@ class CertificateRejected(VerificationError):
 
 class AuditLogInconsistent(VerificationError):
     code = "audit_log_inconsistent"
+
+
+# Certificate refusals (evalsvc.pki): one class per reason a user would want told apart.
+__all__ += [
+    "CertificateExpired",
+    "CertificateNotYetValid",
+    "CertificateRevoked",
+    "CertificateSignatureInvalid",
+    "ChainTooDeep",
+    "RevocationUnavailable",
+    "SignatureInvalid",
+    "UnknownIssuer",
+    "WrongCertificateRole",
+    "WrongKeyUsage",
+]
+
+
+class CertificateExpired(CertificateRejected):
+    code = "certificate_expired"
+
+
+class CertificateNotYetValid(CertificateRejected):
+    code = "certificate_not_yet_valid"
+
+
+class CertificateRevoked(CertificateRejected):
+    code = "certificate_revoked"
+
+
+class WrongKeyUsage(CertificateRejected):
+    """Key usage / extended key usage does not allow what was asked."""
+
+    code = "certificate_wrong_key_usage"
+
+
+class WrongCertificateRole(CertificateRejected):
+    """E.g. a venue (organisation or server) certificate presented as an expert's."""
+
+    code = "certificate_wrong_role"
+
+
+class UnknownIssuer(CertificateRejected):
+    """No path to any trusted anchor of any region."""
+
+    code = "certificate_unknown_issuer"
+
+
+class ChainTooDeep(CertificateRejected):
+    code = "certificate_chain_too_deep"
+
+
+class RevocationUnavailable(CertificateRejected):
+    """``require`` mode and no fresh, verified CRL for a certificate of the chain."""
+
+    code = "certificate_revocation_unavailable"
+
+
+class CertificateSignatureInvalid(CertificateRejected):
+    """A certificate or CRL in the chain carries a signature its issuer did not make."""
+
+    code = "certificate_signature_invalid"
+
+
+class SignatureInvalid(VerificationError):
+    """A signature over data (challenge, score sheet, report) does not verify."""
+
+    code = "signature_invalid"

@@ -1,0 +1,122 @@
+"""Revocation by CRL (RFC 5280 §6.3), for RSA-, ECDSA- and SM2-signed CRLs. Pure.
+
+For every certificate of a validated chain except the anchor, the CRLs whose issuer name
+is the certificate's issuer and whose signature the issuer's key made (§6.3.3 (b), (f),
+(g)) are considered:
+
+- a serial number listed in any such CRL with a revocation date not after ``at`` →
+  :class:`~evalsvc.errors.CertificateRevoked` (a stale CRL is still evidence of revocation);
+- otherwise a CRL is *fresh* when ``thisUpdate <= at < nextUpdate`` (§5.1.2.4-5; a CRL
+  without nextUpdate is never fresh). No fresh CRL → in ``require`` mode
+  :class:`~evalsvc.errors.RevocationUnavailable`; in ``soft-fail`` mode a
+  :class:`RevocationWarning` the caller turns into a supervisor alert.
+
+Not implemented (documented in docs/pki.md): delta CRLs (ignored), indirect CRLs and
+distribution-point scoping (a CRL applies to every certificate of its issuer), OCSP.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "RevocationMode",
+    "RevocationWarning",
+    "check_revocation",
+]
+
+import datetime as _dt
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from cryptography import x509
+
+from evalsvc.errors import CertificateRevoked, RevocationUnavailable
+from evalsvc.pki.signatures import crl_signed_by
+
+
+class RevocationMode(StrEnum):
+    """What to do when no fresh CRL is at hand."""
+
+    REQUIRE = "require"  # signing actions: refuse
+    SOFT_FAIL = "soft-fail"  # read-only access: allow, warn the supervisor
+    OFF = "off"  # not checked at all (tests of path building only; visible in results)
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationWarning:
+    """Revocation status could not be established for one certificate."""
+
+    subject: str
+    serial: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.subject} (serial {self.serial:x}): {self.reason}"
+
+
+def _describe(cert: x509.Certificate) -> str:
+    return cert.subject.rfc4514_string() or f"serial {cert.serial_number:x}"
+
+
+def _is_delta(crl: x509.CertificateRevocationList) -> bool:
+    try:
+        crl.extensions.get_extension_for_class(x509.DeltaCRLIndicator)
+    except x509.ExtensionNotFound:
+        return False
+    return True
+
+
+def check_revocation(
+    chain: Sequence[x509.Certificate],
+    crls: Iterable[x509.CertificateRevocationList],
+    *,
+    at: _dt.datetime,
+    mode: RevocationMode,
+) -> tuple[RevocationWarning, ...]:
+    """Check every certificate of ``chain`` (leaf first, anchor last) against ``crls``."""
+    if mode is RevocationMode.OFF:
+        return ()
+    all_crls = [c for c in crls if not _is_delta(c)]
+    warnings: list[RevocationWarning] = []
+    for cert, issuer in itertools.pairwise(chain):
+        candidates = [c for c in all_crls if c.issuer == cert.issuer]
+        verified = [c for c in candidates if crl_signed_by(c, issuer)]
+        for crl in verified:
+            entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+            if entry is not None and entry.revocation_date_utc <= at:
+                raise CertificateRevoked(
+                    f"certificate {_describe(cert)} (serial {cert.serial_number:x}) was revoked "
+                    f"at {entry.revocation_date_utc.isoformat()} per the CRL of "
+                    f"{crl.issuer.rfc4514_string()} dated {crl.last_update_utc.isoformat()}"
+                )
+        fresh = [
+            c
+            for c in verified
+            if c.last_update_utc <= at and c.next_update_utc is not None and at < c.next_update_utc
+        ]
+        if fresh:
+            continue
+        if verified:
+            newest = max(verified, key=lambda c: c.last_update_utc)
+            until = (
+                newest.next_update_utc.isoformat() if newest.next_update_utc else "no nextUpdate"
+            )
+            reason = (
+                f"no fresh CRL from {cert.issuer.rfc4514_string()}: the newest "
+                f"(thisUpdate {newest.last_update_utc.isoformat()}) is valid until {until}, "
+                f"checked at {at.isoformat()}"
+            )
+        elif candidates:
+            reason = (
+                f"the CRL(s) named {cert.issuer.rfc4514_string()} are not signed by the "
+                "issuer's key (tampered or from another CA)"
+            )
+        else:
+            reason = f"no CRL from {cert.issuer.rfc4514_string()} is loaded"
+        if mode is RevocationMode.REQUIRE:
+            raise RevocationUnavailable(
+                f"revocation status of {_describe(cert)} unknown and required: {reason}"
+            )
+        warnings.append(RevocationWarning(_describe(cert), cert.serial_number, reason))
+    return tuple(warnings)
