@@ -1,0 +1,173 @@
+"""The durable per-session log, on a SQLite file and on PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, text
+from sqlalchemy.exc import DBAPIError
+
+from evalsvc.audit import merkle
+from evalsvc.audit.log import (
+    add_cosignature,
+    append_leaf,
+    checkpoint_note,
+    consistency_proof_from_store,
+    inclusion_proof_from_store,
+    list_checkpoints,
+    lock_session_log,
+    log_size,
+    read_leaves,
+    root_at,
+    sign_checkpoint,
+    tlog_proof_from_store,
+)
+from evalsvc.audit.note import cosign_checkpoint, generate_key, open_note, verify_tlog_proof
+from evalsvc.audit.tables import install_triggers
+from evalsvc.errors import Conflict, InvalidInput, NotFound, VerificationError
+
+pytestmark = pytest.mark.db
+
+S = "s-0001"
+N = 45
+
+
+def _data(i: int) -> bytes:
+    return f'{{"action":"score","seq":{i + 1}}}'.encode()
+
+
+def _fill(engine: Engine, n: int = N, session_id: str = S) -> list[bytes]:
+    with engine.begin() as conn:
+        return [append_leaf(conn, session_id=session_id, index=i, data=_data(i)) for i in range(n)]
+
+
+def test_roots_and_proofs_match_the_in_memory_tree(engine: Engine) -> None:
+    leaves = _fill(engine)
+    _fill(engine, 5, session_id="other")  # another session's tree must not leak in
+    with engine.connect() as conn:
+        assert log_size(conn, S) == N and log_size(conn, "other") == 5
+        for size in range(N + 1):
+            assert root_at(conn, S, size) == merkle.root_hash(leaves[:size])
+        for size in (1, 2, 7, 8, 31, 32, 33, N):
+            for index in range(size):
+                assert inclusion_proof_from_store(conn, S, index, size) == merkle.inclusion_proof(
+                    index, leaves[:size]
+                )
+        for new in (1, 6, 16, 17, N):
+            for old in range(new + 1):
+                assert consistency_proof_from_store(conn, S, old, new) == merkle.consistency_proof(
+                    old, leaves[:new]
+                )
+        assert [d for _, d in read_leaves(conn, S, 3, 6)] == [_data(3), _data(4), _data(5)]
+
+
+def test_a_proof_is_one_query(engine: Engine) -> None:
+    _fill(engine)
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with engine.connect() as conn:
+            inclusion_proof_from_store(conn, S, 17, N)
+            assert len(statements) == 1
+            root_at(conn, S, N)
+            assert len(statements) == 2
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def test_gaps_and_duplicates_are_refused(engine: Engine) -> None:
+    _fill(engine, 3)
+    with pytest.raises(Conflict, match="no leaf 4: leaf 5 would leave a gap"), engine.begin() as c:
+        append_leaf(c, session_id=S, index=5, data=b"x")
+    with pytest.raises(Conflict, match="already has leaf 2"), engine.begin() as conn:
+        append_leaf(conn, session_id=S, index=2, data=b"x")
+    with pytest.raises(InvalidInput), engine.begin() as conn:
+        append_leaf(conn, session_id=S, index=-1, data=b"x")
+    with engine.connect() as conn:
+        with pytest.raises(NotFound):
+            root_at(conn, S, 4)
+        with pytest.raises(NotFound):
+            consistency_proof_from_store(conn, S, 1, 4)
+        with pytest.raises(InvalidInput):
+            inclusion_proof_from_store(conn, S, 3, 3)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_leaf SET data = X'00' WHERE idx = 1",
+        "DELETE FROM audit_leaf WHERE idx = 2",
+        "UPDATE audit_node SET hash = X'00' WHERE level = 0",
+        "DELETE FROM audit_node",
+        "UPDATE audit_checkpoint SET note = 'x'",
+        "DELETE FROM audit_checkpoint",
+        "DELETE FROM audit_cosignature",
+    ],
+)
+def test_the_database_refuses_updates_and_deletes(engine: Engine, statement: str) -> None:
+    _fill(engine, 4)
+    skey, _ = generate_key("evalsvc.example/s-0001")
+    w_skey, w_vkey = generate_key("w1.example")
+    with engine.begin() as conn:
+        note = sign_checkpoint(conn, session_id=S, origin="evalsvc.example/s-0001", skey=skey)
+        line = cosign_checkpoint(note, w_skey, timestamp=1)
+        add_cosignature(conn, session_id=S, size=4, line=line, witness_vkey=w_vkey)
+        install_triggers(conn)  # idempotent on top of the ones create_all made
+    if engine.dialect.name == "postgresql":
+        statement = statement.replace("X'00'", "'\\x00'::bytea")
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(text(statement))
+    with engine.connect() as conn:
+        assert log_size(conn, S) == 4
+        assert root_at(conn, S, 4) == merkle.root_hash(
+            [merkle.leaf_hash(_data(i)) for i in range(4)]
+        )
+
+
+def test_postgresql_refuses_truncate(pg_engine: Engine) -> None:
+    _fill(pg_engine, 2)
+    with pytest.raises(DBAPIError, match="append-only"), pg_engine.begin() as conn:
+        conn.execute(text("TRUNCATE audit_leaf"))
+
+
+def test_checkpoints_cosignatures_and_tlog_proofs(engine: Engine) -> None:
+    origin = "evalsvc.example/s-0001"
+    skey, vkey = generate_key(origin)
+    w1, w2 = generate_key("venue.nj.example"), generate_key("venue.hz.example")
+    _fill(engine, 10)
+    with engine.begin() as conn:
+        lock_session_log(conn, S)
+        first = sign_checkpoint(conn, session_id=S, origin=origin, skey=skey)
+        assert sign_checkpoint(conn, session_id=S, origin=origin, skey=skey) == first
+        for i in range(10, 13):
+            append_leaf(conn, session_id=S, index=i, data=_data(i))
+        second = sign_checkpoint(conn, session_id=S, origin=origin, skey=skey)
+        for w_skey, w_vkey in (w1, w2):
+            line = cosign_checkpoint(second, w_skey, timestamp=1_800_000_000)
+            assert add_cosignature(conn, session_id=S, size=13, line=line, witness_vkey=w_vkey)
+        # A repeat by the same witness is verified and ignored.
+        again = cosign_checkpoint(second, w1[0], timestamp=1_800_000_001)
+        add_cosignature(conn, session_id=S, size=13, line=again, witness_vkey=w1[1])
+        forged = cosign_checkpoint(first, w2[0], timestamp=1)  # over another checkpoint
+        with pytest.raises(VerificationError, match="invalid cosignature"):
+            add_cosignature(conn, session_id=S, size=13, line=forged, witness_vkey=w2[1])
+        with pytest.raises(NotFound):
+            add_cosignature(conn, session_id=S, size=99, line=forged, witness_vkey=w2[1])
+    with engine.connect() as conn:
+        cps = list_checkpoints(conn, S)
+        assert [(c.size, len(c.cosignatures)) for c in cps] == [(10, 0), (13, 2)]
+        latest = checkpoint_note(conn, S)
+        assert latest is not None
+        opened = open_note(latest, [vkey])
+        assert opened.text.startswith(origin + "\n13\n")
+        proof = tlog_proof_from_store(conn, S, 11)
+        verify_tlog_proof(
+            proof, data=_data(11), log_vkey=vkey, witness_vkeys=[w1[1], w2[1]], quorum=2
+        )
+        with pytest.raises(NotFound, match="not yet covered"):
+            tlog_proof_from_store(conn, S, 11, size=10)
