@@ -22,6 +22,7 @@ from evalsvc.errors import EvalsvcError
 # ``func`` (args -> int exit status) on the sub-parsers it adds.
 COMMAND_MODULES: tuple[str, ...] = (
     "evalsvc.commands",
+    "evalsvc.pki.cli",
 )
 
 
