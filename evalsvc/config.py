@@ -167,7 +167,9 @@ def load_settings(
         try:
             data = _merge(data, {"server": {"port": int(env["EVALSVC_PORT"])}})
         except ValueError as exc:
-            raise ConfigError(f"EVALSVC_PORT: expected an integer, got {env['EVALSVC_PORT']!r}") from exc
+            raise ConfigError(
+                f"EVALSVC_PORT: expected an integer, got {env['EVALSVC_PORT']!r}"
+            ) from exc
     if env.get("EVALSVC_VAR_DIR"):
         data["var_dir"] = env["EVALSVC_VAR_DIR"]
     if overrides:

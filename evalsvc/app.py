@@ -1,0 +1,127 @@
+"""``create_app(settings)``: the one place that wires the application."""
+
+from __future__ import annotations
+
+__all__ = ["create_app"]
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from aiohttp import web
+
+from evalsvc import __version__
+from evalsvc.config import Settings
+from evalsvc.db import Database, ensure_schema
+from evalsvc.errors import Unavailable
+from evalsvc.httpkit import PRINCIPAL_SECRET, Route, error_middleware, json_response, principal
+from evalsvc.keys import load_or_create_secret
+from evalsvc.openapi import openapi_document
+from evalsvc.sessions.bus import LocalBus
+from evalsvc.sessions.model import ScoringRules
+from evalsvc.sessions.routes import ROUTES as SESSION_ROUTES
+from evalsvc.sessions.service import SessionService
+from evalsvc.typedefs import DB, ROUTES, SESSIONS, SETTINGS
+
+WEB_DIR = Path(__file__).resolve().parent / "web"
+
+
+async def healthz(request: web.Request) -> web.Response:
+    db = request.app[DB]
+    try:
+        await db.read(lambda c: c.execute(sa.text("SELECT 1")).scalar())
+    except Exception as exc:
+        raise Unavailable("the database does not answer") from exc
+    return json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "database": "sqlite" if db.sqlite else "postgresql",
+        }
+    )
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return json_response(openapi_document(request.app[ROUTES]))
+
+
+async def whoami(request: web.Request) -> web.Response:
+    p = principal(request)
+    return json_response({"role": p.role, "subject": p.subject, "name": p.name, "venue": p.venue})
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(WEB_DIR / "index.html")
+
+
+CORE_ROUTES: list[Route] = [
+    Route("GET", "/healthz", healthz, "Liveness and database check", tag="system"),
+    Route("GET", "/api/openapi.json", get_openapi, "This OpenAPI 3.1 document", tag="system"),
+    Route(
+        "GET",
+        "/api/me",
+        whoami,
+        "Who the bearer token says you are",
+        roles=("operator", "expert", "supervisor"),
+        tag="system",
+    ),
+]
+
+
+def _clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _new_session_id() -> str:
+    return "s-" + secrets.token_hex(6)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The aiohttp application for ``settings`` (database opened on startup)."""
+    app = web.Application(
+        client_max_size=settings.server.max_body_bytes, middlewares=[error_middleware]
+    )
+    app[SETTINGS] = settings
+    routes = (*CORE_ROUTES, *SESSION_ROUTES)
+    app[ROUTES] = routes
+    for r in routes:
+        app.router.add_route(r.method, r.path, r.handler, name=r.handler.__name__)
+    app.router.add_get("/", index, name="index")
+    app.router.add_static("/static/", WEB_DIR, name="static")
+    app.cleanup_ctx.append(_database)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    loop = asyncio.get_running_loop()
+    app[PRINCIPAL_SECRET] = await loop.run_in_executor(
+        None, load_or_create_secret, settings.resolve(settings.auth.token_secret_file)
+    )
+    db = Database(settings.database)
+    try:
+        await loop.run_in_executor(None, ensure_schema, db.engine)
+    except BaseException:
+        db.close()
+        raise
+    app[DB] = db
+    s = settings.scoring
+    app[SESSIONS] = SessionService(
+        db,
+        clock_ms=_clock_ms,
+        new_id=_new_session_id,
+        bus=LocalBus(),
+        defaults=ScoringRules(
+            step=s.step,
+            deviation_share=s.deviation_share,
+            drop_extremes=s.drop_extremes,
+            price_formula=s.price_formula,
+        ),
+    )
+    try:
+        yield
+    finally:
+        await loop.run_in_executor(None, db.close)

@@ -1,0 +1,164 @@
+"""Core sub-commands: ``serve``, ``demo``, ``tokens``, ``db``."""
+
+from __future__ import annotations
+
+__all__ = ["register"]
+
+import argparse
+import asyncio
+import json
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from evalsvc.auth import ROLES, issue_token
+from evalsvc.config import Settings, load_settings
+from evalsvc.db import SCHEMA_VERSION, ensure_schema, make_engine, upgrade_schema
+from evalsvc.errors import InvalidInput
+from evalsvc.keys import load_or_create_secret
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    over: dict[str, Any] = {}
+    for section, values in overrides.items():
+        clean = {k: v for k, v in values.items() if v is not None}
+        if clean:
+            over[section] = clean
+    return load_settings(args.config, overrides=over)
+
+
+def register(sub: Any) -> None:
+    """Add ``serve``, ``demo``, ``tokens`` and ``db``."""
+    p = sub.add_parser("serve", help="run the session server (primary venue)")
+    p.add_argument("--host", help="listen address (default from settings: 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (default 8080)")
+    p.add_argument("--database", metavar="URL", help="database URL (overrides settings)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="seed a cross-region demo session and serve it")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument(
+        "--database",
+        metavar="URL",
+        default="sqlite:///var/demo.db",
+        help="database for the demo (default sqlite:///var/demo.db, recreated)",
+    )
+    p.add_argument("--keep", action="store_true", help="keep an existing demo database")
+    p.add_argument("--seed-only", action="store_true", help="seed, print the tokens and exit")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("tokens", help="issue bearer tokens")
+    tsub = p.add_subparsers(dest="tokens_command", metavar="ACTION", required=True)
+    t = tsub.add_parser("issue", help="print a signed bearer token")
+    t.add_argument("--role", required=True, choices=ROLES)
+    t.add_argument("--venue", help="venue id (required for operator and expert)")
+    t.add_argument("--subject", help="expert id / operator or supervisor name")
+    t.add_argument("--name", help="display name")
+    t.add_argument("--ttl-hours", type=int, help="validity (default from settings: 12)")
+    t.set_defaults(func=cmd_tokens_issue)
+
+    p = sub.add_parser("db", help="database schema: status and upgrade")
+    dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    d = dsub.add_parser("status", help="show the schema version")
+    d.set_defaults(func=cmd_db_status)
+    d = dsub.add_parser("upgrade", help="create or upgrade the schema")
+    d.set_defaults(func=cmd_db_upgrade)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from evalsvc.app import create_app
+
+    settings = _settings(
+        args, server={"host": args.host, "port": args.port}, database={"url": args.database}
+    )
+    engine = make_engine(settings.database)
+    try:
+        ensure_schema(engine)  # fail fast with a clear message before binding the port
+    finally:
+        engine.dispose()
+    print(
+        f"evalsvc serving on http://{settings.server.host}:{settings.server.port} "
+        f"(database: {settings.database.url})",
+        flush=True,
+    )
+    web.run_app(
+        create_app(settings),
+        host=settings.server.host,
+        port=settings.server.port,
+        print=None,
+        handle_signals=True,
+    )
+    return 0
+
+
+def cmd_tokens_issue(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    secret = load_or_create_secret(settings.resolve(settings.auth.token_secret_file))
+    subject = (
+        args.subject
+        or {"operator": f"op-{args.venue}", "supervisor": "supervisor", "expert": ""}[args.role]
+    )
+    if args.role == "expert" and not args.subject:
+        raise InvalidInput("an expert token needs --subject EXPERT_ID", field="subject")
+    ttl = (args.ttl_hours or settings.auth.token_ttl_hours) * 3600
+    print(
+        issue_token(
+            secret,
+            role=args.role,
+            subject=subject,
+            name=args.name or subject,
+            venue=args.venue,
+            now=int(time.time()),
+            ttl_seconds=ttl,
+            nonce=secrets.token_hex(8),
+        )
+    )
+    return 0
+
+
+def cmd_db_status(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    engine = make_engine(settings.database)
+    try:
+        ensure_schema(engine)
+    finally:
+        engine.dispose()
+    print(f"database {settings.database.url}: schema version {SCHEMA_VERSION} (current)")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    engine = make_engine(settings.database)
+    try:
+        before, after = upgrade_schema(engine)
+    finally:
+        engine.dispose()
+    print(f"database {settings.database.url}: schema version {before} → {after}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from evalsvc.demo import run_demo
+
+    if args.database.startswith("sqlite:///") and not args.keep:
+        path = Path(args.database[len("sqlite:///") :])
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    settings = _settings(
+        args, server={"host": args.host, "port": args.port}, database={"url": args.database}
+    )
+    try:
+        return asyncio.run(run_demo(settings, serve=not args.seed_only))
+    except KeyboardInterrupt:
+        return 0
+
+
+def _print_json(doc: Any) -> None:
+    json.dump(doc, sys.stdout, ensure_ascii=False, indent=2)
+    print()

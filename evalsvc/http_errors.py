@@ -1,0 +1,78 @@
+"""The one table from error class to HTTP status and WebSocket error code.
+
+Responses are RFC 9457 problem details (``application/problem+json``)::
+
+    {"type": "https://evalsvc.org/problems/invalid_input", "title": "Invalid input",
+     "status": 422, "detail": "bids/0/uscc: not a valid unified social credit code: …",
+     "code": "invalid_input", "field": "bids/0/uscc",
+     "errors": [{"field": "bids/0/uscc", "reason": "…"}]}
+
+Anything not an :class:`~evalsvc.errors.EvalsvcError` becomes a 500 with no details
+(they can be security-sensitive); the stack trace goes to the log only.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PROBLEM_BASE", "problem_for", "status_for"]
+
+from typing import Any
+
+from evalsvc import errors as e
+
+PROBLEM_BASE = "https://evalsvc.org/problems/"
+
+# Most specific first: the first class in the MRO found here wins.
+_TABLE: dict[type[e.EvalsvcError], tuple[int, str]] = {
+    e.PayloadTooLarge: (413, "Payload too large"),
+    e.MalformedBody: (400, "Malformed request body"),
+    e.UnsupportedMediaType: (415, "Unsupported media type"),
+    e.InvalidInput: (422, "Invalid input"),
+    e.Unauthenticated: (401, "Authentication required"),
+    e.Forbidden: (403, "Forbidden"),
+    e.NotFound: (404, "Not found"),
+    e.MethodNotAllowed: (405, "Method not allowed"),
+    e.IdempotencyConflict: (409, "Idempotency key reused"),
+    e.InvalidTransition: (409, "Command not allowed in this state"),
+    e.Conflict: (409, "Conflict"),
+    e.CertificateRejected: (403, "Certificate rejected"),
+    e.VerificationError: (422, "Verification failed"),
+    e.Unavailable: (503, "Service unavailable"),
+    e.SchemaMismatch: (503, "Database schema mismatch"),
+    e.ConfigError: (500, "Configuration error"),
+}
+
+
+def status_for(exc: e.EvalsvcError) -> tuple[int, str]:
+    """(HTTP status, title) for an evalsvc error."""
+    for cls in type(exc).__mro__:
+        if cls in _TABLE:
+            return _TABLE[cls]
+    return (500, "Internal error")
+
+
+def problem_for(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """(status, problem document) for any exception."""
+    if not isinstance(exc, e.EvalsvcError):
+        return 500, {
+            "type": PROBLEM_BASE + "internal_error",
+            "title": "Internal error",
+            "status": 500,
+            "code": "internal_error",
+            "detail": "an internal error occurred; it has been logged",
+        }
+    status, title = status_for(exc)
+    doc: dict[str, Any] = {
+        "type": PROBLEM_BASE + exc.code,
+        "title": title,
+        "status": status,
+        "code": exc.code,
+        "detail": exc.message,
+    }
+    if exc.field is not None:
+        doc["field"] = exc.field
+    if isinstance(exc, e.InvalidInput) and exc.errors:
+        doc["errors"] = [{"field": f.field, "reason": f.reason} for f in exc.errors]
+    if isinstance(exc, e.InvalidTransition):
+        doc["state"] = exc.state
+        doc["command"] = exc.command
+    return status, doc

@@ -1,0 +1,188 @@
+"""HTTP plumbing shared by every route: problem responses, strict JSON bodies, auth.
+
+The error middleware is the only place an exception becomes an HTTP response
+(through :mod:`evalsvc.http_errors`).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PRINCIPAL_SECRET",
+    "Route",
+    "error_middleware",
+    "idempotency_key",
+    "json_response",
+    "principal",
+    "read_json",
+]
+
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from evalsvc.auth import Principal, verify_token
+from evalsvc.canonical import to_jsonable
+from evalsvc.errors import (
+    EvalsvcError,
+    Forbidden,
+    InvalidInput,
+    MalformedBody,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
+from evalsvc.http_errors import problem_for
+
+log = logging.getLogger(__name__)
+
+PRINCIPAL_SECRET: web.AppKey[bytes] = web.AppKey("token_secret", bytes)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One documented API route (the OpenAPI document is built from these)."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    roles: tuple[str, ...] = ()  # empty: no authentication
+    body: type[BaseModel] | None = None
+    body_doc: str | None = None  # when the body is not a model (free-form maps)
+    ok_status: int = 200
+    idempotent: bool = False  # accepts (or requires) Idempotency-Key
+    key_required: bool = False
+    query: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)  # (name, type, doc)
+    tag: str = "sessions"
+
+
+def _dumps(doc: Any) -> str:
+    return json.dumps(to_jsonable(doc), ensure_ascii=False, separators=(",", ":"))
+
+
+def json_response(
+    doc: Any, *, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A JSON response (Decimals as strings, UTF-8, no ASCII escaping)."""
+    return web.Response(
+        text=_dumps(doc), status=status, content_type="application/json", headers=headers
+    )
+
+
+def _problem_response(exc: BaseException, request: web.Request) -> web.Response:
+    status, doc = problem_for(exc)
+    doc["instance"] = request.path
+    headers = {"WWW-Authenticate": 'Bearer realm="evalsvc"'} if status == 401 else None
+    return web.Response(
+        text=_dumps(doc), status=status, content_type="application/problem+json", headers=headers
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as a problem document; unknown errors reveal nothing."""
+    try:
+        return await handler(request)
+    except EvalsvcError as exc:
+        return _problem_response(exc, request)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return _problem_response(PayloadTooLarge(f"request body too large: {exc.text}"), request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        err: EvalsvcError
+        if exc.status == 404:
+            err = NotFound(f"no route for {request.method} {request.path}")
+        elif exc.status == 405:
+            err = MethodNotAllowed(f"method {request.method} is not allowed on {request.path}")
+        else:
+            err = InvalidInput(exc.reason or "bad request")
+        return _problem_response(err, request)
+    except Exception as exc:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _problem_response(exc, request)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise MalformedBody(f"duplicate key {k!r} in JSON object", field=k)
+        out[k] = v
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise MalformedBody(f"{name} is not allowed in JSON")
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON: UTF-8, numbers with fractions as Decimal, no NaN, no
+    duplicate keys, an object at the top."""
+    ctype = request.content_type
+    if ctype != "application/json" and not ctype.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json, got {ctype or 'none'!r}"
+        )
+    raw = await request.read()
+    if not raw:
+        raise MalformedBody("request body is empty; a JSON object is expected")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedBody(f"request body is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        doc = json.loads(
+            text, parse_float=Decimal, parse_constant=_no_constant, object_pairs_hook=_no_duplicates
+        )
+    except json.JSONDecodeError as exc:
+        raise MalformedBody(
+            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    if not isinstance(doc, dict):
+        raise MalformedBody("the request body must be a JSON object")
+    return doc
+
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
+
+
+def idempotency_key(request: web.Request, *, required: bool) -> str | None:
+    """The ``Idempotency-Key`` header (8-100 safe characters)."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        if required:
+            raise InvalidInput(
+                "the Idempotency-Key header is required here (a client-chosen id)",
+                field="Idempotency-Key",
+            )
+        return None
+    if not _KEY_RE.match(key):
+        raise InvalidInput(
+            "Idempotency-Key must be 8-100 characters of A-Z a-z 0-9 _ . : -",
+            field="Idempotency-Key",
+        )
+    return key
+
+
+def principal(request: web.Request, *, roles: tuple[str, ...] = ()) -> Principal:
+    """The authenticated principal of the request (bearer token)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("an Authorization: Bearer token is required")
+    p = verify_token(request.app[PRINCIPAL_SECRET], token.strip(), now=int(time.time()))
+    if roles and p.role not in roles:
+        raise Forbidden(f"this needs the role {' or '.join(roles)}; you are {p.role}")
+    return p

@@ -1,0 +1,452 @@
+"""The session lifecycle as a pure state machine: ``apply(session, command, now)``.
+
+::
+
+    draft ─open_draw→ drawing ─complete_draw→ ready ─start_check_in→ checking_in
+      ─start_evaluation→ evaluating[qualification ─lock_qualification→ scoring]
+      ─lock_scoring→ aggregating ─start_report→ reporting ─seal→ sealed
+
+    any active state ─pause(reason)→ paused ─resume→ the state (and stage) it left
+    any state but sealed/aborted ─abort(reason)→ aborted
+
+A command the current state refuses raises :class:`~evalsvc.errors.InvalidTransition`
+naming both (``cannot lock_scoring: session is checking_in``). Domain preconditions
+(every seat filled, every expert's sheet in) raise :class:`~evalsvc.errors.Conflict`.
+Returns the new session and the events to record, in order.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Abort",
+    "AddBid",
+    "AddCriterion",
+    "AssignSeat",
+    "CheckIn",
+    "Command",
+    "CompleteDraw",
+    "Event",
+    "ExplainDeviation",
+    "LockQualification",
+    "LockScoring",
+    "OpenDraw",
+    "Pause",
+    "RecordDissent",
+    "Resume",
+    "Seal",
+    "SignReport",
+    "StartCheckIn",
+    "StartEvaluation",
+    "StartReport",
+    "apply",
+    "state_label",
+]
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from evalsvc.errors import Conflict, InvalidInput, InvalidTransition
+from evalsvc.sessions.model import (
+    ACTIVE_STATES,
+    Bid,
+    Category,
+    Criterion,
+    Paused,
+    Session,
+    Sheet,
+    Stage,
+    State,
+    with_bid,
+    with_criterion,
+)
+from evalsvc.sessions.scoring import aggregate, aggregation_to_doc, qualification_outcome
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened, as recorded in the session's event log."""
+
+    type: str
+    payload: dict[str, Any]
+
+
+# --- commands -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AddBid:
+    bid: Bid
+
+
+@dataclass(frozen=True)
+class AddCriterion:
+    criterion: Criterion
+
+
+@dataclass(frozen=True)
+class OpenDraw:
+    pass
+
+
+@dataclass(frozen=True)
+class AssignSeat:
+    seat: int
+    expert_id: str
+    expert_name: str
+
+
+@dataclass(frozen=True)
+class CompleteDraw:
+    pass
+
+
+@dataclass(frozen=True)
+class StartCheckIn:
+    pass
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    seat: int
+
+
+@dataclass(frozen=True)
+class StartEvaluation:
+    pass
+
+
+@dataclass(frozen=True)
+class LockQualification:
+    sheets: tuple[Sheet, ...]  # the latest qualification sheet of each seat
+
+
+@dataclass(frozen=True)
+class LockScoring:
+    sheets: tuple[Sheet, ...]  # the latest scoring sheet of each seat
+
+
+@dataclass(frozen=True)
+class ExplainDeviation:
+    seat: int
+    bid_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class StartReport:
+    pass
+
+
+@dataclass(frozen=True)
+class RecordDissent:
+    seat: int
+    text: str
+
+
+@dataclass(frozen=True)
+class SignReport:
+    seat: int
+
+
+@dataclass(frozen=True)
+class Seal:
+    pass
+
+
+@dataclass(frozen=True)
+class Pause:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Resume:
+    pass
+
+
+@dataclass(frozen=True)
+class Abort:
+    reason: str
+
+
+Command = (
+    AddBid
+    | AddCriterion
+    | OpenDraw
+    | AssignSeat
+    | CompleteDraw
+    | StartCheckIn
+    | CheckIn
+    | StartEvaluation
+    | LockQualification
+    | LockScoring
+    | ExplainDeviation
+    | StartReport
+    | RecordDissent
+    | SignReport
+    | Seal
+    | Pause
+    | Resume
+    | Abort
+)
+
+_NAMES: dict[type[Any], str] = {
+    AddBid: "add_bid",
+    AddCriterion: "add_criterion",
+    OpenDraw: "open_draw",
+    AssignSeat: "assign_seat",
+    CompleteDraw: "complete_draw",
+    StartCheckIn: "start_check_in",
+    CheckIn: "check_in",
+    StartEvaluation: "start_evaluation",
+    LockQualification: "lock_qualification",
+    LockScoring: "lock_scoring",
+    ExplainDeviation: "explain_deviation",
+    StartReport: "start_report",
+    RecordDissent: "record_dissent",
+    SignReport: "sign_report",
+    Seal: "seal",
+    Pause: "pause",
+    Resume: "resume",
+    Abort: "abort",
+}
+
+
+def command_name(command: Command) -> str:
+    """The wire name of a command (``lock_scoring``)."""
+    return _NAMES[type(command)]
+
+
+def state_label(s: Session) -> str:
+    """``evaluating/scoring``-style label of where the session is."""
+    return f"{s.state.value}/{s.stage.value}" if s.stage else s.state.value
+
+
+def _refuse(s: Session, command: Command) -> InvalidTransition:
+    name = command_name(command)
+    return InvalidTransition(
+        f"cannot {name}: session is {state_label(s)}", state=state_label(s), command=name
+    )
+
+
+def _require(s: Session, command: Command, state: State, stage: Stage | None = None) -> None:
+    if s.state is not state or (stage is not None and s.stage is not stage):
+        raise _refuse(s, command)
+
+
+def _moved(old: Session, new: Session, **extra: Any) -> Event:
+    return Event(
+        "session.state_changed",
+        {"from": state_label(old), "to": state_label(new), **extra},
+    )
+
+
+def _seat(s: Session, index: int) -> None:
+    if not 0 <= index < len(s.seats):
+        raise InvalidInput(f"no seat {index}: the committee has {len(s.seats)} seats", field="seat")
+
+
+def _all_sheets(s: Session, sheets: Sequence[Sheet], stage: Stage) -> None:
+    have = {x.seat for x in sheets if x.stage is stage}
+    missing = [x.index for x in s.seats if x.index not in have]
+    if missing:
+        raise Conflict(
+            f"cannot lock {stage.value}: no sheet yet from seat(s) {', '.join(map(str, missing))}"
+        )
+
+
+def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]:
+    """Apply one command at time ``now`` (unix seconds); see the module docstring."""
+    match command:
+        case AddBid(bid):
+            _require(s, command, State.DRAFT)
+            return with_bid(s, bid), [Event("bid.added", {"bid": _bid_doc(bid)})]
+        case AddCriterion(c):
+            _require(s, command, State.DRAFT)
+            return with_criterion(s, c), [Event("criterion.added", {"criterion": _crit_doc(c)})]
+        case OpenDraw():
+            _require(s, command, State.DRAFT)
+            problems = _draft_problems(s)
+            if problems:
+                raise Conflict("cannot open the draw: " + "; ".join(problems))
+            new = replace(s, state=State.DRAWING)
+            return new, [_moved(s, new)]
+        case AssignSeat(seat, expert_id, expert_name):
+            _require(s, command, State.DRAWING)
+            _seat(s, seat)
+            if not expert_id.strip() or not expert_name.strip():
+                raise InvalidInput("expert_id and expert_name must not be empty", field="expert_id")
+            holder = s.seat_of(expert_id)
+            if holder is not None and holder.index != seat:
+                raise Conflict(f"expert {expert_id} already holds seat {holder.index}")
+            seats = tuple(
+                replace(x, expert_id=expert_id, expert_name=expert_name) if x.index == seat else x
+                for x in s.seats
+            )
+            venue = s.seats[seat].venue_id
+            return replace(s, seats=seats), [
+                Event(
+                    "seat.assigned",
+                    {
+                        "seat": seat,
+                        "venue_id": venue,
+                        "expert_id": expert_id,
+                        "expert_name": expert_name,
+                    },
+                )
+            ]
+        case CompleteDraw():
+            _require(s, command, State.DRAWING)
+            empty = [x.index for x in s.seats if x.expert_id is None]
+            if empty:
+                raise Conflict(
+                    f"cannot complete the draw: seat(s) {', '.join(map(str, empty))} empty"
+                )
+            new = replace(s, state=State.READY)
+            return new, [_moved(s, new)]
+        case StartCheckIn():
+            _require(s, command, State.READY)
+            new = replace(s, state=State.CHECKING_IN)
+            return new, [_moved(s, new)]
+        case CheckIn(seat):
+            _require(s, command, State.CHECKING_IN)
+            _seat(s, seat)
+            if s.seats[seat].checked_in:
+                raise Conflict(f"seat {seat} is already checked in")
+            seats = tuple(replace(x, checked_in=True) if x.index == seat else x for x in s.seats)
+            return replace(s, seats=seats), [
+                Event("expert.checked_in", {"seat": seat, "venue_id": s.seats[seat].venue_id})
+            ]
+        case StartEvaluation():
+            _require(s, command, State.CHECKING_IN)
+            absent = [x.index for x in s.seats if not x.checked_in]
+            if absent:
+                raise Conflict(
+                    f"cannot start evaluation: seat(s) {', '.join(map(str, absent))} not checked in"
+                )
+            new = replace(s, state=State.EVALUATING, stage=Stage.QUALIFICATION)
+            return new, [_moved(s, new)]
+        case LockQualification(sheets):
+            _require(s, command, State.EVALUATING, Stage.QUALIFICATION)
+            if s.criteria_of(Category.QUALIFICATION):
+                _all_sheets(s, sheets, Stage.QUALIFICATION)
+                qualified = qualification_outcome(
+                    s, [x for x in sheets if x.stage is Stage.QUALIFICATION]
+                )
+            else:
+                qualified = tuple(b.id for b in s.bids)
+            new = replace(s, stage=Stage.SCORING, qualified=qualified)
+            failed = [b.id for b in s.bids if b.id not in qualified]
+            return new, [
+                Event(
+                    "stage.locked",
+                    {"stage": "qualification", "qualified": list(qualified), "failed": failed},
+                ),
+                _moved(s, new),
+            ]
+        case LockScoring(sheets):
+            _require(s, command, State.EVALUATING, Stage.SCORING)
+            _all_sheets(s, sheets, Stage.SCORING)
+            result = aggregate(s, sheets)
+            pending = tuple(sorted({(d.seat, d.bid_id) for d in result.deviations}))
+            new = replace(s, state=State.AGGREGATING, stage=None, pending_explanations=pending)
+            return new, [
+                Event("stage.locked", {"stage": "scoring", "result": aggregation_to_doc(result)}),
+                _moved(s, new),
+            ]
+        case ExplainDeviation(seat, bid_id, text):
+            _require(s, command, State.AGGREGATING)
+            if (seat, bid_id) not in s.pending_explanations:
+                raise Conflict(f"seat {seat} has no deviation to explain for bid {bid_id}")
+            if not text.strip():
+                raise InvalidInput("the explanation must not be empty", field="text")
+            return replace(
+                s,
+                pending_explanations=tuple(
+                    p for p in s.pending_explanations if p != (seat, bid_id)
+                ),
+                explanations=(*s.explanations, (seat, bid_id, text)),
+            ), [Event("deviation.explained", {"seat": seat, "bid_id": bid_id, "text": text})]
+        case StartReport():
+            _require(s, command, State.AGGREGATING)
+            if s.pending_explanations:
+                waiting = ", ".join(f"seat {a} on {b}" for a, b in s.pending_explanations)
+                raise Conflict(f"cannot start the report: deviations not yet explained ({waiting})")
+            new = replace(s, state=State.REPORTING)
+            return new, [_moved(s, new)]
+        case RecordDissent(seat, text):
+            _require(s, command, State.REPORTING)
+            _seat(s, seat)
+            if seat in s.signed:
+                raise Conflict(f"seat {seat} has already signed the report")
+            if not text.strip():
+                raise InvalidInput("the dissent must not be empty", field="text")
+            return replace(s, dissents=(*s.dissents, (seat, text))), [
+                Event("dissent.recorded", {"seat": seat, "text": text})
+            ]
+        case SignReport(seat):
+            _require(s, command, State.REPORTING)
+            _seat(s, seat)
+            if seat in s.signed:
+                raise Conflict(f"seat {seat} has already signed the report")
+            return replace(s, signed=(*s.signed, seat)), [Event("report.signed", {"seat": seat})]
+        case Seal():
+            _require(s, command, State.REPORTING)
+            unsigned = [x.index for x in s.seats if x.index not in s.signed]
+            if unsigned:
+                raise Conflict(
+                    f"cannot seal: seat(s) {', '.join(map(str, unsigned))} have not signed"
+                )
+            new = replace(s, state=State.SEALED)
+            return new, [_moved(s, new)]
+        case Pause(reason):
+            if s.state not in ACTIVE_STATES:
+                raise _refuse(s, command)
+            if not reason.strip():
+                raise InvalidInput("a pause needs a reason", field="reason")
+            new = replace(
+                s,
+                state=State.PAUSED,
+                stage=None,
+                paused=Paused(from_state=s.state, from_stage=s.stage, reason=reason),
+            )
+            return new, [_moved(s, new, reason=reason)]
+        case Resume():
+            _require(s, command, State.PAUSED)
+            assert s.paused is not None
+            new = replace(s, state=s.paused.from_state, stage=s.paused.from_stage, paused=None)
+            return new, [_moved(s, new)]
+        case Abort(reason):
+            if s.state in (State.SEALED, State.ABORTED):
+                raise _refuse(s, command)
+            if not reason.strip():
+                raise InvalidInput("an abort needs a reason", field="reason")
+            new = replace(s, state=State.ABORTED, stage=None, abort_reason=reason)
+            return new, [_moved(s, new, reason=reason)]
+    raise InvalidInput(f"unknown command {command!r}")  # pragma: no cover - exhaustive match
+
+
+def _draft_problems(s: Session) -> list[str]:
+    problems = []
+    if not s.bids:
+        problems.append("no bids registered")
+    scored = s.criteria_of(Category.TECHNICAL, Category.COMMERCIAL, Category.PRICE)
+    if s.method.value == "weighted_scoring" and not scored:
+        problems.append("no scoring criteria")
+    if not s.seats:
+        problems.append("the committee has no seats")
+    return problems
+
+
+def _bid_doc(b: Bid) -> dict[str, Any]:
+    return {"id": b.id, "bidder": b.bidder, "uscc": b.uscc, "price_fen": b.price_fen}
+
+
+def _crit_doc(c: Criterion) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "name": c.name,
+        "category": c.category.value,
+        "max_points": str(c.max_points),
+        "formula": c.formula,
+    }

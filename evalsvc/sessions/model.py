@@ -1,0 +1,579 @@
+"""The session domain: venues, bids, criteria, seats, sheets. Pure: no I/O.
+
+Everything here is a frozen dataclass built by the ``parse_*`` functions, which check
+domain rules and raise :class:`~evalsvc.errors.InvalidInput` naming the field
+(``bids/1/uscc``). Points are :class:`~decimal.Decimal`, money is integer fen; no
+binary float is ever accepted.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ACTIVE_STATES",
+    "Bid",
+    "Category",
+    "Criterion",
+    "Method",
+    "Paused",
+    "Region",
+    "ScoringRules",
+    "Seat",
+    "Session",
+    "Sheet",
+    "Stage",
+    "State",
+    "Venue",
+    "new_session",
+    "parse_bid",
+    "parse_criterion",
+    "parse_rules",
+    "parse_venue",
+    "session_from_doc",
+    "session_to_doc",
+]
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from evalsvc.errors import FieldError, InvalidInput
+from evalsvc.ids import validate_uscc
+
+
+class Region(StrEnum):
+    SH = "SH"  # 上海
+    JS = "JS"  # 江苏
+    ZJ = "ZJ"  # 浙江
+    AH = "AH"  # 安徽
+
+
+class Method(StrEnum):
+    WEIGHTED_SCORING = "weighted_scoring"  # 综合评估法
+    LOWEST_EVALUATED_PRICE = "lowest_evaluated_price"  # 经评审的最低投标价法
+
+
+class Category(StrEnum):
+    QUALIFICATION = "qualification"  # pass/fail (资格审查)
+    TECHNICAL = "technical"
+    COMMERCIAL = "commercial"
+    PRICE = "price"  # computed from the bid price by a formula, never scored by hand
+
+
+class State(StrEnum):
+    DRAFT = "draft"
+    DRAWING = "drawing"
+    READY = "ready"
+    CHECKING_IN = "checking_in"
+    EVALUATING = "evaluating"
+    AGGREGATING = "aggregating"
+    REPORTING = "reporting"
+    SEALED = "sealed"
+    PAUSED = "paused"
+    ABORTED = "aborted"
+
+
+class Stage(StrEnum):
+    """Sub-state of ``evaluating``: qualification first, then detailed scoring."""
+
+    QUALIFICATION = "qualification"
+    SCORING = "scoring"
+
+
+# States a running session can be paused from (a venue link drop, a fault).
+ACTIVE_STATES = frozenset(
+    {
+        State.DRAWING,
+        State.READY,
+        State.CHECKING_IN,
+        State.EVALUATING,
+        State.AGGREGATING,
+        State.REPORTING,
+    }
+)
+
+PRICE_FORMULAS = frozenset({"lowest_price_ratio"})
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+
+
+@dataclass(frozen=True)
+class Venue:
+    id: str
+    name: str
+    region: Region
+    city: str
+    seats: int
+    primary: bool = False
+
+
+@dataclass(frozen=True)
+class Bid:
+    id: str
+    bidder: str
+    uscc: str  # unified social credit code, GB 32100
+    price_fen: int
+
+
+@dataclass(frozen=True)
+class Criterion:
+    id: str
+    name: str
+    category: Category
+    max_points: Decimal
+    formula: str | None = None  # price criteria only
+
+
+@dataclass(frozen=True)
+class ScoringRules:
+    step: Decimal = Decimal("0.5")
+    deviation_share: Decimal = Decimal("0.30")
+    drop_extremes: bool = False
+    price_formula: str = "lowest_price_ratio"
+
+
+@dataclass(frozen=True)
+class Seat:
+    index: int
+    venue_id: str
+    expert_id: str | None = None
+    expert_name: str | None = None
+    checked_in: bool = False
+
+
+@dataclass(frozen=True)
+class Paused:
+    from_state: State
+    from_stage: Stage | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One expert's sheet for one stage, validated against the session.
+
+    ``verdicts``: qualification, bid → criterion → pass.
+    ``scores``: weighted scoring, bid → criterion → points (technical/commercial only).
+    ``evaluations``: lowest evaluated price, bid → (responsive, adjustment in fen).
+    """
+
+    seat: int
+    stage: Stage
+    verdicts: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
+    scores: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
+    evaluations: Mapping[str, tuple[bool, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    title: str
+    tenderer: str
+    method: Method
+    venues: tuple[Venue, ...]
+    rules: ScoringRules
+    created_at: int  # unix seconds
+    bids: tuple[Bid, ...] = ()
+    criteria: tuple[Criterion, ...] = ()
+    seats: tuple[Seat, ...] = ()
+    state: State = State.DRAFT
+    stage: Stage | None = None
+    paused: Paused | None = None
+    abort_reason: str | None = None
+    qualified: tuple[str, ...] | None = None  # bid ids, set when qualification is locked
+    # (seat, bid) pairs whose deviation must be explained before the report starts.
+    pending_explanations: tuple[tuple[int, str], ...] = ()
+    explanations: tuple[tuple[int, str, str], ...] = ()  # (seat, bid, text)
+    dissents: tuple[tuple[int, str], ...] = ()  # (seat, text)
+    signed: tuple[int, ...] = ()  # seats that signed the report
+
+    @property
+    def primary(self) -> Venue:
+        return next(v for v in self.venues if v.primary)
+
+    def venue(self, venue_id: str) -> Venue | None:
+        return next((v for v in self.venues if v.id == venue_id), None)
+
+    def seat_of(self, expert_id: str) -> Seat | None:
+        return next((s for s in self.seats if s.expert_id == expert_id), None)
+
+    def bid(self, bid_id: str) -> Bid | None:
+        return next((b for b in self.bids if b.id == bid_id), None)
+
+    def criteria_of(self, *categories: Category) -> tuple[Criterion, ...]:
+        return tuple(c for c in self.criteria if c.category in categories)
+
+    @property
+    def qualified_bids(self) -> tuple[Bid, ...]:
+        if self.qualified is None:
+            return self.bids
+        keep = set(self.qualified)
+        return tuple(b for b in self.bids if b.id in keep)
+
+
+# --- parsing with domain rules ------------------------------------------------------
+
+
+class _Errors:
+    def __init__(self) -> None:
+        self.items: list[FieldError] = []
+
+    def add(self, path: str, reason: str) -> None:
+        self.items.append(FieldError(path, reason))
+
+    def raise_if_any(self, what: str) -> None:
+        if self.items:
+            first = self.items[0]
+            raise InvalidInput(
+                f"{what}: {first.field}: {first.reason}"
+                + (f" (and {len(self.items) - 1} more)" if len(self.items) > 1 else ""),
+                field=first.field,
+                errors=tuple(self.items),
+            )
+
+
+def _check_id(errs: _Errors, path: str, value: str) -> None:
+    if not _ID_RE.match(value):
+        errs.add(path, "must be 1-32 characters: letters, digits, '_', '.', '-'")
+
+
+def _text(errs: _Errors, path: str, value: str, *, max_len: int = 200) -> None:
+    if not value.strip():
+        errs.add(path, "must not be empty")
+    elif len(value) > max_len:
+        errs.add(path, f"must be at most {max_len} characters")
+
+
+def _venue(errs: _Errors, path: str, data: Mapping[str, Any]) -> Venue | None:
+    before = len(errs.items)
+    _check_id(errs, f"{path}/id", data["id"])
+    _text(errs, f"{path}/name", data["name"])
+    _text(errs, f"{path}/city", data["city"], max_len=50)
+    try:
+        region = Region(data["region"])
+    except ValueError:
+        errs.add(f"{path}/region", "must be one of SH, JS, ZJ, AH")
+        region = Region.SH
+    if not 0 <= data["seats"] <= 50:
+        errs.add(f"{path}/seats", "must be between 0 and 50")
+    if len(errs.items) > before:
+        return None
+    return Venue(
+        id=data["id"],
+        name=data["name"],
+        region=region,
+        city=data["city"],
+        seats=data["seats"],
+        primary=bool(data.get("primary", False)),
+    )
+
+
+def parse_venue(data: Mapping[str, Any], *, path: str = "") -> Venue:
+    """A venue from already type-checked data, with domain rules applied."""
+    errs = _Errors()
+    v = _venue(errs, path, data)
+    errs.raise_if_any("invalid venue")
+    assert v is not None
+    return v
+
+
+def _bid(errs: _Errors, path: str, data: Mapping[str, Any]) -> Bid | None:
+    before = len(errs.items)
+    _check_id(errs, f"{path}/id", data["id"])
+    _text(errs, f"{path}/bidder", data["bidder"])
+    reason = validate_uscc(data["uscc"])
+    if reason:
+        errs.add(f"{path}/uscc", f"not a valid unified social credit code: {reason}")
+    if not 0 < data["price_fen"] <= 10**15:
+        errs.add(f"{path}/price_fen", "must be a positive integer number of fen (分)")
+    if len(errs.items) > before:
+        return None
+    return Bid(id=data["id"], bidder=data["bidder"], uscc=data["uscc"], price_fen=data["price_fen"])
+
+
+def parse_bid(data: Mapping[str, Any], *, path: str = "") -> Bid:
+    """A bid from type-checked data: id, bidder, USCC with a valid check char, price in fen."""
+    errs = _Errors()
+    b = _bid(errs, path, data)
+    errs.raise_if_any("invalid bid")
+    assert b is not None
+    return b
+
+
+def _decimal(errs: _Errors, path: str, value: Any) -> Decimal | None:
+    if isinstance(value, (bool, float)):
+        errs.add(path, "must be a decimal number (integer, decimal literal or string)")
+        return None
+    try:
+        d = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        errs.add(path, f"not a decimal number: {value!r}")
+        return None
+    if not d.is_finite():
+        errs.add(path, "must be finite")
+        return None
+    return d
+
+
+def _criterion(errs: _Errors, path: str, data: Mapping[str, Any]) -> Criterion | None:
+    before = len(errs.items)
+    _check_id(errs, f"{path}/id", data["id"])
+    _text(errs, f"{path}/name", data["name"])
+    try:
+        category = Category(data["category"])
+    except ValueError:
+        errs.add(f"{path}/category", "must be one of qualification, technical, commercial, price")
+        category = Category.TECHNICAL
+    max_points = _decimal(errs, f"{path}/max_points", data.get("max_points", 0))
+    formula = data.get("formula")
+    if max_points is not None:
+        if category is Category.QUALIFICATION:
+            if max_points != 0:
+                errs.add(f"{path}/max_points", "qualification criteria are pass/fail: use 0")
+        elif not Decimal(0) < max_points <= 100:
+            errs.add(f"{path}/max_points", "must be greater than 0 and at most 100")
+        elif max_points.as_tuple().exponent < -2:  # type: ignore[operator]
+            errs.add(f"{path}/max_points", "at most 2 decimal places")
+    if category is Category.PRICE:
+        formula = formula or "lowest_price_ratio"
+        if formula not in PRICE_FORMULAS:
+            errs.add(
+                f"{path}/formula",
+                f"unknown price formula; known: {', '.join(sorted(PRICE_FORMULAS))}",
+            )
+    elif formula is not None:
+        errs.add(f"{path}/formula", "only price criteria have a formula")
+    if len(errs.items) > before or max_points is None:
+        return None
+    return Criterion(
+        id=data["id"], name=data["name"], category=category, max_points=max_points, formula=formula
+    )
+
+
+def parse_criterion(data: Mapping[str, Any], *, path: str = "") -> Criterion:
+    """A criterion: id, name, category, max points; a price criterion names its formula."""
+    errs = _Errors()
+    c = _criterion(errs, path, data)
+    errs.raise_if_any("invalid criterion")
+    assert c is not None
+    return c
+
+
+def parse_rules(
+    data: Mapping[str, Any], *, defaults: ScoringRules, path: str = "rules"
+) -> ScoringRules:
+    """Scoring rules, each defaulting to the configured value."""
+    errs = _Errors()
+    step = _decimal(errs, f"{path}/step", data.get("step", defaults.step))
+    share = _decimal(
+        errs, f"{path}/deviation_share", data.get("deviation_share", defaults.deviation_share)
+    )
+    if step is not None and not (Decimal("0.01") <= step <= 10 and step.as_tuple().exponent >= -2):  # type: ignore[operator]
+        errs.add(f"{path}/step", "must be between 0.01 and 10 with at most 2 decimal places")
+    if share is not None and not Decimal(0) < share < 1:
+        errs.add(f"{path}/deviation_share", "must be between 0 and 1 (e.g. 0.30 for ±30 %)")
+    formula = data.get("price_formula", defaults.price_formula)
+    if formula not in PRICE_FORMULAS:
+        errs.add(f"{path}/price_formula", f"unknown; known: {', '.join(sorted(PRICE_FORMULAS))}")
+    errs.raise_if_any("invalid rules")
+    assert step is not None and share is not None
+    return ScoringRules(
+        step=step,
+        deviation_share=share,
+        drop_extremes=bool(data.get("drop_extremes", defaults.drop_extremes)),
+        price_formula=formula,
+    )
+
+
+def check_unique(errs: _Errors, path: str, ids: Sequence[str], what: str) -> None:
+    seen: set[str] = set()
+    for i, x in enumerate(ids):
+        if x in seen:
+            errs.add(f"{path}/{i}/id", f"duplicate {what} id {x!r}")
+        seen.add(x)
+
+
+def new_session(
+    data: Mapping[str, Any],
+    *,
+    session_id: str,
+    now: int,
+    defaults: ScoringRules,
+) -> Session:
+    """A draft session from a type-checked creation document (see ``schemas.SessionCreate``)."""
+    errs = _Errors()
+    _text(errs, "title", data["title"])
+    _text(errs, "tenderer", data["tenderer"])
+    try:
+        method = Method(data["method"])
+    except ValueError:
+        errs.add("method", "must be weighted_scoring or lowest_evaluated_price")
+        method = Method.WEIGHTED_SCORING
+    venues: list[Venue] = []
+    primary = _venue(errs, "primary_venue", {**data["primary_venue"], "primary": True})
+    if primary:
+        venues.append(primary)
+    for i, v in enumerate(data.get("secondary_venues", [])):
+        sv = _venue(errs, f"secondary_venues/{i}", {**v, "primary": False})
+        if sv:
+            venues.append(sv)
+    ids = [v.id for v in venues]
+    if len(set(ids)) != len(ids):
+        errs.add("secondary_venues", "venue ids must be distinct (and differ from the primary)")
+    bids = [b for i, raw in enumerate(data.get("bids", [])) if (b := _bid(errs, f"bids/{i}", raw))]
+    check_unique(errs, "bids", [b["id"] for b in data.get("bids", [])], "bid")
+    crits = [
+        c
+        for i, raw in enumerate(data.get("criteria", []))
+        if (c := _criterion(errs, f"criteria/{i}", raw))
+    ]
+    check_unique(errs, "criteria", [c["id"] for c in data.get("criteria", [])], "criterion")
+    errs.raise_if_any("invalid session")
+    rules = parse_rules(data.get("rules") or {}, defaults=defaults)
+    seats = tuple(
+        Seat(index=i, venue_id=vid)
+        for i, vid in enumerate(v.id for v in venues for _ in range(v.seats))
+    )
+    return Session(
+        id=session_id,
+        title=data["title"],
+        tenderer=data["tenderer"],
+        method=method,
+        venues=tuple(venues),
+        rules=rules,
+        created_at=now,
+        bids=tuple(bids),
+        criteria=tuple(crits),
+        seats=seats,
+    )
+
+
+# --- document form (what the store keeps) --------------------------------------------
+
+
+def session_to_doc(s: Session) -> dict[str, Any]:
+    """A JSON-able document of the whole session (Decimals as strings)."""
+    return {
+        "id": s.id,
+        "title": s.title,
+        "tenderer": s.tenderer,
+        "method": s.method.value,
+        "created_at": s.created_at,
+        "venues": [
+            {
+                "id": v.id,
+                "name": v.name,
+                "region": v.region.value,
+                "city": v.city,
+                "seats": v.seats,
+                "primary": v.primary,
+            }
+            for v in s.venues
+        ],
+        "rules": {
+            "step": str(s.rules.step),
+            "deviation_share": str(s.rules.deviation_share),
+            "drop_extremes": s.rules.drop_extremes,
+            "price_formula": s.rules.price_formula,
+        },
+        "bids": [
+            {"id": b.id, "bidder": b.bidder, "uscc": b.uscc, "price_fen": b.price_fen}
+            for b in s.bids
+        ],
+        "criteria": [
+            {
+                "id": c.id,
+                "name": c.name,
+                "category": c.category.value,
+                "max_points": str(c.max_points),
+                "formula": c.formula,
+            }
+            for c in s.criteria
+        ],
+        "seats": [
+            {
+                "index": x.index,
+                "venue_id": x.venue_id,
+                "expert_id": x.expert_id,
+                "expert_name": x.expert_name,
+                "checked_in": x.checked_in,
+            }
+            for x in s.seats
+        ],
+        "state": s.state.value,
+        "stage": s.stage.value if s.stage else None,
+        "paused": None
+        if s.paused is None
+        else {
+            "from_state": s.paused.from_state.value,
+            "from_stage": s.paused.from_stage.value if s.paused.from_stage else None,
+            "reason": s.paused.reason,
+        },
+        "abort_reason": s.abort_reason,
+        "qualified": list(s.qualified) if s.qualified is not None else None,
+        "pending_explanations": [list(p) for p in s.pending_explanations],
+        "explanations": [list(e) for e in s.explanations],
+        "dissents": [list(d) for d in s.dissents],
+        "signed": list(s.signed),
+    }
+
+
+def session_from_doc(d: Mapping[str, Any]) -> Session:
+    """Inverse of :func:`session_to_doc` (trusted input: our own store)."""
+    p = d["paused"]
+    return Session(
+        id=d["id"],
+        title=d["title"],
+        tenderer=d["tenderer"],
+        method=Method(d["method"]),
+        created_at=d["created_at"],
+        venues=tuple(
+            Venue(v["id"], v["name"], Region(v["region"]), v["city"], v["seats"], v["primary"])
+            for v in d["venues"]
+        ),
+        rules=ScoringRules(
+            step=Decimal(d["rules"]["step"]),
+            deviation_share=Decimal(d["rules"]["deviation_share"]),
+            drop_extremes=d["rules"]["drop_extremes"],
+            price_formula=d["rules"]["price_formula"],
+        ),
+        bids=tuple(Bid(b["id"], b["bidder"], b["uscc"], b["price_fen"]) for b in d["bids"]),
+        criteria=tuple(
+            Criterion(
+                c["id"], c["name"], Category(c["category"]), Decimal(c["max_points"]), c["formula"]
+            )
+            for c in d["criteria"]
+        ),
+        seats=tuple(
+            Seat(x["index"], x["venue_id"], x["expert_id"], x["expert_name"], x["checked_in"])
+            for x in d["seats"]
+        ),
+        state=State(d["state"]),
+        stage=Stage(d["stage"]) if d["stage"] else None,
+        paused=None
+        if p is None
+        else Paused(
+            State(p["from_state"]), Stage(p["from_stage"]) if p["from_stage"] else None, p["reason"]
+        ),
+        abort_reason=d["abort_reason"],
+        qualified=tuple(d["qualified"]) if d["qualified"] is not None else None,
+        pending_explanations=tuple((int(a), str(b)) for a, b in d["pending_explanations"]),
+        explanations=tuple((int(a), str(b), str(c)) for a, b, c in d["explanations"]),
+        dissents=tuple((int(a), str(b)) for a, b in d["dissents"]),
+        signed=tuple(d["signed"]),
+    )
+
+
+def with_bid(s: Session, bid: Bid) -> Session:
+    """``s`` with one more bid (id must be new)."""
+    if s.bid(bid.id):
+        raise InvalidInput(f"bid id {bid.id!r} already exists", field="id")
+    return replace(s, bids=(*s.bids, bid))
+
+
+def with_criterion(s: Session, c: Criterion) -> Session:
+    """``s`` with one more criterion (id must be new)."""
+    if any(x.id == c.id for x in s.criteria):
+        raise InvalidInput(f"criterion id {c.id!r} already exists", field="id")
+    return replace(s, criteria=(*s.criteria, c))

@@ -1,0 +1,197 @@
+"""REST routes of the session API (``/api/sessions…``): thin handlers over the service."""
+
+from __future__ import annotations
+
+__all__ = ["ROUTES"]
+
+from aiohttp import web
+
+from evalsvc.errors import InvalidInput
+from evalsvc.httpkit import Route, idempotency_key, json_response, principal, read_json
+from evalsvc.sessions import schemas
+from evalsvc.sessions.service import Result
+from evalsvc.typedefs import SESSIONS
+
+ALL = ("operator", "expert", "supervisor")
+
+
+def _result(r: Result) -> web.Response:
+    headers = {"Idempotent-Replayed": "true"} if r.replayed else None
+    return json_response(r.body, status=r.status, headers=headers)
+
+
+def _int_query(request: web.Request, name: str, default: int, *, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer", field=name) from None
+    if not lo <= v <= hi:
+        raise InvalidInput(f"{name} must be between {lo} and {hi}", field=name)
+    return v
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    p = principal(request, roles=ALL)
+    return json_response({"sessions": await request.app[SESSIONS].list(p)})
+
+
+async def create_session(request: web.Request) -> web.Response:
+    p = principal(request, roles=ALL)
+    body = await read_json(request)
+    key = idempotency_key(request, required=False)
+    return _result(await request.app[SESSIONS].create(p, body, key=key))
+
+
+async def get_session(request: web.Request) -> web.Response:
+    p = principal(request, roles=ALL)
+    return json_response(await request.app[SESSIONS].get(p, request.match_info["session_id"]))
+
+
+async def add_bid(request: web.Request) -> web.Response:
+    p = principal(request, roles=ALL)
+    body = await read_json(request)
+    key = idempotency_key(request, required=False)
+    return _result(
+        await request.app[SESSIONS].add_bid(p, request.match_info["session_id"], body, key=key)
+    )
+
+
+async def add_criterion(request: web.Request) -> web.Response:
+    p = principal(request, roles=ALL)
+    body = await read_json(request)
+    key = idempotency_key(request, required=False)
+    return _result(
+        await request.app[SESSIONS].add_criterion(
+            p, request.match_info["session_id"], body, key=key
+        )
+    )
+
+
+async def run_command(request: web.Request) -> web.Response:
+    p = principal(request, roles=ALL)
+    body = await read_json(request)
+    key = idempotency_key(request, required=False)
+    return _result(
+        await request.app[SESSIONS].command(p, request.match_info["session_id"], body, key=key)
+    )
+
+
+async def submit_sheet(request: web.Request) -> web.Response:
+    p = principal(request, roles=ALL)
+    key = idempotency_key(request, required=True)
+    assert key is not None
+    body = await read_json(request)
+    return _result(
+        await request.app[SESSIONS].submit_sheet(p, request.match_info["session_id"], body, key=key)
+    )
+
+
+async def get_progress(request: web.Request) -> web.Response:
+    p = principal(request, roles=ALL)
+    return json_response(await request.app[SESSIONS].progress(p, request.match_info["session_id"]))
+
+
+async def get_aggregation(request: web.Request) -> web.Response:
+    p = principal(request, roles=ALL)
+    return json_response(
+        await request.app[SESSIONS].aggregation(p, request.match_info["session_id"])
+    )
+
+
+async def get_events(request: web.Request) -> web.Response:
+    p = principal(request, roles=ALL)
+    after = _int_query(request, "after", 0, lo=0, hi=2**62)
+    limit = _int_query(request, "limit", 100, lo=1, hi=1000)
+    wait = _int_query(request, "wait", 0, lo=0, hi=30)
+    return json_response(
+        await request.app[SESSIONS].events(
+            p, request.match_info["session_id"], after=after, limit=limit, wait=float(wait)
+        )
+    )
+
+
+_SID = "/api/sessions/{session_id}"
+
+ROUTES: list[Route] = [
+    Route("GET", "/api/sessions", list_sessions, "List the sessions you may see", roles=ALL),
+    Route(
+        "POST",
+        "/api/sessions",
+        create_session,
+        "Register a session (operator of its primary venue)",
+        roles=("operator",),
+        body=schemas.SessionCreate,
+        ok_status=201,
+        idempotent=True,
+    ),
+    Route("GET", _SID, get_session, "Read a session (identities masked per role)", roles=ALL),
+    Route(
+        "POST",
+        _SID + "/bids",
+        add_bid,
+        "Register a bid (draft; primary operator)",
+        roles=("operator",),
+        body=schemas.BidIn,
+        ok_status=201,
+        idempotent=True,
+    ),
+    Route(
+        "POST",
+        _SID + "/criteria",
+        add_criterion,
+        "Add a criterion (draft; primary operator)",
+        roles=("operator",),
+        body=schemas.CriterionIn,
+        ok_status=201,
+        idempotent=True,
+    ),
+    Route(
+        "POST",
+        _SID + "/commands",
+        run_command,
+        "Run a lifecycle command (open_draw, assign_seat, …, seal, pause, resume, abort)",
+        roles=ALL,
+        body=schemas.CommandIn,
+        idempotent=True,
+    ),
+    Route(
+        "POST",
+        _SID + "/sheets",
+        submit_sheet,
+        "Submit your score sheet for the current stage (idempotent by Idempotency-Key)",
+        roles=("expert",),
+        body=schemas.SheetIn,
+        ok_status=201,
+        idempotent=True,
+        key_required=True,
+    ),
+    Route(
+        "GET",
+        _SID + "/progress",
+        get_progress,
+        "Which seats have submitted which stage (and your own sheets)",
+        roles=ALL,
+    ),
+    Route(
+        "GET",
+        _SID + "/aggregation",
+        get_aggregation,
+        "Committee result: totals, ranking, deviations (once scoring is locked)",
+        roles=ALL,
+    ),
+    Route(
+        "GET",
+        _SID + "/events",
+        get_events,
+        "The session's events after a sequence number",
+        roles=ALL,
+        query=(
+            ("after", "integer", "return events with seq > after"),
+            ("limit", "integer", "at most this many (1-1000, default 100)"),
+            ("wait", "integer", "long-poll up to this many seconds (0-30)"),
+        ),
+    ),
+]

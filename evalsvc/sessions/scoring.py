@@ -1,0 +1,488 @@
+"""Score sheets, price scores, aggregation, ranking and deviation. Pure: no I/O.
+
+Arithmetic (documented in docs/scoring.md):
+
+- Expert points are ``Decimal`` multiples of the session's step, ``0 ≤ v ≤ max``.
+- Means, price scores and totals are computed exactly as :class:`fractions.Fraction`;
+  a published figure is rounded **once**, half-up, to 2 decimal places
+  (:data:`QUANT`), from the exact value. The ranking uses the rounded total — the figure
+  the committee publishes — so two bids shown with equal totals are treated as tied.
+- Price score, formula ``lowest_price_ratio``: benchmark = lowest price among the
+  qualified bids; score = benchmark / price × max points.
+- Ties (weighted scoring): higher total, then lower price, then higher technical total
+  (rounded), then registration order of the bid; if that last step decides, the result
+  says ``tie_unresolved`` so the committee resolves it as its rules say.
+- Lowest evaluated price: evaluated price = price + mean of the experts' adjustments
+  (fen, rounded half-up once); bids a majority finds non-responsive are excluded;
+  ranking by evaluated price, then price, then registration order.
+- Deviation: an expert's scored total for a bid (technical + commercial, the part the
+  expert controls) is flagged when it differs from the committee mean of those totals by
+  more than ``deviation_share`` × mean.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "QUANT",
+    "Aggregation",
+    "BidResult",
+    "Deviation",
+    "aggregate",
+    "aggregation_to_doc",
+    "parse_sheet",
+    "price_scores",
+    "qualification_outcome",
+    "round_points",
+    "sheet_from_doc",
+    "sheet_to_doc",
+]
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any
+
+from evalsvc.errors import FieldError, InvalidInput
+from evalsvc.sessions.model import Bid, Category, Method, Session, Sheet, Stage
+
+QUANT = Decimal("0.01")
+
+
+def round_points(x: Fraction) -> Decimal:
+    """Round an exact value once, half-up, to 2 decimal places."""
+    # Decimal division at high precision is exact enough for half-up at 2 dp only if we
+    # avoid double rounding: do the rounding in integers.
+    scaled = x * 100
+    n, d = scaled.numerator, scaled.denominator
+    q, r = divmod(abs(n), d)
+    if 2 * r >= d:
+        q += 1
+    return (Decimal(q if n >= 0 else -q) / 100).quantize(QUANT)
+
+
+def _round_fen(x: Fraction) -> int:
+    n, d = x.numerator, x.denominator
+    q, r = divmod(abs(n), d)
+    if 2 * r >= d:
+        q += 1
+    return q if n >= 0 else -q
+
+
+# --- sheets ------------------------------------------------------------------------------
+
+
+def parse_sheet(session: Session, *, seat: int, doc: Mapping[str, Any]) -> Sheet:
+    """Validate a sheet document against the session's current stage and criteria.
+
+    Every criterion of every bid under review must be present, nothing else may be;
+    every error names its field (``bids/B1/T1``).
+    """
+    errs: list[FieldError] = []
+    for extra in sorted(set(doc) - {"stage", "bids"}):
+        raise InvalidInput("unknown field", field=extra)
+    try:
+        stage = Stage(str(doc.get("stage")))
+    except ValueError:
+        raise InvalidInput("stage must be qualification or scoring", field="stage") from None
+    if session.stage is not stage:
+        raise InvalidInput(
+            f"the session is in stage {session.stage.value if session.stage else '-'}, "
+            f"not {stage.value}",
+            field="stage",
+        )
+    bids_doc = doc.get("bids")
+    if not isinstance(bids_doc, Mapping):
+        raise InvalidInput("bids must be an object keyed by bid id", field="bids")
+    under_review = session.bids if stage is Stage.QUALIFICATION else session.qualified_bids
+    expected_bids = [b.id for b in under_review]
+    for extra in sorted(set(bids_doc) - set(expected_bids)):
+        errs.append(FieldError(f"bids/{extra}", "not a bid under review in this stage"))
+    for b in expected_bids:
+        if b not in bids_doc:
+            errs.append(
+                FieldError(f"bids/{b}", "missing: every bid under review must be evaluated")
+            )
+
+    verdicts: dict[str, dict[str, bool]] = {}
+    scores: dict[str, dict[str, Decimal]] = {}
+    evaluations: dict[str, tuple[bool, int]] = {}
+    for bid_id in expected_bids:
+        entry = bids_doc.get(bid_id)
+        if entry is None:
+            continue
+        path = f"bids/{bid_id}"
+        if not isinstance(entry, Mapping):
+            errs.append(FieldError(path, "must be an object"))
+            continue
+        if stage is Stage.QUALIFICATION:
+            verdicts[bid_id] = _verdicts(session, path, entry, errs)
+        elif session.method is Method.WEIGHTED_SCORING:
+            scores[bid_id] = _scores(session, path, entry, errs)
+        else:
+            ev = _evaluation(path, entry, errs)
+            if ev is not None:
+                evaluations[bid_id] = ev
+    if errs:
+        first = errs[0]
+        more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
+        raise InvalidInput(
+            f"invalid sheet: {first.field}: {first.reason}{more}",
+            field=first.field,
+            errors=tuple(errs),
+        )
+    return Sheet(seat=seat, stage=stage, verdicts=verdicts, scores=scores, evaluations=evaluations)
+
+
+def _expect_keys(
+    path: str, entry: Mapping[str, Any], expected: Sequence[str], errs: list[FieldError]
+) -> None:
+    for k in sorted(set(entry) - set(expected)):
+        errs.append(FieldError(f"{path}/{k}", "unknown criterion or field"))
+    for k in expected:
+        if k not in entry:
+            errs.append(FieldError(f"{path}/{k}", "missing"))
+
+
+def _verdicts(
+    session: Session, path: str, entry: Mapping[str, Any], errs: list[FieldError]
+) -> dict[str, bool]:
+    crits = [c.id for c in session.criteria_of(Category.QUALIFICATION)]
+    _expect_keys(path, entry, crits, errs)
+    out: dict[str, bool] = {}
+    for cid in crits:
+        v = entry.get(cid)
+        if cid in entry and not isinstance(v, bool):
+            errs.append(FieldError(f"{path}/{cid}", "must be true (pass) or false (fail)"))
+        elif isinstance(v, bool):
+            out[cid] = v
+    return out
+
+
+def _scores(
+    session: Session, path: str, entry: Mapping[str, Any], errs: list[FieldError]
+) -> dict[str, Decimal]:
+    crits = session.criteria_of(Category.TECHNICAL, Category.COMMERCIAL)
+    _expect_keys(path, entry, [c.id for c in crits], errs)
+    out: dict[str, Decimal] = {}
+    step = session.rules.step
+    for c in crits:
+        if c.id not in entry:
+            continue
+        raw = entry[c.id]
+        fpath = f"{path}/{c.id}"
+        if isinstance(raw, (bool, float)) or not isinstance(raw, (int, str, Decimal)):
+            errs.append(FieldError(fpath, "must be a number of points"))
+            continue
+        try:
+            v = Decimal(raw) if not isinstance(raw, Decimal) else raw
+        except InvalidOperation:
+            errs.append(FieldError(fpath, f"not a number: {raw!r}"))
+            continue
+        if not v.is_finite():
+            errs.append(FieldError(fpath, "must be finite"))
+        elif v < 0 or v > c.max_points:
+            errs.append(FieldError(fpath, f"must be between 0 and {c.max_points}, got {v}"))
+        elif v % step != 0:
+            errs.append(FieldError(fpath, f"must be a multiple of {step}, got {v}"))
+        else:
+            out[c.id] = v
+    return out
+
+
+def _evaluation(
+    path: str, entry: Mapping[str, Any], errs: list[FieldError]
+) -> tuple[bool, int] | None:
+    _expect_keys(path, entry, ["responsive", "adjustment_fen"], errs)
+    responsive = entry.get("responsive")
+    adj = entry.get("adjustment_fen")
+    ok = True
+    if "responsive" in entry and not isinstance(responsive, bool):
+        errs.append(FieldError(f"{path}/responsive", "must be true or false"))
+        ok = False
+    if "adjustment_fen" in entry and (isinstance(adj, bool) or not isinstance(adj, int)):
+        errs.append(FieldError(f"{path}/adjustment_fen", "must be an integer number of fen"))
+        ok = False
+    elif isinstance(adj, int) and abs(adj) > 10**15:
+        errs.append(FieldError(f"{path}/adjustment_fen", "out of range"))
+        ok = False
+    if not ok or not isinstance(responsive, bool) or not isinstance(adj, int):
+        return None
+    return (responsive, adj)
+
+
+# --- qualification ----------------------------------------------------------------------
+
+
+def qualification_outcome(session: Session, sheets: Sequence[Sheet]) -> tuple[str, ...]:
+    """Bids that pass every qualification criterion by a majority of the committee.
+
+    A tie (e.g. 2 of 4) is not a majority, so the bid fails that criterion.
+    """
+    crits = [c.id for c in session.criteria_of(Category.QUALIFICATION)]
+    n = len(sheets)
+    out = []
+    for b in session.bids:
+        if all(
+            2 * sum(1 for s in sheets if s.verdicts.get(b.id, {}).get(cid, False)) > n
+            for cid in crits
+        ):
+            out.append(b.id)
+    return tuple(out)
+
+
+# --- aggregation ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BidResult:
+    bid_id: str
+    bidder: str
+    price_fen: int
+    rank: int
+    total: Decimal  # weighted scoring: rounded total; lowest price: 0
+    criteria: Mapping[str, Decimal]  # criterion → rounded committee mean (price: computed)
+    technical: Decimal
+    commercial: Decimal
+    price_score: Decimal
+    evaluated_price_fen: int | None  # lowest evaluated price only
+    tie_unresolved: bool = False
+
+
+@dataclass(frozen=True)
+class Deviation:
+    seat: int
+    bid_id: str
+    expert_total: Decimal
+    committee_mean: Decimal
+    share: Decimal  # signed, (expert - mean) / mean, 4 dp
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    method: Method
+    results: tuple[BidResult, ...]  # in rank order
+    excluded: tuple[str, ...]  # bids not ranked (non-responsive in lowest evaluated price)
+    deviations: tuple[Deviation, ...]
+
+
+def price_scores(bids: Sequence[Bid], max_points: Decimal, formula: str) -> dict[str, Fraction]:
+    """Exact price score per bid under ``formula`` (only ``lowest_price_ratio`` today)."""
+    if formula != "lowest_price_ratio":
+        raise InvalidInput(f"unknown price formula {formula!r}", field="formula")
+    if not bids:
+        return {}
+    benchmark = min(b.price_fen for b in bids)
+    return {b.id: Fraction(benchmark, b.price_fen) * Fraction(max_points) for b in bids}
+
+
+def _mean(values: Sequence[Fraction], *, drop_extremes: bool) -> Fraction:
+    vals = sorted(values)
+    # Drop one highest and one lowest only with ≥ 7 members (option of the session).
+    if drop_extremes and len(vals) >= 7:
+        vals = vals[1:-1]
+    return sum(vals, Fraction(0)) / len(vals)
+
+
+def aggregate(session: Session, sheets: Sequence[Sheet]) -> Aggregation:
+    """Committee result from the latest scoring sheet of each seat (order does not matter)."""
+    by_seat = {s.seat: s for s in sheets if s.stage is Stage.SCORING}
+    ordered = [by_seat[k] for k in sorted(by_seat)]
+    if session.method is Method.LOWEST_EVALUATED_PRICE:
+        return _aggregate_lowest_price(session, ordered)
+    return _aggregate_weighted(session, ordered)
+
+
+def _aggregate_weighted(session: Session, sheets: Sequence[Sheet]) -> Aggregation:
+    bids = session.qualified_bids
+    drop = session.rules.drop_extremes
+    scored = session.criteria_of(Category.TECHNICAL, Category.COMMERCIAL)
+    price_crits = session.criteria_of(Category.PRICE)
+    per_price: dict[str, dict[str, Fraction]] = {
+        pc.id: price_scores(bids, pc.max_points, pc.formula or session.rules.price_formula)
+        for pc in price_crits
+    }
+    price = {b.id: sum((per_price[pc.id][b.id] for pc in price_crits), Fraction(0)) for b in bids}
+
+    rows = []
+    deviations: list[Deviation] = []
+    for b in bids:
+        means: dict[str, Fraction] = {}
+        for c in scored:
+            values = [Fraction(s.scores[b.id][c.id]) for s in sheets if b.id in s.scores]
+            means[c.id] = _mean(values, drop_extremes=drop) if values else Fraction(0)
+        tech = sum((means[c.id] for c in scored if c.category is Category.TECHNICAL), Fraction(0))
+        comm = sum((means[c.id] for c in scored if c.category is Category.COMMERCIAL), Fraction(0))
+        total = tech + comm + price[b.id]
+        crit_out = {cid: round_points(v) for cid, v in means.items()}
+        crit_out.update({pc.id: round_points(per_price[pc.id][b.id]) for pc in price_crits})
+        rows.append(
+            (
+                b,
+                round_points(total),
+                round_points(tech),
+                round_points(comm),
+                round_points(price[b.id]),
+                crit_out,
+            )
+        )
+        deviations.extend(_deviations(session, b.id, sheets, scored))
+
+    order = {b.id: i for i, b in enumerate(session.bids)}
+    # Total, then price, then technical total, then registration order (documented).
+    rows.sort(key=lambda r: (-r[1], r[0].price_fen, -r[2], order[r[0].id]))
+    results = []
+    for i, (b, r_total, r_tech, r_comm, pscore, crit) in enumerate(rows):
+        key = (r_total, b.price_fen, r_tech)
+        neighbours = [rows[j] for j in (i - 1, i + 1) if 0 <= j < len(rows)]
+        unresolved = any((n[1], n[0].price_fen, n[2]) == key for n in neighbours)
+        results.append(
+            BidResult(
+                bid_id=b.id,
+                bidder=b.bidder,
+                price_fen=b.price_fen,
+                rank=i + 1,
+                total=r_total,
+                criteria=crit,
+                technical=r_tech,
+                commercial=r_comm,
+                price_score=pscore,
+                evaluated_price_fen=None,
+                tie_unresolved=unresolved,
+            )
+        )
+    return Aggregation(Method.WEIGHTED_SCORING, tuple(results), (), tuple(deviations))
+
+
+def _deviations(
+    session: Session, bid_id: str, sheets: Sequence[Sheet], scored: Sequence[Any]
+) -> list[Deviation]:
+    totals = {
+        s.seat: sum((Fraction(s.scores[bid_id][c.id]) for c in scored), Fraction(0))
+        for s in sheets
+        if bid_id in s.scores
+    }
+    if not totals:
+        return []
+    mean = sum(totals.values(), Fraction(0)) / len(totals)
+    if mean == 0:
+        return []
+    share = Fraction(session.rules.deviation_share)
+    out = []
+    for seat, t in sorted(totals.items()):
+        if abs(t - mean) > share * mean:
+            ratio = (t - mean) / mean
+            out.append(
+                Deviation(
+                    seat=seat,
+                    bid_id=bid_id,
+                    expert_total=round_points(t),
+                    committee_mean=round_points(mean),
+                    share=(Decimal(ratio.numerator) / Decimal(ratio.denominator)).quantize(
+                        Decimal("0.0001"), rounding=ROUND_HALF_UP
+                    ),
+                )
+            )
+    return out
+
+
+def _aggregate_lowest_price(session: Session, sheets: Sequence[Sheet]) -> Aggregation:
+    n = len(sheets)
+    rows = []
+    excluded = []
+    for b in session.qualified_bids:
+        evs = [s.evaluations[b.id] for s in sheets if b.id in s.evaluations]
+        responsive = 2 * sum(1 for r, _ in evs if r) > n
+        if not responsive:
+            excluded.append(b.id)
+            continue
+        adj = _round_fen(Fraction(sum(a for _, a in evs), len(evs))) if evs else 0
+        rows.append((b, b.price_fen + adj))
+    order = {b.id: i for i, b in enumerate(session.bids)}
+    rows.sort(key=lambda r: (r[1], r[0].price_fen, order[r[0].id]))
+    results = []
+    zero = Decimal("0.00")
+    for i, (b, ev) in enumerate(rows):
+        neighbours = [rows[j] for j in (i - 1, i + 1) if 0 <= j < len(rows)]
+        unresolved = any((x[1], x[0].price_fen) == (ev, b.price_fen) for x in neighbours)
+        results.append(
+            BidResult(
+                bid_id=b.id,
+                bidder=b.bidder,
+                price_fen=b.price_fen,
+                rank=i + 1,
+                total=zero,
+                criteria={},
+                technical=zero,
+                commercial=zero,
+                price_score=zero,
+                evaluated_price_fen=ev,
+                tie_unresolved=unresolved,
+            )
+        )
+    return Aggregation(Method.LOWEST_EVALUATED_PRICE, tuple(results), tuple(excluded), ())
+
+
+def aggregation_to_doc(a: Aggregation) -> dict[str, Any]:
+    """JSON-able form (points as 2-dp strings, money in fen)."""
+    return {
+        "method": a.method.value,
+        "ranking": [
+            {
+                "rank": r.rank,
+                "bid_id": r.bid_id,
+                "bidder": r.bidder,
+                "price_fen": r.price_fen,
+                "total": str(r.total),
+                "technical": str(r.technical),
+                "commercial": str(r.commercial),
+                "price_score": str(r.price_score),
+                "criteria": {k: str(v) for k, v in r.criteria.items()},
+                "evaluated_price_fen": r.evaluated_price_fen,
+                "tie_unresolved": r.tie_unresolved,
+            }
+            for r in a.results
+        ],
+        "excluded": list(a.excluded),
+        "deviations": [
+            {
+                "seat": d.seat,
+                "bid_id": d.bid_id,
+                "expert_total": str(d.expert_total),
+                "committee_mean": str(d.committee_mean),
+                "share": str(d.share),
+            }
+            for d in a.deviations
+        ],
+    }
+
+
+def sheet_to_doc(s: Sheet) -> dict[str, Any]:
+    """The canonical document of a validated sheet (what is stored and hashed)."""
+    bids: dict[str, Any]
+    if s.stage is Stage.QUALIFICATION:
+        bids = {b: dict(v) for b, v in s.verdicts.items()}
+    elif s.scores:
+        bids = {b: {c: str(p) for c, p in v.items()} for b, v in s.scores.items()}
+    else:
+        bids = {b: {"responsive": r, "adjustment_fen": a} for b, (r, a) in s.evaluations.items()}
+    return {"stage": s.stage.value, "bids": bids}
+
+
+def sheet_from_doc(seat: int, d: Mapping[str, Any]) -> Sheet:
+    """Inverse of :func:`sheet_to_doc` (trusted: our own store)."""
+    stage = Stage(d["stage"])
+    if stage is Stage.QUALIFICATION:
+        return Sheet(seat=seat, stage=stage, verdicts=d["bids"])
+    first: Mapping[str, Any] = next(iter(d["bids"].values()), {})
+    if "responsive" in first:
+        return Sheet(
+            seat=seat,
+            stage=stage,
+            evaluations={b: (v["responsive"], v["adjustment_fen"]) for b, v in d["bids"].items()},
+        )
+    return Sheet(
+        seat=seat,
+        stage=stage,
+        scores={b: {c: Decimal(p) for c, p in v.items()} for b, v in d["bids"].items()},
+    )

@@ -1,0 +1,481 @@
+"""Session use-cases: load, authorise, call the core, write state + events, then publish.
+
+Every mutation runs as one function in one database transaction
+(:meth:`evalsvc.db.Database.write`): the session row is locked, the idempotency key is
+checked, the core decides, :func:`~evalsvc.sessions.store.record` writes the new state
+and its events, and the response is stored under the key. Events are published to the
+bus only after the commit returned — nothing is broadcast that was not written down.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Result", "SessionService"]
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from evalsvc.auth import Principal
+from evalsvc.canonical import canonical_sha256
+from evalsvc.db import Database
+from evalsvc.errors import Conflict, Forbidden, IdempotencyConflict, InvalidInput, InvalidTransition
+from evalsvc.sessions import machine as m
+from evalsvc.sessions import schemas, store
+from evalsvc.sessions.access import (
+    redact_event,
+    require_expert_seat,
+    require_primary_operator,
+    require_seat_operator,
+    require_visible,
+    view_session,
+)
+from evalsvc.sessions.bus import LocalBus
+from evalsvc.sessions.model import (
+    ScoringRules,
+    Session,
+    Stage,
+    State,
+    new_session,
+    parse_bid,
+    parse_criterion,
+)
+from evalsvc.sessions.scoring import aggregate, aggregation_to_doc, parse_sheet
+
+_RESULT_STATES = (State.AGGREGATING, State.REPORTING, State.SEALED)
+MAX_EVENTS_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a mutation answers: HTTP-ish status, the response document, replay flag."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+Mutation = Callable[[Connection, Session, Principal], tuple[Session, list[m.Event], dict[str, Any]]]
+
+
+class SessionService:
+    """The session use-cases over one :class:`~evalsvc.db.Database`."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock_ms: Callable[[], int],
+        new_id: Callable[[], str],
+        bus: LocalBus,
+        defaults: ScoringRules,
+    ) -> None:
+        self.db = db
+        self.clock_ms = clock_ms
+        self.new_id = new_id
+        self.bus = bus
+        self.defaults = defaults
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _publish(self, session_id: str, events: list[store.StoredEvent]) -> None:
+        if events:
+            self.bus.publish(session_id, events[-1].seq)
+
+    async def _mutate(
+        self,
+        p: Principal,
+        session_id: str,
+        *,
+        key: str | None,
+        request: dict[str, Any],
+        status: int,
+        mutation: Mutation,
+    ) -> Result:
+        request_hash = canonical_sha256(request)
+        now_ms = self.clock_ms()
+
+        def tx(conn: Connection) -> tuple[Result, list[store.StoredEvent]]:
+            session, last = store.load_session(conn, session_id, for_update=True)
+            require_visible(session, p)
+            if key is not None:
+                seen = store.find_idempotent(conn, actor=p.actor, key=key)
+                if seen is not None:
+                    return _replay(seen, request_hash, key), []
+            new, events, body = mutation(conn, session, p)
+            stored = store.record(
+                conn, new, events, base_seq=last, actor=p.actor, venue=p.venue, now_ms=now_ms
+            )
+            body = {**body, "seq": stored[-1].seq if stored else last}
+            if key is not None:
+                store.save_idempotent(
+                    conn,
+                    actor=p.actor,
+                    key=key,
+                    session_id=session_id,
+                    request_sha256=request_hash,
+                    status=status,
+                    response=body,
+                    now_ms=now_ms,
+                )
+            return Result(status, body), stored
+
+        result, stored = await self.db.write(tx)
+        self._publish(session_id, stored)
+        return result
+
+    # --- use-cases ----------------------------------------------------------------------
+
+    async def create(self, p: Principal, data: Any, *, key: str | None) -> Result:
+        """Register a new session; the caller's venue must be the primary venue."""
+        body = schemas.parse_body(schemas.SessionCreate, data)
+        if p.role != "operator":
+            raise Forbidden("only a venue operator may register a session")
+        if body.primary_venue.id != p.venue:
+            raise Forbidden(
+                f"you operate venue {p.venue}; "
+                "a session you register must have it as its primary venue",
+            )
+        now_ms = self.clock_ms()
+        session = new_session(
+            body.model_dump(), session_id=self.new_id(), now=now_ms // 1000, defaults=self.defaults
+        )
+        request_hash = canonical_sha256({"op": "create", "body": data})
+        events = [
+            m.Event(
+                "session.created",
+                {
+                    "title": session.title,
+                    "tenderer": session.tenderer,
+                    "method": session.method.value,
+                    "venues": [v.id for v in session.venues],
+                },
+            )
+        ]
+        events += [m.Event("bid.added", {"bid": m._bid_doc(b)}) for b in session.bids]
+        events += [
+            m.Event("criterion.added", {"criterion": m._crit_doc(c)}) for c in session.criteria
+        ]
+
+        def tx(conn: Connection) -> tuple[Result, list[store.StoredEvent]]:
+            if key is not None:
+                seen = store.find_idempotent(conn, actor=p.actor, key=key)
+                if seen is not None:
+                    return _replay(seen, request_hash, key), []
+            store.insert_session(conn, session, now_ms=now_ms)
+            stored = store.record(
+                conn, session, events, base_seq=0, actor=p.actor, venue=p.venue, now_ms=now_ms
+            )
+            doc = view_session(session, p, last_seq=stored[-1].seq)
+            if key is not None:
+                store.save_idempotent(
+                    conn,
+                    actor=p.actor,
+                    key=key,
+                    session_id=session.id,
+                    request_sha256=request_hash,
+                    status=201,
+                    response=doc,
+                    now_ms=now_ms,
+                )
+            return Result(201, doc), stored
+
+        result, stored = await self.db.write(tx)
+        self._publish(session.id, stored)
+        return result
+
+    async def get(self, p: Principal, session_id: str) -> dict[str, Any]:
+        """The session as ``p`` may see it."""
+        session, last = await self.db.read(lambda c: store.load_session(c, session_id))
+        require_visible(session, p)
+        return view_session(session, p, last_seq=last)
+
+    async def list(self, p: Principal) -> list[dict[str, Any]]:
+        """Summaries of the sessions ``p`` may see."""
+        rows = await self.db.read(store.list_sessions)
+        out = []
+        for s, last in rows:
+            try:
+                require_visible(s, p)
+            except Exception:
+                continue
+            out.append(
+                {
+                    "id": s.id,
+                    "title": s.title,
+                    "state": s.state.value,
+                    "stage": s.stage.value if s.stage else None,
+                    "primary_venue": s.primary.id,
+                    "last_seq": last,
+                    "created_at": s.created_at,
+                }
+            )
+        return out
+
+    async def add_bid(self, p: Principal, session_id: str, data: Any, *, key: str | None) -> Result:
+        """Register one more bid (draft only, primary operator)."""
+        bid = parse_bid(schemas.parse_body(schemas.BidIn, data).model_dump())
+
+        def mutation(
+            conn: Connection, s: Session, p: Principal
+        ) -> tuple[Session, list[m.Event], dict[str, Any]]:
+            require_primary_operator(s, p, "register bids")
+            new, events = m.apply(s, m.AddBid(bid), self.clock_ms() // 1000)
+            return new, events, {"bid": m._bid_doc(bid)}
+
+        return await self._mutate(
+            p,
+            session_id,
+            key=key,
+            request={"op": "bid", "body": data},
+            status=201,
+            mutation=mutation,
+        )
+
+    async def add_criterion(
+        self, p: Principal, session_id: str, data: Any, *, key: str | None
+    ) -> Result:
+        """Add one more criterion (draft only, primary operator)."""
+        crit = parse_criterion(schemas.parse_body(schemas.CriterionIn, data).model_dump())
+
+        def mutation(
+            conn: Connection, s: Session, p: Principal
+        ) -> tuple[Session, list[m.Event], dict[str, Any]]:
+            require_primary_operator(s, p, "define criteria")
+            new, events = m.apply(s, m.AddCriterion(crit), self.clock_ms() // 1000)
+            return new, events, {"criterion": m._crit_doc(crit)}
+
+        return await self._mutate(
+            p,
+            session_id,
+            key=key,
+            request={"op": "criterion", "body": data},
+            status=201,
+            mutation=mutation,
+        )
+
+    async def command(self, p: Principal, session_id: str, data: Any, *, key: str | None) -> Result:
+        """Run a lifecycle command (see :mod:`evalsvc.sessions.machine`)."""
+        cmd = schemas.parse_command(data)
+        name: str = cmd.command
+
+        def mutation(
+            conn: Connection, s: Session, p: Principal
+        ) -> tuple[Session, list[m.Event], dict[str, Any]]:
+            core = _authorised_command(conn, s, p, cmd)
+            new, events = m.apply(s, core, self.clock_ms() // 1000)
+            return (
+                new,
+                events,
+                {
+                    "command": name,
+                    "state": new.state.value,
+                    "stage": new.stage.value if new.stage else None,
+                },
+            )
+
+        return await self._mutate(
+            p,
+            session_id,
+            key=key,
+            request={"op": "command", "body": data},
+            status=200,
+            mutation=mutation,
+        )
+
+    async def submit_sheet(self, p: Principal, session_id: str, data: Any, *, key: str) -> Result:
+        """Store a new version of the caller's sheet for the current stage."""
+        schemas.parse_body(schemas.SheetIn, data)
+        request_hash = canonical_sha256({"op": "sheet", "body": data})
+        now_ms = self.clock_ms()
+
+        def tx(conn: Connection) -> tuple[Result, list[store.StoredEvent]]:
+            s, last = store.load_session(conn, session_id, for_update=True)
+            require_visible(s, p)
+            seen = store.find_idempotent(conn, actor=p.actor, key=key)
+            if seen is not None:
+                return _replay(seen, request_hash, key), []
+            seat = require_expert_seat(s, p, "submit a score sheet")
+            if s.state is not State.EVALUATING:
+                raise InvalidTransition(
+                    f"cannot submit_sheet: session is {m.state_label(s)}",
+                    state=m.state_label(s),
+                    command="submit_sheet",
+                )
+            sheet = parse_sheet(s, seat=seat.index, doc=data)
+            version, digest = store.store_sheet(
+                conn, sheet, session_id=s.id, expert_id=p.subject, seq=last + 1, now_ms=now_ms
+            )
+            event = m.Event(
+                "sheet.submitted",
+                {
+                    "seat": seat.index,
+                    "stage": sheet.stage.value,
+                    "version": version,
+                    "sha256": digest,
+                },
+            )
+            stored = store.record(
+                conn, s, [event], base_seq=last, actor=p.actor, venue=p.venue, now_ms=now_ms
+            )
+            body = {
+                "seat": seat.index,
+                "stage": sheet.stage.value,
+                "version": version,
+                "sha256": digest,
+                "seq": stored[-1].seq,
+            }
+            store.save_idempotent(
+                conn,
+                actor=p.actor,
+                key=key,
+                session_id=s.id,
+                request_sha256=request_hash,
+                status=201,
+                response=body,
+                now_ms=now_ms,
+            )
+            return Result(201, body), stored
+
+        result, stored = await self.db.write(tx)
+        self._publish(session_id, stored)
+        return result
+
+    async def aggregation(self, p: Principal, session_id: str) -> dict[str, Any]:
+        """Committee result, once scoring is locked."""
+
+        def tx(conn: Connection) -> tuple[Session, int, list[Any]]:
+            s, last = store.load_session(conn, session_id)
+            require_visible(s, p)
+            state = s.paused.from_state if s.paused else s.state
+            if state not in _RESULT_STATES:
+                raise Conflict(
+                    "the aggregation is available once scoring is locked "
+                    f"(session is {m.state_label(s)})"
+                )
+            return s, last, store.latest_sheets(conn, session_id, Stage.SCORING.value)
+
+        s, last, sheets = await self.db.read(tx)
+        doc = aggregation_to_doc(aggregate(s, sheets))
+        doc["pending_explanations"] = [{"seat": a, "bid_id": b} for a, b in s.pending_explanations]
+        doc["explanations"] = [{"seat": a, "bid_id": b, "text": t} for a, b, t in s.explanations]
+        doc["dissents"] = [{"seat": a, "text": t} for a, t in s.dissents]
+        doc["signed"] = list(s.signed)
+        doc["last_seq"] = last
+        return doc
+
+    async def progress(self, p: Principal, session_id: str) -> dict[str, Any]:
+        """Which seats have submitted which stage (never the contents)."""
+
+        def tx(conn: Connection) -> tuple[Session, dict[str, dict[int, int]], list[dict[str, Any]]]:
+            s, _ = store.load_session(conn, session_id)
+            require_visible(s, p)
+            own: list[dict[str, Any]] = []
+            if p.role == "expert":
+                seat = s.seat_of(p.subject)
+                if seat is not None:
+                    own = store.own_sheets(conn, session_id, seat.index)
+            return s, store.sheet_progress(conn, session_id), own
+
+        s, prog, own = await self.db.read(tx)
+        return {
+            "state": s.state.value,
+            "stage": s.stage.value if s.stage else None,
+            "seats": [
+                {
+                    "seat": x.index,
+                    "venue_id": x.venue_id,
+                    "checked_in": x.checked_in,
+                    "versions": {
+                        st: prog.get(st, {}).get(x.index, 0) for st in ("qualification", "scoring")
+                    },
+                }
+                for x in s.seats
+            ],
+            "own_sheets": own,
+        }
+
+    async def events(
+        self, p: Principal, session_id: str, *, after: int, limit: int, wait: float
+    ) -> dict[str, Any]:
+        """Events after ``after`` as ``p`` may see them; long-polls up to ``wait`` seconds."""
+        limit = max(1, min(limit, MAX_EVENTS_PAGE))
+
+        def tx(conn: Connection) -> tuple[Session, int, list[store.StoredEvent]]:
+            s, last = store.load_session(conn, session_id)
+            require_visible(s, p)
+            return s, last, store.list_events(conn, session_id, after=after, limit=limit)
+
+        s, last, events = await self.db.read(tx)
+        if not events and wait > 0:
+            await self.bus.wait(session_id, after=after, timeout=wait)
+            s, last, events = await self.db.read(tx)
+        return {
+            "last_seq": last,
+            "events": [redact_event(s, p, e.to_doc()) for e in events],
+        }
+
+
+def _replay(seen: tuple[str, int, Any], request_hash: str, key: str) -> Result:
+    stored_hash, status, body = seen
+    if stored_hash != request_hash:
+        raise IdempotencyConflict(
+            f"Idempotency-Key {key!r} was already used with a different request body"
+        )
+    return Result(status, body, replayed=True)
+
+
+def _authorised_command(conn: Connection, s: Session, p: Principal, cmd: Any) -> m.Command:
+    """Check ``p`` may run ``cmd`` here and build the core command (lock commands
+    read the latest sheets in the caller's transaction)."""
+    name = cmd.command
+    if name == "check_in":
+        if not 0 <= cmd.seat < len(s.seats):
+            raise InvalidInput(
+                f"no seat {cmd.seat}: the committee has {len(s.seats)} seats", field="seat"
+            )
+        require_seat_operator(s, p, s.seats[cmd.seat], "check in")
+        return m.CheckIn(cmd.seat)
+    if name in ("explain_deviation", "record_dissent", "sign_report"):
+        seat = require_expert_seat(s, p, name.replace("_", " "))
+        if name == "explain_deviation":
+            return m.ExplainDeviation(seat.index, cmd.bid_id, cmd.text)
+        if name == "record_dissent":
+            return m.RecordDissent(seat.index, cmd.text)
+        return m.SignReport(seat.index)
+    if name == "pause":
+        if not (p.role == "supervisor" or (p.role == "operator" and s.venue(p.venue or ""))):
+            raise Forbidden("only a participating venue's operator or a supervisor may pause")
+        return m.Pause(cmd.reason)
+    if name == "abort":
+        if p.role != "supervisor":
+            require_primary_operator(s, p, "abort the session")
+        return m.Abort(cmd.reason)
+    require_primary_operator(s, p, name.replace("_", " "))
+    simple: dict[str, m.Command] = {
+        "open_draw": m.OpenDraw(),
+        "complete_draw": m.CompleteDraw(),
+        "start_check_in": m.StartCheckIn(),
+        "start_evaluation": m.StartEvaluation(),
+        "start_report": m.StartReport(),
+        "seal": m.Seal(),
+        "resume": m.Resume(),
+    }
+    if name in simple:
+        return simple[name]
+    if name == "assign_seat":
+        return m.AssignSeat(cmd.seat, cmd.expert_id, cmd.expert_name)
+    if name in ("lock_qualification", "lock_scoring"):
+        stage = Stage.QUALIFICATION if name == "lock_qualification" else Stage.SCORING
+        if s.state is not State.EVALUATING or s.stage is not stage:
+            raise InvalidTransition(
+                f"cannot {name}: session is {m.state_label(s)}",
+                state=m.state_label(s),
+                command=name,
+            )
+        sheets = tuple(store.latest_sheets(conn, s.id, stage.value))
+        return (
+            m.LockQualification(sheets) if stage is Stage.QUALIFICATION else m.LockScoring(sheets)
+        )
+    raise InvalidInput(f"unknown command {name!r}", field="command")  # pragma: no cover

@@ -1,0 +1,71 @@
+"""SQLModel tables of the session store.
+
+The session aggregate is kept as one canonical JSON document (``SessionRow.doc``) beside
+the columns we query by; its history is the ``event`` table, one row per change with a
+per-session sequence number (primary key ``(session_id, seq)``, so a duplicate or a
+reused number cannot be written). Score sheets are versioned rows: a resubmission adds
+a version and never overwrites the earlier one.
+"""
+
+from __future__ import annotations
+
+__all__ = ["EventRow", "IdempotencyRow", "SessionRow", "SheetRow"]
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class SessionRow(SQLModel, table=True):
+    __tablename__ = "session"
+
+    id: str = Field(primary_key=True, max_length=40)
+    title: str = Field(max_length=200)
+    primary_venue: str = Field(max_length=32, index=True)
+    state: str = Field(max_length=20)
+    last_seq: int = 0
+    doc: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: int
+    updated_at: int
+
+
+class EventRow(SQLModel, table=True):
+    __tablename__ = "event"
+
+    session_id: str = Field(primary_key=True, foreign_key="session.id", max_length=40)
+    seq: int = Field(primary_key=True)
+    type: str = Field(max_length=40)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    actor: str = Field(max_length=100)  # "role:subject"
+    venue: str | None = Field(default=None, max_length=32)
+    time_ms: int
+
+
+class SheetRow(SQLModel, table=True):
+    __tablename__ = "score_sheet"
+    __table_args__ = (
+        UniqueConstraint("session_id", "seat", "stage", "version"),
+        Index("ix_sheet_latest", "session_id", "stage", "seat", "version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="session.id", max_length=40)
+    seat: int
+    stage: str = Field(max_length=20)
+    version: int
+    expert_id: str = Field(max_length=64)
+    doc: str = Field(sa_column=Column(Text, nullable=False))
+    sha256: str = Field(max_length=64)
+    seq: int
+    submitted_ms: int
+
+
+class IdempotencyRow(SQLModel, table=True):
+    __tablename__ = "idempotency_key"
+
+    actor: str = Field(primary_key=True, max_length=100)
+    key: str = Field(primary_key=True, max_length=100)
+    session_id: str = Field(max_length=40)
+    request_sha256: str = Field(max_length=64)
+    status: int
+    response: str = Field(sa_column=Column(Text, nullable=False))
+    created_ms: int
