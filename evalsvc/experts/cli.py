@@ -1,0 +1,246 @@
+"""``evalsvc experts import|synth`` and ``evalsvc draw simulate|verify|commitment``.
+
+The file I/O around the pure modules of :mod:`evalsvc.experts`. Human output has
+Chinese labels; ``--json`` output has English keys.
+"""
+
+from __future__ import annotations
+
+__all__ = ["register"]
+
+import argparse
+import datetime as _dt
+import json
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from evalsvc.errors import ConfigError, InvalidInput
+from evalsvc.experts.bundle import (
+    ceremony_from_json,
+    ceremony_seed,
+    draw_bundle,
+    verify_bundle,
+)
+from evalsvc.experts.draw import DrawResult, draw
+from evalsvc.experts.pool import (
+    CSV_COLUMNS,
+    REGION_NAMES,
+    Expert,
+    ImportRefused,
+    Pool,
+    expert_to_json,
+    pool_document,
+    validated_experts,
+)
+from evalsvc.experts.rules import DrawConfig, load_rules
+from evalsvc.experts.seed import commitment_digest
+from evalsvc.experts.specialties import SPECIALTIES
+from evalsvc.experts.synth import synthetic_experts
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``experts`` and ``draw`` command groups."""
+    experts = subparsers.add_parser("experts", help="expert pool: import, synthesise")
+    esub = experts.add_subparsers(dest="experts_command", metavar="ACTION", required=True)
+
+    imp = esub.add_parser("import", help="validate a CSV/JSON file of experts into a pool file")
+    imp.add_argument("file", metavar="FILE", type=Path)
+    imp.add_argument("--format", choices=("csv", "json"),
+                     help="input format (default: from the file name)")
+    imp.add_argument("--skip-invalid", action="store_true",
+                     help="import the valid rows, report the rest (default: all or nothing)")
+    imp.add_argument("--report", metavar="FILE", type=Path,
+                     help="write the row-level report (.csv or .json)")
+    imp.add_argument("--out", metavar="POOLFILE", type=Path, required=True,
+                     help="validated pool file (JSON) to write")
+    imp.set_defaults(func=_cmd_import)
+
+    syn = esub.add_parser("synth", help="write a realistic synthetic pool")
+    syn.add_argument("--count", type=int, required=True)
+    syn.add_argument("--seed", type=int, required=True)
+    syn.add_argument("--as-of", type=_dt.date.fromisoformat, default=None, metavar="DATE",
+                     help="reference date for histories (default: today)")
+    syn.add_argument("--format", choices=("json", "csv"), default="json")
+    syn.add_argument("--out", type=Path, required=True, metavar="FILE")
+    syn.set_defaults(func=_cmd_synth)
+
+    d = subparsers.add_parser("draw", help="expert draw: simulate, verify, commitment")
+    dsub = d.add_subparsers(dest="draw_command", metavar="ACTION", required=True)
+    sim = dsub.add_parser("simulate", help="draw a committee from a pool file and rules")
+    sim.add_argument("--pool", type=Path, required=True, metavar="FILE")
+    sim.add_argument("--rules", type=Path, required=True, metavar="FILE")
+    seed = sim.add_mutually_exclusive_group(required=True)
+    seed.add_argument("--seed", metavar="HEX", help="the seed (at least 16 bytes, hex)")
+    seed.add_argument("--ceremony", type=Path, metavar="FILE",
+                      help="commit-reveal record (JSON) to compute the seed from")
+    sim.add_argument("--json", action="store_true", help="machine-readable output")
+    sim.add_argument("--bundle-out", type=Path, metavar="FILE",
+                     help="also write a draw bundle for `evalsvc draw verify`")
+    sim.set_defaults(func=_cmd_simulate)
+
+    ver = dsub.add_parser("verify", help="recompute a recorded draw from an exported bundle")
+    ver.add_argument("--bundle", type=Path, required=True, metavar="FILE")
+    ver.set_defaults(func=_cmd_verify)
+
+    com = dsub.add_parser("commitment", help="compute a commitment to a secret (hex)")
+    com.add_argument("--secret", required=True, metavar="HEX")
+    com.add_argument("--party", required=True)
+    com.add_argument("--session", required=True)
+    com.set_defaults(func=_cmd_commitment)
+
+
+def _write_report(path: Path, report: Any) -> None:
+    if path.suffix.lower() == ".csv":
+        path.write_text(report.to_csv(), encoding="utf-8")
+    else:
+        path.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n",
+                        encoding="utf-8")
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    fmt: Literal["csv", "json"] = args.format or (
+        "json" if args.file.suffix.lower() == ".json" else "csv"
+    )
+    data = args.file.read_bytes()
+    try:
+        result = validated_experts(data, fmt=fmt, skip_invalid=args.skip_invalid)
+    except ImportRefused as exc:
+        if args.report:
+            _write_report(args.report, exc.report)
+        for p in exc.report.problems[:20]:
+            where = f"line {p.line}" if p.line is not None else f"row {p.row}"
+            print(f"{args.file}:{where}: {p.field or '-'}: {p.reason}", file=sys.stderr)
+        if len(exc.report.problems) > 20:
+            print(f"... {len(exc.report.problems) - 20} more problems", file=sys.stderr)
+        print(f"导入失败 (import refused): {exc.message}", file=sys.stderr)
+        return 1
+    if args.report:
+        _write_report(args.report, result.report)
+    _write_json(args.out, pool_document(result.experts))
+    r = result.report
+    print(f"已导入 {r.accepted} 名专家 (imported {r.accepted} of {r.rows} rows, encoding"
+          f" {r.encoding}; {r.rejected_rows} rows skipped) → {args.out}")
+    return 0
+
+
+def _write_json(path: Path, doc: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n",
+                   encoding="utf-8")
+    tmp.replace(path)  # a half-written pool file never replaces a good one
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    if args.count < 1:
+        raise InvalidInput("--count must be at least 1", field="count")
+    as_of = args.as_of or _dt.date.today()
+    experts = synthetic_experts(args.count, seed=args.seed, as_of=as_of)
+    if args.format == "json":
+        _write_json(args.out, pool_document(experts))
+    else:
+        import csv
+        import io
+
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(CSV_COLUMNS)
+        for e in experts:
+            j = expert_to_json(e)
+            w.writerow([
+                *(j[c] for c in CSV_COLUMNS[:6]),
+                ";".join(j["specialties"]),
+                j["title"], j["years"], j["status"],
+                *(json.dumps(j[c], ensure_ascii=False) if j[c] else "" for c in CSV_COLUMNS[10:]),
+            ])
+        args.out.write_text(buf.getvalue(), encoding="utf-8")
+    print(f"wrote {args.count} synthetic experts (seed {args.seed}, as of {as_of}) → {args.out}")
+    return 0
+
+
+def _load_pool(path: Path) -> tuple[Expert, ...]:
+    fmt: Literal["csv", "json"] = "json" if path.suffix.lower() == ".json" else "csv"
+    try:
+        return validated_experts(path.read_bytes(), fmt=fmt).experts
+    except ImportRefused as exc:
+        first = exc.report.problems[0] if exc.report.problems else None
+        detail = f": line {first.line} {first.field}: {first.reason}" if first else ""
+        raise InvalidInput(f"pool file {path} is invalid{detail}") from exc
+
+
+def _load_rules_file(path: Path) -> DrawConfig:
+    try:
+        if path.suffix.lower() == ".json":
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"rules file {path}: {exc}") from exc
+    return load_rules(doc)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    config = _load_rules_file(args.rules)
+    experts = _load_pool(args.pool)
+    pool = Pool.from_experts(experts)
+    ceremony = None
+    if args.ceremony:
+        ceremony = ceremony_from_json(json.loads(args.ceremony.read_text(encoding="utf-8")))
+        seed = ceremony_seed(config.rules.context.session_id, ceremony).seed
+    else:
+        try:
+            seed = bytes.fromhex(args.seed)
+        except ValueError as exc:
+            raise InvalidInput("--seed must be hex", field="seed") from exc
+        if len(seed) < 16:
+            raise InvalidInput("--seed must have at least 16 bytes (32 hex digits)",
+                               field="seed")
+    result = draw(pool, config.rules, config.seats, seed)
+    if args.bundle_out:
+        _write_json(args.bundle_out,
+                    draw_bundle(experts, config.document, result, ceremony=ceremony))
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
+    else:
+        _print_human(result, pool)
+    return 0
+
+
+def _describe(pool: Pool, expert_id: str) -> str:
+    e = pool.expert(pool.index_of(expert_id))
+    return f"{e.id} {e.name} ({e.title}, {e.employer.name}, {REGION_NAMES[e.region]})"
+
+
+def _print_human(result: DrawResult, pool: Pool) -> None:
+    print(f"评标委员会抽取结果  会话 {result.session_id}")
+    print(f"随机种子 {result.seed.hex()}")
+    print(f"结果摘要 SHA-256 {result.digest()}")
+    for s in result.seats:
+        regions = "、".join(REGION_NAMES[r] for r in s.seat.regions)
+        print(f"\n席位 {s.index + 1}  场地 {s.seat.venue}  专业 {s.seat.specialty}"
+              f" {SPECIALTIES[s.seat.specialty]}  来源 {regions}")
+        print(f"  评标专家  {_describe(pool, s.member.expert_id)}"
+              f"  [可抽 {s.member.eligible} 人]")
+        for n, a in enumerate(s.alternates, start=1):
+            print(f"  候补 {n}    {_describe(pool, a.expert_id)}  [可抽 {a.eligible} 人]")
+        if len(s.alternates) < result.alternates_per_seat:
+            print(f"  注意: 候补不足 {result.alternates_per_seat} 人")
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    doc = json.loads(args.bundle.read_text(encoding="utf-8"))
+    check = verify_bundle(doc)
+    for line in check.lines:
+        print(line)
+    print("一致 (draw matches)" if check.ok else "不一致 (draw does NOT match)")
+    return 0 if check.ok else 1
+
+
+def _cmd_commitment(args: argparse.Namespace) -> int:
+    try:
+        secret = bytes.fromhex(args.secret)
+    except ValueError as exc:
+        raise InvalidInput("--secret must be hex", field="secret") from exc
+    print(commitment_digest(secret, party=args.party, session_id=args.session))
+    return 0
