@@ -1,0 +1,244 @@
+"""Shared fixtures: a database per test (SQLite file, or PostgreSQL when asked), the app,
+and tokens per role.
+
+Set ``EVALSVC_TEST_DATABASE=postgresql://postgres@127.0.0.1:5432/test`` to run every
+database test on PostgreSQL: each test gets a fresh database created from that server
+and dropped afterwards. Without a reachable server those tests skip with the reason —
+unless ``CI=true``, where a skip would hide a failure, so they fail instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from evalsvc.auth import issue_token
+from evalsvc.config import PROJECT_ROOT, Settings, load_settings
+from evalsvc.ids import uscc_check_char
+
+PG_URL = os.environ.get("EVALSVC_TEST_DATABASE", "")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip with ``reason`` on a user's machine; fail in CI, where everything must run."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: skips are failures)")
+    pytest.skip(reason)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "db_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
+def _pg_admin_url() -> str:
+    return PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for this test."""
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path / 'evalsvc.db'}"
+        return
+    try:
+        admin = sa.create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        skip_or_fail(f"PostgreSQL at {PG_URL} is not reachable: {exc.__class__.__name__}")
+    name = f"evalsvc_t_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    base = sa.engine.make_url(PG_URL)
+    url = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    """Test settings: config/test.toml + this test's database and secret file."""
+    return load_settings(
+        PROJECT_ROOT / "config" / "test.toml",
+        env={},
+        overrides={
+            "database": {"url": db_url, "pool_size": 4},
+            "auth": {"token_secret_file": str(tmp_path / "token-secret")},
+        },
+    )
+
+
+def make_token(settings: Settings, role: str, *, venue: str | None = None,
+               subject: str | None = None, ttl: int = 3600) -> str:
+    """A token signed with the secret the app uses (created on first use)."""
+    from evalsvc.keys import load_or_create_secret
+
+    secret = load_or_create_secret(Path(settings.auth.token_secret_file))
+    subject = subject or (f"op-{venue}" if role == "operator" else role)
+    return issue_token(secret, role=role, subject=subject, name=subject, venue=venue,
+                       now=int(time.time()), ttl_seconds=ttl, nonce=secrets.token_hex(8))
+
+
+def uscc(seed: str) -> str:
+    """A valid unified social credit code derived from ``seed``."""
+    body = ("91310000" + seed.upper()).ljust(17, "0")[:17]
+    for bad, good in zip("IOSVZ", "12345", strict=True):
+        body = body.replace(bad, good)
+    return body + uscc_check_char(body)
+
+
+def session_doc(*, seats: tuple[int, ...] = (3, 2, 2), method: str = "weighted_scoring",
+                **extra: Any) -> dict[str, Any]:
+    """A registration document: primary Shanghai + Suzhou + Hefei, 3 bids, 5 criteria."""
+    venues = [("sh-ggzy", "SH", "上海"), ("js-suzhou", "JS", "苏州"), ("ah-hefei", "AH", "合肥")]
+    doc: dict[str, Any] = {
+        "title": "测试项目",
+        "tenderer": "某某招标人",
+        "method": method,
+        "primary_venue": {"id": venues[0][0], "name": "上海中心", "region": "SH", "city": "上海",
+                          "seats": seats[0]},
+        "secondary_venues": [
+            {"id": vid, "name": f"{city}中心", "region": reg, "city": city, "seats": n}
+            for (vid, reg, city), n in zip(venues[1:], seats[1:], strict=False)
+        ],
+        "bids": [
+            {"id": "B1", "bidder": "甲公司", "uscc": uscc("A1"), "price_fen": 100_000_00},
+            {"id": "B2", "bidder": "乙公司", "uscc": uscc("B2"), "price_fen": 95_000_00},
+            {"id": "B3", "bidder": "丙公司", "uscc": uscc("C3"), "price_fen": 120_000_00},
+        ],
+        "criteria": [
+            {"id": "Q1", "name": "资质", "category": "qualification"},
+            {"id": "T1", "name": "技术方案", "category": "technical", "max_points": 50},
+            {"id": "C1", "name": "商务", "category": "commercial", "max_points": 10},
+            {"id": "P1", "name": "价格", "category": "price", "max_points": 40},
+        ],
+    }
+    doc.update(extra)
+    return doc
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, settings: Settings) -> AsyncIterator[Any]:
+    """An aiohttp test client of ``create_app(settings)``."""
+    from evalsvc.app import create_app
+
+    yield await aiohttp_client(create_app(settings))
+
+
+EXPERT_IDS = ("E-SH-1", "E-SH-2", "E-SH-3", "E-JS-1", "E-JS-2", "E-AH-1", "E-AH-2")
+
+
+class Harness:
+    """Drives the API as the people who use it (one token per role and venue)."""
+
+    def __init__(self, client: Any, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self.sup = make_token(settings, "supervisor")
+        self._ops: dict[str, str] = {}
+        self._experts: dict[str, str] = {}
+
+    def op(self, venue: str = "sh-ggzy") -> str:
+        if venue not in self._ops:
+            self._ops[venue] = make_token(self.settings, "operator", venue=venue)
+        return self._ops[venue]
+
+    def expert(self, expert_id: str, venue: str) -> str:
+        if expert_id not in self._experts:
+            self._experts[expert_id] = make_token(self.settings, "expert", venue=venue,
+                                                  subject=expert_id)
+        return self._experts[expert_id]
+
+    async def call(self, method: str, path: str, token: str | None = None, *, json: Any = None,
+                   data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        if json is not None:
+            import json as _json
+
+            data = _json.dumps(json, ensure_ascii=False, default=str).encode("utf-8")
+            h.setdefault("Content-Type", "application/json")
+        resp = await self.client.request(method, path, data=data, headers=h)
+        ctype = resp.headers.get("Content-Type", "")
+        body = await resp.json(content_type=None) if "json" in ctype else await resp.text()
+        return resp.status, body
+
+    async def events(self, sid: str) -> list[dict[str, Any]]:
+        status, body = await self.call("GET", f"/api/sessions/{sid}/events?limit=1000", self.sup)
+        assert status == 200, body
+        return list(body["events"])
+
+    async def command(self, sid: str, token: str, command: str, **fields: Any) -> tuple[int, Any]:
+        return await self.call("POST", f"/api/sessions/{sid}/commands", token,
+                               json={"command": command, **fields})
+
+    async def create(self, doc: dict[str, Any] | None = None) -> tuple[str, list[dict[str, Any]]]:
+        status, body = await self.call("POST", "/api/sessions", self.op(), json=doc or session_doc())
+        assert status == 201, body
+        return str(body["id"]), list(body["seats"])
+
+    async def to_stage(self, stage: str, doc: dict[str, Any] | None = None) -> tuple[str, list[tuple[int, str]]]:
+        """A session advanced to ``drawing``, ``checking_in``, ``qualification`` or
+        ``scoring``; returns its id and (seat, expert token) pairs."""
+        sid, seats = await self.create(doc)
+        ok = (200,)
+
+        async def cmd(token: str, name: str, **f: Any) -> None:
+            status, body = await self.command(sid, token, name, **f)
+            assert status in ok, (name, body)
+
+        await cmd(self.op(), "open_draw")
+        experts = []
+        for seat, eid in zip(seats, EXPERT_IDS, strict=False):
+            await cmd(self.op(), "assign_seat", seat=seat["index"], expert_id=eid,
+                      expert_name=f"专家{eid}")
+            experts.append((seat["index"], self.expert(eid, seat["venue_id"])))
+        if stage == "drawing":
+            return sid, experts
+        await cmd(self.op(), "complete_draw")
+        await cmd(self.op(), "start_check_in")
+        if stage == "checking_in":
+            return sid, experts
+        for seat in seats:
+            await cmd(self.op(seat["venue_id"]), "check_in", seat=seat["index"])
+        await cmd(self.op(), "start_evaluation")
+        if stage == "qualification":
+            return sid, experts
+        for seat, tok in experts:
+            status, body = await self.submit(sid, tok, qualification_sheet(), key=f"qual-{seat}-key")
+            assert status == 201, body["detail"]
+        await cmd(self.op(), "lock_qualification")
+        return sid, experts
+
+    async def submit(self, sid: str, token: str, sheet: dict[str, Any], *, key: str) -> tuple[int, Any]:
+        return await self.call("POST", f"/api/sessions/{sid}/sheets", token, json=sheet,
+                               headers={"Idempotency-Key": key})
+
+
+def qualification_sheet(bids: tuple[str, ...] = ("B1", "B2", "B3"), passed: bool = True) -> dict[str, Any]:
+    return {"stage": "qualification", "bids": {b: {"Q1": passed} for b in bids}}
+
+
+def scoring_sheet(t1: str = "40", c1: str = "8", bids: tuple[str, ...] = ("B1", "B2", "B3")) -> dict[str, Any]:
+    return {"stage": "scoring", "bids": {b: {"T1": t1, "C1": c1} for b in bids}}
+
+
+@pytest.fixture
+async def api(client: Any, settings: Settings) -> Harness:
+    return Harness(client, settings)
