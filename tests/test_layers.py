@@ -18,6 +18,11 @@ PURE_MODULES = [
     "sessions/model.py",
     "sessions/machine.py",
     "sessions/scoring.py",
+    "audit/ranges.py",
+    "audit/merkle.py",
+    "audit/note.py",
+    "audit/bundle.py",
+    "audit/verify.py",
 ]
 
 FORBIDDEN = ("aiohttp", "sqlmodel", "sqlalchemy", "apscheduler", "asyncio", "websockets", "psycopg")
