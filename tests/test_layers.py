@@ -23,6 +23,13 @@ PURE_MODULES = [
     "audit/note.py",
     "audit/bundle.py",
     "audit/verify.py",
+    "experts/specialties.py",
+    "experts/pool.py",
+    "experts/synth.py",
+    "experts/rules.py",
+    "experts/seed.py",
+    "experts/draw.py",
+    "experts/bundle.py",
 ]
 
 FORBIDDEN = ("aiohttp", "sqlmodel", "sqlalchemy", "apscheduler", "asyncio", "websockets", "psycopg")
