@@ -20,7 +20,12 @@ from evalsvc.errors import EvalsvcError
 
 # Order is the order of --help. Each module has register(subparsers) -> None and sets
 # ``func`` (args -> int exit status) on the sub-parsers it adds.
-COMMAND_MODULES: tuple[str, ...] = ("evalsvc.commands", "evalsvc.pki.cli", "evalsvc.experts.cli")
+COMMAND_MODULES: tuple[str, ...] = (
+    "evalsvc.commands",
+    "evalsvc.pki.cli",
+    "evalsvc.experts.cli",
+    "evalsvc.audit.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
