@@ -55,7 +55,7 @@ def db_url(tmp_path: Path) -> Iterator[str]:
         admin = sa.create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
         with admin.connect() as c:
             c.execute(sa.text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         skip_or_fail(f"PostgreSQL at {PG_URL} is not reachable: {exc.__class__.__name__}")
     name = f"evalsvc_t_{uuid.uuid4().hex[:12]}"
     with admin.connect() as c:
@@ -83,15 +83,29 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
     )
 
 
-def make_token(settings: Settings, role: str, *, venue: str | None = None,
-               subject: str | None = None, ttl: int = 3600) -> str:
+def make_token(
+    settings: Settings,
+    role: str,
+    *,
+    venue: str | None = None,
+    subject: str | None = None,
+    ttl: int = 3600,
+) -> str:
     """A token signed with the secret the app uses (created on first use)."""
     from evalsvc.keys import load_or_create_secret
 
     secret = load_or_create_secret(Path(settings.auth.token_secret_file))
     subject = subject or (f"op-{venue}" if role == "operator" else role)
-    return issue_token(secret, role=role, subject=subject, name=subject, venue=venue,
-                       now=int(time.time()), ttl_seconds=ttl, nonce=secrets.token_hex(8))
+    return issue_token(
+        secret,
+        role=role,
+        subject=subject,
+        name=subject,
+        venue=venue,
+        now=int(time.time()),
+        ttl_seconds=ttl,
+        nonce=secrets.token_hex(8),
+    )
 
 
 def uscc(seed: str) -> str:
@@ -102,16 +116,22 @@ def uscc(seed: str) -> str:
     return body + uscc_check_char(body)
 
 
-def session_doc(*, seats: tuple[int, ...] = (3, 2, 2), method: str = "weighted_scoring",
-                **extra: Any) -> dict[str, Any]:
+def session_doc(
+    *, seats: tuple[int, ...] = (3, 2, 2), method: str = "weighted_scoring", **extra: Any
+) -> dict[str, Any]:
     """A registration document: primary Shanghai + Suzhou + Hefei, 3 bids, 5 criteria."""
     venues = [("sh-ggzy", "SH", "上海"), ("js-suzhou", "JS", "苏州"), ("ah-hefei", "AH", "合肥")]
     doc: dict[str, Any] = {
         "title": "测试项目",
         "tenderer": "某某招标人",
         "method": method,
-        "primary_venue": {"id": venues[0][0], "name": "上海中心", "region": "SH", "city": "上海",
-                          "seats": seats[0]},
+        "primary_venue": {
+            "id": venues[0][0],
+            "name": "上海中心",
+            "region": "SH",
+            "city": "上海",
+            "seats": seats[0],
+        },
         "secondary_venues": [
             {"id": vid, "name": f"{city}中心", "region": reg, "city": city, "seats": n}
             for (vid, reg, city), n in zip(venues[1:], seats[1:], strict=False)
@@ -160,12 +180,21 @@ class Harness:
 
     def expert(self, expert_id: str, venue: str) -> str:
         if expert_id not in self._experts:
-            self._experts[expert_id] = make_token(self.settings, "expert", venue=venue,
-                                                  subject=expert_id)
+            self._experts[expert_id] = make_token(
+                self.settings, "expert", venue=venue, subject=expert_id
+            )
         return self._experts[expert_id]
 
-    async def call(self, method: str, path: str, token: str | None = None, *, json: Any = None,
-                   data: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    async def call(
+        self,
+        method: str,
+        path: str,
+        token: str | None = None,
+        *,
+        json: Any = None,
+        data: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         h = dict(headers or {})
         if token:
             h["Authorization"] = f"Bearer {token}"
@@ -185,15 +214,20 @@ class Harness:
         return list(body["events"])
 
     async def command(self, sid: str, token: str, command: str, **fields: Any) -> tuple[int, Any]:
-        return await self.call("POST", f"/api/sessions/{sid}/commands", token,
-                               json={"command": command, **fields})
+        return await self.call(
+            "POST", f"/api/sessions/{sid}/commands", token, json={"command": command, **fields}
+        )
 
     async def create(self, doc: dict[str, Any] | None = None) -> tuple[str, list[dict[str, Any]]]:
-        status, body = await self.call("POST", "/api/sessions", self.op(), json=doc or session_doc())
+        status, body = await self.call(
+            "POST", "/api/sessions", self.op(), json=doc or session_doc()
+        )
         assert status == 201, body
         return str(body["id"]), list(body["seats"])
 
-    async def to_stage(self, stage: str, doc: dict[str, Any] | None = None) -> tuple[str, list[tuple[int, str]]]:
+    async def to_stage(
+        self, stage: str, doc: dict[str, Any] | None = None
+    ) -> tuple[str, list[tuple[int, str]]]:
         """A session advanced to ``drawing``, ``checking_in``, ``qualification`` or
         ``scoring``; returns its id and (seat, expert token) pairs."""
         sid, seats = await self.create(doc)
@@ -206,8 +240,13 @@ class Harness:
         await cmd(self.op(), "open_draw")
         experts = []
         for seat, eid in zip(seats, EXPERT_IDS, strict=False):
-            await cmd(self.op(), "assign_seat", seat=seat["index"], expert_id=eid,
-                      expert_name=f"专家{eid}")
+            await cmd(
+                self.op(),
+                "assign_seat",
+                seat=seat["index"],
+                expert_id=eid,
+                expert_name=f"专家{eid}",
+            )
             experts.append((seat["index"], self.expert(eid, seat["venue_id"])))
         if stage == "drawing":
             return sid, experts
@@ -221,21 +260,34 @@ class Harness:
         if stage == "qualification":
             return sid, experts
         for seat, tok in experts:
-            status, body = await self.submit(sid, tok, qualification_sheet(), key=f"qual-{seat}-key")
+            status, body = await self.submit(
+                sid, tok, qualification_sheet(), key=f"qual-{seat}-key"
+            )
             assert status == 201, body["detail"]
         await cmd(self.op(), "lock_qualification")
         return sid, experts
 
-    async def submit(self, sid: str, token: str, sheet: dict[str, Any], *, key: str) -> tuple[int, Any]:
-        return await self.call("POST", f"/api/sessions/{sid}/sheets", token, json=sheet,
-                               headers={"Idempotency-Key": key})
+    async def submit(
+        self, sid: str, token: str, sheet: dict[str, Any], *, key: str
+    ) -> tuple[int, Any]:
+        return await self.call(
+            "POST",
+            f"/api/sessions/{sid}/sheets",
+            token,
+            json=sheet,
+            headers={"Idempotency-Key": key},
+        )
 
 
-def qualification_sheet(bids: tuple[str, ...] = ("B1", "B2", "B3"), passed: bool = True) -> dict[str, Any]:
+def qualification_sheet(
+    bids: tuple[str, ...] = ("B1", "B2", "B3"), passed: bool = True
+) -> dict[str, Any]:
     return {"stage": "qualification", "bids": {b: {"Q1": passed} for b in bids}}
 
 
-def scoring_sheet(t1: str = "40", c1: str = "8", bids: tuple[str, ...] = ("B1", "B2", "B3")) -> dict[str, Any]:
+def scoring_sheet(
+    t1: str = "40", c1: str = "8", bids: tuple[str, ...] = ("B1", "B2", "B3")
+) -> dict[str, Any]:
     return {"stage": "scoring", "bids": {b: {"T1": t1, "C1": c1} for b in bids}}
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 __all__ = ["EventRow", "IdempotencyRow", "SessionRow", "SheetRow"]
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -24,8 +24,8 @@ class SessionRow(SQLModel, table=True):
     state: str = Field(max_length=20)
     last_seq: int = 0
     doc: str = Field(sa_column=Column(Text, nullable=False))
-    created_at: int
-    updated_at: int
+    created_at: int = Field(sa_type=BigInteger)  # unix ms
+    updated_at: int = Field(sa_type=BigInteger)  # unix ms
 
 
 class EventRow(SQLModel, table=True):
@@ -37,7 +37,7 @@ class EventRow(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
     actor: str = Field(max_length=100)  # "role:subject"
     venue: str | None = Field(default=None, max_length=32)
-    time_ms: int
+    time_ms: int = Field(sa_type=BigInteger)  # unix ms
 
 
 class SheetRow(SQLModel, table=True):
@@ -56,7 +56,7 @@ class SheetRow(SQLModel, table=True):
     doc: str = Field(sa_column=Column(Text, nullable=False))
     sha256: str = Field(max_length=64)
     seq: int
-    submitted_ms: int
+    submitted_ms: int = Field(sa_type=BigInteger)  # unix ms
 
 
 class IdempotencyRow(SQLModel, table=True):
@@ -68,4 +68,4 @@ class IdempotencyRow(SQLModel, table=True):
     request_sha256: str = Field(max_length=64)
     status: int
     response: str = Field(sa_column=Column(Text, nullable=False))
-    created_ms: int
+    created_ms: int = Field(sa_type=BigInteger)  # unix ms

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import EXPERT_IDS, Harness, qualification_sheet, scoring_sheet, session_doc
+from conftest import EXPERT_IDS, Harness, scoring_sheet, session_doc
 
 
 async def test_full_evaluation_from_registration_to_seal(api: Harness) -> None:
@@ -30,7 +30,7 @@ async def test_full_evaluation_from_registration_to_seal(api: Harness) -> None:
 
     status, body = await api.command(sid, api.op(), "start_report")
     assert status == 200
-    for seat, tok in experts:
+    for _seat, tok in experts:
         status, body = await api.command(sid, tok, "sign_report")
         assert status == 200, body
     status, body = await api.command(sid, api.op(), "seal")
@@ -52,21 +52,23 @@ async def test_deviation_must_be_explained_before_the_report(api: Harness) -> No
     status, body = await api.command(sid, api.op(), "start_report")
     assert status == 409 and "not yet explained" in body["detail"]
     for b in ("B1", "B2", "B3"):
-        status, body = await api.command(sid, experts[0][1], "explain_deviation", bid_id=b,
-                                         text="技术方案存在重大缺陷")
+        status, body = await api.command(
+            sid, experts[0][1], "explain_deviation", bid_id=b, text="技术方案存在重大缺陷"
+        )
         assert status == 200, body
     assert (await api.command(sid, api.op(), "start_report"))[0] == 200
 
 
 async def test_resubmission_replaces_the_sheet_but_keeps_history(api: Harness) -> None:
     sid, experts = await api.to_stage("scoring")
-    seat, tok = experts[0]
+    _seat, tok = experts[0]
     assert (await api.submit(sid, tok, scoring_sheet(t1="10"), key="first-sheet"))[0] == 201
     status, body = await api.submit(sid, tok, scoring_sheet(t1="20"), key="second-sheet")
     assert status == 201 and body["version"] == 2
     status, prog = await api.call("GET", f"/api/sessions/{sid}/progress", tok)
-    assert [s["sheet"]["bids"]["B1"]["T1"] for s in prog["own_sheets"] if s["stage"] == "scoring"] == [
-        "10", "20"]
+    assert [
+        s["sheet"]["bids"]["B1"]["T1"] for s in prog["own_sheets"] if s["stage"] == "scoring"
+    ] == ["10", "20"]
 
 
 async def test_idempotency_key_replays_and_refuses_a_different_body(api: Harness) -> None:
@@ -98,21 +100,29 @@ async def test_qualification_failures_leave_the_bid_out_of_scoring(api: Harness)
     experts = []
     assert (await api.command(sid, api.op(), "open_draw"))[0] == 200
     for s, eid in zip(_seats, EXPERT_IDS, strict=False):
-        await api.command(sid, api.op(), "assign_seat", seat=s["index"], expert_id=eid, expert_name=eid)
+        await api.command(
+            sid, api.op(), "assign_seat", seat=s["index"], expert_id=eid, expert_name=eid
+        )
         experts.append(api.expert(eid, s["venue_id"]))
     for c in ("complete_draw", "start_check_in"):
         assert (await api.command(sid, api.op(), c))[0] == 200
     for s in _seats:
-        assert (await api.command(sid, api.op(s["venue_id"]), "check_in", seat=s["index"]))[0] == 200
+        assert (await api.command(sid, api.op(s["venue_id"]), "check_in", seat=s["index"]))[
+            0
+        ] == 200
     assert (await api.command(sid, api.op(), "start_evaluation"))[0] == 200
     for i, tok in enumerate(experts):
-        sheet = {"stage": "qualification", "bids": {"B1": {"Q1": True}, "B2": {"Q1": True},
-                                                     "B3": {"Q1": i < 3}}}  # 3 of 7 pass B3
+        sheet = {
+            "stage": "qualification",
+            "bids": {"B1": {"Q1": True}, "B2": {"Q1": True}, "B3": {"Q1": i < 3}},
+        }  # 3 of 7 pass B3
         assert (await api.submit(sid, tok, sheet, key=f"qual-{i}-key"))[0] == 201
     assert (await api.command(sid, api.op(), "lock_qualification"))[0] == 200
     status, body = await api.submit(sid, experts[0], scoring_sheet(), key="with-b3-key")
     assert status == 422 and body["field"] == "bids/B3"
-    status, body = await api.submit(sid, experts[0], scoring_sheet(bids=("B1", "B2")), key="no-b3-key")
+    status, body = await api.submit(
+        sid, experts[0], scoring_sheet(bids=("B1", "B2")), key="no-b3-key"
+    )
     assert status == 201, body
 
 
@@ -143,7 +153,7 @@ async def test_identities_are_masked_per_role_and_venue(api: Harness) -> None:
     assert [s["expert_id"] for s in as_expert["seats"] if s["expert_id"]] == [EXPERT_IDS[0]]
     _, as_sup = await api.call("GET", f"/api/sessions/{sid}", api.sup)
     assert all(s["expert_id"] for s in as_sup["seats"])
-    status, evs = await api.call("GET", f"/api/sessions/{sid}/events", api.op("js-suzhou"))
+    _status, evs = await api.call("GET", f"/api/sessions/{sid}/events", api.op("js-suzhou"))
     names = {e["payload"].get("expert_id") for e in evs["events"] if e["type"] == "seat.assigned"}
     assert names == {None, "E-JS-1", "E-JS-2"}
 
@@ -153,7 +163,9 @@ async def test_events_long_poll_wakes_on_commit(api: Harness) -> None:
 
     sid, _ = await api.to_stage("drawing")
     top = len(await api.events(sid))
-    poll = asyncio.create_task(api.call("GET", f"/api/sessions/{sid}/events?after={top}&wait=10", api.sup))
+    poll = asyncio.create_task(
+        api.call("GET", f"/api/sessions/{sid}/events?after={top}&wait=10", api.sup)
+    )
     await asyncio.sleep(0.2)
     assert not poll.done()
     await api.command(sid, api.op(), "pause", reason="演练")
@@ -165,16 +177,21 @@ async def test_lowest_evaluated_price_ranks_by_adjusted_price(api: Harness) -> N
     doc = session_doc(method="lowest_evaluated_price")
     sid, experts = await api.to_stage("scoring", doc)
     for seat, tok in experts:
-        sheet: dict[str, Any] = {"stage": "scoring", "bids": {
-            "B1": {"responsive": True, "adjustment_fen": 0},
-            "B2": {"responsive": True, "adjustment_fen": 600_000},  # +6,000 yuan of deviations
-            "B3": {"responsive": False, "adjustment_fen": 0},
-        }}
+        sheet: dict[str, Any] = {
+            "stage": "scoring",
+            "bids": {
+                "B1": {"responsive": True, "adjustment_fen": 0},
+                "B2": {"responsive": True, "adjustment_fen": 600_000},  # +6,000 yuan of deviations
+                "B3": {"responsive": False, "adjustment_fen": 0},
+            },
+        }
         assert (await api.submit(sid, tok, sheet, key=f"lepr-{seat}-key"))[0] == 201
     assert (await api.command(sid, api.op(), "lock_scoring"))[0] == 200
     _, agg = await api.call("GET", f"/api/sessions/{sid}/aggregation", api.sup)
     assert [(r["bid_id"], r["evaluated_price_fen"]) for r in agg["ranking"]] == [
-        ("B1", 10_000_000), ("B2", 10_100_000)]
+        ("B1", 10_000_000),
+        ("B2", 10_100_000),
+    ]
     assert agg["excluded"] == ["B3"]
 
 
@@ -183,5 +200,9 @@ async def test_healthz_and_me(api: Harness, seats: tuple[int, ...]) -> None:
     status, body = await api.call("GET", "/healthz")
     assert status == 200 and body["status"] == "ok"
     status, body = await api.call("GET", "/api/me", api.op("js-suzhou"))
-    assert body == {"role": "operator", "subject": "op-js-suzhou", "name": "op-js-suzhou",
-                    "venue": "js-suzhou"}
+    assert body == {
+        "role": "operator",
+        "subject": "op-js-suzhou",
+        "name": "op-js-suzhou",
+        "venue": "js-suzhou",
+    }

@@ -11,8 +11,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 
-async def _assert_rejected(api: Harness, sid: str, result: tuple[int, Any], status: int,
-                           *, code: str, field: str | None, before: list[Any]) -> None:
+async def _assert_rejected(
+    api: Harness,
+    sid: str,
+    result: tuple[int, Any],
+    status: int,
+    *,
+    code: str,
+    field: str | None,
+    before: list[Any],
+) -> None:
     got, body = result
     assert got == status, body
     assert body["status"] == status and body["code"] == code, body
@@ -25,37 +33,96 @@ async def _assert_rejected(api: Harness, sid: str, result: tuple[int, Any], stat
 SHEET_CASES = [
     # (description, raw body bytes or JSON doc, headers, status, code, field)
     ("malformed JSON", b'{"stage": "scoring", "bids": {', None, 400, "malformed_body", None),
-    ("not UTF-8", '{"stage": "scoring", "bids": {"B1": "é"}}'.encode("latin-1"), None, 400,
-     "malformed_body", None),
+    (
+        "not UTF-8",
+        '{"stage": "scoring", "bids": {"B1": "é"}}'.encode("latin-1"),
+        None,
+        400,
+        "malformed_body",
+        None,
+    ),
     ("top-level array", b"[1, 2]", None, 400, "malformed_body", None),
-    ("NaN", b'{"stage": "scoring", "bids": {"B1": {"T1": NaN}}}', None, 400, "malformed_body", None),
-    ("duplicate key", b'{"stage": "scoring", "stage": "scoring", "bids": {}}', None, 400,
-     "malformed_body", "stage"),
-    ("wrong content type", b"stage=scoring", {"Content-Type": "application/x-www-form-urlencoded"},
-     415, "unsupported_media_type", None),
-    ("unknown top-level field", {**scoring_sheet(), "note": "x"}, None, 422, "invalid_input", "note"),
-    ("unknown criterion", {"stage": "scoring", "bids": {b: {"T1": "1", "C1": "1", "X9": "1"}
-                                                        for b in ("B1", "B2", "B3")}},
-     None, 422, "invalid_input", "bids/B1/X9"),
+    (
+        "NaN",
+        b'{"stage": "scoring", "bids": {"B1": {"T1": NaN}}}',
+        None,
+        400,
+        "malformed_body",
+        None,
+    ),
+    (
+        "duplicate key",
+        b'{"stage": "scoring", "stage": "scoring", "bids": {}}',
+        None,
+        400,
+        "malformed_body",
+        "stage",
+    ),
+    (
+        "wrong content type",
+        b"stage=scoring",
+        {"Content-Type": "application/x-www-form-urlencoded"},
+        415,
+        "unsupported_media_type",
+        None,
+    ),
+    (
+        "unknown top-level field",
+        {**scoring_sheet(), "note": "x"},
+        None,
+        422,
+        "invalid_input",
+        "note",
+    ),
+    (
+        "unknown criterion",
+        {
+            "stage": "scoring",
+            "bids": {b: {"T1": "1", "C1": "1", "X9": "1"} for b in ("B1", "B2", "B3")},
+        },
+        None,
+        422,
+        "invalid_input",
+        "bids/B1/X9",
+    ),
     ("missing bid", scoring_sheet(bids=("B1", "B2")), None, 422, "invalid_input", "bids/B3"),
-    ("unknown bid", {"stage": "scoring", "bids": {**scoring_sheet()["bids"], "B9": {}}}, None, 422,
-     "invalid_input", "bids/B9"),
+    (
+        "unknown bid",
+        {"stage": "scoring", "bids": {**scoring_sheet()["bids"], "B9": {}}},
+        None,
+        422,
+        "invalid_input",
+        "bids/B9",
+    ),
     ("score above max", scoring_sheet(t1="50.5"), None, 422, "invalid_input", "bids/B1/T1"),
     ("negative score", scoring_sheet(c1="-1"), None, 422, "invalid_input", "bids/B1/C1"),
     ("off-step score", scoring_sheet(t1="12.25"), None, 422, "invalid_input", "bids/B1/T1"),
-    ("boolean as score", {"stage": "scoring", "bids": {b: {"T1": True, "C1": "1"}
-                                                       for b in ("B1", "B2", "B3")}},
-     None, 422, "invalid_input", "bids/B1/T1"),
+    (
+        "boolean as score",
+        {"stage": "scoring", "bids": {b: {"T1": True, "C1": "1"} for b in ("B1", "B2", "B3")}},
+        None,
+        422,
+        "invalid_input",
+        "bids/B1/T1",
+    ),
     ("float-looking text", scoring_sheet(t1="ten"), None, 422, "invalid_input", "bids/B1/T1"),
     ("wrong stage", {"stage": "qualification", "bids": {}}, None, 422, "invalid_input", "stage"),
     ("missing stage", {"bids": {}}, None, 422, "invalid_input", "stage"),
 ]
 
 
-@pytest.mark.parametrize(("desc", "body", "headers", "status", "code", "field"), SHEET_CASES,
-                         ids=[c[0] for c in SHEET_CASES])
+@pytest.mark.parametrize(
+    ("desc", "body", "headers", "status", "code", "field"),
+    SHEET_CASES,
+    ids=[c[0] for c in SHEET_CASES],
+)
 async def test_bad_sheet_is_rejected_and_nothing_is_written(
-    api: Harness, desc: str, body: Any, headers: dict[str, str] | None, status: int, code: str,
+    api: Harness,
+    desc: str,
+    body: Any,
+    headers: dict[str, str] | None,
+    status: int,
+    code: str,
     field: str | None,
 ) -> None:
     sid, experts = await api.to_stage("scoring")
@@ -63,9 +130,13 @@ async def test_bad_sheet_is_rejected_and_nothing_is_written(
     h = {"Idempotency-Key": "bad-input-key", **(headers or {})}
     if isinstance(body, bytes):
         h.setdefault("Content-Type", "application/json")
-        result = await api.call("POST", f"/api/sessions/{sid}/sheets", experts[0][1], data=body, headers=h)
+        result = await api.call(
+            "POST", f"/api/sessions/{sid}/sheets", experts[0][1], data=body, headers=h
+        )
     else:
-        result = await api.call("POST", f"/api/sessions/{sid}/sheets", experts[0][1], json=body, headers=h)
+        result = await api.call(
+            "POST", f"/api/sessions/{sid}/sheets", experts[0][1], json=body, headers=h
+        )
     await _assert_rejected(api, sid, result, status, code=code, field=field, before=before)
     # The same key can still be used for a good sheet afterwards: nothing was remembered.
     ok = await api.submit(sid, experts[0][1], scoring_sheet(), key="bad-input-key")
@@ -77,23 +148,40 @@ async def test_oversized_body_is_413(api: Harness) -> None:
     before = await api.events(sid)
     limit = api.settings.server.max_body_bytes
     body = json.dumps({"stage": "scoring", "bids": {"B1": {"T1": "1" * (limit + 10)}}}).encode()
-    result = await api.call("POST", f"/api/sessions/{sid}/sheets", experts[0][1], data=body,
-                            headers={"Idempotency-Key": "too-big-key", "Content-Type": "application/json"})
-    await _assert_rejected(api, sid, result, 413, code="payload_too_large", field=None, before=before)
+    result = await api.call(
+        "POST",
+        f"/api/sessions/{sid}/sheets",
+        experts[0][1],
+        data=body,
+        headers={"Idempotency-Key": "too-big-key", "Content-Type": "application/json"},
+    )
+    await _assert_rejected(
+        api, sid, result, 413, code="payload_too_large", field=None, before=before
+    )
 
 
 async def test_missing_idempotency_key_on_sheets(api: Harness) -> None:
     sid, experts = await api.to_stage("scoring")
     before = await api.events(sid)
-    result = await api.call("POST", f"/api/sessions/{sid}/sheets", experts[0][1], json=scoring_sheet())
-    await _assert_rejected(api, sid, result, 422, code="invalid_input", field="Idempotency-Key",
-                           before=before)
+    result = await api.call(
+        "POST", f"/api/sessions/{sid}/sheets", experts[0][1], json=scoring_sheet()
+    )
+    await _assert_rejected(
+        api, sid, result, 422, code="invalid_input", field="Idempotency-Key", before=before
+    )
 
 
 COMMAND_CASES = [
     ("unknown command", "op", {"command": "launch"}, 422, "invalid_input", "command"),
     ("missing command", "op", {"reason": "x"}, 422, "invalid_input", "command"),
-    ("unknown field", "op", {"command": "lock_scoring", "force": True}, 422, "invalid_input", "force"),
+    (
+        "unknown field",
+        "op",
+        {"command": "lock_scoring", "force": True},
+        422,
+        "invalid_input",
+        "force",
+    ),
     ("missing reason", "op", {"command": "pause"}, 422, "invalid_input", "reason"),
     ("empty reason", "op", {"command": "pause", "reason": " "}, 422, "invalid_input", "reason"),
     ("wrong state", "op", {"command": "seal"}, 409, "invalid_transition", None),
@@ -105,10 +193,19 @@ COMMAND_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("desc", "who", "body", "status", "code", "field"), COMMAND_CASES,
-                         ids=[c[0] for c in COMMAND_CASES])
+@pytest.mark.parametrize(
+    ("desc", "who", "body", "status", "code", "field"),
+    COMMAND_CASES,
+    ids=[c[0] for c in COMMAND_CASES],
+)
 async def test_bad_command_is_rejected_and_nothing_is_written(
-    api: Harness, desc: str, who: str, body: dict[str, Any], status: int, code: str, field: str | None
+    api: Harness,
+    desc: str,
+    who: str,
+    body: dict[str, Any],
+    status: int,
+    code: str,
+    field: str | None,
 ) -> None:
     sid, experts = await api.to_stage("scoring")
     before = await api.events(sid)
@@ -137,10 +234,12 @@ REGISTRATION_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("desc", "path", "value", "field"), REGISTRATION_CASES,
-                         ids=[c[0] for c in REGISTRATION_CASES])
-async def test_bad_registration_names_the_field(api: Harness, desc: str, path: tuple[Any, ...],
-                                                value: Any, field: str) -> None:
+@pytest.mark.parametrize(
+    ("desc", "path", "value", "field"), REGISTRATION_CASES, ids=[c[0] for c in REGISTRATION_CASES]
+)
+async def test_bad_registration_names_the_field(
+    api: Harness, desc: str, path: tuple[Any, ...], value: Any, field: str
+) -> None:
     doc = session_doc()
     target: Any = doc
     for p in path[:-1]:
@@ -154,7 +253,7 @@ async def test_bad_registration_names_the_field(api: Harness, desc: str, path: t
 
 
 async def test_registering_for_another_venue_is_forbidden(api: Harness) -> None:
-    status, body = await api.call("POST", "/api/sessions", api.op("js-suzhou"), json=session_doc())
+    status, _body = await api.call("POST", "/api/sessions", api.op("js-suzhou"), json=session_doc())
     assert status == 403
     _, listed = await api.call("GET", "/api/sessions", api.sup)
     assert listed["sessions"] == []
@@ -172,10 +271,17 @@ async def test_expired_and_forged_tokens_are_401(api: Harness) -> None:
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text(max_size=8)
     | st.sampled_from(["B1", "B2", "B3", "T1", "C1", "scoring", "qualification", "1.5"]),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from(["stage", "bids", "B1", "B2", "B3", "T1", "C1", "x"]), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["stage", "bids", "B1", "B2", "B3", "T1", "C1", "x"]), inner, max_size=4
+        )
+    ),
     max_leaves=20,
 )
 
@@ -187,8 +293,13 @@ async def test_random_sheets_never_cause_a_500(api: Harness, body: Any) -> None:
     if not hasattr(api, "_fuzz"):
         api._fuzz = await api.to_stage("scoring")  # type: ignore[attr-defined]
     sid, experts = api._fuzz  # type: ignore[attr-defined]
-    status, problem = await api.call("POST", f"/api/sessions/{sid}/sheets", experts[0][1],
-                                     json=body, headers={"Idempotency-Key": "fuzzing-key-1"})
+    status, problem = await api.call(
+        "POST",
+        f"/api/sessions/{sid}/sheets",
+        experts[0][1],
+        json=body,
+        headers={"Idempotency-Key": "fuzzing-key-1"},
+    )
     if status != 201:
         assert 400 <= status < 500, problem
         assert problem["detail"]

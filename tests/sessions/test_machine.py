@@ -1,0 +1,164 @@
+"""The lifecycle state machine (pure): every path and every refusal."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from conftest import session_doc
+
+from evalsvc.errors import Conflict, InvalidInput, InvalidTransition
+from evalsvc.sessions import machine as m
+from evalsvc.sessions.model import ScoringRules, Session, Stage, State, new_session
+from evalsvc.sessions.scoring import parse_sheet
+
+
+def draft(seats: tuple[int, ...] = (3, 2)) -> Session:
+    return new_session(session_doc(seats=seats), session_id="s-1", now=1, defaults=ScoringRules())
+
+
+def run(s: Session, *commands: m.Command) -> tuple[Session, list[m.Event]]:
+    events: list[m.Event] = []
+    for c in commands:
+        s, ev = m.apply(s, c, 1)
+        events += ev
+    return s, events
+
+
+def seated(s: Session) -> Session:
+    s, _ = run(
+        s, m.OpenDraw(), *[m.AssignSeat(i, f"e{i}", f"专家{i}") for i in range(len(s.seats))]
+    )
+    return s
+
+
+def evaluating(s: Session) -> Session:
+    s, _ = run(
+        seated(s),
+        m.CompleteDraw(),
+        m.StartCheckIn(),
+        *[m.CheckIn(i) for i in range(len(s.seats))],
+        m.StartEvaluation(),
+    )
+    return s
+
+
+def test_happy_path_states_in_order() -> None:
+    s = evaluating(draft())
+    assert (s.state, s.stage) == (State.EVALUATING, Stage.QUALIFICATION)
+    q = tuple(
+        parse_sheet(
+            s,
+            seat=i,
+            doc={"stage": "qualification", "bids": {b: {"Q1": True} for b in ("B1", "B2", "B3")}},
+        )
+        for i in range(5)
+    )
+    s, ev = run(s, m.LockQualification(q))
+    assert s.stage is Stage.SCORING and s.qualified == ("B1", "B2", "B3")
+    sc = tuple(
+        parse_sheet(
+            s,
+            seat=i,
+            doc={
+                "stage": "scoring",
+                "bids": {b: {"T1": "30", "C1": "5"} for b in ("B1", "B2", "B3")},
+            },
+        )
+        for i in range(5)
+    )
+    s, ev = run(
+        s,
+        m.LockScoring(sc),
+        m.StartReport(),
+        m.RecordDissent(2, "保留意见"),
+        *[m.SignReport(i) for i in range(5)],
+        m.Seal(),
+    )
+    assert s.state is State.SEALED
+    assert s.dissents == ((2, "保留意见"),)
+    assert ev[-1] == m.Event("session.state_changed", {"from": "reporting", "to": "sealed"})
+
+
+@pytest.mark.parametrize(
+    ("command", "state"),
+    [
+        (m.LockScoring(()), "draft"),
+        (m.CompleteDraw(), "draft"),
+        (m.Resume(), "draft"),
+        (m.Seal(), "draft"),
+        (m.CheckIn(0), "draft"),
+        (m.Pause("x"), "draft"),
+    ],
+)
+def test_invalid_command_names_state_and_command(command: m.Command, state: str) -> None:
+    with pytest.raises(InvalidTransition) as info:
+        m.apply(draft(), command, 1)
+    assert info.value.state == state
+    assert info.value.command == m.command_name(command)
+    assert str(info.value) == f"cannot {m.command_name(command)}: session is {state}"
+
+
+def test_pause_resumes_to_the_exact_state_and_stage() -> None:
+    s = evaluating(draft())
+    paused, ev = run(s, m.Pause("合肥副场断网"))
+    assert paused.state is State.PAUSED and paused.paused is not None
+    assert ev[0].payload == {
+        "from": "evaluating/qualification",
+        "to": "paused",
+        "reason": "合肥副场断网",
+    }
+    with pytest.raises(InvalidTransition):
+        m.apply(paused, m.Pause("again"), 1)
+    back, _ = run(paused, m.Resume())
+    assert back == s
+
+
+def test_abort_from_any_open_state_but_not_after_seal() -> None:
+    aborted, _ = run(draft(), m.Abort("招标人撤回"))
+    assert aborted.state is State.ABORTED and aborted.abort_reason == "招标人撤回"
+    with pytest.raises(InvalidTransition):
+        m.apply(aborted, m.Abort("again"), 1)
+    with pytest.raises(InvalidInput):
+        m.apply(draft(), m.Abort("  "), 1)
+
+
+def test_preconditions_are_conflicts_with_reasons() -> None:
+    s = replace(draft(), bids=())
+    with pytest.raises(Conflict, match="no bids"):
+        m.apply(s, m.OpenDraw(), 1)
+    s = seated(draft())
+    s = replace(s, seats=tuple(replace(x, expert_id=None) if x.index == 3 else x for x in s.seats))
+    with pytest.raises(Conflict, match="seat\\(s\\) 3 empty"):
+        m.apply(s, m.CompleteDraw(), 1)
+    s, _ = run(seated(draft()), m.CompleteDraw(), m.StartCheckIn(), m.CheckIn(0))
+    with pytest.raises(Conflict, match="already checked in"):
+        m.apply(s, m.CheckIn(0), 1)
+    with pytest.raises(Conflict, match="not checked in"):
+        m.apply(s, m.StartEvaluation(), 1)
+    with pytest.raises(Conflict, match="no sheet yet"):
+        m.apply(evaluating(draft()), m.LockQualification(()), 1)
+
+
+def test_one_expert_holds_one_seat() -> None:
+    s, _ = run(draft(), m.OpenDraw(), m.AssignSeat(0, "e1", "甲"))
+    with pytest.raises(Conflict, match="already holds seat 0"):
+        m.apply(s, m.AssignSeat(1, "e1", "甲"), 1)
+
+
+def test_qualification_needs_a_strict_majority() -> None:
+    s = evaluating(draft(seats=(4,)))
+    q = tuple(
+        parse_sheet(
+            s,
+            seat=i,
+            doc={
+                "stage": "qualification",
+                "bids": {"B1": {"Q1": True}, "B2": {"Q1": i < 2}, "B3": {"Q1": i < 3}},
+            },
+        )
+        for i in range(4)
+    )
+    s, ev = run(s, m.LockQualification(q))
+    assert s.qualified == ("B1", "B3")  # B2: 2 of 4 is not a majority
+    assert ev[0].payload["failed"] == ["B2"]

@@ -1,0 +1,102 @@
+"""The command line, as an operator runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evalsvc.auth import verify_token
+from evalsvc.cli import main
+from evalsvc.config import PROJECT_ROOT
+from evalsvc.keys import load_or_create_secret
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "evalsvc", *args],
+        cwd=PROJECT_ROOT,
+        text=True,
+        capture_output=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def test_help_lists_the_commands() -> None:
+    out = run("--help")
+    assert out.returncode == 0
+    for cmd in ("serve", "demo", "tokens", "db"):
+        assert cmd in out.stdout
+
+
+def test_tokens_issue_makes_a_token_the_server_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret_file = tmp_path / "secret"
+    os.environ["EVALSVC_TOKEN_SECRET_FILE"] = str(secret_file)
+    try:
+        assert main(["tokens", "issue", "--role", "operator", "--venue", "js-suzhou"]) == 0
+    finally:
+        del os.environ["EVALSVC_TOKEN_SECRET_FILE"]
+    token = capsys.readouterr().out.strip()
+    p = verify_token(load_or_create_secret(secret_file), token, now=0)
+    assert (p.role, p.venue, p.subject) == ("operator", "js-suzhou", "op-js-suzhou")
+    assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_expert_token_needs_a_subject(tmp_path: Path) -> None:
+    out = run(
+        "tokens",
+        "issue",
+        "--role",
+        "expert",
+        "--venue",
+        "sh-ggzy",
+        env={"EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "s")},
+    )
+    assert out.returncode == 1 and "--subject" in out.stderr
+
+
+def test_operator_token_needs_a_venue(tmp_path: Path) -> None:
+    out = run(
+        "tokens",
+        "issue",
+        "--role",
+        "operator",
+        env={"EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "s")},
+    )
+    assert out.returncode == 1 and "venue" in out.stderr
+
+
+def test_demo_seeds_a_seven_seat_cross_region_session(tmp_path: Path) -> None:
+    out = run(
+        "demo",
+        "--seed-only",
+        "--database",
+        f"sqlite:///{tmp_path / 'demo.db'}",
+        env={"EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "s")},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "http://127.0.0.1:8080/#token=evs1." in out.stdout
+    for city in ("上海", "苏州", "杭州", "合肥"):
+        assert city in out.stdout
+    assert "6/7" in out.stdout
+
+
+def test_db_commands_and_a_clear_error_on_a_newer_schema(tmp_path: Path) -> None:
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    env = {"EVALSVC_DATABASE_URL": url}
+    assert run("db", "upgrade", env=env).returncode == 0
+    status = run("db", "status", env=env)
+    assert status.returncode == 0 and "schema version 1" in status.stdout
+    with sqlite3.connect(tmp_path / "x.db") as c:
+        c.execute("UPDATE evalsvc_meta SET value = '99' WHERE key = 'schema_version'")
+    out = run("serve", "--port", "0", env=env)
+    assert out.returncode == 1
+    assert "newer than this evalsvc" in out.stderr

@@ -1,0 +1,48 @@
+"""Settings: config/default.toml documents the built-in defaults; env and files layer over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evalsvc.config import PROJECT_ROOT, Settings, load_settings
+from evalsvc.errors import ConfigError
+
+
+def test_default_toml_matches_the_built_in_defaults() -> None:
+    assert load_settings(env={}) == Settings()
+
+
+def test_environment_overrides(tmp_path: Path) -> None:
+    s = load_settings(
+        env={"EVALSVC_DATABASE_URL": "postgresql://x@127.0.0.1/db", "EVALSVC_PORT": "9000"}
+    )
+    assert s.database.url == "postgresql://x@127.0.0.1/db" and s.server.port == 9000
+
+
+def test_extra_file_layers_over_defaults(tmp_path: Path) -> None:
+    f = tmp_path / "c.toml"
+    f.write_text('[scoring]\ndeviation_share = "0.25"\n', encoding="utf-8")
+    s = load_settings(f, env={})
+    assert str(s.scoring.deviation_share) == "0.25" and s.server.port == 8080
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[server]\nport = "x"\n', "expected an integer"),
+        ("[server]\nhots = 1\n", "unknown setting 'hots'"),
+        ('[scoring]\nstep = "abc"\n', "expected a decimal"),
+        ("[server\n", "not valid TOML"),
+    ],
+)
+def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_settings(f, env={})
+
+
+def test_test_toml_loads() -> None:
+    assert load_settings(PROJECT_ROOT / "config" / "test.toml", env={}).server.port == 0

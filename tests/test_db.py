@@ -1,0 +1,103 @@
+"""The database adapter: durable group commits, gap-free sequences, schema versions."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+from conftest import Harness, scoring_sheet
+
+from evalsvc.config import DatabaseSettings
+from evalsvc.db import SCHEMA_VERSION, Database, ensure_schema, upgrade_schema
+from evalsvc.errors import SchemaMismatch
+
+
+async def test_concurrent_submissions_get_gap_free_sequence_numbers(api: Harness) -> None:
+    sid, experts = await api.to_stage("scoring")
+    before = len(await api.events(sid))
+
+    async def one(i: int) -> tuple[int, dict[str, object]]:
+        _seat, tok = experts[i % len(experts)]
+        return await api.submit(sid, tok, scoring_sheet(t1=str(i % 50)), key=f"burst-{i:04d}-key")
+
+    results = await asyncio.gather(*(one(i) for i in range(60)))
+    assert all(status == 201 for status, _ in results), results
+    acked = sorted(int(body["seq"]) for _, body in results)  # type: ignore[call-overload]
+    assert acked == list(range(before + 1, before + 61))
+    events = await api.events(sid)
+    assert [e["seq"] for e in events] == list(range(1, before + 61))
+    # Every seat's versions are 1..k with no gap either.
+    per_seat: dict[int, list[int]] = {}
+    for _, body in results:
+        per_seat.setdefault(int(body["seat"]), []).append(int(body["version"]))  # type: ignore[call-overload]
+    assert all(sorted(v) == list(range(1, len(v) + 1)) for v in per_seat.values())
+
+
+async def test_a_failing_request_rolls_back_alone(db_url: str) -> None:
+    db = Database(DatabaseSettings(url=db_url, pool_size=2))
+    try:
+        await db.write(lambda c: c.execute(sa.text("CREATE TABLE t (x INTEGER PRIMARY KEY)")))
+
+        def insert(x: int) -> int:
+            def fn(c: sa.Connection) -> int:
+                c.execute(sa.text("INSERT INTO t VALUES (:x)"), {"x": x})
+                if x % 3 == 0:
+                    raise ValueError(f"refuse {x}")
+                return x
+
+            return fn  # type: ignore[return-value]
+
+        results = await asyncio.gather(
+            *(db.write(insert(x)) for x in range(1, 31)),  # type: ignore[arg-type]
+            return_exceptions=True,
+        )
+        ok = [r for r in results if isinstance(r, int)]
+        failed = [r for r in results if isinstance(r, ValueError)]
+        assert len(ok) == 20 and len(failed) == 10
+        rows = await db.read(
+            lambda c: [r[0] for r in c.execute(sa.text("SELECT x FROM t ORDER BY x"))]
+        )
+        assert rows == sorted(ok)
+    finally:
+        db.close()
+
+
+def test_schema_version_mismatch_is_a_clear_error(db_url: str) -> None:
+    db = Database(DatabaseSettings(url=db_url, pool_size=1))
+    try:
+        ensure_schema(db.engine)
+        ensure_schema(db.engine)  # idempotent on a current database
+        with db.engine.begin() as c:
+            c.execute(
+                sa.text("UPDATE evalsvc_meta SET value = :v WHERE key = 'schema_version'"),
+                {"v": str(SCHEMA_VERSION + 1)},
+            )
+        with pytest.raises(SchemaMismatch, match="newer than this evalsvc"):
+            ensure_schema(db.engine)
+        with db.engine.begin() as c:
+            c.execute(sa.text("UPDATE evalsvc_meta SET value = '0' WHERE key = 'schema_version'"))
+        with pytest.raises(SchemaMismatch, match="evalsvc db upgrade"):
+            ensure_schema(db.engine)
+    finally:
+        db.close()
+
+
+def test_foreign_database_is_refused(db_url: str) -> None:
+    db = Database(DatabaseSettings(url=db_url, pool_size=1))
+    try:
+        with db.engine.begin() as c:
+            c.execute(sa.text("CREATE TABLE customers (id INTEGER)"))
+        with pytest.raises(SchemaMismatch, match="another application"):
+            ensure_schema(db.engine)
+    finally:
+        db.close()
+
+
+def test_upgrade_creates_an_empty_database(db_url: str) -> None:
+    db = Database(DatabaseSettings(url=db_url, pool_size=1))
+    try:
+        assert upgrade_schema(db.engine) == (0, SCHEMA_VERSION)
+        ensure_schema(db.engine)
+    finally:
+        db.close()
