@@ -24,11 +24,12 @@ __all__ = [
     "tlog_proof_from_store",
 ]
 
+import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, text
+from sqlalchemy import Connection, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from evalsvc.audit.merkle import leaf_hash, node_hash
@@ -87,33 +88,62 @@ def append_leaf(conn: Connection, *, session_id: str, index: int, data: bytes) -
             f"audit log of session {session_id} has no leaf {index - 1}: "
             f"leaf {index} would leave a gap"
         )
-    rows = [{"session_id": session_id, "level": 0, "idx": index, "hash": lh}]
+    rows = [(session_id, 0, index, lh)]
     cur, pos = lh, index
     for lvl in range(1, level):
         # ``pos`` is the right child's index at level lvl-1; its left sibling is pos-1.
         cur = node_hash(have[(lvl - 1, pos - 1)], cur)
         pos >>= 1
-        rows.append({"session_id": session_id, "level": lvl, "idx": pos, "hash": cur})
+        rows.append((session_id, lvl, pos, cur))
+    ph = _placeholder(conn)
     try:
-        conn.execute(insert(audit_leaf), [{"session_id": session_id, "idx": index, "data": data}])
-        conn.execute(insert(audit_node), rows)
+        conn.exec_driver_sql(
+            f"INSERT INTO {audit_leaf.name} (session_id, idx, data) VALUES ({ph}, {ph}, {ph})",
+            (session_id, index, data),
+        )
+        conn.exec_driver_sql(
+            f"INSERT INTO {audit_node.name} (session_id, level, idx, hash) "
+            f"VALUES ({ph}, {ph}, {ph}, {ph})",
+            rows,
+        )
     except IntegrityError as exc:
         raise Conflict(f"audit log of session {session_id} already has leaf {index}") from exc
     return lh
+
+
+def _placeholder(conn: Connection) -> str:
+    # The hot paths below talk to the driver directly (exec_driver_sql): building Core
+    # expressions costs more than the SQLite statement itself. Both drivers in use take
+    # positional parameters: sqlite3 "?" (qmark), psycopg "%s" (format).
+    style = conn.dialect.paramstyle
+    if style == "qmark":
+        return "?"
+    if style in ("format", "pyformat"):
+        return "%s"
+    raise NotImplementedError(f"audit log: driver paramstyle {style!r} is not supported")
+
+
+@functools.lru_cache(maxsize=256)
+def _select_nodes_sql(ph: str, count: int) -> str:
+    # A UNION ALL of primary-key point lookups: each part is an index seek on both
+    # SQLite and PostgreSQL (an OR list or a row-value IN list makes SQLite scan the
+    # session's nodes).
+    one = (
+        f"SELECT level, idx, hash FROM {audit_node.name} "
+        f"WHERE session_id = {ph} AND level = {ph} AND idx = {ph}"
+    )
+    return " UNION ALL ".join([one] * count)
 
 
 def _fetch_nodes(conn: Connection, session_id: str, keys: Iterable[_Key]) -> dict[_Key, bytes]:
     keys = list(dict.fromkeys(keys))
     if not keys:
         return {}
-    n = audit_node.c
-    # An OR of (level, idx) pairs: each term is a primary-key lookup on SQLite and
-    # PostgreSQL (a row-value IN list is not, on SQLite 3.40).
-    cond = or_(*(and_(n.level == lvl, n.idx == i) for lvl, i in keys))
-    rows = conn.execute(
-        select(n.level, n.idx, n.hash).where(n.session_id == session_id, cond)
-    ).all()
-    return {(r.level, r.idx): bytes(r.hash) for r in rows}
+    params: list[object] = []
+    for lvl, i in keys:
+        params += (session_id, lvl, i)
+    rows = conn.exec_driver_sql(_select_nodes_sql(_placeholder(conn), len(keys)), tuple(params))
+    return {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
 
 
 def _range_keys(ranges: Sequence[tuple[int, int]]) -> list[list[_Key]]:

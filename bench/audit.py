@@ -1,0 +1,298 @@
+"""Audit log figures: durable appends/s, proof latency at 1M entries, bundle verification.
+
+Prints figures; never passes or fails on time (STYLE.md "Tests"). Run from the repo root:
+
+    .venv/bin/python -m bench.audit            # everything, ~2-3 minutes on 2 cores
+    .venv/bin/python -m bench.audit --quick    # smaller sizes, for a smoke run
+
+PostgreSQL figures need 127.0.0.1:5432 (database ``test``, trust auth) or
+``EVALSVC_BENCH_PG_URL``; they are skipped when it is unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlmodel import SQLModel
+
+from evalsvc.audit import tables
+from evalsvc.audit.bundle import Policy
+from evalsvc.audit.export import export_bundle
+from evalsvc.audit.log import (
+    add_cosignature,
+    append_leaf,
+    inclusion_proof_from_store,
+    root_at,
+    sign_checkpoint,
+)
+from evalsvc.audit.merkle import leaf_hash, node_hash, verify_inclusion
+from evalsvc.audit.note import cosign_checkpoint, generate_key
+from evalsvc.audit.verify import verify_bundle
+from evalsvc.canonical import canonical_bytes
+
+SESSION = "s-bench"
+ORIGIN = "evalsvc.example/s-bench"
+
+
+def entry_canonical(i: int) -> bytes:
+    """A realistic event leaf: canonical JSON of session, venue, actor, action, payload, time."""
+    return canonical_bytes(
+        {
+            "session": SESSION,
+            "seq": i + 1,
+            "venue": "320100",
+            "actor": f"expert-{i % 9:02d}",
+            "action": "score.submit",
+            "payload": {"bid": i % 5, "criterion": "tech-1", "points": "87.50"},
+            "time": "2026-11-26T09:30:00.000Z",
+        }
+    )
+
+
+def entry(i: int) -> bytes:
+    """Same bytes as :func:`entry_canonical`, formatted directly (RFC 8785 key order):
+    building a million leaves through the JCS encoder would dominate the run."""
+    return (
+        f'{{"action":"score.submit","actor":"expert-{i % 9:02d}","payload":{{"bid":{i % 5},'
+        f'"criterion":"tech-1","points":"87.50"}},"seq":{i + 1},"session":"{SESSION}",'
+        f'"time":"2026-11-26T09:30:00.000Z","venue":"320100"}}'
+    ).encode()
+
+
+def sqlite_engine(path: Path, synchronous: str) -> Engine:
+    eng = create_engine(f"sqlite:///{path}")
+
+    @event.listens_for(eng, "connect")
+    def _pragma(dbapi_conn: sqlite3.Connection, _: object) -> None:
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        dbapi_conn.execute(f"PRAGMA synchronous={synchronous}")
+
+    SQLModel.metadata.create_all(eng, tables=list(tables.APPEND_ONLY_TABLES))
+    return eng
+
+
+def bench_appends(eng: Engine, n: int) -> float:
+    """Appends/s, one transaction (and commit) per append, as the event writer does."""
+    start = time.perf_counter()
+    for i in range(n):
+        with eng.begin() as conn:
+            append_leaf(conn, session_id=SESSION, index=i, data=entry(i))
+    return n / (time.perf_counter() - start)
+
+
+def baseline_sqlite(path: Path, synchronous: str, n: int) -> float:
+    """Raw sqlite3: insert the same bytes, one row per commit."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.execute(
+        "CREATE TABLE raw (session_id TEXT, idx INTEGER, data BLOB, PRIMARY KEY(session_id, idx))"
+    )
+    start = time.perf_counter()
+    for i in range(n):
+        db.execute("BEGIN")
+        db.execute("INSERT INTO raw VALUES (?, ?, ?)", (SESSION, i, entry(i)))
+        db.execute("COMMIT")
+    rate = n / (time.perf_counter() - start)
+    db.close()
+    return rate
+
+
+def pg_url() -> str | None:
+    urls = [
+        os.environ.get("EVALSVC_BENCH_PG_URL") or "",
+        "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+        "postgresql+psycopg://root@127.0.0.1:5432/test",
+    ]
+    for url in filter(None, urls):
+        eng = create_engine(url, connect_args={"connect_timeout": 3})
+        try:
+            with eng.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return url
+        except Exception:  # unreachable: try the next user
+            continue
+        finally:
+            eng.dispose()
+    return None
+
+
+def bench_pg(n: int) -> tuple[float, float] | None:
+    url = pg_url()
+    if url is None:
+        return None
+    schema = "audit_bench_" + uuid.uuid4().hex[:8]
+    admin = create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    eng = create_engine(url, connect_args={"options": f"-c search_path={schema}"})
+    try:
+        SQLModel.metadata.create_all(eng, tables=list(tables.APPEND_ONLY_TABLES))
+        rate = bench_appends(eng, n)
+        with eng.begin() as conn:
+            conn.execute(
+                text(
+                    "CREATE TABLE raw (session_id text, idx bigint, data bytea, "
+                    "PRIMARY KEY (session_id, idx))"
+                )
+            )
+        raw = eng.raw_connection()
+        try:
+            cur = raw.cursor()
+            start = time.perf_counter()
+            for i in range(n):
+                cur.execute("INSERT INTO raw VALUES (%s, %s, %s)", (SESSION, i, entry(i)))
+                raw.commit()
+            base = n / (time.perf_counter() - start)
+        finally:
+            raw.close()
+        return rate, base
+    finally:
+        eng.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def bulk_build(path: Path, n: int) -> list[bytes]:
+    """Fill the audit tables with ``n`` leaves at once (same rows append_leaf would write)."""
+    eng = sqlite_engine(path, "OFF")
+    eng.dispose()
+    level = [leaf_hash(entry(i)) for i in range(n)]
+    leaves = level
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA synchronous=OFF")
+    db.executemany(
+        "INSERT INTO audit_leaf (session_id, idx, data) VALUES (?, ?, ?)",
+        ((SESSION, i, entry(i)) for i in range(n)),
+    )
+    lvl = 0
+    while level:
+        db.executemany(
+            "INSERT INTO audit_node (session_id, level, idx, hash) VALUES (?, ?, ?, ?)",
+            ((SESSION, lvl, i, h) for i, h in enumerate(level)),
+        )
+        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        lvl += 1
+    db.commit()
+    db.close()
+    return leaves
+
+
+def bench_proofs(n: int, samples: int, tmp: Path) -> dict[str, float]:
+    path = tmp / "proofs.db"
+    t0 = time.perf_counter()
+    leaves = bulk_build(path, n)
+    build = time.perf_counter() - t0
+    eng = sqlite_engine(path, "NORMAL")
+    rng = random.Random(7)
+    times = []
+    with eng.connect() as conn:
+        root = root_at(conn, SESSION, n)
+        for _ in range(samples):
+            i = rng.randrange(n)
+            t = time.perf_counter()
+            proof = inclusion_proof_from_store(conn, SESSION, i, n)
+            times.append(time.perf_counter() - t)
+            if len(times) <= 50:
+                verify_inclusion(index=i, size=n, leaf_hash=leaves[i], proof=proof, root=root)
+    eng.dispose()
+    times.sort()
+    return {
+        "build_s": build,
+        "p50_ms": 1000 * statistics.median(times),
+        "p99_ms": 1000 * times[int(0.99 * len(times)) - 1],
+        "max_ms": 1000 * times[-1],
+    }
+
+
+def bench_bundle(n: int, every: int, tmp: Path) -> dict[str, float]:
+    path = tmp / "bundle.db"
+    bulk_build(path, n)
+    eng = sqlite_engine(path, "NORMAL")
+    log_skey, log_vkey = generate_key(ORIGIN)
+    witnesses = [generate_key("venue.nj.example"), generate_key("venue.hz.example")]
+    with eng.begin() as conn:
+        for size in range(every, n + 1, every):
+            note = sign_checkpoint(
+                conn, session_id=SESSION, origin=ORIGIN, skey=log_skey, size=size
+            )
+            for skey, vkey in witnesses:
+                line = cosign_checkpoint(note, skey, timestamp=1_790_000_000 + size)
+                add_cosignature(conn, session_id=SESSION, size=size, line=line, witness_vkey=vkey)
+    out = tmp / "bundle"
+    policy = Policy(ORIGIN, log_vkey, tuple(v for _, v in witnesses), 2)
+    t = time.perf_counter()
+    with eng.connect() as conn:
+        export_bundle(conn, SESSION, out, policy=policy)
+    export_s = time.perf_counter() - t
+    eng.dispose()
+    t = time.perf_counter()
+    report = verify_bundle(out)
+    verify_s = time.perf_counter() - t
+    assert report.ok, report.summary()
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    entries = (out / "entries").stat().st_size
+    return {
+        "export_s": export_s,
+        "verify_s": verify_s,
+        "bytes_per_entry": size / n,
+        "entry_bytes_per_entry": entries / n,
+        "checkpoints": n // every,
+    }
+
+
+def main() -> None:
+    """Run every benchmark and print the figures."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    args = ap.parse_args()
+    appends = 500 if args.quick else 3000
+    proof_n = 20_000 if args.quick else 1_000_000
+    bundle_n = 10_000 if args.quick else 100_000
+    with tempfile.TemporaryDirectory(prefix="evalsvc-bench-") as d:
+        tmp = Path(d)
+        print(f"# evalsvc audit bench ({'quick' if args.quick else 'full'})")
+        assert all(entry(i) == entry_canonical(i) for i in (0, 1, 8, 12345))
+        for sync in ("NORMAL", "FULL"):
+            rate = bench_appends(sqlite_engine(tmp / f"a-{sync}.db", sync), appends)
+            base = baseline_sqlite(tmp / f"b-{sync}.db", sync, appends)
+            print(
+                f"sqlite WAL synchronous={sync}: {rate:,.0f} durable appends/s "
+                f"(raw sqlite3 insert+commit of the same bytes: {base:,.0f}/s, "
+                f"ratio {rate / base:.2f})"
+            )
+        pg = bench_pg(appends)
+        if pg is None:
+            print("postgresql: skipped (unreachable)")
+        else:
+            print(
+                f"postgresql: {pg[0]:,.0f} durable appends/s "
+                f"(raw psycopg insert+commit: {pg[1]:,.0f}/s, ratio {pg[0] / pg[1]:.2f})"
+            )
+        p = bench_proofs(proof_n, 2000, tmp)
+        print(
+            f"inclusion proof from store at {proof_n:,} entries (sqlite): "
+            f"p50 {p['p50_ms']:.2f} ms, "
+            f"p99 {p['p99_ms']:.2f} ms, max {p['max_ms']:.2f} ms (bulk build {p['build_s']:.0f} s)"
+        )
+        b = bench_bundle(bundle_n, 1000, tmp)
+        print(
+            f"bundle of {bundle_n:,} entries, {b['checkpoints']:.0f} cosigned checkpoints: "
+            f"export {b['export_s']:.1f} s, verify {b['verify_s']:.2f} s, "
+            f"{b['bytes_per_entry']:.0f} bytes/entry "
+            f"({b['entry_bytes_per_entry']:.0f} of them the entry itself)"
+        )
+
+
+if __name__ == "__main__":
+    main()
