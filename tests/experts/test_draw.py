@@ -64,7 +64,7 @@ RECUSAL: AllOf[Expert] = AllOf[Expert](
     name="recusal",
 )
 SPECS = ("A01.01", "A01.02", "A02.01", "B03", "C01.01")
-SEAT_SPECS = ("A01", "A", "A01.02", "B03", "C01")
+SEAT_SPECS = ("A01", "A", "A", "A01", "A01.02", "B03", "C01")
 
 
 def make_rules(expert_rule: ExpertRule = RECUSAL, *, caps: dict[str, int] | None = None,
@@ -156,7 +156,7 @@ def random_expert(rng: random.Random, n: int) -> Expert:
         f"E{n:03d}",
         region=rng.choice(REGIONS),
         employer=org(),
-        specialties=tuple(sorted(set(rng.sample(SPECS, rng.randint(1, 2))))),
+        specialties=tuple(sorted(set(rng.sample(SPECS, rng.randint(1, 3))))),
         status=rng.choice(("active",) * 6 + ("suspended", "retired")),
         penalties=(Penalty(day()),) if some(0.1) else (),
         relationships=rel,
@@ -168,7 +168,7 @@ def random_expert(rng: random.Random, n: int) -> Expert:
 @st.composite
 def scenarios(draw_: Any) -> tuple[list[Expert], DrawRules, list[Seat], bytes]:
     rng = random.Random(draw_(st.integers(0, 2**32)))
-    experts = [random_expert(rng, n) for n in range(draw_(st.integers(15, 80)))]
+    experts = [random_expert(rng, n) for n in range(draw_(st.integers(30, 100)))]
     n_seats = draw_(st.sampled_from((5, 7)))
     seats = [
         Seat(f"v{draw_(st.integers(0, 2))}", draw_(st.sampled_from(SEAT_SPECS)),
@@ -176,7 +176,7 @@ def scenarios(draw_: Any) -> tuple[list[Expert], DrawRules, list[Seat], bytes]:
                                                             min_size=1))))
         for _ in range(n_seats)
     ]
-    caps = draw_(st.dictionaries(st.sampled_from(REGIONS), st.integers(1, 4), max_size=2))
+    caps = draw_(st.dictionaries(st.sampled_from(REGIONS), st.integers(2, 5), max_size=2))
     rules = make_rules(caps=caps, alternates=draw_(st.integers(0, 3)))
     seed = draw_(st.binary(min_size=32, max_size=32))
     return experts, rules, seats, seed
