@@ -23,6 +23,7 @@ PURE_MODULES = [
     "audit/note.py",
     "audit/bundle.py",
     "audit/verify.py",
+    "audit/witness.py",
     "experts/specialties.py",
     "experts/pool.py",
     "experts/synth.py",
