@@ -46,6 +46,7 @@ import io
 import json
 import re
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -152,7 +153,6 @@ class Pool:
         "_employers",
         "_evaluations",
         "_extras",
-        "_id_index",
         "_inactive",
         "_names",
         "_penalised",
@@ -182,14 +182,14 @@ class Pool:
         self._spec_sets: list[tuple[str, ...]] = []
         self._titles: list[str] = []
         self._extras: dict[int, _Extras] = {}
-        self._id_index: dict[str, int] = {}
         self._by_region_specialty: dict[tuple[int, str], array[int]] = {}
         self._by_employer: dict[str, array[int]] = {}
         self._by_related_org: dict[str, array[int]] = {}
         self._by_related_person: dict[str, array[int]] = {}
-        self._collaborations: dict[str, list[tuple[int, _dt.date]]] = {}
-        self._evaluations: dict[str, list[tuple[int, _dt.date]]] = {}
-        self._penalised: list[tuple[int, _dt.date]] = []
+        # (indexes, proleptic ordinals of dates): two flat arrays instead of tuples.
+        self._collaborations: dict[str, tuple[array[int], array[int]]] = {}
+        self._evaluations: dict[str, tuple[array[int], array[int]]] = {}
+        self._penalised: tuple[array[int], array[int]] = (array("I"), array("I"))
         self._inactive = array("I")
 
     @classmethod
@@ -212,7 +212,6 @@ class Pool:
                 raise InvalidInput(f"duplicate expert id {e.id!r}", field="id")
             previous = e.id
             pool.ids.append(e.id)
-            pool._id_index[e.id] = i
             pool._names.append(e.name)
             pool._resident_ids.append(e.resident_id)
             r = region_ix[e.region]
@@ -243,7 +242,8 @@ class Pool:
                     e.penalties, e.relationships, e.collaborations, e.evaluations
                 )
                 for pen in e.penalties:
-                    pool._penalised.append((i, pen.date))
+                    pool._penalised[0].append(i)
+                    pool._penalised[1].append(pen.date.toordinal())
                 for rel in e.relationships:
                     if rel.kind == "organisation" and rel.uscc:
                         lst = by_org.setdefault(rel.uscc, [])
@@ -254,9 +254,9 @@ class Pool:
                         if not lst or lst[-1] != i:
                             lst.append(i)
                 for col in e.collaborations:
-                    pool._collaborations.setdefault(col.uscc, []).append((i, col.date))
+                    _add_dated(pool._collaborations, col.uscc, i, col.date)
                 for ev in e.evaluations:
-                    pool._evaluations.setdefault(ev.tenderer_uscc, []).append((i, ev.date))
+                    _add_dated(pool._evaluations, ev.tenderer_uscc, i, ev.date)
         pool._by_region_specialty = {k: array("I", v) for k, v in rs.items()}
         pool._by_employer = {k: array("I", v) for k, v in by_emp.items()}
         pool._by_related_org = {k: array("I", v) for k, v in by_org.items()}
@@ -290,7 +290,10 @@ class Pool:
 
     def index_of(self, expert_id: str) -> int:
         """The index of the expert with ``expert_id``; raises :class:`KeyError` if absent."""
-        return self._id_index[expert_id]
+        i = bisect_left(self.ids, expert_id)
+        if i == len(self.ids) or self.ids[i] != expert_id:
+            raise KeyError(expert_id)
+        return i
 
     def region_of(self, i: int) -> Region:
         """The region of the expert at index ``i``."""
@@ -316,21 +319,40 @@ class Pool:
         """Indexes of experts who declared a relationship to a person named ``name``."""
         return self._by_related_person.get(name, ())
 
-    def collaborations_with(self, uscc: str) -> Sequence[tuple[int, _dt.date]]:
-        """(index, date) of every recorded collaboration with the organisation ``uscc``."""
-        return self._collaborations.get(uscc, ())
+    def collaborated_after(self, uscc: str, cutoff: _dt.date) -> list[int]:
+        """Indexes of experts with a collaboration with ``uscc`` dated after ``cutoff``."""
+        return _after(self._collaborations.get(uscc), cutoff)
 
-    def evaluations_for(self, tenderer_uscc: str) -> Sequence[tuple[int, _dt.date]]:
-        """(index, date) of every past evaluation for the tenderer ``tenderer_uscc``."""
-        return self._evaluations.get(tenderer_uscc, ())
+    def evaluations_after(self, tenderer_uscc: str, cutoff: _dt.date) -> list[int]:
+        """One index per evaluation for ``tenderer_uscc`` dated after ``cutoff`` (repeats)."""
+        return _after(self._evaluations.get(tenderer_uscc), cutoff)
 
-    def penalties(self) -> Sequence[tuple[int, _dt.date]]:
-        """(index, date) of every recorded penalty in the pool."""
-        return self._penalised
+    def penalised_after(self, cutoff: _dt.date | None) -> list[int]:
+        """Indexes of experts with a penalty dated after ``cutoff`` (``None``: any penalty)."""
+        return _after(self._penalised, cutoff)
 
     def inactive(self) -> Sequence[int]:
         """Indexes of experts who are suspended or retired."""
         return self._inactive
+
+
+def _add_dated(
+    table: dict[str, tuple[array[int], array[int]]], key: str, i: int, day: _dt.date
+) -> None:
+    entry = table.get(key)
+    if entry is None:
+        entry = table[key] = (array("I"), array("I"))
+    entry[0].append(i)
+    entry[1].append(day.toordinal())
+
+
+def _after(entry: tuple[array[int], array[int]] | None, cutoff: _dt.date | None) -> list[int]:
+    if entry is None:
+        return []
+    if cutoff is None:
+        return list(entry[0])
+    limit = cutoff.toordinal()
+    return [i for i, d in zip(entry[0], entry[1], strict=True) if d > limit]
 
 
 # --------------------------------------------------------------------------- JSON shapes

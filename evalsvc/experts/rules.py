@@ -298,8 +298,7 @@ class RecentPenalty:
 
     def excluded(self, pool: Pool, context: DrawContext) -> set[int]:
         """Indexes of experts with a penalty after the cut-off."""
-        cutoff = self._cutoff(context)
-        return {i for i, d in pool.penalties() if cutoff is None or d > cutoff}
+        return set(pool.penalised_after(self._cutoff(context)))
 
 
 @dataclass(frozen=True)
@@ -324,8 +323,7 @@ class RecentCollaboration:
     def excluded(self, pool: Pool, context: DrawContext) -> set[int]:
         """Indexes of experts with a recent collaboration with a bidder."""
         cutoff = years_before(context.on, self.years)
-        return {i for b in context.bidders for i, d in pool.collaborations_with(b.uscc)
-                if d > cutoff}
+        return {i for b in context.bidders for i in pool.collaborated_after(b.uscc, cutoff)}
 
 
 @dataclass(frozen=True)
@@ -369,7 +367,7 @@ class FrequentEvaluator:
     def excluded(self, pool: Pool, context: DrawContext) -> set[int]:
         """Indexes of experts at the yearly limit for this tenderer."""
         cutoff = years_before(context.on, 1)
-        counts = Counter(i for i, d in pool.evaluations_for(context.tenderer.uscc) if d > cutoff)
+        counts = Counter(pool.evaluations_after(context.tenderer.uscc, cutoff))
         return {i for i, n in counts.items() if n >= self.max_per_year}
 
 
