@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from evalsvc.audit.bundle import format_policy
 from evalsvc.cli import main
-from tests.audit.conftest import ORIGIN, SESSION, AuditFixture
+
+if TYPE_CHECKING:
+    from tests.audit.conftest import AuditFixture
+
+ORIGIN = "evalsvc.example/s-0042"
+SESSION = "s-0042"
 
 pytestmark = pytest.mark.db
 

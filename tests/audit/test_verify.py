@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import text
@@ -12,7 +13,11 @@ from sqlalchemy import text
 from evalsvc.audit.bundle import format_policy
 from evalsvc.audit.note import Checkpoint, generate_key, parse_checkpoint, sign_checkpoint
 from evalsvc.audit.verify import Report, verify_bundle
-from tests.audit.conftest import ORIGIN, AuditFixture
+
+if TYPE_CHECKING:
+    from tests.audit.conftest import AuditFixture
+
+ORIGIN = "evalsvc.example/s-0042"
 
 pytestmark = pytest.mark.db
 

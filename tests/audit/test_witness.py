@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from evalsvc.audit.log import add_cosignature, consistency_proof_from_store, sign_checkpoint
@@ -14,7 +16,12 @@ from evalsvc.audit.witness import (
     format_add_checkpoint,
     parse_add_checkpoint,
 )
-from tests.audit.conftest import ORIGIN, SESSION, AuditFixture
+
+if TYPE_CHECKING:
+    from tests.audit.conftest import AuditFixture
+
+ORIGIN = "evalsvc.example/s-0042"
+SESSION = "s-0042"
 
 W_SKEY, W_VKEY = generate_key("venue.hefei.example", seed=b"W" * 32)
 
