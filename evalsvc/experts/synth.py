@@ -56,8 +56,16 @@ _ORG_KINDS = (
     "工程监理有限公司", "信息技术有限公司", "医疗器械有限公司", "会计师事务所(特殊普通合伙)",
     "律师事务所", "交通规划设计院有限公司", "建设集团有限公司", "项目管理有限公司",
 )
-_TITLES = ("高级工程师", "正高级工程师", "高级经济师", "高级会计师", "教授", "副教授",
-           "研究员", "主任医师", "副主任医师", "高级工程师", "高级工程师")
+# Professional titles (职称) that fit a specialty class, by the first specialty code.
+_TITLES: Mapping[str, tuple[str, ...]] = {
+    "A": ("高级工程师", "高级工程师", "正高级工程师", "教授", "副教授", "研究员"),
+    "B": ("高级工程师", "正高级工程师", "研究员", "副教授"),
+    "B03": ("主任医师", "副主任医师", "高级工程师"),
+    "C": ("高级工程师", "高级经济师", "正高级工程师", "副教授"),
+    "D01": ("高级会计师", "正高级会计师", "教授"),
+    "D02": ("一级律师", "二级律师", "教授"),
+    "D03": ("高级经济师", "正高级经济师", "研究员"),
+}
 _LEAVES = tuple(c for c in SPECIALTIES if len(c) > 3 or
                 (not any(k.startswith(c + ".") for k in SPECIALTIES) and len(c) == 3))
 
@@ -175,7 +183,7 @@ def synthetic_experts(count: int, *, seed: int, as_of: _dt.date) -> list[Expert]
                 region=region,
                 employer=employer,
                 specialties=specs,
-                title=rng.choice(_TITLES),
+                title=rng.choice(_TITLES.get(specs[0][:3]) or _TITLES[specs[0][:1]]),
                 years=rng.randint(8, 40),
                 status=status,  # type: ignore[arg-type]
                 penalties=penalties,
