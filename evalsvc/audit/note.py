@@ -381,6 +381,8 @@ def verify_cosignature(checkpoint: str, line: str, vkey: str) -> int:
         v = _parse_vkey(cosignature_vkey(vkey))
     text = split_note(checkpoint)[0] if "\n\n" in checkpoint else checkpoint
     _, sigs = split_note(text + "\n" + (line if line.endswith("\n") else line + "\n"))
+    if len(sigs) != 1:
+        raise VerificationError(f"expected one cosignature line, got {len(sigs)}")
     (sig,) = sigs
     if (sig.name, sig.key_id) != (v.name, v.id):
         raise VerificationError(f"cosignature is not by key {v.name}+{v.id.hex()}")

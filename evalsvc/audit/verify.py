@@ -33,6 +33,7 @@ from evalsvc.audit.bundle import Bundle, Policy, parse_policy, read_bundle
 from evalsvc.audit.merkle import leaf_hash, node_hash, verify_consistency
 from evalsvc.audit.note import (
     Checkpoint,
+    cosignature_vkey,
     open_note,
     parse_checkpoint,
     parse_tlog_proof,
@@ -165,6 +166,8 @@ def verify_loaded(
         return Report(tuple(failures), len(bundle.entries), 0, None, ())
     try:
         policy = parse_policy(policy_text)
+        for key in (policy.log_vkey, *policy.witness_vkeys):
+            cosignature_vkey(key)  # parses the key: a malformed one is a policy failure
     except EvalsvcError as exc:
         fail(Failure("policy", "policy", exc.message))
         return Report(tuple(failures), len(bundle.entries), 0, None, ())
@@ -202,7 +205,7 @@ def verify_loaded(
         signed.append(s)
         try:
             names = {c.name for c in verified_cosignatures(text, policy.witness_vkeys)}
-        except VerificationError as exc:
+        except EvalsvcError as exc:
             fail(Failure("cosignature", f"{source} (size {s.cp.size})", exc.message))
             names = set()
         cosigners_of.setdefault(s.cp.size, set()).update(names)
@@ -335,7 +338,8 @@ def verify_loaded(
         except EvalsvcError as exc:
             fail(Failure("tlog-proof", f"proof {name} (entry {index})", exc.message))
 
-    return Report(tuple(failures), len(entries), len(signed), latest, cosigners, tuple(notes))
+    distinct = len({(s.cp.size, s.cp.root) for s in signed})
+    return Report(tuple(failures), len(entries), distinct, latest, cosigners, tuple(notes))
 
 
 def _check_checkpoint(source: str, text: str, policy: Policy, fail: _Fail) -> _Signed | None:

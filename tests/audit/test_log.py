@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +10,8 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from evalsvc.audit import merkle
+from evalsvc.audit.bundle import Policy
+from evalsvc.audit.export import export_bundle
 from evalsvc.audit.log import (
     add_cosignature,
     append_leaf,
@@ -25,6 +28,7 @@ from evalsvc.audit.log import (
 )
 from evalsvc.audit.note import cosign_checkpoint, generate_key, open_note, verify_tlog_proof
 from evalsvc.audit.tables import install_triggers
+from evalsvc.audit.verify import verify_bundle
 from evalsvc.errors import Conflict, InvalidInput, NotFound, VerificationError
 
 pytestmark = pytest.mark.db
@@ -171,3 +175,22 @@ def test_checkpoints_cosignatures_and_tlog_proofs(engine: Engine) -> None:
         )
         with pytest.raises(NotFound, match="not yet covered"):
             tlog_proof_from_store(conn, S, 11, size=10)
+
+
+def test_export_and_verify_from_postgresql(pg_engine: Engine, tmp_path: Path) -> None:
+    origin = "evalsvc.example/s-0001"
+    skey, vkey = generate_key(origin)
+    w_skey, w_vkey = generate_key("venue.wuhu.example")
+    _fill(pg_engine, 9)
+    with pg_engine.begin() as conn:
+        sign_checkpoint(conn, session_id=S, origin=origin, skey=skey, size=4)
+        note = sign_checkpoint(conn, session_id=S, origin=origin, skey=skey)
+        line = cosign_checkpoint(note, w_skey, timestamp=7)
+        add_cosignature(conn, session_id=S, size=9, line=line, witness_vkey=w_vkey)
+    with pg_engine.connect() as conn:
+        meta = export_bundle(
+            conn, S, tmp_path / "b", policy=Policy(origin, vkey, (w_vkey,), 1), entry_proofs=True
+        )
+    assert meta["entries"] == 9 and meta["checkpoints"] == [4, 9]
+    report = verify_bundle(tmp_path / "b")
+    assert report.ok, report.summary()

@@ -125,8 +125,8 @@ def test_go_key_manglings_are_refused() -> None:
 def test_published_vkeys_parse_and_key_ids_match() -> None:
     # Both parse only if the key id matches SHA-256(name || \n || type || key)[:4].
     cos = cosignature_vkey(TEST_ED25519_VKEY)
-    assert cos.startswith("TEST+") and base64.b64decode(cos.split("+")[2])[0] == COSIGNATURE_V1
-    raw = base64.b64decode(REMORA_COSIG_VKEY.split("+")[2])
+    assert cos.startswith("TEST+") and base64.b64decode(cos.split("+", 2)[2])[0] == COSIGNATURE_V1
+    raw = base64.b64decode(REMORA_COSIG_VKEY.split("+", 2)[2])
     assert key_id("remora.n621.de", raw[0], raw[1:]).hex() == "da77ade7"
     assert cosignature_vkey(REMORA_COSIG_VKEY) == REMORA_COSIG_VKEY
 
@@ -201,7 +201,8 @@ def test_cosignature_round_trip_and_rejections() -> None:
 
 
 def _pub(vkey: str) -> bytes:
-    return base64.b64decode(vkey.split("+")[2])[1:]
+    # name+hexid+base64: the base64 part may itself contain "+".
+    return base64.b64decode(vkey.split("+", 2)[2])[1:]
 
 
 def test_tlog_proof_round_trip_and_verification() -> None:

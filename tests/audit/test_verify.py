@@ -38,7 +38,7 @@ def test_a_good_bundle_verifies(audit_log: AuditFixture) -> None:
     bundle = audit_log.export(entry_proofs=True)
     report = verify_bundle(bundle, trusted_policy=format_policy(audit_log.policy))
     assert report.ok, report.summary()
-    assert (report.entries, report.checkpoints, report.latest_size) == (13, 3 + 13, 13)
+    assert (report.entries, report.checkpoints, report.latest_size) == (13, 3, 13)
     assert report.cosigners == ("venue.hangzhou.example", "venue.nanjing.example")
     assert report.summary().startswith("OK: 13 entries")
     # Without trusted keys the bundle's own policy is used, and the report says so.
@@ -200,6 +200,13 @@ def test_tampered_entry_proof(audit_log: AuditFixture) -> None:
     path.write_text(path.read_text().replace("index 4\n", "index 3\n"))
     report = verify_bundle(bundle)
     assert [f.check for f in report.failures] == ["tlog-proof"]
+
+
+def test_malformed_trusted_keys(audit_log: AuditFixture) -> None:
+    bundle = audit_log.export()
+    policy = format_policy(audit_log.policy).replace("witness venue.", "witness venue ", 1)
+    report = verify_bundle(bundle, trusted_policy=policy)
+    assert [f.check for f in report.failures] == ["policy"]
 
 
 def test_wrong_trusted_keys(audit_log: AuditFixture) -> None:
