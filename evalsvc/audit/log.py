@@ -14,6 +14,7 @@ __all__ = [
     "append_leaf",
     "checkpoint_note",
     "consistency_proof_from_store",
+    "cosigners",
     "inclusion_proof_from_store",
     "list_checkpoints",
     "lock_session_log",
@@ -302,6 +303,18 @@ def add_cosignature(
             ],
         )
     return ts
+
+
+def cosigners(conn: Connection, session_id: str, size: int) -> list[str]:
+    """Names of the witnesses whose (verified) cosignature is stored for ``size``.
+
+    The service compares this with the session's quorum before a milestone moves on.
+    """
+    w = audit_cosignature.c
+    rows = conn.execute(
+        select(w.witness).where(w.session_id == session_id, w.size == size).order_by(w.witness)
+    )
+    return [str(r.witness) for r in rows]
 
 
 def list_checkpoints(conn: Connection, session_id: str) -> list[StoredCheckpoint]:

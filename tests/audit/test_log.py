@@ -17,6 +17,7 @@ from evalsvc.audit.log import (
     append_leaf,
     checkpoint_note,
     consistency_proof_from_store,
+    cosigners,
     inclusion_proof_from_store,
     list_checkpoints,
     lock_session_log,
@@ -163,6 +164,8 @@ def test_checkpoints_cosignatures_and_tlog_proofs(engine: Engine) -> None:
         with pytest.raises(NotFound):
             add_cosignature(conn, session_id=S, size=99, line=forged, witness_vkey=w2[1])
     with engine.connect() as conn:
+        assert cosigners(conn, S, 13) == ["venue.hz.example", "venue.nj.example"]
+        assert cosigners(conn, S, 10) == []
         cps = list_checkpoints(conn, S)
         assert [(c.size, len(c.cosignatures)) for c in cps] == [(10, 0), (13, 2)]
         latest = checkpoint_note(conn, S)
@@ -194,3 +197,18 @@ def test_export_and_verify_from_postgresql(pg_engine: Engine, tmp_path: Path) ->
     assert meta["entries"] == 9 and meta["checkpoints"] == [4, 9]
     report = verify_bundle(tmp_path / "b")
     assert report.ok, report.summary()
+
+
+def test_one_appender_per_session_on_postgresql(pg_engine: Engine) -> None:
+    with pg_engine.connect() as first, pg_engine.connect() as second:
+        first.begin()
+        lock_session_log(first, S)
+        second.begin()
+        second.execute(text("SET LOCAL lock_timeout = '200ms'"))
+        with pytest.raises(DBAPIError, match="lock timeout"):
+            lock_session_log(second, S)
+        second.rollback()
+        second.begin()
+        lock_session_log(second, "another-session")  # other sessions are not blocked
+        second.rollback()
+        first.rollback()
