@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from evalsvc.experts.draw import _base_lists, draw  # noqa: E402
+from evalsvc.experts.draw import base_lists, draw  # noqa: E402
 from evalsvc.experts.pool import Pool, pool_document, validated_experts  # noqa: E402
 from evalsvc.experts.rules import load_rules  # noqa: E402
 from evalsvc.experts.synth import synthetic_experts  # noqa: E402
@@ -51,11 +51,13 @@ def _rules_doc() -> dict[str, object]:
     doc = copy.deepcopy(doc)
     # 9 seats: the example's 7 plus two at a Hangzhou venue; every recusal rule on,
     # a cap on Shanghai, two alternates per seat.
-    doc["venues"].append({"id": "hangzhou", "name": "杭州市公共资源交易中心(副场)",
-                          "region": "ZJ"})
+    doc["venues"].append({"id": "hangzhou", "name": "杭州市公共资源交易中心(副场)", "region": "ZJ"})
     doc["seats"].append({"venue": "hangzhou", "specialty": "A02", "count": 2})
-    doc["recusal"] = {"penalty_years": 3, "collaboration_years": 3,
-                      "max_evaluations_per_tenderer_per_year": 2}
+    doc["recusal"] = {
+        "penalty_years": 3,
+        "collaboration_years": 3,
+        "max_evaluations_per_tenderer_per_year": 2,
+    }
     doc["region_caps"] = {"SH": 3, "JS": 3}
     return doc
 
@@ -108,7 +110,7 @@ def main() -> int:
         times.append(time.perf_counter() - t)
     picks = len(result.seats) + sum(len(s.alternates) for s in result.seats)
 
-    bases = _base_lists(pool, rules, seats)
+    bases = base_lists(pool, rules, seats)
     base_times = []
     for seed in seeds:
         t = time.perf_counter()
@@ -127,19 +129,29 @@ def main() -> int:
 
     p50, p99 = _percentile(times, 0.50) * 1e3, _percentile(times, 0.99) * 1e3
     b50, b99 = _percentile(base_times, 0.50) * 1e3, _percentile(base_times, 0.99) * 1e3
-    print(f"pool: {len(pool):,} synthetic experts (synth {synth_s:.1f} s, import {import_s:.1f} s,"
-          f" Pool build {build_s:.2f} s)")
-    print(f"memory (tracemalloc): Pool + indexes {pool_bytes / 2**20:.1f} MiB"
-          f" ({pool_bytes / len(pool):.0f} B/expert); as a tuple of Expert objects"
-          f" {list_bytes / 2**20:.1f} MiB; peak while building {peak_bytes / 2**20:.1f} MiB")
+    print(
+        f"pool: {len(pool):,} synthetic experts (synth {synth_s:.1f} s, import {import_s:.1f} s,"
+        f" Pool build {build_s:.2f} s)"
+    )
+    print(
+        f"memory (tracemalloc): Pool + indexes {pool_bytes / 2**20:.1f} MiB"
+        f" ({pool_bytes / len(pool):.0f} B/expert); as a tuple of Expert objects"
+        f" {list_bytes / 2**20:.1f} MiB; peak while building {peak_bytes / 2**20:.1f} MiB"
+    )
     n_rules = len(getattr(rules.expert_rule, "rules", ()))
-    print(f"draw: {len(seats)} seats + {picks - len(seats)} alternates, {n_rules} recusal"
-          f" rules + caps {dict(rules.region_caps)}, {args.draws} seeds")
+    print(
+        f"draw: {len(seats)} seats + {picks - len(seats)} alternates, {n_rules} recusal"
+        f" rules + caps {dict(rules.region_caps)}, {args.draws} seeds"
+    )
     print(f"  evalsvc draw          p50 {p50:7.2f} ms   p99 {p99:7.2f} ms")
-    print(f"  baseline Random.sample p50 {b50:7.3f} ms   p99 {b99:7.3f} ms"
-          f"   (draw/baseline at p50: {p50 / b50:.0f}x)")
-    print(f"  naive scan (check() x every expert, once): {statistics.median(naive_times) * 1e3:.0f}"
-          f" ms median of {args.naive_runs}; {len(eligible):,} pass recusal")
+    print(
+        f"  baseline Random.sample p50 {b50:7.3f} ms   p99 {b99:7.3f} ms"
+        f"   (draw/baseline at p50: {p50 / b50:.0f}x)"
+    )
+    print(
+        f"  naive scan (check() x every expert, once): {statistics.median(naive_times) * 1e3:.0f}"
+        f" ms median of {args.naive_runs}; {len(eligible):,} pass recusal"
+    )
     print(f"  eligible per seat (first pick): {[s.member.eligible for s in result.seats]}")
     print(f"python {sys.version.split()[0]}")
     return 0

@@ -45,7 +45,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def get_openapi(request: web.Request) -> web.Response:
-    return json_response(openapi_document(request.app[ROUTES]))
+    routes: tuple[Route, ...] = request.app[ROUTES]
+    return json_response(openapi_document(routes))
 
 
 async def whoami(request: web.Request) -> web.Response:

@@ -7,9 +7,10 @@ binary float ever enters a hash. :func:`canonical_bytes` refuses floats for that
 
 from __future__ import annotations
 
-__all__ = ["canonical_bytes", "canonical_sha256", "to_jsonable"]
+__all__ = ["canonical_bytes", "canonical_sha256", "storage_json", "storage_sha256", "to_jsonable"]
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -19,24 +20,89 @@ import rfc8785
 
 def to_jsonable(value: Any) -> Any:
     """Turn tuples, Decimals and mappings into plain JSON values (Decimal → string)."""
+    return _walk(value)[0]
+
+
+_MAX_SAFE = 2**53 - 1
+
+
+def _walk(value: Any) -> tuple[Any, bool]:
+    """(plain JSON value, whether ``json.dumps(sort_keys)`` equals RFC 8785 for it)."""
+    if isinstance(value, str):
+        return value, True
+    if isinstance(value, bool) or value is None:
+        return value, True
+    if isinstance(value, int):
+        return value, -_MAX_SAFE <= value <= _MAX_SAFE
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return format(value, "f"), True
     if isinstance(value, float):
         raise TypeError("binary floats are not allowed in canonical documents; use Decimal")
     if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) or (
-        isinstance(value, Sequence) and not isinstance(value, (str, bytes))
-    ):
-        return [to_jsonable(v) for v in value]
-    return value
+        out: dict[str, Any] = {}
+        simple = True
+        for k, v in value.items():
+            key = str(k)
+            # RFC 8785 §3.2.3 sorts keys by UTF-16 code units; Python by code points.
+            # They agree unless a key has a character outside the BMP.
+            if simple and any(ord(c) > 0xFFFF for c in key):
+                simple = False
+            out[key], ok = _walk(v)
+            simple = simple and ok
+        return out, simple
+    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+        items = []
+        simple = True
+        for v in value:
+            item, ok = _walk(v)
+            items.append(item)
+            simple = simple and ok
+        return items, simple
+    return value, False
 
 
 def canonical_bytes(value: Any) -> bytes:
-    """RFC 8785 serialisation of ``value`` (after :func:`to_jsonable`)."""
-    return bytes(rfc8785.dumps(to_jsonable(value)))
+    """RFC 8785 serialisation of ``value`` (after :func:`to_jsonable`).
+
+    Documents of strings, safe integers, booleans and nulls with BMP-only keys serialise
+    identically under ``json.dumps(sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)`` (ECMAScript string escaping is JSON's); those take that fast
+    path, everything else goes through ``rfc8785``. tests/test_canonical.py checks the
+    two agree.
+    """
+    plain, simple = _walk(value)
+    if simple:
+        try:
+            return json.dumps(
+                plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let rfc8785 say what is wrong
+    return bytes(rfc8785.dumps(plain))
 
 
 def canonical_sha256(value: Any) -> str:
     """Hex SHA-256 of the canonical bytes; used for idempotency and content hashes."""
     return hashlib.sha256(canonical_bytes(value)).hexdigest()
+
+
+def _storage_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def storage_json(value: Any) -> str:
+    """Deterministic compact JSON for *storage* (sorted keys, Decimals as strings).
+
+    Several times faster than :func:`canonical_bytes`; use it where the bytes are
+    kept or compared by us alone. Anything published as a hash or signed uses RFC 8785.
+    """
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_storage_default
+    )
+
+
+def storage_sha256(value: Any) -> str:
+    """Hex SHA-256 of :func:`storage_json` (idempotency: same request, same digest)."""
+    return hashlib.sha256(storage_json(value).encode("utf-8")).hexdigest()

@@ -216,14 +216,17 @@ class _GroupWriter:
                 for fn, fut in group:
                     if not fut.set_running_or_notify_cancel():
                         continue
-                    sp = conn.begin_nested()
+                    # Plain SQL savepoints: SQLAlchemy's nested-transaction objects cost
+                    # more than the statements they wrap, and this connection is ours alone.
+                    conn.exec_driver_sql("SAVEPOINT req")
                     try:
                         result = fn(conn)
                     except BaseException as exc:
-                        sp.rollback()
+                        conn.exec_driver_sql("ROLLBACK TO req")
+                        conn.exec_driver_sql("RELEASE req")
                         outcomes.append((fut, None, exc))
                     else:
-                        sp.commit()
+                        conn.exec_driver_sql("RELEASE req")
                         outcomes.append((fut, result, None))
         except BaseException as exc:
             log.exception("group commit failed")

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from evalsvc.auth import Principal
-from evalsvc.canonical import canonical_sha256
+from evalsvc.canonical import storage_sha256
 from evalsvc.db import Database
 from evalsvc.errors import Conflict, Forbidden, IdempotencyConflict, InvalidInput, InvalidTransition
 from evalsvc.sessions import machine as m
@@ -93,7 +93,7 @@ class SessionService:
         status: int,
         mutation: Mutation,
     ) -> Result:
-        request_hash = canonical_sha256(request)
+        request_hash = storage_sha256(request)
         now_ms = self.clock_ms()
 
         def tx(conn: Connection) -> tuple[Result, list[store.StoredEvent]]:
@@ -105,7 +105,14 @@ class SessionService:
                     return _replay(seen, request_hash, key), []
             new, events, body = mutation(conn, session, p)
             stored = store.record(
-                conn, new, events, base_seq=last, actor=p.actor, venue=p.venue, now_ms=now_ms
+                conn,
+                new,
+                events,
+                base_seq=last,
+                actor=p.actor,
+                venue=p.venue,
+                now_ms=now_ms,
+                changed=new is not session,
             )
             body = {**body, "seq": stored[-1].seq if stored else last}
             if key is not None:
@@ -141,7 +148,7 @@ class SessionService:
         session = new_session(
             body.model_dump(), session_id=self.new_id(), now=now_ms // 1000, defaults=self.defaults
         )
-        request_hash = canonical_sha256({"op": "create", "body": data})
+        request_hash = storage_sha256({"op": "create", "body": data})
         events = [
             m.Event(
                 "session.created",
@@ -287,7 +294,7 @@ class SessionService:
     async def submit_sheet(self, p: Principal, session_id: str, data: Any, *, key: str) -> Result:
         """Store a new version of the caller's sheet for the current stage."""
         schemas.parse_body(schemas.SheetIn, data)
-        request_hash = canonical_sha256({"op": "sheet", "body": data})
+        request_hash = storage_sha256({"op": "sheet", "body": data})
         now_ms = self.clock_ms()
 
         def tx(conn: Connection) -> tuple[Result, list[store.StoredEvent]]:
@@ -317,7 +324,14 @@ class SessionService:
                 },
             )
             stored = store.record(
-                conn, s, [event], base_seq=last, actor=p.actor, venue=p.venue, now_ms=now_ms
+                conn,
+                s,
+                [event],
+                base_seq=last,
+                actor=p.actor,
+                venue=p.venue,
+                now_ms=now_ms,
+                changed=False,
             )
             body = {
                 "seat": seat.index,

@@ -31,7 +31,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from evalsvc.canonical import canonical_bytes, to_jsonable
+from evalsvc.canonical import canonical_bytes, storage_json, to_jsonable
 from evalsvc.errors import NotFound
 from evalsvc.sessions.machine import Event
 from evalsvc.sessions.model import Session, Sheet, session_from_doc, session_to_doc
@@ -66,8 +66,42 @@ class StoredEvent:
         }
 
 
-def _dumps(doc: Any) -> str:
-    return canonical_bytes(doc).decode("utf-8")
+_dumps = storage_json
+
+# The hot path (every submission runs these seven statements) talks to the DB-API cursor
+# of the transaction's connection: SQLAlchemy's per-execute bookkeeping cost more than
+# SQLite's own work. The tables are still the SQLModel ones above; the SQL is written once
+# with ``?`` placeholders and converted for psycopg (``%s``).
+_SQL = {
+    "load": "SELECT doc, last_seq FROM session WHERE id = ?",
+    "load_for_update": "SELECT doc, last_seq FROM session WHERE id = ? FOR UPDATE",
+    "bump": "UPDATE session SET last_seq = ?, updated_at = ? WHERE id = ? AND last_seq = ?",
+    "save": "UPDATE session SET last_seq = ?, updated_at = ?, state = ?, doc = ? "
+    "WHERE id = ? AND last_seq = ?",
+    "event": "INSERT INTO event (session_id, seq, type, payload, actor, venue, time_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+    "max_version": "SELECT MAX(version) FROM score_sheet WHERE session_id = ? AND seat = ? "
+    "AND stage = ?",
+    "sheet": "INSERT INTO score_sheet (session_id, seat, stage, version, expert_id, doc, sha256, "
+    "seq, submitted_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "find_key": "SELECT request_sha256, status, response FROM idempotency_key "
+    "WHERE actor = ? AND key = ?",
+    "save_key": "INSERT INTO idempotency_key (actor, key, session_id, request_sha256, status, "
+    "response, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
+}
+_SQL_PG = {k: v.replace("?", "%s") for k, v in _SQL.items()}
+_SQL_LITE = {k: v.replace(" FOR UPDATE", "") for k, v in _SQL.items()}
+
+
+def _run(conn: Connection, name: str, params: Sequence[Any], *, many: bool = False) -> Any:
+    """Execute one hot-path statement on the transaction's DB-API connection."""
+    sql = (_SQL_PG if conn.dialect.name == "postgresql" else _SQL_LITE)[name]
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    if many:
+        cur.executemany(sql, params)
+    else:
+        cur.execute(sql, params)
+    return cur
 
 
 def insert_session(conn: Connection, session: Session, *, now_ms: int) -> None:
@@ -90,13 +124,26 @@ def load_session(
     conn: Connection, session_id: str, *, for_update: bool = False
 ) -> tuple[Session, int]:
     """The session and its last seq; ``for_update`` row-locks it (PostgreSQL)."""
-    q = sa.select(_S.c.doc, _S.c.last_seq).where(_S.c.id == session_id)
-    if for_update:
-        q = q.with_for_update()
-    row = conn.execute(q).first()
+    row = _run(conn, "load_for_update" if for_update else "load", (session_id,)).fetchone()
     if row is None:
         raise NotFound(f"no session {session_id!r}")
-    return session_from_doc(json.loads(row[0])), int(row[1])
+    return _parse_session(session_id, row[0]), int(row[1])
+
+
+# session id → (document text, parsed session): a submission does not change the
+# document, so the next one reuses the parse when the stored text is the same.
+_PARSED: dict[str, tuple[str, Session]] = {}
+
+
+def _parse_session(session_id: str, text: str) -> Session:
+    hit = _PARSED.get(session_id)
+    if hit is not None and hit[0] == text:
+        return hit[1]
+    session = session_from_doc(json.loads(text))
+    if len(_PARSED) > 1024:
+        _PARSED.clear()
+    _PARSED[session_id] = (text, session)
+    return session
 
 
 def record(
@@ -108,8 +155,10 @@ def record(
     actor: str,
     venue: str | None,
     now_ms: int,
+    changed: bool = True,
 ) -> list[StoredEvent]:
-    """Write the new session state and its events (seq base_seq+1, +2, …)."""
+    """Write the new session state (unless ``changed`` is false) and its events
+    (seq base_seq+1, +2, …)."""
     stored = [
         StoredEvent(
             session.id, base_seq + i + 1, e.type, to_jsonable(e.payload), actor, venue, now_ms
@@ -119,33 +168,22 @@ def record(
     last = base_seq + len(stored)
     # The WHERE on last_seq makes a lost update impossible even if a caller forgot the
     # row lock: a concurrent writer would have moved last_seq and we would update 0 rows.
-    result = conn.execute(
-        sa.update(_S)
-        .where(_S.c.id == session.id, _S.c.last_seq == base_seq)
-        .values(
-            state=session.state.value,
-            last_seq=last,
-            doc=_dumps(session_to_doc(session)),
-            updated_at=now_ms,
-        )
-    )
-    if result.rowcount != 1:
+    if changed:
+        doc = _dumps(session_to_doc(session))
+        cur = _run(conn, "save", (last, now_ms, session.state.value, doc, session.id, base_seq))
+    else:
+        cur = _run(conn, "bump", (last, now_ms, session.id, base_seq))
+    if cur.rowcount != 1:
         raise RuntimeError(f"session {session.id} changed concurrently (expected seq {base_seq})")
     if stored:
-        conn.execute(
-            sa.insert(_E),
+        _run(
+            conn,
+            "event",
             [
-                {
-                    "session_id": e.session_id,
-                    "seq": e.seq,
-                    "type": e.type,
-                    "payload": _dumps(e.payload),
-                    "actor": e.actor,
-                    "venue": e.venue,
-                    "time_ms": e.time_ms,
-                }
+                (e.session_id, e.seq, e.type, _dumps(e.payload), e.actor, e.venue, e.time_ms)
                 for e in stored
             ],
+            many=True,
         )
     return stored
 
@@ -174,26 +212,22 @@ def store_sheet(
     doc = sheet_to_doc(sheet)
     body = canonical_bytes(doc)
     digest = hashlib.sha256(body).hexdigest()
-    prev = conn.execute(
-        sa.select(sa.func.max(_SH.c.version)).where(
-            _SH.c.session_id == session_id,
-            _SH.c.seat == sheet.seat,
-            _SH.c.stage == sheet.stage.value,
-        )
-    ).scalar()
+    prev = _run(conn, "max_version", (session_id, sheet.seat, sheet.stage.value)).fetchone()[0]
     version = int(prev or 0) + 1
-    conn.execute(
-        sa.insert(_SH).values(
-            session_id=session_id,
-            seat=sheet.seat,
-            stage=sheet.stage.value,
-            version=version,
-            expert_id=expert_id,
-            doc=body.decode("utf-8"),
-            sha256=digest,
-            seq=seq,
-            submitted_ms=now_ms,
-        )
+    _run(
+        conn,
+        "sheet",
+        (
+            session_id,
+            sheet.seat,
+            sheet.stage.value,
+            version,
+            expert_id,
+            body.decode("utf-8"),
+            digest,
+            seq,
+            now_ms,
+        ),
     )
     return version, digest
 
@@ -252,11 +286,7 @@ def own_sheets(conn: Connection, session_id: str, seat: int) -> list[dict[str, A
 
 def find_idempotent(conn: Connection, *, actor: str, key: str) -> tuple[str, int, Any] | None:
     """(request sha256, status, response document) stored for this actor's key, if any."""
-    row = conn.execute(
-        sa.select(_I.c.request_sha256, _I.c.status, _I.c.response).where(
-            _I.c.actor == actor, _I.c.key == key
-        )
-    ).first()
+    row = _run(conn, "find_key", (actor, key)).fetchone()
     if row is None:
         return None
     return row[0], int(row[1]), json.loads(row[2])
@@ -274,14 +304,6 @@ def save_idempotent(
     now_ms: int,
 ) -> None:
     """Remember the response to this actor's key, in the same transaction as the change."""
-    conn.execute(
-        sa.insert(_I).values(
-            actor=actor,
-            key=key,
-            session_id=session_id,
-            request_sha256=request_sha256,
-            status=status,
-            response=_dumps(response),
-            created_ms=now_ms,
-        )
+    _run(
+        conn, "save_key", (actor, key, session_id, request_sha256, status, _dumps(response), now_ms)
     )
