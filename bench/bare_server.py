@@ -33,7 +33,8 @@ def _conn() -> Any:
             c.execute("PRAGMA synchronous=NORMAL")
             c.execute("PRAGMA busy_timeout=30000")
             c.execute(
-                "CREATE TABLE IF NOT EXISTS sheet (id INTEGER PRIMARY KEY, key TEXT UNIQUE, doc TEXT)"
+                "CREATE TABLE IF NOT EXISTS sheet "
+                "(id INTEGER PRIMARY KEY, key TEXT UNIQUE, doc TEXT)"
             )
         else:
             import psycopg
@@ -41,7 +42,8 @@ def _conn() -> Any:
             c = psycopg.connect(URL, autocommit=False)
             with c.cursor() as cur:
                 cur.execute(
-                    "CREATE TABLE IF NOT EXISTS sheet (id BIGSERIAL PRIMARY KEY, key TEXT UNIQUE, doc TEXT)"
+                    "CREATE TABLE IF NOT EXISTS sheet "
+                    "(id BIGSERIAL PRIMARY KEY, key TEXT UNIQUE, doc TEXT)"
                 )
             c.commit()
         _local.c = c
