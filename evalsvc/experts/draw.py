@@ -27,6 +27,7 @@ __all__ = [
     "NoEligibleExpert",
     "Pick",
     "SeatDraw",
+    "base_lists",
     "draw",
     "pick_index",
     "verify_draw",
@@ -139,9 +140,12 @@ class DrawResult:
         return hashlib.sha256(self.canonical()).hexdigest()
 
 
-def _base_lists(
-    pool: Pool, rules: DrawRules, seats: Sequence[Seat]
-) -> list[list[int]]:
+def base_lists(pool: Pool, rules: DrawRules, seats: Sequence[Seat]) -> list[list[int]]:
+    """Per seat, the pool indexes (ascending) of experts eligible before any pick.
+
+    Step 1 of ``docs/draw.md``; also what an operator wants to see before a ceremony
+    opens (a seat whose list is shorter than ``1 + alternates`` will run short).
+    """
     excluded, residual = exclusions(rules.expert_rule, pool, rules.context)
     cache: dict[tuple[tuple[str, ...], str], list[int]] = {}
     out: list[list[int]] = []
@@ -177,7 +181,7 @@ def draw(pool: Pool, rules: DrawRules, seats: Sequence[Seat], seed: bytes) -> Dr
     if len(seed) < 16:
         raise ValueError("the seed must have at least 16 bytes")
     seats = tuple(seats)
-    bases = _base_lists(pool, rules, seats)
+    bases = base_lists(pool, rules, seats)
     caps = rules.region_caps
     picked: list[int] = []
     members: list[int] = []

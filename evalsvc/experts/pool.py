@@ -636,11 +636,14 @@ def _csv_rows(text: str) -> tuple[list[tuple[int | None, Any]], list[RowProblem]
             rows.append((start, None))
             continue
         rows.append((start, dict(zip(header, cells, strict=True))))
-    if text and not text.endswith(("\n", "\r")) and problems and problems[-1].row == n:
+    if (text and not text.endswith(("\n", "\r")) and problems and problems[-1].row == n
+            and problems[-1].reason.startswith("row has")):
         # The last row is broken and the file stops mid-line: the file was cut short,
         # and what is missing after it cannot be known.
-        problems.append(RowProblem(n, rows[-1][0] if rows else None, "",
-                                   "file ends in the middle of a row (truncated)", fatal=True))
+        problems.append(RowProblem(
+            n, rows[-1][0] if rows else None, "",
+            "file ends without a line break after an incomplete row: truncated", fatal=True,
+        ))
     return rows, problems
 
 
