@@ -31,6 +31,7 @@ PURE_MODULES = [
     "experts/seed.py",
     "experts/draw.py",
     "experts/bundle.py",
+    "experts/ceremony.py",
 ]
 
 FORBIDDEN = ("aiohttp", "sqlmodel", "sqlalchemy", "apscheduler", "asyncio", "websockets", "psycopg")
