@@ -636,14 +636,6 @@ def _csv_rows(text: str) -> tuple[list[tuple[int | None, Any]], list[RowProblem]
             rows.append((start, None))
             continue
         rows.append((start, dict(zip(header, cells, strict=True))))
-    if (text and not text.endswith(("\n", "\r")) and problems and problems[-1].row == n
-            and problems[-1].reason.startswith("row has")):
-        # The last row is broken and the file stops mid-line: the file was cut short,
-        # and what is missing after it cannot be known.
-        problems.append(RowProblem(
-            n, rows[-1][0] if rows else None, "",
-            "file ends without a line break after an incomplete row: truncated", fatal=True,
-        ))
     return rows, problems
 
 
@@ -849,6 +841,16 @@ def parse_experts(data: bytes, *, fmt: Literal["csv", "json"]) -> ImportResult:
         first_row[expert.id] = n
         first_line[expert.id] = line
         experts.append(expert)
+    if (fmt == "csv" and rows and not text.endswith(("\n", "\r"))
+            and any(p.row == len(rows) for p in problems)):
+        # The last row is invalid and the file stops mid-line: it was most likely cut
+        # short, and what is missing after it cannot be known. (A cut exactly at a line
+        # break is indistinguishable from a shorter file.)
+        problems.append(RowProblem(
+            len(rows), rows[-1][0], "",
+            "file ends without a line break and its last row is invalid: it looks truncated",
+            fatal=True,
+        ))
     problems.sort(key=lambda p: (p.row, p.field))
     fatal = any(p.fatal for p in problems)
     report = ImportReport(encoding, len(rows), 0 if fatal else len(experts), tuple(problems))

@@ -8,6 +8,8 @@ import io
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evalsvc.errors import InvalidInput
 from evalsvc.experts.pool import (
@@ -216,3 +218,38 @@ def test_missing_columns_are_fatal() -> None:
     with pytest.raises(ImportRefused, match="file is unusable") as info:
         validated_experts(b"id,name\nE1,x\n", fmt="csv", skip_invalid=True)
     assert "missing columns resident_id" in info.value.report.problems[0].reason
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.binary(max_size=400), fmt=st.sampled_from(["csv", "json"]))
+def test_any_bytes_give_a_report_never_an_exception(data: bytes, fmt: str) -> None:
+    result = parse_experts(data, fmt=fmt)  # type: ignore[arg-type]
+    assert result.report.accepted == len(result.experts)
+
+
+@settings(max_examples=60, deadline=None)
+@given(cut=st.integers(1, 2000))
+def test_a_cut_csv_is_refused_or_is_a_clean_prefix(cut: int) -> None:
+    text = _csv([_row(n) for n in range(1, 8)]).encode("gbk")
+    try:
+        result = validated_experts(text[:cut], fmt="csv")
+    except ImportRefused as exc:
+        assert exc.report.problems
+        return
+    # Accepted only when the cut fell on a row boundary: every row read is whole.
+    whole = validated_experts(text, fmt="csv").experts
+    assert result.experts == whole[: len(result.experts)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(cut=st.integers(1, 2000))
+def test_a_cut_csv_never_half_imports_even_with_skip_invalid(cut: int) -> None:
+    text = _csv([_row(n) for n in range(1, 8)]).encode("gbk")
+    whole = validated_experts(text, fmt="csv").experts
+    try:
+        result = validated_experts(text[:cut], fmt="csv", skip_invalid=True)
+    except ImportRefused:
+        return
+    # Accepted only if every row read is whole and valid (a cut on a line break).
+    assert not result.report.problems
+    assert result.experts == whole[: len(result.experts)]
