@@ -51,6 +51,9 @@ _KNOWN = {
 }
 
 
+_BUDGET = 256
+
+
 def _fp(cert: x509.Certificate) -> bytes:
     return hashlib.sha256(cert.tbs_certificate_bytes + cert.signature).digest()
 
@@ -60,7 +63,11 @@ def _name(cert: x509.Certificate) -> str:
 
 
 def check_validity(cert: x509.Certificate, at: _dt.datetime) -> None:
-    """RFC 5280 §6.1.3 (a)(2): ``notBefore <= at <= notAfter``."""
+    """RFC 5280 §6.1.3 (a)(2): ``notBefore <= at <= notAfter``.
+
+    Certificate times have whole seconds (RFC 5280 §4.1.2.5), so ``at`` is truncated too.
+    """
+    at = at.replace(microsecond=0)
     if at < cert.not_valid_before_utc:
         raise CertificateNotYetValid(
             f"certificate {_name(cert)} is not valid before "
@@ -169,6 +176,9 @@ def build_path(
     anchor_test = is_anchor or (lambda c: _fp(c) in anchor_fps)
     pool = [*anchors, *intermediates]
     failures: list[CertificateRejected] = []
+    # A work budget, as cryptography's builder has: crafted intermediate sets (x509-limbo
+    # "denial-of-service" cases) otherwise make depth-first search exponential.
+    budget = [_BUDGET]
 
     if anchor_test(leaf):
         return (leaf,)
@@ -183,6 +193,12 @@ def build_path(
             if fp in seen or cand.subject != current.issuer or not _key_ids_agree(current, cand):
                 continue
             is_anch = anchor_test(cand)
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise CertificateRejected(
+                    f"path building for {_name(leaf)} gave up after {_BUDGET} candidate "
+                    "issuers (too many possible paths)"
+                )
             try:
                 if not is_anch and below + 1 > max_depth:
                     raise ChainTooDeep(

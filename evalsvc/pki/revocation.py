@@ -67,6 +67,25 @@ def _is_delta(crl: x509.CertificateRevocationList) -> bool:
     return True
 
 
+def _crl_defect(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> str | None:
+    """Why ``crl`` cannot be relied on, or ``None`` (signature is checked separately)."""
+    try:
+        number = crl.extensions.get_extension_for_class(x509.CRLNumber)
+    except x509.ExtensionNotFound:
+        # RFC 5280 §5.2.3: conforming CRL issuers MUST include the CRL number.
+        return "it has no cRLNumber extension (RFC 5280 §5.2.3)"
+    if number.critical:
+        return "its cRLNumber extension is marked critical (RFC 5280 §5.2.3: non-critical)"
+    try:
+        ku = issuer.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return None
+    if not ku.crl_sign:
+        # RFC 5280 §6.3.3 (f): the CRL issuer's key usage must allow cRLSign.
+        return f"its issuer {issuer.subject.rfc4514_string()} lacks the cRLSign key usage"
+    return None
+
+
 def check_revocation(
     chain: Sequence[x509.Certificate],
     crls: Iterable[x509.CertificateRevocationList],
@@ -81,7 +100,9 @@ def check_revocation(
     warnings: list[RevocationWarning] = []
     for cert, issuer in itertools.pairwise(chain):
         candidates = [c for c in all_crls if c.issuer == cert.issuer]
-        verified = [c for c in candidates if crl_signed_by(c, issuer)]
+        signed = [c for c in candidates if crl_signed_by(c, issuer)]
+        defects = [(c, _crl_defect(c, issuer)) for c in signed]
+        verified = [c for c, d in defects if d is None]
         for crl in verified:
             entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
             if entry is not None and entry.revocation_date_utc <= at:
@@ -106,6 +127,10 @@ def check_revocation(
                 f"no fresh CRL from {cert.issuer.rfc4514_string()}: the newest "
                 f"(thisUpdate {newest.last_update_utc.isoformat()}) is valid until {until}, "
                 f"checked at {at.isoformat()}"
+            )
+        elif signed:
+            reason = f"the CRL from {cert.issuer.rfc4514_string()} is unusable: " + "; ".join(
+                d for _c, d in defects if d
             )
         elif candidates:
             reason = (

@@ -62,6 +62,10 @@ def public_key_of(cert: x509.Certificate) -> PublicKey:
                 "expected RSA, ECDSA P-256/P-384 or SM2"
             ) from None
         return sm2_key
+    except ValueError as exc:
+        raise CertificateRejected(
+            f"public key of {cert.subject.rfc4514_string()} does not parse: {exc}"
+        ) from exc
     if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
         return key
     raise CertificateRejected(
@@ -77,6 +81,8 @@ def is_sm2_certificate(cert: x509.Certificate) -> bool:
         cert.public_key()
     except UnsupportedAlgorithm:
         return True
+    except ValueError:  # malformed key: not SM2; cryptography's verifier will refuse it
+        return False
     return False
 
 

@@ -46,6 +46,7 @@ from evalsvc.pki.pathbuild import build_path, check_key_strength, check_validity
 from evalsvc.pki.revocation import RevocationMode, RevocationWarning, check_revocation
 from evalsvc.pki.signatures import is_sm2_certificate, key_algorithm, public_key_of
 from evalsvc.pki.trust import TrustConfig
+from evalsvc.pki.webpki import check_server_profile
 
 DEFAULT_MAX_DEPTH = 8  # intermediates between leaf and anchor (cryptography's default)
 
@@ -248,7 +249,35 @@ def validate(
     """
     if at.tzinfo is None:
         raise ValueError("validation time must be timezone-aware")
-    at = at.astimezone(_dt.UTC)
+    try:
+        return _validate(
+            leaf,
+            trust=trust,
+            at=at.astimezone(_dt.UTC),
+            usage=usage,
+            intermediates=intermediates,
+            crls=crls,
+            revocation=revocation,
+            max_depth=max_depth,
+            server_name=server_name,
+        )
+    except (ValueError, TypeError, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        # cryptography parses extensions lazily: a malformed one surfaces on first use.
+        raise CertificateRejected(f"malformed certificate or CRL: {exc}") from exc
+
+
+def _validate(
+    leaf: x509.Certificate,
+    *,
+    trust: TrustConfig,
+    at: _dt.datetime,
+    usage: Usage,
+    intermediates: Sequence[x509.Certificate],
+    crls: Sequence[x509.CertificateRevocationList],
+    revocation: RevocationMode,
+    max_depth: int,
+    server_name: str | None,
+) -> ValidationResult:
     # Leaf first: these are the errors a user most often needs told apart.
     check_validity(leaf, at)
     _check_leaf_usage(leaf, usage)
@@ -292,6 +321,8 @@ def validate(
             raise _classify_cryptography_error(exc) from exc
         engine = "cryptography"
 
+    if usage is Usage.VENUE_SERVER:
+        check_server_profile(chain, is_anchor=trust.is_anchor)
     region_code = trust.anchor_region(chain[-1])
     if region_code is None:  # pragma: no cover - the store only holds region anchors
         raise CertificateRejected("chain ended at a certificate that is not a region anchor")

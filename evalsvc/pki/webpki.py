@@ -1,0 +1,163 @@
+"""Extra checks for TLS server certificates (``Usage.VENUE_SERVER``): RFC 5280 MUSTs and CA/B
+Forum Baseline Requirements rules that ``cryptography``'s verifier leaves out. Pure.
+
+Applied only to venue-server chains: a venue agent checking the primary's TLS
+certificate expects a web-PKI-shaped certificate. Personal certificates from Chinese CAs
+are judged by RFC 5280 alone (old roots without subjectKeyIdentifier, non-positive
+serials as in the Tongsuo test PKI), because refusing them would refuse real experts.
+"""
+
+from __future__ import annotations
+
+__all__ = ["check_server_profile"]
+
+import ipaddress
+from collections.abc import Callable, Sequence
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from evalsvc.errors import CertificateRejected, WrongKeyUsage
+
+
+def _name(cert: x509.Certificate) -> str:
+    return cert.subject.rfc4514_string() or "(empty subject)"
+
+
+def _get(
+    cert: x509.Certificate, cls: type[x509.ExtensionType]
+) -> x509.Extension[x509.ExtensionType] | None:
+    try:
+        return cert.extensions.get_extension_for_class(cls)
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _check_leaf(leaf: x509.Certificate) -> None:
+    eku = _get(leaf, x509.ExtendedKeyUsage)
+    # CABF BR 7.1.2.7.10: serverAuth present; anyExtendedKeyUsage MUST NOT be.
+    if eku is None or not isinstance(eku.value, x509.ExtendedKeyUsage):
+        raise WrongKeyUsage(f"{_name(leaf)} has no extendedKeyUsage; a TLS server needs serverAuth")
+    usages = set(eku.value)
+    if ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in usages:
+        raise WrongKeyUsage(f"{_name(leaf)} asserts anyExtendedKeyUsage (CABF BR 7.1.2.7.10)")
+    if ExtendedKeyUsageOID.SERVER_AUTH not in usages:
+        raise WrongKeyUsage(f"{_name(leaf)} lacks serverAuth in extendedKeyUsage")
+    # CABF BR 7.1.4.3: a commonName must be a character-for-character copy of a SAN entry.
+    # Enforced where the CN *names the same host* as a SAN entry in another spelling
+    # (letter case, IPv4 hex / leading zeros, IPv6 non-RFC 5952 form, U-label vs A-label):
+    # such a CN is the classic way to smuggle a name past a CN-fallback verifier. A CN that
+    # names no SAN entry is left alone, as RFC 5280 validators (and x509-limbo's rfc5280
+    # cases) do.
+    san = _get(leaf, x509.SubjectAlternativeName)
+    dns: list[str] = []
+    ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    if san is not None and isinstance(san.value, x509.SubjectAlternativeName):
+        dns = list(san.value.get_values_for_type(x509.DNSName))
+        ips = [
+            ip
+            for ip in san.value.get_values_for_type(x509.IPAddress)
+            if isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address)
+        ]
+    for attr in leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME):
+        value = str(attr.value)
+        if value in dns or value in {str(ip) for ip in ips}:
+            continue
+        if _same_host(value, dns, ips):
+            raise CertificateRejected(
+                f"{_name(leaf)}: commonName {value!r} names a subjectAltName entry in another "
+                "spelling; it must be a character-for-character copy (CABF BR 7.1.4.3)"
+            )
+
+
+def _as_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    try:  # inet_aton-style spellings: hex, leading zeros
+        parts = text.split(".")
+        if 1 <= len(parts) <= 4 and all(parts):
+            nums = [
+                int(p, 0) if not (p.startswith("0") and p[1:].isdigit()) else int(p, 10)
+                for p in parts
+            ]
+            if len(nums) == 1 and 0 <= nums[0] < 2**32:
+                return ipaddress.IPv4Address(nums[0])
+            if len(nums) == 4 and all(0 <= n < 256 for n in nums):
+                return ipaddress.IPv4Address(".".join(map(str, nums)))
+    except ValueError:
+        return None
+    return None
+
+
+def _same_host(
+    cn: str, dns: list[str], ips: list[ipaddress.IPv4Address | ipaddress.IPv6Address]
+) -> bool:
+    ip = _as_ip(cn)
+    if ip is not None and ip in ips:
+        return True
+    folded = {d.lower() for d in dns}
+    if cn.lower() in folded:
+        return True
+    # A U-label host name ("测试.com") can never be a copy of a dNSName (IA5String A-labels).
+    return not cn.isascii() and "." in cn
+
+
+def _check_any(cert: x509.Certificate, *, anchor: bool) -> None:
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size % 8:
+        raise CertificateRejected(
+            f"{_name(cert)} has an RSA modulus of {key.key_size} bits, not a multiple of 8 "
+            "(CABF BR 6.1.5)"
+        )
+    if not anchor and cert.serial_number <= 0:
+        raise CertificateRejected(f"{_name(cert)} has a non-positive serial (RFC 5280 §4.1.2.2)")
+    self_issued = cert.subject == cert.issuer
+    if not anchor and not self_issued and _get(cert, x509.AuthorityKeyIdentifier) is None:
+        raise CertificateRejected(f"{_name(cert)} lacks authorityKeyIdentifier (RFC 5280 §4.2.1.1)")
+    # RFC 5280 §4.2.1.11: policyConstraints MUST be critical. (nameConstraints' MUST in
+    # §4.2.1.10 is not enforced: the CA/B Forum allows it non-critical, and so do we.)
+    pc = _get(cert, x509.PolicyConstraints)
+    if pc is not None and not pc.critical:
+        raise CertificateRejected(
+            f"{_name(cert)}: policyConstraints must be critical (RFC 5280 §4.2.1.11)"
+        )
+
+
+def _check_ca(cert: x509.Certificate, *, anchor: bool) -> None:
+    ski = _get(cert, x509.SubjectKeyIdentifier)
+    if ski is None:
+        raise CertificateRejected(
+            f"CA {_name(cert)} lacks subjectKeyIdentifier (RFC 5280 §4.2.1.2)"
+        )
+    if not anchor or cert.subject != cert.issuer:
+        return  # the root rules below are for self-signed roots, not trusted intermediates
+    if _get(cert, x509.ExtendedKeyUsage) is not None:
+        raise CertificateRejected(f"root {_name(cert)} has extendedKeyUsage (CABF BR 7.1.2.1.2)")
+    aki = _get(cert, x509.AuthorityKeyIdentifier)
+    if aki is not None and isinstance(aki.value, x509.AuthorityKeyIdentifier):
+        a = aki.value
+        # CABF BR 7.1.2.1.3: keyIdentifier only, equal to the root's own SKI.
+        if a.authority_cert_issuer is not None or a.authority_cert_serial_number is not None:
+            raise CertificateRejected(
+                f"root {_name(cert)}: authorityKeyIdentifier may hold only keyIdentifier"
+            )
+        assert isinstance(ski.value, x509.SubjectKeyIdentifier)
+        if a.key_identifier is not None and a.key_identifier != ski.value.digest:
+            raise CertificateRejected(
+                f"root {_name(cert)}: authorityKeyIdentifier differs from its subjectKeyIdentifier"
+            )
+
+
+def check_server_profile(
+    chain: Sequence[x509.Certificate], *, is_anchor: Callable[[x509.Certificate], bool]
+) -> None:
+    """Refuse a venue-server chain (leaf first) that breaks the rules listed above."""
+    _check_leaf(chain[0])
+    for i, cert in enumerate(chain):
+        anchor = is_anchor(cert)
+        _check_any(cert, anchor=anchor)
+        if i > 0:
+            _check_ca(cert, anchor=anchor)
