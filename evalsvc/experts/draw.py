@@ -271,9 +271,12 @@ def verify_draw(
             raise VerificationError(
                 f"seat {s}: recorded {_short(other)}, recomputed {_short(seat)}"
             )
-    raise VerificationError(
-        f"recorded draw has {len(theirs)} seats, recomputed {len(mine['seats'])}"
-    )
+    if len(theirs) != len(mine["seats"]):
+        raise VerificationError(
+            f"recorded draw has {len(theirs)} seats, recomputed {len(mine['seats'])}"
+        )
+    raise VerificationError("recorded draw differs from the recomputed one outside the seats"
+                            f" (fields {sorted(set(recorded) ^ set(mine))} or the seed)")
 
 
 def _short(seat: Any) -> str:

@@ -539,12 +539,21 @@ class DrawConfig:
     document: Mapping[str, Any]
 
 
-def _req(doc: Mapping[str, Any], key: str, kind: type, where: str) -> Any:
+def _req(doc: Any, key: str, kind: type, where: str) -> Any:
+    if not isinstance(doc, Mapping):
+        raise ConfigError(f"rules: {where.rstrip('.')} must be a table", field=where.rstrip("."))
     if key not in doc:
         raise ConfigError(f"rules: {where}{key} is missing", field=f"{where}{key}")
     value = doc[key]
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
         raise ConfigError(f"rules: {where}{key} must be {kind.__name__}", field=f"{where}{key}")
+    return value
+
+
+def _array(doc: Mapping[str, Any], key: str) -> list[Any]:
+    value = doc.get(key, [])
+    if not isinstance(value, list):
+        raise ConfigError(f"rules: {key} must be an array of tables ([[{key}]])", field=key)
     return value
 
 
@@ -581,21 +590,24 @@ def load_rules(doc: Mapping[str, Any]) -> DrawConfig:
     if not isinstance(draw, Mapping):
         raise ConfigError("rules: [draw] must be a table")
     session = str(_req(draw, "session", str, "draw."))
-    on_raw = _req(draw, "date", (str, _dt.date), "draw.")  # type: ignore[arg-type]
+    on_raw = draw.get("date")
     try:
-        on = on_raw if isinstance(on_raw, _dt.date) else _dt.date.fromisoformat(on_raw)
+        if isinstance(on_raw, _dt.datetime):
+            raise ValueError("a date without time is expected")
+        on = on_raw if isinstance(on_raw, _dt.date) else _dt.date.fromisoformat(str(on_raw))
     except ValueError as exc:
-        raise ConfigError(f"rules: draw.date {on_raw!r} is not a date") from exc
+        raise ConfigError(f"rules: draw.date {on_raw!r} is not a date YYYY-MM-DD",
+                          field="draw.date") from exc
     alternates = _opt_int(draw, "alternates", 2, "draw.") or 0
     reps = _opt_int(draw, "tenderer_representatives", 0, "draw.") or 0
     match_region = draw.get("match_venue_region", True)
     if not isinstance(match_region, bool):
         raise ConfigError("rules: draw.match_venue_region must be true or false")
     tenderer = _party(doc.get("tenderer"), "tenderer")
-    bidders = tuple(_party(b, f"bidders[{n}]") for n, b in enumerate(doc.get("bidders", [])))
+    bidders = tuple(_party(b, f"bidders[{n}]") for n, b in enumerate(_array(doc, "bidders")))
     supervisors = tuple(
         _party(b, f"supervising_departments[{n}]")
-        for n, b in enumerate(doc.get("supervising_departments", []))
+        for n, b in enumerate(_array(doc, "supervising_departments"))
     )
     context = DrawContext(session, on, tenderer, bidders, supervisors)
 
@@ -628,7 +640,7 @@ def load_rules(doc: Mapping[str, Any]) -> DrawConfig:
             expert_rules.append(FrequentEvaluator(k))
 
     venues: dict[str, tuple[str, ...]] = {}
-    for n, v in enumerate(doc.get("venues", [])):
+    for n, v in enumerate(_array(doc, "venues")):
         where = f"venues[{n}]."
         vid = str(_req(v, "id", str, where))
         region = str(_req(v, "region", str, where))
@@ -640,7 +652,7 @@ def load_rules(doc: Mapping[str, Any]) -> DrawConfig:
     if not venues:
         raise ConfigError("rules: at least one [[venues]] entry is needed")
     seats: list[Seat] = []
-    for n, s in enumerate(doc.get("seats", [])):
+    for n, s in enumerate(_array(doc, "seats")):
         where = f"seats[{n}]."
         venue = str(_req(s, "venue", str, where))
         if venue not in venues:

@@ -275,6 +275,10 @@ def test_verify_draw_names_the_first_seat_that_differs() -> None:
     recorded["seats"][2]["alternates"][1]["expert"] = "E99"
     with pytest.raises(VerificationError, match="seat 2: recorded member"):
         verify_draw(recorded, pool, rules, seats)
+    recorded = draw(pool, rules, seats, b"\x05" * 32).to_json()
+    recorded["note"] = "added later"
+    with pytest.raises(VerificationError, match=r"outside the seats \(fields \['note'\]"):
+        verify_draw(recorded, pool, rules, seats)
 
 
 def test_rules_without_an_index_are_still_applied() -> None:

@@ -239,6 +239,10 @@ def test_example_rules_file_loads(example_rules_doc: dict[str, Any]) -> None:
         (lambda d: d["draw"].update(tenderer_representatives=4), "tenderer_representatives"),
         (lambda d: d["recusal"].update(shortcut=True), "unknown recusal options shortcut"),
         (lambda d: d["region_caps"].update(BJ=1), "region_caps"),
+        (lambda d: d["draw"].pop("date"), "draw.date"),
+        (lambda d: d["draw"].update(date="2026-13-01"), "draw.date"),
+        (lambda d: d.update(venues={"id": "x"}), "array of tables"),
+        (lambda d: d["seats"].__setitem__(0, "shanghai"), "seats\\[0\\] must be a table"),
     ],
 )
 def test_bad_rules_are_refused(example_rules_doc: dict[str, Any], change: Any,
