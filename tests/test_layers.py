@@ -32,6 +32,7 @@ PURE_MODULES = [
     "experts/draw.py",
     "experts/bundle.py",
     "experts/ceremony.py",
+    "experts/invitations.py",
 ]
 
 FORBIDDEN = ("aiohttp", "sqlmodel", "sqlalchemy", "apscheduler", "asyncio", "websockets", "psycopg")
