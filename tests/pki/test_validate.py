@@ -1,0 +1,270 @@
+"""validate(): one accepted case per region/algorithm, and one test per refusal reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from evalsvc.errors import (
+    CertificateExpired,
+    CertificateNotYetValid,
+    CertificateRejected,
+    CertificateRevoked,
+    CertificateSignatureInvalid,
+    ChainTooDeep,
+    RevocationUnavailable,
+    UnknownIssuer,
+    WrongCertificateRole,
+    WrongKeyUsage,
+)
+from evalsvc.pki.builder import issue_crl
+from evalsvc.pki.devpki import DevPki
+from evalsvc.pki.identity import IdentityKind
+from evalsvc.pki.revocation import RevocationMode
+from evalsvc.pki.trust import RegionTrust, TrustConfig
+from evalsvc.pki.validate import Usage, validate
+
+from .conftest import NOW
+
+REQUIRE = RevocationMode.REQUIRE
+
+
+def _tamper(cert: x509.Certificate) -> x509.Certificate:
+    """Flip the last byte (inside the signature value) of the certificate's DER."""
+    der = bytearray(cert.public_bytes(Encoding.DER))
+    der[-1] ^= 0x01
+    return x509.load_der_x509_certificate(bytes(der))
+
+
+@pytest.mark.parametrize(
+    ("name", "region", "algorithm", "engine"),
+    [
+        ("expert-zhang-SH", "SH", "rsa", "cryptography"),
+        ("expert-li-JS", "JS", "ecdsa", "cryptography"),
+        ("expert-zhang-ZJ", "ZJ", "sm2", "evalsvc"),
+        ("expert-wang-AH", "AH", "ecdsa", "cryptography"),
+    ],
+)
+def test_expert_certificates_of_every_region_are_accepted(
+    pki: DevPki, trust: TrustConfig, name: str, region: str, algorithm: str, engine: str
+) -> None:
+    for usage in (Usage.LOGIN, Usage.SIGNING):
+        result = validate(
+            pki.leaves[name].cert, trust=trust, at=NOW, usage=usage, revocation=REQUIRE
+        )
+        assert (result.region, result.algorithm, result.engine) == (region, algorithm, engine)
+        assert result.identity is not None and result.identity.kind is IdentityKind.PERSON
+        assert len(result.chain) == 3 and result.warnings == ()
+
+
+def test_cross_certificate_ends_the_chain_in_the_cross_signing_region(pki: DevPki) -> None:
+    # A Shanghai-only relying party accepts a Jiangsu expert through the SH→JS cross-cert.
+    js = pki.regions["JS"]
+    result = validate(
+        pki.leaves["expert-li-JS"].cert,
+        trust=pki.trust("SH"),
+        at=NOW,
+        usage=Usage.LOGIN,
+        intermediates=[js.intermediate.cert],
+        crls=js.crls,
+        revocation=REQUIRE,
+    )
+    assert result.region == "SH"
+    assert [c.subject for c in result.chain[2:]] == [
+        js.root.cert.subject,
+        pki.regions["SH"].root.cert.subject,
+    ]
+
+
+def test_expired(pki: DevPki, trust: TrustConfig) -> None:
+    with pytest.raises(CertificateExpired, match="expired at"):
+        validate(pki.leaves["expert-expired-JS"].cert, trust=trust, at=NOW, usage=Usage.LOGIN)
+
+
+def test_not_yet_valid(pki: DevPki, trust: TrustConfig) -> None:
+    with pytest.raises(CertificateNotYetValid, match="not valid before"):
+        validate(
+            pki.leaves["expert-li-JS"].cert,
+            trust=trust,
+            at=NOW - dt.timedelta(days=60),
+            usage=Usage.LOGIN,
+        )
+
+
+def test_revoked(pki: DevPki, trust: TrustConfig) -> None:
+    with pytest.raises(CertificateRevoked, match="was revoked at"):
+        validate(pki.leaves["expert-revoked-SH"].cert, trust=trust, at=NOW, usage=Usage.SIGNING)
+
+
+def test_revoked_by_an_sm2_signed_crl(pki: DevPki, trust: TrustConfig) -> None:
+    zj = pki.regions["ZJ"]
+    leaf = pki.leaves["expert-zhang-ZJ"].cert
+    crl = issue_crl(
+        issuer=zj.intermediate.cert,
+        signing_key=zj.intermediate.key,
+        this_update=NOW - dt.timedelta(hours=1),
+        next_update=NOW + dt.timedelta(days=1),
+        revoked=[(leaf.serial_number, NOW - dt.timedelta(hours=2))],
+        number=2,
+    )
+    with pytest.raises(CertificateRevoked):
+        validate(leaf, trust=trust, at=NOW, usage=Usage.SIGNING, crls=[crl])
+
+
+def test_wrong_key_usage_encryption_only(pki: DevPki, trust: TrustConfig) -> None:
+    with pytest.raises(WrongKeyUsage, match="encryption-only"):
+        validate(pki.leaves["expert-zhao-ZJ-enc"].cert, trust=trust, at=NOW, usage=Usage.LOGIN)
+
+
+def test_unknown_ca(pki: DevPki) -> None:
+    with pytest.raises(UnknownIssuer, match="not a trust anchor of any region"):
+        validate(
+            pki.leaves["expert-zhang-SH"].cert, trust=pki.trust("AH"), at=NOW, usage=Usage.LOGIN
+        )
+
+
+def test_unknown_ca_sm2(pki: DevPki) -> None:
+    with pytest.raises(UnknownIssuer):
+        validate(
+            pki.leaves["expert-zhang-ZJ"].cert, trust=pki.trust("AH"), at=NOW, usage=Usage.LOGIN
+        )
+
+
+@pytest.mark.parametrize("name", ["expert-zhang-SH", "expert-zhang-ZJ"])
+def test_chain_too_deep(pki: DevPki, trust: TrustConfig, name: str) -> None:
+    with pytest.raises(ChainTooDeep):
+        validate(pki.leaves[name].cert, trust=trust, at=NOW, usage=Usage.LOGIN, max_depth=0)
+
+
+def test_stale_crl_in_require_mode(pki: DevPki, trust: TrustConfig) -> None:
+    later = NOW + dt.timedelta(days=10)  # the intermediates' CRLs expire after 7 days
+    with pytest.raises(RevocationUnavailable, match="no fresh CRL"):
+        validate(
+            pki.leaves["expert-zhang-ZJ"].cert,
+            trust=trust,
+            at=later,
+            usage=Usage.SIGNING,
+            revocation=REQUIRE,
+        )
+
+
+def test_stale_crl_soft_fail_warns(pki: DevPki, trust: TrustConfig) -> None:
+    later = NOW + dt.timedelta(days=10)
+    result = validate(pki.leaves["expert-li-JS"].cert, trust=trust, at=later, usage=Usage.LOGIN)
+    assert len(result.warnings) == 1
+    assert "no fresh CRL" in str(result.warnings[0])
+
+
+def test_crl_signed_by_another_key_is_not_trusted(pki: DevPki) -> None:
+    sh = pki.regions["SH"]
+    forged = issue_crl(
+        issuer=sh.intermediate.cert,  # right name ...
+        signing_key=pki.regions["JS"].intermediate.key,  # ... wrong key
+        this_update=NOW - dt.timedelta(hours=1),
+        next_update=NOW + dt.timedelta(days=1),
+    )
+    region = RegionTrust(
+        code="SH",
+        name="SH",
+        anchors=(sh.root.cert,),
+        intermediates=(sh.intermediate.cert,),
+        crls=(sh.crls[0], forged),
+    )
+    with pytest.raises(RevocationUnavailable, match="not signed by the issuer's key"):
+        validate(
+            pki.leaves["expert-zhang-SH"].cert,
+            trust=TrustConfig.of(region),
+            at=NOW,
+            usage=Usage.SIGNING,
+            revocation=REQUIRE,
+        )
+
+
+@pytest.mark.parametrize("name", ["expert-zhang-SH", "expert-li-JS", "expert-zhang-ZJ"])
+def test_tampered_certificate_signature(pki: DevPki, trust: TrustConfig, name: str) -> None:
+    with pytest.raises(CertificateSignatureInvalid, match="does not verify"):
+        validate(_tamper(pki.leaves[name].cert), trust=trust, at=NOW, usage=Usage.LOGIN)
+
+
+@pytest.mark.parametrize("name", ["venue-SH-server", "venue-JS-client", "venue-ZJ-client"])
+def test_venue_certificate_used_as_an_experts(pki: DevPki, trust: TrustConfig, name: str) -> None:
+    with pytest.raises(WrongCertificateRole, match="cannot be used as an expert's"):
+        validate(pki.leaves[name].cert, trust=trust, at=NOW, usage=Usage.LOGIN)
+
+
+def test_expert_certificate_used_as_a_venue_agents(pki: DevPki, trust: TrustConfig) -> None:
+    with pytest.raises(WrongCertificateRole, match="venue agent"):
+        validate(pki.leaves["expert-li-JS"].cert, trust=trust, at=NOW, usage=Usage.VENUE_CLIENT)
+
+
+@pytest.mark.parametrize("name", ["venue-JS-client", "venue-ZJ-client"])
+def test_venue_client_certificates(pki: DevPki, trust: TrustConfig, name: str) -> None:
+    result = validate(
+        pki.leaves[name].cert, trust=trust, at=NOW, usage=Usage.VENUE_CLIENT, revocation=REQUIRE
+    )
+    assert result.identity is not None and result.identity.kind is IdentityKind.ORGANISATION
+
+
+def test_venue_server_name_checked(pki: DevPki, trust: TrustConfig) -> None:
+    cert = pki.leaves["venue-SH-server"].cert
+    ok = validate(
+        cert, trust=trust, at=NOW, usage=Usage.VENUE_SERVER, server_name="primary.sh.evalsvc.test"
+    )
+    assert ok.region == "SH"
+    with pytest.raises(CertificateRejected):
+        validate(
+            cert, trust=trust, at=NOW, usage=Usage.VENUE_SERVER, server_name="evil.example.com"
+        )
+
+
+def test_expert_certificate_is_not_a_tls_server(pki: DevPki, trust: TrustConfig) -> None:
+    with pytest.raises(CertificateRejected):
+        validate(
+            pki.leaves["expert-li-JS"].cert,
+            trust=trust,
+            at=NOW,
+            usage=Usage.VENUE_SERVER,
+            server_name="x.test",
+        )
+
+
+def test_ca_usage(pki: DevPki, trust: TrustConfig) -> None:
+    for code, region in pki.regions.items():
+        assert (
+            validate(region.intermediate.cert, trust=trust, at=NOW, usage=Usage.CA).region == code
+        )
+    assert validate(pki.regions["SH"].cross[0], trust=trust, at=NOW, usage=Usage.CA).region == "SH"
+    with pytest.raises(WrongKeyUsage, match="not a CA certificate"):
+        validate(pki.leaves["expert-li-JS"].cert, trust=trust, at=NOW, usage=Usage.CA)
+
+
+def test_region_algorithm_policy(pki: DevPki) -> None:
+    zj = pki.region_trust("ZJ")
+    no_sm2 = RegionTrust(
+        code="ZJ",
+        name="ZJ",
+        anchors=zj.anchors,
+        intermediates=zj.intermediates,
+        crls=zj.crls,
+        algorithms=frozenset({"rsa", "ecdsa"}),
+    )
+    with pytest.raises(CertificateRejected, match="does not accept sm2"):
+        validate(
+            pki.leaves["expert-zhang-ZJ"].cert,
+            trust=TrustConfig.of(no_sm2),
+            at=NOW,
+            usage=Usage.LOGIN,
+        )
+
+
+def test_naive_time_is_a_programming_error(pki: DevPki, trust: TrustConfig) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        validate(
+            pki.leaves["expert-li-JS"].cert,
+            trust=trust,
+            at=NOW.replace(tzinfo=None),
+            usage=Usage.LOGIN,
+        )
