@@ -1,0 +1,383 @@
+// evalsvc browser client: no build step. Chinese UI text, English names in code.
+"use strict";
+
+const STATE_ZH = {
+  draft: "草稿", drawing: "抽取专家中", ready: "专家已确定", checking_in: "签到中",
+  evaluating: "评审中", aggregating: "汇总中", reporting: "评标报告", sealed: "已封存",
+  paused: "已暂停", aborted: "已终止",
+};
+const STAGE_ZH = { qualification: "资格审查", scoring: "详细评审（评分）" };
+const METHOD_ZH = { weighted_scoring: "综合评估法", lowest_evaluated_price: "经评审的最低投标价法" };
+const CATEGORY_ZH = { qualification: "资格（通过/不通过）", technical: "技术", commercial: "商务", price: "价格" };
+const ROLE_ZH = { operator: "操作员", expert: "专家", supervisor: "监督" };
+const ERROR_ZH = {
+  invalid_input: "输入有误", malformed_body: "请求格式错误", unsupported_media_type: "内容类型错误",
+  payload_too_large: "内容过大", unauthenticated: "未登录或令牌无效", forbidden: "无权操作",
+  not_found: "未找到", invalid_transition: "当前状态不允许此操作", conflict: "操作冲突",
+  idempotency_conflict: "重复提交的内容不一致", unavailable: "服务暂不可用", internal_error: "服务器内部错误",
+};
+const EVENT_ZH = {
+  "session.created": "登记项目", "bid.added": "登记投标", "criterion.added": "添加评分项",
+  "session.state_changed": "状态变更", "seat.assigned": "专家入席", "expert.checked_in": "专家签到",
+  "sheet.submitted": "提交评审表", "stage.locked": "阶段锁定", "deviation.explained": "偏离说明",
+  "dissent.recorded": "记录不同意见", "report.signed": "签署评标报告",
+};
+// Primary-operator commands offered per state.
+const NEXT = {
+  draft: [["open_draw", "开始抽取专家"]],
+  drawing: [["complete_draw", "确认委员会"]],
+  ready: [["start_check_in", "开始签到"]],
+  checking_in: [["start_evaluation", "开始评审"]],
+  "evaluating/qualification": [["lock_qualification", "锁定资格审查"]],
+  "evaluating/scoring": [["lock_scoring", "锁定评分"]],
+  aggregating: [["start_report", "生成评标报告"]],
+  reporting: [["seal", "封存"]],
+};
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, attrs = {}, ...children) => {
+  const n = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "onclick") n.addEventListener("click", v);
+    else if (v !== undefined && v !== null) n.setAttribute(k, v);
+  }
+  for (const c of children) n.append(c instanceof Node ? c : document.createTextNode(String(c ?? "")));
+  return n;
+};
+const yuan = (fen) => (fen / 100).toLocaleString("zh-CN", { minimumFractionDigits: 2 });
+
+let token = "";
+let me = null;
+let current = null; // the open session document
+let lastSeq = 0;
+let polling = 0;
+
+class ApiError extends Error {
+  constructor(problem) {
+    super(problem.detail || problem.title);
+    this.problem = problem;
+  }
+}
+
+async function api(method, path, body, headers = {}) {
+  const h = { Authorization: `Bearer ${token}`, ...headers };
+  const init = { method, headers: h };
+  if (body !== undefined) {
+    h["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, init);
+  const data = (r.headers.get("Content-Type") || "").includes("json") ? await r.json() : await r.text();
+  if (!r.ok) throw new ApiError(typeof data === "object" ? data : { detail: String(data), code: "internal_error" });
+  return data;
+}
+
+function show(message, ok = false) {
+  const b = $("banner");
+  b.hidden = !message;
+  b.className = ok ? "banner ok" : "banner";
+  b.textContent = message || "";
+}
+
+function explain(err) {
+  if (err instanceof ApiError) {
+    const p = err.problem;
+    const title = ERROR_ZH[p.code] || p.title || "错误";
+    const field = p.field ? `（字段 ${p.field}）` : "";
+    return `${title}${field}：${p.detail}`;
+  }
+  return `网络错误：${err.message}`;
+}
+
+async function guarded(fn) {
+  try {
+    show("");
+    await fn();
+  } catch (err) {
+    show(explain(err));
+  }
+}
+
+async function login(t) {
+  token = t.trim();
+  me = await api("GET", "/api/me");
+  sessionStorage.setItem("evalsvc.token", token);
+  $("who").textContent = `${me.name}（${ROLE_ZH[me.role]}${me.venue ? " · " + me.venue : ""}）`;
+  $("login").hidden = true;
+  await listSessions();
+}
+
+async function listSessions() {
+  const data = await api("GET", "/api/sessions");
+  const tbody = $("session-list");
+  tbody.replaceChildren();
+  for (const s of data.sessions) {
+    const label = STATE_ZH[s.state] + (s.stage ? ` · ${STAGE_ZH[s.stage]}` : "");
+    const tr = el("tr", { class: "clickable", onclick: () => guarded(() => openSession(s.id)) },
+      el("td", {}, s.title), el("td", {}, label), el("td", {}, s.primary_venue), el("td", {}, s.last_seq));
+    tbody.append(tr);
+  }
+  $("sessions").hidden = false;
+  if (data.sessions.length === 1) await openSession(data.sessions[0].id);
+}
+
+async function openSession(id) {
+  current = await api("GET", `/api/sessions/${id}`);
+  lastSeq = 0;
+  $("events").replaceChildren();
+  $("session").hidden = false;
+  await refresh();
+  startPolling(id);
+}
+
+async function refresh() {
+  const id = current.id;
+  current = await api("GET", `/api/sessions/${id}`);
+  const s = current;
+  const label = s.state === "evaluating" ? `评审中 · ${STAGE_ZH[s.stage]}` : STATE_ZH[s.state];
+  $("s-title").textContent = s.title;
+  $("s-state").textContent = label + (s.paused ? `（${s.paused.reason}）` : "");
+  $("s-method").textContent = METHOD_ZH[s.method];
+  $("s-tenderer").textContent = s.tenderer;
+  const progress = await api("GET", `/api/sessions/${id}/progress`);
+  renderSeats(s, progress);
+  renderBids(s);
+  renderActions(s);
+  renderSheet(s, progress);
+  await renderResult(s);
+}
+
+function venueName(s, vid) {
+  const v = s.venues.find((x) => x.id === vid);
+  return v ? `${v.city}${v.primary ? "（主场）" : "（副场）"}` : vid;
+}
+
+function renderSeats(s, progress) {
+  const tbody = $("seats");
+  tbody.replaceChildren();
+  for (const seat of s.seats) {
+    const p = progress.seats.find((x) => x.seat === seat.index) || { versions: {} };
+    const name = seat.masked ? el("span", { class: "masked" }, "（不可见）") : (seat.expert_name || "—");
+    const mark = (n) => (n ? `✔ v${n}` : "—");
+    const action = el("td");
+    if (me.role === "operator" && me.venue === seat.venue_id && s.state === "checking_in" && !seat.checked_in) {
+      action.append(el("button", { onclick: () => command({ command: "check_in", seat: seat.index }) }, "签到"));
+    }
+    tbody.append(el("tr", {}, el("td", {}, seat.index), el("td", {}, venueName(s, seat.venue_id)),
+      el("td", {}, name), el("td", {}, seat.checked_in ? "✔" : "—"),
+      el("td", {}, mark(p.versions.qualification)), el("td", {}, mark(p.versions.scoring)), action));
+  }
+}
+
+function renderBids(s) {
+  const qualified = s.qualified ? new Set(s.qualified) : null;
+  $("bids").replaceChildren(...s.bids.map((b) => el("tr", {},
+    el("td", {}, b.id),
+    el("td", {}, b.bidder, qualified && !qualified.has(b.id) ? el("span", { class: "flag" }, "（资格审查未通过）") : ""),
+    el("td", {}, b.uscc), el("td", { class: "num" }, yuan(b.price_fen)))));
+  $("criteria").replaceChildren(...s.criteria.map((c) => el("tr", {},
+    el("td", {}, c.id), el("td", {}, c.name), el("td", {}, CATEGORY_ZH[c.category]),
+    el("td", { class: "num" }, c.category === "qualification" ? "—" : c.max_points))));
+}
+
+function renderActions(s) {
+  const box = $("actions");
+  box.replaceChildren();
+  const where = s.state === "evaluating" ? `evaluating/${s.stage}` : s.state;
+  const primaryOp = me.role === "operator" && me.venue === s.venues.find((v) => v.primary).id;
+  if (primaryOp) {
+    for (const [name, label] of NEXT[where] || []) {
+      box.append(el("button", { onclick: () => command({ command: name }) }, label));
+    }
+    if (s.state === "paused") box.append(el("button", { onclick: () => command({ command: "resume" }) }, "恢复"));
+  }
+  const canPause = me.role === "supervisor" || me.role === "operator";
+  const active = ["drawing", "ready", "checking_in", "evaluating", "aggregating", "reporting"].includes(s.state);
+  if (canPause && active) {
+    box.append(el("button", { class: "secondary", onclick: () => {
+      const reason = prompt("暂停原因（例如：副场网络中断）");
+      if (reason) command({ command: "pause", reason });
+    } }, "暂停"));
+  }
+  if (me.role === "expert" && s.state === "reporting" && !s.signed.includes(s.you.seat)) {
+    box.append(el("button", { onclick: () => command({ command: "sign_report" }) }, "签署评标报告"));
+    box.append(el("button", { class: "secondary", onclick: () => {
+      const text = prompt("不同意见（将记录在评标报告中）");
+      if (text) command({ command: "record_dissent", text });
+    } }, "记录不同意见"));
+  }
+  if (me.role === "expert" && s.state === "aggregating") {
+    for (const [seat, bid] of s.pending_explanations) {
+      if (seat !== s.you.seat) continue;
+      box.append(el("button", { onclick: () => {
+        const text = prompt(`您对 ${bid} 的评分偏离委员会平均值，请说明理由`);
+        if (text) command({ command: "explain_deviation", bid_id: bid, text });
+      } }, `说明 ${bid} 的评分偏离`));
+    }
+  }
+}
+
+async function command(body) {
+  await guarded(async () => {
+    const r = await api("POST", `/api/sessions/${current.id}/commands`, body);
+    show(`已执行（事件 #${r.seq}）`, true);
+    await refresh();
+  });
+}
+
+function renderSheet(s, progress) {
+  const card = $("sheet-card");
+  card.hidden = !(me.role === "expert" && s.state === "evaluating");
+  if (card.hidden) return;
+  const stage = s.stage;
+  $("sheet-stage").textContent = STAGE_ZH[stage];
+  const last = [...progress.own_sheets].reverse().find((x) => x.stage === stage);
+  const prev = last ? last.sheet.bids : {};
+  const bids = stage === "qualification" ? s.bids : s.bids.filter((b) => !s.qualified || s.qualified.includes(b.id));
+  const table = $("sheet-table");
+  table.replaceChildren();
+  if (stage === "qualification") {
+    const crits = s.criteria.filter((c) => c.category === "qualification");
+    table.append(el("tr", {}, el("th", {}, "投标"), ...crits.map((c) => el("th", {}, c.name))));
+    for (const b of bids) {
+      table.append(el("tr", {}, el("td", {}, `${b.id} ${b.bidder}`), ...crits.map((c) => {
+        const box = el("input", { type: "checkbox", "data-bid": b.id, "data-crit": c.id, "aria-label": `${b.id} ${c.name}` });
+        box.checked = prev[b.id] ? prev[b.id][c.id] !== false : true;
+        return el("td", {}, box, " 通过");
+      })));
+    }
+  } else if (s.method === "weighted_scoring") {
+    const crits = s.criteria.filter((c) => c.category === "technical" || c.category === "commercial");
+    table.append(el("tr", {}, el("th", {}, "投标"), ...crits.map((c) => el("th", {}, `${c.name}（0–${c.max_points}）`))));
+    for (const b of bids) {
+      table.append(el("tr", {}, el("td", {}, `${b.id} ${b.bidder}`), ...crits.map((c) => {
+        const input = el("input", { class: "score", type: "number", min: "0", max: c.max_points,
+          step: s.rules.step, "data-bid": b.id, "data-crit": c.id, "aria-label": `${b.id} ${c.name}`, required: "" });
+        if (prev[b.id]) input.value = prev[b.id][c.id];
+        return el("td", {}, input);
+      })));
+    }
+  } else {
+    table.append(el("tr", {}, el("th", {}, "投标"), el("th", {}, "实质性响应"), el("th", {}, "价格调整（元）")));
+    for (const b of bids) {
+      const resp = el("input", { type: "checkbox", "data-bid": b.id, "data-crit": "responsive" });
+      resp.checked = prev[b.id] ? prev[b.id].responsive : true;
+      const adj = el("input", { class: "score", type: "number", step: "0.01", "data-bid": b.id, "data-crit": "adjustment" });
+      adj.value = prev[b.id] ? prev[b.id].adjustment_fen / 100 : 0;
+      table.append(el("tr", {}, el("td", {}, `${b.id} ${b.bidder}`), el("td", {}, resp), el("td", {}, adj)));
+    }
+  }
+  $("sheet-status").textContent = last ? `已提交第 ${last.version} 版，可修改后重新提交` : "尚未提交";
+}
+
+function collectSheet() {
+  const stage = current.stage;
+  const bids = {};
+  for (const input of $("sheet-table").querySelectorAll("input")) {
+    const b = input.dataset.bid;
+    bids[b] = bids[b] || {};
+    input.classList.remove("invalid");
+    if (stage === "qualification") bids[b][input.dataset.crit] = input.checked;
+    else if (input.dataset.crit === "responsive") bids[b].responsive = input.checked;
+    else if (input.dataset.crit === "adjustment") bids[b].adjustment_fen = Math.round(Number(input.value || 0) * 100);
+    else bids[b][input.dataset.crit] = input.value; // sent as a decimal string: no binary floats
+  }
+  return { stage, bids };
+}
+
+$("sheet-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  guarded(async () => {
+    const key = `web-${crypto.randomUUID()}`;
+    try {
+      const r = await api("POST", `/api/sessions/${current.id}/sheets`, collectSheet(), { "Idempotency-Key": key });
+      show(`评审表已保存（第 ${r.version} 版，事件 #${r.seq}，摘要 ${r.sha256.slice(0, 12)}…）`, true);
+    } catch (err) {
+      const field = err.problem && err.problem.field;
+      if (field) {
+        const [, bid, crit] = field.split("/");
+        const bad = $("sheet-table").querySelector(`input[data-bid="${bid}"][data-crit="${crit}"]`);
+        if (bad) bad.classList.add("invalid");
+      }
+      throw err;
+    }
+    await refresh();
+  });
+});
+
+async function renderResult(s) {
+  const card = $("result-card");
+  const shown = ["aggregating", "reporting", "sealed"].includes(s.state) ||
+    (s.state === "paused" && ["aggregating", "reporting", "sealed"].includes(s.paused.from_state));
+  card.hidden = !shown;
+  if (!shown) return;
+  const agg = await api("GET", `/api/sessions/${s.id}/aggregation`);
+  const lep = agg.method === "lowest_evaluated_price";
+  $("result-head").replaceChildren(el("tr", {}, el("th", {}, "名次"), el("th", {}, "投标人"),
+    ...(lep ? [el("th", { class: "num" }, "评审价（元）")] :
+      [el("th", { class: "num" }, "技术"), el("th", { class: "num" }, "商务"), el("th", { class: "num" }, "价格"),
+        el("th", { class: "num" }, "总分")]),
+    el("th", { class: "num" }, "报价（元）")));
+  $("result").replaceChildren(...agg.ranking.map((r) => el("tr", {},
+    el("td", {}, r.rank, r.tie_unresolved ? el("span", { class: "flag" }, " 并列") : ""), el("td", {}, r.bidder),
+    ...(lep ? [el("td", { class: "num" }, yuan(r.evaluated_price_fen))] :
+      [el("td", { class: "num" }, r.technical), el("td", { class: "num" }, r.commercial),
+        el("td", { class: "num" }, r.price_score), el("td", { class: "num" }, el("strong", {}, r.total))]),
+    el("td", { class: "num" }, yuan(r.price_fen)))));
+  const dev = $("deviations");
+  dev.replaceChildren();
+  if (agg.deviations.length) {
+    dev.append(el("h3", {}, "偏离度提示（超过委员会平均值 ±", String(Number(s.rules.deviation_share) * 100), "%）"));
+    for (const d of agg.deviations) {
+      const explained = agg.explanations.find((e) => e.seat === d.seat && e.bid_id === d.bid_id);
+      dev.append(el("p", {}, `席位 ${d.seat} 对 ${d.bid_id}：${d.expert_total} 分，平均 ${d.committee_mean} 分（偏离 ${(Number(d.share) * 100).toFixed(1)}%）`,
+        explained ? ` — 说明：${explained.text}` : el("span", { class: "flag" }, " — 待说明")));
+    }
+  }
+  for (const d of agg.dissents) dev.append(el("p", {}, `不同意见（席位 ${d.seat}）：${d.text}`));
+}
+
+function renderEvent(e) {
+  const t = new Date(e.time_ms).toLocaleTimeString("zh-CN");
+  let what = EVENT_ZH[e.type] || e.type;
+  const p = e.payload;
+  if (e.type === "session.state_changed") what += `：${p.from} → ${p.to}${p.reason ? `（${p.reason}）` : ""}`;
+  else if (e.type === "sheet.submitted") what += `：席位 ${p.seat} · ${STAGE_ZH[p.stage]} · 第 ${p.version} 版`;
+  else if (e.type === "seat.assigned") what += `：席位 ${p.seat}${p.masked ? "（身份不可见）" : ` · ${p.expert_name}`}`;
+  else if (e.type === "expert.checked_in") what += `：席位 ${p.seat}`;
+  else if (e.type === "bid.added") what += `：${p.bid.id} ${p.bid.bidder}`;
+  $("events").prepend(el("li", { value: e.seq }, `${t} ${what}`));
+}
+
+function startPolling(id) {
+  const mine = ++polling;
+  (async () => {
+    while (mine === polling) {
+      try {
+        const page = await api("GET", `/api/sessions/${id}/events?after=${lastSeq}&wait=25&limit=500`);
+        $("live").className = "live";
+        $("live").textContent = "实时";
+        if (page.events.length) {
+          page.events.forEach(renderEvent);
+          lastSeq = page.events[page.events.length - 1].seq;
+          if (lastSeq >= page.last_seq) await refresh();
+        }
+      } catch (err) {
+        $("live").className = "live off";
+        $("live").textContent = "连接中断，重试中…";
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  })();
+}
+
+$("login-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  guarded(() => login($("token").value));
+});
+
+// A token in the URL fragment (#token=…) never reaches server logs; keep it in this tab only.
+const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
+const saved = fromHash || sessionStorage.getItem("evalsvc.token");
+if (fromHash) history.replaceState(null, "", location.pathname);
+if (saved) guarded(() => login(saved));

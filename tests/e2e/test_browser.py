@@ -1,0 +1,125 @@
+"""The demo in a real browser: an expert scores, the primary operator locks, the ranking shows.
+
+Drives Debian's Chromium with Playwright (``executable_path=/usr/bin/chromium``); skipped with
+the reason where either is missing, and a failure in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from procs import free_port
+
+from conftest import skip_or_fail
+from evalsvc.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """``evalsvc demo`` as the README runs it; yields its base URL and the printed links."""
+    port = free_port()
+    log = tmp_path / "demo.log"
+    env = {
+        **os.environ,
+        "EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "secret"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    with log.open("wb") as fh:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "evalsvc",
+                "demo",
+                "--port",
+                str(port),
+                "--database",
+                f"sqlite:///{tmp_path / 'demo.db'}",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "Ctrl+C" not in log.read_text(encoding="utf-8", errors="replace"):
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "demo did not start"
+            time.sleep(0.2)
+        text = log.read_text(encoding="utf-8")
+        links = dict(re.findall(r"^  (\S.*?) \[.*?\]\n\s+(http://\S+)$", text, flags=re.M))
+        yield f"http://127.0.0.1:{port}", links
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+async def test_expert_scores_and_operator_sees_the_ranking(
+    demo: tuple[str, dict[str, str]],
+) -> None:
+    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
+        skip_or_fail("Chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        skip_or_fail("playwright is not installed (pip install -e '.[dev]')")
+    _base, links = demo
+    expert_link = next(v for k, v in links.items() if "待评分" in k)
+    operator_link = next(v for k, v in links.items() if k.startswith("主场操作员"))
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            page = await browser.new_page()
+            await page.goto(expert_link)
+            await page.wait_for_selector("#sheet-card:not([hidden])")
+            assert "ah-hefei" in (await page.text_content("#who") or "")
+            # A score above the maximum is refused, naming the field; nothing is saved.
+            inputs = page.locator("#sheet-table input.score")
+            count = await inputs.count()
+            assert count == 9  # 3 bids × (T1, T2, C1)
+            for i in range(count):
+                await inputs.nth(i).fill("8")
+            await inputs.nth(0).fill("45")  # T1 max is 40
+            await page.click("#sheet-form button[type=submit]")
+            await page.wait_for_selector("#banner:not([hidden])")
+            banner = await page.text_content("#banner") or ""
+            assert "bids/B1/T1" in banner and "40" in banner
+            assert await inputs.nth(0).evaluate("n => n.classList.contains('invalid')")
+            await inputs.nth(0).fill("36")
+            await page.click("#sheet-form button[type=submit]")
+            await page.wait_for_selector("#banner.ok")
+            assert "评审表已保存" in (await page.text_content("#banner") or "")
+
+            op = await browser.new_page()
+            await op.goto(operator_link)
+            await op.wait_for_selector("#actions button")
+            await op.get_by_role("button", name="锁定评分").click()
+            await op.wait_for_selector("#result-card:not([hidden]) #result tr")
+            rows = await op.locator("#result tr").all_inner_texts()
+            assert len(rows) == 3
+            assert rows[0].startswith("1")
+            # The expert's page follows live: the result appears there too.
+            await page.wait_for_selector("#result-card:not([hidden]) #result tr", timeout=30_000)
+        finally:
+            await browser.close()
