@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import skip_or_fail
 from procs import free_port
 
-from conftest import skip_or_fail
 from evalsvc.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
