@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from evalsvc.errors import CertificateRevoked, RevocationUnavailable
 from evalsvc.pki.signatures import crl_signed_by
@@ -67,6 +68,37 @@ def _is_delta(crl: x509.CertificateRevocationList) -> bool:
     return True
 
 
+# CRLs are shared by every certificate of an issuer, so their signature check is memoised
+# per (CRL, issuer) pair: a result depends only on the two encodings.
+_SIGNED_MEMO: dict[tuple[bytes, bytes], bool] = {}
+
+
+def _crl_signed(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
+    key = (crl.fingerprint(hashes.SHA256()), issuer.fingerprint(hashes.SHA256()))
+    hit = _SIGNED_MEMO.get(key)
+    if hit is None:
+        if len(_SIGNED_MEMO) > 1024:
+            _SIGNED_MEMO.clear()
+        hit = _SIGNED_MEMO[key] = crl_signed_by(crl, issuer)
+    return hit
+
+
+_ISSUER_MEMO: dict[int, tuple[x509.CertificateRevocationList, bytes]] = {}
+
+
+def _issuer_der(crl: x509.CertificateRevocationList) -> bytes:
+    # Comparing x509.Name objects rebuilds them on every access; the issuer's DER is
+    # computed once per CRL object (CRLs live in the long-lived trust config / cache).
+    hit = _ISSUER_MEMO.get(id(crl))
+    if hit is not None and hit[0] is crl:
+        return hit[1]
+    if len(_ISSUER_MEMO) > 1024:
+        _ISSUER_MEMO.clear()
+    der = crl.issuer.public_bytes()
+    _ISSUER_MEMO[id(crl)] = (crl, der)
+    return der
+
+
 def _crl_defect(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> str | None:
     """Why ``crl`` cannot be relied on, or ``None`` (signature is checked separately)."""
     try:
@@ -96,11 +128,12 @@ def check_revocation(
     """Check every certificate of ``chain`` (leaf first, anchor last) against ``crls``."""
     if mode is RevocationMode.OFF:
         return ()
-    all_crls = [c for c in crls if not _is_delta(c)]
+    all_crls = list(crls)
     warnings: list[RevocationWarning] = []
     for cert, issuer in itertools.pairwise(chain):
-        candidates = [c for c in all_crls if c.issuer == cert.issuer]
-        signed = [c for c in candidates if crl_signed_by(c, issuer)]
+        wanted = cert.issuer.public_bytes()
+        candidates = [c for c in all_crls if _issuer_der(c) == wanted and not _is_delta(c)]
+        signed = [c for c in candidates if _crl_signed(c, issuer)]
         defects = [(c, _crl_defect(c, issuer)) for c in signed]
         verified = [c for c, d in defects if d is None]
         for crl in verified:
