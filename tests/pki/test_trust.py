@@ -73,3 +73,12 @@ def test_region_without_anchors(tmp_path: Path) -> None:
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_trust(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("code", ["SH", "JS", "ZJ", "AH"])
+def test_shipped_region_toml_loads(tmp_path: Path, written: Path, code: str) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "certs" / code / "region.toml"
+    root = _region(tmp_path, written, shipped.read_text(encoding="utf-8"))
+    (root / "SH").rename(root / code)
+    region = load_trust(root).region(code)
+    assert region.identity_oids[-1] == "subject.serialNumber"
