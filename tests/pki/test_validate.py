@@ -268,3 +268,46 @@ def test_naive_time_is_a_programming_error(pki: DevPki, trust: TrustConfig) -> N
             at=NOW.replace(tzinfo=None),
             usage=Usage.LOGIN,
         )
+
+
+def test_ca_usage_accepts_rfc5280_quirks_of_real_roots() -> None:
+    # Real roots often carry a non-critical basicConstraints and no keyUsage; RFC 5280
+    # allows that for trust anchors, so `--usage ca` must accept a CA issued under one.
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from evalsvc.pki.builder import issue_certificate
+
+    root_key, ca_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old root")])
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "new issuing CA")])
+    root = issue_certificate(
+        subject=root_name,
+        issuer=root_name,
+        public_key=root_key.public_key(),
+        signing_key=root_key,
+        serial=1,
+        not_before=NOW - dt.timedelta(days=1),
+        not_after=NOW + dt.timedelta(days=9),
+        extensions=[
+            x509.Extension(x509.BasicConstraints.oid, False, x509.BasicConstraints(True, None))
+        ],
+    )
+    ca = issue_certificate(
+        subject=ca_name,
+        issuer=root_name,
+        public_key=ca_key.public_key(),
+        signing_key=root_key,
+        serial=2,
+        not_before=NOW - dt.timedelta(days=1),
+        not_after=NOW + dt.timedelta(days=9),
+        extensions=[
+            x509.Extension(x509.BasicConstraints.oid, True, x509.BasicConstraints(True, 0))
+        ],
+    )
+    trust = TrustConfig.of(RegionTrust(code="OLD", name="old", anchors=(root,)))
+    assert validate(ca, trust=trust, at=NOW, usage=Usage.CA).region == "OLD"
+    assert validate(root, trust=trust, at=NOW, usage=Usage.CA).chain == (root,)
