@@ -38,6 +38,7 @@ PURE_MODULES = [
     "pki/validate.py",
     "pki/challenge.py",
     "pki/builder.py",
+    "pki/names.py",
     "experts/seed.py",
     "experts/draw.py",
     "experts/bundle.py",

@@ -39,6 +39,7 @@ from cryptography import x509
 from evalsvc.canonical import canonical_bytes
 from evalsvc.errors import InvalidInput, Unauthenticated
 from evalsvc.pki.identity import Identity, IdentityKind
+from evalsvc.pki.names import subject_text
 from evalsvc.pki.revocation import RevocationMode
 from evalsvc.pki.signatures import PrivateKey, sign, verify_signature
 from evalsvc.pki.sm2 import DEFAULT_SIGNER_ID
@@ -173,7 +174,7 @@ def verify_challenge_response(
     identity = result.identity
     if identity is None:
         raise Unauthenticated(
-            f"certificate of {certificate.subject.rfc4514_string()} carries no resident ID "
+            f"certificate of {subject_text(certificate)} carries no resident ID "
             f"number or USCC in the identity fields region {result.region} reads"
         )
     if require_person and usage is Usage.LOGIN and identity.kind is not IdentityKind.PERSON:

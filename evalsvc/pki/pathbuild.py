@@ -35,6 +35,7 @@ from evalsvc.errors import (
     UnknownIssuer,
     WrongKeyUsage,
 )
+from evalsvc.pki.names import subject_text
 from evalsvc.pki.signatures import issued_by, public_key_of
 
 # Extensions this builder understands (RFC 5280 §4.2: refuse unknown critical ones).
@@ -59,7 +60,7 @@ def _fp(cert: x509.Certificate) -> bytes:
 
 
 def _name(cert: x509.Certificate) -> str:
-    return cert.subject.rfc4514_string() or "(empty subject)"
+    return subject_text(cert)
 
 
 def check_validity(cert: x509.Certificate, at: _dt.datetime) -> None:

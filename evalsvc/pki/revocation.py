@@ -33,6 +33,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from evalsvc.errors import CertificateRevoked, RevocationUnavailable
+from evalsvc.pki.names import subject_text
 from evalsvc.pki.signatures import crl_signed_by
 
 
@@ -57,7 +58,7 @@ class RevocationWarning:
 
 
 def _describe(cert: x509.Certificate) -> str:
-    return cert.subject.rfc4514_string() or f"serial {cert.serial_number:x}"
+    return subject_text(cert)
 
 
 def _is_delta(crl: x509.CertificateRevocationList) -> bool:
@@ -114,7 +115,7 @@ def _crl_defect(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -
         return None
     if not ku.crl_sign:
         # RFC 5280 §6.3.3 (f): the CRL issuer's key usage must allow cRLSign.
-        return f"its issuer {issuer.subject.rfc4514_string()} lacks the cRLSign key usage"
+        return f"its issuer {subject_text(issuer)} lacks the cRLSign key usage"
     return None
 
 

@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from evalsvc.errors import CertificateRejected, SignatureInvalid
+from evalsvc.pki.names import subject_text
 from evalsvc.pki.sm2 import (
     DEFAULT_SIGNER_ID,
     OID_SM2_WITH_SM3,
@@ -58,13 +59,13 @@ def public_key_of(cert: x509.Certificate) -> PublicKey:
         sm2_key = sm2_key_from_spki(spki_of_certificate(cert.public_bytes(Encoding.DER)))
         if sm2_key is None:
             raise CertificateRejected(
-                f"unsupported public key in certificate {cert.subject.rfc4514_string()}; "
+                f"unsupported public key in certificate {subject_text(cert)}; "
                 "expected RSA, ECDSA P-256/P-384 or SM2"
             ) from None
         return sm2_key
     except ValueError as exc:
         raise CertificateRejected(
-            f"public key of {cert.subject.rfc4514_string()} does not parse: {exc}"
+            f"public key of {subject_text(cert)} does not parse: {exc}"
         ) from exc
     if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
         return key
@@ -194,7 +195,7 @@ def verify_signature(
         key = public_key_of(cert)
     except CertificateRejected as exc:
         raise SignatureInvalid(exc.message) from exc
-    who = cert.subject.rfc4514_string()
+    who = subject_text(cert)
     if isinstance(key, Sm2PublicKey):
         if not key.verify(signature, data, signer_id=signer_id):
             raise SignatureInvalid(

@@ -42,6 +42,7 @@ from evalsvc.errors import (
     WrongKeyUsage,
 )
 from evalsvc.pki.identity import Identity, IdentityKind, extract_identity
+from evalsvc.pki.names import subject_text
 from evalsvc.pki.pathbuild import build_path, check_key_strength, check_validity
 from evalsvc.pki.revocation import RevocationMode, RevocationWarning, check_revocation
 from evalsvc.pki.signatures import is_sm2_certificate, key_algorithm, public_key_of
@@ -87,7 +88,7 @@ def _ext_value(cert: x509.Certificate, cls: type[x509.ExtensionType]) -> x509.Ex
 
 
 def _name(cert: x509.Certificate) -> str:
-    return cert.subject.rfc4514_string() or "(empty subject)"
+    return subject_text(cert)
 
 
 def _ekus(cert: x509.Certificate) -> set[x509.ObjectIdentifier] | None:

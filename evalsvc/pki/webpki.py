@@ -19,10 +19,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from evalsvc.errors import CertificateRejected, WrongKeyUsage
+from evalsvc.pki.names import subject_text
 
 
 def _name(cert: x509.Certificate) -> str:
-    return cert.subject.rfc4514_string() or "(empty subject)"
+    return subject_text(cert)
 
 
 def _get(

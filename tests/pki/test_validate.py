@@ -311,3 +311,14 @@ def test_ca_usage_accepts_rfc5280_quirks_of_real_roots() -> None:
     trust = TrustConfig.of(RegionTrust(code="OLD", name="old", anchors=(root,)))
     assert validate(ca, trust=trust, at=NOW, usage=Usage.CA).region == "OLD"
     assert validate(root, trust=trust, at=NOW, usage=Usage.CA).chain == (root,)
+
+
+def test_refusals_do_not_leak_resident_id_numbers(pki: DevPki, trust: TrustConfig) -> None:
+    from evalsvc.pki.devpki import LI_ID, ZHAO_ID
+
+    with pytest.raises(CertificateExpired) as expired:
+        validate(pki.leaves["expert-expired-JS"].cert, trust=trust, at=NOW, usage=Usage.LOGIN)
+    with pytest.raises(CertificateRevoked) as revoked:
+        validate(pki.leaves["expert-revoked-SH"].cert, trust=trust, at=NOW, usage=Usage.LOGIN)
+    assert LI_ID not in expired.value.message and "serialNumber=ID:320" in expired.value.message
+    assert ZHAO_ID not in revoked.value.message
