@@ -322,3 +322,39 @@ def test_refusals_do_not_leak_resident_id_numbers(pki: DevPki, trust: TrustConfi
         validate(pki.leaves["expert-revoked-SH"].cert, trust=trust, at=NOW, usage=Usage.LOGIN)
     assert LI_ID not in expired.value.message and "serialNumber=ID:320" in expired.value.message
     assert ZHAO_ID not in revoked.value.message
+
+
+def test_sm2_chain_through_an_ecdsa_cross_certificate(pki: DevPki) -> None:
+    # Anhui's ECDSA root cross-certifies Zhejiang's SM2 root: an AH-only relying party
+    # accepts a Zhejiang SM2 expert, and the result names AH.
+    from evalsvc.pki.builder import issue_certificate
+
+    ah, zj = pki.regions["AH"], pki.regions["ZJ"]
+    cross = issue_certificate(
+        subject=zj.root.cert.subject,
+        issuer=ah.root.cert.subject,
+        public_key=zj.root.key.public_key(),
+        signing_key=ah.root.key,
+        serial=77,
+        not_before=NOW - dt.timedelta(days=1),
+        not_after=NOW + dt.timedelta(days=30),
+        extensions=[
+            x509.Extension(x509.BasicConstraints.oid, True, x509.BasicConstraints(True, 1))
+        ],
+    )
+    region = RegionTrust(
+        code="AH", name="安徽", anchors=(ah.root.cert,), intermediates=(cross,), crls=ah.crls
+    )
+    result = validate(
+        pki.leaves["expert-zhang-ZJ"].cert,
+        trust=TrustConfig.of(region),
+        at=NOW,
+        usage=Usage.SIGNING,
+        intermediates=[zj.intermediate.cert],
+        crls=zj.crls,
+        revocation=RevocationMode.SOFT_FAIL,
+    )
+    assert result.region == "AH" and result.engine == "evalsvc" and len(result.chain) == 4
+    # The AH root's CRL does not list the cross-certificate's serial: fresh, so no warning
+    # for it; only the ZJ root CRL (signed by the SM2 root key) covers the intermediate.
+    assert result.warnings == ()
