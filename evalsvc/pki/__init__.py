@@ -10,6 +10,8 @@ Modules (pure unless noted):
 - :mod:`~evalsvc.pki.identity` — resident ID / USCC from the region's OIDs
 - :mod:`~evalsvc.pki.signatures`, :mod:`~evalsvc.pki.sm2` — SM2, ECDSA, RSA signatures
 - :mod:`~evalsvc.pki.challenge` — certificate login challenges
+- :mod:`~evalsvc.pki.tls` — ``ssl`` contexts for venue mutual TLS (adapter)
+- :mod:`~evalsvc.pki.webpki`, :mod:`~evalsvc.pki.names` — TLS server rules; masked subjects
 - :mod:`~evalsvc.pki.builder`, :mod:`~evalsvc.pki.devpki` — issuing (dev PKI, tests)
 - :mod:`~evalsvc.pki.cli` — ``evalsvc certs dev | check``
 """
