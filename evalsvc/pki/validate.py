@@ -47,7 +47,7 @@ from evalsvc.pki.pathbuild import build_path, check_key_strength, check_validity
 from evalsvc.pki.revocation import RevocationMode, RevocationWarning, check_revocation
 from evalsvc.pki.signatures import is_sm2_certificate, key_algorithm, public_key_of
 from evalsvc.pki.trust import TrustConfig
-from evalsvc.pki.webpki import check_server_profile
+from evalsvc.pki.webpki import check_server_name, check_server_profile
 
 DEFAULT_MAX_DEPTH = 8  # intermediates between leaf and anchor (cryptography's default)
 
@@ -295,6 +295,10 @@ def _validate(
             is_anchor=trust.is_anchor,
         )
         engine = "evalsvc"
+        if usage is Usage.VENUE_SERVER:
+            if not server_name:
+                raise CertificateRejected("venue-server validation needs the expected server name")
+            check_server_name(leaf, server_name)
     else:
         try:
             chain = _with_cryptography(

@@ -9,7 +9,7 @@ serials as in the Tongsuo test PKI), because refusing them would refuse real exp
 
 from __future__ import annotations
 
-__all__ = ["check_server_profile"]
+__all__ = ["check_server_name", "check_server_profile"]
 
 import ipaddress
 from collections.abc import Callable, Sequence
@@ -20,6 +20,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from evalsvc.errors import CertificateRejected, WrongKeyUsage
 from evalsvc.pki.names import subject_text
+from evalsvc.pki.signatures import public_key_of
 
 
 def _name(cert: x509.Certificate) -> str:
@@ -107,7 +108,7 @@ def _same_host(
 
 
 def _check_any(cert: x509.Certificate, *, anchor: bool) -> None:
-    key = cert.public_key()
+    key = public_key_of(cert)
     if isinstance(key, rsa.RSAPublicKey) and key.key_size % 8:
         raise CertificateRejected(
             f"{_name(cert)} has an RSA modulus of {key.key_size} bits, not a multiple of 8 "
@@ -150,6 +151,32 @@ def _check_ca(cert: x509.Certificate, *, anchor: bool) -> None:
             raise CertificateRejected(
                 f"root {_name(cert)}: authorityKeyIdentifier differs from its subjectKeyIdentifier"
             )
+
+
+def check_server_name(leaf: x509.Certificate, server_name: str) -> None:
+    """RFC 6125 §6.4 / RFC 9525: ``server_name`` matches a SAN dNSName or iPAddress.
+
+    Used for SM2 server certificates (``cryptography``'s verifier checks RSA/ECDSA ones).
+    Only a whole leftmost ``*`` label is a wildcard; the subject CN is never consulted.
+    """
+    san = _get(leaf, x509.SubjectAlternativeName)
+    if san is None or not isinstance(san.value, x509.SubjectAlternativeName):
+        raise CertificateRejected(f"{_name(leaf)} has no subjectAltName to match {server_name!r}")
+    try:
+        wanted_ip = ipaddress.ip_address(server_name)
+    except ValueError:
+        wanted_ip = None
+    if wanted_ip is not None:
+        if wanted_ip in san.value.get_values_for_type(x509.IPAddress):
+            return
+    else:
+        host = server_name.lower().rstrip(".")
+        for pattern in (d.lower() for d in san.value.get_values_for_type(x509.DNSName)):
+            if pattern == host:
+                return
+            if pattern.startswith("*.") and "." in host and host.split(".", 1)[1] == pattern[2:]:
+                return
+    raise CertificateRejected(f"{_name(leaf)} is not valid for server name {server_name!r}")
 
 
 def check_server_profile(

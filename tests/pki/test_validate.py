@@ -358,3 +358,52 @@ def test_sm2_chain_through_an_ecdsa_cross_certificate(pki: DevPki) -> None:
     # The AH root's CRL does not list the cross-certificate's serial: fresh, so no warning
     # for it; only the ZJ root CRL (signed by the SM2 root key) covers the intermediate.
     assert result.warnings == ()
+
+
+def test_sm2_venue_server_name_is_checked(pki: DevPki, trust: TrustConfig) -> None:
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    from evalsvc.pki.builder import issue_certificate
+    from evalsvc.pki.sm2 import Sm2PrivateKey
+
+    zj = pki.regions["ZJ"]
+    key = Sm2PrivateKey.generate()
+    ski = zj.intermediate.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    cert = issue_certificate(
+        subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "venue.zj.evalsvc.test")]),
+        issuer=zj.intermediate.cert.subject,
+        public_key=key.public_key(),
+        signing_key=zj.intermediate.key,
+        serial=4242,
+        not_before=NOW - dt.timedelta(days=1),
+        not_after=NOW + dt.timedelta(days=30),
+        extensions=[
+            x509.Extension(x509.BasicConstraints.oid, True, x509.BasicConstraints(False, None)),
+            x509.Extension(
+                x509.AuthorityKeyIdentifier.oid,
+                False,
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
+            ),
+            x509.Extension(
+                x509.SubjectKeyIdentifier.oid, False, x509.SubjectKeyIdentifier(b"\x01" * 20)
+            ),
+            x509.Extension(
+                x509.ExtendedKeyUsage.oid,
+                False,
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+            ),
+            x509.Extension(
+                x509.SubjectAlternativeName.oid,
+                False,
+                x509.SubjectAlternativeName([x509.DNSName("venue.zj.evalsvc.test")]),
+            ),
+        ],
+    )
+    ok = validate(
+        cert, trust=trust, at=NOW, usage=Usage.VENUE_SERVER, server_name="venue.zj.evalsvc.test"
+    )
+    assert (ok.region, ok.engine) == ("ZJ", "evalsvc")
+    with pytest.raises(CertificateRejected, match="not valid for server name"):
+        validate(
+            cert, trust=trust, at=NOW, usage=Usage.VENUE_SERVER, server_name="other.zj.evalsvc.test"
+        )
