@@ -96,11 +96,12 @@ class TrustConfig:
         object.__setattr__(self, "_anchor_region", dict(seen))
 
     @functools.cached_property
-    def verification_store(self) -> Store:
+    def verification_store(self) -> Store | None:
         """``cryptography``'s Store of the non-SM2 anchors (SM2 ones: our path builder)."""
         from evalsvc.pki.signatures import is_sm2_certificate
 
-        return Store([c for c in self.anchors if not is_sm2_certificate(c)])
+        certs = [c for c in self.anchors if not is_sm2_certificate(c)]
+        return Store(certs) if certs else None
 
     @classmethod
     def of(cls, *regions: RegionTrust) -> TrustConfig:

@@ -215,7 +215,9 @@ def _with_cryptography(
     max_depth: int,
     server_name: str | None,
 ) -> tuple[x509.Certificate, ...]:
-    builder = xv.PolicyBuilder().store(trust.verification_store).time(at).max_chain_depth(max_depth)
+    store = trust.verification_store
+    assert store is not None  # validate() routes SM2-only configs to our path builder
+    builder = xv.PolicyBuilder().store(store).time(at).max_chain_depth(max_depth)
     if usage is Usage.VENUE_SERVER:
         if not server_name:
             raise CertificateRejected("venue-server validation needs the expected server name")
@@ -285,7 +287,7 @@ def _validate(
     algorithm = check_key_strength(leaf)
     offered = [*intermediates, *trust.intermediates]
 
-    if usage is Usage.CA or is_sm2_certificate(leaf):
+    if usage is Usage.CA or is_sm2_certificate(leaf) or trust.verification_store is None:
         chain = build_path(
             leaf,
             anchors=trust.anchors,
@@ -310,10 +312,11 @@ def _validate(
                 max_depth=max_depth,
                 server_name=server_name,
             )
+            engine = "cryptography"
         except xv.VerificationError as exc:
             # Name the specific reason if our builder finds one; else cryptography's.
             try:
-                build_path(
+                path = build_path(
                     leaf,
                     anchors=trust.anchors,
                     intermediates=offered,
@@ -323,8 +326,11 @@ def _validate(
                 )
             except CertificateRejected as specific:
                 raise specific from exc
-            raise _classify_cryptography_error(exc) from exc
-        engine = "cryptography"
+            if not any(is_sm2_certificate(c) for c in path[1:]) or usage is Usage.VENUE_SERVER:
+                raise _classify_cryptography_error(exc) from exc
+            # An RSA/ECDSA leaf under an SM2 CA or SM2 cross-certificate: cryptography
+            # cannot verify that link, our RFC 5280 path building can.
+            chain, engine = path, "evalsvc"
 
     if usage is Usage.VENUE_SERVER:
         check_server_profile(chain, is_anchor=trust.is_anchor)

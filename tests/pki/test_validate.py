@@ -407,3 +407,30 @@ def test_sm2_venue_server_name_is_checked(pki: DevPki, trust: TrustConfig) -> No
         validate(
             cert, trust=trust, at=NOW, usage=Usage.VENUE_SERVER, server_name="other.zj.evalsvc.test"
         )
+
+
+def test_ecdsa_chain_reaching_an_sm2_anchor_through_a_cross_certificate(pki: DevPki) -> None:
+    from evalsvc.pki.builder import issue_certificate
+
+    js, zj = pki.regions["JS"], pki.regions["ZJ"]
+    cross = issue_certificate(
+        subject=js.root.cert.subject,
+        issuer=zj.root.cert.subject,
+        public_key=js.root.key.public_key(),
+        signing_key=zj.root.key,
+        serial=78,
+        not_before=NOW - dt.timedelta(days=1),
+        not_after=NOW + dt.timedelta(days=30),
+        extensions=[
+            x509.Extension(x509.BasicConstraints.oid, True, x509.BasicConstraints(True, 1))
+        ],
+    )
+    region = RegionTrust(code="ZJ", name="浙江", anchors=(zj.root.cert,), intermediates=(cross,))
+    result = validate(
+        pki.leaves["expert-li-JS"].cert,
+        trust=TrustConfig.of(region),
+        at=NOW,
+        usage=Usage.LOGIN,
+        intermediates=[js.intermediate.cert],
+    )
+    assert (result.region, result.engine, len(result.chain)) == ("ZJ", "evalsvc", 4)
