@@ -16,6 +16,10 @@ from evalsvc.pki.validate import Usage, validate
 
 from .conftest import load_vector_cert
 
+# Some vectors carry non-positive serial numbers (RFC 5280 §4.1.2.2 forbids them, real CAs
+# issue them); cryptography warns on every access. The warning is not what is tested.
+pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
+
 AT = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
 
 
