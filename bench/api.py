@@ -180,7 +180,11 @@ async def bench_db(label: str, url: str, tmp: Path, seconds: float) -> None:
     secret = load_or_create_secret(secret_file)
     proc = start(
         [sys.executable, "-m", "evalsvc", "serve", "--port", str(port)],
-        {"EVALSVC_DATABASE_URL": url, "EVALSVC_TOKEN_SECRET_FILE": str(secret_file)},
+        {
+            "EVALSVC_DATABASE_URL": url,
+            "EVALSVC_TOKEN_SECRET_FILE": str(secret_file),
+            "EVALSVC_AUDIT_KEY_FILE": str(tmp / f"audit-{label}.key"),
+        },
         tmp / f"evalsvc-{label}.log",
     )
     try:

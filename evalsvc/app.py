@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from evalsvc import __version__
+from evalsvc.audit.routes import ROUTES as AUDIT_ROUTES
+from evalsvc.audit.service import AuditService
 from evalsvc.config import Settings
 from evalsvc.db import Database, ensure_schema
 from evalsvc.errors import Unavailable
@@ -24,7 +26,7 @@ from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.model import ScoringRules
 from evalsvc.sessions.routes import ROUTES as SESSION_ROUTES
 from evalsvc.sessions.service import SessionService
-from evalsvc.typedefs import DB, ROUTES, SESSIONS, SETTINGS
+from evalsvc.typedefs import AUDIT, DB, ROUTES, SCHEDULER, SESSIONS, SETTINGS
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 
@@ -86,13 +88,14 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.server.max_body_bytes, middlewares=[error_middleware]
     )
     app[SETTINGS] = settings
-    routes = (*CORE_ROUTES, *SESSION_ROUTES)
+    routes = (*CORE_ROUTES, *SESSION_ROUTES, *AUDIT_ROUTES)
     app[ROUTES] = routes
     for r in routes:
         app.router.add_route(r.method, r.path, r.handler, name=r.handler.__name__)
     app.router.add_get("/", index, name="index")
     app.router.add_static("/static/", WEB_DIR, name="static")
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_scheduler)
     return app
 
 
@@ -109,6 +112,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         db.close()
         raise
     app[DB] = db
+    master = await loop.run_in_executor(
+        None, load_or_create_secret, settings.resolve(settings.audit.key_file)
+    )
+    audit = AuditService(db, master=master, log_name=settings.audit.log_name)
+    app[AUDIT] = audit
     s = settings.scoring
     app[SESSIONS] = SessionService(
         db,
@@ -121,8 +129,33 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             drop_extremes=s.drop_extremes,
             price_formula=s.price_formula,
         ),
+        audit=audit,
     )
     try:
         yield
     finally:
         await loop.run_in_executor(None, db.close)
+
+
+async def _scheduler(app: web.Application) -> AsyncIterator[None]:
+    """Time-driven work: checkpoints every interval (and jobs other features add)."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    audit = app[AUDIT]
+    await audit.catch_up()
+    scheduler.add_job(
+        audit.sign_pending,
+        "interval",
+        seconds=app[SETTINGS].audit.checkpoint_interval_seconds,
+        id="audit-checkpoints",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.start()
+    app[SCHEDULER] = scheduler
+    try:
+        yield
+    finally:
+        scheduler.shutdown(wait=False)
+

@@ -7,13 +7,14 @@ No module-level settings object exists: :func:`load_settings` returns one, and
 2. ``config/default.toml`` beside the package, when present,
 3. the file named by ``--config`` or ``EVALSVC_CONFIG``,
 4. environment variables ``EVALSVC_DATABASE_URL``, ``EVALSVC_HOST``, ``EVALSVC_PORT``,
-   ``EVALSVC_TOKEN_SECRET_FILE``, ``EVALSVC_VAR_DIR``.
+   ``EVALSVC_TOKEN_SECRET_FILE``, ``EVALSVC_AUDIT_KEY_FILE``, ``EVALSVC_VAR_DIR``.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "PROJECT_ROOT",
+    "AuditSettings",
     "AuthSettings",
     "DatabaseSettings",
     "ScoringDefaults",
@@ -65,6 +66,16 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    # Name of the log's Ed25519 key; each session's checkpoint origin is "<name>/<id>".
+    log_name: str = "evalsvc.local"
+    # Master secret (hex) from which each session log's Ed25519 key is derived; 0600.
+    key_file: str = "var/audit-log.key"
+    # New leaves are covered by a signed checkpoint at most this long after commit.
+    checkpoint_interval_seconds: int = 1
+
+
+@dataclass(frozen=True)
 class ScoringDefaults:
     """Defaults a session inherits when its creator does not say otherwise."""
 
@@ -80,6 +91,7 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     scoring: ScoringDefaults = field(default_factory=ScoringDefaults)
+    audit: AuditSettings = field(default_factory=AuditSettings)
     # Relative paths in the settings are resolved against this directory.
     var_dir: str = "var"
 
@@ -159,6 +171,7 @@ def load_settings(
         "EVALSVC_DATABASE_URL": ("database", "url"),
         "EVALSVC_HOST": ("server", "host"),
         "EVALSVC_TOKEN_SECRET_FILE": ("auth", "token_secret_file"),
+        "EVALSVC_AUDIT_KEY_FILE": ("audit", "key_file"),
     }
     for var, (section, key) in env_map.items():
         if env.get(var):

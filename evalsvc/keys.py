@@ -29,7 +29,7 @@ def load_or_create_secret(path: Path, *, nbytes: int = 32) -> bytes:
     try:
         value = bytes.fromhex(text)
     except ValueError:
-        raise ConfigError(f"{path}: the token secret must be hex") from None
+        raise ConfigError(f"{path}: the secret must be hex") from None
     if len(value) < 16:
-        raise ConfigError(f"{path}: the token secret must be at least 16 bytes")
+        raise ConfigError(f"{path}: the secret must be at least 16 bytes")
     return value

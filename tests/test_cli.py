@@ -56,7 +56,10 @@ def test_expert_token_needs_a_subject(tmp_path: Path) -> None:
         "expert",
         "--venue",
         "sh-ggzy",
-        env={"EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "s")},
+        env={
+            "EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "s"),
+            "EVALSVC_AUDIT_KEY_FILE": str(tmp_path / "a"),
+        },
     )
     assert out.returncode == 1 and "--subject" in out.stderr
 
@@ -67,7 +70,10 @@ def test_operator_token_needs_a_venue(tmp_path: Path) -> None:
         "issue",
         "--role",
         "operator",
-        env={"EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "s")},
+        env={
+            "EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "s"),
+            "EVALSVC_AUDIT_KEY_FILE": str(tmp_path / "a"),
+        },
     )
     assert out.returncode == 1 and "venue" in out.stderr
 
@@ -78,7 +84,10 @@ def test_demo_seeds_a_seven_seat_cross_region_session(tmp_path: Path) -> None:
         "--seed-only",
         "--database",
         f"sqlite:///{tmp_path / 'demo.db'}",
-        env={"EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "s")},
+        env={
+            "EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "s"),
+            "EVALSVC_AUDIT_KEY_FILE": str(tmp_path / "a"),
+        },
     )
     assert out.returncode == 0, out.stderr
     assert "http://127.0.0.1:8080/#token=evs1." in out.stdout
@@ -91,7 +100,11 @@ def test_db_commands_and_a_clear_error_on_a_newer_schema(tmp_path: Path) -> None
     import sqlite3
 
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    env = {"EVALSVC_DATABASE_URL": url}
+    env = {
+        "EVALSVC_DATABASE_URL": url,
+        "EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "s"),
+        "EVALSVC_AUDIT_KEY_FILE": str(tmp_path / "a"),
+    }
     assert run("db", "upgrade", env=env).returncode == 0
     status = run("db", "status", env=env)
     assert status.returncode == 0 and "schema version 1" in status.stdout

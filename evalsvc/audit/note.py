@@ -35,6 +35,7 @@ __all__ = [
     "parse_tlog_proof",
     "sign_checkpoint",
     "sign_note",
+    "signer_vkey",
     "split_note",
     "verified_cosignatures",
     "verify_cosignature",
@@ -154,6 +155,12 @@ def generate_key(name: str, *, seed: bytes | None = None) -> tuple[str, str]:
     kid = key_id(name, ED25519, public).hex()
     skey = f"PRIVATE+KEY+{name}+{kid}+{base64.b64encode(bytes([ED25519]) + raw_seed).decode()}"
     return skey, _vkey(name, ED25519, public)
+
+
+def signer_vkey(skey: str) -> tuple[str, str]:
+    """The key name and the type-0x01 verifier key of a signer key."""
+    signer = _parse_skey(skey)
+    return signer.name, _vkey(signer.name, ED25519, signer.public)
 
 
 def cosignature_vkey(key: str) -> str:

@@ -132,8 +132,8 @@ def _check_leaf_usage(cert: x509.Certificate, usage: Usage) -> None:
             if usage is Usage.VENUE_SERVER
             else ExtendedKeyUsageOID.CLIENT_AUTH
         )
-        # Signing keys: Chinese CAs mark them clientAuth, emailProtection or codeSigning-
-        # free; any EKU other than serverAuth-only is acceptable for a signature.
+        # Signing: Chinese CAs mark personal signing certificates with clientAuth,
+        # emailProtection or nothing; any EKU set except serverAuth-only is acceptable.
         if usage is Usage.SIGNING:
             if ekus == {ExtendedKeyUsageOID.SERVER_AUTH}:
                 raise WrongCertificateRole(f"{who} is a TLS server certificate, not a signing one")
@@ -185,17 +185,18 @@ def _eku_client_or_absent(
         raise ValueError("extendedKeyUsage present without clientAuth")
 
 
-def _client_policies() -> tuple[xv.ExtensionPolicy, xv.ExtensionPolicy]:
-    ca = xv.ExtensionPolicy.webpki_defaults_ca()
-    ee = (
+def _ee_policy(*, eku_must_allow_client: bool) -> xv.ExtensionPolicy:
+    validator = _eku_client_or_absent if eku_must_allow_client else None
+    return (
         xv.ExtensionPolicy.webpki_defaults_ee()
         .may_be_present(x509.SubjectAlternativeName, xv.Criticality.AGNOSTIC, None)
-        .may_be_present(x509.ExtendedKeyUsage, xv.Criticality.AGNOSTIC, _eku_client_or_absent)
+        .may_be_present(x509.ExtendedKeyUsage, xv.Criticality.AGNOSTIC, validator)
     )
-    return ca, ee
 
 
-_CLIENT_CA_POLICY, _CLIENT_EE_POLICY = _client_policies()
+_CLIENT_CA_POLICY = xv.ExtensionPolicy.webpki_defaults_ca()
+_CLIENT_EE_POLICY = _ee_policy(eku_must_allow_client=True)  # login, venue-client
+_SIGNING_EE_POLICY = _ee_policy(eku_must_allow_client=False)  # EKU judged by _check_leaf_usage
 
 
 def _classify_cryptography_error(exc: xv.VerificationError) -> CertificateRejected:
@@ -227,8 +228,9 @@ def _with_cryptography(
         except ValueError:
             subject = x509.DNSName(server_name)
         return tuple(builder.build_server_verifier(subject).verify(leaf, list(intermediates)))
+    ee_policy = _SIGNING_EE_POLICY if usage is Usage.SIGNING else _CLIENT_EE_POLICY
     verifier = builder.extension_policies(
-        ca_policy=_CLIENT_CA_POLICY, ee_policy=_CLIENT_EE_POLICY
+        ca_policy=_CLIENT_CA_POLICY, ee_policy=ee_policy
     ).build_client_verifier()
     return tuple(verifier.verify(leaf, list(intermediates)).chain)
 

@@ -31,6 +31,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from evalsvc.audit.log import append_leaf
 from evalsvc.canonical import canonical_bytes, storage_json, to_jsonable
 from evalsvc.errors import NotFound
 from evalsvc.sessions.machine import Event
@@ -53,6 +54,20 @@ class StoredEvent:
     actor: str
     venue: str | None
     time_ms: int
+
+    def leaf(self) -> bytes:
+        """The audit-log leaf of this event: RFC 8785 bytes of who did what, when."""
+        return canonical_bytes(
+            {
+                "session": self.session_id,
+                "seq": self.seq,
+                "venue": self.venue,
+                "actor": self.actor,
+                "action": self.type,
+                "payload": self.payload,
+                "time_ms": self.time_ms,
+            }
+        )
 
     def to_doc(self) -> dict[str, Any]:
         return {
@@ -157,8 +172,8 @@ def record(
     now_ms: int,
     changed: bool = True,
 ) -> list[StoredEvent]:
-    """Write the new session state (unless ``changed`` is false) and its events
-    (seq base_seq+1, +2, …)."""
+    """Write the new session state (unless ``changed`` is false), its events
+    (seq base_seq+1, +2, …) and their audit-log leaves."""
     stored = [
         StoredEvent(
             session.id, base_seq + i + 1, e.type, to_jsonable(e.payload), actor, venue, now_ms
@@ -185,6 +200,10 @@ def record(
             ],
             many=True,
         )
+        # The same transaction appends each event to the session's audit log
+        # (leaf index = seq - 1), so an event exists if and only if its leaf does.
+        for e in stored:
+            append_leaf(conn, session_id=e.session_id, index=e.seq - 1, data=e.leaf())
     return stored
 
 

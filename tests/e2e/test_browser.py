@@ -33,6 +33,7 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     env = {
         **os.environ,
         "EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "secret"),
+        "EVALSVC_AUDIT_KEY_FILE": str(tmp_path / "audit-log.key"),
         "PYTHONUNBUFFERED": "1",
     }
     with log.open("wb") as fh:

@@ -434,3 +434,52 @@ def test_ecdsa_chain_reaching_an_sm2_anchor_through_a_cross_certificate(pki: Dev
         intermediates=[js.intermediate.cert],
     )
     assert (result.region, result.engine, len(result.chain)) == ("ZJ", "evalsvc", 4)
+
+
+def test_signing_certificate_with_email_protection_eku(pki: DevPki, trust: TrustConfig) -> None:
+    # Chinese CAs often mark personal signing certificates emailProtection only: fine for
+    # signing a sheet, not for logging in (which needs clientAuth or no EKU).
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    from evalsvc.pki.builder import issue_certificate
+    from evalsvc.pki.devpki import LI_ID
+
+    js = pki.regions["JS"]
+    key = ec.generate_private_key(ec.SECP256R1())
+    ski = js.intermediate.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    cert = issue_certificate(
+        subject=x509.Name(
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, "李娜"),
+                x509.NameAttribute(NameOID.SERIAL_NUMBER, f"ID:{LI_ID}"),
+            ]
+        ),
+        issuer=js.intermediate.cert.subject,
+        public_key=key.public_key(),
+        signing_key=js.intermediate.key,
+        serial=4343,
+        not_before=NOW - dt.timedelta(days=1),
+        not_after=NOW + dt.timedelta(days=30),
+        extensions=[
+            x509.Extension(x509.BasicConstraints.oid, True, x509.BasicConstraints(False, None)),
+            x509.Extension(
+                x509.AuthorityKeyIdentifier.oid,
+                False,
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
+            ),
+            x509.Extension(
+                x509.SubjectKeyIdentifier.oid,
+                False,
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+            ),
+            x509.Extension(
+                x509.ExtendedKeyUsage.oid,
+                False,
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+            ),
+        ],
+    )
+    assert validate(cert, trust=trust, at=NOW, usage=Usage.SIGNING).region == "JS"
+    with pytest.raises(WrongKeyUsage, match="without clientAuth"):
+        validate(cert, trust=trust, at=NOW, usage=Usage.LOGIN)

@@ -1,0 +1,123 @@
+"""Supervisor access to the audit log (``/api/sessions/{id}/audit/…``, ``/api/audit/key``).
+
+Texts are served in their specified formats (``text/plain``): signed notes per C2SP
+signed-note/tlog-checkpoint, single-entry proofs per C2SP tlog-proof, policies per
+docs/audit.md, so that they can be saved and checked offline as they are.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ROUTES"]
+
+import base64
+
+from aiohttp import web
+
+from evalsvc.errors import InvalidInput
+from evalsvc.httpkit import Route, json_response, principal
+from evalsvc.typedefs import AUDIT, SESSIONS
+
+SUPERVISOR = ("supervisor",)
+
+
+def _int(request: web.Request, name: str, raw: str | None) -> int:
+    try:
+        value = int(raw or "")
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer", field=name) from None
+    if value < 0:
+        raise InvalidInput(f"{name} must be >= 0", field=name)
+    return value
+
+
+async def _visible(request: web.Request) -> str:
+    """The session id, after checking the supervisor may see it (404 otherwise)."""
+    p = principal(request, roles=SUPERVISOR)
+    sid = request.match_info["session_id"]
+    await request.app[SESSIONS].get(p, sid)
+    return sid
+
+
+async def get_log_key(request: web.Request) -> web.Response:
+    sid = await _visible(request)
+    audit = request.app[AUDIT]
+    return json_response({"origin": audit.origin(sid), "log_vkey": audit.vkey(sid)})
+
+
+async def get_checkpoint(request: web.Request) -> web.Response:
+    sid = await _visible(request)
+    return web.Response(text=await request.app[AUDIT].checkpoint(sid), content_type="text/plain")
+
+
+async def get_entry(request: web.Request) -> web.Response:
+    sid = await _visible(request)
+    index = _int(request, "index", request.match_info["index"])
+    data, proof = await request.app[AUDIT].entry_proof(sid, index)
+    return json_response(
+        {
+            "index": index,
+            "entry": data.decode("utf-8"),
+            "entry_base64": base64.b64encode(data).decode("ascii"),
+            "tlog_proof": proof,
+        }
+    )
+
+
+async def get_consistency(request: web.Request) -> web.Response:
+    sid = await _visible(request)
+    old = _int(request, "old", request.query.get("old"))
+    new = _int(request, "new", request.query.get("new"))
+    proof = await request.app[AUDIT].consistency(sid, old, new)
+    return json_response({"old": old, "new": new, "proof": proof})
+
+
+async def get_policy(request: web.Request) -> web.Response:
+    sid = await _visible(request)
+    return web.Response(text=request.app[AUDIT].policy(sid), content_type="text/plain")
+
+
+_A = "/api/sessions/{session_id}/audit"
+
+ROUTES: list[Route] = [
+    Route(
+        "GET",
+        _A + "/key",
+        get_log_key,
+        "The session log's origin and verifier key",
+        roles=SUPERVISOR,
+        tag="audit",
+    ),
+    Route(
+        "GET",
+        _A + "/checkpoint",
+        get_checkpoint,
+        "Latest signed checkpoint with cosignatures (text/plain, C2SP tlog-checkpoint)",
+        roles=SUPERVISOR,
+        tag="audit",
+    ),
+    Route(
+        "GET",
+        _A + "/entries/{index}",
+        get_entry,
+        "One audit entry with its C2SP tlog-proof",
+        roles=SUPERVISOR,
+        tag="audit",
+    ),
+    Route(
+        "GET",
+        _A + "/consistency",
+        get_consistency,
+        "Consistency proof between two log sizes (base64 hashes)",
+        roles=SUPERVISOR,
+        query=(("old", "integer", "earlier size"), ("new", "integer", "later size")),
+        tag="audit",
+    ),
+    Route(
+        "GET",
+        _A + "/policy",
+        get_policy,
+        "A verification policy for this session's log (origin, log key)",
+        roles=SUPERVISOR,
+        tag="audit",
+    ),
+]

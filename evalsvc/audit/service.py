@@ -1,0 +1,188 @@
+"""The primary's audit-log service: its signing key, checkpoints, and supervisor reads.
+
+Leaves are appended by :func:`evalsvc.sessions.store.record` in the transaction of each
+event. This service signs checkpoints (C2SP tlog-checkpoint, signed-note):
+
+- **at every milestone**, inside the milestone's own transaction (:meth:`milestone`),
+  so the draw result, a locked stage, a signed report or the seal is never committed
+  without a signed checkpoint covering it;
+- **every second** for sessions with leaves not yet covered (:meth:`sign_pending`, run
+  by the scheduler), so any acknowledged event is checkpointed within about a second.
+
+Signing is idempotent per size (one checkpoint per size), so two scaled instances
+racing for the same size agree.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MILESTONE_EVENTS", "AuditService", "log_keys"]
+
+import base64
+import hashlib
+import hmac
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from evalsvc.audit import log
+from evalsvc.audit.bundle import Policy, format_policy
+from evalsvc.audit.note import generate_key
+from evalsvc.db import Database
+from evalsvc.errors import InvalidInput, NotFound
+
+_log = logging.getLogger(__name__)
+
+
+def _is_milestone(event_type: str, payload: dict[str, Any]) -> bool:
+    if event_type in ("stage.locked", "report.signed"):
+        return True
+    # The draw is done (→ ready) and the session is sealed.
+    return event_type == "session.state_changed" and payload.get("to") in ("ready", "sealed")
+
+
+MILESTONE_EVENTS = ("stage.locked", "report.signed", "session.state_changed → ready|sealed")
+
+
+def log_keys(master: bytes, origin: str) -> tuple[str, str]:
+    """The (signer, verifier) key of one session's log, named by its origin.
+
+    Each session's log has its own Ed25519 key whose name is the checkpoint origin, as
+    C2SP tlog-checkpoint verifiers expect; its seed is HMAC-SHA256(master, origin), so
+    the server keeps one secret and can re-derive every key.
+    """
+    seed = hmac.new(master, origin.encode("utf-8"), hashlib.sha256).digest()
+    return generate_key(origin, seed=seed)
+
+
+class AuditService:
+    """Checkpoints and proofs of every session's log, over one database."""
+
+    def __init__(self, db: Database, *, master: bytes, log_name: str) -> None:
+        self.db = db
+        self._master = master
+        self.log_name = log_name
+        self._dirty: set[str] = set()
+        self._keys: dict[str, tuple[str, str]] = {}
+
+    def origin(self, session_id: str) -> str:
+        """The checkpoint origin line of a session's log (also its key's name)."""
+        return f"{self.log_name}/{session_id}"
+
+    def keys(self, session_id: str) -> tuple[str, str]:
+        """(signer key, verifier key) of the session's log."""
+        keys = self._keys.get(session_id)
+        if keys is None:
+            keys = self._keys[session_id] = log_keys(self._master, self.origin(session_id))
+        return keys
+
+    def vkey(self, session_id: str) -> str:
+        """The verifier key of the session's log (Go note format)."""
+        return self.keys(session_id)[1]
+
+    # --- signing -------------------------------------------------------------------------
+
+    def milestone(
+        self,
+        conn: Connection,
+        session_id: str,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        size: int,
+    ) -> str | None:
+        """In the caller's transaction: sign a checkpoint at ``size`` if an event is a
+        milestone. Returns the note, or ``None`` when nothing was a milestone."""
+        if not any(_is_milestone(t, p) for t, p in events):
+            return None
+        return log.sign_checkpoint(
+            conn,
+            session_id=session_id,
+            origin=self.origin(session_id),
+            skey=self.keys(session_id)[0],
+            size=size,
+        )
+
+    def mark_dirty(self, session_id: str) -> None:
+        """Note that ``session_id`` has new leaves (called after commit)."""
+        self._dirty.add(session_id)
+
+    async def sign_pending(self) -> int:
+        """Sign a checkpoint for every session with uncovered leaves; returns how many."""
+        pending, self._dirty = self._dirty, set()
+        if not pending:
+            return 0
+
+        def tx(conn: Connection) -> int:
+            signed = 0
+            for sid in sorted(pending):
+                size = log.log_size(conn, sid)
+                latest = log.list_checkpoints(conn, sid)
+                if size and (not latest or latest[-1].size < size):
+                    log.sign_checkpoint(
+                        conn,
+                        session_id=sid,
+                        origin=self.origin(sid),
+                        skey=self.keys(sid)[0],
+                        size=size,
+                    )
+                    signed += 1
+            return signed
+
+        try:
+            return await self.db.write(tx)
+        except IntegrityError:
+            # Another instance signed the same size first: that checkpoint stands.
+            return 0
+
+    async def catch_up(self) -> None:
+        """On start: mark every session whose log outruns its latest checkpoint."""
+
+        def tx(conn: Connection) -> list[str]:
+            rows = conn.exec_driver_sql(
+                "SELECT s.id FROM session s WHERE s.last_seq > COALESCE("
+                "(SELECT MAX(c.size) FROM audit_checkpoint c WHERE c.session_id = s.id), 0)"
+            )
+            return [str(r[0]) for r in rows]
+
+        for sid in await self.db.read(tx):
+            self._dirty.add(sid)
+
+    # --- supervisor reads ----------------------------------------------------------------
+
+    async def checkpoint(self, session_id: str) -> str:
+        """The latest checkpoint with its cosignatures (signed-note text)."""
+        note = await self.db.read(lambda c: log.checkpoint_note(c, session_id))
+        if note is None:
+            raise NotFound(f"session {session_id} has no signed checkpoint yet")
+        return note
+
+    async def entry_proof(self, session_id: str, index: int) -> tuple[bytes, str]:
+        """Entry ``index`` (its leaf bytes) and its C2SP tlog-proof text."""
+
+        def tx(conn: Connection) -> tuple[bytes, str]:
+            leaves = list(log.read_leaves(conn, session_id, index, index + 1))
+            if not leaves:
+                raise NotFound(f"session {session_id} has no audit entry {index}")
+            return leaves[0][1], log.tlog_proof_from_store(conn, session_id, index)
+
+        return await self.db.read(tx)
+
+    async def consistency(self, session_id: str, old: int, new: int) -> list[str]:
+        """Base64 hashes of the consistency proof between two sizes (RFC 6962 §2.1.2)."""
+        if not 0 < old <= new:
+            raise InvalidInput("need 0 < old <= new", field="old")
+
+        def tx(conn: Connection) -> list[bytes]:
+            size = log.log_size(conn, session_id)
+            if new > size:
+                raise NotFound(f"the log of session {session_id} has only {size} entries")
+            return log.consistency_proof_from_store(conn, session_id, old, new)
+
+        return [base64.b64encode(h).decode("ascii") for h in await self.db.read(tx)]
+
+    def policy(self, session_id: str, *, witnesses: Sequence[str] = (), quorum: int = 0) -> str:
+        """A verification policy file for this session's log (see docs/audit.md)."""
+        return format_policy(
+            Policy(self.origin(session_id), self.vkey(session_id), tuple(witnesses), quorum)
+        )
