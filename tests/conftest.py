@@ -79,6 +79,7 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
         overrides={
             "database": {"url": db_url, "pool_size": 4},
             "auth": {"token_secret_file": str(tmp_path / "token-secret")},
+            "audit": {"key_file": str(tmp_path / "audit-log.key")},
         },
     )
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from evalsvc.audit.service import AuditService
 from evalsvc.auth import Principal
 from evalsvc.canonical import storage_sha256
 from evalsvc.db import Database
@@ -70,17 +71,21 @@ class SessionService:
         new_id: Callable[[], str],
         bus: LocalBus,
         defaults: ScoringRules,
+        audit: AuditService | None = None,
     ) -> None:
         self.db = db
         self.clock_ms = clock_ms
         self.new_id = new_id
         self.bus = bus
         self.defaults = defaults
+        self.audit = audit
 
     # --- plumbing -----------------------------------------------------------------------
 
     def _publish(self, session_id: str, events: list[store.StoredEvent]) -> None:
         if events:
+            if self.audit is not None:
+                self.audit.mark_dirty(session_id)
             self.bus.publish(session_id, events[-1].seq)
 
     async def _mutate(
@@ -114,6 +119,11 @@ class SessionService:
                 now_ms=now_ms,
                 changed=new is not session,
             )
+            if self.audit is not None and stored:
+                # A milestone commits together with the checkpoint that covers it.
+                self.audit.milestone(
+                    conn, session_id, [(e.type, e.payload) for e in stored], size=stored[-1].seq
+                )
             body = {**body, "seq": stored[-1].seq if stored else last}
             if key is not None:
                 store.save_idempotent(

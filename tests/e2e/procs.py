@@ -40,6 +40,7 @@ class Server:
         env = {
             **os.environ,
             "EVALSVC_TOKEN_SECRET_FILE": str(self.secret_file),
+            "EVALSVC_AUDIT_KEY_FILE": str(self.secret_file.with_name("audit-log.key")),
             "EVALSVC_DATABASE_URL": self.db_url,
             "PYTHONUNBUFFERED": "1",
         }
