@@ -188,7 +188,7 @@ def build_path(
         path: list[x509.Certificate], seen: set[bytes]
     ) -> tuple[x509.Certificate, ...] | None:
         current = path[-1]
-        below = len(path) - 1  # intermediates already under the next issuer
+        below = len(path) - 1  # intermediates already under the next issuer (for max_depth)
         for cand in pool:
             fp = _fp(cand)
             if fp in seen or cand.subject != current.issuer or not _key_ids_agree(current, cand):
@@ -214,7 +214,9 @@ def build_path(
                 check_validity(cand, at)
                 check_key_strength(cand)
                 _check_unknown_critical(cand)
-                _check_issuer_role(cand, anchor=is_anch, below=below)
+                # RFC 5280 §4.2.1.9: self-issued intermediates do not count toward pathLen.
+                below_ca = sum(1 for c in path[1:] if c.subject != c.issuer)
+                _check_issuer_role(cand, anchor=is_anch, below=below_ca)
             except CertificateRejected as exc:
                 failures.append(exc)
                 continue

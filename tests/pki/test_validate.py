@@ -483,3 +483,37 @@ def test_signing_certificate_with_email_protection_eku(pki: DevPki, trust: Trust
     assert validate(cert, trust=trust, at=NOW, usage=Usage.SIGNING).region == "JS"
     with pytest.raises(WrongKeyUsage, match="without clientAuth"):
         validate(cert, trust=trust, at=NOW, usage=Usage.LOGIN)
+
+
+def test_sm2_path_length_constraint(pki: DevPki, trust: TrustConfig) -> None:
+    # ZJ's issuing CA has pathLenConstraint 0: a CA below it cannot issue valid leaves.
+    from cryptography.x509.oid import NameOID
+
+    from evalsvc.pki.builder import issue_certificate
+    from evalsvc.pki.sm2 import Sm2PrivateKey
+
+    zj = pki.regions["ZJ"]
+    sub_key, leaf_key = Sm2PrivateKey.generate(), Sm2PrivateKey.generate()
+    sub_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rogue sub-CA")])
+    ca = [x509.Extension(x509.BasicConstraints.oid, True, x509.BasicConstraints(True, None))]
+    sub = issue_certificate(
+        subject=sub_name,
+        issuer=zj.intermediate.cert.subject,
+        public_key=sub_key.public_key(),
+        signing_key=zj.intermediate.key,
+        serial=5000,
+        not_before=NOW - dt.timedelta(days=1),
+        not_after=NOW + dt.timedelta(days=30),
+        extensions=ca,
+    )
+    leaf = issue_certificate(
+        subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "someone")]),
+        issuer=sub_name,
+        public_key=leaf_key.public_key(),
+        signing_key=sub_key,
+        serial=5001,
+        not_before=NOW - dt.timedelta(days=1),
+        not_after=NOW + dt.timedelta(days=30),
+    )
+    with pytest.raises(ChainTooDeep, match="pathLenConstraint"):
+        validate(leaf, trust=trust, at=NOW, usage=Usage.LOGIN, intermediates=[sub])
