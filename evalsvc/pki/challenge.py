@@ -23,6 +23,7 @@ __all__ = [
     "Challenge",
     "LoginProof",
     "make_challenge",
+    "parse_presented_chain",
     "sign_document",
     "verify_challenge_response",
     "verify_document_signature",
@@ -180,6 +181,27 @@ def verify_challenge_response(
     if require_person and usage is Usage.LOGIN and identity.kind is not IdentityKind.PERSON:
         raise Unauthenticated("login needs a personal certificate (resident ID number)")
     return LoginProof(identity=identity, validation=result, challenge=challenge)
+
+
+def parse_presented_chain(
+    data: bytes, *, max_certificates: int = 8
+) -> tuple[x509.Certificate, tuple[x509.Certificate, ...]]:
+    """``(leaf, intermediates)`` from what a client sent: PEM (leaf first) or one DER cert."""
+    try:
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            certs = x509.load_pem_x509_certificates(data)
+        else:
+            certs = [x509.load_der_x509_certificate(data)]
+    except ValueError as exc:
+        raise InvalidInput(f"certificate does not parse: {exc}", field="certificate") from exc
+    if not certs:
+        raise InvalidInput("no certificate presented", field="certificate")
+    if len(certs) > max_certificates:
+        raise InvalidInput(
+            f"{len(certs)} certificates presented; at most {max_certificates} accepted",
+            field="certificate",
+        )
+    return certs[0], tuple(certs[1:])
 
 
 def sign_document(key: PrivateKey, document: Any, *, signer_id: bytes = DEFAULT_SIGNER_ID) -> bytes:

@@ -124,3 +124,19 @@ def test_venue_agent_signed_challenge_fallback(pki: DevPki, trust: TrustConfig) 
 def test_bad_challenge_parameters(nonce: bytes, purpose: str) -> None:
     with pytest.raises(InvalidInput):
         make_challenge(nonce=nonce, session="s", purpose=purpose, audience="a", issued_at=NOW)
+
+
+def test_parse_presented_chain(pki: DevPki) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from evalsvc.pki.challenge import parse_presented_chain
+
+    leaf = pki.leaves["expert-zhang-ZJ"].cert
+    inter = pki.regions["ZJ"].intermediate.cert
+    got_leaf, got_inter = parse_presented_chain(
+        leaf.public_bytes(Encoding.PEM) + inter.public_bytes(Encoding.PEM)
+    )
+    assert got_leaf == leaf and got_inter == (inter,)
+    assert parse_presented_chain(leaf.public_bytes(Encoding.DER)) == (leaf, ())
+    with pytest.raises(InvalidInput, match="does not parse"):
+        parse_presented_chain(b"garbage")
