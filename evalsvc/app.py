@@ -23,9 +23,12 @@ from evalsvc.httpkit import PRINCIPAL_SECRET, Route, error_middleware, json_resp
 from evalsvc.keys import load_or_create_secret
 from evalsvc.openapi import openapi_document
 from evalsvc.sessions.bus import LocalBus
+from evalsvc.sessions.hub import Hub, load_or_create_epoch
 from evalsvc.sessions.model import ScoringRules
 from evalsvc.sessions.routes import ROUTES as SESSION_ROUTES
 from evalsvc.sessions.service import SessionService
+from evalsvc.sessions.ws import HUB
+from evalsvc.sessions.ws import ROUTES as WS_ROUTES
 from evalsvc.typedefs import AUDIT, DB, ROUTES, SCHEDULER, SESSIONS, SETTINGS
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -88,7 +91,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.server.max_body_bytes, middlewares=[error_middleware]
     )
     app[SETTINGS] = settings
-    routes = (*CORE_ROUTES, *SESSION_ROUTES, *AUDIT_ROUTES)
+    routes = (*CORE_ROUTES, *SESSION_ROUTES, *AUDIT_ROUTES, *WS_ROUTES)
     app[ROUTES] = routes
     for r in routes:
         app.router.add_route(r.method, r.path, r.handler, name=r.handler.__name__)
@@ -96,6 +99,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_static("/static/", WEB_DIR, name="static")
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_scheduler)
+    app.cleanup_ctx.append(_hub)
+    app.on_shutdown.append(_say_going_away)
     return app
 
 
@@ -159,3 +164,29 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
     finally:
         scheduler.shutdown(wait=False)
 
+
+async def _hub(app: web.Application) -> AsyncIterator[None]:
+    """The WebSocket hub, woken by the service's bus; on PostgreSQL also by the other
+    instances' NOTIFYs (evalsvc.sessions.pgnotify)."""
+    db = app[DB]
+    service = app[SESSIONS]
+    hub = Hub(db, epoch=await db.write(load_or_create_epoch))
+    service.bus.add_listener(hub.on_commit)
+    app[HUB] = hub
+    fanout = None
+    if not db.sqlite:
+        from evalsvc.sessions.pgnotify import PgFanout
+
+        fanout = PgFanout(app[SETTINGS].database.url, service.bus, hub)
+        fanout.start()
+    try:
+        yield
+    finally:
+        if fanout is not None:
+            await fanout.stop()
+        await hub.close()
+
+
+async def _say_going_away(app: web.Application) -> None:
+    if HUB in app:
+        app[HUB].shutdown()

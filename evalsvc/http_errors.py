@@ -13,7 +13,14 @@ Anything not an :class:`~evalsvc.errors.EvalsvcError` becomes a 500 with no deta
 
 from __future__ import annotations
 
-__all__ = ["PROBLEM_BASE", "problem_for", "status_for"]
+__all__ = [
+    "PROBLEM_BASE",
+    "WS_CLOSE_CODES",
+    "problem_for",
+    "status_for",
+    "ws_close_code",
+    "ws_error_for",
+]
 
 from typing import Any
 
@@ -76,3 +83,35 @@ def problem_for(exc: BaseException) -> tuple[int, dict[str, Any]]:
         doc["state"] = exc.state
         doc["command"] = exc.command
     return status, doc
+
+
+# --- WebSocket (docs/protocol.md) -----------------------------------------------------
+# In-band ``error`` messages carry the error's ``code`` (the same string as the problem
+# document's ``code``); the connection stays open. When the server closes a connection
+# on purpose it sends ``bye {code}`` and closes with the status below: RFC 6455 §7.4.1
+# codes where one fits, else the private range 4000-4999 (§7.4.2), mirroring HTTP.
+WS_CLOSE_CODES: dict[str, int] = {
+    "normal": 1000,
+    "going_away": 1001,  # server shutting down
+    "binary_not_supported": 1003,  # §7.4.1 "data it cannot accept"
+    "message_too_large": 1009,  # §7.4.1 "message too big" (beyond the hard frame limit)
+    "internal_error": 1011,
+    "unauthenticated": 4401,
+    "forbidden": 4403,
+    "not_found": 4404,
+    "auth_timeout": 4408,
+    "slow_consumer": 4429,  # resume from your last seq
+}
+
+
+def ws_close_code(code: str) -> int:
+    """The WebSocket close status for a ``bye`` reason code."""
+    return WS_CLOSE_CODES.get(code, 1008)  # §7.4.1 1008: policy violation
+
+
+def ws_error_for(exc: BaseException) -> tuple[str, str, str | None]:
+    """(code, message, field) of an in-band ``error`` message; unknown errors become
+    ``internal_error`` with no details (the stack goes to the log)."""
+    if not isinstance(exc, e.EvalsvcError):
+        return "internal_error", "an internal error occurred; it has been logged", None
+    return exc.code, exc.message, exc.field

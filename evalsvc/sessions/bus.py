@@ -11,6 +11,9 @@ __all__ = ["LocalBus"]
 
 import asyncio
 import contextlib
+from collections.abc import Callable
+
+Listener = Callable[[str, int], None]
 
 
 class LocalBus:
@@ -19,9 +22,29 @@ class LocalBus:
     def __init__(self) -> None:
         self._top: dict[str, int] = {}
         self._waiters: dict[str, asyncio.Event] = {}
+        self._listeners: list[Listener] = []
+        self._forwarders: list[Listener] = []
+
+    def add_listener(self, fn: Listener) -> None:
+        """Call ``fn(session, seq)`` on every wake-up, local or from another instance
+        (the WebSocket hub)."""
+        self._listeners.append(fn)
+
+    def add_forwarder(self, fn: Listener) -> None:
+        """Call ``fn(session, seq)`` for commits made by *this* process only (the
+        PostgreSQL NOTIFY sender tells the other instances)."""
+        self._forwarders.append(fn)
 
     def publish(self, session_id: str, seq: int) -> None:
+        """A commit made here: wake local waiters and forward to other instances."""
+        self.wake(session_id, seq)
+        for fn in self._forwarders:
+            fn(session_id, seq)
+
+    def wake(self, session_id: str, seq: int) -> None:
         """Record that ``session_id`` has events up to ``seq``; wake its waiters."""
+        for fn in self._listeners:
+            fn(session_id, seq)
         if seq > self._top.get(session_id, 0):
             self._top[session_id] = seq
         ev = self._waiters.pop(session_id, None)

@@ -1,0 +1,401 @@
+"""The real-time hub: fans committed events out to WebSocket connections.
+
+Discipline (STYLE.md "WebSocket discipline", after Home Assistant's websocket_api):
+
+- The hub never awaits a socket. Each :class:`Connection` has one bounded queue and one
+  writer task; fan-out is ``put_nowait``. A connection whose queue is full is a slow
+  consumer: it is closed with ``slow_consumer`` and resumes from its last seq.
+- A wake-up carries only ``(session, seq)``. One :class:`Feed` per session with
+  connections reads the new events from the table once per wake-up for all its
+  connections, redacts each event once per *view* (role, venue, expert) and serialises it
+  once per view: every connection of that view gets the same string.
+- Nothing is sent that is not in the table: events come from ``store.list_events``.
+- Joining takes the feed's lock, so a connection's replay ends exactly where the live
+  stream starts: no gap and no duplicate (each connection also drops seq ≤ its floor).
+- Presence (who is connected, at which venue) is ephemeral, per server instance, and goes
+  to operators and supervisors only; it is not written to the event log.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Connection", "Feed", "Hub", "load_or_create_epoch"]
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection as SAConnection
+
+from evalsvc.auth import Principal
+from evalsvc.db import Database
+from evalsvc.http_errors import ws_close_code
+from evalsvc.sessions import protocol, store
+from evalsvc.sessions.access import redact_event, view_session
+from evalsvc.sessions.model import Session
+
+log = logging.getLogger(__name__)
+
+REPLAY_CAP = 1000  # a larger gap gets a snapshot instead of a replay
+QUEUE_SIZE = 1024  # frames buffered per connection before it counts as slow
+HEARTBEAT_S = 15.0  # idle time after which the server sends its top seq
+FETCH_LIMIT = 500
+
+ViewKey = tuple[str, str | None, str | None]
+
+
+def load_or_create_epoch(conn: SAConnection) -> str:
+    """This database's epoch: a random id stored once in ``evalsvc_meta``.
+
+    A client that saw another epoch (another or a re-created database) gets a snapshot
+    instead of a replay. Safe for several instances starting at once.
+    """
+    conn.execute(
+        sa.text(
+            "INSERT INTO evalsvc_meta (key, value) VALUES ('epoch', :v) "
+            "ON CONFLICT (key) DO NOTHING"
+        ),
+        {"v": "ep-" + secrets.token_hex(8)},
+    )
+    return str(
+        conn.execute(sa.text("SELECT value FROM evalsvc_meta WHERE key = 'epoch'")).scalar_one()
+    )
+
+
+def view_key(p: Principal) -> ViewKey:
+    """Principals with the same key see every event identically (access.redact_event
+    depends on role, venue and — for experts — who they are)."""
+    return (p.role, p.venue, p.subject if p.role == "expert" else None)
+
+
+class Connection:
+    """One WebSocket client: a bounded queue and the writer task that drains it."""
+
+    def __init__(
+        self,
+        principal: Principal,
+        send: Callable[[str], Awaitable[None]],
+        close: Callable[[int, str], Awaitable[None]],
+        *,
+        queue_size: int = QUEUE_SIZE,
+        heartbeat_s: float = HEARTBEAT_S,
+    ) -> None:
+        self.principal = principal
+        self.view = view_key(principal)
+        self._send = send
+        self._close = close
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(queue_size)
+        self._heartbeat_s = heartbeat_s
+        self.floor = 0  # events with seq ≤ floor were already sent (replay or snapshot)
+        self.feed: Feed | None = None
+        self.closing: str | None = None
+        self._writer = asyncio.create_task(self._write())
+
+    def enqueue(self, text: str) -> None:
+        """Queue one frame without waiting; a full queue closes the connection."""
+        if self.closing is not None:
+            return
+        try:
+            self._queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.kick("slow_consumer", "the connection could not keep up; resume from your seq")
+
+    def kick(self, code: str, message: str) -> None:
+        """Close this connection on purpose with a reason code (after a ``bye``)."""
+        if self.closing is not None:
+            return
+        self.closing = code
+        self._writer.cancel()
+        bye = protocol.bye_message(code, message)
+
+        async def _bye() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._send(bye), 1.0)
+            with contextlib.suppress(Exception):
+                await self._close(ws_close_code(code), code)
+
+        # Not awaited here: the caller is the fan-out loop, which must never wait.
+        task = asyncio.create_task(_bye())
+        _BACKGROUND.add(task)
+        task.add_done_callback(_BACKGROUND.discard)
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                try:
+                    text = await asyncio.wait_for(self._queue.get(), self._heartbeat_s)
+                except TimeoutError:
+                    top = self.feed.delivered if self.feed is not None else self.floor
+                    text = protocol.heartbeat_message(max(top, self.floor))
+                if text is None:
+                    return
+                await self._send(text)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the socket went away; the reader loop ends too
+            log.debug("writer stopped: %s", exc)
+
+    async def aclose(self) -> None:
+        """Stop the writer (called from the handler's ``finally``)."""
+        self._writer.cancel()
+        with contextlib.suppress(BaseException):
+            await self._writer
+
+
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+class Feed:
+    """The connections of one session on this instance and the seq fanned out to them."""
+
+    def __init__(self, hub: Hub, session_id: str) -> None:
+        self.hub = hub
+        self.session_id = session_id
+        self.conns: set[Connection] = set()
+        self.delivered = -1  # -1: not read yet
+        self.session: Session | None = None
+        self.pending = 0  # joins waiting for the lock (the feed must outlive them)
+        self.lock = asyncio.Lock()
+        self.wake = asyncio.Event()
+        self.task = asyncio.create_task(self._pump())
+
+    async def _pump(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            try:
+                async with self.lock:
+                    await self._deliver()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The database is away: keep the connections, retry on the next wake-up
+                # or catch-up tick (nothing is skipped: ``delivered`` did not move).
+                log.exception("fan-out of session %s failed", self.session_id)
+                await asyncio.sleep(0.5)
+                self.wake.set()
+
+    async def _deliver(self) -> None:
+        db = self.hub.db
+        while self.delivered >= 0:
+            after = self.delivered
+
+            def tx(
+                c: SAConnection, after: int = after
+            ) -> tuple[Session, int, list[store.StoredEvent]]:
+                s, last = store.load_session(c, self.session_id)
+                evs = store.list_events(c, self.session_id, after=after, limit=FETCH_LIMIT)
+                return s, last, evs
+
+            s, _last, events = await db.read(tx)
+            self.session = s
+            if not events:
+                return
+            self.fan_out(s, events)
+            if len(events) < FETCH_LIMIT:
+                return
+
+    def fan_out(self, s: Session, events: list[store.StoredEvent]) -> None:
+        """Send ``events`` to every connection: redacted and serialised once per view."""
+        groups: dict[ViewKey, list[Connection]] = {}
+        for c in self.conns:
+            groups.setdefault(c.view, []).append(c)
+        for ev in events:
+            doc = ev.to_doc()
+            for conns in groups.values():
+                text = protocol.event_message(redact_event(s, conns[0].principal, doc))
+                for c in conns:
+                    if ev.seq > c.floor:
+                        c.enqueue(text)
+            self.delivered = ev.seq
+            self.hub.deliveries += len(self.conns)
+
+    async def join(self, conn: Connection, hello: protocol.Hello) -> None:
+        """Replay (or snapshot) up to the fanned-out seq, then add ``conn`` to the live
+        stream — under the lock, so nothing falls between the two."""
+        hub = self.hub
+        async with self.lock:
+            self.conns.discard(conn)
+            want_replay = hello.epoch == hub.epoch or (hello.epoch is None and hello.last_seq == 0)
+            after = hello.last_seq
+
+            def tx(c: SAConnection) -> tuple[Session, int, list[store.StoredEvent]]:
+                s, last = store.load_session(c, self.session_id)
+                evs: list[store.StoredEvent] = []
+                if want_replay and after <= last and last - after <= hub.replay_cap:
+                    evs = store.list_events(c, self.session_id, after=after, limit=hub.replay_cap)
+                return s, last, evs
+
+            s, last, events = await hub.db.read(tx)
+            self.session = s
+            if self.delivered < 0:
+                self.delivered = last  # a new feed: this instance has fanned out nothing
+            target = self.delivered
+            p = conn.principal
+            if want_replay and after <= target and target - after <= hub.replay_cap:
+                for ev in events:
+                    if ev.seq > target:
+                        break
+                    conn.enqueue(protocol.event_message(redact_event(s, p, ev.to_doc())))
+                conn.floor = target
+            else:
+                reason = "epoch" if not want_replay else "gap"
+                doc = view_session(s, p, last_seq=last)
+                conn.enqueue(
+                    protocol.snapshot_message(epoch=hub.epoch, seq=last, session=doc, reason=reason)
+                )
+                conn.floor = last
+            conn.enqueue(protocol.synced_message(conn.floor))
+            joined = conn.feed is None
+            conn.feed = self
+            self.conns.add(conn)
+            if joined:
+                self._presence("join", conn)
+
+    def leave(self, conn: Connection) -> None:
+        """Remove ``conn``; the feed stops when its last connection leaves."""
+        if conn not in self.conns:
+            return
+        self.conns.discard(conn)
+        self._presence("leave", conn)
+        if not self.conns and not self.pending:
+            self.hub._drop_feed(self)
+
+    def _who(self, c: Connection, viewer: Principal) -> dict[str, Any]:
+        p = c.principal
+        who: dict[str, Any] = {"role": p.role, "venue": p.venue}
+        seat = self.session.seat_of(p.subject) if self.session and p.role == "expert" else None
+        if seat is not None:
+            who["seat"] = seat.index
+        # Identities follow the same rule as access.view_session: supervisors see all,
+        # operators only the people of their own venue.
+        if viewer.role == "supervisor" or (viewer.role == "operator" and viewer.venue == p.venue):
+            who["subject"] = p.subject
+            who["name"] = p.name
+        return who
+
+    def _presence(self, kind: str, conn: Connection) -> None:
+        watchers = [c for c in self.conns if c.principal.role in ("operator", "supervisor")]
+        by_view: dict[ViewKey, str] = {}
+        for w in watchers:
+            text = by_view.get(w.view)
+            if text is None:
+                connected = [self._who(c, w.principal) for c in self.conns]
+                text = protocol.presence_message(kind, self._who(conn, w.principal), connected)
+                by_view[w.view] = text
+            w.enqueue(text)
+
+
+class Hub:
+    """Every feed of this server instance; woken by the bus after commits."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        epoch: str,
+        replay_cap: int = REPLAY_CAP,
+        queue_size: int = QUEUE_SIZE,
+        heartbeat_s: float = HEARTBEAT_S,
+    ) -> None:
+        self.db = db
+        self.epoch = epoch
+        self.replay_cap = replay_cap
+        self.queue_size = queue_size
+        self.heartbeat_s = heartbeat_s
+        self.feeds: dict[str, Feed] = {}
+        self.conns: set[Connection] = set()  # every open connection, joined or not
+        self.deliveries = 0  # frames queued (for benchmarks and /healthz-style figures)
+
+    def on_commit(self, session_id: str, seq: int) -> None:
+        """Bus listener: events up to ``seq`` exist for ``session_id`` (local or remote)."""
+        feed = self.feeds.get(session_id)
+        if feed is not None and seq > feed.delivered:
+            feed.wake.set()
+
+    def wake_all(self) -> None:
+        """Make every feed re-read the table (after a lost notification channel)."""
+        for feed in self.feeds.values():
+            feed.wake.set()
+
+    async def catch_up(self) -> None:
+        """Wake the feeds that are behind the table (a safety net for wake-ups lost
+        between another instance's commit and its NOTIFY)."""
+        if not self.feeds:
+            return
+        ids = list(self.feeds)
+
+        def tx(c: SAConnection) -> list[tuple[str, int]]:
+            rows = c.execute(
+                sa.text("SELECT id, last_seq FROM session WHERE id IN :ids").bindparams(
+                    sa.bindparam("ids", expanding=True)
+                ),
+                {"ids": ids},
+            ).all()
+            return [(str(r[0]), int(r[1])) for r in rows]
+
+        for sid, last in await self.db.read(tx):
+            self.on_commit(sid, last)
+
+    def connection(
+        self,
+        principal: Principal,
+        send: Callable[[str], Awaitable[None]],
+        close: Callable[[int, str], Awaitable[None]],
+    ) -> Connection:
+        """A new connection with this hub's queue size and heartbeat interval."""
+        conn = Connection(
+            principal, send, close, queue_size=self.queue_size, heartbeat_s=self.heartbeat_s
+        )
+        self.conns.add(conn)
+        return conn
+
+    def forget(self, conn: Connection) -> None:
+        """Drop ``conn`` from the registry (the handler's ``finally``)."""
+        self.conns.discard(conn)
+
+    async def join(self, conn: Connection, session_id: str, hello: protocol.Hello) -> None:
+        """Sync ``conn`` from ``hello`` and subscribe it to ``session_id``."""
+        if conn.feed is not None and conn.feed.session_id != session_id:
+            self.leave(conn)
+        feed = self.feeds.get(session_id)
+        if feed is None:
+            feed = self.feeds[session_id] = Feed(self, session_id)
+        feed.pending += 1
+        try:
+            await feed.join(conn, hello)
+        finally:
+            feed.pending -= 1
+            if not feed.conns and not feed.pending:
+                self._drop_feed(feed)
+
+    def leave(self, conn: Connection) -> None:
+        """Unsubscribe ``conn`` from its feed (idempotent)."""
+        if conn.feed is not None:
+            conn.feed.leave(conn)
+
+    def top(self, conn: Connection) -> int:
+        """The seq fanned out to ``conn``'s feed (what a heartbeat reports)."""
+        if conn.feed is None or conn.feed.delivered < 0:
+            return conn.floor
+        return max(conn.feed.delivered, conn.floor)
+
+    def _drop_feed(self, feed: Feed) -> None:
+        if self.feeds.get(feed.session_id) is feed:
+            del self.feeds[feed.session_id]
+        feed.task.cancel()
+
+    def shutdown(self) -> None:
+        """Say ``going_away`` to every connection (server shutdown; clients resume
+        elsewhere or later)."""
+        for conn in list(self.conns):
+            conn.kick("going_away", "the server is shutting down; resume from your seq")
+
+    async def close(self) -> None:
+        """Stop every feed (server shutdown)."""
+        for feed in list(self.feeds.values()):
+            feed.task.cancel()
+        self.feeds.clear()

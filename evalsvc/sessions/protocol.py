@@ -1,0 +1,280 @@
+"""The session WebSocket protocol: parse client messages, build server messages. Pure.
+
+Every frame is one UTF-8 JSON object in a text frame (RFC 6455 §5.6) with a ``type``.
+``docs/protocol.md`` documents each message with examples; this module is the one place
+that reads or writes them, so the server hub and the venue agent agree byte for byte.
+
+Client → server: ``auth``, ``hello``, ``submit``, ``command``, ``heartbeat``.
+Server → client: ``auth_ok``, ``event``, ``snapshot``, ``synced``, ``ack``, ``error``,
+``heartbeat``, ``presence``, ``bye``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "Auth",
+    "BinaryFrame",
+    "ClientMessage",
+    "Command",
+    "Heartbeat",
+    "Hello",
+    "MessageTooLarge",
+    "Submit",
+    "UnknownMessageType",
+    "ack_message",
+    "auth_ok_message",
+    "bye_message",
+    "chain_hash",
+    "dumps",
+    "error_message",
+    "event_message",
+    "heartbeat_message",
+    "parse_client_message",
+    "presence_message",
+    "snapshot_message",
+    "synced_message",
+]
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from evalsvc.canonical import canonical_bytes, to_jsonable
+from evalsvc.errors import InvalidInput, MalformedBody
+
+# A client message larger than this is refused with ``message_too_large`` (score sheets
+# are a few KiB; the limit keeps one client from making the server parse megabytes).
+MAX_MESSAGE_BYTES = 64 * 1024
+
+# Client ids double as idempotency keys: the same alphabet as the HTTP Idempotency-Key.
+_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
+
+
+class MessageTooLarge(InvalidInput):
+    """A client frame over :data:`MAX_MESSAGE_BYTES`."""
+
+    code = "message_too_large"
+
+
+class BinaryFrame(InvalidInput):
+    """A binary frame (RFC 6455 §5.6 opcode 0x2): this protocol is JSON text only."""
+
+    code = "binary_not_supported"
+
+
+class UnknownMessageType(InvalidInput):
+    """A JSON object whose ``type`` this protocol does not define."""
+
+    code = "unknown_type"
+
+
+@dataclass(frozen=True)
+class Auth:
+    """``{"type": "auth", "token": "evs1…"}`` — must be the first message."""
+
+    token: str
+
+
+@dataclass(frozen=True)
+class Hello:
+    """``{"type": "hello", "epoch": "…"|null, "last_seq": N}`` — where the client is."""
+
+    epoch: str | None
+    last_seq: int
+
+
+@dataclass(frozen=True)
+class Submit:
+    """``{"type": "submit", "id": "…", "sheet": {…}}`` — a score sheet; ``id`` is the
+    idempotency key."""
+
+    id: str
+    sheet: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Command:
+    """``{"type": "command", "id": "…", "body": {"command": "…", …}}`` — a lifecycle
+    command as for ``POST /api/sessions/{id}/commands``."""
+
+    id: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """``{"type": "heartbeat", "seq": N}`` — the client's top seq."""
+
+    seq: int
+
+
+ClientMessage = Auth | Hello | Submit | Command | Heartbeat
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise MalformedBody(f"duplicate key {k!r} in JSON object", field=k)
+        out[k] = v
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise MalformedBody(f"{name} is not allowed in JSON")
+
+
+def _int(doc: dict[str, Any], name: str) -> int:
+    v = doc.get(name)
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**53:
+        raise InvalidInput(f"{name} must be a non-negative integer", field=name)
+    return v
+
+
+def _id(doc: dict[str, Any]) -> str:
+    v = doc.get("id")
+    if not isinstance(v, str) or not _ID_RE.match(v):
+        raise InvalidInput("id must be 8-100 characters of A-Z a-z 0-9 _ . : -", field="id")
+    return v
+
+
+def _object(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    v = doc.get(name)
+    if not isinstance(v, dict):
+        raise InvalidInput(f"{name} must be a JSON object", field=name)
+    return v
+
+
+def message_id(raw: str | bytes) -> str | None:
+    """The ``id`` of a frame if it is recognisable (so an error can name it), else None."""
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    v = doc.get("id") if isinstance(doc, dict) else None
+    return v if isinstance(v, str) and _ID_RE.match(v) else None
+
+
+def parse_client_message(raw: str | bytes) -> ClientMessage:
+    """Parse one client frame; :class:`~evalsvc.errors.InvalidInput` (or a subclass with
+    a precise ``code``) says what was wrong."""
+    if isinstance(raw, bytes):
+        raise BinaryFrame("binary frames are not accepted: send JSON in a text frame")
+    if len(raw) > MAX_MESSAGE_BYTES or len(raw.encode("utf-8", "surrogatepass")) > (
+        MAX_MESSAGE_BYTES
+    ):
+        raise MessageTooLarge(f"message is larger than {MAX_MESSAGE_BYTES} bytes")
+    try:
+        # Fractions stay strings-as-Decimal-free here: sheets carry points as strings
+        # or numbers and are validated by the service exactly as over HTTP.
+        doc = json.loads(raw, parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise MalformedBody(
+            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise MalformedBody("malformed JSON: nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise MalformedBody("a message must be a JSON object")
+    kind = doc.get("type")
+    if kind == "auth":
+        token = doc.get("token")
+        if not isinstance(token, str) or not token:
+            raise InvalidInput("token must be a non-empty string", field="token")
+        return Auth(token)
+    if kind == "hello":
+        epoch = doc.get("epoch")
+        if epoch is not None and not (isinstance(epoch, str) and len(epoch) <= 100):
+            raise InvalidInput("epoch must be null or a string", field="epoch")
+        return Hello(epoch, _int(doc, "last_seq"))
+    if kind == "submit":
+        return Submit(_id(doc), _object(doc, "sheet"))
+    if kind == "command":
+        return Command(_id(doc), _object(doc, "body"))
+    if kind == "heartbeat":
+        return Heartbeat(_int(doc, "seq"))
+    if not isinstance(kind, str):
+        raise InvalidInput("type must be a string", field="type")
+    raise UnknownMessageType(
+        f"unknown message type {kind[:40]!r}: expected auth, hello, submit, command or heartbeat",
+        field="type",
+    )
+
+
+# --- server messages ------------------------------------------------------------------
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    """One message as compact JSON text (UTF-8 on the wire, no ASCII escaping)."""
+    return json.dumps(to_jsonable(doc), ensure_ascii=False, separators=(",", ":"))
+
+
+def auth_ok_message(*, epoch: str, seq: int, you: dict[str, Any]) -> str:
+    """Authentication accepted: the database epoch, the top seq, and who you are."""
+    return dumps({"type": "auth_ok", "epoch": epoch, "seq": seq, "you": you})
+
+
+def event_message(event: dict[str, Any]) -> str:
+    """One event (already redacted for the recipient's view)."""
+    return dumps(
+        {
+            "type": "event",
+            "seq": event["seq"],
+            "event": event["type"],
+            "payload": event["payload"],
+            "actor": event["actor"],
+            "venue": event["venue"],
+            "time": event["time_ms"],
+        }
+    )
+
+
+def snapshot_message(*, epoch: str, seq: int, session: dict[str, Any], reason: str) -> str:
+    """The whole session view at ``seq`` (the gap was too large or the epoch changed)."""
+    return dumps(
+        {"type": "snapshot", "epoch": epoch, "seq": seq, "reason": reason, "session": session}
+    )
+
+
+def synced_message(seq: int) -> str:
+    """Replay or snapshot done: live events after ``seq`` follow."""
+    return dumps({"type": "synced", "seq": seq})
+
+
+def ack_message(msg_id: str, seq: int, *, result: dict[str, Any], replayed: bool) -> str:
+    """A command or submission committed (or had been, for a replayed id)."""
+    return dumps({"type": "ack", "id": msg_id, "seq": seq, "replayed": replayed, "result": result})
+
+
+def error_message(msg_id: str | None, code: str, message: str, *, field: str | None = None) -> str:
+    """Something the client sent was refused; ``id`` names the message when known."""
+    doc: dict[str, Any] = {"type": "error", "id": msg_id, "code": code, "message": message}
+    if field is not None:
+        doc["field"] = field
+    return dumps(doc)
+
+
+def heartbeat_message(seq: int) -> str:
+    """The server's top seq for this session (a client behind it asks for a resync)."""
+    return dumps({"type": "heartbeat", "seq": seq})
+
+
+def presence_message(kind: str, who: dict[str, Any], connected: list[dict[str, Any]]) -> str:
+    """Someone joined or left (operators and supervisors only); ``connected`` is everyone
+    now connected to this server instance, as the recipient may see them."""
+    return dumps({"type": "presence", "event": kind, "who": who, "connected": connected})
+
+
+def bye_message(code: str, message: str) -> str:
+    """Sent just before the server closes the connection on purpose."""
+    return dumps({"type": "bye", "code": code, "message": message})
+
+
+def chain_hash(previous: str, event: dict[str, Any]) -> str:
+    """A running hash over a view's events: ``SHA-256(previous ‖ canonical(event))``
+    (RFC 8785). Two parties with the same chain hash saw the same events in the same
+    order; the chaos test compares clients with the server this way."""
+    return hashlib.sha256(previous.encode("ascii") + canonical_bytes(event)).hexdigest()

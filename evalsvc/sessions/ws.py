@@ -1,0 +1,178 @@
+"""``GET /ws/sessions/{id}``: the session WebSocket (aiohttp server side).
+
+The reader loop below parses each frame (:mod:`evalsvc.sessions.protocol`), authenticates
+first, then joins the hub and runs commands through :class:`SessionService` — an ``ack``
+is queued only after the service returned, i.e. after COMMIT. Every write to the socket
+goes through the connection's queue and writer task (:mod:`evalsvc.sessions.hub`).
+"""
+
+from __future__ import annotations
+
+__all__ = ["AUTH_TIMEOUT_S", "HUB", "ROUTES", "session_socket"]
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from aiohttp import WSMsgType, web
+
+from evalsvc.auth import Principal, verify_token
+from evalsvc.errors import EvalsvcError, InvalidInput, Unauthenticated
+from evalsvc.http_errors import ws_close_code, ws_error_for
+from evalsvc.httpkit import PRINCIPAL_SECRET, Route
+from evalsvc.sessions import protocol
+from evalsvc.sessions.hub import Connection, Hub
+from evalsvc.sessions.service import Result, SessionService
+from evalsvc.typedefs import SESSIONS
+
+log = logging.getLogger(__name__)
+
+HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
+AUTH_TIMEOUT_S = 10.0
+# Frames up to this size are read and refused in-band with ``message_too_large`` (the
+# protocol limit is protocol.MAX_MESSAGE_BYTES); beyond it aiohttp closes the
+# connection with 1009 (RFC 6455 §7.4.1) without buffering more.
+HARD_FRAME_LIMIT = 4 * protocol.MAX_MESSAGE_BYTES
+
+
+async def _refuse(ws: web.WebSocketResponse, exc: BaseException, msg_id: str | None) -> None:
+    code, message, field = ws_error_for(exc)
+    with contextlib.suppress(Exception):
+        await ws.send_str(protocol.error_message(msg_id, code, message, field=field))
+        await ws.send_str(protocol.bye_message(code, message))
+        await ws.close(code=ws_close_code(code), message=code.encode("ascii"))
+
+
+async def _authenticate(
+    request: web.Request, ws: web.WebSocketResponse, session_id: str
+) -> tuple[Principal, dict[str, object]] | None:
+    """The first frame must be ``auth`` within :data:`AUTH_TIMEOUT_S`; anything else
+    closes the connection with a reason."""
+    try:
+        msg = await asyncio.wait_for(ws.receive(), AUTH_TIMEOUT_S)
+    except TimeoutError:
+        await _refuse(
+            ws,
+            _AuthTimeout(f"no auth message within {AUTH_TIMEOUT_S:g} s of connecting"),
+            None,
+        )
+        return None
+    if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+        return None
+    raw: str | bytes = msg.data if msg.type == WSMsgType.TEXT else bytes(msg.data or b"")
+    try:
+        parsed = protocol.parse_client_message(raw)
+        if not isinstance(parsed, protocol.Auth):
+            raise Unauthenticated(
+                'authenticate first: the first message must be {"type": "auth", "token": …}'
+            )
+        p = verify_token(request.app[PRINCIPAL_SECRET], parsed.token, now=int(time.time()))
+        view = await request.app[SESSIONS].get(p, session_id)  # NotFound unless visible
+    except Exception as exc:
+        if not isinstance(exc, EvalsvcError):
+            log.exception("websocket authentication failed")
+        elif not isinstance(exc, Unauthenticated) and isinstance(exc, InvalidInput):
+            exc = Unauthenticated(f"authenticate first ({exc.message})")
+        await _refuse(ws, exc, protocol.message_id(raw))
+        return None
+    return p, view
+
+
+class _AuthTimeout(Unauthenticated):
+    code = "auth_timeout"
+
+
+async def session_socket(request: web.Request) -> web.StreamResponse:
+    """Upgrade to a WebSocket and serve one session's live protocol."""
+    session_id = request.match_info["session_id"]
+    hub = request.app[HUB]
+    service = request.app[SESSIONS]
+    ws = web.WebSocketResponse(
+        max_msg_size=HARD_FRAME_LIMIT,
+        heartbeat=30.0,  # RFC 6455 §5.5.2 ping: drops half-open TCP connections
+        autoping=True,
+    )
+    await ws.prepare(request)
+    conn: Connection | None = None
+    try:
+        auth = await _authenticate(request, ws, session_id)
+        if auth is None:
+            return ws
+        p, view = auth
+
+        async def close(code: int, reason: str) -> None:
+            await ws.close(code=code, message=reason.encode("ascii"))
+
+        conn = hub.connection(p, ws.send_str, close)
+        conn.enqueue(
+            protocol.auth_ok_message(
+                epoch=hub.epoch,
+                seq=int(view["last_seq"]),  # type: ignore[call-overload]
+                you=view["you"],  # type: ignore[arg-type]
+            )
+        )
+        async for msg in ws:
+            if conn.closing is not None:
+                break
+            if msg.type == WSMsgType.TEXT:
+                await _handle(conn, hub, service, session_id, msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                _error(conn, protocol.BinaryFrame("binary frames are not accepted"), None)
+            elif msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        if conn is not None:
+            hub.leave(conn)
+            hub.forget(conn)
+            await conn.aclose()
+    return ws
+
+
+def _error(conn: Connection, exc: BaseException, msg_id: str | None) -> None:
+    code, message, field = ws_error_for(exc)
+    conn.enqueue(protocol.error_message(msg_id, code, message, field=field))
+
+
+def _ack(conn: Connection, msg_id: str, r: Result) -> None:
+    seq = int(r.body["seq"])
+    conn.enqueue(protocol.ack_message(msg_id, seq, result=r.body, replayed=r.replayed))
+
+
+async def _handle(
+    conn: Connection, hub: Hub, service: SessionService, session_id: str, raw: str
+) -> None:
+    msg_id: str | None = None
+    try:
+        msg = protocol.parse_client_message(raw)
+        if isinstance(msg, protocol.Hello):
+            await hub.join(conn, session_id, msg)
+        elif isinstance(msg, protocol.Heartbeat):
+            conn.enqueue(protocol.heartbeat_message(hub.top(conn)))
+        elif isinstance(msg, protocol.Submit):
+            msg_id = msg.id
+            r = await service.submit_sheet(conn.principal, session_id, msg.sheet, key=msg.id)
+            _ack(conn, msg.id, r)
+        elif isinstance(msg, protocol.Command):
+            msg_id = msg.id
+            r = await service.command(conn.principal, session_id, msg.body, key=msg.id)
+            _ack(conn, msg.id, r)
+        else:
+            raise InvalidInput("already authenticated on this connection", field="type")
+    except Exception as exc:
+        if not isinstance(exc, EvalsvcError):
+            log.exception("websocket message failed on session %s", session_id)
+        _error(conn, exc, msg_id or protocol.message_id(raw))
+
+
+ROUTES: list[Route] = [
+    Route(
+        "GET",
+        "/ws/sessions/{session_id}",
+        session_socket,
+        "WebSocket (RFC 6455) of one session: authenticate in-band, then live events, "
+        "resume and commands — see docs/protocol.md",
+        ok_status=101,
+        tag="realtime",
+    ),
+]
