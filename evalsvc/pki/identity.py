@@ -72,17 +72,21 @@ class Identity:
 
 
 # Prefixes seen in subject serialNumber and extension values; longest first.
-_PREFIXES = (
-    "IDCARD",
-    "USCC",
-    "SFZ",
-    "SF",
-    "ID",
-    "TYSHXYDM",
-    "身份证号码",
-    "身份证",
-    "统一社会信用代码",
-)
+# Prefixes seen in subject serialNumber and extension values, with the kind they announce:
+# a prefixed number is only accepted as that kind (an 18-digit string with a bad resident
+# ID check character can pass the USCC check by chance, 1 in 31).
+_PREFIXES: dict[str, IdentityKind] = {
+    "IDCARD": IdentityKind.PERSON,
+    "SFZ": IdentityKind.PERSON,
+    "SF": IdentityKind.PERSON,
+    "ID": IdentityKind.PERSON,
+    "身份证号码": IdentityKind.PERSON,
+    "身份证": IdentityKind.PERSON,
+    "USCC": IdentityKind.ORGANISATION,
+    "TYSHXYDM": IdentityKind.ORGANISATION,
+    "统一社会信用代码": IdentityKind.ORGANISATION,
+}
+_GMT_PERSON_ARC = "1.2.156.10260.4.1.1."
 _SEPARATORS = re.compile(r"^[\s:：=#_-]+")
 _STRING_TAGS = {0x0C, 0x12, 0x13, 0x14, 0x16, 0x1A, 0x1E, der.OCTET_STRING}
 
@@ -93,21 +97,28 @@ def _upgrade_15(number: str) -> str:
     return first17 + resident_id_check_char(first17)
 
 
-def normalise_identifier(value: str) -> tuple[IdentityKind, str] | None:
-    """``(kind, number)`` for a resident ID or USCC, prefixes stripped; ``None`` if neither."""
+def normalise_identifier(
+    value: str, *, kind: IdentityKind | None = None
+) -> tuple[IdentityKind, str] | None:
+    """``(kind, number)`` for a resident ID or USCC, prefixes stripped; ``None`` if neither.
+
+    ``kind`` (or a prefix such as ``SF`` / ``USCC:``) restricts what is accepted.
+    """
     text = value.strip().upper()
     for prefix in sorted(_PREFIXES, key=len, reverse=True):
         if text.startswith(prefix):
             rest = _SEPARATORS.sub("", text[len(prefix) :])
             if rest:
                 text = rest
+                kind = kind or _PREFIXES[prefix]
             break
     text = re.sub(r"\s", "", text)
-    if len(text) == 15 and text.isdigit() and text.isascii():
-        text = _upgrade_15(text)
-    if validate_resident_id(text) is None:
-        return IdentityKind.PERSON, text
-    if validate_uscc(text) is None:
+    if kind is not IdentityKind.ORGANISATION:
+        if len(text) == 15 and text.isdigit() and text.isascii():
+            text = _upgrade_15(text)
+        if validate_resident_id(text) is None:
+            return IdentityKind.PERSON, text
+    if kind is not IdentityKind.PERSON and validate_uscc(text) is None:
         return IdentityKind.ORGANISATION, text
     return None
 
@@ -160,8 +171,11 @@ def extract_identity(cert: x509.Certificate, oids: Sequence[str]) -> Identity | 
                     candidates = [raw.decode("ascii")]
                 except UnicodeDecodeError:
                     continue
+            # GM/T 0015-2012 §7.3: the 1.2.156.10260.4.1.1 arc is the *personal* identity
+            # code (organisation codes have their own arcs, .4.1.3 to .4.1.5).
+            hint = IdentityKind.PERSON if (dotted + ".").startswith(_GMT_PERSON_ARC) else None
             for text in candidates:
-                found = normalise_identifier(text)
+                found = normalise_identifier(text, kind=hint)
                 if found:
                     return Identity(found[0], found[1], dotted)
     return None

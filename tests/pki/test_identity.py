@@ -122,3 +122,14 @@ def test_bare_text_extension_value() -> None:
     )
     found = extract_identity(_cert(name, ext), DEFAULT_IDENTITY_OIDS)
     assert found is not None and found.number == ZHANG_ID
+
+
+def test_prefix_announces_the_kind() -> None:
+    # 18 digits can pass the USCC check by chance; a person prefix must not become a company.
+    from evalsvc.ids import uscc_check_char
+
+    digits17 = "91310000123456789"
+    as_uscc = digits17 + uscc_check_char(digits17)
+    assert normalise_identifier(as_uscc) == (IdentityKind.ORGANISATION, as_uscc)
+    assert normalise_identifier(f"SF{as_uscc}") is None
+    assert normalise_identifier(f"USCC:{ZHANG_ID}") is None
