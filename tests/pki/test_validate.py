@@ -517,3 +517,33 @@ def test_sm2_path_length_constraint(pki: DevPki, trust: TrustConfig) -> None:
     )
     with pytest.raises(ChainTooDeep, match="pathLenConstraint"):
         validate(leaf, trust=trust, at=NOW, usage=Usage.LOGIN, intermediates=[sub])
+
+
+def test_sm2_root_with_explicit_null_parameters_and_non_critical_bc() -> None:
+    # Many SM2 CA certificates encode AlgorithmIdentifier {sm2-with-SM3, NULL} and a
+    # non-critical basicConstraints; both are accepted for `--usage ca`.
+    from cryptography.x509.oid import NameOID
+
+    from evalsvc.pki import der
+    from evalsvc.pki.sm2 import Sm2PrivateKey
+
+    key = Sm2PrivateKey.generate()
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "quirky SM2 root")]).public_bytes()
+    alg = der.sequence(der.oid("1.2.156.10197.1.501"), der.null())
+    bc = der.sequence(der.oid("2.5.29.19"), der.octet_string(der.sequence(der.boolean(True))))
+    validity = der.sequence(
+        der.time(NOW - dt.timedelta(days=1)), der.time(NOW + dt.timedelta(days=9))
+    )
+    tbs = der.sequence(
+        der.context(0, der.integer(2)),
+        der.integer(1),
+        alg,
+        name,
+        validity,
+        name,
+        key.public_key().spki_der(),
+        der.context(3, der.sequence(bc)),
+    )
+    root = x509.load_der_x509_certificate(der.sequence(tbs, alg, der.bit_string(key.sign(tbs))))
+    trust = TrustConfig.of(RegionTrust(code="Q", name="q", anchors=(root,)))
+    assert validate(root, trust=trust, at=NOW, usage=Usage.CA).region == "Q"
