@@ -547,3 +547,20 @@ def test_sm2_root_with_explicit_null_parameters_and_non_critical_bc() -> None:
     root = x509.load_der_x509_certificate(der.sequence(tbs, alg, der.bit_string(key.sign(tbs))))
     trust = TrustConfig.of(RegionTrust(code="Q", name="q", anchors=(root,)))
     assert validate(root, trust=trust, at=NOW, usage=Usage.CA).region == "Q"
+    # A CA it issued, in the same encoding: its signature is checked over the NULL form.
+    sub_key = Sm2PrivateKey.generate()
+    sub_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "quirky SM2 CA")]).public_bytes()
+    sub_tbs = der.sequence(
+        der.context(0, der.integer(2)),
+        der.integer(2),
+        alg,
+        name,
+        validity,
+        sub_name,
+        sub_key.public_key().spki_der(),
+        der.context(3, der.sequence(bc)),
+    )
+    sub = x509.load_der_x509_certificate(
+        der.sequence(sub_tbs, alg, der.bit_string(key.sign(sub_tbs)))
+    )
+    assert validate(sub, trust=trust, at=NOW, usage=Usage.CA).chain == (sub, root)
