@@ -56,8 +56,9 @@ def register(subparsers: Any) -> None:
     check.add_argument(
         "--revocation",
         choices=[m.value for m in RevocationMode],
-        default=RevocationMode.SOFT_FAIL.value,
-        help="require: no fresh CRL refuses; soft-fail: warns (default)",
+        default=None,
+        help="require: no fresh CRL refuses; soft-fail: warns "
+        "(default: require for --usage signing, soft-fail otherwise)",
     )
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.set_defaults(func=_cmd_check)
@@ -149,7 +150,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             usage=Usage(args.usage),
             intermediates=intermediates,
             crls=crls,
-            revocation=RevocationMode(args.revocation),
+            revocation=RevocationMode(args.revocation) if args.revocation else None,
             max_depth=args.max_depth,
             server_name=args.server_name,
         )

@@ -243,7 +243,7 @@ def validate(
     usage: Usage,
     intermediates: Sequence[x509.Certificate] = (),
     crls: Sequence[x509.CertificateRevocationList] = (),
-    revocation: RevocationMode = RevocationMode.SOFT_FAIL,
+    revocation: RevocationMode | None = None,
     max_depth: int = DEFAULT_MAX_DEPTH,
     server_name: str | None = None,
 ) -> ValidationResult:
@@ -251,7 +251,11 @@ def validate(
 
     ``intermediates`` are offered by the client; the config's own intermediates and
     cross-certificates are always offered too. ``crls`` add to the config's CRLs.
+    ``revocation`` defaults to ``REQUIRE`` for signing and ``SOFT_FAIL`` otherwise
+    (issue 6 §3: signing actions refuse without a fresh CRL, read-only access warns).
     """
+    if revocation is None:
+        revocation = RevocationMode.REQUIRE if usage is Usage.SIGNING else RevocationMode.SOFT_FAIL
     if at.tzinfo is None:
         raise ValueError("validation time must be timezone-aware")
     try:

@@ -564,3 +564,15 @@ def test_sm2_root_with_explicit_null_parameters_and_non_critical_bc() -> None:
         der.sequence(sub_tbs, alg, der.bit_string(key.sign(sub_tbs)))
     )
     assert validate(sub, trust=trust, at=NOW, usage=Usage.CA).chain == (sub, root)
+
+
+def test_revocation_default_depends_on_usage(pki: DevPki) -> None:
+    sh = pki.region_trust("SH")
+    no_crls = TrustConfig.of(
+        RegionTrust(code="SH", name="SH", anchors=sh.anchors, intermediates=sh.intermediates)
+    )
+    leaf = pki.leaves["expert-zhang-SH"].cert
+    with pytest.raises(RevocationUnavailable, match="no CRL from"):
+        validate(leaf, trust=no_crls, at=NOW, usage=Usage.SIGNING)  # signing: require
+    login = validate(leaf, trust=no_crls, at=NOW, usage=Usage.LOGIN)  # read-only: soft-fail
+    assert len(login.warnings) == 2  # the intermediate's CRL and the root's
