@@ -35,7 +35,6 @@ __all__ = [
 ]
 
 import functools
-import hashlib
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.x509.verification import Store
 
 from evalsvc.errors import ConfigError
@@ -62,7 +62,8 @@ _OID_PATTERN = re.compile(r"^(subject\.serialNumber|[0-2](\.\d+)+(\.\*)?)$")
 
 
 def _fingerprint(cert: x509.Certificate) -> bytes:
-    return hashlib.sha256(cert.tbs_certificate_bytes + cert.signature).digest()
+    # SHA-256 of the DER certificate (what `openssl x509 -fingerprint -sha256` shows).
+    return cert.fingerprint(hashes.SHA256())
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,24 @@ class TrustConfig:
     def anchor_region(self, cert: x509.Certificate) -> str | None:
         """The code of the region whose anchor ``cert`` is, if it is one."""
         return self._anchor_region.get(_fingerprint(cert))
+
+    def summary(self) -> dict[str, object]:
+        """JSON-able description for the audit event written on every (re)load."""
+        return {
+            "regions": [
+                {
+                    "code": r.code,
+                    "name": r.name,
+                    "algorithms": sorted(r.algorithms),
+                    "identity_oids": list(r.identity_oids),
+                    "anchors": [_fingerprint(c).hex() for c in r.anchors],
+                    "intermediates": [_fingerprint(c).hex() for c in r.intermediates],
+                    "crls": len(r.crls),
+                    "crl_sources": list(r.crl_sources),
+                }
+                for r in self.regions
+            ]
+        }
 
     def is_anchor(self, cert: x509.Certificate) -> bool:
         """Whether ``cert`` is a trust anchor of some region."""

@@ -82,3 +82,16 @@ def test_shipped_region_toml_loads(tmp_path: Path, written: Path, code: str) -> 
     (root / "SH").rename(root / code)
     region = load_trust(root).region(code)
     assert region.identity_oids[-1] == "subject.serialNumber"
+
+
+def test_summary_for_the_audit_event(pki: DevPki, written: Path) -> None:
+    from cryptography.hazmat.primitives import hashes
+
+    from evalsvc.canonical import canonical_bytes
+
+    summary = load_trust(written).summary()
+    canonical_bytes(summary)  # JSON-able, hashable into the audit log
+    regions = {r["code"]: r for r in summary["regions"]}  # type: ignore[attr-defined]
+    assert regions["ZJ"]["anchors"] == [
+        pki.regions["ZJ"].root.cert.fingerprint(hashes.SHA256()).hex()
+    ]
