@@ -45,7 +45,7 @@ def _walk(value: Any) -> tuple[Any, bool]:
             key = str(k)
             # RFC 8785 §3.2.3 sorts keys by UTF-16 code units; Python by code points.
             # They agree unless a key has a character outside the BMP.
-            if simple and any(ord(c) > 0xFFFF for c in key):
+            if simple and not key.isascii() and max(key) > "\uffff":
                 simple = False
             out[key], ok = _walk(v)
             simple = simple and ok

@@ -49,6 +49,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 def _register_tables() -> None:
     # Import every module that declares tables so SQLModel.metadata knows them all.
     import evalsvc.audit.tables
+    import evalsvc.experts.tables
     import evalsvc.sessions.tables  # noqa: F401
 
 
@@ -214,20 +215,21 @@ class _GroupWriter:
         outcomes: list[tuple[concurrent.futures.Future[Any], Any, BaseException | None]] = []
         try:
             with conn.begin():
+                cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
                 for fn, fut in group:
                     if not fut.set_running_or_notify_cancel():
                         continue
                     # Plain SQL savepoints: SQLAlchemy's nested-transaction objects cost
                     # more than the statements they wrap, and this connection is ours alone.
-                    conn.exec_driver_sql("SAVEPOINT req")
+                    cur.execute("SAVEPOINT req")
                     try:
                         result = fn(conn)
                     except BaseException as exc:
-                        conn.exec_driver_sql("ROLLBACK TO req")
-                        conn.exec_driver_sql("RELEASE req")
+                        cur.execute("ROLLBACK TO req")
+                        cur.execute("RELEASE req")
                         outcomes.append((fut, None, exc))
                     else:
-                        conn.exec_driver_sql("RELEASE req")
+                        cur.execute("RELEASE req")
                         outcomes.append((fut, result, None))
         except BaseException as exc:
             log.exception("group commit failed")

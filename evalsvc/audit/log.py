@@ -16,6 +16,7 @@ __all__ = [
     "consistency_proof_from_store",
     "cosigners",
     "inclusion_proof_from_store",
+    "latest_checkpoint_size",
     "list_checkpoints",
     "lock_session_log",
     "log_size",
@@ -29,6 +30,7 @@ import functools
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
@@ -97,19 +99,26 @@ def append_leaf(conn: Connection, *, session_id: str, index: int, data: bytes) -
         pos >>= 1
         rows.append((session_id, lvl, pos, cur))
     ph = _placeholder(conn)
+    cur = _cursor(conn)
     try:
-        conn.exec_driver_sql(
+        cur.execute(
             f"INSERT INTO {audit_leaf.name} (session_id, idx, data) VALUES ({ph}, {ph}, {ph})",
             (session_id, index, data),
         )
-        conn.exec_driver_sql(
+        cur.executemany(
             f"INSERT INTO {audit_node.name} (session_id, level, idx, hash) "
             f"VALUES ({ph}, {ph}, {ph}, {ph})",
             rows,
         )
-    except IntegrityError as exc:
+    except (IntegrityError, conn.dialect.loaded_dbapi.IntegrityError) as exc:
         raise Conflict(f"audit log of session {session_id} already has leaf {index}") from exc
     return lh
+
+
+def _cursor(conn: Connection) -> Any:
+    # The DB-API cursor of the caller's transaction: on the append path even
+    # exec_driver_sql's bookkeeping cost more than SQLite's work.
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
 
 def _placeholder(conn: Connection) -> str:
@@ -315,6 +324,13 @@ def cosigners(conn: Connection, session_id: str, size: int) -> list[str]:
         select(w.witness).where(w.session_id == session_id, w.size == size).order_by(w.witness)
     )
     return [str(r.witness) for r in rows]
+
+
+def latest_checkpoint_size(conn: Connection, session_id: str) -> int:
+    """Size of the session's latest signed checkpoint (0 if none)."""
+    c = audit_checkpoint.c
+    size = conn.execute(select(func.max(c.size)).where(c.session_id == session_id)).scalar()
+    return int(size or 0)
 
 
 def list_checkpoints(conn: Connection, session_id: str) -> list[StoredCheckpoint]:

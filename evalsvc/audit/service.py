@@ -117,8 +117,7 @@ class AuditService:
             signed = 0
             for sid in sorted(pending):
                 size = log.log_size(conn, sid)
-                latest = log.list_checkpoints(conn, sid)
-                if size and (not latest or latest[-1].size < size):
+                if size > log.latest_checkpoint_size(conn, sid):
                     log.sign_checkpoint(
                         conn,
                         session_id=sid,
