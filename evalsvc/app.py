@@ -19,6 +19,8 @@ from evalsvc.audit.service import AuditService
 from evalsvc.config import Settings
 from evalsvc.db import Database, ensure_schema
 from evalsvc.errors import Unavailable
+from evalsvc.experts.routes import DRAWS
+from evalsvc.experts.routes import ROUTES as DRAW_ROUTES
 from evalsvc.httpkit import PRINCIPAL_SECRET, Route, error_middleware, json_response, principal
 from evalsvc.keys import load_or_create_secret
 from evalsvc.openapi import openapi_document
@@ -91,7 +93,7 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.server.max_body_bytes, middlewares=[error_middleware]
     )
     app[SETTINGS] = settings
-    routes = (*CORE_ROUTES, *SESSION_ROUTES, *AUDIT_ROUTES, *WS_ROUTES)
+    routes = (*CORE_ROUTES, *SESSION_ROUTES, *DRAW_ROUTES, *AUDIT_ROUTES, *WS_ROUTES)
     app[ROUTES] = routes
     for r in routes:
         app.router.add_route(r.method, r.path, r.handler, name=r.handler.__name__)
@@ -99,6 +101,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_static("/static/", WEB_DIR, name="static")
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_scheduler)
+    app.cleanup_ctx.append(_draws)
     app.cleanup_ctx.append(_hub)
     app.on_shutdown.append(_say_going_away)
     return app
@@ -163,6 +166,22 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         scheduler.shutdown(wait=False)
+
+
+async def _draws(app: web.Application) -> AsyncIterator[None]:
+    """The draw service; its deadlines run on the app's scheduler. On start, deadlines
+    that passed while the server was down are handled, the others rescheduled."""
+    from evalsvc.experts.scheduler import DrawDeadlines
+    from evalsvc.experts.service import DrawService
+
+    service = DrawService(
+        app[DB], clock_ms=_clock_ms, bus=app[SESSIONS].bus, audit=app[AUDIT]
+    )
+    deadlines = DrawDeadlines(app[SCHEDULER], service.tick)
+    service.schedule = deadlines.at
+    app[DRAWS] = service
+    await deadlines.recover(await service.pending())
+    yield
 
 
 async def _hub(app: web.Application) -> AsyncIterator[None]:

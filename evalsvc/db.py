@@ -49,6 +49,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
 def _register_tables() -> None:
     # Import every module that declares tables so SQLModel.metadata knows them all.
     import evalsvc.audit.tables
+    import evalsvc.experts.tables
     import evalsvc.sessions.tables  # noqa: F401
 
 

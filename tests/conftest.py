@@ -295,3 +295,94 @@ def scoring_sheet(
 @pytest.fixture
 async def api(client: Any, settings: Settings) -> Harness:
     return Harness(client, settings)
+
+
+# --- the expert draw (tests/experts/test_*api*.py, tests/e2e/test_invitation_restart.py) ---
+
+DRAW_SEATS = (
+    ("sh-ggzy", "SH", "A01", 3),
+    ("js-suzhou", "JS", "A01", 2),
+    ("ah-hefei", "AH", "C01", 2),
+)
+
+
+def draw_rules(*, alternates: int = 2) -> dict[str, Any]:
+    """A rules document for :func:`session_doc`'s committee: the parties of
+    config/draw-rules.example.toml, this session's venues and seats."""
+    import tomllib
+
+    with open(PROJECT_ROOT / "config" / "draw-rules.example.toml", "rb") as fh:
+        doc = tomllib.load(fh)
+    doc["draw"] = {"date": "2026-12-01", "alternates": alternates}
+    doc["venues"] = [{"id": v, "name": v, "region": r} for v, r, _, _ in DRAW_SEATS]
+    doc["seats"] = [{"venue": v, "specialty": sp, "count": n} for v, _, sp, n in DRAW_SEATS]
+    doc.pop("region_caps", None)
+    return doc
+
+
+def import_pool(db_url: str, tmp_path: Path, *, count: int = 600, seed: int = 7) -> list[Any]:
+    """Import a synthetic pool into the database with ``evalsvc experts import``."""
+    import datetime as _dt
+    import json as _json
+
+    from evalsvc.cli import main
+    from evalsvc.experts.pool import pool_document
+    from evalsvc.experts.synth import synthetic_experts
+
+    experts = synthetic_experts(count, seed=seed, as_of=_dt.date(2026, 11, 1))
+    path = tmp_path / f"pool-{seed}.json"
+    path.write_text(_json.dumps(pool_document(experts), ensure_ascii=False), encoding="utf-8")
+    assert main(["experts", "import", str(path), "--database", db_url]) == 0
+    return experts
+
+
+async def drawing_session(api: Harness, doc: dict[str, Any] | None = None) -> str:
+    """A registered session moved to ``drawing`` (no seat assigned)."""
+    sid, _ = await api.create(doc)
+    status, body = await api.command(sid, api.op(), "open_draw")
+    assert status == 200, body
+    return sid
+
+
+async def run_ceremony(
+    api: Harness,
+    sid: str,
+    *,
+    rules: dict[str, Any] | None = None,
+    parties: tuple[str, ...] = ("sh-ggzy", "js-suzhou", "ah-hefei"),
+    commit_s: float = 1.0,
+    reveal_s: float = 60.0,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Open a ceremony, commit and reveal for ``parties``; the last reveal's answer."""
+    import asyncio
+    import datetime as _dt
+
+    from evalsvc.experts.seed import commitment_digest
+
+    now = _dt.datetime.now(_dt.UTC)
+    body: dict[str, Any] = {
+        "commit_deadline": (now + _dt.timedelta(seconds=commit_s)).isoformat(),
+        "reveal_deadline": (now + _dt.timedelta(seconds=reveal_s)).isoformat(),
+        **extra,
+    }
+    if rules is not None:
+        body["rules"] = rules
+    status, opened = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json=body)
+    assert status == 201, opened
+    secrets_ = {p: bytes([i + 1]) * 32 for i, p in enumerate(parties)}
+    for p, secret in secrets_.items():
+        digest = commitment_digest(secret, party=p, session_id=sid)
+        status, r = await api.call(
+            "POST", f"/api/sessions/{sid}/draw/commitments", api.op(p), json={"digest": digest}
+        )
+        assert status == 201, r
+    waited = (_dt.datetime.now(_dt.UTC) - now).total_seconds()
+    await asyncio.sleep(max(0.0, commit_s - waited) + 0.1)
+    last: dict[str, Any] = {}
+    for p, secret in secrets_.items():
+        status, last = await api.call(
+            "POST", f"/api/sessions/{sid}/draw/reveals", api.op(p), json={"secret": secret.hex()}
+        )
+        assert status == 201, last
+    return last

@@ -45,7 +45,9 @@ def register(subparsers: Any) -> None:
     experts = subparsers.add_parser("experts", help="expert pool: import, synthesise")
     esub = experts.add_subparsers(dest="experts_command", metavar="ACTION", required=True)
 
-    imp = esub.add_parser("import", help="validate a CSV/JSON file of experts into a pool file")
+    imp = esub.add_parser(
+        "import",
+        help="validate a CSV/JSON file of experts into the database (or a pool file)")
     imp.add_argument("file", metavar="FILE", type=Path)
     imp.add_argument("--format", choices=("csv", "json"),
                      help="input format (default: from the file name)")
@@ -53,8 +55,10 @@ def register(subparsers: Any) -> None:
                      help="import the valid rows, report the rest (default: all or nothing)")
     imp.add_argument("--report", metavar="FILE", type=Path,
                      help="write the row-level report (.csv or .json)")
-    imp.add_argument("--out", metavar="POOLFILE", type=Path, required=True,
-                     help="validated pool file (JSON) to write")
+    imp.add_argument("--out", metavar="POOLFILE", type=Path,
+                     help="write a validated pool file (JSON) instead of the database")
+    imp.add_argument("--database", metavar="URL",
+                     help="database to import into (default: from the settings)")
     imp.set_defaults(func=_cmd_import)
 
     syn = esub.add_parser("synth", help="write a realistic synthetic pool")
@@ -80,8 +84,18 @@ def register(subparsers: Any) -> None:
                      help="also write a draw bundle for `evalsvc draw verify`")
     sim.set_defaults(func=_cmd_simulate)
 
-    ver = dsub.add_parser("verify", help="recompute a recorded draw from an exported bundle")
-    ver.add_argument("--bundle", type=Path, required=True, metavar="FILE")
+    ver = dsub.add_parser(
+        "verify", help="recompute a recorded draw from an exported bundle or the database")
+    src = ver.add_mutually_exclusive_group(required=True)
+    src.add_argument("--bundle", type=Path, metavar="FILE")
+    src.add_argument("--session", metavar="ID",
+                     help="the draw recorded in this session's events (database)")
+    ver.add_argument("--ceremony", type=int, metavar="N",
+                     help="with --session: this ceremony (default: the last one drawn)")
+    ver.add_argument("--database", metavar="URL",
+                     help="with --session: the database (default: from the settings)")
+    ver.add_argument("--bundle-out", type=Path, metavar="FILE",
+                     help="with --session: also write the rebuilt bundle")
     ver.set_defaults(func=_cmd_verify)
 
     com = dsub.add_parser("commitment", help="compute a commitment to a secret (hex)")
@@ -118,11 +132,41 @@ def _cmd_import(args: argparse.Namespace) -> int:
         return 1
     if args.report:
         _write_report(args.report, result.report)
-    _write_json(args.out, pool_document(result.experts))
     r = result.report
+    if args.out:
+        _write_json(args.out, pool_document(result.experts))
+        where = str(args.out)
+    else:
+        added, replaced = _import_to_database(args, result.experts)
+        where = f"database ({added} new, {replaced} replaced)"
     print(f"已导入 {r.accepted} 名专家 (imported {r.accepted} of {r.rows} rows, encoding"
-          f" {r.encoding}; {r.rejected_rows} rows skipped) → {args.out}")
+          f" {r.encoding}; {r.rejected_rows} rows skipped) → {where}")
     return 0
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from evalsvc.config import load_settings
+    from evalsvc.db import ensure_schema, make_engine
+
+    over = {"database": {"url": args.database}} if args.database else {}
+    settings = load_settings(args.config, overrides=over)
+    engine = make_engine(settings.database)
+    ensure_schema(engine)
+    return engine
+
+
+def _import_to_database(args: argparse.Namespace, experts: tuple[Expert, ...]) -> tuple[int, int]:
+    """All or nothing: every expert in one transaction (replacing rows of the same id)."""
+    import time
+
+    from evalsvc.experts.store import import_experts
+
+    engine = _engine(args)
+    try:
+        with engine.begin() as conn:
+            return import_experts(conn, experts, now_ms=time.time_ns() // 1_000_000)
+    finally:
+        engine.dispose()
 
 
 def _write_json(path: Path, doc: Any) -> None:
@@ -229,12 +273,33 @@ def _print_human(result: DrawResult, pool: Pool) -> None:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    doc = json.loads(args.bundle.read_text(encoding="utf-8"))
+    if args.bundle:
+        doc = json.loads(args.bundle.read_text(encoding="utf-8"))
+    else:
+        from evalsvc.experts.store import session_bundle
+
+        engine = _engine(args)
+        try:
+            with engine.connect() as conn:
+                doc = session_bundle(conn, args.session, ceremony=args.ceremony)
+        finally:
+            engine.dispose()
+        if args.bundle_out:
+            _write_json(args.bundle_out, doc)
+        print(f"session {args.session}: draw rebuilt from its events and the archived pool")
     check = verify_bundle(doc)
+    ok = check.ok
     for line in check.lines:
         print(line)
-    print("一致 (draw matches)" if check.ok else "不一致 (draw does NOT match)")
-    return 0 if check.ok else 1
+    if ok and "result_sha256" in doc:
+        from evalsvc.canonical import canonical_sha256
+
+        digest = canonical_sha256(doc["result"])
+        if digest != doc["result_sha256"]:
+            ok = False
+            print(f"FAIL result digest is {digest}, the record says {doc['result_sha256']}")
+    print("一致 (draw matches)" if ok else "不一致 (draw does NOT match)")
+    return 0 if ok else 1
 
 
 def _cmd_commitment(args: argparse.Namespace) -> int:

@@ -1,0 +1,114 @@
+"""REST routes of the expert pool, the draw ceremony and the invitations: thin handlers
+over :class:`~evalsvc.experts.service.DrawService` (``docs/draw.md`` §6)."""
+
+from __future__ import annotations
+
+__all__ = ["DRAWS", "ROUTES"]
+
+from aiohttp import web
+
+from evalsvc.errors import InvalidInput
+from evalsvc.experts.service import AnswerIn, CommitmentIn, DrawOpenIn, DrawService, RevealIn
+from evalsvc.httpkit import Route, json_response, principal, read_json
+
+DRAWS: web.AppKey[DrawService] = web.AppKey("draws", DrawService)
+ALL = ("operator", "expert", "supervisor")
+STAFF = ("operator", "supervisor")
+
+
+def _int_query(request: web.Request, name: str, default: int, *, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer", field=name) from None
+    if not lo <= v <= hi:
+        raise InvalidInput(f"{name} must be between {lo} and {hi}", field=name)
+    return v
+
+
+async def get_pool(request: web.Request) -> web.Response:
+    p = principal(request, roles=STAFF)
+    return json_response(await request.app[DRAWS].pool(p))
+
+
+async def list_experts(request: web.Request) -> web.Response:
+    p = principal(request, roles=STAFF)
+    offset = _int_query(request, "offset", 0, lo=0, hi=10**9)
+    limit = _int_query(request, "limit", 50, lo=1, hi=500)
+    region = request.query.get("region") or None
+    return json_response(
+        await request.app[DRAWS].experts(p, offset=offset, limit=limit, region=region)
+    )
+
+
+async def open_draw(request: web.Request) -> web.Response:
+    p = principal(request, roles=("operator",))
+    body = await read_json(request)
+    doc = await request.app[DRAWS].open(p, request.match_info["session_id"], body)
+    return json_response(doc, status=201)
+
+
+async def get_draw(request: web.Request) -> web.Response:
+    p = principal(request, roles=STAFF)
+    return json_response(await request.app[DRAWS].status(p, request.match_info["session_id"]))
+
+
+async def post_commitment(request: web.Request) -> web.Response:
+    p = principal(request, roles=STAFF)
+    body = await read_json(request)
+    doc = await request.app[DRAWS].commit(p, request.match_info["session_id"], body)
+    return json_response(doc, status=201)
+
+
+async def post_reveal(request: web.Request) -> web.Response:
+    p = principal(request, roles=STAFF)
+    body = await read_json(request)
+    doc = await request.app[DRAWS].reveal(p, request.match_info["session_id"], body)
+    return json_response(doc, status=201)
+
+
+async def answer_invitation(request: web.Request) -> web.Response:
+    p = principal(request, roles=("expert",))
+    body = await read_json(request)
+    return json_response(
+        await request.app[DRAWS].answer(p, request.match_info["session_id"], body)
+    )
+
+
+async def my_invitations(request: web.Request) -> web.Response:
+    p = principal(request, roles=("expert",))
+    return json_response({"invitations": await request.app[DRAWS].my_invitations(p)})
+
+
+_SID = "/api/sessions/{session_id}"
+
+ROUTES: list[Route] = [
+    Route("GET", "/api/experts/pool", get_pool,
+          "Size of the expert pool by region and status", roles=STAFF, tag="experts"),
+    Route("GET", "/api/experts", list_experts,
+          "A page of the expert pool (resident ID numbers masked for operators)",
+          roles=STAFF, tag="experts",
+          query=(("offset", "integer", "skip this many (id order)"),
+                 ("limit", "integer", "at most this many (1-500, default 50)"),
+                 ("region", "string", "only this region (SH, JS, ZJ, AH)"))),
+    Route("POST", _SID + "/draw", open_draw,
+          "Open a seed ceremony for the draw (primary operator; session in drawing)",
+          roles=("operator",), body=DrawOpenIn, ok_status=201, tag="draw"),
+    Route("GET", _SID + "/draw", get_draw,
+          "The draw: ceremony progress, seats and invitations (identities per venue)",
+          roles=STAFF, tag="draw"),
+    Route("POST", _SID + "/draw/commitments", post_commitment,
+          "A party's commitment (operator of a participating venue, or the supervisor)",
+          roles=STAFF, body=CommitmentIn, ok_status=201, tag="draw"),
+    Route("POST", _SID + "/draw/reveals", post_reveal,
+          "A party's reveal; the last one due computes the seed and runs the draw",
+          roles=STAFF, body=RevealIn, ok_status=201, tag="draw"),
+    Route("POST", _SID + "/invitation", answer_invitation,
+          "Confirm or decline your invitation (invited expert)",
+          roles=("expert",), body=AnswerIn, tag="draw"),
+    Route("GET", "/api/invitations", my_invitations,
+          "Your invitations: time and venue only (expert)", roles=("expert",), tag="draw"),
+]

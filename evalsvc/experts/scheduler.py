@@ -1,0 +1,75 @@
+"""Deadlines of the draws, kept by apscheduler (``AsyncIOScheduler``).
+
+Jobs run on the application's scheduler (``evalsvc.typedefs.SCHEDULER``): one job per
+session with something pending (a ceremony deadline, an invitation
+deadline), replaced whenever the draw changes. The job calls
+:meth:`~evalsvc.experts.service.DrawService.tick`, which acts on whatever has passed and
+answers the next deadline. The jobs live in memory only: the database is the record
+(``draw_state.next_deadline_ms``), and :meth:`DrawDeadlines.recover` rebuilds them on
+start-up — handling at once every deadline that passed while the server was down.
+"""
+
+from __future__ import annotations
+
+__all__ = ["DrawDeadlines"]
+
+import datetime as _dt
+import logging
+from collections.abc import Awaitable, Callable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+log = logging.getLogger(__name__)
+
+# A job fires a little after the deadline: a deadline is "passed" strictly after it.
+_MARGIN = _dt.timedelta(milliseconds=20)
+
+
+class DrawDeadlines:
+    """Runs ``tick(session_id) -> next deadline`` at each draw's next deadline."""
+
+    def __init__(
+        self,
+        scheduler: AsyncIOScheduler,
+        tick: Callable[[str], Awaitable[_dt.datetime | None]],
+    ) -> None:
+        self._scheduler = scheduler  # started and stopped by the application
+        self._tick = tick
+
+    def at(self, session_id: str, when: _dt.datetime | None) -> None:
+        """(Re)schedule the draw of ``session_id`` for ``when``; None removes its job."""
+        job_id = f"draw:{session_id}"
+        if when is None:
+            if self._scheduler.get_job(job_id) is not None:
+                self._scheduler.remove_job(job_id)
+            return
+        self._scheduler.add_job(
+            self._fire,
+            "date",
+            run_date=when + _MARGIN,
+            args=[session_id],
+            id=job_id,
+            replace_existing=True,
+            misfire_grace_time=None,  # late is better than never
+            coalesce=True,
+        )
+
+    async def _fire(self, session_id: str) -> None:
+        try:
+            nxt = await self._tick(session_id)
+        except Exception:
+            log.exception("draw deadline of session %s failed; retrying in 5 s", session_id)
+            nxt = _dt.datetime.now(_dt.UTC) + _dt.timedelta(seconds=5)
+        self.at(session_id, nxt)
+
+    async def recover(self, pending: list[tuple[str, _dt.datetime]]) -> int:
+        """On start-up: handle what is due now, schedule the rest; how many were due."""
+        now = _dt.datetime.now(_dt.UTC)
+        due = 0
+        for session_id, when in pending:
+            if when <= now:
+                due += 1
+                await self._fire(session_id)
+            else:
+                self.at(session_id, when)
+        return due

@@ -1,0 +1,634 @@
+"""Draw use-cases: the seed ceremony, the draw and the invitations of one session.
+
+Every step runs as one function in one database transaction, like the session service
+(:mod:`evalsvc.sessions.service`): the session row is locked
+(:func:`~evalsvc.sessions.store.load_session`), the draw state is read, the pure core
+decides (:mod:`.ceremony`, :mod:`.draw`, :mod:`.invitations`, and the session machine's
+``AssignSeat`` / ``CompleteDraw``), and :func:`~evalsvc.sessions.store.record` writes the
+session and its events while :func:`.store.save_draw` writes the draw state — in the same
+transaction. Events are published only after the commit, and the scheduler is told the
+draw's next deadline (:meth:`DrawService.tick` runs there).
+
+Events (``docs/draw.md`` §4.1 and §6.3): ``draw.opened``, ``draw.committed``,
+``draw.revealed``, ``draw.seeded``, ``draw.drawn``, ``draw.failed``,
+``invitation.sent|accepted|declined|expired|skipped``, ``draw.seat_exhausted``, and the
+session's own ``seat.assigned`` / ``session.state_changed``.
+
+An expert is seated (``AssignSeat``) when they *confirm*, not when drawn: the session's
+seats hold confirmed experts only, so ``CompleteDraw`` — applied here as soon as every
+seat is confirmed — means every seat has a confirmed expert, and an expert who declined
+never holds a seat (nor sees the session).
+"""
+
+from __future__ import annotations
+
+__all__ = ["DEFAULT_INVITATION_TIMEOUT", "DrawService"]
+
+import datetime as _dt
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from sqlalchemy.engine import Connection
+
+from evalsvc.audit.service import AuditService
+from evalsvc.auth import Principal
+from evalsvc.canonical import canonical_sha256
+from evalsvc.db import Database
+from evalsvc.errors import (
+    ConfigError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+)
+from evalsvc.experts import ceremony as cer
+from evalsvc.experts import invitations as inv
+from evalsvc.experts import store as xstore
+from evalsvc.experts.bundle import pool_digest
+from evalsvc.experts.draw import NoEligibleExpert, draw
+from evalsvc.experts.drawstate import DrawState, map_seats
+from evalsvc.experts.pool import Pool, draw_view
+from evalsvc.experts.rules import load_rules
+from evalsvc.experts.seed import InsufficientContributions
+from evalsvc.ids import mask_resident_id
+from evalsvc.sessions import machine as m
+from evalsvc.sessions import store
+from evalsvc.sessions.access import can_see, require_primary_operator, require_visible
+from evalsvc.sessions.bus import LocalBus
+from evalsvc.sessions.model import Session, State
+from evalsvc.sessions.schemas import parse_body
+
+DEFAULT_INVITATION_TIMEOUT = inv.DEFAULT_TIMEOUT
+SUPERVISOR_PARTY = "supervisor"
+SYSTEM_ACTOR = "system:scheduler"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DrawOpenIn(_In):
+    """Open a seed ceremony for the session's draw (primary operator)."""
+
+    rules: dict[str, Any] | None = Field(
+        default=None,
+        description="the rules document (config/draw-rules.example.toml as JSON); "
+        "optional when re-drawing exhausted seats (the previous rules are reused)",
+    )
+    commit_deadline: AwareDatetime
+    reveal_deadline: AwareDatetime
+    include_supervisor: StrictBool = Field(
+        default=False, description="the supervisor is a party of the ceremony too"
+    )
+    invitation_timeout_seconds: int | None = Field(
+        default=None, ge=1, le=7 * 86400, description="time an expert has to answer"
+    )
+    starts_at: AwareDatetime | None = Field(
+        default=None, description="when the evaluation starts (told to invited experts)"
+    )
+
+
+class CommitmentIn(_In):
+    digest: StrictStr = Field(description="hex SHA-256(lp(secret) ‖ lp(party) ‖ lp(session))")
+
+
+class RevealIn(_In):
+    secret: StrictStr = Field(description="the committed secret, hex")
+
+
+class AnswerIn(_In):
+    accept: StrictBool = Field(description="true confirms, false declines")
+
+
+_Step = tuple[Session, DrawState | None, list[m.Event], dict[str, Any]]
+
+
+def _utc(ms: int) -> _dt.datetime:
+    return _dt.datetime.fromtimestamp(ms / 1000, _dt.UTC)
+
+
+class DrawService:
+    """The draw use-cases over one :class:`~evalsvc.db.Database`."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock_ms: Callable[[], int],
+        bus: LocalBus,
+        default_timeout: _dt.timedelta = DEFAULT_INVITATION_TIMEOUT,
+        schedule: Callable[[str, _dt.datetime | None], None] | None = None,
+        audit: AuditService | None = None,
+    ) -> None:
+        self.db = db
+        self.audit = audit
+        self.clock_ms = clock_ms
+        self.bus = bus
+        self.default_timeout = default_timeout
+        # Called after each commit with the draw's next deadline (None: nothing pending).
+        self.schedule = schedule or (lambda _sid, _when: None)
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    async def _step(
+        self,
+        session_id: str,
+        *,
+        actor: str,
+        venue: str | None,
+        fn: Callable[[Connection, Session, DrawState | None, _dt.datetime], _Step],
+    ) -> dict[str, Any]:
+        now_ms = self.clock_ms()
+        now = _utc(now_ms)
+
+        def tx(conn: Connection) -> tuple[dict[str, Any], list[store.StoredEvent], Any]:
+            session, last = store.load_session(conn, session_id, for_update=True)
+            state = xstore.load_draw(conn, session_id)
+            new, new_state, events, body = fn(conn, session, state, now)
+            stored: list[store.StoredEvent] = []
+            if events or new is not session:
+                stored = store.record(
+                    conn, new, events, base_seq=last, actor=actor, venue=venue,
+                    now_ms=now_ms, changed=new is not session,
+                )
+                if self.audit is not None and stored:
+                    # A milestone (the draw done) commits with the checkpoint covering it.
+                    self.audit.milestone(conn, session_id,
+                                         [(e.type, e.payload) for e in stored],
+                                         size=stored[-1].seq)
+            if new_state is not None and new_state is not state:
+                xstore.save_draw(conn, new_state, now_ms=now_ms)
+            body = {**body, "seq": stored[-1].seq if stored else last}
+            return body, stored, new_state
+
+        body, stored, state = await self.db.write(tx)
+        if stored:
+            if self.audit is not None:
+                self.audit.mark_dirty(session_id)
+            self.bus.publish(session_id, stored[-1].seq)
+        if state is not None:
+            self.schedule(session_id, state.next_deadline(now))
+        return body
+
+    # --- the ceremony -------------------------------------------------------------------
+
+    async def open(self, p: Principal, session_id: str, data: Any) -> dict[str, Any]:
+        """Open a seed ceremony: the first draw, or a new one for exhausted seats."""
+        body = parse_body(DrawOpenIn, data)
+
+        def fn(conn: Connection, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
+            require_primary_operator(s, p, "open the draw")
+            _require_drawing(s, "open a draw ceremony")
+            if st is not None and st.ceremony is not None:
+                raise Conflict(f"ceremony {st.number} of this session is still open")
+            if st is not None and st.book is not None and not st.book.exhausted:
+                raise Conflict("every seat has a member or a pending invitation: nothing to draw")
+            doc = body.rules if body.rules is not None else (dict(st.rules) if st else None)
+            if doc is None:
+                raise InvalidInput("the first draw needs a rules document", field="rules")
+            doc = _bind_session(doc, s.id)
+            try:
+                config = load_rules(doc)
+            except ConfigError as exc:
+                raise InvalidInput(exc.message, field="rules") from exc
+            seat_map = map_seats(config.seats, config.document, s)
+            if st is not None and st.seat_map != seat_map:
+                raise InvalidInput(
+                    "rules: a new ceremony must keep the seats of the first one"
+                    " (same venues and seat order)", field="rules/seats")
+            parties = [v.id for v in s.venues]
+            if body.include_supervisor:
+                parties.append(SUPERVISOR_PARTY)
+            ceremony = cer.open_ceremony(
+                s.id, parties, commit_deadline=body.commit_deadline,
+                reveal_deadline=body.reveal_deadline, now=now,
+            )
+            # The pool the ceremony draws from (docs/draw.md §6.2): every expert of the
+            # pool but those already seated or invited in this session.
+            taken = {x.expert_id for x in s.seats if x.expert_id}
+            if st is not None and st.book is not None:
+                taken |= {i.expert_id for i in st.book.invitations if i.status != "skipped"}
+            views = [draw_view(e) for e in xstore.load_pool(conn) if e.id not in taken]
+            if not views:
+                raise Conflict("the expert pool is empty: import experts first"
+                               " (`evalsvc experts import FILE`)")
+            digest = pool_digest(views)
+            xstore.archive_snapshot(conn, views, digest=digest, now_ms=int(now.timestamp() * 1000))
+            timeout = (_dt.timedelta(seconds=body.invitation_timeout_seconds)
+                       if body.invitation_timeout_seconds else
+                       (st.timeout if st else self.default_timeout))
+            number = (st.number if st else 0) + 1
+            new_state = DrawState(
+                session_id=s.id,
+                number=number,
+                rules=config.document,
+                rules_sha256=canonical_sha256(config.document),
+                seat_map=seat_map,
+                seat_venues=tuple(x.venue for x in config.seats),
+                timeout=timeout,
+                starts_at=(body.starts_at.isoformat() if body.starts_at
+                           else (st.starts_at if st else None)),
+                pool_sha256=digest,
+                ceremony=ceremony,
+                book=st.book if st else None,
+                failure=None,
+            )
+            payload = {
+                "ceremony": number,
+                "rules": config.document,
+                "rules_sha256": new_state.rules_sha256,
+                "pool_sha256": digest,
+                "pool_size": len(views),
+                "excluded": len(taken),
+                "parties": list(ceremony.parties),
+                "commit_deadline": ceremony.commit_deadline.isoformat(),
+                "reveal_deadline": ceremony.reveal_deadline.isoformat(),
+                "minimum": ceremony.minimum,
+                "seat_map": list(seat_map),
+                "invitation_timeout_seconds": int(timeout.total_seconds()),
+            }
+            out = {"ceremony": number, "parties": list(ceremony.parties),
+                   "pool_sha256": digest, "pool_size": len(views),
+                   "rules_sha256": new_state.rules_sha256}
+            return s, new_state, [m.Event("draw.opened", payload)], out
+
+        return await self._step(session_id, actor=p.actor, venue=p.venue, fn=fn)
+
+    async def commit(self, p: Principal, session_id: str, data: Any) -> dict[str, Any]:
+        """A party's commitment to its secret."""
+        body = parse_body(CommitmentIn, data)
+
+        def fn(conn: Connection, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
+            c, st = _open_ceremony(s, p, st)
+            new_c, commitment = cer.commit(c, _party(p), body.digest, now=now)
+            new_st = replace(st, ceremony=new_c)
+            return s, new_st, [m.Event("draw.committed", commitment.to_json())], {
+                "party": commitment.party, "at": commitment.at.isoformat()}
+
+        return await self._step(session_id, actor=p.actor, venue=p.venue, fn=fn)
+
+    async def reveal(self, p: Principal, session_id: str, data: Any) -> dict[str, Any]:
+        """A party's reveal; the last one due computes the seed and runs the draw."""
+        body = parse_body(RevealIn, data)
+        try:
+            secret = bytes.fromhex(body.secret)
+        except ValueError:
+            raise InvalidInput("the secret must be hex", field="secret") from None
+
+        def fn(conn: Connection, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
+            c, st = _open_ceremony(s, p, st)
+            new_c, rv = cer.reveal(c, _party(p), secret, now=now)
+            new_st = replace(st, ceremony=new_c)
+            events = [m.Event("draw.revealed", rv.to_json())]
+            out: dict[str, Any] = {"party": rv.party, "at": rv.at.isoformat(), "drawn": False}
+            if cer.is_ready(new_c, now=now):
+                s, new_st, more = self._finish(conn, s, new_st, now)
+                events += more
+                out["drawn"] = new_st.ceremony is None and new_st.failure is None
+            return s, new_st, events, out
+
+        return await self._step(session_id, actor=p.actor, venue=p.venue, fn=fn)
+
+    def _finish(
+        self, conn: Connection, s: Session, st: DrawState, now: _dt.datetime
+    ) -> tuple[Session, DrawState, list[m.Event]]:
+        """Close the ceremony: seed, draw, invitations (or ``draw.failed``)."""
+        assert st.ceremony is not None and st.pool_sha256 is not None
+        closed = replace(st, ceremony=None)
+        try:
+            seed = cer.close(st.ceremony, now=now)
+        except InsufficientContributions as exc:
+            return s, replace(closed, failure=exc.message), [m.Event("draw.failed", {
+                "ceremony": st.number, "reason": exc.code, "message": exc.message})]
+        events = [m.Event("draw.seeded", {"ceremony": st.number, **seed.to_json()})]
+        config = load_rules(st.rules)
+        pool = Pool.from_experts(xstore.snapshot_experts(conn, st.pool_sha256))
+        try:
+            result = draw(pool, config.rules, config.seats, seed.seed)
+        except NoEligibleExpert as exc:
+            events.append(m.Event("draw.failed", {
+                "ceremony": st.number, "reason": exc.code, "message": exc.message}))
+            return s, replace(closed, failure=exc.message), events
+        events.append(m.Event("draw.drawn", {
+            "ceremony": st.number, "result": result.to_json(),
+            "result_sha256": result.digest()}))
+        before = _exhausted(st)
+        if st.book is None:
+            book, sent = inv.start(result, pool, caps=config.rules.region_caps, now=now,
+                                   timeout=st.timeout)
+        else:
+            # A new ceremony for exhausted seats (docs/draw.md §6.4): each such seat's new
+            # member and alternates join the end of its candidate list, and are called in
+            # rank order as before; the other seats keep their members.
+            book = st.book
+            sent_l: list[inv.Invitation] = []
+            for b in book.exhausted:
+                seat = result.seats[b]
+                ids = (seat.member.expert_id, *(a.expert_id for a in seat.alternates))
+                cands = list(book.candidates)
+                cands[b] = (*cands[b], *ids)
+                regions = {**book.regions,
+                           **{i: pool.region_of(pool.index_of(i)) for i in ids}}
+                book = replace(book, candidates=tuple(cands), regions=regions)
+                # Calling the next candidate is the book's own step; it is private to
+                # keep callers on answer/expire_due, and this is the one other entry.
+                book, more = inv._call_next(book, b, now=now)
+                sent_l += more
+            sent = tuple(sent_l)
+        new_st = replace(closed, book=book)
+        events += [_invitation_event(new_st, i) for i in sent]
+        events += _exhaustion_events(new_st, before)
+        return s, new_st, events
+
+    # --- invitations --------------------------------------------------------------------
+
+    async def answer(self, p: Principal, session_id: str, data: Any) -> dict[str, Any]:
+        """The invited expert ``p`` confirms or declines."""
+        body = parse_body(AnswerIn, data)
+        if p.role != "expert":
+            raise Forbidden("only an invited expert may answer an invitation")
+
+        def fn(conn: Connection, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
+            book = st.book if st else None
+            pending = next((i for i in book.invitations if i.expert_id == p.subject
+                            and i.status == "pending"), None) if book else None
+            if st is None or book is None or pending is None:
+                raise NotFound(f"you have no pending invitation in session {session_id!r}")
+            venue = st.seat_venues[pending.seat]
+            if p.venue != venue:
+                raise Forbidden(f"the invitation is for a seat at venue {venue}; your token"
+                                f" is for venue {p.venue}")
+            _require_drawing(s, "answer an invitation")
+            before = _exhausted(st)
+            new_book, changed = inv.answer(book, p.subject, accept=body.accept, now=now)
+            new_st = replace(st, book=new_book)
+            events = [_invitation_event(new_st, i) for i in changed]
+            s2 = s
+            if body.accept:
+                s2, more = self._seat(conn, s, new_st, pending.seat, now)
+                events += more
+            events += _exhaustion_events(new_st, before)
+            return s2, new_st, events, {
+                "status": "accepted" if body.accept else "declined",
+                "seat": st.seat_map[pending.seat], "venue_id": venue,
+                "session_state": s2.state.value}
+
+        return await self._step(session_id, actor=p.actor, venue=p.venue, fn=fn)
+
+    def _seat(
+        self, conn: Connection, s: Session, st: DrawState, b: int, now: _dt.datetime
+    ) -> tuple[Session, list[m.Event]]:
+        """Seat the confirmed expert of book seat ``b``; complete the draw when all are."""
+        assert st.book is not None
+        expert_id = inv.seated(st.book)[b]
+        found = xstore.load_experts(conn, [expert_id])
+        name = found[expert_id].name if expert_id in found else expert_id
+        when = int(now.timestamp())
+        s, events = m.apply(s, m.AssignSeat(st.seat_map[b], expert_id, name), when)
+        if len(inv.seated(st.book)) == len(st.book.candidates):
+            s, more = m.apply(s, m.CompleteDraw(), when)
+            events += more
+        return s, events
+
+    async def tick(self, session_id: str) -> _dt.datetime | None:
+        """Act on whatever deadline of this draw has passed (scheduler and start-up);
+        returns the next deadline."""
+
+        def fn(conn: Connection, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
+            if st is None or s.state is not State.DRAWING:
+                # A paused or aborted session's draw waits; nothing is decided meanwhile.
+                return s, None, [], {"next": None}
+            events: list[m.Event] = []
+            new_st = st
+            if st.ceremony is not None and cer.is_ready(st.ceremony, now=now):
+                s, new_st, events = self._finish(conn, s, st, now)
+            if new_st.book is not None:
+                before = _exhausted(new_st)
+                book, changed = inv.expire_due(new_st.book, now=now)
+                if changed:
+                    new_st = replace(new_st, book=book)
+                    events += [_invitation_event(new_st, i) for i in changed]
+                    events += _exhaustion_events(new_st, before)
+            nxt = new_st.next_deadline(now)
+            return s, new_st, events, {"next": nxt.isoformat() if nxt else None}
+
+        body = await self._step(session_id, actor=SYSTEM_ACTOR, venue=None, fn=fn)
+        nxt = body.get("next")
+        return _dt.datetime.fromisoformat(nxt) if nxt else None
+
+    async def pending(self) -> list[tuple[str, _dt.datetime]]:
+        """(session id, next deadline) of every draw waiting for one (for start-up)."""
+        rows = await self.db.read(xstore.pending_draws)
+        return [(sid, _utc(ms)) for sid, ms in rows]
+
+    # --- reading ------------------------------------------------------------------------
+
+    async def status(self, p: Principal, session_id: str) -> dict[str, Any]:
+        """The draw as ``p`` may see it: ceremony progress, seats, invitations."""
+
+        def tx(conn: Connection) -> tuple[Session, DrawState | None]:
+            s, _ = store.load_session(conn, session_id)
+            return s, xstore.load_draw(conn, session_id)
+
+        s, st = await self.db.read(tx)
+        require_visible(s, p)
+        if p.role == "expert":
+            raise Forbidden("experts see their own invitation (GET /api/invitations)")
+        return draw_view_for(s, st, p, now=_utc(self.clock_ms()))
+
+    async def my_invitations(self, p: Principal) -> list[dict[str, Any]]:
+        """The invitations of the expert ``p``: time and venue only (四不知)."""
+        if p.role != "expert":
+            raise Forbidden("only experts have invitations")
+
+        def tx(conn: Connection) -> list[dict[str, Any]]:
+            out = []
+            for row in xstore.invitations_of(conn, p.subject):
+                s, _ = store.load_session(conn, row["session_id"])
+                st = xstore.load_draw(conn, row["session_id"])
+                v = s.venue(row["venue_id"])
+                # 四不知: the time and the venue, never the project, tenderer or bids.
+                out.append({
+                    "session_id": row["session_id"],
+                    "status": row["status"],
+                    "deadline": _utc(row["deadline_ms"]).isoformat(),
+                    "starts_at": st.starts_at if st else None,
+                    "date": str(st.rules.get("draw", {}).get("date")) if st else None,
+                    "venue": {"id": v.id, "name": v.name, "city": v.city} if v else None,
+                })
+            return out
+
+        return await self.db.read(tx)
+
+    async def pool(self, p: Principal) -> dict[str, Any]:
+        """Size and composition of the pool (supervisor, operator)."""
+        if p.role not in ("supervisor", "operator"):
+            raise Forbidden("only supervisors and operators see the expert pool")
+        return await self.db.read(xstore.pool_status)
+
+    async def experts(
+        self, p: Principal, *, offset: int, limit: int, region: str | None
+    ) -> dict[str, Any]:
+        """One page of the pool; resident ID numbers masked unless ``p`` is a supervisor."""
+        if p.role not in ("supervisor", "operator"):
+            raise Forbidden("only supervisors and operators see the expert pool")
+
+        def tx(conn: Connection) -> tuple[dict[str, Any], list[Any]]:
+            return (xstore.pool_status(conn),
+                    xstore.list_experts(conn, offset=offset, limit=limit, region=region))
+
+        status, page = await self.db.read(tx)
+        full = p.role == "supervisor"
+        return {
+            "size": status["size"],
+            "offset": offset,
+            "experts": [
+                {
+                    "id": e.id,
+                    "name": e.name,
+                    "resident_id": e.resident_id if full else mask_resident_id(e.resident_id),
+                    "region": e.region,
+                    "status": e.status,
+                    "specialties": list(e.specialties),
+                    "title": e.title,
+                    "employer": e.employer.name,
+                }
+                for e in page
+            ],
+        }
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _require_drawing(s: Session, action: str) -> None:
+    if s.state is not State.DRAWING:
+        raise InvalidTransition(
+            f"cannot {action}: session is {m.state_label(s)}",
+            state=m.state_label(s), command="draw")
+
+
+def _bind_session(doc: dict[str, Any], session_id: str) -> dict[str, Any]:
+    """The rules document with ``[draw] session`` set to this session (the seed and the
+    record are bound to it, docs/draw.md §1)."""
+    draw_t = doc.get("draw")
+    if draw_t is None:
+        draw_t = {}
+    if not isinstance(draw_t, dict):
+        raise InvalidInput("rules: [draw] must be a table", field="rules/draw")
+    named = draw_t.get("session")
+    if named is not None and named != session_id:
+        raise InvalidInput(f"rules: draw.session is {named!r}, this session is {session_id!r}",
+                           field="rules/draw/session")
+    return {**doc, "draw": {**draw_t, "session": session_id}}
+
+
+def _party(p: Principal) -> str:
+    if p.role == "supervisor":
+        return SUPERVISOR_PARTY
+    if p.role == "operator" and p.venue:
+        return p.venue
+    raise Forbidden("only venue operators and the supervisor take part in the ceremony")
+
+
+def _open_ceremony(s: Session, p: Principal, st: DrawState | None) -> tuple[
+        cer.CeremonyState, DrawState]:
+    if not can_see(s, p):
+        raise NotFound(f"no session {s.id!r}")
+    _require_drawing(s, "take part in the ceremony")
+    if st is None or st.ceremony is None:
+        raise Conflict("no draw ceremony is open for this session")
+    return st.ceremony, st
+
+
+def _exhausted(st: DrawState) -> tuple[int, ...]:
+    return st.book.exhausted if st.book is not None else ()
+
+
+def _invitation_event(st: DrawState, i: inv.Invitation) -> m.Event:
+    kind = {"pending": "sent"}.get(i.status, i.status)
+    return m.Event(f"invitation.{kind}", {
+        "seat": st.seat_map[i.seat],
+        "venue_id": st.seat_venues[i.seat],
+        "expert_id": i.expert_id,
+        "rank": i.rank,
+        "deadline": i.deadline.isoformat(),
+        "reason": i.reason,
+    })
+
+
+def _exhaustion_events(st: DrawState, before: tuple[int, ...]) -> list[m.Event]:
+    # The operator is told (an event, and the draw status): a new ceremony draws the seat.
+    return [
+        m.Event("draw.seat_exhausted", {
+            "seat": st.seat_map[b], "venue_id": st.seat_venues[b],
+            "message": f"seat {st.seat_map[b]} has no alternate left: open a new draw"
+                       " ceremony for it"})
+        for b in _exhausted(st) if b not in before
+    ]
+
+
+def _seat_status(book: inv.InvitationBook | None, b: int) -> tuple[str, inv.Invitation | None]:
+    if book is None:
+        return "waiting", None
+    holder = next((i for i in reversed(book.invitations)
+                   if i.seat == b and i.status in ("pending", "accepted")), None)
+    if holder is not None:
+        return ("confirmed" if holder.status == "accepted" else "invited"), holder
+    if b in book.exhausted:
+        return "exhausted", None
+    return "waiting", None
+
+
+def draw_view_for(
+    s: Session, st: DrawState | None, p: Principal, *, now: _dt.datetime
+) -> dict[str, Any]:
+    """The draw status document as ``p`` (operator or supervisor) may see it."""
+    if st is None:
+        return {"session_id": s.id, "phase": "none", "seats": []}
+    c = st.ceremony
+    phase = ("ceremony" if c is not None else "failed" if st.book is None
+             else "complete" if len(inv.seated(st.book)) == len(st.book.candidates)
+             else "inviting")
+    seats = []
+    for b, index in enumerate(st.seat_map):
+        venue = st.seat_venues[b]
+        status, holder = _seat_status(st.book, b)
+        # An operator never sees who sits at another venue (四不知).
+        sees = p.role == "supervisor" or p.venue == venue
+        seats.append({
+            "seat": index,
+            "venue_id": venue,
+            "status": status,
+            "expert_id": (holder.expert_id if holder and sees else None),
+            "rank": holder.rank if holder else None,
+            "deadline": holder.deadline.isoformat() if holder and status == "invited" else None,
+            "masked": holder is not None and not sees,
+        })
+    doc: dict[str, Any] = {
+        "session_id": s.id,
+        "phase": phase,
+        "ceremony_number": st.number,
+        "rules_sha256": st.rules_sha256,
+        "pool_sha256": st.pool_sha256,
+        "invitation_timeout_seconds": int(st.timeout.total_seconds()),
+        "failure": st.failure,
+        "exhausted": [st.seat_map[b] for b in _exhausted(st)],
+        "seats": seats,
+        "now": now.isoformat(),
+    }
+    if c is not None:
+        doc["ceremony"] = {
+            "parties": list(c.parties),
+            "commit_deadline": c.commit_deadline.isoformat(),
+            "reveal_deadline": c.reveal_deadline.isoformat(),
+            "minimum": c.minimum,
+            "committed": [x.party for x in c.commitments],
+            "revealed": [x.party for x in c.reveals],
+        }
+    if p.role == "supervisor" or (p.role == "operator" and p.venue == s.primary.id):
+        doc["rules"] = dict(st.rules)  # names the tenderer and bidders: the project
+    return doc

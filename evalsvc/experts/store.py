@@ -1,0 +1,273 @@
+"""Expert pool and draw store: synchronous functions of a SQLAlchemy ``Connection``.
+
+They run inside a transaction opened by :class:`evalsvc.db.Database` (or by the
+``evalsvc experts import`` command), so an import, or a draw step with its session
+events, is written all at once or not at all.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "archive_snapshot",
+    "import_experts",
+    "invitations_of",
+    "list_experts",
+    "load_draw",
+    "load_experts",
+    "load_pool",
+    "load_snapshot",
+    "pending_draws",
+    "pool_status",
+    "save_draw",
+    "session_bundle",
+    "snapshot_experts",
+]
+
+import datetime as _dt
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from evalsvc.canonical import canonical_bytes, storage_json
+from evalsvc.errors import NotFound
+from evalsvc.experts.drawstate import DrawState, state_from_json, state_to_json
+from evalsvc.experts.pool import Expert, expert_from_view, expert_to_json
+from evalsvc.experts.tables import DrawStateRow, ExpertRow, InvitationRow, PoolSnapshotRow
+
+_X = cast(sa.Table, ExpertRow.__table__)  # type: ignore[attr-defined]
+_P = cast(sa.Table, PoolSnapshotRow.__table__)  # type: ignore[attr-defined]
+_D = cast(sa.Table, DrawStateRow.__table__)  # type: ignore[attr-defined]
+_I = cast(sa.Table, InvitationRow.__table__)  # type: ignore[attr-defined]
+_CHUNK = 500
+
+
+def _ms(t: _dt.datetime) -> int:
+    return int(t.timestamp() * 1000)
+
+
+def import_experts(conn: Connection, experts: Sequence[Expert], *, now_ms: int) -> tuple[int, int]:
+    """Insert or replace ``experts`` (by id); (added, replaced)."""
+    replaced = 0
+    ids = [e.id for e in experts]
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i : i + _CHUNK]
+        replaced += conn.execute(sa.delete(_X).where(_X.c.id.in_(chunk))).rowcount or 0
+    rows = [
+        {
+            "id": e.id,
+            "name": e.name,
+            "resident_id": e.resident_id,
+            "region": e.region,
+            "status": e.status,
+            "doc": storage_json(expert_to_json(e)),
+            "imported_ms": now_ms,
+        }
+        for e in experts
+    ]
+    for i in range(0, len(rows), _CHUNK):
+        conn.execute(sa.insert(_X), rows[i : i + _CHUNK])
+    return len(experts) - replaced, replaced
+
+
+def pool_status(conn: Connection) -> dict[str, Any]:
+    """Size of the pool, by region and by status, and the time of the last import."""
+    by_region = {
+        r: int(n)
+        for r, n in conn.execute(sa.select(_X.c.region, sa.func.count()).group_by(_X.c.region))
+    }
+    by_status = {
+        s: int(n)
+        for s, n in conn.execute(sa.select(_X.c.status, sa.func.count()).group_by(_X.c.status))
+    }
+    last = conn.execute(sa.select(sa.func.max(_X.c.imported_ms))).scalar()
+    return {
+        "size": sum(by_region.values()),
+        "by_region": dict(sorted(by_region.items())),
+        "by_status": dict(sorted(by_status.items())),
+        "last_import_ms": int(last) if last is not None else None,
+    }
+
+
+def _expert(doc: str) -> Expert:
+    from evalsvc.experts.pool import validated_experts
+
+    # The stored record is the import format: parse it through the same validation.
+    return validated_experts(b"[" + doc.encode("utf-8") + b"]", fmt="json").experts[0]
+
+
+def list_experts(
+    conn: Connection, *, offset: int, limit: int, region: str | None = None
+) -> list[Expert]:
+    """One page of the pool in id order."""
+    q = sa.select(_X.c.doc).order_by(_X.c.id).offset(offset).limit(limit)
+    if region:
+        q = q.where(_X.c.region == region)
+    return [_expert(r[0]) for r in conn.execute(q)]
+
+
+def load_pool(conn: Connection) -> list[Expert]:
+    """Every expert of the pool (id order)."""
+    from evalsvc.experts.pool import validated_experts
+
+    docs = [r[0] for r in conn.execute(sa.select(_X.c.doc).order_by(_X.c.id))]
+    if not docs:
+        return []
+    body = ("[" + ",".join(docs) + "]").encode("utf-8")
+    return list(validated_experts(body, fmt="json").experts)
+
+
+def load_experts(conn: Connection, ids: Iterable[str]) -> dict[str, Expert]:
+    """The experts with these ids (missing ids are left out)."""
+    out: dict[str, Expert] = {}
+    wanted = sorted(set(ids))
+    for i in range(0, len(wanted), _CHUNK):
+        for (doc,) in conn.execute(sa.select(_X.c.doc).where(_X.c.id.in_(wanted[i : i + _CHUNK]))):
+            e = _expert(doc)
+            out[e.id] = e
+    return out
+
+
+def archive_snapshot(
+    conn: Connection, views: Sequence[dict[str, Any]], *, digest: str, now_ms: int
+) -> None:
+    """Keep the draw views a ceremony draws from under their digest (once)."""
+    if conn.execute(sa.select(_P.c.sha256).where(_P.c.sha256 == digest)).first() is not None:
+        return
+    conn.execute(
+        sa.insert(_P).values(
+            sha256=digest,
+            size=len(views),
+            doc=canonical_bytes(list(views)).decode("utf-8"),
+            created_ms=now_ms,
+        )
+    )
+
+
+def load_snapshot(conn: Connection, digest: str) -> list[dict[str, Any]]:
+    """The archived draw views of ``digest``."""
+    row = conn.execute(sa.select(_P.c.doc).where(_P.c.sha256 == digest)).first()
+    if row is None:
+        raise NotFound(f"no archived pool snapshot {digest}")
+    return cast(list[dict[str, Any]], json.loads(row[0]))
+
+
+def snapshot_experts(conn: Connection, digest: str) -> list[Expert]:
+    """The archived snapshot as experts (draw views: no names or resident ID numbers)."""
+    return [expert_from_view(v) for v in load_snapshot(conn, digest)]
+
+
+def load_draw(conn: Connection, session_id: str) -> DrawState | None:
+    """The draw state of a session, if a draw was ever opened."""
+    row = conn.execute(sa.select(_D.c.doc).where(_D.c.session_id == session_id)).first()
+    return state_from_json(json.loads(row[0])) if row else None
+
+
+def save_draw(conn: Connection, state: DrawState, *, now_ms: int) -> None:
+    """Write the draw state and its invitations (replacing what was there)."""
+    now = _dt.datetime.fromtimestamp(now_ms / 1000, _dt.UTC)
+    nxt = state.next_deadline(now)
+    values = {
+        "doc": storage_json(state_to_json(state)),
+        "next_deadline_ms": _ms(nxt) if nxt else None,
+        "updated_ms": now_ms,
+    }
+    done = conn.execute(
+        sa.update(_D).where(_D.c.session_id == state.session_id).values(**values)
+    ).rowcount
+    if not done:
+        conn.execute(sa.insert(_D).values(session_id=state.session_id, **values))
+    conn.execute(sa.delete(_I).where(_I.c.session_id == state.session_id))
+    if state.book is not None:
+        rows = [
+            {
+                "session_id": state.session_id,
+                "seat": state.seat_map[i.seat],
+                "rank": i.rank,
+                "expert_id": i.expert_id,
+                "venue_id": str(state.seat_venues[i.seat]),
+                "status": i.status,
+                "deadline_ms": _ms(i.deadline),
+            }
+            for i in state.book.invitations
+        ]
+        if rows:
+            conn.execute(sa.insert(_I), rows)
+
+
+def pending_draws(conn: Connection) -> list[tuple[str, int]]:
+    """(session id, next deadline in unix ms) of every draw with something pending."""
+    rows = conn.execute(
+        sa.select(_D.c.session_id, _D.c.next_deadline_ms)
+        .where(_D.c.next_deadline_ms.is_not(None))
+        .order_by(_D.c.next_deadline_ms)
+    )
+    return [(str(r[0]), int(r[1])) for r in rows]
+
+
+def invitations_of(conn: Connection, expert_id: str) -> list[dict[str, Any]]:
+    """Every invitation of one expert, newest deadline first."""
+    rows = conn.execute(
+        sa.select(_I.c.session_id, _I.c.seat, _I.c.rank, _I.c.venue_id, _I.c.status,
+                  _I.c.deadline_ms)
+        .where(_I.c.expert_id == expert_id, _I.c.status != "skipped")
+        .order_by(_I.c.deadline_ms.desc())
+    )
+    return [
+        {"session_id": r[0], "seat": r[1], "rank": r[2], "venue_id": r[3], "status": r[4],
+         "deadline_ms": r[5]}
+        for r in rows
+    ]
+
+
+def session_bundle(
+    conn: Connection, session_id: str, *, ceremony: int | None = None
+) -> dict[str, Any]:
+    """The draw bundle of a recorded draw, rebuilt from the session's events and the
+    archived pool snapshot (``docs/draw.md`` §4.1): the last drawn ceremony unless told."""
+    from evalsvc.experts.bundle import BUNDLE_FORMAT
+    from evalsvc.sessions.store import list_events
+
+    events = []
+    after = 0
+    while True:
+        page = list_events(conn, session_id, after=after, limit=1000)
+        if not page:
+            break
+        events += [e for e in page if e.type.startswith("draw.")]
+        after = page[-1].seq
+    drawn = [e for e in events if e.type == "draw.drawn"
+             and (ceremony is None or e.payload.get("ceremony") == ceremony)]
+    if not drawn:
+        if not any(e.type == "session.created" for e in list_events(
+                conn, session_id, after=0, limit=1)):
+            raise NotFound(f"no session {session_id!r}")
+        which = f"ceremony {ceremony}" if ceremony is not None else "any ceremony"
+        raise NotFound(f"session {session_id} has no recorded draw for {which}")
+    d = drawn[-1]
+    number = d.payload.get("ceremony")
+    opened = next(e for e in reversed(events)
+                  if e.type == "draw.opened" and e.payload.get("ceremony") == number
+                  and e.seq < d.seq)
+    within = [e for e in events if opened.seq < e.seq < d.seq]
+    o = opened.payload
+    return {
+        "format": BUNDLE_FORMAT,
+        "session": session_id,
+        "rules": o["rules"],
+        "rules_sha256": o["rules_sha256"],
+        "pool_sha256": o["pool_sha256"],
+        "pool": load_snapshot(conn, o["pool_sha256"]),
+        "ceremony": {
+            "commit_deadline": o["commit_deadline"],
+            "reveal_deadline": o["reveal_deadline"],
+            "minimum": o["minimum"],
+            "commitments": [e.payload for e in within if e.type == "draw.committed"],
+            "reveals": [e.payload for e in within if e.type == "draw.revealed"],
+        },
+        "seed": d.payload["result"]["seed"],
+        "result": d.payload["result"],
+        "result_sha256": d.payload["result_sha256"],
+    }

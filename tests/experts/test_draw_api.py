@@ -1,0 +1,235 @@
+"""The expert pool and the draw through the API: import into the database, the seed
+ceremony, the draw, invitations with deadlines, alternates, exhausted seats and a new
+ceremony, and ``evalsvc draw verify --session`` against the recorded events."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from conftest import (
+    Harness,
+    draw_rules,
+    drawing_session,
+    import_pool,
+    make_token,
+    run_ceremony,
+)
+
+from evalsvc.cli import main
+
+
+def _types(events: list[dict[str, Any]]) -> list[str]:
+    return [e["type"] for e in events]
+
+
+async def _draw(api: Harness, sid: str) -> dict[str, Any]:
+    status, body = await api.call("GET", f"/api/sessions/{sid}/draw", api.op())
+    assert status == 200, body
+    return dict(body)
+
+
+async def _invited(api: Harness, sid: str) -> dict[int, tuple[str, str]]:
+    """Seat → (expert id, venue) of every pending invitation (supervisor's view)."""
+    status, body = await api.call("GET", f"/api/sessions/{sid}/draw", api.sup)
+    assert status == 200, body
+    return {
+        s["seat"]: (s["expert_id"], s["venue_id"]) for s in body["seats"] if s["status"] == "invited"
+    }
+
+
+async def _answer(api: Harness, sid: str, expert: str, venue: str, accept: bool) -> Any:
+    return await api.call(
+        "POST",
+        f"/api/sessions/{sid}/invitation",
+        api.expert(expert, venue),
+        json={"accept": accept},
+    )
+
+
+async def test_import_fills_the_pool_and_ids_are_masked_for_operators(
+    api: Harness, db_url: str, tmp_path: Path
+) -> None:
+    experts = import_pool(db_url, tmp_path, count=50)
+    status, pool = await api.call("GET", "/api/experts/pool", api.op())
+    assert status == 200 and pool["size"] == 50
+    assert sum(pool["by_region"].values()) == 50 and set(pool["by_status"]) <= {
+        "active",
+        "suspended",
+        "retired",
+    }
+    _, page = await api.call("GET", "/api/experts?limit=5", api.op())
+    first = experts_by_id = {e.id: e for e in experts}
+    assert first
+    for row in page["experts"]:
+        full = experts_by_id[row["id"]].resident_id
+        assert row["resident_id"] != full and "*" in row["resident_id"]
+        assert row["resident_id"][:6] == full[:6]
+    _, page = await api.call("GET", "/api/experts?limit=5", api.sup)
+    assert all(r["resident_id"] == experts_by_id[r["id"]].resident_id for r in page["experts"])
+    status, _ = await api.call("GET", "/api/experts/pool", api.expert("E-1", "sh-ggzy"))
+    assert status == 403
+    # Importing the same file again replaces the rows: the pool does not grow.
+    import_pool(db_url, tmp_path, count=50)
+    _, pool = await api.call("GET", "/api/experts/pool", api.sup)
+    assert pool["size"] == 50
+
+
+async def test_import_refuses_an_invalid_file_and_writes_nothing(
+    api: Harness, db_url: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,name\nE1,张三\n", encoding="utf-8")
+    report = tmp_path / "report.json"
+    code = main(["experts", "import", str(bad), "--database", db_url, "--report", str(report)])
+    assert code == 1 and report.exists()
+    _, pool = await api.call("GET", "/api/experts/pool", api.sup)
+    assert pool["size"] == 0
+
+
+async def test_ceremony_draws_invites_and_seats_confirmed_experts(
+    api: Harness, db_url: str, tmp_path: Path
+) -> None:
+    import_pool(db_url, tmp_path)
+    sid = await drawing_session(api)
+    last = await run_ceremony(api, sid, rules=draw_rules())
+    assert last["drawn"] is True
+    types = _types(await api.events(sid))
+    assert types.count("draw.committed") == 3 and types.count("draw.revealed") == 3
+    assert types.index("draw.seeded") < types.index("draw.drawn")
+    assert types.count("invitation.sent") == 7
+    invited = await _invited(api, sid)
+    assert sorted(invited) == list(range(7))
+
+    # The primary operator sees its own venue's invited experts, not the others'.
+    view = await _draw(api, sid)
+    assert view["phase"] == "inviting"
+    for seat in view["seats"]:
+        mine = seat["venue_id"] == "sh-ggzy"
+        assert (seat["expert_id"] is not None) == mine and seat["masked"] is not mine
+
+    # An invited expert cannot answer with a token of another venue.
+    e0, v0 = invited[0]
+    wrong = make_token(api.settings, "expert", venue="ah-hefei", subject=e0)
+    status, _ = await api.call(
+        "POST", f"/api/sessions/{sid}/invitation", wrong, json={"accept": True}
+    )
+    assert status == 403
+    for seat, (expert, venue) in sorted(invited.items()):
+        status, body = await _answer(api, sid, expert, venue, True)
+        assert status == 200, body
+        assert body["seat"] == seat
+    status, s = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    assert s["state"] == "ready"
+    assert [x["expert_id"] for x in s["seats"]] == [invited[i][0] for i in range(7)]
+    assert (await _draw(api, sid))["phase"] == "complete"
+    # Answering twice is refused.
+    status, _ = await _answer(api, sid, e0, v0, True)
+    assert status == 404
+
+    code = main(["draw", "verify", "--session", sid, "--database", db_url])
+    assert code == 0
+
+
+async def test_decline_calls_the_next_alternate(
+    api: Harness, db_url: str, tmp_path: Path
+) -> None:
+    import_pool(db_url, tmp_path)
+    sid = await drawing_session(api)
+    await run_ceremony(api, sid, rules=draw_rules())
+    invited = await _invited(api, sid)
+    expert, venue = invited[3]
+    status, body = await _answer(api, sid, expert, venue, False)
+    assert status == 200 and body["status"] == "declined"
+    events = await api.events(sid)
+    assert _types(events)[-2:] == ["invitation.declined", "invitation.sent"]
+    sent = events[-1]["payload"]
+    assert sent["seat"] == 3 and sent["rank"] == 1 and sent["expert_id"] != expert
+    assert (await _invited(api, sid))[3][0] == sent["expert_id"]
+
+
+async def test_timeout_calls_the_alternate_without_anyone_asking(
+    api: Harness, db_url: str, tmp_path: Path
+) -> None:
+    import_pool(db_url, tmp_path)
+    sid = await drawing_session(api)
+    await run_ceremony(api, sid, rules=draw_rules(), invitation_timeout_seconds=1)
+    first = await _invited(api, sid)
+    await asyncio.sleep(1.6)
+    events = await api.events(sid)
+    assert _types(events).count("invitation.expired") == 7
+    again = await _invited(api, sid)
+    assert all(again[s][0] != first[s][0] for s in range(7))
+    late = await _answer(api, sid, *first[0], True)
+    assert late[0] == 404
+
+
+async def test_exhausted_seat_tells_the_operator_and_a_new_ceremony_draws_it(
+    api: Harness, db_url: str, tmp_path: Path
+) -> None:
+    import_pool(db_url, tmp_path)
+    sid = await drawing_session(api)
+    await run_ceremony(api, sid, rules=draw_rules(alternates=0))
+    invited = await _invited(api, sid)
+    for seat, (expert, venue) in invited.items():
+        if seat != 5:
+            assert (await _answer(api, sid, expert, venue, True))[0] == 200
+    declined, venue = invited[5]
+    assert (await _answer(api, sid, declined, venue, False))[0] == 200
+    events = await api.events(sid)
+    assert events[-1]["type"] == "draw.seat_exhausted" and events[-1]["payload"]["seat"] == 5
+    view = await _draw(api, sid)
+    assert view["exhausted"] == [5]
+    status, body = await api.command(sid, api.op(), "complete_draw")
+    assert status == 409, body  # seat 5 has no confirmed expert
+
+    # A new ceremony (the same rules) draws seat 5 only; the others keep their experts.
+    await run_ceremony(api, sid)
+    again = await _invited(api, sid)
+    assert list(again) == [5] and again[5][0] != declined
+    assert (await _answer(api, sid, *again[5], True))[0] == 200
+    _, s = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    assert s["state"] == "ready"
+    assert main(["draw", "verify", "--session", sid, "--database", db_url]) == 0
+    assert main(["draw", "verify", "--session", sid, "--ceremony", "1", "--database", db_url]) == 0
+
+
+async def test_too_few_reveals_fail_the_draw_at_the_deadline(
+    api: Harness, db_url: str, tmp_path: Path
+) -> None:
+    import_pool(db_url, tmp_path, count=100)
+    sid = await drawing_session(api)
+    await run_ceremony(api, sid, rules=draw_rules(), parties=("sh-ggzy",), reveal_s=1.8)
+    await asyncio.sleep(1.2)
+    events = await api.events(sid)
+    assert events[-1]["type"] == "draw.failed"
+    assert events[-1]["payload"]["reason"] == "insufficient_contributions"
+    view = await _draw(api, sid)
+    assert view["phase"] == "failed" and view["failure"]
+
+
+async def test_rules_that_do_not_fit_the_session_are_refused(
+    api: Harness, db_url: str, tmp_path: Path
+) -> None:
+    import_pool(db_url, tmp_path, count=50)
+    sid = await drawing_session(api)
+    rules = draw_rules()
+    rules["seats"][0]["count"] = 5
+    status, body = await api.call(
+        "POST",
+        f"/api/sessions/{sid}/draw",
+        api.op(),
+        json={"rules": rules, "commit_deadline": "2099-01-01T00:00:00+00:00",
+              "reveal_deadline": "2099-01-01T01:00:00+00:00"},
+    )
+    assert status == 422 and "sh-ggzy" in body["detail"], body
+    # Only the primary operator opens the draw.
+    status, body = await api.call(
+        "POST",
+        f"/api/sessions/{sid}/draw",
+        api.op("js-suzhou"),
+        json={"rules": draw_rules(), "commit_deadline": "2099-01-01T00:00:00+00:00",
+              "reveal_deadline": "2099-01-01T01:00:00+00:00"},
+    )
+    assert status == 403, body
