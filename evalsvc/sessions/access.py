@@ -7,6 +7,15 @@
 - **expert**: sees only sessions where they hold a seat, their own identity, and acts
   only for their own seat.
 
+**Blinding (四不知)**, before the session starts (state before ``evaluating``, or paused
+from such a state): an expert sees only the time and the venue — no title, tenderer,
+bids or criteria, and no other venue; a secondary venue's operator sees no project
+either (and, as always, no identity of another venue's experts); the primary venue's
+operator and supervisors see the project. Events follow the same rules
+(:func:`redact_event`): ``session.created``, ``bid.added``, ``criterion.added`` and the
+draw's rules document (``draw.opened``) carry the project; ``draw.drawn`` and
+``invitation.*`` carry identities, masked per venue like ``seat.assigned``.
+
 A session the principal may not see is reported as not found, so its existence is not
 revealed.
 """
@@ -14,11 +23,14 @@ revealed.
 from __future__ import annotations
 
 __all__ = [
+    "BLINDED_STATES",
     "can_see",
+    "is_blinded",
     "redact_event",
     "require_expert_seat",
     "require_primary_operator",
     "require_seat_operator",
+    "sees_project",
     "view_session",
 ]
 
@@ -26,7 +38,13 @@ from typing import Any
 
 from evalsvc.auth import Principal
 from evalsvc.errors import Forbidden, NotFound
-from evalsvc.sessions.model import Seat, Session, session_to_doc
+from evalsvc.sessions.model import Seat, Session, State, session_to_doc
+
+# Before the evaluation starts the project is hidden from experts and secondary venues.
+BLINDED_STATES = frozenset({State.DRAFT, State.DRAWING, State.READY, State.CHECKING_IN})
+_PROJECT_FIELDS = ("title", "tenderer", "bids", "criteria")
+# Events whose payload describes the project (title, tenderer, bids, criteria).
+_PROJECT_EVENTS = frozenset({"session.created", "bid.added", "criterion.added"})
 
 
 def can_see(s: Session, p: Principal) -> bool:
@@ -77,9 +95,30 @@ def _sees_identity(s: Session, p: Principal, venue_id: str, expert_id: str | Non
     return expert_id is not None and expert_id == p.subject
 
 
+def is_blinded(s: Session) -> bool:
+    """Whether the session has not started yet (四不知 applies)."""
+    state = s.paused.from_state if s.state is State.PAUSED and s.paused else s.state
+    return state in BLINDED_STATES
+
+
+def sees_project(s: Session, p: Principal) -> bool:
+    """Whether ``p`` may see the project (title, tenderer, bids, criteria) now."""
+    if p.role == "supervisor" or (p.role == "operator" and p.venue == s.primary.id):
+        return True
+    return not is_blinded(s)
+
+
 def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
-    """The session document as ``p`` may see it (identities masked per role)."""
+    """The session document as ``p`` may see it (identities masked per role, and the
+    project hidden before the start from those who may not see it)."""
     doc = session_to_doc(s)
+    if not sees_project(s, p):
+        for name in _PROJECT_FIELDS:
+            doc[name] = [] if name in ("bids", "criteria") else None
+        doc["blinded"] = list(_PROJECT_FIELDS)
+        if p.role == "expert":
+            # An expert is told the time and the venue: their own venue only.
+            doc["venues"] = [v for v in doc["venues"] if v["id"] == p.venue]
     for seat in doc["seats"]:
         if not _sees_identity(s, p, seat["venue_id"], seat["expert_id"]):
             seat["expert_id"] = None
@@ -94,9 +133,38 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
     return doc
 
 
+def _mask_pick(s: Session, p: Principal, venue: str, pick: dict[str, Any]) -> dict[str, Any]:
+    if _sees_identity(s, p, venue, pick.get("expert")):
+        return pick
+    return {**pick, "expert": None, "masked": True}
+
+
 def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, Any]:
     """An event document as ``p`` may see it."""
-    if event["type"] == "seat.assigned":
+    kind = event["type"]
+    if not sees_project(s, p):
+        if kind in _PROJECT_EVENTS:
+            event = {**event, "payload": {"masked": True}}
+        elif kind == "draw.opened":
+            # The rules document names the tenderer and the bidders; its digest stays.
+            event = {**event, "payload": {**event["payload"], "rules": None, "masked": True}}
+    if kind == "draw.drawn" and p.role != "supervisor":
+        pl = event["payload"]
+        result = pl["result"]
+        seats = [
+            {
+                **seat,
+                "member": _mask_pick(s, p, seat["venue"], seat["member"]),
+                "alternates": [_mask_pick(s, p, seat["venue"], a) for a in seat["alternates"]],
+            }
+            for seat in result["seats"]
+        ]
+        event = {**event, "payload": {**pl, "result": {**result, "seats": seats}}}
+    if kind.startswith("invitation.") or kind == "draw.seat_exhausted":
+        pl = event["payload"]
+        if "expert_id" in pl and not _sees_identity(s, p, pl["venue_id"], pl["expert_id"]):
+            event = {**event, "payload": {**pl, "expert_id": None, "masked": True}}
+    if kind == "seat.assigned":
         pl = event["payload"]
         if not _sees_identity(s, p, pl["venue_id"], pl["expert_id"]):
             event = {

@@ -35,7 +35,9 @@ async def _invited(api: Harness, sid: str) -> dict[int, tuple[str, str]]:
     status, body = await api.call("GET", f"/api/sessions/{sid}/draw", api.sup)
     assert status == 200, body
     return {
-        s["seat"]: (s["expert_id"], s["venue_id"]) for s in body["seats"] if s["status"] == "invited"
+        s["seat"]: (s["expert_id"], s["venue_id"])
+        for s in body["seats"]
+        if s["status"] == "invited"
     }
 
 
@@ -60,8 +62,7 @@ async def test_import_fills_the_pool_and_ids_are_masked_for_operators(
         "retired",
     }
     _, page = await api.call("GET", "/api/experts?limit=5", api.op())
-    first = experts_by_id = {e.id: e for e in experts}
-    assert first
+    experts_by_id = {e.id: e for e in experts}
     for row in page["experts"]:
         full = experts_by_id[row["id"]].resident_id
         assert row["resident_id"] != full and "*" in row["resident_id"]
