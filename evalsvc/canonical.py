@@ -7,7 +7,14 @@ binary float ever enters a hash. :func:`canonical_bytes` refuses floats for that
 
 from __future__ import annotations
 
-__all__ = ["canonical_bytes", "canonical_sha256", "storage_json", "storage_sha256", "to_jsonable"]
+__all__ = [
+    "canonical_bytes",
+    "canonical_sha256",
+    "response_json",
+    "storage_json",
+    "storage_sha256",
+    "to_jsonable",
+]
 
 import hashlib
 import json
@@ -90,6 +97,11 @@ def _storage_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def response_json(value: Any) -> str:
+    """Compact JSON for responses (Decimals as strings, key order kept, UTF-8)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_storage_default)
 
 
 def storage_json(value: Any) -> str:
