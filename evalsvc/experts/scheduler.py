@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from evalsvc.errors import NotFound
+
 log = logging.getLogger(__name__)
 
 # A job fires a little after the deadline: a deadline is "passed" strictly after it.
@@ -57,6 +59,8 @@ class DrawDeadlines:
     async def _fire(self, session_id: str) -> None:
         try:
             nxt = await self._tick(session_id)
+        except NotFound:
+            nxt = None  # the session is gone: nothing to wait for
         except Exception:
             log.exception("draw deadline of session %s failed; retrying in 5 s", session_id)
             nxt = _dt.datetime.now(_dt.UTC) + _dt.timedelta(seconds=5)

@@ -64,6 +64,7 @@ from evalsvc.sessions.schemas import parse_body
 DEFAULT_INVITATION_TIMEOUT = inv.DEFAULT_TIMEOUT
 SUPERVISOR_PARTY = "supervisor"
 SYSTEM_ACTOR = "system:scheduler"
+PAUSED_RECHECK = _dt.timedelta(seconds=30)
 
 
 class _In(BaseModel):
@@ -399,8 +400,10 @@ class DrawService:
 
         def fn(conn: Connection, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
             if st is None or s.state is not State.DRAWING:
-                # A paused or aborted session's draw waits; nothing is decided meanwhile.
-                return s, None, [], {"next": None}
+                # A paused session's draw waits (looked at again later: deadlines that
+                # passed meanwhile are handled once it resumes); any other state ends it.
+                later = now + PAUSED_RECHECK if s.state is State.PAUSED else None
+                return s, None, [], {"next": later.isoformat() if later else None}
             events: list[m.Event] = []
             new_st = st
             if st.ceremony is not None and cer.is_ready(st.ceremony, now=now):
