@@ -1,0 +1,126 @@
+"""The mirror served read-only over HTTP to the venue's operators.
+
+Only GET routes exist and the database is opened ``mode=ro`` with ``query_only``: the
+venue can read its records whether or not the primary is reachable, and nothing here can
+change them. (Access control for this listener is the network it binds to — loopback by
+default; certificate login for venue staff comes with the certificate issue.)
+"""
+
+from __future__ import annotations
+
+__all__ = ["AGENT", "create_readonly_app"]
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from evalsvc.venues.agent import Agent
+from evalsvc.venues.mirror import open_readonly
+
+AGENT: web.AppKey[Agent] = web.AppKey("agent", Agent)
+_CONN: web.AppKey[sqlite3.Connection] = web.AppKey("mirror_ro", sqlite3.Connection)
+_LOCK: web.AppKey[asyncio.Lock] = web.AppKey("mirror_lock", asyncio.Lock)
+
+
+def _json(doc: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(doc, ensure_ascii=False),
+        status=status,
+        content_type="application/json",
+    )
+
+
+async def _query(request: web.Request, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    conn = request.app[_CONN]
+    async with request.app[_LOCK]:  # one sqlite3 connection: one query at a time
+        return await asyncio.to_thread(lambda: conn.execute(sql, params).fetchall())
+
+
+async def healthz(request: web.Request) -> web.Response:
+    agent = request.app[AGENT]
+    return _json(
+        {
+            "status": "ok",
+            "venue": agent.venue,
+            "primary": agent.primary,
+            "links": {sid: ("connected" if up else "down") for sid, up in agent.connected.items()},
+        }
+    )
+
+
+async def list_sessions(request: web.Request) -> web.Response:
+    rows = await _query(
+        request,
+        "SELECT session_id, title, epoch, last_seq, hash, updated_ms FROM cursor "
+        "WHERE session_id NOT LIKE '%@%' ORDER BY session_id",
+        (),
+    )
+    keys = ("id", "title", "epoch", "last_seq", "hash", "updated_ms")
+    return _json({"sessions": [dict(zip(keys, r, strict=True)) for r in rows]})
+
+
+def _int(request: web.Request, name: str, default: int, hi: int) -> int:
+    try:
+        v = int(request.query.get(name, default))
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name} must be an integer") from None
+    return max(0, min(v, hi))
+
+
+async def list_events(request: web.Request) -> web.Response:
+    sid = request.match_info["session_id"]
+    after = _int(request, "after", 0, 2**53)
+    limit = max(1, _int(request, "limit", 1000, 1000))
+    cur = await _query(request, "SELECT last_seq FROM cursor WHERE session_id = ?", (sid,))
+    if not cur:
+        return _json({"code": "not_found", "message": f"no session {sid!r} in this mirror"}, 404)
+    rows = await _query(
+        request,
+        "SELECT seq, type, payload, actor, venue, time_ms FROM event "
+        "WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        (sid, after, limit),
+    )
+    events = [
+        {
+            "seq": r[0],
+            "type": r[1],
+            "payload": json.loads(r[2]),
+            "actor": r[3],
+            "venue": r[4],
+            "time_ms": r[5],
+        }
+        for r in rows
+    ]
+    return _json({"last_seq": cur[0][0], "events": events})
+
+
+async def list_snapshots(request: web.Request) -> web.Response:
+    sid = request.match_info["session_id"]
+    rows = await _query(
+        request, "SELECT seq, reason, doc FROM snapshot WHERE session_id = ? ORDER BY seq", (sid,)
+    )
+    return _json(
+        {"snapshots": [{"seq": r[0], "reason": r[1], "session": json.loads(r[2])} for r in rows]}
+    )
+
+
+def create_readonly_app(agent: Agent, mirror_path: Path) -> web.Application:
+    """GET-only application over the mirror at ``mirror_path``."""
+    app = web.Application()
+    app[AGENT] = agent
+    app[_CONN] = open_readonly(mirror_path)
+    app[_LOCK] = asyncio.Lock()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/sessions", list_sessions)
+    app.router.add_get("/sessions/{session_id}/events", list_events)
+    app.router.add_get("/sessions/{session_id}/snapshots", list_snapshots)
+
+    async def _close(app: web.Application) -> None:
+        app[_CONN].close()
+
+    app.on_cleanup.append(_close)
+    return app

@@ -1,0 +1,144 @@
+"""A secondary venue's agent (``evalsvc venue``) as a real process against a real primary:
+it mirrors exactly what the venue's operator may see, keeps serving its records while the
+primary is dead, and catches up after the primary comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from conftest import make_token, scoring_sheet
+from procs import Server, free_port
+from test_chaos import all_events, prepare
+
+from evalsvc.config import PROJECT_ROOT, Settings
+
+pytestmark = pytest.mark.e2e
+FIELDS = ("seq", "type", "payload", "actor", "venue", "time_ms")
+
+
+async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
+    async with http.get(url) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def _wait_mirror(http: aiohttp.ClientSession, base: str, sid: str, top: int) -> list[Any]:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            status, doc = await _get(http, f"{base}/sessions/{sid}/events?limit=1000")
+        except aiohttp.ClientError:
+            status, doc = 0, {}
+        if status == 200 and doc["last_seq"] >= top:
+            events = list(doc["events"])
+            while len(events) < doc["last_seq"]:
+                _, more = await _get(
+                    http, f"{base}/sessions/{sid}/events?limit=1000&after={events[-1]['seq']}"
+                )
+                events += more["events"]
+            return events
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the mirror did not reach seq {top}")
+
+
+async def test_venue_keeps_its_records_when_the_primary_dies_and_catches_up(
+    tmp_path: Path, db_url: str, settings: Settings
+) -> None:
+    server = Server(
+        db_url=db_url, secret_file=Path(settings.auth.token_secret_file), log=tmp_path / "s.log"
+    )
+    server.start()
+    port = free_port()
+    mirror_url = f"http://127.0.0.1:{port}"
+    agent: subprocess.Popen[bytes] | None = None
+    try:
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=10),
+            connector=aiohttp.TCPConnector(force_close=True),
+        ) as http:
+            sid, ops, experts = await prepare(http, server.url, settings)
+            op_js = ops["js-suzhou"]
+            agent = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "evalsvc",
+                    "venue",
+                    "--primary",
+                    server.url,
+                    "--venue",
+                    "js-suzhou",
+                    "--token",
+                    op_js,
+                    "--mirror",
+                    str(tmp_path / "venue.db"),
+                    "--listen",
+                    f"127.0.0.1:{port}",
+                    "--discover",
+                    "0.3",
+                ],
+                cwd=PROJECT_ROOT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdout=(tmp_path / "agent.log").open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+
+            async def submit(n: int, tag: str) -> int:
+                seq = 0
+                for i in range(n):
+                    _, _, tok = experts[i % len(experts)]
+                    async with http.post(
+                        f"{server.url}/api/sessions/{sid}/sheets",
+                        json=scoring_sheet(t1=str(i % 50)),
+                        headers={
+                            "Authorization": f"Bearer {tok}",
+                            "Idempotency-Key": f"{tag}-{i:06d}",
+                        },
+                    ) as r:
+                        assert r.status == 201
+                        seq = (await r.json())["seq"]
+                return seq
+
+            top = await submit(40, "a")
+            mirrored = await _wait_mirror(http, mirror_url, sid, top)
+            view = await all_events(http, server.url, sid, op_js)
+            assert [{k: e[k] for k in FIELDS} for e in mirrored] == [
+                {k: e[k] for k in FIELDS} for e in view
+            ], "the mirror differs from the venue operator's view"
+            # Other venues' experts stay blinded in the venue's own records.
+            assigned = [e["payload"] for e in mirrored if e["type"] == "seat.assigned"]
+            assert all(
+                p["expert_id"] is None for p in assigned if p["venue_id"] != "js-suzhou"
+            ) and any(p["expert_id"] for p in assigned)
+
+            server.kill()  # the primary goes away
+            status, doc = await _get(http, f"{mirror_url}/sessions/{sid}/events?limit=1000")
+            assert status == 200 and doc["last_seq"] == top and len(doc["events"]) == top
+            status, health = await _get(http, f"{mirror_url}/healthz")
+            assert status == 200 and health["venue"] == "js-suzhou"
+            async with http.post(f"{mirror_url}/sessions/{sid}/events", json={}) as r:
+                assert r.status == 405  # read-only
+
+            await asyncio.sleep(1.0)  # the agent retries with backoff meanwhile
+            server.start()
+            top2 = await submit(25, "b")
+            mirrored = await _wait_mirror(http, mirror_url, sid, top2)
+            sup = make_token(settings, "supervisor")
+            assert [e["seq"] for e in mirrored] == list(range(1, top2 + 1))
+            view = await all_events(http, server.url, sid, op_js)
+            assert [{k: e[k] for k in FIELDS} for e in mirrored] == [
+                {k: e[k] for k in FIELDS} for e in view
+            ]
+            assert (await all_events(http, server.url, sid, sup))[-1]["seq"] == top2
+    finally:
+        if agent is not None:
+            agent.terminate()
+            agent.wait(timeout=10)
+        server.stop()
