@@ -9,7 +9,8 @@ key, name chaining (issuer == next subject; AKI/SKI must agree when both are pre
 validity at ``at``, basicConstraints cA for every issuer (anchors with no basicConstraints
 are accepted, as RFC 5280 §6.1 puts no requirement on trust anchor certificates),
 keyCertSign when keyUsage is present, pathLenConstraint, no repeated certificate, and a
-maximum number of intermediates. Unknown critical extensions are refused (§4.2).
+maximum number of intermediates (self-issued ones not counted for either, §4.2.1.9).
+Unknown critical extensions are refused (§4.2).
 Not checked: name constraints and certificate policies (documented skip; the limbo
 suite runs through ``cryptography`` for those). Pure.
 """
@@ -188,7 +189,10 @@ def build_path(
         path: list[x509.Certificate], seen: set[bytes]
     ) -> tuple[x509.Certificate, ...] | None:
         current = path[-1]
-        below = len(path) - 1  # intermediates already under the next issuer (for max_depth)
+        # Intermediates already under the next issuer, for max_depth. Self-issued ones (a CA
+        # re-certifying itself on key rollover) are not counted, as for pathLenConstraint
+        # (RFC 5280 §4.2.1.9, §6.1.4 (l)): the depth limit is on logical CAs.
+        below = sum(1 for c in path[1:] if c.subject != c.issuer)
         for cand in pool:
             fp = _fp(cand)
             if fp in seen or cand.subject != current.issuer or not _key_ids_agree(current, cand):
@@ -201,7 +205,7 @@ def build_path(
                     "issuers (too many possible paths)"
                 )
             try:
-                if not is_anch and below + 1 > max_depth:
+                if not is_anch and below + (cand.subject != cand.issuer) > max_depth:
                     raise ChainTooDeep(
                         f"chain from {_name(leaf)} needs more than {max_depth} intermediate "
                         "certificate(s) (maximum depth)"
@@ -215,8 +219,7 @@ def build_path(
                 check_key_strength(cand)
                 _check_unknown_critical(cand)
                 # RFC 5280 §4.2.1.9: self-issued intermediates do not count toward pathLen.
-                below_ca = sum(1 for c in path[1:] if c.subject != c.issuer)
-                _check_issuer_role(cand, anchor=is_anch, below=below_ca)
+                _check_issuer_role(cand, anchor=is_anch, below=below)
             except CertificateRejected as exc:
                 failures.append(exc)
                 continue

@@ -27,7 +27,7 @@ __all__ = [
 
 import datetime as _dt
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -47,7 +47,7 @@ from evalsvc.pki.pathbuild import build_path, check_key_strength, check_validity
 from evalsvc.pki.revocation import RevocationMode, RevocationWarning, check_revocation
 from evalsvc.pki.signatures import is_sm2_certificate, key_algorithm, public_key_of
 from evalsvc.pki.trust import TrustConfig
-from evalsvc.pki.webpki import check_server_name, check_server_profile
+from evalsvc.pki.webpki import check_server_name, check_server_profile, check_wildcard_suffix
 
 DEFAULT_MAX_DEPTH = 8  # intermediates between leaf and anchor (cryptography's default)
 
@@ -206,6 +206,29 @@ def _classify_cryptography_error(exc: xv.VerificationError) -> CertificateReject
     return CertificateRejected(f"chain refused: {text}")
 
 
+def _check_ca_shape(
+    path: Sequence[x509.Certificate], *, is_anchor: Callable[[x509.Certificate], bool]
+) -> None:
+    """The webpki CA profile for certificates our own builder accepted (not anchors).
+
+    RFC 5280 §4.2.1.9: basicConstraints MUST be critical in CA certificates that sign;
+    §4.2.1.3: keyUsage with keyCertSign (CABF BR 7.1.2.10.7 requires it present).
+    """
+    for cert in path[1:]:
+        if is_anchor(cert):
+            continue
+        try:
+            bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+        except x509.ExtensionNotFound:  # pragma: no cover - build_path refused it already
+            raise WrongKeyUsage(f"{_name(cert)} has no basicConstraints") from None
+        if not bc.critical:
+            raise CertificateRejected(
+                f"CA {_name(cert)}: basicConstraints must be critical (RFC 5280 §4.2.1.9)"
+            )
+        if not isinstance(_ext_value(cert, x509.KeyUsage), x509.KeyUsage):
+            raise WrongKeyUsage(f"CA {_name(cert)} has no keyUsage (RFC 5280 §4.2.1.3)")
+
+
 def _with_cryptography(
     leaf: x509.Certificate,
     *,
@@ -332,7 +355,15 @@ def _validate(
                 )
             except CertificateRejected as specific:
                 raise specific from exc
-            if not any(is_sm2_certificate(c) for c in path[1:]) or usage is Usage.VENUE_SERVER:
+            if any(c.subject == c.issuer for c in path[1:-1]):
+                # A self-issued intermediate (CA key rollover): cryptography counts it toward
+                # max depth and pathLenConstraint, RFC 5280 §4.2.1.9 / §6.1.4 (l) do not.
+                # Our builder's path stands, with the webpki CA shape cryptography would
+                # otherwise have enforced.
+                _check_ca_shape(path, is_anchor=trust.is_anchor)
+                if usage is Usage.VENUE_SERVER:
+                    check_server_name(leaf, server_name or "")
+            elif not any(is_sm2_certificate(c) for c in path[1:]) or usage is Usage.VENUE_SERVER:
                 raise _classify_cryptography_error(exc) from exc
             # An RSA/ECDSA leaf under an SM2 CA or SM2 cross-certificate: cryptography
             # cannot verify that link, our RFC 5280 path building can.
@@ -340,6 +371,7 @@ def _validate(
 
     if usage is Usage.VENUE_SERVER:
         check_server_profile(chain, is_anchor=trust.is_anchor)
+        check_wildcard_suffix(leaf, server_name or "")
     region_code = trust.anchor_region(chain[-1])
     if region_code is None:  # pragma: no cover - the store only holds region anchors
         raise CertificateRejected("chain ended at a certificate that is not a region anchor")

@@ -9,14 +9,16 @@ serials as in the Tongsuo test PKI), because refusing them would refuse real exp
 
 from __future__ import annotations
 
-__all__ = ["check_server_name", "check_server_profile"]
+__all__ = ["check_server_name", "check_server_profile", "check_wildcard_suffix"]
 
+import functools
 import ipaddress
 from collections.abc import Callable, Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from publicsuffixlist import PublicSuffixList
 
 from evalsvc.errors import CertificateRejected, WrongKeyUsage
 from evalsvc.pki.names import subject_text
@@ -34,6 +36,37 @@ def _get(
         return cert.extensions.get_extension_for_class(cls)
     except x509.ExtensionNotFound:
         return None
+
+
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    # The list shipped inside the ``publicsuffixlist`` package (ICANN and PRIVATE sections),
+    # loaded once; updating it means upgrading the package, never a fetch at run time.
+    return PublicSuffixList()
+
+
+def check_wildcard_suffix(leaf: x509.Certificate, server_name: str) -> None:
+    """Refuse ``server_name`` when only a wildcard over a public suffix matches it.
+
+    CABF BR 3.2.2.6: a wildcard whose FQDN portion is a public suffix ("*.com", "*.co.uk",
+    "*.s3.amazonaws.com" from the PRIVATE section) covers names of many registrants, so it
+    is never relied on. A certificate that also names the host exactly is still accepted
+    for that host (as real certificates such as s3.amazonaws.com's do).
+    """
+    san = _get(leaf, x509.SubjectAlternativeName)
+    if san is None or not isinstance(san.value, x509.SubjectAlternativeName):
+        return
+    host = server_name.lower().rstrip(".")
+    names = [d.lower().rstrip(".") for d in san.value.get_values_for_type(x509.DNSName)]
+    if host in names:
+        return
+    psl = _public_suffixes()
+    for name in names:
+        if name.startswith("*.") and host.split(".", 1)[-1] == name[2:] and psl.is_public(name[2:]):
+            raise CertificateRejected(
+                f"{_name(leaf)}: {server_name!r} matches only the wildcard {name!r}, which "
+                "covers a public suffix (CABF BR 3.2.2.6); expected a registered domain"
+            )
 
 
 def _check_leaf(leaf: x509.Certificate) -> None:

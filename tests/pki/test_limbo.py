@@ -30,9 +30,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::cryptography.utils.Cryptography
 # Skipped SERVER cases: id -> why our answer deliberately differs.
 SKIPS: dict[str, str] = {
     # Features not implemented (x509-limbo feature flags).
-    "webpki::san::public-suffix-wildcard-san": "no Public Suffix List",
-    "webpki::san::public-suffix-multi-label-wildcard-san": "no Public Suffix List",
-    "webpki::san::public-suffix-private-namespace-wildcard-san": "no Public Suffix List",
     "rfc5280::nc::permitted-dn-match": (
         "directoryName name constraints unsupported by cryptography; "
         "venue-server checks always name the server"
@@ -41,8 +38,6 @@ SKIPS: dict[str, str] = {
     "crl::issuer-no-keyusage-extension": "webpki requires keyUsage on CA certificates",
     "pathlen::validation-ignores-pathlen-in-leaf": "a CA certificate is refused as an end entity",
     "rfc5280::ca-as-leaf": "a CA certificate is refused as an end entity",
-    "pathlen::self-issued-certs-pathlen": "cryptography counts self-issued intermediates",
-    "pathlen::max-chain-depth-1-self-issued": "cryptography counts self-issued intermediates",
     "rfc5280::aki::cross-signed-root-missing-aki": "pedantic-rfc5280: the chain found does not use "
     "the cross-signed root",
     # Pairs of cases that contradict each other: we follow the webpki variant for TLS.
@@ -137,7 +132,8 @@ def test_server_cases_match(outcomes: list[tuple[dict[str, Any], str, str]]) -> 
     )
     assert len(server) == 198
     assert not wrong, wrong
-    assert matched_considered / considered >= 0.95
+    # Issue 6: ≥ 95 % of all SERVER cases match; a skipped case counts as not matching.
+    assert len(matched) / len(server) >= 0.95
     # The skip list stays honest: every entry exists and is still a mismatch.
     ids = {c["id"] for c, _, _ in server}
     assert set(SKIPS) <= ids
