@@ -7,6 +7,7 @@ __all__ = ["register"]
 import argparse
 import asyncio
 import json
+import logging
 import secrets
 import sys
 import time
@@ -92,6 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=settings.server.port,
         print=None,
         handle_signals=True,
+        access_log=logging.getLogger("aiohttp.access") if settings.server.access_log else None,
     )
     return 0
 

@@ -56,6 +56,9 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
     max_body_bytes: int = 1_048_576
+    # One log line per request (aiohttp's access log); off by default: it cost ~5 % of a
+    # submission's CPU, and every state change is in the event log anyway.
+    access_log: bool = False
 
 
 @dataclass(frozen=True)

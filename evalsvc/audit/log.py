@@ -85,7 +85,7 @@ def append_leaf(conn: Connection, *, session_id: str, index: int, data: bytes) -
         if level >= 2:
             needed.append((level - 1, ((index + 1) >> (level - 1)) - 2))
         level += 1
-    have = _fetch_nodes(conn, session_id, needed) if needed else {}
+    have = _fetch_nodes(conn, session_id, needed, raw=True) if needed else {}
     if index > 0 and (0, index - 1) not in have:
         raise Conflict(
             f"audit log of session {session_id} has no leaf {index - 1}: "
@@ -145,14 +145,21 @@ def _select_nodes_sql(ph: str, count: int) -> str:
     return " UNION ALL ".join([one] * count)
 
 
-def _fetch_nodes(conn: Connection, session_id: str, keys: Iterable[_Key]) -> dict[_Key, bytes]:
+def _fetch_nodes(
+    conn: Connection, session_id: str, keys: Iterable[_Key], *, raw: bool = False
+) -> dict[_Key, bytes]:
     keys = list(dict.fromkeys(keys))
     if not keys:
         return {}
     params: list[object] = []
     for lvl, i in keys:
         params += (session_id, lvl, i)
-    rows = conn.exec_driver_sql(_select_nodes_sql(_placeholder(conn), len(keys)), tuple(params))
+    sql = _select_nodes_sql(_placeholder(conn), len(keys))
+    if raw:  # the append path: straight to the DB-API cursor, as the inserts
+        cur = _cursor(conn)
+        cur.execute(sql, tuple(params))
+        return {(int(r[0]), int(r[1])): bytes(r[2]) for r in cur.fetchall()}
+    rows = conn.exec_driver_sql(sql, tuple(params))
     return {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
 
 
