@@ -53,7 +53,8 @@ def can_see(s: Session, p: Principal) -> bool:
         return True
     if p.role == "operator":
         return s.venue(p.venue or "") is not None
-    return s.seat_of(p.subject) is not None and s.seat_of(p.subject).venue_id == p.venue  # type: ignore[union-attr]
+    seat = s.seat_of(p.subject)
+    return seat is not None and seat.venue_id == p.venue
 
 
 def require_visible(s: Session, p: Principal) -> None:
@@ -128,7 +129,7 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
     doc["you"] = {
         "role": p.role,
         "venue": p.venue,
-        "seat": s.seat_of(p.subject).index if p.role == "expert" and s.seat_of(p.subject) else None,  # type: ignore[union-attr]
+        "seat": own.index if p.role == "expert" and (own := s.seat_of(p.subject)) else None,
     }
     return doc
 

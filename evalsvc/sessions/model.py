@@ -301,6 +301,12 @@ def parse_bid(data: Mapping[str, Any], *, path: str = "") -> Bid:
     return b
 
 
+def _places(d: Decimal) -> int:
+    """Decimal places of a finite decimal (``Decimal("8.50")`` → 2)."""
+    exp = d.as_tuple().exponent
+    return -exp if isinstance(exp, int) and exp < 0 else 0
+
+
 def _decimal(errs: _Errors, path: str, value: Any) -> Decimal | None:
     if isinstance(value, (bool, float)):
         errs.add(path, "must be a decimal number (integer, decimal literal or string)")
@@ -333,7 +339,7 @@ def _criterion(errs: _Errors, path: str, data: Mapping[str, Any]) -> Criterion |
                 errs.add(f"{path}/max_points", "qualification criteria are pass/fail: use 0")
         elif not Decimal(0) < max_points <= 100:
             errs.add(f"{path}/max_points", "must be greater than 0 and at most 100")
-        elif max_points.as_tuple().exponent < -2:  # type: ignore[operator]
+        elif _places(max_points) > 2:
             errs.add(f"{path}/max_points", "at most 2 decimal places")
     if category is Category.PRICE:
         formula = formula or "lowest_price_ratio"
@@ -369,7 +375,7 @@ def parse_rules(
     share = _decimal(
         errs, f"{path}/deviation_share", data.get("deviation_share", defaults.deviation_share)
     )
-    if step is not None and not (Decimal("0.01") <= step <= 10 and step.as_tuple().exponent >= -2):  # type: ignore[operator]
+    if step is not None and not (Decimal("0.01") <= step <= 10 and _places(step) <= 2):
         errs.add(f"{path}/step", "must be between 0.01 and 10 with at most 2 decimal places")
     if share is not None and not Decimal(0) < share < 1:
         errs.add(f"{path}/deviation_share", "must be between 0 and 1 (e.g. 0.30 for ±30 %)")
