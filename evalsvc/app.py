@@ -24,6 +24,7 @@ from evalsvc.experts.routes import ROUTES as DRAW_ROUTES
 from evalsvc.httpkit import PRINCIPAL_SECRET, Route, error_middleware, json_response, principal
 from evalsvc.keys import load_or_create_secret
 from evalsvc.openapi import openapi_document
+from evalsvc.pki.routes import ROUTES as PKI_ROUTES
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub, load_or_create_epoch
 from evalsvc.sessions.model import ScoringRules
@@ -93,7 +94,14 @@ def create_app(settings: Settings) -> web.Application:
         client_max_size=settings.server.max_body_bytes, middlewares=[error_middleware]
     )
     app[SETTINGS] = settings
-    routes = (*CORE_ROUTES, *SESSION_ROUTES, *DRAW_ROUTES, *AUDIT_ROUTES, *WS_ROUTES)
+    routes = (
+        *CORE_ROUTES,
+        *SESSION_ROUTES,
+        *DRAW_ROUTES,
+        *AUDIT_ROUTES,
+        *WS_ROUTES,
+        *PKI_ROUTES,
+    )
     app[ROUTES] = routes
     for r in routes:
         app.router.add_route(r.method, r.path, r.handler, name=r.handler.__name__)
@@ -101,6 +109,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_static("/static/", WEB_DIR, name="static")
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_scheduler)
+    app.cleanup_ctx.append(_pki)
     app.cleanup_ctx.append(_draws)
     app.cleanup_ctx.append(_hub)
     app.on_shutdown.append(_say_going_away)
@@ -166,6 +175,69 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         scheduler.shutdown(wait=False)
+
+
+async def _pki(app: web.Application) -> AsyncIterator[None]:
+    """Regional trust stores and CRLs (evalsvc.pki.service): certificate login, sheet
+    signatures; CRLs refreshed by the scheduler; SIGHUP reloads the trust stores."""
+    import datetime as dt
+    import logging
+    import signal
+
+    from evalsvc.pki.routes import PKI
+    from evalsvc.pki.service import PkiService
+
+    settings = app[SETTINGS]
+    service = app[SESSIONS]
+    audit = app[AUDIT]
+
+    def committed(session_id: str, seq: int) -> None:
+        audit.mark_dirty(session_id)
+        service.bus.publish(session_id, seq)
+
+    pki = PkiService(
+        app[DB],
+        settings.pki,
+        token_secret=app[PRINCIPAL_SECRET],
+        clock=lambda: dt.datetime.now(dt.UTC),
+        trust_dir=settings.resolve(settings.pki.trust_dir),
+        on_commit=committed,
+    )
+    await pki.start()
+    app[PKI] = pki
+    service.sheet_signatures = pki.sheet_signature
+    app[SCHEDULER].add_job(
+        pki.refresh_crls,
+        "interval",
+        minutes=settings.pki.crl_refresh_minutes,
+        id="pki-crl-refresh",
+        max_instances=1,
+        coalesce=True,
+    )
+    reloads: set[asyncio.Task[object]] = set()
+
+    async def reload_on_signal() -> None:
+        try:
+            await pki.reload(actor="system:sighup")
+        except Exception:
+            logging.getLogger(__name__).exception("trust reload on SIGHUP failed")
+
+    def on_sighup() -> None:
+        task: asyncio.Task[object] = asyncio.ensure_future(reload_on_signal())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        handled = True
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / Windows
+        handled = False
+    try:
+        yield
+    finally:
+        if handled:
+            loop.remove_signal_handler(signal.SIGHUP)
 
 
 async def _draws(app: web.Application) -> AsyncIterator[None]:

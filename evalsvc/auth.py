@@ -32,6 +32,10 @@ class Principal:
     subject: str
     name: str
     venue: str | None = None
+    # SHA-256 (hex) of the SubjectPublicKeyInfo of the certificate this principal logged in
+    # with; None for a token issued by `evalsvc tokens issue`. When set, score sheets must
+    # be signed with that key (docs/pki.md "Signed sheets").
+    key_sha256: str | None = None
 
     @property
     def actor(self) -> str:
@@ -56,8 +60,11 @@ def issue_token(
     now: int,
     ttl_seconds: int,
     nonce: str,
+    key_sha256: str | None = None,
 ) -> str:
-    """A signed bearer token; operators and experts need a venue, supervisors may not."""
+    """A signed bearer token; operators and experts need a venue, supervisors may not.
+
+    ``key_sha256`` binds the token to a certificate key (certificate login)."""
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
     if role in ("operator", "expert") and not venue:
@@ -72,6 +79,8 @@ def issue_token(
         "exp": now + ttl_seconds,
         "jti": nonce,
     }
+    if key_sha256 is not None:
+        claims["key"] = key_sha256
     body = _PREFIX + _b64(canonical_bytes(claims))
     mac = hmac.new(secret, body.encode("ascii"), hashlib.sha256).digest()
     return body + "." + _b64(mac)
@@ -107,4 +116,5 @@ def verify_token(secret: bytes, token: str, *, now: int) -> Principal:
         subject=str(claims["sub"]),
         name=str(claims.get("name", "")),
         venue=claims.get("venue"),
+        key_sha256=str(claims["key"]) if claims.get("key") else None,
     )

@@ -17,6 +17,7 @@ __all__ = [
     "AuditSettings",
     "AuthSettings",
     "DatabaseSettings",
+    "PkiSettings",
     "ScoringDefaults",
     "ServerSettings",
     "Settings",
@@ -79,6 +80,27 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class PkiSettings:
+    """Certificate login and signed sheets (docs/pki.md "Certificate login over HTTP")."""
+
+    # Regional trust stores: <trust_dir>/<REGION>/region.toml, anchors/, intermediates/, crls/.
+    trust_dir: str = "certs"
+    # Revocation for login (read-only access): soft-fail (warn, audited), require, or off.
+    login_revocation: str = "soft-fail"
+    # Revocation for signed sheets (signing actions): require refuses without a fresh CRL.
+    signing_revocation: str = "require"
+    # Lifetime of a login challenge and of the bearer token a certificate login yields.
+    challenge_ttl_seconds: int = 120
+    login_ttl_minutes: int = 60
+    # The audience signed into challenges; empty: the origin the request came to.
+    audience: str = ""
+    # Minutes between CRL refreshes (crl_sources of every region.toml).
+    crl_refresh_minutes: int = 30
+    # Operators by certificate identity: "person:<ID number>=<venue id>, ..." (comma-separated).
+    operator_venues: str = ""
+
+
+@dataclass(frozen=True)
 class ScoringDefaults:
     """Defaults a session inherits when its creator does not say otherwise."""
 
@@ -95,6 +117,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     scoring: ScoringDefaults = field(default_factory=ScoringDefaults)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    pki: PkiSettings = field(default_factory=PkiSettings)
     # Relative paths in the settings are resolved against this directory.
     var_dir: str = "var"
 

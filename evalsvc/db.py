@@ -50,6 +50,7 @@ def _register_tables() -> None:
     # Import every module that declares tables so SQLModel.metadata knows them all.
     import evalsvc.audit.tables
     import evalsvc.experts.tables
+    import evalsvc.pki.tables
     import evalsvc.sessions.tables  # noqa: F401
 
 

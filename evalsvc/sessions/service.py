@@ -11,7 +11,7 @@ from __future__ import annotations
 
 __all__ = ["Result", "SessionService"]
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from evalsvc.audit.service import AuditService
 from evalsvc.auth import Principal
-from evalsvc.canonical import storage_sha256
+from evalsvc.canonical import canonical_bytes, storage_sha256
 from evalsvc.db import Database
 from evalsvc.errors import Conflict, Forbidden, IdempotencyConflict, InvalidInput, InvalidTransition
 from evalsvc.sessions import machine as m
@@ -42,7 +42,7 @@ from evalsvc.sessions.model import (
     parse_bid,
     parse_criterion,
 )
-from evalsvc.sessions.scoring import aggregate, aggregation_to_doc, parse_sheet
+from evalsvc.sessions.scoring import aggregate, aggregation_to_doc, parse_sheet, sheet_to_doc
 
 _RESULT_STATES = (State.AGGREGATING, State.REPORTING, State.SEALED)
 MAX_EVENTS_PAGE = 1000
@@ -58,6 +58,12 @@ class Result:
 
 
 Mutation = Callable[[Connection, Session, Principal], tuple[Session, list[m.Event], dict[str, Any]]]
+# Checks a sheet's signature before its transaction (evalsvc.pki.service): returns the
+# sheet without its signature fields, the canonical bytes signed and the record kept in
+# the event payload — or (sheet, None, None) for an unsigned sheet it accepts.
+SheetSignatures = Callable[
+    [Principal, Any], Awaitable[tuple[Any, bytes | None, dict[str, Any] | None]]
+]
 
 
 class SessionService:
@@ -79,6 +85,7 @@ class SessionService:
         self.bus = bus
         self.defaults = defaults
         self.audit = audit
+        self.sheet_signatures: SheetSignatures | None = None  # set by create_app
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -306,6 +313,10 @@ class SessionService:
         # The shape is checked by parse_sheet in the transaction (it needs the session's
         # bids and criteria anyway); schemas.SheetIn documents it in the OpenAPI.
         request_hash = storage_sha256({"op": "sheet", "body": data})
+        signed: bytes | None = None
+        signature: dict[str, Any] | None = None
+        if self.sheet_signatures is not None:
+            data, signed, signature = await self.sheet_signatures(p, data)
         now_ms = self.clock_ms()
 
         def tx(conn: Connection) -> tuple[Result, list[store.StoredEvent]]:
@@ -322,6 +333,14 @@ class SessionService:
                     command="submit_sheet",
                 )
             sheet = parse_sheet(s, seat=seat.index, doc=data)
+            if signed is not None and canonical_bytes(sheet_to_doc(sheet)) != signed:
+                # The signature must cover the stored document, so that the event's sha256
+                # is the hash of exactly the bytes signed (docs/pki.md "Signed sheets").
+                raise InvalidInput(
+                    "the signed sheet is not in canonical form: sign the RFC 8785 bytes of "
+                    '{"stage", "bids"} with every score as a decimal string',
+                    field="signature",
+                )
             version, digest = store.store_sheet(
                 conn, sheet, session_id=s.id, expert_id=p.subject, seq=last + 1, now_ms=now_ms
             )
@@ -332,6 +351,7 @@ class SessionService:
                     "stage": sheet.stage.value,
                     "version": version,
                     "sha256": digest,
+                    **({"signature": signature} if signature is not None else {}),
                 },
             )
             stored = store.record(

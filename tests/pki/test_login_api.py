@@ -1,0 +1,270 @@
+"""Certificate login, signed sheets and trust reloads through the HTTP API.
+
+The dev PKI is generated for the real current time (the app's clock) into tmp and loaded
+as ``[pki] trust_dir``; the session's first seat is held by 张伟, whose canonical identity
+key is the seat's ``expert_id`` (docs/pki.md "Certificate login over HTTP").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Harness, qualification_sheet, session_doc
+from cryptography.hazmat.primitives import serialization
+
+from evalsvc.app import create_app
+from evalsvc.config import Settings
+from evalsvc.pki.challenge import sign_document
+from evalsvc.pki.devpki import LI_ID, WANG_ID, ZHANG_ID, DevPki, build_dev_pki, write_dev_pki
+from evalsvc.pki.signatures import sign
+
+ZHANG = f"person:{ZHANG_ID}"
+
+
+@pytest.fixture(scope="module")
+def devpki() -> DevPki:
+    return build_dev_pki(dt.datetime.now(dt.UTC))
+
+
+@pytest.fixture
+def pki_settings(settings: Settings, devpki: DevPki, tmp_path: Path) -> Settings:
+    certs = tmp_path / "certs"
+    write_dev_pki(devpki, certs)
+    return dataclasses.replace(
+        settings,
+        pki=dataclasses.replace(
+            settings.pki, trust_dir=str(certs), operator_venues=f"person:{LI_ID}=js-suzhou"
+        ),
+    )
+
+
+@pytest.fixture
+async def capi(aiohttp_client: Any, pki_settings: Settings) -> Harness:
+    return Harness(await aiohttp_client(create_app(pki_settings)), pki_settings)
+
+
+def pem_chain(devpki: DevPki, name: str) -> str:
+    leaf = devpki.leaves[name].cert
+    code = next(p for p in name.split("-") if p in devpki.regions)
+    inter = devpki.regions[code].intermediate.cert
+    return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in (leaf, inter))
+
+
+async def evaluating_session(api: Harness) -> tuple[str, list[dict[str, Any]]]:
+    """A session in qualification whose seat 0 is 张伟's (by identity key)."""
+    sid, seats = await api.create(session_doc())
+    ok = await api.command(sid, api.op(), "open_draw")
+    assert ok[0] == 200, ok
+    for i, seat in enumerate(seats):
+        eid = ZHANG if i == 0 else f"E-{i}"
+        status, body = await api.command(
+            sid, api.op(), "assign_seat", seat=seat["index"], expert_id=eid, expert_name=f"专家{i}"
+        )
+        assert status == 200, body
+    for name in ("complete_draw", "start_check_in"):
+        assert (await api.command(sid, api.op(), name))[0] == 200
+    for seat in seats:
+        status, body = await api.command(
+            sid, api.op(seat["venue_id"]), "check_in", seat=seat["index"]
+        )
+        assert status == 200, body
+    assert (await api.command(sid, api.op(), "start_evaluation"))[0] == 200
+    return sid, seats
+
+
+async def login(
+    api: Harness,
+    devpki: DevPki,
+    sid: str,
+    name: str,
+    *,
+    role: str = "expert",
+    tamper: bool = False,
+) -> tuple[int, Any]:
+    status, ch = await api.call("POST", "/api/auth/challenge", json={"session": sid})
+    assert status == 201, ch
+    data = base64.b64decode(ch["signing_bytes"])
+    sig = sign(devpki.leaves[name].key, data)
+    if tamper:
+        sig = sign(devpki.leaves[name].key, data + b" ")
+    return await api.call(
+        "POST",
+        "/api/auth/login",
+        json={
+            "nonce": ch["nonce"],
+            "certificate": pem_chain(devpki, name),
+            "signature": base64.b64encode(sig).decode(),
+            "role": role,
+        },
+    )
+
+
+async def test_zj_sm2_expert_logs_in_and_signs_a_sheet_kept_in_the_audit_log(
+    capi: Harness, devpki: DevPki
+) -> None:
+    sid, _ = await evaluating_session(capi)
+    status, body = await login(capi, devpki, sid, "expert-zhang-ZJ")
+    assert status == 200, body
+    assert (body["role"], body["subject"], body["region"]) == ("expert", ZHANG, "ZJ")
+    token = body["token"]
+    status, me = await capi.call("GET", "/api/me", token)
+    assert (status, me["subject"], me["venue"]) == (200, ZHANG, "sh-ggzy")
+
+    # Logged in by certificate: an unsigned sheet is refused, saying what is missing.
+    status, err = await capi.submit(sid, token, qualification_sheet(), key="unsigned-1")
+    assert status == 422 and err["code"] == "signature_invalid", err
+    assert "signature" in err["detail"]
+
+    sheet = qualification_sheet()
+    sig = sign_document(devpki.leaves["expert-zhang-ZJ"].key, sheet)
+    signed = {
+        **sheet,
+        "signature": base64.b64encode(sig).decode(),
+        "certificate": pem_chain(devpki, "expert-zhang-ZJ"),
+    }
+    status, ack = await capi.submit(sid, token, signed, key="signed-sheet-1")
+    assert status == 201, ack
+
+    events = await capi.events(sid)
+    logins = [e for e in events if e["type"] == "auth.login"]
+    assert len(logins) == 1
+    assert logins[0]["payload"]["region"] == "ZJ"
+    assert logins[0]["payload"]["algorithm"] == "sm2"
+    assert ZHANG_ID not in str(logins[0]["payload"])  # no ID number in the log
+    submitted = next(e for e in events if e["type"] == "sheet.submitted")
+    record = submitted["payload"]["signature"]
+    assert record["value"] == base64.b64encode(sig).decode()
+    assert record["region"] == "ZJ"
+
+    # The audit leaf for that event keeps the signature (leaf index = seq - 1), once a
+    # checkpoint covers it (signed within a checkpoint interval).
+    for _ in range(50):
+        status, entry = await capi.call(
+            "GET", f"/api/sessions/{sid}/audit/entries/{submitted['seq'] - 1}", capi.sup
+        )
+        if status == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert status == 200, entry
+    assert record["value"] in entry["entry"]
+    # ... and the signer's certificate can be fetched by the digest the leaf names.
+    status, pem = await capi.call(
+        "GET", f"/api/pki/certificates/{record['certificate_sha256']}", capi.sup
+    )
+    assert status == 200 and "BEGIN CERTIFICATE" in pem
+
+
+async def test_the_same_person_from_shanghai_rsa_is_the_same_expert(
+    capi: Harness, devpki: DevPki
+) -> None:
+    sid, _ = await evaluating_session(capi)
+    status, body = await login(capi, devpki, sid, "expert-zhang-SH")
+    assert status == 200, body
+    assert (body["subject"], body["region"]) == (ZHANG, "SH")
+
+
+async def test_a_challenge_is_used_once(capi: Harness, devpki: DevPki) -> None:
+    sid, _ = await evaluating_session(capi)
+    status, ch = await capi.call("POST", "/api/auth/challenge", json={"session": sid})
+    assert status == 201
+    sig = sign(devpki.leaves["expert-zhang-ZJ"].key, base64.b64decode(ch["signing_bytes"]))
+    body = {
+        "nonce": ch["nonce"],
+        "certificate": pem_chain(devpki, "expert-zhang-ZJ"),
+        "signature": base64.b64encode(sig).decode(),
+    }
+    first = await capi.call("POST", "/api/auth/login", json=body)
+    again = await capi.call("POST", "/api/auth/login", json=body)
+    assert first[0] == 200, first
+    assert again[0] == 401 and "already used" in again[1]["detail"], again
+
+
+@pytest.mark.parametrize(
+    ("name", "tamper", "status", "code"),
+    [
+        ("expert-zhang-ZJ", True, 403, "forbidden"),  # tampered signature
+        ("expert-expired-JS", False, 403, "certificate_expired"),
+        ("expert-revoked-SH", False, 403, "certificate_revoked"),
+        ("expert-zhao-ZJ-enc", False, 403, "certificate_wrong_key_usage"),
+        ("venue-JS-client", False, 403, "certificate_wrong_role"),
+        ("expert-wang-AH", False, 403, "forbidden"),  # a valid person holding no seat
+    ],
+)
+async def test_refused_logins_say_why(
+    capi: Harness, devpki: DevPki, name: str, tamper: bool, status: int, code: str
+) -> None:
+    sid, _ = await evaluating_session(capi)
+    got, body = await login(capi, devpki, sid, name, tamper=tamper)
+    assert (got, body["code"]) == (status, code), body
+    assert not [e for e in await capi.events(sid) if e["type"] == "auth.login"]
+
+
+async def test_operator_logs_in_by_the_configured_venue_mapping(
+    capi: Harness, devpki: DevPki
+) -> None:
+    sid, _ = await evaluating_session(capi)
+    status, body = await login(capi, devpki, sid, "expert-li-JS", role="operator")
+    assert status == 200, body
+    assert (body["role"], body["venue"]) == ("operator", "js-suzhou")
+    assert LI_ID not in body["subject"]
+    status, body = await login(capi, devpki, sid, "expert-wang-AH", role="operator")
+    assert status == 403 and "operator_venues" in body["detail"], body
+    assert WANG_ID not in str(body)
+
+
+async def test_a_sheet_signed_with_another_key_is_refused(capi: Harness, devpki: DevPki) -> None:
+    sid, _ = await evaluating_session(capi)
+    token = (await login(capi, devpki, sid, "expert-zhang-ZJ"))[1]["token"]
+    sheet = qualification_sheet()
+    other = sign_document(devpki.leaves["expert-zhang-SH"].key, sheet)
+    status, err = await capi.submit(
+        sid,
+        token,
+        {
+            **sheet,
+            "signature": base64.b64encode(other).decode(),
+            "certificate": pem_chain(devpki, "expert-zhang-SH"),
+        },
+        key="other-key-1",
+    )
+    assert status == 422 and "another key" in err["detail"], err
+    # Right certificate, signature over other bytes: verified before commit, refused.
+    wrong = sign_document(devpki.leaves["expert-zhang-ZJ"].key, qualification_sheet(passed=False))
+    status, err = await capi.submit(
+        sid,
+        token,
+        {
+            **sheet,
+            "signature": base64.b64encode(wrong).decode(),
+            "certificate": pem_chain(devpki, "expert-zhang-ZJ"),
+        },
+        key="other-key-2",
+    )
+    assert status == 422 and err["code"] == "signature_invalid", err
+    assert not [e for e in await capi.events(sid) if e["type"] == "sheet.submitted"]
+
+
+async def test_trust_reload_is_audited_and_needs_a_supervisor(
+    capi: Harness, devpki: DevPki
+) -> None:
+    sid, _ = await evaluating_session(capi)
+    status, body = await capi.call("POST", "/api/admin/trust/reload", capi.op())
+    assert status == 403, body
+    status, body = await capi.call("POST", "/api/admin/trust/reload", capi.sup)
+    assert status == 200, body
+    assert {r["code"] for r in body["regions"]} == {"SH", "JS", "ZJ", "AH"}
+    assert sid in body["sessions_audited"]
+    loaded = [e for e in await capi.events(sid) if e["type"] == "pki.trust_loaded"]
+    assert len(loaded) == 1 and loaded[0]["actor"].startswith("supervisor:")
+
+
+async def test_without_trust_stores_certificate_login_is_unavailable(api: Harness) -> None:
+    sid, _ = await api.create(session_doc())
+    status, body = await api.call("POST", "/api/auth/challenge", json={"session": sid})
+    assert status == 503 and "trust" in body["detail"], body
