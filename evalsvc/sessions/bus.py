@@ -11,9 +11,12 @@ __all__ = ["LocalBus"]
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
-Listener = Callable[[str, int], None]
+# (session, seq, the committed events when the commit was made here — else None)
+Listener = Callable[[str, int, Sequence[Any] | None], None]
+Forwarder = Callable[[str, int], None]
 
 
 class LocalBus:
@@ -23,28 +26,29 @@ class LocalBus:
         self._top: dict[str, int] = {}
         self._waiters: dict[str, asyncio.Event] = {}
         self._listeners: list[Listener] = []
-        self._forwarders: list[Listener] = []
+        self._forwarders: list[Forwarder] = []
 
     def add_listener(self, fn: Listener) -> None:
-        """Call ``fn(session, seq)`` on every wake-up, local or from another instance
-        (the WebSocket hub)."""
+        """Call ``fn(session, seq, events)`` on every wake-up, local or from another
+        instance (the WebSocket hub); ``events`` is None for the latter."""
         self._listeners.append(fn)
 
-    def add_forwarder(self, fn: Listener) -> None:
+    def add_forwarder(self, fn: Forwarder) -> None:
         """Call ``fn(session, seq)`` for commits made by *this* process only (the
         PostgreSQL NOTIFY sender tells the other instances)."""
         self._forwarders.append(fn)
 
-    def publish(self, session_id: str, seq: int) -> None:
-        """A commit made here: wake local waiters and forward to other instances."""
-        self.wake(session_id, seq)
+    def publish(self, session_id: str, seq: int, events: Sequence[Any] | None = None) -> None:
+        """A commit made here (``events``: what it stored): wake local waiters and
+        forward to other instances."""
+        self.wake(session_id, seq, events)
         for fn in self._forwarders:
             fn(session_id, seq)
 
-    def wake(self, session_id: str, seq: int) -> None:
+    def wake(self, session_id: str, seq: int, events: Sequence[Any] | None = None) -> None:
         """Record that ``session_id`` has events up to ``seq``; wake its waiters."""
         for fn in self._listeners:
-            fn(session_id, seq)
+            fn(session_id, seq, events)
         if seq > self._top.get(session_id, 0):
             self._top[session_id] = seq
         ev = self._waiters.pop(session_id, None)

@@ -21,10 +21,11 @@ from __future__ import annotations
 __all__ = ["Connection", "Feed", "Hub", "load_or_create_epoch"]
 
 import asyncio
+import collections
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,6 +46,9 @@ HEARTBEAT_S = 15.0  # idle time after which the server sends its top seq
 FETCH_LIMIT = 500
 
 ViewKey = tuple[str, str | None, str | None]
+# Events that do not change the session document (service.submit_sheet records them with
+# changed=False), so the cached session redacts them exactly as a fresh read would.
+_FAST_TYPES = frozenset({"sheet.submitted"})
 
 
 def load_or_create_epoch(conn: SAConnection) -> str:
@@ -72,7 +76,12 @@ def view_key(p: Principal) -> ViewKey:
 
 
 class Connection:
-    """One WebSocket client: a bounded queue and the writer task that drains it."""
+    """One WebSocket client: a bounded queue and the writer task that drains it.
+
+    The queue is a deque plus one wake-up future (asyncio.Queue and a wait_for timeout
+    per frame cost more than the send itself at thousands of frames a second); the
+    heartbeat for idle connections is driven by the hub's timer, not per frame.
+    """
 
     def __init__(
         self,
@@ -87,8 +96,11 @@ class Connection:
         self.view = view_key(principal)
         self._send = send
         self._close = close
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue(queue_size)
-        self._heartbeat_s = heartbeat_s
+        self._queue: collections.deque[str] = collections.deque()
+        self._max = queue_size
+        self._ready: asyncio.Future[None] | None = None
+        self.heartbeat_s = heartbeat_s
+        self.last_sent = asyncio.get_running_loop().time()
         self.floor = 0  # events with seq ≤ floor were already sent (replay or snapshot)
         self.feed: Feed | None = None
         self.closing: str | None = None
@@ -98,10 +110,13 @@ class Connection:
         """Queue one frame without waiting; a full queue closes the connection."""
         if self.closing is not None:
             return
-        try:
-            self._queue.put_nowait(text)
-        except asyncio.QueueFull:
+        if len(self._queue) >= self._max:
             self.kick("slow_consumer", "the connection could not keep up; resume from your seq")
+            return
+        self._queue.append(text)
+        ready = self._ready
+        if ready is not None and not ready.done():
+            ready.set_result(None)
 
     def kick(self, code: str, message: str) -> None:
         """Close this connection on purpose with a reason code (after a ``bye``)."""
@@ -109,6 +124,7 @@ class Connection:
             return
         self.closing = code
         self._writer.cancel()
+        self._queue.clear()
         bye = protocol.bye_message(code, message)
 
         async def _bye() -> None:
@@ -123,20 +139,31 @@ class Connection:
         task.add_done_callback(_BACKGROUND.discard)
 
     async def _write(self) -> None:
+        loop = asyncio.get_running_loop()
+        queue = self._queue
         try:
             while True:
-                try:
-                    text = await asyncio.wait_for(self._queue.get(), self._heartbeat_s)
-                except TimeoutError:
-                    top = self.feed.delivered if self.feed is not None else self.floor
-                    text = protocol.heartbeat_message(max(top, self.floor))
-                if text is None:
-                    return
-                await self._send(text)
+                if not queue:
+                    self._ready = loop.create_future()
+                    await self._ready
+                    self._ready = None
+                while queue:
+                    # send_str waits only when the socket's buffer is over its high-water
+                    # mark (RFC 6455 has no flow control of its own): that is the slow
+                    # consumer, whose queue then fills up.
+                    await self._send(queue.popleft())
+                self.last_sent = loop.time()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the socket went away; the reader loop ends too
             log.debug("writer stopped: %s", exc)
+
+    def idle_heartbeat(self, now: float) -> None:
+        """Queue a heartbeat (the top seq) if nothing was sent for ``heartbeat_s``."""
+        if now - self.last_sent >= self.heartbeat_s and not self._queue:
+            top = self.feed.delivered if self.feed is not None else self.floor
+            self.last_sent = now
+            self.enqueue(protocol.heartbeat_message(max(top, self.floor)))
 
     async def aclose(self) -> None:
         """Stop the writer (called from the handler's ``finally``)."""
@@ -198,6 +225,25 @@ class Feed:
             if len(events) < FETCH_LIMIT:
                 return
 
+    def try_fast_path(self, events: Sequence[Any]) -> bool:
+        """Fan out events this process just committed without reading them back, when
+        that is exactly equivalent: they follow what was fanned out, no join is reading
+        (the lock is free), and they are score-sheet events, which leave the session
+        document — and so every redaction — unchanged. Otherwise the pump reads the
+        table."""
+        s = self.session
+        if (
+            s is None
+            or self.lock.locked()
+            or self.delivered < 0
+            or not all(isinstance(e, store.StoredEvent) for e in events)
+            or events[0].seq != self.delivered + 1
+            or any(e.type not in _FAST_TYPES for e in events)
+        ):
+            return False
+        self.fan_out(s, list(events))
+        return True
+
     def fan_out(self, s: Session, events: list[store.StoredEvent]) -> None:
         """Send ``events`` to every connection: redacted and serialised once per view."""
         groups: dict[ViewKey, list[Connection]] = {}
@@ -205,8 +251,19 @@ class Feed:
             groups.setdefault(c.view, []).append(c)
         for ev in events:
             doc = ev.to_doc()
+            # Views often redact an event identically (every expert but the author sees
+            # "actor": "expert"); redact_event keeps the payload object when it does not
+            # mask it, so (actor, payload identity) names the content: serialise each
+            # distinct content once.
+            texts: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
             for conns in groups.values():
-                text = protocol.event_message(redact_event(s, conns[0].principal, doc))
+                red = redact_event(s, conns[0].principal, doc)
+                key = (red["actor"], id(red["payload"]))
+                hit = texts.get(key)
+                if hit is None:
+                    # Keep ``red`` referenced so its payload's id is not reused.
+                    hit = texts[key] = (protocol.event_message(red), red)
+                text = hit[0]
                 for c in conns:
                     if ev.seq > c.floor:
                         c.enqueue(text)
@@ -309,12 +366,25 @@ class Hub:
         self.feeds: dict[str, Feed] = {}
         self.conns: set[Connection] = set()  # every open connection, joined or not
         self.deliveries = 0  # frames queued (for benchmarks and /healthz-style figures)
+        self._heartbeats = asyncio.create_task(self._heartbeat())
 
-    def on_commit(self, session_id: str, seq: int) -> None:
-        """Bus listener: events up to ``seq`` exist for ``session_id`` (local or remote)."""
+    async def _heartbeat(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.heartbeat_s / 3)
+            now = loop.time()
+            for conn in list(self.conns):
+                conn.idle_heartbeat(now)
+
+    def on_commit(self, session_id: str, seq: int, events: Sequence[Any] | None = None) -> None:
+        """Bus listener: events up to ``seq`` exist for ``session_id`` (local or remote;
+        ``events`` are the committed rows when the commit was made in this process)."""
         feed = self.feeds.get(session_id)
-        if feed is not None and seq > feed.delivered:
-            feed.wake.set()
+        if feed is None or seq <= feed.delivered:
+            return
+        if events and feed.try_fast_path(events):
+            return
+        feed.wake.set()
 
     def wake_all(self) -> None:
         """Make every feed re-read the table (after a lost notification channel)."""
@@ -396,6 +466,7 @@ class Hub:
 
     async def close(self) -> None:
         """Stop every feed (server shutdown)."""
+        self._heartbeats.cancel()
         for feed in list(self.feeds.values()):
             feed.task.cancel()
         self.feeds.clear()

@@ -218,8 +218,9 @@ def auth_ok_message(*, epoch: str, seq: int, you: dict[str, Any]) -> str:
 
 
 def event_message(event: dict[str, Any]) -> str:
-    """One event (already redacted for the recipient's view)."""
-    return dumps(
+    """One event (already redacted for the recipient's view; stored events are plain
+    JSON values already, so no conversion pass)."""
+    return json.dumps(
         {
             "type": "event",
             "seq": event["seq"],
@@ -228,7 +229,9 @@ def event_message(event: dict[str, Any]) -> str:
             "actor": event["actor"],
             "venue": event["venue"],
             "time": event["time_ms"],
-        }
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
     )
 
 

@@ -93,7 +93,9 @@ class SessionService:
         if events:
             if self.audit is not None:
                 self.audit.mark_dirty(session_id)
-            self.bus.publish(session_id, events[-1].seq)
+            # The committed events ride along so the hub can fan out without re-reading
+            # them (it still reads the table whenever it is not exactly in step).
+            self.bus.publish(session_id, events[-1].seq, events)
 
     async def _mutate(
         self,

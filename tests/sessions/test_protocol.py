@@ -13,7 +13,11 @@ from evalsvc.errors import InvalidInput
 from evalsvc.sessions import protocol as p
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda kids: (
         st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4)
     ),
