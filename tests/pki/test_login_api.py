@@ -268,3 +268,20 @@ async def test_without_trust_stores_certificate_login_is_unavailable(api: Harnes
     sid, _ = await api.create(session_doc())
     status, body = await api.call("POST", "/api/auth/challenge", json={"session": sid})
     assert status == 503 and "trust" in body["detail"], body
+
+
+def test_every_certificate_refusal_is_403_and_a_document_signature_422() -> None:
+    from evalsvc import errors as e
+    from evalsvc.http_errors import status_for
+
+    def subclasses(cls: type[e.EvalsvcError]) -> list[type[e.EvalsvcError]]:
+        out = [cls]
+        for sub in cls.__subclasses__():
+            out += subclasses(sub)
+        return out
+
+    refusals = subclasses(e.CertificateRejected)
+    assert len(refusals) >= 9
+    for cls in refusals:
+        assert status_for(cls("x"))[0] == 403, cls
+    assert status_for(e.SignatureInvalid("x"))[0] == 422
