@@ -50,6 +50,7 @@ from evalsvc.config import PkiSettings
 from evalsvc.db import Database
 from evalsvc.errors import (
     ConfigError,
+    Conflict,
     EvalsvcError,
     Forbidden,
     InvalidInput,
@@ -342,6 +343,9 @@ class PkiService:
 
         def tx(conn: Connection) -> tuple[Principal, int]:
             s, last = store.load_session(conn, session_id, for_update=True)
+            if s.state is State.SEALED:
+                # A sealed session's log takes no more leaves.
+                raise Conflict(f"session {session_id} is sealed; there is nothing to log in to")
             if role == "expert":
                 pool_ids = {
                     str(r[0])

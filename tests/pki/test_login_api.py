@@ -285,3 +285,14 @@ def test_every_certificate_refusal_is_403_and_a_document_signature_422() -> None
     for cls in refusals:
         assert status_for(cls("x"))[0] == 403, cls
     assert status_for(e.SignatureInvalid("x"))[0] == 422
+
+
+async def test_the_scheduler_refreshes_crls(capi: Harness) -> None:
+    from evalsvc.pki.routes import PKI
+    from evalsvc.typedefs import SCHEDULER
+
+    app = capi.client.server.app
+    job = app[SCHEDULER].get_job("pki-crl-refresh")
+    assert job is not None
+    report = await app[PKI].refresh_crls()
+    assert report is not None and not report.failed
