@@ -296,3 +296,41 @@ async def test_the_scheduler_refreshes_crls(capi: Harness) -> None:
     assert job is not None
     report = await app[PKI].refresh_crls()
     assert report is not None and not report.failed
+
+
+async def test_an_expert_seated_by_pool_id_is_found_by_resident_id(
+    capi: Harness, devpki: DevPki
+) -> None:
+    import sqlalchemy as sa
+
+    from evalsvc.experts.tables import ExpertRow
+    from evalsvc.typedefs import DB
+
+    def insert(conn: Any) -> None:
+        conn.execute(
+            sa.insert(ExpertRow.__table__).values(  # type: ignore[attr-defined]
+                id="ZJ-00042",
+                name="张伟",
+                resident_id=ZHANG_ID,
+                region="ZJ",
+                status="active",
+                doc="{}",
+                imported_ms=0,
+            )
+        )
+
+    await capi.client.server.app[DB].write(insert)
+    sid, seats = await capi.create(session_doc())
+    assert (await capi.command(sid, capi.op(), "open_draw"))[0] == 200
+    status, body = await capi.command(
+        sid,
+        capi.op(),
+        "assign_seat",
+        seat=seats[1]["index"],
+        expert_id="ZJ-00042",
+        expert_name="张伟",
+    )
+    assert status == 200, body
+    status, body = await login(capi, devpki, sid, "expert-zhang-ZJ")
+    assert status == 200, body
+    assert (body["subject"], body["venue"]) == ("ZJ-00042", seats[1]["venue_id"])
