@@ -24,6 +24,7 @@ from __future__ import annotations
 
 __all__ = ["DEFAULT_INVITATION_TIMEOUT", "DrawService"]
 
+import asyncio
 import datetime as _dt
 from collections.abc import Callable
 from dataclasses import replace
@@ -47,10 +48,9 @@ from evalsvc.errors import (
 from evalsvc.experts import ceremony as cer
 from evalsvc.experts import invitations as inv
 from evalsvc.experts import store as xstore
-from evalsvc.experts.bundle import pool_digest
 from evalsvc.experts.draw import NoEligibleExpert, draw
 from evalsvc.experts.drawstate import DrawState, map_seats
-from evalsvc.experts.pool import Pool, draw_view
+from evalsvc.experts.pool import Pool, expert_from_view
 from evalsvc.experts.rules import load_rules
 from evalsvc.experts.seed import InsufficientContributions
 from evalsvc.ids import mask_resident_id
@@ -131,6 +131,10 @@ class DrawService:
         self.default_timeout = default_timeout
         # Called after each commit with the draw's next deadline (None: nothing pending).
         self.schedule = schedule or (lambda _sid, _when: None)
+        # Pools of open ceremonies by snapshot digest, built off the writer thread when
+        # the ceremony opens, so that closing it does not rebuild 100,000 experts there.
+        self._pools: dict[str, Pool] = {}
+        self._warming: set[asyncio.Task[None]] = set()
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -180,6 +184,13 @@ class DrawService:
         """Open a seed ceremony: the first draw, or a new one for exhausted seats."""
         body = parse_body(DrawOpenIn, data)
 
+        def prepare(conn: Connection) -> xstore.Snapshot:
+            s, _ = store.load_session(conn, session_id)
+            require_primary_operator(s, p, "open the draw")
+            return xstore.prepare_snapshot(conn, _taken(s, xstore.load_draw(conn, session_id)))
+
+        prepared = await self.db.read(prepare)
+
         def fn(conn: Connection, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
             require_primary_operator(s, p, "open the draw")
             _require_drawing(s, "open a draw ceremony")
@@ -208,16 +219,17 @@ class DrawService:
                 reveal_deadline=body.reveal_deadline, now=now,
             )
             # The pool the ceremony draws from (docs/draw.md §6.2): every expert of the
-            # pool but those already seated or invited in this session.
-            taken = {x.expert_id for x in s.seats if x.expert_id}
-            if st is not None and st.book is not None:
-                taken |= {i.expert_id for i in st.book.invitations if i.status != "skipped"}
-            views = [draw_view(e) for e in xstore.load_pool(conn) if e.id not in taken]
-            if not views:
+            # pool but those already seated or invited in this session. Prepared before
+            # this transaction (100,000 views take seconds to serialise, and the SQLite
+            # writer serves every session); redone here only if the session moved since.
+            snap = prepared
+            if snap.excluded != _taken(s, st):
+                snap = xstore.prepare_snapshot(conn, _taken(s, st))
+            if not snap.size:
                 raise Conflict("the expert pool is empty: import experts first"
                                " (`evalsvc experts import FILE`)")
-            digest = pool_digest(views)
-            xstore.archive_snapshot(conn, views, digest=digest, now_ms=int(now.timestamp() * 1000))
+            xstore.archive_snapshot(conn, snap, now_ms=int(now.timestamp() * 1000))
+            digest = snap.sha256
             timeout = (_dt.timedelta(seconds=body.invitation_timeout_seconds)
                        if body.invitation_timeout_seconds else
                        (st.timeout if st else self.default_timeout))
@@ -242,8 +254,8 @@ class DrawService:
                 "rules": config.document,
                 "rules_sha256": new_state.rules_sha256,
                 "pool_sha256": digest,
-                "pool_size": len(views),
-                "excluded": len(taken),
+                "pool_size": snap.size,
+                "excluded": len(snap.excluded),
                 "parties": list(ceremony.parties),
                 "commit_deadline": ceremony.commit_deadline.isoformat(),
                 "reveal_deadline": ceremony.reveal_deadline.isoformat(),
@@ -252,11 +264,28 @@ class DrawService:
                 "invitation_timeout_seconds": int(timeout.total_seconds()),
             }
             out = {"ceremony": number, "parties": list(ceremony.parties),
-                   "pool_sha256": digest, "pool_size": len(views),
+                   "pool_sha256": digest, "pool_size": snap.size,
                    "rules_sha256": new_state.rules_sha256}
             return s, new_state, [m.Event("draw.opened", payload)], out
 
-        return await self._step(session_id, actor=p.actor, venue=p.venue, fn=fn)
+        out = await self._step(session_id, actor=p.actor, venue=p.venue, fn=fn)
+        if out.get("pool_sha256") == prepared.sha256:
+            task = asyncio.create_task(self._warm(prepared))
+            self._warming.add(task)
+            task.add_done_callback(self._warming.discard)
+        return out
+
+    async def _warm(self, snap: xstore.Snapshot) -> None:
+        def build() -> Pool:
+            return Pool.from_experts(expert_from_view(v) for v in snap.views)
+
+        pool = await asyncio.get_running_loop().run_in_executor(None, build)
+        self._keep_pool(snap.sha256, pool)
+
+    def _keep_pool(self, digest: str, pool: Pool) -> None:
+        while len(self._pools) >= 4:
+            self._pools.pop(next(iter(self._pools)))
+        self._pools[digest] = pool
 
     async def commit(self, p: Principal, session_id: str, data: Any) -> dict[str, Any]:
         """A party's commitment to its secret."""
@@ -306,7 +335,10 @@ class DrawService:
                 "ceremony": st.number, "reason": exc.code, "message": exc.message})]
         events = [m.Event("draw.seeded", {"ceremony": st.number, **seed.to_json()})]
         config = load_rules(st.rules)
-        pool = Pool.from_experts(xstore.snapshot_experts(conn, st.pool_sha256))
+        pool = self._pools.get(st.pool_sha256)
+        if pool is None:  # after a restart, or before the warm-up finished
+            pool = Pool.from_experts(xstore.snapshot_experts(conn, st.pool_sha256))
+            self._keep_pool(st.pool_sha256, pool)
         try:
             result = draw(pool, config.rules, config.seats, seed.seed)
         except NoEligibleExpert as exc:
@@ -505,6 +537,14 @@ class DrawService:
 
 
 # --- helpers ----------------------------------------------------------------------------
+
+
+def _taken(s: Session, st: DrawState | None) -> frozenset[str]:
+    """Experts a new ceremony leaves out: seated or already invited in this session."""
+    taken = {x.expert_id for x in s.seats if x.expert_id}
+    if st is not None and st.book is not None:
+        taken |= {i.expert_id for i in st.book.invitations if i.status != "skipped"}
+    return frozenset(taken)
 
 
 def _require_drawing(s: Session, action: str) -> None:

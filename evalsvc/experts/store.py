@@ -8,24 +8,28 @@ events, is written all at once or not at all.
 from __future__ import annotations
 
 __all__ = [
+    "Snapshot",
     "archive_snapshot",
     "import_experts",
     "invitations_of",
     "list_experts",
     "load_draw",
     "load_experts",
-    "load_pool",
     "load_snapshot",
+    "load_views",
     "pending_draws",
     "pool_status",
+    "prepare_snapshot",
     "save_draw",
     "session_bundle",
     "snapshot_experts",
 ]
 
 import datetime as _dt
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -34,7 +38,7 @@ from sqlalchemy.engine import Connection
 from evalsvc.canonical import canonical_bytes, storage_json
 from evalsvc.errors import NotFound
 from evalsvc.experts.drawstate import DrawState, state_from_json, state_to_json
-from evalsvc.experts.pool import Expert, expert_from_view, expert_to_json
+from evalsvc.experts.pool import Expert, draw_view, expert_from_view, expert_to_json
 from evalsvc.experts.tables import DrawStateRow, ExpertRow, InvitationRow, PoolSnapshotRow
 
 _X = cast(sa.Table, ExpertRow.__table__)  # type: ignore[attr-defined]
@@ -63,6 +67,7 @@ def import_experts(conn: Connection, experts: Sequence[Expert], *, now_ms: int) 
             "region": e.region,
             "status": e.status,
             "doc": storage_json(expert_to_json(e)),
+            "view": canonical_bytes(draw_view(e)).decode("utf-8"),
             "imported_ms": now_ms,
         }
         for e in experts
@@ -108,15 +113,13 @@ def list_experts(
     return [_expert(r[0]) for r in conn.execute(q)]
 
 
-def load_pool(conn: Connection) -> list[Expert]:
-    """Every expert of the pool (id order)."""
-    from evalsvc.experts.pool import validated_experts
-
-    docs = [r[0] for r in conn.execute(sa.select(_X.c.doc).order_by(_X.c.id))]
-    if not docs:
-        return []
-    body = ("[" + ",".join(docs) + "]").encode("utf-8")
-    return list(validated_experts(body, fmt="json").experts)
+def load_views(conn: Connection) -> list[dict[str, Any]]:
+    """The draw view of every expert of the pool, in pool (id) order."""
+    views = [cast(dict[str, Any], json.loads(r[0])) for r in conn.execute(sa.select(_X.c.view))]
+    # Pool order is ascending id by bytes (docs/draw.md §2.1); a database collation may
+    # sort otherwise, so sort here (ids are ASCII: str order is byte order).
+    views.sort(key=lambda v: str(v["id"]))
+    return views
 
 
 def load_experts(conn: Connection, ids: Iterable[str]) -> dict[str, Expert]:
@@ -130,18 +133,31 @@ def load_experts(conn: Connection, ids: Iterable[str]) -> dict[str, Expert]:
     return out
 
 
-def archive_snapshot(
-    conn: Connection, views: Sequence[dict[str, Any]], *, digest: str, now_ms: int
-) -> None:
+@dataclass(frozen=True)
+class Snapshot:
+    """The draw views a ceremony draws from: canonical JSON bytes and their digest."""
+
+    body: bytes  # RFC 8785 bytes of the array of views, pool order
+    sha256: str
+    size: int
+    excluded: frozenset[str]  # ids left out (already seated or invited in the session)
+    views: tuple[dict[str, Any], ...]
+
+
+def prepare_snapshot(conn: Connection, excluded: frozenset[str]) -> Snapshot:
+    """The pool's draw views without ``excluded``, serialised once (docs/draw.md §2.1)."""
+    views = tuple(v for v in load_views(conn) if v["id"] not in excluded)
+    body = canonical_bytes(list(views))
+    return Snapshot(body, hashlib.sha256(body).hexdigest(), len(views), excluded, views)
+
+
+def archive_snapshot(conn: Connection, snap: Snapshot, *, now_ms: int) -> None:
     """Keep the draw views a ceremony draws from under their digest (once)."""
-    if conn.execute(sa.select(_P.c.sha256).where(_P.c.sha256 == digest)).first() is not None:
+    if conn.execute(sa.select(_P.c.sha256).where(_P.c.sha256 == snap.sha256)).first():
         return
     conn.execute(
         sa.insert(_P).values(
-            sha256=digest,
-            size=len(views),
-            doc=canonical_bytes(list(views)).decode("utf-8"),
-            created_ms=now_ms,
+            sha256=snap.sha256, size=snap.size, doc=snap.body.decode("utf-8"), created_ms=now_ms
         )
     )
 

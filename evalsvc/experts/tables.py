@@ -1,8 +1,9 @@
 """SQLModel tables of the expert pool and of the draws.
 
 - ``expert``: one row per pool member; ``doc`` is the full record
-  (:func:`~evalsvc.experts.pool.expert_to_json`), the columns are what is counted or
-  looked up. An import replaces the rows of the ids it carries, all in one transaction.
+  (:func:`~evalsvc.experts.pool.expert_to_json`), ``view`` its draw view, the columns
+  are what is counted or looked up. An import replaces the rows of the ids it carries,
+  all in one transaction.
 - ``pool_snapshot``: the draw views a ceremony drew from, archived under their digest
   when the ceremony opens (``docs/draw.md`` §4.1), so the draw verifies later even after
   the pool has changed.
@@ -30,6 +31,9 @@ class ExpertRow(SQLModel, table=True):
     region: str = Field(max_length=2, index=True)
     status: str = Field(max_length=16, index=True)
     doc: str = Field(sa_column=Column(Text, nullable=False))
+    # The draw view (pool.draw_view, canonical JSON): what a ceremony snapshots, read
+    # without rebuilding 100,000 full records.
+    view: str = Field(sa_column=Column(Text, nullable=False))
     imported_ms: int = Field(sa_type=BigInteger)  # unix ms
 
 
