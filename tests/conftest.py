@@ -371,10 +371,13 @@ async def run_ceremony(
     status, opened = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json=body)
     assert status == 201, opened
     secrets_ = {p: bytes([i + 1]) * 32 for i, p in enumerate(parties)}
+    def token(party: str) -> str:
+        return api.sup if party == "supervisor" else api.op(party)
+
     for p, secret in secrets_.items():
         digest = commitment_digest(secret, party=p, session_id=sid)
         status, r = await api.call(
-            "POST", f"/api/sessions/{sid}/draw/commitments", api.op(p), json={"digest": digest}
+            "POST", f"/api/sessions/{sid}/draw/commitments", token(p), json={"digest": digest}
         )
         assert status == 201, r
     waited = (_dt.datetime.now(_dt.UTC) - now).total_seconds()
@@ -382,7 +385,7 @@ async def run_ceremony(
     last: dict[str, Any] = {}
     for p, secret in secrets_.items():
         status, last = await api.call(
-            "POST", f"/api/sessions/{sid}/draw/reveals", api.op(p), json={"secret": secret.hex()}
+            "POST", f"/api/sessions/{sid}/draw/reveals", token(p), json={"secret": secret.hex()}
         )
         assert status == 201, last
     return last

@@ -234,3 +234,59 @@ async def test_rules_that_do_not_fit_the_session_are_refused(
               "reveal_deadline": "2099-01-01T01:00:00+00:00"},
     )
     assert status == 403, body
+
+
+async def test_the_supervisor_can_be_a_party_and_silent_venues_are_left_out(
+    api: Harness, db_url: str, tmp_path: Path
+) -> None:
+    import_pool(db_url, tmp_path, count=300)
+    sid = await drawing_session(api)
+    last = await run_ceremony(
+        api, sid, rules=draw_rules(), parties=("sh-ggzy", "supervisor"), include_supervisor=True
+    )
+    assert last["drawn"] is True  # everyone who committed revealed: no need to wait
+    events = await api.events(sid)
+    opened = next(e for e in events if e["type"] == "draw.opened")
+    assert opened["payload"]["parties"] == ["sh-ggzy", "js-suzhou", "ah-hefei", "supervisor"]
+    seeded = next(e for e in events if e["type"] == "draw.seeded")
+    assert seeded["payload"]["contributors"] == ["sh-ggzy", "supervisor"]
+    # The ceremony is closed now: a late party is refused.
+    status, body = await api.call(
+        "POST", f"/api/sessions/{sid}/draw/reveals", api.op("ah-hefei"), json={"secret": "00" * 32}
+    )
+    assert status == 409, body
+
+
+async def test_a_reveal_that_does_not_open_the_commitment_is_refused(
+    api: Harness, db_url: str, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    from evalsvc.experts.seed import commitment_digest
+
+    import_pool(db_url, tmp_path, count=100)
+    sid = await drawing_session(api)
+    now = dt.datetime.now(dt.UTC)
+    status, _ = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json={
+        "rules": draw_rules(),
+        "commit_deadline": (now + dt.timedelta(seconds=0.8)).isoformat(),
+        "reveal_deadline": (now + dt.timedelta(seconds=60)).isoformat()})
+    assert status == 201
+    digest = commitment_digest(b"\x01" * 32, party="sh-ggzy", session_id=sid)
+    url = f"/api/sessions/{sid}/draw"
+    status, body = await api.call("POST", url + "/reveals", api.op(), json={"secret": "01" * 32})
+    assert status == 409, body  # not before the commitment deadline
+    status, body = await api.call("POST", url + "/commitments", api.op(), json={"digest": digest})
+    assert status == 201, body
+    status, body = await api.call(
+        "POST", url + "/commitments", api.op(), json={"digest": digest})
+    assert status == 409, body  # a commitment cannot be changed
+    status, body = await api.call(
+        "POST", url + "/commitments", api.expert("E-1", "sh-ggzy"), json={"digest": digest})
+    assert status == 403, body
+    await asyncio.sleep(1.0)
+    status, body = await api.call("POST", url + "/reveals", api.op(), json={"secret": "02" * 32})
+    assert status == 422 and body["field"] == "secret", body
+    status, body = await api.call("POST", url + "/commitments", api.op("js-suzhou"),
+                                  json={"digest": digest})
+    assert status == 409, body  # commitments are closed
