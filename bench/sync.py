@@ -152,6 +152,11 @@ class Stats:
     def __init__(self) -> None:
         self.measuring = False
         self.latencies: list[float] = []
+        self.ack_latencies: list[float] = []
+        # (session, seq) → monotonic arrival times at the clients other than the submitter,
+        # and at the submitter (its ack): the earliest of them approximates the commit.
+        self.arrivals: dict[tuple[str, int], list[float]] = {}
+        self.first: dict[tuple[str, int], float] = {}
         self.frames = 0
         self.acks = 0
         self.errors = 0
@@ -187,6 +192,7 @@ async def drive(
                 while not stop.is_set():
                     n += 1
                     key = f"b-{sid}-{seat}-{n:06d}"
+                    sent_at[key] = time.monotonic()
                     sheet = scoring_sheet(t1=str(n % 50))
                     await ws.send_str(
                         json.dumps({"type": "submit", "id": key, "seat": seat, "sheet": sheet})
@@ -195,6 +201,7 @@ async def drive(
 
             task = None
             synced = False
+            sent_at: dict[str, float] = {}
             async for msg in ws:
                 if msg.type != aiohttp.WSMsgType.TEXT:
                     break
@@ -206,6 +213,8 @@ async def drive(
                         stats.frames += 1
                         if m["payload"].get("seat") != seat:
                             stats.latencies.append(now_ms - m["time"])
+                            k = (sid, m["seq"])
+                            stats.arrivals.setdefault(k, []).append(time.monotonic())
                 elif t == "synced":
                     if not synced:
                         synced = True
@@ -213,8 +222,12 @@ async def drive(
                         if seat is not None:
                             task = asyncio.create_task(start_later(submit))
                 elif t == "ack":
+                    t0 = sent_at.pop(m["id"], None)
+                    stats.first[(sid, m["seq"])] = time.monotonic()
                     if stats.measuring:
                         stats.acks += 1
+                        if t0 is not None:
+                            stats.ack_latencies.append((time.monotonic() - t0) * 1000)
                 elif t == "error":
                     stats.errors += 1
                 if stop.is_set():
@@ -258,7 +271,19 @@ async def drive(
         await asyncio.gather(*tasks, return_exceptions=True)
     lat = sorted(stats.latencies)
     q = statistics.quantiles(lat, n=100) if len(lat) > 100 else [float("nan")] * 99
+    spread = []
+    for k, times in stats.arrivals.items():
+        t0 = min([*times, stats.first.get(k, float("inf"))])
+        spread += [(t - t0) * 1000 for t in times]
+    spread.sort()
+    sq = statistics.quantiles(spread, n=100) if len(spread) > 100 else [float("nan")] * 99
+    aq = sorted(stats.ack_latencies)
+    aq_ = statistics.quantiles(aq, n=100) if len(aq) > 100 else [float("nan")] * 99
     return {
+        "fan_p50_ms": sq[49],
+        "fan_p99_ms": sq[98],
+        "ack_p50_ms": aq_[49],
+        "ack_p99_ms": aq_[98],
         "sockets": total,
         "sheets_per_s": stats.acks / elapsed,
         "frames_per_s": stats.frames / elapsed,
@@ -305,7 +330,10 @@ def show(name: str, r: dict[str, float]) -> None:
         f"{r['frames_per_s']:>7.0f} frames/s  p50 {r['p50_ms']:>6.1f} ms  "
         f"p99 {r['p99_ms']:>6.1f} ms  "
         f"CPU {r['cpu_per_s'] * 100:>5.1f} %  {r['cpu_us_per_frame']:>5.1f} µs/frame  "
-        f"RSS {r['rss_kib_per_conn']:>5.1f} KiB/conn  errors {r['errors']:.0f}",
+        f"RSS {r['rss_kib_per_conn']:>5.1f} KiB/conn  errors {r['errors']:.0f}  "
+        f"\n{'':<22} submit→ack p50 {r['ack_p50_ms']:.1f} ms p99 {r['ack_p99_ms']:.1f} ms; "
+        f"after commit, first → every other client p50 {r['fan_p50_ms']:.1f} ms "
+        f"p99 {r['fan_p99_ms']:.1f} ms",
         flush=True,
     )
 
@@ -315,6 +343,10 @@ async def main() -> None:
     ap.add_argument("--sessions", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--postgres", metavar="URL")
+    ap.add_argument("--pg-only", action="store_true", help="only the PostgreSQL shape")
+    ap.add_argument(
+        "--pg-sessions", type=int, help="sessions for the PostgreSQL shape (default --sessions)"
+    )
     args = ap.parse_args()
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as d:
@@ -322,34 +354,40 @@ async def main() -> None:
         secret = tmp / "secret"
         tok = Tokens(secret)
 
-        proc, base = serve(f"sqlite:///{tmp / 'evalsvc.db'}", secret, tmp, "evalsvc")
-        try:
-            async with aiohttp.ClientSession() as http:
-                sessions = await prepare(http, base, tok, args.sessions)
-            results["evalsvc (SQLite)"] = r = await drive(
-                [base], sessions, tok, [proc.pid], seconds=args.seconds
-            )
-            show("evalsvc (SQLite)", r)
-        finally:
-            proc.terminate()
-            proc.wait()
+        if not args.pg_only:
+            proc, base = serve(f"sqlite:///{tmp / 'evalsvc.db'}", secret, tmp, "evalsvc")
+            try:
+                async with aiohttp.ClientSession() as http:
+                    sessions = await prepare(http, base, tok, args.sessions)
+                results["evalsvc (SQLite)"] = r = await drive(
+                    [base], sessions, tok, [proc.pid], seconds=args.seconds
+                )
+                show("evalsvc (SQLite)", r)
+            finally:
+                proc.terminate()
+                proc.wait()
 
-        port = free_port()
-        bare = start(
-            [sys.executable, str(ROOT / "bench" / "bare_ws.py"), str(tmp / "bare.db"), str(port)],
-            {},
-            tmp / "bare.log",
-        )
-        try:
-            wait_healthy(f"http://127.0.0.1:{port}", bare)
-            fake = [(f"bare-{k}", experts) for k, (_, experts) in enumerate(sessions)]
-            results["bare aiohttp"] = r = await drive(
-                [f"http://127.0.0.1:{port}"], fake, tok, [bare.pid], seconds=args.seconds
+            port = free_port()
+            bare = start(
+                [
+                    sys.executable,
+                    str(ROOT / "bench" / "bare_ws.py"),
+                    str(tmp / "bare.db"),
+                    str(port),
+                ],
+                {},
+                tmp / "bare.log",
             )
-            show("bare aiohttp", r)
-        finally:
-            bare.terminate()
-            bare.wait()
+            try:
+                wait_healthy(f"http://127.0.0.1:{port}", bare)
+                fake = [(f"bare-{k}", experts) for k, (_, experts) in enumerate(sessions)]
+                results["bare aiohttp"] = r = await drive(
+                    [f"http://127.0.0.1:{port}"], fake, tok, [bare.pid], seconds=args.seconds
+                )
+                show("bare aiohttp", r)
+            finally:
+                bare.terminate()
+                bare.wait()
 
         if args.postgres:
             url, drop = fresh_pg(args.postgres)
@@ -360,7 +398,7 @@ async def main() -> None:
                 b, base_b = serve(url, secret, tmp, "pg-b")
                 procs.append(b)
                 async with aiohttp.ClientSession() as http:
-                    sessions = await prepare(http, base_a, tok, args.sessions)
+                    sessions = await prepare(http, base_a, tok, args.pg_sessions or args.sessions)
                 results["evalsvc 2× PostgreSQL"] = r = await drive(
                     [base_a, base_b], sessions, tok, [a.pid, b.pid], seconds=args.seconds
                 )
@@ -371,6 +409,8 @@ async def main() -> None:
                     p.wait()
                 drop()
 
+    if args.pg_only:
+        return
     e, b = results["evalsvc (SQLite)"], results["bare aiohttp"]
     print(
         f"\nevalsvc / bare: CPU per frame × {e['cpu_us_per_frame'] / b['cpu_us_per_frame']:.2f}, "

@@ -22,11 +22,12 @@ __all__ = ["Connection", "Feed", "Hub", "load_or_create_epoch"]
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection as SAConnection
@@ -39,6 +40,7 @@ from evalsvc.sessions.access import redact_event, view_session
 from evalsvc.sessions.model import Session
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REPLAY_CAP = 1000  # a larger gap gets a snapshot instead of a replay
 QUEUE_SIZE = 1024  # frames buffered per connection before it counts as slow
@@ -206,7 +208,6 @@ class Feed:
                 self.wake.set()
 
     async def _deliver(self) -> None:
-        db = self.hub.db
         while self.delivered >= 0:
             after = self.delivered
 
@@ -217,7 +218,7 @@ class Feed:
                 evs = store.list_events(c, self.session_id, after=after, limit=FETCH_LIMIT)
                 return s, last, evs
 
-            s, _last, events = await db.read(tx)
+            s, _last, events = await self.hub.read(tx)
             self.session = s
             if not events:
                 return
@@ -286,7 +287,7 @@ class Feed:
                     evs = store.list_events(c, self.session_id, after=after, limit=hub.replay_cap)
                 return s, last, evs
 
-            s, last, events = await hub.db.read(tx)
+            s, last, events = await hub.read(tx)
             self.session = s
             if self.delivered < 0:
                 self.delivered = last  # a new feed: this instance has fanned out nothing
@@ -367,6 +368,22 @@ class Hub:
         self.conns: set[Connection] = set()  # every open connection, joined or not
         self.deliveries = 0  # frames queued (for benchmarks and /healthz-style figures)
         self._heartbeats = asyncio.create_task(self._heartbeat())
+        # The hub's reads run on threads of their own: on PostgreSQL the database pool's
+        # threads can all be waiting on a session's row lock (writers), and fan-out must
+        # not queue behind them.
+        self._readers = concurrent.futures.ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="evalsvc-hub"
+        )
+
+    async def read(self, fn: Callable[[SAConnection], T]) -> T:
+        """Run ``fn`` in a read-only transaction on one of the hub's threads."""
+
+        def run() -> T:
+            engine = self.db.engine
+            with engine.connect().execution_options(evalsvc_read=True) as c, c.begin():
+                return fn(c)
+
+        return await asyncio.get_running_loop().run_in_executor(self._readers, run)
 
     async def _heartbeat(self) -> None:
         loop = asyncio.get_running_loop()
@@ -407,7 +424,7 @@ class Hub:
             ).all()
             return [(str(r[0]), int(r[1])) for r in rows]
 
-        for sid, last in await self.db.read(tx):
+        for sid, last in await self.read(tx):
             self.on_commit(sid, last)
 
     def connection(
@@ -467,6 +484,7 @@ class Hub:
     async def close(self) -> None:
         """Stop every feed (server shutdown)."""
         self._heartbeats.cancel()
+        self._readers.shutdown(wait=False, cancel_futures=True)
         for feed in list(self.feeds.values()):
             feed.task.cancel()
         self.feeds.clear()
