@@ -115,7 +115,10 @@ def list_experts(
 
 def load_views(conn: Connection) -> list[dict[str, Any]]:
     """The draw view of every expert of the pool, in pool (id) order."""
-    views = [cast(dict[str, Any], json.loads(r[0])) for r in conn.execute(sa.select(_X.c.view))]
+    views = [
+        cast(dict[str, Any], json.loads(view)) if view else draw_view(_expert(doc))
+        for view, doc in conn.execute(sa.select(_X.c.view, _X.c.doc))
+    ]
     # Pool order is ascending id by bytes (docs/draw.md §2.1); a database collation may
     # sort otherwise, so sort here (ids are ASCII: str order is byte order).
     views.sort(key=lambda v: str(v["id"]))

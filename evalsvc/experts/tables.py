@@ -32,8 +32,9 @@ class ExpertRow(SQLModel, table=True):
     status: str = Field(max_length=16, index=True)
     doc: str = Field(sa_column=Column(Text, nullable=False))
     # The draw view (pool.draw_view, canonical JSON): what a ceremony snapshots, read
-    # without rebuilding 100,000 full records.
-    view: str = Field(sa_column=Column(Text, nullable=False))
+    # without rebuilding 100,000 full records. NULL for rows written by other means:
+    # the view is then derived from ``doc``.
+    view: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     imported_ms: int = Field(sa_type=BigInteger)  # unix ms
 
 
