@@ -360,7 +360,12 @@ class DrawService:
             sent_l: list[inv.Invitation] = []
             for b in book.exhausted:
                 seat = result.seats[b]
-                ids = (seat.member.expert_id, *(a.expert_id for a in seat.alternates))
+                # Someone invited since the ceremony opened (an alternate called at
+                # another seat meanwhile) is not asked twice.
+                asked = {i.expert_id for i in book.invitations}
+                ids = tuple(x for x in (seat.member.expert_id,
+                                        *(a.expert_id for a in seat.alternates))
+                            if x not in asked)
                 cands = list(book.candidates)
                 cands[b] = (*cands[b], *ids)
                 regions = {**book.regions,
