@@ -283,7 +283,7 @@ class Feed:
             def tx(c: SAConnection) -> tuple[Session, int, list[store.StoredEvent]]:
                 s, last = store.load_session(c, self.session_id)
                 evs: list[store.StoredEvent] = []
-                if want_replay and after <= last and last - after <= hub.replay_cap:
+                if want_replay and after <= last:  # the cap is applied below, to target
                     evs = store.list_events(c, self.session_id, after=after, limit=hub.replay_cap)
                 return s, last, evs
 

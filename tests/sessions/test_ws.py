@@ -251,3 +251,17 @@ async def test_a_slow_consumer_is_disconnected_with_a_reason() -> None:
     bye = json.loads(sent[-1])
     assert bye["type"] == "bye" and bye["code"] == "slow_consumer"
     await conn.aclose()
+
+
+async def test_a_gap_larger_than_the_replay_cap_gets_a_snapshot(api: Harness) -> None:
+    from evalsvc.sessions.ws import HUB
+
+    sid, _ = await api.to_stage("scoring")
+    api.client.server.app[HUB].replay_cap = 5
+    _, ok, before, synced = await connect(api, sid, api.sup)  # 0 → top: more than 5
+    assert [m["type"] for m in before] == ["snapshot"] and before[0]["reason"] == "gap"
+    top = synced["seq"]
+    _, _, before, _ = await connect(api, sid, api.sup, last_seq=top - 5, epoch=ok["epoch"])
+    assert [m["seq"] for m in before] == list(range(top - 4, top + 1))
+    _, _, before, _ = await connect(api, sid, api.sup, last_seq=top - 6, epoch=ok["epoch"])
+    assert [m["type"] for m in before] == ["snapshot"] and before[0]["seq"] == top
