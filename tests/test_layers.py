@@ -45,6 +45,7 @@ PURE_MODULES = [
     "experts/bundle.py",
     "experts/ceremony.py",
     "experts/invitations.py",
+    "experts/drawstate.py",
 ]
 
 FORBIDDEN = ("aiohttp", "sqlmodel", "sqlalchemy", "apscheduler", "asyncio", "websockets", "psycopg")

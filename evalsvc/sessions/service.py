@@ -25,11 +25,13 @@ from evalsvc.errors import Conflict, Forbidden, IdempotencyConflict, InvalidInpu
 from evalsvc.sessions import machine as m
 from evalsvc.sessions import schemas, store
 from evalsvc.sessions.access import (
+    can_see,
     redact_event,
     require_expert_seat,
     require_primary_operator,
     require_seat_operator,
     require_visible,
+    sees_project,
     view_session,
 )
 from evalsvc.sessions.bus import LocalBus
@@ -222,14 +224,13 @@ class SessionService:
         rows = await self.db.read(store.list_sessions)
         out = []
         for s, last in rows:
-            try:
-                require_visible(s, p)
-            except Exception:
+            if not can_see(s, p):
                 continue
             out.append(
                 {
                     "id": s.id,
-                    "title": s.title,
+                    # 四不知: before the start, blinded roles see no project, not even its title.
+                    "title": s.title if sees_project(s, p) else None,
                     "state": s.state.value,
                     "stage": s.stage.value if s.stage else None,
                     "primary_venue": s.primary.id,
@@ -512,6 +513,14 @@ def _authorised_command(conn: Connection, s: Session, p: Principal, cmd: Any) ->
     if name in simple:
         return simple[name]
     if name == "assign_seat":
+        # Once a draw ceremony is opened, only the draw seats experts (when they confirm).
+        from evalsvc.experts.store import load_draw  # experts builds on sessions
+
+        if load_draw(conn, s.id) is not None:
+            raise Conflict(
+                "this session's seats are filled by its draw ceremony; "
+                "manual assignment is refused while a draw exists"
+            )
         return m.AssignSeat(cmd.seat, cmd.expert_id, cmd.expert_name)
     if name in ("lock_qualification", "lock_scoring"):
         stage = Stage.QUALIFICATION if name == "lock_qualification" else Stage.SCORING

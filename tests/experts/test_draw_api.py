@@ -102,6 +102,13 @@ async def test_ceremony_draws_invites_and_seats_confirmed_experts(
     assert types.count("invitation.sent") == 7
     invited = await _invited(api, sid)
     assert sorted(invited) == list(range(7))
+    # With a ceremony under way the operator cannot seat anyone by hand.
+    before = await api.events(sid)
+    status, body = await api.command(
+        sid, api.op(), "assign_seat", seat=0, expert_id="E-FRIEND", expert_name="熟人"
+    )
+    assert status == 409 and "draw ceremony" in body["detail"]
+    assert await api.events(sid) == before
 
     # The primary operator sees its own venue's invited experts, not the others'.
     view = await _draw(api, sid)
