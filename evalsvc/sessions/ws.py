@@ -17,7 +17,7 @@ import time
 
 from aiohttp import WSMsgType, web
 
-from evalsvc.auth import Principal, verify_token
+from evalsvc.auth import Principal, token_expiry, verify_token
 from evalsvc.errors import EvalsvcError, InvalidInput, Unauthenticated
 from evalsvc.http_errors import ws_close_code, ws_error_for
 from evalsvc.httpkit import PRINCIPAL_SECRET, Route
@@ -46,7 +46,7 @@ async def _refuse(ws: web.WebSocketResponse, exc: BaseException, msg_id: str | N
 
 async def _authenticate(
     request: web.Request, ws: web.WebSocketResponse, session_id: str
-) -> tuple[Principal, dict[str, object]] | None:
+) -> tuple[Principal, dict[str, object], int] | None:
     """The first frame must be ``auth`` within :data:`AUTH_TIMEOUT_S`; anything else
     closes the connection with a reason."""
     try:
@@ -69,6 +69,7 @@ async def _authenticate(
             )
         p = verify_token(request.app[PRINCIPAL_SECRET], parsed.token, now=int(time.time()))
         view = await request.app[SESSIONS].get(p, session_id)  # NotFound unless visible
+        expires = token_expiry(parsed.token)
     except Exception as exc:
         if not isinstance(exc, EvalsvcError):
             log.exception("websocket authentication failed")
@@ -76,7 +77,7 @@ async def _authenticate(
             exc = Unauthenticated(f"authenticate first ({exc.message})")
         await _refuse(ws, exc, protocol.message_id(raw))
         return None
-    return p, view
+    return p, view, expires
 
 
 class _AuthTimeout(Unauthenticated):
@@ -95,16 +96,25 @@ async def session_socket(request: web.Request) -> web.StreamResponse:
     )
     await ws.prepare(request)
     conn: Connection | None = None
+    expiry: asyncio.TimerHandle | None = None
     try:
         auth = await _authenticate(request, ws, session_id)
         if auth is None:
             return ws
-        p, view = auth
+        p, view, expires = auth
 
         async def close(code: int, reason: str) -> None:
             await ws.close(code=code, message=reason.encode("ascii"))
 
         conn = hub.connection(p, ws.send_str, close)
+        # The token's lifetime bounds the connection's: at expiry it is closed with
+        # ``unauthenticated`` and the client reconnects with a fresh token.
+        expiry = asyncio.get_running_loop().call_later(
+            max(0.0, expires - time.time()),
+            conn.kick,
+            "unauthenticated",
+            "your token expired: reconnect with a new one and resume from your seq",
+        )
         conn.enqueue(
             protocol.auth_ok_message(
                 epoch=hub.epoch,
@@ -122,6 +132,8 @@ async def session_socket(request: web.Request) -> web.StreamResponse:
             elif msg.type == WSMsgType.ERROR:
                 break
     finally:
+        if expiry is not None:
+            expiry.cancel()
         if conn is not None:
             hub.leave(conn)
             hub.forget(conn)

@@ -265,3 +265,15 @@ async def test_a_gap_larger_than_the_replay_cap_gets_a_snapshot(api: Harness) ->
     assert [m["seq"] for m in before] == list(range(top - 4, top + 1))
     _, _, before, _ = await connect(api, sid, api.sup, last_seq=top - 6, epoch=ok["epoch"])
     assert [m["type"] for m in before] == ["snapshot"] and before[0]["seq"] == top
+
+
+async def test_the_connection_ends_when_the_token_expires(api: Harness) -> None:
+    from conftest import make_token
+
+    sid, _ = await api.to_stage("drawing")
+    short = make_token(api.settings, "supervisor", ttl=2)
+    ws, *_ = await connect(api, sid, short)
+    _, bye = await ws.until("bye", timeout=15)
+    assert bye["code"] == "unauthenticated"
+    msg = await ws.ws.receive(timeout=5)
+    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4401
