@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = ["create_app"]
 
 import asyncio
+import functools
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -27,7 +28,7 @@ from evalsvc.openapi import openapi_document
 from evalsvc.pki.routes import ROUTES as PKI_ROUTES
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub, load_or_create_epoch
-from evalsvc.sessions.model import ScoringRules
+from evalsvc.sessions.model import ScoringRules, Session
 from evalsvc.sessions.routes import ROUTES as SESSION_ROUTES
 from evalsvc.sessions.service import SessionService
 from evalsvc.sessions.ws import HUB
@@ -112,6 +113,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_pki)
     app.cleanup_ctx.append(_draws)
     app.cleanup_ctx.append(_hub)
+    app.cleanup_ctx.append(_witnesses)
     app.on_shutdown.append(_say_going_away)
     return app
 
@@ -276,6 +278,57 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
         if fanout is not None:
             await fanout.stop()
         await hub.close()
+
+
+async def _witnesses(app: web.Application) -> AsyncIterator[None]:
+    """Secondary venues as witnesses: milestone checkpoints are sent to each configured
+    venue over its agent's link (evalsvc.audit.witnessing); a retry job collects the
+    missing cosignatures, and the session service holds the next step until the quorum
+    has cosigned."""
+    from evalsvc.audit.witnessing import WitnessCollector
+    from evalsvc.sessions.witness_link import WitnessLink
+    from evalsvc.sessions.ws import WITNESS_LINK
+
+    cfg = app[SETTINGS].audit
+    if not cfg.witness_keys:
+        yield
+        return
+    link = WitnessLink(app[HUB])
+    app[WITNESS_LINK] = link
+    collector = WitnessCollector(
+        app[DB], witness_keys=cfg.witness_keys, quorum=cfg.quorum, transport=link.ask
+    )
+    service = app[SESSIONS]
+    service.witnesses = collector
+    audit = app[AUDIT]
+    # After a restart, any session may still owe cosignatures: look at each once.
+    pending: set[str] = set(
+        await app[DB].read(
+            lambda c: [str(r[0]) for r in c.exec_driver_sql("SELECT id FROM session")]
+        )
+    )
+
+    async def collect() -> None:
+        pending.update(audit.milestones_signed)
+        audit.milestones_signed.clear()
+        for sid in sorted(pending):
+            session = await app[DB].read(functools.partial(_load, session_id=sid))
+            venues = [v.id for v in session.venues if not v.primary]
+            have = await collector.collect(sid, venues)
+            if have >= collector.needed(collector.witnesses_for(venues)):
+                pending.discard(sid)
+
+    app[SCHEDULER].add_job(
+        collect, "interval", seconds=cfg.witness_retry_seconds, id="audit-witnesses",
+        max_instances=1, coalesce=True,
+    )
+    yield
+
+
+def _load(conn: sa.Connection, *, session_id: str) -> Session:
+    from evalsvc.sessions import store
+
+    return store.load_session(conn, session_id)[0]
 
 
 async def _say_going_away(app: web.Application) -> None:

@@ -77,6 +77,14 @@ class AuditSettings:
     key_file: str = "var/audit-log.key"
     # New leaves are covered by a signed checkpoint at most this long after commit.
     checkpoint_interval_seconds: int = 1
+    # Secondary venues as witnesses: venue id → the venue's witness verifier key
+    # (Go note format, from `evalsvc audit keygen` at the venue). Venues listed here must
+    # cosign each milestone checkpoint before the session moves on.
+    witness_keys: dict[str, str] = field(default_factory=dict)
+    # How many of a session's witnessing venues must cosign a milestone; 0 = all of them.
+    quorum: int = 0
+    # Seconds between attempts to collect missing cosignatures.
+    witness_retry_seconds: int = 5
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,12 @@ def _build(cls: type[Any], data: Mapping[str, Any], where: str) -> Any:
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{where}.{key}: expected a table")
             kwargs[key] = _build(type(default), value, f"{where}.{key}")
+        elif isinstance(default, dict):
+            if not isinstance(value, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
+                raise ConfigError(f"{where}.{key}: expected a table of strings")
+            kwargs[key] = dict(value)
         elif isinstance(default, Decimal):
             try:
                 kwargs[key] = Decimal(str(value))

@@ -46,7 +46,11 @@ async def get_log_key(request: web.Request) -> web.Response:
 
 async def get_checkpoint(request: web.Request) -> web.Response:
     sid = await _visible(request)
-    return web.Response(text=await request.app[AUDIT].checkpoint(sid), content_type="text/plain")
+    raw = request.query.get("size")
+    size = None if raw is None else _int(request, "size", raw)
+    return web.Response(
+        text=await request.app[AUDIT].checkpoint(sid, size), content_type="text/plain"
+    )
 
 
 async def get_entry(request: web.Request) -> web.Response:
@@ -91,7 +95,9 @@ ROUTES: list[Route] = [
         "GET",
         _A + "/checkpoint",
         get_checkpoint,
-        "Latest signed checkpoint with cosignatures (text/plain, C2SP tlog-checkpoint)",
+        "Latest (or ?size=N) signed checkpoint with cosignatures (text/plain, C2SP "
+        "tlog-checkpoint)",
+        query=(("size", "integer", "a checkpoint's tree size (default: the latest)"),),
         roles=SUPERVISOR,
         tag="audit",
     ),

@@ -15,7 +15,7 @@ racing for the same size agree.
 
 from __future__ import annotations
 
-__all__ = ["MILESTONE_EVENTS", "AuditService", "log_keys"]
+__all__ = ["AuditService", "log_keys", "milestone_kind"]
 
 import base64
 import hashlib
@@ -30,20 +30,27 @@ from sqlalchemy.exc import IntegrityError
 from evalsvc.audit import log
 from evalsvc.audit.bundle import Policy, format_policy
 from evalsvc.audit.note import generate_key
+from evalsvc.audit.witnessing import MILESTONE_PREFIX
 from evalsvc.db import Database
 from evalsvc.errors import InvalidInput, NotFound
 
 _log = logging.getLogger(__name__)
 
 
-def _is_milestone(event_type: str, payload: dict[str, Any]) -> bool:
-    if event_type in ("stage.locked", "report.signed"):
-        return True
-    # The draw is done (→ ready) and the session is sealed.
-    return event_type == "session.state_changed" and payload.get("to") in ("ready", "sealed")
-
-
-MILESTONE_EVENTS = ("stage.locked", "report.signed", "session.state_changed → ready|sealed")
+def milestone_kind(event_type: str, payload: dict[str, Any]) -> str | None:
+    """The milestone an event marks — the draw done, a stage locked, a report signature,
+    the seal — or ``None``."""
+    if event_type == "stage.locked":
+        return f"{payload.get('stage')}-locked"
+    if event_type == "report.signed":
+        return f"report-signed-by-seat-{payload.get('seat')}"
+    # A resume also changes the state back to where it was: only the real steps count.
+    moved = (payload.get("from"), payload.get("to"))
+    if event_type == "session.state_changed" and moved == ("drawing", "ready"):
+        return "draw-done"
+    if event_type == "session.state_changed" and moved == ("reporting", "sealed"):
+        return "sealed"
+    return None
 
 
 def log_keys(master: bytes, origin: str) -> tuple[str, str]:
@@ -65,6 +72,8 @@ class AuditService:
         self._master = master
         self.log_name = log_name
         self._dirty: set[str] = set()
+        # Sessions with a milestone signed since their witnesses were last asked.
+        self.milestones_signed: set[str] = set()
         self._keys: dict[str, tuple[str, str]] = {}
 
     def origin(self, session_id: str) -> str:
@@ -91,16 +100,20 @@ class AuditService:
         events: Sequence[tuple[str, dict[str, Any]]],
         size: int,
     ) -> str | None:
-        """In the caller's transaction: sign a checkpoint at ``size`` if an event is a
-        milestone. Returns the note, or ``None`` when nothing was a milestone."""
-        if not any(_is_milestone(t, p) for t, p in events):
+        """In the caller's transaction: if an event is a milestone, sign a checkpoint at
+        ``size`` naming it in an extension line (C2SP tlog-checkpoint). Returns the note,
+        or ``None`` when nothing was a milestone."""
+        kinds = [k for t, p in events if (k := milestone_kind(t, p))]
+        if not kinds:
             return None
+        self.milestones_signed.add(session_id)
         return log.sign_checkpoint(
             conn,
             session_id=session_id,
             origin=self.origin(session_id),
             skey=self.keys(session_id)[0],
             size=size,
+            extensions=(MILESTONE_PREFIX + kinds[-1],),
         )
 
     def mark_dirty(self, session_id: str) -> None:
@@ -149,11 +162,12 @@ class AuditService:
 
     # --- supervisor reads ----------------------------------------------------------------
 
-    async def checkpoint(self, session_id: str) -> str:
-        """The latest checkpoint with its cosignatures (signed-note text)."""
-        note = await self.db.read(lambda c: log.checkpoint_note(c, session_id))
+    async def checkpoint(self, session_id: str, size: int | None = None) -> str:
+        """The latest (or the given size's) checkpoint with its cosignatures."""
+        note = await self.db.read(lambda c: log.checkpoint_note(c, session_id, size))
         if note is None:
-            raise NotFound(f"session {session_id} has no signed checkpoint yet")
+            what = "yet" if size is None else f"of size {size}"
+            raise NotFound(f"session {session_id} has no signed checkpoint {what}")
         return note
 
     async def entry_proof(self, session_id: str, index: int) -> tuple[bytes, str]:

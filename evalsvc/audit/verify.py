@@ -13,7 +13,8 @@ the bundle but what the trusted keys sign. Checks, each named in a failure:
 ``entries-count``   the latest checkpoint covers exactly the bundled entries
 ``root``            the entries re-derive every checkpoint's root (RFC 6962 §2.1)
 ``entry``           an entry differs from its logged leaf hash (edited, moved, deleted)
-``quorum``          the latest checkpoint is cosigned by at least ``quorum`` witnesses
+``quorum``          every milestone checkpoint (or, without any, the latest) is cosigned
+                    by at least ``quorum`` witnesses
 ``tlog-proof``      bundled single-entry proofs verify (C2SP tlog-proof)
 
 Forks and inconsistent checkpoints come with both signed checkpoints as evidence.
@@ -316,15 +317,29 @@ def verify_loaded(
         _locate_entries(bundle, computed, by_size, fail)
 
     # -- quorum ------------------------------------------------------------------------------
+    # Milestone checkpoints (an "evalsvc-milestone" extension line) are the ones the
+    # venues must cosign; without any, the latest checkpoint is held to the quorum.
+    milestones = [
+        size
+        for size in sizes
+        if any(
+            e.startswith("evalsvc-milestone ")
+            for sig in by_size[size].values()
+            for e in sig.cp.extensions
+        )
+    ]
     cosigners: tuple[str, ...] = ()
     if latest is not None:
         cosigners = tuple(sorted(cosigners_of.get(latest, set())))
-        if len(cosigners) < policy.quorum:
+    for size in milestones or ([latest] if latest is not None else []):
+        have = len(cosigners_of.get(size, set()))
+        if have < policy.quorum:
+            kind = "milestone checkpoint" if milestones else "checkpoint"
             fail(
                 Failure(
                     "quorum",
-                    f"checkpoint of size {latest}",
-                    f"cosigned by {len(cosigners)} of the {policy.quorum} witnesses required",
+                    f"{kind} of size {size}",
+                    f"cosigned by {have} of the {policy.quorum} witnesses required",
                 )
             )
 

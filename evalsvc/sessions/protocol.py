@@ -22,7 +22,9 @@ __all__ = [
     "MessageTooLarge",
     "Submit",
     "UnknownMessageType",
+    "WitnessAnswer",
     "ack_message",
+    "add_checkpoint_message",
     "auth_ok_message",
     "bye_message",
     "chain_hash",
@@ -111,7 +113,19 @@ class Heartbeat:
     seq: int
 
 
-ClientMessage = Auth | Hello | Submit | Command | Heartbeat
+@dataclass(frozen=True)
+class WitnessAnswer:
+    """``{"type": "add_checkpoint_response", "id": "…", "status": 200, "body": "…",
+    "content_type": "…"}`` — a venue agent's answer to ``add_checkpoint`` (C2SP
+    tlog-witness response over the link)."""
+
+    id: str
+    status: int
+    body: str
+    content_type: str
+
+
+ClientMessage = Auth | Hello | Submit | Command | Heartbeat | WitnessAnswer
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -196,10 +210,18 @@ def parse_client_message(raw: str | bytes) -> ClientMessage:
         return Command(_id(doc), _object(doc, "body"))
     if kind == "heartbeat":
         return Heartbeat(_int(doc, "seq"))
+    if kind == "add_checkpoint_response":
+        status, body, ctype = doc.get("status"), doc.get("body"), doc.get("content_type", "")
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise InvalidInput("status must be an HTTP status code", field="status")
+        if not isinstance(body, str) or not isinstance(ctype, str):
+            raise InvalidInput("body and content_type must be strings", field="body")
+        return WitnessAnswer(_id(doc), status, body, ctype)
     if not isinstance(kind, str):
         raise InvalidInput("type must be a string", field="type")
     raise UnknownMessageType(
-        f"unknown message type {kind[:40]!r}: expected auth, hello, submit, command or heartbeat",
+        f"unknown message type {kind[:40]!r}: expected auth, hello, submit, command, "
+        "heartbeat or add_checkpoint_response",
         field="type",
     )
 
@@ -210,6 +232,11 @@ def parse_client_message(raw: str | bytes) -> ClientMessage:
 def dumps(doc: dict[str, Any]) -> str:
     """One message as compact JSON text (UTF-8 on the wire, no ASCII escaping)."""
     return json.dumps(to_jsonable(doc), ensure_ascii=False, separators=(",", ":"))
+
+
+def add_checkpoint_message(msg_id: str, body: str) -> str:
+    """Ask a venue agent to cosign (C2SP tlog-witness ``add-checkpoint`` request body)."""
+    return dumps({"type": "add_checkpoint", "id": msg_id, "body": body})
 
 
 def auth_ok_message(*, epoch: str, seq: int, you: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from evalsvc.audit.service import AuditService
+from evalsvc.audit.witnessing import WitnessCollector
 from evalsvc.auth import Principal
 from evalsvc.canonical import canonical_bytes, storage_sha256
 from evalsvc.db import Database
@@ -46,6 +47,11 @@ from evalsvc.sessions.model import (
 )
 from evalsvc.sessions.scoring import aggregate, aggregation_to_doc, parse_sheet, sheet_to_doc
 
+# Commands that move the session on past a milestone (pause, resume and abort never wait).
+_ADVANCING = frozenset(
+    {"start_check_in", "start_evaluation", "lock_qualification", "lock_scoring",
+     "start_report", "seal"}
+)
 _RESULT_STATES = (State.AGGREGATING, State.REPORTING, State.SEALED)
 MAX_EVENTS_PAGE = 1000
 
@@ -80,6 +86,7 @@ class SessionService:
         bus: LocalBus,
         defaults: ScoringRules,
         audit: AuditService | None = None,
+        witnesses: WitnessCollector | None = None,
     ) -> None:
         self.db = db
         self.clock_ms = clock_ms
@@ -87,6 +94,7 @@ class SessionService:
         self.bus = bus
         self.defaults = defaults
         self.audit = audit
+        self.witnesses = witnesses
         self.sheet_signatures: SheetSignatures | None = None  # set by create_app
 
     # --- plumbing -----------------------------------------------------------------------
@@ -291,6 +299,11 @@ class SessionService:
             conn: Connection, s: Session, p: Principal
         ) -> tuple[Session, list[m.Event], dict[str, Any]]:
             core = _authorised_command(conn, s, p, cmd)
+            if name in _ADVANCING and self.witnesses is not None:
+                # The venues must have cosigned the last milestone before it moves on.
+                self.witnesses.require_quorum(
+                    conn, s.id, [v.id for v in s.venues if not v.primary], name.replace("_", " ")
+                )
             new, events = m.apply(s, core, self.clock_ms() // 1000)
             return (
                 new,

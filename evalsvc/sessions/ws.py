@@ -8,7 +8,7 @@ goes through the connection's queue and writer task (:mod:`evalsvc.sessions.hub`
 
 from __future__ import annotations
 
-__all__ = ["AUTH_TIMEOUT_S", "HUB", "ROUTES", "session_socket"]
+__all__ = ["AUTH_TIMEOUT_S", "HUB", "ROUTES", "WITNESS_LINK", "session_socket"]
 
 import asyncio
 import contextlib
@@ -24,11 +24,13 @@ from evalsvc.httpkit import PRINCIPAL_SECRET, Route
 from evalsvc.sessions import protocol
 from evalsvc.sessions.hub import Connection, Hub
 from evalsvc.sessions.service import Result, SessionService
+from evalsvc.sessions.witness_link import WitnessLink
 from evalsvc.typedefs import SESSIONS
 
 log = logging.getLogger(__name__)
 
 HUB: web.AppKey[Hub] = web.AppKey("hub", Hub)
+WITNESS_LINK: web.AppKey[WitnessLink] = web.AppKey("witness_link", WitnessLink)
 AUTH_TIMEOUT_S = 10.0
 # Frames up to this size are read and refused in-band with ``message_too_large`` (the
 # protocol limit is protocol.MAX_MESSAGE_BYTES); beyond it aiohttp closes the
@@ -126,7 +128,9 @@ async def session_socket(request: web.Request) -> web.StreamResponse:
             if conn.closing is not None:
                 break
             if msg.type == WSMsgType.TEXT:
-                await _handle(conn, hub, service, session_id, msg.data)
+                await _handle(
+                    conn, hub, service, session_id, msg.data, request.app.get(WITNESS_LINK)
+                )
             elif msg.type == WSMsgType.BINARY:
                 _error(conn, protocol.BinaryFrame("binary frames are not accepted"), None)
             elif msg.type == WSMsgType.ERROR:
@@ -152,7 +156,12 @@ def _ack(conn: Connection, msg_id: str, r: Result) -> None:
 
 
 async def _handle(
-    conn: Connection, hub: Hub, service: SessionService, session_id: str, raw: str
+    conn: Connection,
+    hub: Hub,
+    service: SessionService,
+    session_id: str,
+    raw: str,
+    link: WitnessLink | None = None,
 ) -> None:
     msg_id: str | None = None
     try:
@@ -165,6 +174,9 @@ async def _handle(
             msg_id = msg.id
             r = await service.submit_sheet(conn.principal, session_id, msg.sheet, key=msg.id)
             _ack(conn, msg.id, r)
+        elif isinstance(msg, protocol.WitnessAnswer):
+            if link is not None:
+                link.answer(conn, msg)
         elif isinstance(msg, protocol.Command):
             msg_id = msg.id
             r = await service.command(conn.principal, session_id, msg.body, key=msg.id)
