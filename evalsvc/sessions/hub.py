@@ -104,6 +104,7 @@ class Connection:
         self.heartbeat_s = heartbeat_s
         self.last_sent = asyncio.get_running_loop().time()
         self.floor = 0  # events with seq ≤ floor were already sent (replay or snapshot)
+        self.witness = False  # a venue agent that answers add_checkpoint (its hello says)
         self.feed: Feed | None = None
         self.closing: str | None = None
         self._writer = asyncio.create_task(self._write())
@@ -307,6 +308,7 @@ class Feed:
                 )
                 conn.floor = last
             conn.enqueue(protocol.synced_message(conn.floor))
+            conn.witness = hello.witness
             joined = conn.feed is None
             conn.feed = self
             self.conns.add(conn)

@@ -82,10 +82,14 @@ class Auth:
 
 @dataclass(frozen=True)
 class Hello:
-    """``{"type": "hello", "epoch": "…"|null, "last_seq": N}`` — where the client is."""
+    """``{"type": "hello", "epoch": "…"|null, "last_seq": N}`` — where the client is.
+
+    A venue agent that can cosign checkpoints adds ``"witness": true`` so the primary
+    sends ``add_checkpoint`` requests to it and not to an operator's browser."""
 
     epoch: str | None
     last_seq: int
+    witness: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,7 +207,10 @@ def parse_client_message(raw: str | bytes) -> ClientMessage:
         epoch = doc.get("epoch")
         if epoch is not None and not (isinstance(epoch, str) and len(epoch) <= 100):
             raise InvalidInput("epoch must be null or a string", field="epoch")
-        return Hello(epoch, _int(doc, "last_seq"))
+        witness = doc.get("witness", False)
+        if not isinstance(witness, bool):
+            raise InvalidInput("witness must be true or false", field="witness")
+        return Hello(epoch, _int(doc, "last_seq"), witness)
     if kind == "submit":
         return Submit(_id(doc), _object(doc, "sheet"))
     if kind == "command":

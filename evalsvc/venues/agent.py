@@ -161,7 +161,10 @@ class Agent:
         """Run one connection; True if it got as far as being in sync."""
         cur = await asyncio.to_thread(self.mirror.cursor, session_id)
         await ws.send(json.dumps({"type": "auth", "token": self.token}))
-        await ws.send(json.dumps({"type": "hello", "epoch": cur.epoch, "last_seq": cur.last_seq}))
+        hello = {"type": "hello", "epoch": cur.epoch, "last_seq": cur.last_seq}
+        if self.witness is not None:
+            hello["witness"] = True  # send add_checkpoint requests to this connection
+        await ws.send(json.dumps(hello))
         epoch = cur.epoch or ""
         last = cur.last_seq
         batch: list[dict[str, Any]] = []

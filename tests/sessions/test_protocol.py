@@ -73,6 +73,9 @@ def test_each_message_type() -> None:
         '{"type":"command","id":"cmd-000001","body":{"command":"pause","reason":"x"}}'
     ) == p.Command("cmd-000001", {"command": "pause", "reason": "x"})
     assert p.parse_client_message('{"type":"heartbeat","seq":12}') == p.Heartbeat(12)
+    assert p.parse_client_message(
+        '{"type":"hello","epoch":null,"last_seq":0,"witness":true}'
+    ) == p.Hello(None, 0, witness=True)
 
 
 @pytest.mark.parametrize(
@@ -84,6 +87,7 @@ def test_each_message_type() -> None:
         ('{"type":"hello","last_seq":NaN}', "malformed_body", None),
         ('{"type":"hello","last_seq":-1}', "invalid_input", "last_seq"),
         ('{"type":"hello","last_seq":true}', "invalid_input", "last_seq"),
+        ('{"type":"hello","last_seq":0,"witness":"yes"}', "invalid_input", "witness"),
         ('{"type":"submit","id":"bad id!","sheet":{}}', "invalid_input", "id"),
         ('{"type":"submit","id":"sheet-0001","sheet":[]}', "invalid_input", "sheet"),
         ('{"type":"ping"}', "unknown_type", "type"),

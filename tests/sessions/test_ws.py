@@ -277,3 +277,16 @@ async def test_the_connection_ends_when_the_token_expires(api: Harness) -> None:
     assert bye["code"] == "unauthenticated"
     msg = await ws.ws.receive(timeout=5)
     assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4401
+
+
+async def test_a_venue_agent_says_it_witnesses_in_its_hello(api: Harness) -> None:
+    from evalsvc.sessions.ws import HUB
+
+    sid, _ = await api.to_stage("drawing")
+    ws = WS(await api.client.ws_connect(f"/ws/sessions/{sid}"))
+    await ws.send({"type": "auth", "token": api.op("js-suzhou")})
+    await ws.send({"type": "hello", "epoch": None, "last_seq": 0, "witness": True})
+    await ws.until("synced")
+    _browser, *_ = await connect(api, sid, api.op("js-suzhou"))
+    conns = api.client.server.app[HUB].feeds[sid].conns
+    assert sorted(c.witness for c in conns) == [False, True]
