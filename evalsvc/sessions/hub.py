@@ -270,7 +270,6 @@ class Feed:
                     if ev.seq > c.floor:
                         c.enqueue(text)
             self.delivered = ev.seq
-            self.hub.deliveries += len(self.conns)
 
     async def join(self, conn: Connection, hello: protocol.Hello) -> None:
         """Replay (or snapshot) up to the fanned-out seq, then add ``conn`` to the live
@@ -368,7 +367,6 @@ class Hub:
         self.heartbeat_s = heartbeat_s
         self.feeds: dict[str, Feed] = {}
         self.conns: set[Connection] = set()  # every open connection, joined or not
-        self.deliveries = 0  # frames queued (for benchmarks and /healthz-style figures)
         self._heartbeats = asyncio.create_task(self._heartbeat())
         # The hub's reads run on threads of their own: on PostgreSQL the database pool's
         # threads can all be waiting on a session's row lock (writers), and fan-out must

@@ -79,6 +79,7 @@ class Mirror:
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
+        """Close the connection (the agent is stopping)."""
         with self._lock:
             self._db.close()
 
@@ -168,6 +169,7 @@ class Mirror:
         return Cursor(epoch, seq, "")
 
     def set_title(self, session_id: str, title: str) -> None:
+        """Remember the session's title for the read-only listing."""
         with self._lock:
             self._db.execute(
                 "UPDATE cursor SET title = ? WHERE session_id = ?", (title, session_id)
