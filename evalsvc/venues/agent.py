@@ -34,7 +34,7 @@ from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketExcepti
 
 from evalsvc.audit.note import parse_checkpoint, split_note
 from evalsvc.audit.witness import Cosigned, add_checkpoint, parse_add_checkpoint
-from evalsvc.errors import EvalsvcError
+from evalsvc.errors import EvalsvcError, InvalidInput
 from evalsvc.venues.mirror import Mirror
 
 log = logging.getLogger(__name__)
@@ -93,8 +93,12 @@ class Agent:
         """Discover sessions and follow them until cancelled."""
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+                checked = False
                 while True:
                     try:
+                        if not checked:
+                            await self._check_token(http)
+                            checked = True
                         for doc in await self._list(http):
                             self.follow(doc["id"], title=doc.get("title"))
                     except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
@@ -106,6 +110,23 @@ class Agent:
             for t in self.links.values():
                 with contextlib.suppress(BaseException):
                     await t
+
+    async def _check_token(self, http: aiohttp.ClientSession) -> None:
+        """Refuse to run with a token that is not an operator token of this venue (the
+        mirror would hold another venue's view)."""
+        async with http.get(
+            self.primary + "/api/me", headers={"Authorization": f"Bearer {self.token}"}
+        ) as r:
+            if r.status == 401:
+                raise InvalidInput("the primary does not accept this token", field="token")
+            r.raise_for_status()
+            me = await r.json()
+        if me.get("role") != "operator" or me.get("venue") != self.venue:
+            raise InvalidInput(
+                f"the token is for {me.get('role')} of venue {me.get('venue')}; "
+                f"an operator token of venue {self.venue} is needed",
+                field="token",
+            )
 
     async def _list(self, http: aiohttp.ClientSession) -> list[dict[str, Any]]:
         async with http.get(

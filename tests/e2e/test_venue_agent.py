@@ -65,6 +65,19 @@ async def test_venue_keeps_its_records_when_the_primary_dies_and_catches_up(
         ) as http:
             sid, ops, experts = await prepare(http, server.url, settings)
             op_js = ops["js-suzhou"]
+            # Another venue's token is refused: the mirror would hold the wrong view.
+            wrong = subprocess.run(
+                [
+                    *(sys.executable, "-m", "evalsvc", "venue", "--primary", server.url),
+                    *("--venue", "ah-hefei", "--token", op_js, "--listen", "off"),
+                    *("--mirror", str(tmp_path / "wrong.db")),
+                ],
+                cwd=PROJECT_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert wrong.returncode == 1 and "operator token of venue ah-hefei" in wrong.stderr
             agent = subprocess.Popen(
                 [
                     sys.executable,
