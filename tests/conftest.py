@@ -36,9 +36,19 @@ def skip_or_fail(reason: str) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    keep, dropped = [], []
     for item in items:
         if "db_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+        # PostgreSQL-only tests belong to the PostgreSQL pass (`./dev test` runs it with
+        # EVALSVC_TEST_DATABASE set); in the SQLite pass they are deselected, not skipped.
+        if not PG_URL and item.get_closest_marker("postgres_only"):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 def _pg_admin_url() -> str:

@@ -20,7 +20,7 @@ from wsclient import Client, expected_hash
 
 from evalsvc.config import Settings
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres_only]
 SHEETS = 600
 
 
