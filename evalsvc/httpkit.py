@@ -11,6 +11,7 @@ __all__ = [
     "Route",
     "error_middleware",
     "idempotency_key",
+    "int_query",
     "json_response",
     "principal",
     "read_json",
@@ -189,6 +190,25 @@ def _verified(secret: bytes, token: str, now: int) -> Principal:
         _TOKENS.clear()
     _TOKENS[(secret, token)] = (p, token_expiry(token))
     return p
+
+
+def int_query(
+    request: web.Request, name: str, default: int | None, *, lo: int, hi: int
+) -> int:
+    """An integer query parameter in ``[lo, hi]``; ``default`` when absent (required
+    when ``default`` is None)."""
+    raw = request.query.get(name)
+    if raw is None:
+        if default is None:
+            raise InvalidInput(f"the query parameter {name} is required", field=name)
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an integer", field=name) from None
+    if not lo <= v <= hi:
+        raise InvalidInput(f"{name} must be between {lo} and {hi}", field=name)
+    return v
 
 
 def principal(request: web.Request, *, roles: tuple[str, ...] = ()) -> Principal:

@@ -14,20 +14,10 @@ import base64
 from aiohttp import web
 
 from evalsvc.errors import InvalidInput
-from evalsvc.httpkit import Route, json_response, principal
+from evalsvc.httpkit import Route, int_query, json_response, principal
 from evalsvc.typedefs import AUDIT, SESSIONS
 
 SUPERVISOR = ("supervisor",)
-
-
-def _int(request: web.Request, name: str, raw: str | None) -> int:
-    try:
-        value = int(raw or "")
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer", field=name) from None
-    if value < 0:
-        raise InvalidInput(f"{name} must be >= 0", field=name)
-    return value
 
 
 async def _visible(request: web.Request) -> str:
@@ -46,8 +36,7 @@ async def get_log_key(request: web.Request) -> web.Response:
 
 async def get_checkpoint(request: web.Request) -> web.Response:
     sid = await _visible(request)
-    raw = request.query.get("size")
-    size = None if raw is None else _int(request, "size", raw)
+    size = int_query(request, "size", -1, lo=0, hi=2**62) if "size" in request.query else None
     return web.Response(
         text=await request.app[AUDIT].checkpoint(sid, size), content_type="text/plain"
     )
@@ -55,7 +44,10 @@ async def get_checkpoint(request: web.Request) -> web.Response:
 
 async def get_entry(request: web.Request) -> web.Response:
     sid = await _visible(request)
-    index = _int(request, "index", request.match_info["index"])
+    try:
+        index = int(request.match_info["index"])
+    except ValueError:
+        raise InvalidInput("index must be an integer", field="index") from None
     data, proof = await request.app[AUDIT].entry_proof(sid, index)
     return json_response(
         {
@@ -69,8 +61,8 @@ async def get_entry(request: web.Request) -> web.Response:
 
 async def get_consistency(request: web.Request) -> web.Response:
     sid = await _visible(request)
-    old = _int(request, "old", request.query.get("old"))
-    new = _int(request, "new", request.query.get("new"))
+    old = int_query(request, "old", None, lo=0, hi=2**62)
+    new = int_query(request, "new", None, lo=0, hi=2**62)
     proof = await request.app[AUDIT].consistency(sid, old, new)
     return json_response({"old": old, "new": new, "proof": proof})
 

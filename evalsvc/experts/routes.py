@@ -7,26 +7,12 @@ __all__ = ["DRAWS", "ROUTES"]
 
 from aiohttp import web
 
-from evalsvc.errors import InvalidInput
 from evalsvc.experts.service import AnswerIn, CommitmentIn, DrawOpenIn, DrawService, RevealIn
-from evalsvc.httpkit import Route, json_response, principal, read_json
+from evalsvc.httpkit import Route, int_query, json_response, principal, read_json
 
 DRAWS: web.AppKey[DrawService] = web.AppKey("draws", DrawService)
 ALL = ("operator", "expert", "supervisor")
 STAFF = ("operator", "supervisor")
-
-
-def _int_query(request: web.Request, name: str, default: int, *, lo: int, hi: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer", field=name) from None
-    if not lo <= v <= hi:
-        raise InvalidInput(f"{name} must be between {lo} and {hi}", field=name)
-    return v
 
 
 async def get_pool(request: web.Request) -> web.Response:
@@ -36,8 +22,8 @@ async def get_pool(request: web.Request) -> web.Response:
 
 async def list_experts(request: web.Request) -> web.Response:
     p = principal(request, roles=STAFF)
-    offset = _int_query(request, "offset", 0, lo=0, hi=10**9)
-    limit = _int_query(request, "limit", 50, lo=1, hi=500)
+    offset = int_query(request, "offset", 0, lo=0, hi=10**9)
+    limit = int_query(request, "limit", 50, lo=1, hi=500)
     region = request.query.get("region") or None
     return json_response(
         await request.app[DRAWS].experts(p, offset=offset, limit=limit, region=region)

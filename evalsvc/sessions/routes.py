@@ -6,8 +6,14 @@ __all__ = ["ROUTES"]
 
 from aiohttp import web
 
-from evalsvc.errors import InvalidInput
-from evalsvc.httpkit import Route, idempotency_key, json_response, principal, read_json
+from evalsvc.httpkit import (
+    Route,
+    idempotency_key,
+    int_query,
+    json_response,
+    principal,
+    read_json,
+)
 from evalsvc.sessions import schemas
 from evalsvc.sessions.service import Result
 from evalsvc.typedefs import SESSIONS
@@ -18,19 +24,6 @@ ALL = ("operator", "expert", "supervisor")
 def _result(r: Result) -> web.Response:
     headers = {"Idempotent-Replayed": "true"} if r.replayed else None
     return json_response(r.body, status=r.status, headers=headers)
-
-
-def _int_query(request: web.Request, name: str, default: int, *, lo: int, hi: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer", field=name) from None
-    if not lo <= v <= hi:
-        raise InvalidInput(f"{name} must be between {lo} and {hi}", field=name)
-    return v
 
 
 async def list_sessions(request: web.Request) -> web.Response:
@@ -103,9 +96,9 @@ async def get_aggregation(request: web.Request) -> web.Response:
 
 async def get_events(request: web.Request) -> web.Response:
     p = principal(request, roles=ALL)
-    after = _int_query(request, "after", 0, lo=0, hi=2**62)
-    limit = _int_query(request, "limit", 100, lo=1, hi=1000)
-    wait = _int_query(request, "wait", 0, lo=0, hi=30)
+    after = int_query(request, "after", 0, lo=0, hi=2**62)
+    limit = int_query(request, "limit", 100, lo=1, hi=1000)
+    wait = int_query(request, "wait", 0, lo=0, hi=30)
     return json_response(
         await request.app[SESSIONS].events(
             p, request.match_info["session_id"], after=after, limit=limit, wait=float(wait)
