@@ -172,6 +172,13 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
                 **event,
                 "payload": {**pl, "expert_id": None, "expert_name": None, "masked": True},
             }
+    if kind == "sheet.submitted" and "signature" in event["payload"] and p.role != "supervisor":
+        # The signer's certificate hash identifies the expert: only supervisors and the
+        # signer's own seat see it.
+        own = s.seat_of(p.subject) if p.role == "expert" else None
+        if own is None or own.index != event["payload"].get("seat"):
+            pl = {k: v for k, v in event["payload"].items() if k != "signature"}
+            event = {**event, "payload": {**pl, "signed": True}}
     if p.role != "supervisor" and event["actor"].startswith("expert:"):
         # Hide which expert acted unless they may see that identity.
         sub = event["actor"].split(":", 1)[1]

@@ -162,3 +162,22 @@ def test_qualification_needs_a_strict_majority() -> None:
     s, ev = run(s, m.LockQualification(q))
     assert s.qualified == ("B1", "B3")  # B2: 2 of 4 is not a majority
     assert ev[0].payload["failed"] == ["B2"]
+
+
+def test_a_sheet_signature_is_shown_only_to_its_signer_and_supervisors() -> None:
+    from evalsvc.auth import Principal
+    from evalsvc.sessions.access import redact_event
+
+    s = evaluating(draft())
+    event = {"type": "sheet.submitted", "actor": "expert:e0", "seq": 9, "payload": {
+        "seat": 0, "stage": "qualification", "version": 1, "sha256": "ab",
+        "signature": {"certificate_sha256": "cd", "value": "ef"}}}
+    signer = Principal("expert", "e0", "e0", s.seats[0].venue_id)
+    other = Principal("expert", "e1", "e1", s.seats[1].venue_id)
+    sup = Principal("supervisor", "sup", "sup")
+    op = Principal("operator", "op", "op", s.seats[0].venue_id)
+    assert "signature" in redact_event(s, signer, event)["payload"]
+    assert "signature" in redact_event(s, sup, event)["payload"]
+    for viewer in (other, op):
+        seen = redact_event(s, viewer, event)["payload"]
+        assert "signature" not in seen and seen["signed"] is True
