@@ -1,9 +1,11 @@
 """The mirror served read-only over HTTP to the venue's operators.
 
-Only GET routes exist and the database is opened ``mode=ro`` with ``query_only``: the
-venue can read its records whether or not the primary is reachable, and nothing here can
-change them. (Access control for this listener is the network it binds to — loopback by
-default; certificate login for venue staff comes with the certificate issue.)
+The database is opened ``mode=ro`` with ``query_only``: the venue can read its records
+whether or not the primary is reachable, and nothing here can change them. One POST
+route exists: ``/add-checkpoint``, the venue's C2SP tlog-witness endpoint (the same
+handler as ``add_checkpoint`` over the link; its state lives in the mirror, written by
+the agent, never by this listener's read-only connection). Access control for this
+listener is the network it binds to (loopback by default).
 """
 
 from __future__ import annotations
@@ -108,8 +110,24 @@ async def list_snapshots(request: web.Request) -> web.Response:
     )
 
 
+async def add_checkpoint(request: web.Request) -> web.Response:
+    """C2SP tlog-witness ``POST /add-checkpoint``: 200 with the cosignature line(s), 409
+    with the size this venue holds (``text/x.tlog.size``) or on a fork, 422 on a bad
+    proof, 403 for an unknown log key, 404 for an unknown log."""
+    if request.content_length is not None and request.content_length > 64 * 1024:
+        return web.Response(status=413, text="request too large\n")
+    try:
+        body = (await request.read()).decode("utf-8")
+    except UnicodeDecodeError:
+        return web.Response(status=400, text="request body is not UTF-8\n")
+    status, text, ctype = await asyncio.to_thread(request.app[AGENT].handle_add_checkpoint, body)
+    mime, _, params = ctype.partition(";")
+    charset = params.partition("=")[2].strip() or None
+    return web.Response(status=status, text=text, content_type=mime.strip(), charset=charset)
+
+
 def create_readonly_app(agent: Agent, mirror_path: Path) -> web.Application:
-    """GET-only application over the mirror at ``mirror_path``."""
+    """The mirror, read-only, plus the witness endpoint."""
     app = web.Application()
     app[AGENT] = agent
     app[_CONN] = open_readonly(mirror_path)
@@ -118,6 +136,7 @@ def create_readonly_app(agent: Agent, mirror_path: Path) -> web.Application:
     app.router.add_get("/sessions", list_sessions)
     app.router.add_get("/sessions/{session_id}/events", list_events)
     app.router.add_get("/sessions/{session_id}/snapshots", list_snapshots)
+    app.router.add_post("/add-checkpoint", add_checkpoint)
 
     async def _close(app: web.Application) -> None:
         app[_CONN].close()

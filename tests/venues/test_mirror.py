@@ -96,3 +96,21 @@ def test_the_witness_hook_cosigns_and_persists_atomically(tmp_path: Path) -> Non
     )
     no_witness = Agent(primary="http://x", venue="v", token="t", mirror=m)
     assert no_witness.handle_add_checkpoint("old 0\n\n")[0] == 404
+
+
+async def test_the_witness_answers_over_http_too(tmp_path: Path, aiohttp_client: Any) -> None:
+    from evalsvc.venues.readonly import create_readonly_app
+
+    m = Mirror(tmp_path / "m.db")
+    agent = Agent(primary="http://127.0.0.1:1", venue="js-suzhou", token="t", mirror=m,
+                  witness=WitnessConfig(skey=W_SKEY, logs={ORIGIN: [LOG_VKEY]}))
+    client = await aiohttp_client(create_readonly_app(agent, tmp_path / "m.db"))
+    note5, _ = _checkpoint(5)
+    r = await client.post("/add-checkpoint", data=format_add_checkpoint(0, [], note5))
+    assert r.status == 200 and (await r.text()).startswith("— venue.suzhou.example ")
+    note9, _ = _checkpoint(9)
+    r = await client.post("/add-checkpoint", data=format_add_checkpoint(0, [], note9))
+    assert (r.status, await r.text(), r.content_type) == (409, "5\n", "text/x.tlog.size")
+    r = await client.post("/add-checkpoint", data=format_add_checkpoint(5, [b"\0" * 32], note9))
+    assert r.status == 422  # a bad consistency proof
+    assert m.witness_state(ORIGIN)[0] == 5  # type: ignore[index]
