@@ -48,8 +48,12 @@ class DatabaseSettings:
     # Writes to SQLite go through one writer thread that commits a group of requests
     # at once (each in its own savepoint); this caps the group.
     sqlite_group_commit: int = 64
-    # Threads for database work (PostgreSQL writes and all reads).
+    # Threads for database reads.
     pool_size: int = 8
+    # PostgreSQL: writer threads (a session's writes always go to the same one) and
+    # how many requests one of them commits together, each in a savepoint.
+    pg_writers: int = 4
+    pg_group_commit: int = 32
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,11 @@ The event loop never touches the database. Work is a plain function of a SQLAlch
   one failing request rolls back alone while a burst costs one fsync. Futures resolve
   only after the group's COMMIT returns: nothing is acknowledged before it is durable.
   WAL mode lets readers run in parallel threads.
-- **PostgreSQL** (scaled): each write runs in its own transaction on a thread of a pool;
-  callers lock the session row (``SELECT … FOR UPDATE``) so per-session sequence numbers
-  stay gap-free across instances.
+- **PostgreSQL** (scaled): a few writer threads do the same group commit; a session's
+  writes always go to the same writer (``write(fn, key=session_id)``), which runs a group
+  in key order. Callers lock the session row (``SELECT … FOR UPDATE``) so per-session
+  sequence numbers stay gap-free across instances; the key order means two instances
+  locking several sessions in one group always lock them in the same order.
 
 Schema: ``create_all`` on an empty database, then a ``schema_version`` row; a database
 of another version is refused with :class:`~evalsvc.errors.SchemaMismatch` naming the
@@ -26,6 +28,7 @@ import concurrent.futures
 import logging
 import queue
 import threading
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,7 +71,7 @@ def make_engine(settings: DatabaseSettings) -> Engine:
         engine = sa.create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=settings.pool_size + 2,
+            pool_size=settings.pool_size + settings.pg_writers + 2,
             max_overflow=4,
         )
         sync = settings.sqlite_synchronous.upper()
@@ -101,7 +104,10 @@ def make_engine(settings: DatabaseSettings) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return sa.create_engine(
-        url, pool_size=settings.pool_size + 2, max_overflow=8, pool_pre_ping=True
+        url,
+        pool_size=settings.pool_size + settings.pg_writers + 2,
+        max_overflow=8,
+        pool_pre_ping=True,
     )
 
 
@@ -170,18 +176,26 @@ _STOP = object()
 
 
 class _GroupWriter:
-    """The single SQLite writer: runs queued functions, many per transaction."""
+    """A writer thread: runs queued functions, many per transaction (group commit).
 
-    def __init__(self, engine: Engine, max_group: int) -> None:
+    ``ordered``: run a group's functions sorted by their key (the session id they lock),
+    so two PostgreSQL instances locking several sessions in one group always lock them
+    in the same order and cannot deadlock.
+    """
+
+    def __init__(self, engine: Engine, max_group: int, *, name: str, ordered: bool) -> None:
         self._engine = engine
         self._max = max(1, max_group)
+        self._ordered = ordered
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="evalsvc-sqlite-writer", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, fn: Callable[[Connection], Any]) -> concurrent.futures.Future[Any]:
+    def submit(
+        self, fn: Callable[[Connection], Any], key: str | None
+    ) -> concurrent.futures.Future[Any]:
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._q.put((fn, fut))
+        self._q.put((fn, fut, key or ""))
         return fut
 
     def close(self) -> None:
@@ -206,18 +220,24 @@ class _GroupWriter:
                         stop = True
                         break
                     group.append(nxt)
-                self._run_group(conn, group)
+                if self._ordered:
+                    group.sort(key=lambda item: item[2])
+                if not self._run_group(conn, group):
+                    # The connection may be dead (a database restart): start afresh.
+                    conn.invalidate()
+                    conn.close()
+                    conn = self._engine.connect()
                 if stop:
                     return
         finally:
             conn.close()
 
-    def _run_group(self, conn: Connection, group: list[Any]) -> None:
+    def _run_group(self, conn: Connection, group: list[Any]) -> bool:
         outcomes: list[tuple[concurrent.futures.Future[Any], Any, BaseException | None]] = []
         try:
             with conn.begin():
                 cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-                for fn, fut in group:
+                for fn, fut, _key in group:
                     if not fut.set_running_or_notify_cancel():
                         continue
                     # Plain SQL savepoints: SQLAlchemy's nested-transaction objects cost
@@ -234,17 +254,18 @@ class _GroupWriter:
                         outcomes.append((fut, result, None))
         except BaseException as exc:
             log.exception("group commit failed")
-            for _fn, fut in group:
+            for _fn, fut, _key in group:
                 if not fut.done():
                     fut.set_exception(Unavailable("the database could not commit; try again"))
             del exc
-            return
+            return False
         # Only now, after COMMIT returned, are results handed back.
         for fut, result, err in outcomes:
             if err is not None:
                 fut.set_exception(err)
             else:
                 fut.set_result(result)
+        return True
 
 
 class Database:
@@ -257,24 +278,30 @@ class Database:
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=settings.pool_size, thread_name_prefix="evalsvc-db"
         )
-        self._writer = (
-            _GroupWriter(self.engine, settings.sqlite_group_commit) if self.sqlite else None
-        )
-
-    def _in_tx(self, fn: Callable[[Connection], T]) -> T:
-        with self.engine.begin() as conn:
-            return fn(conn)
+        # SQLite: one writer (the database has one write lock anyway). PostgreSQL: a few
+        # writers, a session always on the same one, so that one session's requests —
+        # serialised by its row lock in any case — share a transaction instead of queueing
+        # on the lock one round trip at a time.
+        count = 1 if self.sqlite else max(1, settings.pg_writers)
+        self._writers = [
+            _GroupWriter(
+                self.engine,
+                settings.sqlite_group_commit if self.sqlite else settings.pg_group_commit,
+                name=f"evalsvc-writer-{i}",
+                ordered=not self.sqlite,
+            )
+            for i in range(count)
+        ]
 
     def _read_tx(self, fn: Callable[[Connection], T]) -> T:
         with self.engine.connect().execution_options(evalsvc_read=True) as conn, conn.begin():
             return fn(conn)
 
-    async def write(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in a write transaction; returns after COMMIT."""
-        if self._writer is not None:
-            return await asyncio.wrap_future(self._writer.submit(fn))
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._in_tx, fn)
+    async def write(self, fn: Callable[[Connection], T], *, key: str | None = None) -> T:
+        """Run ``fn`` in a write transaction; returns after COMMIT. ``key`` names the
+        session it locks (same key, same writer; groups run in key order)."""
+        writer = self._writers[zlib.crc32(key.encode()) % len(self._writers) if key else 0]
+        return await asyncio.wrap_future(writer.submit(fn, key))
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a read-only snapshot in a thread (no write lock on SQLite)."""
@@ -283,8 +310,8 @@ class Database:
 
     def close(self) -> None:
         """Stop the writer (after draining its queue) and dispose of connections."""
-        if self._writer is not None:
-            self._writer.close()
+        for w in self._writers:
+            w.close()
         self._pool.shutdown(wait=True)
         self.engine.dispose()
 

@@ -169,7 +169,7 @@ class DrawService:
             body = {**body, "seq": stored[-1].seq if stored else last}
             return body, stored, new_state
 
-        body, stored, state = await self.db.write(tx)
+        body, stored, state = await self.db.write(tx, key=session_id)
         if stored:
             if self.audit is not None:
                 self.audit.mark_dirty(session_id)

@@ -417,7 +417,7 @@ class PkiService:
             )
             return p, stored[-1].seq
 
-        p, seq = await self.db.write(tx)
+        p, seq = await self.db.write(tx, key=session_id)
         self.on_commit(session_id, seq)
         now_s = int(now.timestamp())
         ttl = self.settings.login_ttl_minutes * 60

@@ -157,7 +157,7 @@ class SessionService:
                 )
             return Result(status, body), stored
 
-        result, stored = await self.db.write(tx)
+        result, stored = await self.db.write(tx, key=session_id)
         self._publish(session_id, stored)
         return result
 
@@ -217,7 +217,7 @@ class SessionService:
                 )
             return Result(201, doc), stored
 
-        result, stored = await self.db.write(tx)
+        result, stored = await self.db.write(tx, key=session.id)
         self._publish(session.id, stored)
         return result
 
@@ -399,7 +399,7 @@ class SessionService:
             )
             return Result(201, body), stored
 
-        result, stored = await self.db.write(tx)
+        result, stored = await self.db.write(tx, key=session_id)
         self._publish(session_id, stored)
         return result
 
