@@ -95,6 +95,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
+    # The event loop and the database writer threads hand work to each other many times
+    # per request; CPython's default 5 ms GIL switch interval made each hand-off wait.
+    sys.setswitchinterval(settings.server.gil_switch_interval_ms / 1000)
     web.run_app(
         app,
         host=settings.server.host,

@@ -64,6 +64,9 @@ class ServerSettings:
     # One log line per request (aiohttp's access log); off by default: it cost ~5 % of a
     # submission's CPU, and every state change is in the event log anyway.
     access_log: bool = False
+    # CPython's GIL switch interval for `evalsvc serve` (default 5 ms in CPython): the
+    # loop and the DB writer threads hand work back and forth on every request.
+    gil_switch_interval_ms: int = 1
 
 
 @dataclass(frozen=True)
