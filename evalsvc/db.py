@@ -25,6 +25,7 @@ __all__ = ["SCHEMA_VERSION", "Database", "ensure_schema", "make_engine", "upgrad
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import queue
 import threading
@@ -203,7 +204,7 @@ class _GroupWriter:
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        conn = self._engine.connect()
+        conn: Connection | None = None
         try:
             while True:
                 item = self._q.get()
@@ -222,15 +223,32 @@ class _GroupWriter:
                     group.append(nxt)
                 if self._ordered:
                     group.sort(key=lambda item: item[2])
-                if not self._run_group(conn, group):
-                    # The connection may be dead (a database restart): start afresh.
-                    conn.invalidate()
-                    conn.close()
-                    conn = self._engine.connect()
+                if conn is None:
+                    # Connect lazily, and again after a failure (a database restart): the
+                    # writer must outlive an unreachable database, not die with it.
+                    try:
+                        conn = self._engine.connect()
+                    except Exception:
+                        log.exception("the database writer cannot connect")
+                        self._fail(group)
+                        conn = None
+                if conn is not None and not self._run_group(conn, group):
+                    with contextlib.suppress(Exception):
+                        conn.invalidate()
+                        conn.close()
+                    conn = None
                 if stop:
                     return
         finally:
-            conn.close()
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+    @staticmethod
+    def _fail(group: list[Any]) -> None:
+        for _fn, fut, _key in group:
+            if not fut.done():
+                fut.set_exception(Unavailable("the database could not commit; try again"))
 
     def _run_group(self, conn: Connection, group: list[Any]) -> bool:
         outcomes: list[tuple[concurrent.futures.Future[Any], Any, BaseException | None]] = []
@@ -254,9 +272,7 @@ class _GroupWriter:
                         outcomes.append((fut, result, None))
         except BaseException as exc:
             log.exception("group commit failed")
-            for _fn, fut, _key in group:
-                if not fut.done():
-                    fut.set_exception(Unavailable("the database could not commit; try again"))
+            self._fail(group)
             del exc
             return False
         # Only now, after COMMIT returned, are results handed back.

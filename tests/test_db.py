@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 import sqlalchemy as sa
@@ -101,3 +102,34 @@ def test_upgrade_creates_an_empty_database(db_url: str) -> None:
         ensure_schema(db.engine)
     finally:
         db.close()
+
+
+@pytest.mark.postgres_only
+async def test_a_writer_survives_its_connection_being_killed(db_url: str) -> None:
+    from evalsvc.errors import Unavailable
+
+    db = Database(DatabaseSettings(url=db_url, pool_size=2, pg_writers=1))
+    admin = sa.create_engine(
+        db_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
+    try:
+        await db.write(lambda c: c.execute(sa.text("CREATE TABLE t (x INTEGER)")))
+        await db.write(lambda c: c.execute(sa.text("INSERT INTO t VALUES (1)")))
+        name = sa.engine.make_url(db_url).database
+        with admin.connect() as c:  # what a database restart does to open connections
+            c.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :d AND pid <> pg_backend_pid()"
+                ),
+                {"d": name},
+            )
+        # The request that meets the dead connection is refused, never acknowledged.
+        with contextlib.suppress(Unavailable):
+            await db.write(lambda c: c.execute(sa.text("INSERT INTO t VALUES (2)")))
+        await db.write(lambda c: c.execute(sa.text("INSERT INTO t VALUES (3)")))
+        rows = await db.read(lambda c: [r[0] for r in c.execute(sa.text("SELECT x FROM t"))])
+        assert 1 in rows and 3 in rows
+    finally:
+        db.close()
+        admin.dispose()
