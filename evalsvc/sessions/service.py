@@ -49,8 +49,14 @@ from evalsvc.sessions.scoring import aggregate, aggregation_to_doc, parse_sheet,
 
 # Commands that move the session on past a milestone (pause, resume and abort never wait).
 _ADVANCING = frozenset(
-    {"start_check_in", "start_evaluation", "lock_qualification", "lock_scoring",
-     "start_report", "seal"}
+    {
+        "start_check_in",
+        "start_evaluation",
+        "lock_qualification",
+        "lock_scoring",
+        "start_report",
+        "seal",
+    }
 )
 _RESULT_STATES = (State.AGGREGATING, State.REPORTING, State.SEALED)
 MAX_EVENTS_PAGE = 1000
@@ -251,21 +257,15 @@ class SessionService:
     async def add_bid(self, p: Principal, session_id: str, data: Any, *, key: str | None) -> Result:
         """Register one more bid (draft only, primary operator)."""
         bid = parse_bid(schemas.parse_body(schemas.BidIn, data).model_dump())
-
-        def mutation(
-            conn: Connection, s: Session, p: Principal
-        ) -> tuple[Session, list[m.Event], dict[str, Any]]:
-            require_primary_operator(s, p, "register bids")
-            new, events = m.apply(s, m.AddBid(bid), self.clock_ms() // 1000)
-            return new, events, {"bid": m._bid_doc(bid)}
-
-        return await self._mutate(
+        return await self._draft_addition(
             p,
             session_id,
+            data,
             key=key,
-            request={"op": "bid", "body": data},
-            status=201,
-            mutation=mutation,
+            op="bid",
+            action="register bids",
+            command=m.AddBid(bid),
+            body={"bid": m._bid_doc(bid)},
         )
 
     async def add_criterion(
@@ -273,19 +273,41 @@ class SessionService:
     ) -> Result:
         """Add one more criterion (draft only, primary operator)."""
         crit = parse_criterion(schemas.parse_body(schemas.CriterionIn, data).model_dump())
+        return await self._draft_addition(
+            p,
+            session_id,
+            data,
+            key=key,
+            op="criterion",
+            action="define criteria",
+            command=m.AddCriterion(crit),
+            body={"criterion": m._crit_doc(crit)},
+        )
 
+    async def _draft_addition(
+        self,
+        p: Principal,
+        session_id: str,
+        data: Any,
+        *,
+        key: str | None,
+        op: str,
+        action: str,
+        command: m.Command,
+        body: dict[str, Any],
+    ) -> Result:
         def mutation(
             conn: Connection, s: Session, p: Principal
         ) -> tuple[Session, list[m.Event], dict[str, Any]]:
-            require_primary_operator(s, p, "define criteria")
-            new, events = m.apply(s, m.AddCriterion(crit), self.clock_ms() // 1000)
-            return new, events, {"criterion": m._crit_doc(crit)}
+            require_primary_operator(s, p, action)
+            new, events = m.apply(s, command, self.clock_ms() // 1000)
+            return new, events, body
 
         return await self._mutate(
             p,
             session_id,
             key=key,
-            request={"op": "criterion", "body": data},
+            request={"op": op, "body": data},
             status=201,
             mutation=mutation,
         )

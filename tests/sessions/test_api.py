@@ -206,3 +206,26 @@ async def test_healthz_and_me(api: Harness, seats: tuple[int, ...]) -> None:
         "name": "op-js-suzhou",
         "venue": "js-suzhou",
     }
+
+
+async def test_bids_and_criteria_are_added_in_draft_only(api: Harness) -> None:
+    from conftest import uscc
+
+    sid, _ = await api.create()
+    bid = {"id": "B4", "bidder": "丁公司", "uscc": uscc("D4"), "price_fen": 99_000_00}
+    status, body = await api.call("POST", f"/api/sessions/{sid}/bids", api.op(), json=bid)
+    assert status == 201 and body["bid"]["id"] == "B4"
+    status, body = await api.call("POST", f"/api/sessions/{sid}/bids", api.op(), json=bid)
+    assert status == 422 and "already exists" in body["detail"]
+    status, body = await api.call("POST", f"/api/sessions/{sid}/bids", api.op("js-suzhou"),
+                                  json={**bid, "id": "B5"})
+    assert status == 403
+    crit = {"id": "T2", "name": "售后服务", "category": "technical", "max_points": "5.5"}
+    status, body = await api.call("POST", f"/api/sessions/{sid}/criteria", api.op(), json=crit)
+    assert status == 201 and body["criterion"]["max_points"] == "5.5"
+    _, s = await api.call("GET", f"/api/sessions/{sid}", api.op())
+    assert [b["id"] for b in s["bids"]][-1] == "B4" and s["criteria"][-1]["id"] == "T2"
+    assert (await api.command(sid, api.op(), "open_draw"))[0] == 200
+    status, body = await api.call("POST", f"/api/sessions/{sid}/bids", api.op(),
+                                  json={**bid, "id": "B6"})
+    assert status == 409 and body["detail"] == "cannot add_bid: session is drawing"
