@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from evalsvc.errors import InvalidInput
+from evalsvc.keys import load_or_create_secret
 from evalsvc.venues.agent import Agent, WitnessConfig
 from evalsvc.venues.mirror import Mirror
 from evalsvc.venues.readonly import create_readonly_app
@@ -46,6 +47,12 @@ def register(sub: Any) -> None:
         help="a log this venue witnesses, with its verifier key (repeatable)",
     )
     p.add_argument("--discover", type=float, default=10.0, help="seconds between session lists")
+    p.add_argument(
+        "--view-token-file",
+        metavar="FILE",
+        help="secret the venue's operators present to read the mirror "
+        "(default var/venue-<ID>.view-token, created 0600)",
+    )
     p.set_defaults(func=cmd_venue)
 
 
@@ -79,11 +86,14 @@ def cmd_venue(args: argparse.Namespace) -> int:
         runner = None
         if args.listen != "off":
             host, _, port = args.listen.rpartition(":")
-            runner = web.AppRunner(create_readonly_app(agent, path))
+            token_file = Path(args.view_token_file or f"var/venue-{args.venue}.view-token")
+            view_token = load_or_create_secret(token_file).hex()
+            runner = web.AppRunner(create_readonly_app(agent, path, view_token=view_token))
             await runner.setup()
             await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
             print(
-                f"evalsvc venue {args.venue}: mirror {path}, read-only on http://{args.listen}",
+                f"evalsvc venue {args.venue}: mirror {path}, read-only on http://{args.listen}"
+                f" (Authorization: Bearer <the hex token in {token_file}>)",
                 flush=True,
             )
         try:

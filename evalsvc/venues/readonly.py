@@ -4,8 +4,10 @@ The database is opened ``mode=ro`` with ``query_only``: the venue can read its r
 whether or not the primary is reachable, and nothing here can change them. One POST
 route exists: ``/add-checkpoint``, the venue's C2SP tlog-witness endpoint (the same
 handler as ``add_checkpoint`` over the link; its state lives in the mirror, written by
-the agent, never by this listener's read-only connection). Access control for this
-listener is the network it binds to (loopback by default).
+the agent, never by this listener's read-only connection — and is authenticated by the
+log's signature on the checkpoint). Reading the records needs the venue's view token
+(``Authorization: Bearer …``, a secret the agent creates 0600 on first start and the
+venue's operators are given); ``/healthz`` says only whether the links are up.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 __all__ = ["AGENT", "create_readonly_app"]
 
 import asyncio
+import hmac
 import json
 import sqlite3
 from pathlib import Path
@@ -126,9 +129,32 @@ async def add_checkpoint(request: web.Request) -> web.Response:
     return web.Response(status=status, text=text, content_type=mime.strip(), charset=charset)
 
 
-def create_readonly_app(agent: Agent, mirror_path: Path) -> web.Application:
-    """The mirror, read-only, plus the witness endpoint."""
-    app = web.Application()
+def _require_view_token(token: str) -> Any:
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def check(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.method == "GET" and request.path != "/healthz":
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return _json(
+                    {
+                        "code": "unauthenticated",
+                        "detail": "the venue's view token is required (Authorization: Bearer)",
+                    },
+                    status=401,
+                )
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return check
+
+
+def create_readonly_app(
+    agent: Agent, mirror_path: Path, *, view_token: str | None = None
+) -> web.Application:
+    """The mirror, read-only (behind ``view_token`` when given), plus the witness endpoint."""
+    app = web.Application(middlewares=[_require_view_token(view_token)] if view_token else [])
     app[AGENT] = agent
     app[_CONN] = open_readonly(mirror_path)
     app[_LOCK] = asyncio.Lock()

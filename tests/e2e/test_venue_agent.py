@@ -24,8 +24,13 @@ pytestmark = pytest.mark.e2e
 FIELDS = ("seq", "type", "payload", "actor", "venue", "time_ms")
 
 
+# The venue's view token (the agent creates it; its operators are given it).
+VIEW: dict[str, str] = {}
+
+
 async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
-    async with http.get(url) as r:
+    headers = {"Authorization": f"Bearer {VIEW['token']}"} if "token" in VIEW else {}
+    async with http.get(url, headers=headers) as r:
         return r.status, await r.json(content_type=None)
 
 
@@ -96,6 +101,8 @@ async def test_venue_keeps_its_records_when_the_primary_dies_and_catches_up(
                     f"127.0.0.1:{port}",
                     "--discover",
                     "0.3",
+                    "--view-token-file",
+                    str(tmp_path / "view-token"),
                 ],
                 cwd=PROJECT_ROOT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -120,6 +127,22 @@ async def test_venue_keeps_its_records_when_the_primary_dies_and_catches_up(
                 return seq
 
             top = await submit(40, "a")
+            for _ in range(100):
+                if (tmp_path / "view-token").exists():
+                    break
+                await asyncio.sleep(0.1)
+            VIEW.clear()
+            # Without the view token the venue's records are not readable.
+            for _ in range(100):
+                try:
+                    status, doc = await _get(
+                        http, f"{mirror_url}/sessions/{sid}/events?limit=1000"
+                    )
+                    break
+                except aiohttp.ClientError:  # the listener is still starting
+                    await asyncio.sleep(0.1)
+            assert status == 401 and doc["code"] == "unauthenticated"
+            VIEW["token"] = (tmp_path / "view-token").read_text().strip()
             mirrored = await _wait_mirror(http, mirror_url, sid, top)
             view = await all_events(http, server.url, sid, op_js)
             assert [{k: e[k] for k in FIELDS} for e in mirrored] == [
