@@ -44,7 +44,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from evalsvc.canonical import canonical_bytes, to_jsonable
+from evalsvc.canonical import canonical_bytes, response_json
 from evalsvc.errors import InvalidInput, MalformedBody
 
 # A client message larger than this is refused with ``message_too_large`` (score sheets
@@ -237,8 +237,9 @@ def parse_client_message(raw: str | bytes) -> ClientMessage:
 
 
 def dumps(doc: dict[str, Any]) -> str:
-    """One message as compact JSON text (UTF-8 on the wire, no ASCII escaping)."""
-    return json.dumps(to_jsonable(doc), ensure_ascii=False, separators=(",", ":"))
+    """One message as compact JSON text (UTF-8 on the wire, no ASCII escaping;
+    Decimals as strings)."""
+    return response_json(doc)
 
 
 def add_checkpoint_message(msg_id: str, body: str) -> str:
