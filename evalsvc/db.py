@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from evalsvc.config import DatabaseSettings
-from evalsvc.errors import EvalsvcError, SchemaMismatch, Unavailable
+from evalsvc.errors import SchemaMismatch, Unavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -330,12 +330,3 @@ class Database:
             w.close()
         self._pool.shutdown(wait=True)
         self.engine.dispose()
-
-
-def run_sync(db: Database, fn: Callable[[Connection], T]) -> T:
-    """For CLI tools: run a write transaction synchronously (not on an event loop)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(db.write(fn))
-    raise EvalsvcError("run_sync called from a running event loop")
