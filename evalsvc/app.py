@@ -208,6 +208,7 @@ async def _pki(app: web.Application) -> AsyncIterator[None]:
     await pki.start()
     app[PKI] = pki
     service.sheet_signatures = pki.sheet_signature
+    service.report_signatures = functools.partial(pki.document_signature, what="report")
     app[SCHEDULER].add_job(
         pki.refresh_crls,
         "interval",

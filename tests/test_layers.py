@@ -18,6 +18,7 @@ PURE_MODULES = [
     "sessions/model.py",
     "sessions/machine.py",
     "sessions/scoring.py",
+    "sessions/report.py",
     "sessions/protocol.py",
     "audit/ranges.py",
     "audit/merkle.py",

@@ -449,13 +449,24 @@ class PkiService:
             return data, None, None
         sig_text, pem = data.get("signature"), data.get("certificate")
         sheet = {k: v for k, v in data.items() if k not in _SIG_FIELDS}
+        signed = await self.document_signature(p, sheet, sig_text, pem, what="sheet")
+        if signed is None:
+            return data, None, None
+        return sheet, signed[0], signed[1]
+
+    async def document_signature(
+        self, p: Principal, document: Any, sig_text: Any, pem: Any, *, what: str
+    ) -> tuple[bytes, dict[str, Any]] | None:
+        """Verify ``p``'s signature over the canonical bytes of ``document`` (a sheet, the
+        final report) and keep the signer's chain: (the bytes signed, the record for the
+        event payload), or None when nothing is signed and ``p`` need not sign."""
         if sig_text is None and pem is None:
             if p.key_sha256 is not None:
                 raise SignatureInvalid(
-                    "you logged in with a certificate: the sheet must carry 'signature' "
+                    f"you logged in with a certificate: the {what} must carry 'signature' "
                     "and 'certificate' (its canonical bytes signed with that key)"
                 )
-            return data, None, None
+            return None
         if not isinstance(pem, str) or not pem:
             raise InvalidInput("certificate must be a PEM chain, leaf first", field="certificate")
         signature = _b64decode(sig_text, "signature")
@@ -463,10 +474,10 @@ class PkiService:
         key = key_sha256(leaf)
         if p.key_sha256 is not None and key != p.key_sha256:
             raise SignatureInvalid(
-                "the sheet is signed with another key than the certificate you logged in with"
+                f"the {what} is signed with another key than the certificate you logged in with"
             )
         loaded = self.loaded
-        signed = canonical_bytes(sheet)
+        signed = canonical_bytes(document)
         at = self.clock()
 
         def check() -> tuple[str, str]:
@@ -479,7 +490,7 @@ class PkiService:
                 crls=loaded.crls.crls,
                 revocation=self.signing_revocation,
             )
-            verify_document_signature(leaf, sheet, signature)
+            verify_document_signature(leaf, document, signature)
             return result.region, result.algorithm
 
         region, algorithm = await asyncio.get_running_loop().run_in_executor(None, check)
@@ -507,7 +518,7 @@ class PkiService:
             "region": region,
             "algorithm": algorithm,
         }
-        return sheet, signed, record
+        return signed, record
 
     async def certificate(self, sha256: str) -> str:
         """The PEM chain kept for a signer certificate digest."""

@@ -172,7 +172,11 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
                 **event,
                 "payload": {**pl, "expert_id": None, "expert_name": None, "masked": True},
             }
-    if kind == "sheet.submitted" and "signature" in event["payload"] and p.role != "supervisor":
+    if (
+        kind in ("sheet.submitted", "report.signed")
+        and "signature" in event["payload"]
+        and p.role != "supervisor"
+    ):
         # The signer's certificate hash identifies the expert: only supervisors and the
         # signer's own seat see it.
         own = s.seat_of(p.subject) if p.role == "expert" else None

@@ -147,6 +147,10 @@ class RecordDissent:
 @dataclass(frozen=True)
 class SignReport:
     seat: int
+    # SHA-256 of the canonical report the seat signed (evalsvc.sessions.report) and the
+    # verified signature record (evalsvc.pki.service) when the expert signed with a key.
+    report_sha256: str | None = None
+    signature: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -381,15 +385,28 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 raise Conflict(f"seat {seat} has already signed the report")
             if not text.strip():
                 raise InvalidInput("the dissent must not be empty", field="text")
-            return replace(s, dissents=(*s.dissents, (seat, text))), [
-                Event("dissent.recorded", {"seat": seat, "text": text})
-            ]
-        case SignReport(seat):
+            events = [Event("dissent.recorded", {"seat": seat, "text": text})]
+            if s.signed:
+                # The dissent is part of the report: the signatures given so far are over
+                # a report without it, so they no longer stand and must be given again.
+                events.append(
+                    Event(
+                        "report.signatures_cleared",
+                        {"seats": list(s.signed), "reason": "dissent", "by_seat": seat},
+                    )
+                )
+            return replace(s, dissents=(*s.dissents, (seat, text)), signed=()), events
+        case SignReport(seat, digest, signature):
             _require(s, command, State.REPORTING)
             _seat(s, seat)
             if seat in s.signed:
                 raise Conflict(f"seat {seat} has already signed the report")
-            return replace(s, signed=(*s.signed, seat)), [Event("report.signed", {"seat": seat})]
+            payload: dict[str, Any] = {"seat": seat}
+            if digest is not None:
+                payload["report_sha256"] = digest
+            if signature is not None:
+                payload["signature"] = signature
+            return replace(s, signed=(*s.signed, seat)), [Event("report.signed", payload)]
         case Seal():
             _require(s, command, State.REPORTING)
             unsigned = [x.index for x in s.seats if x.index not in s.signed]

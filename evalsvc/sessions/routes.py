@@ -94,6 +94,11 @@ async def get_aggregation(request: web.Request) -> web.Response:
     )
 
 
+async def get_report(request: web.Request) -> web.Response:
+    p = principal(request, roles=ALL)
+    return json_response(await request.app[SESSIONS].report(p, request.match_info["session_id"]))
+
+
 async def get_events(request: web.Request) -> web.Response:
     p = principal(request, roles=ALL)
     after = int_query(request, "after", 0, lo=0, hi=2**62)
@@ -173,6 +178,13 @@ ROUTES: list[Route] = [
         _SID + "/aggregation",
         get_aggregation,
         "Committee result: totals, ranking, deviations (once scoring is locked)",
+        roles=ALL,
+    ),
+    Route(
+        "GET",
+        _SID + "/report",
+        get_report,
+        "The final report to sign: document, SHA-256 and signing_bytes (once reporting)",
         roles=ALL,
     ),
     Route(

@@ -135,7 +135,14 @@ class RecordDissentIn(_Cmd):
 
 
 class SignReportIn(_Cmd):
+    """Sign the report of ``GET /api/sessions/{id}/report``. An expert who logged in by
+    certificate must send ``signature`` (base64, over the report's ``signing_bytes``) and
+    ``certificate`` (PEM chain, leaf first); ``report_sha256`` pins the version read."""
+
     command: Literal["sign_report"]
+    report_sha256: StrictStr | None = Field(default=None, pattern="^[0-9a-f]{64}$")
+    signature: StrictStr | None = Field(default=None, max_length=8192)
+    certificate: StrictStr | None = Field(default=None, max_length=65536)
 
 
 class SealIn(_Cmd):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 __all__ = ["Result", "SessionService"]
 
+import base64
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +47,7 @@ from evalsvc.sessions.model import (
     parse_bid,
     parse_criterion,
 )
+from evalsvc.sessions.report import report_document, report_sha256
 from evalsvc.sessions.scoring import aggregate, aggregation_to_doc, parse_sheet, sheet_to_doc
 
 # Commands that move the session on past a milestone (pause, resume and abort never wait).
@@ -80,6 +83,14 @@ SheetSignatures = Callable[
 ]
 
 
+# Verifies a signature over a document's canonical bytes (evalsvc.pki.service
+# document_signature, bound to what="report"): (p, document, signature, certificate) →
+# (the bytes signed, the record for the event payload), or None when unsigned and allowed.
+DocumentSignatures = Callable[
+    [Principal, Any, Any, Any], Awaitable[tuple[bytes, dict[str, Any]] | None]
+]
+
+
 class SessionService:
     """The session use-cases over one :class:`~evalsvc.db.Database`."""
 
@@ -102,6 +113,7 @@ class SessionService:
         self.audit = audit
         self.witnesses = witnesses
         self.sheet_signatures: SheetSignatures | None = None  # set by create_app
+        self.report_signatures: DocumentSignatures | None = None  # set by create_app
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -316,6 +328,8 @@ class SessionService:
         """Run a lifecycle command (see :mod:`evalsvc.sessions.machine`)."""
         cmd = schemas.parse_command(data)
         name: str = cmd.command
+        if name == "sign_report":
+            return await self._sign_report(p, session_id, cmd, data, key=key)
 
         def mutation(
             conn: Connection, s: Session, p: Principal
@@ -345,6 +359,96 @@ class SessionService:
             status=200,
             mutation=mutation,
         )
+
+    async def _sign_report(
+        self, p: Principal, session_id: str, cmd: Any, data: Any, *, key: str | None
+    ) -> Result:
+        """``sign_report``: the signature covers the canonical report; checked before the
+        transaction, and in it the report must still be the one signed."""
+        signed: tuple[bytes, dict[str, Any]] | None = None
+        wants_signature = (
+            cmd.signature is not None or cmd.certificate is not None or p.key_sha256 is not None
+        )
+        if self.report_signatures is not None and wants_signature:
+
+            def read(conn: Connection) -> dict[str, Any] | None:
+                if key is not None and store.find_idempotent(conn, actor=p.actor, key=key):
+                    return None  # a retry: _mutate answers what was answered the first time
+                s, _ = store.load_session(conn, session_id)
+                require_visible(s, p)
+                require_expert_seat(s, p, "sign the report")
+                if s.state is not State.REPORTING:
+                    raise InvalidTransition(
+                        f"cannot sign_report: session is {m.state_label(s)}",
+                        state=m.state_label(s),
+                        command="sign_report",
+                    )
+                return _report_of(conn, s)
+
+            current = await self.db.read(read)
+            if current is not None:
+                _same_report(cmd.report_sha256, report_sha256(current))
+                signed = await self.report_signatures(p, current, cmd.signature, cmd.certificate)
+
+        def mutation(
+            conn: Connection, s: Session, p: Principal
+        ) -> tuple[Session, list[m.Event], dict[str, Any]]:
+            seat = require_expert_seat(s, p, "sign the report")
+            digest = None
+            if s.state is State.REPORTING:  # otherwise the machine refuses the command
+                digest = report_sha256(_report_of(conn, s))
+                _same_report(cmd.report_sha256, digest)
+                if signed is not None:
+                    _same_report(hashlib.sha256(signed[0]).hexdigest(), digest)
+            record = signed[1] if signed is not None else None
+            new, events = m.apply(
+                s, m.SignReport(seat.index, digest, record), self.clock_ms() // 1000
+            )
+            return (
+                new,
+                events,
+                {
+                    "command": "sign_report",
+                    "state": new.state.value,
+                    "stage": None,
+                    "report_sha256": digest,
+                    "signed": record is not None,
+                },
+            )
+
+        return await self._mutate(
+            p,
+            session_id,
+            key=key,
+            request={"op": "command", "body": data},
+            status=200,
+            mutation=mutation,
+        )
+
+    async def report(self, p: Principal, session_id: str) -> dict[str, Any]:
+        """The final report to sign (and, once sealed, the report as signed)."""
+
+        def tx(conn: Connection) -> tuple[Session, int, dict[str, Any]]:
+            s, last = store.load_session(conn, session_id)
+            require_visible(s, p)
+            state = s.paused.from_state if s.paused else s.state
+            if state not in (State.REPORTING, State.SEALED):
+                raise Conflict(
+                    "the report exists once the committee has started it "
+                    f"(session is {m.state_label(s)})"
+                )
+            return s, last, _report_of(conn, s)
+
+        s, last, doc = await self.db.read(tx)
+        signing = canonical_bytes(doc)
+        return {
+            "report": doc,
+            "sha256": hashlib.sha256(signing).hexdigest(),
+            "signing_bytes": base64.b64encode(signing).decode("ascii"),
+            "signed": list(s.signed),
+            "state": s.state.value,
+            "last_seq": last,
+        }
 
     async def submit_sheet(self, p: Principal, session_id: str, data: Any, *, key: str) -> Result:
         """Store a new version of the caller's sheet for the current stage."""
@@ -498,6 +602,19 @@ class SessionService:
             "last_seq": last,
             "events": [redact_event(s, p, e.to_doc()) for e in events],
         }
+
+
+def _report_of(conn: Connection, s: Session) -> dict[str, Any]:
+    """The report document of ``s`` (its scoring sheets are locked by now)."""
+    return report_document(s, aggregate(s, store.latest_sheets(conn, s.id, Stage.SCORING.value)))
+
+
+def _same_report(signed_sha256: str | None, current_sha256: str) -> None:
+    if signed_sha256 is not None and signed_sha256 != current_sha256:
+        raise Conflict(
+            "the report has changed since you read it (a dissent was recorded): "
+            "read it again and sign the new version"
+        )
 
 
 def _replay(seen: tuple[str, int, Any], request_hash: str, key: str) -> Result:

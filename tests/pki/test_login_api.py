@@ -11,11 +11,12 @@ import asyncio
 import base64
 import dataclasses
 import datetime as dt
+import hashlib
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Harness, qualification_sheet, session_doc
+from conftest import Harness, qualification_sheet, scoring_sheet, session_doc
 from cryptography.hazmat.primitives import serialization
 
 from evalsvc.app import create_app
@@ -334,3 +335,107 @@ async def test_an_expert_seated_by_pool_id_is_found_by_resident_id(
     status, body = await login(capi, devpki, sid, "expert-zhang-ZJ")
     assert status == 200, body
     assert (body["subject"], body["venue"]) == ("ZJ-00042", seats[1]["venue_id"])
+
+
+def _signed(devpki: DevPki, name: str, doc: dict[str, Any]) -> dict[str, Any]:
+    sig = sign_document(devpki.leaves[name].key, doc)
+    return {
+        **doc,
+        "signature": base64.b64encode(sig).decode(),
+        "certificate": pem_chain(devpki, name),
+    }
+
+
+async def test_the_final_report_is_signed_by_certificate_and_kept_in_the_audit_log(
+    capi: Harness, devpki: DevPki
+) -> None:
+    sid, seats = await evaluating_session(capi)
+    zj = "expert-zhang-ZJ"
+    zhang = (await login(capi, devpki, sid, zj))[1]["token"]
+    others = [capi.expert(f"E-{i}", s["venue_id"]) for i, s in enumerate(seats) if i > 0]
+    for stage, sheet in (("qualification", qualification_sheet()), ("scoring", scoring_sheet())):
+        status, ack = await capi.submit(sid, zhang, _signed(devpki, zj, sheet), key=f"z-{stage}")
+        assert status == 201, ack
+        for i, tok in enumerate(others):
+            assert (await capi.submit(sid, tok, sheet, key=f"o{i}-{stage}"))[0] == 201
+        lock = "lock_qualification" if stage == "qualification" else "lock_scoring"
+        assert (await capi.command(sid, capi.op(), lock))[0] == 200
+    status, body = await capi.call("GET", f"/api/sessions/{sid}/report", zhang)
+    assert status == 409 and "started" in body["detail"], body
+    assert (await capi.command(sid, capi.op(), "start_report"))[0] == 200
+
+    status, rep = await capi.call("GET", f"/api/sessions/{sid}/report", zhang)
+    assert status == 200, rep
+    assert rep["report"]["result"]["ranking"][0]["rank"] == 1
+    signing = base64.b64decode(rep["signing_bytes"])
+    assert hashlib.sha256(signing).hexdigest() == rep["sha256"]
+
+    # Logged in by certificate: signing without a signature is refused, saying why.
+    status, err = await capi.command(sid, zhang, "sign_report")
+    assert (status, err["code"]) == (422, "signature_invalid"), err
+    assert "report must carry 'signature'" in err["detail"]
+    # A signature over other bytes is refused before anything is written.
+    bad = sign(devpki.leaves[zj].key, signing + b" ")
+    status, err = await capi.command(
+        sid,
+        zhang,
+        "sign_report",
+        signature=base64.b64encode(bad).decode(),
+        certificate=pem_chain(devpki, zj),
+    )
+    assert (status, err["code"]) == (422, "signature_invalid"), err
+
+    def sign_current(report: dict[str, Any]) -> dict[str, Any]:
+        sig = sign(devpki.leaves[zj].key, base64.b64decode(report["signing_bytes"]))
+        return {
+            "signature": base64.b64encode(sig).decode(),
+            "certificate": pem_chain(devpki, zj),
+            "report_sha256": report["sha256"],
+        }
+
+    first = sign_current(rep)
+    status, body = await capi.command(sid, zhang, "sign_report", **first)
+    assert status == 200 and body["signed"] and body["report_sha256"] == rep["sha256"], body
+
+    # Another seat dissents: the report changes, the signature given no longer stands.
+    status, body = await capi.command(sid, others[0], "record_dissent", text="对B2的报价有异议")
+    assert status == 200, body
+    status, rep2 = await capi.call("GET", f"/api/sessions/{sid}/report", zhang)
+    assert rep2["sha256"] != rep["sha256"] and rep2["signed"] == []
+    assert rep2["report"]["dissents"] == [{"seat": seats[1]["index"], "text": "对B2的报价有异议"}]
+    status, err = await capi.command(sid, zhang, "sign_report", **first)
+    assert status == 409 and "changed since you read it" in err["detail"], err
+    assert (await capi.command(sid, capi.op(), "seal"))[0] == 409
+
+    status, body = await capi.command(sid, zhang, "sign_report", **sign_current(rep2))
+    assert status == 200, body
+    for tok in others:
+        assert (await capi.command(sid, tok, "sign_report"))[0] == 200
+    assert (await capi.command(sid, capi.op(), "seal"))[0] == 200
+    status, sealed = await capi.call("GET", f"/api/sessions/{sid}/report", capi.sup)
+    assert status == 200 and sealed["sha256"] == rep2["sha256"], sealed
+
+    events = await capi.events(sid)
+    cleared = [e for e in events if e["type"] == "report.signatures_cleared"]
+    assert [e["payload"]["seats"] for e in cleared] == [[seats[0]["index"]]]
+    signs = [e for e in events if e["type"] == "report.signed"]
+    assert {e["payload"]["report_sha256"] for e in signs[1:]} == {rep2["sha256"]}
+    mine = [e for e in signs if e["payload"]["seat"] == seats[0]["index"]]
+    record = mine[-1]["payload"]["signature"]
+    assert (record["region"], record["algorithm"]) == ("ZJ", "sm2")
+    # Only the signer and supervisors see whose certificate signed.
+    status, other_view = await capi.call("GET", f"/api/sessions/{sid}/events", others[1])
+    seen = [e for e in other_view["events"] if e["type"] == "report.signed"]
+    assert all("signature" not in e["payload"] for e in seen)
+    assert any(e["payload"].get("signed") for e in seen)
+
+    # The audit leaf of the signature event keeps the signature.
+    for _ in range(50):
+        status, entry = await capi.call(
+            "GET", f"/api/sessions/{sid}/audit/entries/{mine[-1]['seq'] - 1}", capi.sup
+        )
+        if status == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert status == 200, entry
+    assert record["value"] in entry["entry"] and rep2["sha256"] in entry["entry"]

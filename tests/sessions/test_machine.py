@@ -181,3 +181,19 @@ def test_a_sheet_signature_is_shown_only_to_its_signer_and_supervisors() -> None
     for viewer in (other, op):
         seen = redact_event(s, viewer, event)["payload"]
         assert "signature" not in seen and seen["signed"] is True
+
+
+def test_a_dissent_clears_the_signatures_given_to_the_report_without_it() -> None:
+    s = replace(evaluating(draft()), state=State.REPORTING, stage=None)
+    s, ev = run(s, m.SignReport(0, "a" * 64), m.SignReport(1, "a" * 64))
+    assert s.signed == (0, 1)
+    assert ev[0].payload == {"seat": 0, "report_sha256": "a" * 64}
+    s, ev = run(s, m.RecordDissent(2, "对评分有保留意见"))
+    assert s.signed == () and s.dissents == ((2, "对评分有保留意见"),)
+    assert [e.type for e in ev] == ["dissent.recorded", "report.signatures_cleared"]
+    assert ev[1].payload == {"seats": [0, 1], "reason": "dissent", "by_seat": 2}
+    with pytest.raises(Conflict, match="cannot seal"):
+        m.apply(s, m.Seal(), 1)
+    # Nothing signed yet: a dissent clears nothing.
+    _, ev = run(s, m.RecordDissent(3, "另一保留意见"))
+    assert [e.type for e in ev] == ["dissent.recorded"]
