@@ -200,7 +200,15 @@ function renderActions(s) {
     } }, "暂停"));
   }
   if (me.role === "expert" && s.state === "reporting" && !s.signed.includes(s.you.seat)) {
-    box.append(el("button", { onclick: () => command({ command: "sign_report" }) }, "签署评标报告"));
+    box.append(el("button", { onclick: () => guarded(async () => {
+      // Sign what was read: the server refuses if the report changed in between.
+      const r = await api("GET", `/api/sessions/${current.id}/report`);
+      const first = r.report.result.ranking[0];
+      const lead = first ? `第一名 ${first.bid_id}（${first.total} 分）` : "";
+      const dissents = r.report.dissents.length;
+      if (!confirm(`签署评标报告？\n${lead}，不同意见 ${dissents} 条\n报告摘要 SHA-256：${r.sha256}`)) return;
+      await command({ command: "sign_report", report_sha256: r.sha256 });
+    }) }, "签署评标报告"));
     box.append(el("button", { class: "secondary", onclick: () => {
       const text = prompt("不同意见（将记录在评标报告中）");
       if (text) command({ command: "record_dissent", text });

@@ -14,7 +14,9 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 from conftest import skip_or_fail
 from procs import free_port
@@ -76,7 +78,7 @@ async def test_expert_scores_and_operator_sees_the_ranking(
         from playwright.async_api import async_playwright
     except ImportError:
         skip_or_fail("playwright is not installed (pip install -e '.[dev]')")
-    _base, links = demo
+    base, links = demo
     expert_link = next(v for k, v in links.items() if "待评分" in k)
     operator_link = next(v for k, v in links.items() if k.startswith("主场操作员"))
     args = [
@@ -99,8 +101,8 @@ async def test_expert_scores_and_operator_sees_the_ranking(
             inputs = page.locator("#sheet-table input.score")
             count = await inputs.count()
             assert count == 9  # 3 bids × (T1, T2, C1)
-            for i in range(count):
-                await inputs.nth(i).fill("8")
+            for i in range(count):  # T1 (of 40) near the committee's, the rest 8 of 10
+                await inputs.nth(i).fill("34" if i % 3 == 0 else "8")
             await inputs.nth(0).fill("45")  # T1 max is 40
             await page.click("#sheet-form button[type=submit]")
             await page.wait_for_selector("#banner:not([hidden])")
@@ -122,5 +124,34 @@ async def test_expert_scores_and_operator_sees_the_ranking(
             assert rows[0].startswith("1")
             # The expert's page follows live: the result appears there too.
             await page.wait_for_selector("#result-card:not([hidden]) #result tr", timeout=30_000)
+
+            # The report: the operator starts it; the expert is shown what they sign (the
+            # leading bid and the report's SHA-256) and signs that version.
+            await op.get_by_role("button", name="生成评标报告").click()
+            sign = page.get_by_role("button", name="签署评标报告")
+            await sign.wait_for(timeout=30_000)
+            shown: list[str] = []
+
+            async def accept(dialog: Any) -> None:
+                shown.append(dialog.message)
+                await dialog.accept()
+
+            page.once("dialog", accept)
+            await sign.click()
+            await page.wait_for_selector("#banner.ok")
+            assert "已执行" in (await page.text_content("#banner") or "")
+            assert len(shown) == 1 and "第一名" in shown[0], shown
+            digest = re.search(r"SHA-256：([0-9a-f]{64})", shown[0])
+            assert digest is not None, shown
+            await sign.wait_for(state="detached", timeout=30_000)
+            token = expert_link.rsplit("token=", 1)[1]
+            auth = {"Authorization": f"Bearer {token}"}
+            async with aiohttp.ClientSession(headers=auth) as http:
+                async with http.get(f"{base}/api/sessions") as r:
+                    (session,) = (await r.json())["sessions"]
+                async with http.get(f"{base}/api/sessions/{session['id']}/events?limit=1000") as r:
+                    events = (await r.json())["events"]
+            signed = [e for e in events if e["type"] == "report.signed"]
+            assert [e["payload"]["report_sha256"] for e in signed] == [digest.group(1)]
         finally:
             await browser.close()
