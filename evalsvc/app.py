@@ -264,7 +264,15 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     instances' NOTIFYs (evalsvc.sessions.pgnotify)."""
     db = app[DB]
     service = app[SESSIONS]
-    hub = Hub(db, epoch=await db.write(load_or_create_epoch))
+    rt = app[SETTINGS].realtime
+    hub = Hub(
+        db,
+        epoch=await db.write(load_or_create_epoch),
+        queue_size=rt.queue_frames,
+        send_timeout_s=rt.send_timeout_seconds,
+        close_timeout_s=rt.close_timeout_seconds,
+        notsent_lowat=rt.tcp_notsent_lowat,
+    )
     service.bus.add_listener(hub.on_commit)
     app[HUB] = hub
     fanout = None

@@ -18,6 +18,7 @@ __all__ = [
     "AuthSettings",
     "DatabaseSettings",
     "PkiSettings",
+    "RealtimeSettings",
     "ScoringDefaults",
     "ServerSettings",
     "Settings",
@@ -126,6 +127,26 @@ class ScoringDefaults:
 
 
 @dataclass(frozen=True)
+class RealtimeSettings:
+    """The session WebSocket's fan-out limits and cluster presence (docs/protocol.md)."""
+
+    # Live frames queued for one connection before it counts as a slow consumer (a
+    # replay on hello is not counted: the replay cap bounds it). Below the replay cap
+    # (1000), so a client cut for a full queue can still resume by replay.
+    queue_frames: int = 512
+    # A send that blocks this long (the client stopped reading) makes it a slow consumer.
+    send_timeout_seconds: int = 10
+    # After the ``bye``, how long the client has to read up to the close frame before
+    # the TCP connection is aborted.
+    close_timeout_seconds: int = 5
+    # TCP_NOTSENT_LOWAT of a session WebSocket (Linux, macOS): unsent bytes the kernel
+    # takes before a send blocks. 0 = the kernel's default, where the autotuned send
+    # buffer (up to net.ipv4.tcp_wmem, 4 MiB) hides thousands of frames from a stalled
+    # client before a send ever blocks.
+    tcp_notsent_lowat: int = 16384
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -133,6 +154,7 @@ class Settings:
     scoring: ScoringDefaults = field(default_factory=ScoringDefaults)
     audit: AuditSettings = field(default_factory=AuditSettings)
     pki: PkiSettings = field(default_factory=PkiSettings)
+    realtime: RealtimeSettings = field(default_factory=RealtimeSettings)
     # Relative paths in the settings are resolved against this directory.
     var_dir: str = "var"
 

@@ -3,8 +3,11 @@
 Discipline (STYLE.md "WebSocket discipline", after Home Assistant's websocket_api):
 
 - The hub never awaits a socket. Each :class:`Connection` has one bounded queue and one
-  writer task; fan-out is ``put_nowait``. A connection whose queue is full is a slow
-  consumer: it is closed with ``slow_consumer`` and resumes from its last seq.
+  writer task; fan-out is ``put_nowait``. A connection whose queue is full, or whose
+  writer has been blocked in one send for ``send_timeout_s`` (the client stopped
+  reading), is a slow consumer: it leaves the feed at once, gets ``bye slow_consumer``
+  and a close with 4429 — or, when it does not read those either within
+  ``close_timeout_s``, an aborted TCP connection — and resumes from its last seq.
 - A wake-up carries only ``(session, seq)``. One :class:`Feed` per session with
   connections reads the new events from the table once per wake-up for all its
   connections, redacts each event once per *view* (role, venue, expert) and serialises it
@@ -43,8 +46,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 REPLAY_CAP = 1000  # a larger gap gets a snapshot instead of a replay
-QUEUE_SIZE = 1024  # frames buffered per connection before it counts as slow
+QUEUE_SIZE = 512  # live frames queued per connection before it counts as slow
+SEND_TIMEOUT_S = 10.0  # one send blocked this long (the client stopped reading): slow
+CLOSE_TIMEOUT_S = 5.0  # after a kick: time to deliver bye + close before aborting
 HEARTBEAT_S = 15.0  # idle time after which the server sends its top seq
+SLOW_MESSAGE = "the connection could not keep up; resume from your seq"
 FETCH_LIMIT = 500
 
 ViewKey = tuple[str, str | None, str | None]
@@ -82,7 +88,8 @@ class Connection:
 
     The queue is a deque plus one wake-up future (asyncio.Queue and a wait_for timeout
     per frame cost more than the send itself at thousands of frames a second); the
-    heartbeat for idle connections is driven by the hub's timer, not per frame.
+    heartbeat for idle connections and the send timeout (:meth:`check_stalled`) are
+    driven by the hub's timer, not per frame.
     """
 
     def __init__(
@@ -93,16 +100,27 @@ class Connection:
         *,
         queue_size: int = QUEUE_SIZE,
         heartbeat_s: float = HEARTBEAT_S,
+        close_timeout_s: float = CLOSE_TIMEOUT_S,
+        abort: Callable[[], None] | None = None,
     ) -> None:
         self.principal = principal
         self.view = view_key(principal)
         self._send = send
         self._close = close
+        self._abort = abort
+        self.close_timeout_s = close_timeout_s
         self._queue: collections.deque[str] = collections.deque()
         self._max = queue_size
+        self._replay = 0  # replay frames still queued: not counted against _max
         self._ready: asyncio.Future[None] | None = None
         self.heartbeat_s = heartbeat_s
         self.last_sent = asyncio.get_running_loop().time()
+        # The send timeout's progress marks: frames handed to the socket, whether the
+        # writer is draining the queue, and the count and time the hub's timer last saw.
+        self.sent = 0
+        self._busy = False
+        self._seen_sent = -1
+        self._seen_at = 0.0
         self.floor = 0  # events with seq ≤ floor were already sent (replay or snapshot)
         self.witness = False  # a venue agent that answers add_checkpoint (its hello says)
         self.feed: Feed | None = None
@@ -113,28 +131,55 @@ class Connection:
         """Queue one frame without waiting; a full queue closes the connection."""
         if self.closing is not None:
             return
-        if len(self._queue) >= self._max:
-            self.kick("slow_consumer", "the connection could not keep up; resume from your seq")
+        if len(self._queue) - self._replay >= self._max:
+            log.info("slow consumer %s: %d frames queued", self.principal.actor, self._max)
+            self.kick("slow_consumer", SLOW_MESSAGE)
             return
         self._queue.append(text)
         ready = self._ready
         if ready is not None and not ready.done():
             ready.set_result(None)
 
+    def enqueue_replay(self, texts: Sequence[str]) -> None:
+        """Queue a replay (bounded by the replay cap) without counting it against the
+        queue bound, so the bound can stay below the replay cap."""
+        if self.closing is not None or not texts:
+            return
+        self._queue.extend(texts)
+        self._replay += len(texts)
+        ready = self._ready
+        if ready is not None and not ready.done():
+            ready.set_result(None)
+
     def kick(self, code: str, message: str) -> None:
-        """Close this connection on purpose with a reason code (after a ``bye``)."""
+        """Close this connection on purpose with a reason code (after a ``bye``).
+
+        It leaves its feed at once (no more events; presence says ``leave``). The ``bye``
+        and the close frame go behind what the socket already buffered: a client that
+        reads on within ``close_timeout_s`` sees every frame it was sent, then the
+        reason; otherwise the TCP connection is aborted.
+        """
         if self.closing is not None:
             return
         self.closing = code
         self._writer.cancel()
         self._queue.clear()
+        if self.feed is not None:
+            self.feed.leave(self)
         bye = protocol.bye_message(code, message)
 
         async def _bye() -> None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._send(bye), 1.0)
-            with contextlib.suppress(Exception):
-                await self._close(ws_close_code(code), code)
+            try:
+                async with asyncio.timeout(self.close_timeout_s):
+                    with contextlib.suppress(Exception):
+                        await self._send(bye)
+                    await self._close(ws_close_code(code), code)
+            except Exception:
+                # A client that does not read never takes the close frame off the
+                # socket: without this the connection (and its buffers) would stay
+                # until the RFC 6455 ping timed out.
+                if self._abort is not None:
+                    self._abort()
 
         # Not awaited here: the caller is the fan-out loop, which must never wait.
         task = asyncio.create_task(_bye())
@@ -150,16 +195,39 @@ class Connection:
                     self._ready = loop.create_future()
                     await self._ready
                     self._ready = None
+                self._busy = True
                 while queue:
                     # send_str waits only when the socket's buffer is over its high-water
                     # mark (RFC 6455 has no flow control of its own): that is the slow
-                    # consumer, whose queue then fills up.
+                    # consumer, whose queue then fills up — or whose send outlasts the
+                    # send timeout (check_stalled).
                     await self._send(queue.popleft())
+                    self.sent += 1
+                    if self._replay:
+                        self._replay -= 1
+                self._busy = False
                 self.last_sent = loop.time()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the socket went away; the reader loop ends too
             log.debug("writer stopped: %s", exc)
+
+    def check_stalled(self, now: float, timeout: float) -> None:
+        """Kick this connection as a slow consumer if its writer has been blocked in one
+        send for ``timeout`` seconds (called by the hub's timer: cut within ``timeout``
+        plus one timer period)."""
+        if not self._busy or self.closing is not None:
+            self._seen_sent = -1
+            return
+        if self.sent != self._seen_sent:
+            self._seen_sent, self._seen_at = self.sent, now
+        elif now - self._seen_at >= timeout:
+            log.info(
+                "slow consumer %s: one send blocked for %.1f s",
+                self.principal.actor,
+                now - self._seen_at,
+            )
+            self.kick("slow_consumer", SLOW_MESSAGE)
 
     def idle_heartbeat(self, now: float) -> None:
         """Queue a heartbeat (the top seq) if nothing was sent for ``heartbeat_s``."""
@@ -294,10 +362,13 @@ class Feed:
             target = self.delivered
             p = conn.principal
             if want_replay and after <= target and target - after <= hub.replay_cap:
-                for ev in events:
-                    if ev.seq > target:
-                        break
-                    conn.enqueue(protocol.event_message(redact_event(s, p, ev.to_doc())))
+                conn.enqueue_replay(
+                    [
+                        protocol.event_message(redact_event(s, p, ev.to_doc()))
+                        for ev in events
+                        if ev.seq <= target
+                    ]
+                )
                 conn.floor = target
             else:
                 reason = "epoch" if not want_replay else "gap"
@@ -307,6 +378,8 @@ class Feed:
                 )
                 conn.floor = last
             conn.enqueue(protocol.synced_message(conn.floor))
+            if conn.closing is not None:
+                return  # kicked while replaying (its queue overflowed): not joined
             conn.witness = hello.witness
             joined = conn.feed is None
             conn.feed = self
@@ -359,12 +432,18 @@ class Hub:
         replay_cap: int = REPLAY_CAP,
         queue_size: int = QUEUE_SIZE,
         heartbeat_s: float = HEARTBEAT_S,
+        send_timeout_s: float = SEND_TIMEOUT_S,
+        close_timeout_s: float = CLOSE_TIMEOUT_S,
+        notsent_lowat: int = 0,
     ) -> None:
         self.db = db
         self.epoch = epoch
         self.replay_cap = replay_cap
         self.queue_size = queue_size
         self.heartbeat_s = heartbeat_s
+        self.send_timeout_s = send_timeout_s
+        self.close_timeout_s = close_timeout_s
+        self.notsent_lowat = notsent_lowat  # TCP_NOTSENT_LOWAT of each socket; 0: the kernel's
         self.feeds: dict[str, Feed] = {}
         self.conns: set[Connection] = set()  # every open connection, joined or not
         self._heartbeats = asyncio.create_task(self._heartbeat())
@@ -388,9 +467,10 @@ class Hub:
     async def _heartbeat(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self.heartbeat_s / 3)
+            await asyncio.sleep(min(self.heartbeat_s / 3, self.send_timeout_s / 4))
             now = loop.time()
             for conn in list(self.conns):
+                conn.check_stalled(now, self.send_timeout_s)
                 conn.idle_heartbeat(now)
 
     def on_commit(self, session_id: str, seq: int, events: Sequence[Any] | None = None) -> None:
@@ -432,10 +512,18 @@ class Hub:
         principal: Principal,
         send: Callable[[str], Awaitable[None]],
         close: Callable[[int, str], Awaitable[None]],
+        abort: Callable[[], None] | None = None,
     ) -> Connection:
-        """A new connection with this hub's queue size and heartbeat interval."""
+        """A new connection with this hub's queue size, heartbeat and close timeout;
+        ``abort`` drops the TCP connection (a kicked client that does not read)."""
         conn = Connection(
-            principal, send, close, queue_size=self.queue_size, heartbeat_s=self.heartbeat_s
+            principal,
+            send,
+            close,
+            queue_size=self.queue_size,
+            heartbeat_s=self.heartbeat_s,
+            close_timeout_s=self.close_timeout_s,
+            abort=abort,
         )
         self.conns.add(conn)
         return conn

@@ -13,6 +13,7 @@ __all__ = ["AUTH_TIMEOUT_S", "HUB", "ROUTES", "WITNESS_LINK", "session_socket"]
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 
 from aiohttp import WSMsgType, web
@@ -36,6 +37,7 @@ AUTH_TIMEOUT_S = 10.0
 # protocol limit is protocol.MAX_MESSAGE_BYTES); beyond it aiohttp closes the
 # connection with 1009 (RFC 6455 §7.4.1) without buffering more.
 HARD_FRAME_LIMIT = 4 * protocol.MAX_MESSAGE_BYTES
+WRITER_LIMIT = 32 * 1024
 
 
 async def _refuse(ws: web.WebSocketResponse, exc: BaseException, msg_id: str | None) -> None:
@@ -95,8 +97,15 @@ async def session_socket(request: web.Request) -> web.StreamResponse:
         max_msg_size=HARD_FRAME_LIMIT,
         heartbeat=30.0,  # RFC 6455 §5.5.2 ping: drops half-open TCP connections
         autoping=True,
+        # The close handshake may take as long as a kicked client has to read its bye.
+        timeout=hub.close_timeout_s,
+        # aiohttp checks the transport's high-water mark once per this many bytes
+        # written (256 KiB by default): a smaller step blocks a send — and so shows a
+        # slow consumer — sooner.
+        writer_limit=WRITER_LIMIT,
     )
     await ws.prepare(request)
+    transport = request.transport
     conn: Connection | None = None
     expiry: asyncio.TimerHandle | None = None
     try:
@@ -108,7 +117,10 @@ async def session_socket(request: web.Request) -> web.StreamResponse:
         async def close(code: int, reason: str) -> None:
             await ws.close(code=code, message=reason.encode("ascii"))
 
-        conn = hub.connection(p, ws.send_str, close)
+        _limit_unsent(transport, hub.notsent_lowat)
+        conn = hub.connection(
+            p, ws.send_str, close, transport.abort if transport is not None else None
+        )
         # The token's lifetime bounds the connection's: at expiry it is closed with
         # ``unauthenticated`` and the client reconnects with a fresh token.
         expiry = asyncio.get_running_loop().call_later(
@@ -142,7 +154,28 @@ async def session_socket(request: web.Request) -> web.StreamResponse:
             hub.leave(conn)
             hub.forget(conn)
             await conn.aclose()
+        if transport is not None:
+            # A connection that ended without a finished close handshake (the RFC 6455
+            # ping timed out, a kicked client stopped reading) keeps its socket and
+            # buffers until they drain, i.e. forever for a stalled client.
+            asyncio.get_running_loop().call_later(hub.close_timeout_s, transport.abort)
     return ws
+
+
+def _limit_unsent(transport: asyncio.BaseTransport | None, size: int) -> None:
+    """Let the kernel hold at most ``size`` unsent bytes of this socket (TCP_NOTSENT_LOWAT,
+    Linux and macOS; elsewhere a no-op).
+
+    With the default, the autotuned send buffer (up to net.ipv4.tcp_wmem, 4 MiB) parks
+    thousands of frames for a client that stopped reading before a send ever blocks, so
+    neither the queue bound nor the send timeout would see it for minutes at a
+    session's event rate. In-flight data (the window the client granted) is not limited.
+    """
+    option = getattr(socket, "TCP_NOTSENT_LOWAT", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None and option is not None and size > 0:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, option, size)
 
 
 def _error(conn: Connection, exc: BaseException, msg_id: str | None) -> None:

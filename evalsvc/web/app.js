@@ -21,6 +21,7 @@ const EVENT_ZH = {
   "session.state_changed": "状态变更", "seat.assigned": "专家入席", "expert.checked_in": "专家签到",
   "sheet.submitted": "提交评审表", "stage.locked": "阶段锁定", "deviation.explained": "偏离说明",
   "dissent.recorded": "记录不同意见", "report.signed": "签署评标报告",
+  "report.signatures_cleared": "报告签名作废", "auth.login": "证书登录", "pki.trust_loaded": "加载信任根",
 };
 // Primary-operator commands offered per state.
 const NEXT = {
@@ -354,7 +355,16 @@ function renderEvent(e) {
   else if (e.type === "seat.assigned") what += `：席位 ${p.seat}${p.masked ? "（身份不可见）" : ` · ${p.expert_name}`}`;
   else if (e.type === "expert.checked_in") what += `：席位 ${p.seat}`;
   else if (e.type === "bid.added") what += `：${p.bid.id} ${p.bid.bidder}`;
-  $("events").prepend(el("li", { value: e.seq }, `${t} ${what}`));
+  else if (e.type === "report.signed") what += `：席位 ${p.seat}${p.signature || p.signed ? "（数字签名）" : ""}`;
+  else if (e.type === "report.signatures_cleared") what += `：席位 ${p.by_seat} 新增不同意见，席位 ${p.seats.join("、")} 需重新签署`;
+  let alert = "";
+  if (e.type === "auth.login") {
+    what += `：${p.role === "expert" ? `席位 ${p.seat}` : p.venue_id} · ${p.region} · ${p.algorithm}`;
+    // Soft-fail revocation: the login went ahead without a fresh CRL; supervisors must know.
+    if ((p.revocation_warnings || []).length) alert = `吊销状态未能确认：${p.revocation_warnings.join("；")}`;
+  }
+  $("events").prepend(el("li", { value: e.seq }, `${t} ${what}`, alert ? el("span", { class: "flag" }, ` — ${alert}`) : ""));
+  if (alert && me.role === "supervisor") show(`监督提醒（事件 #${e.seq}）${alert}`);
 }
 
 function startPolling(id) {

@@ -253,6 +253,82 @@ async def test_a_slow_consumer_is_disconnected_with_a_reason() -> None:
     await conn.aclose()
 
 
+async def test_a_send_blocked_past_the_send_timeout_is_cut_and_then_aborted() -> None:
+    stuck = asyncio.Event()  # never set: the client stopped reading
+    sent: list[str] = []
+    aborted: list[bool] = []
+
+    async def send(text: str) -> None:
+        sent.append(text)
+        await stuck.wait()
+
+    async def close(code: int, reason: str) -> None:
+        await stuck.wait()  # the close frame cannot get out either
+
+    conn = Connection(
+        Principal("expert", "E-1", "E-1"),
+        send,
+        close,
+        close_timeout_s=0.05,
+        abort=lambda: aborted.append(True),
+    )
+    conn.enqueue(protocol.heartbeat_message(1))
+    await asyncio.sleep(0.01)  # the writer is blocked in its first send
+    conn.check_stalled(100.0, 2.0)
+    conn.check_stalled(101.9, 2.0)
+    assert conn.closing is None  # blocked, but not for 2 s yet
+    conn.check_stalled(102.0, 2.0)
+    assert conn.closing == "slow_consumer"
+    await asyncio.sleep(0.2)
+    assert aborted == [True]  # neither bye nor close got out within close_timeout_s
+    assert json.loads(sent[-1])["code"] == "slow_consumer"
+    await conn.aclose()
+
+
+async def test_a_writer_that_makes_progress_is_not_stalled() -> None:
+    gate = asyncio.Event()
+
+    async def send(text: str) -> None:
+        await gate.wait()
+
+    async def close(code: int, reason: str) -> None:
+        pass
+
+    conn = Connection(Principal("expert", "E-1", "E-1"), send, close)
+    for i in range(3):
+        conn.enqueue(protocol.heartbeat_message(i))
+    await asyncio.sleep(0.01)
+    conn.check_stalled(0.0, 2.0)
+    gate.set()
+    await asyncio.sleep(0.01)  # all three sent: progress
+    gate.clear()
+    conn.enqueue(protocol.heartbeat_message(3))
+    await asyncio.sleep(0.01)
+    conn.check_stalled(3.0, 2.0)  # blocked again, but only just noticed
+    assert conn.closing is None
+    await conn.aclose()
+
+
+async def test_a_replay_does_not_count_against_the_queue_bound() -> None:
+    gate = asyncio.Event()
+
+    async def send(text: str) -> None:
+        await gate.wait()
+
+    async def close(code: int, reason: str) -> None:
+        pass
+
+    conn = Connection(Principal("expert", "E-1", "E-1"), send, close, queue_size=4)
+    conn.enqueue_replay([protocol.heartbeat_message(i) for i in range(10)])
+    for i in range(3):
+        conn.enqueue(protocol.heartbeat_message(100 + i))
+    assert conn.closing is None  # 13 queued, 3 of them live
+    conn.enqueue(protocol.heartbeat_message(103))
+    conn.enqueue(protocol.heartbeat_message(104))
+    assert conn.closing == "slow_consumer"  # the fifth live frame
+    await conn.aclose()
+
+
 async def test_a_gap_larger_than_the_replay_cap_gets_a_snapshot(api: Harness) -> None:
     from evalsvc.sessions.ws import HUB
 
