@@ -24,9 +24,16 @@ class Server:
     """One ``python -m evalsvc serve`` process; start, SIGKILL, restart."""
 
     def __init__(
-        self, *, db_url: str, secret_file: Path, log: Path, port: int | None = None
+        self,
+        *,
+        db_url: str,
+        secret_file: Path,
+        log: Path,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.db_url = db_url
+        self.extra_env = dict(env or {})  # e.g. EVALSVC_CONFIG with test settings
         self.secret_file = secret_file
         self.port = port or free_port()
         self.log = log
@@ -43,6 +50,7 @@ class Server:
             "EVALSVC_AUDIT_KEY_FILE": str(self.secret_file.with_name("audit-log.key")),
             "EVALSVC_DATABASE_URL": self.db_url,
             "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
         }
         with self.log.open("ab") as fh:
             self.proc = subprocess.Popen(
