@@ -36,6 +36,9 @@ class Principal:
     # with; None for a token issued by `evalsvc tokens issue`. When set, score sheets must
     # be signed with that key (docs/pki.md "Signed sheets").
     key_sha256: str | None = None
+    # A venue agent authenticated by its venue certificate (mutual TLS or the venue-agent
+    # challenge): it reads what its venue's operator reads and may change nothing.
+    read_only: bool = False
 
     @property
     def actor(self) -> str:
@@ -61,10 +64,12 @@ def issue_token(
     ttl_seconds: int,
     nonce: str,
     key_sha256: str | None = None,
+    read_only: bool = False,
 ) -> str:
     """A signed bearer token; operators and experts need a venue, supervisors may not.
 
-    ``key_sha256`` binds the token to a certificate key (certificate login)."""
+    ``key_sha256`` binds the token to a certificate key (certificate login);
+    ``read_only`` marks a venue agent's token (claim ``ro``)."""
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
     if role in ("operator", "expert") and not venue:
@@ -81,6 +86,8 @@ def issue_token(
     }
     if key_sha256 is not None:
         claims["key"] = key_sha256
+    if read_only:
+        claims["ro"] = True
     body = _PREFIX + _b64(canonical_bytes(claims))
     mac = hmac.new(secret, body.encode("ascii"), hashlib.sha256).digest()
     return body + "." + _b64(mac)
@@ -117,4 +124,5 @@ def verify_token(secret: bytes, token: str, *, now: int) -> Principal:
         name=str(claims.get("name", "")),
         venue=claims.get("venue"),
         key_sha256=str(claims["key"]) if claims.get("key") else None,
+        read_only=claims.get("ro") is True,
     )

@@ -114,6 +114,12 @@ class PkiSettings:
     crl_refresh_minutes: int = 30
     # Operators by certificate identity: "person:<ID number>=<venue id>, ..." (comma-separated).
     operator_venues: str = ""
+    # Venue agents by venue certificate (mutual TLS or the signed "venue-agent" challenge):
+    # "organisation:<USCC>=<venue id>, ..." (``org:`` is accepted for ``organisation:``).
+    venue_agents: str = ""
+    # How long a venue agent's authentication lasts: the token of a signed-challenge login,
+    # and a mutual-TLS WebSocket before it must reconnect (and be validated again).
+    venue_agent_ttl_seconds: int = 900
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@
      │    └── UnsupportedMediaType
      ├── Unauthenticated         no or bad credentials
      ├── Forbidden               authenticated, but this role/venue may not do it
+     │    └── UnknownVenueAgent  a valid venue certificate mapped to no venue
      ├── NotFound
      ├── MethodNotAllowed
      ├── Conflict                valid, but clashes with what is stored
@@ -176,6 +177,7 @@ __all__ += [
     "RevocationUnavailable",
     "SignatureInvalid",
     "UnknownIssuer",
+    "UnknownVenueAgent",
     "WrongCertificateRole",
     "WrongKeyUsage",
 ]
@@ -231,3 +233,10 @@ class SignatureInvalid(VerificationError):
     """A signature over data (challenge, score sheet, report) does not verify."""
 
     code = "signature_invalid"
+
+
+class UnknownVenueAgent(Forbidden):
+    """A valid venue certificate whose organisation ``[pki] venue_agents`` maps to no
+    venue (or to another venue than the one asked for)."""
+
+    code = "venue_agent_unknown"

@@ -103,6 +103,7 @@ WS_CLOSE_CODES: dict[str, int] = {
     "internal_error": 1011,
     "unauthenticated": 4401,
     "forbidden": 4403,
+    "venue_agent_unknown": 4403,  # a venue certificate mapped to no venue
     "not_found": 4404,
     "auth_timeout": 4408,
     "slow_consumer": 4429,  # resume from your last seq
@@ -111,6 +112,8 @@ WS_CLOSE_CODES: dict[str, int] = {
 
 def ws_close_code(code: str) -> int:
     """The WebSocket close status for a ``bye`` reason code."""
+    if code.startswith("certificate_"):
+        return 4403  # a refused client certificate, as HTTP answers 403
     return WS_CLOSE_CODES.get(code, 1008)  # §7.4.1 1008: policy violation
 
 

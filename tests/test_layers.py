@@ -39,6 +39,7 @@ PURE_MODULES = [
     "pki/webpki.py",
     "pki/validate.py",
     "pki/challenge.py",
+    "pki/agents.py",
     "pki/builder.py",
     "pki/names.py",
     "experts/seed.py",
