@@ -26,6 +26,7 @@ from evalsvc.httpkit import PRINCIPAL_SECRET, Route, error_middleware, json_resp
 from evalsvc.keys import load_or_create_secret
 from evalsvc.openapi import openapi_document
 from evalsvc.pki.routes import ROUTES as PKI_ROUTES
+from evalsvc.pki.routes import certificate_middleware
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub, load_or_create_epoch
 from evalsvc.sessions.model import ScoringRules, Session
@@ -92,7 +93,8 @@ def _new_session_id() -> str:
 def create_app(settings: Settings) -> web.Application:
     """The aiohttp application for ``settings`` (database opened on startup)."""
     app = web.Application(
-        client_max_size=settings.server.max_body_bytes, middlewares=[error_middleware]
+        client_max_size=settings.server.max_body_bytes,
+        middlewares=[error_middleware, certificate_middleware],
     )
     app[SETTINGS] = settings
     routes = (
@@ -186,8 +188,9 @@ async def _pki(app: web.Application) -> AsyncIterator[None]:
     import logging
     import signal
 
-    from evalsvc.pki.routes import PKI
+    from evalsvc.pki.routes import PKI, SERVER_SSL
     from evalsvc.pki.service import PkiService
+    from evalsvc.pki.tls import load_anchors
 
     settings = app[SETTINGS]
     service = app[SESSIONS]
@@ -205,6 +208,11 @@ async def _pki(app: web.Application) -> AsyncIterator[None]:
         trust_dir=settings.resolve(settings.pki.trust_dir),
         on_commit=committed,
     )
+    server_ssl = app.get(SERVER_SSL)
+    if server_ssl is not None:
+        # HTTPS (`evalsvc serve` with [server] tls_cert): the anchors OpenSSL checks client
+        # certificates against come from the trust stores, at start and on every reload.
+        pki.on_loaded.append(functools.partial(load_anchors, server_ssl))
     await pki.start()
     app[PKI] = pki
     service.sheet_signatures = pki.sheet_signature

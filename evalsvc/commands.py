@@ -10,6 +10,7 @@ import gc
 import json
 import logging
 import secrets
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from aiohttp import web
 from evalsvc.auth import ROLES, issue_token
 from evalsvc.config import Settings, load_settings
 from evalsvc.db import SCHEMA_VERSION, ensure_schema, make_engine, upgrade_schema
-from evalsvc.errors import InvalidInput
+from evalsvc.errors import ConfigError, InvalidInput
 from evalsvc.keys import load_or_create_secret
 
 
@@ -39,6 +40,13 @@ def register(sub: Any) -> None:
     p.add_argument("--host", help="listen address (default from settings: 127.0.0.1)")
     p.add_argument("--port", type=int, help="listen port (default 8080)")
     p.add_argument("--database", metavar="URL", help="database URL (overrides settings)")
+    p.add_argument(
+        "--tls-cert",
+        metavar="PEM",
+        help="serve HTTPS with this certificate chain, leaf first (server.tls_cert); "
+        "venue agents may then authenticate by client certificate",
+    )
+    p.add_argument("--tls-key", metavar="PEM", help="the TLS certificate's key (server.tls_key)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="seed a cross-region demo session and serve it")
@@ -76,19 +84,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from evalsvc.app import create_app
 
     settings = _settings(
-        args, server={"host": args.host, "port": args.port}, database={"url": args.database}
+        args,
+        server={
+            "host": args.host,
+            "port": args.port,
+            "tls_cert": args.tls_cert,
+            "tls_key": args.tls_key,
+        },
+        database={"url": args.database},
     )
+    ssl_context = _server_ssl(settings)  # before the database: a bad file fails first
     engine = make_engine(settings.database)
     try:
         ensure_schema(engine)  # fail fast with a clear message before binding the port
     finally:
         engine.dispose()
+    scheme = "https" if ssl_context is not None else "http"
     print(
-        f"evalsvc serving on http://{settings.server.host}:{settings.server.port} "
+        f"evalsvc serving on {scheme}://{settings.server.host}:{settings.server.port} "
         f"(database: {settings.database.url})",
         flush=True,
     )
     app = create_app(settings)
+    if ssl_context is not None:
+        from evalsvc.pki.routes import SERVER_SSL
+
+        app[SERVER_SSL] = ssl_context  # the trust stores' anchors are added on start
     # Everything allocated so far lives as long as the process: keep it out of the
     # collector's generations, and collect the young generation less often (the tail
     # latency of a busy server was partly full collections walking import-time objects).
@@ -103,10 +124,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=settings.server.host,
         port=settings.server.port,
         print=None,
+        ssl_context=ssl_context,
         handle_signals=True,
         access_log=logging.getLogger("aiohttp.access") if settings.server.access_log else None,
     )
     return 0
+
+
+def _server_ssl(settings: Settings) -> ssl.SSLContext | None:
+    """The HTTPS context of ``[server] tls_cert``/``tls_key`` (None: plain HTTP). Client
+    certificates are optional: experts' browsers present none, venue agents do."""
+    cert, key = settings.server.tls_cert, settings.server.tls_key
+    if not cert and not key:
+        return None
+    if not cert or not key:
+        raise ConfigError("server.tls_cert and server.tls_key (--tls-cert, --tls-key) go together")
+    from evalsvc.pki.tls import server_ssl_context
+
+    return server_ssl_context(
+        None,
+        cert_file=settings.resolve(cert),
+        key_file=settings.resolve(key),
+        require_client_cert=False,
+    )
 
 
 def cmd_tokens_issue(args: argparse.Namespace) -> int:

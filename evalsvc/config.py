@@ -68,6 +68,12 @@ class ServerSettings:
     # CPython's GIL switch interval for `evalsvc serve` (default 5 ms in CPython): the
     # loop and the DB writer threads hand work back and forth on every request.
     gil_switch_interval_ms: int = 1
+    # HTTPS: the server's certificate chain (PEM: leaf, then its intermediates) and its
+    # key; both empty = plain HTTP. With TLS on, client certificates are asked for but
+    # optional (venue agents present one, experts' browsers do not) and checked against
+    # ``[pki] trust_dir`` (docs/pki.md "Mutual TLS between venues").
+    tls_cert: str = ""
+    tls_key: str = ""
 
 
 @dataclass(frozen=True)

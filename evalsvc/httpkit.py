@@ -7,7 +7,9 @@ The error middleware is the only place an exception becomes an HTTP response
 from __future__ import annotations
 
 __all__ = [
+    "PEER_AUTH",
     "PRINCIPAL_SECRET",
+    "PeerAuth",
     "Route",
     "error_middleware",
     "idempotency_key",
@@ -48,6 +50,29 @@ log = logging.getLogger(__name__)
 
 PRINCIPAL_SECRET: web.AppKey[bytes] = web.AppKey("token_secret", bytes)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Methods a read-only principal (a venue agent, evalsvc.pki.agents) may use.
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class PeerAuth:
+    """What the TLS client certificate of a request's connection authenticates (set by
+    the pki middleware when a request carries no Authorization header): a venue agent's
+    principal and until when (unix seconds), or the refusal to raise when a principal is
+    needed — routes that need none (``/healthz``) still answer."""
+
+    principal: Principal | None
+    expires_at: int = 0
+    refusal: EvalsvcError | None = None
+
+    def get(self) -> Principal:
+        """The principal, or raise the refusal."""
+        if self.principal is None:
+            raise self.refusal or Unauthenticated("the client certificate was not accepted")
+        return self.principal
+
+
+PEER_AUTH: web.RequestKey[PeerAuth] = web.RequestKey("peer_auth", PeerAuth)
 
 
 @dataclass(frozen=True)
@@ -212,12 +237,21 @@ def int_query(
 
 
 def principal(request: web.Request, *, roles: tuple[str, ...] = ()) -> Principal:
-    """The authenticated principal of the request (bearer token)."""
+    """The authenticated principal of the request: its bearer token or, without one, the
+    venue agent its TLS client certificate authenticates (:data:`PEER_AUTH`)."""
     header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("an Authorization: Bearer token is required")
-    p = _verified(request.app[PRINCIPAL_SECRET], token.strip(), int(time.time()))
+    peer: PeerAuth | None = None if header else request.get(PEER_AUTH)
+    if peer is not None:
+        p = peer.get()
+    else:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("an Authorization: Bearer token is required")
+        p = _verified(request.app[PRINCIPAL_SECRET], token.strip(), int(time.time()))
     if roles and p.role not in roles:
         raise Forbidden(f"this needs the role {' or '.join(roles)}; you are {p.role}")
+    if p.read_only and request.method not in _READ_METHODS:
+        raise Forbidden(
+            f"{p.name or p.subject} is a venue agent: its credential reads, it changes nothing"
+        )
     return p

@@ -1,26 +1,55 @@
 """Certificate login and trust administration over HTTP (docs/api.md, docs/pki.md).
 
 - ``POST /api/auth/challenge`` ``{session, purpose?}`` → the challenge document and the
-  exact bytes to sign (RFC 8785 canonical JSON, base64);
-- ``POST /api/auth/login`` ``{nonce, certificate, signature, role?}`` → a short-lived
-  bearer token bound to the certificate's key;
+  exact bytes to sign (RFC 8785 canonical JSON, base64); ``{"purpose": "venue-agent"}``
+  (no session) for a venue agent that cannot do mutual TLS (SM2-only venues);
+- ``POST /api/auth/login`` ``{nonce, certificate, signature, role?, venue?}`` → a
+  short-lived bearer token bound to the certificate's key (read-only for a venue agent);
 - ``POST /api/admin/trust/reload`` (supervisor) → re-read ``[pki] trust_dir`` and the CRLs;
 - ``GET /api/pki/certificates/{sha256}`` (supervisor) → a signer's certificate chain, as
   named by a ``sheet.submitted`` event.
+
+:func:`certificate_middleware` authenticates venue agents by TLS client certificate: on
+an HTTPS connection whose peer presented a certificate, a request without an
+``Authorization`` header gets :data:`~evalsvc.httpkit.PEER_AUTH` (the read-only operator
+principal of the venue, or the refusal), which ``httpkit.principal`` and the WebSocket's
+``{"type": "auth", "method": "tls"}`` use.
 """
 
 from __future__ import annotations
 
-__all__ = ["PKI", "ROUTES"]
+__all__ = ["PKI", "ROUTES", "SERVER_SSL", "certificate_middleware"]
 
 import base64
+import ssl
 
 from aiohttp import web
 
-from evalsvc.httpkit import Route, json_response, principal, read_json
+from evalsvc.errors import EvalsvcError
+from evalsvc.httpkit import PEER_AUTH, Handler, PeerAuth, Route, json_response, principal, read_json
 from evalsvc.pki.service import PkiService
+from evalsvc.pki.tls import peer_certificate
 
 PKI: web.AppKey[PkiService] = web.AppKey("pki", PkiService)
+# The HTTPS server's context (`evalsvc serve` with [server] tls_cert): trust reloads add
+# the new anchors to it.
+SERVER_SSL: web.AppKey[ssl.SSLContext] = web.AppKey("server_ssl", ssl.SSLContext)
+
+
+@web.middleware
+async def certificate_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Set :data:`PEER_AUTH` for a request without ``Authorization`` on a TLS connection
+    whose peer presented a certificate (a bearer token, when sent, always wins)."""
+    if "Authorization" not in request.headers and request.transport is not None:
+        leaf = peer_certificate(request.transport.get_extra_info("ssl_object"))
+        if leaf is not None:
+            try:
+                auth = await request.app[PKI].venue_agent(leaf)
+            except EvalsvcError as exc:
+                request[PEER_AUTH] = PeerAuth(None, refusal=exc)
+            else:
+                request[PEER_AUTH] = PeerAuth(auth.principal, auth.expires_at)
+    return await handler(request)
 
 
 def _origin(request: web.Request) -> str:
@@ -54,6 +83,7 @@ async def post_login(request: web.Request) -> web.Response:
             "venue": p.venue,
             "region": result.region,
             "seq": result.seq,
+            "read_only": p.read_only,
         }
     )
 
@@ -74,8 +104,9 @@ ROUTES: list[Route] = [
         "POST",
         "/api/auth/challenge",
         post_challenge,
-        "A single-use login challenge for a session (sign its signing_bytes)",
-        body_doc='{"session": "<session id>", "purpose": "login"}',
+        "A single-use login challenge for a session, or for a venue agent "
+        "(purpose venue-agent, no session); sign its signing_bytes",
+        body_doc='{"session": "<session id>", "purpose": "login"} | {"purpose": "venue-agent"}',
         ok_status=201,
         tag="auth",
     ),
@@ -86,7 +117,8 @@ ROUTES: list[Route] = [
         "Certificate login: signed challenge -> short-lived bearer token",
         body_doc=(
             '{"nonce": "<challenge nonce>", "certificate": "<PEM chain, leaf first>", '
-            '"signature": "<base64>", "role": "expert|operator"}'
+            '"signature": "<base64>", "role": "expert|operator", '
+            '"venue": "<venue id: venue-agent challenges only, optional>"}'
         ),
         tag="auth",
     ),

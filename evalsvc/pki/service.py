@@ -13,7 +13,11 @@ Mapping a certificate to a person (docs/pki.md "Certificate login over HTTP"):
   canonical identity key (``person:<resident ID number>``), or the id of the pool record
   (``expert`` table) with that resident ID number;
 - an **operator**'s identity key is mapped to a venue by ``[pki] operator_venues``; the
-  venue must take part in the session.
+  venue must take part in the session;
+- a **venue agent** (:mod:`evalsvc.pki.agents`) is its venue's organisation certificate,
+  mapped by ``[pki] venue_agents``: presented over mutual TLS (:meth:`PkiService.venue_agent`)
+  or signed over a session-less ``venue-agent`` challenge (SM2-only venues); it yields a
+  read-only operator principal of that venue.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ __all__ = [
 import asyncio
 import base64
 import binascii
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +65,7 @@ from evalsvc.errors import (
     Unauthenticated,
     Unavailable,
 )
+from evalsvc.pki.agents import VenueAgentAuth, parse_venue_agents, venue_agent_principal
 from evalsvc.pki.challenge import (
     Challenge,
     make_challenge,
@@ -81,6 +88,10 @@ log = logging.getLogger(__name__)
 _CHALLENGES = LoginChallengeRow.__table__  # type: ignore[attr-defined]
 _CERTS = SignerCertificateRow.__table__  # type: ignore[attr-defined]
 _SIG_FIELDS = ("signature", "certificate")
+# A venue agent's certificate, once validated, is trusted this long per (certificate, trust
+# load) before it is validated again: discovery polls and reconnects stay cheap, and a
+# revocation or a trust reload takes effect within this bound.
+_AGENT_CACHE_S = 60.0
 
 
 def parse_operator_venues(text: str) -> dict[str, str]:
@@ -136,7 +147,7 @@ class LoginResult:
     expires_at: int  # unix seconds
     principal: Principal
     region: str
-    seq: int  # the login event's sequence number in the session
+    seq: int | None  # the login event's sequence number in the session (None: venue agent)
 
 
 @dataclass(frozen=True)
@@ -166,6 +177,12 @@ class PkiService:
         self.trust_dir = trust_dir
         self.on_commit = on_commit  # (session id, last seq) after each commit
         self.operator_venues = parse_operator_venues(settings.operator_venues)
+        self.venue_agents = parse_venue_agents(settings.venue_agents)
+        # Called with each newly loaded TrustConfig (start and reloads), e.g. to add the
+        # anchors to the HTTPS server's context (evalsvc.pki.tls.load_anchors).
+        self.on_loaded: list[Callable[[TrustConfig], object]] = []
+        # certificate DER SHA-256 → (the load it was checked under, valid until, outcome)
+        self._agents: dict[str, tuple[_Loaded, float, VenueAgentAuth | EvalsvcError]] = {}
         self.login_revocation = _mode(settings.login_revocation, "login_revocation")
         self.signing_revocation = _mode(settings.signing_revocation, "signing_revocation")
         self._loaded: _Loaded | None = None
@@ -181,11 +198,18 @@ class PkiService:
             log.warning("CRL source %s failed: %s", source, why)
         return _Loaded(trust, cache, trust.summary())
 
+    def _loaded_now(self, loaded: _Loaded) -> None:
+        self._loaded, self.load_error = loaded, None
+        for hook in self.on_loaded:
+            try:
+                hook(loaded.trust)
+            except Exception:
+                log.exception("trust-load hook %r failed", hook)
+
     async def start(self) -> None:
         """Load the trust stores; on failure certificate login answers 503 until a reload."""
         try:
-            self._loaded = await asyncio.get_running_loop().run_in_executor(None, self._load)
-            self.load_error = None
+            self._loaded_now(await asyncio.get_running_loop().run_in_executor(None, self._load))
             log.info("trust stores loaded from %s", self.trust_dir)
         except (ConfigError, OSError, ValueError) as exc:
             self.load_error = exc.message if isinstance(exc, EvalsvcError) else str(exc)
@@ -210,7 +234,7 @@ class PkiService:
         except (ConfigError, OSError, ValueError) as exc:
             reason = exc.message if isinstance(exc, EvalsvcError) else str(exc)
             raise Unavailable(f"trust reload failed, previous stores kept: {reason}") from exc
-        self._loaded, self.load_error = loaded, None
+        self._loaded_now(loaded)
         now_ms = int(self.clock().timestamp() * 1000)
         payload = {"trust_dir": str(self.trust_dir), "actor": actor, **loaded.summary}
 
@@ -250,16 +274,29 @@ class PkiService:
     # --- login ----------------------------------------------------------------------------
 
     async def challenge(self, data: Mapping[str, Any], *, origin: str) -> Challenge:
-        """A fresh single-use challenge for ``data["session"]``, stored until it expires."""
+        """A fresh single-use challenge for ``data["session"]`` (``purpose`` ``login``) or
+        for a venue agent (``venue-agent``, session-less), stored until it expires."""
         self.loaded  # noqa: B018 - 503 now rather than after the user has signed
-        session_id = data.get("session")
         purpose = data.get("purpose", "login")
-        if not isinstance(session_id, str) or not session_id:
-            raise InvalidInput("session must be the id of an evaluation session", field="session")
-        if purpose != "login":
-            raise InvalidInput("purpose must be 'login' here", field="purpose")
-        for extra in sorted(set(data) - {"session", "purpose"}):
-            raise InvalidInput("unknown field", field=extra)
+        if purpose == "venue-agent":
+            # Session-less: a venue agent follows every session of its venue. The signed
+            # document names session "-" (evalsvc.pki.challenge.Challenge).
+            if not self.venue_agents:
+                raise Forbidden("no venue agents are configured here ([pki] venue_agents)")
+            for extra in sorted(set(data) - {"purpose"}):
+                raise InvalidInput("unknown field (a venue-agent challenge has none)", field=extra)
+            session_id = "-"
+        elif purpose == "login":
+            asked = data.get("session")
+            if not isinstance(asked, str) or not asked:
+                raise InvalidInput(
+                    "session must be the id of an evaluation session", field="session"
+                )
+            session_id = asked
+            for extra in sorted(set(data) - {"session", "purpose"}):
+                raise InvalidInput("unknown field", field=extra)
+        else:
+            raise InvalidInput("purpose must be 'login' or 'venue-agent'", field="purpose")
         now = self.clock()
         ch = make_challenge(
             nonce=secrets.token_bytes(32),
@@ -272,7 +309,8 @@ class PkiService:
         now_ms = int(now.timestamp() * 1000)
 
         def tx(conn: Connection) -> None:
-            store.load_session(conn, session_id)  # 404 for an unknown session
+            if session_id != "-":
+                store.load_session(conn, session_id)  # 404 for an unknown session
             conn.execute(sa.delete(_CHALLENGES).where(_CHALLENGES.c.expires_ms < now_ms))
             conn.execute(
                 sa.insert(_CHALLENGES).values(
@@ -304,11 +342,14 @@ class PkiService:
     async def login(self, data: Mapping[str, Any]) -> LoginResult:
         """Verify a signed challenge and issue a bearer token for the person it names."""
         loaded = self.loaded
-        for extra in sorted(set(data) - {"nonce", "certificate", "signature", "role"}):
+        for extra in sorted(set(data) - {"nonce", "certificate", "signature", "role", "venue"}):
             raise InvalidInput("unknown field", field=extra)
-        role = data.get("role", "expert")
-        if role not in ("expert", "operator"):
+        role = data.get("role")
+        if role not in (None, "expert", "operator"):
             raise InvalidInput("role must be expert or operator", field="role")
+        venue = data.get("venue")
+        if venue is not None and (not isinstance(venue, str) or not venue):
+            raise InvalidInput("venue must be a venue id", field="venue")
         nonce = data.get("nonce")
         pem = data.get("certificate")
         if not isinstance(nonce, str) or not nonce:
@@ -319,6 +360,13 @@ class PkiService:
         leaf, chain = parse_presented_chain(pem.encode("utf-8"))
         # Single use: the challenge is gone from here on, whatever the outcome.
         challenge = await self._consume(nonce)
+        if challenge.purpose == "venue-agent":
+            if role not in (None, "operator"):
+                raise InvalidInput("a venue-agent login is an operator's", field="role")
+            return self._venue_agent_login(challenge, leaf, chain, signature, venue)
+        if venue is not None:
+            raise InvalidInput("venue is only for a venue-agent challenge", field="venue")
+        role = role or "expert"
         now = self.clock()
         try:
             proof = verify_challenge_response(
@@ -433,6 +481,147 @@ class PkiService:
             key_sha256=key,
         )
         return LoginResult(token, now_s + ttl, p, proof.validation.region, seq)
+
+    def _venue_agent_login(
+        self,
+        challenge: Challenge,
+        leaf: x509.Certificate,
+        chain: tuple[x509.Certificate, ...],
+        signature: bytes,
+        venue: str | None,
+    ) -> LoginResult:
+        """A signed ``venue-agent`` challenge → a short-lived read-only operator token of
+        the venue ``[pki] venue_agents`` maps the certificate's organisation to. Nothing is
+        written to a session's log (the login names no session): it is logged."""
+        loaded = self.loaded
+        now = self.clock()
+        try:
+            proof = verify_challenge_response(
+                challenge,
+                certificate=leaf,
+                signature=signature,
+                trust=loaded.trust,
+                at=now,
+                intermediates=chain,
+                crls=loaded.crls.crls,
+                revocation=self.login_revocation,
+            )
+            key = key_sha256(leaf)
+            p = venue_agent_principal(
+                proof.validation,
+                leaf,
+                venue_agents=self.venue_agents,
+                key_sha256=key,
+                expected_venue=venue,
+            )
+        except SignatureInvalid as exc:
+            log.warning("venue-agent login refused: %s", exc.message)
+            raise Forbidden(f"login refused: {exc.message}") from exc
+        except EvalsvcError as exc:
+            log.warning("venue-agent login refused (%s): %s", exc.code, exc.message)
+            raise
+        for w in proof.validation.warnings:
+            log.warning("venue agent %s: %s", p.subject, w)
+        now_s = int(now.timestamp())
+        ttl = self.settings.venue_agent_ttl_seconds
+        token = issue_token(
+            self.token_secret,
+            role=p.role,
+            subject=p.subject,
+            name=p.name,
+            venue=p.venue,
+            now=now_s,
+            ttl_seconds=ttl,
+            nonce=secrets.token_hex(8),
+            key_sha256=key,
+            read_only=True,
+        )
+        log.info(
+            "venue agent %s (%s, region %s, %s key %s) logged in by signed challenge as "
+            "operator of %s, read-only, for %d s",
+            p.subject,
+            p.name,
+            proof.validation.region,
+            proof.validation.algorithm,
+            key[:16],
+            p.venue,
+            ttl,
+        )
+        return LoginResult(token, now_s + ttl, p, proof.validation.region, None)
+
+    async def venue_agent(self, leaf: x509.Certificate) -> VenueAgentAuth:
+        """The venue agent a TLS client certificate authenticates, or the refusal.
+
+        OpenSSL's handshake only checked the chain against the anchors; this validates
+        ``leaf`` for ``Usage.VENUE_CLIENT`` (region, key usage, CRLs per
+        ``login_revocation``) and maps its organisation through ``[pki] venue_agents``.
+        Outcomes are kept :data:`_AGENT_CACHE_S` seconds per certificate and trust load;
+        ``expires_at`` is ``venue_agent_ttl_seconds`` from now (at most the certificate's
+        notAfter): a WebSocket authenticated by it is closed then and re-validated."""
+        loaded = self.loaded
+        der = leaf.public_bytes(serialization.Encoding.DER)
+        digest = hashlib.sha256(der).hexdigest()
+        hit = self._agents.get(digest)
+        mono = time.monotonic()
+        at = self.clock()
+        not_after = int(leaf.not_valid_after_utc.timestamp())
+        expires = min(not_after, int(at.timestamp()) + self.settings.venue_agent_ttl_seconds)
+        if hit is not None and hit[0] is loaded and hit[1] > mono:
+            if isinstance(hit[2], EvalsvcError):
+                raise hit[2]
+            return dataclasses.replace(hit[2], expires_at=expires)
+
+        def check() -> VenueAgentAuth:
+            result = validate(
+                leaf,
+                trust=loaded.trust,
+                at=at,
+                usage=Usage.VENUE_CLIENT,
+                crls=loaded.crls.crls,
+                revocation=self.login_revocation,
+            )
+            p = venue_agent_principal(
+                result, leaf, venue_agents=self.venue_agents, key_sha256=key_sha256(leaf)
+            )
+            assert result.identity is not None  # venue_agent_principal refuses None
+            return VenueAgentAuth(
+                principal=p,
+                expires_at=expires,
+                region=result.region,
+                identity_key=result.identity.key,
+                warnings=tuple(str(w) for w in result.warnings),
+            )
+
+        outcome: VenueAgentAuth | EvalsvcError
+        try:
+            outcome = await asyncio.get_running_loop().run_in_executor(None, check)
+        except EvalsvcError as exc:
+            outcome = exc
+            log.warning(
+                "client certificate %s… refused for a venue agent (%s): %s",
+                digest[:16],
+                exc.code,
+                exc.message,
+            )
+        else:
+            log.info(
+                "venue agent %s (%s, region %s) authenticated by client certificate %s… as "
+                "operator of %s, read-only",
+                outcome.principal.subject,
+                outcome.principal.name,
+                outcome.region,
+                digest[:16],
+                outcome.principal.venue,
+            )
+            for w in outcome.warnings:
+                log.warning("venue agent %s: %s", outcome.principal.subject, w)
+        if len(self._agents) > 1000:
+            self._agents.clear()
+        keep = min(_AGENT_CACHE_S, self.settings.venue_agent_ttl_seconds)
+        self._agents[digest] = (loaded, mono + keep, outcome)
+        if isinstance(outcome, EvalsvcError):
+            raise outcome
+        return outcome
 
     # --- signed sheets --------------------------------------------------------------------
 

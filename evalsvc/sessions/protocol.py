@@ -75,9 +75,13 @@ class UnknownMessageType(InvalidInput):
 
 @dataclass(frozen=True)
 class Auth:
-    """``{"type": "auth", "token": "evs1…"}`` — must be the first message."""
+    """``{"type": "auth", "token": "evs1…"}`` — must be the first message.
 
-    token: str
+    ``{"type": "auth", "method": "tls"}`` instead: a venue agent authenticated by the TLS
+    client certificate of this connection (no token)."""
+
+    token: str | None
+    method: str = "token"  # or "tls"
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,13 @@ def parse_client_message(raw: str | bytes) -> ClientMessage:
         raise MalformedBody("a message must be a JSON object")
     kind = doc.get("type")
     if kind == "auth":
+        method = doc.get("method", "token")
+        if method == "tls":
+            if "token" in doc:
+                raise InvalidInput("method tls takes no token", field="token")
+            return Auth(None, "tls")
+        if method != "token":
+            raise InvalidInput("method must be 'token' or 'tls'", field="method")
         token = doc.get("token")
         if not isinstance(token, str) or not token:
             raise InvalidInput("token must be a non-empty string", field="token")

@@ -19,9 +19,9 @@ import time
 from aiohttp import WSMsgType, web
 
 from evalsvc.auth import Principal, token_expiry, verify_token
-from evalsvc.errors import EvalsvcError, InvalidInput, Unauthenticated
+from evalsvc.errors import EvalsvcError, Forbidden, InvalidInput, Unauthenticated
 from evalsvc.http_errors import ws_close_code, ws_error_for
-from evalsvc.httpkit import PRINCIPAL_SECRET, Route
+from evalsvc.httpkit import PEER_AUTH, PRINCIPAL_SECRET, PeerAuth, Route
 from evalsvc.sessions import protocol
 from evalsvc.sessions.hub import Connection, Hub
 from evalsvc.sessions.service import Result, SessionService
@@ -52,7 +52,8 @@ async def _authenticate(
     request: web.Request, ws: web.WebSocketResponse, session_id: str
 ) -> tuple[Principal, dict[str, object], int] | None:
     """The first frame must be ``auth`` within :data:`AUTH_TIMEOUT_S`; anything else
-    closes the connection with a reason."""
+    closes the connection with a reason. ``{"method": "tls"}`` takes the venue agent the
+    connection's TLS client certificate authenticates (evalsvc.pki.routes middleware)."""
     try:
         msg = await asyncio.wait_for(ws.receive(), AUTH_TIMEOUT_S)
     except TimeoutError:
@@ -71,9 +72,18 @@ async def _authenticate(
             raise Unauthenticated(
                 'authenticate first: the first message must be {"type": "auth", "token": …}'
             )
-        p = verify_token(request.app[PRINCIPAL_SECRET], parsed.token, now=int(time.time()))
+        if parsed.token is None:  # method "tls"
+            peer: PeerAuth | None = request.get(PEER_AUTH)
+            if peer is None:
+                raise Unauthenticated(
+                    "this connection presented no TLS client certificate: "
+                    "authenticate with a token"
+                )
+            p, expires = peer.get(), peer.expires_at
+        else:
+            p = verify_token(request.app[PRINCIPAL_SECRET], parsed.token, now=int(time.time()))
+            expires = token_expiry(parsed.token)
         view = await request.app[SESSIONS].get(p, session_id)  # NotFound unless visible
-        expires = token_expiry(parsed.token)
     except Exception as exc:
         if not isinstance(exc, EvalsvcError):
             log.exception("websocket authentication failed")
@@ -81,6 +91,14 @@ async def _authenticate(
             exc = Unauthenticated(f"authenticate first ({exc.message})")
         await _refuse(ws, exc, protocol.message_id(raw))
         return None
+    if parsed.token is None:
+        log.info(
+            "venue agent %s (%s) joined session %s by client certificate, until %d",
+            p.subject,
+            p.name,
+            session_id,
+            expires,
+        )
     return p, view, expires
 
 
@@ -127,7 +145,8 @@ async def session_socket(request: web.Request) -> web.StreamResponse:
             max(0.0, expires - time.time()),
             conn.kick,
             "unauthenticated",
-            "your token expired: reconnect with a new one and resume from your seq",
+            "your authentication expired: reconnect (with a new token, or your certificate "
+            "is validated again) and resume from your seq",
         )
         conn.enqueue(
             protocol.auth_ok_message(
@@ -203,6 +222,9 @@ async def _handle(
             await hub.join(conn, session_id, msg)
         elif isinstance(msg, protocol.Heartbeat):
             conn.enqueue(protocol.heartbeat_message(hub.top(conn)))
+        elif isinstance(msg, protocol.Submit | protocol.Command) and conn.principal.read_only:
+            msg_id = msg.id
+            raise Forbidden("a venue agent's connection reads; it changes nothing")
         elif isinstance(msg, protocol.Submit):
             msg_id = msg.id
             r = await service.submit_sheet(conn.principal, session_id, msg.sheet, key=msg.id)

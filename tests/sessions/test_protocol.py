@@ -78,6 +78,19 @@ def test_each_message_type() -> None:
     ) == p.Hello(None, 0, witness=True)
 
 
+def test_auth_by_the_connection_s_tls_client_certificate() -> None:
+    assert p.parse_client_message('{"type":"auth","method":"tls"}') == p.Auth(None, "tls")
+    assert p.parse_client_message('{"type":"auth","method":"token","token":"t"}') == p.Auth("t")
+    for raw, field in (
+        ('{"type":"auth","method":"tls","token":"t"}', "token"),
+        ('{"type":"auth","method":"cookie"}', "method"),
+        ('{"type":"auth"}', "token"),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            p.parse_client_message(raw)
+        assert caught.value.field == field
+
+
 @pytest.mark.parametrize(
     ("raw", "code", "field"),
     [
