@@ -1,11 +1,17 @@
 """The secondary-venue agent: follows every session its venue takes part in.
 
-It lists the sessions its operator token may see (``GET /api/sessions``, every
+It lists the sessions its venue's operator may see (``GET /api/sessions``, every
 ``discover_s`` seconds), keeps one WebSocket link per session (the ``websockets``
 library, RFC 6455), and writes what it receives to the :class:`~evalsvc.venues.mirror.Mirror`
 — events in seq order, one transaction per batch with the cursor. After any drop it
 reconnects with exponential backoff and full jitter and says ``hello`` with the epoch and
 seq stored on disk, so it resumes exactly where its durable copy ends.
+
+It is known to the primary by an operator token, by its venue certificate over mutual
+TLS, or by a signed ``venue-agent`` challenge (SM2 venues) — see
+:mod:`evalsvc.venues.credentials`. With an ``https://`` primary both the discovery client
+and every link use the same TLS context (``ssl``), and the primary's certificate is
+validated as a venue server (:class:`~evalsvc.venues.credentials.PrimaryCheck`).
 
 Witness hook: the primary may send ``add_checkpoint {id, body}`` over the link (C2SP
 tlog-witness request body). With a witness key configured the agent answers with
@@ -23,10 +29,12 @@ import contextlib
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
@@ -34,7 +42,8 @@ from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketExcepti
 
 from evalsvc.audit.note import parse_checkpoint, split_note
 from evalsvc.audit.witness import Cosigned, add_checkpoint, parse_add_checkpoint
-from evalsvc.errors import EvalsvcError, InvalidInput
+from evalsvc.errors import CertificateRejected, EvalsvcError, InvalidInput
+from evalsvc.venues.credentials import Credentials, PrimaryCheck, TokenCredentials, refusal
 from evalsvc.venues.mirror import Mirror
 
 log = logging.getLogger(__name__)
@@ -64,8 +73,12 @@ class Agent:
         *,
         primary: str,
         venue: str,
-        token: str,
         mirror: Mirror,
+        token: str | None = None,
+        credentials: Credentials | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        primary_check: PrimaryCheck | None = None,
         witness: WitnessConfig | None = None,
         discover_s: float = 10.0,
         backoff_base_s: float = 0.2,
@@ -74,7 +87,15 @@ class Agent:
     ) -> None:
         self.primary = primary.rstrip("/")
         self.venue = venue
-        self.token = token
+        if credentials is None:
+            if token is None:
+                raise InvalidInput("the agent needs a token or credentials", field="token")
+            credentials = TokenCredentials(token)
+        self.credentials = credentials
+        self.ssl_context = ssl_context
+        self.server_hostname = server_hostname
+        self.primary_check = primary_check
+        self._http: aiohttp.ClientSession | None = None
         self.mirror = mirror
         self.witness = witness
         self.discover_s = discover_s
@@ -89,49 +110,118 @@ class Agent:
 
     # --- discovery ------------------------------------------------------------------------
 
+    def _client(self) -> aiohttp.ClientSession:
+        """The HTTP client of discovery and of challenge logins (one per agent)."""
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=10),
+                connector=aiohttp.TCPConnector(ssl=self.ssl_context or True),
+            )
+        return self._http
+
+    def _request_kw(self) -> dict[str, Any]:
+        return {} if self.server_hostname is None else {"server_hostname": self.server_hostname}
+
+    def _check_primary(self, transport: asyncio.BaseTransport | None) -> None:
+        if self.primary_check is not None:
+            ssl_object = transport.get_extra_info("ssl_object") if transport else None
+            self.primary_check.check(ssl_object)
+
+    async def _probe_primary(self) -> None:
+        """One TLS handshake with the primary to validate its certificate (aiohttp does
+        not expose the connection of a response; the links check theirs)."""
+        if self.primary_check is None:
+            return
+        url = urlsplit(self.primary)
+        host = url.hostname or ""
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(
+                host,
+                url.port or 443,
+                ssl=self.ssl_context or True,
+                server_hostname=self.server_hostname or host,
+            ),
+            10,
+        )
+        try:
+            self._check_primary(writer.transport)
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
     async def run(self) -> None:
         """Discover sessions and follow them until cancelled."""
+        http = self._client()
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-                checked = False
-                while True:
-                    try:
-                        if not checked:
-                            await self._check_token(http)
-                            checked = True
-                        for doc in await self._list(http):
-                            self.follow(doc["id"], title=doc.get("title"))
-                    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-                        log.warning("cannot list sessions at %s: %s", self.primary, exc)
-                    await asyncio.sleep(self.discover_s)
+            checked = False
+            while True:
+                try:
+                    if not checked:
+                        await self._probe_primary()
+                        await self._check_identity(http)
+                        checked = True
+                    for doc in await self._list(http):
+                        self.follow(doc["id"], title=doc.get("title"))
+                except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+                    if not checked and _tls_failure(exc):
+                        # At start a TLS failure is a configuration problem, not an outage:
+                        # say so and stop rather than retry for ever.
+                        raise CertificateRejected(
+                            f"TLS with {self.primary}: {_tls_reason(exc)} — check "
+                            "--trust (it must hold the region that issued the primary's "
+                            "certificate), --server-name, and that the primary accepts "
+                            "this venue's certificate"
+                        ) from exc
+                    log.warning("cannot list sessions at %s: %s", self.primary, exc)
+                except EvalsvcError as exc:
+                    if not checked:
+                        raise
+                    log.error("cannot list sessions at %s: %s", self.primary, exc.message)
+                await asyncio.sleep(self.discover_s)
         finally:
             for t in self.links.values():
                 t.cancel()
             for t in self.links.values():
                 with contextlib.suppress(BaseException):
                     await t
+            await http.close()
 
-    async def _check_token(self, http: aiohttp.ClientSession) -> None:
-        """Refuse to run with a token that is not an operator token of this venue (the
-        mirror would hold another venue's view)."""
+    async def _check_identity(self, http: aiohttp.ClientSession) -> None:
+        """Refuse to run as anyone but an operator of this venue (the mirror would hold
+        another venue's view); check the primary's certificate on the way."""
+        what = self.credentials.what
+        headers = await self.credentials.headers(http)
         async with http.get(
-            self.primary + "/api/me", headers={"Authorization": f"Bearer {self.token}"}
+            self.primary + "/api/me", headers=headers, **self._request_kw()
         ) as r:
-            if r.status == 401:
-                raise InvalidInput("the primary does not accept this token", field="token")
+            if r.status in (401, 403):
+                self.credentials.refused(_bearer(headers))
+                raise refusal(r.status, await r.json(content_type=None), f"this {what}")
             r.raise_for_status()
             me = await r.json()
         if me.get("role") != "operator" or me.get("venue") != self.venue:
             raise InvalidInput(
-                f"the token is for {me.get('role')} of venue {me.get('venue')}; "
-                f"an operator token of venue {self.venue} is needed",
-                field="token",
+                f"the {what} is for {me.get('role')} of venue {me.get('venue')}; "
+                f"an operator {what} of venue {self.venue} is needed",
+                field=what,
             )
+        log.info(
+            "known to %s as %s (%s) of venue %s by %s",
+            self.primary,
+            me.get("subject"),
+            me.get("name"),
+            self.venue,
+            what,
+        )
 
     async def _list(self, http: aiohttp.ClientSession) -> list[dict[str, Any]]:
+        headers = await self.credentials.headers(http)
         async with http.get(
-            self.primary + "/api/sessions", headers={"Authorization": f"Bearer {self.token}"}
+            self.primary + "/api/sessions", headers=headers, **self._request_kw()
         ) as r:
+            if r.status == 401:
+                self.credentials.refused(_bearer(headers))
             r.raise_for_status()
             return list((await r.json())["sessions"])
 
@@ -156,12 +246,21 @@ class Agent:
 
     async def _link(self, session_id: str, title: str | None) -> None:
         url = self.primary.replace("http", "ws", 1) + f"/ws/sessions/{session_id}"
+        tls: dict[str, Any] = {}
+        if url.startswith("wss:"):
+            tls = {"ssl": self.ssl_context or True, **self._request_kw()}
         attempt = 0
         while True:
             try:
                 async with connect(
-                    url, max_size=MAX_FRAME, open_timeout=10, ping_interval=20, ping_timeout=20
+                    url,
+                    max_size=MAX_FRAME,
+                    open_timeout=10,
+                    ping_interval=20,
+                    ping_timeout=20,
+                    **tls,
                 ) as ws:
+                    self._check_primary(ws.transport)
                     self.sockets[session_id] = ws
                     self.connected[session_id] = True
                     if await self._serve(ws, session_id, title):
@@ -170,6 +269,9 @@ class Agent:
                 raise
             except (OSError, TimeoutError, WebSocketException, InvalidHandshake, InvalidURI) as exc:
                 log.info("link %s dropped: %s", session_id, exc)
+            except (aiohttp.ClientError, EvalsvcError) as exc:
+                # A refused certificate or a failed challenge login: say it loudly, retry.
+                log.error("link %s: %s", session_id, getattr(exc, "message", exc))
             finally:
                 self.connected[session_id] = False
                 self.sockets.pop(session_id, None)
@@ -181,7 +283,8 @@ class Agent:
     async def _serve(self, ws: ClientConnection, session_id: str, title: str | None) -> bool:
         """Run one connection; True if it got as far as being in sync."""
         cur = await asyncio.to_thread(self.mirror.cursor, session_id)
-        await ws.send(json.dumps({"type": "auth", "token": self.token}))
+        auth = await self.credentials.auth_message(self._http)
+        await ws.send(json.dumps(auth))
         hello = {"type": "hello", "epoch": cur.epoch, "last_seq": cur.last_seq}
         if self.witness is not None:
             hello["witness"] = True  # send add_checkpoint requests to this connection
@@ -244,6 +347,10 @@ class Agent:
                 await ws.send(await self._add_checkpoint(m))
             elif kind in ("error", "bye"):
                 log.warning("session %s: %s %s", session_id, m.get("code"), m.get("message"))
+                if m.get("code") == "unauthenticated":
+                    # E.g. the token expired (the primary closes the link at its expiry):
+                    # get a fresh one before reconnecting, rather than offer it again.
+                    self.credentials.refused(auth.get("token"))
         await flush()
         return synced
 
@@ -294,3 +401,29 @@ class Agent:
             ):
                 return resp.status, resp.body, resp.content_type
         return 409, "concurrent add-checkpoint requests; retry\n", "text/plain; charset=utf-8"
+
+
+def _bearer(headers: dict[str, str]) -> str | None:
+    scheme, _, token = headers.get("Authorization", "").partition(" ")
+    return token if scheme == "Bearer" and token else None
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a TLS failure."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError | aiohttp.ClientSSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _tls_reason(exc: BaseException) -> str:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return f"the primary's certificate does not verify ({seen.verify_message})"
+        if isinstance(seen, ssl.SSLError):
+            return f"the TLS handshake failed ({seen.reason or seen})"
+        seen = seen.__cause__ or seen.__context__
+    return f"the TLS handshake failed ({exc})"

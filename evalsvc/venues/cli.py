@@ -1,4 +1,10 @@
-"""``evalsvc venue``: run the secondary-venue agent."""
+"""``evalsvc venue``: run the secondary-venue agent.
+
+How it is known to the primary (``--auth``, default ``auto``): ``--token`` → the operator
+token; ``--cert``/``--key`` with an RSA/ECDSA certificate and an ``https://`` primary →
+mutual TLS; an SM2 certificate (or a plain ``http://`` primary) → a signed
+``venue-agent`` challenge (docs/pki.md "Mutual TLS between venues").
+"""
 
 from __future__ import annotations
 
@@ -8,14 +14,24 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import ssl
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from evalsvc.errors import InvalidInput
+from evalsvc.errors import ConfigError, InvalidInput
 from evalsvc.keys import load_or_create_secret
 from evalsvc.venues.agent import Agent, WitnessConfig
+from evalsvc.venues.credentials import (
+    ChallengeCredentials,
+    Credentials,
+    PrimaryCheck,
+    TlsCredentials,
+    TokenCredentials,
+    load_venue_certificate,
+)
 from evalsvc.venues.mirror import Mirror
 from evalsvc.venues.readonly import create_readonly_app
 
@@ -28,9 +44,39 @@ def register(sub: Any) -> None:
         "venue",
         help="run a secondary venue's agent: mirror the primary's sessions, serve them read-only",
     )
-    p.add_argument("--primary", required=True, metavar="URL", help="the primary's base URL")
+    p.add_argument(
+        "--primary", required=True, metavar="URL", help="the primary's base URL (http/https)"
+    )
     p.add_argument("--venue", required=True, metavar="ID", help="this venue's id")
-    p.add_argument("--token", required=True, help="an operator token of this venue")
+    p.add_argument("--token", help="an operator token of this venue (or use --cert/--key)")
+    p.add_argument(
+        "--cert",
+        metavar="PEM",
+        type=Path,
+        help="the venue's certificate (leaf first, then its intermediates): mutual TLS, "
+        "or a signed venue-agent challenge for SM2",
+    )
+    p.add_argument("--key", metavar="PEM", type=Path, help="the --cert certificate's key")
+    p.add_argument(
+        "--trust",
+        metavar="DIR",
+        type=Path,
+        default=Path("certs"),
+        help="regional trust stores the https primary's certificate is checked against "
+        "(default certs/)",
+    )
+    p.add_argument(
+        "--server-name",
+        metavar="NAME",
+        help="the name the primary's certificate must carry (default: the --primary host)",
+    )
+    p.add_argument(
+        "--auth",
+        choices=("auto", "token", "tls", "challenge"),
+        default="auto",
+        help="how to authenticate (auto: token with --token; with --cert: tls for an "
+        "RSA/ECDSA certificate and an https primary, else challenge)",
+    )
     p.add_argument("--mirror", metavar="PATH", help="mirror database (default var/venue-<ID>.db)")
     p.add_argument(
         "--listen",
@@ -69,14 +115,90 @@ def _witness(args: argparse.Namespace) -> WitnessConfig | None:
     return WitnessConfig(skey=skey, logs=logs)
 
 
+def _connection(
+    args: argparse.Namespace,
+) -> tuple[Credentials, ssl.SSLContext | None, PrimaryCheck | None]:
+    """Credentials, TLS context and primary check from the command line (clear errors
+    before anything starts)."""
+    url = urlsplit(args.primary)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigError(f"--primary must be an http:// or https:// URL, got {args.primary!r}")
+    https = url.scheme == "https"
+    if args.server_name and not https:
+        raise ConfigError("--server-name is for an https:// --primary")
+    if args.token and args.cert and args.auth == "auto":
+        raise ConfigError("give --token or --cert/--key, not both (or choose with --auth)")
+    if bool(args.cert) != bool(args.key):
+        raise ConfigError("--cert and --key go together")
+    auth = args.auth
+    leaf_is_sm2 = False
+    if args.cert:
+        from evalsvc.pki.signatures import is_sm2_certificate
+
+        leaf, chain_pem, key = load_venue_certificate(args.cert, args.key)
+        leaf_is_sm2 = is_sm2_certificate(leaf)
+        if auth == "auto":
+            auth = "tls" if https and not leaf_is_sm2 else "challenge"
+    elif auth == "auto" and args.token:
+        auth = "token"
+    if auth == "auto":
+        raise ConfigError(
+            "the agent needs --token (an operator token of the venue) or --cert and --key "
+            "(the venue's certificate)"
+        )
+    if auth == "token" and not args.token:
+        raise ConfigError("--auth token needs --token")
+    if auth in ("tls", "challenge") and not args.cert:
+        raise ConfigError(f"--auth {auth} needs --cert and --key")
+    if auth == "tls" and not https:
+        raise ConfigError("mutual TLS needs an https:// --primary")
+    if auth == "tls" and leaf_is_sm2:
+        raise ConfigError(
+            "Python's ssl cannot do TLS with an SM2 certificate: use --auth challenge "
+            "(the default for SM2)"
+        )
+    context: ssl.SSLContext | None = None
+    check: PrimaryCheck | None = None
+    if https:
+        from evalsvc.pki.tls import client_ssl_context
+        from evalsvc.pki.trust import load_trust
+
+        trust = load_trust(args.trust)
+        context = client_ssl_context(
+            trust,
+            cert_file=args.cert if auth == "tls" else None,
+            key_file=args.key if auth == "tls" else None,
+        )
+        check = PrimaryCheck(trust, server_name=args.server_name or url.hostname)
+    credentials: Credentials
+    if auth == "token":
+        credentials = TokenCredentials(args.token)
+    elif auth == "tls":
+        credentials = TlsCredentials()
+    else:
+        credentials = ChallengeCredentials(
+            primary=args.primary,
+            venue=args.venue,
+            chain_pem=chain_pem,
+            key=key,
+            server_hostname=args.server_name,
+        )
+    log.info("venue %s: authenticating to %s by %s", args.venue, args.primary, auth)
+    return credentials, context, check
+
+
 def cmd_venue(args: argparse.Namespace) -> int:
     """Run until interrupted."""
+    credentials, context, check = _connection(args)
     path = Path(args.mirror or f"var/venue-{args.venue}.db")
     mirror = Mirror(path)
     agent = Agent(
         primary=args.primary,
         venue=args.venue,
-        token=args.token,
+        credentials=credentials,
+        ssl_context=context,
+        server_hostname=args.server_name,
+        primary_check=check,
         mirror=mirror,
         witness=_witness(args),
         discover_s=args.discover,
