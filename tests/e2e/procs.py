@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -22,6 +23,10 @@ def free_port() -> int:
 
 class Server:
     """One ``python -m evalsvc serve`` process; start, SIGKILL, restart."""
+
+    # (certificate chain, key, CA file that checks it): set before start() to serve HTTPS
+    # (--tls-cert/--tls-key) at https://localhost:PORT.
+    tls: tuple[Path, Path, Path] | None = None
 
     def __init__(
         self,
@@ -41,6 +46,8 @@ class Server:
 
     @property
     def url(self) -> str:
+        if self.tls is not None:
+            return f"https://localhost:{self.port}"
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> None:
@@ -52,6 +59,11 @@ class Server:
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }
+        tls_args: list[str] = []
+        health_ctx = None
+        if self.tls is not None:
+            tls_args = ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
+            health_ctx = ssl.create_default_context(cafile=str(self.tls[2]))
         with self.log.open("ab") as fh:
             self.proc = subprocess.Popen(
                 [
@@ -63,6 +75,7 @@ class Server:
                     "127.0.0.1",
                     "--port",
                     str(self.port),
+                    *tls_args,
                 ],
                 cwd=PROJECT_ROOT,
                 env=env,
@@ -76,7 +89,9 @@ class Server:
                     f"server exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}"
                 )
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                with urllib.request.urlopen(
+                    self.url + "/healthz", timeout=1, context=health_ctx
+                ) as r:
                     if r.status == 200:
                         return
             except OSError:
