@@ -20,6 +20,7 @@ PURE_MODULES = [
     "sessions/scoring.py",
     "sessions/report.py",
     "sessions/protocol.py",
+    "sessions/presence.py",
     "audit/ranges.py",
     "audit/merkle.py",
     "audit/note.py",

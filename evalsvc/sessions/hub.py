@@ -15,22 +15,26 @@ Discipline (STYLE.md "WebSocket discipline", after Home Assistant's websocket_ap
 - Nothing is sent that is not in the table: events come from ``store.list_events``.
 - Joining takes the feed's lock, so a connection's replay ends exactly where the live
   stream starts: no gap and no duplicate (each connection also drops seq ≤ its floor).
-- Presence (who is connected, at which venue) is ephemeral, per server instance, and goes
-  to operators and supervisors only; it is not written to the event log.
+- Presence (who is connected, at which venue) is ephemeral and goes to operators and
+  supervisors only; it is not written to the event log. A feed shows its own
+  connections and — on the scaled deployment, through a :class:`PresenceBackend`
+  (``evalsvc.sessions.pgpresence``) — those of the other instances, merged by
+  :mod:`evalsvc.sessions.presence`.
 """
 
 from __future__ import annotations
 
-__all__ = ["Connection", "Feed", "Hub", "load_or_create_epoch"]
+__all__ = ["Connection", "Feed", "Hub", "PresenceBackend", "load_or_create_epoch"]
 
 import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import itertools
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection as SAConnection
@@ -41,6 +45,7 @@ from evalsvc.http_errors import ws_close_code
 from evalsvc.sessions import protocol, store
 from evalsvc.sessions.access import redact_event, view_session
 from evalsvc.sessions.model import Session
+from evalsvc.sessions.presence import Member, changes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,6 +82,16 @@ def load_or_create_epoch(conn: SAConnection) -> str:
     )
 
 
+class PresenceBackend(Protocol):
+    """How a hub shares presence with the other instances (None: a single instance)."""
+
+    def changed(self, session_id: str) -> None:
+        """This instance's connections to ``session_id`` changed: publish them."""
+
+    def read(self, c: SAConnection, session_ids: Sequence[str]) -> dict[str, dict[str, Member]]:
+        """The other live instances' members of ``session_ids`` (in a read transaction)."""
+
+
 def view_key(p: Principal) -> ViewKey:
     """Principals with the same key see every event identically (access.redact_event
     depends on role, venue and — for experts — who they are)."""
@@ -102,9 +117,17 @@ class Connection:
         heartbeat_s: float = HEARTBEAT_S,
         close_timeout_s: float = CLOSE_TIMEOUT_S,
         abort: Callable[[], None] | None = None,
+        key: str = "",
     ) -> None:
         self.principal = principal
         self.view = view_key(principal)
+        self.member = Member(
+            key=key or f"local/{id(self):x}",
+            role=principal.role,
+            subject=principal.subject,
+            name=principal.name,
+            venue=principal.venue,
+        )
         self._send = send
         self._close = close
         self._abort = abort
@@ -255,6 +278,10 @@ class Feed:
         self.conns: set[Connection] = set()
         self.delivered = -1  # -1: not read yet
         self.session: Session | None = None
+        # The other instances' members of this session, and the number of the read
+        # that set them (an older read finishing later must not undo a newer one).
+        self.remote: dict[str, Member] = {}
+        self.remote_read = -1
         self.pending = 0  # joins waiting for the lock (the feed must outlive them)
         self.lock = asyncio.Lock()
         self.wake = asyncio.Event()
@@ -347,16 +374,27 @@ class Feed:
             self.conns.discard(conn)
             want_replay = hello.epoch == hub.epoch or (hello.epoch is None and hello.last_seq == 0)
             after = hello.last_seq
+            # A feed new on this instance learns who is connected elsewhere in the same
+            # read, so the first presence message lists the whole cluster.
+            cluster = hub.cluster if self.remote_read < 0 else None
+            ticket = hub.presence_ticket()
 
-            def tx(c: SAConnection) -> tuple[Session, int, list[store.StoredEvent]]:
+            def tx(
+                c: SAConnection,
+            ) -> tuple[Session, int, list[store.StoredEvent], dict[str, Member] | None]:
                 s, last = store.load_session(c, self.session_id)
                 evs: list[store.StoredEvent] = []
                 if want_replay and after <= last:  # the cap is applied below, to target
                     evs = store.list_events(c, self.session_id, after=after, limit=hub.replay_cap)
-                return s, last, evs
+                remote = None
+                if cluster is not None:
+                    remote = cluster.read(c, [self.session_id]).get(self.session_id, {})
+                return s, last, evs, remote
 
-            s, last, events = await hub.read(tx)
+            s, last, events, remote = await hub.read(tx)
             self.session = s
+            if remote is not None:
+                self.set_remote(remote, ticket)
             if self.delivered < 0:
                 self.delivered = last  # a new feed: this instance has fanned out nothing
             target = self.delivered
@@ -385,38 +423,59 @@ class Feed:
             conn.feed = self
             self.conns.add(conn)
             if joined:
-                self._presence("join", conn)
+                self._presence("join", conn.member)
+                hub.presence_changed(self.session_id)
 
     def leave(self, conn: Connection) -> None:
         """Remove ``conn``; the feed stops when its last connection leaves."""
         if conn not in self.conns:
             return
         self.conns.discard(conn)
-        self._presence("leave", conn)
+        self._presence("leave", conn.member)
+        self.hub.presence_changed(self.session_id)
         if not self.conns and not self.pending:
             self.hub._drop_feed(self)
 
-    def _who(self, c: Connection, viewer: Principal) -> dict[str, Any]:
-        p = c.principal
-        who: dict[str, Any] = {"role": p.role, "venue": p.venue}
-        seat = self.session.seat_of(p.subject) if self.session and p.role == "expert" else None
+    def set_remote(self, roster: dict[str, Member], ticket: int) -> None:
+        """Take the other instances' members from read number ``ticket`` (ignored if
+        a later read was applied already) and tell the watchers what changed."""
+        if ticket <= self.remote_read:
+            return
+        self.remote_read = ticket
+        for kind, m in changes(self.remote, roster):
+            if kind == "leave":
+                del self.remote[m.key]
+            else:
+                self.remote[m.key] = m
+            self._presence(kind, m)
+
+    def members(self) -> list[Member]:
+        """Everyone connected to this session: here, then on the other instances."""
+        return [c.member for c in self.conns] + list(self.remote.values())
+
+    def _who(self, m: Member, viewer: Principal) -> dict[str, Any]:
+        who: dict[str, Any] = {"role": m.role, "venue": m.venue}
+        seat = self.session.seat_of(m.subject) if self.session and m.role == "expert" else None
         if seat is not None:
             who["seat"] = seat.index
         # Identities follow the same rule as access.view_session: supervisors see all,
         # operators only the people of their own venue.
-        if viewer.role == "supervisor" or (viewer.role == "operator" and viewer.venue == p.venue):
-            who["subject"] = p.subject
-            who["name"] = p.name
+        if viewer.role == "supervisor" or (viewer.role == "operator" and viewer.venue == m.venue):
+            who["subject"] = m.subject
+            who["name"] = m.name
         return who
 
-    def _presence(self, kind: str, conn: Connection) -> None:
+    def _presence(self, kind: str, member: Member) -> None:
         watchers = [c for c in self.conns if c.principal.role in ("operator", "supervisor")]
+        if not watchers:
+            return
+        everyone = self.members()
         by_view: dict[ViewKey, str] = {}
         for w in watchers:
             text = by_view.get(w.view)
             if text is None:
-                connected = [self._who(c, w.principal) for c in self.conns]
-                text = protocol.presence_message(kind, self._who(conn, w.principal), connected)
+                connected = [self._who(m, w.principal) for m in everyone]
+                text = protocol.presence_message(kind, self._who(member, w.principal), connected)
                 by_view[w.view] = text
             w.enqueue(text)
 
@@ -435,9 +494,15 @@ class Hub:
         send_timeout_s: float = SEND_TIMEOUT_S,
         close_timeout_s: float = CLOSE_TIMEOUT_S,
         notsent_lowat: int = 0,
+        instance: str | None = None,
     ) -> None:
         self.db = db
         self.epoch = epoch
+        # This process among the instances on one database (presence keys, rows).
+        self.instance = instance or "i-" + secrets.token_hex(6)
+        self.cluster: PresenceBackend | None = None
+        self._conn_ids = itertools.count(1)
+        self._presence_reads = itertools.count(1)
         self.replay_cap = replay_cap
         self.queue_size = queue_size
         self.heartbeat_s = heartbeat_s
@@ -524,6 +589,7 @@ class Hub:
             heartbeat_s=self.heartbeat_s,
             close_timeout_s=self.close_timeout_s,
             abort=abort,
+            key=f"{self.instance}/{next(self._conn_ids)}",
         )
         self.conns.add(conn)
         return conn
@@ -551,6 +617,35 @@ class Hub:
         """Unsubscribe ``conn`` from its feed (idempotent)."""
         if conn.feed is not None:
             conn.feed.leave(conn)
+
+    def presence_ticket(self) -> int:
+        """A number for a read of the other instances' presence (reads started later get
+        larger numbers)."""
+        return next(self._presence_reads)
+
+    def presence_changed(self, session_id: str) -> None:
+        """This instance's connections to ``session_id`` changed (tell the cluster)."""
+        if self.cluster is not None:
+            self.cluster.changed(session_id)
+
+    def local_members(self, session_id: str) -> list[Member]:
+        """This instance's members of ``session_id`` (what it publishes)."""
+        feed = self.feeds.get(session_id)
+        return [c.member for c in feed.conns] if feed is not None else []
+
+    async def refresh_presence(self, session_ids: Iterable[str] | None = None) -> None:
+        """Re-read the other instances' presence for ``session_ids`` (default: every
+        session with a feed here) and tell the watchers what changed."""
+        cluster = self.cluster
+        ids = sorted(self.feeds if session_ids is None else set(session_ids) & set(self.feeds))
+        if cluster is None or not ids:
+            return
+        ticket = self.presence_ticket()
+        rosters = await self.read(lambda c: cluster.read(c, ids))
+        for sid in ids:
+            feed = self.feeds.get(sid)
+            if feed is not None and feed.remote_read >= 0:  # joined: its first read is done
+                feed.set_remote(rosters.get(sid, {}), ticket)
 
     def top(self, conn: Connection) -> int:
         """The seq fanned out to ``conn``'s feed (what a heartbeat reports)."""
