@@ -269,7 +269,8 @@ async def _draws(app: web.Application) -> AsyncIterator[None]:
 
 async def _hub(app: web.Application) -> AsyncIterator[None]:
     """The WebSocket hub, woken by the service's bus; on PostgreSQL also by the other
-    instances' NOTIFYs (evalsvc.sessions.pgnotify)."""
+    instances' NOTIFYs (evalsvc.sessions.pgnotify), with presence shared between the
+    instances (evalsvc.sessions.pgpresence)."""
     db = app[DB]
     service = app[SESSIONS]
     rt = app[SETTINGS].realtime
@@ -284,16 +285,26 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     service.bus.add_listener(hub.on_commit)
     app[HUB] = hub
     fanout = None
+    presence = None
     if not db.sqlite:
         from evalsvc.sessions.pgnotify import PgFanout
+        from evalsvc.sessions.pgpresence import PgPresence
 
-        fanout = PgFanout(app[SETTINGS].database.url, service.bus, hub)
+        url = app[SETTINGS].database.url
+        presence = PgPresence(
+            url, hub, heartbeat_s=rt.presence_heartbeat_seconds, ttl_s=rt.presence_ttl_seconds
+        )
+        await presence.start()
+        hub.cluster = presence
+        fanout = PgFanout(url, service.bus, hub, presence)
         fanout.start()
     try:
         yield
     finally:
         if fanout is not None:
             await fanout.stop()
+        if presence is not None:
+            await presence.stop()
         await hub.close()
 
 

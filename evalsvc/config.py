@@ -156,6 +156,10 @@ class RealtimeSettings:
     # buffer (up to net.ipv4.tcp_wmem, 4 MiB) hides thousands of frames from a stalled
     # client before a send ever blocks.
     tcp_notsent_lowat: int = 16384
+    # Scaled deployment: each instance refreshes its presence heartbeat this often …
+    presence_heartbeat_seconds: int = 2
+    # … and the connections of an instance not heard of for this long are gone.
+    presence_ttl_seconds: int = 6
 
 
 @dataclass(frozen=True)

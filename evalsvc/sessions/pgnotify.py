@@ -12,6 +12,9 @@ No event can be skipped:
   fanned out last;
 - a notification lost between a commit and its NOTIFY (the sending instance died) is
   caught by a periodic check of ``session.last_seq`` for the sessions with sockets here.
+
+The same LISTEN connection carries the presence channel (``evalsvc.sessions.pgpresence``):
+its notifications, and every (re)connection, go to :class:`PgPresence`.
 """
 
 from __future__ import annotations
@@ -23,15 +26,20 @@ import contextlib
 import logging
 import os
 import random
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub
 
+if TYPE_CHECKING:
+    from evalsvc.sessions.pgpresence import PgPresence
+
 log = logging.getLogger(__name__)
 
 CHANNEL = "evalsvc_events"
+PRESENCE_CHANNEL = "evalsvc_presence"  # evalsvc.sessions.pgpresence.CHANNEL
 CATCH_UP_S = 2.0
 
 
@@ -49,10 +57,13 @@ def _backoff(attempt: int) -> float:
 class PgFanout:
     """One LISTEN connection, one NOTIFY connection, one catch-up timer per instance."""
 
-    def __init__(self, url: str, bus: LocalBus, hub: Hub) -> None:
+    def __init__(
+        self, url: str, bus: LocalBus, hub: Hub, presence: PgPresence | None = None
+    ) -> None:
         self.url = psycopg_url(url)
         self.bus = bus
         self.hub = hub
+        self.presence = presence
         # Tests find (and terminate) this instance's LISTEN connection by this name.
         self.application_name = f"evalsvc-listen-{os.getpid()}"
         self._pending: dict[str, int] = {}
@@ -93,11 +104,18 @@ class PgFanout:
                 )
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    if self.presence is not None:
+                        await conn.execute(f"LISTEN {PRESENCE_CHANNEL}")
+                        self.presence.resync()  # who came and went meanwhile: read again
                     attempt = 0
                     self.listening.set()
                     # Anything committed while we were not listening is in the table.
                     self.hub.wake_all()
                     async for note in conn.notifies():
+                        if note.channel == PRESENCE_CHANNEL:
+                            if self.presence is not None:
+                                self.presence.notified(note.payload)
+                            continue
                         sid, _, seq = note.payload.rpartition(" ")
                         if sid and seq.isdigit():
                             self.bus.wake(sid, int(seq))
