@@ -88,6 +88,9 @@ log = logging.getLogger(__name__)
 _CHALLENGES = LoginChallengeRow.__table__  # type: ignore[attr-defined]
 _CERTS = SignerCertificateRow.__table__  # type: ignore[attr-defined]
 _SIG_FIELDS = ("signature", "certificate")
+# Unanswered challenges kept per session (and for venue agents, session "-"): a login
+# takes one, so this is far above any committee, and bounds an unauthenticated flood.
+MAX_OPEN_CHALLENGES = 256
 # A venue agent's certificate, once validated, is trusted this long per (certificate, trust
 # load) before it is validated again: discovery polls and reconnects stay cheap, and a
 # revocation or a trust reload takes effect within this bound.
@@ -312,6 +315,18 @@ class PkiService:
             if session_id != "-":
                 store.load_session(conn, session_id)  # 404 for an unknown session
             conn.execute(sa.delete(_CHALLENGES).where(_CHALLENGES.c.expires_ms < now_ms))
+            # Asking needs no credentials: bound what a flood of requests can store.
+            open_now = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(_CHALLENGES)
+                .where(_CHALLENGES.c.session_id == session_id)
+            ).scalar_one()
+            if open_now >= MAX_OPEN_CHALLENGES:
+                raise Unavailable(
+                    f"too many unanswered {purpose} challenges are open "
+                    f"({MAX_OPEN_CHALLENGES}); retry when they expire "
+                    f"(within {self.settings.challenge_ttl_seconds} s)"
+                )
             conn.execute(
                 sa.insert(_CHALLENGES).values(
                     nonce=ch.nonce,

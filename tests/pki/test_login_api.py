@@ -439,3 +439,33 @@ async def test_the_final_report_is_signed_by_certificate_and_kept_in_the_audit_l
         await asyncio.sleep(0.1)
     assert status == 200, entry
     assert record["value"] in entry["entry"] and rep2["sha256"] in entry["entry"]
+
+
+async def test_unanswered_challenges_are_bounded_per_session(
+    capi: Harness, devpki: DevPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asking for a challenge needs no credentials: a flood must not grow the table."""
+    from evalsvc.pki import service as pki_service
+
+    monkeypatch.setattr(pki_service, "MAX_OPEN_CHALLENGES", 3)
+    sid, _ = await evaluating_session(capi)
+    other, _ = await capi.create(session_doc())
+    asked = [await capi.call("POST", "/api/auth/challenge", json={"session": sid}) for _ in "abc"]
+    assert [s for s, _ in asked] == [201, 201, 201]
+    status, body = await capi.call("POST", "/api/auth/challenge", json={"session": sid})
+    assert status == 503 and "too many unanswered login challenges" in body["detail"], body
+    # Another session is not affected, and answering one frees a place.
+    assert (await capi.call("POST", "/api/auth/challenge", json={"session": other}))[0] == 201
+    ch = asked[0][1]
+    sig = sign(devpki.leaves["expert-zhang-ZJ"].key, base64.b64decode(ch["signing_bytes"]))
+    status, body = await capi.call(
+        "POST",
+        "/api/auth/login",
+        json={
+            "nonce": ch["nonce"],
+            "certificate": pem_chain(devpki, "expert-zhang-ZJ"),
+            "signature": base64.b64encode(sig).decode(),
+        },
+    )
+    assert status == 200, body
+    assert (await capi.call("POST", "/api/auth/challenge", json={"session": sid}))[0] == 201
