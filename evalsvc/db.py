@@ -4,9 +4,11 @@ The event loop never touches the database. Work is a plain function of a SQLAlch
 :class:`~sqlalchemy.engine.Connection` that runs in a thread:
 
 - **SQLite** (embedded): one writer thread owns the write connection and commits a
-  *group* of queued requests in one transaction, each inside its own SAVEPOINT, so
-  one failing request rolls back alone while a burst costs one fsync. Futures resolve
-  only after the group's COMMIT returns: nothing is acknowledged before it is durable.
+  *group* of queued requests in one transaction, each but the first inside its own
+  SAVEPOINT, so one failing request rolls back alone while a burst costs one fsync (when
+  the first fails, the transaction is rolled back and the others run in a new one).
+  Results are handed back only after the group's COMMIT returns — nothing is
+  acknowledged before it is durable — with one wake-up of the event loop per group.
   WAL mode lets readers run in parallel threads.
 - **PostgreSQL** (scaled): a few writer threads do the same group commit; a session's
   writes always go to the same writer (``write(fn, key=session_id)``), which runs a group
@@ -21,7 +23,14 @@ command that upgrades it (``evalsvc db upgrade``).
 
 from __future__ import annotations
 
-__all__ = ["SCHEMA_VERSION", "Database", "ensure_schema", "make_engine", "upgrade_schema"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Database",
+    "ensure_schema",
+    "make_engine",
+    "raw_cursor",
+    "upgrade_schema",
+]
 
 import asyncio
 import concurrent.futures
@@ -30,7 +39,8 @@ import logging
 import queue
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -173,7 +183,48 @@ def upgrade_schema(engine: Engine) -> tuple[int, int]:
         return (start, version)
 
 
+def raw_cursor(conn: Connection) -> Any:
+    """The DB-API cursor of ``conn``'s driver connection, kept with it for reuse.
+
+    Hot paths execute on it directly: SQLAlchemy's per-statement bookkeeping, and with
+    psycopg a new cursor per statement, cost more than SQLite's own work. Callers fetch
+    what they need before the next statement on the same connection.
+    """
+    dbapi = conn.connection.dbapi_connection
+    hit = conn.info.get("evalsvc.cursor")
+    if hit is not None and hit[0] is dbapi:
+        return hit[1]
+    cur = dbapi.cursor()  # type: ignore[union-attr]
+    conn.info["evalsvc.cursor"] = (dbapi, cur)
+    return cur
+
+
 _STOP = object()
+
+
+@dataclass(slots=True)
+class _Request:
+    """One queued transaction function and the future of the coroutine awaiting it."""
+
+    fn: Callable[[Connection], Any]
+    key: str
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+class _Broken(Exception):
+    """The writer's connection cannot go on (the group is refused, the writer reconnects)."""
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    # On the event loop: hand each request its result (skipping callers that gave up).
+    for fut, result, err in outcomes:
+        if fut.done():
+            continue
+        if err is not None:
+            fut.set_exception(err)
+        else:
+            fut.set_result(result)
 
 
 class _GroupWriter:
@@ -184,20 +235,23 @@ class _GroupWriter:
     in the same order and cannot deadlock.
     """
 
-    def __init__(self, engine: Engine, max_group: int, *, name: str, ordered: bool) -> None:
+    def __init__(
+        self, engine: Engine, max_group: int, *, name: str, ordered: bool, sqlite: bool
+    ) -> None:
         self._engine = engine
         self._max = max(1, max_group)
         self._ordered = ordered
+        # PostgreSQL takes "RELEASE req; SAVEPOINT req" as one round trip; sqlite3 runs
+        # one statement per execute (and a statement costs no round trip there).
+        self._next_savepoint = (
+            ("RELEASE req", "SAVEPOINT req") if sqlite else ("RELEASE req; SAVEPOINT req",)
+        )
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(
-        self, fn: Callable[[Connection], Any], key: str | None
-    ) -> concurrent.futures.Future[Any]:
-        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._q.put((fn, fut, key or ""))
-        return fut
+    def submit(self, request: _Request) -> None:
+        self._q.put(request)
 
     def close(self) -> None:
         self._q.put(_STOP)
@@ -222,7 +276,7 @@ class _GroupWriter:
                         break
                     group.append(nxt)
                 if self._ordered:
-                    group.sort(key=lambda item: item[2])
+                    group.sort(key=lambda r: r.key)
                 if conn is None:
                     # Connect lazily, and again after a failure (a database restart): the
                     # writer must outlive an unreachable database, not die with it.
@@ -230,7 +284,7 @@ class _GroupWriter:
                         conn = self._engine.connect()
                     except Exception:
                         log.exception("the database writer cannot connect")
-                        self._fail(group)
+                        self._resolve([], refused=group)
                         conn = None
                 if conn is not None and not self._run_group(conn, group):
                     with contextlib.suppress(Exception):
@@ -245,43 +299,83 @@ class _GroupWriter:
                     conn.close()
 
     @staticmethod
-    def _fail(group: list[Any]) -> None:
-        for _fn, fut, _key in group:
-            if not fut.done():
-                fut.set_exception(Unavailable("the database could not commit; try again"))
+    def _resolve(
+        done: list[tuple[_Request, Any, BaseException | None]],
+        *,
+        refused: Sequence[_Request] = (),
+    ) -> None:
+        """Hand results back: one wake-up of each event loop per group, not per request."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for req, result, err in done:
+            by_loop.setdefault(req.loop, []).append((req.future, result, err))
+        for req in refused:
+            err = Unavailable("the database could not commit; try again")
+            by_loop.setdefault(req.loop, []).append((req.future, None, err))
+        for loop, outcomes in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, outcomes)
 
-    def _run_group(self, conn: Connection, group: list[Any]) -> bool:
-        outcomes: list[tuple[concurrent.futures.Future[Any], Any, BaseException | None]] = []
+    def _run_group(self, conn: Connection, group: list[_Request]) -> bool:
+        """Run ``group``, normally in one transaction; False if the connection broke."""
+        done: list[tuple[_Request, Any, BaseException | None]] = []
+        todo = [r for r in group if not r.future.cancelled()]
         try:
-            with conn.begin():
-                cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-                for fn, fut, _key in group:
-                    if not fut.set_running_or_notify_cancel():
-                        continue
-                    # Plain SQL savepoints: SQLAlchemy's nested-transaction objects cost
-                    # more than the statements they wrap, and this connection is ours alone.
-                    cur.execute("SAVEPOINT req")
-                    try:
-                        result = fn(conn)
-                    except BaseException as exc:
-                        cur.execute("ROLLBACK TO req")
-                        cur.execute("RELEASE req")
-                        outcomes.append((fut, None, exc))
-                    else:
-                        cur.execute("RELEASE req")
-                        outcomes.append((fut, result, None))
-        except BaseException as exc:
+            while todo:
+                todo = self._transaction(conn, todo, done)
+        except BaseException:
+            # ``todo`` is the transaction that failed: none of it was committed. (Requests
+            # in ``done`` committed in an earlier transaction, or failed on their own.)
             log.exception("group commit failed")
-            self._fail(group)
-            del exc
+            self._resolve(done, refused=todo)
             return False
         # Only now, after COMMIT returned, are results handed back.
-        for fut, result, err in outcomes:
-            if err is not None:
-                fut.set_exception(err)
-            else:
-                fut.set_result(result)
+        self._resolve(done)
         return True
+
+    def _transaction(
+        self,
+        conn: Connection,
+        todo: list[_Request],
+        done: list[tuple[_Request, Any, BaseException | None]],
+    ) -> list[_Request]:
+        """Run ``todo`` in one transaction and append the outcomes to ``done`` once it
+        committed. Each request but the first runs in a SAVEPOINT, so a failing request
+        rolls back alone; when the first fails, the transaction is rolled back (it holds
+        nothing else) and the rest is returned, to run in a new one. Raises
+        :class:`_Broken` (or the driver's error) when the connection cannot go on."""
+        outcomes: list[tuple[_Request, Any, BaseException | None]] = []
+        cur = raw_cursor(conn)
+        trans = conn.begin()
+        try:
+            for n, req in enumerate(todo):
+                # Plain SQL savepoints: SQLAlchemy's nested-transaction objects cost more
+                # than the statements they wrap, and this connection is ours alone.
+                if n == 1:
+                    cur.execute("SAVEPOINT req")
+                elif n > 1:
+                    for sql in self._next_savepoint:
+                        cur.execute(sql)
+                try:
+                    result = req.fn(conn)
+                except BaseException as exc:
+                    if n == 0:
+                        trans.rollback()
+                        if conn.invalidated:
+                            raise _Broken("the connection was lost") from exc
+                        done.append((req, None, exc))
+                        return todo[1:]
+                    cur.execute("ROLLBACK TO req")
+                    outcomes.append((req, None, exc))
+                else:
+                    outcomes.append((req, result, None))
+            trans.commit()
+        except BaseException:
+            if trans.is_active:
+                with contextlib.suppress(Exception):
+                    trans.rollback()
+            raise
+        done += outcomes
+        return []
 
 
 class Database:
@@ -305,6 +399,7 @@ class Database:
                 settings.sqlite_group_commit if self.sqlite else settings.pg_group_commit,
                 name=f"evalsvc-writer-{i}",
                 ordered=not self.sqlite,
+                sqlite=self.sqlite,
             )
             for i in range(count)
         ]
@@ -317,7 +412,10 @@ class Database:
         """Run ``fn`` in a write transaction; returns after COMMIT. ``key`` names the
         session it locks (same key, same writer; groups run in key order)."""
         writer = self._writers[zlib.crc32(key.encode()) % len(self._writers) if key else 0]
-        return await asyncio.wrap_future(writer.submit(fn, key))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        writer.submit(_Request(fn, key or "", loop, future))
+        return await future
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a read-only snapshot in a thread (no write lock on SQLite)."""

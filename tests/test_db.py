@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -60,6 +62,39 @@ async def test_a_failing_request_rolls_back_alone(db_url: str) -> None:
             lambda c: [r[0] for r in c.execute(sa.text("SELECT x FROM t ORDER BY x"))]
         )
         assert rows == sorted(ok)
+    finally:
+        db.close()
+
+
+async def test_a_group_whose_first_request_fails_commits_the_others(db_url: str) -> None:
+    # The first request of a group runs without a savepoint: when it fails, the whole
+    # transaction is rolled back and the others run again in a new one.
+    db = Database(DatabaseSettings(url=db_url, pool_size=2, pg_writers=1))
+    try:
+        await db.write(lambda c: c.execute(sa.text("CREATE TABLE t (x INTEGER PRIMARY KEY)")))
+        gate = threading.Event()
+        busy = asyncio.ensure_future(db.write(lambda c: gate.wait(10)))
+        await asyncio.sleep(0.1)  # the writer is inside that request
+
+        def insert(x: int) -> Any:
+            def fn(c: sa.Connection) -> int:
+                c.execute(sa.text("INSERT INTO t VALUES (:x)"), {"x": x})
+                if x in (1, 3):
+                    raise ValueError(f"refuse {x}")
+                return x
+
+            return fn
+
+        queued = [asyncio.ensure_future(db.write(insert(x))) for x in (1, 2, 3, 4)]
+        await asyncio.sleep(0.1)  # all four queued: the writer takes them as one group
+        gate.set()
+        await busy
+        results = await asyncio.gather(*queued, return_exceptions=True)
+        assert [type(r) for r in results] == [ValueError, int, ValueError, int]
+        rows = await db.read(
+            lambda c: [r[0] for r in c.execute(sa.text("SELECT x FROM t ORDER BY x"))]
+        )
+        assert rows == [2, 4]
     finally:
         db.close()
 
