@@ -12,9 +12,12 @@ __all__ = [
     "StoredCheckpoint",
     "add_cosignature",
     "append_leaf",
+    "append_needs",
+    "append_rows",
     "checkpoint_note",
     "consistency_proof_from_store",
     "cosigners",
+    "fetch_append_nodes",
     "inclusion_proof_from_store",
     "latest_checkpoint_size",
     "list_checkpoints",
@@ -47,6 +50,7 @@ from evalsvc.audit.note import (
 from evalsvc.audit.note import sign_checkpoint as _sign_checkpoint_note
 from evalsvc.audit.ranges import consistency_ranges, inclusion_ranges, perfect_subtrees
 from evalsvc.audit.tables import audit_checkpoint, audit_cosignature, audit_leaf, audit_node
+from evalsvc.db import raw_cursor
 from evalsvc.errors import AuditLogInconsistent, Conflict, InvalidInput, NotFound
 
 _EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -66,6 +70,72 @@ def lock_session_log(conn: Connection, session_id: str) -> None:
         )
 
 
+def _needs(index: int) -> list[_Key]:
+    # Left siblings of every subtree leaf ``index`` completes; (0, index-1) also proves
+    # that the log has no gap before this leaf.
+    needed: list[_Key] = []
+    if index > 0:
+        needed.append((0, index - 1))
+    level = 2
+    while (index + 1) % (1 << level) == 0:
+        needed.append((level - 1, ((index + 1) >> (level - 1)) - 2))
+        level += 1
+    return needed
+
+
+def append_needs(first: int, count: int = 1) -> list[_Key]:
+    """The stored subtree hashes that appending leaves ``first … first+count-1`` reads
+    (those the leaves themselves complete are computed, not read)."""
+    out: list[_Key] = []
+    for index in range(first, first + count):
+        for key in _needs(index):
+            # Node (level, i) was completed by leaf (i + 1) * 2**level - 1.
+            if ((key[1] + 1) << key[0]) - 1 < first and key not in out:
+                out.append(key)
+    return out
+
+
+def append_rows(
+    session_id: str, first: int, leaves: Sequence[bytes], have: dict[_Key, bytes]
+) -> list[tuple[int, int, bytes]]:
+    """The ``audit_node`` rows (level, index, hash) of appending ``leaves`` at ``first``:
+    each leaf hash and the hash of every subtree it completes (RFC 6962 §2.1).
+
+    ``have`` holds at least the :func:`append_needs` keys, read from the store; raises
+    ``Conflict`` when the leaf before ``first`` is not there (the log would have a gap).
+    """
+    if first < 0:
+        raise InvalidInput(f"audit leaf index must be >= 0, got {first}", field="index")
+    if first > 0 and (0, first - 1) not in have:
+        raise Conflict(
+            f"audit log of session {session_id} has no leaf {first - 1}: "
+            f"leaf {first} would leave a gap"
+        )
+    have = dict(have)
+    rows: list[tuple[int, int, bytes]] = []
+    for index, data in enumerate(leaves, start=first):
+        cur = leaf_hash(data)
+        rows.append((0, index, cur))
+        have[(0, index)] = cur
+        pos, lvl = index, 1
+        while (index + 1) % (1 << lvl) == 0:
+            # ``pos`` is the right child's index at level lvl-1; its left sibling is pos-1.
+            cur = node_hash(have[(lvl - 1, pos - 1)], cur)
+            pos >>= 1
+            rows.append((lvl, pos, cur))
+            have[(lvl, pos)] = cur
+            lvl += 1
+    return rows
+
+
+def fetch_append_nodes(
+    conn: Connection, session_id: str, first: int, count: int = 1
+) -> dict[_Key, bytes]:
+    """Read the stored hashes :func:`append_rows` needs to append ``count`` leaves."""
+    needed = append_needs(first, count)
+    return _fetch_nodes(conn, session_id, needed, raw=True) if needed else {}
+
+
 def append_leaf(conn: Connection, *, session_id: str, index: int, data: bytes) -> bytes:
     """Append leaf ``index`` (= event seq - 1) to the session's log; return its leaf hash.
 
@@ -74,30 +144,7 @@ def append_leaf(conn: Connection, *, session_id: str, index: int, data: bytes) -
     """
     if index < 0:
         raise InvalidInput(f"audit leaf index must be >= 0, got {index}", field="index")
-    lh = leaf_hash(data)
-    # Left siblings of every subtree this leaf completes; (0, index-1) also proves that
-    # the log has no gap before this leaf.
-    needed: list[_Key] = []
-    if index > 0:
-        needed.append((0, index - 1))
-    level = 1
-    while (index + 1) % (1 << level) == 0:
-        if level >= 2:
-            needed.append((level - 1, ((index + 1) >> (level - 1)) - 2))
-        level += 1
-    have = _fetch_nodes(conn, session_id, needed, raw=True) if needed else {}
-    if index > 0 and (0, index - 1) not in have:
-        raise Conflict(
-            f"audit log of session {session_id} has no leaf {index - 1}: "
-            f"leaf {index} would leave a gap"
-        )
-    rows = [(session_id, 0, index, lh)]
-    cur, pos = lh, index
-    for lvl in range(1, level):
-        # ``pos`` is the right child's index at level lvl-1; its left sibling is pos-1.
-        cur = node_hash(have[(lvl - 1, pos - 1)], cur)
-        pos >>= 1
-        rows.append((session_id, lvl, pos, cur))
+    rows = append_rows(session_id, index, [data], fetch_append_nodes(conn, session_id, index))
     ph = _placeholder(conn)
     cur = _cursor(conn)
     try:
@@ -108,17 +155,17 @@ def append_leaf(conn: Connection, *, session_id: str, index: int, data: bytes) -
         cur.executemany(
             f"INSERT INTO {audit_node.name} (session_id, level, idx, hash) "
             f"VALUES ({ph}, {ph}, {ph}, {ph})",
-            rows,
+            [(session_id, *r) for r in rows],
         )
     except (IntegrityError, conn.dialect.loaded_dbapi.IntegrityError) as exc:
         raise Conflict(f"audit log of session {session_id} already has leaf {index}") from exc
-    return lh
+    return rows[0][2]
 
 
 def _cursor(conn: Connection) -> Any:
     # The DB-API cursor of the caller's transaction: on the append path even
     # exec_driver_sql's bookkeeping cost more than SQLite's work.
-    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    return raw_cursor(conn)
 
 
 def _placeholder(conn: Connection) -> str:

@@ -15,6 +15,8 @@ from evalsvc.audit.export import export_bundle
 from evalsvc.audit.log import (
     add_cosignature,
     append_leaf,
+    append_needs,
+    append_rows,
     checkpoint_note,
     consistency_proof_from_store,
     cosigners,
@@ -100,6 +102,30 @@ def test_gaps_and_duplicates_are_refused(engine: Engine) -> None:
             consistency_proof_from_store(conn, S, 1, 4)
         with pytest.raises(InvalidInput):
             inclusion_proof_from_store(conn, S, 3, 3)
+
+
+def test_a_batch_of_leaves_completes_the_same_subtrees(engine: Engine) -> None:
+    # record() appends a command's events in one go: the subtree hashes it computes from
+    # the stored ones must be those that appending leaf by leaf stores.
+    _fill(engine)
+    with engine.connect() as conn:
+        stored = {
+            (int(lvl), int(idx)): bytes(h)
+            for lvl, idx, h in conn.execute(
+                text("SELECT level, idx, hash FROM audit_node WHERE session_id = :s"), {"s": S}
+            )
+        }
+    for first in range(N):
+        for count in range(1, min(9, N - first) + 1):
+            have = {k: stored[k] for k in append_needs(first, count)}
+            rows = append_rows(S, first, [_data(i) for i in range(first, first + count)], have)
+            completed = {
+                (lvl, idx) for lvl, idx in stored if first <= ((idx + 1) << lvl) - 1 < first + count
+            }
+            assert {(lvl, idx) for lvl, idx, _ in rows} == completed
+            assert all(stored[(lvl, idx)] == h for lvl, idx, h in rows)
+    with pytest.raises(Conflict, match="no leaf 6: leaf 7 would leave a gap"):
+        append_rows(S, 7, [b"x"], {})
 
 
 @pytest.mark.parametrize(
