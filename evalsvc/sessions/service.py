@@ -464,9 +464,20 @@ class SessionService:
         def tx(conn: Connection) -> tuple[Result, list[store.StoredEvent]]:
             s, last = store.load_session(conn, session_id, for_update=True)
             require_visible(s, p)
-            seen = store.find_idempotent(conn, actor=p.actor, key=key)
-            if seen is not None:
-                return _replay(seen, request_hash, key), []
+            # Everything else this needs from the database, in one statement: a response
+            # already given under this key, the seat's latest version, audit-log hashes.
+            mine = s.seat_of(p.subject) if p.role == "expert" else None
+            reads = store.submission_reads(
+                conn,
+                s.id,
+                actor=p.actor,
+                key=key,
+                seat=mine.index if mine is not None else None,
+                stage=s.stage.value if s.stage is not None else None,
+                last_seq=last,
+            )
+            if reads.replay is not None:
+                return _replay(reads.replay, request_hash, key), []
             seat = require_expert_seat(s, p, "submit a score sheet")
             if s.state is not State.EVALUATING:
                 raise InvalidTransition(
@@ -483,8 +494,15 @@ class SessionService:
                     '{"stage", "bids"} with every score as a decimal string',
                     field="signature",
                 )
-            version, digest = store.store_sheet(
-                conn, sheet, session_id=s.id, expert_id=p.subject, seq=last + 1, now_ms=now_ms
+            # parse_sheet checked the sheet is for the session's stage (the one read).
+            version = reads.latest_version + 1
+            row, digest = store.sheet_row(
+                sheet,
+                session_id=s.id,
+                expert_id=p.subject,
+                version=version,
+                seq=last + 1,
+                now_ms=now_ms,
             )
             event = m.Event(
                 "sheet.submitted",
@@ -496,6 +514,22 @@ class SessionService:
                     **({"signature": signature} if signature is not None else {}),
                 },
             )
+            body = {
+                "seat": seat.index,
+                "stage": sheet.stage.value,
+                "version": version,
+                "sha256": digest,
+                "seq": last + 1,
+            }
+            key_row = store.idempotency_row(
+                actor=p.actor,
+                key=key,
+                session_id=s.id,
+                request_sha256=request_hash,
+                status=201,
+                response=body,
+                now_ms=now_ms,
+            )
             stored = store.record(
                 conn,
                 s,
@@ -505,23 +539,8 @@ class SessionService:
                 venue=p.venue,
                 now_ms=now_ms,
                 changed=False,
-            )
-            body = {
-                "seat": seat.index,
-                "stage": sheet.stage.value,
-                "version": version,
-                "sha256": digest,
-                "seq": stored[-1].seq,
-            }
-            store.save_idempotent(
-                conn,
-                actor=p.actor,
-                key=key,
-                session_id=s.id,
-                request_sha256=request_hash,
-                status=201,
-                response=body,
-                now_ms=now_ms,
+                nodes=reads.nodes,
+                rows=(row, key_row),
             )
             return Result(201, body), stored
 

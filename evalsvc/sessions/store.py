@@ -8,8 +8,11 @@ They run inside a transaction opened by :class:`evalsvc.db.Database` on a worker
 from __future__ import annotations
 
 __all__ = [
+    "Row",
     "StoredEvent",
+    "SubmissionReads",
     "find_idempotent",
+    "idempotency_row",
     "insert_session",
     "latest_sheets",
     "list_events",
@@ -19,9 +22,12 @@ __all__ = [
     "record",
     "save_idempotent",
     "sheet_progress",
+    "sheet_row",
     "store_sheet",
+    "submission_reads",
 ]
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -31,8 +37,9 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from evalsvc.audit.log import append_leaf
+from evalsvc.audit.log import append_needs, append_rows, fetch_append_nodes
 from evalsvc.canonical import canonical_bytes, storage_json, to_jsonable
+from evalsvc.db import raw_cursor
 from evalsvc.errors import NotFound
 from evalsvc.sessions.machine import Event
 from evalsvc.sessions.model import Session, Sheet, session_from_doc, session_to_doc
@@ -83,10 +90,12 @@ class StoredEvent:
 
 _dumps = storage_json
 
-# The hot path (every submission runs these seven statements) talks to the DB-API cursor
-# of the transaction's connection: SQLAlchemy's per-execute bookkeeping cost more than
-# SQLite's own work. The tables are still the SQLModel ones above; the SQL is written once
-# with ``?`` placeholders and converted for psycopg (``%s``).
+# The hot path talks to the DB-API cursor of the transaction's connection: SQLAlchemy's
+# per-execute bookkeeping cost more than SQLite's own work. The tables are still the
+# SQLModel ones above; the SQL is written once with ``?`` placeholders and converted for
+# psycopg (``%s``). A submission runs three statements: lock the session row
+# (``load_for_update``), read everything else it needs in one (:func:`submission_reads`),
+# and write everything in one on PostgreSQL (:func:`record`) — each a round trip there.
 _SQL = {
     "load": "SELECT doc, last_seq FROM session WHERE id = ?",
     "load_for_update": "SELECT doc, last_seq FROM session WHERE id = ? FOR UPDATE",
@@ -95,28 +104,40 @@ _SQL = {
     "WHERE id = ? AND last_seq = ?",
     "event": "INSERT INTO event (session_id, seq, type, payload, actor, venue, time_ms) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)",
+    "leaf": "INSERT INTO audit_leaf (session_id, idx, data) VALUES (?, ?, ?)",
+    "node": "INSERT INTO audit_node (session_id, level, idx, hash) VALUES (?, ?, ?, ?)",
     "max_version": "SELECT MAX(version) FROM score_sheet WHERE session_id = ? AND seat = ? "
     "AND stage = ?",
-    "sheet": "INSERT INTO score_sheet (session_id, seat, stage, version, expert_id, doc, sha256, "
-    "seq, submitted_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "find_key": "SELECT request_sha256, status, response FROM idempotency_key "
     "WHERE actor = ? AND key = ?",
-    "save_key": "INSERT INTO idempotency_key (actor, key, session_id, request_sha256, status, "
-    "response, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
 }
 _SQL_PG = {k: v.replace("?", "%s") for k, v in _SQL.items()}
 _SQL_LITE = {k: v.replace(" FOR UPDATE", "") for k, v in _SQL.items()}
 
 
+def _pg(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
 def _run(conn: Connection, name: str, params: Sequence[Any], *, many: bool = False) -> Any:
     """Execute one hot-path statement on the transaction's DB-API connection."""
-    sql = (_SQL_PG if conn.dialect.name == "postgresql" else _SQL_LITE)[name]
-    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    sql = (_SQL_PG if _pg(conn) else _SQL_LITE)[name]
+    cur = raw_cursor(conn)
     if many:
         cur.executemany(sql, params)
     else:
         cur.execute(sql, params)
     return cur
+
+
+@dataclass(frozen=True)
+class Row:
+    """One more row that :func:`record` inserts with the events (same statement on
+    PostgreSQL): a score sheet, the idempotency record of the request."""
+
+    table: str
+    columns: tuple[str, ...]
+    values: tuple[Any, ...]
 
 
 def insert_session(conn: Connection, session: Session, *, now_ms: int) -> None:
@@ -171,40 +192,161 @@ def record(
     venue: str | None,
     now_ms: int,
     changed: bool = True,
+    nodes: dict[tuple[int, int], bytes] | None = None,
+    rows: Sequence[Row] = (),
 ) -> list[StoredEvent]:
     """Write the new session state (unless ``changed`` is false), its events
-    (seq base_seq+1, +2, …) and their audit-log leaves."""
+    (seq base_seq+1, +2, …), their audit-log leaves and ``rows``.
+
+    ``nodes``: the stored audit-log hashes appending at ``base_seq`` needs, when the
+    caller read them already (:func:`submission_reads`); otherwise they are read here.
+    """
     stored = [
         StoredEvent(
             session.id, base_seq + i + 1, e.type, to_jsonable(e.payload), actor, venue, now_ms
         )
         for i, e in enumerate(events)
     ]
-    last = base_seq + len(stored)
+    # The same transaction appends each event to the session's audit log
+    # (leaf index = seq - 1), so an event exists if and only if its leaf does.
+    leaves = [e.leaf() for e in stored]
+    node_rows: list[tuple[int, int, bytes]] = []
+    if stored:
+        if nodes is None:
+            nodes = fetch_append_nodes(conn, session.id, base_seq, len(stored))
+        node_rows = append_rows(session.id, base_seq, leaves, nodes)
+    w = _Write(
+        session_id=session.id,
+        base_seq=base_seq,
+        last_seq=base_seq + len(stored),
+        now_ms=now_ms,
+        actor=actor,
+        venue=venue,
+        # The document is rewritten only when it changed (a sheet leaves it as it is).
+        state_doc=(session.state.value, _dumps(session_to_doc(session))) if changed else None,
+        events=stored,
+        payloads=[_dumps(e.payload) for e in stored],
+        leaves=leaves,
+        nodes=node_rows,
+        rows=tuple(rows),
+    )
     # The WHERE on last_seq makes a lost update impossible even if a caller forgot the
     # row lock: a concurrent writer would have moved last_seq and we would update 0 rows.
-    if changed:
-        doc = _dumps(session_to_doc(session))
-        cur = _run(conn, "save", (last, now_ms, session.state.value, doc, session.id, base_seq))
-    else:
-        cur = _run(conn, "bump", (last, now_ms, session.id, base_seq))
-    if cur.rowcount != 1:
+    updated = _write_pg(conn, w) if _pg(conn) else _write_sqlite(conn, w)
+    if updated != 1:
         raise RuntimeError(f"session {session.id} changed concurrently (expected seq {base_seq})")
-    if stored:
+    return stored
+
+
+@dataclass(frozen=True)
+class _Write:
+    """Everything :func:`record` writes, for the statement(s) of one dialect."""
+
+    session_id: str
+    base_seq: int
+    last_seq: int
+    now_ms: int
+    actor: str
+    venue: str | None
+    state_doc: tuple[str, str] | None
+    events: list[StoredEvent]
+    payloads: list[str]
+    leaves: list[bytes]
+    nodes: list[tuple[int, int, bytes]]
+    rows: tuple[Row, ...]
+
+
+def _write_sqlite(conn: Connection, w: _Write) -> int:
+    # Statements cost no round trip on SQLite: one per table (executemany for several rows).
+    sid = w.session_id
+    if w.state_doc is not None:
+        cur = _run(conn, "save", (w.last_seq, w.now_ms, *w.state_doc, sid, w.base_seq))
+    else:
+        cur = _run(conn, "bump", (w.last_seq, w.now_ms, sid, w.base_seq))
+    updated = int(cur.rowcount)
+    if updated != 1:
+        return updated
+    if w.events:
         _run(
             conn,
             "event",
             [
-                (e.session_id, e.seq, e.type, _dumps(e.payload), e.actor, e.venue, e.time_ms)
-                for e in stored
+                (sid, e.seq, e.type, p, w.actor, w.venue, w.now_ms)
+                for e, p in zip(w.events, w.payloads, strict=True)
             ],
             many=True,
         )
-        # The same transaction appends each event to the session's audit log
-        # (leaf index = seq - 1), so an event exists if and only if its leaf does.
-        for e in stored:
-            append_leaf(conn, session_id=e.session_id, index=e.seq - 1, data=e.leaf())
-    return stored
+        _run(
+            conn,
+            "leaf",
+            [(sid, e.seq - 1, d) for e, d in zip(w.events, w.leaves, strict=True)],
+            many=True,
+        )
+        _run(conn, "node", [(sid, *r) for r in w.nodes], many=True)
+    for row in w.rows:
+        cur.execute(_insert_sql(row.table, row.columns, "?"), row.values)
+    return updated
+
+
+def _write_pg(conn: Connection, w: _Write) -> int:
+    # One statement, one round trip (see _record_sql_pg); scalar parameters only
+    # (psycopg dumps a list parameter as an array in Python, which costs more).
+    params: list[Any] = [w.last_seq, w.now_ms, *(w.state_doc or ()), w.session_id, w.base_seq]
+    for e, payload in zip(w.events, w.payloads, strict=True):
+        params += (e.seq, e.type, payload, w.actor, w.venue, w.now_ms)
+    for e, data in zip(w.events, w.leaves, strict=True):
+        params += (e.seq - 1, data)
+    for node in w.nodes:
+        params += node
+    for row in w.rows:
+        params += row.values
+    sql = _record_sql_pg(
+        w.state_doc is not None,
+        len(w.events),
+        len(w.nodes),
+        tuple((r.table, r.columns) for r in w.rows),
+    )
+    cur = raw_cursor(conn)
+    cur.execute(sql, params)
+    return int(cur.fetchone()[0])
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(table: str, columns: tuple[str, ...], ph: str) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([ph] * len(columns))})"
+
+
+def _values(types: tuple[str, ...], count: int) -> str:
+    # A VALUES list of ``count`` rows; the first row's casts type the columns.
+    first = "(" + ", ".join(f"%s::{t}" for t in types) + ")"
+    rest = "(" + ", ".join(["%s"] * len(types)) + ")"
+    return "(VALUES " + ", ".join([first] + [rest] * (count - 1)) + ")"
+
+
+@functools.lru_cache(maxsize=256)
+def _record_sql_pg(
+    changed: bool, events: int, nodes: int, rows: tuple[tuple[str, tuple[str, ...]], ...]
+) -> str:
+    # Data-modifying CTEs. The event and audit inserts select FROM the UPDATE's result,
+    # so nothing is inserted unless the guarded update matched (count 0: the caller
+    # raises, and the savepoint takes ``rows`` back too). The text depends only on the
+    # shape, so psycopg prepares each shape once per connection.
+    setting = "last_seq = %s, updated_at = %s" + (", state = %s, doc = %s" if changed else "")
+    parts = [f"s AS (UPDATE session SET {setting} WHERE id = %s AND last_seq = %s RETURNING id)"]
+    if events:
+        event_types = ("integer", "text", "text", "text", "text", "bigint")
+        parts += [
+            "e AS (INSERT INTO event (session_id, seq, type, payload, actor, venue, time_ms) "
+            f"SELECT s.id, x.* FROM s, {_values(event_types, events)} AS x)",
+            "l AS (INSERT INTO audit_leaf (session_id, idx, data) "
+            f"SELECT s.id, x.* FROM s, {_values(('bigint', 'bytea'), events)} AS x)",
+            "n AS (INSERT INTO audit_node (session_id, level, idx, hash) "
+            f"SELECT s.id, x.* FROM s, {_values(('smallint', 'bigint', 'bytea'), nodes)} AS x)",
+        ]
+    parts += [
+        f"r{i} AS ({_insert_sql(table, columns, '%s')})" for i, (table, columns) in enumerate(rows)
+    ]
+    return "WITH " + ", ".join(parts) + " SELECT count(*) FROM s"
 
 
 def list_events(conn: Connection, session_id: str, *, after: int, limit: int) -> list[StoredEvent]:
@@ -224,31 +366,127 @@ def list_sessions(conn: Connection) -> list[tuple[Session, int]]:
     return [(session_from_doc(json.loads(r[0])), int(r[1])) for r in rows]
 
 
+def sheet_row(
+    sheet: Sheet, *, session_id: str, expert_id: str, version: int, seq: int, now_ms: int
+) -> tuple[Row, str]:
+    """The ``score_sheet`` row of a sheet's ``version``, and the sha256 of its document."""
+    body = canonical_bytes(sheet_to_doc(sheet))
+    digest = hashlib.sha256(body).hexdigest()
+    values = (
+        session_id,
+        sheet.seat,
+        sheet.stage.value,
+        version,
+        expert_id,
+        body.decode("utf-8"),
+        digest,
+        seq,
+        now_ms,
+    )
+    return Row("score_sheet", _SHEET_COLUMNS, values), digest
+
+
+_SHEET_COLUMNS = (
+    "session_id",
+    "seat",
+    "stage",
+    "version",
+    "expert_id",
+    "doc",
+    "sha256",
+    "seq",
+    "submitted_ms",
+)
+
+
 def store_sheet(
     conn: Connection, sheet: Sheet, *, session_id: str, expert_id: str, seq: int, now_ms: int
 ) -> tuple[int, str]:
     """Store a new version of a seat's sheet; returns (version, sha256 of its document)."""
-    doc = sheet_to_doc(sheet)
-    body = canonical_bytes(doc)
-    digest = hashlib.sha256(body).hexdigest()
     prev = _run(conn, "max_version", (session_id, sheet.seat, sheet.stage.value)).fetchone()[0]
-    version = int(prev or 0) + 1
-    _run(
-        conn,
-        "sheet",
-        (
-            session_id,
-            sheet.seat,
-            sheet.stage.value,
-            version,
-            expert_id,
-            body.decode("utf-8"),
-            digest,
-            seq,
-            now_ms,
-        ),
+    row, digest = sheet_row(
+        sheet,
+        session_id=session_id,
+        expert_id=expert_id,
+        version=int(prev or 0) + 1,
+        seq=seq,
+        now_ms=now_ms,
     )
-    return version, digest
+    _insert(conn, row)
+    return int(prev or 0) + 1, digest
+
+
+def _insert(conn: Connection, row: Row) -> None:
+    ph = "%s" if _pg(conn) else "?"
+    raw_cursor(conn).execute(_insert_sql(row.table, row.columns, ph), row.values)
+
+
+@dataclass(frozen=True)
+class SubmissionReads:
+    """What a submission reads once it holds the session's row lock."""
+
+    replay: tuple[str, int, Any] | None  # as find_idempotent
+    latest_version: int  # of the seat's sheet at the stage (0: none yet)
+    nodes: dict[tuple[int, int], bytes]  # audit-log hashes appending at last_seq needs
+
+
+def submission_reads(
+    conn: Connection,
+    session_id: str,
+    *,
+    actor: str,
+    key: str,
+    seat: int | None,
+    stage: str | None,
+    last_seq: int,
+) -> SubmissionReads:
+    """In one statement: the response stored under the actor's key, the latest version
+    of the seat's sheet at ``stage`` (when both are given) and the audit-log hashes that
+    appending event ``last_seq + 1`` needs. Run it after the row lock: on PostgreSQL a
+    statement sees what was committed before it started."""
+    needs = append_needs(last_seq)
+    pg = _pg(conn)
+    params: list[Any] = [actor, key]
+    if seat is not None and stage is not None:
+        params += [session_id, seat, stage]
+    for level, idx in needs:
+        params += [session_id, level, idx]
+    sql = _submission_sql(pg, seat is not None and stage is not None, len(needs))
+    cur = raw_cursor(conn)
+    cur.execute(sql, params)
+    replay: tuple[str, int, Any] | None = None
+    latest = 0
+    nodes: dict[tuple[int, int], bytes] = {}
+    for kind, n1, n2, text, response, blob in cur.fetchall():
+        if kind == 0:
+            replay = (text, int(n1), json.loads(response))
+        elif kind == 1:
+            latest = int(n1 or 0)
+        else:
+            nodes[(int(n1), int(n2))] = bytes(blob)
+    return SubmissionReads(replay, latest, nodes)
+
+
+@functools.lru_cache(maxsize=64)
+def _submission_sql(pg: bool, version: bool, nodes: int) -> str:
+    # A UNION ALL of index lookups, tagged by kind, with one column layout (explicit
+    # casts: PostgreSQL resolves a UNION's column types pair by pair).
+    ph, blob = ("%s", "BYTEA") if pg else ("?", "BLOB")
+    parts = [
+        f"SELECT 0, status, CAST(NULL AS BIGINT), request_sha256, response, "
+        f"CAST(NULL AS {blob}) FROM idempotency_key WHERE actor = {ph} AND key = {ph}"
+    ]
+    if version:
+        parts.append(
+            f"SELECT 1, MAX(version), CAST(NULL AS BIGINT), CAST(NULL AS TEXT), "
+            f"CAST(NULL AS TEXT), CAST(NULL AS {blob}) FROM score_sheet "
+            f"WHERE session_id = {ph} AND seat = {ph} AND stage = {ph}"
+        )
+    parts += [
+        f"SELECT 2, level, idx, CAST(NULL AS TEXT), CAST(NULL AS TEXT), hash FROM audit_node "
+        f"WHERE session_id = {ph} AND level = {ph} AND idx = {ph}"
+    ] * nodes
+    return " UNION ALL ".join(parts)
 
 
 def latest_sheets(conn: Connection, session_id: str, stage: str) -> list[Sheet]:
@@ -311,6 +549,32 @@ def find_idempotent(conn: Connection, *, actor: str, key: str) -> tuple[str, int
     return row[0], int(row[1]), json.loads(row[2])
 
 
+def idempotency_row(
+    *,
+    actor: str,
+    key: str,
+    session_id: str,
+    request_sha256: str,
+    status: int,
+    response: Any,
+    now_ms: int,
+) -> Row:
+    """The ``idempotency_key`` row remembering the response to this actor's key."""
+    values = (actor, key, session_id, request_sha256, status, _dumps(response), now_ms)
+    return Row("idempotency_key", _KEY_COLUMNS, values)
+
+
+_KEY_COLUMNS = (
+    "actor",
+    "key",
+    "session_id",
+    "request_sha256",
+    "status",
+    "response",
+    "created_ms",
+)
+
+
 def save_idempotent(
     conn: Connection,
     *,
@@ -323,6 +587,15 @@ def save_idempotent(
     now_ms: int,
 ) -> None:
     """Remember the response to this actor's key, in the same transaction as the change."""
-    _run(
-        conn, "save_key", (actor, key, session_id, request_sha256, status, _dumps(response), now_ms)
+    _insert(
+        conn,
+        idempotency_row(
+            actor=actor,
+            key=key,
+            session_id=session_id,
+            request_sha256=request_sha256,
+            status=status,
+            response=response,
+            now_ms=now_ms,
+        ),
     )
