@@ -16,7 +16,7 @@ from typing import Any
 
 # (session, seq, the committed events when the commit was made here — else None)
 Listener = Callable[[str, int, Sequence[Any] | None], None]
-Forwarder = Callable[[str, int], None]
+Forwarder = Callable[[str, int, Sequence[Any] | None], None]
 
 
 class LocalBus:
@@ -34,7 +34,7 @@ class LocalBus:
         self._listeners.append(fn)
 
     def add_forwarder(self, fn: Forwarder) -> None:
-        """Call ``fn(session, seq)`` for commits made by *this* process only (the
+        """Call ``fn(session, seq, events)`` for commits made by *this* process only (the
         PostgreSQL NOTIFY sender tells the other instances)."""
         self._forwarders.append(fn)
 
@@ -43,7 +43,7 @@ class LocalBus:
         forward to other instances."""
         self.wake(session_id, seq, events)
         for fn in self._forwarders:
-            fn(session_id, seq)
+            fn(session_id, seq, events)
 
     def wake(self, session_id: str, seq: int, events: Sequence[Any] | None = None) -> None:
         """Record that ``session_id`` has events up to ``seq``; wake its waiters."""

@@ -323,8 +323,9 @@ class Feed:
                 return
 
     def try_fast_path(self, events: Sequence[Any]) -> bool:
-        """Fan out events this process just committed without reading them back, when
-        that is exactly equivalent: they follow what was fanned out, no join is reading
+        """Fan out committed events without reading them back (this process's commits,
+        or another instance's carried by its notification), when that is exactly
+        equivalent: they follow what was fanned out, no join is reading
         (the lock is free), and they are score-sheet events, which leave the session
         document — and so every redaction — unchanged. Otherwise the pump reads the
         table."""
@@ -540,7 +541,7 @@ class Hub:
 
     def on_commit(self, session_id: str, seq: int, events: Sequence[Any] | None = None) -> None:
         """Bus listener: events up to ``seq`` exist for ``session_id`` (local or remote;
-        ``events`` are the committed rows when the commit was made in this process)."""
+        ``events``, when given, are the committed rows)."""
         feed = self.feeds.get(session_id)
         if feed is None or seq <= feed.delivered:
             return

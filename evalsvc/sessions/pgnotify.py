@@ -1,9 +1,13 @@
 """PostgreSQL ``LISTEN/NOTIFY`` fan-out between server instances (the scaled deployment).
 
 After a commit, the instance that made it sends ``NOTIFY evalsvc_events, '<session> <seq>'``
-(:meth:`PgFanout.forward`, a bus forwarder). Every instance ``LISTEN``s and turns each
-notification into a local wake-up (:meth:`LocalBus.wake`); the hub then reads the new
-events from the ``event`` table — a notification is only a hint, never the data.
+(:meth:`PgFanout.forward`, a bus forwarder), followed by a newline and the committed event
+rows as JSON when they fit in a notification (:func:`notification`). Every instance
+``LISTEN``s and turns each notification into a local wake-up (:meth:`LocalBus.wake`). The
+hub fans carried rows out as it does its own process's commits — only when they are
+exactly the next ones and leave the session document unchanged (score sheets) — and
+otherwise reads the new events from the ``event`` table: the rows spare the other
+instances a read per commit, they are never needed for correctness.
 
 No event can be skipped:
 
@@ -19,19 +23,22 @@ its notifications, and every (re)connection, go to :class:`PgPresence`.
 
 from __future__ import annotations
 
-__all__ = ["CHANNEL", "PgFanout", "psycopg_url"]
+__all__ = ["CHANNEL", "PgFanout", "notification", "parse_notification", "psycopg_url"]
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import random
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub
+from evalsvc.sessions.store import StoredEvent
 
 if TYPE_CHECKING:
     from evalsvc.sessions.pgpresence import PgPresence
@@ -41,6 +48,36 @@ log = logging.getLogger(__name__)
 CHANNEL = "evalsvc_events"
 PRESENCE_CHANNEL = "evalsvc_presence"  # evalsvc.sessions.pgpresence.CHANNEL
 CATCH_UP_S = 2.0
+# PostgreSQL refuses a payload of 8000 bytes or more; larger commits go as a bare hint.
+MAX_PAYLOAD_BYTES = 7999
+_EVENT_FIELDS = ("seq", "type", "payload", "actor", "venue", "time_ms")
+
+
+def notification(session_id: str, seq: int, events: Sequence[Any] | None = None) -> str:
+    """The payload announcing a commit: ``<session> <seq>``, then a newline and the
+    committed rows (:class:`StoredEvent`) as JSON when they are given and fit."""
+    head = f"{session_id} {seq}"
+    if not events or not all(isinstance(e, StoredEvent) for e in events):
+        return head
+    rows = [[getattr(e, f) for f in _EVENT_FIELDS] for e in events]
+    text = head + "\n" + json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
+    return text if len(text.encode("utf-8")) <= MAX_PAYLOAD_BYTES else head
+
+
+def parse_notification(payload: str) -> tuple[str, int, list[StoredEvent] | None] | None:
+    """(session, seq, the carried rows or None) of a :func:`notification`; None when it
+    is not one."""
+    head, _, body = payload.partition("\n")
+    sid, _, seq = head.rpartition(" ")
+    if not sid or not seq.isdigit():
+        return None
+    events: list[StoredEvent] | None = None
+    if body:
+        try:
+            events = [StoredEvent(sid, *row) for row in json.loads(body)]
+        except (ValueError, TypeError):
+            events = None  # not ours to trust: the hub reads the table instead
+    return sid, int(seq), events
 
 
 def psycopg_url(url: str) -> str:
@@ -66,7 +103,7 @@ class PgFanout:
         self.presence = presence
         # Tests find (and terminate) this instance's LISTEN connection by this name.
         self.application_name = f"evalsvc-listen-{os.getpid()}"
-        self._pending: dict[str, int] = {}
+        self._pending: list[str] = []
         self._has_pending = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.listening = asyncio.Event()
@@ -89,10 +126,9 @@ class PgFanout:
             with contextlib.suppress(BaseException):
                 await t
 
-    def forward(self, session_id: str, seq: int) -> None:
-        """Bus forwarder: queue a NOTIFY for a commit made here (coalesced per session)."""
-        if seq > self._pending.get(session_id, 0):
-            self._pending[session_id] = seq
+    def forward(self, session_id: str, seq: int, events: Sequence[Any] | None = None) -> None:
+        """Bus forwarder: queue a NOTIFY for a commit made here (with its rows if any)."""
+        self._pending.append(notification(session_id, seq, events))
         self._has_pending.set()
 
     async def _listen(self) -> None:
@@ -116,9 +152,9 @@ class PgFanout:
                             if self.presence is not None:
                                 self.presence.notified(note.payload)
                             continue
-                        sid, _, seq = note.payload.rpartition(" ")
-                        if sid and seq.isdigit():
-                            self.bus.wake(sid, int(seq))
+                        parsed = parse_notification(note.payload)
+                        if parsed is not None:
+                            self.bus.wake(*parsed)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -138,10 +174,13 @@ class PgFanout:
                 if conn is None or conn.closed:
                     conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
                 while self._pending:
-                    batch, self._pending = self._pending, {}
+                    batch, self._pending = self._pending, []
                     self._has_pending.clear()
-                    for sid, seq in batch.items():
-                        await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{sid} {seq}"))
+                    # One statement (one round trip, one transaction) per batch; a
+                    # function scan of unnest yields the array in order.
+                    await conn.execute(
+                        "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p", (CHANNEL, batch)
+                    )
                 self._has_pending.clear()
                 attempt = 0
             except asyncio.CancelledError:
