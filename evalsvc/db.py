@@ -4,12 +4,13 @@ The event loop never touches the database. Work is a plain function of a SQLAlch
 :class:`~sqlalchemy.engine.Connection` that runs in a thread:
 
 - **SQLite** (embedded): one writer thread owns the write connection and commits a
-  *group* of queued requests in one transaction, each but the first inside its own
-  SAVEPOINT, so one failing request rolls back alone while a burst costs one fsync (when
-  the first fails, the transaction is rolled back and the others run in a new one).
-  Results are handed back only after the group's COMMIT returns — nothing is
-  acknowledged before it is durable — with one wake-up of the event loop per group.
-  WAL mode lets readers run in parallel threads.
+  *group* of queued requests in one transaction, so a burst costs one fsync. One failing
+  request fails alone: the group is rolled back and run again with each request but
+  the first inside its own SAVEPOINT (savepoints only then: on PostgreSQL each costs a
+  round trip and a subtransaction, and requests seldom fail). Results are handed back
+  only after the group's COMMIT returns — nothing is acknowledged before it is durable
+  — with one wake-up of the event loop per group. WAL mode lets readers run in
+  parallel threads.
 - **PostgreSQL** (scaled): a few writer threads do the same group commit; a session's
   writes always go to the same writer (``write(fn, key=session_id)``), which runs a group
   in key order. Callers lock the session row (``SELECT … FOR UPDATE``) so per-session
@@ -183,19 +184,21 @@ def upgrade_schema(engine: Engine) -> tuple[int, int]:
         return (start, version)
 
 
-def raw_cursor(conn: Connection) -> Any:
-    """The DB-API cursor of ``conn``'s driver connection, kept with it for reuse.
+def raw_cursor(conn: Connection, slot: int = 0) -> Any:
+    """A DB-API cursor of ``conn``'s driver connection, kept with it for reuse.
 
     Hot paths execute on it directly: SQLAlchemy's per-statement bookkeeping, and with
     psycopg a new cursor per statement, cost more than SQLite's own work. Callers fetch
-    what they need before the next statement on the same connection.
+    what they need before the next statement on the same cursor; ``slot`` names another
+    cursor, for statements whose results are pending together (a psycopg pipeline).
     """
     dbapi = conn.connection.dbapi_connection
-    hit = conn.info.get("evalsvc.cursor")
+    name = f"evalsvc.cursor.{slot}"
+    hit = conn.info.get(name)
     if hit is not None and hit[0] is dbapi:
         return hit[1]
     cur = dbapi.cursor()  # type: ignore[union-attr]
-    conn.info["evalsvc.cursor"] = (dbapi, cur)
+    conn.info[name] = (dbapi, cur)
     return cur
 
 
@@ -319,9 +322,10 @@ class _GroupWriter:
         """Run ``group``, normally in one transaction; False if the connection broke."""
         done: list[tuple[_Request, Any, BaseException | None]] = []
         todo = [r for r in group if not r.future.cancelled()]
+        savepoints = False
         try:
             while todo:
-                todo = self._transaction(conn, todo, done)
+                todo, savepoints = self._transaction(conn, todo, done, savepoints=savepoints)
         except BaseException:
             # ``todo`` is the transaction that failed: none of it was committed. (Requests
             # in ``done`` committed in an earlier transaction, or failed on their own.)
@@ -337,12 +341,20 @@ class _GroupWriter:
         conn: Connection,
         todo: list[_Request],
         done: list[tuple[_Request, Any, BaseException | None]],
-    ) -> list[_Request]:
-        """Run ``todo`` in one transaction and append the outcomes to ``done`` once it
-        committed. Each request but the first runs in a SAVEPOINT, so a failing request
-        rolls back alone; when the first fails, the transaction is rolled back (it holds
-        nothing else) and the rest is returned, to run in a new one. Raises
-        :class:`_Broken` (or the driver's error) when the connection cannot go on."""
+        *,
+        savepoints: bool,
+    ) -> tuple[list[_Request], bool]:
+        """Run ``todo`` in one transaction; append the outcomes to ``done`` once it
+        committed. Returns what is left to run, in a new transaction, and how.
+
+        Requests normally fail before they write (validation, a refused transition), so
+        a group first runs without savepoints — on PostgreSQL each is a round trip and
+        a subtransaction. When a request fails the transaction is rolled back: if it was
+        the first, its failure stands (the transaction held nothing else) and the rest
+        runs again; otherwise the whole group runs again with each request but the
+        first in a SAVEPOINT, so that one failing request rolls back alone. Raises
+        :class:`_Broken` (or the driver's error) when the connection cannot go on.
+        """
         outcomes: list[tuple[_Request, Any, BaseException | None]] = []
         cur = raw_cursor(conn)
         trans = conn.begin()
@@ -350,24 +362,26 @@ class _GroupWriter:
             for n, req in enumerate(todo):
                 # Plain SQL savepoints: SQLAlchemy's nested-transaction objects cost more
                 # than the statements they wrap, and this connection is ours alone.
-                if n == 1:
+                if savepoints and n == 1:
                     cur.execute("SAVEPOINT req")
-                elif n > 1:
+                elif savepoints and n > 1:
                     for sql in self._next_savepoint:
                         cur.execute(sql)
                 try:
                     result = req.fn(conn)
                 except BaseException as exc:
-                    if n == 0:
-                        trans.rollback()
-                        if conn.invalidated:
-                            raise _Broken("the connection was lost") from exc
-                        done.append((req, None, exc))
-                        return todo[1:]
-                    cur.execute("ROLLBACK TO req")
-                    outcomes.append((req, None, exc))
-                else:
-                    outcomes.append((req, result, None))
+                    if n > 0 and savepoints:
+                        cur.execute("ROLLBACK TO req")
+                        outcomes.append((req, None, exc))
+                        continue
+                    trans.rollback()
+                    if conn.invalidated:
+                        raise _Broken("the connection was lost") from exc
+                    if n > 0:
+                        return [r for r in todo if not r.future.cancelled()], True
+                    done.append((req, None, exc))
+                    return todo[1:], savepoints
+                outcomes.append((req, result, None))
             trans.commit()
         except BaseException:
             if trans.is_active:
@@ -375,7 +389,7 @@ class _GroupWriter:
                     trans.rollback()
             raise
         done += outcomes
-        return []
+        return [], savepoints
 
 
 class Database:

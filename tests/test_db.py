@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import Harness, scoring_sheet
+from conftest import Harness, qualification_sheet, scoring_sheet
 
-from evalsvc.config import DatabaseSettings
+from evalsvc.config import PROJECT_ROOT, DatabaseSettings, load_settings
 from evalsvc.db import SCHEMA_VERSION, Database, ensure_schema, upgrade_schema
 from evalsvc.errors import SchemaMismatch
 
@@ -35,6 +36,53 @@ async def test_concurrent_submissions_get_gap_free_sequence_numbers(api: Harness
     for _, body in results:
         per_seat.setdefault(int(body["seat"]), []).append(int(body["version"]))  # type: ignore[call-overload]
     assert all(sorted(v) == list(range(1, len(v) + 1)) for v in per_seat.values())
+
+
+async def test_failing_sheets_in_a_group_fail_alone(
+    aiohttp_client: Any, tmp_path: Path, db_url: str
+) -> None:
+    # One writer, so that the sheets of both sessions share groups (on PostgreSQL run in
+    # pipelines): invalid ones fail alone; a key the same expert reuses in another
+    # session answers what was answered the first time.
+    from evalsvc.app import create_app
+
+    settings = load_settings(
+        PROJECT_ROOT / "config" / "test.toml",
+        env={},
+        overrides={
+            "database": {"url": db_url, "pool_size": 4, "pg_writers": 1},
+            "auth": {"token_secret_file": str(tmp_path / "token-secret")},
+            "audit": {"key_file": str(tmp_path / "audit-log.key")},
+        },
+    )
+    api = Harness(await aiohttp_client(create_app(settings)), settings)
+    a, experts = await api.to_stage("scoring")
+    # The same experts sit in b: their qualification sheets there need keys of their own.
+    b, _ = await api.to_stage("qualification")
+    for seat, tok in experts:
+        status, body = await api.submit(b, tok, qualification_sheet(), key=f"qual-b-{seat}-key")
+        assert status == 201, body
+    assert (await api.command(b, api.op(), "lock_qualification"))[0] == 200
+    before = {sid: len(await api.events(sid)) for sid in (a, b)}
+
+    def sheet(i: int) -> dict[str, Any]:
+        return scoring_sheet(t1=str(i)) if i % 4 else {"stage": "scoring", "bids": {}}
+
+    calls = [(sid, i) for i in range(24) for sid in (a, b)]
+    results = await asyncio.gather(
+        *(api.submit(sid, experts[i % 7][1], sheet(i), key=f"g-{sid}-{i:03d}") for sid, i in calls),
+        api.submit(a, experts[0][1], scoring_sheet(t1="7"), key="shared-key-1"),
+        api.submit(b, experts[0][1], scoring_sheet(t1="7"), key="shared-key-1"),
+    )
+    statuses = [status for status, _ in results[:-2]]
+    assert statuses == [422 if i % 4 == 0 else 201 for _, i in calls]
+    (s1, first), (s2, second) = results[-2:]
+    assert s1 == s2 == 201 and first == second  # one stored response, answered twice
+    for sid in (a, b):
+        seqs = [e["seq"] for e in await api.events(sid)]
+        assert seqs == list(range(1, len(seqs) + 1))
+    stored = [len(await api.events(sid)) - before[sid] for sid in (a, b)]
+    assert sum(stored) == 2 * 18 + 1
 
 
 async def test_a_failing_request_rolls_back_alone(db_url: str) -> None:
@@ -66,9 +114,10 @@ async def test_a_failing_request_rolls_back_alone(db_url: str) -> None:
         db.close()
 
 
-async def test_a_group_whose_first_request_fails_commits_the_others(db_url: str) -> None:
-    # The first request of a group runs without a savepoint: when it fails, the whole
-    # transaction is rolled back and the others run again in a new one.
+async def test_failing_requests_of_a_group_fail_alone(db_url: str) -> None:
+    # A group runs without savepoints: when its first request fails, the transaction is
+    # rolled back and the others run again in a new one; when a later one fails, the
+    # group runs again with savepoints. Either way only the failing requests fail.
     db = Database(DatabaseSettings(url=db_url, pool_size=2, pg_writers=1))
     try:
         await db.write(lambda c: c.execute(sa.text("CREATE TABLE t (x INTEGER PRIMARY KEY)")))
