@@ -26,6 +26,7 @@ from __future__ import annotations
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Batchable",
     "Database",
     "ensure_schema",
     "make_engine",
@@ -43,7 +44,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -202,6 +203,29 @@ def raw_cursor(conn: Connection, slot: int = 0) -> Any:
     return cur
 
 
+@runtime_checkable
+class Batchable(Protocol):
+    """A transaction function that can also run in steps, so that on PostgreSQL the
+    writer runs a group of them with one round trip per step for all of them (psycopg
+    pipelines) instead of a few round trips each:
+
+    1. ``send_reads(conn)``, in a pipeline: send its reads (the row lock first);
+    2. ``plan(conn)``, after the pipeline synced: read their results and decide — it
+       may raise, which fails this request alone (it has written nothing);
+    3. ``send_writes(conn)``, in a second pipeline: send its writes;
+    4. ``result()``, after that synced: check them and return what ``fn(conn)`` would.
+
+    Any database error on the way, or from ``result()``, rolls the group back and runs
+    it again the ordinary way, calling each function.
+    """
+
+    def __call__(self, conn: Connection) -> Any: ...
+    def send_reads(self, conn: Connection) -> None: ...
+    def plan(self, conn: Connection) -> None: ...
+    def send_writes(self, conn: Connection) -> None: ...
+    def result(self) -> Any: ...
+
+
 _STOP = object()
 
 
@@ -249,6 +273,7 @@ class _GroupWriter:
         self._next_savepoint = (
             ("RELEASE req", "SAVEPOINT req") if sqlite else ("RELEASE req; SAVEPOINT req",)
         )
+        self._pipelines = not sqlite
         self._q: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -324,6 +349,8 @@ class _GroupWriter:
         todo = [r for r in group if not r.future.cancelled()]
         savepoints = False
         try:
+            if self._pipelines and len(todo) > 1 and self._batched(conn, todo, done):
+                todo = []
             while todo:
                 todo, savepoints = self._transaction(conn, todo, done, savepoints=savepoints)
         except BaseException:
@@ -334,6 +361,64 @@ class _GroupWriter:
             return False
         # Only now, after COMMIT returned, are results handed back.
         self._resolve(done)
+        return True
+
+    def _batched(
+        self,
+        conn: Connection,
+        todo: list[_Request],
+        done: list[tuple[_Request, Any, BaseException | None]],
+    ) -> bool:
+        """PostgreSQL: run a group of :class:`Batchable` requests in one transaction
+        with one round trip per step for all of them. False when it could not (not all
+        batchable, or a database error: rolled back), and the group runs the ordinary way.
+
+        A session's requests go in successive rounds (the second reads what the first
+        wrote); the first round takes the row locks in the group's key order, as the
+        ordinary way does.
+        """
+        if not all(isinstance(r.fn, Batchable) for r in todo):
+            return False
+        from psycopg.pq import TransactionStatus  # PostgreSQL only
+
+        rounds: list[list[_Request]] = []
+        per_key: dict[str, int] = {}
+        for req in todo:
+            n = per_key[req.key] = per_key.get(req.key, -1) + 1
+            if n == len(rounds):
+                rounds.append([])
+            rounds[n].append(req)
+        dbapi: Any = conn.connection.dbapi_connection
+        outcomes: list[tuple[_Request, Any, BaseException | None]] = []
+        trans = conn.begin()
+        try:
+            for batch in rounds:
+                with dbapi.pipeline():
+                    for req in batch:
+                        req.fn.send_reads(conn)  # type: ignore[attr-defined]
+                planned = []
+                for req in batch:
+                    try:
+                        req.fn.plan(conn)  # type: ignore[attr-defined]
+                    except Exception as exc:
+                        if dbapi.info.transaction_status != TransactionStatus.INTRANS:
+                            raise  # the database refused something: not this request alone
+                        outcomes.append((req, None, exc))
+                    else:
+                        planned.append(req)
+                with dbapi.pipeline():
+                    for req in planned:
+                        req.fn.send_writes(conn)  # type: ignore[attr-defined]
+                outcomes += [(req, req.fn.result(), None) for req in planned]  # type: ignore[attr-defined]
+            trans.commit()
+        except Exception:
+            log.info("a pipelined group failed; running it again request by request")
+            with contextlib.suppress(Exception):
+                trans.rollback()
+            if conn.invalidated or dbapi.closed:
+                raise
+            return False
+        done += outcomes
         return True
 
     def _transaction(

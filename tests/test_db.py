@@ -85,6 +85,67 @@ async def test_failing_sheets_in_a_group_fail_alone(
     assert sum(stored) == 2 * 18 + 1
 
 
+class _Put:
+    """A batchable request inserting ``x`` (or refusing, before it writes)."""
+
+    def __init__(self, x: int, *, refuse: bool = False) -> None:
+        self.x, self.refuse = x, refuse
+
+    def __call__(self, c: sa.Connection) -> int:
+        if self.refuse:
+            raise ValueError(f"refuse {self.x}")
+        c.execute(sa.text("INSERT INTO t VALUES (:x)"), {"x": self.x})
+        return self.x
+
+    def send_reads(self, c: sa.Connection) -> None:
+        self.read = c.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        self.read.execute("SELECT count(*) FROM t")
+
+    def plan(self, c: sa.Connection) -> None:
+        self.read.fetchone()
+        if self.refuse:
+            raise ValueError(f"refuse {self.x}")
+
+    def send_writes(self, c: sa.Connection) -> None:
+        cur = c.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cur.execute("INSERT INTO t VALUES (%s)", (self.x,))
+
+    def result(self) -> int:
+        return self.x
+
+
+async def test_a_batched_group_falls_back_request_by_request(db_url: str) -> None:
+    # On PostgreSQL a group of batchable requests runs in pipelines: a request refusing
+    # in plan() fails alone; a database error (a duplicate key) rolls the group back and
+    # runs it the ordinary way, where only the duplicate fails.
+    db = Database(DatabaseSettings(url=db_url, pool_size=2, pg_writers=1))
+
+    async def group(puts: list[_Put]) -> list[object]:
+        gate = threading.Event()
+        busy = asyncio.ensure_future(db.write(lambda c: gate.wait(10)))
+        await asyncio.sleep(0.1)  # the writer is inside that request
+        queued = [asyncio.ensure_future(db.write(p)) for p in puts]
+        await asyncio.sleep(0.1)  # all queued: the writer takes them as one group
+        gate.set()
+        await busy
+        return [
+            r if isinstance(r, int) else type(r).__name__
+            for r in await asyncio.gather(*queued, return_exceptions=True)
+        ]
+
+    try:
+        await db.write(lambda c: c.execute(sa.text("CREATE TABLE t (x INTEGER PRIMARY KEY)")))
+        assert await group([_Put(1), _Put(2, refuse=True), _Put(3)]) == [1, "ValueError", 3]
+        outcome = await group([_Put(4), _Put(5, refuse=True), _Put(6), _Put(3)])
+        assert outcome == [4, "ValueError", 6, "IntegrityError"]
+        rows = await db.read(
+            lambda c: [r[0] for r in c.execute(sa.text("SELECT x FROM t ORDER BY x"))]
+        )
+        assert rows == [1, 3, 4, 6]
+    finally:
+        db.close()
+
+
 async def test_a_failing_request_rolls_back_alone(db_url: str) -> None:
     db = Database(DatabaseSettings(url=db_url, pool_size=2))
     try:

@@ -461,89 +461,7 @@ class SessionService:
             data, signed, signature = await self.sheet_signatures(p, data)
         now_ms = self.clock_ms()
 
-        def tx(conn: Connection) -> tuple[Result, list[store.StoredEvent]]:
-            s, last = store.load_session(conn, session_id, for_update=True)
-            require_visible(s, p)
-            # Everything else this needs from the database, in one statement: a response
-            # already given under this key, the seat's latest version, audit-log hashes.
-            mine = s.seat_of(p.subject) if p.role == "expert" else None
-            reads = store.submission_reads(
-                conn,
-                s.id,
-                actor=p.actor,
-                key=key,
-                seat=mine.index if mine is not None else None,
-                stage=s.stage.value if s.stage is not None else None,
-                last_seq=last,
-            )
-            if reads.replay is not None:
-                return _replay(reads.replay, request_hash, key), []
-            seat = require_expert_seat(s, p, "submit a score sheet")
-            if s.state is not State.EVALUATING:
-                raise InvalidTransition(
-                    f"cannot submit_sheet: session is {m.state_label(s)}",
-                    state=m.state_label(s),
-                    command="submit_sheet",
-                )
-            sheet = parse_sheet(s, seat=seat.index, doc=data)
-            if signed is not None and canonical_bytes(sheet_to_doc(sheet)) != signed:
-                # The signature must cover the stored document, so that the event's sha256
-                # is the hash of exactly the bytes signed (docs/pki.md "Signed sheets").
-                raise InvalidInput(
-                    "the signed sheet is not in canonical form: sign the RFC 8785 bytes of "
-                    '{"stage", "bids"} with every score as a decimal string',
-                    field="signature",
-                )
-            # parse_sheet checked the sheet is for the session's stage (the one read).
-            version = reads.latest_version + 1
-            row, digest = store.sheet_row(
-                sheet,
-                session_id=s.id,
-                expert_id=p.subject,
-                version=version,
-                seq=last + 1,
-                now_ms=now_ms,
-            )
-            event = m.Event(
-                "sheet.submitted",
-                {
-                    "seat": seat.index,
-                    "stage": sheet.stage.value,
-                    "version": version,
-                    "sha256": digest,
-                    **({"signature": signature} if signature is not None else {}),
-                },
-            )
-            body = {
-                "seat": seat.index,
-                "stage": sheet.stage.value,
-                "version": version,
-                "sha256": digest,
-                "seq": last + 1,
-            }
-            key_row = store.idempotency_row(
-                actor=p.actor,
-                key=key,
-                session_id=s.id,
-                request_sha256=request_hash,
-                status=201,
-                response=body,
-                now_ms=now_ms,
-            )
-            stored = store.record(
-                conn,
-                s,
-                [event],
-                base_seq=last,
-                actor=p.actor,
-                venue=p.venue,
-                now_ms=now_ms,
-                changed=False,
-                nodes=reads.nodes,
-                rows=(row, key_row),
-            )
-            return Result(201, body), stored
-
+        tx = _SheetSubmission(p, session_id, data, key, request_hash, signed, signature, now_ms)
         result, stored = await self.db.write(tx, key=session_id)
         self._publish(session_id, stored)
         return result
@@ -634,6 +552,149 @@ def _same_report(signed_sha256: str | None, current_sha256: str) -> None:
             "the report has changed since you read it (a dissent was recorded): "
             "read it again and sign the new version"
         )
+
+
+class _SheetSubmission:
+    """The transaction of one score sheet (:meth:`SessionService.submit_sheet`).
+
+    Called, it is a transaction function like any other. On PostgreSQL the writer may
+    instead run a group of them step by step (:class:`evalsvc.db.Batchable`): every
+    request's row lock and reads in one round trip, then every write in another.
+    """
+
+    def __init__(
+        self,
+        p: Principal,
+        session_id: str,
+        data: Any,
+        key: str,
+        request_hash: str,
+        signed: bytes | None,
+        signature: dict[str, Any] | None,
+        now_ms: int,
+    ) -> None:
+        self.p = p
+        self.session_id = session_id
+        self.data = data
+        self.key = key
+        self.request_hash = request_hash
+        self.signed = signed
+        self.signature = signature
+        self.now_ms = now_ms
+        self._reads: Callable[[], tuple[Session, int, store.SubmissionReads]] | None = None
+        self._planned: tuple[Result, dict[str, Any] | None] | None = None
+        self._written: Callable[[], list[store.StoredEvent]] | None = None
+
+    def __call__(self, conn: Connection) -> tuple[Result, list[store.StoredEvent]]:
+        # The row lock, then everything else this needs from the database: a response
+        # already given under this key, the seat's latest version, audit-log hashes.
+        result, write = self._plan(*store.load_for_submission(conn, **self._reads_args()))
+        return result, store.record(conn, **write) if write is not None else []
+
+    # --- evalsvc.db.Batchable -----------------------------------------------------------
+
+    def send_reads(self, conn: Connection) -> None:
+        self._reads = store.send_submission_reads(conn, **self._reads_args())
+
+    def plan(self, conn: Connection) -> None:
+        assert self._reads is not None
+        self._planned = self._plan(*self._reads())
+
+    def send_writes(self, conn: Connection) -> None:
+        assert self._planned is not None
+        write = self._planned[1]
+        if write is not None:
+            self._written = store.send_record(conn, **write, pipelined=True)
+
+    def result(self) -> tuple[Result, list[store.StoredEvent]]:
+        assert self._planned is not None
+        return self._planned[0], self._written() if self._written is not None else []
+
+    # ------------------------------------------------------------------------------------
+
+    def _reads_args(self) -> dict[str, Any]:
+        p = self.p
+        return {
+            "session_id": self.session_id,
+            "actor": p.actor,
+            "key": self.key,
+            "expert_id": p.subject if p.role == "expert" else None,
+        }
+
+    def _plan(
+        self, s: Session, last: int, reads: store.SubmissionReads
+    ) -> tuple[Result, dict[str, Any] | None]:
+        """Decide from what was read: the response, and what :func:`store.record` writes
+        (None: a replay, nothing to write)."""
+        p, now_ms = self.p, self.now_ms
+        require_visible(s, p)
+        if reads.replay is not None:
+            return _replay(reads.replay, self.request_hash, self.key), None
+        seat = require_expert_seat(s, p, "submit a score sheet")
+        if s.state is not State.EVALUATING:
+            raise InvalidTransition(
+                f"cannot submit_sheet: session is {m.state_label(s)}",
+                state=m.state_label(s),
+                command="submit_sheet",
+            )
+        sheet = parse_sheet(s, seat=seat.index, doc=self.data)
+        if self.signed is not None and canonical_bytes(sheet_to_doc(sheet)) != self.signed:
+            # The signature must cover the stored document, so that the event's sha256
+            # is the hash of exactly the bytes signed (docs/pki.md "Signed sheets").
+            raise InvalidInput(
+                "the signed sheet is not in canonical form: sign the RFC 8785 bytes of "
+                '{"stage", "bids"} with every score as a decimal string',
+                field="signature",
+            )
+        # parse_sheet checked the sheet is for the session's stage (the one read).
+        version = reads.latest_version + 1
+        row, digest = store.sheet_row(
+            sheet,
+            session_id=s.id,
+            expert_id=p.subject,
+            version=version,
+            seq=last + 1,
+            now_ms=now_ms,
+        )
+        signature = self.signature
+        event = m.Event(
+            "sheet.submitted",
+            {
+                "seat": seat.index,
+                "stage": sheet.stage.value,
+                "version": version,
+                "sha256": digest,
+                **({"signature": signature} if signature is not None else {}),
+            },
+        )
+        body = {
+            "seat": seat.index,
+            "stage": sheet.stage.value,
+            "version": version,
+            "sha256": digest,
+            "seq": last + 1,
+        }
+        key_row = store.idempotency_row(
+            actor=p.actor,
+            key=self.key,
+            session_id=s.id,
+            request_sha256=self.request_hash,
+            status=201,
+            response=body,
+            now_ms=now_ms,
+        )
+        write = {
+            "session": s,
+            "events": [event],
+            "base_seq": last,
+            "actor": p.actor,
+            "venue": p.venue,
+            "now_ms": now_ms,
+            "changed": False,
+            "nodes": reads.nodes,
+            "rows": (row, key_row),
+        }
+        return Result(201, body), write
 
 
 def _replay(seen: tuple[str, int, Any], request_hash: str, key: str) -> Result:

@@ -11,26 +11,29 @@ __all__ = [
     "Row",
     "StoredEvent",
     "SubmissionReads",
+    "append_keys_sql_pg",
     "find_idempotent",
     "idempotency_row",
     "insert_session",
     "latest_sheets",
     "list_events",
     "list_sessions",
+    "load_for_submission",
     "load_session",
     "own_sheets",
     "record",
     "save_idempotent",
+    "send_record",
+    "send_submission_reads",
     "sheet_progress",
     "sheet_row",
     "store_sheet",
-    "submission_reads",
 ]
 
 import functools
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -93,9 +96,9 @@ _dumps = storage_json
 # The hot path talks to the DB-API cursor of the transaction's connection: SQLAlchemy's
 # per-execute bookkeeping cost more than SQLite's own work. The tables are still the
 # SQLModel ones above; the SQL is written once with ``?`` placeholders and converted for
-# psycopg (``%s``). A submission runs three statements: lock the session row
-# (``load_for_update``), read everything else it needs in one (:func:`submission_reads`),
-# and write everything in one on PostgreSQL (:func:`record`) — each a round trip there.
+# psycopg (``%s``). A submission runs three statements: lock the session row, read
+# everything else it needs in one (both in :func:`load_for_submission`, one round trip
+# on PostgreSQL), and write everything in one on PostgreSQL (:func:`record`).
 _SQL = {
     "load": "SELECT doc, last_seq FROM session WHERE id = ?",
     "load_for_update": "SELECT doc, last_seq FROM session WHERE id = ? FOR UPDATE",
@@ -199,7 +202,39 @@ def record(
     (seq base_seq+1, +2, …), their audit-log leaves and ``rows``.
 
     ``nodes``: the stored audit-log hashes appending at ``base_seq`` needs, when the
-    caller read them already (:func:`submission_reads`); otherwise they are read here.
+    caller read them already (:func:`load_for_submission`); otherwise they are read here.
+    """
+    return send_record(
+        conn,
+        session,
+        events,
+        base_seq=base_seq,
+        actor=actor,
+        venue=venue,
+        now_ms=now_ms,
+        changed=changed,
+        nodes=nodes,
+        rows=rows,
+    )()
+
+
+def send_record(
+    conn: Connection,
+    session: Session,
+    events: Sequence[Event],
+    *,
+    base_seq: int,
+    actor: str,
+    venue: str | None,
+    now_ms: int,
+    changed: bool = True,
+    nodes: dict[tuple[int, int], bytes] | None = None,
+    rows: Sequence[Row] = (),
+    pipelined: bool = False,
+) -> Callable[[], list[StoredEvent]]:
+    """:func:`record` in two steps: send the write now, and return the function that
+    checks it and returns the stored events — on PostgreSQL inside a pipeline
+    (``pipelined``: on a cursor of its own, its result read after the pipeline synced).
     """
     stored = [
         StoredEvent(
@@ -232,10 +267,28 @@ def record(
     )
     # The WHERE on last_seq makes a lost update impossible even if a caller forgot the
     # row lock: a concurrent writer would have moved last_seq and we would update 0 rows.
-    updated = _write_pg(conn, w) if _pg(conn) else _write_sqlite(conn, w)
-    if updated != 1:
-        raise RuntimeError(f"session {session.id} changed concurrently (expected seq {base_seq})")
-    return stored
+    pg = _pg(conn)
+    cur: Any = None
+    updated = 0
+    if pg:
+        # Several requests' results are pending together in a pipeline: a cursor each.
+        cur = _new_cursor(conn) if pipelined else raw_cursor(conn)
+        _write_pg(cur, w)
+    else:
+        updated = _write_sqlite(conn, w)
+
+    def check() -> list[StoredEvent]:
+        if (int(cur.fetchone()[0]) if pg else updated) != 1:
+            raise RuntimeError(
+                f"session {session.id} changed concurrently (expected seq {base_seq})"
+            )
+        return stored
+
+    return check
+
+
+def _new_cursor(conn: Connection) -> Any:
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)
@@ -288,7 +341,7 @@ def _write_sqlite(conn: Connection, w: _Write) -> int:
     return updated
 
 
-def _write_pg(conn: Connection, w: _Write) -> int:
+def _write_pg(cur: Any, w: _Write) -> None:
     # One statement, one round trip (see _record_sql_pg); scalar parameters only
     # (psycopg dumps a list parameter as an array in Python, which costs more).
     params: list[Any] = [w.last_seq, w.now_ms, *(w.state_doc or ()), w.session_id, w.base_seq]
@@ -306,9 +359,7 @@ def _write_pg(conn: Connection, w: _Write) -> int:
         len(w.nodes),
         tuple((r.table, r.columns) for r in w.rows),
     )
-    cur = raw_cursor(conn)
     cur.execute(sql, params)
-    return int(cur.fetchone()[0])
 
 
 @functools.lru_cache(maxsize=64)
@@ -430,34 +481,105 @@ class SubmissionReads:
     nodes: dict[tuple[int, int], bytes]  # audit-log hashes appending at last_seq needs
 
 
-def submission_reads(
+def load_for_submission(
+    conn: Connection, session_id: str, *, actor: str, key: str, expert_id: str | None
+) -> tuple[Session, int, SubmissionReads]:
+    """The session, row-locked, and its last seq; then, read once the lock is held, the
+    response stored under the actor's key, the latest version of ``expert_id``'s sheet
+    at the session's stage and the audit-log hashes that appending the next event needs.
+
+    On PostgreSQL the two statements go in one round trip (a psycopg pipeline, see
+    :func:`send_submission_reads`).
+    """
+    if not _pg(conn):
+        s, last = load_session(conn, session_id, for_update=True)
+        seat, stage = _seat_and_stage(s, expert_id)
+        return s, last, _submission_reads(conn, session_id, actor, key, seat, stage, last)
+    with conn.connection.dbapi_connection.pipeline():  # type: ignore[union-attr]
+        finish = send_submission_reads(
+            conn, session_id, actor=actor, key=key, expert_id=expert_id, pipelined=False
+        )
+    return finish()
+
+
+def send_submission_reads(
     conn: Connection,
     session_id: str,
     *,
+    actor: str,
+    key: str,
+    expert_id: str | None,
+    pipelined: bool = True,
+) -> Callable[[], tuple[Session, int, SubmissionReads]]:
+    """PostgreSQL, inside a psycopg pipeline: send :func:`load_for_submission`'s two
+    statements; the returned function reads their results once the pipeline synced.
+
+    The second statement runs after the first and sees what was committed before it,
+    including the commit the lock may have waited for. Its seat and stage come from
+    this process's last parse of the session (a seat is assigned once); when the locked
+    document says otherwise, the version is read again (one more round trip).
+    """
+    hit = _PARSED.get(session_id)
+    seat, stage = _seat_and_stage(hit[1], expert_id) if hit else (None, None)
+    params: list[Any] = [actor, key]
+    if seat is not None and stage is not None:
+        params += [session_id, seat, stage]
+    params.append(session_id)
+    if pipelined:  # several requests' results are pending together: cursors of their own
+        lock, reads = _new_cursor(conn), _new_cursor(conn)
+    else:
+        lock, reads = raw_cursor(conn), raw_cursor(conn, 1)
+    lock.execute(_SQL_PG["load_for_update"], (session_id,))
+    reads.execute(_submission_sql(True, seat is not None and stage is not None, -1), params)
+
+    def finish() -> tuple[Session, int, SubmissionReads]:
+        row = lock.fetchone()
+        if row is None:
+            raise NotFound(f"no session {session_id!r}")
+        s, last = _parse_session(session_id, row[0]), int(row[1])
+        found = _parse_reads(reads.fetchall())
+        actual = _seat_and_stage(s, expert_id)
+        if actual != (seat, stage) and None not in actual:
+            prev = _run(conn, "max_version", (session_id, *actual)).fetchone()[0]
+            found = SubmissionReads(found.replay, int(prev or 0), found.nodes)
+        return s, last, found
+
+    return finish
+
+
+def _seat_and_stage(s: Session, expert_id: str | None) -> tuple[int | None, str | None]:
+    seat = s.seat_of(expert_id) if expert_id is not None else None
+    return (seat.index if seat else None), (s.stage.value if s.stage else None)
+
+
+def _submission_reads(
+    conn: Connection,
+    session_id: str,
     actor: str,
     key: str,
     seat: int | None,
     stage: str | None,
     last_seq: int,
 ) -> SubmissionReads:
-    """In one statement: the response stored under the actor's key, the latest version
-    of the seat's sheet at ``stage`` (when both are given) and the audit-log hashes that
-    appending event ``last_seq + 1`` needs. Run it after the row lock: on PostgreSQL a
-    statement sees what was committed before it started."""
+    # SQLite: the reads after the lock in one statement, the audit-log keys from last_seq.
     needs = append_needs(last_seq)
-    pg = _pg(conn)
     params: list[Any] = [actor, key]
     if seat is not None and stage is not None:
         params += [session_id, seat, stage]
     for level, idx in needs:
         params += [session_id, level, idx]
-    sql = _submission_sql(pg, seat is not None and stage is not None, len(needs))
     cur = raw_cursor(conn)
-    cur.execute(sql, params)
+    cur.execute(
+        _submission_sql(_pg(conn), seat is not None and stage is not None, len(needs)), params
+    )
+    return _parse_reads(cur.fetchall())
+
+
+def _parse_reads(rows: Sequence[Any]) -> SubmissionReads:
     replay: tuple[str, int, Any] | None = None
     latest = 0
     nodes: dict[tuple[int, int], bytes] = {}
-    for kind, n1, n2, text, response, blob in cur.fetchall():
+    for kind, n1, n2, text, response, blob in rows:
         if kind == 0:
             replay = (text, int(n1), json.loads(response))
         elif kind == 1:
@@ -467,10 +589,25 @@ def submission_reads(
     return SubmissionReads(replay, latest, nodes)
 
 
+def append_keys_sql_pg(last_seq: str) -> str:
+    """PostgreSQL: (level, idx) of the stored audit-log hashes that appending leaf
+    ``last_seq`` (an SQL expression) reads — :func:`evalsvc.audit.log.append_needs`
+    in SQL: its left neighbour, and the left sibling at each level j ≥ 1 whose
+    subtree it completes, i.e. where ``last_seq + 1`` is a multiple of 2**(j+1).
+    (A seq is an INTEGER: levels up to 31.)"""
+    n = f"({last_seq})"
+    return (
+        f"SELECT j AS level, (({n} + 1) >> j) - 2 AS idx FROM generate_series(0, 31) AS j "
+        f"WHERE (j = 0 AND {n} > 0) OR (j > 0 AND mod({n} + 1, 2::bigint << j) = 0)"
+    )
+
+
 @functools.lru_cache(maxsize=64)
 def _submission_sql(pg: bool, version: bool, nodes: int) -> str:
     # A UNION ALL of index lookups, tagged by kind, with one column layout (explicit
-    # casts: PostgreSQL resolves a UNION's column types pair by pair).
+    # casts: PostgreSQL resolves a UNION's column types pair by pair). ``nodes``: how
+    # many (session, level, idx) lookups follow; -1 (PostgreSQL): the keys come from the
+    # session row's last_seq, for a session id given last.
     ph, blob = ("%s", "BYTEA") if pg else ("?", "BLOB")
     parts = [
         f"SELECT 0, status, CAST(NULL AS BIGINT), request_sha256, response, "
@@ -482,10 +619,18 @@ def _submission_sql(pg: bool, version: bool, nodes: int) -> str:
             f"CAST(NULL AS TEXT), CAST(NULL AS {blob}) FROM score_sheet "
             f"WHERE session_id = {ph} AND seat = {ph} AND stage = {ph}"
         )
+    if nodes < 0:
+        parts.append(
+            "SELECT 2, n.level, n.idx, CAST(NULL AS TEXT), CAST(NULL AS TEXT), n.hash "
+            "FROM session s CROSS JOIN LATERAL ("
+            + append_keys_sql_pg("s.last_seq")
+            + ") AS k JOIN audit_node n ON n.session_id = s.id AND n.level = k.level "
+            "AND n.idx = k.idx WHERE s.id = %s"
+        )
     parts += [
         f"SELECT 2, level, idx, CAST(NULL AS TEXT), CAST(NULL AS TEXT), hash FROM audit_node "
         f"WHERE session_id = {ph} AND level = {ph} AND idx = {ph}"
-    ] * nodes
+    ] * max(0, nodes)
     return " UNION ALL ".join(parts)
 
 
