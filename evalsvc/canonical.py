@@ -35,6 +35,17 @@ _MAX_SAFE = 2**53 - 1
 
 def _walk(value: Any) -> tuple[Any, bool]:
     """(plain JSON value, whether ``json.dumps(sort_keys)`` equals RFC 8785 for it)."""
+    # Exact types first: the isinstance checks against the Mapping and Sequence ABCs
+    # below cost more than the rest of the walk (every sheet and event goes through it).
+    t = type(value)
+    if t is str or t is bool or value is None:
+        return value, True
+    if t is int:
+        return value, -_MAX_SAFE <= value <= _MAX_SAFE
+    if t is dict:
+        return _walk_mapping(value)
+    if t is list or t is tuple:
+        return _walk_sequence(value)
     if isinstance(value, str):
         return value, True
     if isinstance(value, bool) or value is None:
@@ -46,26 +57,34 @@ def _walk(value: Any) -> tuple[Any, bool]:
     if isinstance(value, float):
         raise TypeError("binary floats are not allowed in canonical documents; use Decimal")
     if isinstance(value, Mapping):
-        out: dict[str, Any] = {}
-        simple = True
-        for k, v in value.items():
-            key = str(k)
-            # RFC 8785 §3.2.3 sorts keys by UTF-16 code units; Python by code points.
-            # They agree unless a key has a character outside the BMP.
-            if simple and not key.isascii() and max(key) > "\uffff":
-                simple = False
-            out[key], ok = _walk(v)
-            simple = simple and ok
-        return out, simple
+        return _walk_mapping(value)
     if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
-        items = []
-        simple = True
-        for v in value:
-            item, ok = _walk(v)
-            items.append(item)
-            simple = simple and ok
-        return items, simple
+        return _walk_sequence(value)
     return value, False
+
+
+def _walk_mapping(value: Mapping[Any, Any]) -> tuple[dict[str, Any], bool]:
+    out: dict[str, Any] = {}
+    simple = True
+    for k, v in value.items():
+        key = str(k)
+        # RFC 8785 §3.2.3 sorts keys by UTF-16 code units; Python by code points.
+        # They agree unless a key has a character outside the BMP.
+        if simple and not key.isascii() and max(key) > "\uffff":
+            simple = False
+        out[key], ok = _walk(v)
+        simple = simple and ok
+    return out, simple
+
+
+def _walk_sequence(value: Sequence[Any]) -> tuple[list[Any], bool]:
+    items = []
+    simple = True
+    for v in value:
+        item, ok = _walk(v)
+        items.append(item)
+        simple = simple and ok
+    return items, simple
 
 
 def canonical_bytes(value: Any) -> bytes:
