@@ -26,7 +26,9 @@ __all__ = [
     "read_leaves",
     "root_at",
     "sign_checkpoint",
+    "sign_checkpoints",
     "tlog_proof_from_store",
+    "unsigned_sizes",
 ]
 
 import functools
@@ -332,6 +334,71 @@ def sign_checkpoint(
         [{"session_id": session_id, "size": size, "root": root, "note": note}],
     )
     return note
+
+
+# Sessions per statement of the batched checkpoint queries (SQLite allows 500 terms in a
+# compound SELECT).
+_BATCH = 100
+
+
+def unsigned_sizes(conn: Connection, session_ids: Sequence[str]) -> dict[str, int]:
+    """The log size of each of ``session_ids`` whose leaves run past its latest
+    checkpoint — one statement per hundred sessions, each part two index lookups."""
+    ph = _placeholder(conn)
+    one = (
+        f"SELECT {ph}, (SELECT MAX(idx) FROM {audit_leaf.name} WHERE session_id = {ph}), "
+        f"(SELECT MAX(size) FROM {audit_checkpoint.name} WHERE session_id = {ph})"
+    )
+    out: dict[str, int] = {}
+    for i in range(0, len(session_ids), _BATCH):
+        chunk = session_ids[i : i + _BATCH]
+        rows = conn.exec_driver_sql(
+            " UNION ALL ".join([one] * len(chunk)), tuple(p for sid in chunk for p in (sid,) * 3)
+        )
+        for sid, last, signed in rows:
+            size = -1 if last is None else int(last)
+            if size + 1 > int(signed or 0):
+                out[str(sid)] = size + 1
+    return out
+
+
+def sign_checkpoints(conn: Connection, logs: Sequence[tuple[str, str, str, int]]) -> int:
+    """Sign and store a checkpoint of each (session, origin, signing key, size) — sizes
+    past the latest checkpoints (:func:`unsigned_sizes`) — reading the roots in few
+    statements and storing them in one. Returns how many."""
+    keys = {(sid, size): perfect_subtrees(0, size) for sid, _, _, size in logs}
+    wanted = [(sid, k) for (sid, _), ks in keys.items() for k in ks]
+    ph = _placeholder(conn)
+    one = (
+        f"SELECT session_id, level, idx, hash FROM {audit_node.name} "
+        f"WHERE session_id = {ph} AND level = {ph} AND idx = {ph}"
+    )
+    have: dict[tuple[str, int, int], bytes] = {}
+    for i in range(0, len(wanted), _BATCH):
+        chunk = wanted[i : i + _BATCH]
+        rows = conn.exec_driver_sql(
+            " UNION ALL ".join([one] * len(chunk)),
+            tuple(p for sid, (lvl, idx) in chunk for p in (sid, lvl, idx)),
+        )
+        have.update({(str(r[0]), int(r[1]), int(r[2])): bytes(r[3]) for r in rows})
+    stored = []
+    for sid, origin, skey, size in logs:
+        subtrees = keys[(sid, size)]
+        missing = [k for k in subtrees if (sid, *k) not in have]
+        if missing:
+            raise NotFound(
+                f"audit log of session {sid} has no subtree for leaves [0, {size}) "
+                f"(missing level/index {missing[0]})"
+            )
+        # RFC 6962 §2.1: the tree hash folds its perfect subtrees right to left.
+        root = have[(sid, *subtrees[-1])]
+        for k in reversed(subtrees[:-1]):
+            root = node_hash(have[(sid, *k)], root)
+        note = _sign_checkpoint_note(Checkpoint(origin, size, root, ()), skey)
+        stored.append({"session_id": sid, "size": size, "root": root, "note": note})
+    if stored:
+        conn.execute(insert(audit_checkpoint), stored)
+    return len(stored)
 
 
 def add_cosignature(

@@ -27,9 +27,17 @@ from evalsvc.audit.log import (
     read_leaves,
     root_at,
     sign_checkpoint,
+    sign_checkpoints,
     tlog_proof_from_store,
+    unsigned_sizes,
 )
-from evalsvc.audit.note import cosign_checkpoint, generate_key, open_note, verify_tlog_proof
+from evalsvc.audit.note import (
+    cosign_checkpoint,
+    generate_key,
+    open_note,
+    parse_checkpoint,
+    verify_tlog_proof,
+)
 from evalsvc.audit.tables import install_triggers
 from evalsvc.audit.verify import verify_bundle
 from evalsvc.errors import Conflict, InvalidInput, NotFound, VerificationError
@@ -126,6 +134,31 @@ def test_a_batch_of_leaves_completes_the_same_subtrees(engine: Engine) -> None:
             assert all(stored[(lvl, idx)] == h for lvl, idx, h in rows)
     with pytest.raises(Conflict, match="no leaf 6: leaf 7 would leave a gap"):
         append_rows(S, 7, [b"x"], {})
+
+
+def test_pending_logs_are_signed_together(engine: Engine) -> None:
+    # The checkpoint job signs every session with uncovered leaves in a few statements.
+    _fill(engine)
+    _fill(engine, 5, session_id="other")
+    _fill(engine, 3, session_id="covered")
+    keys = {sid: generate_key(f"evalsvc.example/{sid}") for sid in (S, "other", "covered")}
+    with engine.begin() as conn:
+        origin = f"evalsvc.example/{S}"
+        sign_checkpoint(conn, session_id=S, origin=origin, skey=keys[S][0], size=10)
+        sign_checkpoint(conn, session_id="covered", origin="o", skey=keys["covered"][0])
+        sids = [S, "covered", "empty", "other"]
+        assert unsigned_sizes(conn, sids) == {S: N, "other": 5}
+        logs = [
+            (sid, f"evalsvc.example/{sid}", keys[sid][0], size)
+            for sid, size in ((S, N), ("other", 5))
+        ]
+        assert sign_checkpoints(conn, logs) == 2
+        assert unsigned_sizes(conn, sids) == {}
+    with engine.connect() as conn:
+        for sid, size in ((S, N), ("other", 5)):
+            note = open_note(checkpoint_note(conn, sid), [keys[sid][1]])
+            cp = parse_checkpoint(note.text)
+            assert (cp.size, cp.root) == (size, root_at(conn, sid, size))
 
 
 @pytest.mark.parametrize(
