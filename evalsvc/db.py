@@ -30,6 +30,7 @@ __all__ = [
     "Database",
     "ensure_schema",
     "make_engine",
+    "pipeline_cursor",
     "raw_cursor",
     "upgrade_schema",
 ]
@@ -193,14 +194,37 @@ def raw_cursor(conn: Connection, slot: int = 0) -> Any:
     what they need before the next statement on the same cursor; ``slot`` names another
     cursor, for statements whose results are pending together (a psycopg pipeline).
     """
-    dbapi = conn.connection.dbapi_connection
-    name = f"evalsvc.cursor.{slot}"
-    hit = conn.info.get(name)
-    if hit is not None and hit[0] is dbapi:
-        return hit[1]
-    cur = dbapi.cursor()  # type: ignore[union-attr]
-    conn.info[name] = (dbapi, cur)
-    return cur
+    fairy = conn.connection  # one lookup: the properties behind it are not free
+    dbapi = fairy.dbapi_connection
+    cursors = fairy.info.get("evalsvc.cursors")
+    if cursors is None or cursors[0] is not dbapi:
+        # (Kept with the driver connection: the pool clears ``info`` on a reconnect.)
+        cursors = fairy.info["evalsvc.cursors"] = [dbapi]
+    while len(cursors) <= slot + 1:
+        cursors.append(dbapi.cursor())  # type: ignore[union-attr]
+    return cursors[slot + 1]
+
+
+def pipeline_cursor(conn: Connection) -> Any:
+    """A cursor for one more statement of the current psycopg pipeline: its result is
+    read after the pipeline synced, with the others', so each gets a cursor of its own
+    (kept for reuse; the writer hands them out again from the first at each pipeline,
+    once the previous ones' results were read)."""
+    fairy = conn.connection
+    pool = fairy.info.get("evalsvc.pipeline")
+    if pool is None or pool[0] is not fairy.dbapi_connection:
+        pool = fairy.info["evalsvc.pipeline"] = [fairy.dbapi_connection, 0, []]
+    n, cursors = pool[1], pool[2]
+    if n == len(cursors):
+        cursors.append(pool[0].cursor())
+    pool[1] = n + 1
+    return cursors[n]
+
+
+def _restart_pipeline_cursors(conn: Connection) -> None:
+    pool = conn.connection.info.get("evalsvc.pipeline")
+    if pool is not None:
+        pool[1] = 0
 
 
 @runtime_checkable
@@ -377,7 +401,8 @@ class _GroupWriter:
         wrote); the first round takes the row locks in the group's key order, as the
         ordinary way does.
         """
-        if not all(isinstance(r.fn, Batchable) for r in todo):
+        # (Not isinstance: a runtime protocol check walks the protocol's members each time.)
+        if not all(hasattr(r.fn, "send_writes") for r in todo):
             return False
         from psycopg.pq import TransactionStatus  # PostgreSQL only
 
@@ -393,6 +418,7 @@ class _GroupWriter:
         trans = conn.begin()
         try:
             for batch in rounds:
+                _restart_pipeline_cursors(conn)
                 with dbapi.pipeline():
                     for req in batch:
                         req.fn.send_reads(conn)  # type: ignore[attr-defined]
@@ -406,6 +432,7 @@ class _GroupWriter:
                         outcomes.append((req, None, exc))
                     else:
                         planned.append(req)
+                _restart_pipeline_cursors(conn)
                 with dbapi.pipeline():
                     for req in planned:
                         req.fn.send_writes(conn)  # type: ignore[attr-defined]

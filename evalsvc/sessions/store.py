@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection
 
 from evalsvc.audit.log import append_needs, append_rows, fetch_append_nodes
 from evalsvc.canonical import canonical_bytes, storage_json, to_jsonable
-from evalsvc.db import raw_cursor
+from evalsvc.db import pipeline_cursor, raw_cursor
 from evalsvc.errors import NotFound
 from evalsvc.sessions.machine import Event
 from evalsvc.sessions.model import Session, Sheet, session_from_doc, session_to_doc
@@ -272,7 +272,7 @@ def send_record(
     updated = 0
     if pg:
         # Several requests' results are pending together in a pipeline: a cursor each.
-        cur = _new_cursor(conn) if pipelined else raw_cursor(conn)
+        cur = pipeline_cursor(conn) if pipelined else raw_cursor(conn)
         _write_pg(cur, w)
     else:
         updated = _write_sqlite(conn, w)
@@ -285,10 +285,6 @@ def send_record(
         return stored
 
     return check
-
-
-def _new_cursor(conn: Connection) -> Any:
-    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)
@@ -526,7 +522,7 @@ def send_submission_reads(
         params += [session_id, seat, stage]
     params.append(session_id)
     if pipelined:  # several requests' results are pending together: cursors of their own
-        lock, reads = _new_cursor(conn), _new_cursor(conn)
+        lock, reads = pipeline_cursor(conn), pipeline_cursor(conn)
     else:
         lock, reads = raw_cursor(conn), raw_cursor(conn, 1)
     lock.execute(_SQL_PG["load_for_update"], (session_id,))
