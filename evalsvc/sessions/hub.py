@@ -33,7 +33,7 @@ import contextlib
 import itertools
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
@@ -283,6 +283,7 @@ class Feed:
         self.remote: dict[str, Member] = {}
         self.remote_read = -1
         self.pending = 0  # joins waiting for the lock (the feed must outlive them)
+        self.joining = False  # a join holds the lock (replay, then the live stream)
         self.lock = asyncio.Lock()
         self.wake = asyncio.Event()
         self.task = asyncio.create_task(self._pump())
@@ -316,23 +317,25 @@ class Feed:
 
             s, _last, events = await self.hub.read(tx)
             self.session = s
-            if not events:
-                return
-            self.fan_out(s, events)
+            # The fast path may have fanned some of them out while this read was away.
+            fresh = [e for e in events if e.seq > self.delivered]
+            if fresh:
+                self.fan_out(s, fresh)
             if len(events) < FETCH_LIMIT:
                 return
 
     def try_fast_path(self, events: Sequence[Any]) -> bool:
         """Fan out committed events without reading them back (this process's commits,
         or another instance's carried by its notification), when that is exactly
-        equivalent: they follow what was fanned out, no join is reading
-        (the lock is free), and they are score-sheet events, which leave the session
-        document — and so every redaction — unchanged. Otherwise the pump reads the
-        table."""
+        equivalent: they follow what was fanned out, no join is replaying, and they are
+        score-sheet events, which leave the session document — and so every redaction —
+        unchanged. Otherwise the pump reads the table. (A read of the pump may be under
+        way: it skips what was fanned out meanwhile. Not waiting for it keeps one
+        out-of-order notification from sending every commit after it to the table.)"""
         s = self.session
         if (
             s is None
-            or self.lock.locked()
+            or self.joining
             or self.delivered < 0
             or not all(isinstance(e, store.StoredEvent) for e in events)
             or events[0].seq != self.delivered + 1
@@ -367,11 +370,22 @@ class Feed:
                         c.enqueue(text)
             self.delivered = ev.seq
 
+    @contextlib.asynccontextmanager
+    async def _replaying(self) -> AsyncIterator[None]:
+        # The lock, and a flag the fast path checks (a join's replay ends exactly where
+        # the live stream starts: nothing may be fanned out around it meanwhile).
+        async with self.lock:
+            self.joining = True
+            try:
+                yield
+            finally:
+                self.joining = False
+
     async def join(self, conn: Connection, hello: protocol.Hello) -> None:
         """Replay (or snapshot) up to the fanned-out seq, then add ``conn`` to the live
         stream — under the lock, so nothing falls between the two."""
         hub = self.hub
-        async with self.lock:
+        async with self._replaying():
             self.conns.discard(conn)
             want_replay = hello.epoch == hub.epoch or (hello.epoch is None and hello.last_seq == 0)
             after = hello.last_seq
