@@ -32,6 +32,7 @@ __all__ = [
     "session_to_doc",
 ]
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -196,7 +197,17 @@ class Session:
         return next((v for v in self.venues if v.id == venue_id), None)
 
     def seat_of(self, expert_id: str) -> Seat | None:
-        return next((s for s in self.seats if s.expert_id == expert_id), None)
+        return self._seats_by_expert.get(expert_id)
+
+    @functools.cached_property
+    def _seats_by_expert(self) -> dict[str | None, Seat]:
+        # Every event fanned out asks it once per view (access.redact_event): a lookup,
+        # not a scan. (A frozen instance's __dict__ may still hold a cache; the first
+        # seat of an expert wins, as the scan's did.)
+        out: dict[str | None, Seat] = {}
+        for seat in self.seats:
+            out.setdefault(seat.expert_id, seat)
+        return out
 
     def bid(self, bid_id: str) -> Bid | None:
         return next((b for b in self.bids if b.id == bid_id), None)

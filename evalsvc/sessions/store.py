@@ -307,31 +307,26 @@ class _Write:
 
 def _write_sqlite(conn: Connection, w: _Write) -> int:
     # Statements cost no round trip on SQLite: one per table (executemany for several rows).
-    sid = w.session_id
+    sid, sql, cur = w.session_id, _SQL_LITE, raw_cursor(conn)
     if w.state_doc is not None:
-        cur = _run(conn, "save", (w.last_seq, w.now_ms, *w.state_doc, sid, w.base_seq))
+        cur.execute(sql["save"], (w.last_seq, w.now_ms, *w.state_doc, sid, w.base_seq))
     else:
-        cur = _run(conn, "bump", (w.last_seq, w.now_ms, sid, w.base_seq))
+        cur.execute(sql["bump"], (w.last_seq, w.now_ms, sid, w.base_seq))
     updated = int(cur.rowcount)
     if updated != 1:
         return updated
     if w.events:
-        _run(
-            conn,
-            "event",
+        cur.executemany(
+            sql["event"],
             [
                 (sid, e.seq, e.type, p, w.actor, w.venue, w.now_ms)
                 for e, p in zip(w.events, w.payloads, strict=True)
             ],
-            many=True,
         )
-        _run(
-            conn,
-            "leaf",
-            [(sid, e.seq - 1, d) for e, d in zip(w.events, w.leaves, strict=True)],
-            many=True,
+        cur.executemany(
+            sql["leaf"], [(sid, e.seq - 1, d) for e, d in zip(w.events, w.leaves, strict=True)]
         )
-        _run(conn, "node", [(sid, *r) for r in w.nodes], many=True)
+        cur.executemany(sql["node"], [(sid, *r) for r in w.nodes])
     for row in w.rows:
         cur.execute(_insert_sql(row.table, row.columns, "?"), row.values)
     return updated
