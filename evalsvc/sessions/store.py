@@ -109,8 +109,9 @@ _SQL = {
     "VALUES (?, ?, ?, ?, ?, ?, ?)",
     "leaf": "INSERT INTO audit_leaf (session_id, idx, data) VALUES (?, ?, ?)",
     "node": "INSERT INTO audit_node (session_id, level, idx, hash) VALUES (?, ?, ?, ?)",
-    "max_version": "SELECT MAX(version) FROM score_sheet WHERE session_id = ? AND seat = ? "
-    "AND stage = ?",
+    # The newest version by the index (session, stage, seat, version), read backwards.
+    "max_version": "SELECT MAX(version) FROM (SELECT version FROM score_sheet "
+    "WHERE session_id = ? AND seat = ? AND stage = ? ORDER BY version DESC LIMIT 1) AS v",
     "find_key": "SELECT request_sha256, status, response FROM idempotency_key "
     "WHERE actor = ? AND key = ?",
 }
@@ -514,7 +515,7 @@ def send_submission_reads(
     seat, stage = _seat_and_stage(hit[1], expert_id) if hit else (None, None)
     params: list[Any] = [actor, key]
     if seat is not None and stage is not None:
-        params += [session_id, seat, stage]
+        params += [session_id, stage, seat]
     params.append(session_id)
     if pipelined:  # several requests' results are pending together: cursors of their own
         lock, reads = pipeline_cursor(conn), pipeline_cursor(conn)
@@ -556,7 +557,7 @@ def _submission_reads(
     needs = append_needs(last_seq)
     params: list[Any] = [actor, key]
     if seat is not None and stage is not None:
-        params += [session_id, seat, stage]
+        params += [session_id, stage, seat]
     for level, idx in needs:
         params += [session_id, level, idx]
     cur = raw_cursor(conn)
@@ -575,7 +576,7 @@ def _parse_reads(rows: Sequence[Any]) -> SubmissionReads:
             replay = (text, int(n1), json.loads(response))
         elif kind == 1:
             latest = int(n1 or 0)
-        else:
+        elif kind == 2 and blob is not None:
             nodes[(int(n1), int(n2))] = bytes(blob)
     return SubmissionReads(replay, latest, nodes)
 
@@ -605,18 +606,23 @@ def _submission_sql(pg: bool, version: bool, nodes: int) -> str:
         f"CAST(NULL AS {blob}) FROM idempotency_key WHERE actor = {ph} AND key = {ph}"
     ]
     if version:
+        # The newest version by the index (session, stage, seat, version), read backwards:
+        # MAX() may be planned as an aggregate over every version of the seat.
         parts.append(
-            f"SELECT 1, MAX(version), CAST(NULL AS BIGINT), CAST(NULL AS TEXT), "
-            f"CAST(NULL AS TEXT), CAST(NULL AS {blob}) FROM score_sheet "
-            f"WHERE session_id = {ph} AND seat = {ph} AND stage = {ph}"
+            f"SELECT 1, (SELECT version FROM score_sheet WHERE session_id = {ph} "
+            f"AND stage = {ph} AND seat = {ph} ORDER BY version DESC LIMIT 1), "
+            f"CAST(NULL AS BIGINT), CAST(NULL AS TEXT), CAST(NULL AS TEXT), "
+            f"CAST(NULL AS {blob})"
         )
     if nodes < 0:
+        # One primary-key lookup per key (a join may be planned as a scan of the
+        # session's nodes at that level); a key with no node gives a NULL hash.
         parts.append(
-            "SELECT 2, n.level, n.idx, CAST(NULL AS TEXT), CAST(NULL AS TEXT), n.hash "
-            "FROM session s CROSS JOIN LATERAL ("
-            + append_keys_sql_pg("s.last_seq")
-            + ") AS k JOIN audit_node n ON n.session_id = s.id AND n.level = k.level "
-            "AND n.idx = k.idx WHERE s.id = %s"
+            "SELECT 2, k.level, k.idx, CAST(NULL AS TEXT), CAST(NULL AS TEXT), "
+            "(SELECT n.hash FROM audit_node n WHERE n.session_id = s.id "
+            "AND n.level = k.level AND n.idx = k.idx) "
+            "FROM session s CROSS JOIN LATERAL (" + append_keys_sql_pg("s.last_seq") + ") AS k "
+            "WHERE s.id = %s"
         )
     parts += [
         f"SELECT 2, level, idx, CAST(NULL AS TEXT), CAST(NULL AS TEXT), hash FROM audit_node "
