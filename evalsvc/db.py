@@ -27,6 +27,7 @@ from __future__ import annotations
 __all__ = [
     "SCHEMA_VERSION",
     "Batchable",
+    "Busy",
     "Database",
     "ensure_schema",
     "make_engine",
@@ -233,9 +234,11 @@ class Batchable(Protocol):
     writer runs a group of them with one round trip per step for all of them (psycopg
     pipelines) instead of a few round trips each:
 
-    1. ``send_reads(conn)``, in a pipeline: send its reads (the row lock first);
+    1. ``send_reads(conn, wait=...)``, in a pipeline: send its reads, the row lock first
+       — not waiting for a row another transaction holds unless ``wait``;
     2. ``plan(conn)``, after the pipeline synced: read their results and decide — it
-       may raise, which fails this request alone (it has written nothing);
+       may raise, which fails this request alone (it has written nothing), or raise
+       :class:`Busy` when its row was locked (it runs again in the next group);
     3. ``send_writes(conn)``, in a second pipeline: send its writes;
     4. ``result()``, after that synced: check them and return what ``fn(conn)`` would.
 
@@ -244,7 +247,7 @@ class Batchable(Protocol):
     """
 
     def __call__(self, conn: Connection) -> Any: ...
-    def send_reads(self, conn: Connection) -> None: ...
+    def send_reads(self, conn: Connection, *, wait: bool) -> None: ...
     def plan(self, conn: Connection) -> None: ...
     def send_writes(self, conn: Connection) -> None: ...
     def result(self) -> Any: ...
@@ -261,6 +264,19 @@ class _Request:
     key: str
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    deferred: int = 0  # times its rows were locked by another instance (Busy)
+
+
+class Busy(Exception):
+    """Raised by a :class:`Batchable`'s ``plan()`` when the rows it must lock are locked
+    by another transaction (another instance): the writer runs it in its next group
+    instead of waiting with the locks of the others held."""
+
+
+# A request found its rows locked this many times waits for them (it may not starve).
+MAX_DEFERRALS = 3
+# Before a group of only deferred requests runs again, time for the holder to commit.
+_DEFERRED_PAUSE_S = 0.002
 
 
 class _Broken(Exception):
@@ -311,22 +327,29 @@ class _GroupWriter:
 
     def _run(self) -> None:
         conn: Connection | None = None
+        carry: list[_Request] = []  # deferred by the last group: they go first
         try:
-            while True:
-                item = self._q.get()
-                if item is _STOP:
-                    return
-                group = [item]
-                stop = False
-                while len(group) < self._max:
-                    try:
-                        nxt = self._q.get_nowait()
-                    except queue.Empty:
-                        break
-                    if nxt is _STOP:
+            stop = False
+            while not stop:
+                group, carry = carry, []
+                try:
+                    # With deferred requests only, give their holder a moment to commit.
+                    item = self._q.get(timeout=_DEFERRED_PAUSE_S) if group else self._q.get()
+                except queue.Empty:
+                    item = None
+                while item is not None and not stop:
+                    if item is _STOP:
                         stop = True
-                        break
-                    group.append(nxt)
+                    else:
+                        group.append(item)
+                        if len(group) >= self._max:
+                            break
+                    try:
+                        item = self._q.get_nowait()
+                    except queue.Empty:
+                        item = None
+                if not group:
+                    continue
                 if self._ordered:
                     group.sort(key=lambda r: r.key)
                 if conn is None:
@@ -337,14 +360,13 @@ class _GroupWriter:
                     except Exception:
                         log.exception("the database writer cannot connect")
                         self._resolve([], refused=group)
-                        conn = None
-                if conn is not None and not self._run_group(conn, group):
+                        continue
+                # Stopping: no next group, so nothing is deferred (those wait instead).
+                if not self._run_group(conn, group, None if stop else carry):
                     with contextlib.suppress(Exception):
                         conn.invalidate()
                         conn.close()
                     conn = None
-                if stop:
-                    return
         finally:
             if conn is not None:
                 with contextlib.suppress(Exception):
@@ -367,14 +389,23 @@ class _GroupWriter:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
                 loop.call_soon_threadsafe(_settle, outcomes)
 
-    def _run_group(self, conn: Connection, group: list[_Request]) -> bool:
-        """Run ``group``, normally in one transaction; False if the connection broke."""
+    def _run_group(
+        self, conn: Connection, group: list[_Request], carry: list[_Request] | None = None
+    ) -> bool:
+        """Run ``group``, normally in one transaction; False if the connection broke.
+        Requests deferred to the next group (:class:`Busy`) are appended to ``carry``."""
         done: list[tuple[_Request, Any, BaseException | None]] = []
         todo = [r for r in group if not r.future.cancelled()]
         savepoints = False
         try:
-            if self._pipelines and len(todo) > 1 and self._batched(conn, todo, done):
-                todo = []
+            if self._pipelines and todo:
+                deferred = self._batched(conn, todo, done)
+                if deferred is not None:
+                    todo = []
+                    if carry is not None:
+                        carry += deferred
+                    else:  # (no next group to run them in: run them now, waiting)
+                        todo = deferred
             while todo:
                 todo, savepoints = self._transaction(conn, todo, done, savepoints=savepoints)
         except BaseException:
@@ -392,18 +423,22 @@ class _GroupWriter:
         conn: Connection,
         todo: list[_Request],
         done: list[tuple[_Request, Any, BaseException | None]],
-    ) -> bool:
+    ) -> list[_Request] | None:
         """PostgreSQL: run a group of :class:`Batchable` requests in one transaction
-        with one round trip per step for all of them. False when it could not (not all
-        batchable, or a database error: rolled back), and the group runs the ordinary way.
+        with one round trip per step for all of them. Returns the requests deferred to
+        the next group; None when it could not (not all batchable, or a database error:
+        rolled back), and the group runs the ordinary way.
 
         A session's requests go in successive rounds (the second reads what the first
         wrote); the first round takes the row locks in the group's key order, as the
-        ordinary way does.
+        ordinary way does — but does not wait for a row another transaction holds
+        (SKIP LOCKED): that session's requests go to the next group, so that a writer
+        holding some sessions' locks never waits for the other instance, which may be
+        waiting for those (a convoy). A request deferred MAX_DEFERRALS times waits.
         """
         # (Not isinstance: a runtime protocol check walks the protocol's members each time.)
         if not all(hasattr(r.fn, "send_writes") for r in todo):
-            return False
+            return None
         from psycopg.pq import TransactionStatus  # PostgreSQL only
 
         rounds: list[list[_Request]] = []
@@ -415,17 +450,27 @@ class _GroupWriter:
             rounds[n].append(req)
         dbapi: Any = conn.connection.dbapi_connection
         outcomes: list[tuple[_Request, Any, BaseException | None]] = []
+        deferred: list[_Request] = []
+        busy: set[str] = set()
         trans = conn.begin()
         try:
             for batch in rounds:
+                # A session deferred in an earlier round: its later requests follow it.
+                deferred += [r for r in batch if r.key in busy]
+                batch = [r for r in batch if r.key not in busy]
                 _restart_pipeline_cursors(conn)
                 with dbapi.pipeline():
                     for req in batch:
-                        req.fn.send_reads(conn)  # type: ignore[attr-defined]
+                        wait = req.deferred >= MAX_DEFERRALS
+                        req.fn.send_reads(conn, wait=wait)  # type: ignore[attr-defined]
                 planned = []
                 for req in batch:
                     try:
                         req.fn.plan(conn)  # type: ignore[attr-defined]
+                    except Busy:
+                        req.deferred += 1
+                        deferred.append(req)
+                        busy.add(req.key)
                     except Exception as exc:
                         if dbapi.info.transaction_status != TransactionStatus.INTRANS:
                             raise  # the database refused something: not this request alone
@@ -444,9 +489,9 @@ class _GroupWriter:
                 trans.rollback()
             if conn.invalidated or dbapi.closed:
                 raise
-            return False
+            return None
         done += outcomes
-        return True
+        return deferred
 
     def _transaction(
         self,

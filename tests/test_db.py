@@ -97,7 +97,7 @@ class _Put:
         c.execute(sa.text("INSERT INTO t VALUES (:x)"), {"x": self.x})
         return self.x
 
-    def send_reads(self, c: sa.Connection) -> None:
+    def send_reads(self, c: sa.Connection, *, wait: bool) -> None:
         self.read = c.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         self.read.execute("SELECT count(*) FROM t")
 
@@ -144,6 +144,54 @@ async def test_a_batched_group_falls_back_request_by_request(db_url: str) -> Non
         assert rows == [1, 3, 4, 6]
     finally:
         db.close()
+
+
+@pytest.mark.postgres_only
+async def test_a_sheet_whose_session_is_locked_elsewhere_does_not_hold_up_others(
+    aiohttp_client: Any, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another instance holds session a's row: a's sheet goes to the writer's next
+    # group (SKIP LOCKED) instead of making the writer wait with b's lock held; once
+    # the row is free, a's sheet is stored with the next seq.
+    import evalsvc.db
+    from evalsvc.app import create_app
+
+    settings = load_settings(
+        PROJECT_ROOT / "config" / "test.toml",
+        env={},
+        overrides={
+            "database": {"url": db_url, "pool_size": 4, "pg_writers": 1},
+            "auth": {"token_secret_file": str(tmp_path / "token-secret")},
+            "audit": {"key_file": str(tmp_path / "audit-log.key")},
+        },
+    )
+    api = Harness(await aiohttp_client(create_app(settings)), settings)
+    a, experts = await api.to_stage("scoring")
+    b, _ = await api.to_stage("qualification")
+    for seat, tok in experts:
+        assert (await api.submit(b, tok, qualification_sheet(), key=f"q-b-{seat}-key"))[0] == 201
+    assert (await api.command(b, api.op(), "lock_qualification"))[0] == 200
+    last_a = len(await api.events(a))
+    other = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    for max_deferrals in (10**6, evalsvc.db.MAX_DEFERRALS):
+        monkeypatch.setattr(evalsvc.db, "MAX_DEFERRALS", max_deferrals)
+        with other.connect() as c:
+            c.execute(sa.text("SELECT 1 FROM session WHERE id = :a FOR UPDATE"), {"a": a})
+            held = asyncio.ensure_future(
+                api.submit(a, experts[0][1], scoring_sheet(), key=f"held-{max_deferrals}-k")
+            )
+            await asyncio.sleep(0.3)
+            if max_deferrals > 100:  # still deferred: the writer is free for b
+                status, _ = await asyncio.wait_for(
+                    api.submit(b, experts[1][1], scoring_sheet(), key="free-b-key"), 5
+                )
+                assert status == 201
+            assert not held.done()
+            c.commit()
+        status, body = await asyncio.wait_for(held, 10)
+        last_a += 1
+        assert status == 201 and body["seq"] == last_a, body
+    other.dispose()
 
 
 async def test_a_failing_request_rolls_back_alone(db_url: str) -> None:

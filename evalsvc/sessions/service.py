@@ -593,8 +593,8 @@ class _SheetSubmission:
 
     # --- evalsvc.db.Batchable -----------------------------------------------------------
 
-    def send_reads(self, conn: Connection) -> None:
-        self._reads = store.send_submission_reads(conn, **self._reads_args())
+    def send_reads(self, conn: Connection, *, wait: bool) -> None:
+        self._reads = store.send_submission_reads(conn, **self._reads_args(), wait=wait)
 
     def plan(self, conn: Connection) -> None:
         assert self._reads is not None

@@ -42,7 +42,7 @@ from sqlalchemy.engine import Connection
 
 from evalsvc.audit.log import append_needs, append_rows, fetch_append_nodes
 from evalsvc.canonical import canonical_bytes, storage_json, to_jsonable
-from evalsvc.db import pipeline_cursor, raw_cursor
+from evalsvc.db import Busy, pipeline_cursor, raw_cursor
 from evalsvc.errors import NotFound
 from evalsvc.sessions.machine import Event
 from evalsvc.sessions.model import Session, Sheet, session_from_doc, session_to_doc
@@ -102,6 +102,7 @@ _dumps = storage_json
 _SQL = {
     "load": "SELECT doc, last_seq FROM session WHERE id = ?",
     "load_for_update": "SELECT doc, last_seq FROM session WHERE id = ? FOR UPDATE",
+    "load_for_update_skip": "SELECT doc, last_seq FROM session WHERE id = ? FOR UPDATE SKIP LOCKED",
     "bump": "UPDATE session SET last_seq = ?, updated_at = ? WHERE id = ? AND last_seq = ?",
     "save": "UPDATE session SET last_seq = ?, updated_at = ?, state = ?, doc = ? "
     "WHERE id = ? AND last_seq = ?",
@@ -116,7 +117,9 @@ _SQL = {
     "WHERE actor = ? AND key = ?",
 }
 _SQL_PG = {k: v.replace("?", "%s") for k, v in _SQL.items()}
-_SQL_LITE = {k: v.replace(" FOR UPDATE", "") for k, v in _SQL.items()}
+_SQL_LITE = {
+    k: v.replace(" FOR UPDATE SKIP LOCKED", "").replace(" FOR UPDATE", "") for k, v in _SQL.items()
+}
 
 
 def _pg(conn: Connection) -> bool:
@@ -502,6 +505,7 @@ def send_submission_reads(
     key: str,
     expert_id: str | None,
     pipelined: bool = True,
+    wait: bool = True,
 ) -> Callable[[], tuple[Session, int, SubmissionReads]]:
     """PostgreSQL, inside a psycopg pipeline: send :func:`load_for_submission`'s two
     statements; the returned function reads their results once the pipeline synced.
@@ -510,6 +514,9 @@ def send_submission_reads(
     including the commit the lock may have waited for. Its seat and stage come from
     this process's last parse of the session (a seat is assigned once); when the locked
     document says otherwise, the version is read again (one more round trip).
+
+    Not ``wait``: the lock skips a row another transaction holds, and the function
+    raises :class:`~evalsvc.db.Busy` (the request goes to the writer's next group).
     """
     hit = _PARSED.get(session_id)
     seat, stage = _seat_and_stage(hit[1], expert_id) if hit else (None, None)
@@ -517,19 +524,25 @@ def send_submission_reads(
     if seat is not None and stage is not None:
         params += [session_id, stage, seat]
     params.append(session_id)
+    if not wait:
+        params.append(session_id)
     if pipelined:  # several requests' results are pending together: cursors of their own
         lock, reads = pipeline_cursor(conn), pipeline_cursor(conn)
     else:
         lock, reads = raw_cursor(conn), raw_cursor(conn, 1)
-    lock.execute(_SQL_PG["load_for_update"], (session_id,))
-    reads.execute(_submission_sql(True, seat is not None and stage is not None, -1), params)
+    lock.execute(_SQL_PG["load_for_update" if wait else "load_for_update_skip"], (session_id,))
+    version = seat is not None and stage is not None
+    reads.execute(_submission_sql(True, version, -1, exists=not wait), params)
 
     def finish() -> tuple[Session, int, SubmissionReads]:
         row = lock.fetchone()
+        rows = reads.fetchall()
         if row is None:
+            if any(r[0] == 3 for r in rows):  # it exists: another transaction holds it
+                raise Busy(f"session {session_id} is locked")
             raise NotFound(f"no session {session_id!r}")
         s, last = _parse_session(session_id, row[0]), int(row[1])
-        found = _parse_reads(reads.fetchall())
+        found = _parse_reads(rows)
         actual = _seat_and_stage(s, expert_id)
         if actual != (seat, stage) and None not in actual:
             prev = _run(conn, "max_version", (session_id, *actual)).fetchone()[0]
@@ -595,7 +608,7 @@ def append_keys_sql_pg(last_seq: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _submission_sql(pg: bool, version: bool, nodes: int) -> str:
+def _submission_sql(pg: bool, version: bool, nodes: int, *, exists: bool = False) -> str:
     # A UNION ALL of index lookups, tagged by kind, with one column layout (explicit
     # casts: PostgreSQL resolves a UNION's column types pair by pair). ``nodes``: how
     # many (session, level, idx) lookups follow; -1 (PostgreSQL): the keys come from the
@@ -628,6 +641,11 @@ def _submission_sql(pg: bool, version: bool, nodes: int) -> str:
         f"SELECT 2, level, idx, CAST(NULL AS TEXT), CAST(NULL AS TEXT), hash FROM audit_node "
         f"WHERE session_id = {ph} AND level = {ph} AND idx = {ph}"
     ] * max(0, nodes)
+    if exists:  # (a lock that skips a held row: tell "held" from "no such session")
+        parts.append(
+            f"SELECT 3, CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS TEXT), "
+            f"CAST(NULL AS TEXT), CAST(NULL AS {blob}) FROM session WHERE id = {ph}"
+        )
     return " UNION ALL ".join(parts)
 
 
