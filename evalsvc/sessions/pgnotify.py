@@ -104,6 +104,7 @@ class PgFanout:
         # Tests find (and terminate) this instance's LISTEN connection by this name.
         self.application_name = f"evalsvc-listen-{os.getpid()}"
         self._pending: list[str] = []
+        self._sender_pid = 0  # backend of our NOTIFY connection: its notifications are ours
         self._has_pending = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.listening = asyncio.Event()
@@ -152,6 +153,8 @@ class PgFanout:
                             if self.presence is not None:
                                 self.presence.notified(note.payload)
                             continue
+                        if note.pid == self._sender_pid:
+                            continue  # our own commit: the bus was woken before it was sent
                         parsed = parse_notification(note.payload)
                         if parsed is not None:
                             self.bus.wake(*parsed)
@@ -173,6 +176,7 @@ class PgFanout:
             try:
                 if conn is None or conn.closed:
                     conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
+                    self._sender_pid = conn.info.backend_pid
                 while self._pending:
                     batch, self._pending = self._pending, []
                     self._has_pending.clear()
