@@ -52,8 +52,8 @@ class DatabaseSettings:
     # Threads for database reads.
     pool_size: int = 8
     # PostgreSQL: writer threads (a session's writes always go to the same one) and
-    # how many requests one of them commits together, each in a savepoint.
-    pg_writers: int = 4
+    # how many requests one of them commits together (config/default.toml).
+    pg_writers: int = 1
     pg_group_commit: int = 32
 
 
