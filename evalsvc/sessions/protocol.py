@@ -266,7 +266,7 @@ def auth_ok_message(*, epoch: str, seq: int, you: dict[str, Any]) -> str:
 def event_message(event: dict[str, Any]) -> str:
     """One event (already redacted for the recipient's view; stored events are plain
     JSON values already, so no conversion pass)."""
-    return json.dumps(
+    return response_json(
         {
             "type": "event",
             "seq": event["seq"],
@@ -275,9 +275,7 @@ def event_message(event: dict[str, Any]) -> str:
             "actor": event["actor"],
             "venue": event["venue"],
             "time": event["time_ms"],
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
+        }
     )
 
 
