@@ -189,8 +189,9 @@ class Session:
     dissents: tuple[tuple[int, str], ...] = ()  # (seat, text)
     signed: tuple[int, ...] = ()  # seats that signed the report
 
-    @property
+    @functools.cached_property
     def primary(self) -> Venue:
+        # (Cached, as _seats_by_expert: access.sees_project asks it per event and view.)
         return next(v for v in self.venues if v.primary)
 
     def venue(self, venue_id: str) -> Venue | None:
