@@ -46,7 +46,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -228,7 +228,6 @@ def _restart_pipeline_cursors(conn: Connection) -> None:
         pool[1] = 0
 
 
-@runtime_checkable
 class Batchable(Protocol):
     """A transaction function that can also run in steps, so that on PostgreSQL the
     writer runs a group of them with one round trip per step for all of them (psycopg

@@ -38,12 +38,12 @@ async def test_concurrent_submissions_get_gap_free_sequence_numbers(api: Harness
     assert all(sorted(v) == list(range(1, len(v) + 1)) for v in per_seat.values())
 
 
-async def test_failing_sheets_in_a_group_fail_alone(
+async def _one_writer_two_scoring_sessions(
     aiohttp_client: Any, tmp_path: Path, db_url: str
-) -> None:
-    # One writer, so that the sheets of both sessions share groups (on PostgreSQL run in
-    # pipelines): invalid ones fail alone; a key the same expert reuses in another
-    # session answers what was answered the first time.
+) -> tuple[Harness, str, str, list[tuple[int, str]]]:
+    """A server with one database writer, so that the sheets of both sessions share its
+    groups (on PostgreSQL, its pipelines), and two sessions a and b at the scoring stage
+    with the same experts: (harness, a, b, the experts' (seat, token))."""
     from evalsvc.app import create_app
 
     settings = load_settings(
@@ -63,6 +63,15 @@ async def test_failing_sheets_in_a_group_fail_alone(
         status, body = await api.submit(b, tok, qualification_sheet(), key=f"qual-b-{seat}-key")
         assert status == 201, body
     assert (await api.command(b, api.op(), "lock_qualification"))[0] == 200
+    return api, a, b, experts
+
+
+async def test_failing_sheets_in_a_group_fail_alone(
+    aiohttp_client: Any, tmp_path: Path, db_url: str
+) -> None:
+    # Sheets of both sessions share the writer's groups: invalid ones fail alone; a key
+    # the same expert reuses in another session answers what was answered the first time.
+    api, a, b, experts = await _one_writer_two_scoring_sessions(aiohttp_client, tmp_path, db_url)
     before = {sid: len(await api.events(sid)) for sid in (a, b)}
 
     def sheet(i: int) -> dict[str, Any]:
@@ -154,23 +163,8 @@ async def test_a_sheet_whose_session_is_locked_elsewhere_does_not_hold_up_others
     # group (SKIP LOCKED) instead of making the writer wait with b's lock held; once
     # the row is free, a's sheet is stored with the next seq.
     import evalsvc.db
-    from evalsvc.app import create_app
 
-    settings = load_settings(
-        PROJECT_ROOT / "config" / "test.toml",
-        env={},
-        overrides={
-            "database": {"url": db_url, "pool_size": 4, "pg_writers": 1},
-            "auth": {"token_secret_file": str(tmp_path / "token-secret")},
-            "audit": {"key_file": str(tmp_path / "audit-log.key")},
-        },
-    )
-    api = Harness(await aiohttp_client(create_app(settings)), settings)
-    a, experts = await api.to_stage("scoring")
-    b, _ = await api.to_stage("qualification")
-    for seat, tok in experts:
-        assert (await api.submit(b, tok, qualification_sheet(), key=f"q-b-{seat}-key"))[0] == 201
-    assert (await api.command(b, api.op(), "lock_qualification"))[0] == 200
+    api, a, b, experts = await _one_writer_two_scoring_sessions(aiohttp_client, tmp_path, db_url)
     last_a = len(await api.events(a))
     other = sa.create_engine(db_url.replace("postgresql://", "postgresql+psycopg://", 1))
     for max_deferrals in (10**6, evalsvc.db.MAX_DEFERRALS):

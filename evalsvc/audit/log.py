@@ -19,7 +19,6 @@ __all__ = [
     "cosigners",
     "fetch_append_nodes",
     "inclusion_proof_from_store",
-    "latest_checkpoint_size",
     "list_checkpoints",
     "lock_session_log",
     "log_size",
@@ -445,13 +444,6 @@ def cosigners(conn: Connection, session_id: str, size: int) -> list[str]:
         select(w.witness).where(w.session_id == session_id, w.size == size).order_by(w.witness)
     )
     return [str(r.witness) for r in rows]
-
-
-def latest_checkpoint_size(conn: Connection, session_id: str) -> int:
-    """Size of the session's latest signed checkpoint (0 if none)."""
-    c = audit_checkpoint.c
-    size = conn.execute(select(func.max(c.size)).where(c.session_id == session_id)).scalar()
-    return int(size or 0)
 
 
 def list_checkpoints(conn: Connection, session_id: str) -> list[StoredCheckpoint]:

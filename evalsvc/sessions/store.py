@@ -27,7 +27,6 @@ __all__ = [
     "send_submission_reads",
     "sheet_progress",
     "sheet_row",
-    "store_sheet",
 ]
 
 import functools
@@ -375,8 +374,8 @@ def _record_sql_pg(
 ) -> str:
     # Data-modifying CTEs. The event and audit inserts select FROM the UPDATE's result,
     # so nothing is inserted unless the guarded update matched (count 0: the caller
-    # raises, and the savepoint takes ``rows`` back too). The text depends only on the
-    # shape, so psycopg prepares each shape once per connection.
+    # raises, and the rollback of its transaction takes ``rows`` back too). The text
+    # depends only on the shape, so psycopg prepares each shape once per connection.
     setting = "last_seq = %s, updated_at = %s" + (", state = %s, doc = %s" if changed else "")
     parts = [f"s AS (UPDATE session SET {setting} WHERE id = %s AND last_seq = %s RETURNING id)"]
     if events:
@@ -443,23 +442,6 @@ _SHEET_COLUMNS = (
     "seq",
     "submitted_ms",
 )
-
-
-def store_sheet(
-    conn: Connection, sheet: Sheet, *, session_id: str, expert_id: str, seq: int, now_ms: int
-) -> tuple[int, str]:
-    """Store a new version of a seat's sheet; returns (version, sha256 of its document)."""
-    prev = _run(conn, "max_version", (session_id, sheet.seat, sheet.stage.value)).fetchone()[0]
-    row, digest = sheet_row(
-        sheet,
-        session_id=session_id,
-        expert_id=expert_id,
-        version=int(prev or 0) + 1,
-        seq=seq,
-        now_ms=now_ms,
-    )
-    _insert(conn, row)
-    return int(prev or 0) + 1, digest
 
 
 def _insert(conn: Connection, row: Row) -> None:
