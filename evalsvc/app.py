@@ -31,7 +31,9 @@ from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub, load_or_create_epoch
 from evalsvc.sessions.model import ScoringRules, Session
 from evalsvc.sessions.routes import ROUTES as SESSION_ROUTES
-from evalsvc.sessions.service import SessionService
+from evalsvc.sessions.service import QUORUM, SessionService
+from evalsvc.sessions.store.writes import Extra
+from evalsvc.sessions.uow import UnitOfWork
 from evalsvc.sessions.ws import HUB
 from evalsvc.sessions.ws import ROUTES as WS_ROUTES
 from evalsvc.typedefs import AUDIT, DB, ROUTES, SCHEDULER, SESSIONS, SETTINGS
@@ -139,18 +141,16 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     audit = AuditService(db, master=master, log_name=settings.audit.log_name)
     app[AUDIT] = audit
     s = settings.scoring
+    uow = UnitOfWork(db, bus=LocalBus(), clock_ms=_clock_ms, audit=audit)
     app[SESSIONS] = SessionService(
-        db,
-        clock_ms=_clock_ms,
+        uow,
         new_id=_new_session_id,
-        bus=LocalBus(),
         defaults=ScoringRules(
             step=s.step,
             deviation_share=s.deviation_share,
             drop_extremes=s.drop_extremes,
             price_formula=s.price_formula,
         ),
-        audit=audit,
     )
     try:
         yield
@@ -194,19 +194,12 @@ async def _pki(app: web.Application) -> AsyncIterator[None]:
 
     settings = app[SETTINGS]
     service = app[SESSIONS]
-    audit = app[AUDIT]
-
-    def committed(session_id: str, seq: int) -> None:
-        audit.mark_dirty(session_id)
-        service.bus.publish(session_id, seq)
-
     pki = PkiService(
-        app[DB],
+        service.uow,
         settings.pki,
         token_secret=app[PRINCIPAL_SECRET],
         clock=lambda: dt.datetime.now(dt.UTC),
         trust_dir=settings.resolve(settings.pki.trust_dir),
-        on_commit=committed,
     )
     server_ssl = app.get(SERVER_SSL)
     if server_ssl is not None:
@@ -257,9 +250,7 @@ async def _draws(app: web.Application) -> AsyncIterator[None]:
     from evalsvc.experts.scheduler import DrawDeadlines
     from evalsvc.experts.service import DrawService
 
-    service = DrawService(
-        app[DB], clock_ms=_clock_ms, bus=app[SESSIONS].bus, audit=app[AUDIT]
-    )
+    service = DrawService(app[SESSIONS].uow)
     deadlines = DrawDeadlines(app[SCHEDULER], service.tick)
     service.schedule = deadlines.at
     app[DRAWS] = service
@@ -327,7 +318,12 @@ async def _witnesses(app: web.Application) -> AsyncIterator[None]:
         app[DB], witness_keys=cfg.witness_keys, quorum=cfg.quorum, transport=link.ask
     )
     service = app[SESSIONS]
-    service.witnesses = collector
+
+    def shortfall(conn: sa.Connection, s: Session) -> str | None:
+        return collector.shortfall(conn, s.id, [v.id for v in s.venues if not v.primary])
+
+    # Commands past a milestone read the quorum under the session's lock (QUORUM).
+    service.uow.register(QUORUM, Extra(load=shortfall))
     audit = app[AUDIT]
     # After a restart, any session may still owe cosignatures: look at each once.
     pending: set[str] = set(

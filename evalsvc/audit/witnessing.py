@@ -12,7 +12,7 @@ holds: the request is rebuilt from there once. A 403/404/422 answer is kept as t
 venue's last error — with both checkpoints when it says the log forked — and retried
 later; nothing the venue says can change the log.
 
-:meth:`WitnessCollector.require_quorum` is the gate the session service calls before a
+:meth:`WitnessCollector.shortfall` is the gate the unit of work reads (extra "quorum") before a
 state-advancing command: it names the venues still missing, so a venue that is down
 delays the milestone and says so.
 """
@@ -33,7 +33,7 @@ from evalsvc.audit.note import cosignature_vkey, split_note
 from evalsvc.audit.tables import audit_checkpoint
 from evalsvc.audit.witness import format_add_checkpoint
 from evalsvc.db import Database
-from evalsvc.errors import Conflict, EvalsvcError
+from evalsvc.errors import EvalsvcError
 
 _log = logging.getLogger(__name__)
 
@@ -94,27 +94,26 @@ class WitnessCollector:
     def _name(vkey: str) -> str:
         return vkey.split("+", 1)[0]
 
-    def require_quorum(self, conn: Connection, session_id: str, venue_ids: Sequence[str],
-                       action: str) -> None:
-        """In the caller's transaction: refuse ``action`` while the latest milestone
-        checkpoint lacks its quorum of venue cosignatures."""
+    def shortfall(self, conn: Connection, session_id: str, venue_ids: Sequence[str]) -> str | None:
+        """In the caller's transaction: why the latest milestone checkpoint lacks its
+        quorum of venue cosignatures (None: it has them, or none is needed)."""
         witnesses = self.witnesses_for(venue_ids)
         need = self.needed(witnesses)
         if need == 0:
-            return
+            return None
         size = latest_milestone(conn, session_id)
         if size is None:
-            return
+            return None
         have = set(log.cosigners(conn, session_id, size))
         missing = [v for v in witnesses if self._name(self.keys[v]) not in have]
         if len(witnesses) - len(missing) >= need:
-            return
+            return None
         reasons = []
         for v in missing:
             st = self.status.get((session_id, v))
             reasons.append(f"{v} ({st.last_error})" if st and st.last_error else v)
-        raise Conflict(
-            f"cannot {action}: the milestone checkpoint of size {size} has "
+        return (
+            f"the milestone checkpoint of size {size} has "
             f"{len(witnesses) - len(missing)} of the {need} venue cosignatures it needs; "
             f"waiting for {', '.join(reasons)}"
         )

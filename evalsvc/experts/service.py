@@ -1,13 +1,13 @@
 """Draw use-cases: the seed ceremony, the draw and the invitations of one session.
 
-Every step runs as one function in one database transaction, like the session service
-(:mod:`evalsvc.sessions.service`): the session row is locked
-(:func:`~evalsvc.sessions.store.load_session`), the draw state is read, the pure core
+Every step is one unit of work (:mod:`evalsvc.sessions.uow`), like the session
+service's: under the session's row lock the store reads the draw state (the extra
+``draw``) and hands the decision a read port to the pool (``pool``); the pure core
 decides (:mod:`.ceremony`, :mod:`.draw`, :mod:`.invitations`, and the session machine's
-``AssignSeat`` / ``CompleteDraw``), and :func:`~evalsvc.sessions.store.record` writes the
-session and its events while :func:`.store.save_draw` writes the draw state — in the same
-transaction. Events are published only after the commit, and the scheduler is told the
-draw's next deadline (:meth:`DrawService.tick` runs there).
+``AssignSeat`` / ``CompleteDraw``), and the change — session, events, the new draw state,
+the pool snapshot a new ceremony archives — is written in one transaction. Events are
+published only after the commit, and the scheduler is told the draw's next deadline
+(:meth:`DrawService.tick` runs there).
 
 Events (``docs/draw.md`` §4.1 and §6.3): ``draw.opened``, ``draw.committed``,
 ``draw.revealed``, ``draw.seeded``, ``draw.drawn``, ``draw.failed``,
@@ -33,10 +33,8 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from sqlalchemy.engine import Connection
 
-from evalsvc.audit.service import AuditService
 from evalsvc.auth import Principal
 from evalsvc.canonical import canonical_sha256
-from evalsvc.db import Database
 from evalsvc.errors import (
     ConfigError,
     Conflict,
@@ -57,14 +55,18 @@ from evalsvc.ids import mask_resident_id
 from evalsvc.sessions import machine as m
 from evalsvc.sessions import store
 from evalsvc.sessions.access import can_see, require_primary_operator, require_visible
-from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.model import Session, State
 from evalsvc.sessions.schemas import parse_body
+from evalsvc.sessions.service import DRAW
+from evalsvc.sessions.store.writes import Extra
+from evalsvc.sessions.transitions import Change, Needs, Snapshot, Transition
+from evalsvc.sessions.uow import UnitOfWork
 
 DEFAULT_INVITATION_TIMEOUT = inv.DEFAULT_TIMEOUT
 SUPERVISOR_PARTY = "supervisor"
 SYSTEM_ACTOR = "system:scheduler"
 PAUSED_RECHECK = _dt.timedelta(seconds=30)
+POOL = "pool"  # extra: the pool's read port, and the snapshot a new ceremony archives
 
 
 class _In(BaseModel):
@@ -116,18 +118,16 @@ class DrawService:
 
     def __init__(
         self,
-        db: Database,
+        uow: UnitOfWork,
         *,
-        clock_ms: Callable[[], int],
-        bus: LocalBus,
         default_timeout: _dt.timedelta = DEFAULT_INVITATION_TIMEOUT,
         schedule: Callable[[str, _dt.datetime | None], None] | None = None,
-        audit: AuditService | None = None,
     ) -> None:
-        self.db = db
-        self.audit = audit
-        self.clock_ms = clock_ms
-        self.bus = bus
+        self.uow = uow
+        self.db = uow.db
+        # The draw state and the pool are read (and written) with the session.
+        uow.register(DRAW, Extra(load=_load_draw, save=_save_draw))
+        uow.register(POOL, Extra(load=_pool_reads, save=_archive_pool))
         self.default_timeout = default_timeout
         # Called after each commit with the draw's next deadline (None: nothing pending).
         self.schedule = schedule or (lambda _sid, _when: None)
@@ -144,39 +144,30 @@ class DrawService:
         *,
         actor: str,
         venue: str | None,
-        fn: Callable[[Connection, Session, DrawState | None, _dt.datetime], _Step],
+        fn: Callable[[_Pool, Session, DrawState | None, _dt.datetime], _Step],
     ) -> dict[str, Any]:
-        now_ms = self.clock_ms()
-        now = _utc(now_ms)
+        decided: list[tuple[DrawState | None, _dt.datetime]] = []
 
-        def tx(conn: Connection) -> tuple[dict[str, Any], list[store.StoredEvent], Any]:
-            session, last = store.load_session(conn, session_id, for_update=True)
-            state = xstore.load_draw(conn, session_id)
-            new, new_state, events, body = fn(conn, session, state, now)
-            stored: list[store.StoredEvent] = []
-            if events or new is not session:
-                stored = store.record(
-                    conn, new, events, base_seq=last, actor=actor, venue=venue,
-                    now_ms=now_ms, changed=new is not session,
-                )
-                if self.audit is not None and stored:
-                    # A milestone (the draw done) commits with the checkpoint covering it.
-                    self.audit.milestone(conn, session_id,
-                                         [(e.type, e.payload) for e in stored],
-                                         size=stored[-1].seq)
+        def decide(snap: Snapshot) -> Change:
+            now = _utc(snap.now_ms)
+            session, state = snap.locked, snap.extras.get(DRAW)
+            pool = _Pool(snap.extras[POOL])
+            new, new_state, events, body = fn(pool, session, state, now)
+            decided[:] = [(new_state, now)]
+            extras: dict[str, Any] = {}
+            if pool.archived is not None:
+                extras[POOL] = pool.archived
             if new_state is not None and new_state is not state:
-                xstore.save_draw(conn, new_state, now_ms=now_ms)
-            body = {**body, "seq": stored[-1].seq if stored else last}
-            return body, stored, new_state
+                extras[DRAW] = new_state
+            return Change(new, tuple(events), 200, body, changed=new is not session,
+                          extras=extras)
 
-        body, stored, state = await self.db.write(tx, key=session_id)
-        if stored:
-            if self.audit is not None:
-                self.audit.mark_dirty(session_id)
-            self.bus.publish(session_id, stored[-1].seq)
+        t = Transition(session_id, actor, venue, decide, needs=Needs(extras=(DRAW, POOL)))
+        outcome = await self.uow.commit(t)
+        state, now = decided[-1]
         if state is not None:
             self.schedule(session_id, state.next_deadline(now))
-        return body
+        return outcome.result.body
 
     # --- the ceremony -------------------------------------------------------------------
 
@@ -191,7 +182,7 @@ class DrawService:
 
         prepared = await self.db.read(prepare)
 
-        def fn(conn: Connection, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
+        def fn(pool: _Pool, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
             require_primary_operator(s, p, "open the draw")
             _require_drawing(s, "open a draw ceremony")
             if st is not None and st.ceremony is not None:
@@ -224,11 +215,11 @@ class DrawService:
             # writer serves every session); redone here only if the session moved since.
             snap = prepared
             if snap.excluded != _taken(s, st):
-                snap = xstore.prepare_snapshot(conn, _taken(s, st))
+                snap = pool.reads.prepare_snapshot(_taken(s, st))
             if not snap.size:
                 raise Conflict("the expert pool is empty: import experts first"
                                " (`evalsvc experts import FILE`)")
-            xstore.archive_snapshot(conn, snap, now_ms=int(now.timestamp() * 1000))
+            pool.archived = snap  # archived with the change (the pool drawn from)
             digest = snap.sha256
             timeout = (_dt.timedelta(seconds=body.invitation_timeout_seconds)
                        if body.invitation_timeout_seconds else
@@ -291,7 +282,7 @@ class DrawService:
         """A party's commitment to its secret."""
         body = parse_body(CommitmentIn, data)
 
-        def fn(conn: Connection, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
+        def fn(pool: _Pool, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
             c, st = _open_ceremony(s, p, st)
             new_c, commitment = cer.commit(c, _party(p), body.digest, now=now)
             new_st = replace(st, ceremony=new_c)
@@ -308,14 +299,14 @@ class DrawService:
         except ValueError:
             raise InvalidInput("the secret must be hex", field="secret") from None
 
-        def fn(conn: Connection, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
+        def fn(pool: _Pool, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
             c, st = _open_ceremony(s, p, st)
             new_c, rv = cer.reveal(c, _party(p), secret, now=now)
             new_st = replace(st, ceremony=new_c)
             events = [m.Event("draw.revealed", rv.to_json())]
             out: dict[str, Any] = {"party": rv.party, "at": rv.at.isoformat(), "drawn": False}
             if cer.is_ready(new_c, now=now):
-                s, new_st, more = self._finish(conn, s, new_st, now)
+                s, new_st, more = self._finish(pool, s, new_st, now)
                 events += more
                 out["drawn"] = new_st.ceremony is None and new_st.failure is None
             return s, new_st, events, out
@@ -323,7 +314,7 @@ class DrawService:
         return await self._step(session_id, actor=p.actor, venue=p.venue, fn=fn)
 
     def _finish(
-        self, conn: Connection, s: Session, st: DrawState, now: _dt.datetime
+        self, port: _Pool, s: Session, st: DrawState, now: _dt.datetime
     ) -> tuple[Session, DrawState, list[m.Event]]:
         """Close the ceremony: seed, draw, invitations (or ``draw.failed``)."""
         assert st.ceremony is not None and st.pool_sha256 is not None
@@ -337,7 +328,7 @@ class DrawService:
         config = load_rules(st.rules)
         pool = self._pools.get(st.pool_sha256)
         if pool is None:  # after a restart, or before the warm-up finished
-            pool = Pool.from_experts(xstore.snapshot_experts(conn, st.pool_sha256))
+            pool = Pool.from_experts(port.reads.snapshot_experts(st.pool_sha256))
             self._keep_pool(st.pool_sha256, pool)
         try:
             result = draw(pool, config.rules, config.seats, seed.seed)
@@ -389,7 +380,7 @@ class DrawService:
         if p.role != "expert":
             raise Forbidden("only an invited expert may answer an invitation")
 
-        def fn(conn: Connection, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
+        def fn(pool: _Pool, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
             book = st.book if st else None
             pending = next((i for i in book.invitations if i.expert_id == p.subject
                             and i.status == "pending"), None) if book else None
@@ -406,7 +397,7 @@ class DrawService:
             events = [_invitation_event(new_st, i) for i in changed]
             s2 = s
             if body.accept:
-                s2, more = self._seat(conn, s, new_st, pending.seat, now)
+                s2, more = self._seat(pool, s, new_st, pending.seat, now)
                 events += more
             events += _exhaustion_events(new_st, before)
             return s2, new_st, events, {
@@ -417,12 +408,12 @@ class DrawService:
         return await self._step(session_id, actor=p.actor, venue=p.venue, fn=fn)
 
     def _seat(
-        self, conn: Connection, s: Session, st: DrawState, b: int, now: _dt.datetime
+        self, pool: _Pool, s: Session, st: DrawState, b: int, now: _dt.datetime
     ) -> tuple[Session, list[m.Event]]:
         """Seat the confirmed expert of book seat ``b``; complete the draw when all are."""
         assert st.book is not None
         expert_id = inv.seated(st.book)[b]
-        found = xstore.load_experts(conn, [expert_id])
+        found = pool.reads.load_experts([expert_id])
         name = found[expert_id].name if expert_id in found else expert_id
         when = int(now.timestamp())
         s, events = m.apply(s, m.AssignSeat(st.seat_map[b], expert_id, name), when)
@@ -435,7 +426,7 @@ class DrawService:
         """Act on whatever deadline of this draw has passed (scheduler and start-up);
         returns the next deadline."""
 
-        def fn(conn: Connection, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
+        def fn(pool: _Pool, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
             if st is None or s.state is not State.DRAWING:
                 # A paused session's draw waits (looked at again later: deadlines that
                 # passed meanwhile are handled once it resumes); any other state ends it.
@@ -444,7 +435,7 @@ class DrawService:
             events: list[m.Event] = []
             new_st = st
             if st.ceremony is not None and cer.is_ready(st.ceremony, now=now):
-                s, new_st, events = self._finish(conn, s, st, now)
+                s, new_st, events = self._finish(pool, s, st, now)
             if new_st.book is not None:
                 before = _exhausted(new_st)
                 book, changed = inv.expire_due(new_st.book, now=now)
@@ -477,7 +468,7 @@ class DrawService:
         require_visible(s, p)
         if p.role == "expert":
             raise Forbidden("experts see their own invitation (GET /api/invitations)")
-        return draw_view_for(s, st, p, now=_utc(self.clock_ms()))
+        return draw_view_for(s, st, p, now=_utc(self.uow.clock_ms()))
 
     async def my_invitations(self, p: Principal) -> list[dict[str, Any]]:
         """The invitations of the expert ``p``: time and venue only (四不知)."""
@@ -542,6 +533,31 @@ class DrawService:
 
 
 # --- helpers ----------------------------------------------------------------------------
+
+
+class _Pool:
+    """A draw step's access to the pool: reads through the port, and the snapshot to
+    archive with the change (when a ceremony opens)."""
+
+    def __init__(self, reads: xstore.PoolReads) -> None:
+        self.reads = reads
+        self.archived: xstore.Snapshot | None = None
+
+
+def _load_draw(conn: Connection, s: Session) -> DrawState | None:
+    return xstore.load_draw(conn, s.id)
+
+
+def _save_draw(conn: Connection, s: Session, state: DrawState, now_ms: int) -> None:
+    xstore.save_draw(conn, state, now_ms=now_ms)
+
+
+def _pool_reads(conn: Connection, s: Session) -> xstore.PoolReads:
+    return xstore.PoolReads(conn)
+
+
+def _archive_pool(conn: Connection, s: Session, snap: xstore.Snapshot, now_ms: int) -> None:
+    xstore.archive_snapshot(conn, snap, now_ms=now_ms)
 
 
 def _taken(s: Session, st: DrawState | None) -> frozenset[str]:

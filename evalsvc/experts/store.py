@@ -8,6 +8,7 @@ events, is written all at once or not at all.
 from __future__ import annotations
 
 __all__ = [
+    "PoolReads",
     "Snapshot",
     "archive_snapshot",
     "import_experts",
@@ -176,6 +177,24 @@ def load_snapshot(conn: Connection, digest: str) -> list[dict[str, Any]]:
 def snapshot_experts(conn: Connection, digest: str) -> list[Expert]:
     """The archived snapshot as experts (draw views: no names or resident ID numbers)."""
     return [expert_from_view(v) for v in load_snapshot(conn, digest)]
+
+
+class PoolReads:
+    """The pool as a draw decision reads it, under the session's row lock: only when a
+    ceremony opens or closes, or an expert is seated (a snapshot of 100,000 experts is
+    not read for every step, so it is a read port rather than a snapshot field)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def prepare_snapshot(self, excluded: frozenset[str]) -> Snapshot:
+        return prepare_snapshot(self._conn, excluded)
+
+    def snapshot_experts(self, digest: str) -> list[Expert]:
+        return snapshot_experts(self._conn, digest)
+
+    def load_experts(self, ids: Iterable[str]) -> dict[str, Expert]:
+        return load_experts(self._conn, ids)
 
 
 def load_draw(conn: Connection, session_id: str) -> DrawState | None:

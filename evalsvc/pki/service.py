@@ -4,8 +4,8 @@
 :class:`~evalsvc.pki.crlcache.CrlCache` (both replaced as a whole on reload, so a
 validation in flight never sees half a reload), stores login challenges single-use in
 the database, and writes every login and every trust reload into the audit log of the
-sessions concerned (an event + its audit leaf, in one transaction, through
-:func:`evalsvc.sessions.store.record`).
+sessions concerned (an event + its audit leaf, in one transaction: a unit of work,
+:mod:`evalsvc.sessions.uow`).
 
 Mapping a certificate to a person (docs/pki.md "Certificate login over HTTP"):
 
@@ -53,7 +53,6 @@ from sqlalchemy.engine import Connection
 from evalsvc.auth import Principal, issue_token
 from evalsvc.canonical import canonical_bytes
 from evalsvc.config import PkiSettings
-from evalsvc.db import Database
 from evalsvc.errors import (
     ConfigError,
     Conflict,
@@ -81,7 +80,9 @@ from evalsvc.pki.trust import TrustConfig, load_trust
 from evalsvc.pki.validate import Usage, validate
 from evalsvc.sessions import store
 from evalsvc.sessions.machine import Event
-from evalsvc.sessions.model import State
+from evalsvc.sessions.model import Session, State
+from evalsvc.sessions.transitions import Change, Snapshot, Transition
+from evalsvc.sessions.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -165,20 +166,19 @@ class PkiService:
 
     def __init__(
         self,
-        db: Database,
+        uow: UnitOfWork,
         settings: PkiSettings,
         *,
         token_secret: bytes,
         clock: Callable[[], _dt.datetime],
         trust_dir: Path,
-        on_commit: Callable[[str, int], None],
     ) -> None:
-        self.db = db
+        self.uow = uow
+        self.db = uow.db
         self.settings = settings
         self.token_secret = token_secret
         self.clock = clock
         self.trust_dir = trust_dir
-        self.on_commit = on_commit  # (session id, last seq) after each commit
         self.operator_venues = parse_operator_venues(settings.operator_venues)
         self.venue_agents = parse_venue_agents(settings.venue_agents)
         # Called with each newly loaded TrustConfig (start and reloads), e.g. to add the
@@ -238,32 +238,30 @@ class PkiService:
             reason = exc.message if isinstance(exc, EvalsvcError) else str(exc)
             raise Unavailable(f"trust reload failed, previous stores kept: {reason}") from exc
         self._loaded_now(loaded)
-        now_ms = int(self.clock().timestamp() * 1000)
         payload = {"trust_dir": str(self.trust_dir), "actor": actor, **loaded.summary}
 
-        def tx(conn: Connection) -> list[tuple[str, int]]:
-            touched = []
-            for s, last in store.list_sessions(conn):
-                if s.state is State.SEALED:
-                    continue
-                stored = store.record(
-                    conn,
-                    s,
-                    [Event("pki.trust_loaded", payload)],
-                    base_seq=last,
-                    actor=actor,
-                    venue=None,
-                    now_ms=now_ms,
-                    changed=False,
-                )
-                touched.append((s.id, stored[-1].seq))
-            return touched
+        def decide(snap: Snapshot) -> Change:
+            s = snap.locked
+            # A sealed session's log takes no more leaves.
+            events = () if s.state is State.SEALED else (Event("pki.trust_loaded", payload),)
+            return Change(s, events, 200, {}, changed=False)
 
-        touched = await self.db.write(tx)
-        for sid, seq in touched:
-            self.on_commit(sid, seq)
+        # One unit of work per session, each under its row lock: concurrent reloads
+        # (two instances, or SIGHUP during a reload) each append their event in turn.
+        sessions = await self.db.read(store.list_sessions)
+        touched = []
+        for s, _ in sessions:
+            if s.state is State.SEALED:
+                continue
+            t = Transition(s.id, actor, None, decide)
+            try:
+                outcome = await self.uow.commit(t)
+            except NotFound:
+                continue  # (removed meanwhile)
+            if outcome.events:
+                touched.append(s.id)
         log.info("trust stores reloaded by %s (%d sessions audited)", actor, len(touched))
-        return {**loaded.summary, "sessions_audited": [sid for sid, _ in touched]}
+        return {**loaded.summary, "sessions_audited": touched}
 
     async def refresh_crls(self) -> RefreshReport | None:
         """Re-read every CRL source (the scheduler's job); None when nothing is loaded."""
@@ -400,23 +398,14 @@ class PkiService:
             raise Forbidden(f"login refused: {exc.message}") from exc
         identity = proof.identity
         key = key_sha256(leaf)
-        now_ms = int(now.timestamp() * 1000)
         session_id = challenge.session
         warnings = [str(w) for w in proof.validation.warnings]
 
-        def tx(conn: Connection) -> tuple[Principal, int]:
-            s, last = store.load_session(conn, session_id, for_update=True)
+        def who(s: Session, pool_ids: frozenset[str]) -> tuple[Principal, dict[str, Any]]:
             if s.state is State.SEALED:
                 # A sealed session's log takes no more leaves.
                 raise Conflict(f"session {session_id} is sealed; there is nothing to log in to")
             if role == "expert":
-                pool_ids = {
-                    str(r[0])
-                    for r in conn.execute(
-                        sa.text("SELECT id FROM expert WHERE resident_id = :n"),
-                        {"n": identity.number},
-                    )
-                }
                 seat = next(
                     (
                         x
@@ -437,25 +426,43 @@ class PkiService:
                     venue=seat.venue_id,
                     key_sha256=key,
                 )
-                detail: dict[str, Any] = {"seat": seat.index, "venue_id": seat.venue_id}
-            else:
-                venue = self.operator_venues.get(identity.key)
-                if venue is None:
-                    raise Forbidden(
-                        "the certificate's holder is not a configured operator "
-                        "(pki.operator_venues)"
-                    )
-                if all(v.id != venue for v in s.venues):
-                    raise Forbidden(f"venue {venue} does not take part in session {session_id}")
-                digest = hashlib.sha256(identity.key.encode()).hexdigest()[:12]
-                p = Principal(
-                    role="operator",
-                    subject=f"op-{venue}-{digest}",
-                    name=subject_cn(leaf),
-                    venue=venue,
-                    key_sha256=key,
+                return p, {"seat": seat.index, "venue_id": seat.venue_id}
+            venue = self.operator_venues.get(identity.key)
+            if venue is None:
+                raise Forbidden(
+                    "the certificate's holder is not a configured operator (pki.operator_venues)"
                 )
-                detail = {"venue_id": venue}
+            if all(v.id != venue for v in s.venues):
+                raise Forbidden(f"venue {venue} does not take part in session {session_id}")
+            digest = hashlib.sha256(identity.key.encode()).hexdigest()[:12]
+            p = Principal(
+                role="operator",
+                subject=f"op-{venue}-{digest}",
+                name=subject_cn(leaf),
+                venue=venue,
+                key_sha256=key,
+            )
+            return p, {"venue_id": venue}
+
+        def read(conn: Connection) -> tuple[Principal, frozenset[str]]:
+            pool_ids: frozenset[str] = frozenset()
+            if role == "expert":
+                rows = conn.execute(
+                    sa.text("SELECT id FROM expert WHERE resident_id = :n"),
+                    {"n": identity.number},
+                )
+                pool_ids = frozenset(str(r[0]) for r in rows)
+            return who(store.load_session(conn, session_id)[0], pool_ids)[0], pool_ids
+
+        # Who the certificate names is read first (the event's actor); under the lock
+        # the decision checks it still holds.
+        p, pool_ids = await self.db.read(read)
+
+        def decide(snap: Snapshot) -> Change:
+            s = snap.locked
+            now_p, detail = who(s, pool_ids)
+            if now_p != p:
+                raise Conflict(f"session {session_id} changed during the login: log in again")
             event = Event(
                 "auth.login",
                 {
@@ -468,20 +475,10 @@ class PkiService:
                     "revocation_warnings": warnings,
                 },
             )
-            stored = store.record(
-                conn,
-                s,
-                [event],
-                base_seq=last,
-                actor=p.actor,
-                venue=p.venue,
-                now_ms=now_ms,
-                changed=False,
-            )
-            return p, stored[-1].seq
+            return Change(s, (event,), 200, {}, changed=False)
 
-        p, seq = await self.db.write(tx, key=session_id)
-        self.on_commit(session_id, seq)
+        outcome = await self.uow.commit(Transition(session_id, p.actor, p.venue, decide))
+        seq = outcome.last_seq or 0
         now_s = int(now.timestamp())
         ttl = self.settings.login_ttl_minutes * 60
         token = issue_token(

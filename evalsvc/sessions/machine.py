@@ -25,6 +25,7 @@ __all__ = [
     "CheckIn",
     "Command",
     "CompleteDraw",
+    "CreateSession",
     "Event",
     "ExplainDeviation",
     "LockQualification",
@@ -38,7 +39,12 @@ __all__ = [
     "StartCheckIn",
     "StartEvaluation",
     "StartReport",
+    "SubmitSheet",
     "apply",
+    "bid_doc",
+    "command_name",
+    "criterion_doc",
+    "require_state",
     "state_label",
 ]
 
@@ -72,6 +78,13 @@ class Event:
 
 
 # --- commands -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreateSession:
+    """Register ``session`` (a new draft, built by :func:`evalsvc.sessions.model.new_session`)."""
+
+    session: Session
 
 
 @dataclass(frozen=True)
@@ -127,6 +140,17 @@ class LockScoring:
 
 
 @dataclass(frozen=True)
+class SubmitSheet:
+    """A new version of ``sheet`` (its seat's) with its stored document's SHA-256 and,
+    when the expert signed it, the verified signature record (evalsvc.pki.service)."""
+
+    sheet: Sheet
+    version: int
+    sha256: str
+    signature: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class ExplainDeviation:
     seat: int
     bid_id: str
@@ -174,7 +198,8 @@ class Abort:
 
 
 Command = (
-    AddBid
+    CreateSession
+    | AddBid
     | AddCriterion
     | OpenDraw
     | AssignSeat
@@ -184,6 +209,7 @@ Command = (
     | StartEvaluation
     | LockQualification
     | LockScoring
+    | SubmitSheet
     | ExplainDeviation
     | StartReport
     | RecordDissent
@@ -195,6 +221,7 @@ Command = (
 )
 
 _NAMES: dict[type[Any], str] = {
+    CreateSession: "create_session",
     AddBid: "add_bid",
     AddCriterion: "add_criterion",
     OpenDraw: "open_draw",
@@ -205,6 +232,7 @@ _NAMES: dict[type[Any], str] = {
     StartEvaluation: "start_evaluation",
     LockQualification: "lock_qualification",
     LockScoring: "lock_scoring",
+    SubmitSheet: "submit_sheet",
     ExplainDeviation: "explain_deviation",
     StartReport: "start_report",
     RecordDissent: "record_dissent",
@@ -226,16 +254,62 @@ def state_label(s: Session) -> str:
     return f"{s.state.value}/{s.stage.value}" if s.stage else s.state.value
 
 
-def _refuse(s: Session, command: Command) -> InvalidTransition:
-    name = command_name(command)
+def _refuse(s: Session, command: Command | str) -> InvalidTransition:
+    name = command if isinstance(command, str) else command_name(command)
     return InvalidTransition(
         f"cannot {name}: session is {state_label(s)}", state=state_label(s), command=name
     )
 
 
-def _require(s: Session, command: Command, state: State, stage: Stage | None = None) -> None:
+def _require(s: Session, command: Command | str, state: State, stage: Stage | None = None) -> None:
     if s.state is not state or (stage is not None and s.stage is not stage):
         raise _refuse(s, command)
+
+
+# Where each command may run: (state, stage or None for any); pause and abort are
+# checked by their own rules in apply.
+_WHERE: dict[str, tuple[State, Stage | None]] = {
+    "add_bid": (State.DRAFT, None),
+    "add_criterion": (State.DRAFT, None),
+    "open_draw": (State.DRAFT, None),
+    "assign_seat": (State.DRAWING, None),
+    "complete_draw": (State.DRAWING, None),
+    "start_check_in": (State.READY, None),
+    "check_in": (State.CHECKING_IN, None),
+    "start_evaluation": (State.CHECKING_IN, None),
+    "lock_qualification": (State.EVALUATING, Stage.QUALIFICATION),
+    "lock_scoring": (State.EVALUATING, Stage.SCORING),
+    "submit_sheet": (State.EVALUATING, None),
+    "explain_deviation": (State.AGGREGATING, None),
+    "start_report": (State.AGGREGATING, None),
+    "record_dissent": (State.REPORTING, None),
+    "sign_report": (State.REPORTING, None),
+    "seal": (State.REPORTING, None),
+    "resume": (State.PAUSED, None),
+}
+
+
+def require_state(s: Session, name: str) -> None:
+    """Refuse command ``name`` unless ``s`` is where it may run (InvalidTransition
+    naming both) — for a check made before the command's inputs are gathered."""
+    state, stage = _WHERE[name]
+    _require(s, name, state, stage)
+
+
+def bid_doc(b: Bid) -> dict[str, Any]:
+    """A bid as events and responses show it."""
+    return {"id": b.id, "bidder": b.bidder, "uscc": b.uscc, "price_fen": b.price_fen}
+
+
+def criterion_doc(c: Criterion) -> dict[str, Any]:
+    """A criterion as events and responses show it."""
+    return {
+        "id": c.id,
+        "name": c.name,
+        "category": c.category.value,
+        "max_points": str(c.max_points),
+        "formula": c.formula,
+    }
 
 
 def _moved(old: Session, new: Session, **extra: Any) -> Event:
@@ -261,22 +335,53 @@ def _all_sheets(s: Session, sheets: Sequence[Sheet], stage: Stage) -> None:
 
 def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]:
     """Apply one command at time ``now`` (unix seconds); see the module docstring."""
+    if not isinstance(command, (CreateSession, Pause, Abort)):
+        require_state(s, command_name(command))
     match command:
+        case CreateSession(new):
+            events = [
+                Event(
+                    "session.created",
+                    {
+                        "title": new.title,
+                        "tenderer": new.tenderer,
+                        "method": new.method.value,
+                        "venues": [v.id for v in new.venues],
+                    },
+                )
+            ]
+            events += [Event("bid.added", {"bid": bid_doc(b)}) for b in new.bids]
+            events += [
+                Event("criterion.added", {"criterion": criterion_doc(c)}) for c in new.criteria
+            ]
+            return new, events
         case AddBid(bid):
-            _require(s, command, State.DRAFT)
-            return with_bid(s, bid), [Event("bid.added", {"bid": _bid_doc(bid)})]
+            return with_bid(s, bid), [Event("bid.added", {"bid": bid_doc(bid)})]
         case AddCriterion(c):
-            _require(s, command, State.DRAFT)
-            return with_criterion(s, c), [Event("criterion.added", {"criterion": _crit_doc(c)})]
+            return with_criterion(s, c), [Event("criterion.added", {"criterion": criterion_doc(c)})]
+        case SubmitSheet(sheet, version, digest, signature):
+            if sheet.stage is not s.stage:
+                raise InvalidInput(
+                    f"the session is in stage {s.stage.value if s.stage else '-'}, "
+                    f"not {sheet.stage.value}",
+                    field="stage",
+                )
+            submitted: dict[str, Any] = {
+                "seat": sheet.seat,
+                "stage": sheet.stage.value,
+                "version": version,
+                "sha256": digest,
+            }
+            if signature is not None:
+                submitted["signature"] = signature
+            return s, [Event("sheet.submitted", submitted)]
         case OpenDraw():
-            _require(s, command, State.DRAFT)
             problems = _draft_problems(s)
             if problems:
                 raise Conflict("cannot open the draw: " + "; ".join(problems))
             new = replace(s, state=State.DRAWING)
             return new, [_moved(s, new)]
         case AssignSeat(seat, expert_id, expert_name):
-            _require(s, command, State.DRAWING)
             _seat(s, seat)
             if not expert_id.strip() or not expert_name.strip():
                 raise InvalidInput("expert_id and expert_name must not be empty", field="expert_id")
@@ -300,7 +405,6 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 )
             ]
         case CompleteDraw():
-            _require(s, command, State.DRAWING)
             empty = [x.index for x in s.seats if x.expert_id is None]
             if empty:
                 raise Conflict(
@@ -309,11 +413,9 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             new = replace(s, state=State.READY)
             return new, [_moved(s, new)]
         case StartCheckIn():
-            _require(s, command, State.READY)
             new = replace(s, state=State.CHECKING_IN)
             return new, [_moved(s, new)]
         case CheckIn(seat):
-            _require(s, command, State.CHECKING_IN)
             _seat(s, seat)
             if s.seats[seat].checked_in:
                 raise Conflict(f"seat {seat} is already checked in")
@@ -322,7 +424,6 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 Event("expert.checked_in", {"seat": seat, "venue_id": s.seats[seat].venue_id})
             ]
         case StartEvaluation():
-            _require(s, command, State.CHECKING_IN)
             absent = [x.index for x in s.seats if not x.checked_in]
             if absent:
                 raise Conflict(
@@ -331,7 +432,6 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             new = replace(s, state=State.EVALUATING, stage=Stage.QUALIFICATION)
             return new, [_moved(s, new)]
         case LockQualification(sheets):
-            _require(s, command, State.EVALUATING, Stage.QUALIFICATION)
             if s.criteria_of(Category.QUALIFICATION):
                 _all_sheets(s, sheets, Stage.QUALIFICATION)
                 qualified = qualification_outcome(
@@ -349,7 +449,6 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 _moved(s, new),
             ]
         case LockScoring(sheets):
-            _require(s, command, State.EVALUATING, Stage.SCORING)
             _all_sheets(s, sheets, Stage.SCORING)
             result = aggregate(s, sheets)
             pending = tuple(sorted({(d.seat, d.bid_id) for d in result.deviations}))
@@ -359,7 +458,6 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 _moved(s, new),
             ]
         case ExplainDeviation(seat, bid_id, text):
-            _require(s, command, State.AGGREGATING)
             if (seat, bid_id) not in s.pending_explanations:
                 raise Conflict(f"seat {seat} has no deviation to explain for bid {bid_id}")
             if not text.strip():
@@ -372,14 +470,12 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 explanations=(*s.explanations, (seat, bid_id, text)),
             ), [Event("deviation.explained", {"seat": seat, "bid_id": bid_id, "text": text})]
         case StartReport():
-            _require(s, command, State.AGGREGATING)
             if s.pending_explanations:
                 waiting = ", ".join(f"seat {a} on {b}" for a, b in s.pending_explanations)
                 raise Conflict(f"cannot start the report: deviations not yet explained ({waiting})")
             new = replace(s, state=State.REPORTING)
             return new, [_moved(s, new)]
         case RecordDissent(seat, text):
-            _require(s, command, State.REPORTING)
             _seat(s, seat)
             if seat in s.signed:
                 raise Conflict(f"seat {seat} has already signed the report")
@@ -397,7 +493,6 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 )
             return replace(s, dissents=(*s.dissents, (seat, text)), signed=()), events
         case SignReport(seat, digest, signature):
-            _require(s, command, State.REPORTING)
             _seat(s, seat)
             if seat in s.signed:
                 raise Conflict(f"seat {seat} has already signed the report")
@@ -408,7 +503,6 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 payload["signature"] = signature
             return replace(s, signed=(*s.signed, seat)), [Event("report.signed", payload)]
         case Seal():
-            _require(s, command, State.REPORTING)
             unsigned = [x.index for x in s.seats if x.index not in s.signed]
             if unsigned:
                 raise Conflict(
@@ -429,7 +523,6 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             )
             return new, [_moved(s, new, reason=reason)]
         case Resume():
-            _require(s, command, State.PAUSED)
             assert s.paused is not None
             new = replace(s, state=s.paused.from_state, stage=s.paused.from_stage, paused=None)
             return new, [_moved(s, new)]
@@ -453,17 +546,3 @@ def _draft_problems(s: Session) -> list[str]:
     if not s.seats:
         problems.append("the committee has no seats")
     return problems
-
-
-def _bid_doc(b: Bid) -> dict[str, Any]:
-    return {"id": b.id, "bidder": b.bidder, "uscc": b.uscc, "price_fen": b.price_fen}
-
-
-def _crit_doc(c: Criterion) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "name": c.name,
-        "category": c.category.value,
-        "max_points": str(c.max_points),
-        "formula": c.formula,
-    }

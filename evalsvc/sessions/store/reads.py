@@ -1,0 +1,218 @@
+"""What the session store reads: synchronous functions of a SQLAlchemy ``Connection``,
+run in a transaction opened by :class:`evalsvc.db.Database` on a worker thread."""
+
+from __future__ import annotations
+
+__all__ = [
+    "SessionDocs",
+    "StoredEvent",
+    "find_idempotent",
+    "latest_sheets",
+    "list_events",
+    "list_sessions",
+    "load_session",
+    "own_sheets",
+    "parse_snapshot_reads",
+    "sheet_progress",
+]
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from evalsvc.audit.leaf import event_leaf
+from evalsvc.errors import NotFound
+from evalsvc.sessions.model import Session, Sheet, session_from_doc
+from evalsvc.sessions.scoring import sheet_from_doc
+from evalsvc.sessions.store.sql import run
+from evalsvc.sessions.tables import EventRow, SessionRow, SheetRow
+from evalsvc.sessions.transitions import StoredResponse
+
+_S = cast(sa.Table, SessionRow.__table__)  # type: ignore[attr-defined]
+_E = cast(sa.Table, EventRow.__table__)  # type: ignore[attr-defined]
+_SH = cast(sa.Table, SheetRow.__table__)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as recorded: its session, seq, who and when."""
+
+    session_id: str
+    seq: int
+    type: str
+    payload: dict[str, Any]
+    actor: str
+    venue: str | None
+    time_ms: int
+
+    def leaf(self) -> bytes:
+        """The audit-log leaf of this event (:func:`evalsvc.audit.leaf.event_leaf`)."""
+        return event_leaf(
+            session_id=self.session_id,
+            seq=self.seq,
+            venue=self.venue,
+            actor=self.actor,
+            action=self.type,
+            payload=self.payload,
+            time_ms=self.time_ms,
+        )
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "seq": self.seq,
+            "type": self.type,
+            "payload": self.payload,
+            "actor": self.actor,
+            "venue": self.venue,
+            "time_ms": self.time_ms,
+        }
+
+
+class SessionDocs:
+    """Parsed session documents by id, kept while the stored text is unchanged (a score
+    sheet does not change it). Owned by the unit of work of one app, not the module."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._parsed: dict[str, tuple[str, Session]] = {}
+
+    def parse(self, session_id: str, text: str) -> Session:
+        """The session stored as ``text`` (parsed again only when the text changed)."""
+        hit = self._parsed.get(session_id)
+        if hit is not None and hit[0] == text:
+            return hit[1]
+        session = session_from_doc(json.loads(text))
+        if len(self._parsed) > self._size:
+            self._parsed.clear()
+        self._parsed[session_id] = (text, session)
+        return session
+
+    def last(self, session_id: str) -> Session | None:
+        """The last parse of ``session_id`` (a guess: it may be stale)."""
+        hit = self._parsed.get(session_id)
+        return hit[1] if hit else None
+
+    def forget(self, session_id: str) -> None:
+        self._parsed.pop(session_id, None)
+
+
+def load_session(
+    conn: Connection,
+    session_id: str,
+    *,
+    for_update: bool = False,
+    docs: SessionDocs | None = None,
+) -> tuple[Session, int]:
+    """The session and its last seq; ``for_update`` row-locks it (PostgreSQL)."""
+    row = run(conn, "load_for_update" if for_update else "load", (session_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no session {session_id!r}")
+    if docs is not None:
+        return docs.parse(session_id, row[0]), int(row[1])
+    return session_from_doc(json.loads(row[0])), int(row[1])
+
+
+def list_events(conn: Connection, session_id: str, *, after: int, limit: int) -> list[StoredEvent]:
+    """Events with seq > ``after``, oldest first, at most ``limit``."""
+    rows = conn.execute(
+        sa.select(_E.c.seq, _E.c.type, _E.c.payload, _E.c.actor, _E.c.venue, _E.c.time_ms)
+        .where(_E.c.session_id == session_id, _E.c.seq > after)
+        .order_by(_E.c.seq)
+        .limit(limit)
+    ).all()
+    return [StoredEvent(session_id, r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
+
+
+def list_sessions(conn: Connection) -> list[tuple[Session, int]]:
+    """Every session with its last seq, newest first."""
+    rows = conn.execute(sa.select(_S.c.doc, _S.c.last_seq).order_by(_S.c.created_at.desc())).all()
+    return [(session_from_doc(json.loads(r[0])), int(r[1])) for r in rows]
+
+
+def latest_sheets(conn: Connection, session_id: str, stage: str) -> list[Sheet]:
+    """The latest version of each seat's sheet for ``stage``."""
+    latest = (
+        sa.select(_SH.c.seat, sa.func.max(_SH.c.version).label("v"))
+        .where(_SH.c.session_id == session_id, _SH.c.stage == stage)
+        .group_by(_SH.c.seat)
+        .subquery()
+    )
+    rows = conn.execute(
+        sa.select(_SH.c.seat, _SH.c.doc)
+        .join(latest, sa.and_(_SH.c.seat == latest.c.seat, _SH.c.version == latest.c.v))
+        .where(_SH.c.session_id == session_id, _SH.c.stage == stage)
+        .order_by(_SH.c.seat)
+    ).all()
+    return [sheet_from_doc(r[0], json.loads(r[1])) for r in rows]
+
+
+def sheet_progress(conn: Connection, session_id: str) -> dict[str, dict[int, int]]:
+    """stage → seat → number of versions submitted (no contents)."""
+    rows = conn.execute(
+        sa.select(_SH.c.stage, _SH.c.seat, sa.func.max(_SH.c.version))
+        .where(_SH.c.session_id == session_id)
+        .group_by(_SH.c.stage, _SH.c.seat)
+    ).all()
+    out: dict[str, dict[int, int]] = {}
+    for stage, seat, v in rows:
+        out.setdefault(stage, {})[int(seat)] = int(v)
+    return out
+
+
+def own_sheets(conn: Connection, session_id: str, seat: int) -> list[dict[str, Any]]:
+    """Every version of one seat's sheets (for that expert)."""
+    rows = conn.execute(
+        sa.select(
+            _SH.c.stage, _SH.c.version, _SH.c.doc, _SH.c.sha256, _SH.c.seq, _SH.c.submitted_ms
+        )
+        .where(_SH.c.session_id == session_id, _SH.c.seat == seat)
+        .order_by(_SH.c.stage, _SH.c.version)
+    ).all()
+    return [
+        {
+            "stage": r[0],
+            "version": r[1],
+            "sheet": json.loads(r[2]),
+            "sha256": r[3],
+            "seq": r[4],
+            "submitted_ms": r[5],
+        }
+        for r in rows
+    ]
+
+
+def find_idempotent(conn: Connection, *, actor: str, key: str) -> StoredResponse | None:
+    """The response stored for this actor's key, if any."""
+    row = run(conn, "find_key", (actor, key)).fetchone()
+    if row is None:
+        return None
+    return StoredResponse(row[0], int(row[1]), json.loads(row[2]))
+
+
+@dataclass(frozen=True)
+class SnapshotReads:
+    """What a change reads in one statement once it holds the session's row lock."""
+
+    replay: StoredResponse | None
+    sheet_version: int  # of the seat's sheet at the stage (0: none yet)
+    nodes: dict[tuple[int, int], bytes]  # audit-log hashes appending at last_seq needs
+
+
+def parse_snapshot_reads(rows: Sequence[Any]) -> SnapshotReads:
+    """The rows of :func:`evalsvc.sessions.store.sql.snapshot_reads_sql`."""
+    replay: StoredResponse | None = None
+    latest = 0
+    nodes: dict[tuple[int, int], bytes] = {}
+    for kind, n1, n2, text, response, blob in rows:
+        if kind == 0:
+            replay = StoredResponse(text, int(n1), json.loads(response))
+        elif kind == 1:
+            latest = int(n1 or 0)
+        elif kind == 2 and blob is not None:
+            nodes[(int(n1), int(n2))] = bytes(blob)
+    return SnapshotReads(replay, latest, nodes)

@@ -1,0 +1,397 @@
+"""The sequential store driver: a transition read, decided and written in the caller's
+transaction, one statement after another. It is the reference: the pipelined driver
+(:mod:`evalsvc.sessions.store.pipelined`) must give the same rows, events, leaves and
+responses (``tests/sessions/test_drivers.py``).
+
+A change is written by :func:`send_record`, the one place events are written: the new
+session document (when it changed), its ``last_seq``, one ``event`` row and one audit
+leaf per event with the Merkle nodes they complete, the score sheet and the idempotency
+record — one statement on PostgreSQL, one per table on SQLite.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Extra",
+    "Wiring",
+    "execute",
+    "insert_session",
+    "record",
+    "send_record",
+    "write_change",
+]
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from evalsvc.audit.log import append_needs, append_rows, fetch_append_nodes
+from evalsvc.canonical import storage_json, to_jsonable
+from evalsvc.db import pipeline_cursor, raw_cursor
+from evalsvc.sessions.machine import Event
+from evalsvc.sessions.model import Session, session_to_doc
+from evalsvc.sessions.store.reads import (
+    SessionDocs,
+    SnapshotReads,
+    StoredEvent,
+    find_idempotent,
+    latest_sheets,
+    load_session,
+    parse_snapshot_reads,
+)
+from evalsvc.sessions.store.sql import (
+    SQL_LITE,
+    Row,
+    insert_sql,
+    is_pg,
+    record_sql_pg,
+    snapshot_reads_sql,
+)
+from evalsvc.sessions.tables import SessionRow
+from evalsvc.sessions.transitions import Change, Replay, Result, Snapshot, Transition, decide
+
+_S = cast(sa.Table, SessionRow.__table__)  # type: ignore[attr-defined]
+_dumps = storage_json
+
+
+@dataclass(frozen=True)
+class Extra:
+    """A named extra a transition may read and write with the session (the draw state):
+    ``load(conn, session)`` under the session's lock, ``save(conn, session, value,
+    now_ms)`` with the change."""
+
+    load: Callable[[Connection, Session], Any]
+    save: Callable[[Connection, Session, Any, int], None] | None = None
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the drivers need besides the transition: the parsed-document cache, the
+    registered extras, and the audit milestone hook (a checkpoint signed in the same
+    transaction as a milestone event)."""
+
+    docs: SessionDocs
+    extras: Mapping[str, Extra] = field(default_factory=dict)
+    milestone: Callable[[Connection, str, Sequence[StoredEvent]], None] | None = None
+
+
+def execute(
+    conn: Connection, t: Transition, w: Wiring, now_ms: int
+) -> tuple[Result, list[StoredEvent], Change | None]:
+    """Read what ``t`` needs under the session's row lock, decide, write; returns the
+    response, the stored events (to publish after COMMIT) and the change (None: a replay)."""
+    needs = t.needs
+    s: Session | None
+    if needs.creates:
+        s, last = None, 0
+        found = find_idempotent(conn, actor=t.actor, key=t.key) if t.key is not None else None
+        reads = SnapshotReads(found, 0, {})
+    else:
+        s, last = load_session(conn, t.session_id, for_update=True, docs=w.docs)
+        reads = _reads(conn, t, s, last)
+    sheets = tuple(latest_sheets(conn, t.session_id, needs.sheets.value)) if needs.sheets else ()
+    extras = {}
+    for name in needs.extras:
+        extra = w.extras.get(name)
+        extras[name] = extra.load(conn, s) if extra is not None and s is not None else None
+    snap = Snapshot(s, last, now_ms, reads.replay, reads.sheet_version, sheets, extras)
+    out = decide(t, snap)
+    if isinstance(out, Replay):
+        return Result(out.status, out.body, replayed=True), [], None
+    if needs.creates:
+        insert_session(conn, out.session, now_ms=now_ms)
+    # The hashes read ahead are those appending one leaf needs (a sheet); a change of
+    # several events reads what it needs when it writes.
+    nodes = reads.nodes if len(out.events) == 1 else None
+    stored = write_change(conn, t, w, out, base_seq=last, now_ms=now_ms, nodes=nodes)()
+    return Result(out.status, out.body), stored, out
+
+
+def _reads(conn: Connection, t: Transition, s: Session, last: int) -> SnapshotReads:
+    # The reads after the lock in one statement: the key's response, the seat's latest
+    # version, the audit-log hashes appending at last_seq needs.
+    seat = stage = None
+    if t.needs.sheet_version_of is not None and s.stage is not None:
+        holder = s.seat_of(t.needs.sheet_version_of)
+        seat, stage = (holder.index if holder else None), s.stage.value
+    version = seat is not None
+    keys = append_needs(last)
+    params: list[Any] = [t.actor, t.key or ""]
+    if version:
+        params += [t.session_id, stage, seat]
+    for level, idx in keys:
+        params += [t.session_id, level, idx]
+    cur = raw_cursor(conn)
+    cur.execute(snapshot_reads_sql(is_pg(conn), version, len(keys)), params)
+    reads = parse_snapshot_reads(cur.fetchall())
+    return reads if t.key is not None else SnapshotReads(None, reads.sheet_version, reads.nodes)
+
+
+def write_change(
+    conn: Connection,
+    t: Transition,
+    w: Wiring,
+    change: Change,
+    *,
+    base_seq: int,
+    now_ms: int,
+    nodes: dict[tuple[int, int], bytes] | None,
+    pipelined: bool = False,
+) -> Callable[[], list[StoredEvent]]:
+    """Send ``change``'s writes; the returned function checks them and returns the
+    stored events. Milestones and extras are written here too (never pipelined)."""
+    rows: list[Row] = []
+    if change.sheet is not None:
+        rows.append(_sheet_row(t.session_id, change, seq=base_seq + 1, now_ms=now_ms))
+    if t.key is not None:
+        rows.append(_idempotency_row(t, change, now_ms))
+    check: Callable[[], list[StoredEvent]] = list
+    if change.events or change.changed or rows:
+        check = send_record(
+            conn,
+            change.session,
+            change.events,
+            base_seq=base_seq,
+            actor=t.actor,
+            venue=t.venue,
+            now_ms=now_ms,
+            changed=change.changed,
+            nodes=nodes,
+            rows=rows,
+            pipelined=pipelined,
+        )
+    if pipelined:
+        return check
+    stored = check()
+    for name, value in change.extras.items():
+        extra = w.extras.get(name)
+        if extra is None or extra.save is None:
+            raise RuntimeError(f"no store for the extra {name!r}")
+        extra.save(conn, change.session, value, now_ms)
+    if stored and w.milestone is not None:
+        w.milestone(conn, t.session_id, stored)
+    return lambda: stored
+
+
+_SHEET_COLUMNS = (
+    "session_id",
+    "seat",
+    "stage",
+    "version",
+    "expert_id",
+    "doc",
+    "sha256",
+    "seq",
+    "submitted_ms",
+)
+_KEY_COLUMNS = ("actor", "key", "session_id", "request_sha256", "status", "response", "created_ms")
+
+
+def _sheet_row(session_id: str, change: Change, *, seq: int, now_ms: int) -> Row:
+    v = change.sheet
+    assert v is not None
+    values = (
+        session_id,
+        v.sheet.seat,
+        v.sheet.stage.value,
+        v.version,
+        v.expert_id,
+        v.doc,
+        v.sha256,
+        seq,
+        now_ms,
+    )
+    return Row("score_sheet", _SHEET_COLUMNS, values)
+
+
+def _idempotency_row(t: Transition, change: Change, now_ms: int) -> Row:
+    values = (
+        t.actor,
+        t.key,
+        change.session.id,
+        t.request_sha256,
+        change.status,
+        _dumps(change.body),
+        now_ms,
+    )
+    return Row("idempotency_key", _KEY_COLUMNS, values)
+
+
+def insert_session(conn: Connection, session: Session, *, now_ms: int) -> None:
+    """Insert a new session row at seq 0 (its events are added by :func:`record`)."""
+    conn.execute(
+        sa.insert(_S).values(
+            id=session.id,
+            title=session.title,
+            primary_venue=session.primary.id,
+            state=session.state.value,
+            last_seq=0,
+            doc=_dumps(session_to_doc(session)),
+            created_at=now_ms,
+            updated_at=now_ms,
+        )
+    )
+
+
+def record(
+    conn: Connection,
+    session: Session,
+    events: Sequence[Event],
+    *,
+    base_seq: int,
+    actor: str,
+    venue: str | None,
+    now_ms: int,
+    changed: bool = True,
+) -> list[StoredEvent]:
+    """Write ``session`` (unless not ``changed``) and its events at seq base_seq+1, …
+    with their audit leaves, now (used by tests and tools; services go through the
+    unit of work)."""
+    return send_record(
+        conn,
+        session,
+        events,
+        base_seq=base_seq,
+        actor=actor,
+        venue=venue,
+        now_ms=now_ms,
+        changed=changed,
+    )()
+
+
+def send_record(
+    conn: Connection,
+    session: Session,
+    events: Sequence[Event],
+    *,
+    base_seq: int,
+    actor: str,
+    venue: str | None,
+    now_ms: int,
+    changed: bool = True,
+    nodes: dict[tuple[int, int], bytes] | None = None,
+    rows: Sequence[Row] = (),
+    pipelined: bool = False,
+) -> Callable[[], list[StoredEvent]]:
+    """Send the write of a change now; the returned function checks it and returns the
+    stored events — on PostgreSQL inside a pipeline (``pipelined``: on a cursor of its
+    own, its result read after the pipeline synced). ``nodes``: the audit-log hashes
+    appending at ``base_seq`` needs, when the caller read them already."""
+    stored = [
+        StoredEvent(
+            session.id, base_seq + i + 1, e.type, to_jsonable(e.payload), actor, venue, now_ms
+        )
+        for i, e in enumerate(events)
+    ]
+    # The same transaction appends each event to the session's audit log
+    # (leaf index = seq - 1), so an event exists if and only if its leaf does.
+    leaves = [e.leaf() for e in stored]
+    node_rows: list[tuple[int, int, bytes]] = []
+    if stored:
+        if nodes is None:
+            nodes = fetch_append_nodes(conn, session.id, base_seq, len(stored))
+        node_rows = append_rows(session.id, base_seq, leaves, nodes)
+    w = _Write(
+        session_id=session.id,
+        base_seq=base_seq,
+        last_seq=base_seq + len(stored),
+        now_ms=now_ms,
+        actor=actor,
+        venue=venue,
+        # The document is rewritten only when it changed (a sheet leaves it as it is).
+        state_doc=(session.state.value, _dumps(session_to_doc(session))) if changed else None,
+        events=stored,
+        payloads=[_dumps(e.payload) for e in stored],
+        leaves=leaves,
+        nodes=node_rows,
+        rows=tuple(rows),
+    )
+    # The WHERE on last_seq makes a lost update impossible even if a caller forgot the
+    # row lock: a concurrent writer would have moved last_seq and we would update 0 rows.
+    pg = is_pg(conn)
+    cur: Any = None
+    updated = 0
+    if pg:
+        # Several requests' results are pending together in a pipeline: a cursor each.
+        cur = pipeline_cursor(conn) if pipelined else raw_cursor(conn)
+        _write_pg(cur, w)
+    else:
+        updated = _write_sqlite(conn, w)
+
+    def check() -> list[StoredEvent]:
+        if (int(cur.fetchone()[0]) if pg else updated) != 1:
+            raise RuntimeError(
+                f"session {session.id} changed concurrently (expected seq {base_seq})"
+            )
+        return stored
+
+    return check
+
+
+@dataclass(frozen=True)
+class _Write:
+    """Everything :func:`send_record` writes, for the statement(s) of one dialect."""
+
+    session_id: str
+    base_seq: int
+    last_seq: int
+    now_ms: int
+    actor: str
+    venue: str | None
+    state_doc: tuple[str, str] | None
+    events: list[StoredEvent]
+    payloads: list[str]
+    leaves: list[bytes]
+    nodes: list[tuple[int, int, bytes]]
+    rows: tuple[Row, ...]
+
+
+def _write_sqlite(conn: Connection, w: _Write) -> int:
+    # Statements cost no round trip on SQLite: one per table (executemany for several rows).
+    sid, sql, cur = w.session_id, SQL_LITE, raw_cursor(conn)
+    if w.state_doc is not None:
+        cur.execute(sql["save"], (w.last_seq, w.now_ms, *w.state_doc, sid, w.base_seq))
+    else:
+        cur.execute(sql["bump"], (w.last_seq, w.now_ms, sid, w.base_seq))
+    updated = int(cur.rowcount)
+    if updated != 1:
+        return updated
+    if w.events:
+        cur.executemany(
+            sql["event"],
+            [
+                (sid, e.seq, e.type, p, w.actor, w.venue, w.now_ms)
+                for e, p in zip(w.events, w.payloads, strict=True)
+            ],
+        )
+        cur.executemany(
+            sql["leaf"], [(sid, e.seq - 1, d) for e, d in zip(w.events, w.leaves, strict=True)]
+        )
+        cur.executemany(sql["node"], [(sid, *r) for r in w.nodes])
+    for row in w.rows:
+        cur.execute(insert_sql(row.table, row.columns, "?"), row.values)
+    return updated
+
+
+def _write_pg(cur: Any, w: _Write) -> None:
+    # One statement, one round trip (record_sql_pg); scalar parameters only (psycopg
+    # dumps a list parameter as an array in Python, which costs more).
+    params: list[Any] = [w.last_seq, w.now_ms, *(w.state_doc or ()), w.session_id, w.base_seq]
+    for e, payload in zip(w.events, w.payloads, strict=True):
+        params += (e.seq, e.type, payload, w.actor, w.venue, w.now_ms)
+    for e, data in zip(w.events, w.leaves, strict=True):
+        params += (e.seq - 1, data)
+    for node in w.nodes:
+        params += node
+    for row in w.rows:
+        params += row.values
+    sql = record_sql_pg(
+        w.state_doc is not None,
+        len(w.events),
+        len(w.nodes),
+        tuple((r.table, r.columns) for r in w.rows),
+    )
+    cur.execute(sql, params)

@@ -1,0 +1,124 @@
+"""The unit of work: the one road every change of a session takes.
+
+``await uow.commit(transition)``:
+
+1. on the database's writer thread, in one transaction, a store driver locks the
+   session row, reads what the transition needs (:class:`~.transitions.Needs`), calls
+   :func:`~.transitions.decide` on that snapshot, and writes the change — the session,
+   its events with their audit leaves (:mod:`evalsvc.audit.leaf`), the score sheet, the
+   extras, the idempotency record, and a signed checkpoint when an event is a milestone;
+2. after COMMIT returned, and only then, the stored events are published to the bus
+   (the WebSocket hub and, on PostgreSQL, the other instances) and the audit service is
+   told the log grew.
+
+The sequential driver (:mod:`.store.writes`) is the reference; on PostgreSQL a
+transition that says it may (``Needs.batch``: score sheets) goes through the pipelined
+driver (:mod:`.store.pipelined`), which gives the same rows for a group in fewer round
+trips. The sessions, draw and certificate services all write through here.
+"""
+
+from __future__ import annotations
+
+__all__ = ["Outcome", "UnitOfWork"]
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Connection
+
+from evalsvc.db import Database
+from evalsvc.sessions.bus import LocalBus
+from evalsvc.sessions.store.pipelined import Pipelined
+from evalsvc.sessions.store.reads import SessionDocs, StoredEvent
+from evalsvc.sessions.store.writes import Extra, Wiring, execute
+from evalsvc.sessions.transitions import Change, Result, Transition
+
+
+class AuditHooks(Protocol):
+    """What the unit of work asks of the audit service (evalsvc.audit.service)."""
+
+    def milestone(
+        self,
+        conn: Connection,
+        session_id: str,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        size: int,
+    ) -> str | None: ...
+
+    def mark_dirty(self, session_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A committed transition: the response, the events stored, the change written
+    (None for a replay)."""
+
+    result: Result
+    events: list[StoredEvent]
+    change: Change | None
+
+    @property
+    def last_seq(self) -> int | None:
+        return self.events[-1].seq if self.events else None
+
+
+class UnitOfWork:
+    """Runs transitions on one database and publishes what they committed."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        bus: LocalBus,
+        clock_ms: Callable[[], int],
+        audit: AuditHooks | None = None,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.clock_ms = clock_ms
+        self.audit = audit
+        self.docs = SessionDocs()
+        self._extras: dict[str, Extra] = {}
+        self._wiring = self._wire()
+
+    def register(self, name: str, extra: Extra) -> None:
+        """Let transitions read (and write) the extra ``name`` with the session; an
+        extra nobody registered reads as None."""
+        self._extras[name] = extra
+        self._wiring = self._wire()
+
+    def _wire(self) -> Wiring:
+        milestone = None
+        if self.audit is not None:
+            audit = self.audit
+
+            def milestone(conn: Connection, session_id: str, stored: Sequence[StoredEvent]) -> None:
+                # A milestone commits together with the checkpoint that covers it.
+                audit.milestone(
+                    conn, session_id, [(e.type, e.payload) for e in stored], size=stored[-1].seq
+                )
+
+        return Wiring(self.docs, dict(self._extras), milestone)
+
+    async def commit(self, t: Transition) -> Outcome:
+        """Run ``t`` in one transaction; publish its events once committed."""
+        now_ms = self.clock_ms()
+        w = self._wiring
+        fn: Callable[[Connection], tuple[Result, list[StoredEvent], Change | None]]
+        if t.needs.batch and not self.db.sqlite:
+            fn = Pipelined(t, w, now_ms)
+        else:
+            fn = functools.partial(execute, t=t, w=w, now_ms=now_ms)
+        result, stored, change = await self.db.write(fn, key=t.session_id)
+        self.publish(t.session_id, stored)
+        return Outcome(result, stored, change)
+
+    def publish(self, session_id: str, stored: list[StoredEvent]) -> None:
+        """After COMMIT: tell the audit service and every listener (the committed events
+        ride along so the hub can fan out without reading them again)."""
+        if stored:
+            if self.audit is not None:
+                self.audit.mark_dirty(session_id)
+            self.bus.publish(session_id, stored[-1].seq, stored)
