@@ -141,7 +141,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     audit = AuditService(db, master=master, log_name=settings.audit.log_name)
     app[AUDIT] = audit
     s = settings.scoring
-    uow = UnitOfWork(db, bus=LocalBus(), clock_ms=_clock_ms, audit=audit)
+    uow = UnitOfWork(
+        db, bus=LocalBus(), clock_ms=_clock_ms, milestone=audit.milestone, grown=audit.mark_dirty
+    )
     app[SESSIONS] = SessionService(
         uow,
         new_id=_new_session_id,

@@ -1,6 +1,6 @@
 """The primary's audit-log service: its signing key, checkpoints, and supervisor reads.
 
-Leaves are appended by :func:`evalsvc.sessions.store.record` in the transaction of each
+Leaves are appended by :func:`evalsvc.sessions.store.writes.send_record` in the transaction of each
 event. This service signs checkpoints (C2SP tlog-checkpoint, signed-note):
 
 - **at every milestone**, inside the milestone's own transaction (:meth:`milestone`),

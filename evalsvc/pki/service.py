@@ -67,6 +67,7 @@ from evalsvc.errors import (
 from evalsvc.pki.agents import VenueAgentAuth, parse_venue_agents, venue_agent_principal
 from evalsvc.pki.challenge import (
     Challenge,
+    LoginProof,
     make_challenge,
     parse_presented_chain,
     verify_challenge_response,
@@ -382,16 +383,7 @@ class PkiService:
         role = role or "expert"
         now = self.clock()
         try:
-            proof = verify_challenge_response(
-                challenge,
-                certificate=leaf,
-                signature=signature,
-                trust=loaded.trust,
-                at=now,
-                intermediates=chain,
-                crls=loaded.crls.crls,
-                revocation=self.login_revocation,
-            )
+            proof = self._verify(loaded, challenge, leaf, chain, signature, now)
         except SignatureInvalid as exc:
             # At login a bad signature is a refused login (403), like a refused
             # certificate; on a document it stays 422 (docs/pki.md "Errors").
@@ -494,6 +486,27 @@ class PkiService:
         )
         return LoginResult(token, now_s + ttl, p, proof.validation.region, seq)
 
+    def _verify(
+        self,
+        loaded: _Loaded,
+        challenge: Challenge,
+        leaf: x509.Certificate,
+        chain: tuple[x509.Certificate, ...],
+        signature: bytes,
+        now: _dt.datetime,
+    ) -> LoginProof:
+        """The signed challenge checked against the current trust stores and CRLs."""
+        return verify_challenge_response(
+            challenge,
+            certificate=leaf,
+            signature=signature,
+            trust=loaded.trust,
+            at=now,
+            intermediates=chain,
+            crls=loaded.crls.crls,
+            revocation=self.login_revocation,
+        )
+
     def _venue_agent_login(
         self,
         challenge: Challenge,
@@ -508,16 +521,7 @@ class PkiService:
         loaded = self.loaded
         now = self.clock()
         try:
-            proof = verify_challenge_response(
-                challenge,
-                certificate=leaf,
-                signature=signature,
-                trust=loaded.trust,
-                at=now,
-                intermediates=chain,
-                crls=loaded.crls.crls,
-                revocation=self.login_revocation,
-            )
+            proof = self._verify(loaded, challenge, leaf, chain, signature, now)
             key = key_sha256(leaf)
             p = venue_agent_principal(
                 proof.validation,

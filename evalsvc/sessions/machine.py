@@ -89,21 +89,27 @@ class CreateSession:
 
 @dataclass(frozen=True)
 class AddBid:
+    """Register one more bid while the session is a draft."""
+
     bid: Bid
 
 
 @dataclass(frozen=True)
 class AddCriterion:
+    """Add one more evaluation criterion while the session is a draft."""
+
     criterion: Criterion
 
 
 @dataclass(frozen=True)
 class OpenDraw:
-    pass
+    """Close the draft and open the committee draw (bids, criteria and seats are fixed)."""
 
 
 @dataclass(frozen=True)
 class AssignSeat:
+    """Seat a confirmed expert (the draw seats experts as they accept their invitation)."""
+
     seat: int
     expert_id: str
     expert_name: str
@@ -111,31 +117,37 @@ class AssignSeat:
 
 @dataclass(frozen=True)
 class CompleteDraw:
-    pass
+    """Every seat holds a confirmed expert: the committee is formed."""
 
 
 @dataclass(frozen=True)
 class StartCheckIn:
-    pass
+    """Open check-in at every venue."""
 
 
 @dataclass(frozen=True)
 class CheckIn:
+    """A venue operator confirms the expert of ``seat`` is present (identity checked)."""
+
     seat: int
 
 
 @dataclass(frozen=True)
 class StartEvaluation:
-    pass
+    """Every seat checked in: evaluation starts with the qualification stage."""
 
 
 @dataclass(frozen=True)
 class LockQualification:
+    """Close the qualification stage on the latest sheet of every seat."""
+
     sheets: tuple[Sheet, ...]  # the latest qualification sheet of each seat
 
 
 @dataclass(frozen=True)
 class LockScoring:
+    """Close the scoring stage and aggregate the latest sheet of every seat."""
+
     sheets: tuple[Sheet, ...]  # the latest scoring sheet of each seat
 
 
@@ -152,6 +164,8 @@ class SubmitSheet:
 
 @dataclass(frozen=True)
 class ExplainDeviation:
+    """A member explains a score flagged as deviating from the committee's."""
+
     seat: int
     bid_id: str
     text: str
@@ -159,11 +173,13 @@ class ExplainDeviation:
 
 @dataclass(frozen=True)
 class StartReport:
-    pass
+    """Every deviation explained: the committee drafts its report."""
 
 
 @dataclass(frozen=True)
 class RecordDissent:
+    """A member records a dissent, which becomes part of the report."""
+
     seat: int
     text: str
 
@@ -179,21 +195,25 @@ class SignReport:
 
 @dataclass(frozen=True)
 class Seal:
-    pass
+    """Every member signed the report: the session is sealed."""
 
 
 @dataclass(frozen=True)
 class Pause:
+    """Stop the session where it is, for a stated reason."""
+
     reason: str
 
 
 @dataclass(frozen=True)
 class Resume:
-    pass
+    """Carry on from where the pause stopped the session."""
 
 
 @dataclass(frozen=True)
 class Abort:
+    """End the session before its seal, for a stated reason."""
+
     reason: str
 
 

@@ -24,7 +24,7 @@ __all__ = ["Outcome", "UnitOfWork"]
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -35,19 +35,9 @@ from evalsvc.sessions.store.reads import SessionDocs, StoredEvent
 from evalsvc.sessions.store.writes import Extra, Wiring, execute
 from evalsvc.sessions.transitions import Change, Result, Transition
 
-
-class AuditHooks(Protocol):
-    """What the unit of work asks of the audit service (evalsvc.audit.service)."""
-
-    def milestone(
-        self,
-        conn: Connection,
-        session_id: str,
-        events: Sequence[tuple[str, dict[str, Any]]],
-        size: int,
-    ) -> str | None: ...
-
-    def mark_dirty(self, session_id: str) -> None: ...
+# In the transaction of a change: sign a checkpoint if an event is a milestone
+# (evalsvc.audit.service.AuditService.milestone: conn, session, (type, payload)s, size).
+Milestone = Callable[[Connection, str, Sequence[tuple[str, dict[str, Any]]], int], object]
 
 
 @dataclass(frozen=True)
@@ -73,12 +63,18 @@ class UnitOfWork:
         *,
         bus: LocalBus,
         clock_ms: Callable[[], int],
-        audit: AuditHooks | None = None,
+        milestone: Milestone | None = None,
+        grown: Callable[[str], None] | None = None,
+        pipelined: bool = True,
     ) -> None:
         self.db = db
         self.bus = bus
         self.clock_ms = clock_ms
-        self.audit = audit
+        self.milestone = milestone
+        self.grown = grown  # after COMMIT: a session's log has new leaves
+        # PostgreSQL: batchable transitions go through the pipelined driver (False: the
+        # sequential one, the reference — tests/sessions/test_drivers.py compares them).
+        self.pipelined = pipelined and not db.sqlite
         self.docs = SessionDocs()
         self._extras: dict[str, Extra] = {}
         self._wiring = self._wire()
@@ -90,15 +86,13 @@ class UnitOfWork:
         self._wiring = self._wire()
 
     def _wire(self) -> Wiring:
-        milestone = None
-        if self.audit is not None:
-            audit = self.audit
+        sign = self.milestone
+        if sign is None:
+            return Wiring(self.docs, dict(self._extras))
 
-            def milestone(conn: Connection, session_id: str, stored: Sequence[StoredEvent]) -> None:
-                # A milestone commits together with the checkpoint that covers it.
-                audit.milestone(
-                    conn, session_id, [(e.type, e.payload) for e in stored], size=stored[-1].seq
-                )
+        def milestone(conn: Connection, session_id: str, stored: Sequence[StoredEvent]) -> None:
+            # A milestone commits together with the checkpoint that covers it.
+            sign(conn, session_id, [(e.type, e.payload) for e in stored], stored[-1].seq)
 
         return Wiring(self.docs, dict(self._extras), milestone)
 
@@ -107,7 +101,7 @@ class UnitOfWork:
         now_ms = self.clock_ms()
         w = self._wiring
         fn: Callable[[Connection], tuple[Result, list[StoredEvent], Change | None]]
-        if t.needs.batch and not self.db.sqlite:
+        if t.needs.batch and self.pipelined:
             fn = Pipelined(t, w, now_ms)
         else:
             fn = functools.partial(execute, t=t, w=w, now_ms=now_ms)
@@ -119,6 +113,6 @@ class UnitOfWork:
         """After COMMIT: tell the audit service and every listener (the committed events
         ride along so the hub can fan out without reading them again)."""
         if stored:
-            if self.audit is not None:
-                self.audit.mark_dirty(session_id)
+            if self.grown is not None:
+                self.grown(session_id)
             self.bus.publish(session_id, stored[-1].seq, stored)

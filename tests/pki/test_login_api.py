@@ -265,6 +265,28 @@ async def test_trust_reload_is_audited_and_needs_a_supervisor(
     assert len(loaded) == 1 and loaded[0]["actor"].startswith("supervisor:")
 
 
+async def test_reloads_racing_on_two_instances_each_audit_every_session(
+    aiohttp_client: Any, capi: Harness, pki_settings: Settings, devpki: DevPki
+) -> None:
+    # Two instances of the primary on one database (the scaled deployment) reload their
+    # trust stores at once, three times: every reload succeeds — none is a 500 — and each
+    # leaves one pki.trust_loaded event in every open session, in a gap-free log.
+    other = Harness(await aiohttp_client(create_app(pki_settings)), pki_settings)
+    sids = [(await evaluating_session(capi))[0] for _ in range(2)]
+    for _ in range(3):
+        answers = await asyncio.gather(
+            capi.call("POST", "/api/admin/trust/reload", capi.sup),
+            other.call("POST", "/api/admin/trust/reload", other.sup),
+        )
+        for status, body in answers:
+            assert status == 200, body
+            assert set(sids) <= set(body["sessions_audited"])
+    for sid in sids:
+        events = await capi.events(sid)
+        assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+        assert len([e for e in events if e["type"] == "pki.trust_loaded"]) == 6
+
+
 async def test_without_trust_stores_certificate_login_is_unavailable(api: Harness) -> None:
     sid, _ = await api.create(session_doc())
     status, body = await api.call("POST", "/api/auth/challenge", json={"session": sid})

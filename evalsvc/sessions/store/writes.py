@@ -16,7 +16,6 @@ __all__ = [
     "Wiring",
     "execute",
     "insert_session",
-    "record",
     "send_record",
     "write_change",
 ]
@@ -234,32 +233,6 @@ def insert_session(conn: Connection, session: Session, *, now_ms: int) -> None:
             updated_at=now_ms,
         )
     )
-
-
-def record(
-    conn: Connection,
-    session: Session,
-    events: Sequence[Event],
-    *,
-    base_seq: int,
-    actor: str,
-    venue: str | None,
-    now_ms: int,
-    changed: bool = True,
-) -> list[StoredEvent]:
-    """Write ``session`` (unless not ``changed``) and its events at seq base_seq+1, …
-    with their audit leaves, now (used by tests and tools; services go through the
-    unit of work)."""
-    return send_record(
-        conn,
-        session,
-        events,
-        base_seq=base_seq,
-        actor=actor,
-        venue=venue,
-        now_ms=now_ms,
-        changed=changed,
-    )()
 
 
 def send_record(
