@@ -59,9 +59,31 @@ from evalsvc.errors import SchemaMismatch, Unavailable
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _v1_to_v2(conn: Connection) -> None:
+    """Sealed score sheets (their commitment, salt and signature record) and idempotency
+    keys scoped to (actor, session, route). Keys stored before keep their answers under
+    the route ``v1``: a retry of a request sent before the upgrade is a new request."""
+    for sql in (
+        "ALTER TABLE score_sheet ADD COLUMN commitment VARCHAR(64)",
+        "ALTER TABLE score_sheet ADD COLUMN salt VARCHAR(64)",
+        "ALTER TABLE score_sheet ADD COLUMN signature TEXT",
+        "CREATE TABLE idempotency_key_v2 (actor VARCHAR(100) NOT NULL, "
+        "session_id VARCHAR(40) NOT NULL, route VARCHAR(20) NOT NULL, key VARCHAR(100) NOT NULL, "
+        "request_sha256 VARCHAR(64) NOT NULL, status INTEGER NOT NULL, response TEXT NOT NULL, "
+        "created_ms BIGINT NOT NULL, PRIMARY KEY (actor, session_id, route, key))",
+        "INSERT INTO idempotency_key_v2 SELECT actor, session_id, 'v1', key, request_sha256, "
+        "status, response, created_ms FROM idempotency_key",
+        "DROP TABLE idempotency_key",
+        "ALTER TABLE idempotency_key_v2 RENAME TO idempotency_key",
+    ):
+        conn.exec_driver_sql(sql)
+
+
 # from-version → function upgrading the schema by one version, in a transaction.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
 
 
 def _register_tables() -> None:

@@ -75,7 +75,7 @@ async def test_replay_then_live_events_and_ack_after_commit(api: Harness) -> Non
     # The event is in the table (ack only after commit) and reaches the supervisor.
     _, ev = await sup.until("event")
     assert ev["seq"] == ack["seq"] and ev["event"] == "sheet.submitted"
-    assert ev["payload"]["sha256"] == ack["result"]["sha256"]
+    assert ev["payload"]["commitment"] == ack["result"]["commitment"]
     assert (await api.events(sid))[-1]["seq"] == ack["seq"]
     # Same id, same body: the same answer, marked replayed, and no new event.
     await ex.send({"type": "submit", "id": "sheet-0001", "sheet": scoring_sheet()})
@@ -125,7 +125,7 @@ async def test_experts_never_see_other_experts_identities(api: Harness) -> None:
     await submitter.send({"type": "submit", "id": "blind-0001", "sheet": scoring_sheet()})
     _, ev = await watcher.until("event")
     assert ev["event"] == "sheet.submitted" and ev["actor"] == "expert"
-    assert set(ev["payload"]) == {"seat", "stage", "version", "sha256"}  # no scores
+    assert set(ev["payload"]) == {"seat", "stage", "version", "commitment"}  # no scores
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ __all__ = [
     "load_session",
     "own_sheets",
     "parse_snapshot_reads",
+    "sheet_openings",
     "sheet_progress",
 ]
 
@@ -30,7 +31,7 @@ from evalsvc.sessions.model import Session, Sheet, session_from_doc
 from evalsvc.sessions.scoring import sheet_from_doc
 from evalsvc.sessions.store.sql import run
 from evalsvc.sessions.tables import EventRow, SessionRow, SheetRow
-from evalsvc.sessions.transitions import StoredResponse
+from evalsvc.sessions.transitions import SheetOpening, StoredResponse
 
 _S = cast(sa.Table, SessionRow.__table__)  # type: ignore[attr-defined]
 _E = cast(sa.Table, EventRow.__table__)  # type: ignore[attr-defined]
@@ -151,6 +152,19 @@ def latest_sheets(conn: Connection, session_id: str, stage: str) -> list[Sheet]:
     return [sheet_from_doc(r[0], json.loads(r[1])) for r in rows]
 
 
+def sheet_openings(conn: Connection, session_id: str, stage: str) -> list[SheetOpening]:
+    """Every version of every seat's sheet at ``stage``, with what opens its commitment."""
+    rows = conn.execute(
+        sa.select(_SH.c.seat, _SH.c.version, _SH.c.doc, _SH.c.salt, _SH.c.signature)
+        .where(_SH.c.session_id == session_id, _SH.c.stage == stage)
+        .order_by(_SH.c.seat, _SH.c.version)
+    ).all()
+    return [
+        SheetOpening(int(r[0]), int(r[1]), r[2], r[3], json.loads(r[4]) if r[4] else None)
+        for r in rows
+    ]
+
+
 def sheet_progress(conn: Connection, session_id: str) -> dict[str, dict[int, int]]:
     """stage → seat → number of versions submitted (no contents)."""
     rows = conn.execute(
@@ -168,7 +182,13 @@ def own_sheets(conn: Connection, session_id: str, seat: int) -> list[dict[str, A
     """Every version of one seat's sheets (for that expert)."""
     rows = conn.execute(
         sa.select(
-            _SH.c.stage, _SH.c.version, _SH.c.doc, _SH.c.sha256, _SH.c.seq, _SH.c.submitted_ms
+            _SH.c.stage,
+            _SH.c.version,
+            _SH.c.doc,
+            _SH.c.sha256,
+            _SH.c.seq,
+            _SH.c.submitted_ms,
+            _SH.c.commitment,
         )
         .where(_SH.c.session_id == session_id, _SH.c.seat == seat)
         .order_by(_SH.c.stage, _SH.c.version)
@@ -181,14 +201,17 @@ def own_sheets(conn: Connection, session_id: str, seat: int) -> list[dict[str, A
             "sha256": r[3],
             "seq": r[4],
             "submitted_ms": r[5],
+            "commitment": r[6],
         }
         for r in rows
     ]
 
 
-def find_idempotent(conn: Connection, *, actor: str, key: str) -> StoredResponse | None:
-    """The response stored for this actor's key, if any."""
-    row = run(conn, "find_key", (actor, key)).fetchone()
+def find_idempotent(
+    conn: Connection, *, actor: str, session: str, route: str, key: str
+) -> StoredResponse | None:
+    """The response stored for this actor's key in this session and route, if any."""
+    row = run(conn, "find_key", (actor, session, route, key)).fetchone()
     if row is None:
         return None
     return StoredResponse(row[0], int(row[1]), json.loads(row[2]))
