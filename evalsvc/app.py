@@ -17,12 +17,20 @@ from aiohttp import web
 from evalsvc import __version__
 from evalsvc.audit.routes import ROUTES as AUDIT_ROUTES
 from evalsvc.audit.service import AuditService
+from evalsvc.auth import TokenVerifier
 from evalsvc.config import Settings
 from evalsvc.db import Database, ensure_schema
 from evalsvc.errors import Unavailable
 from evalsvc.experts.routes import DRAWS
 from evalsvc.experts.routes import ROUTES as DRAW_ROUTES
-from evalsvc.httpkit import PRINCIPAL_SECRET, Route, error_middleware, json_response, principal
+from evalsvc.httpkit import (
+    PRINCIPAL_SECRET,
+    TOKENS,
+    Route,
+    error_middleware,
+    json_response,
+    principal,
+)
 from evalsvc.keys import load_or_create_secret
 from evalsvc.openapi import openapi_document
 from evalsvc.pki.routes import ROUTES as PKI_ROUTES
@@ -126,6 +134,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[PRINCIPAL_SECRET] = await loop.run_in_executor(
         None, load_or_create_secret, settings.resolve(settings.auth.token_secret_file)
     )
+    # The app's own token cache and deny list (no process-wide state: STYLE.md).
+    app[TOKENS] = TokenVerifier(app[PRINCIPAL_SECRET])
     db = Database(settings.database)
     try:
         await loop.run_in_executor(None, ensure_schema, db.engine)
