@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = ["create_app"]
 
 import asyncio
+import contextlib
 import functools
 import secrets
 import time
@@ -123,6 +124,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_pki)
     app.cleanup_ctx.append(_draws)
     app.cleanup_ctx.append(_hub)
+    app.cleanup_ctx.append(_revocations)
     app.cleanup_ctx.append(_witnesses)
     app.on_shutdown.append(_say_going_away)
     return app
@@ -316,6 +318,29 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
         if presence is not None:
             await presence.stop()
         await hub.close()
+
+
+async def _revocations(app: web.Application) -> AsyncIterator[None]:
+    """The token deny list (evalsvc.tokens): read in full before the first request, then
+    what was added, every ``[auth] revocation_refresh_ms``; the open WebSockets of a
+    newly revoked token are closed."""
+    from evalsvc.tokens import Revocations
+
+    hub = app[HUB]
+    revocations = Revocations(
+        app[DB],
+        app[TOKENS],
+        refresh_s=app[SETTINGS].auth.revocation_refresh_ms / 1000,
+        on_revoked=hub.revoke,
+    )
+    await revocations.refresh()
+    task = asyncio.create_task(revocations.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _witnesses(app: web.Application) -> AsyncIterator[None]:

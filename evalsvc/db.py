@@ -59,9 +59,18 @@ from evalsvc.errors import SchemaMismatch, Unavailable
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _add_revoked_tokens(conn: Connection) -> None:
+    # 1 → 2: the bearer-token deny list (evalsvc.tokens, `evalsvc tokens revoke`).
+    from evalsvc.tokens import create_table
+
+    create_table(conn)
+
+
 # from-version → function upgrading the schema by one version, in a transaction.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _add_revoked_tokens}
 
 
 def _register_tables() -> None:
@@ -69,7 +78,8 @@ def _register_tables() -> None:
     import evalsvc.audit.tables
     import evalsvc.experts.tables
     import evalsvc.pki.tables
-    import evalsvc.sessions.tables  # noqa: F401
+    import evalsvc.sessions.tables
+    import evalsvc.tokens  # noqa: F401
 
 
 def is_sqlite(url: str) -> bool:

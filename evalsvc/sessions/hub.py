@@ -609,6 +609,14 @@ class Hub:
         self.conns.add(conn)
         return conn
 
+    def revoke(self, token_ids: set[str]) -> None:
+        """Close the connections authenticated by a token now revoked (evalsvc.tokens):
+        ``bye token_revoked``, close 4401."""
+        for conn in list(self.conns):
+            if conn.principal.token_id in token_ids:
+                log.info("closing %s: its token was revoked", conn.principal.actor)
+                conn.kick("token_revoked", "your token was revoked: authenticate again")
+
     def forget(self, conn: Connection) -> None:
         """Drop ``conn`` from the registry (the handler's ``finally``)."""
         self.conns.discard(conn)
