@@ -40,13 +40,8 @@ def test_tokens_issue_makes_a_token_the_server_accepts(
     secret_file = tmp_path / "secret"
     os.environ["EVALSVC_TOKEN_SECRET_FILE"] = str(secret_file)
     try:
-        assert (
-            main(
-                ["tokens", "issue", "--role", "operator", "--venue", "js-suzhou"]
-                + ["--subject", "op-js-0031", "--name", "钱程"]
-            )
-            == 0
-        )
+        args = ["--role", "operator", "--venue", "js-suzhou", "--subject", "op-js-0031"]
+        assert main(["tokens", "issue", *args, "--name", "钱程"]) == 0
     finally:
         del os.environ["EVALSVC_TOKEN_SECRET_FILE"]
     out = capsys.readouterr()
