@@ -320,3 +320,19 @@ async def test_a_writer_survives_its_connection_being_killed(db_url: str) -> Non
     finally:
         db.close()
         admin.dispose()
+
+
+def test_upgrade_from_1_adds_the_token_deny_list(db_url: str) -> None:
+    db = Database(DatabaseSettings(url=db_url, pool_size=1))
+    try:
+        ensure_schema(db.engine)
+        with db.engine.begin() as c:  # a version-1 database: no revoked_token table
+            c.execute(sa.text("DROP TABLE revoked_token"))
+            c.execute(sa.text("UPDATE evalsvc_meta SET value = '1' WHERE key = 'schema_version'"))
+        with pytest.raises(SchemaMismatch, match="evalsvc db upgrade"):
+            ensure_schema(db.engine)
+        assert upgrade_schema(db.engine) == (1, 2)
+        ensure_schema(db.engine)
+        assert sa.inspect(db.engine).has_table("revoked_token")
+    finally:
+        db.close()
