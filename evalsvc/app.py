@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = ["create_app"]
 
 import asyncio
+import contextlib
 import functools
 import secrets
 import time
@@ -17,12 +18,20 @@ from aiohttp import web
 from evalsvc import __version__
 from evalsvc.audit.routes import ROUTES as AUDIT_ROUTES
 from evalsvc.audit.service import AuditService
+from evalsvc.auth import TokenVerifier
 from evalsvc.config import Settings
 from evalsvc.db import Database, ensure_schema
 from evalsvc.errors import Unavailable
 from evalsvc.experts.routes import DRAWS
 from evalsvc.experts.routes import ROUTES as DRAW_ROUTES
-from evalsvc.httpkit import PRINCIPAL_SECRET, Route, error_middleware, json_response, principal
+from evalsvc.httpkit import (
+    PRINCIPAL_SECRET,
+    TOKENS,
+    Route,
+    error_middleware,
+    json_response,
+    principal,
+)
 from evalsvc.keys import load_or_create_secret
 from evalsvc.openapi import openapi_document
 from evalsvc.pki.routes import ROUTES as PKI_ROUTES
@@ -117,6 +126,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_pki)
     app.cleanup_ctx.append(_draws)
     app.cleanup_ctx.append(_hub)
+    app.cleanup_ctx.append(_revocations)
     app.cleanup_ctx.append(_witnesses)
     app.on_shutdown.append(_say_going_away)
     return app
@@ -128,6 +138,8 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[PRINCIPAL_SECRET] = await loop.run_in_executor(
         None, load_or_create_secret, settings.resolve(settings.auth.token_secret_file)
     )
+    # The app's own token cache and deny list (no process-wide state: STYLE.md).
+    app[TOKENS] = TokenVerifier(app[PRINCIPAL_SECRET])
     db = Database(settings.database)
     try:
         await loop.run_in_executor(None, ensure_schema, db.engine)
@@ -299,6 +311,29 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
         if presence is not None:
             await presence.stop()
         await hub.close()
+
+
+async def _revocations(app: web.Application) -> AsyncIterator[None]:
+    """The token deny list (evalsvc.tokens): read in full before the first request, then
+    what was added, every ``[auth] revocation_refresh_ms``; the open WebSockets of a
+    newly revoked token are closed."""
+    from evalsvc.tokens import Revocations
+
+    hub = app[HUB]
+    revocations = Revocations(
+        app[DB],
+        app[TOKENS],
+        refresh_s=app[SETTINGS].auth.revocation_refresh_ms / 1000,
+        on_revoked=hub.revoke,
+    )
+    await revocations.refresh()
+    task = asyncio.create_task(revocations.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _witnesses(app: web.Application) -> AsyncIterator[None]:

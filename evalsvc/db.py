@@ -63,9 +63,12 @@ SCHEMA_VERSION = 2
 
 
 def _v1_to_v2(conn: Connection) -> None:
-    """Sealed score sheets (their commitment, salt and signature record) and idempotency
-    keys scoped to (actor, session, route). Keys stored before keep their answers under
+    """Schema 1 (3df28e2) → 2: sealed score sheets (their commitment, salt and signature
+    record), idempotency keys scoped to (actor, session, route), and the bearer-token
+    deny list (``evalsvc tokens revoke``). Keys stored before keep their answers under
     the route ``v1``: a retry of a request sent before the upgrade is a new request."""
+    from evalsvc.tokens import create_table
+
     for sql in (
         "ALTER TABLE score_sheet ADD COLUMN commitment VARCHAR(64)",
         "ALTER TABLE score_sheet ADD COLUMN salt VARCHAR(64)",
@@ -80,6 +83,7 @@ def _v1_to_v2(conn: Connection) -> None:
         "ALTER TABLE idempotency_key_v2 RENAME TO idempotency_key",
     ):
         conn.exec_driver_sql(sql)
+    create_table(conn)
 
 
 # from-version → function upgrading the schema by one version, in a transaction.
@@ -91,7 +95,8 @@ def _register_tables() -> None:
     import evalsvc.audit.tables
     import evalsvc.experts.tables
     import evalsvc.pki.tables
-    import evalsvc.sessions.tables  # noqa: F401
+    import evalsvc.sessions.tables
+    import evalsvc.tokens  # noqa: F401
 
 
 def is_sqlite(url: str) -> bool:

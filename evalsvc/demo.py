@@ -8,7 +8,7 @@ has not — log in as that expert, submit, then lock scoring as the Shanghai ope
 
 from __future__ import annotations
 
-__all__ = ["DEMO_SESSION", "run_demo", "seed_demo"]
+__all__ = ["DEMO_SESSION", "DEMO_TOKEN_TTL_HOURS", "run_demo", "seed_demo"]
 
 import asyncio
 import secrets
@@ -102,6 +102,20 @@ DEMO_SESSION: dict[str, Any] = {
     ],
 }
 
+# The printed links carry bearer tokens: anyone who sees the terminal, a screenshot or
+# the browser history holds them. They last a working day, not the configured lifetime
+# of issued tokens (whichever is shorter).
+DEMO_TOKEN_TTL_HOURS = 12
+
+# Venue → (id, name) of the operator on duty: a person, so the audit log names who did
+# what (issue "Blinding and integrity hold against an insider").
+OPERATORS = {
+    "sh-ggzy": ("op-sh-0012", "上海操作员 孙丽"),
+    "js-suzhou": ("op-js-0031", "苏州操作员 钱程"),
+    "zj-hangzhou": ("op-zj-0007", "杭州操作员 郑洁"),
+    "ah-hefei": ("op-ah-0019", "合肥操作员 冯涛"),
+}
+
 # (id, name) per seat, in seat order: Shanghai ×3, Suzhou ×2, Hangzhou, Hefei.
 EXPERTS = [
     ("E-SH-0107", "王建国"),
@@ -127,7 +141,7 @@ SCORES = [
 async def seed_demo(svc: SessionService, *, leave_last_unscored: bool = True) -> str:
     """Create the demo session through the service; returns its id."""
     venues = {v["id"] for v in [DEMO_SESSION["primary_venue"], *DEMO_SESSION["secondary_venues"]]}
-    ops = {v: Principal("operator", f"op-{v}", f"{v} 操作员", v) for v in venues}
+    ops = {v: Principal("operator", *OPERATORS[v], v) for v in venues}
     primary = ops["sh-ggzy"]
     created = await svc.create(primary, DEMO_SESSION, key=None)
     sid = str(created.body["id"])
@@ -173,9 +187,7 @@ async def seed_demo(svc: SessionService, *, leave_last_unscored: bool = True) ->
     return sid
 
 
-def _tokens(secret: bytes, ttl: int) -> list[tuple[str, str, str]]:
-    now = int(time.time())
-
+def _tokens(secret: bytes, ttl: int, now: int) -> list[tuple[str, str, str]]:
     def tok(role: str, subject: str, name: str, venue: str | None) -> str:
         return issue_token(
             secret,
@@ -192,7 +204,7 @@ def _tokens(secret: bytes, ttl: int) -> list[tuple[str, str, str]]:
         (
             "主场操作员 primary operator (上海)",
             "sh-ggzy",
-            tok("operator", "op-sh-ggzy", "上海操作员", "sh-ggzy"),
+            tok("operator", *OPERATORS["sh-ggzy"], "sh-ggzy"),
         )
     ]
     for v, label in (("js-suzhou", "苏州"), ("zj-hangzhou", "杭州"), ("ah-hefei", "合肥")):
@@ -200,10 +212,11 @@ def _tokens(secret: bytes, ttl: int) -> list[tuple[str, str, str]]:
             (
                 f"副场操作员 secondary operator ({label})",
                 v,
-                tok("operator", f"op-{v}", f"{label}操作员", v),
+                tok("operator", *OPERATORS[v], v),
             )
         )
-    out.append(("监督 supervisor", "-", tok("supervisor", "supervisor", "监督员", None)))
+    # Every token names a person (the audit log's actor), supervisors too.
+    out.append(("监督 supervisor", "-", tok("supervisor", "sup-demo-zhao", "监督员 赵", None)))
     eid, name = EXPERTS[-1]
     out.append(
         (
@@ -228,12 +241,19 @@ async def run_demo(settings: Settings, *, serve: bool = True) -> int:
         if serve:
             await web.TCPSite(runner, host, port).start()
         base = f"http://{host}:{port}"
-        tokens = _tokens(app[PRINCIPAL_SECRET], settings.auth.token_ttl_hours * 3600)
+        hours = min(DEMO_TOKEN_TTL_HOURS, settings.auth.token_ttl_hours)
+        now = int(time.time())
+        tokens = _tokens(app[PRINCIPAL_SECRET], hours * 3600, now)
+        until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now + hours * 3600))
         print(f"\n评标演示已就绪 / demo session ready: {sid}", flush=True)
         print(f"  {DEMO_SESSION['title']}")
         print("  主场 上海 (3 席) · 副场 苏州 (2) · 杭州 (1) · 合肥 (1) — 7 人评标委员会, 3 份投标")
         print("  当前阶段: 详细评审（评分） — 6/7 位专家已提交, 合肥专家待提交\n")
-        print(f"打开 / open:  {base}/   (粘贴下列令牌 / paste a token below, or use the links)\n")
+        print(f"打开 / open:  {base}/   (粘贴下列令牌 / paste a token below, or use the links)")
+        print(
+            f"令牌有效期 {hours} 小时，至 {until} / the tokens expire in {hours} h, at {until} "
+            "(run the demo again for new ones)\n"
+        )
         for label, venue, tok in tokens:
             print(f"  {label} [{venue}]")
             print(f"    {base}/#token={tok}\n")

@@ -102,6 +102,7 @@ WS_CLOSE_CODES: dict[str, int] = {
     "message_too_large": 1009,  # §7.4.1 "message too big" (beyond the hard frame limit)
     "internal_error": 1011,
     "unauthenticated": 4401,
+    "token_revoked": 4401,  # `evalsvc tokens revoke`: authenticate again, another token
     "forbidden": 4403,
     "venue_agent_unknown": 4403,  # a venue certificate mapped to no venue
     "not_found": 4404,

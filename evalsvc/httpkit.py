@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "PEER_AUTH",
     "PRINCIPAL_SECRET",
+    "TOKENS",
     "PeerAuth",
     "Route",
     "error_middleware",
@@ -31,7 +32,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from evalsvc.auth import Principal, token_expiry, verify_token
+from evalsvc.auth import Principal, TokenVerifier
 from evalsvc.canonical import response_json
 from evalsvc.errors import (
     EvalsvcError,
@@ -49,6 +50,8 @@ from evalsvc.http_errors import problem_for
 log = logging.getLogger(__name__)
 
 PRINCIPAL_SECRET: web.AppKey[bytes] = web.AppKey("token_secret", bytes)
+# The app's bearer-token verifier: its cache and deny list (evalsvc.tokens fills it).
+TOKENS: web.AppKey[TokenVerifier] = web.AppKey("tokens", TokenVerifier)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Methods a read-only principal (a venue agent, evalsvc.pki.agents) may use.
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -201,22 +204,6 @@ def idempotency_key(request: web.Request, *, required: bool) -> str | None:
     return key
 
 
-# token → (principal, expiry): verifying the MAC and parsing the claims on every request
-# was a tenth of a submission's CPU. Only valid tokens are cached, and only until expiry.
-_TOKENS: dict[tuple[bytes, str], tuple[Principal, int]] = {}
-
-
-def _verified(secret: bytes, token: str, now: int) -> Principal:
-    hit = _TOKENS.get((secret, token))
-    if hit is not None and hit[1] > now:
-        return hit[0]
-    p = verify_token(secret, token, now=now)
-    if len(_TOKENS) > 10_000:
-        _TOKENS.clear()
-    _TOKENS[(secret, token)] = (p, token_expiry(token))
-    return p
-
-
 def int_query(
     request: web.Request, name: str, default: int | None, *, lo: int, hi: int
 ) -> int:
@@ -247,7 +234,7 @@ def principal(request: web.Request, *, roles: tuple[str, ...] = ()) -> Principal
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("an Authorization: Bearer token is required")
-        p = _verified(request.app[PRINCIPAL_SECRET], token.strip(), int(time.time()))
+        p = request.app[TOKENS].verify(token.strip(), now=int(time.time()))
     if roles and p.role not in roles:
         raise Forbidden(f"this needs the role {' or '.join(roles)}; you are {p.role}")
     if p.read_only and request.method not in _READ_METHODS:

@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "evalsvc"
 # Modules of the pure core: plain functions and frozen dataclasses, no I/O.
 # Add every new pure module here; the test fails if one imports an I/O framework.
 PURE_MODULES = [
+    "auth.py",
     "canonical.py",
     "errors.py",
     "ids.py",

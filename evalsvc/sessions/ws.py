@@ -18,10 +18,10 @@ import time
 
 from aiohttp import WSMsgType, web
 
-from evalsvc.auth import Principal, token_expiry, verify_token
+from evalsvc.auth import Principal
 from evalsvc.errors import EvalsvcError, Forbidden, InvalidInput, Unauthenticated
 from evalsvc.http_errors import ws_close_code, ws_error_for
-from evalsvc.httpkit import PEER_AUTH, PRINCIPAL_SECRET, PeerAuth, Route
+from evalsvc.httpkit import PEER_AUTH, TOKENS, PeerAuth, Route
 from evalsvc.sessions import protocol
 from evalsvc.sessions.hub import Connection, Hub
 from evalsvc.sessions.service import Result, SessionService
@@ -81,8 +81,8 @@ async def _authenticate(
                 )
             p, expires = peer.get(), peer.expires_at
         else:
-            p = verify_token(request.app[PRINCIPAL_SECRET], parsed.token, now=int(time.time()))
-            expires = token_expiry(parsed.token)
+            p = request.app[TOKENS].verify(parsed.token, now=int(time.time()))
+            expires = p.expires_at or 0
         view = await request.app[SESSIONS].get(p, session_id)  # NotFound unless visible
     except Exception as exc:
         if not isinstance(exc, EvalsvcError):

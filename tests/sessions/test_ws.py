@@ -329,6 +329,32 @@ async def test_a_replay_does_not_count_against_the_queue_bound() -> None:
     await conn.aclose()
 
 
+async def test_replays_queued_together_share_one_budget() -> None:
+    gate = asyncio.Event()
+
+    async def send(text: str) -> None:
+        await gate.wait()
+
+    async def close(code: int, reason: str) -> None:
+        pass
+
+    conn = Connection(Principal("expert", "E-1", "E-1"), send, close, replay_budget=10)
+    conn.enqueue_replay([protocol.heartbeat_message(i) for i in range(12)])
+    assert conn.closing is None  # one sync is always taken (the replay cap bounds it)
+    conn.enqueue_replay([protocol.heartbeat_message(1)])
+    assert conn.closing == "slow_consumer"  # hello again before the first was read
+    await conn.aclose()
+
+    conn = Connection(Principal("expert", "E-1", "E-1"), send, close, replay_budget=10)
+    for _ in range(3):
+        conn.enqueue_replay([protocol.heartbeat_message(i) for i in range(3)])
+    assert conn.closing is None and conn.sync_outstanding() == 9
+    conn.enqueue_replay([protocol.heartbeat_message(i) for i in range(2)])
+    assert conn.closing == "slow_consumer"
+    await conn.aclose()
+    gate.set()
+
+
 async def test_a_gap_larger_than_the_replay_cap_gets_a_snapshot(api: Harness) -> None:
     from evalsvc.sessions.ws import HUB
 
