@@ -27,6 +27,7 @@ from evalsvc.keys import load_or_create_secret
 from evalsvc.openapi import openapi_document
 from evalsvc.pki.routes import ROUTES as PKI_ROUTES
 from evalsvc.pki.routes import certificate_middleware
+from evalsvc.schema import METADATA
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub, load_or_create_epoch
 from evalsvc.sessions.model import ScoringRules, Session
@@ -130,7 +131,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     )
     db = Database(settings.database)
     try:
-        await loop.run_in_executor(None, ensure_schema, db.engine)
+        await loop.run_in_executor(None, ensure_schema, db.engine, METADATA)
     except BaseException:
         db.close()
         raise

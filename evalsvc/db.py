@@ -17,9 +17,11 @@ The event loop never touches the database. Work is a plain function of a SQLAlch
   sequence numbers stay gap-free across instances; the key order means two instances
   locking several sessions in one group always lock them in the same order.
 
-Schema: ``create_all`` on an empty database, then a ``schema_version`` row; a database
-of another version is refused with :class:`~evalsvc.errors.SchemaMismatch` naming the
-command that upgrades it (``evalsvc db upgrade``).
+Schema: ``create_all`` of the metadata the caller passes (``evalsvc.schema.METADATA``:
+this adapter knows no feature's tables) on an empty database, then a ``schema_version``
+row; a database of another version is refused with
+:class:`~evalsvc.errors.SchemaMismatch` naming the command that upgrades it
+(``evalsvc db upgrade``).
 """
 
 from __future__ import annotations
@@ -51,7 +53,6 @@ from typing import Any, Protocol, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import SQLModel
 
 from evalsvc.config import DatabaseSettings
 from evalsvc.errors import SchemaMismatch, Unavailable
@@ -62,14 +63,6 @@ T = TypeVar("T")
 SCHEMA_VERSION = 1
 # from-version → function upgrading the schema by one version, in a transaction.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
-
-
-def _register_tables() -> None:
-    # Import every module that declares tables so SQLModel.metadata knows them all.
-    import evalsvc.audit.tables
-    import evalsvc.experts.tables
-    import evalsvc.pki.tables
-    import evalsvc.sessions.tables  # noqa: F401
 
 
 def is_sqlite(url: str) -> bool:
@@ -126,9 +119,11 @@ def make_engine(settings: DatabaseSettings) -> Engine:
     )
 
 
+# The adapter's own table (schema version, epoch), on metadata of its own: the tables of
+# the features are the caller's (evalsvc.schema.METADATA), this layer does not know them.
 _META = sa.Table(
     "evalsvc_meta",
-    SQLModel.metadata,
+    sa.MetaData(),
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(200), nullable=False),
 )
@@ -141,9 +136,15 @@ def _current_version(conn: Connection) -> int | None:
     return int(row[0]) if row else None
 
 
-def ensure_schema(engine: Engine) -> None:
-    """Create the schema in an empty database; refuse a database of another version."""
-    _register_tables()
+def _create(conn: Connection, metadata: sa.MetaData) -> None:
+    metadata.create_all(conn)
+    _META.create(conn)
+    conn.execute(sa.insert(_META).values(key="schema_version", value=str(SCHEMA_VERSION)))
+
+
+def ensure_schema(engine: Engine, metadata: sa.MetaData) -> None:
+    """Create ``metadata``'s tables in an empty database; refuse a database of another
+    version."""
     with engine.begin() as conn:
         version = _current_version(conn)
         if version is None:
@@ -152,8 +153,7 @@ def ensure_schema(engine: Engine) -> None:
                     "the database has tables but no evalsvc schema version: "
                     "is it another application's database?"
                 )
-            SQLModel.metadata.create_all(conn)
-            conn.execute(sa.insert(_META).values(key="schema_version", value=str(SCHEMA_VERSION)))
+            _create(conn, metadata)
             log.info("created database schema version %d", SCHEMA_VERSION)
             return
     if version < SCHEMA_VERSION:
@@ -168,14 +168,13 @@ def ensure_schema(engine: Engine) -> None:
         )
 
 
-def upgrade_schema(engine: Engine) -> tuple[int, int]:
-    """Run the migrations from the stored version to :data:`SCHEMA_VERSION`."""
-    _register_tables()
+def upgrade_schema(engine: Engine, metadata: sa.MetaData) -> tuple[int, int]:
+    """Run the migrations from the stored version to :data:`SCHEMA_VERSION` (an empty
+    database gets ``metadata``'s tables)."""
     with engine.begin() as conn:
         version = _current_version(conn)
         if version is None:
-            SQLModel.metadata.create_all(conn)
-            conn.execute(sa.insert(_META).values(key="schema_version", value=str(SCHEMA_VERSION)))
+            _create(conn, metadata)
             return (0, SCHEMA_VERSION)
         start = version
         while version < SCHEMA_VERSION:
