@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from evalsvc import __version__
+from evalsvc.audit.routes import AUDIT
 from evalsvc.audit.routes import ROUTES as AUDIT_ROUTES
 from evalsvc.audit.service import AuditService
 from evalsvc.config import Settings
@@ -32,12 +33,13 @@ from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub, load_or_create_epoch
 from evalsvc.sessions.model import ScoringRules, Session
 from evalsvc.sessions.routes import ROUTES as SESSION_ROUTES
+from evalsvc.sessions.routes import SESSIONS
 from evalsvc.sessions.service import QUORUM, SessionService
 from evalsvc.sessions.store.writes import Extra
 from evalsvc.sessions.uow import UnitOfWork
 from evalsvc.sessions.ws import HUB
 from evalsvc.sessions.ws import ROUTES as WS_ROUTES
-from evalsvc.typedefs import AUDIT, DB, ROUTES, SCHEDULER, SESSIONS, SETTINGS
+from evalsvc.typedefs import DB, ROUTES, SCHEDULER, SETTINGS
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 

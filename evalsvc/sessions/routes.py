@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ROUTES"]
+__all__ = ["ROUTES", "SESSIONS"]
 
 from aiohttp import web
 
@@ -15,9 +15,9 @@ from evalsvc.httpkit import (
     read_json,
 )
 from evalsvc.sessions import schemas
-from evalsvc.sessions.service import Result
-from evalsvc.typedefs import SESSIONS
+from evalsvc.sessions.service import Result, SessionService
 
+SESSIONS: web.AppKey[SessionService] = web.AppKey("sessions", SessionService)
 ALL = ("operator", "expert", "supervisor")
 
 
