@@ -266,7 +266,8 @@ async def _draws(app: web.Application) -> AsyncIterator[None]:
 async def _hub(app: web.Application) -> AsyncIterator[None]:
     """The WebSocket hub, woken by the service's bus; on PostgreSQL also by the other
     instances' NOTIFYs (evalsvc.sessions.pgnotify), with presence shared between the
-    instances (evalsvc.sessions.pgpresence)."""
+    instances (evalsvc.sessions.pgpresence), both on one LISTEN connection
+    (evalsvc.pg_listen)."""
     db = app[DB]
     service = app[SESSIONS]
     rt = app[SETTINGS].realtime
@@ -280,23 +281,33 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     )
     service.bus.add_listener(hub.on_commit)
     app[HUB] = hub
+    listener = None
     fanout = None
     presence = None
     if not db.sqlite:
+        from evalsvc.pg_listen import PgListener
         from evalsvc.sessions.pgnotify import PgFanout
         from evalsvc.sessions.pgpresence import PgPresence
 
         url = app[SETTINGS].database.url
+        listener = PgListener(url)
         presence = PgPresence(
-            url, hub, heartbeat_s=rt.presence_heartbeat_seconds, ttl_s=rt.presence_ttl_seconds
+            url,
+            hub,
+            listener,
+            heartbeat_s=rt.presence_heartbeat_seconds,
+            ttl_s=rt.presence_ttl_seconds,
         )
         await presence.start()
         hub.cluster = presence
-        fanout = PgFanout(url, service.bus, hub, presence)
+        fanout = PgFanout(url, service.bus, hub, listener)
         fanout.start()
+        listener.start()
     try:
         yield
     finally:
+        if listener is not None:
+            await listener.stop()
         if fanout is not None:
             await fanout.stop()
         if presence is not None:
