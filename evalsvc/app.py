@@ -23,7 +23,14 @@ from evalsvc.db import Database, ensure_schema
 from evalsvc.errors import Unavailable
 from evalsvc.experts.routes import DRAWS
 from evalsvc.experts.routes import ROUTES as DRAW_ROUTES
-from evalsvc.httpkit import PRINCIPAL_SECRET, Route, error_middleware, json_response, principal
+from evalsvc.httpkit import (
+    PRINCIPAL_SECRET,
+    Route,
+    authenticated,
+    error_middleware,
+    guarded,
+    json_response,
+)
 from evalsvc.keys import load_or_create_secret
 from evalsvc.openapi import openapi_document
 from evalsvc.pki.routes import ROUTES as PKI_ROUTES
@@ -65,7 +72,7 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 async def whoami(request: web.Request) -> web.Response:
-    p = principal(request)
+    p = authenticated(request)
     return json_response({"role": p.role, "subject": p.subject, "name": p.name, "venue": p.venue})
 
 
@@ -112,7 +119,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[ROUTES] = routes
     for r in routes:
-        app.router.add_route(r.method, r.path, r.handler, name=r.handler.__name__)
+        # Each route's roles are enforced from the declaration the OpenAPI document states.
+        app.router.add_route(r.method, r.path, guarded(r), name=r.handler.__name__)
     app.router.add_get("/", index, name="index")
     app.router.add_static("/static/", WEB_DIR, name="static")
     app.cleanup_ctx.append(_database)
