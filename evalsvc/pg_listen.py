@@ -11,14 +11,14 @@ again what they would have told it (``evalsvc.sessions.pgnotify`` wakes every fe
 
 from __future__ import annotations
 
-__all__ = ["PgListener", "backoff", "psycopg_url"]
+__all__ = ["PgListener", "backoff", "psycopg_url", "reconnecting"]
 
 import asyncio
 import contextlib
 import logging
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import psycopg
@@ -36,6 +36,42 @@ def backoff(attempt: int) -> float:
     """Seconds to wait before reconnection ``attempt`` (0, 1, …): exponential backoff
     with full jitter, capped at 5 s."""
     return random.uniform(0, min(5.0, 0.1 * 2**attempt))
+
+
+Connection = psycopg.AsyncConnection[tuple[object, ...]]
+
+
+async def reconnecting(
+    url: str,
+    *,
+    application_name: str,
+    setup: Callable[[Connection], Awaitable[None]],
+    serve: Callable[[Connection], Awaitable[None]],
+    lost: Callable[[], None] | None = None,
+    what: str,
+) -> None:
+    """Hold an autocommit connection until cancelled: ``setup`` it, then ``serve`` it;
+    when it fails, call ``lost`` and connect again after :func:`backoff` (which starts
+    again from the first delay once a ``setup`` succeeds)."""
+    attempt = 0
+    while True:
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                url, autocommit=True, application_name=application_name
+            )
+            async with conn:
+                await setup(conn)
+                attempt = 0
+                await serve(conn)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if lost is not None:
+                lost()
+            delay = backoff(attempt)
+            attempt += 1
+            log.warning("%s connection lost (%s); reconnecting in %.2f s", what, exc, delay)
+            await asyncio.sleep(delay)
 
 
 @dataclass(frozen=True)
@@ -75,7 +111,16 @@ class PgListener:
 
     def start(self) -> None:
         """Connect and listen (in a task, reconnecting until :meth:`stop`)."""
-        self._task = asyncio.create_task(self._listen())
+        self._task = asyncio.create_task(
+            reconnecting(
+                self.url,
+                application_name=self.application_name,
+                setup=self._listen,
+                serve=self._dispatch,
+                lost=self._lost,
+                what="LISTEN",
+            )
+        )
 
     async def stop(self) -> None:
         """Cancel the task (the connection closes with it); :meth:`start` may follow."""
@@ -86,32 +131,21 @@ class PgListener:
             self._task = None
         self.listening.clear()
 
-    async def _listen(self) -> None:
-        attempt = 0
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(
-                    self.url, autocommit=True, application_name=self.application_name
-                )
-                async with conn:
-                    for channel in dict.fromkeys(s.channel for s in self._subscriptions):
-                        await conn.execute(f"LISTEN {channel}")
-                    attempt = 0
-                    # Anything sent while we were not listening is lost: read it again.
-                    for s in self._subscriptions:
-                        if s.catch_up is not None:
-                            s.catch_up()
-                    self.listening.set()
-                    async for note in conn.notifies():
-                        for s in self._subscriptions:
-                            if s.channel == note.channel:
-                                s.notified(note)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.listening.clear()
-                self.reconnects += 1
-                delay = backoff(attempt)
-                attempt += 1
-                log.warning("LISTEN connection lost (%s); reconnecting in %.2f s", exc, delay)
-                await asyncio.sleep(delay)
+    async def _listen(self, conn: Connection) -> None:
+        for channel in dict.fromkeys(s.channel for s in self._subscriptions):
+            await conn.execute(f"LISTEN {channel}")
+
+    async def _dispatch(self, conn: Connection) -> None:
+        # Anything sent while we were not listening is lost: read it again.
+        for s in self._subscriptions:
+            if s.catch_up is not None:
+                s.catch_up()
+        self.listening.set()
+        async for note in conn.notifies():
+            for s in self._subscriptions:
+                if s.channel == note.channel:
+                    s.notified(note)
+
+    def _lost(self) -> None:
+        self.listening.clear()
+        self.reconnects += 1

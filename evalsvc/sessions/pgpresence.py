@@ -37,7 +37,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection as SAConnection
 
-from evalsvc.pg_listen import PgListener, backoff, psycopg_url
+from evalsvc.pg_listen import PgListener, psycopg_url, reconnecting
 from evalsvc.sessions.hub import Hub
 from evalsvc.sessions.presence import Member, PresenceRow, remote_rosters
 
@@ -146,7 +146,15 @@ class PgPresence:
     async def start(self) -> None:
         """Create the tables (before the first socket can join), start the task."""
         await asyncio.to_thread(self._create_tables)
-        self._task = asyncio.create_task(self._run())
+        self._task = asyncio.create_task(
+            reconnecting(
+                self.url,
+                application_name=self.application_name,
+                setup=self._register,
+                serve=self._serve,
+                what="presence",
+            )
+        )
 
     def _create_tables(self) -> None:
         with self.hub.db.engine.begin() as c:
@@ -174,25 +182,6 @@ class PgPresence:
                     await conn.execute(
                         "DELETE FROM evalsvc_presence_instance WHERE id = %s", (self.me,)
                     )
-
-    async def _run(self) -> None:
-        attempt = 0
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(
-                    self.url, autocommit=True, application_name=self.application_name
-                )
-                async with conn:
-                    await self._register(conn)
-                    attempt = 0
-                    await self._serve(conn)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                delay = backoff(attempt)
-                attempt += 1
-                log.warning("presence connection lost (%s); reconnecting in %.2f s", exc, delay)
-                await asyncio.sleep(delay)
 
     async def _register(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
         """(Re)write this instance's heartbeat, then publish every session it serves:
