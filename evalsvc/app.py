@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from evalsvc import __version__
+from evalsvc.audit.routes import AUDIT
 from evalsvc.audit.routes import ROUTES as AUDIT_ROUTES
 from evalsvc.audit.service import AuditService
 from evalsvc.auth import TokenVerifier
@@ -28,24 +29,27 @@ from evalsvc.httpkit import (
     PRINCIPAL_SECRET,
     TOKENS,
     Route,
+    authenticated,
     error_middleware,
+    guarded,
     json_response,
-    principal,
 )
 from evalsvc.keys import load_or_create_secret
 from evalsvc.openapi import openapi_document
 from evalsvc.pki.routes import ROUTES as PKI_ROUTES
 from evalsvc.pki.routes import certificate_middleware
+from evalsvc.schema import METADATA
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub, load_or_create_epoch
 from evalsvc.sessions.model import ScoringRules, Session
 from evalsvc.sessions.routes import ROUTES as SESSION_ROUTES
+from evalsvc.sessions.routes import SESSIONS
 from evalsvc.sessions.service import QUORUM, SessionService
 from evalsvc.sessions.store.writes import Extra
 from evalsvc.sessions.uow import UnitOfWork
 from evalsvc.sessions.ws import HUB
 from evalsvc.sessions.ws import ROUTES as WS_ROUTES
-from evalsvc.typedefs import AUDIT, DB, ROUTES, SCHEDULER, SESSIONS, SETTINGS
+from evalsvc.typedefs import DB, ROUTES, SCHEDULER, SETTINGS
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 
@@ -71,7 +75,7 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 async def whoami(request: web.Request) -> web.Response:
-    p = principal(request)
+    p = authenticated(request)
     return json_response({"role": p.role, "subject": p.subject, "name": p.name, "venue": p.venue})
 
 
@@ -118,7 +122,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[ROUTES] = routes
     for r in routes:
-        app.router.add_route(r.method, r.path, r.handler, name=r.handler.__name__)
+        # Each route's roles are enforced from the declaration the OpenAPI document states.
+        app.router.add_route(r.method, r.path, guarded(r), name=r.handler.__name__)
     app.router.add_get("/", index, name="index")
     app.router.add_static("/static/", WEB_DIR, name="static")
     app.cleanup_ctx.append(_database)
@@ -142,7 +147,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[TOKENS] = TokenVerifier(app[PRINCIPAL_SECRET])
     db = Database(settings.database)
     try:
-        await loop.run_in_executor(None, ensure_schema, db.engine)
+        await loop.run_in_executor(None, ensure_schema, db.engine, METADATA)
     except BaseException:
         db.close()
         raise
@@ -275,7 +280,8 @@ async def _draws(app: web.Application) -> AsyncIterator[None]:
 async def _hub(app: web.Application) -> AsyncIterator[None]:
     """The WebSocket hub, woken by the service's bus; on PostgreSQL also by the other
     instances' NOTIFYs (evalsvc.sessions.pgnotify), with presence shared between the
-    instances (evalsvc.sessions.pgpresence)."""
+    instances (evalsvc.sessions.pgpresence), both on one LISTEN connection
+    (evalsvc.pg_listen)."""
     db = app[DB]
     service = app[SESSIONS]
     rt = app[SETTINGS].realtime
@@ -289,23 +295,33 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     )
     service.bus.add_listener(hub.on_commit)
     app[HUB] = hub
+    listener = None
     fanout = None
     presence = None
     if not db.sqlite:
+        from evalsvc.pg_listen import PgListener
         from evalsvc.sessions.pgnotify import PgFanout
         from evalsvc.sessions.pgpresence import PgPresence
 
         url = app[SETTINGS].database.url
+        listener = PgListener(url)
         presence = PgPresence(
-            url, hub, heartbeat_s=rt.presence_heartbeat_seconds, ttl_s=rt.presence_ttl_seconds
+            url,
+            hub,
+            listener,
+            heartbeat_s=rt.presence_heartbeat_seconds,
+            ttl_s=rt.presence_ttl_seconds,
         )
         await presence.start()
         hub.cluster = presence
-        fanout = PgFanout(url, service.bus, hub, presence)
+        fanout = PgFanout(url, service.bus, hub, listener)
         fanout.start()
+        listener.start()
     try:
         yield
     finally:
+        if listener is not None:
+            await listener.stop()
         if fanout is not None:
             await fanout.stop()
         if presence is not None:

@@ -24,6 +24,7 @@ from evalsvc.config import Settings, load_settings
 from evalsvc.db import SCHEMA_VERSION, ensure_schema, make_engine, upgrade_schema
 from evalsvc.errors import ConfigError, InvalidInput
 from evalsvc.keys import load_or_create_secret
+from evalsvc.schema import METADATA, MIGRATIONS
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -120,7 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ssl_context = _server_ssl(settings)  # before the database: a bad file fails first
     engine = make_engine(settings.database)
     try:
-        ensure_schema(engine)  # fail fast with a clear message before binding the port
+        ensure_schema(engine, METADATA)  # fail fast with a clear message before binding the port
     finally:
         engine.dispose()
     scheme = "https" if ssl_context is not None else "http"
@@ -253,7 +254,7 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
     assert jti is not None
     engine = make_engine(settings.database)
     try:
-        ensure_schema(engine)
+        ensure_schema(engine, METADATA)
         with engine.begin() as conn:
             added = revoke(
                 conn,
@@ -279,7 +280,7 @@ def cmd_db_status(args: argparse.Namespace) -> int:
     settings = _settings(args)
     engine = make_engine(settings.database)
     try:
-        ensure_schema(engine)
+        ensure_schema(engine, METADATA)
     finally:
         engine.dispose()
     print(f"database {settings.database.url}: schema version {SCHEMA_VERSION} (current)")
@@ -290,7 +291,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = _settings(args)
     engine = make_engine(settings.database)
     try:
-        before, after = upgrade_schema(engine)
+        before, after = upgrade_schema(engine, METADATA, MIGRATIONS)
     finally:
         engine.dispose()
     print(f"database {settings.database.url}: schema version {before} → {after}")

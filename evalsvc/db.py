@@ -17,9 +17,11 @@ The event loop never touches the database. Work is a plain function of a SQLAlch
   sequence numbers stay gap-free across instances; the key order means two instances
   locking several sessions in one group always lock them in the same order.
 
-Schema: ``create_all`` on an empty database, then a ``schema_version`` row; a database
-of another version is refused with :class:`~evalsvc.errors.SchemaMismatch` naming the
-command that upgrades it (``evalsvc db upgrade``).
+Schema: ``create_all`` of the metadata the caller passes (``evalsvc.schema.METADATA``:
+this adapter knows no feature's tables) on an empty database, then a ``schema_version``
+row; a database of another version is refused with
+:class:`~evalsvc.errors.SchemaMismatch` naming the command that upgrades it
+(``evalsvc db upgrade``).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import logging
 import queue
 import threading
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -51,7 +53,6 @@ from typing import Any, Protocol, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import SQLModel
 
 from evalsvc.config import DatabaseSettings
 from evalsvc.errors import SchemaMismatch, Unavailable
@@ -60,43 +61,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SCHEMA_VERSION = 2
-
-
-def _v1_to_v2(conn: Connection) -> None:
-    """Schema 1 (3df28e2) → 2: sealed score sheets (their commitment, salt and signature
-    record), idempotency keys scoped to (actor, session, route), and the bearer-token
-    deny list (``evalsvc tokens revoke``). Keys stored before keep their answers under
-    the route ``v1``: a retry of a request sent before the upgrade is a new request."""
-    from evalsvc.tokens import create_table
-
-    for sql in (
-        "ALTER TABLE score_sheet ADD COLUMN commitment VARCHAR(64)",
-        "ALTER TABLE score_sheet ADD COLUMN salt VARCHAR(64)",
-        "ALTER TABLE score_sheet ADD COLUMN signature TEXT",
-        "CREATE TABLE idempotency_key_v2 (actor VARCHAR(100) NOT NULL, "
-        "session_id VARCHAR(40) NOT NULL, route VARCHAR(20) NOT NULL, key VARCHAR(100) NOT NULL, "
-        "request_sha256 VARCHAR(64) NOT NULL, status INTEGER NOT NULL, response TEXT NOT NULL, "
-        "created_ms BIGINT NOT NULL, PRIMARY KEY (actor, session_id, route, key))",
-        "INSERT INTO idempotency_key_v2 SELECT actor, session_id, 'v1', key, request_sha256, "
-        "status, response, created_ms FROM idempotency_key",
-        "DROP TABLE idempotency_key",
-        "ALTER TABLE idempotency_key_v2 RENAME TO idempotency_key",
-    ):
-        conn.exec_driver_sql(sql)
-    create_table(conn)
-
-
-# from-version → function upgrading the schema by one version, in a transaction.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
-
-
-def _register_tables() -> None:
-    # Import every module that declares tables so SQLModel.metadata knows them all.
-    import evalsvc.audit.tables
-    import evalsvc.experts.tables
-    import evalsvc.pki.tables
-    import evalsvc.sessions.tables
-    import evalsvc.tokens  # noqa: F401
 
 
 def is_sqlite(url: str) -> bool:
@@ -153,9 +117,11 @@ def make_engine(settings: DatabaseSettings) -> Engine:
     )
 
 
+# The adapter's own table (schema version, epoch), on metadata of its own: the tables of
+# the features are the caller's (evalsvc.schema.METADATA), this layer does not know them.
 _META = sa.Table(
     "evalsvc_meta",
-    SQLModel.metadata,
+    sa.MetaData(),
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(200), nullable=False),
 )
@@ -168,9 +134,15 @@ def _current_version(conn: Connection) -> int | None:
     return int(row[0]) if row else None
 
 
-def ensure_schema(engine: Engine) -> None:
-    """Create the schema in an empty database; refuse a database of another version."""
-    _register_tables()
+def _create(conn: Connection, metadata: sa.MetaData) -> None:
+    metadata.create_all(conn)
+    _META.create(conn)
+    conn.execute(sa.insert(_META).values(key="schema_version", value=str(SCHEMA_VERSION)))
+
+
+def ensure_schema(engine: Engine, metadata: sa.MetaData) -> None:
+    """Create ``metadata``'s tables in an empty database; refuse a database of another
+    version."""
     with engine.begin() as conn:
         version = _current_version(conn)
         if version is None:
@@ -179,8 +151,7 @@ def ensure_schema(engine: Engine) -> None:
                     "the database has tables but no evalsvc schema version: "
                     "is it another application's database?"
                 )
-            SQLModel.metadata.create_all(conn)
-            conn.execute(sa.insert(_META).values(key="schema_version", value=str(SCHEMA_VERSION)))
+            _create(conn, metadata)
             log.info("created database schema version %d", SCHEMA_VERSION)
             return
     if version < SCHEMA_VERSION:
@@ -195,18 +166,22 @@ def ensure_schema(engine: Engine) -> None:
         )
 
 
-def upgrade_schema(engine: Engine) -> tuple[int, int]:
-    """Run the migrations from the stored version to :data:`SCHEMA_VERSION`."""
-    _register_tables()
+def upgrade_schema(
+    engine: Engine,
+    metadata: sa.MetaData,
+    migrations: Mapping[int, Callable[[Connection], None]],
+) -> tuple[int, int]:
+    """Run ``migrations`` (from-version → a function upgrading the schema by one version)
+    from the stored version to :data:`SCHEMA_VERSION`, in one transaction (an empty
+    database gets ``metadata``'s tables)."""
     with engine.begin() as conn:
         version = _current_version(conn)
         if version is None:
-            SQLModel.metadata.create_all(conn)
-            conn.execute(sa.insert(_META).values(key="schema_version", value=str(SCHEMA_VERSION)))
+            _create(conn, metadata)
             return (0, SCHEMA_VERSION)
         start = version
         while version < SCHEMA_VERSION:
-            MIGRATIONS[version](conn)
+            migrations[version](conn)
             version += 1
         conn.execute(
             sa.update(_META).where(_META.c.key == "schema_version").values(value=str(version))

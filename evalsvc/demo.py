@@ -23,8 +23,8 @@ from evalsvc.auth import Principal, issue_token
 from evalsvc.config import Settings
 from evalsvc.httpkit import PRINCIPAL_SECRET
 from evalsvc.ids import uscc_check_char
+from evalsvc.sessions.routes import SESSIONS
 from evalsvc.sessions.service import SessionService
-from evalsvc.typedefs import SESSIONS
 
 
 def _uscc(body: str) -> str:

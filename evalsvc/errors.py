@@ -14,7 +14,9 @@
      ├── MethodNotAllowed
      ├── Conflict                valid, but clashes with what is stored
      │    ├── InvalidTransition  a lifecycle command the current state refuses
-     │    └── IdempotencyConflict  a reused client key with a different body
+     │    ├── IdempotencyConflict  a reused client key with a different body
+     │    ├── InsufficientContributions  too few reveals for a draw's seed
+     │    └── NoEligibleExpert   a seat of the draw nobody may fill
      ├── Unavailable             a dependency is down; try again later
      ├── SchemaMismatch          the database schema is not the one this code needs
      ├── ConfigError             settings or config files are wrong
@@ -39,10 +41,12 @@ __all__ = [
     "FieldError",
     "Forbidden",
     "IdempotencyConflict",
+    "InsufficientContributions",
     "InvalidInput",
     "InvalidTransition",
     "MalformedBody",
     "MethodNotAllowed",
+    "NoEligibleExpert",
     "NotFound",
     "PayloadTooLarge",
     "SchemaMismatch",
@@ -139,6 +143,19 @@ class InvalidTransition(Conflict):
 
 class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
+
+
+# The draw (docs/draw.md), raised by evalsvc.experts.seed and evalsvc.experts.draw.
+class InsufficientContributions(Conflict):
+    """Fewer than the required number of parties revealed in time."""
+
+    code = "insufficient_contributions"
+
+
+class NoEligibleExpert(Conflict):
+    """A seat has no eligible expert left; the operator must change rules or pool."""
+
+    code = "no_eligible_expert"
 
 
 class Unavailable(EvalsvcError):

@@ -25,8 +25,6 @@ __all__ = [
 from typing import Any
 
 from evalsvc import errors as e
-from evalsvc.experts.draw import NoEligibleExpert
-from evalsvc.experts.seed import InsufficientContributions
 
 PROBLEM_BASE = "https://evalsvc.org/problems/"
 
@@ -43,8 +41,8 @@ _TABLE: dict[type[e.EvalsvcError], tuple[int, str]] = {
     e.IdempotencyConflict: (409, "Idempotency key reused"),
     e.InvalidTransition: (409, "Command not allowed in this state"),
     # The draw (docs/draw.md): too few reveals for a seed; a seat nobody may fill.
-    InsufficientContributions: (409, "Too few contributions to the seed"),
-    NoEligibleExpert: (409, "No eligible expert for a seat"),
+    e.InsufficientContributions: (409, "Too few contributions to the seed"),
+    e.NoEligibleExpert: (409, "No eligible expert for a seat"),
     e.Conflict: (409, "Conflict"),
     e.CertificateRejected: (403, "Certificate rejected"),
     e.VerificationError: (422, "Verification failed"),

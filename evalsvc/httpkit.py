@@ -1,18 +1,24 @@
 """HTTP plumbing shared by every route: problem responses, strict JSON bodies, auth.
 
 The error middleware is the only place an exception becomes an HTTP response
-(through :mod:`evalsvc.http_errors`).
+(through :mod:`evalsvc.http_errors`). A route's roles are declared once, on its
+:class:`Route`: the OpenAPI document states them and :func:`guarded` (wrapped around
+every handler by ``create_app``) enforces them, leaving the principal for the handler
+(:func:`authenticated`). Finer checks (venue, seat, visibility) stay in the services.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "PEER_AUTH",
+    "PRINCIPAL",
     "PRINCIPAL_SECRET",
     "TOKENS",
     "PeerAuth",
     "Route",
+    "authenticated",
     "error_middleware",
+    "guarded",
     "idempotency_key",
     "int_query",
     "json_response",
@@ -20,6 +26,7 @@ __all__ = [
     "read_json",
 ]
 
+import functools
 import json
 import logging
 import re
@@ -76,6 +83,8 @@ class PeerAuth:
 
 
 PEER_AUTH: web.RequestKey[PeerAuth] = web.RequestKey("peer_auth", PeerAuth)
+# The principal :func:`guarded` authenticated, for the handler.
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ class Route:
     path: str
     handler: Handler
     summary: str
-    roles: tuple[str, ...] = ()  # empty: no authentication
+    roles: tuple[str, ...] = ()  # who may call it (enforced by guarded); empty: anyone
     body: type[BaseModel] | None = None
     body_doc: str | None = None  # when the body is not a model (free-form maps)
     ok_status: int = 200
@@ -242,3 +251,27 @@ def principal(request: web.Request, *, roles: tuple[str, ...] = ()) -> Principal
             f"{p.name or p.subject} is a venue agent: its credential reads, it changes nothing"
         )
     return p
+
+
+def guarded(route: Route) -> Handler:
+    """``route``'s handler behind its declared roles: a request is authenticated and its
+    role checked (401 / 403) before the handler runs, which finds the principal with
+    :func:`authenticated`. A route without roles is served as it is."""
+    if not route.roles:
+        return route.handler
+    handler, roles = route.handler, route.roles
+
+    @functools.wraps(handler)
+    async def guard(request: web.Request) -> web.StreamResponse:
+        request[PRINCIPAL] = principal(request, roles=roles)
+        return await handler(request)
+
+    return guard
+
+
+def authenticated(request: web.Request) -> Principal:
+    """The principal :func:`guarded` let through to this request's handler."""
+    if PRINCIPAL not in request:
+        # A handler of a route that declares no roles: a bug, not the client's error.
+        raise RuntimeError(f"{request.method} {request.path}: the route declares no roles")
+    return request[PRINCIPAL]

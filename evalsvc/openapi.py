@@ -101,8 +101,13 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
             op["responses"]["422"] = _problem("invalid field (named in `field`)")
         if r.roles:
             op["security"] = [{"bearer": []}]
+            # The roles create_app enforces (httpkit.guarded), from the same declaration.
+            op["x-roles"] = list(r.roles)
+            op["description"] = f"Roles: {', '.join(r.roles)}."
             op["responses"]["401"] = _problem("no or invalid bearer token")
-            op["responses"]["403"] = _problem("role or venue may not do this")
+            op["responses"]["403"] = _problem(
+                f"not {' or '.join(r.roles)}, or this venue or seat may not do this"
+            )
             if "{" in r.path:
                 op["responses"]["404"] = _problem("no such session (or not visible to you)")
             if r.method == "POST":

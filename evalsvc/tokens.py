@@ -51,7 +51,7 @@ class RevokedTokenRow(SQLModel, table=True):
 
 
 def create_table(conn: Connection) -> None:
-    """Schema migration 1 → 2: the deny list (evalsvc.db.MIGRATIONS)."""
+    """Schema migration 1 → 2: the deny list (evalsvc.schema.MIGRATIONS)."""
     RevokedTokenRow.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 

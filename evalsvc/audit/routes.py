@@ -7,22 +7,24 @@ docs/audit.md, so that they can be saved and checked offline as they are.
 
 from __future__ import annotations
 
-__all__ = ["ROUTES"]
+__all__ = ["AUDIT", "ROUTES"]
 
 import base64
 
 from aiohttp import web
 
+from evalsvc.audit.service import AuditService
 from evalsvc.errors import InvalidInput
-from evalsvc.httpkit import Route, int_query, json_response, principal
-from evalsvc.typedefs import AUDIT, SESSIONS
+from evalsvc.httpkit import Route, authenticated, int_query, json_response
+from evalsvc.sessions.routes import SESSIONS
 
+AUDIT: web.AppKey[AuditService] = web.AppKey("audit", AuditService)
 SUPERVISOR = ("supervisor",)
 
 
 async def _visible(request: web.Request) -> str:
     """The session id, after checking the supervisor may see it (404 otherwise)."""
-    p = principal(request, roles=SUPERVISOR)
+    p = authenticated(request)
     sid = request.match_info["session_id"]
     await request.app[SESSIONS].get(p, sid)
     return sid

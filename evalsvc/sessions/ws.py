@@ -24,9 +24,9 @@ from evalsvc.http_errors import ws_close_code, ws_error_for
 from evalsvc.httpkit import PEER_AUTH, TOKENS, PeerAuth, Route
 from evalsvc.sessions import protocol
 from evalsvc.sessions.hub import Connection, Hub
+from evalsvc.sessions.routes import SESSIONS
 from evalsvc.sessions.service import Result, SessionService
 from evalsvc.sessions.witness_link import WitnessLink
-from evalsvc.typedefs import SESSIONS
 
 log = logging.getLogger(__name__)
 

@@ -144,7 +144,9 @@ async def test_zj_sm2_expert_logs_in_and_signs_a_sheet_kept_in_the_audit_log(
     assert set(submitted["payload"]) == {"seat", "stage", "version", "commitment"}
     for seat in seats[1:]:
         tok = capi.expert(f"E-{seat['index']}", seat["venue_id"])
-        status, body = await capi.submit(sid, tok, qualification_sheet(), key=f"qual-sheet-{seat['index']}-key")
+        status, body = await capi.submit(
+            sid, tok, qualification_sheet(), key=f"qual-sheet-{seat['index']}-key"
+        )
         assert status == 201, body
     assert (await capi.command(sid, capi.op(), "lock_qualification"))[0] == 200
     submitted = next(e for e in await capi.events(sid) if e["type"] == "sheets.opened")
