@@ -20,18 +20,17 @@ __all__ = [
     "read_json",
 ]
 
-import json
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
 
+from evalsvc import jsonin
 from evalsvc.auth import Principal, TokenVerifier
 from evalsvc.canonical import response_json
 from evalsvc.errors import (
@@ -142,22 +141,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _problem_response(exc, request)
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise MalformedBody(f"duplicate key {k!r} in JSON object", field=k)
-        out[k] = v
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise MalformedBody(f"{name} is not allowed in JSON")
-
-
 async def read_json(request: web.Request) -> Any:
-    """The request body as JSON: UTF-8, numbers with fractions as Decimal, no NaN, no
-    duplicate keys, an object at the top."""
+    """The request body as JSON (:mod:`evalsvc.jsonin`: UTF-8, numbers with fractions
+    as Decimal, no NaN, no duplicate keys, bounded depth and integers) with an object at
+    the top."""
     ctype = request.content_type
     if ctype != "application/json" and not ctype.endswith("+json"):
         raise UnsupportedMediaType(
@@ -166,18 +153,7 @@ async def read_json(request: web.Request) -> Any:
     raw = await request.read()
     if not raw:
         raise MalformedBody("request body is empty; a JSON object is expected")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise MalformedBody(f"request body is not valid UTF-8 (byte {exc.start})") from None
-    try:
-        doc = json.loads(
-            text, parse_float=Decimal, parse_constant=_no_constant, object_pairs_hook=_no_duplicates
-        )
-    except json.JSONDecodeError as exc:
-        raise MalformedBody(
-            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+    doc = jsonin.loads_bytes(raw)
     if not isinstance(doc, dict):
         raise MalformedBody("the request body must be a JSON object")
     return doc

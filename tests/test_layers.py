@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "evalsvc"
 PURE_MODULES = [
     "auth.py",
     "canonical.py",
+    "jsonin.py",
     "errors.py",
     "ids.py",
     "sessions/model.py",
