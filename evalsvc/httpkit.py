@@ -7,17 +7,23 @@ The error middleware is the only place an exception becomes an HTTP response
 from __future__ import annotations
 
 __all__ = [
+    "HANDLER_ARGS",
     "PEER_AUTH",
     "PRINCIPAL_SECRET",
+    "SECURITY_HEADERS",
     "TOKENS",
     "PeerAuth",
     "Route",
+    "answer_parser_errors_as_problems",
+    "bearer_principal",
     "error_middleware",
     "idempotency_key",
+    "int_path",
     "int_query",
     "json_response",
     "principal",
     "read_json",
+    "security_headers",
 ]
 
 import logging
@@ -28,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 from pydantic import BaseModel
 
 from evalsvc import jsonin
@@ -38,6 +45,7 @@ from evalsvc.errors import (
     Forbidden,
     InvalidInput,
     MalformedBody,
+    MalformedRequest,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -116,6 +124,81 @@ def _problem_response(exc: BaseException, request: web.Request) -> web.Response:
     )
 
 
+# Sent with every response (evalsvc/web has no inline script or style: STYLE.md "The
+# browser client"). No Server version banner: it only helps whoever scans for one.
+SECURITY_HEADERS: dict[str, str] = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Server": "evalsvc",
+}
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: :data:`SECURITY_HEADERS` on every response (files,
+    problems, the WebSocket handshake), ``Cache-Control: no-store`` on the API's (they
+    carry tokens' views of a session; nothing of it belongs in a shared cache)."""
+    response.headers.update(SECURITY_HEADERS)
+    if request.path.startswith("/api/"):
+        response.headers["Cache-Control"] = "no-store"
+
+
+def _parser_problem(
+    self: RequestHandler,
+    request: web.BaseRequest,
+    status: int = 500,
+    exc: BaseException | None = None,
+    message: str | None = None,
+) -> web.StreamResponse:
+    err: BaseException
+    if 400 <= status < 500:
+        # aiohttp's message may echo megabytes of the client's line: name the limit only.
+        detail = (message or "").split(":", 1)[0].strip() or "the request could not be read"
+        err = MalformedRequest(
+            f"malformed HTTP request: {detail} (request line and each header at most "
+            f"{MAX_LINE_BYTES} bytes, at most {MAX_HEADERS} headers)"
+        )
+        log.info("refused a malformed HTTP request from %s: %s", request.remote, detail)
+    else:
+        err = exc or RuntimeError(message)
+        log.error("error handling a request from %s", request.remote, exc_info=exc)
+    if request.writer.output_size > 0:  # part of a response went out: nothing to add
+        raise ConnectionError("a response was already being sent")
+    code, doc = problem_for(err)
+    headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
+    resp = web.Response(
+        text=_dumps(doc), status=code, content_type="application/problem+json", headers=headers
+    )
+    resp.force_close()
+    return resp
+
+
+# aiohttp's HTTP parser limits (the defaults, written down): a request over them is
+# answered by _parser_problem.
+MAX_LINE_BYTES = 8190
+MAX_HEADERS = 128
+HANDLER_ARGS: dict[str, Any] = {
+    "max_line_size": MAX_LINE_BYTES,
+    "max_field_size": MAX_LINE_BYTES,
+    "max_headers": MAX_HEADERS,
+}
+
+
+def answer_parser_errors_as_problems() -> None:
+    """Make requests that aiohttp's parser refuses (a header over its limit, too many
+    headers, not HTTP) get a problem document, as every other error does.
+
+    aiohttp answers those itself, with plain text and its version banner, before any
+    application, middleware or signal sees the request: ``RequestHandler.handle_error``
+    is the one place they pass, and it has no per-application hook, so it is replaced
+    (process-wide: every aiohttp server in an evalsvc process is evalsvc's).
+    """
+    RequestHandler.handle_error = _parser_problem  # type: ignore[method-assign]
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error leaves as a problem document; unknown errors reveal nothing."""
@@ -180,6 +263,31 @@ def idempotency_key(request: web.Request, *, required: bool) -> str | None:
     return key
 
 
+# RFC 6750 §2.1 b64token, which every token we issue matches; anything else (a
+# non-ASCII header, a control character) is refused before the token parser sees it.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+MAX_TOKEN_CHARS = 4096
+
+
+def bearer_principal(tokens: TokenVerifier, token: str, *, now: int) -> Principal:
+    """The principal of a bearer token, for HTTP and the WebSocket alike:
+    :class:`~evalsvc.errors.Unauthenticated` (or a subclass) is the only refusal."""
+    if len(token) > MAX_TOKEN_CHARS or not _B64TOKEN.fullmatch(token):
+        raise Unauthenticated(
+            "malformed bearer token: expected at most "
+            f"{MAX_TOKEN_CHARS} characters of A-Z a-z 0-9 - . _ ~ + / (RFC 6750 §2.1)"
+        )
+    try:
+        return tokens.verify(token, now=now)
+    except EvalsvcError:
+        raise
+    except Exception as exc:
+        # Whatever the token parser trips over in a token it did not issue, the client
+        # gets the auth error, never a 500. One line, no stack: anyone can send these.
+        log.info("refused a bearer token its parser failed on (%s)", type(exc).__name__)
+        raise Unauthenticated("malformed bearer token") from None
+
+
 def int_query(
     request: web.Request, name: str, default: int | None, *, lo: int, hi: int
 ) -> int:
@@ -190,13 +298,29 @@ def int_query(
         if default is None:
             raise InvalidInput(f"the query parameter {name} is required", field=name)
         return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer", field=name) from None
+    return _bounded_int(raw, name, lo=lo, hi=hi)
+
+
+# ASCII digits only: int() would also take "+1", " 1", "1_000" and other scripts'
+# digits, and any number of them.
+_INT_RE = re.compile(r"-?[0-9]{1,19}")
+
+
+def _bounded_int(raw: str, name: str, *, lo: int, hi: int) -> int:
+    if not _INT_RE.fullmatch(raw):
+        raise InvalidInput(
+            f"{name} must be an integer between {lo} and {hi} (ASCII digits)", field=name
+        )
+    v = int(raw)
     if not lo <= v <= hi:
         raise InvalidInput(f"{name} must be between {lo} and {hi}", field=name)
     return v
+
+
+def int_path(request: web.Request, name: str, *, lo: int, hi: int) -> int:
+    """An integer path parameter in ``[lo, hi]`` (``hi`` at most what the database
+    stores: 2**63 - 1)."""
+    return _bounded_int(request.match_info[name], name, lo=lo, hi=hi)
 
 
 def principal(request: web.Request, *, roles: tuple[str, ...] = ()) -> Principal:
@@ -210,7 +334,7 @@ def principal(request: web.Request, *, roles: tuple[str, ...] = ()) -> Principal
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("an Authorization: Bearer token is required")
-        p = request.app[TOKENS].verify(token.strip(), now=int(time.time()))
+        p = bearer_principal(request.app[TOKENS], token.strip(), now=int(time.time()))
     if roles and p.role not in roles:
         raise Forbidden(f"this needs the role {' or '.join(roles)}; you are {p.role}")
     if p.read_only and request.method not in _READ_METHODS:

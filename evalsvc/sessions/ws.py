@@ -21,7 +21,7 @@ from aiohttp import WSMsgType, web
 from evalsvc.auth import Principal
 from evalsvc.errors import EvalsvcError, Forbidden, InvalidInput, Unauthenticated
 from evalsvc.http_errors import ws_close_code, ws_error_for
-from evalsvc.httpkit import PEER_AUTH, TOKENS, PeerAuth, Route
+from evalsvc.httpkit import PEER_AUTH, TOKENS, PeerAuth, Route, bearer_principal
 from evalsvc.sessions import protocol
 from evalsvc.sessions.hub import Connection, Hub
 from evalsvc.sessions.service import Result, SessionService
@@ -81,7 +81,7 @@ async def _authenticate(
                 )
             p, expires = peer.get(), peer.expires_at
         else:
-            p = request.app[TOKENS].verify(parsed.token, now=int(time.time()))
+            p = bearer_principal(request.app[TOKENS], parsed.token, now=int(time.time()))
             expires = p.expires_at or 0
         view = await request.app[SESSIONS].get(p, session_id)  # NotFound unless visible
     except Exception as exc:
