@@ -118,9 +118,16 @@ def json_response(
 def _problem_response(exc: BaseException, request: web.Request) -> web.Response:
     status, doc = problem_for(exc)
     doc["instance"] = request.path
-    headers = {"WWW-Authenticate": 'Bearer realm="evalsvc"'} if status == 401 else None
+    headers: dict[str, str] | None = None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="evalsvc"'}
+    elif status == 426:
+        headers = {"Upgrade": "websocket", "Connection": "Upgrade"}  # RFC 9110 §15.5.22
+    # A detail may quote what the client sent (a path, a header) and so hold a lone
+    # surrogate from bytes that were not UTF-8: never let that fail the error itself.
+    text = _dumps(doc).encode("utf-8", "replace").decode("utf-8")
     return web.Response(
-        text=_dumps(doc), status=status, content_type="application/problem+json", headers=headers
+        text=text, status=status, content_type="application/problem+json", headers=headers
     )
 
 
@@ -216,6 +223,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             err = NotFound(f"no route for {request.method} {request.path}")
         elif exc.status == 405:
             err = MethodNotAllowed(f"method {request.method} is not allowed on {request.path}")
+        elif exc.status == 400:  # e.g. a WebSocket handshake with a bad key or version
+            err = MalformedRequest(exc.text or exc.reason or "bad request")
         else:
             err = InvalidInput(exc.reason or "bad request")
         return _problem_response(err, request)

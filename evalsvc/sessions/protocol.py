@@ -158,10 +158,19 @@ def _object(doc: dict[str, Any], name: str) -> dict[str, Any]:
     return v
 
 
+def _ignore(_text: str) -> None:
+    return None
+
+
+_LENIENT = json.JSONDecoder(parse_int=_ignore, parse_float=_ignore, parse_constant=_ignore)
+
+
 def message_id(raw: str | bytes) -> str | None:
     """The ``id`` of a frame if it is recognisable (so an error can name it), else None."""
     try:
-        doc = json.loads(raw)
+        # Lenient on purpose (the frame was refused already): numbers are not converted,
+        # so no digit count or NaN stops the id from being found.
+        doc = _LENIENT.decode(raw if isinstance(raw, str) else raw.decode("utf-8"))
     except (ValueError, RecursionError):
         return None
     v = doc.get("id") if isinstance(doc, dict) else None

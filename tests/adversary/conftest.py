@@ -54,16 +54,21 @@ async def raw_request(api: Harness, head: bytes, body: bytes = b"") -> Answer:
     try:
         writer.write(head + b"\r\n" + body)
         await writer.drain()
-        raw = await asyncio.wait_for(reader.read(), 10)
+        header_block = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        lines = header_block.decode("latin-1").strip().split("\r\n")
+        status = int(lines[0].split()[1])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().title()] = value.strip()
+        if "Content-Length" in headers:
+            payload = await asyncio.wait_for(
+                reader.readexactly(int(headers["Content-Length"])), 10
+            )
+        else:
+            payload = await asyncio.wait_for(reader.read(), 10)
     finally:
         writer.close()
-    header_block, _, payload = raw.partition(b"\r\n\r\n")
-    lines = header_block.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().title()] = value.strip()
     if headers.get("Transfer-Encoding", "").lower() == "chunked":
         payload = _unchunk(payload)
     ctype = headers.get("Content-Type", "")

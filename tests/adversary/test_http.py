@@ -195,3 +195,16 @@ async def test_the_page_needs_no_inline_script_or_style(api: Harness) -> None:
     for tag in page.split("<script")[1:]:
         assert tag.split(">", 1)[0].strip().startswith('src="'), tag[:80]
     assert re.search(r"\son[a-z]+\s*=", page) is None  # no onclick= and the like
+
+
+async def test_bytes_that_are_not_utf8_in_the_path_and_headers_are_4xx(api: Harness) -> None:
+    for head in (
+        b"GET /api/sessions/\xff\xfe HTTP/1.1\r\nHost: test\r\nConnection: close\r\n",
+        b"GET /nothing/\xed\xa0\x80 HTTP/1.1\r\nHost: test\r\nConnection: close\r\n",
+        b"GET /ws/sessions/s-1 HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\n"
+        b"Upgrade: websocket\r\nSec-WebSocket-Version: \xff13\r\nSec-WebSocket-Key: \xff\r\n",
+    ):
+        answer = await raw_request(api, head)
+        assert 400 <= answer.status < 500, (head, answer.status, answer.body)
+        assert_problem(answer, answer.status)
+    await still_serves(api)
