@@ -170,3 +170,19 @@ async def test_hostile_first_frames_are_unauthenticated(api: Harness) -> None:
         assert (err["type"], err["code"]) == ("error", "unauthenticated"), err
         assert await ws.closed() == 4401
     await still_serves(api)
+
+
+async def test_presence_only_after_hello(api: Harness) -> None:
+    sid, _ = await api.create()
+    op = WS(await api.client.ws_connect(f"/ws/sessions/{sid}"))
+    await op.send({"type": "auth", "token": api.op()})
+    assert (await op.recv())["type"] == "auth_ok"
+    sup = await open_ws(api, sid, api.sup)  # joins: a presence change
+    assert (await sup.until("presence"))["event"] == "join"
+    # The operator, authenticated but not joined, was told nothing and is not listed.
+    await op.send({"type": "heartbeat", "seq": 0})
+    first = await op.recv()
+    assert first["type"] == "heartbeat", first
+    await op.send({"type": "hello", "epoch": None, "last_seq": 0})
+    presence = await op.until("presence")
+    assert presence["event"] == "join" and len(presence["connected"]) == 2
