@@ -55,6 +55,19 @@ MAX_EXPONENT = 40
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
+class _Refusal(MalformedBody):
+    """A value refused inside the scanner, where its path is unknown; :func:`loads`
+    finds it (:func:`_locate`) and raises a MalformedBody naming it."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class _Refused:
+    """Stands in for a refused value in the lenient re-read of :func:`_locate`."""
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out = dict(pairs)
     if len(out) != len(pairs):
@@ -62,43 +75,41 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         for k, _ in pairs:
             if k in seen:
                 shown = k if _printable(k) else k.encode("utf-8", "backslashreplace").decode()
-                raise MalformedBody(f"duplicate key {shown!r} in JSON object", field=shown)
+                raise _Refusal(f"duplicate key {shown!r} in JSON object", key=k)
             seen.add(k)
     return out
 
 
 def _no_constant(name: str) -> Any:
-    raise MalformedBody(f"{name} is not allowed in JSON (RFC 8259 §6): send a number")
+    raise _Refusal(f"{name} is not allowed in JSON (RFC 8259 §6): send a number")
 
 
 def _integer(text: str) -> int:
     digits = len(text) - (text[0] == "-")
     if digits > _MAX_INT_DIGITS:
-        raise MalformedBody(
+        raise _Refusal(
             f"integer with {digits} digits is out of range: at most ±{MAX_INTEGER} "
             "(RFC 7493 §2.2)"
         )
     value = int(text)
     if not -MAX_INTEGER <= value <= MAX_INTEGER:
-        raise MalformedBody(f"integer {text} is out of range: at most ±{MAX_INTEGER}")
+        raise _Refusal(f"integer {text} is out of range: at most ±{MAX_INTEGER}")
     return value
 
 
 def _decimal(text: str) -> Decimal:
     if len(text) > MAX_NUMBER_DIGITS + 12:  # sign, point, exponent: never that long
-        raise MalformedBody(f"number of {len(text)} characters is too long")
+        raise _Refusal(f"number of {len(text)} characters is too long")
     try:
         value = Decimal(text)
     except InvalidOperation:  # pragma: no cover - the scanner only passes numbers
-        raise MalformedBody(f"{text!r} is not a number") from None
+        raise _Refusal(f"{text!r} is not a number") from None
     _sign, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)  # finite: the scanner passes no NaN here
     if len(digits) > MAX_NUMBER_DIGITS:
-        raise MalformedBody(
-            f"number {text} has more than {MAX_NUMBER_DIGITS} significant digits"
-        )
+        raise _Refusal(f"number {text} has more than {MAX_NUMBER_DIGITS} significant digits")
     if not -MAX_EXPONENT <= exponent <= MAX_EXPONENT or abs(value.adjusted()) > MAX_EXPONENT:
-        raise MalformedBody(f"number {text} is out of range (exponent beyond ±{MAX_EXPONENT})")
+        raise _Refusal(f"number {text} is out of range (exponent beyond ±{MAX_EXPONENT})")
     return value
 
 
@@ -108,6 +119,47 @@ _DECODER = json.JSONDecoder(
     parse_int=_integer,
     parse_constant=_no_constant,
 )
+
+
+def _or_refused(strict: Any) -> Any:
+    def lenient(arg: Any) -> Any:
+        try:
+            return strict(arg)
+        except _Refusal as exc:
+            # A duplicate key: keep only it, marked, so the walk names object/key.
+            return {exc.key: _Refused()} if exc.key is not None else _Refused()
+
+    return lenient
+
+
+_LOCATOR = json.JSONDecoder(
+    object_pairs_hook=_or_refused(_no_duplicates),
+    parse_float=_or_refused(_decimal),
+    parse_int=_or_refused(_integer),
+    parse_constant=_or_refused(_no_constant),
+)
+
+
+def _locate(text: str) -> str | None:
+    """The path of the first value the strict reader refuses (None: at the top, or not
+    found) — read again leniently, only when a refusal has happened."""
+    try:
+        doc = _LOCATOR.decode(text)
+    except (ValueError, RecursionError):
+        return None
+    stack: list[tuple[Any, list[str]]] = [(doc, [])]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, _Refused):
+            return _field(path)
+        if isinstance(value, dict):
+            items = [(v, [*path, k]) for k, v in value.items()]
+        elif isinstance(value, list):
+            items = [(v, [*path, str(i)]) for i, v in enumerate(value)]
+        else:
+            continue
+        stack.extend(reversed(items))  # document order
+    return None
 
 
 def _printable(s: str) -> bool:
@@ -169,6 +221,12 @@ def loads(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
     except RecursionError:
         # The C scanner gives up around sys.getrecursionlimit() levels; far past ours.
         raise MalformedBody(f"JSON nested deeper than {max_depth} levels") from None
+    except _Refusal as exc:
+        where = _locate(text)
+        if where is None:
+            raise MalformedBody(exc.message) from None
+        shown = where if _printable(where) else where.encode("utf-8", "backslashreplace").decode()
+        raise MalformedBody(f"{shown}: {exc.message}", field=shown) from None
     # Cheap upper bounds first: a document with fewer brackets than the depth limit
     # cannot be too deep, and one without a surrogate escape has no lone surrogate.
     if text.count("[") + text.count("{") > max_depth or _SURROGATE_ESCAPE.search(text):

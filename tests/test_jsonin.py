@@ -109,6 +109,25 @@ def test_invalid_utf8_is_refused_with_its_offset() -> None:
         loads_bytes(b'["\xed\xa0\x80"]')
 
 
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('{"bids": {"B1": {"T1": 1' + "0" * 30 + "}}}", "bids/B1/T1"),
+        ('{"bids": {"B1": {"T1": NaN}}}', "bids/B1/T1"),
+        ('{"a": [1, 2, 1e999]}', "a/2"),
+        ('{"bids": {"B1": {"T1": 1, "T1": 2}}}', "bids/B1/T1"),
+        ('{"x": 1, "x": {"y": 2}}', "x"),
+        ("[" + "9" * 20 + "]", "0"),
+        ("9" * 20, None),
+    ],
+)
+def test_refused_values_are_named_by_their_path(text: str, field: str | None) -> None:
+    err = refused(text)
+    assert err.field == field
+    if field is not None:
+        assert err.message.startswith(field + ": ")
+
+
 def test_malformed_json_says_where() -> None:
     assert "line 1 column" in refused('{"a": ').message
 

@@ -105,7 +105,7 @@ def test_auth_by_the_connection_s_tls_client_certificate() -> None:
         ("{", "malformed_body", None),
         ("[1]", "malformed_body", None),
         ('{"type":"auth","type":"auth","token":"x"}', "malformed_body", "type"),
-        ('{"type":"hello","last_seq":NaN}', "malformed_body", None),
+        ('{"type":"hello","last_seq":NaN}', "malformed_body", "last_seq"),
         ('{"type":"hello","last_seq":-1}', "invalid_input", "last_seq"),
         ('{"type":"hello","last_seq":true}', "invalid_input", "last_seq"),
         ('{"type":"hello","last_seq":0,"witness":"yes"}', "invalid_input", "witness"),
