@@ -211,7 +211,14 @@ def _check(doc: Any, max_depth: int) -> None:
 
 
 def loads(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse ``text`` under the rules of this module; :class:`MalformedBody` otherwise."""
+    """Parse ``text`` under the rules of this module; :class:`MalformedBody` otherwise.
+
+    ``text`` may come from anywhere: a surrogate in it, escaped or not, is refused."""
+    return _loads(text, max_depth, text.isascii() or _printable(text))
+
+
+def _loads(text: str, max_depth: int, utf8: bool) -> Any:
+    """``utf8``: ``text`` holds no surrogate code point (it was decoded from UTF-8)."""
     try:
         doc = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
@@ -228,8 +235,13 @@ def loads(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
         shown = where if _printable(where) else where.encode("utf-8", "backslashreplace").decode()
         raise MalformedBody(f"{shown}: {exc.message}", field=shown) from None
     # Cheap upper bounds first: a document with fewer brackets than the depth limit
-    # cannot be too deep, and one without a surrogate escape has no lone surrogate.
-    if text.count("[") + text.count("{") > max_depth or _SURROGATE_ESCAPE.search(text):
+    # cannot be too deep, and one decoded from UTF-8 without a surrogate escape has no
+    # lone surrogate.
+    if (
+        not utf8
+        or text.count("[") + text.count("{") > max_depth
+        or _SURROGATE_ESCAPE.search(text)
+    ):
         _check(doc, max_depth)
     return doc
 
@@ -240,4 +252,4 @@ def loads_bytes(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedBody(f"the body is not valid UTF-8 (byte {exc.start})") from None
-    return loads(text, max_depth=max_depth)
+    return _loads(text, max_depth, True)

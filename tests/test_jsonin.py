@@ -96,6 +96,12 @@ def test_lone_surrogates_are_refused_with_their_path(text: str, field: str | Non
     assert err.field == field
 
 
+def test_a_literal_lone_surrogate_in_text_is_refused_too() -> None:
+    # Not from a UTF-8 decoder (a WebSocket library, a test): the code point itself.
+    err = refused('{"title": "a\ud800"}')
+    assert err.field == "title"
+
+
 def test_surrogate_pairs_are_one_character() -> None:
     assert loads('{"e": "\\ud83d\\ude00"}') == {"e": "\U0001f600"}
     # An escaped backslash followed by "ud800" is six ordinary characters.
