@@ -185,6 +185,13 @@ async def test_every_response_carries_the_security_headers(api: Harness) -> None
         if what.startswith("/api/"):
             assert h.get("Cache-Control") == "no-store", what
     assert answers["/"].status == 200 and answers["/static/app.js"].status == 200
+    sid, _ = await api.create()
+    ws = await api.client.ws_connect(f"/ws/sessions/{sid}")  # the 101 handshake too
+    try:
+        assert ws._response.headers["Server"] == "evalsvc"
+        assert ws._response.headers["Content-Security-Policy"] == CSP
+    finally:
+        await ws.close()
     assert answers["/api/me 401"].status == 401 and answers["/nothing"].status == 404
 
 
