@@ -49,9 +49,9 @@ _MAX_INT_DIGITS = len(str(MAX_INTEGER))  # 16
 MAX_NUMBER_DIGITS = 34  # decimal128's precision
 MAX_EXPONENT = 40
 
-# A lone surrogate can only come from a \uD800-\uDFFF escape: the text itself went
-# through a strict UTF-8 decoder (or a WebSocket text frame, RFC 6455 §8.1), which
-# refuses encoded surrogates. Without such an escape the slow check is skipped.
+# In text that went through a strict UTF-8 decoder (an HTTP body, a WebSocket text
+# frame, RFC 6455 §8.1), which refuses encoded surrogates, a lone surrogate can only
+# come from a \uD800-\uDFFF escape: without one the slow check is skipped.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
