@@ -26,13 +26,16 @@ from evalsvc.errors import Unavailable
 from evalsvc.experts.routes import DRAWS
 from evalsvc.experts.routes import ROUTES as DRAW_ROUTES
 from evalsvc.httpkit import (
+    HANDLER_ARGS,
     PRINCIPAL_SECRET,
     TOKENS,
     Route,
+    answer_parser_errors_as_problems,
     authenticated,
     error_middleware,
     guarded,
     json_response,
+    security_headers,
 )
 from evalsvc.keys import load_or_create_secret
 from evalsvc.openapi import openapi_document
@@ -107,10 +110,13 @@ def _new_session_id() -> str:
 
 def create_app(settings: Settings) -> web.Application:
     """The aiohttp application for ``settings`` (database opened on startup)."""
+    answer_parser_errors_as_problems()
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[error_middleware, certificate_middleware],
+        handler_args=HANDLER_ARGS,
     )
+    app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
     routes = (
         *CORE_ROUTES,

@@ -56,6 +56,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from evalsvc.config import DatabaseSettings
 from evalsvc.errors import SchemaMismatch, Unavailable
+from evalsvc.files import narrow, private_file
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -72,8 +73,14 @@ def make_engine(settings: DatabaseSettings) -> Engine:
     url = settings.url
     if is_sqlite(url):
         path = sa.engine.make_url(url).database
-        if path and path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            # The database holds every score: 0600 in a folder created 0700. SQLite
+            # creates -wal and -shm with the database file's mode (os_unix.c
+            # findCreateFileMode); ones left by an earlier version are narrowed here.
+            db_file = Path(path).expanduser()
+            private_file(db_file)
+            for suffix in ("-wal", "-shm", "-journal"):
+                narrow(db_file.with_name(db_file.name + suffix))
         engine = sa.create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},

@@ -6,6 +6,8 @@
      ├── InvalidInput            the request or file is malformed (names the field)
      │    ├── PayloadTooLarge
      │    ├── MalformedBody      not UTF-8, not JSON
+     │    ├── MalformedRequest   the HTTP request itself (a header too long, …)
+     │    ├── UpgradeRequired    a plain request to a WebSocket endpoint
      │    └── UnsupportedMediaType
      ├── Unauthenticated         no or bad credentials
      ├── Forbidden               authenticated, but this role/venue may not do it
@@ -45,6 +47,7 @@ __all__ = [
     "InvalidInput",
     "InvalidTransition",
     "MalformedBody",
+    "MalformedRequest",
     "MethodNotAllowed",
     "NoEligibleExpert",
     "NotFound",
@@ -53,6 +56,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "UnsupportedMediaType",
+    "UpgradeRequired",
     "VerificationError",
 ]
 
@@ -104,6 +108,19 @@ class MalformedBody(InvalidInput):
     """The body is not UTF-8 JSON of the expected media type."""
 
     code = "malformed_body"
+
+
+class MalformedRequest(InvalidInput):
+    """The HTTP message could not be read: a request line or header over the server's
+    limits, too many headers, bytes that are not HTTP."""
+
+    code = "malformed_request"
+
+
+class UpgradeRequired(InvalidInput):
+    """A plain HTTP request to an endpoint that speaks only WebSocket (RFC 6455 §4.2.1)."""
+
+    code = "upgrade_required"
 
 
 class UnsupportedMediaType(InvalidInput):

@@ -32,6 +32,8 @@ PROBLEM_BASE = "https://evalsvc.org/problems/"
 _TABLE: dict[type[e.EvalsvcError], tuple[int, str]] = {
     e.PayloadTooLarge: (413, "Payload too large"),
     e.MalformedBody: (400, "Malformed request body"),
+    e.MalformedRequest: (400, "Malformed request"),
+    e.UpgradeRequired: (426, "WebSocket upgrade required"),
     e.UnsupportedMediaType: (415, "Unsupported media type"),
     e.InvalidInput: (422, "Invalid input"),
     e.Unauthenticated: (401, "Authentication required"),

@@ -99,6 +99,8 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
             op["responses"]["413"] = _problem("body too large")
             op["responses"]["415"] = _problem("not application/json")
             op["responses"]["422"] = _problem("invalid field (named in `field`)")
+        if r.ok_status == 101:
+            op["responses"]["426"] = _problem("a plain request: this URL speaks WebSocket only")
         if r.roles:
             op["security"] = [{"bearer": []}]
             # The roles create_app enforces (httpkit.guarded), from the same declaration.

@@ -20,6 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "evalsvc"
 PURE_MODULES = [
     "auth.py",
     "canonical.py",
+    "jsonin.py",
     "errors.py",
     "ids.py",
     "sessions/model.py",
@@ -166,6 +167,8 @@ LAYERS: dict[str, list[str]] = {
         "evalsvc.auth",
         "evalsvc.canonical",
         "evalsvc.errors",
+        # Private files (0600 in 0700 folders): os calls only, used by pure writers too.
+        "evalsvc.files",
         "evalsvc.http_errors",
         "evalsvc.ids",
     ],

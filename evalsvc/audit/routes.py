@@ -14,8 +14,7 @@ import base64
 from aiohttp import web
 
 from evalsvc.audit.service import AuditService
-from evalsvc.errors import InvalidInput
-from evalsvc.httpkit import Route, authenticated, int_query, json_response
+from evalsvc.httpkit import Route, authenticated, int_path, int_query, json_response
 from evalsvc.sessions.routes import SESSIONS
 
 AUDIT: web.AppKey[AuditService] = web.AppKey("audit", AuditService)
@@ -46,10 +45,7 @@ async def get_checkpoint(request: web.Request) -> web.Response:
 
 async def get_entry(request: web.Request) -> web.Response:
     sid = await _visible(request)
-    try:
-        index = int(request.match_info["index"])
-    except ValueError:
-        raise InvalidInput("index must be an integer", field="index") from None
+    index = int_path(request, "index", lo=0, hi=2**62)
     data, proof = await request.app[AUDIT].entry_proof(sid, index)
     return json_response(
         {
