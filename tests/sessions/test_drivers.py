@@ -12,14 +12,13 @@ idempotency records.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
+import tempfile
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
-import sqlalchemy as sa
-from conftest import EXPERT_IDS, PG_URL, qualification_sheet, scoring_sheet, session_doc
+from conftest import EXPERT_IDS, fresh_database, qualification_sheet, scoring_sheet, session_doc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,21 +46,6 @@ TABLES = {
     "score_sheet": "session_id, seat, stage, version, expert_id, doc, sha256, seq, submitted_ms",
     "idempotency_key": "actor, key, session_id, request_sha256, status, response, created_ms",
 }
-
-
-def _fresh_database() -> Iterator[str]:
-    admin = sa.create_engine(
-        PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
-    )
-    name = f"evalsvc_d_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 async def _scoring_sessions(svc: SessionService, count: int) -> list[str]:
@@ -172,9 +156,12 @@ def _compare(batch: list[Op]) -> int:
         real_plan(self, conn)
 
     for pipelined in (False, True):
-        for url in _fresh_database():
-            with mock.patch.object(Pipelined, "plan", counting_plan):
-                results.append(asyncio.run(_run(url, batch, pipelined=pipelined)))
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            fresh_database(Path(tmp)) as url,
+            mock.patch.object(Pipelined, "plan", counting_plan),
+        ):
+            results.append(asyncio.run(_run(url, batch, pipelined=pipelined)))
     (seq_responses, seq_rows), (pipe_responses, pipe_rows) = results
     assert pipe_responses == seq_responses
     for table in TABLES:
