@@ -439,7 +439,8 @@ class SessionService:
         return doc
 
     async def progress(self, p: Principal, session_id: str) -> dict[str, Any]:
-        """Which seats have submitted which stage (never the contents)."""
+        """Which seats have submitted which stage (never the contents); an expert's own
+        sheets, and for supervisors every sheet with what opens its commitment."""
 
         def tx(conn: Connection) -> tuple[Session, dict[str, dict[int, int]], list[dict[str, Any]]]:
             s, _ = store.load_session(conn, session_id)
@@ -449,9 +450,14 @@ class SessionService:
                 seat = s.seat_of(p.subject)
                 if seat is not None:
                     own = store.own_sheets(conn, session_id, seat.index)
+            elif p.role == "supervisor":
+                own = store.own_sheets(conn, session_id, None)
             return s, store.sheet_progress(conn, session_id), own
 
         s, prog, own = await self.db.read(tx)
+        seats = s.seats
+        if p.role == "expert" and not sees_project(s, p):
+            seats = tuple(x for x in s.seats if x.expert_id == p.subject)  # 四不知
         return {
             "state": s.state.value,
             "stage": s.stage.value if s.stage else None,
@@ -464,8 +470,9 @@ class SessionService:
                         st: prog.get(st, {}).get(x.index, 0) for st in ("qualification", "scoring")
                     },
                 }
-                for x in s.seats
+                for x in seats
             ],
+            # (Named for the expert's view; a supervisor's holds every seat's.)
             "own_sheets": own,
         }
 

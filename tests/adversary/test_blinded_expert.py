@@ -21,6 +21,8 @@ async def test_before_the_start_an_expert_sees_only_their_own_seat_and_venue(
     assert status == 200, doc
     assert [v["id"] for v in doc["venues"]] == ["js-suzhou"]
     assert [x["index"] for x in doc["seats"]] == [seat] and "seats" in doc["blinded"]
+    status, prog = await api.call("GET", f"/api/sessions/{sid}/progress", tok)
+    assert status == 200 and [x["seat"] for x in prog["seats"]] == [seat], prog
     status, page = await api.call("GET", f"/api/sessions/{sid}/events?after=0", tok)
     _, _, replay, _ = await connect(api, sid, tok)
     # REST names an event by "type", the WebSocket by "event" (docs/protocol.md).

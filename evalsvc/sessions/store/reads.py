@@ -178,10 +178,15 @@ def sheet_progress(conn: Connection, session_id: str) -> dict[str, dict[int, int
     return out
 
 
-def own_sheets(conn: Connection, session_id: str, seat: int) -> list[dict[str, Any]]:
-    """Every version of one seat's sheets (for that expert)."""
+def own_sheets(conn: Connection, session_id: str, seat: int | None) -> list[dict[str, Any]]:
+    """Every version of one seat's sheets (for that expert), or of every seat's (None:
+    for supervisors), with what opens each commitment."""
+    where = [_SH.c.session_id == session_id]
+    if seat is not None:
+        where.append(_SH.c.seat == seat)
     rows = conn.execute(
         sa.select(
+            _SH.c.seat,
             _SH.c.stage,
             _SH.c.version,
             _SH.c.doc,
@@ -189,19 +194,24 @@ def own_sheets(conn: Connection, session_id: str, seat: int) -> list[dict[str, A
             _SH.c.seq,
             _SH.c.submitted_ms,
             _SH.c.commitment,
+            _SH.c.salt,
+            _SH.c.signature,
         )
-        .where(_SH.c.session_id == session_id, _SH.c.seat == seat)
-        .order_by(_SH.c.stage, _SH.c.version)
+        .where(*where)
+        .order_by(_SH.c.seat, _SH.c.stage, _SH.c.version)
     ).all()
     return [
         {
-            "stage": r[0],
-            "version": r[1],
-            "sheet": json.loads(r[2]),
-            "sha256": r[3],
-            "seq": r[4],
-            "submitted_ms": r[5],
-            "commitment": r[6],
+            "seat": r[0],
+            "stage": r[1],
+            "version": r[2],
+            "sheet": json.loads(r[3]),
+            "sha256": r[4],
+            "seq": r[5],
+            "submitted_ms": r[6],
+            "commitment": r[7],
+            "salt": r[8],
+            "signature": json.loads(r[9]) if r[9] else None,
         }
         for r in rows
     ]
