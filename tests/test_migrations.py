@@ -25,12 +25,11 @@ V1 = Path(__file__).parent / "data" / "schema-v1"
 
 
 def _load_v1(engine: sa.Engine) -> dict[str, list[dict[str, Any]]]:
-    ddl = (V1 / f"{engine.dialect.name}.sql").read_text(encoding="utf-8")
+    ddl = json.loads((V1 / "ddl.json").read_text(encoding="utf-8"))[engine.dialect.name]
     rows = json.loads((V1 / "rows.json").read_text(encoding="utf-8"))
     with engine.begin() as conn:
-        for statement in ddl.split(";\n"):
-            if statement.strip():
-                conn.exec_driver_sql(statement)
+        for statement in ddl:
+            conn.exec_driver_sql(statement)
         meta = sa.MetaData()
         meta.reflect(conn)
         for table in meta.sorted_tables:

@@ -34,6 +34,19 @@ class WS:
                 return seen, m
             seen.append(m)
 
+    async def next(self, kind: str, timeout: float = 10) -> dict[str, Any]:
+        """The first message of ``kind`` (the ones before it dropped)."""
+        return (await self.until(kind, timeout))[1]
+
+    async def closed(self, timeout: float = 10) -> int | None:
+        """Read until the server closes; its close code."""
+        while True:
+            msg = await self.ws.receive(timeout=timeout)
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                return self.ws.close_code
+            if msg.type == aiohttp.WSMsgType.ERROR:
+                return self.ws.close_code
+
 
 SAME = "same-epoch"  # connect(): use the epoch the server just announced
 

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from conftest import Harness
+from wshelp import WS
 
 
 @dataclass(frozen=True)
@@ -109,36 +109,6 @@ async def still_serves(api: Harness) -> None:
     assert answer.body["role"] == "supervisor"
 
 
-class WS:
-    """A WebSocket test client of /ws/sessions/{id}."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-
-    async def send(self, doc: dict[str, Any]) -> None:
-        await self.ws.send_str(json.dumps(doc))
-
-    async def recv(self, timeout: float = 10) -> dict[str, Any]:
-        msg = await self.ws.receive(timeout=timeout)
-        assert msg.type == aiohttp.WSMsgType.TEXT, msg
-        return dict(json.loads(msg.data))
-
-    async def until(self, kind: str, timeout: float = 10) -> dict[str, Any]:
-        while True:
-            m = await self.recv(timeout)
-            if m["type"] == kind:
-                return m
-
-    async def closed(self, timeout: float = 10) -> int | None:
-        """Read until the server closes; its close code."""
-        while True:
-            msg = await self.ws.receive(timeout=timeout)
-            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
-                return self.ws.close_code
-            if msg.type == aiohttp.WSMsgType.ERROR:
-                return self.ws.close_code
-
-
 async def open_ws(api: Harness, sid: str, token: str, **kwargs: Any) -> WS:
     """Connected, authenticated and synced."""
     ws = WS(await api.client.ws_connect(f"/ws/sessions/{sid}", **kwargs))
@@ -146,11 +116,11 @@ async def open_ws(api: Harness, sid: str, token: str, **kwargs: Any) -> WS:
     ok = await ws.recv()
     assert ok["type"] == "auth_ok", ok
     await ws.send({"type": "hello", "epoch": None, "last_seq": 0})
-    await ws.until("synced")
+    await ws.next("synced")
     return ws
 
 
 async def ws_still_serves(ws: WS) -> None:
     """The connection is open and answers a heartbeat."""
     await ws.send({"type": "heartbeat", "seq": 0})
-    assert (await ws.until("heartbeat"))["type"] == "heartbeat"
+    assert (await ws.next("heartbeat"))["type"] == "heartbeat"

@@ -46,7 +46,7 @@ async def test_bad_handshake_is_400(api: Harness) -> None:
 
 async def _refused_in_band(ws: WS, raw: str, code: str) -> dict[str, object]:
     await ws.ws.send_str(raw)
-    err = await ws.until("error")
+    err = await ws.next("error")
     assert err["code"] == code, err
     await ws_still_serves(ws)
     return err
@@ -93,14 +93,14 @@ async def test_a_fractional_json_number_scores_as_over_http(api: Harness) -> Non
     assert status == 201, body
     ws = await open_ws(api, sid, experts[1][1])
     await ws.ws.send_str('{"type": "submit", "id": "ws-sheet-305", "sheet": ' + sheet + "}")
-    ack = await ws.until("ack")
+    ack = await ws.next("ack")
     assert ack["id"] == "ws-sheet-305" and not ack["replayed"], ack
     # Both sheets store the same points: the same digest for the same scores.
     assert ack["result"]["sha256"] == body["sha256"]
     # A number off the step is refused the same way on both paths.
     off = sheet.replace("30.5", "30.25")
     await ws.ws.send_str('{"type": "submit", "id": "ws-sheet-3025", "sheet": ' + off + "}")
-    err = await ws.until("error")
+    err = await ws.next("error")
     assert (err["code"], err["field"]) == ("invalid_input", "bids/B1/T1"), err
     status, problem = await api.call(
         "POST",
@@ -178,11 +178,11 @@ async def test_presence_only_after_hello(api: Harness) -> None:
     await op.send({"type": "auth", "token": api.op()})
     assert (await op.recv())["type"] == "auth_ok"
     sup = await open_ws(api, sid, api.sup)  # joins: a presence change
-    assert (await sup.until("presence"))["event"] == "join"
+    assert (await sup.next("presence"))["event"] == "join"
     # The operator, authenticated but not joined, was told nothing and is not listed.
     await op.send({"type": "heartbeat", "seq": 0})
     first = await op.recv()
     assert first["type"] == "heartbeat", first
     await op.send({"type": "hello", "epoch": None, "last_seq": 0})
-    presence = await op.until("presence")
+    presence = await op.next("presence")
     assert presence["event"] == "join" and len(presence["connected"]) == 2
