@@ -30,6 +30,7 @@ __all__ = [
     "principal",
     "read_json",
     "security_headers",
+    "session_id_of",
 ]
 
 import functools
@@ -373,9 +374,23 @@ def guarded(route: Route) -> Handler:
     @functools.wraps(handler)
     async def guard(request: web.Request) -> web.StreamResponse:
         request[PRINCIPAL] = principal(request, roles=roles)
+        session_id_of(request)
         return await handler(request)
 
     return guard
+
+
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+def session_id_of(request: web.Request) -> str | None:
+    """The ``{session_id}`` of the path, if the route has one: anything that cannot be a
+    session id (a NUL, a space, 41 characters) is no session — 404, before any database
+    sees it (PostgreSQL refuses a NUL in text, which would be a 500)."""
+    sid = request.match_info.get("session_id")
+    if sid is not None and not _SESSION_ID.fullmatch(sid):
+        raise NotFound("no such session")
+    return sid
 
 
 def authenticated(request: web.Request) -> Principal:

@@ -28,7 +28,7 @@ from evalsvc.errors import (
     UpgradeRequired,
 )
 from evalsvc.http_errors import ws_close_code, ws_error_for
-from evalsvc.httpkit import PEER_AUTH, TOKENS, PeerAuth, Route, bearer_principal
+from evalsvc.httpkit import PEER_AUTH, TOKENS, PeerAuth, Route, bearer_principal, session_id_of
 from evalsvc.sessions import protocol
 from evalsvc.sessions.hub import Connection, Hub
 from evalsvc.sessions.routes import SESSIONS
@@ -116,7 +116,7 @@ class _AuthTimeout(Unauthenticated):
 
 async def session_socket(request: web.Request) -> web.StreamResponse:
     """Upgrade to a WebSocket and serve one session's live protocol."""
-    session_id = request.match_info["session_id"]
+    session_id = session_id_of(request) or ""
     if request.headers.get("Upgrade", "").lower() != "websocket":
         # A browser's or a script's plain GET: say what this URL is (RFC 9110 §15.5.22).
         raise UpgradeRequired(

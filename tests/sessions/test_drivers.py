@@ -12,6 +12,7 @@ idempotency records.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from evalsvc.auth import Principal
 from evalsvc.config import DatabaseSettings
 from evalsvc.db import Database, ensure_schema
 from evalsvc.errors import EvalsvcError
+from evalsvc.schema import METADATA
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.model import ScoringRules
 from evalsvc.sessions.service import SessionService
@@ -97,12 +99,15 @@ ops = st.lists(
 async def _run(url: str, batch: list[Op], *, pipelined: bool) -> tuple[list[Any], dict[str, Any]]:
     db = Database(DatabaseSettings(url=url, pool_size=2))
     try:
-        await asyncio.get_running_loop().run_in_executor(None, ensure_schema, db.engine)
+        await asyncio.get_running_loop().run_in_executor(None, ensure_schema, db.engine, METADATA)
         ids = iter(f"s-{n:012x}" for n in range(100))
         uow = UnitOfWork(
             db, bus=LocalBus(), clock_ms=lambda: 1_700_000_000_000, pipelined=pipelined
         )
-        svc = SessionService(uow, new_id=lambda: next(ids), defaults=ScoringRules())
+        salts = (n.to_bytes(32, "big") for n in itertools.count())  # the same in both runs
+        svc = SessionService(
+            uow, new_id=lambda: next(ids), defaults=ScoringRules(), salt=lambda: next(salts)
+        )
         sids = await _scoring_sessions(svc, 2)
 
         async def one(op: Op) -> Any:
