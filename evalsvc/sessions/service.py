@@ -514,7 +514,7 @@ def _opening_doc(o: SheetOpening) -> dict[str, Any]:
 def sheet_commitment(salt: bytes, doc: bytes) -> str:
     """The commitment a ``sheet.submitted`` event carries: HMAC-SHA256 keyed by a random
     256-bit salt over the sheet's canonical bytes (docs/audit.md "Sealed score sheets")."""
-    return hmac.new(salt, doc, hashlib.sha256).hexdigest()
+    return hmac.digest(salt, doc, "sha256").hex()
 
 
 def _same_report(signed_sha256: str | None, current_sha256: str) -> None:

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from evalsvc.errors import IdempotencyConflict
@@ -179,6 +179,16 @@ def decide(t: Transition, snap: Snapshot) -> Change | Replay:
         return Replay(snap.replay.status, snap.replay.body)
     change = t.decide(snap)
     if change.with_seq:
-        seq = snap.last_seq + len(change.events)
-        change = replace(change, body={**change.body, "seq": seq}, with_seq=False)
+        # (A constructor call, not dataclasses.replace: this runs for every write.)
+        body = {**change.body, "seq": snap.last_seq + len(change.events)}
+        change = Change(
+            change.session,
+            change.events,
+            change.status,
+            body,
+            change.changed,
+            change.sheet,
+            change.extras,
+            False,
+        )
     return change
