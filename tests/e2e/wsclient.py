@@ -224,8 +224,8 @@ async def stop_clients(
             f"{len(pending)} client(s) still running {timeout:g} s after stop: {stuck}"
         )
     for t in runners:
-        if not t.cancelled() and t.exception() is not None:
-            raise t.exception()  # type: ignore[misc]
+        if not t.cancelled() and (exc := t.exception()) is not None:
+            raise exc
 
 
 def expected_hash(events: list[dict[str, Any]]) -> str:
