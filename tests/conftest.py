@@ -5,15 +5,25 @@ Set ``EVALSVC_TEST_DATABASE=postgresql://postgres@127.0.0.1:5432/test`` to run e
 database test on PostgreSQL: each test gets a fresh database created from that server
 and dropped afterwards. Without a reachable server those tests skip with the reason —
 unless ``CI=true``, where a skip would hide a failure, so they fail instead.
+
+A test that hangs is stopped by pytest-timeout (pyproject.toml); shortly before, the
+stacks of every thread and the await chain of every pending asyncio task are written to
+the test's captured stderr, so that the report names where it hung.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import os
 import secrets
+import sys
+import threading
 import time
+import traceback
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,11 +46,19 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+# Multi-process tests start servers and wait on them (each wait bounded well below this).
+E2E_TIMEOUT_S = 240
+# The hang report is written this long before pytest-timeout stops the test.
+DUMP_BEFORE_S = 10
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     keep, dropped = [], []
     for item in items:
         if "db_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT_S))
         # PostgreSQL-only tests belong to the PostgreSQL pass (`./dev test` runs it with
         # EVALSVC_TEST_DATABASE set); in the SQLite pass they are deselected, not skipped.
         if not PG_URL and item.get_closest_marker("postgres_only"):
@@ -52,8 +70,103 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+def _timeout_of(item: pytest.Item) -> float:
+    """The pytest-timeout limit of ``item`` (marker, then --timeout, then the ini)."""
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and (marker.args or "timeout" in marker.kwargs):
+        return float(marker.args[0] if marker.args else marker.kwargs["timeout"])
+    option = item.config.getoption("timeout", None)
+    if option is not None:
+        return float(option)
+    try:
+        return float(item.config.getini("timeout") or 0)
+    except ValueError:  # pytest-timeout is not installed: no limit to report before
+        return 0.0
+
+
+def _await_chain(task: asyncio.Task[Any]) -> str:
+    """Where a task waits: each coroutine of its await chain, then what it awaits."""
+    steps = []
+    obj: Any = task.get_coro()
+    while obj is not None:
+        frame = getattr(obj, "cr_frame", None) or getattr(obj, "gi_frame", None)
+        if frame is None:
+            steps.append(repr(obj)[:200])
+            break
+        steps.append(f"{frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+        obj = getattr(obj, "cr_await", None) or getattr(obj, "gi_yieldfrom", None)
+    return "\n    ".join(steps)
+
+
+def _report_hang(nodeid: str, after: float) -> None:
+    """Write every thread's stack and every pending task's await chain to stderr."""
+    out = [f"\n=== {nodeid} still running after {after:.0f} s: threads and pending tasks ==="]
+    names = {t.ident: t.name for t in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        if ident == threading.get_ident():
+            continue
+        out.append(f"--- thread {names.get(ident, ident)}")
+        out.append("".join(traceback.format_stack(frame, limit=12)).rstrip())
+    for obj in gc.get_objects():
+        if isinstance(obj, asyncio.Task) and not obj.done():
+            out.append(f"--- task {obj.get_name()}\n    {_await_chain(obj)}")
+    print("\n".join(out), file=sys.stderr, flush=True)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    timeout = _timeout_of(item)
+    timer = None
+    if timeout > 0:
+        after = max(timeout - DUMP_BEFORE_S, 0.8 * timeout)
+        timer = threading.Timer(after, _report_hang, args=(item.nodeid, after))
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def _reap_children(where: str) -> None:
+    """Kill processes a multi-process test left running (tests/e2e/procs.py)."""
+    procs = sys.modules.get("procs")
+    if procs is not None and (left := procs.reap()):
+        warnings.warn(f"{where}: killed processes the test left running: {left}", stacklevel=1)
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_processes(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    _reap_children(request.node.nodeid)
+
+
 def _pg_admin_url() -> str:
     return PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def _drop_database(admin: sa.Engine, name: str, *, timeout_s: int = 60) -> None:
+    """DROP DATABASE ``name``, terminating its sessions; fails within ``timeout_s``
+    naming who was still there instead of waiting for pytest-timeout."""
+    with admin.connect() as c:
+        c.execute(sa.text(f"SET statement_timeout = '{timeout_s}s'"))
+        try:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        except sa.exc.DBAPIError as exc:
+            rows = c.execute(
+                sa.text(
+                    "SELECT pid, datname, application_name, state, wait_event_type,"
+                    " wait_event, left(query, 80) FROM pg_stat_activity"
+                    " WHERE pid <> pg_backend_pid() AND (datname = :d OR wait_event_type"
+                    " IN ('Lock', 'IPC'))"
+                ),
+                {"d": name},
+            ).all()
+            raise RuntimeError(
+                f"DROP DATABASE {name} did not finish within {timeout_s} s ({exc.orig}); "
+                f"sessions there or waiting: {[tuple(r) for r in rows]}"
+            ) from exc
 
 
 @contextlib.contextmanager
@@ -64,7 +177,9 @@ def fresh_database(tmp_path: Path, name: str = "evalsvc") -> Iterator[str]:
         yield f"sqlite:///{tmp_path / f'{name}.db'}"
         return
     try:
-        admin = sa.create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+        admin = sa.create_engine(
+            _pg_admin_url(), isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 10}
+        )
         with admin.connect() as c:
             c.execute(sa.text("SELECT 1"))
     except Exception as exc:
@@ -77,9 +192,12 @@ def fresh_database(tmp_path: Path, name: str = "evalsvc") -> Iterator[str]:
     try:
         yield url
     finally:
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
-        admin.dispose()
+        # A server the test left running would reconnect while the database is dropped.
+        _reap_children(f"{db_name} teardown")
+        try:
+            _drop_database(admin, db_name)
+        finally:
+            admin.dispose()
 
 
 @pytest.fixture

@@ -6,10 +6,8 @@ the reason where either is missing, and a failure in CI.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -19,9 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from conftest import skip_or_fail
-from procs import free_port
-
-from evalsvc.config import PROJECT_ROOT
+from procs import free_port, spawn, stop_process, tail
 
 pytestmark = pytest.mark.e2e
 CHROMIUM = "/usr/bin/chromium"
@@ -33,40 +29,36 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     port = free_port()
     log = tmp_path / "demo.log"
     env = {
-        **os.environ,
         "EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "secret"),
         "EVALSVC_AUDIT_KEY_FILE": str(tmp_path / "audit-log.key"),
-        "PYTHONUNBUFFERED": "1",
     }
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "evalsvc",
-                "demo",
-                "--port",
-                str(port),
-                "--database",
-                f"sqlite:///{tmp_path / 'demo.db'}",
-            ],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-        )
+    proc = spawn(
+        [
+            sys.executable,
+            "-m",
+            "evalsvc",
+            "demo",
+            "--port",
+            str(port),
+            "--database",
+            f"sqlite:///{tmp_path / 'demo.db'}",
+        ],
+        log=log,
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 60
         while "Ctrl+C" not in log.read_text(encoding="utf-8", errors="replace"):
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "demo did not start"
+            assert proc.poll() is None, f"demo exited with {proc.returncode}: {tail(log)}"
+            assert time.monotonic() < deadline, (
+                f"demo on port {port} did not print 'Ctrl+C' within 60 s: {tail(log)}"
+            )
             time.sleep(0.2)
         text = log.read_text(encoding="utf-8")
         links = dict(re.findall(r"^  (\S.*?) \[.*?\]\n\s+(http://\S+)$", text, flags=re.M))
         yield f"http://127.0.0.1:{port}", links
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop_process(proc, grace=20)
 
 
 async def test_expert_scores_and_operator_sees_the_ranking(

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from conftest import make_token, scoring_sheet, session_doc
 from procs import Server
-from wsclient import Client, expected_hash
+from wsclient import Client, expected_hash, stop_clients
 
 from evalsvc.config import Settings
 
@@ -175,10 +175,7 @@ async def test_chaos_every_client_converges_and_nothing_acknowledged_is_lost(
             deadline = time.monotonic() + 30
             while any(c.last_seq < top for c in everyone) and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
-            stop.set()
-            for c in everyone:
-                await c.drop()
-            await asyncio.gather(*runners)
+            await stop_clients(everyone, runners, stop)
 
             table = await all_events(http, server.url, sid, sup)
             assert [e["seq"] for e in table] == list(range(1, top + 1))

@@ -66,7 +66,16 @@ async def test_sigkill_during_burst_loses_no_acknowledged_submission(
                         raise AssertionError(f"unexpected {status}: {body}")
 
             tasks = [asyncio.create_task(client(i)) for i in range(20)]
+            deadline = asyncio.get_running_loop().time() + 60
             while len(acked) < 300:
+                ended = [t for t in tasks if t.done()]
+                if len(ended) == len(tasks) or asyncio.get_running_loop().time() > deadline:
+                    stop.set()
+                    errors = [repr(t.exception()) for t in ended if t.exception() is not None]
+                    raise AssertionError(
+                        f"only {len(acked)} of 300 sheets acknowledged before the SIGKILL was "
+                        f"due ({len(ended)} of 20 clients ended; errors: {errors[:3]})"
+                    )
                 await asyncio.sleep(0.02)
             server.kill()  # mid-burst
             stop.set()

@@ -42,7 +42,10 @@ async def test_deadline_passed_while_down_is_handled_on_start(
     )
     server.start()
     try:
-        async with aiohttp.ClientSession(base_url=server.url) as http:
+        # (aiohttp's default timeout is 5 minutes: longer than the test's own.)
+        async with aiohttp.ClientSession(
+            base_url=server.url, timeout=aiohttp.ClientTimeout(total=20)
+        ) as http:
             api = Harness(http, settings)
             sid = await drawing_session(api)
             await run_ceremony(

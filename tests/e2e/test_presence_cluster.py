@@ -50,10 +50,10 @@ class Watcher(Client):
         return sorted(w["subject"] for w in self.presence[-1][1]["connected"])
 
 
-async def wait_for(check: Any, timeout: float) -> None:
+async def wait_for(check: Any, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not check():
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:g} s"
         await asyncio.sleep(0.01)
 
 
@@ -63,11 +63,11 @@ async def test_a_supervisor_on_one_instance_sees_the_whole_cluster(
     secret = Path(settings.auth.token_secret_file)
     a = Server(db_url=db_url, secret_file=secret, log=tmp_path / "a.log")
     b = Server(db_url=db_url, secret_file=secret, log=tmp_path / "b.log")
-    a.start()
-    b.start()
     stop = asyncio.Event()
     runners: list[asyncio.Task[None]] = []
     try:
+        a.start()
+        b.start()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
             sid, _, experts = await prepare(http, a.url, settings)
             sup_a = Watcher(
@@ -79,15 +79,15 @@ async def test_a_supervisor_on_one_instance_sees_the_whole_cluster(
                 return c
 
             run(sup_a)
-            await asyncio.wait_for(sup_a.synced.wait(), 10)
-            await wait_for(lambda: sup_a.seen("join", "sup-a") is not None, 10)
+            await sup_a.wait_synced(10)
+            await wait_for(lambda: sup_a.seen("join", "sup-a") is not None, 10, "sup-a's own join")
             assert sup_a.roster() == ["sup-a"]
 
             # An expert joins on B: A's supervisor is told.
             _, eid, tok = experts[0]
             ex, *_ = await hello(http, b.url, sid, tok, None, 0)
             synced_at = time.monotonic()
-            await wait_for(lambda: sup_a.seen("join", eid) is not None, 10)
+            await wait_for(lambda: sup_a.seen("join", eid) is not None, 10, f"{eid} joining on B")
             join_s = sup_a.seen("join", eid) - synced_at  # type: ignore[operator]
             assert sup_a.roster() == sorted(["sup-a", eid])
 
@@ -95,14 +95,14 @@ async def test_a_supervisor_on_one_instance_sees_the_whole_cluster(
             sup_b = run(
                 Watcher("sup-b", [b.url], sid, make_token(settings, "supervisor", subject="sup-b"))
             )
-            await wait_for(lambda: sup_b.seen("join", "sup-b") is not None, 10)
+            await wait_for(lambda: sup_b.seen("join", "sup-b") is not None, 10, "sup-b's own join")
             assert sup_b.roster() == sorted(["sup-a", "sup-b", eid])
-            await wait_for(lambda: sup_a.seen("join", "sup-b") is not None, 10)
+            await wait_for(lambda: sup_a.seen("join", "sup-b") is not None, 10, "sup-b seen on A")
 
             # The expert leaves B: A's supervisor is told.
             await ex.close()
             left_at = time.monotonic()
-            await wait_for(lambda: sup_a.seen("leave", eid) is not None, 10)
+            await wait_for(lambda: sup_a.seen("leave", eid) is not None, 10, f"{eid} leaving B")
             leave_s = sup_a.seen("leave", eid) - left_at  # type: ignore[operator]
             assert sup_a.roster() == sorted(["sup-a", "sup-b"])
 
@@ -110,12 +110,14 @@ async def test_a_supervisor_on_one_instance_sees_the_whole_cluster(
             names = [e for _, e, _ in experts[1:3]]
             held = [(await hello(http, b.url, sid, t, None, 0))[0] for _, _, t in experts[1:3]]
             for e in names:
-                await wait_for(lambda e=e: sup_a.seen("join", e) is not None, 10)
+                await wait_for(lambda e=e: sup_a.seen("join", e) is not None, 10, f"{e} on B")
             b.kill()
             killed_at = time.monotonic()
             gone = ["sup-b", *names]
             await wait_for(
-                lambda: all(sup_a.seen("leave", s) for s in gone), TTL_S + HEARTBEAT_S + 10
+                lambda: all(sup_a.seen("leave", s) for s in gone),
+                TTL_S + HEARTBEAT_S + 10,
+                f"{gone} gone from A after B's SIGKILL",
             )
             expiry_s = max(sup_a.seen("leave", s) for s in gone) - killed_at  # type: ignore[type-var]
             assert sup_a.roster() == ["sup-a"]

@@ -18,16 +18,30 @@ from evalsvc.config import Settings
 pytestmark = pytest.mark.e2e
 
 
+async def receive(
+    ws: aiohttp.ClientWebSocketResponse, what: str, timeout: float = 10
+) -> dict[str, Any]:
+    """The next frame as a document; fails naming ``what`` was awaited when none comes
+    within ``timeout`` seconds or the socket closes instead."""
+    try:
+        msg = await ws.receive(timeout=timeout)
+    except TimeoutError:
+        raise TimeoutError(f"no frame within {timeout:g} s while waiting for {what}") from None
+    if msg.type != aiohttp.WSMsgType.TEXT:
+        raise AssertionError(f"waiting for {what}, got {msg.type.name} {msg.data!r} {msg.extra!r}")
+    return dict(json.loads(msg.data))
+
+
 async def hello(
     http: aiohttp.ClientSession, base: str, sid: str, token: str, epoch: str | None, last: int
 ) -> tuple[aiohttp.ClientWebSocketResponse, dict[str, Any], list[dict[str, Any]], int]:
     ws = await http.ws_connect(f"{base.replace('http', 'ws', 1)}/ws/sessions/{sid}")
     await ws.send_str(json.dumps({"type": "auth", "token": token}))
     await ws.send_str(json.dumps({"type": "hello", "epoch": epoch, "last_seq": last}))
-    ok = json.loads((await ws.receive(timeout=10)).data)
-    got = []
+    ok = await receive(ws, f"auth_ok from session {sid}")
+    got: list[dict[str, Any]] = []
     while True:
-        m = json.loads((await ws.receive(timeout=10)).data)
+        m = await receive(ws, f"'synced' from session {sid} after {len(got)} frames")
         if m["type"] == "synced":
             return ws, ok, got, m["seq"]
         got.append(m)
@@ -65,7 +79,7 @@ async def test_reconnect_at_seq_n_receives_exactly_n_plus_1_to_top(
                     assert r.status == 201
             live = []
             while len(live) < 3:
-                m = json.loads((await ws.receive(timeout=10)).data)
+                m = await receive(ws, f"live event {len(live) + 1} of 3 after seq {n}")
                 if m["type"] != "presence":  # the supervisor is told of its own join
                     live.append(m)
             assert [(m["type"], m["seq"]) for m in live] == [("event", n + i) for i in (1, 2, 3)]

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from conftest import make_token, scoring_sheet
 from procs import Server
 from test_chaos import all_events, prepare
-from wsclient import Client, expected_hash
+from wsclient import Client, expected_hash, stop_clients
 
 from evalsvc.config import Settings
 
@@ -51,10 +51,10 @@ async def test_two_instances_every_event_reaches_every_client_in_order(
     secret = Path(settings.auth.token_secret_file)
     a = Server(db_url=db_url, secret_file=secret, log=tmp_path / "a.log")
     b = Server(db_url=db_url, secret_file=secret, log=tmp_path / "b.log")
-    a.start()
-    b.start()
     acked: dict[str, dict[str, Any]] = {}
     try:
+        a.start()
+        b.start()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
             sid, ops, experts = await prepare(http, a.url, settings)
             sup = make_token(settings, "supervisor")
@@ -73,7 +73,7 @@ async def test_two_instances_every_event_reaches_every_client_in_order(
             stop = asyncio.Event()
             runners = [asyncio.create_task(c.run(http, stop)) for c in everyone]
             for c in everyone:
-                await asyncio.wait_for(c.synced.wait(), 10)
+                await c.wait_synced(10)
             per = SHEETS // len(clients)
 
             async def expert(i: int, c: Client) -> None:
@@ -102,10 +102,7 @@ async def test_two_instances_every_event_reaches_every_client_in_order(
                 if all(c.last_seq >= top for c in everyone):
                     break
                 await asyncio.sleep(0.1)
-            stop.set()
-            for c in everyone:
-                await c.drop()
-            await asyncio.gather(*runners)
+            await stop_clients(everyone, runners, stop)
 
             assert [e["seq"] for e in table] == list(range(1, top + 1))
             assert sum(e["type"] == "sheet.submitted" for e in table) == per * len(clients)

@@ -34,7 +34,7 @@ from test_chaos import all_events, prepare
 from test_resume import hello
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
-from wsclient import Client, expected_hash
+from wsclient import Client, expected_hash, stop_clients
 
 from evalsvc.config import Settings
 from evalsvc.sessions.protocol import chain_hash
@@ -95,7 +95,13 @@ class Stalled:
         await self.ws.send(json.dumps({"type": "auth", "token": token}))
         await self.ws.send(json.dumps({"type": "hello", "epoch": None, "last_seq": 0}))
         while True:
-            m = json.loads(await self.ws.recv())
+            try:
+                m = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+            except TimeoutError:
+                raise TimeoutError(
+                    f"the stalled client got no frame from session {sid} within 10 s "
+                    f"before 'synced' (at seq {self.last_seq})"
+                ) from None
             if m["type"] == "auth_ok":
                 self.epoch = m["epoch"]
             elif m["type"] == "event":
@@ -152,7 +158,7 @@ async def test_a_client_that_stops_reading_is_cut_with_a_reason_and_resumes(
             stop = asyncio.Event()
             runners = [asyncio.create_task(c.run(http, stop)) for c in watchers + submitters]
             for c in watchers + submitters:
-                await asyncio.wait_for(c.synced.wait(), 10)
+                await c.wait_synced(10)
 
             slow = Stalled()
             await slow.connect(server.port, sid, slow_token)
@@ -199,6 +205,9 @@ async def test_a_client_that_stops_reading_is_cut_with_a_reason_and_resumes(
             deadline = time.monotonic() + 90
             while not slow_is("leave") and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
+            assert slow_is("leave"), (
+                f"the stalled client was not cut within 90 s ({len(acks)} acks meanwhile)"
+            )
             cut_at = next(
                 t
                 for t, m in sup.presence
@@ -252,10 +261,7 @@ async def test_a_client_that_stops_reading_is_cut_with_a_reason_and_resumes(
                 assert c.problems == [], (c.name, c.problems[:5])
                 assert c.last_seq == top, (c.name, c.last_seq, top)
                 assert c.snapshots == 0 and c.connects == 1, c.name
-            stop.set()
-            for c in watchers + submitters:
-                await c.drop()
-            await asyncio.gather(*runners)
+            await stop_clients(watchers + submitters, runners, stop)
             log = server.log.read_text()
             reason = "frames queued" if cut == "queue" else "one send blocked"
             assert f"slow consumer expert:{experts[0][1]}: " in log and reason in log

@@ -5,7 +5,6 @@ primary is dead, and catches up after the primary comes back."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from conftest import make_token, scoring_sheet
-from procs import Server, free_port
+from procs import Server, free_port, spawn, stop_process
 from test_chaos import all_events, prepare
 
 from evalsvc.config import PROJECT_ROOT, Settings
@@ -83,7 +82,7 @@ async def test_venue_keeps_its_records_when_the_primary_dies_and_catches_up(
                 timeout=60,
             )
             assert wrong.returncode == 1 and "operator token of venue ah-hefei" in wrong.stderr
-            agent = subprocess.Popen(
+            agent = spawn(
                 [
                     sys.executable,
                     "-m",
@@ -104,10 +103,7 @@ async def test_venue_keeps_its_records_when_the_primary_dies_and_catches_up(
                     "--view-token-file",
                     str(tmp_path / "view-token"),
                 ],
-                cwd=PROJECT_ROOT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                stdout=(tmp_path / "agent.log").open("wb"),
-                stderr=subprocess.STDOUT,
+                log=tmp_path / "agent.log",
             )
 
             async def submit(n: int, tag: str) -> int:
@@ -174,7 +170,7 @@ async def test_venue_keeps_its_records_when_the_primary_dies_and_catches_up(
             ]
             assert (await all_events(http, server.url, sid, sup))[-1]["seq"] == top2
     finally:
-        if agent is not None:
-            agent.terminate()
-            agent.wait(timeout=10)
-        server.stop()
+        try:
+            stop_process(agent)
+        finally:
+            server.stop()

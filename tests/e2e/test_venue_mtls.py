@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import shutil
 import ssl
@@ -27,7 +26,7 @@ from typing import Any
 import aiohttp
 import pytest
 from conftest import make_token, scoring_sheet, session_doc
-from procs import Server, free_port
+from procs import Server, free_port, spawn, stop_process
 from test_chaos import all_events, post, prepare
 
 from evalsvc.config import PROJECT_ROOT, Settings
@@ -83,17 +82,14 @@ def _agent(
     the file holding its view token."""
     port = free_port()
     token_file = tmp_path / f"{name}.view-token"
-    proc = subprocess.Popen(
+    proc = spawn(
         [
             *(sys.executable, "-m", "evalsvc", "venue", "--primary", primary, "--venue", venue),
             *args,
             *("--mirror", str(tmp_path / f"{name}.db"), "--listen", f"127.0.0.1:{port}"),
             *("--discover", "0.3", "--view-token-file", str(token_file)),
         ],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        stdout=(tmp_path / f"{name}.log").open("wb"),
-        stderr=subprocess.STDOUT,
+        log=tmp_path / f"{name}.log",
     )
     return proc, f"http://127.0.0.1:{port}", token_file
 
@@ -126,16 +122,6 @@ def _client(certs: Path) -> aiohttp.ClientSession:
         timeout=aiohttp.ClientTimeout(total=20),
         connector=aiohttp.TCPConnector(ssl=ctx, force_close=True),
     )
-
-
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def test_a_jiangsu_venue_agent_mirrors_a_shanghai_primary_over_mutual_tls(
@@ -193,7 +179,10 @@ async def test_a_jiangsu_venue_agent_mirrors_a_shanghai_primary_over_mutual_tls(
                 key_file=leaves / "venue-JS-client.key",
             )
             async with (
-                aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as as_agent,
+                aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(ssl=ctx),
+                    timeout=aiohttp.ClientTimeout(total=20),
+                ) as as_agent,
                 as_agent.post(
                     f"{server.url}/api/sessions/{sid}/commands",
                     json={"command": "pause", "reason": "x"},
@@ -225,8 +214,10 @@ async def test_a_jiangsu_venue_agent_mirrors_a_shanghai_primary_over_mutual_tls(
         assert "the primary's certificate does not verify" in untrusted.stderr, untrusted.stderr
         assert "--trust" in untrusted.stderr
     finally:
-        _stop(agent)
-        server.stop()
+        try:
+            stop_process(agent)
+        finally:
+            server.stop()
 
 
 async def test_a_zhejiang_sm2_venue_agent_logs_in_by_signed_challenge_and_renews(
@@ -293,5 +284,7 @@ async def test_a_zhejiang_sm2_venue_agent_logs_in_by_signed_challenge_and_renews
         assert "logged in by signed challenge as operator of zj-hangzhou, read-only" in server_log
         assert "sm2 key" in server_log
     finally:
-        _stop(agent)
-        server.stop()
+        try:
+            stop_process(agent)
+        finally:
+            server.stop()

@@ -5,6 +5,10 @@ the last seq it holds, checks every event is exactly the next seq (a gap or a du
 recorded as a problem), keeps a running chain hash of what it saw, reconnects with
 exponential backoff and jitter, and re-sends an unacknowledged submission under the same
 id until it is acknowledged.
+
+Every wait has a deadline; when it passes, the error names the client, the session and
+what was awaited (:meth:`Client.wait_synced`, :meth:`Client.wait_seq`,
+:meth:`Client.request`, :func:`stop_clients`).
 """
 
 from __future__ import annotations
@@ -58,7 +62,12 @@ class Client:
                 attempt += 1
                 continue
             self.connects += 1
-            self.ws = ws
+            if stop.is_set():
+                # Stopped (and dropped) while connecting: nobody would close this socket,
+                # and an idle session sends nothing that would end the read loop below.
+                await ws.close()
+                break
+            self.ws = ws  # (no await since the check: a stop from now on drops this one)
             try:
                 await ws.send_str(json.dumps({"type": "auth", "token": self.token}))
                 await ws.send_str(
@@ -127,22 +136,96 @@ class Client:
 
     # --- commands ------------------------------------------------------------------------
 
-    async def request(self, doc: dict[str, Any], *, timeout: float = 15) -> dict[str, Any]:
+    def _where(self) -> str:
+        return (
+            f"{self.name} on session {self.sid}: {self.connects} connections, "
+            f"last seq {self.last_seq}, {'connected' if self.ws is not None else 'not connected'}"
+        )
+
+    async def request(
+        self, doc: dict[str, Any], *, timeout: float = 15, deadline: float = 60
+    ) -> dict[str, Any]:
         """Send ``doc`` (with an ``id``) until an ack or error for that id arrives,
-        re-sending after every drop."""
+        re-sending after every drop or ``timeout`` seconds without an answer; fails
+        after ``deadline`` seconds in all."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + deadline
+        attempts, last = 0, "never connected"
         while True:
-            await self.connected.wait()
+            left = give_up - loop.time()
+            if left <= 0:
+                raise TimeoutError(
+                    f"no ack for {doc.get('type')} {doc['id']!r} within {deadline:g} s "
+                    f"({attempts} sends, last: {last}); {self._where()}"
+                )
+            try:
+                await asyncio.wait_for(self.connected.wait(), left)
+            except TimeoutError:
+                continue
             ws = self.ws
             if ws is None:
+                await asyncio.sleep(0.01)
                 continue
-            fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            fut: asyncio.Future[dict[str, Any]] = loop.create_future()
             self._pending[doc["id"]] = fut
             try:
+                attempts += 1
                 await ws.send_str(json.dumps(doc))
-                return await asyncio.wait_for(fut, timeout)
-            except (ConnectionError, TimeoutError, aiohttp.ClientError, RuntimeError):
+                return await asyncio.wait_for(fut, min(timeout, max(left, 0.01)))
+            except (ConnectionError, TimeoutError, aiohttp.ClientError, RuntimeError) as exc:
+                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 self._pending.pop(doc["id"], None)
                 await asyncio.sleep(0.01)
+
+    async def wait_synced(self, timeout: float = 10) -> None:
+        """Until the server said ``synced`` on the current connection."""
+        try:
+            await asyncio.wait_for(self.synced.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(
+                f"no 'synced' within {timeout:g} s; {self._where()}; problems: {self.problems[:3]}"
+            ) from None
+
+    async def wait_seq(self, seq: int, timeout: float = 10) -> None:
+        """Until this client holds every event up to ``seq``."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + timeout
+        while self.last_seq < seq:
+            if loop.time() >= give_up:
+                raise TimeoutError(
+                    f"no event with seq >= {seq} within {timeout:g} s; {self._where()}; "
+                    f"problems: {self.problems[:3]}"
+                )
+            await asyncio.sleep(0.02)
+
+
+async def stop_clients(
+    clients: list[Client],
+    runners: list[asyncio.Task[None]],
+    stop: asyncio.Event,
+    *,
+    timeout: float = 20,
+) -> None:
+    """Set ``stop``, close every client's socket and wait for their :meth:`Client.run`
+    tasks (``runners[i]`` runs ``clients[i]``) to end; after ``timeout`` seconds, cancel
+    those left and fail naming them."""
+    stop.set()
+    for c in clients:
+        await c.drop()
+    if not runners:
+        return
+    _, pending = await asyncio.wait(runners, timeout=timeout)
+    if pending:
+        for t in pending:
+            t.cancel()
+        await asyncio.wait(pending, timeout=5)
+        stuck = [c._where() for c, t in zip(clients, runners, strict=False) if t in pending]
+        raise TimeoutError(
+            f"{len(pending)} client(s) still running {timeout:g} s after stop: {stuck}"
+        )
+    for t in runners:
+        if not t.cancelled() and (exc := t.exception()) is not None:
+            raise exc
 
 
 def expected_hash(events: list[dict[str, Any]]) -> str:
