@@ -407,13 +407,22 @@ class _GroupWriter:
         savepoints = False
         try:
             if self._pipelines and todo:
-                deferred = self._batched(conn, todo, done)
-                if deferred is not None:
-                    todo = []
-                    if carry is not None:
-                        carry += deferred
-                    else:  # (no next group to run them in: run them now, waiting)
-                        todo = deferred
+                # The sessions whose requests can all be batched run as a batch; the others
+                # (a command, the checkpoint job) in an ordinary transaction after it. One
+                # session's requests stay together, in order. (A whole group falling back
+                # to the ordinary way made a request deferred for a row another instance
+                # held wait for it, with every other session's sheets queued behind.)
+                mixed = {r.key for r in todo if not hasattr(r.fn, "send_writes")}
+                batch = [r for r in todo if r.key not in mixed]
+                rest = [r for r in todo if r.key in mixed]
+                deferred = self._batched(conn, batch, done) if batch else []
+                if deferred is None:
+                    pass  # rolled back: everything runs the ordinary way
+                elif carry is not None:
+                    carry += deferred
+                    todo = rest
+                else:  # (no next group to run them in: run them now, waiting)
+                    todo = deferred + rest
             while todo:
                 todo, savepoints = self._transaction(conn, todo, done, savepoints=savepoints)
         except BaseException:
@@ -445,7 +454,7 @@ class _GroupWriter:
         waiting for those (a convoy). A request deferred MAX_DEFERRALS times waits.
         """
         # (Not isinstance: a runtime protocol check walks the protocol's members each time.)
-        if not all(hasattr(r.fn, "send_writes") for r in todo):
+        if not all(hasattr(r.fn, "send_writes") for r in todo):  # (the caller split them)
             return None
         from psycopg.pq import TransactionStatus  # PostgreSQL only
 
