@@ -614,5 +614,11 @@ class Database:
         """Stop the writer (after draining its queue) and dispose of connections."""
         for w in self._writers:
             w.close()
-        self._pool.shutdown(wait=True)
+        # Reads not started are dropped; a read stuck in the database (a lock held by
+        # another instance) may not hold shutdown forever: each reader gets 30 s.
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for thread in list(getattr(self._pool, "_threads", ())):
+            thread.join(timeout=30)
+            if thread.is_alive():
+                log.warning("a database reader did not stop within 30 s: %s", thread.name)
         self.engine.dispose()
