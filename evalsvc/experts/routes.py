@@ -7,7 +7,14 @@ __all__ = ["DRAWS", "ROUTES"]
 
 from aiohttp import web
 
-from evalsvc.experts.service import AnswerIn, CommitmentIn, DrawOpenIn, DrawService, RevealIn
+from evalsvc.experts.service import (
+    AnswerIn,
+    ApprovalIn,
+    CommitmentIn,
+    DrawOpenIn,
+    DrawService,
+    RevealIn,
+)
 from evalsvc.httpkit import Route, int_query, json_response, principal, read_json
 
 DRAWS: web.AppKey[DrawService] = web.AppKey("draws", DrawService)
@@ -56,6 +63,13 @@ async def post_reveal(request: web.Request) -> web.Response:
     return json_response(doc, status=201)
 
 
+async def post_approval(request: web.Request) -> web.Response:
+    p = principal(request, roles=("supervisor",))
+    body = await read_json(request)
+    doc = await request.app[DRAWS].approve(p, request.match_info["session_id"], body)
+    return json_response(doc, status=201)
+
+
 async def answer_invitation(request: web.Request) -> web.Response:
     p = principal(request, roles=("expert",))
     body = await read_json(request)
@@ -89,6 +103,9 @@ ROUTES: list[Route] = [
     Route("POST", _SID + "/draw/commitments", post_commitment,
           "A party's commitment (operator of a participating venue, or the supervisor)",
           roles=STAFF, body=CommitmentIn, ok_status=201, tag="draw"),
+    Route("POST", _SID + "/draw/approvals", post_approval,
+          "A supervisor approves a new ceremony after a failed one, or new draw terms",
+          roles=("supervisor",), body=ApprovalIn, ok_status=201, tag="draw"),
     Route("POST", _SID + "/draw/reveals", post_reveal,
           "A party's reveal; the last one due computes the seed and runs the draw",
           roles=STAFF, body=RevealIn, ok_status=201, tag="draw"),

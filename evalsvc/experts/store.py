@@ -260,6 +260,53 @@ def invitations_of(conn: Connection, expert_id: str) -> list[dict[str, Any]]:
     ]
 
 
+def _draw_events(conn: Connection, session_id: str) -> list[Any]:
+    from evalsvc.sessions.store import list_events
+
+    events = []
+    after = 0
+    while True:
+        page = list_events(conn, session_id, after=after, limit=1000)
+        if not page:
+            break
+        events += [e for e in page if e.type.startswith("draw.")]
+        after = page[-1].seq
+    return events
+
+
+def session_ceremonies(conn: Connection, session_id: str) -> list[dict[str, Any]]:
+    """Every ceremony of a session as its events record it: number, parties, outcome
+    (``drawn``, ``failed``, ``open``), the failure, and every party dropped with its
+    reason — including parties that never committed (``docs/draw.md`` §6.5)."""
+    events = _draw_events(conn, session_id)
+    out: list[dict[str, Any]] = []
+    cur: dict[str, Any] | None = None
+    for e in events:
+        p = e.payload
+        if e.type == "draw.opened":
+            cur = {"number": p["ceremony"], "parties": list(p["parties"]), "committed": [],
+                   "revealed": [], "outcome": "open", "reason": None, "message": None,
+                   "dropped": [], "approval": p.get("approval")}
+            out.append(cur)
+        elif cur is None:
+            continue
+        elif e.type == "draw.committed":
+            cur["committed"].append(p["party"])
+        elif e.type == "draw.revealed":
+            cur["revealed"].append(p["party"])
+        elif e.type == "draw.seeded":
+            cur["dropped"] = list(p.get("dropped", []))
+        elif e.type == "draw.drawn":
+            cur["outcome"] = "drawn"
+        elif e.type == "draw.failed" and p.get("ceremony") == cur["number"]:
+            cur["outcome"], cur["reason"], cur["message"] = "failed", p["reason"], p["message"]
+            cur["dropped"] = p.get("dropped") or [
+                {"party": x, "reason": "no_commitment" if x not in cur["committed"]
+                 else "no_reveal"}
+                for x in cur["parties"] if x not in cur["revealed"]]
+    return out
+
+
 def session_bundle(
     conn: Connection, session_id: str, *, ceremony: int | None = None
 ) -> dict[str, Any]:
@@ -304,6 +351,8 @@ def session_bundle(
             "minimum": o["minimum"],
             "commitments": [e.payload for e in within if e.type == "draw.committed"],
             "reveals": [e.payload for e in within if e.type == "draw.revealed"],
+            **({"number": number, "binding": o["ceremony_id"], "parties": o["parties"]}
+               if o.get("ceremony_id") else {}),
         },
         "seed": d.payload["result"]["seed"],
         "result": d.payload["result"],
