@@ -56,7 +56,12 @@ from evalsvc.experts.seed import InsufficientContributions
 from evalsvc.ids import mask_resident_id
 from evalsvc.sessions import machine as m
 from evalsvc.sessions import store
-from evalsvc.sessions.access import can_see, require_primary_operator, require_visible
+from evalsvc.sessions.access import (
+    can_see,
+    require_primary_operator,
+    require_visible,
+    sees_draw_inputs,
+)
 from evalsvc.sessions.model import Session, State
 from evalsvc.sessions.schemas import parse_body
 from evalsvc.sessions.service import DRAW
@@ -592,17 +597,30 @@ class DrawService:
         return await self.db.read(tx)
 
     async def pool(self, p: Principal) -> dict[str, Any]:
-        """Size and composition of the pool (supervisor, operator)."""
-        if p.role not in ("supervisor", "operator"):
-            raise Forbidden("only supervisors and operators see the expert pool")
+        """Size and composition of the pool (supervisors: docs/draw.md §6.6)."""
+        _require_pool_reader(p)
         return await self.db.read(xstore.pool_status)
+
+    async def bundle(self, p: Principal, session_id: str, *, ceremony: int | None
+                     ) -> dict[str, Any]:
+        """The draw bundle of a recorded ceremony (pool snapshot, rules, ceremony, seed,
+        result): supervisors at any time, anyone who sees the session once it is sealed."""
+
+        def tx(conn: Connection) -> tuple[Session, dict[str, Any]]:
+            s, _ = store.load_session(conn, session_id)
+            require_visible(s, p)
+            if not sees_draw_inputs(s, p):
+                raise Forbidden("the draw's inputs are disclosed to supervisors, and to"
+                                " everyone once the session is sealed")
+            return s, xstore.session_bundle(conn, session_id, ceremony=ceremony)
+
+        return (await self.db.read(tx))[1]
 
     async def experts(
         self, p: Principal, *, offset: int, limit: int, region: str | None
     ) -> dict[str, Any]:
-        """One page of the pool; resident ID numbers masked unless ``p`` is a supervisor."""
-        if p.role not in ("supervisor", "operator"):
-            raise Forbidden("only supervisors and operators see the expert pool")
+        """One page of the pool (supervisors: docs/draw.md §6.6)."""
+        _require_pool_reader(p)
 
         def tx(conn: Connection) -> tuple[dict[str, Any], list[Any]]:
             return (xstore.pool_status(conn),
@@ -639,6 +657,14 @@ class _Pool:
     def __init__(self, reads: xstore.PoolReads) -> None:
         self.reads = reads
         self.archived: xstore.Snapshot | None = None
+
+
+def _require_pool_reader(p: Principal) -> None:
+    # An operator's job needs no page of the pool: the primary's imports it with the
+    # CLI, a venue learns its own drawn experts as they accept. A pool page in an
+    # operator's hands (with the seed and rules) named the members at other venues.
+    if p.role != "supervisor":
+        raise Forbidden("only supervisors read the expert pool")
 
 
 def _load_draw(conn: Connection, s: Session) -> DrawState | None:
@@ -777,7 +803,7 @@ def draw_view_for(
         "phase": phase,
         "ceremony_number": st.number,
         "rules_sha256": st.rules_sha256,
-        "pool_sha256": st.pool_sha256,
+        "pool_sha256": st.pool_sha256 if sees_draw_inputs(s, p) else None,
         "invitation_timeout_seconds": int(st.timeout.total_seconds()),
         "failure": st.failure,
         "exhausted": [st.seat_map[b] for b in _exhausted(st)],
