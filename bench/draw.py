@@ -121,8 +121,12 @@ async def _ceremonies(n: int, count: int, window_s: float) -> None:
                 assert r.status < 300, (path, doc)
                 return doc
 
-        for _ in range(n):
-            s = await call("POST", "/api/sessions", primary, DEMO_SESSION)
+        for i in range(n):
+            # A tender per session: the same tender again would need an approval (§6.8).
+            tenderer = f"{DEMO_SESSION['tenderer']}{i}"
+            rules = {**DEMO_RULES, "tenderer": {**DEMO_RULES["tenderer"], "name": tenderer}}
+            s = await call("POST", "/api/sessions", primary,
+                           {**DEMO_SESSION, "tenderer": tenderer})
             sid = s["id"]  # type: ignore[index]
             await call("POST", f"/api/sessions/{sid}/commands", primary,
                        {"command": "open_draw"})
@@ -130,7 +134,7 @@ async def _ceremonies(n: int, count: int, window_s: float) -> None:
             now = _dt.datetime.now(_dt.UTC)
             deadline = now + _dt.timedelta(seconds=window_s)
             opened = await call("POST", f"/api/sessions/{sid}/draw", primary, {
-                "rules": DEMO_RULES, "commit_deadline": deadline.isoformat(),
+                "rules": rules, "commit_deadline": deadline.isoformat(),
                 "reveal_deadline": (deadline + _dt.timedelta(seconds=60)).isoformat()})
             t1 = time.perf_counter()
             binding = f"{sid}#{opened['ceremony']}"  # type: ignore[index]

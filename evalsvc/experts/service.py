@@ -112,9 +112,11 @@ class RevealIn(_In):
 class ApprovalIn(_In):
     """A supervisor's approval of what the primary may not do alone (docs/draw.md §6.8)."""
 
-    action: Literal["reopen", "change_terms"] = Field(
+    action: Literal["reopen", "change_terms", "retender"] = Field(
         description="reopen: a new ceremony after a failed one; change_terms: the next"
-        " ceremony may use the terms with this digest (rules, invitation timeout)")
+        " ceremony may use the terms with this digest (rules, invitation timeout);"
+        " retender: this session may draw although an earlier session of the same tender"
+        " exists")
     reason: StrictStr = Field(min_length=1, max_length=2000)
     terms_sha256: StrictStr | None = Field(
         default=None, description="change_terms: the digest of the approved terms")
@@ -195,12 +197,13 @@ class DrawService:
         """Open a seed ceremony: the first draw, or a new one for exhausted seats."""
         body = parse_body(DrawOpenIn, data)
 
-        def prepare(conn: Connection) -> xstore.Snapshot:
+        def prepare(conn: Connection) -> tuple[xstore.Snapshot, list[dict[str, Any]]]:
             s, _ = store.load_session(conn, session_id)
             require_primary_operator(s, p, "open the draw")
-            return xstore.prepare_snapshot(conn, _taken(s, xstore.load_draw(conn, session_id)))
+            snap = xstore.prepare_snapshot(conn, _taken(s, xstore.load_draw(conn, session_id)))
+            return snap, xstore.earlier_sessions(conn, s)
 
-        prepared = await self.db.read(prepare)
+        prepared, earlier = await self.db.read(prepare)
 
         def fn(pool: _Pool, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
             require_primary_operator(s, p, "open the draw")
@@ -208,6 +211,16 @@ class DrawService:
             if st is not None and st.ceremony is not None:
                 raise Conflict(f"ceremony {st.number} of this session is still open")
             approval = st.approval if st is not None else None
+            if st is not None and st.number == 0:
+                st = None  # only an approval so far: this is the first ceremony
+            if st is None and earlier and not (approval and approval.get("action")
+                                               == "retender"):
+                # Registering the tender again must not be a free restart (§6.8).
+                raise Forbidden(
+                    "earlier session(s) of the same tender exist ("
+                    + ", ".join(f"{e['session_id']} {e['state']}" for e in earlier)
+                    + "): drawing again needs a supervisor's approval"
+                    " (POST …/draw/approvals, action retender)")
             failed = st is not None and st.failure is not None
             # Approved new terms include leave to open the next ceremony.
             if failed and not (approval and approval.get("action") in ("reopen",
@@ -319,6 +332,7 @@ class DrawService:
                 "last": ceremony.last,
                 "terms_sha256": terms,
                 "approval": dict(approval) if approval else None,
+                "earlier_sessions": [e["session_id"] for e in earlier],
             }
             out = {"ceremony": number, "parties": list(ceremony.parties),
                    "pool_sha256": digest, "pool_size": snap.size,
@@ -459,7 +473,17 @@ class DrawService:
 
         def fn(pool: _Pool, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
             _require_drawing(s, "approve a draw change")
-            if st is None:
+            if body.action == "retender":
+                if st is not None and st.number > 0:
+                    raise Conflict("this session has drawn already: nothing to approve")
+                approval = {"action": "retender", "after_ceremony": 0,
+                            "reason": body.reason, "by": p.actor, "terms_sha256": None}
+                placeholder = DrawState(
+                    session_id=s.id, number=0, rules={}, rules_sha256="", seat_map=(),
+                    seat_venues=(), timeout=self.default_timeout, starts_at=None,
+                    approval=approval)
+                return s, placeholder, [m.Event("draw.approved", approval)], approval
+            if st is None or st.number == 0:
                 raise Conflict("this session has no draw yet: nothing to approve")
             if st.ceremony is not None:
                 raise Conflict(f"ceremony {st.number} is still open")
@@ -570,7 +594,13 @@ class DrawService:
         require_visible(s, p)
         if p.role == "expert":
             raise Forbidden("experts see their own invitation (GET /api/invitations)")
-        return draw_view_for(s, st, p, now=_utc(self.uow.clock_ms()))
+        doc = draw_view_for(s, st, p, now=_utc(self.uow.clock_ms()))
+        if p.role == "supervisor":
+            # Every earlier session of the same tender, with everyone its draws invited
+            # or seated (docs/draw.md §6.8).
+            doc["earlier_sessions"] = await self.db.read(
+                lambda c: xstore.earlier_sessions(c, s))
+        return doc
 
     async def my_invitations(self, p: Principal) -> list[dict[str, Any]]:
         """The invitations of the expert ``p``: time and venue only (四不知)."""
@@ -777,7 +807,7 @@ def draw_view_for(
     s: Session, st: DrawState | None, p: Principal, *, now: _dt.datetime
 ) -> dict[str, Any]:
     """The draw status document as ``p`` (operator or supervisor) may see it."""
-    if st is None:
+    if st is None or st.number == 0:
         return {"session_id": s.id, "phase": "none", "seats": []}
     c = st.ceremony
     phase = ("ceremony" if c is not None else "failed" if st.book is None

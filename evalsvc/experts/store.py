@@ -41,6 +41,7 @@ from evalsvc.errors import NotFound
 from evalsvc.experts.drawstate import DrawState, state_from_json, state_to_json
 from evalsvc.experts.pool import Expert, draw_view, expert_from_view, expert_to_json
 from evalsvc.experts.tables import DrawStateRow, ExpertRow, InvitationRow, PoolSnapshotRow
+from evalsvc.sessions.model import Session
 
 _X = cast(sa.Table, ExpertRow.__table__)  # type: ignore[attr-defined]
 _P = cast(sa.Table, PoolSnapshotRow.__table__)  # type: ignore[attr-defined]
@@ -358,3 +359,36 @@ def session_bundle(
         "result": d.payload["result"],
         "result_sha256": d.payload["result_sha256"],
     }
+
+
+def _same_tender(a: Session, b: Session) -> bool:
+    # The session model has no tender identifier (招标项目编号): a tender is recognised by
+    # its tenderer with either the same title or the same set of bidders.
+    if a.tenderer.strip() != b.tenderer.strip():
+        return False
+    return (a.title.strip() == b.title.strip()
+            or {x.uscc for x in a.bids} == {x.uscc for x in b.bids})
+
+
+def earlier_sessions(conn: Connection, s: Session) -> list[dict[str, Any]]:
+    """Earlier sessions of the same tender as ``s`` (``docs/draw.md`` §6.8), each with
+    its state and everyone its draws invited or seated (for supervisors)."""
+    from evalsvc.sessions.store import list_sessions
+
+    out = []
+    for other, _ in list_sessions(conn):
+        if other.id == s.id or other.created_at > s.created_at or not _same_tender(s, other):
+            continue
+        st = load_draw(conn, other.id)
+        out.append({
+            "session_id": other.id,
+            "state": other.state.value,
+            "abort_reason": other.abort_reason,
+            "ceremonies": st.number if st else 0,
+            "invited": [{"seat": st.seat_map[i.seat], "expert_id": i.expert_id,
+                         "status": i.status} for i in st.book.invitations]
+            if st is not None and st.book is not None else [],
+            "seated": [{"seat": x.index, "expert_id": x.expert_id} for x in other.seats
+                       if x.expert_id],
+        })
+    return out
