@@ -817,8 +817,9 @@ def draw_view_for(
     for b, index in enumerate(st.seat_map):
         venue = st.seat_venues[b]
         status, holder = _seat_status(st.book, b)
-        # An operator never sees who sits at another venue (四不知).
-        sees = p.role == "supervisor" or p.venue == venue
+        # An operator never sees who sits at another venue (四不知), and its own
+        # venue's experts only once they accept (docs/draw.md §6.6).
+        sees = p.role == "supervisor" or (p.venue == venue and status == "confirmed")
         seats.append({
             "seat": index,
             "venue_id": venue,

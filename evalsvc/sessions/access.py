@@ -148,9 +148,16 @@ def _mask_pick(s: Session, p: Principal, venue: str, pick: dict[str, Any]) -> di
     if not sees_draw_inputs(s, p):
         # eligible and counter narrow the candidate set: gone, for every venue's picks.
         pick = {k: v for k, v in pick.items() if k not in ("eligible", "counter")}
-    if _sees_identity(s, p, venue, pick.get("expert")):
+    if _sees_identity(s, p, venue, pick.get("expert")) and not _drawn_unseated(s, p):
         return pick
     return {**pick, "expert": None, "masked": True}
+
+
+def _drawn_unseated(s: Session, p: Principal) -> bool:
+    # An operator learns its own venue's experts once they accept (seat.assigned), not
+    # when drawn or invited (docs/draw.md §6.6): the drawn list, with its alternates, is
+    # the supervisors' until the seal.
+    return p.role == "operator" and not sees_draw_inputs(s, p)
 
 
 def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, Any]:
@@ -189,7 +196,8 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
         event = {**event, "payload": {**event["payload"], "secret": None, "masked": True}}
     if kind.startswith("invitation.") or kind == "draw.seat_exhausted":
         pl = event["payload"]
-        if "expert_id" in pl and not _sees_identity(s, p, pl["venue_id"], pl["expert_id"]):
+        if "expert_id" in pl and (not _sees_identity(s, p, pl["venue_id"], pl["expert_id"])
+                                  or _drawn_unseated(s, p)):
             event = {**event, "payload": {**pl, "expert_id": None, "masked": True}}
     if kind == "seat.assigned":
         pl = event["payload"]

@@ -59,6 +59,19 @@ async def test_nothing_a_secondary_operator_receives_lets_it_rerun_the_draw(
             assert "eligible" not in pick and "counter" not in pick
             if seat["venue"] != "js-suzhou":
                 assert pick["expert"] is None and pick["masked"] is True
+    # Not even its own venue's drawn or invited experts: only those who accepted.
+    assert all(p["masked"] for seat in drawn["payload"]["result"]["seats"]
+               for p in (seat["member"], *seat["alternates"]))
+    _, view = await api.call("GET", f"/api/sessions/{sid}/draw", api.sup)
+    mine = next(x for x in view["seats"] if x["venue_id"] == "js-suzhou")
+    status, _ = await api.call("POST", f"/api/sessions/{sid}/invitation",
+                               api.expert(mine["expert_id"], "js-suzhou"), json={"accept": True})
+    assert status == 200
+    _, seen_seats = await api.call("GET", f"/api/sessions/{sid}", api.op("js-suzhou"))
+    assert [x["expert_id"] for x in seen_seats["seats"] if x["expert_id"]] == [mine["expert_id"]]
+    _, status_view = await api.call("GET", f"/api/sessions/{sid}/draw", api.op("js-suzhou"))
+    assert [x["expert_id"] for x in status_view["seats"] if x["expert_id"]] == [
+        mine["expert_id"]]
     opened = next(e for e in events["events"] if e["type"] == "draw.opened")["payload"]
     assert opened["rules"] is None and opened["pool_sha256"] is None
     # The bundle that makes it recomputable: supervisors at once, others after the seal.
