@@ -55,7 +55,10 @@ def can_see(s: Session, p: Principal) -> bool:
     if p.role == "operator":
         return s.venue(p.venue or "") is not None
     seat = s.seat_of(p.subject)
-    return seat is not None and seat.venue_id == p.venue
+    # A designation takes effect only when a supervisor approves it (docs/draw.md §6.7):
+    # until then the proposed expert is not told the session exists.
+    return (seat is not None and seat.venue_id == p.venue
+            and seat.source not in ("proposed", "requested"))
 
 
 def require_visible(s: Session, p: Principal) -> None:

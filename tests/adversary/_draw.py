@@ -45,7 +45,7 @@ async def reveal(api: Harness, sid: str, party: str, n: int, *, salt: int = 0,
                           json={"secret": secret(party, n, salt).hex()})
 
 
-async def committed_ceremony(api: Harness, sid: str, *, commit_s: float = 0.8,
+async def committed_ceremony(api: Harness, sid: str, *, commit_s: float = 1.5,
                              **body: Any) -> int:
     """Open a ceremony, every party commits, wait for the reveal window; its number."""
     status, opened = await open_ceremony(api, sid, commit_s=commit_s, **body)

@@ -99,7 +99,7 @@ async def _run(aiohttp_client: Any, settings: Settings, tmp_path: Path, name: st
     assert (await api.command(sid, api.op(), "open_draw"))[0] == 200
     now = _dt.datetime.now(_dt.UTC)
     status, opened = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json={
-        "rules": draw_rules(), "commit_deadline": (now + _dt.timedelta(seconds=1)).isoformat(),
+        "rules": draw_rules(), "commit_deadline": (now + _dt.timedelta(seconds=2)).isoformat(),
         "reveal_deadline": (now + _dt.timedelta(seconds=60)).isoformat()})
     assert status == 201, opened
     parties = {"sh-ggzy": api.op(), "js-suzhou": api.op("js-suzhou"),
@@ -109,7 +109,7 @@ async def _run(aiohttp_client: Any, settings: Settings, tmp_path: Path, name: st
         digest = commitment_digest(secrets[p], party=p, session_id=f"{sid}#1")
         assert (await api.call("POST", f"/api/sessions/{sid}/draw/commitments", token,
                                json={"digest": digest}))[0] == 201
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(2.2)
     for p, token in parties.items():
         assert (await api.call("POST", f"/api/sessions/{sid}/draw/reveals", token,
                                json={"secret": secrets[p].hex()}))[0] == 201

@@ -15,11 +15,11 @@ async def test_registering_the_tender_again_is_linked_and_needs_a_supervisor(
     api: Harness, db_url: str, tmp_path: Path
 ) -> None:
     first = await session_with_pool(api, db_url, tmp_path)
-    status, out = await open_ceremony(api, first, commit_s=0.8, rules=draw_rules())
+    status, out = await open_ceremony(api, first, commit_s=2.0, rules=draw_rules())
     assert status == 201, out
     for party in PARTIES:
         assert (await commit(api, first, party, 1))[0] == 201
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(2.2)
     for party in PARTIES:
         assert (await reveal(api, first, party, 1))[0] == 201
     # The primary has seen its members and wants others: it cannot abort …

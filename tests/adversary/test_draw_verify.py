@@ -29,7 +29,7 @@ from ._draw import (
 async def _drawn(api: Harness, sid: str, n: int) -> None:
     for party in PARTIES:
         assert (await commit(api, sid, party, n))[0] == 201
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(2.2)  # past the commitment deadline (2 s after opening)
     for party in PARTIES:
         status, out = await reveal(api, sid, party, n)
         assert status == 201, out
@@ -40,14 +40,14 @@ async def test_verify_lists_every_ceremony_its_failures_and_silent_parties(
     api: Harness, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sid = await session_with_pool(api, db_url, tmp_path)
-    status, out = await open_ceremony(api, sid, commit_s=0.8, rules=draw_rules())
+    status, out = await open_ceremony(api, sid, commit_s=2.0, rules=draw_rules())
     assert status == 201
     for party in ("sh-ggzy", "supervisor"):  # two venues shut out by the window
         assert (await commit(api, sid, party, 1))[0] == 201
-    await asyncio.sleep(1.3)
+    await asyncio.sleep(2.6)
     await api.call("POST", f"/api/sessions/{sid}/draw/approvals", api.sup,
                    json={"action": "reopen", "reason": "两个副场未能提交承诺"})
-    status, out = await open_ceremony(api, sid, commit_s=0.8)
+    status, out = await open_ceremony(api, sid, commit_s=2.0)
     assert status == 201, out
     await _drawn(api, sid, 2)
     capsys.readouterr()
@@ -85,7 +85,7 @@ async def test_a_bundle_without_a_ceremony_does_not_verify(
     api: Harness, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sid = await session_with_pool(api, db_url, tmp_path)
-    status, _ = await open_ceremony(api, sid, commit_s=0.8, rules=draw_rules())
+    status, _ = await open_ceremony(api, sid, commit_s=2.0, rules=draw_rules())
     assert status == 201
     await _drawn(api, sid, 1)
     bundle = tmp_path / "bundle.json"

@@ -16,11 +16,11 @@ from ._draw import PARTIES, commit, draw_rules, open_ceremony, reveal, session_w
 
 async def _drawn_session(api: Harness, db_url: str, tmp_path: Path) -> str:
     sid = await session_with_pool(api, db_url, tmp_path)
-    status, out = await open_ceremony(api, sid, commit_s=0.8, rules=draw_rules())
+    status, out = await open_ceremony(api, sid, commit_s=2.0, rules=draw_rules())
     assert status == 201, out
     for party in PARTIES:
         assert (await commit(api, sid, party, 1))[0] == 201
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(2.2)
     for party in PARTIES:
         status, out = await reveal(api, sid, party, 1)
         assert status == 201, out
@@ -98,7 +98,9 @@ def test_after_the_seal_the_draw_inputs_are_everyone_s() -> None:
 
 
 async def test_hand_picked_seats_do_not_form_a_committee(api: Harness) -> None:
-    sid, _ = await api.to_stage("drawing")  # every seat assigned by hand
+    sid, experts = await api.to_stage("drawing")  # every seat assigned by hand
+    # A proposed expert is not told the session exists before a supervisor approves.
+    assert (await api.call("GET", f"/api/sessions/{sid}", experts[0][1]))[0] == 404
     status, body = await api.command(sid, api.op(), "complete_draw")
     assert status == 409 and "supervisor-approved" in body["detail"], body
     status, body = await api.command(sid, api.op(), "designate_experts", reason="")
@@ -116,6 +118,7 @@ async def test_hand_picked_seats_do_not_form_a_committee(api: Harness) -> None:
                                      reason="符合第10条")
     assert status == 200, body
     assert (await api.command(sid, api.op(), "complete_draw"))[0] == 200
+    assert (await api.call("GET", f"/api/sessions/{sid}", experts[0][1]))[0] == 200
     kinds = [e["type"] for e in await api.events(sid)]
     assert "designation.requested" in kinds and "designation.approved" in kinds
 

@@ -23,7 +23,7 @@ from ._draw import (
 
 async def _failed_by_withholding(api: Harness, sid: str) -> int:
     """Ceremony whose primary saw every other venue's secret and withheld its own."""
-    n = await committed_ceremony(api, sid, reveal_s=2.6, rules=draw_rules())
+    n = await committed_ceremony(api, sid, reveal_s=3.5, rules=draw_rules())
     for party in VENUES[1:]:
         status, out = await reveal(api, sid, party, n)
         assert status == 201, out
@@ -34,7 +34,7 @@ async def _failed_by_withholding(api: Harness, sid: str) -> int:
     # other party has revealed: whatever the primary does, it does blind.
     status, out = await reveal(api, sid, "supervisor", n)
     assert status == 409 and "reveals last" in out["detail"], out
-    await asyncio.sleep(2.0)  # the primary withholds; the reveal deadline passes
+    await asyncio.sleep(2.4)  # the primary withholds; the reveal deadline passes
     (failed,) = await events_of(api, sid, "draw.failed")
     assert {"party": "sh-ggzy", "reason": "no_reveal"} in failed["payload"]["dropped"]
     revealed = {e["payload"]["party"] for e in await events_of(api, sid, "draw.revealed")}
@@ -76,7 +76,7 @@ async def test_a_commitment_of_an_earlier_ceremony_is_refused(
            for e in await events_of(api, sid, "draw.committed")}
     await api.call("POST", f"/api/sessions/{sid}/draw/approvals", api.sup,
                    json={"action": "reopen", "reason": "网络故障"})
-    status, out = await open_ceremony(api, sid, commit_s=1.0)
+    status, out = await open_ceremony(api, sid, commit_s=2.0)
     assert status == 201, out
     # js-suzhou's commitment of ceremony 1 (its secret already public) submitted again.
     status, out = await commit(api, sid, "js-suzhou", n + 1, digest=old["js-suzhou"])
