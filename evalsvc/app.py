@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = ["create_app"]
 
 import asyncio
+import contextlib
 import functools
 import secrets
 import time
@@ -15,28 +16,43 @@ import sqlalchemy as sa
 from aiohttp import web
 
 from evalsvc import __version__
+from evalsvc.audit.routes import AUDIT
 from evalsvc.audit.routes import ROUTES as AUDIT_ROUTES
 from evalsvc.audit.service import AuditService
+from evalsvc.auth import TokenVerifier
 from evalsvc.config import Settings
 from evalsvc.db import Database, ensure_schema
 from evalsvc.errors import Unavailable
 from evalsvc.experts.routes import DRAWS
 from evalsvc.experts.routes import ROUTES as DRAW_ROUTES
-from evalsvc.httpkit import PRINCIPAL_SECRET, Route, error_middleware, json_response, principal
+from evalsvc.httpkit import (
+    HANDLER_ARGS,
+    PRINCIPAL_SECRET,
+    TOKENS,
+    Route,
+    answer_parser_errors_as_problems,
+    authenticated,
+    error_middleware,
+    guarded,
+    json_response,
+    security_headers,
+)
 from evalsvc.keys import load_or_create_secret
 from evalsvc.openapi import openapi_document
 from evalsvc.pki.routes import ROUTES as PKI_ROUTES
 from evalsvc.pki.routes import certificate_middleware
+from evalsvc.schema import METADATA
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub, load_or_create_epoch
 from evalsvc.sessions.model import ScoringRules, Session
 from evalsvc.sessions.routes import ROUTES as SESSION_ROUTES
+from evalsvc.sessions.routes import SESSIONS
 from evalsvc.sessions.service import QUORUM, SessionService
 from evalsvc.sessions.store.writes import Extra
 from evalsvc.sessions.uow import UnitOfWork
 from evalsvc.sessions.ws import HUB
 from evalsvc.sessions.ws import ROUTES as WS_ROUTES
-from evalsvc.typedefs import AUDIT, DB, ROUTES, SCHEDULER, SESSIONS, SETTINGS
+from evalsvc.typedefs import DB, ROUTES, SCHEDULER, SETTINGS
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 
@@ -62,7 +78,7 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 async def whoami(request: web.Request) -> web.Response:
-    p = principal(request)
+    p = authenticated(request)
     return json_response({"role": p.role, "subject": p.subject, "name": p.name, "venue": p.venue})
 
 
@@ -94,10 +110,13 @@ def _new_session_id() -> str:
 
 def create_app(settings: Settings) -> web.Application:
     """The aiohttp application for ``settings`` (database opened on startup)."""
+    answer_parser_errors_as_problems()
     app = web.Application(
         client_max_size=settings.server.max_body_bytes,
         middlewares=[error_middleware, certificate_middleware],
+        handler_args=HANDLER_ARGS,
     )
+    app.on_response_prepare.append(security_headers)
     app[SETTINGS] = settings
     routes = (
         *CORE_ROUTES,
@@ -109,7 +128,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[ROUTES] = routes
     for r in routes:
-        app.router.add_route(r.method, r.path, r.handler, name=r.handler.__name__)
+        # Each route's roles are enforced from the declaration the OpenAPI document states.
+        app.router.add_route(r.method, r.path, guarded(r), name=r.handler.__name__)
     app.router.add_get("/", index, name="index")
     app.router.add_static("/static/", WEB_DIR, name="static")
     app.cleanup_ctx.append(_database)
@@ -117,6 +137,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_pki)
     app.cleanup_ctx.append(_draws)
     app.cleanup_ctx.append(_hub)
+    app.cleanup_ctx.append(_revocations)
     app.cleanup_ctx.append(_witnesses)
     app.on_shutdown.append(_say_going_away)
     return app
@@ -128,9 +149,11 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[PRINCIPAL_SECRET] = await loop.run_in_executor(
         None, load_or_create_secret, settings.resolve(settings.auth.token_secret_file)
     )
+    # The app's own token cache and deny list (no process-wide state: STYLE.md).
+    app[TOKENS] = TokenVerifier(app[PRINCIPAL_SECRET])
     db = Database(settings.database)
     try:
-        await loop.run_in_executor(None, ensure_schema, db.engine)
+        await loop.run_in_executor(None, ensure_schema, db.engine, METADATA)
     except BaseException:
         db.close()
         raise
@@ -263,7 +286,8 @@ async def _draws(app: web.Application) -> AsyncIterator[None]:
 async def _hub(app: web.Application) -> AsyncIterator[None]:
     """The WebSocket hub, woken by the service's bus; on PostgreSQL also by the other
     instances' NOTIFYs (evalsvc.sessions.pgnotify), with presence shared between the
-    instances (evalsvc.sessions.pgpresence)."""
+    instances (evalsvc.sessions.pgpresence), both on one LISTEN connection
+    (evalsvc.pg_listen)."""
     db = app[DB]
     service = app[SESSIONS]
     rt = app[SETTINGS].realtime
@@ -277,28 +301,61 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     )
     service.bus.add_listener(hub.on_commit)
     app[HUB] = hub
+    listener = None
     fanout = None
     presence = None
     if not db.sqlite:
+        from evalsvc.pg_listen import PgListener
         from evalsvc.sessions.pgnotify import PgFanout
         from evalsvc.sessions.pgpresence import PgPresence
 
         url = app[SETTINGS].database.url
+        listener = PgListener(url)
         presence = PgPresence(
-            url, hub, heartbeat_s=rt.presence_heartbeat_seconds, ttl_s=rt.presence_ttl_seconds
+            url,
+            hub,
+            listener,
+            heartbeat_s=rt.presence_heartbeat_seconds,
+            ttl_s=rt.presence_ttl_seconds,
         )
         await presence.start()
         hub.cluster = presence
-        fanout = PgFanout(url, service.bus, hub, presence)
+        fanout = PgFanout(url, service.bus, hub, listener)
         fanout.start()
+        listener.start()
     try:
         yield
     finally:
+        if listener is not None:
+            await listener.stop()
         if fanout is not None:
             await fanout.stop()
         if presence is not None:
             await presence.stop()
         await hub.close()
+
+
+async def _revocations(app: web.Application) -> AsyncIterator[None]:
+    """The token deny list (evalsvc.tokens): read in full before the first request, then
+    what was added, every ``[auth] revocation_refresh_ms``; the open WebSockets of a
+    newly revoked token are closed."""
+    from evalsvc.tokens import Revocations
+
+    hub = app[HUB]
+    revocations = Revocations(
+        app[DB],
+        app[TOKENS],
+        refresh_s=app[SETTINGS].auth.revocation_refresh_ms / 1000,
+        on_revoked=hub.revoke,
+    )
+    await revocations.refresh()
+    task = asyncio.create_task(revocations.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _witnesses(app: web.Application) -> AsyncIterator[None]:

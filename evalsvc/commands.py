@@ -9,6 +9,7 @@ import asyncio
 import gc
 import json
 import logging
+import re
 import secrets
 import ssl
 import sys
@@ -23,6 +24,7 @@ from evalsvc.config import Settings, load_settings
 from evalsvc.db import SCHEMA_VERSION, ensure_schema, make_engine, upgrade_schema
 from evalsvc.errors import ConfigError, InvalidInput
 from evalsvc.keys import load_or_create_secret
+from evalsvc.schema import METADATA, MIGRATIONS
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -62,15 +64,38 @@ def register(sub: Any) -> None:
     p.add_argument("--seed-only", action="store_true", help="seed, print the tokens and exit")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("tokens", help="issue bearer tokens")
+    p = sub.add_parser("tokens", help="issue and revoke bearer tokens")
     tsub = p.add_subparsers(dest="tokens_command", metavar="ACTION", required=True)
-    t = tsub.add_parser("issue", help="print a signed bearer token")
+    t = tsub.add_parser(
+        "issue",
+        help="print a signed bearer token for one person",
+        description="Print a signed bearer token on stdout; its id (jti), subject and "
+        "expiry go to stderr (or everything as JSON with --json).",
+    )
     t.add_argument("--role", required=True, choices=ROLES)
     t.add_argument("--venue", help="venue id (required for operator and expert)")
-    t.add_argument("--subject", help="expert id / operator or supervisor name")
-    t.add_argument("--name", help="display name")
+    t.add_argument(
+        "--subject",
+        required=True,
+        help="the person: expert id, or the operator's or supervisor's own id or name — "
+        "the audit log names this person as the actor of everything done with the token",
+    )
+    t.add_argument("--name", help="display name (default: the subject)")
     t.add_argument("--ttl-hours", type=int, help="validity (default from settings: 12)")
+    t.add_argument("--json", action="store_true", help="print {token, jti, ...} as JSON")
     t.set_defaults(func=cmd_tokens_issue)
+    t = tsub.add_parser(
+        "revoke",
+        help="revoke a bearer token (by the token or by its id)",
+        description="Put a token on the deny list in the database: every server on that "
+        "database refuses it within [auth] revocation_refresh_ms and closes its open "
+        "WebSockets (bye token_revoked, close 4401).",
+    )
+    t.add_argument("token", nargs="?", help="the token itself (its signature is checked)")
+    t.add_argument("--id", dest="jti", metavar="JTI", help="the token id `tokens issue` printed")
+    t.add_argument("--reason", default="", help="why (kept with the revocation)")
+    t.add_argument("--database", metavar="URL", help="database URL (overrides settings)")
+    t.set_defaults(func=cmd_tokens_revoke)
 
     p = sub.add_parser("db", help="database schema: status and upgrade")
     dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -96,7 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ssl_context = _server_ssl(settings)  # before the database: a bad file fails first
     engine = make_engine(settings.database)
     try:
-        ensure_schema(engine)  # fail fast with a clear message before binding the port
+        ensure_schema(engine, METADATA)  # fail fast with a clear message before binding the port
     finally:
         engine.dispose()
     scheme = "https" if ssl_context is not None else "http"
@@ -151,25 +176,102 @@ def _server_ssl(settings: Settings) -> ssl.SSLContext | None:
 
 def cmd_tokens_issue(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    secret = load_or_create_secret(settings.resolve(settings.auth.token_secret_file))
-    subject = (
-        args.subject
-        or {"operator": f"op-{args.venue}", "supervisor": "supervisor", "expert": ""}[args.role]
-    )
-    if args.role == "expert" and not args.subject:
-        raise InvalidInput("an expert token needs --subject EXPERT_ID", field="subject")
-    ttl = (args.ttl_hours or settings.auth.token_ttl_hours) * 3600
-    print(
-        issue_token(
-            secret,
-            role=args.role,
-            subject=subject,
-            name=args.name or subject,
-            venue=args.venue,
-            now=int(time.time()),
-            ttl_seconds=ttl,
-            nonce=secrets.token_hex(8),
+    subject = (args.subject or "").strip()
+    # A token names a person: tokens shared by everyone of a role made them one actor in
+    # the audit log (issue "Blinding and integrity hold against an insider").
+    if not subject:
+        raise InvalidInput(
+            f"a {args.role} token needs --subject: the person it is for", field="subject"
         )
+    if subject in ROLES or subject == f"op-{args.venue}":
+        raise InvalidInput(
+            f"--subject {subject!r} names a role or a venue, not a person: "
+            "give the person's id or name",
+            field="subject",
+        )
+    if args.role in ("operator", "expert") and not args.venue:
+        raise InvalidInput(f"a {args.role} token needs --venue", field="venue")
+    secret = load_or_create_secret(settings.resolve(settings.auth.token_secret_file))
+    ttl = (args.ttl_hours or settings.auth.token_ttl_hours) * 3600
+    now = int(time.time())
+    jti = secrets.token_hex(8)
+    token = issue_token(
+        secret,
+        role=args.role,
+        subject=subject,
+        name=args.name or subject,
+        venue=args.venue,
+        now=now,
+        ttl_seconds=ttl,
+        nonce=jti,
+    )
+    expires = _utc(now + ttl)
+    if args.json:
+        _print_json(
+            {
+                "token": token,
+                "jti": jti,
+                "role": args.role,
+                "subject": subject,
+                "venue": args.venue,
+                "expires_at": expires,
+            }
+        )
+        return 0
+    print(token)
+    print(
+        f"token id (jti) {jti}: {args.role}:{subject}, valid until {expires}; "
+        f"revoke with `evalsvc tokens revoke --id {jti}`",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _utc(unix_s: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(unix_s, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    from evalsvc.auth import verify_token
+    from evalsvc.tokens import revoke
+
+    if bool(args.token) == bool(args.jti):
+        raise InvalidInput("give the token, or its id with --id JTI (one of the two)")
+    settings = _settings(args, database={"url": args.database})
+    role = subject = None
+    expires: int | None = None
+    if args.token:
+        secret = load_or_create_secret(settings.resolve(settings.auth.token_secret_file))
+        # now=0: an expired token may still be revoked (it names whom it was for).
+        p = verify_token(secret, args.token.strip(), now=0)
+        jti, role, subject, expires = p.token_id, p.role, p.subject, p.expires_at
+    else:
+        jti = args.jti.strip()
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", jti):
+            raise InvalidInput("--id must be a token id as `tokens issue` prints it", field="id")
+    assert jti is not None
+    engine = make_engine(settings.database)
+    try:
+        ensure_schema(engine, METADATA)
+        with engine.begin() as conn:
+            added = revoke(
+                conn,
+                jti=jti,
+                expires_at=expires,
+                role=role,
+                subject=subject,
+                reason=args.reason,
+                now_ms=time.time_ns() // 1_000_000,
+            )
+    finally:
+        engine.dispose()
+    who = f" ({role}:{subject}, valid until {_utc(expires)})" if expires is not None else ""
+    state = "revoked" if added else "was already revoked"
+    print(
+        f"token {jti}{who} {state}; servers refuse it within "
+        f"{settings.auth.revocation_refresh_ms} ms"
     )
     return 0
 
@@ -178,7 +280,7 @@ def cmd_db_status(args: argparse.Namespace) -> int:
     settings = _settings(args)
     engine = make_engine(settings.database)
     try:
-        ensure_schema(engine)
+        ensure_schema(engine, METADATA)
     finally:
         engine.dispose()
     print(f"database {settings.database.url}: schema version {SCHEMA_VERSION} (current)")
@@ -189,7 +291,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     settings = _settings(args)
     engine = make_engine(settings.database)
     try:
-        before, after = upgrade_schema(engine)
+        before, after = upgrade_schema(engine, METADATA, MIGRATIONS)
     finally:
         engine.dispose()
     print(f"database {settings.database.url}: schema version {before} → {after}")

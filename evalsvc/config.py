@@ -82,6 +82,9 @@ class AuthSettings:
     # HMAC secret for bearer tokens; created with mode 0600 on first use.
     token_secret_file: str = "var/token-secret"
     token_ttl_hours: int = 12
+    # How often each instance reads the token deny list (`evalsvc tokens revoke`): a
+    # revoked token is refused, and its open WebSockets closed, within this period.
+    revocation_refresh_ms: int = 1000
 
 
 @dataclass(frozen=True)

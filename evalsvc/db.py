@@ -17,9 +17,11 @@ The event loop never touches the database. Work is a plain function of a SQLAlch
   sequence numbers stay gap-free across instances; the key order means two instances
   locking several sessions in one group always lock them in the same order.
 
-Schema: ``create_all`` on an empty database, then a ``schema_version`` row; a database
-of another version is refused with :class:`~evalsvc.errors.SchemaMismatch` naming the
-command that upgrades it (``evalsvc db upgrade``).
+Schema: ``create_all`` of the metadata the caller passes (``evalsvc.schema.METADATA``:
+this adapter knows no feature's tables) on an empty database, then a ``schema_version``
+row; a database of another version is refused with
+:class:`~evalsvc.errors.SchemaMismatch` naming the command that upgrades it
+(``evalsvc db upgrade``).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import logging
 import queue
 import threading
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -51,25 +53,15 @@ from typing import Any, Protocol, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import SQLModel
 
 from evalsvc.config import DatabaseSettings
 from evalsvc.errors import SchemaMismatch, Unavailable
+from evalsvc.files import narrow, private_file
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
-# from-version → function upgrading the schema by one version, in a transaction.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
-
-
-def _register_tables() -> None:
-    # Import every module that declares tables so SQLModel.metadata knows them all.
-    import evalsvc.audit.tables
-    import evalsvc.experts.tables
-    import evalsvc.pki.tables
-    import evalsvc.sessions.tables  # noqa: F401
+SCHEMA_VERSION = 2
 
 
 def is_sqlite(url: str) -> bool:
@@ -81,8 +73,14 @@ def make_engine(settings: DatabaseSettings) -> Engine:
     url = settings.url
     if is_sqlite(url):
         path = sa.engine.make_url(url).database
-        if path and path != ":memory:":
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            # The database holds every score: 0600 in a folder created 0700. SQLite
+            # creates -wal and -shm with the database file's mode (os_unix.c
+            # findCreateFileMode); ones left by an earlier version are narrowed here.
+            db_file = Path(path).expanduser()
+            private_file(db_file)
+            for suffix in ("-wal", "-shm", "-journal"):
+                narrow(db_file.with_name(db_file.name + suffix))
         engine = sa.create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
@@ -126,9 +124,11 @@ def make_engine(settings: DatabaseSettings) -> Engine:
     )
 
 
+# The adapter's own table (schema version, epoch), on metadata of its own: the tables of
+# the features are the caller's (evalsvc.schema.METADATA), this layer does not know them.
 _META = sa.Table(
     "evalsvc_meta",
-    SQLModel.metadata,
+    sa.MetaData(),
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(200), nullable=False),
 )
@@ -141,9 +141,15 @@ def _current_version(conn: Connection) -> int | None:
     return int(row[0]) if row else None
 
 
-def ensure_schema(engine: Engine) -> None:
-    """Create the schema in an empty database; refuse a database of another version."""
-    _register_tables()
+def _create(conn: Connection, metadata: sa.MetaData) -> None:
+    metadata.create_all(conn)
+    _META.create(conn)
+    conn.execute(sa.insert(_META).values(key="schema_version", value=str(SCHEMA_VERSION)))
+
+
+def ensure_schema(engine: Engine, metadata: sa.MetaData) -> None:
+    """Create ``metadata``'s tables in an empty database; refuse a database of another
+    version."""
     with engine.begin() as conn:
         version = _current_version(conn)
         if version is None:
@@ -152,8 +158,7 @@ def ensure_schema(engine: Engine) -> None:
                     "the database has tables but no evalsvc schema version: "
                     "is it another application's database?"
                 )
-            SQLModel.metadata.create_all(conn)
-            conn.execute(sa.insert(_META).values(key="schema_version", value=str(SCHEMA_VERSION)))
+            _create(conn, metadata)
             log.info("created database schema version %d", SCHEMA_VERSION)
             return
     if version < SCHEMA_VERSION:
@@ -168,18 +173,22 @@ def ensure_schema(engine: Engine) -> None:
         )
 
 
-def upgrade_schema(engine: Engine) -> tuple[int, int]:
-    """Run the migrations from the stored version to :data:`SCHEMA_VERSION`."""
-    _register_tables()
+def upgrade_schema(
+    engine: Engine,
+    metadata: sa.MetaData,
+    migrations: Mapping[int, Callable[[Connection], None]],
+) -> tuple[int, int]:
+    """Run ``migrations`` (from-version → a function upgrading the schema by one version)
+    from the stored version to :data:`SCHEMA_VERSION`, in one transaction (an empty
+    database gets ``metadata``'s tables)."""
     with engine.begin() as conn:
         version = _current_version(conn)
         if version is None:
-            SQLModel.metadata.create_all(conn)
-            conn.execute(sa.insert(_META).values(key="schema_version", value=str(SCHEMA_VERSION)))
+            _create(conn, metadata)
             return (0, SCHEMA_VERSION)
         start = version
         while version < SCHEMA_VERSION:
-            MIGRATIONS[version](conn)
+            migrations[version](conn)
             version += 1
         conn.execute(
             sa.update(_META).where(_META.c.key == "schema_version").values(value=str(version))

@@ -11,7 +11,7 @@ log in as that expert, submit, then lock scoring as the Shanghai operator.
 
 from __future__ import annotations
 
-__all__ = ["DEMO_SESSION", "run_demo", "seed_demo"]
+__all__ = ["DEMO_SESSION", "DEMO_TOKEN_TTL_HOURS", "run_demo", "seed_demo"]
 
 import asyncio
 import datetime as _dt
@@ -32,8 +32,8 @@ from evalsvc.experts.service import DrawService, ceremony_id
 from evalsvc.experts.synth import synthetic_experts
 from evalsvc.httpkit import PRINCIPAL_SECRET
 from evalsvc.ids import uscc_check_char
+from evalsvc.sessions.routes import SESSIONS
 from evalsvc.sessions.service import SessionService
-from evalsvc.typedefs import SESSIONS
 
 
 def _uscc(body: str) -> str:
@@ -111,6 +111,20 @@ DEMO_SESSION: dict[str, Any] = {
     ],
 }
 
+# The printed links carry bearer tokens: anyone who sees the terminal, a screenshot or
+# the browser history holds them. They last a working day, not the configured lifetime
+# of issued tokens (whichever is shorter).
+DEMO_TOKEN_TTL_HOURS = 12
+
+# Venue → (id, name) of the operator on duty: a person, so the audit log names who did
+# what (issue "Blinding and integrity hold against an insider").
+OPERATORS = {
+    "sh-ggzy": ("op-sh-0012", "上海操作员 孙丽"),
+    "js-suzhou": ("op-js-0031", "苏州操作员 钱程"),
+    "zj-hangzhou": ("op-zj-0007", "杭州操作员 郑洁"),
+    "ah-hefei": ("op-ah-0019", "合肥操作员 冯涛"),
+}
+
 # The draw's rules: the session's tenderer and bidders (the server insists), every
 # venue's seats from its own region, specialty A01 (civil engineering).
 DEMO_RULES: dict[str, Any] = {
@@ -133,6 +147,10 @@ SCORES = [
     [("34.5", "9", "8.5"), ("29", "7", "7.5"), ("36", "9", "9")],
     [("33.5", "8", "8"), ("31.5", "7.5", "8"), ("35", "8", "8.5")],
 ]
+
+
+# Every token names a person (the audit log's actor), supervisors too.
+SUPERVISOR = Principal("supervisor", "sup-demo-zhao", "监督员 赵", None)
 
 
 async def _draw_committee(
@@ -161,7 +179,7 @@ async def _draw_committee(
             "invitation_timeout_seconds": max(3600, floors.min_invitation_timeout_seconds),
         })
         binding = ceremony_id(sid, int(opened["ceremony"]))
-        supervisor = Principal("supervisor", "supervisor", "监督员", None)
+        supervisor = SUPERVISOR
         parties = {**{v: ops[v] for v in venues}, "supervisor": supervisor}
         chosen = {party: secrets.token_bytes(32) for party in parties}
         for party, p in parties.items():
@@ -184,7 +202,7 @@ async def seed_demo(
     """Create the demo session through the services (its committee drawn); returns its id."""
     venue_ids = [v["id"] for v in [DEMO_SESSION["primary_venue"],
                                     *DEMO_SESSION["secondary_venues"]]]
-    ops = {v: Principal("operator", f"op-{v}", f"{v} 操作员", v) for v in venue_ids}
+    ops = {v: Principal("operator", *OPERATORS[v], v) for v in venue_ids}
     primary = ops["sh-ggzy"]
     created = await svc.create(primary, DEMO_SESSION, key=None)
     sid = str(created.body["id"])
@@ -194,7 +212,7 @@ async def seed_demo(
 
     await cmd(primary, {"command": "open_draw"})
     await _draw_committee(draws, sid, ops, venues=venue_ids)
-    seats = (await svc.get(Principal("supervisor", "supervisor", "监督员", None), sid))["seats"]
+    seats = (await svc.get(SUPERVISOR, sid))["seats"]
     await cmd(primary, {"command": "start_check_in"})
     for seat in seats:
         await cmd(ops[seat["venue_id"]], {"command": "check_in", "seat": seat["index"]})
@@ -221,10 +239,8 @@ async def seed_demo(
 
 
 def _tokens(
-    secret: bytes, ttl: int, experts: list[tuple[str, str]]
+    secret: bytes, ttl: int, now: int, experts: list[tuple[str, str]]
 ) -> list[tuple[str, str, str]]:
-    now = int(time.time())
-
     def tok(role: str, subject: str, name: str, venue: str | None) -> str:
         return issue_token(
             secret,
@@ -241,7 +257,7 @@ def _tokens(
         (
             "主场操作员 primary operator (上海)",
             "sh-ggzy",
-            tok("operator", "op-sh-ggzy", "上海操作员", "sh-ggzy"),
+            tok("operator", *OPERATORS["sh-ggzy"], "sh-ggzy"),
         )
     ]
     for v, label in (("js-suzhou", "苏州"), ("zj-hangzhou", "杭州"), ("ah-hefei", "合肥")):
@@ -249,10 +265,12 @@ def _tokens(
             (
                 f"副场操作员 secondary operator ({label})",
                 v,
-                tok("operator", f"op-{v}", f"{label}操作员", v),
+                tok("operator", *OPERATORS[v], v),
             )
         )
-    out.append(("监督 supervisor", "-", tok("supervisor", "supervisor", "监督员", None)))
+    # Every token names a person (the audit log's actor), supervisors too.
+    out.append(("监督 supervisor", "-", tok("supervisor", SUPERVISOR.subject, SUPERVISOR.name,
+                                          None)))
     eid, name = experts[-1]
     out.append(
         (
@@ -273,21 +291,27 @@ async def run_demo(settings: Settings, *, serve: bool = True) -> int:
     await runner.setup()
     try:
         sid = await seed_demo(app[SESSIONS], app[DRAWS])
-        seated = (await app[SESSIONS].get(
-            Principal("supervisor", "supervisor", "监督员", None), sid))["seats"]
+        seated = (await app[SESSIONS].get(SUPERVISOR, sid))["seats"]
         host, port = settings.server.host, settings.server.port
         if serve:
             await web.TCPSite(runner, host, port).start()
         base = f"http://{host}:{port}"
-        tokens = _tokens(app[PRINCIPAL_SECRET], settings.auth.token_ttl_hours * 3600,
+        hours = min(DEMO_TOKEN_TTL_HOURS, settings.auth.token_ttl_hours)
+        now = int(time.time())
+        tokens = _tokens(app[PRINCIPAL_SECRET], hours * 3600, now,
                          [(x["expert_id"], x["expert_name"]) for x in seated])
+        until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now + hours * 3600))
         print(f"\n评标演示已就绪 / demo session ready: {sid}", flush=True)
         print(f"  {DEMO_SESSION['title']}")
         print("  主场 上海 (3 席) · 副场 苏州 (2) · 杭州 (1) · 合肥 (1) — 7 人评标委员会, 3 份投标")
         print("  评标委员会由四个场地与监督共同生成的随机种子抽取 (committee drawn on a"
               " five-party seed; `evalsvc draw verify --session` checks it)")
         print("  当前阶段: 详细评审（评分） — 6/7 位专家已提交, 合肥专家待提交\n")
-        print(f"打开 / open:  {base}/   (粘贴下列令牌 / paste a token below, or use the links)\n")
+        print(f"打开 / open:  {base}/   (粘贴下列令牌 / paste a token below, or use the links)")
+        print(
+            f"令牌有效期 {hours} 小时，至 {until} / the tokens expire in {hours} h, at {until} "
+            "(run the demo again for new ones)\n"
+        )
         for label, venue, tok in tokens:
             print(f"  {label} [{venue}]")
             print(f"    {base}/#token={tok}\n")

@@ -6,6 +6,8 @@
      ├── InvalidInput            the request or file is malformed (names the field)
      │    ├── PayloadTooLarge
      │    ├── MalformedBody      not UTF-8, not JSON
+     │    ├── MalformedRequest   the HTTP request itself (a header too long, …)
+     │    ├── UpgradeRequired    a plain request to a WebSocket endpoint
      │    └── UnsupportedMediaType
      ├── Unauthenticated         no or bad credentials
      ├── Forbidden               authenticated, but this role/venue may not do it
@@ -14,7 +16,9 @@
      ├── MethodNotAllowed
      ├── Conflict                valid, but clashes with what is stored
      │    ├── InvalidTransition  a lifecycle command the current state refuses
-     │    └── IdempotencyConflict  a reused client key with a different body
+     │    ├── IdempotencyConflict  a reused client key with a different body
+     │    ├── InsufficientContributions  too few reveals for a draw's seed
+     │    └── NoEligibleExpert   a seat of the draw nobody may fill
      ├── Unavailable             a dependency is down; try again later
      ├── SchemaMismatch          the database schema is not the one this code needs
      ├── ConfigError             settings or config files are wrong
@@ -39,16 +43,20 @@ __all__ = [
     "FieldError",
     "Forbidden",
     "IdempotencyConflict",
+    "InsufficientContributions",
     "InvalidInput",
     "InvalidTransition",
     "MalformedBody",
+    "MalformedRequest",
     "MethodNotAllowed",
+    "NoEligibleExpert",
     "NotFound",
     "PayloadTooLarge",
     "SchemaMismatch",
     "Unauthenticated",
     "Unavailable",
     "UnsupportedMediaType",
+    "UpgradeRequired",
     "VerificationError",
 ]
 
@@ -102,6 +110,19 @@ class MalformedBody(InvalidInput):
     code = "malformed_body"
 
 
+class MalformedRequest(InvalidInput):
+    """The HTTP message could not be read: a request line or header over the server's
+    limits, too many headers, bytes that are not HTTP."""
+
+    code = "malformed_request"
+
+
+class UpgradeRequired(InvalidInput):
+    """A plain HTTP request to an endpoint that speaks only WebSocket (RFC 6455 §4.2.1)."""
+
+    code = "upgrade_required"
+
+
 class UnsupportedMediaType(InvalidInput):
     code = "unsupported_media_type"
 
@@ -139,6 +160,19 @@ class InvalidTransition(Conflict):
 
 class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
+
+
+# The draw (docs/draw.md), raised by evalsvc.experts.seed and evalsvc.experts.draw.
+class InsufficientContributions(Conflict):
+    """Fewer than the required number of parties revealed in time."""
+
+    code = "insufficient_contributions"
+
+
+class NoEligibleExpert(Conflict):
+    """A seat has no eligible expert left; the operator must change rules or pool."""
+
+    code = "no_eligible_expert"
 
 
 class Unavailable(EvalsvcError):

@@ -25,8 +25,6 @@ __all__ = [
 from typing import Any
 
 from evalsvc import errors as e
-from evalsvc.experts.draw import NoEligibleExpert
-from evalsvc.experts.seed import InsufficientContributions
 
 PROBLEM_BASE = "https://evalsvc.org/problems/"
 
@@ -34,6 +32,8 @@ PROBLEM_BASE = "https://evalsvc.org/problems/"
 _TABLE: dict[type[e.EvalsvcError], tuple[int, str]] = {
     e.PayloadTooLarge: (413, "Payload too large"),
     e.MalformedBody: (400, "Malformed request body"),
+    e.MalformedRequest: (400, "Malformed request"),
+    e.UpgradeRequired: (426, "WebSocket upgrade required"),
     e.UnsupportedMediaType: (415, "Unsupported media type"),
     e.InvalidInput: (422, "Invalid input"),
     e.Unauthenticated: (401, "Authentication required"),
@@ -43,8 +43,8 @@ _TABLE: dict[type[e.EvalsvcError], tuple[int, str]] = {
     e.IdempotencyConflict: (409, "Idempotency key reused"),
     e.InvalidTransition: (409, "Command not allowed in this state"),
     # The draw (docs/draw.md): too few reveals for a seed; a seat nobody may fill.
-    InsufficientContributions: (409, "Too few contributions to the seed"),
-    NoEligibleExpert: (409, "No eligible expert for a seat"),
+    e.InsufficientContributions: (409, "Too few contributions to the seed"),
+    e.NoEligibleExpert: (409, "No eligible expert for a seat"),
     e.Conflict: (409, "Conflict"),
     e.CertificateRejected: (403, "Certificate rejected"),
     e.VerificationError: (422, "Verification failed"),
@@ -102,6 +102,7 @@ WS_CLOSE_CODES: dict[str, int] = {
     "message_too_large": 1009,  # §7.4.1 "message too big" (beyond the hard frame limit)
     "internal_error": 1011,
     "unauthenticated": 4401,
+    "token_revoked": 4401,  # `evalsvc tokens revoke`: authenticate again, another token
     "forbidden": 4403,
     "venue_agent_unknown": 4403,  # a venue certificate mapped to no venue
     "not_found": 4404,

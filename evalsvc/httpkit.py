@@ -1,43 +1,59 @@
 """HTTP plumbing shared by every route: problem responses, strict JSON bodies, auth.
 
 The error middleware is the only place an exception becomes an HTTP response
-(through :mod:`evalsvc.http_errors`).
+(through :mod:`evalsvc.http_errors`). A route's roles are declared once, on its
+:class:`Route`: the OpenAPI document states them and :func:`guarded` (wrapped around
+every handler by ``create_app``) enforces them, leaving the principal for the handler
+(:func:`authenticated`). Finer checks (venue, seat, visibility) stay in the services.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "HANDLER_ARGS",
     "PEER_AUTH",
+    "PRINCIPAL",
     "PRINCIPAL_SECRET",
+    "SECURITY_HEADERS",
+    "TOKENS",
     "PeerAuth",
     "Route",
+    "answer_parser_errors_as_problems",
+    "authenticated",
+    "bearer_principal",
     "error_middleware",
+    "guarded",
     "idempotency_key",
+    "int_path",
     "int_query",
     "json_response",
     "principal",
     "read_json",
+    "security_headers",
+    "session_id_of",
 ]
 
-import json
+import functools
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 from pydantic import BaseModel
 
-from evalsvc.auth import Principal, token_expiry, verify_token
+from evalsvc import jsonin
+from evalsvc.auth import Principal, TokenVerifier
 from evalsvc.canonical import response_json
 from evalsvc.errors import (
     EvalsvcError,
     Forbidden,
     InvalidInput,
     MalformedBody,
+    MalformedRequest,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -49,6 +65,8 @@ from evalsvc.http_errors import problem_for
 log = logging.getLogger(__name__)
 
 PRINCIPAL_SECRET: web.AppKey[bytes] = web.AppKey("token_secret", bytes)
+# The app's bearer-token verifier: its cache and deny list (evalsvc.tokens fills it).
+TOKENS: web.AppKey[TokenVerifier] = web.AppKey("tokens", TokenVerifier)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Methods a read-only principal (a venue agent, evalsvc.pki.agents) may use.
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -73,6 +91,8 @@ class PeerAuth:
 
 
 PEER_AUTH: web.RequestKey[PeerAuth] = web.RequestKey("peer_auth", PeerAuth)
+# The principal :func:`guarded` authenticated, for the handler.
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 
 
 @dataclass(frozen=True)
@@ -83,7 +103,7 @@ class Route:
     path: str
     handler: Handler
     summary: str
-    roles: tuple[str, ...] = ()  # empty: no authentication
+    roles: tuple[str, ...] = ()  # who may call it (enforced by guarded); empty: anyone
     body: type[BaseModel] | None = None
     body_doc: str | None = None  # when the body is not a model (free-form maps)
     ok_status: int = 200
@@ -108,10 +128,92 @@ def json_response(
 def _problem_response(exc: BaseException, request: web.Request) -> web.Response:
     status, doc = problem_for(exc)
     doc["instance"] = request.path
-    headers = {"WWW-Authenticate": 'Bearer realm="evalsvc"'} if status == 401 else None
+    headers: dict[str, str] | None = None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="evalsvc"'}
+    elif status == 426:
+        headers = {"Upgrade": "websocket", "Connection": "Upgrade"}  # RFC 9110 §15.5.22
+    # A detail may quote what the client sent (a path, a header) and so hold a lone
+    # surrogate from bytes that were not UTF-8: never let that fail the error itself.
+    text = _dumps(doc).encode("utf-8", "replace").decode("utf-8")
     return web.Response(
-        text=_dumps(doc), status=status, content_type="application/problem+json", headers=headers
+        text=text, status=status, content_type="application/problem+json", headers=headers
     )
+
+
+# Sent with every response (evalsvc/web has no inline script or style: STYLE.md "The
+# browser client"). No Server version banner: it only helps whoever scans for one.
+SECURITY_HEADERS: dict[str, str] = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Server": "evalsvc",
+}
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: :data:`SECURITY_HEADERS` on every response (files,
+    problems, the WebSocket handshake), ``Cache-Control: no-store`` on the API's (they
+    carry tokens' views of a session; nothing of it belongs in a shared cache)."""
+    response.headers.update(SECURITY_HEADERS)
+    if request.path.startswith("/api/"):
+        response.headers["Cache-Control"] = "no-store"
+
+
+def _parser_problem(
+    self: RequestHandler,
+    request: web.BaseRequest,
+    status: int = 500,
+    exc: BaseException | None = None,
+    message: str | None = None,
+) -> web.StreamResponse:
+    err: BaseException
+    if 400 <= status < 500:
+        # aiohttp's message may echo megabytes of the client's line: name the limit only.
+        detail = (message or "").split(":", 1)[0].strip() or "the request could not be read"
+        err = MalformedRequest(
+            f"malformed HTTP request: {detail} (request line and each header at most "
+            f"{MAX_LINE_BYTES} bytes, at most {MAX_HEADERS} headers)"
+        )
+        log.info("refused a malformed HTTP request from %s: %s", request.remote, detail)
+    else:
+        err = exc or RuntimeError(message)
+        log.error("error handling a request from %s", request.remote, exc_info=exc)
+    if request.writer.output_size > 0:  # part of a response went out: nothing to add
+        raise ConnectionError("a response was already being sent")
+    code, doc = problem_for(err)
+    headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
+    resp = web.Response(
+        text=_dumps(doc), status=code, content_type="application/problem+json", headers=headers
+    )
+    resp.force_close()
+    return resp
+
+
+# aiohttp's HTTP parser limits (the defaults, written down): a request over them is
+# answered by _parser_problem.
+MAX_LINE_BYTES = 8190
+MAX_HEADERS = 128
+HANDLER_ARGS: dict[str, Any] = {
+    "max_line_size": MAX_LINE_BYTES,
+    "max_field_size": MAX_LINE_BYTES,
+    "max_headers": MAX_HEADERS,
+}
+
+
+def answer_parser_errors_as_problems() -> None:
+    """Make requests that aiohttp's parser refuses (a header over its limit, too many
+    headers, not HTTP) get a problem document, as every other error does.
+
+    aiohttp answers those itself, with plain text and its version banner, before any
+    application, middleware or signal sees the request: ``RequestHandler.handle_error``
+    is the one place they pass, and it has no per-application hook, so it is replaced
+    (process-wide: every aiohttp server in an evalsvc process is evalsvc's).
+    """
+    RequestHandler.handle_error = _parser_problem  # type: ignore[method-assign]
 
 
 @web.middleware
@@ -131,6 +233,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             err = NotFound(f"no route for {request.method} {request.path}")
         elif exc.status == 405:
             err = MethodNotAllowed(f"method {request.method} is not allowed on {request.path}")
+        elif exc.status == 400:  # e.g. a WebSocket handshake with a bad key or version
+            err = MalformedRequest(exc.text or exc.reason or "bad request")
         else:
             err = InvalidInput(exc.reason or "bad request")
         return _problem_response(err, request)
@@ -139,22 +243,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _problem_response(exc, request)
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise MalformedBody(f"duplicate key {k!r} in JSON object", field=k)
-        out[k] = v
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise MalformedBody(f"{name} is not allowed in JSON")
-
-
 async def read_json(request: web.Request) -> Any:
-    """The request body as JSON: UTF-8, numbers with fractions as Decimal, no NaN, no
-    duplicate keys, an object at the top."""
+    """The request body as JSON (:mod:`evalsvc.jsonin`: UTF-8, numbers with fractions
+    as Decimal, no NaN, no duplicate keys, bounded depth and integers) with an object at
+    the top."""
     ctype = request.content_type
     if ctype != "application/json" and not ctype.endswith("+json"):
         raise UnsupportedMediaType(
@@ -163,18 +255,7 @@ async def read_json(request: web.Request) -> Any:
     raw = await request.read()
     if not raw:
         raise MalformedBody("request body is empty; a JSON object is expected")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise MalformedBody(f"request body is not valid UTF-8 (byte {exc.start})") from None
-    try:
-        doc = json.loads(
-            text, parse_float=Decimal, parse_constant=_no_constant, object_pairs_hook=_no_duplicates
-        )
-    except json.JSONDecodeError as exc:
-        raise MalformedBody(
-            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
+    doc = jsonin.loads_bytes(raw)
     if not isinstance(doc, dict):
         raise MalformedBody("the request body must be a JSON object")
     return doc
@@ -201,20 +282,29 @@ def idempotency_key(request: web.Request, *, required: bool) -> str | None:
     return key
 
 
-# token → (principal, expiry): verifying the MAC and parsing the claims on every request
-# was a tenth of a submission's CPU. Only valid tokens are cached, and only until expiry.
-_TOKENS: dict[tuple[bytes, str], tuple[Principal, int]] = {}
+# RFC 6750 §2.1 b64token, which every token we issue matches; anything else (a
+# non-ASCII header, a control character) is refused before the token parser sees it.
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+MAX_TOKEN_CHARS = 4096
 
 
-def _verified(secret: bytes, token: str, now: int) -> Principal:
-    hit = _TOKENS.get((secret, token))
-    if hit is not None and hit[1] > now:
-        return hit[0]
-    p = verify_token(secret, token, now=now)
-    if len(_TOKENS) > 10_000:
-        _TOKENS.clear()
-    _TOKENS[(secret, token)] = (p, token_expiry(token))
-    return p
+def bearer_principal(tokens: TokenVerifier, token: str, *, now: int) -> Principal:
+    """The principal of a bearer token, for HTTP and the WebSocket alike:
+    :class:`~evalsvc.errors.Unauthenticated` (or a subclass) is the only refusal."""
+    if len(token) > MAX_TOKEN_CHARS or not _B64TOKEN.fullmatch(token):
+        raise Unauthenticated(
+            "malformed bearer token: expected at most "
+            f"{MAX_TOKEN_CHARS} characters of A-Z a-z 0-9 - . _ ~ + / (RFC 6750 §2.1)"
+        )
+    try:
+        return tokens.verify(token, now=now)
+    except EvalsvcError:
+        raise
+    except Exception as exc:
+        # Whatever the token parser trips over in a token it did not issue, the client
+        # gets the auth error, never a 500. One line, no stack: anyone can send these.
+        log.info("refused a bearer token its parser failed on (%s)", type(exc).__name__)
+        raise Unauthenticated("malformed bearer token") from None
 
 
 def int_query(
@@ -227,13 +317,29 @@ def int_query(
         if default is None:
             raise InvalidInput(f"the query parameter {name} is required", field=name)
         return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an integer", field=name) from None
+    return _bounded_int(raw, name, lo=lo, hi=hi)
+
+
+# ASCII digits only: int() would also take "+1", " 1", "1_000" and other scripts'
+# digits, and any number of them.
+_INT_RE = re.compile(r"-?[0-9]{1,19}")
+
+
+def _bounded_int(raw: str, name: str, *, lo: int, hi: int) -> int:
+    if not _INT_RE.fullmatch(raw):
+        raise InvalidInput(
+            f"{name} must be an integer between {lo} and {hi} (ASCII digits)", field=name
+        )
+    v = int(raw)
     if not lo <= v <= hi:
         raise InvalidInput(f"{name} must be between {lo} and {hi}", field=name)
     return v
+
+
+def int_path(request: web.Request, name: str, *, lo: int, hi: int) -> int:
+    """An integer path parameter in ``[lo, hi]`` (``hi`` at most what the database
+    stores: 2**63 - 1)."""
+    return _bounded_int(request.match_info[name], name, lo=lo, hi=hi)
 
 
 def principal(request: web.Request, *, roles: tuple[str, ...] = ()) -> Principal:
@@ -247,7 +353,7 @@ def principal(request: web.Request, *, roles: tuple[str, ...] = ()) -> Principal
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("an Authorization: Bearer token is required")
-        p = _verified(request.app[PRINCIPAL_SECRET], token.strip(), int(time.time()))
+        p = bearer_principal(request.app[TOKENS], token.strip(), now=int(time.time()))
     if roles and p.role not in roles:
         raise Forbidden(f"this needs the role {' or '.join(roles)}; you are {p.role}")
     if p.read_only and request.method not in _READ_METHODS:
@@ -255,3 +361,41 @@ def principal(request: web.Request, *, roles: tuple[str, ...] = ()) -> Principal
             f"{p.name or p.subject} is a venue agent: its credential reads, it changes nothing"
         )
     return p
+
+
+def guarded(route: Route) -> Handler:
+    """``route``'s handler behind its declared roles: a request is authenticated and its
+    role checked (401 / 403) before the handler runs, which finds the principal with
+    :func:`authenticated`. A route without roles is served as it is."""
+    if not route.roles:
+        return route.handler
+    handler, roles = route.handler, route.roles
+
+    @functools.wraps(handler)
+    async def guard(request: web.Request) -> web.StreamResponse:
+        request[PRINCIPAL] = principal(request, roles=roles)
+        session_id_of(request)
+        return await handler(request)
+
+    return guard
+
+
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+
+
+def session_id_of(request: web.Request) -> str | None:
+    """The ``{session_id}`` of the path, if the route has one: anything that cannot be a
+    session id (a NUL, a space, 41 characters) is no session — 404, before any database
+    sees it (PostgreSQL refuses a NUL in text, which would be a 500)."""
+    sid = request.match_info.get("session_id")
+    if sid is not None and not _SESSION_ID.fullmatch(sid):
+        raise NotFound("no such session")
+    return sid
+
+
+def authenticated(request: web.Request) -> Principal:
+    """The principal :func:`guarded` let through to this request's handler."""
+    if PRINCIPAL not in request:
+        # A handler of a route that declares no roles: a bug, not the client's error.
+        raise RuntimeError(f"{request.method} {request.path}: the route declares no roles")
+    return request[PRINCIPAL]

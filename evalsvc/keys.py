@@ -1,4 +1,5 @@
-"""Server secrets on disk (adapter): created once with mode 0600, then read."""
+"""Server secrets on disk (adapter): created once with mode 0600 (in a folder created
+0700), then read."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import secrets
 from pathlib import Path
 
 from evalsvc.errors import ConfigError
+from evalsvc.files import narrow, private_dir
 
 
 def load_or_create_secret(path: Path, *, nbytes: int = 32) -> bytes:
@@ -16,7 +18,7 @@ def load_or_create_secret(path: Path, *, nbytes: int = 32) -> bytes:
     try:
         text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         value = secrets.token_bytes(nbytes)
         # O_EXCL: two processes starting at once must not write two different secrets.
         try:
@@ -26,6 +28,7 @@ def load_or_create_secret(path: Path, *, nbytes: int = 32) -> bytes:
         with os.fdopen(fd, "w", encoding="ascii") as fh:
             fh.write(value.hex() + "\n")
         return value
+    narrow(path)  # one written by hand or an earlier version may be 0644
     try:
         value = bytes.fromhex(text)
     except ValueError:

@@ -99,10 +99,17 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
             op["responses"]["413"] = _problem("body too large")
             op["responses"]["415"] = _problem("not application/json")
             op["responses"]["422"] = _problem("invalid field (named in `field`)")
+        if r.ok_status == 101:
+            op["responses"]["426"] = _problem("a plain request: this URL speaks WebSocket only")
         if r.roles:
             op["security"] = [{"bearer": []}]
+            # The roles create_app enforces (httpkit.guarded), from the same declaration.
+            op["x-roles"] = list(r.roles)
+            op["description"] = f"Roles: {', '.join(r.roles)}."
             op["responses"]["401"] = _problem("no or invalid bearer token")
-            op["responses"]["403"] = _problem("role or venue may not do this")
+            op["responses"]["403"] = _problem(
+                f"not {' or '.join(r.roles)}, or this venue or seat may not do this"
+            )
             if "{" in r.path:
                 op["responses"]["404"] = _problem("no such session (or not visible to you)")
             if r.method == "POST":

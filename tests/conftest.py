@@ -9,6 +9,7 @@ unless ``CI=true``, where a skip would hide a failure, so they fail instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
@@ -55,11 +56,12 @@ def _pg_admin_url() -> str:
     return PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database for this test."""
+@contextlib.contextmanager
+def fresh_database(tmp_path: Path, name: str = "evalsvc") -> Iterator[str]:
+    """The URL of a fresh, empty database (a SQLite file in ``tmp_path``, or a new
+    PostgreSQL database dropped afterwards)."""
     if not PG_URL:
-        yield f"sqlite:///{tmp_path / 'evalsvc.db'}"
+        yield f"sqlite:///{tmp_path / f'{name}.db'}"
         return
     try:
         admin = sa.create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
@@ -67,17 +69,24 @@ def db_url(tmp_path: Path) -> Iterator[str]:
             c.execute(sa.text("SELECT 1"))
     except Exception as exc:
         skip_or_fail(f"PostgreSQL at {PG_URL} is not reachable: {exc.__class__.__name__}")
-    name = f"evalsvc_t_{uuid.uuid4().hex[:12]}"
+    db_name = f"evalsvc_t_{uuid.uuid4().hex[:12]}"
     with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        c.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
     base = sa.engine.make_url(PG_URL)
-    url = base.set(database=name).render_as_string(hide_password=False)
+    url = base.set(database=db_name).render_as_string(hide_password=False)
     try:
         yield url
     finally:
         with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database for this test."""
+    with fresh_database(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from evalsvc.auth import verify_token
 from evalsvc.cli import main
 from evalsvc.config import PROJECT_ROOT
+from evalsvc.db import SCHEMA_VERSION
 from evalsvc.keys import load_or_create_secret
 
 
@@ -39,13 +40,41 @@ def test_tokens_issue_makes_a_token_the_server_accepts(
     secret_file = tmp_path / "secret"
     os.environ["EVALSVC_TOKEN_SECRET_FILE"] = str(secret_file)
     try:
-        assert main(["tokens", "issue", "--role", "operator", "--venue", "js-suzhou"]) == 0
+        args = ["--role", "operator", "--venue", "js-suzhou", "--subject", "op-js-0031"]
+        assert main(["tokens", "issue", *args, "--name", "钱程"]) == 0
     finally:
         del os.environ["EVALSVC_TOKEN_SECRET_FILE"]
-    token = capsys.readouterr().out.strip()
+    out = capsys.readouterr()
+    token = out.out.strip()
     p = verify_token(load_or_create_secret(secret_file), token, now=0)
-    assert (p.role, p.venue, p.subject) == ("operator", "js-suzhou", "op-js-suzhou")
+    assert (p.role, p.venue, p.subject, p.name) == ("operator", "js-suzhou", "op-js-0031", "钱程")
+    assert p.actor == "operator:op-js-0031"
+    # Its id goes to stderr (stdout stays the bare token, for scripts), with how to revoke.
+    assert f"token id (jti) {p.token_id}" in out.err and "tokens revoke --id" in out.err
     assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--role", "supervisor"],
+        ["--role", "operator", "--venue", "sh-ggzy"],
+        ["--role", "supervisor", "--subject", "supervisor"],
+        ["--role", "operator", "--venue", "sh-ggzy", "--subject", "op-sh-ggzy"],
+    ],
+)
+def test_every_token_names_a_person(tmp_path: Path, args: list[str]) -> None:
+    out = run(
+        "tokens",
+        "issue",
+        *args,
+        env={
+            "EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "s"),
+            "EVALSVC_AUDIT_KEY_FILE": str(tmp_path / "a"),
+        },
+    )
+    assert out.returncode != 0 and "--subject" in out.stderr + out.stdout
+    assert "evs1." not in out.stdout
 
 
 def test_expert_token_needs_a_subject(tmp_path: Path) -> None:
@@ -61,7 +90,7 @@ def test_expert_token_needs_a_subject(tmp_path: Path) -> None:
             "EVALSVC_AUDIT_KEY_FILE": str(tmp_path / "a"),
         },
     )
-    assert out.returncode == 1 and "--subject" in out.stderr
+    assert out.returncode == 2 and "--subject" in out.stderr  # argparse: a usage error
 
 
 def test_operator_token_needs_a_venue(tmp_path: Path) -> None:
@@ -70,6 +99,8 @@ def test_operator_token_needs_a_venue(tmp_path: Path) -> None:
         "issue",
         "--role",
         "operator",
+        "--subject",
+        "op-0001",
         env={
             "EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "s"),
             "EVALSVC_AUDIT_KEY_FILE": str(tmp_path / "a"),
@@ -107,7 +138,7 @@ def test_db_commands_and_a_clear_error_on_a_newer_schema(tmp_path: Path) -> None
     }
     assert run("db", "upgrade", env=env).returncode == 0
     status = run("db", "status", env=env)
-    assert status.returncode == 0 and "schema version 1" in status.stdout
+    assert status.returncode == 0 and f"schema version {SCHEMA_VERSION}" in status.stdout
     with sqlite3.connect(tmp_path / "x.db") as c:
         c.execute("UPDATE evalsvc_meta SET value = '99' WHERE key = 'schema_version'")
     out = run("serve", "--port", "0", env=env)

@@ -15,6 +15,7 @@ from conftest import Harness, qualification_sheet, scoring_sheet
 from evalsvc.config import PROJECT_ROOT, DatabaseSettings, load_settings
 from evalsvc.db import SCHEMA_VERSION, Database, ensure_schema, upgrade_schema
 from evalsvc.errors import SchemaMismatch
+from evalsvc.schema import METADATA, MIGRATIONS
 
 
 async def test_concurrent_submissions_get_gap_free_sequence_numbers(api: Harness) -> None:
@@ -70,7 +71,8 @@ async def test_failing_sheets_in_a_group_fail_alone(
     aiohttp_client: Any, tmp_path: Path, db_url: str
 ) -> None:
     # Sheets of both sessions share the writer's groups: invalid ones fail alone; a key
-    # the same expert reuses in another session answers what was answered the first time.
+    # the same expert reuses in another session is a request of that session, not a
+    # replay of the answer given in the first (keys are scoped to actor, session, route).
     api, a, b, experts = await _one_writer_two_scoring_sessions(aiohttp_client, tmp_path, db_url)
     before = {sid: len(await api.events(sid)) for sid in (a, b)}
 
@@ -86,12 +88,12 @@ async def test_failing_sheets_in_a_group_fail_alone(
     statuses = [status for status, _ in results[:-2]]
     assert statuses == [422 if i % 4 == 0 else 201 for _, i in calls]
     (s1, first), (s2, second) = results[-2:]
-    assert s1 == s2 == 201 and first == second  # one stored response, answered twice
+    assert s1 == s2 == 201 and first["commitment"] != second["commitment"]
     for sid in (a, b):
         seqs = [e["seq"] for e in await api.events(sid)]
         assert seqs == list(range(1, len(seqs) + 1))
     stored = [len(await api.events(sid)) - before[sid] for sid in (a, b)]
-    assert sum(stored) == 2 * 18 + 1
+    assert sum(stored) == 2 * 18 + 2
 
 
 class _Put:
@@ -254,19 +256,19 @@ async def test_failing_requests_of_a_group_fail_alone(db_url: str) -> None:
 def test_schema_version_mismatch_is_a_clear_error(db_url: str) -> None:
     db = Database(DatabaseSettings(url=db_url, pool_size=1))
     try:
-        ensure_schema(db.engine)
-        ensure_schema(db.engine)  # idempotent on a current database
+        ensure_schema(db.engine, METADATA)
+        ensure_schema(db.engine, METADATA)  # idempotent on a current database
         with db.engine.begin() as c:
             c.execute(
                 sa.text("UPDATE evalsvc_meta SET value = :v WHERE key = 'schema_version'"),
                 {"v": str(SCHEMA_VERSION + 1)},
             )
         with pytest.raises(SchemaMismatch, match="newer than this evalsvc"):
-            ensure_schema(db.engine)
+            ensure_schema(db.engine, METADATA)
         with db.engine.begin() as c:
             c.execute(sa.text("UPDATE evalsvc_meta SET value = '0' WHERE key = 'schema_version'"))
         with pytest.raises(SchemaMismatch, match="evalsvc db upgrade"):
-            ensure_schema(db.engine)
+            ensure_schema(db.engine, METADATA)
     finally:
         db.close()
 
@@ -277,7 +279,7 @@ def test_foreign_database_is_refused(db_url: str) -> None:
         with db.engine.begin() as c:
             c.execute(sa.text("CREATE TABLE customers (id INTEGER)"))
         with pytest.raises(SchemaMismatch, match="another application"):
-            ensure_schema(db.engine)
+            ensure_schema(db.engine, METADATA)
     finally:
         db.close()
 
@@ -285,8 +287,8 @@ def test_foreign_database_is_refused(db_url: str) -> None:
 def test_upgrade_creates_an_empty_database(db_url: str) -> None:
     db = Database(DatabaseSettings(url=db_url, pool_size=1))
     try:
-        assert upgrade_schema(db.engine) == (0, SCHEMA_VERSION)
-        ensure_schema(db.engine)
+        assert upgrade_schema(db.engine, METADATA, MIGRATIONS) == (0, SCHEMA_VERSION)
+        ensure_schema(db.engine, METADATA)
     finally:
         db.close()
 

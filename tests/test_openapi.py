@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from conftest import Harness
+
+from evalsvc.auth import ROLES
+from evalsvc.typedefs import ROUTES
 
 
 def _router_ops(app: Any) -> set[tuple[str, str]]:
@@ -47,3 +51,38 @@ async def test_openapi_schemas_resolve(api: Harness) -> None:
     create = schemas["SessionCreate"]
     assert create["additionalProperties"] is False
     assert set(create["required"]) >= {"title", "tenderer", "method", "primary_venue"}
+
+
+async def test_every_route_enforces_exactly_the_roles_its_document_states(api: Harness) -> None:
+    """A route's roles are declared once: the document states them, create_app enforces
+    them before the handler runs (whatever the path, body or session)."""
+    tokens = {
+        "operator": api.op(),
+        "expert": api.expert("E-0001", "sh-ggzy"),
+        "supervisor": api.sup,
+    }
+    _, doc = await api.call("GET", "/api/openapi.json")
+
+    async def call(method: str, path: str, token: str | None) -> tuple[int, str, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        resp = await api.client.request(method, path, headers=headers)
+        body = await resp.json(content_type=None) if "json" in resp.content_type else None
+        return resp.status, resp.content_type, body
+
+    routes = api.client.server.app[ROUTES]
+    assert {r.roles for r in routes} > {()}, "no route declares roles"
+    for r in routes:
+        op = doc["paths"][r.path][r.method.lower()]
+        assert op.get("x-roles", []) == list(r.roles), (r.method, r.path)
+        path = re.sub(r"\{[^}]+\}", "s-000000000000", r.path)
+        anonymous, _, _ = await call(r.method, path, None)
+        if not r.roles:
+            assert anonymous not in (401, 403), (r.method, r.path, anonymous)
+            continue
+        assert anonymous == 401, (r.method, r.path)
+        for role in ROLES:
+            status, ctype, body = await call(r.method, path, tokens[role])
+            refused = status == 403 and body["detail"].startswith("this needs the role")
+            assert refused == (role not in r.roles), (r.method, r.path, role, status, body)
+            if refused:
+                assert ctype == "application/problem+json" and body["code"] == "forbidden"

@@ -41,12 +41,12 @@ __all__ = [
 
 import base64
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalsvc.errors import InvalidInput
+from evalsvc.files import private_dir, private_opener, write_private
 
 BUNDLE_FORMAT = "evalsvc-audit-bundle/v1"
 
@@ -115,9 +115,7 @@ class Bundle:
 
 
 def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_private(path, data)
 
 
 def write_bundle(
@@ -138,11 +136,15 @@ def write_bundle(
     ``checkpoints`` are ``(size, cosigned note)`` pairs; ``policy`` may be ``None`` when
     the verifier will bring its own trusted keys.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # A bundle holds every audit entry of a session: readable by its owner only.
+    private_dir(out_dir)
     for sub in ("checkpoints", "consistency", "proofs"):
-        (out_dir / sub).mkdir(exist_ok=True)
+        private_dir(out_dir / sub)
     count = 0
-    with (out_dir / "entries").open("wb") as ent, (out_dir / "leaf-hashes").open("wb") as lh:
+    with (
+        open(out_dir / "entries", "wb", opener=private_opener) as ent,
+        open(out_dir / "leaf-hashes", "wb", opener=private_opener) as lh,
+    ):
         for data, logged in entries:
             lh.write(base64.b64encode(logged) + b"\n")
             if data is None:  # the store lost the entry; the verifier will say so

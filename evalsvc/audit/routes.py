@@ -7,22 +7,23 @@ docs/audit.md, so that they can be saved and checked offline as they are.
 
 from __future__ import annotations
 
-__all__ = ["ROUTES"]
+__all__ = ["AUDIT", "ROUTES"]
 
 import base64
 
 from aiohttp import web
 
-from evalsvc.errors import InvalidInput
-from evalsvc.httpkit import Route, int_query, json_response, principal
-from evalsvc.typedefs import AUDIT, SESSIONS
+from evalsvc.audit.service import AuditService
+from evalsvc.httpkit import Route, authenticated, int_path, int_query, json_response
+from evalsvc.sessions.routes import SESSIONS
 
+AUDIT: web.AppKey[AuditService] = web.AppKey("audit", AuditService)
 SUPERVISOR = ("supervisor",)
 
 
 async def _visible(request: web.Request) -> str:
     """The session id, after checking the supervisor may see it (404 otherwise)."""
-    p = principal(request, roles=SUPERVISOR)
+    p = authenticated(request)
     sid = request.match_info["session_id"]
     await request.app[SESSIONS].get(p, sid)
     return sid
@@ -44,10 +45,7 @@ async def get_checkpoint(request: web.Request) -> web.Response:
 
 async def get_entry(request: web.Request) -> web.Response:
     sid = await _visible(request)
-    try:
-        index = int(request.match_info["index"])
-    except ValueError:
-        raise InvalidInput("index must be an integer", field="index") from None
+    index = int_path(request, "index", lo=0, hi=2**62)
     data, proof = await request.app[AUDIT].entry_proof(sid, index)
     return json_response(
         {

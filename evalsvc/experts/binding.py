@@ -11,7 +11,7 @@ request (``docs/draw.md`` §6.1):
 - the tenderer's name is the session's;
 - the recusal options may be stricter than the defaults, never looser:
   ``unsafe_no_recusal`` and switching a rule off belong to ``evalsvc draw simulate``;
-- the number of alternates is at least the configured floor.
+- the number of alternates is at least the configured floor (``[draw] min_alternates``).
 
 :func:`bind_rules` returns the document to load, or raises :class:`InvalidInput` naming
 the field that differs.
@@ -19,13 +19,12 @@ the field that differs.
 
 from __future__ import annotations
 
-__all__ = ["DrawFloors", "bind_rules", "draw_day"]
+__all__ = ["bind_rules", "draw_day"]
 
 import datetime as _dt
 from collections.abc import Mapping
 from typing import Any
 
-from evalsvc.config import DrawSettings as DrawFloors
 from evalsvc.errors import InvalidInput
 from evalsvc.sessions.model import Session
 
@@ -107,7 +106,7 @@ def _bidders(doc: Mapping[str, Any], session: Session) -> list[dict[str, Any]]:
 
 
 def bind_rules(
-    doc: Mapping[str, Any], session: Session, *, now: _dt.datetime, floors: DrawFloors
+    doc: Mapping[str, Any], session: Session, *, now: _dt.datetime, min_alternates: int
 ) -> dict[str, Any]:
     """``doc`` with the session's facts in it; :class:`InvalidInput` if it contradicts
     them or asks for something only a simulation may do (see the module docstring)."""
@@ -123,9 +122,9 @@ def bind_rules(
                            f" day it is held ({day.isoformat()})", field="rules/draw/date")
     alternates = draw_t.get("alternates", 2)
     if isinstance(alternates, bool) or not isinstance(alternates, int) or (
-            alternates < floors.min_alternates):
+            alternates < min_alternates):
         raise InvalidInput(f"rules: draw.alternates is {alternates!r}; at least"
-                           f" {floors.min_alternates} per seat", field="rules/draw/alternates")
+                           f" {min_alternates} per seat", field="rules/draw/alternates")
     tenderer = _table(doc, "tenderer")
     if tenderer.get("name") != session.tenderer:
         raise InvalidInput(f"rules: the tenderer is {tenderer.get('name')!r}; the session's"

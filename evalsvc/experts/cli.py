@@ -150,11 +150,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _engine(args: argparse.Namespace) -> Any:
     from evalsvc.config import load_settings
     from evalsvc.db import ensure_schema, make_engine
+    from evalsvc.schema import METADATA
 
     over = {"database": {"url": args.database}} if args.database else {}
     settings = load_settings(args.config, overrides=over)
     engine = make_engine(settings.database)
-    ensure_schema(engine)
+    ensure_schema(engine, METADATA)
     return engine
 
 

@@ -43,18 +43,12 @@ from heapq import merge
 from typing import Any
 
 from evalsvc.canonical import canonical_bytes
-from evalsvc.errors import Conflict, VerificationError
+from evalsvc.errors import NoEligibleExpert, VerificationError
 from evalsvc.experts.pool import Pool
 from evalsvc.experts.rules import Committee, DrawRules, Seat, exclusions
 
 ALGORITHM = "evalsvc-draw-v1"
 _TWO_256 = 1 << 256
-
-
-class NoEligibleExpert(Conflict):
-    """A seat has no eligible expert left; the operator must change rules or pool."""
-
-    code = "no_eligible_expert"
 
 
 def pick_index(seed: bytes, n: int, *, seat: int, round_: int) -> tuple[int, int]:

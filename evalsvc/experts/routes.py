@@ -15,7 +15,7 @@ from evalsvc.experts.service import (
     DrawService,
     RevealIn,
 )
-from evalsvc.httpkit import Route, int_query, json_response, principal, read_json
+from evalsvc.httpkit import Route, authenticated, int_query, json_response, read_json
 
 DRAWS: web.AppKey[DrawService] = web.AppKey("draws", DrawService)
 ALL = ("operator", "expert", "supervisor")
@@ -23,12 +23,12 @@ STAFF = ("operator", "supervisor")
 
 
 async def get_pool(request: web.Request) -> web.Response:
-    p = principal(request, roles=("supervisor",))
+    p = authenticated(request)
     return json_response(await request.app[DRAWS].pool(p))
 
 
 async def list_experts(request: web.Request) -> web.Response:
-    p = principal(request, roles=("supervisor",))
+    p = authenticated(request)
     offset = int_query(request, "offset", 0, lo=0, hi=10**9)
     limit = int_query(request, "limit", 50, lo=1, hi=500)
     region = request.query.get("region") or None
@@ -38,47 +38,47 @@ async def list_experts(request: web.Request) -> web.Response:
 
 
 async def open_draw(request: web.Request) -> web.Response:
-    p = principal(request, roles=("operator",))
+    p = authenticated(request)
     body = await read_json(request)
     doc = await request.app[DRAWS].open(p, request.match_info["session_id"], body)
     return json_response(doc, status=201)
 
 
 async def get_draw(request: web.Request) -> web.Response:
-    p = principal(request, roles=STAFF)
+    p = authenticated(request)
     return json_response(await request.app[DRAWS].status(p, request.match_info["session_id"]))
 
 
 async def post_commitment(request: web.Request) -> web.Response:
-    p = principal(request, roles=STAFF)
+    p = authenticated(request)
     body = await read_json(request)
     doc = await request.app[DRAWS].commit(p, request.match_info["session_id"], body)
     return json_response(doc, status=201)
 
 
 async def post_reveal(request: web.Request) -> web.Response:
-    p = principal(request, roles=STAFF)
+    p = authenticated(request)
     body = await read_json(request)
     doc = await request.app[DRAWS].reveal(p, request.match_info["session_id"], body)
     return json_response(doc, status=201)
 
 
 async def get_bundle(request: web.Request) -> web.Response:
-    p = principal(request, roles=STAFF)
+    p = authenticated(request)
     number = int_query(request, "ceremony", 0, lo=0, hi=10**6)  # 0: the last drawn
     return json_response(await request.app[DRAWS].bundle(
         p, request.match_info["session_id"], ceremony=number or None))
 
 
 async def post_approval(request: web.Request) -> web.Response:
-    p = principal(request, roles=("supervisor",))
+    p = authenticated(request)
     body = await read_json(request)
     doc = await request.app[DRAWS].approve(p, request.match_info["session_id"], body)
     return json_response(doc, status=201)
 
 
 async def answer_invitation(request: web.Request) -> web.Response:
-    p = principal(request, roles=("expert",))
+    p = authenticated(request)
     body = await read_json(request)
     return json_response(
         await request.app[DRAWS].answer(p, request.match_info["session_id"], body)
@@ -86,7 +86,7 @@ async def answer_invitation(request: web.Request) -> web.Response:
 
 
 async def my_invitations(request: web.Request) -> web.Response:
-    p = principal(request, roles=("expert",))
+    p = authenticated(request)
     return json_response({"invitations": await request.app[DRAWS].my_invitations(p)})
 
 

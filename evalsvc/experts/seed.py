@@ -43,19 +43,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from evalsvc.errors import Conflict, InvalidInput
+from evalsvc.errors import InsufficientContributions, InvalidInput
 
 SECRET_MIN_BYTES = 16
 DropReason = Literal[
     "late_commitment", "no_reveal", "early_reveal", "late_reveal", "reveal_mismatch",
     "no_commitment",
 ]
-
-
-class InsufficientContributions(Conflict):
-    """Fewer than the required number of parties revealed in time."""
-
-    code = "insufficient_contributions"
 
 
 def length_prefixed(data: bytes) -> bytes:

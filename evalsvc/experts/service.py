@@ -237,7 +237,7 @@ class DrawService:
             raw = body.rules if body.rules is not None else (_undated(st.rules) if st else None)
             if raw is None:
                 raise InvalidInput("the first draw needs a rules document", field="rules")
-            doc = bind_rules(raw, s, now=now, floors=self.floors)
+            doc = bind_rules(raw, s, now=now, min_alternates=self.floors.min_alternates)
             try:
                 config = load_rules(doc)
             except ConfigError as exc:

@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from evalsvc.files import private_dir, write_private
 from evalsvc.ids import resident_id_check_char, uscc_check_char
 from evalsvc.pki import der
 from evalsvc.pki.builder import issue_certificate, issue_crl
@@ -400,8 +401,12 @@ def write_dev_pki(pki: DevPki, out: Path) -> list[Path]:
     written: list[Path] = []
 
     def put(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        # Unencrypted private keys sit next to certificates: folders 0700, keys 0600.
+        private_dir(path.parent)
+        if path.suffix == ".key":
+            write_private(path, data)
+        else:
+            path.write_bytes(data)
         written.append(path)
 
     for code, r in pki.regions.items():

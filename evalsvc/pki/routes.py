@@ -26,7 +26,15 @@ import ssl
 from aiohttp import web
 
 from evalsvc.errors import EvalsvcError
-from evalsvc.httpkit import PEER_AUTH, Handler, PeerAuth, Route, json_response, principal, read_json
+from evalsvc.httpkit import (
+    PEER_AUTH,
+    Handler,
+    PeerAuth,
+    Route,
+    authenticated,
+    json_response,
+    read_json,
+)
 from evalsvc.pki.service import PkiService
 from evalsvc.pki.tls import peer_certificate
 
@@ -89,12 +97,11 @@ async def post_login(request: web.Request) -> web.Response:
 
 
 async def post_trust_reload(request: web.Request) -> web.Response:
-    p = principal(request, roles=("supervisor",))
+    p = authenticated(request)
     return json_response(await request.app[PKI].reload(actor=p.actor))
 
 
 async def get_certificate(request: web.Request) -> web.Response:
-    principal(request, roles=("supervisor",))
     pem = await request.app[PKI].certificate(request.match_info["sha256"].lower())
     return web.Response(text=pem, content_type="application/pem-certificate-chain")
 

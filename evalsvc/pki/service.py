@@ -473,7 +473,14 @@ class PkiService:
         seq = outcome.last_seq or 0
         now_s = int(now.timestamp())
         ttl = self.settings.login_ttl_minutes * 60
-        token = issue_token(
+        token = self._token(p, key, now_s, ttl)
+        return LoginResult(token, now_s + ttl, p, proof.validation.region, seq)
+
+    def _token(
+        self, p: Principal, key: str, now_s: int, ttl: int, *, read_only: bool = False
+    ) -> str:
+        """A bearer token for ``p``, bound to the certificate key it logged in with."""
+        return issue_token(
             self.token_secret,
             role=p.role,
             subject=p.subject,
@@ -483,8 +490,8 @@ class PkiService:
             ttl_seconds=ttl,
             nonce=secrets.token_hex(8),
             key_sha256=key,
+            read_only=read_only,
         )
-        return LoginResult(token, now_s + ttl, p, proof.validation.region, seq)
 
     def _verify(
         self,
@@ -540,18 +547,7 @@ class PkiService:
             log.warning("venue agent %s: %s", p.subject, w)
         now_s = int(now.timestamp())
         ttl = self.settings.venue_agent_ttl_seconds
-        token = issue_token(
-            self.token_secret,
-            role=p.role,
-            subject=p.subject,
-            name=p.name,
-            venue=p.venue,
-            now=now_s,
-            ttl_seconds=ttl,
-            nonce=secrets.token_hex(8),
-            key_sha256=key,
-            read_only=True,
-        )
+        token = self._token(p, key, now_s, ttl, read_only=True)
         log.info(
             "venue agent %s (%s, region %s, %s key %s) logged in by signed challenge as "
             "operator of %s, read-only, for %d s",

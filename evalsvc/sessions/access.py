@@ -122,8 +122,11 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
             doc[name] = [] if name in ("bids", "criteria") else None
         doc["blinded"] = list(_PROJECT_FIELDS)
         if p.role == "expert":
-            # An expert is told the time and the venue: their own venue only.
+            # An expert is told the time and the venue: their own venue only, and of the
+            # committee their own seat (not how many sit where).
             doc["venues"] = [v for v in doc["venues"] if v["id"] == p.venue]
+            doc["seats"] = [x for x in doc["seats"] if x["expert_id"] == p.subject]
+            doc["blinded"].append("seats")
     for seat in doc["seats"]:
         if not _sees_identity(s, p, seat["venue_id"], seat["expert_id"]):
             seat["expert_id"] = None
@@ -220,6 +223,25 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
         if own is None or own.index != event["payload"].get("seat"):
             pl = {k: v for k, v in event["payload"].items() if k != "signature"}
             event = {**event, "payload": {**pl, "signed": True}}
+    if kind == "sheets.opened" and p.role != "supervisor":
+        # The same for the signatures a lock discloses: each stays with its own seat.
+        own = s.seat_of(p.subject) if p.role == "expert" else None
+        sheets = [
+            x
+            if "signature" not in x or (own is not None and own.index == x["seat"])
+            else {**{k: v for k, v in x.items() if k != "signature"}, "signed": True}
+            for x in event["payload"]["sheets"]
+        ]
+        event = {**event, "payload": {**event["payload"], "sheets": sheets}}
+    if (
+        p.role == "expert"
+        and not sees_project(s, p)
+        and kind in ("seat.assigned", "expert.checked_in")
+        and event["payload"].get("venue_id") != p.venue
+    ):
+        # 四不知: before the start an expert learns nothing of the other venues, not even
+        # that a seat there was filled or checked in.
+        event = {**event, "payload": {"masked": True}}
     if p.role != "supervisor" and event["actor"].startswith("expert:"):
         # Hide which expert acted unless they may see that identity.
         sub = event["actor"].split(":", 1)[1]

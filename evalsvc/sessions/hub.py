@@ -118,6 +118,7 @@ class Connection:
         close_timeout_s: float = CLOSE_TIMEOUT_S,
         abort: Callable[[], None] | None = None,
         key: str = "",
+        replay_budget: int = REPLAY_CAP + 1,
     ) -> None:
         self.principal = principal
         self.view = view_key(principal)
@@ -135,6 +136,11 @@ class Connection:
         self._queue: collections.deque[str] = collections.deque()
         self._max = queue_size
         self._replay = 0  # replay frames still queued: not counted against _max
+        # Syncs (the answers to hello) queued and not all sent: (the count of frames
+        # sent once this sync's last one is, its cost). Their costs may add up to
+        # ``replay_budget`` — a replay costs its frames, a snapshot the whole budget.
+        self._syncs: collections.deque[tuple[int, int]] = collections.deque()
+        self.replay_budget = replay_budget
         self._ready: asyncio.Future[None] | None = None
         self.heartbeat_s = heartbeat_s
         self.last_sent = asyncio.get_running_loop().time()
@@ -163,16 +169,45 @@ class Connection:
         if ready is not None and not ready.done():
             ready.set_result(None)
 
-    def enqueue_replay(self, texts: Sequence[str]) -> None:
-        """Queue a replay (bounded by the replay cap) without counting it against the
-        queue bound, so the bound can stay below the replay cap."""
+    def sync_outstanding(self) -> int:
+        """The cost of the syncs (replays, snapshots) queued and not yet all sent."""
+        syncs, sent = self._syncs, self.sent
+        while syncs and syncs[0][0] <= sent:
+            syncs.popleft()
+        return sum(cost for _, cost in syncs)
+
+    def enqueue_replay(self, texts: Sequence[str], *, cost: int | None = None) -> None:
+        """Queue a sync — a replay, or a snapshot, then ``synced`` — without counting it
+        against the live queue bound (which can so stay below the replay cap), but
+        against the replay budget: one sync is always taken (the replay cap bounds it);
+        another while earlier ones are still queued only if their costs (``cost``,
+        default: its frames) stay within ``replay_budget``. A client that sends
+        ``hello`` faster than its replays drain is a slow consumer: without this, each
+        hello queued up to a thousand frames more, unbounded."""
         if self.closing is not None or not texts:
+            return
+        cost = len(texts) if cost is None else cost
+        outstanding = self.sync_outstanding()
+        if outstanding and outstanding + cost > self.replay_budget:
+            log.info(
+                "slow consumer %s: hello while %d frames of replay are queued",
+                self.principal.actor,
+                outstanding,
+            )
+            self.kick("slow_consumer", SLOW_MESSAGE)
             return
         self._queue.extend(texts)
         self._replay += len(texts)
+        # (``sent`` lags by one while a frame is being sent: a sync may count as sent
+        # one frame early, which the budget's slack absorbs.)
+        self._syncs.append((self.sent + len(self._queue), cost))
         ready = self._ready
         if ready is not None and not ready.done():
             ready.set_result(None)
+
+    def queued(self) -> tuple[int, int]:
+        """(frames, UTF-8 bytes) queued for this connection (diagnostics, tests)."""
+        return len(self._queue), sum(len(t.encode("utf-8")) for t in self._queue)
 
     def kick(self, code: str, message: str) -> None:
         """Close this connection on purpose with a reason code (after a ``bye``).
@@ -187,6 +222,8 @@ class Connection:
         self.closing = code
         self._writer.cancel()
         self._queue.clear()
+        self._syncs.clear()
+        self._replay = 0
         if self.feed is not None:
             self.feed.leave(self)
         bye = protocol.bye_message(code, message)
@@ -386,6 +423,12 @@ class Feed:
         stream — under the lock, so nothing falls between the two."""
         hub = self.hub
         async with self._replaying():
+            if conn.closing is None and conn.sync_outstanding() >= conn.replay_budget:
+                # No sync more can be taken: refuse before reading and redacting.
+                log.info("slow consumer %s: hello on a full replay budget", conn.principal.actor)
+                conn.kick("slow_consumer", SLOW_MESSAGE)
+            if conn.closing is not None:
+                return
             self.conns.discard(conn)
             want_replay = hello.epoch == hub.epoch or (hello.epoch is None and hello.last_seq == 0)
             after = hello.last_seq
@@ -415,24 +458,31 @@ class Feed:
             target = self.delivered
             p = conn.principal
             if want_replay and after <= target and target - after <= hub.replay_cap:
-                conn.enqueue_replay(
-                    [
-                        protocol.event_message(redact_event(s, p, ev.to_doc()))
-                        for ev in events
-                        if ev.seq <= target
-                    ]
-                )
-                conn.floor = target
+                frames = [
+                    protocol.event_message(redact_event(s, p, ev.to_doc()))
+                    for ev in events
+                    if ev.seq <= target
+                ]
+                frames.append(protocol.synced_message(target))
+                conn.enqueue_replay(frames)
+                floor = target
             else:
                 reason = "epoch" if not want_replay else "gap"
                 doc = view_session(s, p, last_seq=last)
-                conn.enqueue(
-                    protocol.snapshot_message(epoch=hub.epoch, seq=last, session=doc, reason=reason)
+                # A snapshot stands for more than a replay: it costs the whole budget.
+                conn.enqueue_replay(
+                    [
+                        protocol.snapshot_message(
+                            epoch=hub.epoch, seq=last, session=doc, reason=reason
+                        ),
+                        protocol.synced_message(last),
+                    ],
+                    cost=conn.replay_budget,
                 )
-                conn.floor = last
-            conn.enqueue(protocol.synced_message(conn.floor))
+                floor = last
             if conn.closing is not None:
                 return  # kicked while replaying (its queue overflowed): not joined
+            conn.floor = floor
             conn.witness = hello.witness
             joined = conn.feed is None
             conn.feed = self
@@ -605,9 +655,28 @@ class Hub:
             close_timeout_s=self.close_timeout_s,
             abort=abort,
             key=f"{self.instance}/{next(self._conn_ids)}",
+            replay_budget=self.replay_cap + 1,
         )
         self.conns.add(conn)
         return conn
+
+    def queued(self) -> tuple[int, int]:
+        """(frames, UTF-8 bytes) queued for all connections of this instance: what
+        memory the slow-consumer bound and the replay budget keep flat."""
+        frames = size = 0
+        for conn in self.conns:
+            f, b = conn.queued()
+            frames += f
+            size += b
+        return frames, size
+
+    def revoke(self, token_ids: set[str]) -> None:
+        """Close the connections authenticated by a token now revoked (evalsvc.tokens):
+        ``bye token_revoked``, close 4401."""
+        for conn in list(self.conns):
+            if conn.principal.token_id in token_ids:
+                log.info("closing %s: its token was revoked", conn.principal.actor)
+                conn.kick("token_revoked", "your token was revoked: authenticate again")
 
     def forget(self, conn: Connection) -> None:
         """Drop ``conn`` from the registry (the handler's ``finally``)."""

@@ -165,6 +165,9 @@ class LockQualification:
     """Close the qualification stage on the latest sheet of every seat."""
 
     sheets: tuple[Sheet, ...]  # the latest qualification sheet of each seat
+    # What opens every sheet commitment of the stage: (seat, version, doc, salt,
+    # signature) documents, published with the lock.
+    openings: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -172,17 +175,17 @@ class LockScoring:
     """Close the scoring stage and aggregate the latest sheet of every seat."""
 
     sheets: tuple[Sheet, ...]  # the latest scoring sheet of each seat
+    openings: tuple[dict[str, Any], ...] = ()  # as LockQualification's
 
 
 @dataclass(frozen=True)
 class SubmitSheet:
-    """A new version of ``sheet`` (its seat's) with its stored document's SHA-256 and,
-    when the expert signed it, the verified signature record (evalsvc.pki.service)."""
+    """A new version of ``sheet`` (its seat's), sealed: the event carries only the
+    commitment to it (docs/audit.md "Sealed score sheets"), opened at the stage's lock."""
 
     sheet: Sheet
     version: int
-    sha256: str
-    signature: dict[str, Any] | None = None
+    commitment: str
 
 
 @dataclass(frozen=True)
@@ -361,6 +364,14 @@ def criterion_doc(c: Criterion) -> dict[str, Any]:
     }
 
 
+def _opened(stage: Stage, openings: Sequence[dict[str, Any]]) -> list[Event]:
+    # The lock discloses what opens every commitment of the stage, so that anyone holding
+    # the log can check each locked sheet is the one committed before the lock.
+    if not openings:
+        return []
+    return [Event("sheets.opened", {"stage": stage.value, "sheets": list(openings)})]
+
+
 def _moved(old: Session, new: Session, **extra: Any) -> Event:
     return Event(
         "session.state_changed",
@@ -408,21 +419,19 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             return with_bid(s, bid), [Event("bid.added", {"bid": bid_doc(bid)})]
         case AddCriterion(c):
             return with_criterion(s, c), [Event("criterion.added", {"criterion": criterion_doc(c)})]
-        case SubmitSheet(sheet, version, digest, signature):
+        case SubmitSheet(sheet, version, commitment):
             if sheet.stage is not s.stage:
                 raise InvalidInput(
                     f"the session is in stage {s.stage.value if s.stage else '-'}, "
                     f"not {sheet.stage.value}",
                     field="stage",
                 )
-            submitted: dict[str, Any] = {
+            submitted = {
                 "seat": sheet.seat,
                 "stage": sheet.stage.value,
                 "version": version,
-                "sha256": digest,
+                "commitment": commitment,
             }
-            if signature is not None:
-                submitted["signature"] = signature
             return s, [Event("sheet.submitted", submitted)]
         case OpenDraw():
             problems = _draft_problems(s) + _committee_problems(len(s.seats))
@@ -519,7 +528,7 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 )
             new = replace(s, state=State.EVALUATING, stage=Stage.QUALIFICATION)
             return new, [_moved(s, new)]
-        case LockQualification(sheets):
+        case LockQualification(sheets, openings):
             if s.criteria_of(Category.QUALIFICATION):
                 _all_sheets(s, sheets, Stage.QUALIFICATION)
                 qualified = qualification_outcome(
@@ -530,18 +539,20 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             new = replace(s, stage=Stage.SCORING, qualified=qualified)
             failed = [b.id for b in s.bids if b.id not in qualified]
             return new, [
+                *_opened(Stage.QUALIFICATION, openings),
                 Event(
                     "stage.locked",
                     {"stage": "qualification", "qualified": list(qualified), "failed": failed},
                 ),
                 _moved(s, new),
             ]
-        case LockScoring(sheets):
+        case LockScoring(sheets, openings):
             _all_sheets(s, sheets, Stage.SCORING)
             result = aggregate(s, sheets)
             pending = tuple(sorted({(d.seat, d.bid_id) for d in result.deviations}))
             new = replace(s, state=State.AGGREGATING, stage=None, pending_explanations=pending)
             return new, [
+                *_opened(Stage.SCORING, openings),
                 Event("stage.locked", {"stage": "scoring", "result": aggregation_to_doc(result)}),
                 _moved(s, new),
             ]

@@ -11,42 +11,37 @@ instances a read per commit, they are never needed for correctness.
 
 No event can be skipped:
 
-- the listener reconnects with exponential backoff and jitter after a lost connection,
+- the listener (the process's one LISTEN connection, :class:`evalsvc.pg_listen.
+  PgListener`) reconnects with exponential backoff and jitter after a lost connection,
   and on every (re)connection wakes all feeds, which re-read the table from the seq they
   fanned out last;
 - a notification lost between a commit and its NOTIFY (the sending instance died) is
   caught by a periodic check of ``session.last_seq`` for the sessions with sockets here.
 
-The same LISTEN connection carries the presence channel (``evalsvc.sessions.pgpresence``):
-its notifications, and every (re)connection, go to :class:`PgPresence`.
+The same LISTEN connection carries the presence channel (``evalsvc.sessions.pgpresence``).
 """
 
 from __future__ import annotations
 
-__all__ = ["CHANNEL", "PgFanout", "notification", "parse_notification", "psycopg_url"]
+__all__ = ["CHANNEL", "PgFanout", "notification", "parse_notification"]
 
 import asyncio
 import contextlib
 import json
 import logging
-import os
-import random
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 
+from evalsvc.pg_listen import PgListener, backoff, psycopg_url
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub
 from evalsvc.sessions.store import StoredEvent
 
-if TYPE_CHECKING:
-    from evalsvc.sessions.pgpresence import PgPresence
-
 log = logging.getLogger(__name__)
 
 CHANNEL = "evalsvc_events"
-PRESENCE_CHANNEL = "evalsvc_presence"  # evalsvc.sessions.pgpresence.CHANNEL
 CATCH_UP_S = 2.0
 # PostgreSQL refuses a payload of 8000 bytes or more; larger commits go as a bare hint.
 MAX_PAYLOAD_BYTES = 7999
@@ -80,41 +75,25 @@ def parse_notification(payload: str) -> tuple[str, int, list[StoredEvent] | None
     return sid, int(seq), events
 
 
-def psycopg_url(url: str) -> str:
-    """A libpq URL from an SQLAlchemy one (``postgresql+psycopg://`` → ``postgresql://``)."""
-    scheme, sep, rest = url.partition("://")
-    return "postgresql" + sep + rest if scheme.startswith("postgresql") else url
-
-
-def _backoff(attempt: int) -> float:
-    # Exponential backoff with full jitter, capped at 5 s.
-    return random.uniform(0, min(5.0, 0.1 * 2**attempt))
-
-
 class PgFanout:
-    """One LISTEN connection, one NOTIFY connection, one catch-up timer per instance."""
+    """One NOTIFY connection and one catch-up timer per instance; the notifications
+    arrive on the instance's ``listener``."""
 
-    def __init__(
-        self, url: str, bus: LocalBus, hub: Hub, presence: PgPresence | None = None
-    ) -> None:
+    def __init__(self, url: str, bus: LocalBus, hub: Hub, listener: PgListener) -> None:
         self.url = psycopg_url(url)
         self.bus = bus
         self.hub = hub
-        self.presence = presence
-        # Tests find (and terminate) this instance's LISTEN connection by this name.
-        self.application_name = f"evalsvc-listen-{os.getpid()}"
         self._pending: list[str] = []
         self._sender_pid = 0  # backend of our NOTIFY connection: its notifications are ours
         self._has_pending = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self.listening = asyncio.Event()
-        self.reconnects = 0
+        # Anything committed while the listener was not listening is in the table.
+        listener.subscribe(CHANNEL, self.notified, catch_up=hub.wake_all)
 
     def start(self) -> None:
-        """Start the listener, the sender and the catch-up timer."""
+        """Start the sender and the catch-up timer."""
         self.bus.add_forwarder(self.forward)
         self._tasks = [
-            asyncio.create_task(self._listen()),
             asyncio.create_task(self._send()),
             asyncio.create_task(self._tick()),
         ]
@@ -132,41 +111,13 @@ class PgFanout:
         self._pending.append(notification(session_id, seq, events))
         self._has_pending.set()
 
-    async def _listen(self) -> None:
-        attempt = 0
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(
-                    self.url, autocommit=True, application_name=self.application_name
-                )
-                async with conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    if self.presence is not None:
-                        await conn.execute(f"LISTEN {PRESENCE_CHANNEL}")
-                        self.presence.resync()  # who came and went meanwhile: read again
-                    attempt = 0
-                    self.listening.set()
-                    # Anything committed while we were not listening is in the table.
-                    self.hub.wake_all()
-                    async for note in conn.notifies():
-                        if note.channel == PRESENCE_CHANNEL:
-                            if self.presence is not None:
-                                self.presence.notified(note.payload)
-                            continue
-                        if note.pid == self._sender_pid:
-                            continue  # our own commit: the bus was woken before it was sent
-                        parsed = parse_notification(note.payload)
-                        if parsed is not None:
-                            self.bus.wake(*parsed)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.listening.clear()
-                self.reconnects += 1
-                delay = _backoff(attempt)
-                attempt += 1
-                log.warning("LISTEN connection lost (%s); reconnecting in %.2f s", exc, delay)
-                await asyncio.sleep(delay)
+    def notified(self, note: psycopg.Notify) -> None:
+        """A commit notification: wake the local feeds (not for our own commits)."""
+        if note.pid == self._sender_pid:
+            return  # our own commit: the bus was woken before it was sent
+        parsed = parse_notification(note.payload)
+        if parsed is not None:
+            self.bus.wake(*parsed)
 
     async def _send(self) -> None:
         attempt = 0
@@ -193,7 +144,7 @@ class PgFanout:
                 # Lost notifications are caught by the other instances' catch-up timer.
                 log.warning("NOTIFY failed (%s); retrying", exc)
                 conn = None
-                await asyncio.sleep(_backoff(attempt))
+                await asyncio.sleep(backoff(attempt))
                 attempt += 1
 
     async def _tick(self) -> None:

@@ -4,7 +4,7 @@ Every instance keeps a heartbeat row (``evalsvc_presence_instance``: its id and 
 database last heard of it) and one row per connection it holds (``evalsvc_presence``).
 When its connections to a session change it replaces its rows of that session and sends
 ``NOTIFY evalsvc_presence, '<session> <instance>'`` in the same transaction; the other
-instances (LISTENing on the connection of :class:`evalsvc.sessions.pgnotify.PgFanout`)
+instances (LISTENing on the process's connection, :class:`evalsvc.pg_listen.PgListener`)
 re-read that session's rows and show the difference to their operators and supervisors
 (:mod:`evalsvc.sessions.presence`). As with events, a notification is only a hint:
 
@@ -31,20 +31,19 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 from collections.abc import Sequence
 
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection as SAConnection
 
+from evalsvc.pg_listen import PgListener, psycopg_url, reconnecting
 from evalsvc.sessions.hub import Hub
-from evalsvc.sessions.pgnotify import PRESENCE_CHANNEL, psycopg_url
 from evalsvc.sessions.presence import Member, PresenceRow, remote_rosters
 
 log = logging.getLogger(__name__)
 
-CHANNEL = PRESENCE_CHANNEL
+CHANNEL = "evalsvc_presence"
 # Rows of instances silent this long are deleted (readers ignore them after ttl_s; an
 # instance that comes back within this time is shown again by its next heartbeat).
 GC_AFTER_S = 60.0
@@ -77,15 +76,13 @@ def create_tables(c: SAConnection) -> None:
         c.exec_driver_sql(stmt)
 
 
-def _backoff(attempt: int) -> float:
-    return random.uniform(0, min(5.0, 0.1 * 2**attempt))
-
-
 class PgPresence:
     """This instance's side of cluster presence: a :class:`evalsvc.sessions.hub.
     PresenceBackend` for ``hub``, plus the task that publishes and refreshes."""
 
-    def __init__(self, url: str, hub: Hub, *, heartbeat_s: float, ttl_s: float) -> None:
+    def __init__(
+        self, url: str, hub: Hub, listener: PgListener, *, heartbeat_s: float, ttl_s: float
+    ) -> None:
         self.url = psycopg_url(url)
         self.hub = hub
         self.me = hub.instance
@@ -97,6 +94,8 @@ class PgPresence:
         self._resync = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Who came and went while the listener was not listening: read again.
+        listener.subscribe(CHANNEL, self.notified, catch_up=self.resync)
 
     # --- PresenceBackend --------------------------------------------------------------
 
@@ -128,11 +127,11 @@ class PgPresence:
             ttl_s=self.ttl_s,
         )
 
-    # --- the listener's hooks (PgFanout) -----------------------------------------------
+    # --- the listener's hooks (PgListener) ---------------------------------------------
 
-    def notified(self, payload: str) -> None:
+    def notified(self, note: psycopg.Notify) -> None:
         """A ``NOTIFY evalsvc_presence`` arrived: re-read that session (not our own)."""
-        sid, _, instance = payload.rpartition(" ")
+        sid, _, instance = note.payload.rpartition(" ")
         if sid and instance != self.me and sid in self.hub.feeds:
             self._stale.add(sid)
             self._wake.set()
@@ -147,7 +146,15 @@ class PgPresence:
     async def start(self) -> None:
         """Create the tables (before the first socket can join), start the task."""
         await asyncio.to_thread(self._create_tables)
-        self._task = asyncio.create_task(self._run())
+        self._task = asyncio.create_task(
+            reconnecting(
+                self.url,
+                application_name=self.application_name,
+                setup=self._register,
+                serve=self._serve,
+                what="presence",
+            )
+        )
 
     def _create_tables(self) -> None:
         with self.hub.db.engine.begin() as c:
@@ -175,25 +182,6 @@ class PgPresence:
                     await conn.execute(
                         "DELETE FROM evalsvc_presence_instance WHERE id = %s", (self.me,)
                     )
-
-    async def _run(self) -> None:
-        attempt = 0
-        while True:
-            try:
-                conn = await psycopg.AsyncConnection.connect(
-                    self.url, autocommit=True, application_name=self.application_name
-                )
-                async with conn:
-                    await self._register(conn)
-                    attempt = 0
-                    await self._serve(conn)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                delay = _backoff(attempt)
-                attempt += 1
-                log.warning("presence connection lost (%s); reconnecting in %.2f s", exc, delay)
-                await asyncio.sleep(delay)
 
     async def _register(self, conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
         """(Re)write this instance's heartbeat, then publish every session it serves:
@@ -269,7 +257,6 @@ class PgPresence:
             log.warning("presence heartbeat row was gone; publishing this instance again")
             await self._register(conn)
         await conn.execute(
-            "DELETE FROM evalsvc_presence_instance "
-            "WHERE seen < now() - make_interval(secs => %s)",
+            "DELETE FROM evalsvc_presence_instance WHERE seen < now() - make_interval(secs => %s)",
             (max(GC_AFTER_S, 10 * self.ttl_s),),
         )

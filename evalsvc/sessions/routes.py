@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-__all__ = ["ROUTES"]
+__all__ = ["ROUTES", "SESSIONS"]
 
 from aiohttp import web
 
 from evalsvc.httpkit import (
     Route,
+    authenticated,
     idempotency_key,
     int_query,
     json_response,
-    principal,
     read_json,
 )
 from evalsvc.sessions import schemas
-from evalsvc.sessions.service import Result
-from evalsvc.typedefs import SESSIONS
+from evalsvc.sessions.service import Result, SessionService
 
+SESSIONS: web.AppKey[SessionService] = web.AppKey("sessions", SessionService)
 ALL = ("operator", "expert", "supervisor")
 
 
@@ -27,24 +27,24 @@ def _result(r: Result) -> web.Response:
 
 
 async def list_sessions(request: web.Request) -> web.Response:
-    p = principal(request, roles=ALL)
+    p = authenticated(request)
     return json_response({"sessions": await request.app[SESSIONS].list(p)})
 
 
 async def create_session(request: web.Request) -> web.Response:
-    p = principal(request, roles=ALL)
+    p = authenticated(request)
     body = await read_json(request)
     key = idempotency_key(request, required=False)
     return _result(await request.app[SESSIONS].create(p, body, key=key))
 
 
 async def get_session(request: web.Request) -> web.Response:
-    p = principal(request, roles=ALL)
+    p = authenticated(request)
     return json_response(await request.app[SESSIONS].get(p, request.match_info["session_id"]))
 
 
 async def add_bid(request: web.Request) -> web.Response:
-    p = principal(request, roles=ALL)
+    p = authenticated(request)
     body = await read_json(request)
     key = idempotency_key(request, required=False)
     return _result(
@@ -53,7 +53,7 @@ async def add_bid(request: web.Request) -> web.Response:
 
 
 async def add_criterion(request: web.Request) -> web.Response:
-    p = principal(request, roles=ALL)
+    p = authenticated(request)
     body = await read_json(request)
     key = idempotency_key(request, required=False)
     return _result(
@@ -64,7 +64,7 @@ async def add_criterion(request: web.Request) -> web.Response:
 
 
 async def run_command(request: web.Request) -> web.Response:
-    p = principal(request, roles=ALL)
+    p = authenticated(request)
     body = await read_json(request)
     key = idempotency_key(request, required=False)
     return _result(
@@ -73,7 +73,7 @@ async def run_command(request: web.Request) -> web.Response:
 
 
 async def submit_sheet(request: web.Request) -> web.Response:
-    p = principal(request, roles=ALL)
+    p = authenticated(request)
     key = idempotency_key(request, required=True)
     assert key is not None
     body = await read_json(request)
@@ -83,24 +83,24 @@ async def submit_sheet(request: web.Request) -> web.Response:
 
 
 async def get_progress(request: web.Request) -> web.Response:
-    p = principal(request, roles=ALL)
+    p = authenticated(request)
     return json_response(await request.app[SESSIONS].progress(p, request.match_info["session_id"]))
 
 
 async def get_aggregation(request: web.Request) -> web.Response:
-    p = principal(request, roles=ALL)
+    p = authenticated(request)
     return json_response(
         await request.app[SESSIONS].aggregation(p, request.match_info["session_id"])
     )
 
 
 async def get_report(request: web.Request) -> web.Response:
-    p = principal(request, roles=ALL)
+    p = authenticated(request)
     return json_response(await request.app[SESSIONS].report(p, request.match_info["session_id"]))
 
 
 async def get_events(request: web.Request) -> web.Response:
-    p = principal(request, roles=ALL)
+    p = authenticated(request)
     after = int_query(request, "after", 0, lo=0, hi=2**62)
     limit = int_query(request, "limit", 100, lo=1, hi=1000)
     wait = int_query(request, "wait", 0, lo=0, hi=30)

@@ -14,6 +14,9 @@ __all__ = ["Result", "SessionService"]
 
 import base64
 import hashlib
+import hmac
+import json
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -51,6 +54,7 @@ from evalsvc.sessions.transitions import (
     Change,
     Needs,
     Result,
+    SheetOpening,
     SheetVersion,
     Snapshot,
     Transition,
@@ -102,12 +106,14 @@ class SessionService:
         *,
         new_id: Callable[[], str],
         defaults: ScoringRules,
+        salt: Callable[[], bytes] = lambda: secrets.token_bytes(32),
     ) -> None:
         self.uow = uow
         self.db: Database = uow.db
         self.bus: LocalBus = uow.bus
         self.new_id = new_id
         self.defaults = defaults
+        self.salt = salt  # a fresh random key for each sheet's commitment
         self.sheet_signatures: SheetSignatures | None = None  # set by create_app
         self.report_signatures: DocumentSignatures | None = None  # set by create_app
 
@@ -118,7 +124,7 @@ class SessionService:
         decide: Callable[[Snapshot], Change],
         *,
         key: str | None,
-        request: Any,
+        request: dict[str, Any],
         needs: Needs = _NOTHING,
     ) -> Result:
         t = Transition(
@@ -129,6 +135,7 @@ class SessionService:
             key=key,
             request_sha256=storage_sha256(request),
             needs=needs,
+            route=request["op"],
         )
         return (await self.uow.commit(t)).result
 
@@ -279,7 +286,10 @@ class SessionService:
         if self.report_signatures is not None and wants_signature:
 
             def read(conn: Connection) -> dict[str, Any] | None:
-                if key is not None and store.find_idempotent(conn, actor=p.actor, key=key):
+                seen = key is not None and store.find_idempotent(
+                    conn, actor=p.actor, session=session_id, route="command", key=key
+                )
+                if seen:
                     return None  # a retry: the unit of work answers as the first time
                 s, _ = store.load_session(conn, session_id)
                 require_visible(s, p)
@@ -356,6 +366,7 @@ class SessionService:
         signature: dict[str, Any] | None = None
         if self.sheet_signatures is not None:
             data, signed, signature = await self.sheet_signatures(p, data)
+        salt = self.salt()
 
         def decide(snap: Snapshot) -> Change:
             s = snap.locked
@@ -374,16 +385,25 @@ class SessionService:
                 )
             version = snap.sheet_version + 1
             digest = hashlib.sha256(body).hexdigest()
-            _, events = m.apply(
-                s, m.SubmitSheet(sheet, version, digest, signature), snap.now_ms // 1000
-            )
+            commitment = sheet_commitment(salt, body)
+            _, events = m.apply(s, m.SubmitSheet(sheet, version, commitment), snap.now_ms // 1000)
             response = {
                 "seat": seat.index,
                 "stage": sheet.stage.value,
                 "version": version,
                 "sha256": digest,
+                "commitment": commitment,
             }
-            written = SheetVersion(sheet, p.subject, version, body.decode("utf-8"), digest)
+            written = SheetVersion(
+                sheet,
+                p.subject,
+                version,
+                body.decode("utf-8"),
+                digest,
+                commitment,
+                salt.hex(),
+                signature,
+            )
             return Change(s, tuple(events), 201, response, changed=False, sheet=written)
 
         return await self._commit(
@@ -419,7 +439,8 @@ class SessionService:
         return doc
 
     async def progress(self, p: Principal, session_id: str) -> dict[str, Any]:
-        """Which seats have submitted which stage (never the contents)."""
+        """Which seats have submitted which stage (never the contents); an expert's own
+        sheets, and for supervisors every sheet with what opens its commitment."""
 
         def tx(conn: Connection) -> tuple[Session, dict[str, dict[int, int]], list[dict[str, Any]]]:
             s, _ = store.load_session(conn, session_id)
@@ -429,9 +450,14 @@ class SessionService:
                 seat = s.seat_of(p.subject)
                 if seat is not None:
                     own = store.own_sheets(conn, session_id, seat.index)
+            elif p.role == "supervisor":
+                own = store.own_sheets(conn, session_id, None)
             return s, store.sheet_progress(conn, session_id), own
 
         s, prog, own = await self.db.read(tx)
+        seats = s.seats
+        if p.role == "expert" and not sees_project(s, p):
+            seats = tuple(x for x in s.seats if x.expert_id == p.subject)  # 四不知
         return {
             "state": s.state.value,
             "stage": s.stage.value if s.stage else None,
@@ -444,8 +470,9 @@ class SessionService:
                         st: prog.get(st, {}).get(x.index, 0) for st in ("qualification", "scoring")
                     },
                 }
-                for x in s.seats
+                for x in seats
             ],
+            # (Named for the expert's view; a supervisor's holds every seat's.)
             "own_sheets": own,
         }
 
@@ -473,6 +500,21 @@ class SessionService:
 def _report_of(s: Session, sheets: Any) -> dict[str, Any]:
     """The report document of ``s`` from its locked scoring sheets."""
     return report_document(s, aggregate(s, list(sheets)))
+
+
+def _opening_doc(o: SheetOpening) -> dict[str, Any]:
+    doc: dict[str, Any] = {"seat": o.seat, "version": o.version, "sheet": json.loads(o.doc)}
+    if o.salt is not None:
+        doc["salt"] = o.salt
+    if o.signature is not None:
+        doc["signature"] = o.signature
+    return doc
+
+
+def sheet_commitment(salt: bytes, doc: bytes) -> str:
+    """The commitment a ``sheet.submitted`` event carries: HMAC-SHA256 keyed by a random
+    256-bit salt over the sheet's canonical bytes (docs/audit.md "Sealed score sheets")."""
+    return hmac.new(salt, doc, hashlib.sha256).hexdigest()
 
 
 def _same_report(signed_sha256: str | None, current_sha256: str) -> None:
@@ -539,8 +581,9 @@ def _authorised_command(snap: Snapshot, p: Principal, cmd: Any) -> m.Command:
                 "manual assignment is refused while a draw exists"
             )
         return m.AssignSeat(cmd.seat, cmd.expert_id, cmd.expert_name)
+    openings = tuple(_opening_doc(o) for o in snap.openings)
     if name == "lock_qualification":
-        return m.LockQualification(snap.sheets)
+        return m.LockQualification(snap.sheets, openings)
     if name == "lock_scoring":
-        return m.LockScoring(snap.sheets)
+        return m.LockScoring(snap.sheets, openings)
     raise InvalidInput(f"unknown command {name!r}", field="command")  # pragma: no cover

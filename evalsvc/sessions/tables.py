@@ -57,14 +57,23 @@ class SheetRow(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     seq: int
     submitted_ms: int = Field(sa_type=BigInteger)  # unix ms
+    # Sealed sheets (docs/audit.md "Sealed score sheets"): the event carries only the
+    # commitment HMAC-SHA256(salt, doc); the salt and the signature record are disclosed
+    # when the stage is locked (``sheets.opened``). NULL in rows written before schema 2.
+    commitment: str | None = Field(default=None, max_length=64)
+    salt: str | None = Field(default=None, max_length=64)
+    signature: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class IdempotencyRow(SQLModel, table=True):
     __tablename__ = "idempotency_key"
 
+    # A key is scoped to (actor, session, route): the same key sent to another session or
+    # another route is a new request, never a replay of an answer given elsewhere.
     actor: str = Field(primary_key=True, max_length=100)
+    session_id: str = Field(primary_key=True, max_length=40)
+    route: str = Field(primary_key=True, max_length=20)
     key: str = Field(primary_key=True, max_length=100)
-    session_id: str = Field(max_length=40)
     request_sha256: str = Field(max_length=64)
     status: int
     response: str = Field(sa_column=Column(Text, nullable=False))

@@ -22,6 +22,7 @@ __all__ = [
     "Needs",
     "Replay",
     "Result",
+    "SheetOpening",
     "SheetVersion",
     "Snapshot",
     "StoredResponse",
@@ -84,6 +85,8 @@ class Snapshot:
     replay: StoredResponse | None = None
     sheet_version: int = 0  # of Needs.sheet_version_of's sheet (0: none yet)
     sheets: tuple[Sheet, ...] = ()
+    # With ``Needs.sheets``: every version of every seat's sheet at that stage, to open.
+    openings: tuple[SheetOpening, ...] = ()
     extras: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -102,6 +105,20 @@ class SheetVersion:
     version: int
     doc: str  # the canonical JSON stored (and hashed)
     sha256: str
+    commitment: str  # HMAC-SHA256(salt, doc), hex: all the event says of the scores
+    salt: str  # hex, disclosed when the stage is locked
+    signature: dict[str, Any] | None = None  # the verified signature record, if signed
+
+
+@dataclass(frozen=True)
+class SheetOpening:
+    """What opens a sheet's commitment once its stage is locked."""
+
+    seat: int
+    version: int
+    doc: str
+    salt: str | None  # None: written before sheets were sealed (schema 1)
+    signature: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -142,6 +159,13 @@ class Transition:
     key: str | None = None
     request_sha256: str = ""
     needs: Needs = field(default_factory=Needs)
+    # The route the key is scoped to with the actor and the session ("sheet", "command").
+    route: str = ""
+
+    @property
+    def key_session(self) -> str:
+        """The session part of the key's scope (a session being created has none yet)."""
+        return "-" if self.needs.creates else self.session_id
 
 
 def decide(t: Transition, snap: Snapshot) -> Change | Replay:

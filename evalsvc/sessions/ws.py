@@ -18,15 +18,22 @@ import time
 
 from aiohttp import WSMsgType, web
 
-from evalsvc.auth import Principal, token_expiry, verify_token
-from evalsvc.errors import EvalsvcError, Forbidden, InvalidInput, Unauthenticated
+from evalsvc.auth import Principal
+from evalsvc.errors import (
+    EvalsvcError,
+    Forbidden,
+    InvalidInput,
+    MalformedRequest,
+    Unauthenticated,
+    UpgradeRequired,
+)
 from evalsvc.http_errors import ws_close_code, ws_error_for
-from evalsvc.httpkit import PEER_AUTH, PRINCIPAL_SECRET, PeerAuth, Route
+from evalsvc.httpkit import PEER_AUTH, TOKENS, PeerAuth, Route, bearer_principal, session_id_of
 from evalsvc.sessions import protocol
 from evalsvc.sessions.hub import Connection, Hub
+from evalsvc.sessions.routes import SESSIONS
 from evalsvc.sessions.service import Result, SessionService
 from evalsvc.sessions.witness_link import WitnessLink
-from evalsvc.typedefs import SESSIONS
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +42,8 @@ WITNESS_LINK: web.AppKey[WitnessLink] = web.AppKey("witness_link", WitnessLink)
 AUTH_TIMEOUT_S = 10.0
 # Frames up to this size are read and refused in-band with ``message_too_large`` (the
 # protocol limit is protocol.MAX_MESSAGE_BYTES); beyond it aiohttp closes the
-# connection with 1009 (RFC 6455 §7.4.1) without buffering more.
+# connection with 1009 (RFC 6455 §7.4.1) without buffering more. aiohttp refuses a
+# message of max_msg_size bytes or more, hence the + 1 (docs/protocol.md: "over").
 HARD_FRAME_LIMIT = 4 * protocol.MAX_MESSAGE_BYTES
 WRITER_LIMIT = 32 * 1024
 
@@ -81,8 +89,8 @@ async def _authenticate(
                 )
             p, expires = peer.get(), peer.expires_at
         else:
-            p = verify_token(request.app[PRINCIPAL_SECRET], parsed.token, now=int(time.time()))
-            expires = token_expiry(parsed.token)
+            p = bearer_principal(request.app[TOKENS], parsed.token, now=int(time.time()))
+            expires = p.expires_at or 0
         view = await request.app[SESSIONS].get(p, session_id)  # NotFound unless visible
     except Exception as exc:
         if not isinstance(exc, EvalsvcError):
@@ -108,11 +116,17 @@ class _AuthTimeout(Unauthenticated):
 
 async def session_socket(request: web.Request) -> web.StreamResponse:
     """Upgrade to a WebSocket and serve one session's live protocol."""
-    session_id = request.match_info["session_id"]
+    session_id = session_id_of(request) or ""
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        # A browser's or a script's plain GET: say what this URL is (RFC 9110 §15.5.22).
+        raise UpgradeRequired(
+            f"{request.path} is a WebSocket (RFC 6455): connect with Upgrade: websocket "
+            "and authenticate in-band (docs/protocol.md)"
+        )
     hub = request.app[HUB]
     service = request.app[SESSIONS]
     ws = web.WebSocketResponse(
-        max_msg_size=HARD_FRAME_LIMIT,
+        max_msg_size=HARD_FRAME_LIMIT + 1,
         heartbeat=30.0,  # RFC 6455 §5.5.2 ping: drops half-open TCP connections
         autoping=True,
         # The close handshake may take as long as a kicked client has to read its bye.
@@ -122,7 +136,12 @@ async def session_socket(request: web.Request) -> web.StreamResponse:
         # slow consumer — sooner.
         writer_limit=WRITER_LIMIT,
     )
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except UnicodeError:
+        # aiohttp quotes a bad Sec-WebSocket-* header in its refusal, and fails on one
+        # that was not UTF-8 (RFC 6455 §4.1: the handshake is ASCII).
+        raise MalformedRequest("the WebSocket handshake headers must be ASCII") from None
     transport = request.transport
     conn: Connection | None = None
     expiry: asyncio.TimerHandle | None = None

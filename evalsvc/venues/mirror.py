@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evalsvc.files import private_file
 from evalsvc.sessions.protocol import chain_hash
 
 _SCHEMA = """
@@ -70,7 +71,7 @@ class Mirror:
     agent calls it from worker threads)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600 in a folder created 0700; -wal/-shm follow its mode
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)

@@ -12,7 +12,7 @@ const CATEGORY_ZH = { qualification: "资格（通过/不通过）", technical: 
 const ROLE_ZH = { operator: "操作员", expert: "专家", supervisor: "监督" };
 const ERROR_ZH = {
   invalid_input: "输入有误", malformed_body: "请求格式错误", unsupported_media_type: "内容类型错误",
-  payload_too_large: "内容过大", unauthenticated: "未登录或令牌无效", forbidden: "无权操作",
+  payload_too_large: "内容过大", unauthenticated: "未登录或令牌无效", token_revoked: "令牌已被吊销", forbidden: "无权操作",
   not_found: "未找到", invalid_transition: "当前状态不允许此操作", conflict: "操作冲突",
   idempotency_conflict: "重复提交的内容不一致", unavailable: "服务暂不可用", internal_error: "服务器内部错误",
 };

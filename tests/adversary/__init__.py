@@ -1,0 +1,1 @@
+"""Attacker-style tests: through the public API, WebSocket and command line only."""

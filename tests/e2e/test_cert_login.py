@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
 import signal
 from pathlib import Path
@@ -24,6 +26,7 @@ from conftest import make_token, qualification_sheet, session_doc
 from cryptography.hazmat.primitives import serialization
 from procs import Server
 
+from evalsvc.canonical import canonical_bytes
 from evalsvc.config import Settings
 from evalsvc.pki.challenge import sign_document
 from evalsvc.pki.devpki import ZHANG_ID, DevPki, build_dev_pki, write_dev_pki
@@ -152,7 +155,8 @@ async def test_zj_sm2_expert_logs_in_and_the_signed_sheet_is_in_the_audit_log(
             )
             assert status == 201, ack
 
-            # The supervisor finds the signature in the audit leaf of that event.
+            # Sealed: the audit leaf of that event holds the commitment, not the signature
+            # (docs/audit.md "Sealed score sheets"); the supervisor holds the opening.
             entry: Any = None
             for _ in range(100):
                 status, entry = await api(
@@ -164,7 +168,16 @@ async def test_zj_sm2_expert_logs_in_and_the_signed_sheet_is_in_the_audit_log(
             assert status == 200, entry
             leaf = json.loads(entry["entry"])
             assert leaf["action"] == "sheet.submitted"
-            assert sheet_sig in entry["entry"]
+            assert sheet_sig not in entry["entry"]
+            assert leaf["payload"]["commitment"] == ack["commitment"]
+            status, prog = await api("GET", f"/api/sessions/{sid}/progress", sup)
+            assert status == 200, prog
+            (opening,) = [x for x in prog["own_sheets"] if x["seq"] == ack["seq"]]
+            assert opening["signature"]["value"] == sheet_sig
+            mac = hmac.new(
+                bytes.fromhex(opening["salt"]), canonical_bytes(opening["sheet"]), hashlib.sha256
+            )
+            assert mac.hexdigest() == leaf["payload"]["commitment"]
             assert leaf["actor"] == f"expert:{ZHANG}"  # the seat's expert_id (see docs/pki.md)
 
             # SIGHUP: the trust stores are read again and the reload is audited.

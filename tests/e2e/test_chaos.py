@@ -189,7 +189,7 @@ async def test_chaos_every_client_converges_and_nothing_acknowledged_is_lost(
             for key, ack in acked.items():
                 ev = by_seq[ack["seq"]]
                 assert ev["type"] == "sheet.submitted", key
-                assert ev["payload"]["sha256"] == ack["result"]["sha256"], key
+                assert ev["payload"]["commitment"] == ack["result"]["commitment"], key
             sheets = [e for e in table if e["type"] == "sheet.submitted"]
             assert len(sheets) == TOTAL_SHEETS, "a submission was stored twice or lost"
 

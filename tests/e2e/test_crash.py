@@ -94,7 +94,7 @@ async def test_sigkill_during_burst_loses_no_acknowledged_submission(
                 assert ev is not None, f"acknowledged {key} (seq {body['seq']}) lost after SIGKILL"
                 assert ev["type"] == "sheet.submitted"
                 assert (
-                    ev["payload"]["sha256"] == body["sha256"]
+                    ev["payload"]["commitment"] == body["commitment"]
                     and ev["payload"]["seat"] == body["seat"]
                 )
             # Replaying an acknowledged key returns the very same answer.

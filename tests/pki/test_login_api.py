@@ -110,7 +110,7 @@ async def login(
 async def test_zj_sm2_expert_logs_in_and_signs_a_sheet_kept_in_the_audit_log(
     capi: Harness, devpki: DevPki
 ) -> None:
-    sid, _ = await evaluating_session(capi)
+    sid, seats = await evaluating_session(capi)
     status, body = await login(capi, devpki, sid, "expert-zhang-ZJ")
     assert status == 200, body
     assert (body["role"], body["subject"], body["region"]) == ("expert", ZHANG, "ZJ")
@@ -139,12 +139,24 @@ async def test_zj_sm2_expert_logs_in_and_signs_a_sheet_kept_in_the_audit_log(
     assert logins[0]["payload"]["region"] == "ZJ"
     assert logins[0]["payload"]["algorithm"] == "sm2"
     assert ZHANG_ID not in str(logins[0]["payload"])  # no ID number in the log
+    # Sealed until the stage is locked: the event names a commitment, not the signature
+    # (a signature over a small sheet would let anyone test guesses with the public key).
     submitted = next(e for e in events if e["type"] == "sheet.submitted")
-    record = submitted["payload"]["signature"]
+    assert set(submitted["payload"]) == {"seat", "stage", "version", "commitment"}
+    for seat in seats[1:]:
+        tok = capi.expert(f"E-{seat['index']}", seat["venue_id"])
+        status, body = await capi.submit(
+            sid, tok, qualification_sheet(), key=f"qual-sheet-{seat['index']}-key"
+        )
+        assert status == 201, body
+    assert (await capi.command(sid, capi.op(), "lock_qualification"))[0] == 200
+    submitted = next(e for e in await capi.events(sid) if e["type"] == "sheets.opened")
+    opened = next(x for x in submitted["payload"]["sheets"] if x["seat"] == 0)
+    record = opened["signature"]
     assert record["value"] == base64.b64encode(sig).decode()
     assert record["region"] == "ZJ"
 
-    # The audit leaf for that event keeps the signature (leaf index = seq - 1), once a
+    # The audit leaf of the opening keeps the signature (leaf index = seq - 1), once a
     # checkpoint covers it (signed within a checkpoint interval).
     for _ in range(50):
         status, entry = await capi.call(

@@ -12,14 +12,14 @@ idempotency records.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
+import itertools
+import tempfile
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
-import sqlalchemy as sa
-from conftest import EXPERT_IDS, PG_URL, qualification_sheet, scoring_sheet, session_doc
+from conftest import EXPERT_IDS, fresh_database, qualification_sheet, scoring_sheet, session_doc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +27,7 @@ from evalsvc.auth import Principal
 from evalsvc.config import DatabaseSettings
 from evalsvc.db import Database, ensure_schema
 from evalsvc.errors import EvalsvcError
+from evalsvc.schema import METADATA
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.model import ScoringRules
 from evalsvc.sessions.service import SessionService
@@ -47,21 +48,6 @@ TABLES = {
     "score_sheet": "session_id, seat, stage, version, expert_id, doc, sha256, seq, submitted_ms",
     "idempotency_key": "actor, key, session_id, request_sha256, status, response, created_ms",
 }
-
-
-def _fresh_database() -> Iterator[str]:
-    admin = sa.create_engine(
-        PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
-    )
-    name = f"evalsvc_d_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as c:
-        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 async def _scoring_sessions(svc: SessionService, count: int) -> list[str]:
@@ -116,12 +102,15 @@ ops = st.lists(
 async def _run(url: str, batch: list[Op], *, pipelined: bool) -> tuple[list[Any], dict[str, Any]]:
     db = Database(DatabaseSettings(url=url, pool_size=2))
     try:
-        await asyncio.get_running_loop().run_in_executor(None, ensure_schema, db.engine)
+        await asyncio.get_running_loop().run_in_executor(None, ensure_schema, db.engine, METADATA)
         ids = iter(f"s-{n:012x}" for n in range(100))
         uow = UnitOfWork(
             db, bus=LocalBus(), clock_ms=lambda: 1_700_000_000_000, pipelined=pipelined
         )
-        svc = SessionService(uow, new_id=lambda: next(ids), defaults=ScoringRules())
+        salts = (n.to_bytes(32, "big") for n in itertools.count())  # the same in both runs
+        svc = SessionService(
+            uow, new_id=lambda: next(ids), defaults=ScoringRules(), salt=lambda: next(salts)
+        )
         sids = await _scoring_sessions(svc, 2)
 
         async def one(op: Op) -> Any:
@@ -175,9 +164,12 @@ def _compare(batch: list[Op]) -> int:
         real_plan(self, conn)
 
     for pipelined in (False, True):
-        for url in _fresh_database():
-            with mock.patch.object(Pipelined, "plan", counting_plan):
-                results.append(asyncio.run(_run(url, batch, pipelined=pipelined)))
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            fresh_database(Path(tmp)) as url,
+            mock.patch.object(Pipelined, "plan", counting_plan),
+        ):
+            results.append(asyncio.run(_run(url, batch, pipelined=pipelined)))
     (seq_responses, seq_rows), (pipe_responses, pipe_rows) = results
     assert pipe_responses == seq_responses
     for table in TABLES:

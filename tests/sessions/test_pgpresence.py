@@ -18,6 +18,7 @@ from conftest import EXPERT_IDS, Harness
 
 from evalsvc.auth import Principal
 from evalsvc.db import Database
+from evalsvc.pg_listen import PgListener
 from evalsvc.sessions import protocol
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Connection, Hub
@@ -33,10 +34,7 @@ class Instance:
     hub: Hub
     presence: PgPresence
     fanout: PgFanout
-
-    def listen(self) -> None:
-        self.fanout = PgFanout(self.presence.url, LocalBus(), self.hub, self.presence)
-        self.fanout.start()
+    listener: PgListener
 
 
 class Socket:
@@ -86,17 +84,24 @@ async def cluster(api: Harness) -> AsyncIterator[Callable[..., Any]]:
     async def make(name: str, *, heartbeat_s: float = 3600, ttl_s: float = 7200) -> Instance:
         db = Database(api.settings.database)
         hub = Hub(db, epoch=epoch, instance=name)
-        presence = PgPresence(api.settings.database.url, hub, heartbeat_s=heartbeat_s, ttl_s=ttl_s)
+        listener = PgListener(api.settings.database.url)
+        presence = PgPresence(
+            api.settings.database.url, hub, listener, heartbeat_s=heartbeat_s, ttl_s=ttl_s
+        )
         await presence.start()
         hub.cluster = presence
-        inst = Instance(db, hub, presence, PgFanout(presence.url, LocalBus(), hub, presence))
+        inst = Instance(
+            db, hub, presence, PgFanout(presence.url, LocalBus(), hub, listener), listener
+        )
         inst.fanout.start()
-        await asyncio.wait_for(inst.fanout.listening.wait(), 10)
+        listener.start()
+        await asyncio.wait_for(listener.listening.wait(), 10)
         made.append(inst)
         return inst
 
     yield make
     for inst in made:
+        await inst.listener.stop()
         await inst.fanout.stop()
         await inst.presence.stop()
         await inst.hub.close()
@@ -123,12 +128,12 @@ async def test_joins_and_leaves_cross_instances_also_after_a_lost_listen(
     await until(lambda: ("join", EXPERT_IDS[3]) in sup.presence())
 
     # A loses its LISTEN connection; meanwhile a second expert joins on B.
-    await a.fanout.stop()
+    await a.listener.stop()
     e2 = Socket(b.hub, expert(4))
     await e2.join(sid)
     await asyncio.sleep(1.0)
     assert ("join", EXPERT_IDS[4]) not in sup.presence()  # the notification was lost
-    a.listen()  # on (re)connecting, the current state is read again
+    a.listener.start()  # on (re)connecting, the current state is read again
     await until(lambda: ("join", EXPERT_IDS[4]) in sup.presence())
     last = next(m for m in reversed(sup.frames) if m["type"] == "presence")
     assert sorted(w["subject"] for w in last["connected"]) == sorted(
@@ -184,6 +189,7 @@ async def test_a_silent_instance_expires_and_a_lost_heartbeat_row_is_published_a
 
     # B goes silent (its task dies with no goodbye, as in a SIGKILL): after the TTL its
     # expert leaves A's presence.
+    await b.listener.stop()
     await b.fanout.stop()
     assert b.presence._task is not None
     b.presence._task.cancel()

@@ -82,7 +82,13 @@ async def test_the_submission_reads_do_not_depend_on_a_stale_guess(
                     assert snap.sheet_version == 2
                 assert all(x == snaps[0] for x in snaps)
             t = Transition(
-                sid, f"expert:{EXPERT_IDS[0]}", None, _peek, key="sheet-1-key", request_sha256="x"
+                sid,
+                f"expert:{EXPERT_IDS[0]}",
+                None,
+                _peek,
+                key="sheet-1-key",
+                request_sha256="x",
+                route="sheet",
             )
             with pytest.raises(IdempotencyConflict):  # the key's first answer was found
                 execute(conn, t, Wiring(SessionDocs()), 1)

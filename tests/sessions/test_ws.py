@@ -5,59 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 import aiohttp
 import pytest
 from conftest import Harness, scoring_sheet
+from wshelp import WS, connect
 
 from evalsvc.auth import Principal
 from evalsvc.sessions import protocol
 from evalsvc.sessions.hub import Connection
-
-
-class WS:
-    """A test client of /ws/sessions/{id}."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-
-    async def send(self, doc: dict[str, Any]) -> None:
-        await self.ws.send_str(json.dumps(doc))
-
-    async def recv(self, timeout: float = 10) -> dict[str, Any]:
-        msg = await self.ws.receive(timeout=timeout)
-        assert msg.type == aiohttp.WSMsgType.TEXT, msg
-        return dict(json.loads(msg.data))
-
-    async def until(
-        self, kind: str, timeout: float = 10
-    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Messages received before the first of ``kind``, and that one."""
-        seen = []
-        while True:
-            m = await self.recv(timeout)
-            if m["type"] == kind:
-                return seen, m
-            seen.append(m)
-
-
-SAME = "same-epoch"  # connect(): use the epoch the server just announced
-
-
-async def connect(
-    api: Harness, sid: str, token: str, *, last_seq: int = 0, epoch: str | None = SAME
-) -> tuple[WS, dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
-    """Authenticate and hello; returns (client, auth_ok, messages before synced, synced)."""
-    ws = WS(await api.client.ws_connect(f"/ws/sessions/{sid}"))
-    await ws.send({"type": "auth", "token": token})
-    ok = await ws.recv()
-    assert ok["type"] == "auth_ok", ok
-    if epoch == SAME:
-        epoch = ok["epoch"] if last_seq else None
-    await ws.send({"type": "hello", "epoch": epoch, "last_seq": last_seq})
-    before, synced = await ws.until("synced")
-    return ws, ok, before, synced
 
 
 async def test_replay_then_live_events_and_ack_after_commit(api: Harness) -> None:
@@ -75,7 +31,7 @@ async def test_replay_then_live_events_and_ack_after_commit(api: Harness) -> Non
     # The event is in the table (ack only after commit) and reaches the supervisor.
     _, ev = await sup.until("event")
     assert ev["seq"] == ack["seq"] and ev["event"] == "sheet.submitted"
-    assert ev["payload"]["sha256"] == ack["result"]["sha256"]
+    assert ev["payload"]["commitment"] == ack["result"]["commitment"]
     assert (await api.events(sid))[-1]["seq"] == ack["seq"]
     # Same id, same body: the same answer, marked replayed, and no new event.
     await ex.send({"type": "submit", "id": "sheet-0001", "sheet": scoring_sheet()})
@@ -125,7 +81,7 @@ async def test_experts_never_see_other_experts_identities(api: Harness) -> None:
     await submitter.send({"type": "submit", "id": "blind-0001", "sheet": scoring_sheet()})
     _, ev = await watcher.until("event")
     assert ev["event"] == "sheet.submitted" and ev["actor"] == "expert"
-    assert set(ev["payload"]) == {"seat", "stage", "version", "sha256"}  # no scores
+    assert set(ev["payload"]) == {"seat", "stage", "version", "commitment"}  # no scores
 
 
 @pytest.mark.parametrize(
@@ -327,6 +283,32 @@ async def test_a_replay_does_not_count_against_the_queue_bound() -> None:
     conn.enqueue(protocol.heartbeat_message(104))
     assert conn.closing == "slow_consumer"  # the fifth live frame
     await conn.aclose()
+
+
+async def test_replays_queued_together_share_one_budget() -> None:
+    gate = asyncio.Event()
+
+    async def send(text: str) -> None:
+        await gate.wait()
+
+    async def close(code: int, reason: str) -> None:
+        pass
+
+    conn = Connection(Principal("expert", "E-1", "E-1"), send, close, replay_budget=10)
+    conn.enqueue_replay([protocol.heartbeat_message(i) for i in range(12)])
+    assert conn.closing is None  # one sync is always taken (the replay cap bounds it)
+    conn.enqueue_replay([protocol.heartbeat_message(1)])
+    assert conn.closing == "slow_consumer"  # hello again before the first was read
+    await conn.aclose()
+
+    conn = Connection(Principal("expert", "E-1", "E-1"), send, close, replay_budget=10)
+    for _ in range(3):
+        conn.enqueue_replay([protocol.heartbeat_message(i) for i in range(3)])
+    assert conn.closing is None and conn.sync_outstanding() == 9
+    conn.enqueue_replay([protocol.heartbeat_message(i) for i in range(2)])
+    assert conn.closing == "slow_consumer"
+    await conn.aclose()
+    gate.set()
 
 
 async def test_a_gap_larger_than_the_replay_cap_gets_a_snapshot(api: Harness) -> None:

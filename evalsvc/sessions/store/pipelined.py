@@ -99,7 +99,7 @@ def send_snapshot_reads(
     sid = t.session_id
     guess = w.docs.last(sid)
     seat, stage = _seat_and_stage(guess, t.needs.sheet_version_of) if guess else (None, None)
-    params: list[Any] = [t.actor, t.key or ""]
+    params: list[Any] = [t.actor, t.key_session, t.route, t.key or ""]
     if seat is not None:
         params += [sid, stage, seat]
     params.append(sid)

@@ -13,6 +13,7 @@ __all__ = [
     "load_session",
     "own_sheets",
     "parse_snapshot_reads",
+    "sheet_openings",
     "sheet_progress",
 ]
 
@@ -30,7 +31,7 @@ from evalsvc.sessions.model import Session, Sheet, session_from_doc
 from evalsvc.sessions.scoring import sheet_from_doc
 from evalsvc.sessions.store.sql import run
 from evalsvc.sessions.tables import EventRow, SessionRow, SheetRow
-from evalsvc.sessions.transitions import StoredResponse
+from evalsvc.sessions.transitions import SheetOpening, StoredResponse
 
 _S = cast(sa.Table, SessionRow.__table__)  # type: ignore[attr-defined]
 _E = cast(sa.Table, EventRow.__table__)  # type: ignore[attr-defined]
@@ -151,6 +152,19 @@ def latest_sheets(conn: Connection, session_id: str, stage: str) -> list[Sheet]:
     return [sheet_from_doc(r[0], json.loads(r[1])) for r in rows]
 
 
+def sheet_openings(conn: Connection, session_id: str, stage: str) -> list[SheetOpening]:
+    """Every version of every seat's sheet at ``stage``, with what opens its commitment."""
+    rows = conn.execute(
+        sa.select(_SH.c.seat, _SH.c.version, _SH.c.doc, _SH.c.salt, _SH.c.signature)
+        .where(_SH.c.session_id == session_id, _SH.c.stage == stage)
+        .order_by(_SH.c.seat, _SH.c.version)
+    ).all()
+    return [
+        SheetOpening(int(r[0]), int(r[1]), r[2], r[3], json.loads(r[4]) if r[4] else None)
+        for r in rows
+    ]
+
+
 def sheet_progress(conn: Connection, session_id: str) -> dict[str, dict[int, int]]:
     """stage → seat → number of versions submitted (no contents)."""
     rows = conn.execute(
@@ -164,31 +178,50 @@ def sheet_progress(conn: Connection, session_id: str) -> dict[str, dict[int, int
     return out
 
 
-def own_sheets(conn: Connection, session_id: str, seat: int) -> list[dict[str, Any]]:
-    """Every version of one seat's sheets (for that expert)."""
+def own_sheets(conn: Connection, session_id: str, seat: int | None) -> list[dict[str, Any]]:
+    """Every version of one seat's sheets (for that expert), or of every seat's (None:
+    for supervisors), with what opens each commitment."""
+    where = [_SH.c.session_id == session_id]
+    if seat is not None:
+        where.append(_SH.c.seat == seat)
     rows = conn.execute(
         sa.select(
-            _SH.c.stage, _SH.c.version, _SH.c.doc, _SH.c.sha256, _SH.c.seq, _SH.c.submitted_ms
+            _SH.c.seat,
+            _SH.c.stage,
+            _SH.c.version,
+            _SH.c.doc,
+            _SH.c.sha256,
+            _SH.c.seq,
+            _SH.c.submitted_ms,
+            _SH.c.commitment,
+            _SH.c.salt,
+            _SH.c.signature,
         )
-        .where(_SH.c.session_id == session_id, _SH.c.seat == seat)
-        .order_by(_SH.c.stage, _SH.c.version)
+        .where(*where)
+        .order_by(_SH.c.seat, _SH.c.stage, _SH.c.version)
     ).all()
     return [
         {
-            "stage": r[0],
-            "version": r[1],
-            "sheet": json.loads(r[2]),
-            "sha256": r[3],
-            "seq": r[4],
-            "submitted_ms": r[5],
+            "seat": r[0],
+            "stage": r[1],
+            "version": r[2],
+            "sheet": json.loads(r[3]),
+            "sha256": r[4],
+            "seq": r[5],
+            "submitted_ms": r[6],
+            "commitment": r[7],
+            "salt": r[8],
+            "signature": json.loads(r[9]) if r[9] else None,
         }
         for r in rows
     ]
 
 
-def find_idempotent(conn: Connection, *, actor: str, key: str) -> StoredResponse | None:
-    """The response stored for this actor's key, if any."""
-    row = run(conn, "find_key", (actor, key)).fetchone()
+def find_idempotent(
+    conn: Connection, *, actor: str, session: str, route: str, key: str
+) -> StoredResponse | None:
+    """The response stored for this actor's key in this session and route, if any."""
+    row = run(conn, "find_key", (actor, session, route, key)).fetchone()
     if row is None:
         return None
     return StoredResponse(row[0], int(row[1]), json.loads(row[2]))

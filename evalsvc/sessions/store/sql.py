@@ -44,7 +44,7 @@ _SQL = {
     "max_version": "SELECT MAX(version) FROM (SELECT version FROM score_sheet "
     "WHERE session_id = ? AND seat = ? AND stage = ? ORDER BY version DESC LIMIT 1) AS v",
     "find_key": "SELECT request_sha256, status, response FROM idempotency_key "
-    "WHERE actor = ? AND key = ?",
+    "WHERE actor = ? AND session_id = ? AND route = ? AND key = ?",
 }
 SQL_PG = {k: v.replace("?", "%s") for k, v in _SQL.items()}
 SQL_LITE = {
@@ -140,7 +140,8 @@ def snapshot_reads_sql(pg: bool, version: bool, nodes: int, *, exists: bool = Fa
     ph, blob = ("%s", "BYTEA") if pg else ("?", "BLOB")
     parts = [
         f"SELECT 0, status, CAST(NULL AS BIGINT), request_sha256, response, "
-        f"CAST(NULL AS {blob}) FROM idempotency_key WHERE actor = {ph} AND key = {ph}"
+        f"CAST(NULL AS {blob}) FROM idempotency_key WHERE actor = {ph} AND session_id = {ph} "
+        f"AND route = {ph} AND key = {ph}"
     ]
     if version:
         # The newest version by the index (session, stage, seat, version), read backwards:

@@ -31,7 +31,7 @@ from evalsvc.audit.log import append_needs, append_rows, fetch_append_nodes
 from evalsvc.canonical import storage_json, to_jsonable
 from evalsvc.db import pipeline_cursor, raw_cursor
 from evalsvc.sessions.machine import Event
-from evalsvc.sessions.model import Session, session_to_doc
+from evalsvc.sessions.model import Session, Sheet, session_to_doc
 from evalsvc.sessions.store.reads import (
     SessionDocs,
     SnapshotReads,
@@ -40,6 +40,7 @@ from evalsvc.sessions.store.reads import (
     latest_sheets,
     load_session,
     parse_snapshot_reads,
+    sheet_openings,
 )
 from evalsvc.sessions.store.sql import (
     SQL_LITE,
@@ -50,7 +51,15 @@ from evalsvc.sessions.store.sql import (
     snapshot_reads_sql,
 )
 from evalsvc.sessions.tables import SessionRow
-from evalsvc.sessions.transitions import Change, Replay, Result, Snapshot, Transition, decide
+from evalsvc.sessions.transitions import (
+    Change,
+    Replay,
+    Result,
+    SheetOpening,
+    Snapshot,
+    Transition,
+    decide,
+)
 
 _S = cast(sa.Table, SessionRow.__table__)  # type: ignore[attr-defined]
 _dumps = storage_json
@@ -86,17 +95,25 @@ def execute(
     s: Session | None
     if needs.creates:
         s, last = None, 0
-        found = find_idempotent(conn, actor=t.actor, key=t.key) if t.key is not None else None
+        found = None
+        if t.key is not None:
+            found = find_idempotent(
+                conn, actor=t.actor, session=t.key_session, route=t.route, key=t.key
+            )
         reads = SnapshotReads(found, 0, {})
     else:
         s, last = load_session(conn, t.session_id, for_update=True, docs=w.docs)
         reads = _reads(conn, t, s, last)
-    sheets = tuple(latest_sheets(conn, t.session_id, needs.sheets.value)) if needs.sheets else ()
+    sheets: tuple[Sheet, ...] = ()
+    openings: tuple[SheetOpening, ...] = ()
+    if needs.sheets is not None:
+        sheets = tuple(latest_sheets(conn, t.session_id, needs.sheets.value))
+        openings = tuple(sheet_openings(conn, t.session_id, needs.sheets.value))
     extras = {}
     for name in needs.extras:
         extra = w.extras.get(name)
         extras[name] = extra.load(conn, s) if extra is not None and s is not None else None
-    snap = Snapshot(s, last, now_ms, reads.replay, reads.sheet_version, sheets, extras)
+    snap = Snapshot(s, last, now_ms, reads.replay, reads.sheet_version, sheets, openings, extras)
     out = decide(t, snap)
     if isinstance(out, Replay):
         return Result(out.status, out.body, replayed=True), [], None
@@ -118,7 +135,7 @@ def _reads(conn: Connection, t: Transition, s: Session, last: int) -> SnapshotRe
         seat, stage = (holder.index if holder else None), s.stage.value
     version = seat is not None
     keys = append_needs(last)
-    params: list[Any] = [t.actor, t.key or ""]
+    params: list[Any] = [t.actor, t.key_session, t.route, t.key or ""]
     if version:
         params += [t.session_id, stage, seat]
     for level, idx in keys:
@@ -185,8 +202,20 @@ _SHEET_COLUMNS = (
     "sha256",
     "seq",
     "submitted_ms",
+    "commitment",
+    "salt",
+    "signature",
 )
-_KEY_COLUMNS = ("actor", "key", "session_id", "request_sha256", "status", "response", "created_ms")
+_KEY_COLUMNS = (
+    "actor",
+    "session_id",
+    "route",
+    "key",
+    "request_sha256",
+    "status",
+    "response",
+    "created_ms",
+)
 
 
 def _sheet_row(session_id: str, change: Change, *, seq: int, now_ms: int) -> Row:
@@ -202,6 +231,9 @@ def _sheet_row(session_id: str, change: Change, *, seq: int, now_ms: int) -> Row
         v.sha256,
         seq,
         now_ms,
+        v.commitment,
+        v.salt,
+        _dumps(v.signature) if v.signature is not None else None,
     )
     return Row("score_sheet", _SHEET_COLUMNS, values)
 
@@ -209,8 +241,9 @@ def _sheet_row(session_id: str, change: Change, *, seq: int, now_ms: int) -> Row
 def _idempotency_row(t: Transition, change: Change, now_ms: int) -> Row:
     values = (
         t.actor,
+        t.key_session,
+        t.route,
         t.key,
-        change.session.id,
         t.request_sha256,
         change.status,
         _dumps(change.body),

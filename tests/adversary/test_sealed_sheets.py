@@ -1,0 +1,165 @@
+"""Sealed score sheets, tried as an insider: another expert and a secondary venue's
+operator must learn nothing of a sheet's scores before its stage is locked.
+
+The strongest form of the promise is non-interference: the same session run twice,
+the runs differing only in one expert's scores, gives every other role the same bytes —
+REST answers, errors, WebSocket replays and live frames — apart from the declared nonces
+(docs/audit.md "Sealed score sheets"): the commitments, and the ids, times and epochs
+that differ between any two runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from conftest import Harness, fresh_database, qualification_sheet, scoring_sheet
+from wshelp import connect
+
+from evalsvc.app import create_app
+from evalsvc.canonical import canonical_bytes
+from evalsvc.config import Settings
+
+# Declared nonces: values that differ between any two runs of the same session, or
+# (commitment) that are random by construction and say nothing of the sheet.
+NONCE_KEYS = {
+    "commitment",
+    "salt",  # (of sheets of a stage already locked: random, disclosed with the lock)
+    "time_ms",
+    "time",
+    "created_at",
+    "updated_at",
+    "submitted_ms",
+    "epoch",
+    "at",
+}
+_SESSION_ID = re.compile(r"s-[0-9a-f]{12}")
+
+
+def _masked(doc: Any) -> Any:
+    if isinstance(doc, dict):
+        return {k: "<nonce>" if k in NONCE_KEYS else _masked(v) for k, v in doc.items()}
+    if isinstance(doc, (list, tuple)):
+        return [_masked(v) for v in doc]
+    if isinstance(doc, str):
+        return _SESSION_ID.sub("<session>", doc)
+    return doc
+
+
+async def _run(api: Harness, t1: str) -> tuple[dict[str, Any], Any]:
+    """A session to the scoring stage; seat 0 scores T1 = ``t1``. Returns what seat 1's
+    expert and the Suzhou operator received before the lock, and seat 0's own view."""
+    sid, experts = await api.to_stage("scoring")
+    (_, submitter), (_, colleague) = experts[0], experts[1]
+    observers = {"expert": colleague, "operator": api.op("js-suzhou")}
+    seen: dict[str, Any] = {}
+    sockets = {}
+    for who, tok in observers.items():
+        ws, _, replay, synced = await connect(api, sid, tok)
+        sockets[who] = ws
+        seen[f"{who} ws replay"] = [replay, synced]
+    status, ack = await api.submit(sid, submitter, scoring_sheet(t1=t1), key="sealed-sheet-1")
+    assert status == 201, ack
+    for who, tok in observers.items():
+        before, live = await sockets[who].until("event")
+        seen[f"{who} ws live"] = [[m for m in before if m["type"] != "presence"], live]
+        _, _, replay, synced = await connect(api, sid, tok)
+        seen[f"{who} ws replay after"] = [replay, synced]
+        for path in (
+            "/api/sessions",
+            f"/api/sessions/{sid}",
+            f"/api/sessions/{sid}/events?after=0",
+            f"/api/sessions/{sid}/progress",
+            f"/api/sessions/{sid}/aggregation",
+            f"/api/sessions/{sid}/report",
+            f"/api/sessions/{sid}/audit/checkpoint",
+        ):
+            seen[f"{who} GET {path.replace(sid, '<session>')}"] = await api.call("GET", path, tok)
+        await sockets[who].ws.close()
+    _, own = await api.call("GET", f"/api/sessions/{sid}/progress", submitter)
+    return _masked(seen), own["own_sheets"]
+
+
+async def test_what_others_receive_before_the_lock_does_not_depend_on_the_scores(
+    aiohttp_client: Any, settings: Settings, tmp_path: Path
+) -> None:
+    runs = []
+    for n, t1 in enumerate(("12", "47")):
+        with fresh_database(tmp_path, f"run{n}") as url:
+            cfg = dataclasses.replace(
+                settings, database=dataclasses.replace(settings.database, url=url)
+            )
+            api = Harness(await aiohttp_client(create_app(cfg)), cfg)
+            runs.append(await _run(api, t1))
+    (seen_a, own_a), (seen_b, own_b) = runs
+    assert own_a != own_b  # the scores did differ (and their own expert sees them)
+    assert seen_a.keys() == seen_b.keys()
+    for what in seen_a:
+        a, b = json.dumps(seen_a[what], sort_keys=True), json.dumps(seen_b[what], sort_keys=True)
+        if a != b:
+            at = next(i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
+            raise AssertionError(f"{what} differs at {at}: {a[at - 200:at + 80]!r} != "
+                                 f"{b[at - 200:at + 80]!r}")
+
+
+async def test_a_colleague_cannot_recover_a_qualification_sheet_by_guessing(
+    api: Harness,
+) -> None:
+    # The attack of 3df28e2: a qualification sheet of 3 bids × 1 criterion has 8
+    # candidates; hash each and look for it in what the log shows. It must find nothing.
+    sid, experts = await api.to_stage("qualification")
+    sheet = qualification_sheet()
+    sheet["bids"]["B2"]["Q1"] = False
+    status, ack = await api.submit(sid, experts[0][1], sheet, key="guess-me-sheet-1")
+    assert status == 201, ack
+    status, page = await api.call("GET", f"/api/sessions/{sid}/events?after=0", experts[1][1])
+    assert status == 200, page
+    shown = json.dumps(page)
+    candidates = 0
+    for passes in itertools.product([True, False], repeat=3):
+        doc = {
+            "stage": "qualification",
+            "bids": {b: {"Q1": p} for b, p in zip(("B1", "B2", "B3"), passes, strict=True)},
+        }
+        body = canonical_bytes(doc)
+        for digest in (hashlib.sha256(body).hexdigest(), hashlib.sha256(body).digest().hex()):
+            assert digest not in shown
+        candidates += 1
+    assert candidates == 8
+    submitted = [e for e in page["events"] if e["type"] == "sheet.submitted"][-1]
+    assert submitted["payload"]["commitment"] == ack["commitment"]
+
+
+async def test_the_lock_opens_every_commitment_of_the_stage(api: Harness) -> None:
+    import hmac
+
+    sid, experts = await api.to_stage("scoring")
+    for n, (_, tok) in enumerate(experts):
+        status, body = await api.submit(sid, tok, scoring_sheet(t1=str(20 + n)), key=f"s-{n}-key1")
+        assert status == 201, body
+    status, body = await api.submit(sid, experts[0][1], scoring_sheet(t1="33"), key="s-0-key2")
+    assert status == 201, body
+    assert (await api.command(sid, api.op(), "lock_scoring"))[0] == 200
+    events = await api.events(sid)
+    committed = {
+        (e["payload"]["seat"], e["payload"]["version"]): e["payload"]["commitment"]
+        for e in events
+        if e["type"] == "sheet.submitted" and e["payload"]["stage"] == "scoring"
+    }
+    (opened,) = [
+        e
+        for e in events
+        if e["type"] == "sheets.opened" and e["payload"]["stage"] == "scoring"
+    ]
+    opens = {(x["seat"], x["version"]): x for x in opened["payload"]["sheets"]}
+    assert opens.keys() == committed.keys() and len(opens) == len(experts) + 1
+    for key, commitment in committed.items():
+        x = opens[key]
+        mac = hmac.new(bytes.fromhex(x["salt"]), canonical_bytes(x["sheet"]), hashlib.sha256)
+        assert mac.hexdigest() == commitment, key
+    assert opens[(0, 2)]["sheet"]["bids"]["B1"]["T1"] == "33"
