@@ -10,7 +10,11 @@ Reports, in one run on the same machine:
 - a baseline: ``random.Random(seed).sample`` of 27 experts over the same eligible lists
   (the cost of picking alone, no rules, no verifiable stream), and the draw as a ratio;
 - a naive scan: every recusal rule's ``check`` on every expert (what the indexes avoid);
-- memory (tracemalloc): the Pool with its indexes, against a plain tuple of Expert objects.
+- memory (tracemalloc): the Pool with its indexes, against a plain tuple of Expert objects;
+- ``--ceremony N``: N full ceremonies over HTTP against a real server (SQLite, the suite's
+  floors of config/test.toml so that a window can be short): four venues and the
+  supervisor, from ``POST …/draw`` to the committee formed (every member accepts at
+  once: invitation waits excluded), with the commitment window's wait shown apart.
 """
 
 from __future__ import annotations
@@ -62,13 +66,133 @@ def _rules_doc() -> dict[str, object]:
     return doc
 
 
+async def _ceremonies(n: int, count: int, window_s: float) -> None:
+    """``n`` full ceremonies over HTTP, each in a new session: open → commit ×5 → wait
+    for the commitment deadline → reveal ×5 (the last draws and invites) → 9 accepts."""
+    import asyncio
+    import secrets as _secrets
+    import tempfile
+
+    import aiohttp
+    from aiohttp import web
+
+    from evalsvc.app import create_app
+    from evalsvc.auth import issue_token
+    from evalsvc.config import load_settings
+    from evalsvc.demo import DEMO_RULES, DEMO_SESSION
+    from evalsvc.experts.seed import commitment_digest
+    from evalsvc.experts.store import import_experts
+    from evalsvc.httpkit import PRINCIPAL_SECRET
+    from evalsvc.typedefs import DB
+
+    tmp = Path(tempfile.mkdtemp(prefix="evalsvc-bench-draw-"))
+    settings = load_settings(ROOT / "config" / "test.toml", env={}, overrides={
+        "database": {"url": f"sqlite:///{tmp / 'bench.db'}"},
+        "auth": {"token_secret_file": str(tmp / "token-secret")},
+        "audit": {"key_file": str(tmp / "audit.key")},
+    })
+    app = create_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    base = f"http://127.0.0.1:{port}"
+    experts = synthetic_experts(count, seed=2026, as_of=AS_OF)
+    await app[DB].write(lambda c: import_experts(c, experts, now_ms=int(time.time() * 1000)))
+    venues = [DEMO_SESSION["primary_venue"]["id"],
+              *(v["id"] for v in DEMO_SESSION["secondary_venues"])]
+
+    def tok(role: str, subject: str, venue: str | None) -> str:
+        return issue_token(app[PRINCIPAL_SECRET], role=role, subject=subject, name=subject,
+                           venue=venue, now=int(time.time()), ttl_seconds=3600,
+                           nonce=_secrets.token_hex(8))
+
+    parties = {**{v: tok("operator", f"op-{v}", v) for v in venues},
+               "supervisor": tok("supervisor", "sup", None)}
+    primary = parties[venues[0]]
+    totals, waits, phases = [], [], {"open": [], "commit": [], "reveal+draw": [], "accept": []}
+    async with aiohttp.ClientSession(base) as http:
+
+        async def call(method: str, path: str, token: str, body: object = None) -> object:
+            async with http.request(method, path, json=body,
+                                    headers={"Authorization": f"Bearer {token}"}) as r:
+                doc = await r.json()
+                assert r.status < 300, (path, doc)
+                return doc
+
+        for i in range(n):
+            # A tender per session: the same tender again would need an approval (§6.8).
+            tenderer = f"{DEMO_SESSION['tenderer']}{i}"
+            rules = {**DEMO_RULES, "tenderer": {**DEMO_RULES["tenderer"], "name": tenderer}}
+            s = await call("POST", "/api/sessions", primary,
+                           {**DEMO_SESSION, "tenderer": tenderer})
+            sid = s["id"]  # type: ignore[index]
+            await call("POST", f"/api/sessions/{sid}/commands", primary,
+                       {"command": "open_draw"})
+            t0 = time.perf_counter()
+            now = _dt.datetime.now(_dt.UTC)
+            deadline = now + _dt.timedelta(seconds=window_s)
+            opened = await call("POST", f"/api/sessions/{sid}/draw", primary, {
+                "rules": rules, "commit_deadline": deadline.isoformat(),
+                "reveal_deadline": (deadline + _dt.timedelta(seconds=60)).isoformat()})
+            t1 = time.perf_counter()
+            binding = f"{sid}#{opened['ceremony']}"  # type: ignore[index]
+            chosen = {p: _secrets.token_bytes(32) for p in parties}
+            await asyncio.gather(*(
+                call("POST", f"/api/sessions/{sid}/draw/commitments", t,
+                     {"digest": commitment_digest(chosen[p], party=p, session_id=binding)})
+                for p, t in parties.items()))
+            t2 = time.perf_counter()
+            wait = (deadline - _dt.datetime.now(_dt.UTC)).total_seconds() + 0.005
+            await asyncio.sleep(max(0.0, wait))
+            t3 = time.perf_counter()
+            await asyncio.gather(*(
+                call("POST", f"/api/sessions/{sid}/draw/reveals", t,
+                     {"secret": chosen[p].hex()})
+                for p, t in parties.items() if p != "supervisor"))
+            await call("POST", f"/api/sessions/{sid}/draw/reveals", parties["supervisor"],
+                       {"secret": chosen["supervisor"].hex()})
+            t4 = time.perf_counter()
+            view = await call("GET", f"/api/sessions/{sid}/draw", parties["supervisor"])
+            await asyncio.gather(*(
+                call("POST", f"/api/sessions/{sid}/invitation",
+                     tok("expert", x["expert_id"], x["venue_id"]), {"accept": True})
+                for x in view["seats"]))  # type: ignore[index]
+            t5 = time.perf_counter()
+            state = await call("GET", f"/api/sessions/{sid}", parties["supervisor"])
+            assert state["state"] == "ready", state  # type: ignore[index]
+            totals.append(t5 - t0 - (t3 - t2))
+            waits.append(t3 - t2)
+            for k, v in zip(phases, (t1 - t0, t2 - t1, t4 - t3, t5 - t4), strict=True):
+                phases[k].append(v)
+    await runner.cleanup()
+    med = statistics.median
+    print(f"ceremony over HTTP: {n} sessions, 4 venues + supervisor, 7 seats, pool"
+          f" {count:,}, SQLite; commitment window {window_s * 1e3:.0f} ms")
+    print(f"  open → committee, window wait excluded: median {med(totals) * 1e3:.0f} ms,"
+          f" max {max(totals) * 1e3:.0f} ms (goal < 1000 ms)")
+    print("  phases (median ms): " + ", ".join(f"{k} {med(v) * 1e3:.0f}"
+                                              for k, v in phases.items())
+          + f"; window wait {med(waits) * 1e3:.0f}")
+
+
 def main() -> int:
     """Run the benchmark and print the figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=100_000)
     ap.add_argument("--draws", type=int, default=100)
     ap.add_argument("--naive-runs", type=int, default=3)
+    ap.add_argument("--ceremony", type=int, default=0, metavar="N",
+                    help="only: N full ceremonies over HTTP (see the module docstring)")
+    ap.add_argument("--ceremony-pool", type=int, default=10_000, metavar="COUNT")
+    ap.add_argument("--window-ms", type=int, default=300)
     args = ap.parse_args()
+    if args.ceremony:
+        import asyncio
+
+        asyncio.run(_ceremonies(args.ceremony, args.ceremony_pool, args.window_ms / 1000))
+        return 0
 
     t = time.perf_counter()
     experts = synthetic_experts(args.count, seed=2026, as_of=AS_OF)

@@ -275,7 +275,7 @@ async def _draws(app: web.Application) -> AsyncIterator[None]:
     from evalsvc.experts.scheduler import DrawDeadlines
     from evalsvc.experts.service import DrawService
 
-    service = DrawService(app[SESSIONS].uow)
+    service = DrawService(app[SESSIONS].uow, floors=app[SETTINGS].draw)
     deadlines = DrawDeadlines(app[SCHEDULER], service.tick)
     service.schedule = deadlines.at
     app[DRAWS] = service

@@ -17,6 +17,7 @@ __all__ = [
     "AuditSettings",
     "AuthSettings",
     "DatabaseSettings",
+    "DrawSettings",
     "PkiSettings",
     "RealtimeSettings",
     "ScoringDefaults",
@@ -166,6 +167,18 @@ class RealtimeSettings:
 
 
 @dataclass(frozen=True)
+class DrawSettings:
+    """Floors a primary operator cannot go below in a session's draw (docs/draw.md §6.2):
+    the windows every party has to commit and reveal, the time an invited expert has to
+    answer, and the alternates drawn per seat."""
+
+    min_commit_window_seconds: int = 300
+    min_reveal_window_seconds: int = 300
+    min_invitation_timeout_seconds: int = 1800
+    min_alternates: int = 2
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -174,6 +187,7 @@ class Settings:
     audit: AuditSettings = field(default_factory=AuditSettings)
     pki: PkiSettings = field(default_factory=PkiSettings)
     realtime: RealtimeSettings = field(default_factory=RealtimeSettings)
+    draw: DrawSettings = field(default_factory=DrawSettings)
     # Relative paths in the settings are resolved against this directory.
     var_dir: str = "var"
 

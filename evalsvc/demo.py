@@ -1,9 +1,12 @@
 """``evalsvc demo``: a cross-region evaluation seeded through the real service, served.
 
 Primary venue Shanghai (3 seats), secondary venues Suzhou (JS, 2), Hangzhou (ZJ, 1) and
-Hefei (AH, 1): a 7-seat committee, 3 bids, weighted scoring. The session is taken through
-the draw, check-in and qualification; six experts have scored, the seventh (at Hefei)
-has not — log in as that expert, submit, then lock scoring as the Shanghai operator.
+Hefei (AH, 1): a 7-seat committee, 3 bids, weighted scoring. The committee is drawn
+from a synthetic pool of 1,000 experts by a real seed ceremony: the four venues and the
+supervisor each commit to a random secret and reveal it, the draw runs on the combined
+seed, and every drawn member accepts (docs/draw.md §6). The session is then taken through
+check-in and qualification; six experts have scored, the seventh (at Hefei) has not —
+log in as that expert, submit, then lock scoring as the Shanghai operator.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 __all__ = ["DEMO_SESSION", "DEMO_TOKEN_TTL_HOURS", "run_demo", "seed_demo"]
 
 import asyncio
+import datetime as _dt
 import secrets
 import time
 from decimal import Decimal
@@ -21,6 +25,11 @@ from aiohttp import web
 from evalsvc.app import create_app
 from evalsvc.auth import Principal, issue_token
 from evalsvc.config import Settings
+from evalsvc.experts import store as xstore
+from evalsvc.experts.routes import DRAWS
+from evalsvc.experts.seed import commitment_digest
+from evalsvc.experts.service import DrawService, ceremony_id
+from evalsvc.experts.synth import synthetic_experts
 from evalsvc.httpkit import PRINCIPAL_SECRET
 from evalsvc.ids import uscc_check_char
 from evalsvc.sessions.routes import SESSIONS
@@ -116,16 +125,18 @@ OPERATORS = {
     "ah-hefei": ("op-ah-0019", "合肥操作员 冯涛"),
 }
 
-# (id, name) per seat, in seat order: Shanghai ×3, Suzhou ×2, Hangzhou, Hefei.
-EXPERTS = [
-    ("E-SH-0107", "王建国"),
-    ("E-SH-0233", "李慧敏"),
-    ("E-SH-0318", "陈志远"),
-    ("E-JS-0412", "张晓峰"),
-    ("E-JS-0588", "刘雅琴"),
-    ("E-ZJ-0721", "周文斌"),
-    ("E-AH-0906", "吴思源"),
-]
+# The draw's rules: the session's tenderer and bidders (the server insists), every
+# venue's seats from its own region, specialty A01 (civil engineering).
+DEMO_RULES: dict[str, Any] = {
+    "draw": {"alternates": 2},
+    "tenderer": {"name": DEMO_SESSION["tenderer"], "uscc": _uscc("11310000MB2F3E4D5")},
+    "bidders": [{"name": b["bidder"], "uscc": b["uscc"], "principals": []}
+                for b in DEMO_SESSION["bids"]],
+    "venues": [{"id": v["id"], "name": v["name"], "region": v["region"]}
+               for v in [DEMO_SESSION["primary_venue"], *DEMO_SESSION["secondary_venues"]]],
+    "seats": [{"venue": v["id"], "specialty": "A01", "count": v["seats"]}
+              for v in [DEMO_SESSION["primary_venue"], *DEMO_SESSION["secondary_venues"]]],
+}
 
 # Per expert: (T1, T2, C1) for B1, B2, B3.
 SCORES = [
@@ -138,37 +149,77 @@ SCORES = [
 ]
 
 
-async def seed_demo(svc: SessionService, *, leave_last_unscored: bool = True) -> str:
-    """Create the demo session through the service; returns its id."""
-    venues = {v["id"] for v in [DEMO_SESSION["primary_venue"], *DEMO_SESSION["secondary_venues"]]}
-    ops = {v: Principal("operator", *OPERATORS[v], v) for v in venues}
+# Every token names a person (the audit log's actor), supervisors too.
+SUPERVISOR = Principal("supervisor", "sup-demo-zhao", "监督员 赵", None)
+
+
+async def _draw_committee(
+    draws: DrawService, sid: str, ops: dict[str, Principal], *, venues: list[str]
+) -> None:
+    """Seat the committee by a real draw: pool import, a ceremony of every venue and the
+    supervisor (fresh random secrets), the draw, and every member accepting.
+
+    The demo cannot wait the configured windows (minutes), so the unit of work runs on
+    a clock of its own while seeding: it starts in the past and jumps over each window;
+    every record keeps a consistent time and all of it lies before the real now."""
+    uow = draws.uow
+    real = uow.clock_ms
+    virtual = [real() - 3 * 3600 * 1000]
+    uow.clock_ms = lambda: virtual[0]
+    try:
+        experts = synthetic_experts(1000, seed=1, as_of=_dt.date(2026, 11, 1))
+        await draws.db.write(lambda c: xstore.import_experts(c, experts, now_ms=virtual[0]))
+        now = _dt.datetime.fromtimestamp(virtual[0] / 1000, _dt.UTC)
+        floors = draws.floors
+        commit_at = now + _dt.timedelta(seconds=floors.min_commit_window_seconds + 60)
+        reveal_at = commit_at + _dt.timedelta(seconds=floors.min_reveal_window_seconds + 60)
+        opened = await draws.open(ops[venues[0]], sid, {
+            "rules": DEMO_RULES, "commit_deadline": commit_at.isoformat(),
+            "reveal_deadline": reveal_at.isoformat(),
+            "invitation_timeout_seconds": max(3600, floors.min_invitation_timeout_seconds),
+        })
+        binding = ceremony_id(sid, int(opened["ceremony"]))
+        supervisor = SUPERVISOR
+        parties = {**{v: ops[v] for v in venues}, "supervisor": supervisor}
+        chosen = {party: secrets.token_bytes(32) for party in parties}
+        for party, p in parties.items():
+            digest = commitment_digest(chosen[party], party=party, session_id=binding)
+            await draws.commit(p, sid, {"digest": digest})
+        virtual[0] = int(commit_at.timestamp() * 1000) + 1000
+        for party, p in parties.items():  # the supervisor last (docs/draw.md §1.1)
+            await draws.reveal(p, sid, {"secret": chosen[party].hex()})
+        status = await draws.status(supervisor, sid)
+        for seat in status["seats"]:
+            expert = Principal("expert", seat["expert_id"], seat["expert_id"], seat["venue_id"])
+            await draws.answer(expert, sid, {"accept": True})
+    finally:
+        uow.clock_ms = real
+
+
+async def seed_demo(
+    svc: SessionService, draws: DrawService, *, leave_last_unscored: bool = True
+) -> str:
+    """Create the demo session through the services (its committee drawn); returns its id."""
+    venue_ids = [v["id"] for v in [DEMO_SESSION["primary_venue"],
+                                    *DEMO_SESSION["secondary_venues"]]]
+    ops = {v: Principal("operator", *OPERATORS[v], v) for v in venue_ids}
     primary = ops["sh-ggzy"]
     created = await svc.create(primary, DEMO_SESSION, key=None)
     sid = str(created.body["id"])
-    seats = created.body["seats"]
 
     async def cmd(p: Principal, body: dict[str, Any]) -> None:
         await svc.command(p, sid, body, key=None)
 
     await cmd(primary, {"command": "open_draw"})
-    for seat, (eid, name) in zip(seats, EXPERTS, strict=True):
-        await cmd(
-            primary,
-            {
-                "command": "assign_seat",
-                "seat": seat["index"],
-                "expert_id": eid,
-                "expert_name": name,
-            },
-        )
-    await cmd(primary, {"command": "complete_draw"})
+    await _draw_committee(draws, sid, ops, venues=venue_ids)
+    seats = (await svc.get(SUPERVISOR, sid))["seats"]
     await cmd(primary, {"command": "start_check_in"})
     for seat in seats:
         await cmd(ops[seat["venue_id"]], {"command": "check_in", "seat": seat["index"]})
     await cmd(primary, {"command": "start_evaluation"})
     experts = [
-        Principal("expert", eid, name, seat["venue_id"])
-        for seat, (eid, name) in zip(seats, EXPERTS, strict=True)
+        Principal("expert", seat["expert_id"], seat["expert_name"], seat["venue_id"])
+        for seat in seats
     ]
     for i, e in enumerate(experts):
         verdicts = {b["id"]: {"Q1": True, "Q2": True} for b in DEMO_SESSION["bids"]}
@@ -187,7 +238,9 @@ async def seed_demo(svc: SessionService, *, leave_last_unscored: bool = True) ->
     return sid
 
 
-def _tokens(secret: bytes, ttl: int, now: int) -> list[tuple[str, str, str]]:
+def _tokens(
+    secret: bytes, ttl: int, now: int, experts: list[tuple[str, str]]
+) -> list[tuple[str, str, str]]:
     def tok(role: str, subject: str, name: str, venue: str | None) -> str:
         return issue_token(
             secret,
@@ -216,8 +269,9 @@ def _tokens(secret: bytes, ttl: int, now: int) -> list[tuple[str, str, str]]:
             )
         )
     # Every token names a person (the audit log's actor), supervisors too.
-    out.append(("监督 supervisor", "-", tok("supervisor", "sup-demo-zhao", "监督员 赵", None)))
-    eid, name = EXPERTS[-1]
+    out.append(("监督 supervisor", "-", tok("supervisor", SUPERVISOR.subject, SUPERVISOR.name,
+                                          None)))
+    eid, name = experts[-1]
     out.append(
         (
             f"专家 expert {name}（待评分 still to score）",
@@ -225,7 +279,7 @@ def _tokens(secret: bytes, ttl: int, now: int) -> list[tuple[str, str, str]]:
             tok("expert", eid, name, "ah-hefei"),
         )
     )
-    eid, name = EXPERTS[0]
+    eid, name = experts[0]
     out.append((f"专家 expert {name}", "sh-ggzy", tok("expert", eid, name, "sh-ggzy")))
     return out
 
@@ -236,18 +290,22 @@ async def run_demo(settings: Settings, *, serve: bool = True) -> int:
     runner = web.AppRunner(app, handle_signals=True)
     await runner.setup()
     try:
-        sid = await seed_demo(app[SESSIONS])
+        sid = await seed_demo(app[SESSIONS], app[DRAWS])
+        seated = (await app[SESSIONS].get(SUPERVISOR, sid))["seats"]
         host, port = settings.server.host, settings.server.port
         if serve:
             await web.TCPSite(runner, host, port).start()
         base = f"http://{host}:{port}"
         hours = min(DEMO_TOKEN_TTL_HOURS, settings.auth.token_ttl_hours)
         now = int(time.time())
-        tokens = _tokens(app[PRINCIPAL_SECRET], hours * 3600, now)
+        tokens = _tokens(app[PRINCIPAL_SECRET], hours * 3600, now,
+                         [(x["expert_id"], x["expert_name"]) for x in seated])
         until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now + hours * 3600))
         print(f"\n评标演示已就绪 / demo session ready: {sid}", flush=True)
         print(f"  {DEMO_SESSION['title']}")
         print("  主场 上海 (3 席) · 副场 苏州 (2) · 杭州 (1) · 合肥 (1) — 7 人评标委员会, 3 份投标")
+        print("  评标委员会由四个场地与监督共同生成的随机种子抽取 (committee drawn on a"
+              " five-party seed; `evalsvc draw verify --session` checks it)")
         print("  当前阶段: 详细评审（评分） — 6/7 位专家已提交, 合肥专家待提交\n")
         print(f"打开 / open:  {base}/   (粘贴下列令牌 / paste a token below, or use the links)")
         print(

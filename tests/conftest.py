@@ -388,6 +388,7 @@ class Harness:
             experts.append((seat["index"], self.expert(eid, seat["venue_id"])))
         if stage == "drawing":
             return sid, experts
+        await self.designate(sid)
         await cmd(self.op(), "complete_draw")
         await cmd(self.op(), "start_check_in")
         if stage == "checking_in":
@@ -404,6 +405,16 @@ class Harness:
             assert status == 201, body["detail"]
         await cmd(self.op(), "lock_qualification")
         return sid, experts
+
+    async def designate(self, sid: str) -> None:
+        """Submit the assigned seats as a designation and have a supervisor approve it
+        (the one way but a draw to form a committee, docs/draw.md §6.7)."""
+        status, body = await self.command(
+            sid, self.op(), "designate_experts", reason="测试: 招标人指定专家")
+        assert status == 200, body
+        status, body = await self.command(
+            sid, self.sup, "decide_designation", approve=True, reason="测试批准")
+        assert status == 200, body
 
     async def submit(
         self, sid: str, token: str, sheet: dict[str, Any], *, key: str
@@ -450,7 +461,12 @@ def draw_rules(*, alternates: int = 2) -> dict[str, Any]:
 
     with open(PROJECT_ROOT / "config" / "draw-rules.example.toml", "rb") as fh:
         doc = tomllib.load(fh)
-    doc["draw"] = {"date": "2026-12-01", "alternates": alternates}
+    # The session's facts (docs/draw.md §6.1): its tenderer and bidders; the server
+    # dates the draw.
+    doc["draw"] = {"alternates": alternates}
+    doc["tenderer"] = {**doc["tenderer"], "name": session_doc()["tenderer"]}
+    doc["bidders"] = [{"name": b["bidder"], "uscc": b["uscc"], "principals": []}
+                      for b in session_doc()["bids"]]
     doc["venues"] = [{"id": v, "name": v, "region": r} for v, r, _, _ in DRAW_SEATS]
     doc["seats"] = [{"venue": v, "specialty": sp, "count": n} for v, _, sp, n in DRAW_SEATS]
     doc.pop("region_caps", None)
@@ -486,7 +502,7 @@ async def run_ceremony(
     sid: str,
     *,
     rules: dict[str, Any] | None = None,
-    parties: tuple[str, ...] = ("sh-ggzy", "js-suzhou", "ah-hefei"),
+    parties: tuple[str, ...] = ("sh-ggzy", "js-suzhou", "ah-hefei", "supervisor"),
     commit_s: float = 1.0,
     reveal_s: float = 60.0,
     **extra: Any,
@@ -506,13 +522,16 @@ async def run_ceremony(
     if rules is not None:
         body["rules"] = rules
     status, opened = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json=body)
-    assert status == 201, opened
-    secrets_ = {p: bytes([i + 1]) * 32 for i, p in enumerate(parties)}
+    assert status == 201, (opened.get("detail"), opened.get("errors"))
+    # A fresh secret per ceremony (a digest is never accepted twice in a session); the
+    # supervisor reveals last.
+    secrets_ = {p: bytes([i + 1, opened["ceremony"]]) * 16 for i, p in enumerate(parties)}
     def token(party: str) -> str:
         return api.sup if party == "supervisor" else api.op(party)
 
     for p, secret in secrets_.items():
-        digest = commitment_digest(secret, party=p, session_id=sid)
+        digest = commitment_digest(secret, party=p,
+                                   session_id=f"{sid}#{opened['ceremony']}")
         status, r = await api.call(
             "POST", f"/api/sessions/{sid}/draw/commitments", token(p), json={"digest": digest}
         )

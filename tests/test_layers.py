@@ -57,6 +57,7 @@ PURE_MODULES = [
     "experts/draw.py",
     "experts/bundle.py",
     "experts/ceremony.py",
+    "experts/binding.py",
     "experts/invitations.py",
     "experts/drawstate.py",
 ]

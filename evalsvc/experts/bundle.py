@@ -51,6 +51,11 @@ class Ceremony:
     commitments: tuple[Commitment, ...]
     reveals: tuple[Reveal, ...]
     minimum: int = 2
+    # A session's ceremony (docs/draw.md §6.2): its number, the id its commitments and
+    # seed are bound to (``{session}#{number}``) and every party the rules name.
+    number: int | None = None
+    binding: str | None = None
+    parties: tuple[str, ...] | None = None
 
 
 def ceremony_to_json(c: Ceremony) -> dict[str, Any]:
@@ -61,6 +66,8 @@ def ceremony_to_json(c: Ceremony) -> dict[str, Any]:
         "minimum": c.minimum,
         "commitments": [x.to_json() for x in c.commitments],
         "reveals": [x.to_json() for x in c.reveals],
+        **({"number": c.number, "binding": c.binding, "parties": list(c.parties or ())}
+           if c.binding is not None else {}),
     }
 
 
@@ -75,6 +82,9 @@ def ceremony_from_json(doc: Mapping[str, Any]) -> Ceremony:
             tuple(Reveal(r["party"], bytes.fromhex(r["secret"]),
                          _dt.datetime.fromisoformat(r["at"])) for r in doc["reveals"]),
             int(doc.get("minimum", 2)),
+            int(doc["number"]) if doc.get("number") is not None else None,
+            str(doc["binding"]) if doc.get("binding") is not None else None,
+            tuple(str(p) for p in doc["parties"]) if doc.get("parties") is not None else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(f"bad ceremony record: {exc!r}", field="ceremony") from exc
@@ -82,9 +92,9 @@ def ceremony_from_json(doc: Mapping[str, Any]) -> Ceremony:
 
 def ceremony_seed(session_id: str, c: Ceremony) -> SeedResult:
     """The seed result of a recorded ceremony."""
-    return combine_seed(session_id, c.commitments, c.reveals,
+    return combine_seed(c.binding or session_id, c.commitments, c.reveals,
                         commit_deadline=c.commit_deadline, reveal_deadline=c.reveal_deadline,
-                        minimum=c.minimum)
+                        minimum=c.minimum, parties=c.parties)
 
 
 def draw_bundle(
@@ -120,8 +130,27 @@ class BundleCheck:
     lines: tuple[str, ...]
 
 
-def verify_bundle(doc: Mapping[str, Any]) -> BundleCheck:
-    """Recompute the seed (if a ceremony is present) and the draw of a bundle."""
+SUPERVISOR_PARTY = "supervisor"
+
+
+def _check_parties(c: Ceremony, session: str, rules_doc: Mapping[str, Any]) -> str | None:
+    """Why a session ceremony's parties are not what its rules name, or None."""
+    if c.binding != f"{session}#{c.number}":
+        return f"the ceremony is bound to {c.binding!r}, expected {session}#{c.number}"
+    venues = [str(v.get("id")) for v in rules_doc.get("venues", []) if isinstance(v, Mapping)]
+    wanted = sorted([*venues, SUPERVISOR_PARTY])
+    if sorted(c.parties or ()) != wanted:
+        return (f"the ceremony's parties are {sorted(c.parties or ())}; the rules name"
+                f" {wanted} (every venue and the supervisor)")
+    if c.minimum != len(wanted):
+        return f"the ceremony needs {c.minimum} contributions; every party ({len(wanted)}) must"
+    return None
+
+
+def verify_bundle(doc: Mapping[str, Any], *, given_seed: bool = False) -> BundleCheck:
+    """Recompute the seed and the draw of a bundle. A bundle without a ceremony fails,
+    unless ``given_seed`` (a simulation: the seed is then taken as given, and said so);
+    a session's ceremony must have the parties its rules name, each contributing."""
     lines: list[str] = []
 
     def fail(msg: str) -> BundleCheck:
@@ -153,15 +182,29 @@ def verify_bundle(doc: Mapping[str, Any]) -> BundleCheck:
                         f" {config.rules.context.session_id!r}, result {recorded.get('session')!r}")
         seed_hex = str(doc.get("seed", ""))
         if "ceremony" in doc:
-            sr = ceremony_seed(str(session), ceremony_from_json(doc["ceremony"]))
+            cer = ceremony_from_json(doc["ceremony"])
+            if cer.binding is not None:
+                wrong = _check_parties(cer, str(session), rules_doc)
+                if wrong:
+                    return fail(wrong)
+                lines.append(f"ok   ceremony {cer.number}: parties {', '.join(cer.parties or ())}"
+                             " as the rules name them, every one required")
+            else:
+                lines.append("note the ceremony names no parties (a simulation's record):"
+                             " who had to take part is not checked")
+            sr = ceremony_seed(str(session), cer)
             if sr.seed.hex() != seed_hex:
                 return fail(f"seed recomputed from the reveals is {sr.seed.hex()},"
                             f" bundle says {seed_hex}")
             dropped = ", ".join(f"{d.party} ({d.reason})" for d in sr.dropped) or "none"
             lines.append(f"ok   seed from reveals of {', '.join(sr.contributors)};"
                          f" dropped: {dropped}")
+        elif given_seed:
+            lines.append("note SIMULATION: no ceremony in the bundle, the seed is taken as"
+                         " given (--given-seed); this proves the draw, not the seed")
         else:
-            lines.append("note no ceremony in the bundle: the seed is taken as given")
+            return fail("no ceremony in the bundle: nothing shows where the seed came from"
+                        " (a simulation may pass --given-seed)")
         if recorded.get("seed") != seed_hex:
             return fail("the result's seed is not the bundle's seed")
         pool = Pool.from_experts(expert_from_view(v) for v in views)

@@ -11,7 +11,8 @@ recorded submissions, so a state rebuilt from events gives the same seed.
 
 from __future__ import annotations
 
-__all__ = ["CeremonyState", "close", "commit", "is_ready", "open_ceremony", "reveal"]
+__all__ = ["CeremonyState", "close", "commit", "is_ready", "missing", "open_ceremony",
+           "reveal"]
 
 import datetime as _dt
 import re
@@ -43,6 +44,10 @@ class CeremonyState:
     minimum: int = 2
     commitments: tuple[Commitment, ...] = ()
     reveals: tuple[Reveal, ...] = ()
+    # The party that reveals last (the supervisor in a session's draw): its reveal is
+    # refused until every other party has revealed, so nobody who could still withhold
+    # knows the seed (docs/draw.md §1.1).
+    last: str | None = None
 
     def commitment_of(self, party: str) -> Commitment | None:
         """The commitment received from ``party``, if any."""
@@ -60,6 +65,7 @@ class CeremonyState:
             "commit_deadline": self.commit_deadline.isoformat(),
             "reveal_deadline": self.reveal_deadline.isoformat(),
             "minimum": self.minimum,
+            "last": self.last,
             "commitments": [c.to_json() for c in self.commitments],
             "reveals": [r.to_json() for r in self.reveals],
         }
@@ -73,8 +79,10 @@ def open_ceremony(
     reveal_deadline: _dt.datetime,
     now: _dt.datetime,
     minimum: int = 2,
+    last: str | None = None,
 ) -> CeremonyState:
-    """A new ceremony; at least two distinct parties and deadlines in the future, in order."""
+    """A new ceremony; at least two distinct parties and deadlines in the future, in order.
+    ``last``, if given, is the party that must reveal after every other one."""
     if len(set(parties)) != len(parties) or len(parties) < 2 or any(not p for p in parties):
         raise InvalidInput("a ceremony needs at least two distinct, non-empty party ids",
                            field="parties")
@@ -83,7 +91,10 @@ def open_ceremony(
     if not now < commit_deadline < reveal_deadline:
         raise InvalidInput("deadlines must be in the future, the commitment deadline first",
                            field="commit_deadline")
-    return CeremonyState(session_id, tuple(parties), commit_deadline, reveal_deadline, minimum)
+    if last is not None and last not in parties:
+        raise InvalidInput(f"the last revealer {last} is not a party", field="parties")
+    return CeremonyState(session_id, tuple(parties), commit_deadline, reveal_deadline, minimum,
+                         last=last)
 
 
 def _member(state: CeremonyState, party: str) -> None:
@@ -122,6 +133,10 @@ def reveal(
         raise Conflict(f"{party} did not commit and cannot reveal")
     if state.reveal_of(party) is not None:
         raise Conflict(f"{party} has already revealed")
+    if party == state.last:
+        waiting = [p for p in state.parties if p != party and state.reveal_of(p) is None]
+        if waiting:
+            raise Conflict(f"{party} reveals last: still waiting for {', '.join(waiting)}")
     if len(secret) < SECRET_MIN_BYTES or not verify_reveal(
         secret, c.digest, party=party, session_id=state.session_id
     ):
@@ -136,6 +151,11 @@ def is_ready(state: CeremonyState, *, now: _dt.datetime) -> bool:
         return True
     if now <= state.commit_deadline:
         return False
+    if state.minimum >= len(state.parties) and len(state.commitments) < len(state.parties):
+        return True  # every party is needed and one did not commit: it fails now
+    if state.last is not None and state.commitment_of(state.last) is not None:
+        # The last revealer waits for the others; it is not "due" before they are done.
+        return all(state.reveal_of(p) is not None for p in state.parties)
     return all(state.reveal_of(c.party) is not None for c in state.commitments)
 
 
@@ -147,5 +167,16 @@ def close(state: CeremonyState, *, now: _dt.datetime) -> SeedResult:
     return combine_seed(
         state.session_id, state.commitments, state.reveals,
         commit_deadline=state.commit_deadline, reveal_deadline=state.reveal_deadline,
-        minimum=state.minimum,
+        minimum=state.minimum, parties=state.parties,
     )
+
+
+def missing(state: CeremonyState) -> list[dict[str, str]]:
+    """Every party that has not contributed, with why (for a failed ceremony's record)."""
+    out = []
+    for p in state.parties:
+        if state.commitment_of(p) is None:
+            out.append({"party": p, "reason": "no_commitment"})
+        elif state.reveal_of(p) is None:
+            out.append({"party": p, "reason": "no_reveal"})
+    return out

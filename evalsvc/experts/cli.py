@@ -96,6 +96,9 @@ def register(subparsers: Any) -> None:
                      help="with --session: the database (default: from the settings)")
     ver.add_argument("--bundle-out", type=Path, metavar="FILE",
                      help="with --session: also write the rebuilt bundle")
+    ver.add_argument("--given-seed", action="store_true",
+                     help="with --bundle: accept a bundle without a ceremony (a simulation;"
+                          " the seed is taken as given and the output says so)")
     ver.set_defaults(func=_cmd_verify)
 
     com = dsub.add_parser("commitment", help="compute a commitment to a secret (hex)")
@@ -273,22 +276,8 @@ def _print_human(result: DrawResult, pool: Pool) -> None:
             print(f"  注意: 候补不足 {result.alternates_per_seat} 人")
 
 
-def _cmd_verify(args: argparse.Namespace) -> int:
-    if args.bundle:
-        doc = json.loads(args.bundle.read_text(encoding="utf-8"))
-    else:
-        from evalsvc.experts.store import session_bundle
-
-        engine = _engine(args)
-        try:
-            with engine.connect() as conn:
-                doc = session_bundle(conn, args.session, ceremony=args.ceremony)
-        finally:
-            engine.dispose()
-        if args.bundle_out:
-            _write_json(args.bundle_out, doc)
-        print(f"session {args.session}: draw rebuilt from its events and the archived pool")
-    check = verify_bundle(doc)
+def _check_bundle(doc: Any, *, given_seed: bool) -> bool:
+    check = verify_bundle(doc, given_seed=given_seed)
     ok = check.ok
     for line in check.lines:
         print(line)
@@ -299,6 +288,45 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if digest != doc["result_sha256"]:
             ok = False
             print(f"FAIL result digest is {digest}, the record says {doc['result_sha256']}")
+    return ok
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    if args.bundle:
+        doc = json.loads(args.bundle.read_text(encoding="utf-8"))
+        ok = _check_bundle(doc, given_seed=args.given_seed)
+        print("一致 (draw matches)" if ok else "不一致 (draw does NOT match)")
+        return 0 if ok else 1
+    if args.given_seed:
+        raise InvalidInput("--given-seed is for simulated bundles, not a session's draw",
+                           field="given_seed")
+    from evalsvc.experts.store import session_bundle, session_ceremonies
+
+    engine = _engine(args)
+    try:
+        with engine.connect() as conn:
+            ceremonies = session_ceremonies(conn, args.session)
+            wanted = [c for c in ceremonies if args.ceremony in (None, c["number"])]
+            bundles = {c["number"]: session_bundle(conn, args.session, ceremony=c["number"])
+                       for c in wanted if c["outcome"] == "drawn"}
+    finally:
+        engine.dispose()
+    print(f"session {args.session}: {len(ceremonies)} ceremonies, rebuilt from its events"
+          " and the archived pools")
+    ok = bool(wanted)
+    if not wanted:
+        print(f"FAIL no ceremony {args.ceremony} in session {args.session}")
+    for c in wanted:
+        dropped = ", ".join(f"{d['party']} ({d['reason']})" for d in c["dropped"]) or "none"
+        print(f"ceremony {c['number']}: {c['outcome']}"
+              + (f" — {c['reason']}: {c['message']}" if c["outcome"] == "failed" else "")
+              + f"; parties {', '.join(c['parties'])}; dropped: {dropped}"
+              + (f"; approved by {c['approval']['by']}: {c['approval']['reason']}"
+                 if c.get("approval") else ""))
+        if c["number"] in bundles:
+            ok = _check_bundle(bundles[c["number"]], given_seed=False) and ok
+    if args.bundle_out and bundles:
+        _write_json(args.bundle_out, bundles[max(bundles)])
     print("一致 (draw matches)" if ok else "不一致 (draw does NOT match)")
     return 0 if ok else 1
 

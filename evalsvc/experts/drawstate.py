@@ -55,6 +55,15 @@ class DrawState:
     ceremony: CeremonyState | None = None  # the ceremony in progress
     book: InvitationBook | None = None  # once a draw has run
     failure: str | None = None  # the last ceremony's failure, until the next one opens
+    # Every commitment digest this session has received, in any ceremony: one is never
+    # accepted twice (docs/draw.md §6.2).
+    spent: tuple[str, ...] = ()
+    # The terms fixed by the first ceremony (rules but its date, invitation timeout);
+    # a later ceremony keeps them unless a supervisor approved new ones.
+    terms_sha256: str | None = None
+    # A supervisor's approval waiting to be used by the next ceremony:
+    # {"action": "reopen" | "change_terms", "after_ceremony", "reason", "terms_sha256"}.
+    approval: Mapping[str, Any] | None = None
 
     def next_deadline(self, now: _dt.datetime) -> _dt.datetime | None:
         """When the scheduler must look at this draw again (None: nothing pending).
@@ -122,6 +131,7 @@ def ceremony_from_state_json(doc: Mapping[str, Any]) -> CeremonyState:
         commit_deadline=_dt_in(doc["commit_deadline"]),
         reveal_deadline=_dt_in(doc["reveal_deadline"]),
         minimum=int(doc.get("minimum", 2)),
+        last=doc.get("last"),
         commitments=tuple(Commitment(c["party"], c["digest"], _dt_in(c["at"]))
                           for c in doc.get("commitments", [])),
         reveals=tuple(Reveal(r["party"], bytes.fromhex(r["secret"]), _dt_in(r["at"]))
@@ -178,6 +188,9 @@ def state_to_json(s: DrawState) -> dict[str, Any]:
         "ceremony": _ceremony_to_json(s.ceremony) if s.ceremony else None,
         "book": book_to_json(s.book) if s.book else None,
         "failure": s.failure,
+        "spent": list(s.spent),
+        "terms_sha256": s.terms_sha256,
+        "approval": dict(s.approval) if s.approval is not None else None,
     }
 
 
@@ -196,4 +209,7 @@ def state_from_json(doc: Mapping[str, Any]) -> DrawState:
         ceremony=ceremony_from_state_json(doc["ceremony"]) if doc.get("ceremony") else None,
         book=book_from_json(doc["book"]) if doc.get("book") else None,
         failure=doc.get("failure"),
+        spent=tuple(str(x) for x in doc.get("spent", [])),
+        terms_sha256=doc.get("terms_sha256"),
+        approval=dict(doc["approval"]) if doc.get("approval") else None,
     )

@@ -7,7 +7,14 @@ __all__ = ["DRAWS", "ROUTES"]
 
 from aiohttp import web
 
-from evalsvc.experts.service import AnswerIn, CommitmentIn, DrawOpenIn, DrawService, RevealIn
+from evalsvc.experts.service import (
+    AnswerIn,
+    ApprovalIn,
+    CommitmentIn,
+    DrawOpenIn,
+    DrawService,
+    RevealIn,
+)
 from evalsvc.httpkit import Route, authenticated, int_query, json_response, read_json
 
 DRAWS: web.AppKey[DrawService] = web.AppKey("draws", DrawService)
@@ -56,6 +63,20 @@ async def post_reveal(request: web.Request) -> web.Response:
     return json_response(doc, status=201)
 
 
+async def get_bundle(request: web.Request) -> web.Response:
+    p = authenticated(request)
+    number = int_query(request, "ceremony", 0, lo=0, hi=10**6)  # 0: the last drawn
+    return json_response(await request.app[DRAWS].bundle(
+        p, request.match_info["session_id"], ceremony=number or None))
+
+
+async def post_approval(request: web.Request) -> web.Response:
+    p = authenticated(request)
+    body = await read_json(request)
+    doc = await request.app[DRAWS].approve(p, request.match_info["session_id"], body)
+    return json_response(doc, status=201)
+
+
 async def answer_invitation(request: web.Request) -> web.Response:
     p = authenticated(request)
     body = await read_json(request)
@@ -73,10 +94,11 @@ _SID = "/api/sessions/{session_id}"
 
 ROUTES: list[Route] = [
     Route("GET", "/api/experts/pool", get_pool,
-          "Size of the expert pool by region and status", roles=STAFF, tag="experts"),
+          "Size of the expert pool by region and status (supervisors)",
+          roles=("supervisor",), tag="experts"),
     Route("GET", "/api/experts", list_experts,
-          "A page of the expert pool (resident ID numbers masked for operators)",
-          roles=STAFF, tag="experts",
+          "A page of the expert pool (supervisors)",
+          roles=("supervisor",), tag="experts",
           query=(("offset", "integer", "skip this many (id order)"),
                  ("limit", "integer", "at most this many (1-500, default 50)"),
                  ("region", "string", "only this region (SH, JS, ZJ, AH)"))),
@@ -89,6 +111,12 @@ ROUTES: list[Route] = [
     Route("POST", _SID + "/draw/commitments", post_commitment,
           "A party's commitment (operator of a participating venue, or the supervisor)",
           roles=STAFF, body=CommitmentIn, ok_status=201, tag="draw"),
+    Route("GET", _SID + "/draw/bundle", get_bundle,
+          "The draw bundle of a ceremony, for `evalsvc draw verify --bundle` (supervisors;"
+          " everyone once the session is sealed)", roles=STAFF, tag="draw"),
+    Route("POST", _SID + "/draw/approvals", post_approval,
+          "A supervisor approves a new ceremony after a failed one, or new draw terms",
+          roles=("supervisor",), body=ApprovalIn, ok_status=201, tag="draw"),
     Route("POST", _SID + "/draw/reveals", post_reveal,
           "A party's reveal; the last one due computes the seed and runs the draw",
           roles=STAFF, body=RevealIn, ok_status=201, tag="draw"),

@@ -39,7 +39,7 @@ __all__ = [
 import datetime as _dt
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -164,12 +164,15 @@ def combine_seed(
     commit_deadline: _dt.datetime,
     reveal_deadline: _dt.datetime,
     minimum: int = 2,
+    parties: Sequence[str] | None = None,
 ) -> SeedResult:
     """The seed of a finished ceremony; raises :class:`InsufficientContributions`.
 
     A commitment counts if received at or before ``commit_deadline``; a reveal counts
     if received after ``commit_deadline``, at or before ``reveal_deadline``, and if it
-    opens the party's commitment.
+    opens the party's commitment. With ``parties`` (the ceremony's named parties), a
+    party that submitted nothing is dropped as ``no_commitment`` too, and a submission
+    from anyone else is refused.
     """
     if reveal_deadline <= commit_deadline:
         raise InvalidInput("the reveal deadline must be after the commitment deadline")
@@ -177,7 +180,13 @@ def combine_seed(
     by_party_r: dict[str, Reveal] = _unique(reveals, "reveal")
     dropped: list[Dropped] = []
     valid: dict[str, bytes] = {}
-    for party in sorted(set(by_party_c) | set(by_party_r), key=lambda p: p.encode("utf-8")):
+    named = set(parties) if parties is not None else set()
+    strangers = (set(by_party_c) | set(by_party_r)) - named if parties is not None else set()
+    if strangers:
+        raise InvalidInput(f"submissions from {', '.join(sorted(strangers))}, who are not"
+                           " parties of the ceremony", field="ceremony")
+    for party in sorted(set(by_party_c) | set(by_party_r) | named,
+                        key=lambda p: p.encode("utf-8")):
         c = by_party_c.get(party)
         r = by_party_r.get(party)
         reason: DropReason | None = None
@@ -199,7 +208,7 @@ def combine_seed(
             dropped.append(Dropped(party, reason))
     if len(valid) < max(2, minimum):
         raise InsufficientContributions(
-            f"seed of session {session_id} needs at least {max(2, minimum)} valid reveals,"
+            f"seed of {session_id} needs at least {max(2, minimum)} valid reveals,"
             f" got {len(valid)}"
             + (f" (dropped: {', '.join(f'{d.party} {d.reason}' for d in dropped)})"
                if dropped else "")

@@ -28,13 +28,14 @@ import asyncio
 import datetime as _dt
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from sqlalchemy.engine import Connection
 
 from evalsvc.auth import Principal
 from evalsvc.canonical import canonical_sha256
+from evalsvc.config import DrawSettings
 from evalsvc.errors import (
     ConfigError,
     Conflict,
@@ -46,6 +47,7 @@ from evalsvc.errors import (
 from evalsvc.experts import ceremony as cer
 from evalsvc.experts import invitations as inv
 from evalsvc.experts import store as xstore
+from evalsvc.experts.binding import bind_rules
 from evalsvc.experts.draw import NoEligibleExpert, draw
 from evalsvc.experts.drawstate import DrawState, map_seats
 from evalsvc.experts.pool import Pool, expert_from_view
@@ -54,7 +56,12 @@ from evalsvc.experts.seed import InsufficientContributions
 from evalsvc.ids import mask_resident_id
 from evalsvc.sessions import machine as m
 from evalsvc.sessions import store
-from evalsvc.sessions.access import can_see, require_primary_operator, require_visible
+from evalsvc.sessions.access import (
+    can_see,
+    require_primary_operator,
+    require_visible,
+    sees_draw_inputs,
+)
 from evalsvc.sessions.model import Session, State
 from evalsvc.sessions.schemas import parse_body
 from evalsvc.sessions.service import DRAW
@@ -102,6 +109,19 @@ class RevealIn(_In):
     secret: StrictStr = Field(description="the committed secret, hex")
 
 
+class ApprovalIn(_In):
+    """A supervisor's approval of what the primary may not do alone (docs/draw.md §6.8)."""
+
+    action: Literal["reopen", "change_terms", "retender"] = Field(
+        description="reopen: a new ceremony after a failed one; change_terms: the next"
+        " ceremony may use the terms with this digest (rules, invitation timeout);"
+        " retender: this session may draw although an earlier session of the same tender"
+        " exists")
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+    terms_sha256: StrictStr | None = Field(
+        default=None, description="change_terms: the digest of the approved terms")
+
+
 class AnswerIn(_In):
     accept: StrictBool = Field(description="true confirms, false declines")
 
@@ -122,8 +142,10 @@ class DrawService:
         *,
         default_timeout: _dt.timedelta = DEFAULT_INVITATION_TIMEOUT,
         schedule: Callable[[str, _dt.datetime | None], None] | None = None,
+        floors: DrawSettings | None = None,
     ) -> None:
         self.uow = uow
+        self.floors = floors or DrawSettings()
         self.db = uow.db
         # The draw state and the pool are read (and written) with the session.
         uow.register(DRAW, Extra(load=_load_draw, save=_save_draw))
@@ -175,24 +197,47 @@ class DrawService:
         """Open a seed ceremony: the first draw, or a new one for exhausted seats."""
         body = parse_body(DrawOpenIn, data)
 
-        def prepare(conn: Connection) -> xstore.Snapshot:
+        def prepare(conn: Connection) -> tuple[xstore.Snapshot, list[dict[str, Any]]]:
             s, _ = store.load_session(conn, session_id)
             require_primary_operator(s, p, "open the draw")
-            return xstore.prepare_snapshot(conn, _taken(s, xstore.load_draw(conn, session_id)))
+            snap = xstore.prepare_snapshot(conn, _taken(s, xstore.load_draw(conn, session_id)))
+            return snap, xstore.earlier_sessions(conn, s)
 
-        prepared = await self.db.read(prepare)
+        prepared, earlier = await self.db.read(prepare)
 
         def fn(pool: _Pool, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
             require_primary_operator(s, p, "open the draw")
             _require_drawing(s, "open a draw ceremony")
             if st is not None and st.ceremony is not None:
                 raise Conflict(f"ceremony {st.number} of this session is still open")
-            if st is not None and st.book is not None and not st.book.exhausted:
+            approval = st.approval if st is not None else None
+            if st is not None and st.number == 0:
+                st = None  # only an approval so far: this is the first ceremony
+            if st is None and earlier and not (approval and approval.get("action")
+                                               == "retender"):
+                # Registering the tender again must not be a free restart (§6.8).
+                raise Forbidden(
+                    "earlier session(s) of the same tender exist ("
+                    + ", ".join(f"{e['session_id']} {e['state']}" for e in earlier)
+                    + "): drawing again needs a supervisor's approval"
+                    " (POST …/draw/approvals, action retender)")
+            failed = st is not None and st.failure is not None
+            # Approved new terms include leave to open the next ceremony.
+            if failed and not (approval and approval.get("action") in ("reopen",
+                                                                       "change_terms")):
+                assert st is not None
+                # No free restarts (docs/draw.md §6.8): a failed ceremony is reopened
+                # only with a supervisor's approval, recorded with its reason.
+                raise Forbidden(
+                    f"ceremony {st.number} failed ({st.failure}); a new ceremony needs a"
+                    " supervisor's approval (POST …/draw/approvals, action reopen)")
+            if (st is not None and not failed and st.book is not None
+                    and not st.book.exhausted):
                 raise Conflict("every seat has a member or a pending invitation: nothing to draw")
-            doc = body.rules if body.rules is not None else (dict(st.rules) if st else None)
-            if doc is None:
+            raw = body.rules if body.rules is not None else (_undated(st.rules) if st else None)
+            if raw is None:
                 raise InvalidInput("the first draw needs a rules document", field="rules")
-            doc = _bind_session(doc, s.id)
+            doc = bind_rules(raw, s, now=now, min_alternates=self.floors.min_alternates)
             try:
                 config = load_rules(doc)
             except ConfigError as exc:
@@ -202,12 +247,43 @@ class DrawService:
                 raise InvalidInput(
                     "rules: a new ceremony must keep the seats of the first one"
                     " (same venues and seat order)", field="rules/seats")
-            parties = [v.id for v in s.venues]
-            if body.include_supervisor:
-                parties.append(SUPERVISOR_PARTY)
+            timeout = (_dt.timedelta(seconds=body.invitation_timeout_seconds)
+                       if body.invitation_timeout_seconds else
+                       (st.timeout if st else self.default_timeout))
+            floors = self.floors
+            if timeout.total_seconds() < floors.min_invitation_timeout_seconds:
+                raise InvalidInput(
+                    f"the invitation timeout is {int(timeout.total_seconds())} s; at least"
+                    f" {floors.min_invitation_timeout_seconds} s",
+                    field="invitation_timeout_seconds")
+            window = (body.commit_deadline - now).total_seconds()
+            if window < floors.min_commit_window_seconds:
+                raise InvalidInput(
+                    f"the commitment window is {window:.0f} s; every party needs at least"
+                    f" {floors.min_commit_window_seconds} s", field="commit_deadline")
+            reveal_window = (body.reveal_deadline - body.commit_deadline).total_seconds()
+            if reveal_window < floors.min_reveal_window_seconds:
+                raise InvalidInput(
+                    f"the reveal window is {reveal_window:.0f} s; every party needs at least"
+                    f" {floors.min_reveal_window_seconds} s", field="reveal_deadline")
+            terms = _terms_sha256(config.document, timeout)
+            if st is not None and st.terms_sha256 not in (None, terms) and not (
+                    approval and approval.get("action") == "change_terms"
+                    and approval.get("terms_sha256") == terms):
+                # Frozen at the first ceremony (docs/draw.md §6.8).
+                raise Forbidden(
+                    f"the rules or the invitation timeout differ from ceremony 1's"
+                    f" (terms {st.terms_sha256}); new terms {terms} need a supervisor's"
+                    " approval (POST …/draw/approvals, action change_terms)")
+            # Every venue of the session and the supervisor: each must contribute, and
+            # the supervisor reveals last (docs/draw.md §1.1). include_supervisor is
+            # accepted for older clients; the supervisor always takes part.
+            parties = [v.id for v in s.venues] + [SUPERVISOR_PARTY]
+            number = (st.number if st else 0) + 1
             ceremony = cer.open_ceremony(
-                s.id, parties, commit_deadline=body.commit_deadline,
-                reveal_deadline=body.reveal_deadline, now=now,
+                ceremony_id(s.id, number), parties, commit_deadline=body.commit_deadline,
+                reveal_deadline=body.reveal_deadline, now=now, minimum=len(parties),
+                last=SUPERVISOR_PARTY,
             )
             # The pool the ceremony draws from (docs/draw.md §6.2): every expert of the
             # pool but those already seated or invited in this session. Prepared before
@@ -221,10 +297,6 @@ class DrawService:
                                " (`evalsvc experts import FILE`)")
             pool.archived = snap  # archived with the change (the pool drawn from)
             digest = snap.sha256
-            timeout = (_dt.timedelta(seconds=body.invitation_timeout_seconds)
-                       if body.invitation_timeout_seconds else
-                       (st.timeout if st else self.default_timeout))
-            number = (st.number if st else 0) + 1
             new_state = DrawState(
                 session_id=s.id,
                 number=number,
@@ -239,6 +311,9 @@ class DrawService:
                 ceremony=ceremony,
                 book=st.book if st else None,
                 failure=None,
+                spent=st.spent if st else (),
+                terms_sha256=terms,
+                approval=None,  # used up by this ceremony
             )
             payload = {
                 "ceremony": number,
@@ -253,6 +328,11 @@ class DrawService:
                 "minimum": ceremony.minimum,
                 "seat_map": list(seat_map),
                 "invitation_timeout_seconds": int(timeout.total_seconds()),
+                "ceremony_id": ceremony.session_id,
+                "last": ceremony.last,
+                "terms_sha256": terms,
+                "approval": dict(approval) if approval else None,
+                "earlier_sessions": [e["session_id"] for e in earlier],
             }
             out = {"ceremony": number, "parties": list(ceremony.parties),
                    "pool_sha256": digest, "pool_size": snap.size,
@@ -284,8 +364,13 @@ class DrawService:
 
         def fn(pool: _Pool, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
             c, st = _open_ceremony(s, p, st)
+            if body.digest.lower() in st.spent:
+                # A commitment is bound to (session, ceremony, party); one this session
+                # has seen is refused for good (docs/draw.md §6.2).
+                raise Conflict("this commitment was already submitted in this session;"
+                               " commit to a fresh secret for each ceremony")
             new_c, commitment = cer.commit(c, _party(p), body.digest, now=now)
-            new_st = replace(st, ceremony=new_c)
+            new_st = replace(st, ceremony=new_c, spent=(*st.spent, commitment.digest))
             return s, new_st, [m.Event("draw.committed", commitment.to_json())], {
                 "party": commitment.party, "at": commitment.at.isoformat()}
 
@@ -322,8 +407,11 @@ class DrawService:
         try:
             seed = cer.close(st.ceremony, now=now)
         except InsufficientContributions as exc:
+            # Every named party that did not contribute is in the record, a party shut
+            # out by the window as much as one that withheld (docs/draw.md §6.2).
             return s, replace(closed, failure=exc.message), [m.Event("draw.failed", {
-                "ceremony": st.number, "reason": exc.code, "message": exc.message})]
+                "ceremony": st.number, "reason": exc.code, "message": exc.message,
+                "dropped": cer.missing(st.ceremony)})]
         events = [m.Event("draw.seeded", {"ceremony": st.number, **seed.to_json()})]
         config = load_rules(st.rules)
         pool = self._pools.get(st.pool_sha256)
@@ -372,6 +460,43 @@ class DrawService:
         events += _exhaustion_events(new_st, before)
         return s, new_st, events
 
+    async def approve(self, p: Principal, session_id: str, data: Any) -> dict[str, Any]:
+        """A supervisor approves, with a reason, what the primary may not do alone:
+        a new ceremony after a failed one, or new terms for the next ceremony."""
+        body = parse_body(ApprovalIn, data)
+        if p.role != "supervisor":
+            raise Forbidden("only a supervisor approves a new ceremony or new draw terms")
+        if body.action == "change_terms" and not (
+                body.terms_sha256 and len(body.terms_sha256) == 64):
+            raise InvalidInput("change_terms names the approved terms_sha256",
+                               field="terms_sha256")
+
+        def fn(pool: _Pool, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
+            _require_drawing(s, "approve a draw change")
+            if body.action == "retender":
+                if st is not None and st.number > 0:
+                    raise Conflict("this session has drawn already: nothing to approve")
+                approval = {"action": "retender", "after_ceremony": 0,
+                            "reason": body.reason, "by": p.actor, "terms_sha256": None}
+                placeholder = DrawState(
+                    session_id=s.id, number=0, rules={}, rules_sha256="", seat_map=(),
+                    seat_venues=(), timeout=self.default_timeout, starts_at=None,
+                    approval=approval)
+                return s, placeholder, [m.Event("draw.approved", approval)], approval
+            if st is None or st.number == 0:
+                raise Conflict("this session has no draw yet: nothing to approve")
+            if st.ceremony is not None:
+                raise Conflict(f"ceremony {st.number} is still open")
+            if body.action == "reopen" and st.failure is None:
+                raise Conflict(f"ceremony {st.number} did not fail: nothing to reopen")
+            approval = {"action": body.action, "after_ceremony": st.number,
+                        "reason": body.reason, "by": p.actor,
+                        "terms_sha256": body.terms_sha256}
+            new_st = replace(st, approval=approval)
+            return s, new_st, [m.Event("draw.approved", approval)], approval
+
+        return await self._step(session_id, actor=p.actor, venue=p.venue, fn=fn)
+
     # --- invitations --------------------------------------------------------------------
 
     async def answer(self, p: Principal, session_id: str, data: Any) -> dict[str, Any]:
@@ -416,7 +541,8 @@ class DrawService:
         found = pool.reads.load_experts([expert_id])
         name = found[expert_id].name if expert_id in found else expert_id
         when = int(now.timestamp())
-        s, events = m.apply(s, m.AssignSeat(st.seat_map[b], expert_id, name), when)
+        s, events = m.apply(s, m.AssignSeat(st.seat_map[b], expert_id, name,
+                                         source=f"draw:{st.number}"), when)
         if len(inv.seated(st.book)) == len(st.book.candidates):
             s, more = m.apply(s, m.CompleteDraw(), when)
             events += more
@@ -468,7 +594,13 @@ class DrawService:
         require_visible(s, p)
         if p.role == "expert":
             raise Forbidden("experts see their own invitation (GET /api/invitations)")
-        return draw_view_for(s, st, p, now=_utc(self.uow.clock_ms()))
+        doc = draw_view_for(s, st, p, now=_utc(self.uow.clock_ms()))
+        if p.role == "supervisor":
+            # Every earlier session of the same tender, with everyone its draws invited
+            # or seated (docs/draw.md §6.8).
+            doc["earlier_sessions"] = await self.db.read(
+                lambda c: xstore.earlier_sessions(c, s))
+        return doc
 
     async def my_invitations(self, p: Principal) -> list[dict[str, Any]]:
         """The invitations of the expert ``p``: time and venue only (四不知)."""
@@ -495,17 +627,30 @@ class DrawService:
         return await self.db.read(tx)
 
     async def pool(self, p: Principal) -> dict[str, Any]:
-        """Size and composition of the pool (supervisor, operator)."""
-        if p.role not in ("supervisor", "operator"):
-            raise Forbidden("only supervisors and operators see the expert pool")
+        """Size and composition of the pool (supervisors: docs/draw.md §6.6)."""
+        _require_pool_reader(p)
         return await self.db.read(xstore.pool_status)
+
+    async def bundle(self, p: Principal, session_id: str, *, ceremony: int | None
+                     ) -> dict[str, Any]:
+        """The draw bundle of a recorded ceremony (pool snapshot, rules, ceremony, seed,
+        result): supervisors at any time, anyone who sees the session once it is sealed."""
+
+        def tx(conn: Connection) -> tuple[Session, dict[str, Any]]:
+            s, _ = store.load_session(conn, session_id)
+            require_visible(s, p)
+            if not sees_draw_inputs(s, p):
+                raise Forbidden("the draw's inputs are disclosed to supervisors, and to"
+                                " everyone once the session is sealed")
+            return s, xstore.session_bundle(conn, session_id, ceremony=ceremony)
+
+        return (await self.db.read(tx))[1]
 
     async def experts(
         self, p: Principal, *, offset: int, limit: int, region: str | None
     ) -> dict[str, Any]:
-        """One page of the pool; resident ID numbers masked unless ``p`` is a supervisor."""
-        if p.role not in ("supervisor", "operator"):
-            raise Forbidden("only supervisors and operators see the expert pool")
+        """One page of the pool (supervisors: docs/draw.md §6.6)."""
+        _require_pool_reader(p)
 
         def tx(conn: Connection) -> tuple[dict[str, Any], list[Any]]:
             return (xstore.pool_status(conn),
@@ -544,6 +689,14 @@ class _Pool:
         self.archived: xstore.Snapshot | None = None
 
 
+def _require_pool_reader(p: Principal) -> None:
+    # An operator's job needs no page of the pool: the primary's imports it with the
+    # CLI, a venue learns its own drawn experts as they accept. A pool page in an
+    # operator's hands (with the seed and rules) named the members at other venues.
+    if p.role != "supervisor":
+        raise Forbidden("only supervisors read the expert pool")
+
+
 def _load_draw(conn: Connection, s: Session) -> DrawState | None:
     return xstore.load_draw(conn, s.id)
 
@@ -575,19 +728,22 @@ def _require_drawing(s: Session, action: str) -> None:
             state=m.state_label(s), command="draw")
 
 
-def _bind_session(doc: dict[str, Any], session_id: str) -> dict[str, Any]:
-    """The rules document with ``[draw] session`` set to this session (the seed and the
-    record are bound to it, docs/draw.md §1)."""
-    draw_t = doc.get("draw")
-    if draw_t is None:
-        draw_t = {}
-    if not isinstance(draw_t, dict):
-        raise InvalidInput("rules: [draw] must be a table", field="rules/draw")
-    named = draw_t.get("session")
-    if named is not None and named != session_id:
-        raise InvalidInput(f"rules: draw.session is {named!r}, this session is {session_id!r}",
-                           field="rules/draw/session")
-    return {**doc, "draw": {**draw_t, "session": session_id}}
+def ceremony_id(session_id: str, number: int) -> str:
+    """The id a ceremony's commitments and seed are bound to: ``{session}#{n}``."""
+    return f"{session_id}#{number}"
+
+
+def _undated(rules: Any) -> dict[str, Any]:
+    doc = dict(rules)
+    doc["draw"] = {k: v for k, v in dict(doc.get("draw", {})).items() if k != "date"}
+    return doc
+
+
+def _terms_sha256(document: Any, timeout: _dt.timedelta) -> str:
+    """Digest of what a later ceremony must keep: the rules but their date (a re-draw
+    may fall on another day) and the invitation timeout."""
+    return canonical_sha256({"rules": _undated(document),
+                             "invitation_timeout_seconds": int(timeout.total_seconds())})
 
 
 def _party(p: Principal) -> str:
@@ -651,7 +807,7 @@ def draw_view_for(
     s: Session, st: DrawState | None, p: Principal, *, now: _dt.datetime
 ) -> dict[str, Any]:
     """The draw status document as ``p`` (operator or supervisor) may see it."""
-    if st is None:
+    if st is None or st.number == 0:
         return {"session_id": s.id, "phase": "none", "seats": []}
     c = st.ceremony
     phase = ("ceremony" if c is not None else "failed" if st.book is None
@@ -661,8 +817,9 @@ def draw_view_for(
     for b, index in enumerate(st.seat_map):
         venue = st.seat_venues[b]
         status, holder = _seat_status(st.book, b)
-        # An operator never sees who sits at another venue (四不知).
-        sees = p.role == "supervisor" or p.venue == venue
+        # An operator never sees who sits at another venue (四不知), and its own
+        # venue's experts only once they accept (docs/draw.md §6.6).
+        sees = p.role == "supervisor" or (p.venue == venue and status == "confirmed")
         seats.append({
             "seat": index,
             "venue_id": venue,
@@ -677,7 +834,7 @@ def draw_view_for(
         "phase": phase,
         "ceremony_number": st.number,
         "rules_sha256": st.rules_sha256,
-        "pool_sha256": st.pool_sha256,
+        "pool_sha256": st.pool_sha256 if sees_draw_inputs(s, p) else None,
         "invitation_timeout_seconds": int(st.timeout.total_seconds()),
         "failure": st.failure,
         "exhausted": [st.seat_map[b] for b in _exhausted(st)],

@@ -41,6 +41,7 @@ from evalsvc.errors import NotFound
 from evalsvc.experts.drawstate import DrawState, state_from_json, state_to_json
 from evalsvc.experts.pool import Expert, draw_view, expert_from_view, expert_to_json
 from evalsvc.experts.tables import DrawStateRow, ExpertRow, InvitationRow, PoolSnapshotRow
+from evalsvc.sessions.model import Session
 
 _X = cast(sa.Table, ExpertRow.__table__)  # type: ignore[attr-defined]
 _P = cast(sa.Table, PoolSnapshotRow.__table__)  # type: ignore[attr-defined]
@@ -260,6 +261,53 @@ def invitations_of(conn: Connection, expert_id: str) -> list[dict[str, Any]]:
     ]
 
 
+def _draw_events(conn: Connection, session_id: str) -> list[Any]:
+    from evalsvc.sessions.store import list_events
+
+    events = []
+    after = 0
+    while True:
+        page = list_events(conn, session_id, after=after, limit=1000)
+        if not page:
+            break
+        events += [e for e in page if e.type.startswith("draw.")]
+        after = page[-1].seq
+    return events
+
+
+def session_ceremonies(conn: Connection, session_id: str) -> list[dict[str, Any]]:
+    """Every ceremony of a session as its events record it: number, parties, outcome
+    (``drawn``, ``failed``, ``open``), the failure, and every party dropped with its
+    reason — including parties that never committed (``docs/draw.md`` §6.5)."""
+    events = _draw_events(conn, session_id)
+    out: list[dict[str, Any]] = []
+    cur: dict[str, Any] | None = None
+    for e in events:
+        p = e.payload
+        if e.type == "draw.opened":
+            cur = {"number": p["ceremony"], "parties": list(p["parties"]), "committed": [],
+                   "revealed": [], "outcome": "open", "reason": None, "message": None,
+                   "dropped": [], "approval": p.get("approval")}
+            out.append(cur)
+        elif cur is None:
+            continue
+        elif e.type == "draw.committed":
+            cur["committed"].append(p["party"])
+        elif e.type == "draw.revealed":
+            cur["revealed"].append(p["party"])
+        elif e.type == "draw.seeded":
+            cur["dropped"] = list(p.get("dropped", []))
+        elif e.type == "draw.drawn":
+            cur["outcome"] = "drawn"
+        elif e.type == "draw.failed" and p.get("ceremony") == cur["number"]:
+            cur["outcome"], cur["reason"], cur["message"] = "failed", p["reason"], p["message"]
+            cur["dropped"] = p.get("dropped") or [
+                {"party": x, "reason": "no_commitment" if x not in cur["committed"]
+                 else "no_reveal"}
+                for x in cur["parties"] if x not in cur["revealed"]]
+    return out
+
+
 def session_bundle(
     conn: Connection, session_id: str, *, ceremony: int | None = None
 ) -> dict[str, Any]:
@@ -304,8 +352,43 @@ def session_bundle(
             "minimum": o["minimum"],
             "commitments": [e.payload for e in within if e.type == "draw.committed"],
             "reveals": [e.payload for e in within if e.type == "draw.revealed"],
+            **({"number": number, "binding": o["ceremony_id"], "parties": o["parties"]}
+               if o.get("ceremony_id") else {}),
         },
         "seed": d.payload["result"]["seed"],
         "result": d.payload["result"],
         "result_sha256": d.payload["result_sha256"],
     }
+
+
+def _same_tender(a: Session, b: Session) -> bool:
+    # The session model has no tender identifier (招标项目编号): a tender is recognised by
+    # its tenderer with either the same title or the same set of bidders.
+    if a.tenderer.strip() != b.tenderer.strip():
+        return False
+    return (a.title.strip() == b.title.strip()
+            or {x.uscc for x in a.bids} == {x.uscc for x in b.bids})
+
+
+def earlier_sessions(conn: Connection, s: Session) -> list[dict[str, Any]]:
+    """Earlier sessions of the same tender as ``s`` (``docs/draw.md`` §6.8), each with
+    its state and everyone its draws invited or seated (for supervisors)."""
+    from evalsvc.sessions.store import list_sessions
+
+    out = []
+    for other, _ in list_sessions(conn):
+        if other.id == s.id or other.created_at > s.created_at or not _same_tender(s, other):
+            continue
+        st = load_draw(conn, other.id)
+        out.append({
+            "session_id": other.id,
+            "state": other.state.value,
+            "abort_reason": other.abort_reason,
+            "ceremonies": st.number if st else 0,
+            "invited": [{"seat": st.seat_map[i.seat], "expert_id": i.expert_id,
+                         "status": i.status} for i in st.book.invitations]
+            if st is not None and st.book is not None else [],
+            "seated": [{"seat": x.index, "expert_id": x.expert_id} for x in other.seats
+                       if x.expert_id],
+        })
+    return out

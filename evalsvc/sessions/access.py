@@ -30,6 +30,7 @@ __all__ = [
     "require_expert_seat",
     "require_primary_operator",
     "require_seat_operator",
+    "sees_draw_inputs",
     "sees_project",
     "view_session",
 ]
@@ -54,7 +55,10 @@ def can_see(s: Session, p: Principal) -> bool:
     if p.role == "operator":
         return s.venue(p.venue or "") is not None
     seat = s.seat_of(p.subject)
-    return seat is not None and seat.venue_id == p.venue
+    # A designation takes effect only when a supervisor approves it (docs/draw.md §6.7):
+    # until then the proposed expert is not told the session exists.
+    return (seat is not None and seat.venue_id == p.venue
+            and seat.source not in ("proposed", "requested"))
 
 
 def require_visible(s: Session, p: Principal) -> None:
@@ -137,10 +141,29 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
     return doc
 
 
+def sees_draw_inputs(s: Session, p: Principal) -> bool:
+    """Whether ``p`` may see what makes the draw recomputable — the seed, the
+    supervisor's secret (the last contribution), each pick's eligible count and counter
+    (docs/draw.md §6.6): supervisors at once, everyone once the session is sealed.
+    Before that, an operator who knows the pool and the rules still cannot rerun the
+    draw and name the members at other venues."""
+    return p.role == "supervisor" or s.state is State.SEALED
+
+
 def _mask_pick(s: Session, p: Principal, venue: str, pick: dict[str, Any]) -> dict[str, Any]:
-    if _sees_identity(s, p, venue, pick.get("expert")):
+    if not sees_draw_inputs(s, p):
+        # eligible and counter narrow the candidate set: gone, for every venue's picks.
+        pick = {k: v for k, v in pick.items() if k not in ("eligible", "counter")}
+    if _sees_identity(s, p, venue, pick.get("expert")) and not _drawn_unseated(s, p):
         return pick
     return {**pick, "expert": None, "masked": True}
+
+
+def _drawn_unseated(s: Session, p: Principal) -> bool:
+    # An operator learns its own venue's experts once they accept (seat.assigned), not
+    # when drawn or invited (docs/draw.md §6.6): the drawn list, with its alternates, is
+    # the supervisors' until the seal.
+    return p.role == "operator" and not sees_draw_inputs(s, p)
 
 
 def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, Any]:
@@ -163,10 +186,24 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
             }
             for seat in result["seats"]
         ]
+        if not sees_draw_inputs(s, p):
+            # The result digest covers the masked picks: disclosed with the inputs.
+            result = {**result, "seed": None}
+            pl = {**pl, "result_sha256": None}
         event = {**event, "payload": {**pl, "result": {**result, "seats": seats}}}
+    if kind == "draw.opened" and not sees_draw_inputs(s, p):
+        # The pool snapshot's digest is an input too (it confirms a guessed pool).
+        event = {**event, "payload": {**event["payload"], "pool_sha256": None}}
+    if kind == "draw.seeded" and not sees_draw_inputs(s, p):
+        event = {**event, "payload": {**event["payload"], "seed": None, "masked": True}}
+    if (kind == "draw.revealed" and event["payload"].get("party") == "supervisor"
+            and not sees_draw_inputs(s, p)):
+        # The venues' secrets alone do not give the seed; the supervisor's completes it.
+        event = {**event, "payload": {**event["payload"], "secret": None, "masked": True}}
     if kind.startswith("invitation.") or kind == "draw.seat_exhausted":
         pl = event["payload"]
-        if "expert_id" in pl and not _sees_identity(s, p, pl["venue_id"], pl["expert_id"]):
+        if "expert_id" in pl and (not _sees_identity(s, p, pl["venue_id"], pl["expert_id"])
+                                  or _drawn_unseated(s, p)):
             event = {**event, "payload": {**pl, "expert_id": None, "masked": True}}
     if kind == "seat.assigned":
         pl = event["payload"]

@@ -26,6 +26,8 @@ __all__ = [
     "Command",
     "CompleteDraw",
     "CreateSession",
+    "DecideDesignation",
+    "DesignateExperts",
     "Event",
     "ExplainDeviation",
     "LockQualification",
@@ -48,6 +50,7 @@ __all__ = [
     "state_label",
 ]
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -108,11 +111,31 @@ class OpenDraw:
 
 @dataclass(frozen=True)
 class AssignSeat:
-    """Seat a confirmed expert (the draw seats experts as they accept their invitation)."""
+    """Seat an expert: a confirmed draw pick (``source="draw:<ceremony>"``, from the
+    draw service), or an operator's proposal for a designation (``source="proposed"``),
+    which holds nothing until a supervisor approves it (:class:`DecideDesignation`)."""
 
     seat: int
     expert_id: str
     expert_name: str
+    source: str = "proposed"
+
+
+@dataclass(frozen=True)
+class DesignateExperts:
+    """Ask that the proposed seats stand without a draw (the tenderer designates experts
+    for a special project, 招标投标法 第37条; 评标委员会和评标方法暂行规定 第10条), with a
+    written reason; nothing takes effect before a supervisor decides."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class DecideDesignation:
+    """A supervisor approves or rejects the requested designation, with a reason."""
+
+    approve: bool
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -226,6 +249,8 @@ Command = (
     | AddCriterion
     | OpenDraw
     | AssignSeat
+    | DesignateExperts
+    | DecideDesignation
     | CompleteDraw
     | StartCheckIn
     | CheckIn
@@ -249,6 +274,8 @@ _NAMES: dict[type[Any], str] = {
     AddCriterion: "add_criterion",
     OpenDraw: "open_draw",
     AssignSeat: "assign_seat",
+    DesignateExperts: "designate_experts",
+    DecideDesignation: "decide_designation",
     CompleteDraw: "complete_draw",
     StartCheckIn: "start_check_in",
     CheckIn: "check_in",
@@ -296,6 +323,8 @@ _WHERE: dict[str, tuple[State, Stage | None]] = {
     "add_criterion": (State.DRAFT, None),
     "open_draw": (State.DRAFT, None),
     "assign_seat": (State.DRAWING, None),
+    "designate_experts": (State.DRAWING, None),
+    "decide_designation": (State.DRAWING, None),
     "complete_draw": (State.DRAWING, None),
     "start_check_in": (State.READY, None),
     "check_in": (State.CHECKING_IN, None),
@@ -405,40 +434,79 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             }
             return s, [Event("sheet.submitted", submitted)]
         case OpenDraw():
-            problems = _draft_problems(s)
+            problems = _draft_problems(s) + _committee_problems(len(s.seats))
             if problems:
                 raise Conflict("cannot open the draw: " + "; ".join(problems))
             new = replace(s, state=State.DRAWING)
             return new, [_moved(s, new)]
-        case AssignSeat(seat, expert_id, expert_name):
+        case AssignSeat(seat, expert_id, expert_name, source):
             _seat(s, seat)
             if not expert_id.strip() or not expert_name.strip():
                 raise InvalidInput("expert_id and expert_name must not be empty", field="expert_id")
+            if source != "proposed" and not _DRAWN.fullmatch(source):
+                raise InvalidInput(f"unknown seat source {source!r}", field="source")
             holder = s.seat_of(expert_id)
             if holder is not None and holder.index != seat:
                 raise Conflict(f"expert {expert_id} already holds seat {holder.index}")
+            if source == "proposed" and s.seats[seat].source not in (None, "proposed"):
+                raise Conflict(f"seat {seat} is {s.seats[seat].source}: it cannot be"
+                               " proposed again")
             seats = tuple(
-                replace(x, expert_id=expert_id, expert_name=expert_name) if x.index == seat else x
+                replace(x, expert_id=expert_id, expert_name=expert_name, source=source)
+                if x.index == seat else x
                 for x in s.seats
             )
             venue = s.seats[seat].venue_id
+            assigned = {
+                "seat": seat,
+                "venue_id": venue,
+                "expert_id": expert_id,
+                "expert_name": expert_name,
+            }
+            if source == "proposed":
+                assigned["proposed"] = True  # a designation's draft, not yet a member
+            return replace(s, seats=seats), [Event("seat.assigned", assigned)]
+        case DesignateExperts(reason):
+            if not reason.strip():
+                raise InvalidInput("a designation needs a written reason", field="reason")
+            proposed = [x.index for x in s.seats if x.source == "proposed"]
+            if not proposed:
+                raise Conflict("no proposed seat to designate: assign_seat first")
+            seats = tuple(replace(x, source="requested") if x.source == "proposed" else x
+                          for x in s.seats)
             return replace(s, seats=seats), [
-                Event(
-                    "seat.assigned",
-                    {
-                        "seat": seat,
-                        "venue_id": venue,
-                        "expert_id": expert_id,
-                        "expert_name": expert_name,
-                    },
-                )
-            ]
+                Event("designation.requested", {"seats": proposed, "reason": reason})]
+        case DecideDesignation(approve, reason):
+            if not reason.strip():
+                raise InvalidInput("a decision on a designation needs a reason", field="reason")
+            requested = [x.index for x in s.seats if x.source == "requested"]
+            if not requested:
+                raise Conflict("no designation is waiting for a decision")
+            seats = tuple(
+                (replace(x, source="designated") if approve else
+                 replace(x, expert_id=None, expert_name=None, source=None))
+                if x.source == "requested" else x
+                for x in s.seats
+            )
+            kind = "designation.approved" if approve else "designation.rejected"
+            return replace(s, seats=seats), [Event(kind, {"seats": requested, "reason": reason})]
         case CompleteDraw():
             empty = [x.index for x in s.seats if x.expert_id is None]
             if empty:
                 raise Conflict(
                     f"cannot complete the draw: seat(s) {', '.join(map(str, empty))} empty"
                 )
+            # A committee comes from a recorded draw or an approved designation, never
+            # from hand-picked seats (招标投标法 第37条: 一般招标项目可以采取随机抽取方式).
+            unsourced = [f"{x.index} ({x.source or 'no source'})" for x in s.seats
+                         if x.source != "designated" and not _DRAWN.fullmatch(x.source or "")]
+            if unsourced:
+                raise Conflict(
+                    "cannot complete the draw: seat(s) " + ", ".join(unsourced) + " hold no"
+                    " drawn or supervisor-approved designated expert")
+            problems = _committee_problems(len(s.seats))
+            if problems:
+                raise Conflict("cannot complete the draw: " + "; ".join(problems))
             new = replace(s, state=State.READY)
             return new, [_moved(s, new)]
         case StartCheckIn():
@@ -565,6 +633,19 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             new = replace(s, state=State.ABORTED, stage=None, abort_reason=reason)
             return new, [_moved(s, new, reason=reason)]
     raise InvalidInput(f"unknown command {command!r}")  # pragma: no cover - exhaustive match
+
+
+_DRAWN = re.compile(r"draw:[1-9][0-9]*")
+MIN_COMMITTEE = 5  # 招标投标法 第37条: 五人以上单数
+
+
+def _committee_problems(members: int) -> list[str]:
+    """The committee's size rule; every seat of a session is an expert's (tenderer
+    representatives are not seated by evalsvc), so the experts' share (≥ 2/3) holds."""
+    if members < MIN_COMMITTEE or members % 2 == 0:
+        return [f"the committee has {members} seats; it needs an odd number, at least"
+                f" {MIN_COMMITTEE} (招标投标法 第37条)"]
+    return []
 
 
 def _draft_problems(s: Session) -> list[str]:

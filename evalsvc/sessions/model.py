@@ -141,6 +141,11 @@ class Seat:
     expert_id: str | None = None
     expert_name: str | None = None
     checked_in: bool = False
+    # How the expert got the seat: "draw:<ceremony>" (a recorded draw), "proposed" (an
+    # operator's designation, not yet submitted), "requested" (submitted with a reason),
+    # "designated" (approved by a supervisor). machine.CompleteDraw accepts only the
+    # first and the last (docs/draw.md §6.7).
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -516,6 +521,7 @@ def session_to_doc(s: Session) -> dict[str, Any]:
                 "expert_id": x.expert_id,
                 "expert_name": x.expert_name,
                 "checked_in": x.checked_in,
+                "source": x.source,
             }
             for x in s.seats
         ],
@@ -564,7 +570,8 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
             for c in d["criteria"]
         ),
         seats=tuple(
-            Seat(x["index"], x["venue_id"], x["expert_id"], x["expert_name"], x["checked_in"])
+            Seat(x["index"], x["venue_id"], x["expert_id"], x["expert_name"], x["checked_in"],
+                 x.get("source"))
             for x in d["seats"]
         ),
         state=State(d["state"]),

@@ -94,6 +94,17 @@ class AssignSeatIn(_Cmd):
     expert_name: StrictStr
 
 
+class DesignateExpertsIn(_Cmd):
+    command: Literal["designate_experts"]
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+
+
+class DecideDesignationIn(_Cmd):
+    command: Literal["decide_designation"]
+    approve: StrictBool
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+
+
 class CompleteDrawIn(_Cmd):
     command: Literal["complete_draw"]
 
@@ -169,6 +180,8 @@ class CommandIn(BaseModel):
     root: Annotated[
         OpenDrawIn
         | AssignSeatIn
+        | DesignateExpertsIn
+        | DecideDesignationIn
         | CompleteDrawIn
         | StartCheckInIn
         | CheckInIn

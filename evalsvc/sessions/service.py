@@ -549,7 +549,16 @@ def _authorised_command(snap: Snapshot, p: Principal, cmd: Any) -> m.Command:
     if name == "abort":
         if p.role != "supervisor":
             require_primary_operator(s, p, "abort the session")
+            if s.state is not State.DRAFT:
+                # Aborting after the draw opened would let the primary start over until
+                # it likes the committee (docs/draw.md §6.8): a supervisor decides.
+                raise Forbidden("once the draw has opened only a supervisor may abort"
+                                " the session (with a reason)")
         return m.Abort(cmd.reason)
+    if name == "decide_designation":
+        if p.role != "supervisor":
+            raise Forbidden("only a supervisor may approve or reject a designation")
+        return m.DecideDesignation(cmd.approve, cmd.reason)
     require_primary_operator(s, p, name.replace("_", " "))
     simple: dict[str, m.Command] = {
         "open_draw": m.OpenDraw(),
@@ -562,6 +571,8 @@ def _authorised_command(snap: Snapshot, p: Principal, cmd: Any) -> m.Command:
     }
     if name in simple:
         return simple[name]
+    if name == "designate_experts":
+        return m.DesignateExperts(cmd.reason)
     if name == "assign_seat":
         # Once a draw ceremony is opened, only the draw seats experts (when they confirm).
         if snap.extras.get(DRAW) is not None:

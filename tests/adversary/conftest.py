@@ -9,12 +9,16 @@ The app, database and tokens are the shared fixtures of tests/conftest.py.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 from conftest import Harness
 from wshelp import WS
+
+from evalsvc.config import DrawSettings, Settings
 
 
 @dataclass(frozen=True)
@@ -124,3 +128,13 @@ async def ws_still_serves(ws: WS) -> None:
     """The connection is open and answers a heartbeat."""
     await ws.send({"type": "heartbeat", "seq": 0})
     assert (await ws.next("heartbeat"))["type"] == "heartbeat"
+
+
+@pytest.fixture
+async def strict(aiohttp_client: Any, settings: Settings) -> Harness:
+    """The app with the draw floors of config/default.toml (the suite's are seconds), for
+    what a primary may not ask for at all (tests/adversary/test_draw_rules.py)."""
+    from evalsvc.app import create_app
+
+    real = dataclasses.replace(settings, draw=DrawSettings())
+    return Harness(await aiohttp_client(create_app(real)), real)

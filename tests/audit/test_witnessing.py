@@ -42,6 +42,7 @@ async def _drawn(api: Harness) -> tuple[str, int]:
             sid, api.op(), "assign_seat", seat=seat["index"], expert_id=eid, expert_name=eid
         )
         assert status == 200
+    await api.designate(sid)
     status, body = await api.command(sid, api.op(), "complete_draw")  # milestone: draw done
     assert status == 200, body
     return sid, int(body["seq"])

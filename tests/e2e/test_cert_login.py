@@ -114,6 +114,8 @@ async def test_zj_sm2_expert_logs_in_and_the_signed_sheet_is_in_the_audit_log(
                     expert_id=eid,
                     expert_name=f"专家{i}",
                 )
+            await cmd(op["sh-ggzy"], "designate_experts", reason="指定")
+            await cmd(sup, "decide_designation", approve=True, reason="批准")
             await cmd(op["sh-ggzy"], "complete_draw")
             await cmd(op["sh-ggzy"], "start_check_in")
             for seat in seats:

@@ -147,6 +147,9 @@ async def _prepare(
         experts.append(
             (seat["index"], make_token(settings, "expert", venue=seat["venue_id"], subject=eid))
         )
+    await run(op["sh-ggzy"], command="designate_experts", reason="测试: 招标人指定专家")
+    await run(make_token(settings, "supervisor"), command="decide_designation", approve=True,
+              reason="测试批准")
     for c in ("complete_draw", "start_check_in"):
         await run(op["sh-ggzy"], command=c)
     for seat in seats:

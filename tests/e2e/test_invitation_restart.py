@@ -37,8 +37,12 @@ async def test_deadline_passed_while_down_is_handled_on_start(
     tmp_path: Path, db_url: str, settings: Settings
 ) -> None:
     import_pool(db_url, tmp_path)
+    from evalsvc.config import PROJECT_ROOT
+
     server = Server(
-        db_url=db_url, secret_file=Path(settings.auth.token_secret_file), log=tmp_path / "log"
+        db_url=db_url, secret_file=Path(settings.auth.token_secret_file), log=tmp_path / "log",
+        # The suite's draw floors (seconds, not the production minutes).
+        env={"EVALSVC_CONFIG": str(PROJECT_ROOT / "config" / "test.toml")},
     )
     server.start()
     try:

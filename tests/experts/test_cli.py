@@ -32,12 +32,17 @@ def test_synth_simulate_verify_round_trip(pool_file: Path, tmp_path: Path,
     result = json.loads(capsys.readouterr().out)
     assert result["seed"] == SEED and len(result["seats"]) == 7
     assert all(len(s["alternates"]) == 2 for s in result["seats"])
-    assert main(["draw", "verify", "--bundle", str(bundle)]) == 0
-    assert "draw matches" in capsys.readouterr().out
+    # A bundle without a ceremony proves nothing about its seed: refused, unless the
+    # verifier says it checks a simulation (and the output says the seed was given).
+    assert main(["draw", "verify", "--bundle", str(bundle)]) == 1
+    assert "no ceremony in the bundle" in capsys.readouterr().out
+    assert main(["draw", "verify", "--bundle", str(bundle), "--given-seed"]) == 0
+    out = capsys.readouterr().out
+    assert "draw matches" in out and "SIMULATION" in out
     doc = json.loads(bundle.read_text(encoding="utf-8"))
     doc["result"]["seats"][0]["alternates"].reverse()
     bundle.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
-    assert main(["draw", "verify", "--bundle", str(bundle)]) == 1
+    assert main(["draw", "verify", "--bundle", str(bundle), "--given-seed"]) == 1
     assert "does NOT match" in capsys.readouterr().out
 
 

@@ -50,23 +50,21 @@ async def _answer(api: Harness, sid: str, expert: str, venue: str, accept: bool)
     )
 
 
-async def test_import_fills_the_pool_and_ids_are_masked_for_operators(
+async def test_import_fills_the_pool_that_supervisors_read(
     api: Harness, db_url: str, tmp_path: Path
 ) -> None:
     experts = import_pool(db_url, tmp_path, count=50)
-    status, pool = await api.call("GET", "/api/experts/pool", api.op())
+    status, pool = await api.call("GET", "/api/experts/pool", api.sup)
     assert status == 200 and pool["size"] == 50
     assert sum(pool["by_region"].values()) == 50 and set(pool["by_status"]) <= {
         "active",
         "suspended",
         "retired",
     }
-    _, page = await api.call("GET", "/api/experts?limit=5", api.op())
+    # Operators do not read the pool (docs/draw.md §6.6): tests/adversary.
+    for path in ("/api/experts?limit=5", "/api/experts/pool"):
+        assert (await api.call("GET", path, api.op()))[0] == 403
     experts_by_id = {e.id: e for e in experts}
-    for row in page["experts"]:
-        full = experts_by_id[row["id"]].resident_id
-        assert row["resident_id"] != full and "*" in row["resident_id"]
-        assert row["resident_id"][:6] == full[:6]
     _, page = await api.call("GET", "/api/experts?limit=5", api.sup)
     assert all(r["resident_id"] == experts_by_id[r["id"]].resident_id for r in page["experts"])
     status, _ = await api.call("GET", "/api/experts/pool", api.expert("E-1", "sh-ggzy"))
@@ -97,7 +95,8 @@ async def test_ceremony_draws_invites_and_seats_confirmed_experts(
     last = await run_ceremony(api, sid, rules=draw_rules())
     assert last["drawn"] is True
     types = _types(await api.events(sid))
-    assert types.count("draw.committed") == 3 and types.count("draw.revealed") == 3
+    # Every venue and the supervisor (docs/draw.md §6.2).
+    assert types.count("draw.committed") == 4 and types.count("draw.revealed") == 4
     assert types.index("draw.seeded") < types.index("draw.drawn")
     assert types.count("invitation.sent") == 7
     invited = await _invited(api, sid)
@@ -110,12 +109,11 @@ async def test_ceremony_draws_invites_and_seats_confirmed_experts(
     assert status == 409 and "draw ceremony" in body["detail"]
     assert await api.events(sid) == before
 
-    # The primary operator sees its own venue's invited experts, not the others'.
+    # The primary operator sees no invited expert, not even its own venue's, until they
+    # accept (docs/draw.md §6.6).
     view = await _draw(api, sid)
     assert view["phase"] == "inviting"
-    for seat in view["seats"]:
-        mine = seat["venue_id"] == "sh-ggzy"
-        assert (seat["expert_id"] is not None) == mine and seat["masked"] is not mine
+    assert all(seat["expert_id"] is None and seat["masked"] for seat in view["seats"])
 
     # An invited expert cannot answer with a token of another venue.
     e0, v0 = invited[0]
@@ -203,18 +201,46 @@ async def test_exhausted_seat_tells_the_operator_and_a_new_ceremony_draws_it(
     assert main(["draw", "verify", "--session", sid, "--ceremony", "1", "--database", db_url]) == 0
 
 
-async def test_too_few_reveals_fail_the_draw_at_the_deadline(
+async def _open(api: Harness, sid: str, *, commit_s: float, reveal_s: float = 60) -> int:
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    status, body = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json={
+        "rules": draw_rules(),
+        "commit_deadline": (now + dt.timedelta(seconds=commit_s)).isoformat(),
+        "reveal_deadline": (now + dt.timedelta(seconds=reveal_s)).isoformat()})
+    assert status == 201, body
+    return int(body["ceremony"])
+
+
+async def test_a_party_shut_out_fails_the_ceremony_and_is_recorded(
     api: Harness, db_url: str, tmp_path: Path
 ) -> None:
+    from evalsvc.experts.seed import commitment_digest
+
     import_pool(db_url, tmp_path, count=100)
     sid = await drawing_session(api)
-    await run_ceremony(api, sid, rules=draw_rules(), parties=("sh-ggzy",), reveal_s=1.8)
-    await asyncio.sleep(1.2)
+    n = await _open(api, sid, commit_s=0.8)
+    for party, token in (("sh-ggzy", api.op()), ("supervisor", api.sup)):
+        digest = commitment_digest(bytes([7]) * 32, party=party, session_id=f"{sid}#{n}")
+        status, body = await api.call("POST", f"/api/sessions/{sid}/draw/commitments", token,
+                                      json={"digest": digest})
+        assert status == 201, body
+    await asyncio.sleep(1.4)  # the scheduler closes it at the commitment deadline
     events = await api.events(sid)
     assert events[-1]["type"] == "draw.failed"
-    assert events[-1]["payload"]["reason"] == "insufficient_contributions"
+    failed = events[-1]["payload"]
+    assert failed["reason"] == "insufficient_contributions"
+    dropped = {d["party"]: d["reason"] for d in failed["dropped"]}
+    assert dropped == {"js-suzhou": "no_commitment", "ah-hefei": "no_commitment",
+                       "sh-ggzy": "no_reveal", "supervisor": "no_reveal"}
     view = await _draw(api, sid)
     assert view["phase"] == "failed" and view["failure"]
+    # No free restart: a new ceremony needs a supervisor's approval.
+    status, body = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json={
+        "commit_deadline": "2099-01-01T00:00:00+00:00",
+        "reveal_deadline": "2099-01-01T01:00:00+00:00"})
+    assert status == 403 and "approval" in body["detail"], body
 
 
 async def test_rules_that_do_not_fit_the_session_are_refused(
@@ -243,25 +269,37 @@ async def test_rules_that_do_not_fit_the_session_are_refused(
     assert status == 403, body
 
 
-async def test_the_supervisor_can_be_a_party_and_silent_venues_are_left_out(
+async def test_every_venue_and_the_supervisor_contribute_and_the_supervisor_reveals_last(
     api: Harness, db_url: str, tmp_path: Path
 ) -> None:
+    from evalsvc.experts.seed import commitment_digest
+
     import_pool(db_url, tmp_path, count=300)
     sid = await drawing_session(api)
-    last = await run_ceremony(
-        api, sid, rules=draw_rules(), parties=("sh-ggzy", "supervisor"), include_supervisor=True
-    )
-    assert last["drawn"] is True  # everyone who committed revealed: no need to wait
+    n = await _open(api, sid, commit_s=1.0)
+    parties = {"sh-ggzy": api.op(), "js-suzhou": api.op("js-suzhou"),
+               "ah-hefei": api.op("ah-hefei"), "supervisor": api.sup}
+    url = f"/api/sessions/{sid}/draw"
+    for i, (party, token) in enumerate(parties.items()):
+        digest = commitment_digest(bytes([i + 1]) * 32, party=party, session_id=f"{sid}#{n}")
+        assert (await api.call("POST", url + "/commitments", token,
+                               json={"digest": digest}))[0] == 201
+    await asyncio.sleep(1.2)
+    status, body = await api.call("POST", url + "/reveals", api.sup,
+                                  json={"secret": (bytes([4]) * 32).hex()})
+    assert status == 409 and "reveals last" in body["detail"], body
+    for i, (_party, token) in enumerate(parties.items()):
+        status, last = await api.call("POST", url + "/reveals", token,
+                                      json={"secret": (bytes([i + 1]) * 32).hex()})
+        assert status == 201, last
+    assert last["drawn"] is True
     events = await api.events(sid)
     opened = next(e for e in events if e["type"] == "draw.opened")
     assert opened["payload"]["parties"] == ["sh-ggzy", "js-suzhou", "ah-hefei", "supervisor"]
+    assert opened["payload"]["minimum"] == 4
     seeded = next(e for e in events if e["type"] == "draw.seeded")
-    assert seeded["payload"]["contributors"] == ["sh-ggzy", "supervisor"]
-    # The ceremony is closed now: a late party is refused.
-    status, body = await api.call(
-        "POST", f"/api/sessions/{sid}/draw/reveals", api.op("ah-hefei"), json={"secret": "00" * 32}
-    )
-    assert status == 409, body
+    assert seeded["payload"]["contributors"] == ["ah-hefei", "js-suzhou", "sh-ggzy",
+                                                 "supervisor"]
 
 
 async def test_a_reveal_that_does_not_open_the_commitment_is_refused(
@@ -279,7 +317,15 @@ async def test_a_reveal_that_does_not_open_the_commitment_is_refused(
         "commit_deadline": (now + dt.timedelta(seconds=0.8)).isoformat(),
         "reveal_deadline": (now + dt.timedelta(seconds=60)).isoformat()})
     assert status == 201
-    digest = commitment_digest(b"\x01" * 32, party="sh-ggzy", session_id=sid)
+    from evalsvc.experts.seed import commitment_digest as cd
+
+    for party, token in (("js-suzhou", api.op("js-suzhou")), ("ah-hefei", api.op("ah-hefei")),
+                         ("supervisor", api.sup)):
+        other = cd(bytes([9]) * 32, party=party, session_id=f"{sid}#1")
+        status, body = await api.call("POST", f"/api/sessions/{sid}/draw/commitments", token,
+                                      json={"digest": other})
+        assert status == 201, body
+    digest = commitment_digest(b"\x01" * 32, party="sh-ggzy", session_id=f"{sid}#1")
     url = f"/api/sessions/{sid}/draw"
     status, body = await api.call("POST", url + "/reveals", api.op(), json={"secret": "01" * 32})
     assert status == 409, body  # not before the commitment deadline

@@ -68,6 +68,7 @@ async def evaluating_session(api: Harness) -> tuple[str, list[dict[str, Any]]]:
             sid, api.op(), "assign_seat", seat=seat["index"], expert_id=eid, expert_name=f"专家{i}"
         )
         assert status == 200, body
+    await api.designate(sid)
     for name in ("complete_draw", "start_check_in"):
         assert (await api.command(sid, api.op(), name))[0] == 200
     for seat in seats:

@@ -104,6 +104,7 @@ async def test_qualification_failures_leave_the_bid_out_of_scoring(api: Harness)
             sid, api.op(), "assign_seat", seat=s["index"], expert_id=eid, expert_name=eid
         )
         experts.append(api.expert(eid, s["venue_id"]))
+    await api.designate(sid)
     for c in ("complete_draw", "start_check_in"):
         assert (await api.command(sid, api.op(), c))[0] == 200
     for s in _seats:

@@ -69,6 +69,9 @@ async def _scoring_sessions(svc: SessionService, count: int) -> list[str]:
                 },
                 key=None,
             )
+        await svc.command(OP, sid, {"command": "designate_experts", "reason": "指定"}, key=None)
+        await svc.command(SUP, sid, {"command": "decide_designation", "approve": True,
+                                     "reason": "批准"}, key=None)
         for name in ("complete_draw", "start_check_in"):
             await svc.command(OP, sid, {"command": name}, key=None)
         for i, p in enumerate(EXPERTS):

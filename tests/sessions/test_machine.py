@@ -27,7 +27,8 @@ def run(s: Session, *commands: m.Command) -> tuple[Session, list[m.Event]]:
 
 def seated(s: Session) -> Session:
     s, _ = run(
-        s, m.OpenDraw(), *[m.AssignSeat(i, f"e{i}", f"专家{i}") for i in range(len(s.seats))]
+        s, m.OpenDraw(), *[m.AssignSeat(i, f"e{i}", f"专家{i}", source="draw:1")
+                         for i in range(len(s.seats))]
     )
     return s
 
@@ -147,7 +148,11 @@ def test_one_expert_holds_one_seat() -> None:
 
 
 def test_qualification_needs_a_strict_majority() -> None:
-    s = evaluating(draft(seats=(4,)))
+    # An even committee cannot form (below); the majority rule is still checked on one,
+    # as if a seat were vacant, by building the evaluating session directly.
+    s = replace(draft(seats=(4,)), state=State.EVALUATING, stage=Stage.QUALIFICATION)
+    s = replace(s, seats=tuple(replace(x, expert_id=f"e{x.index}", expert_name="x",
+                                       source="draw:1", checked_in=True) for x in s.seats))
     q = tuple(
         parse_sheet(
             s,
@@ -197,3 +202,29 @@ def test_a_dissent_clears_the_signatures_given_to_the_report_without_it() -> Non
     # Nothing signed yet: a dissent clears nothing.
     _, ev = run(s, m.RecordDissent(3, "另一保留意见"))
     assert [e.type for e in ev] == ["dissent.recorded"]
+
+
+def test_a_committee_is_odd_and_at_least_five() -> None:
+    for seats in ((4,), (3,), (2, 2, 2)):
+        with pytest.raises(Conflict, match="odd number, at least 5"):
+            m.apply(draft(seats=seats), m.OpenDraw(), 1)
+
+
+def test_hand_picked_seats_do_not_form_a_committee() -> None:
+    s, _ = run(draft(), m.OpenDraw(),
+               *[m.AssignSeat(i, f"e{i}", f"专家{i}") for i in range(5)])
+    with pytest.raises(Conflict, match="no drawn or supervisor-approved designated"):
+        m.apply(s, m.CompleteDraw(), 1)
+    s2, ev = run(s, m.DesignateExperts("特殊项目: 招标人指定"))
+    assert ev[0].type == "designation.requested" and ev[0].payload["seats"] == [0, 1, 2, 3, 4]
+    with pytest.raises(Conflict, match="no drawn or supervisor-approved designated"):
+        m.apply(s2, m.CompleteDraw(), 1)  # requested, not yet approved
+    rejected, ev = run(s2, m.DecideDesignation(False, "理由不足"))
+    assert ev[0].type == "designation.rejected"
+    assert all(x.expert_id is None for x in rejected.seats)
+    approved, ev = run(s2, m.DecideDesignation(True, "符合第10条"))
+    assert ev[0].type == "designation.approved"
+    done, _ = m.apply(approved, m.CompleteDraw(), 1)
+    assert done.state.value == "ready"
+    with pytest.raises(InvalidInput, match="written reason"):
+        m.apply(s, m.DesignateExperts(" "), 1)

@@ -1,0 +1,154 @@
+"""Non-interference of the draw for a secondary operator (docs/draw.md §6.6).
+
+The same session runs twice — same session id, same secrets, same pool but for the
+experts of Hefei — so that the draw seats different experts at Hefei and the same ones
+everywhere else. Everything the Suzhou operator receives before the session starts (the
+REST responses of the endpoints it may call, every WebSocket frame) must be identical
+between the two runs, apart from the declared nonces:
+
+- times: ``time_ms`` (``time`` in frames), ``at``, deadlines, ``now`` (the runs
+  happen at different moments);
+- the WebSocket ``epoch`` (a random id of each database);
+- HTTP headers (``Date``) — only bodies are compared.
+
+Nothing else differs, so nothing the operator sees depends on who was drawn at Hefei.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as _dt
+import json
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from conftest import Harness, draw_rules, import_pool, session_doc
+
+from evalsvc.config import Settings
+from evalsvc.experts.seed import commitment_digest
+
+SID = "s-noninterfere"
+TIME_KEYS = frozenset({"time_ms", "time", "at", "deadline", "commit_deadline", "reveal_deadline",
+                       "now", "sent_at", "answered_at", "created_at"})
+NONCE_KEYS = frozenset({"epoch"})
+OBSERVER = "js-suzhou"
+
+
+def _normal(doc: Any) -> Any:
+    if isinstance(doc, dict):
+        return {k: ("<time>" if k in TIME_KEYS and v is not None else
+                    "<nonce>" if k in NONCE_KEYS else _normal(v)) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_normal(x) for x in doc]
+    return doc
+
+
+async def _ws_frames(client: Any, token: str, frames: list[Any], done: asyncio.Event) -> None:
+    ws = await client.ws_connect(f"/ws/sessions/{SID}")
+    await ws.send_str(json.dumps({"type": "auth", "token": token}))
+    first = True
+    while not done.is_set():
+        try:
+            msg = await ws.receive(timeout=0.2)
+        except TimeoutError:
+            continue
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            break
+        frames.append(json.loads(msg.data))
+        if first:
+            first = False
+            await ws.send_str(json.dumps({"type": "hello", "epoch": None, "last_seq": 0}))
+    await ws.close()
+
+
+async def _run(aiohttp_client: Any, settings: Settings, tmp_path: Path, name: str,
+               monkeypatch: pytest.MonkeyPatch, *, suspended: set[str]) -> dict[str, Any]:
+    """One run; what the observer received, and the supervisor's view of the seats."""
+    import evalsvc.app as app_module
+    from evalsvc.app import create_app
+    from evalsvc.experts.synth import synthetic_experts
+
+    url = f"sqlite:///{tmp_path / name}.db"
+    cfg = dataclasses.replace(settings, database=dataclasses.replace(settings.database,
+                                                                      url=url))
+    pool_dir = tmp_path / name
+    pool_dir.mkdir()
+    import_pool(url, pool_dir)
+    if suspended:  # the second run: the experts first drawn at Hefei are suspended
+        experts = [dataclasses.replace(e, status="suspended") for e in synthetic_experts(
+            600, seed=7, as_of=_dt.date(2026, 11, 1)) if e.id in suspended]
+        from sqlalchemy import create_engine
+
+        from evalsvc.experts.store import import_experts
+
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            import_experts(conn, experts, now_ms=0)
+        engine.dispose()
+    monkeypatch.setattr(app_module, "_new_session_id", lambda: SID)
+    api = Harness(await aiohttp_client(create_app(cfg)), cfg)
+    sid, _ = await api.create(session_doc())
+    assert sid == SID
+    frames: list[Any] = []
+    done = asyncio.Event()
+    watcher = asyncio.create_task(_ws_frames(api.client, api.op(OBSERVER), frames, done))
+    await asyncio.sleep(0.3)
+    assert (await api.command(sid, api.op(), "open_draw"))[0] == 200
+    now = _dt.datetime.now(_dt.UTC)
+    status, opened = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json={
+        "rules": draw_rules(), "commit_deadline": (now + _dt.timedelta(seconds=2)).isoformat(),
+        "reveal_deadline": (now + _dt.timedelta(seconds=60)).isoformat()})
+    assert status == 201, opened
+    parties = {"sh-ggzy": api.op(), "js-suzhou": api.op("js-suzhou"),
+               "ah-hefei": api.op("ah-hefei"), "supervisor": api.sup}
+    secrets = {p: bytes([i + 1]) * 32 for i, p in enumerate(parties)}  # the same seeds
+    for p, token in parties.items():
+        digest = commitment_digest(secrets[p], party=p, session_id=f"{sid}#1")
+        assert (await api.call("POST", f"/api/sessions/{sid}/draw/commitments", token,
+                               json={"digest": digest}))[0] == 201
+    await asyncio.sleep(2.2)
+    for p, token in parties.items():
+        assert (await api.call("POST", f"/api/sessions/{sid}/draw/reveals", token,
+                               json={"secret": secrets[p].hex()}))[0] == 201
+    _, view = await api.call("GET", f"/api/sessions/{sid}/draw", api.sup)
+    for seat in view["seats"]:  # each accepts, in seat order
+        token = api.expert(seat["expert_id"], seat["venue_id"])
+        status, out = await api.call("POST", f"/api/sessions/{sid}/invitation", token,
+                                     json={"accept": True})
+        assert status == 200, out
+    _, s = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    assert s["state"] == "ready"
+    rest = {}
+    observer = api.op(OBSERVER)
+    for path in (f"/api/sessions/{sid}", f"/api/sessions/{sid}/events?limit=1000",
+                 f"/api/sessions/{sid}/draw", "/api/sessions", f"/api/sessions/{sid}/draw/bundle",
+                 "/api/experts", "/api/experts/pool"):
+        rest[path] = await api.call("GET", path, observer)
+    await asyncio.sleep(0.5)
+    done.set()
+    await watcher
+    return {"rest": rest, "frames": frames,
+            "hefei": [x["expert_id"] for x in s["seats"] if x["venue_id"] == "ah-hefei"],
+            "others": [x["expert_id"] for x in s["seats"] if x["venue_id"] != "ah-hefei"]}
+
+
+async def test_who_is_drawn_at_another_venue_changes_no_byte_a_secondary_operator_gets(
+    aiohttp_client: Any, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one = await _run(aiohttp_client, settings, tmp_path, "one", monkeypatch, suspended=set())
+    two = await _run(aiohttp_client, settings, tmp_path, "two", monkeypatch,
+                     suspended=set(one["hefei"]))
+    # The runs differ where they should: other members at Hefei, the same elsewhere.
+    assert set(one["hefei"]).isdisjoint(two["hefei"]) and one["others"] == two["others"]
+    assert len(one["frames"]) > 20
+    for path, (status, body) in one["rest"].items():
+        status2, body2 = two["rest"][path]
+        assert status == status2, path
+        if _normal(body) != _normal(body2) and isinstance(body, dict) and "events" in body:
+            for a, b in zip(body["events"], body2["events"], strict=True):
+                assert _normal(a) == _normal(b), (a, b)
+        assert _normal(body) == _normal(body2), path
+    assert [_normal(f) for f in one["frames"]] == [_normal(f) for f in two["frames"]]
