@@ -153,6 +153,11 @@ async def prepare_evalsvc(base: str, secret: bytes) -> tuple[str, list[str]]:
                 },
             )
             experts.append(tok("expert", seat["venue_id"], eid))
+        # A committee without a draw: designated, and approved by a supervisor.
+        sup = tok("supervisor", None, "sup-bench")
+        reason = "基准测试: 指定专家"
+        await post(cmd, ops["sh-ggzy"], {"command": "designate_experts", "reason": reason})
+        await post(cmd, sup, {"command": "decide_designation", "approve": True, "reason": reason})
         for c in ("complete_draw", "start_check_in"):
             await post(cmd, ops["sh-ggzy"], {"command": c})
         for seat in s["seats"]:

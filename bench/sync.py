@@ -107,6 +107,7 @@ def doc4() -> dict[str, Any]:
 async def prepare(http: aiohttp.ClientSession, base: str, tok: Tokens, n: int) -> list[Any]:
     """``n`` sessions in the scoring stage; per session (id, [(seat, expert token)])."""
     ops = {v[0]: tok("operator", v[0]) for v in VENUES}
+    sup = tok("supervisor", subject="sup-bench")
 
     async def call(token: str, path: str, body: Any) -> Any:
         async with http.post(
@@ -135,6 +136,10 @@ async def prepare(http: aiohttp.ClientSession, base: str, tok: Tokens, n: int) -
                 },
             )
             experts.append((seat["index"], tok("expert", seat["venue_id"], eid)))
+        # A committee without a draw: designated, and approved by a supervisor.
+        reason = "基准测试: 指定专家"
+        await call(ops["sh-ggzy"], cmd, {"command": "designate_experts", "reason": reason})
+        await call(sup, cmd, {"command": "decide_designation", "approve": True, "reason": reason})
         for c in ("complete_draw", "start_check_in"):
             await call(ops["sh-ggzy"], cmd, {"command": c})
         for seat in s["seats"]:
