@@ -22,7 +22,17 @@ __all__ = [
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    WithJsonSchema,
+)
 
 from evalsvc.errors import FieldError, InvalidInput
 
@@ -33,7 +43,18 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-Points = Annotated[Decimal, Field(allow_inf_nan=False)]
+# A decimal as a JSON number or as a string (``"30.5"``, exact). Pydantic's own schema
+# says "any string", which the document then promised: the pattern is the strings the
+# Decimal parser takes (ASCII digits; no NaN or Infinity; it refuses exponents of 20
+# digits and more).
+DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,4})?$"
+Points = Annotated[
+    Decimal,
+    Field(allow_inf_nan=False),
+    WithJsonSchema(
+        {"anyOf": [{"type": "number"}, {"type": "string", "pattern": DECIMAL_PATTERN}]}
+    ),
+]
 
 
 class VenueIn(_In):
@@ -174,30 +195,35 @@ class AbortIn(_Cmd):
     reason: StrictStr = Field(max_length=500)
 
 
-class CommandIn(BaseModel):
-    """A lifecycle command, discriminated by ``command``."""
+Command = Annotated[
+    OpenDrawIn
+    | AssignSeatIn
+    | DesignateExpertsIn
+    | DecideDesignationIn
+    | CompleteDrawIn
+    | StartCheckInIn
+    | CheckInIn
+    | StartEvaluationIn
+    | LockQualificationIn
+    | LockScoringIn
+    | ExplainDeviationIn
+    | StartReportIn
+    | RecordDissentIn
+    | SignReportIn
+    | SealIn
+    | PauseIn
+    | ResumeIn
+    | AbortIn,
+    Field(discriminator="command"),
+]
 
-    root: Annotated[
-        OpenDrawIn
-        | AssignSeatIn
-        | DesignateExpertsIn
-        | DecideDesignationIn
-        | CompleteDrawIn
-        | StartCheckInIn
-        | CheckInIn
-        | StartEvaluationIn
-        | LockQualificationIn
-        | LockScoringIn
-        | ExplainDeviationIn
-        | StartReportIn
-        | RecordDissentIn
-        | SignReportIn
-        | SealIn
-        | PauseIn
-        | ResumeIn
-        | AbortIn,
-        Field(discriminator="command"),
-    ]
+
+class CommandIn(RootModel[Command]):
+    """A lifecycle command, discriminated by ``command``.
+
+    A root model, so that the body *is* the command (``{"command": "pause", …}``) and
+    its JSON Schema — the OpenAPI request body — is the discriminated union itself, not
+    an object with a ``root`` field the server would refuse."""
 
 
 class SheetIn(_In):
@@ -221,8 +247,10 @@ def parse_body(model: type[M], data: Any) -> M:
         errors = []
         for e in exc.errors(include_url=False):
             loc = tuple(e["loc"])
-            if model is CommandIn and loc[:1] == ("root",):
-                loc = loc[2:] if len(loc) > 1 else ("command",)
+            if model is CommandIn:
+                # A union member's errors come under its tag (("pause", "reason")); a
+                # missing or unknown tag has no location but the discriminator's.
+                loc = loc[1:] if loc else ("command",)
             reason = {
                 "extra_forbidden": "unknown field",
                 "missing": "required field is missing",
@@ -239,4 +267,4 @@ def parse_command(data: Any) -> Any:
     """A command model from a body (``{"command": "pause", "reason": "…"}``)."""
     if isinstance(data, dict) and "command" not in data:
         raise InvalidInput("required field is missing", field="command")
-    return parse_body(CommandIn, {"root": data}).root
+    return parse_body(CommandIn, data).root
