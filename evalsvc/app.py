@@ -87,7 +87,14 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 CORE_ROUTES: list[Route] = [
-    Route("GET", "/healthz", healthz, "Liveness and database check", tag="system"),
+    Route(
+        "GET",
+        "/healthz",
+        healthz,
+        "Liveness and database check",
+        errors=((503, "the database does not answer"),),
+        tag="system",
+    ),
     Route("GET", "/api/openapi.json", get_openapi, "This OpenAPI 3.1 document", tag="system"),
     Route(
         "GET",

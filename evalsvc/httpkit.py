@@ -16,6 +16,7 @@ __all__ = [
     "PRINCIPAL_SECRET",
     "SECURITY_HEADERS",
     "TOKENS",
+    "Param",
     "PeerAuth",
     "Route",
     "answer_parser_errors_as_problems",
@@ -96,6 +97,19 @@ PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("principal", Principal)
 
 
 @dataclass(frozen=True)
+class Param:
+    """A query or path parameter as the OpenAPI document states it (the handler parses
+    it: :func:`int_query`, :func:`int_path` answer 422 outside these bounds)."""
+
+    name: str
+    type: str = "string"  # JSON Schema type
+    doc: str = ""
+    required: bool = False  # query parameters; a path parameter always is
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+@dataclass(frozen=True)
 class Route:
     """One documented API route (the OpenAPI document is built from these)."""
 
@@ -105,11 +119,18 @@ class Route:
     summary: str
     roles: tuple[str, ...] = ()  # who may call it (enforced by guarded); empty: anyone
     body: type[BaseModel] | None = None
-    body_doc: str | None = None  # when the body is not a model (free-form maps)
+    # The JSON Schema of a body that a service checks field by field rather than with a
+    # model (certificate login): what the document states it accepts.
+    body_schema: dict[str, Any] | None = field(default=None, hash=False, compare=False)
     ok_status: int = 200
+    content_type: str = "application/json"  # of the ok response
     idempotent: bool = False  # accepts (or requires) Idempotency-Key
     key_required: bool = False
-    query: tuple[tuple[str, str, str], ...] = field(default_factory=tuple)  # (name, type, doc)
+    query: tuple[Param, ...] = ()
+    path_params: tuple[Param, ...] = ()  # those that are not plain strings
+    # Problem statuses this route answers beyond those its declaration implies
+    # (evalsvc.openapi): (status, when).
+    errors: tuple[tuple[int, str], ...] = ()
     tag: str = "sessions"
 
 

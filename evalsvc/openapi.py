@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from evalsvc import __version__
-from evalsvc.httpkit import Route
+from evalsvc.httpkit import Param, Route
 
 _PARAM = re.compile(r"{(\w+)}")
 
@@ -21,6 +21,64 @@ def _problem(desc: str) -> dict[str, Any]:
             "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
         },
     }
+
+
+def _param(p: Param, where: str, *, required: bool) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": p.type}
+    if p.minimum is not None:
+        schema["minimum"] = p.minimum
+    if p.maximum is not None:
+        schema["maximum"] = p.maximum
+    doc: dict[str, Any] = {"name": p.name, "in": where, "required": required, "schema": schema}
+    if p.doc:
+        doc["description"] = p.doc
+    return doc
+
+
+def _responses(r: Route, *, reads_body: bool) -> dict[str, Any]:
+    """The ok response and every problem status ``r`` answers: those its declaration
+    implies (httpkit: auth, body, parameters, idempotency keys) and its own
+    (``Route.errors``)."""
+    ok_schema: dict[str, Any] = (
+        {"type": "object"} if r.content_type == "application/json" else {"type": "string"}
+    )
+    out: dict[str, Any] = {
+        str(r.ok_status): {
+            "description": "OK" if r.ok_status != 101 else "Switching Protocols",
+        }
+    }
+    if r.ok_status != 101:
+        out[str(r.ok_status)]["content"] = {r.content_type: {"schema": ok_schema}}
+    why: dict[int, list[str]] = {}
+
+    def add(status: int, text: str) -> None:
+        why.setdefault(status, []).append(text)
+
+    if reads_body:  # httpkit.read_json, the model's validation
+        add(400, "malformed JSON or not UTF-8")
+        add(413, "body too large")
+        add(415, "not application/json")
+        add(422, "invalid field (named in `field`)")
+    if r.query or r.path_params:  # httpkit.int_query, int_path
+        add(422, "a parameter that is not an integer in range (named in `field`)")
+    if r.idempotent:  # httpkit.idempotency_key
+        missing = "missing or " if r.key_required else ""
+        add(422, f"{missing}malformed Idempotency-Key")
+        add(409, "Idempotency-Key reused with another body")
+    if r.roles:  # httpkit.guarded
+        add(401, "no or invalid bearer token")
+        add(403, f"not {' or '.join(r.roles)}, or this venue or seat may not do this")
+        if "{" in r.path:
+            add(404, "no such session (or not visible to you)")
+            if r.method == "POST":
+                add(409, "not allowed in the session's current state")
+    if r.roles or reads_body:  # evalsvc.db: Unavailable, SchemaMismatch
+        add(503, "the database is unavailable; try again")
+    for status, text in r.errors:
+        add(status, text)
+    for status in sorted(why):
+        out[str(status)] = _problem("; ".join(dict.fromkeys(why[status])))
+    return out
 
 
 def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
@@ -54,21 +112,12 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
             "summary": r.summary,
             "operationId": r.handler.__name__,
             "tags": [r.tag],
-            "responses": {
-                str(r.ok_status): {
-                    "description": "OK",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                }
-            },
         }
+        typed = {p.name: p for p in r.path_params}
         params = [
-            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-            for n in _PARAM.findall(r.path)
+            _param(typed.get(n, Param(n)), "path", required=True) for n in _PARAM.findall(r.path)
         ]
-        params += [
-            {"name": n, "in": "query", "required": False, "schema": {"type": t}, "description": d}
-            for n, t, d in r.query
-        ]
+        params += [_param(q, "query", required=q.required) for q in r.query]
         if r.idempotent:
             params.append(
                 {
@@ -82,38 +131,26 @@ def openapi_document(routes: Sequence[Route]) -> dict[str, Any]:
             )
         if params:
             op["parameters"] = params
+        body: dict[str, Any] | None = None
         if r.body is not None:
             schema = r.body.model_json_schema(ref_template="#/components/schemas/{model}")
             for name, sub in schema.pop("$defs", {}).items():
                 schemas[name] = sub
             schemas[r.body.__name__] = schema
+            body = {"$ref": f"#/components/schemas/{r.body.__name__}"}
+        elif r.body_schema is not None:
+            body = r.body_schema
+        if body is not None:
             op["requestBody"] = {
                 "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{r.body.__name__}"}
-                    }
-                },
+                "content": {"application/json": {"schema": body}},
             }
-            op["responses"]["400"] = _problem("malformed JSON or not UTF-8")
-            op["responses"]["413"] = _problem("body too large")
-            op["responses"]["415"] = _problem("not application/json")
-            op["responses"]["422"] = _problem("invalid field (named in `field`)")
-        if r.ok_status == 101:
-            op["responses"]["426"] = _problem("a plain request: this URL speaks WebSocket only")
         if r.roles:
             op["security"] = [{"bearer": []}]
             # The roles create_app enforces (httpkit.guarded), from the same declaration.
             op["x-roles"] = list(r.roles)
             op["description"] = f"Roles: {', '.join(r.roles)}."
-            op["responses"]["401"] = _problem("no or invalid bearer token")
-            op["responses"]["403"] = _problem(
-                f"not {' or '.join(r.roles)}, or this venue or seat may not do this"
-            )
-            if "{" in r.path:
-                op["responses"]["404"] = _problem("no such session (or not visible to you)")
-            if r.method == "POST":
-                op["responses"]["409"] = _problem("state conflict or reused idempotency key")
+        op["responses"] = _responses(r, reads_body=body is not None)
         paths.setdefault(r.path, {})[r.method.lower()] = op
     return {
         "openapi": "3.1.0",

@@ -14,7 +14,7 @@ import base64
 from aiohttp import web
 
 from evalsvc.audit.service import AuditService
-from evalsvc.httpkit import Route, authenticated, int_path, int_query, json_response
+from evalsvc.httpkit import Param, Route, authenticated, int_path, int_query, json_response
 from evalsvc.sessions.routes import SESSIONS
 
 AUDIT: web.AppKey[AuditService] = web.AppKey("audit", AuditService)
@@ -87,8 +87,14 @@ ROUTES: list[Route] = [
         get_checkpoint,
         "Latest (or ?size=N) signed checkpoint with cosignatures (text/plain, C2SP "
         "tlog-checkpoint)",
-        query=(("size", "integer", "a checkpoint's tree size (default: the latest)"),),
+        query=(
+            Param(
+                "size", "integer", "a checkpoint's tree size (default: the latest)",
+                minimum=0, maximum=2**62,
+            ),
+        ),
         roles=SUPERVISOR,
+        content_type="text/plain",
         tag="audit",
     ),
     Route(
@@ -97,6 +103,7 @@ ROUTES: list[Route] = [
         get_entry,
         "One audit entry with its C2SP tlog-proof",
         roles=SUPERVISOR,
+        path_params=(Param("index", "integer", "the entry's index", minimum=0, maximum=2**62),),
         tag="audit",
     ),
     Route(
@@ -105,7 +112,10 @@ ROUTES: list[Route] = [
         get_consistency,
         "Consistency proof between two log sizes (base64 hashes)",
         roles=SUPERVISOR,
-        query=(("old", "integer", "earlier size"), ("new", "integer", "later size")),
+        query=(
+            Param("old", "integer", "earlier size", required=True, minimum=0, maximum=2**62),
+            Param("new", "integer", "later size", required=True, minimum=0, maximum=2**62),
+        ),
         tag="audit",
     ),
     Route(
@@ -114,6 +124,7 @@ ROUTES: list[Route] = [
         get_policy,
         "A verification policy for this session's log (origin, log key)",
         roles=SUPERVISOR,
+        content_type="text/plain",
         tag="audit",
     ),
 ]

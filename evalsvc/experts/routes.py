@@ -15,7 +15,7 @@ from evalsvc.experts.service import (
     DrawService,
     RevealIn,
 )
-from evalsvc.httpkit import Route, authenticated, int_query, json_response, read_json
+from evalsvc.httpkit import Param, Route, authenticated, int_query, json_response, read_json
 
 DRAWS: web.AppKey[DrawService] = web.AppKey("draws", DrawService)
 ALL = ("operator", "expert", "supervisor")
@@ -99,9 +99,10 @@ ROUTES: list[Route] = [
     Route("GET", "/api/experts", list_experts,
           "A page of the expert pool (supervisors)",
           roles=("supervisor",), tag="experts",
-          query=(("offset", "integer", "skip this many (id order)"),
-                 ("limit", "integer", "at most this many (1-500, default 50)"),
-                 ("region", "string", "only this region (SH, JS, ZJ, AH)"))),
+          query=(Param("offset", "integer", "skip this many (id order)", minimum=0, maximum=10**9),
+                 Param("limit", "integer", "at most this many (default 50)", minimum=1,
+                       maximum=500),
+                 Param("region", "string", "only this region (SH, JS, ZJ, AH)"))),
     Route("POST", _SID + "/draw", open_draw,
           "Open a seed ceremony for the draw (primary operator; session in drawing)",
           roles=("operator",), body=DrawOpenIn, ok_status=201, tag="draw"),

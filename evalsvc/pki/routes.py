@@ -22,6 +22,7 @@ __all__ = ["PKI", "ROUTES", "SERVER_SSL", "certificate_middleware"]
 
 import base64
 import ssl
+from typing import Any
 
 from aiohttp import web
 
@@ -106,6 +107,51 @@ async def get_certificate(request: web.Request) -> web.Response:
     return web.Response(text=pem, content_type="application/pem-certificate-chain")
 
 
+# The bodies of certificate login as PkiService.challenge and .login check them, field
+# by field (their messages name the field): what the OpenAPI document states.
+CHALLENGE_BODY: dict[str, Any] = {
+    "oneOf": [
+        {
+            "type": "object",
+            "title": "LoginChallengeIn",
+            "properties": {
+                "session": {"type": "string", "minLength": 1, "description": "session id"},
+                "purpose": {"const": "login"},
+            },
+            "required": ["session"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "title": "VenueAgentChallengeIn",
+            "properties": {"purpose": {"const": "venue-agent"}},
+            "required": ["purpose"],
+            "additionalProperties": False,
+        },
+    ]
+}
+LOGIN_BODY: dict[str, Any] = {
+    "type": "object",
+    "title": "LoginIn",
+    "properties": {
+        "nonce": {"type": "string", "minLength": 1, "description": "the challenge's nonce"},
+        "certificate": {
+            "type": "string",
+            "minLength": 1,
+            "description": "PEM chain, leaf first",
+        },
+        "signature": {"type": "string", "description": "base64, over signing_bytes"},
+        "role": {"enum": ["expert", "operator"]},
+        "venue": {
+            "type": "string",
+            "minLength": 1,
+            "description": "venue id: venue-agent challenges only, optional",
+        },
+    },
+    "required": ["nonce", "certificate", "signature"],
+    "additionalProperties": False,
+}
+
 ROUTES: list[Route] = [
     Route(
         "POST",
@@ -113,8 +159,13 @@ ROUTES: list[Route] = [
         post_challenge,
         "A single-use login challenge for a session, or for a venue agent "
         "(purpose venue-agent, no session); sign its signing_bytes",
-        body_doc='{"session": "<session id>", "purpose": "login"} | {"purpose": "venue-agent"}',
+        body_schema=CHALLENGE_BODY,
         ok_status=201,
+        errors=(
+            (403, "a venue-agent challenge where no venue agents are configured"),
+            (404, "no such session"),
+            (503, "the trust stores did not load, or too many challenges are open"),
+        ),
         tag="auth",
     ),
     Route(
@@ -122,10 +173,11 @@ ROUTES: list[Route] = [
         "/api/auth/login",
         post_login,
         "Certificate login: signed challenge -> short-lived bearer token",
-        body_doc=(
-            '{"nonce": "<challenge nonce>", "certificate": "<PEM chain, leaf first>", '
-            '"signature": "<base64>", "role": "expert|operator", '
-            '"venue": "<venue id: venue-agent challenges only, optional>"}'
+        body_schema=LOGIN_BODY,
+        errors=(
+            (401, "unknown or already used challenge"),
+            (403, "certificate or signature refused, or not this session's person"),
+            (503, "the trust stores did not load, or revocation could not be checked"),
         ),
         tag="auth",
     ),
@@ -135,6 +187,7 @@ ROUTES: list[Route] = [
         post_trust_reload,
         "Re-read the regional trust stores and CRLs (audited in every open session)",
         roles=("supervisor",),
+        errors=((503, "the trust stores did not load; the previous ones are kept"),),
         tag="auth",
     ),
     Route(
@@ -143,6 +196,7 @@ ROUTES: list[Route] = [
         get_certificate,
         "A sheet signer's certificate chain by the SHA-256 of its DER",
         roles=("supervisor",),
+        content_type="application/pem-certificate-chain",
         tag="auth",
     ),
 ]

@@ -7,6 +7,7 @@ __all__ = ["ROUTES", "SESSIONS"]
 from aiohttp import web
 
 from evalsvc.httpkit import (
+    Param,
     Route,
     authenticated,
     idempotency_key,
@@ -179,6 +180,7 @@ ROUTES: list[Route] = [
         get_aggregation,
         "Committee result: totals, ranking, deviations (once scoring is locked)",
         roles=ALL,
+        errors=((409, "scoring is not locked yet"),),
     ),
     Route(
         "GET",
@@ -186,6 +188,7 @@ ROUTES: list[Route] = [
         get_report,
         "The final report to sign: document, SHA-256 and signing_bytes (once reporting)",
         roles=ALL,
+        errors=((409, "the session is not reporting yet"),),
     ),
     Route(
         "GET",
@@ -194,9 +197,9 @@ ROUTES: list[Route] = [
         "The session's events after a sequence number",
         roles=ALL,
         query=(
-            ("after", "integer", "return events with seq > after"),
-            ("limit", "integer", "at most this many (1-1000, default 100)"),
-            ("wait", "integer", "long-poll up to this many seconds (0-30)"),
+            Param("after", "integer", "return events with seq > after", minimum=0, maximum=2**62),
+            Param("limit", "integer", "at most this many (default 100)", minimum=1, maximum=1000),
+            Param("wait", "integer", "long-poll up to this many seconds", minimum=0, maximum=30),
         ),
     ),
 ]

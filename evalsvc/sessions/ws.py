@@ -271,6 +271,10 @@ ROUTES: list[Route] = [
         "WebSocket (RFC 6455) of one session: authenticate in-band, then live events, "
         "resume and commands — see docs/protocol.md",
         ok_status=101,
+        errors=(
+            (400, "a malformed WebSocket handshake"),
+            (426, "a plain request: this URL speaks WebSocket only"),
+        ),
         tag="realtime",
     ),
 ]
