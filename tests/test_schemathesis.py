@@ -1,0 +1,252 @@
+"""Schemathesis over the OpenAPI document a real server serves, with every role's token.
+
+A real ``evalsvc serve`` on loopback (tests/e2e/procs.py), on a fresh SQLite database
+seeded with sessions in useful states for each caller, and a working trust directory
+(the dev PKI). For each caller — the supervisor, the primary operator (sh-ggzy), a
+secondary operator (js-suzhou), a seated expert, nobody — the Schemathesis CLI runs its
+phases (coverage, fuzzing, stateful) over every operation of ``GET /api/openapi.json``
+with these checks:
+
+- ``not_a_server_error``: no 5xx, whatever was sent;
+- ``status_code_conformance``, ``content_type_conformance``,
+  ``response_schema_conformance``: every response is one the document declares.
+
+The run is bounded (examples per operation, a deadline per caller) and prints how many
+cases ran. Failures show Schemathesis' own report, with ``curl`` lines to reproduce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import make_token, skip_or_fail
+from e2e.procs import Server
+
+from evalsvc.auth import Principal
+from evalsvc.config import PROJECT_ROOT, Settings, load_settings
+
+# Bounds: 15-30 s per caller on two shared cores, about 1.5 min in all. A failure
+# prints the seed; EVALSVC_SCHEMATHESIS_SEED=<seed> replays that run.
+MAX_EXAMPLES = int(os.environ.get("EVALSVC_SCHEMATHESIS_EXAMPLES", "12"))
+SEED = os.environ.get("EVALSVC_SCHEMATHESIS_SEED")
+DEADLINE_S = 150  # per caller; over it the run is a failure, not a hang
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_schema_conformance",
+)
+
+# Caller -> (role, venue, subject) of its token; None: no token at all. The subjects are
+# the demo's people (evalsvc.demo): E-AH-0906 holds the Hefei seat and has not scored.
+CALLERS: dict[str, tuple[str, str | None, str] | None] = {
+    "supervisor": ("supervisor", None, "sup-demo-zhao"),
+    "primary-operator": ("operator", "sh-ggzy", "op-sh-0012"),
+    "secondary-operator": ("operator", "js-suzhou", "op-js-0031"),
+    "expert": ("expert", "ah-hefei", "E-AH-0906"),
+    "anonymous": None,
+}
+
+
+def _schemathesis() -> list[str]:
+    try:
+        import schemathesis  # noqa: F401
+    except ImportError:
+        skip_or_fail("schemathesis is not installed: pip install -e '.[dev]'")
+    return [sys.executable, "-m", "schemathesis.cli"]
+
+
+async def _seed(settings: Settings) -> list[str]:
+    """Sessions in the states that open the most of the API, through the real service:
+    draft (bids, criteria, open_draw), drawing (seats, the ceremony), evaluating /
+    scoring with one sheet missing (sheets, lock_scoring), reporting (aggregation,
+    report, sign_report, seal)."""
+    from aiohttp import web
+
+    from evalsvc.app import create_app
+    from evalsvc.demo import DEMO_SESSION, OPERATORS, seed_demo
+    from evalsvc.sessions.routes import SESSIONS
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        svc = app[SESSIONS]
+        primary = Principal("operator", *OPERATORS["sh-ggzy"], "sh-ggzy")
+        draft = str((await svc.create(primary, DEMO_SESSION, key=None)).body["id"])
+        drawing = str((await svc.create(primary, DEMO_SESSION, key=None)).body["id"])
+        await svc.command(primary, drawing, {"command": "open_draw"}, key=None)
+        scoring = await seed_demo(svc)
+        reporting = await seed_demo(svc, leave_last_unscored=False)
+        for command in ("lock_scoring", "start_report"):
+            await svc.command(primary, reporting, {"command": command}, key=None)
+        return [draft, drawing, scoring, reporting]
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Settings, Path]]:
+    """A seeded server; its settings (for tokens); a scratch directory."""
+    from evalsvc.pki.devpki import build_dev_pki, write_dev_pki
+
+    tmp = tmp_path_factory.mktemp("schemathesis")
+    certs = tmp / "certs"
+    write_dev_pki(build_dev_pki(dt.datetime.now(dt.UTC)), certs)
+    config = tmp / "server.toml"
+    config.write_text(
+        (PROJECT_ROOT / "config" / "test.toml").read_text(encoding="utf-8")
+        + f"\n[pki]\ntrust_dir = {json.dumps(str(certs))}\n",
+        encoding="utf-8",
+    )
+    db_url = f"sqlite:///{tmp / 'evalsvc.db'}"
+    secret = tmp / "token-secret"
+    settings = load_settings(
+        config,
+        env={},
+        overrides={
+            "database": {"url": db_url},
+            "auth": {"token_secret_file": str(secret)},
+            "audit": {"key_file": str(tmp / "audit-log.key")},
+        },
+    )
+    sessions = asyncio.run(_seed(settings))
+    (tmp / "sessions.json").write_text(json.dumps(sessions), encoding="utf-8")
+    server = Server(
+        db_url=db_url,
+        secret_file=secret,
+        log=tmp / "server.log",
+        env={"EVALSVC_CONFIG": str(config)},
+    )
+    server.start()
+    try:
+        yield server, settings, tmp
+    finally:
+        server.stop()
+
+
+def _config(tmp: Path, sessions: list[str]) -> Path:
+    """Schemathesis' configuration: path parameters drawn mostly from what exists (a
+    random session id only ever meets 404)."""
+    path = tmp / "schemathesis.toml"
+    path.write_text(
+        f"""
+[dictionaries.sessions]
+values = {json.dumps(sessions)}
+
+[dictionaries.indexes]
+values = [0, 1, 2, 3, 5, 8]
+
+[parameters]
+"path.session_id" = {{ dictionary = "sessions", probability = 0.9 }}
+"path.index" = {{ dictionary = "indexes", probability = 0.5 }}
+# A long poll holds the request for up to `wait` seconds when nothing happens: a few
+# of those (the coverage phase tries 29 and 30) spend the run's time budget waiting.
+# Long polls are tested in tests/sessions; here the parameter is fixed.
+"query.wait" = 0
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _run(served: tuple[Server, Settings, Path], caller: str) -> dict[str, Any]:
+    server, settings, tmp = served
+    cli = _schemathesis()
+    sessions = json.loads((tmp / "sessions.json").read_text(encoding="utf-8"))
+    work = tmp / caller
+    work.mkdir()
+    report = work / "report.json"
+    args = [
+        *cli,
+        "--config-file",
+        str(_config(work, sessions)),
+        "run",
+        server.url + "/api/openapi.json",
+        "--checks",
+        ",".join(CHECKS),
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--workers",
+        "1",
+        "--request-timeout",
+        "20",
+        "--generation-database",
+        "none",
+        "--report",
+        os.environ.get("EVALSVC_SCHEMATHESIS_REPORTS", "json"),
+        "--report-json-path",
+        str(report),
+        "--no-color",
+    ]
+    # Chosen here and printed first, so that a run which times out can be replayed too.
+    seed = SEED or str(secrets.randbits(64))
+    print(f"\nschemathesis {caller}: seed {seed}", flush=True)
+    args += ["--seed", seed]
+    who = CALLERS[caller]
+    if who is not None:
+        role, venue, subject = who
+        token = make_token(settings, role, venue=venue, subject=subject, ttl=3600)
+        args += ["--header", f"Authorization: Bearer {token}"]
+    log = work / "output.txt"
+    started = time.monotonic()
+    with log.open("w", encoding="utf-8") as fh:
+        try:
+            subprocess.run(
+                args,
+                cwd=work,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                timeout=DEADLINE_S,
+                env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"},
+            )
+        except subprocess.TimeoutExpired:
+            tail = log.read_text(encoding="utf-8")[-6000:]
+            server_log = server.log.read_text(encoding="utf-8", errors="replace")[-4000:]
+            pytest.fail(
+                f"{caller}: Schemathesis did not finish within {DEADLINE_S} s "
+                f"(seed {seed}):\n{tail}\n--- server log:\n{server_log}"
+            )
+    took = time.monotonic() - started
+    output = log.read_text(encoding="utf-8")
+    if not report.exists() or not report.stat().st_size:
+        pytest.fail(f"{caller}: Schemathesis wrote no report:\n{output[-6000:]}")
+    doc: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
+    ops, cases = doc["operations"], doc["test_cases"]
+    print(
+        f"\nschemathesis {caller}: {ops['tested']}/{ops['selected']} operations, "
+        f"{cases['generated']} cases, {cases['with_failures']} with failures, "
+        f"{cases['errored']} errored, {took:.1f} s"
+    )
+    doc["output"] = output
+    return doc
+
+
+@pytest.mark.parametrize("caller", list(CALLERS))
+def test_the_document_matches_the_server_for_every_caller(
+    served: tuple[Server, Settings, Path], caller: str
+) -> None:
+    doc = _run(served, caller)
+    shown = doc["output"][-12000:]
+    # Everything ran: every operation, every phase but "examples" (the document has
+    # none), nothing errored.
+    assert doc["operations"]["tested"] == doc["operations"]["selected"] > 0, shown
+    assert doc["operations"]["errored"] == 0 and not doc["errors"], shown
+    for phase in ("coverage", "fuzzing", "stateful"):
+        assert doc["phases"][phase]["status"] != "skip", (phase, shown)
+    # The token is one the server accepts (a run answered only 401 tests nothing).
+    refused = doc["warnings"]["missing_auth"]
+    assert ("GET /api/me" in refused) == (CALLERS[caller] is None), refused
+    assert doc["failures"] == [], shown
+    assert doc["exit_code"] == 0, shown
