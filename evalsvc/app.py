@@ -36,6 +36,7 @@ from evalsvc.httpkit import (
     guarded,
     json_response,
     security_headers,
+    shape,
 )
 from evalsvc.keys import load_or_create_secret
 from evalsvc.openapi import openapi_document
@@ -102,6 +103,14 @@ CORE_ROUTES: list[Route] = [
         whoami,
         "Who the bearer token says you are",
         roles=("operator", "expert", "supervisor"),
+        response=shape(
+            {
+                "role": {"enum": ["operator", "expert", "supervisor"]},
+                "subject": "string",
+                "name": "string",
+                "venue": ["string", "null"],
+            }
+        ),
         tag="system",
     ),
 ]

@@ -32,13 +32,14 @@ __all__ = [
     "read_json",
     "security_headers",
     "session_id_of",
+    "shape",
 ]
 
 import functools
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,6 +125,8 @@ class Route:
     body_schema: dict[str, Any] | None = field(default=None, hash=False, compare=False)
     ok_status: int = 200
     content_type: str = "application/json"  # of the ok response
+    # The JSON Schema of the ok response (:func:`shape`); None: "an object".
+    response: dict[str, Any] | None = field(default=None, hash=False, compare=False)
     idempotent: bool = False  # accepts (or requires) Idempotency-Key
     key_required: bool = False
     query: tuple[Param, ...] = ()
@@ -132,6 +135,22 @@ class Route:
     # (evalsvc.openapi): (status, when).
     errors: tuple[tuple[int, str], ...] = ()
     tag: str = "sessions"
+
+
+def shape(required: Mapping[str, Any], optional: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON Schema of a response object: the properties it always has and those it
+    may have (a JSON type name, a list of them, or a schema). More may be added later,
+    so other properties are allowed."""
+
+    def schema(t: Any) -> Any:
+        return {"type": t} if isinstance(t, str | list) else t
+
+    props = {**(optional or {}), **required}
+    return {
+        "type": "object",
+        "properties": {k: schema(v) for k, v in props.items()},
+        "required": list(required),
+    }
 
 
 _dumps = response_json

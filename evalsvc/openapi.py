@@ -40,7 +40,9 @@ def _responses(r: Route, *, reads_body: bool) -> dict[str, Any]:
     implies (httpkit: auth, body, parameters, idempotency keys) and its own
     (``Route.errors``)."""
     ok_schema: dict[str, Any] = (
-        {"type": "object"} if r.content_type == "application/json" else {"type": "string"}
+        r.response or {"type": "object"}
+        if r.content_type == "application/json"
+        else {"type": "string"}
     )
     out: dict[str, Any] = {
         str(r.ok_status): {

@@ -14,7 +14,15 @@ import base64
 from aiohttp import web
 
 from evalsvc.audit.service import AuditService
-from evalsvc.httpkit import Param, Route, authenticated, int_path, int_query, json_response
+from evalsvc.httpkit import (
+    Param,
+    Route,
+    authenticated,
+    int_path,
+    int_query,
+    json_response,
+    shape,
+)
 from evalsvc.sessions.routes import SESSIONS
 
 AUDIT: web.AppKey[AuditService] = web.AppKey("audit", AuditService)
@@ -79,6 +87,7 @@ ROUTES: list[Route] = [
         get_log_key,
         "The session log's origin and verifier key",
         roles=SUPERVISOR,
+        response=shape({"origin": "string", "log_vkey": "string"}),
         tag="audit",
     ),
     Route(
@@ -103,6 +112,14 @@ ROUTES: list[Route] = [
         get_entry,
         "One audit entry with its C2SP tlog-proof",
         roles=SUPERVISOR,
+        response=shape(
+            {
+                "index": "integer",
+                "entry": "string",
+                "entry_base64": "string",
+                "tlog_proof": "string",
+            }
+        ),
         path_params=(Param("index", "integer", "the entry's index", minimum=0, maximum=2**62),),
         tag="audit",
     ),
@@ -112,6 +129,13 @@ ROUTES: list[Route] = [
         get_consistency,
         "Consistency proof between two log sizes (base64 hashes)",
         roles=SUPERVISOR,
+        response=shape(
+            {
+                "old": "integer",
+                "new": "integer",
+                "proof": {"type": "array", "items": {"type": "string"}},
+            }
+        ),
         query=(
             Param("old", "integer", "earlier size", required=True, minimum=0, maximum=2**62),
             Param("new", "integer", "later size", required=True, minimum=0, maximum=2**62),

@@ -15,7 +15,15 @@ from evalsvc.experts.service import (
     DrawService,
     RevealIn,
 )
-from evalsvc.httpkit import Param, Route, authenticated, int_query, json_response, read_json
+from evalsvc.httpkit import (
+    Param,
+    Route,
+    authenticated,
+    int_query,
+    json_response,
+    read_json,
+    shape,
+)
 
 DRAWS: web.AppKey[DrawService] = web.AppKey("draws", DrawService)
 ALL = ("operator", "expert", "supervisor")
@@ -125,5 +133,6 @@ ROUTES: list[Route] = [
           "Confirm or decline your invitation (invited expert)",
           roles=("expert",), body=AnswerIn, tag="draw"),
     Route("GET", "/api/invitations", my_invitations,
-          "Your invitations: time and venue only (expert)", roles=("expert",), tag="draw"),
+          "Your invitations: time and venue only (expert)", roles=("expert",), tag="draw",
+          response=shape({"invitations": {"type": "array", "items": {"type": "object"}}})),
 ]

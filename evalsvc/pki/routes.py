@@ -35,6 +35,7 @@ from evalsvc.httpkit import (
     authenticated,
     json_response,
     read_json,
+    shape,
 )
 from evalsvc.pki.service import PkiService
 from evalsvc.pki.tls import peer_certificate
@@ -161,6 +162,7 @@ ROUTES: list[Route] = [
         "(purpose venue-agent, no session); sign its signing_bytes",
         body_schema=CHALLENGE_BODY,
         ok_status=201,
+        response=shape({"challenge": "object", "signing_bytes": "string", "nonce": "string"}),
         errors=(
             (403, "a venue-agent challenge where no venue agents are configured"),
             (404, "no such session"),
@@ -174,6 +176,18 @@ ROUTES: list[Route] = [
         post_login,
         "Certificate login: signed challenge -> short-lived bearer token",
         body_schema=LOGIN_BODY,
+        response=shape(
+            {
+                "token": "string",
+                "expires_at": "integer",
+                "role": {"enum": ["expert", "operator"]},
+                "subject": "string",
+                "name": "string",
+                "venue": ["string", "null"],
+                "read_only": "boolean",
+            },
+            {"region": ["string", "null"], "seq": ["integer", "null"]},
+        ),
         errors=(
             (401, "unknown or already used challenge"),
             (403, "certificate or signature refused, or not this session's person"),

@@ -14,6 +14,7 @@ from evalsvc.httpkit import (
     int_query,
     json_response,
     read_json,
+    shape,
 )
 from evalsvc.sessions import schemas
 from evalsvc.sessions.service import Result, SessionService
@@ -114,8 +115,23 @@ async def get_events(request: web.Request) -> web.Response:
 
 _SID = "/api/sessions/{session_id}"
 
+# What every session summary, event and command result has (docs/api.md has the rest).
+_SUMMARY = shape(
+    {"id": "string", "state": "string", "last_seq": "integer"},
+    {"title": ["string", "null"], "stage": ["string", "null"], "primary_venue": "string"},
+)
+_EVENT = shape({"seq": "integer", "type": "string"}, {"payload": "object"})
+_COMMAND_RESULT = shape({"state": "string"}, {"command": "string", "seq": "integer"})
+
 ROUTES: list[Route] = [
-    Route("GET", "/api/sessions", list_sessions, "List the sessions you may see", roles=ALL),
+    Route(
+        "GET",
+        "/api/sessions",
+        list_sessions,
+        "List the sessions you may see",
+        roles=ALL,
+        response=shape({"sessions": {"type": "array", "items": _SUMMARY}}),
+    ),
     Route(
         "POST",
         "/api/sessions",
@@ -155,6 +171,7 @@ ROUTES: list[Route] = [
         roles=ALL,
         body=schemas.CommandIn,
         idempotent=True,
+        response=_COMMAND_RESULT,
     ),
     Route(
         "POST",
@@ -196,6 +213,9 @@ ROUTES: list[Route] = [
         get_events,
         "The session's events after a sequence number",
         roles=ALL,
+        response=shape(
+            {"last_seq": "integer", "events": {"type": "array", "items": _EVENT}}
+        ),
         query=(
             Param("after", "integer", "return events with seq > after", minimum=0, maximum=2**62),
             Param("limit", "integer", "at most this many (default 100)", minimum=1, maximum=1000),
