@@ -33,6 +33,7 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
 )
+from pydantic.config import JsonDict, JsonValue
 
 from evalsvc.errors import FieldError, InvalidInput
 
@@ -65,7 +66,37 @@ class VenueIn(_In):
     seats: StrictInt = Field(description="committee seats at this venue")
 
 
+# Examples in the OpenAPI document: requests the server accepts as they are (valid unified
+# social credit codes, the criteria of a weighted-scoring session), which clients and
+# Schemathesis' examples phase send before anything generated.
+_VENUE: JsonDict = {
+    "id": "sh-ggzy", "name": "上海市公共资源交易中心", "region": "SH", "city": "上海", "seats": 3
+}
+_BID: JsonDict = {
+    "id": "B1", "bidder": "上海浦江智能科技有限公司", "uscc": "91310115MA1K3P7Q27",
+    "price_fen": 1_286_000_000,
+}
+_CRITERIA: list[JsonValue] = [
+    {"id": "Q1", "name": "营业执照与资质证书有效", "category": "qualification"},
+    {"id": "T1", "name": "技术方案", "category": "technical", "max_points": 50},
+    {"id": "C1", "name": "商务条款响应", "category": "commercial", "max_points": 10},
+    {"id": "P1", "name": "投标报价", "category": "price", "max_points": 40,
+     "formula": "lowest_price_ratio"},
+]
+
+
 class BidIn(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {"id": "B4", "bidder": "安徽巢湖智联科技有限公司", "uscc": "91340100MA2TQ8W355",
+                 "price_fen": 1_250_000_000}
+            ]
+        },
+    )
+
     id: StrictStr
     bidder: StrictStr
     uscc: StrictStr = Field(description="unified social credit code (GB 32100, 18 chars)")
@@ -73,6 +104,14 @@ class BidIn(_In):
 
 
 class CriterionIn(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [{"id": "T9", "name": "售后服务", "category": "technical", "max_points": 5}]
+        },
+    )
+
     id: StrictStr
     name: StrictStr
     category: Literal["qualification", "technical", "commercial", "price"]
@@ -90,6 +129,27 @@ class RulesIn(_In):
 
 
 class SessionCreate(_In):
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "智慧水务平台建设项目",
+                    "tenderer": "长三角生态绿色一体化发展示范区执行委员会",
+                    "method": "weighted_scoring",
+                    "primary_venue": _VENUE,
+                    "secondary_venues": [
+                        {"id": "js-suzhou", "name": "苏州市公共资源交易中心", "region": "JS",
+                         "city": "苏州", "seats": 2}
+                    ],
+                    "bids": [_BID],
+                    "criteria": _CRITERIA,
+                }
+            ]
+        },
+    )
+
     title: StrictStr
     tenderer: StrictStr
     method: Literal["weighted_scoring", "lowest_evaluated_price"]
@@ -225,9 +285,33 @@ class CommandIn(RootModel[Command]):
     its JSON Schema — the OpenAPI request body — is the discriminated union itself, not
     an object with a ``root`` field the server would refuse."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"command": "lock_scoring"},
+                {"command": "explain_deviation", "bid_id": "B1", "text": "依据技术方案第3节"},
+            ]
+        }
+    )
+
 
 class SheetIn(_In):
     """A score sheet: ``bids`` maps bid id → criterion id → value (see docs/api.md)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "stage": "scoring",
+                    "bids": {
+                        b: {"T1": "34", "T2": "8.5", "C1": "8"} for b in ("B1", "B2", "B3")
+                    },
+                }
+            ]
+        },
+    )
 
     stage: Literal["qualification", "scoring"]
     bids: dict[StrictStr, dict[StrictStr, Any]]
