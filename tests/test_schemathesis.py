@@ -98,11 +98,11 @@ async def _seed(settings: Settings) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Settings, Path]]:
-    """A seeded server; its settings (for tokens); a scratch directory."""
+def server_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """config/test.toml with the dev PKI as trust directory (trust reload succeeds)."""
     from evalsvc.pki.devpki import build_dev_pki, write_dev_pki
 
-    tmp = tmp_path_factory.mktemp("schemathesis")
+    tmp = tmp_path_factory.mktemp("schemathesis-pki")
     certs = tmp / "certs"
     write_dev_pki(build_dev_pki(dt.datetime.now(dt.UTC)), certs)
     config = tmp / "server.toml"
@@ -111,28 +111,36 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, S
         + f"\n[pki]\ntrust_dir = {json.dumps(str(certs))}\n",
         encoding="utf-8",
     )
-    db_url = f"sqlite:///{tmp / 'evalsvc.db'}"
-    secret = tmp / "token-secret"
+    return config
+
+
+@pytest.fixture
+def served(server_config: Path, tmp_path: Path) -> Iterator[tuple[Server, Settings, Path]]:
+    """A server on a fresh database seeded for one caller (what another caller's run
+    changed — a session aborted, paused — is not this one's starting point); its
+    settings (for tokens); a scratch directory."""
+    db_url = f"sqlite:///{tmp_path / 'evalsvc.db'}"
+    secret = tmp_path / "token-secret"
     settings = load_settings(
-        config,
+        server_config,
         env={},
         overrides={
             "database": {"url": db_url},
             "auth": {"token_secret_file": str(secret)},
-            "audit": {"key_file": str(tmp / "audit-log.key")},
+            "audit": {"key_file": str(tmp_path / "audit-log.key")},
         },
     )
     sessions = asyncio.run(_seed(settings))
-    (tmp / "sessions.json").write_text(json.dumps(sessions), encoding="utf-8")
+    (tmp_path / "sessions.json").write_text(json.dumps(sessions), encoding="utf-8")
     server = Server(
         db_url=db_url,
         secret_file=secret,
-        log=tmp / "server.log",
-        env={"EVALSVC_CONFIG": str(config)},
+        log=tmp_path / "server.log",
+        env={"EVALSVC_CONFIG": str(server_config)},
     )
     server.start()
     try:
-        yield server, settings, tmp
+        yield server, settings, tmp_path
     finally:
         server.stop()
 
@@ -234,6 +242,7 @@ def _run(served: tuple[Server, Settings, Path], caller: str) -> dict[str, Any]:
     return doc
 
 
+@pytest.mark.timeout(DEADLINE_S + 60)
 @pytest.mark.parametrize("caller", list(CALLERS))
 def test_the_document_matches_the_server_for_every_caller(
     served: tuple[Server, Settings, Path], caller: str, capsys: pytest.CaptureFixture[str]
