@@ -67,13 +67,16 @@ def _responses(r: Route, *, reads_body: bool) -> dict[str, Any]:
         missing = "missing or " if r.key_required else ""
         add(422, f"{missing}malformed Idempotency-Key")
         add(409, "Idempotency-Key reused with another body")
+    names = _PARAM.findall(r.path)
+    if "session_id" in names:  # httpkit.session_id_of, then the service
+        add(404, "no such session (or not visible to you)")
+    if others := [n for n in names if n != "session_id"]:
+        add(404, f"no such {' or '.join(others)}")
     if r.roles:  # httpkit.guarded
         add(401, "no or invalid bearer token")
         add(403, f"not {' or '.join(r.roles)}, or this venue or seat may not do this")
-        if "{" in r.path:
-            add(404, "no such session (or not visible to you)")
-            if r.method == "POST":
-                add(409, "not allowed in the session's current state")
+        if names and r.method == "POST":
+            add(409, "not allowed in the session's current state")
     if r.roles or reads_body:  # evalsvc.db: Unavailable, SchemaMismatch
         add(503, "the database is unavailable; try again")
     for status, text in r.errors:
