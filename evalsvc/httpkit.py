@@ -108,6 +108,7 @@ class Param:
     required: bool = False  # query parameters; a path parameter always is
     minimum: int | None = None
     maximum: int | None = None
+    enum: tuple[str, ...] = ()  # the values it may take, when a few
 
 
 @dataclass(frozen=True)

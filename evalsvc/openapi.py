@@ -29,6 +29,8 @@ def _param(p: Param, where: str, *, required: bool) -> dict[str, Any]:
         schema["minimum"] = p.minimum
     if p.maximum is not None:
         schema["maximum"] = p.maximum
+    if p.enum:
+        schema["enum"] = list(p.enum)
     doc: dict[str, Any] = {"name": p.name, "in": where, "required": required, "schema": schema}
     if p.doc:
         doc["description"] = p.doc

@@ -343,3 +343,13 @@ async def test_a_reveal_that_does_not_open_the_commitment_is_refused(
     status, body = await api.call("POST", url + "/commitments", api.op("js-suzhou"),
                                   json={"digest": digest})
     assert status == 409, body  # commitments are closed
+
+
+async def test_experts_region_is_one_of_the_four_or_refused(api: Harness) -> None:
+    """A region filter that is not SH, JS, ZJ or AH is refused by name: one with a NUL
+    reached PostgreSQL and failed there (500, found by tests/test_schemathesis.py)."""
+    for region in ("XX", "sh", "S%00H"):
+        status, body = await api.call("GET", f"/api/experts?region={region}", api.sup)
+        assert status == 422 and body["field"] == "region", (region, body)
+    status, body = await api.call("GET", "/api/experts?region=JS", api.sup)
+    assert status == 200 and body["experts"] == [], body

@@ -230,3 +230,15 @@ async def test_bids_and_criteria_are_added_in_draft_only(api: Harness) -> None:
     status, body = await api.call("POST", f"/api/sessions/{sid}/bids", api.op(),
                                   json={**bid, "id": "B6"})
     assert status == 409 and body["detail"] == "cannot add_bid: session is drawing"
+
+
+async def test_events_after_beyond_any_seq_is_refused_not_a_500(api: Harness) -> None:
+    """``after`` is bounded by what an event's seq column holds: on PostgreSQL a larger
+    number failed the query (500, found by tests/test_schemathesis.py)."""
+    sid, _ = await api.create()
+    url = f"/api/sessions/{sid}/events"
+    status, body = await api.call("GET", f"{url}?after={2**31 - 1}", api.sup)
+    assert status == 200 and body["events"] == [], body
+    for after in (2**31, 2**62 - 1):
+        status, body = await api.call("GET", f"{url}?after={after}", api.sup)
+        assert status == 422 and body["field"] == "after", body
