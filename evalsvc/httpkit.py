@@ -31,6 +31,7 @@ __all__ = [
     "principal",
     "read_json",
     "security_headers",
+    "session_id_in",
     "session_id_of",
     "shape",
 ]
@@ -429,9 +430,15 @@ def session_id_of(request: web.Request) -> str | None:
     session id (a NUL, a space, 41 characters) is no session — 404, before any database
     sees it (PostgreSQL refuses a NUL in text, which would be a 500)."""
     sid = request.match_info.get("session_id")
-    if sid is not None and not _SESSION_ID.fullmatch(sid):
+    return None if sid is None else session_id_in(sid)
+
+
+def session_id_in(value: str) -> str:
+    """``value`` when it can be a session id (from a path or a body); anything else is
+    no session — 404 — before any database sees it."""
+    if not _SESSION_ID.fullmatch(value):
         raise NotFound("no such session")
-    return sid
+    return value
 
 
 def authenticated(request: web.Request) -> Principal:

@@ -21,12 +21,13 @@ from __future__ import annotations
 __all__ = ["PKI", "ROUTES", "SERVER_SSL", "certificate_middleware"]
 
 import base64
+import re
 import ssl
 from typing import Any
 
 from aiohttp import web
 
-from evalsvc.errors import EvalsvcError
+from evalsvc.errors import EvalsvcError, Unauthenticated
 from evalsvc.httpkit import (
     PEER_AUTH,
     Handler,
@@ -35,6 +36,7 @@ from evalsvc.httpkit import (
     authenticated,
     json_response,
     read_json,
+    session_id_in,
     shape,
 )
 from evalsvc.pki.service import PkiService
@@ -66,8 +68,16 @@ def _origin(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
+# A challenge's nonce as make_challenge writes it (base64url of 32+ random bytes).
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+
 async def post_challenge(request: web.Request) -> web.Response:
     data = await read_json(request)
+    if isinstance(data.get("session"), str) and data["session"]:
+        # Not a session id (a NUL, a space): 404 here — PostgreSQL refuses a NUL in a
+        # text parameter, which was a 500 (found by tests/test_schemathesis.py).
+        session_id_in(data["session"])
     ch = await request.app[PKI].challenge(data, origin=_origin(request))
     return json_response(
         {
@@ -81,6 +91,11 @@ async def post_challenge(request: web.Request) -> web.Response:
 
 async def post_login(request: web.Request) -> web.Response:
     data = await read_json(request)
+    nonce = data.get("nonce")
+    if isinstance(nonce, str) and nonce and not _NONCE.fullmatch(nonce):
+        # Never issued (and a NUL would fail the lookup on PostgreSQL): refused as the
+        # service refuses an unknown challenge.
+        raise Unauthenticated("unknown or already used challenge: ask for a new one")
     result = await request.app[PKI].login(data)
     p = result.principal
     return json_response(

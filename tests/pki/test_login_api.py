@@ -504,3 +504,23 @@ async def test_unanswered_challenges_are_bounded_per_session(
     )
     assert status == 200, body
     assert (await capi.call("POST", "/api/auth/challenge", json={"session": sid}))[0] == 201
+
+
+async def test_a_session_or_nonce_that_cannot_be_one_is_refused_not_a_500(
+    capi: Harness, devpki: DevPki
+) -> None:
+    """A NUL (or a space) in the challenge's session or the login's nonce never reaches
+    the database: PostgreSQL refused it with a 500 (found by tests/test_schemathesis.py).
+    Answered as an unknown session (404) and an unknown challenge (401)."""
+    for sid in ("s-\x00", "s 1", "x" * 41):
+        status, body = await capi.call("POST", "/api/auth/challenge", json={"session": sid})
+        assert status == 404 and body["code"] == "not_found", (sid, body)
+    sig = base64.b64encode(b"\x00" * 64).decode()
+    for nonce in ("a\x00" * 12, "not a nonce at all", "n" * 200):
+        status, body = await capi.call(
+            "POST",
+            "/api/auth/login",
+            json={"nonce": nonce, "certificate": pem_chain(devpki, next(iter(devpki.leaves))),
+                  "signature": sig},
+        )
+        assert status == 401, (nonce, body)
