@@ -115,11 +115,13 @@ def server_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def served(server_config: Path, tmp_path: Path) -> Iterator[tuple[Server, Settings, Path]]:
-    """A server on a fresh database seeded for one caller (what another caller's run
-    changed — a session aborted, paused — is not this one's starting point); its
-    settings (for tokens); a scratch directory."""
-    db_url = f"sqlite:///{tmp_path / 'evalsvc.db'}"
+def served(
+    server_config: Path, db_url: str, tmp_path: Path
+) -> Iterator[tuple[Server, Settings, Path]]:
+    """A server on a fresh database (SQLite; PostgreSQL in `./dev test`'s second pass)
+    seeded for one caller (what another caller's run changed — a session aborted,
+    paused — is not this one's starting point); its settings (for tokens); a scratch
+    directory."""
     secret = tmp_path / "token-secret"
     settings = load_settings(
         server_config,
