@@ -1,11 +1,13 @@
 """Schemathesis over the OpenAPI document a real server serves, with every role's token.
 
-A real ``evalsvc serve`` on loopback (tests/e2e/procs.py), on a fresh SQLite database
-seeded with sessions in useful states for each caller, and a working trust directory
-(the dev PKI). For each caller — the supervisor, the primary operator (sh-ggzy), a
-secondary operator (js-suzhou), a seated expert, nobody — the Schemathesis CLI runs its
-phases (the document's examples, coverage, fuzzing, stateful) over every operation of
-``GET /api/openapi.json`` with these checks:
+A real ``evalsvc serve`` on loopback (tests/e2e/procs.py), on a fresh database (SQLite;
+PostgreSQL in ``./dev test``'s second pass, where a NUL in a text parameter or a number
+beyond an INTEGER column fails as it never does on SQLite) seeded with sessions in
+useful states, and a working trust directory (the dev PKI). For each caller — the
+supervisor, the primary operator (sh-ggzy), a secondary operator (js-suzhou), a seated
+expert, nobody — the Schemathesis CLI runs its phases (the document's examples,
+coverage, fuzzing, stateful) over every operation of ``GET /api/openapi.json`` with
+these checks:
 
 - ``not_a_server_error``: no 5xx, whatever was sent;
 - ``status_code_conformance``, ``content_type_conformance``,
@@ -36,8 +38,9 @@ from e2e.procs import Server
 from evalsvc.auth import Principal
 from evalsvc.config import PROJECT_ROOT, Settings, load_settings
 
-# Bounds: 15-30 s per caller on two shared cores, about 1.5 min in all. A failure
-# prints the seed; EVALSVC_SCHEMATHESIS_SEED=<seed> replays that run.
+# Bounds: 10-30 s per caller on two shared cores, about a minute per database pass. A
+# failure prints the seed; EVALSVC_SCHEMATHESIS_SEED=<seed> replays that run, and
+# EVALSVC_SCHEMATHESIS_EXAMPLES=100 makes a longer hunt (about 4 min).
 MAX_EXAMPLES = int(os.environ.get("EVALSVC_SCHEMATHESIS_EXAMPLES", "12"))
 SEED = os.environ.get("EVALSVC_SCHEMATHESIS_SEED")
 # Per caller; over it the run is a failure, not a hang.
