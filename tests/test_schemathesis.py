@@ -30,9 +30,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
-from conftest import make_token, skip_or_fail
+from conftest import make_token, skip_or_fail, uscc
 from e2e.procs import Server
 
 from evalsvc.auth import Principal
@@ -53,12 +54,14 @@ CHECKS = (
 )
 
 # Caller -> (role, venue, subject) of its token; None: no token at all. The subjects are
-# the demo's people (evalsvc.demo): E-AH-0906 holds the Hefei seat and has not scored.
+# the demo's people (evalsvc.demo); EXPERT is whoever the draw seated at Hefei (the
+# seat that has not scored), found when seeding.
+EXPERT = "<seated at Hefei>"
 CALLERS: dict[str, tuple[str, str | None, str] | None] = {
     "supervisor": ("supervisor", None, "sup-demo-zhao"),
     "primary-operator": ("operator", "sh-ggzy", "op-sh-0012"),
     "secondary-operator": ("operator", "js-suzhou", "op-js-0031"),
-    "expert": ("expert", "ah-hefei", "E-AH-0906"),
+    "expert": ("expert", "ah-hefei", EXPERT),
     "anonymous": None,
 }
 
@@ -71,15 +74,17 @@ def _schemathesis() -> list[str]:
     return [sys.executable, "-m", "schemathesis.cli"]
 
 
-async def _seed(settings: Settings) -> list[str]:
+async def _seed(settings: Settings) -> tuple[list[str], str]:
     """Sessions in the states that open the most of the API, through the real service:
     draft (bids, criteria, open_draw), drawing (seats, the ceremony), evaluating /
     scoring with one sheet missing (sheets, lock_scoring), reporting (aggregation,
-    report, sign_report, seal)."""
+    report, sign_report, seal). Also the expert seated at Hefei in the scoring session,
+    who has not scored (the committee is drawn)."""
     from aiohttp import web
 
     from evalsvc.app import create_app
-    from evalsvc.demo import DEMO_SESSION, OPERATORS, seed_demo
+    from evalsvc.demo import DEMO_RULES, DEMO_SESSION, OPERATORS, SUPERVISOR, seed_demo
+    from evalsvc.experts.routes import DRAWS
     from evalsvc.sessions.routes import SESSIONS
 
     app = create_app(settings)
@@ -88,14 +93,30 @@ async def _seed(settings: Settings) -> list[str]:
     try:
         svc = app[SESSIONS]
         primary = Principal("operator", *OPERATORS["sh-ggzy"], "sh-ggzy")
-        draft = str((await svc.create(primary, DEMO_SESSION, key=None)).body["id"])
-        drawing = str((await svc.create(primary, DEMO_SESSION, key=None)).body["id"])
+
+        async def create(tenderer: str) -> str:
+            doc = {**DEMO_SESSION, "tenderer": tenderer}
+            return str((await svc.create(primary, doc, key=None)).body["id"])
+
+        # Four tenders, not one registered four times (which draws only with a
+        # supervisor's approval, docs/draw.md §6.8): another tenderer, or (the draw
+        # rules name the demo's tenderer) another title and other bidders.
+        draft = await create("招标人 甲")
+        drawing = await create("招标人 乙")
         await svc.command(primary, drawing, {"command": "open_draw"}, key=None)
-        scoring = await seed_demo(svc)
-        reporting = await seed_demo(svc, leave_last_unscored=False)
+        scoring = await seed_demo(svc, app[DRAWS])
+        bids = [{**b, "uscc": uscc(f"R{i}")} for i, b in enumerate(DEMO_SESSION["bids"])]
+        bidders = [{"name": b["bidder"], "uscc": b["uscc"], "principals": []} for b in bids]
+        with (
+            mock.patch.dict(DEMO_SESSION, {"title": "另一个招标项目", "bids": bids}),
+            mock.patch.dict(DEMO_RULES, {"bidders": bidders}),
+        ):
+            reporting = await seed_demo(svc, app[DRAWS], leave_last_unscored=False)
         for command in ("lock_scoring", "start_report"):
             await svc.command(primary, reporting, {"command": command}, key=None)
-        return [draft, drawing, scoring, reporting]
+        seats = (await svc.get(SUPERVISOR, scoring))["seats"]
+        unscored = next(s for s in reversed(seats) if s["venue_id"] == "ah-hefei")
+        return [draft, drawing, scoring, reporting], str(unscored["expert_id"])
     finally:
         await runner.cleanup()
 
@@ -135,8 +156,9 @@ def served(
             "audit": {"key_file": str(tmp_path / "audit-log.key")},
         },
     )
-    sessions = asyncio.run(_seed(settings))
-    (tmp_path / "sessions.json").write_text(json.dumps(sessions), encoding="utf-8")
+    sessions, expert = asyncio.run(_seed(settings))
+    seeded = {"sessions": sessions, "expert": expert}
+    (tmp_path / "seeded.json").write_text(json.dumps(seeded), encoding="utf-8")
     server = Server(
         db_url=db_url,
         secret_file=secret,
@@ -178,7 +200,8 @@ values = [0, 1, 2, 3, 5, 8]
 def _run(served: tuple[Server, Settings, Path], caller: str) -> dict[str, Any]:
     server, settings, tmp = served
     cli = _schemathesis()
-    sessions = json.loads((tmp / "sessions.json").read_text(encoding="utf-8"))
+    seeded = json.loads((tmp / "seeded.json").read_text(encoding="utf-8"))
+    sessions = seeded["sessions"]
     work = tmp / caller
     work.mkdir()
     report = work / "report.json"
@@ -211,6 +234,7 @@ def _run(served: tuple[Server, Settings, Path], caller: str) -> dict[str, Any]:
     who = CALLERS[caller]
     if who is not None:
         role, venue, subject = who
+        subject = seeded["expert"] if subject == EXPERT else subject
         token = make_token(settings, role, venue=venue, subject=subject, ttl=3600)
         args += ["--header", f"Authorization: Bearer {token}"]
     log = work / "output.txt"
