@@ -314,6 +314,7 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
         send_timeout_s=rt.send_timeout_seconds,
         close_timeout_s=rt.close_timeout_seconds,
         notsent_lowat=rt.tcp_notsent_lowat,
+        docs=service.uow.docs,
     )
     service.bus.add_listener(hub.on_commit)
     app[HUB] = hub

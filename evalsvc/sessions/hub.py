@@ -348,7 +348,7 @@ class Feed:
             def tx(
                 c: SAConnection, after: int = after
             ) -> tuple[Session, int, list[store.StoredEvent]]:
-                s, last = store.load_session(c, self.session_id)
+                s, last = store.load_session(c, self.session_id, docs=self.hub.docs)
                 evs = store.list_events(c, self.session_id, after=after, limit=FETCH_LIMIT)
                 return s, last, evs
 
@@ -440,7 +440,7 @@ class Feed:
             def tx(
                 c: SAConnection,
             ) -> tuple[Session, int, list[store.StoredEvent], dict[str, Member] | None]:
-                s, last = store.load_session(c, self.session_id)
+                s, last = store.load_session(c, self.session_id, docs=self.hub.docs)
                 evs: list[store.StoredEvent] = []
                 if want_replay and after <= last:  # the cap is applied below, to target
                     evs = store.list_events(c, self.session_id, after=after, limit=hub.replay_cap)
@@ -560,8 +560,12 @@ class Hub:
         close_timeout_s: float = CLOSE_TIMEOUT_S,
         notsent_lowat: int = 0,
         instance: str | None = None,
+        docs: store.SessionDocs | None = None,
     ) -> None:
         self.db = db
+        # Parsed session documents shared with the unit of work: a hello from each of a
+        # session's hundreds of sockets reuses one parse while the document is unchanged.
+        self.docs = docs if docs is not None else store.SessionDocs()
         self.epoch = epoch
         # This process among the instances on one database (presence keys, rows).
         self.instance = instance or "i-" + secrets.token_hex(6)
