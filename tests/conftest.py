@@ -207,18 +207,23 @@ def db_url(tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def settings(tmp_path: Path, db_url: str) -> Settings:
-    """Test settings: config/test.toml + this test's database and secret file."""
+def make_settings(tmp_path: Path, db_url: str, **audit: Any) -> Settings:
+    """config/test.toml + a database and secret files in ``tmp_path`` (+ ``[audit]`` keys)."""
     return load_settings(
         PROJECT_ROOT / "config" / "test.toml",
         env={},
         overrides={
             "database": {"url": db_url, "pool_size": 4},
             "auth": {"token_secret_file": str(tmp_path / "token-secret")},
-            "audit": {"key_file": str(tmp_path / "audit-log.key")},
+            "audit": {"key_file": str(tmp_path / "audit-log.key"), **audit},
         },
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    """Test settings: config/test.toml + this test's database and secret file."""
+    return make_settings(tmp_path, db_url)
 
 
 def make_token(

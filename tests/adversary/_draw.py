@@ -70,3 +70,17 @@ async def events_of(api: Harness, sid: str, kind: str) -> list[dict[str, Any]]:
 
 __all__ = ["PARTIES", "VENUES", "commit", "committed_ceremony", "draw_rules", "events_of",
            "open_ceremony", "reveal", "secret", "session_with_pool", "token"]
+
+
+async def drawn_session(api: Harness, db_url: str, tmp_path: Any) -> str:
+    """A session whose first ceremony ran: every party committed and revealed."""
+    sid = await session_with_pool(api, db_url, tmp_path)
+    status, out = await open_ceremony(api, sid, commit_s=2.0, rules=draw_rules())
+    assert status == 201, out
+    for party in PARTIES:
+        assert (await commit(api, sid, party, 1))[0] == 201
+    await asyncio.sleep(2.2)
+    for party in PARTIES:
+        status, out = await reveal(api, sid, party, 1)
+        assert status == 201, out
+    return sid

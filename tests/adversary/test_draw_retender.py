@@ -3,25 +3,17 @@ the session and register the same tender again, with nothing linking the two."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from conftest import Harness
 
-from ._draw import PARTIES, commit, draw_rules, open_ceremony, reveal, session_with_pool
+from ._draw import draw_rules, drawn_session, open_ceremony
 
 
 async def test_registering_the_tender_again_is_linked_and_needs_a_supervisor(
     api: Harness, db_url: str, tmp_path: Path
 ) -> None:
-    first = await session_with_pool(api, db_url, tmp_path)
-    status, out = await open_ceremony(api, first, commit_s=2.0, rules=draw_rules())
-    assert status == 201, out
-    for party in PARTIES:
-        assert (await commit(api, first, party, 1))[0] == 201
-    await asyncio.sleep(2.2)
-    for party in PARTIES:
-        assert (await reveal(api, first, party, 1))[0] == 201
+    first = await drawn_session(api, db_url, tmp_path)
     # The primary has seen its members and wants others: it cannot abort …
     status, out = await api.command(first, api.op(), "abort", reason="重新登记")
     assert status == 403, out

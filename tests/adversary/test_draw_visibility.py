@@ -3,7 +3,6 @@ neither read the pool nor rerun the draw, and hand-picking does not form a commi
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -11,20 +10,7 @@ from conftest import Harness, make_token, session_doc
 
 from evalsvc.experts.bundle import verify_bundle
 
-from ._draw import PARTIES, commit, draw_rules, open_ceremony, reveal, session_with_pool
-
-
-async def _drawn_session(api: Harness, db_url: str, tmp_path: Path) -> str:
-    sid = await session_with_pool(api, db_url, tmp_path)
-    status, out = await open_ceremony(api, sid, commit_s=2.0, rules=draw_rules())
-    assert status == 201, out
-    for party in PARTIES:
-        assert (await commit(api, sid, party, 1))[0] == 201
-    await asyncio.sleep(2.2)
-    for party in PARTIES:
-        status, out = await reveal(api, sid, party, 1)
-        assert status == 201, out
-    return sid
+from ._draw import drawn_session, session_with_pool
 
 
 async def test_operators_do_not_read_the_pool(
@@ -43,7 +29,7 @@ async def test_operators_do_not_read_the_pool(
 async def test_nothing_a_secondary_operator_receives_lets_it_rerun_the_draw(
     api: Harness, db_url: str, tmp_path: Path
 ) -> None:
-    sid = await _drawn_session(api, db_url, tmp_path)
+    sid = await drawn_session(api, db_url, tmp_path)
     sup_events = await api.events(sid)
     seed = next(e for e in sup_events if e["type"] == "draw.seeded")["payload"]["seed"]
     sup_secret = next(e for e in sup_events if e["type"] == "draw.revealed"

@@ -7,11 +7,11 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from conftest import EXPERT_IDS, PROJECT_ROOT, Harness, session_doc
+from conftest import EXPERT_IDS, Harness, make_settings, session_doc
 
 from evalsvc.app import create_app
 from evalsvc.audit.note import cosignature_vkey, generate_key, split_note
-from evalsvc.config import Settings, load_settings
+from evalsvc.config import Settings
 from evalsvc.venues.agent import Agent, WitnessConfig
 from evalsvc.venues.mirror import Mirror
 
@@ -19,19 +19,7 @@ VENUES = ("js-suzhou", "ah-hefei")
 
 
 def _settings(tmp_path: Path, db_url: str, witness_vkeys: dict[str, str]) -> Settings:
-    return load_settings(
-        PROJECT_ROOT / "config" / "test.toml",
-        env={},
-        overrides={
-            "database": {"url": db_url, "pool_size": 4},
-            "auth": {"token_secret_file": str(tmp_path / "token-secret")},
-            "audit": {
-                "key_file": str(tmp_path / "audit.key"),
-                "witness_keys": witness_vkeys,
-                "witness_retry_seconds": 1,
-            },
-        },
-    )
+    return make_settings(tmp_path, db_url, witness_keys=witness_vkeys, witness_retry_seconds=1)
 
 
 async def _drawn(api: Harness) -> tuple[str, int]:

@@ -4,7 +4,9 @@ would only show as a test killed by pytest-timeout, minutes later, saying nothin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,27 +28,29 @@ async def _slow_idle_ws(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def test_a_client_stopped_while_connecting_ends(aiohttp_server: Any) -> None:
+@contextlib.asynccontextmanager
+async def _client_of_a_slow_idle_server(
+    aiohttp_server: Any,
+) -> AsyncIterator[tuple[Client, asyncio.Task[Any], asyncio.Event]]:
+    """A test client running against a server that is slow to accept and never speaks."""
     app = web.Application()
     app.router.add_get("/ws/sessions/s-1", _slow_idle_ws)
     server = await aiohttp_server(app)
     async with aiohttp.ClientSession() as http:
         client = Client("expert", [str(server.make_url(""))], "s-1", "token")
         stop = asyncio.Event()
-        runner = asyncio.create_task(client.run(http, stop))
+        yield client, asyncio.create_task(client.run(http, stop)), stop
+
+
+async def test_a_client_stopped_while_connecting_ends(aiohttp_server: Any) -> None:
+    async with _client_of_a_slow_idle_server(aiohttp_server) as (client, runner, stop):
         await asyncio.sleep(0.1)  # inside ws_connect: no socket to drop yet
         await stop_clients([client], [runner], stop, timeout=5)
         assert runner.done()
 
 
 async def test_an_unanswered_request_fails_naming_it(aiohttp_server: Any) -> None:
-    app = web.Application()
-    app.router.add_get("/ws/sessions/s-1", _slow_idle_ws)
-    server = await aiohttp_server(app)
-    async with aiohttp.ClientSession() as http:
-        client = Client("expert", [str(server.make_url(""))], "s-1", "token")
-        stop = asyncio.Event()
-        runner = asyncio.create_task(client.run(http, stop))
+    async with _client_of_a_slow_idle_server(aiohttp_server) as (client, runner, stop):
         with pytest.raises(TimeoutError, match=r"no ack for submit 'k-1' within 2 s.*s-1"):
             await client.request({"type": "submit", "id": "k-1"}, timeout=1, deadline=2)
         with pytest.raises(TimeoutError, match=r"no event with seq >= 3 within 0.2 s"):
