@@ -198,7 +198,7 @@ class DrawService:
         body = parse_body(DrawOpenIn, data)
 
         def prepare(conn: Connection) -> tuple[xstore.Snapshot, list[dict[str, Any]]]:
-            s, _ = store.load_session(conn, session_id)
+            s, _ = store.load_session(conn, session_id, docs=self.uow.docs)
             require_primary_operator(s, p, "open the draw")
             snap = xstore.prepare_snapshot(conn, _taken(s, xstore.load_draw(conn, session_id)))
             return snap, xstore.earlier_sessions(conn, s)
@@ -587,7 +587,7 @@ class DrawService:
         """The draw as ``p`` may see it: ceremony progress, seats, invitations."""
 
         def tx(conn: Connection) -> tuple[Session, DrawState | None]:
-            s, _ = store.load_session(conn, session_id)
+            s, _ = store.load_session(conn, session_id, docs=self.uow.docs)
             return s, xstore.load_draw(conn, session_id)
 
         s, st = await self.db.read(tx)
@@ -610,7 +610,7 @@ class DrawService:
         def tx(conn: Connection) -> list[dict[str, Any]]:
             out = []
             for row in xstore.invitations_of(conn, p.subject):
-                s, _ = store.load_session(conn, row["session_id"])
+                s, _ = store.load_session(conn, row["session_id"], docs=self.uow.docs)
                 st = xstore.load_draw(conn, row["session_id"])
                 v = s.venue(row["venue_id"])
                 # 四不知: the time and the venue, never the project, tenderer or bids.
@@ -637,7 +637,7 @@ class DrawService:
         result): supervisors at any time, anyone who sees the session once it is sealed."""
 
         def tx(conn: Connection) -> tuple[Session, dict[str, Any]]:
-            s, _ = store.load_session(conn, session_id)
+            s, _ = store.load_session(conn, session_id, docs=self.uow.docs)
             require_visible(s, p)
             if not sees_draw_inputs(s, p):
                 raise Forbidden("the draw's inputs are disclosed to supervisors, and to"

@@ -444,7 +444,9 @@ class PkiService:
                     {"n": identity.number},
                 )
                 pool_ids = frozenset(str(r[0]) for r in rows)
-            return who(store.load_session(conn, session_id)[0], pool_ids)[0], pool_ids
+            return who(store.load_session(conn, session_id, docs=self.uow.docs)[0], pool_ids)[
+                0
+            ], pool_ids
 
         # Who the certificate names is read first (the event's actor); under the lock
         # the decision checks it still holds.

@@ -172,7 +172,9 @@ class SessionService:
 
     async def get(self, p: Principal, session_id: str) -> dict[str, Any]:
         """The session as ``p`` may see it."""
-        session, last = await self.db.read(lambda c: store.load_session(c, session_id))
+        session, last = await self.db.read(
+            lambda c: store.load_session(c, session_id, docs=self.uow.docs)
+        )
         require_visible(session, p)
         return view_session(session, p, last_seq=last)
 
@@ -291,7 +293,7 @@ class SessionService:
                 )
                 if seen:
                     return None  # a retry: the unit of work answers as the first time
-                s, _ = store.load_session(conn, session_id)
+                s, _ = store.load_session(conn, session_id, docs=self.uow.docs)
                 require_visible(s, p)
                 require_expert_seat(s, p, "sign the report")
                 m.require_state(s, "sign_report")
@@ -336,7 +338,7 @@ class SessionService:
         """The final report to sign (and, once sealed, the report as signed)."""
 
         def tx(conn: Connection) -> tuple[Session, int, dict[str, Any]]:
-            s, last = store.load_session(conn, session_id)
+            s, last = store.load_session(conn, session_id, docs=self.uow.docs)
             require_visible(s, p)
             state = s.paused.from_state if s.paused else s.state
             if state not in (State.REPORTING, State.SEALED):
@@ -419,7 +421,7 @@ class SessionService:
         """Committee result, once scoring is locked."""
 
         def tx(conn: Connection) -> tuple[Session, int, list[Any]]:
-            s, last = store.load_session(conn, session_id)
+            s, last = store.load_session(conn, session_id, docs=self.uow.docs)
             require_visible(s, p)
             state = s.paused.from_state if s.paused else s.state
             if state not in _RESULT_STATES:
@@ -443,7 +445,7 @@ class SessionService:
         sheets, and for supervisors every sheet with what opens its commitment."""
 
         def tx(conn: Connection) -> tuple[Session, dict[str, dict[int, int]], list[dict[str, Any]]]:
-            s, _ = store.load_session(conn, session_id)
+            s, _ = store.load_session(conn, session_id, docs=self.uow.docs)
             require_visible(s, p)
             own: list[dict[str, Any]] = []
             if p.role == "expert":
@@ -483,7 +485,7 @@ class SessionService:
         limit = max(1, min(limit, MAX_EVENTS_PAGE))
 
         def tx(conn: Connection) -> tuple[Session, int, list[store.StoredEvent]]:
-            s, last = store.load_session(conn, session_id)
+            s, last = store.load_session(conn, session_id, docs=self.uow.docs)
             require_visible(s, p)
             return s, last, store.list_events(conn, session_id, after=after, limit=limit)
 
@@ -552,8 +554,10 @@ def _authorised_command(snap: Snapshot, p: Principal, cmd: Any) -> m.Command:
             if s.state is not State.DRAFT:
                 # Aborting after the draw opened would let the primary start over until
                 # it likes the committee (docs/draw.md §6.8): a supervisor decides.
-                raise Forbidden("once the draw has opened only a supervisor may abort"
-                                " the session (with a reason)")
+                raise Forbidden(
+                    "once the draw has opened only a supervisor may abort"
+                    " the session (with a reason)"
+                )
         return m.Abort(cmd.reason)
     if name == "decide_designation":
         if p.role != "supervisor":
