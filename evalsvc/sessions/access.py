@@ -224,15 +224,12 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
             pl = {k: v for k, v in event["payload"].items() if k != "signature"}
             event = {**event, "payload": {**pl, "signed": True}}
     if kind == "sheets.opened" and p.role != "supervisor":
-        # The same for the signatures a lock discloses: each stays with its own seat.
-        own = s.seat_of(p.subject) if p.role == "expert" else None
-        sheets = [
-            x
-            if "signature" not in x or (own is not None and own.index == x["seat"])
-            else {**{k: v for k, v in x.items() if k != "signature"}, "signed": True}
-            for x in event["payload"]["sheets"]
-        ]
-        event = {**event, "payload": {**event["payload"], "sheets": sheets}}
+        # The disclosure schedule (DESIGN.md): after the lock the other roles see the
+        # committee's result, not each member's sheet; the openings stay in the audit
+        # log for supervisors and the sealed bundle. They learn which versions closed.
+        pl = event["payload"]
+        closed = [{"seat": x["seat"], "version": x["version"]} for x in pl["sheets"]]
+        event = {**event, "payload": {"stage": pl["stage"], "sheets": closed, "masked": True}}
     if (
         p.role == "expert"
         and not sees_project(s, p)

@@ -103,8 +103,9 @@ async def test_what_others_receive_before_the_lock_does_not_depend_on_the_scores
         a, b = json.dumps(seen_a[what], sort_keys=True), json.dumps(seen_b[what], sort_keys=True)
         if a != b:
             at = next(i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y)
-            raise AssertionError(f"{what} differs at {at}: {a[at - 200:at + 80]!r} != "
-                                 f"{b[at - 200:at + 80]!r}")
+            raise AssertionError(
+                f"{what} differs at {at}: {a[at - 200 : at + 80]!r} != {b[at - 200 : at + 80]!r}"
+            )
 
 
 async def test_a_colleague_cannot_recover_a_qualification_sheet_by_guessing(
@@ -152,9 +153,7 @@ async def test_the_lock_opens_every_commitment_of_the_stage(api: Harness) -> Non
         if e["type"] == "sheet.submitted" and e["payload"]["stage"] == "scoring"
     }
     (opened,) = [
-        e
-        for e in events
-        if e["type"] == "sheets.opened" and e["payload"]["stage"] == "scoring"
+        e for e in events if e["type"] == "sheets.opened" and e["payload"]["stage"] == "scoring"
     ]
     opens = {(x["seat"], x["version"]): x for x in opened["payload"]["sheets"]}
     assert opens.keys() == committed.keys() and len(opens) == len(experts) + 1
@@ -163,3 +162,26 @@ async def test_the_lock_opens_every_commitment_of_the_stage(api: Harness) -> Non
         mac = hmac.new(bytes.fromhex(x["salt"]), canonical_bytes(x["sheet"]), hashlib.sha256)
         assert mac.hexdigest() == commitment, key
     assert opens[(0, 2)]["sheet"]["bids"]["B1"]["T1"] == "33"
+
+
+async def test_after_the_lock_others_see_the_result_not_each_sheet(api: Harness) -> None:
+    # DESIGN.md's schedule: after the lock an expert and an operator see the committee's
+    # result; each member's sheet (and its opening) only supervisors and the record.
+    sid, experts = await api.to_stage("scoring")
+    for n, (_, tok) in enumerate(experts):
+        status, body = await api.submit(sid, tok, scoring_sheet(t1=str(21 + n)), key=f"r-{n}-key1")
+        assert status == 201, body
+    assert (await api.command(sid, api.op(), "lock_scoring"))[0] == 200
+    for tok in (experts[1][1], api.op("js-suzhou"), api.op()):
+        status, page = await api.call("GET", f"/api/sessions/{sid}/events?after=0", tok)
+        assert status == 200, page
+        for e in page["events"]:
+            if e["type"] == "sheets.opened":
+                assert e["payload"]["masked"] is True
+                assert all(set(x) == {"seat", "version"} for x in e["payload"]["sheets"])
+    (sup_view,) = [
+        e
+        for e in await api.events(sid)
+        if e["type"] == "sheets.opened" and e["payload"]["stage"] == "scoring"
+    ]
+    assert all("salt" in x and "sheet" in x for x in sup_view["payload"]["sheets"])
