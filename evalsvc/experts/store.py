@@ -316,14 +316,7 @@ def session_bundle(
     from evalsvc.experts.bundle import BUNDLE_FORMAT
     from evalsvc.sessions.store import list_events
 
-    events = []
-    after = 0
-    while True:
-        page = list_events(conn, session_id, after=after, limit=1000)
-        if not page:
-            break
-        events += [e for e in page if e.type.startswith("draw.")]
-        after = page[-1].seq
+    events = _draw_events(conn, session_id)
     drawn = [e for e in events if e.type == "draw.drawn"
              and (ceremony is None or e.payload.get("ceremony") == ceremony)]
     if not drawn:
