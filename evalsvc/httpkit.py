@@ -330,16 +330,19 @@ _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 MAX_TOKEN_CHARS = 4096
 
 
-def bearer_principal(tokens: TokenVerifier, token: str, *, now: int) -> Principal:
+def bearer_principal(
+    tokens: TokenVerifier, token: str, *, now: int, cache: bool = True
+) -> Principal:
     """The principal of a bearer token, for HTTP and the WebSocket alike:
-    :class:`~evalsvc.errors.Unauthenticated` (or a subclass) is the only refusal."""
+    :class:`~evalsvc.errors.Unauthenticated` (or a subclass) is the only refusal.
+    ``cache`` as in :meth:`TokenVerifier.verify`."""
     if len(token) > MAX_TOKEN_CHARS or not _B64TOKEN.fullmatch(token):
         raise Unauthenticated(
             "malformed bearer token: expected at most "
             f"{MAX_TOKEN_CHARS} characters of A-Z a-z 0-9 - . _ ~ + / (RFC 6750 §2.1)"
         )
     try:
-        return tokens.verify(token, now=now)
+        return tokens.verify(token, now=now, cache=cache)
     except EvalsvcError:
         raise
     except Exception as exc:

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import socket
 import time
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -58,10 +59,14 @@ async def _refuse(ws: web.WebSocketResponse, exc: BaseException, msg_id: str | N
 
 async def _authenticate(
     request: web.Request, ws: web.WebSocketResponse, session_id: str
-) -> tuple[Principal, dict[str, object], int] | None:
+) -> tuple[Principal, int, dict[str, Any], int] | None:
     """The first frame must be ``auth`` within :data:`AUTH_TIMEOUT_S`; anything else
     closes the connection with a reason. ``{"method": "tls"}`` takes the venue agent the
-    connection's TLS client certificate authenticates (evalsvc.pki.routes middleware)."""
+    connection's TLS client certificate authenticates (evalsvc.pki.routes middleware).
+
+    Returns the principal, the session's last seq, the ``you`` of its view and the
+    expiry — not the view: the handler's frame lives as long as the connection, and a
+    whole session document held there was most of an idle socket's memory."""
     try:
         msg = await asyncio.wait_for(ws.receive(), AUTH_TIMEOUT_S)
     except TimeoutError:
@@ -89,7 +94,9 @@ async def _authenticate(
                 )
             p, expires = peer.get(), peer.expires_at
         else:
-            p = bearer_principal(request.app[TOKENS], parsed.token, now=int(time.time()))
+            p = bearer_principal(
+                request.app[TOKENS], parsed.token, now=int(time.time()), cache=False
+            )
             expires = p.expires_at or 0
         view = await request.app[SESSIONS].get(p, session_id)  # NotFound unless visible
     except Exception as exc:
@@ -107,7 +114,9 @@ async def _authenticate(
             session_id,
             expires,
         )
-    return p, view, expires
+    last_seq, you = view["last_seq"], view["you"]
+    assert isinstance(last_seq, int) and isinstance(you, dict)
+    return p, last_seq, you, expires
 
 
 class _AuthTimeout(Unauthenticated):
@@ -149,7 +158,8 @@ async def session_socket(request: web.Request) -> web.StreamResponse:
         auth = await _authenticate(request, ws, session_id)
         if auth is None:
             return ws
-        p, view, expires = auth
+        p, last_seq, you, expires = auth
+        del auth
 
         async def close(code: int, reason: str) -> None:
             await ws.close(code=code, message=reason.encode("ascii"))
@@ -170,8 +180,8 @@ async def session_socket(request: web.Request) -> web.StreamResponse:
         conn.enqueue(
             protocol.auth_ok_message(
                 epoch=hub.epoch,
-                seq=int(view["last_seq"]),  # type: ignore[call-overload]
-                you=view["you"],  # type: ignore[arg-type]
+                seq=last_seq,
+                you=you,
             )
         )
         async for msg in ws:
