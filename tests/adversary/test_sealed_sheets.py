@@ -185,3 +185,14 @@ async def test_after_the_lock_others_see_the_result_not_each_sheet(api: Harness)
         if e["type"] == "sheets.opened" and e["payload"]["stage"] == "scoring"
     ]
     assert all("salt" in x and "sheet" in x for x in sup_view["payload"]["sheets"])
+
+
+def test_salts_are_fresh_across_refills() -> None:
+    # The salts are read from the CSPRNG in batches: none may repeat across a refill,
+    # each has the commitment's key size.
+    from evalsvc.sessions.service import SaltSource
+
+    source = SaltSource(batch=4)
+    salts = [source() for _ in range(4 * 5 + 1)]
+    assert all(len(s) == 32 for s in salts)
+    assert len(set(salts)) == len(salts)
