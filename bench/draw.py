@@ -123,10 +123,12 @@ async def _ceremonies(n: int, count: int, window_s: float) -> None:
 
         for i in range(n):
             # A tender per session: the same tender again would need an approval (§6.8).
+            # Its recusal inputs are the session's; the rules name none of them (§6.1).
             tenderer = f"{DEMO_SESSION['tenderer']}{i}"
-            rules = {**DEMO_RULES, "tenderer": {**DEMO_RULES["tenderer"], "name": tenderer}}
-            s = await call("POST", "/api/sessions", primary,
-                           {**DEMO_SESSION, "tenderer": tenderer})
+            rules = DEMO_RULES
+            s = await call("POST", "/api/sessions", primary, {
+                **DEMO_SESSION, "tenderer": tenderer,
+                "tender_number": f"{DEMO_SESSION['tender_number']}-{i}"})
             sid = s["id"]  # type: ignore[index]
             await call("POST", f"/api/sessions/{sid}/commands", primary,
                        {"command": "open_draw"})
