@@ -325,7 +325,10 @@ def tender_key(number: str) -> str:
 
 def _tender(errs: _Errors, data: Mapping[str, Any]) -> None:
     number = data["tender_number"]
-    if not _TENDER_NUMBER_RE.match(number) or not tender_key(number):
+    # Typed with a Chinese input method, letters and digits may come full-width (ＳＨ):
+    # they are checked, and compared (tender_key), as their plain forms.
+    folded = unicodedata.normalize("NFKC", number)
+    if not _TENDER_NUMBER_RE.match(folded) or not tender_key(number):
         errs.add("tender_number", "招标项目编号须为 1-64 个字符 (字母、数字、汉字及"
                  " - _ . / # 括号), 不含空格")
     _uscc(errs, "tenderer_uscc", data["tenderer_uscc"])

@@ -76,7 +76,7 @@ async def test_a_principal_left_out_of_any_request_still_recuses(
          "rules/recusal/unsafe_no_recusal"),
     ]
     for rules, field in attempts:
-        status, out = await open_ceremony(api, sid, commit_s=600, rules=rules)
+        status, out = await open_ceremony(api, sid, commit_s=600, reveal_s=1200, rules=rules)
         assert status == 422 and out["field"] == field, out
     # Nor can the bid be registered again without its principal once the draft is over.
     status, out = await api.call("POST", f"/api/sessions/{sid}/bids", api.op(), json={
