@@ -95,7 +95,8 @@ async def _seed(settings: Settings) -> tuple[list[str], str]:
         primary = Principal("operator", *OPERATORS["sh-ggzy"], "sh-ggzy")
 
         async def create(tenderer: str, number: str) -> str:
-            doc = {**DEMO_SESSION, "tenderer": tenderer, "tender_number": number}
+            doc = {**DEMO_SESSION, "tenderer": tenderer, "tender_number": number,
+                   "tenderer_uscc": uscc(f"T{number[-3:]}")}
             return str((await svc.create(primary, doc, key=None)).body["id"])
 
         # Four tenders, not one registered four times (which draws only with a
