@@ -124,7 +124,8 @@ async def prepare_evalsvc(base: str, secret: bytes) -> tuple[str, list[str]]:
         )
 
     ops = {v: tok("operator", v, f"op-{v}") for v in ("sh-ggzy", "js-suzhou", "ah-hefei")}
-    doc = session_doc()
+    # session_doc carries the tender's recusal inputs (number, tenderer USCC, departments).
+    doc = session_doc(tender_number="BENCH-API-1")
     doc["criteria"] = [c for c in doc["criteria"] if c["category"] != "qualification"]
     async with aiohttp.ClientSession() as http:
 

@@ -83,6 +83,7 @@ async def _ceremonies(n: int, count: int, window_s: float) -> None:
     from evalsvc.experts.seed import commitment_digest
     from evalsvc.experts.store import import_experts
     from evalsvc.httpkit import PRINCIPAL_SECRET
+    from evalsvc.ids import uscc_check_char
     from evalsvc.typedefs import DB
 
     tmp = Path(tempfile.mkdtemp(prefix="evalsvc-bench-draw-"))
@@ -122,11 +123,15 @@ async def _ceremonies(n: int, count: int, window_s: float) -> None:
                 return doc
 
         for i in range(n):
-            # A tender per session: the same tender again would need an approval (§6.8).
-            tenderer = f"{DEMO_SESSION['tenderer']}{i}"
-            rules = {**DEMO_RULES, "tenderer": {**DEMO_RULES["tenderer"], "name": tenderer}}
-            s = await call("POST", "/api/sessions", primary,
-                           {**DEMO_SESSION, "tenderer": tenderer})
+            # A tender per session — its own number and tenderer (name and USCC): the
+            # same tender again would need an approval (§6.8). Its recusal inputs are
+            # the session's; the rules name none of them (§6.1).
+            body17 = f"11310000{i:09d}"
+            s = await call("POST", "/api/sessions", primary, {
+                **DEMO_SESSION, "tenderer": f"{DEMO_SESSION['tenderer']}{i}",
+                "tenderer_uscc": body17 + uscc_check_char(body17),
+                "tender_number": f"{DEMO_SESSION['tender_number']}-{i}"})
+            rules = DEMO_RULES
             sid = s["id"]  # type: ignore[index]
             await call("POST", f"/api/sessions/{sid}/commands", primary,
                        {"command": "open_draw"})

@@ -118,7 +118,9 @@ async def prepare(http: aiohttp.ClientSession, base: str, tok: Tokens, n: int) -
             return out
 
     async def one(k: int) -> Any:
-        s = await call(ops["sh-ggzy"], "/api/sessions", doc4())
+        # One tender per session (its own tender number, docs/draw.md §6.8).
+        s = await call(ops["sh-ggzy"], "/api/sessions",
+                       {**doc4(), "tender_number": f"BENCH-SYNC-{k}"})
         sid = s["id"]
         cmd = f"/api/sessions/{sid}/commands"
         await call(ops["sh-ggzy"], cmd, {"command": "open_draw"})

@@ -44,6 +44,14 @@ def _uscc(body: str) -> str:
 DEMO_SESSION: dict[str, Any] = {
     "title": "长三角示范区智慧水务平台建设项目（演示）",
     "tenderer": "长三角生态绿色一体化发展示范区执行委员会",
+    # The tender's recusal inputs are the session's (docs/draw.md §6.1): the draw reads
+    # them from here, never from the draw request.
+    "tender_number": "CSJ-2026-ZHSW-DEMO",
+    "tenderer_uscc": _uscc("11310000MB2F3E4D5"),
+    "supervising_departments": [
+        {"name": "长三角生态绿色一体化发展示范区执行委员会建设管理局",
+         "uscc": _uscc("11310000MB2F3E4E5")},
+    ],
     "method": "weighted_scoring",
     "primary_venue": {
         "id": "sh-ggzy",
@@ -80,18 +88,24 @@ DEMO_SESSION: dict[str, Any] = {
             "id": "B1",
             "bidder": "上海浦江智能科技有限公司",
             "uscc": _uscc("91310115MA1K3P7Q2"),
+            "legal_representative": "陈浦江",
+            "principals": ["林智远"],
             "price_fen": 1_286_000_000,
         },
         {
             "id": "B2",
             "bidder": "江苏太湖数字工程有限公司",
             "uscc": _uscc("91320505MA1XY8K4L"),
+            "legal_representative": "顾太湖",
+            "principals": ["吴思源"],
             "price_fen": 1_198_500_000,
         },
         {
             "id": "B3",
             "bidder": "浙江钱塘水务信息技术股份有限公司",
             "uscc": _uscc("91330106MA2H9TQ3W"),
+            "legal_representative": "钱塘生",
+            "principals": ["沈立新"],
             "price_fen": 1_342_000_000,
         },
     ],
@@ -125,13 +139,11 @@ OPERATORS = {
     "ah-hefei": ("op-ah-0019", "合肥操作员 冯涛"),
 }
 
-# The draw's rules: the session's tenderer and bidders (the server insists), every
-# venue's seats from its own region, specialty A01 (civil engineering).
+# The draw's rules: every venue's seats from its own region, specialty A01 (civil
+# engineering). The tenderer, the supervising departments and the bidders with their
+# principals are the session's: the server adds them, and refuses a request naming them.
 DEMO_RULES: dict[str, Any] = {
     "draw": {"alternates": 2},
-    "tenderer": {"name": DEMO_SESSION["tenderer"], "uscc": _uscc("11310000MB2F3E4D5")},
-    "bidders": [{"name": b["bidder"], "uscc": b["uscc"], "principals": []}
-                for b in DEMO_SESSION["bids"]],
     "venues": [{"id": v["id"], "name": v["name"], "region": v["region"]}
                for v in [DEMO_SESSION["primary_venue"], *DEMO_SESSION["secondary_venues"]]],
     "seats": [{"venue": v["id"], "specialty": "A01", "count": v["seats"]}

@@ -267,6 +267,12 @@ def session_doc(
     doc: dict[str, Any] = {
         "title": "测试项目",
         "tenderer": "某某招标人",
+        # The tender's recusal inputs (docs/draw.md §6.1): the tenderer and supervising
+        # department of config/draw-rules.example.toml, which the synthetic pool knows.
+        "tender_number": "CS-2026-0001",
+        "tenderer_uscc": "9131011513220001XN",
+        "supervising_departments": [
+            {"name": "上海市浦东新区建设和交通委员会", "uscc": "91310115000000019M"}],
         "method": method,
         "primary_venue": {
             "id": venues[0][0],
@@ -466,12 +472,11 @@ def draw_rules(*, alternates: int = 2) -> dict[str, Any]:
 
     with open(PROJECT_ROOT / "config" / "draw-rules.example.toml", "rb") as fh:
         doc = tomllib.load(fh)
-    # The session's facts (docs/draw.md §6.1): its tenderer and bidders; the server
-    # dates the draw.
+    # The session's facts (docs/draw.md §6.1) — its tenderer, supervising departments
+    # and bidders with their principals — are the server's to add; it dates the draw.
     doc["draw"] = {"alternates": alternates}
-    doc["tenderer"] = {**doc["tenderer"], "name": session_doc()["tenderer"]}
-    doc["bidders"] = [{"name": b["bidder"], "uscc": b["uscc"], "principals": []}
-                      for b in session_doc()["bids"]]
+    for key in ("tenderer", "supervising_departments", "bidders"):
+        del doc[key]
     doc["venues"] = [{"id": v, "name": v, "region": r} for v, r, _, _ in DRAW_SEATS]
     doc["seats"] = [{"venue": v, "specialty": sp, "count": n} for v, _, sp, n in DRAW_SEATS]
     doc.pop("region_caps", None)

@@ -83,7 +83,7 @@ async def _seed(settings: Settings) -> tuple[list[str], str]:
     from aiohttp import web
 
     from evalsvc.app import create_app
-    from evalsvc.demo import DEMO_RULES, DEMO_SESSION, OPERATORS, SUPERVISOR, seed_demo
+    from evalsvc.demo import DEMO_SESSION, OPERATORS, SUPERVISOR, seed_demo
     from evalsvc.experts.routes import DRAWS
     from evalsvc.sessions.routes import SESSIONS
 
@@ -94,23 +94,21 @@ async def _seed(settings: Settings) -> tuple[list[str], str]:
         svc = app[SESSIONS]
         primary = Principal("operator", *OPERATORS["sh-ggzy"], "sh-ggzy")
 
-        async def create(tenderer: str) -> str:
-            doc = {**DEMO_SESSION, "tenderer": tenderer}
+        async def create(tenderer: str, number: str) -> str:
+            doc = {**DEMO_SESSION, "tenderer": tenderer, "tender_number": number,
+                   "tenderer_uscc": uscc(f"T{number[-3:]}")}
             return str((await svc.create(primary, doc, key=None)).body["id"])
 
         # Four tenders, not one registered four times (which draws only with a
-        # supervisor's approval, docs/draw.md §6.8): another tenderer, or (the draw
-        # rules name the demo's tenderer) another title and other bidders.
-        draft = await create("招标人 甲")
-        drawing = await create("招标人 乙")
+        # supervisor's approval, docs/draw.md §6.8): another tender number, and another
+        # tenderer or another title and other bidders.
+        draft = await create("招标人 甲", "SCHEMA-DRAFT")
+        drawing = await create("招标人 乙", "SCHEMA-DRAWING")
         await svc.command(primary, drawing, {"command": "open_draw"}, key=None)
         scoring = await seed_demo(svc, app[DRAWS])
         bids = [{**b, "uscc": uscc(f"R{i}")} for i, b in enumerate(DEMO_SESSION["bids"])]
-        bidders = [{"name": b["bidder"], "uscc": b["uscc"], "principals": []} for b in bids]
-        with (
-            mock.patch.dict(DEMO_SESSION, {"title": "另一个招标项目", "bids": bids}),
-            mock.patch.dict(DEMO_RULES, {"bidders": bidders}),
-        ):
+        with mock.patch.dict(DEMO_SESSION, {"title": "另一个招标项目", "bids": bids,
+                                            "tender_number": "SCHEMA-REPORTING"}):
             reporting = await seed_demo(svc, app[DRAWS], leave_last_unscored=False)
         for command in ("lock_scoring", "start_report"):
             await svc.command(primary, reporting, {"command": command}, key=None)

@@ -6,9 +6,11 @@ request (``docs/draw.md`` §6.1):
 
 - ``draw.session`` is the session id; ``draw.date`` is the day of the draw at the server
   (Asia/Shanghai), the day every "within N years" rule counts back from;
-- the bidders are the session's bids (name and USCC, each bidder once); the document may
-  add their principals (主要负责人), never leave a bidder out or add another;
-- the tenderer's name is the session's;
+- the tenderer (name, USCC), the supervising departments and the bidders (name, USCC,
+  legal representative and principals, each bidder once) are the session's, registered
+  with it and fixed when it leaves draft; a document that names any of them is refused
+  (``rules/tenderer``, ``rules/supervising_departments``, ``rules/bidders``), so that
+  no request can leave a bidder or a principal out;
 - the recusal options may be stricter than the defaults, never looser:
   ``unsafe_no_recusal`` and switching a rule off belong to ``evalsvc draw simulate``;
 - the number of alternates is at least the configured floor (``[draw] min_alternates``).
@@ -19,7 +21,7 @@ the field that differs.
 
 from __future__ import annotations
 
-__all__ = ["bind_rules", "draw_day"]
+__all__ = ["SESSION_KEYS", "bind_rules", "draw_day", "request_part"]
 
 import datetime as _dt
 from collections.abc import Mapping
@@ -74,34 +76,40 @@ def _recusal(rec: Mapping[str, Any]) -> None:
                                " simulations only)", field=f"rules/recusal/{key}")
 
 
-def _bidders(doc: Mapping[str, Any], session: Session) -> list[dict[str, Any]]:
-    given = doc.get("bidders", [])
-    if not isinstance(given, list) or not all(isinstance(b, Mapping) for b in given):
-        raise InvalidInput("rules: bidders must be an array of tables", field="rules/bidders")
-    by_uscc: dict[str, Mapping[str, Any]] = {}
-    for b in given:
-        uscc = str(b.get("uscc", "")).upper()
-        if uscc in by_uscc:
-            raise InvalidInput(f"rules: bidder {uscc} is listed twice", field="rules/bidders")
-        by_uscc[uscc] = b
-    wanted: dict[str, str] = {}
-    for bid in session.bids:  # a bidder may hand in more than one bid
-        wanted.setdefault(bid.uscc.upper(), bid.bidder)
-    extra = sorted(set(by_uscc) - set(wanted))
-    if extra:
-        raise InvalidInput(f"rules: bidder(s) {', '.join(extra)} have no bid in the session",
-                           field="rules/bidders")
-    out = []
-    for uscc, name in wanted.items():
-        b = by_uscc.get(uscc, {})
-        if b and b.get("name") != name:
-            raise InvalidInput(f"rules: bidder {uscc} is named {b.get('name')!r}; the"
-                               f" session's bid says {name!r}", field="rules/bidders")
-        principals = b.get("principals", [])
-        # Every bidder of the session is in the rules, named as the session names it; a
-        # bidder the document forgot is added (its employees and declared relations are
-        # recused just the same), so leaving one out gains nothing.
-        out.append({"name": name, "uscc": uscc, "principals": principals})
+# What the session knows (docs/draw.md §6.1): a request naming any of these is refused,
+# whatever it says, so that no request can add, drop or reword a recusal input.
+SESSION_KEYS: dict[str, str] = {
+    "tenderer": "招标人及其统一社会信用代码",
+    "supervising_departments": "监督部门",
+    "bidders": "投标人及其法定代表人、主要负责人",
+}
+
+
+def _session_facts(session: Session) -> dict[str, Any]:
+    if not session.tender_number or not session.tenderer_uscc:
+        raise InvalidInput(
+            "会话未登记招标项目编号或招标人统一社会信用代码 (创建会话时提供"
+            " tender_number、tenderer_uscc), 不能抽取专家", field="tenderer_uscc")
+    bidders: dict[str, dict[str, Any]] = {}
+    for bid in session.bids:  # a bidder may hand in more than one bid: each bidder once
+        b = bidders.setdefault(bid.uscc.upper(), {"name": bid.bidder, "uscc": bid.uscc.upper(),
+                                                  "principals": []})
+        b["principals"] = list(dict.fromkeys([*b["principals"], *bid.recusal_names]))
+    return {
+        "tenderer": {"name": session.tenderer, "uscc": session.tenderer_uscc},
+        "supervising_departments": [{"name": o.name, "uscc": o.uscc}
+                                    for o in session.supervising_departments],
+        "bidders": list(bidders.values()),
+    }
+
+
+def request_part(document: Mapping[str, Any]) -> dict[str, Any]:
+    """A bound document without what :func:`bind_rules` took from the session (to bind
+    it again for a later ceremony)."""
+    out = {k: v for k, v in document.items() if k not in SESSION_KEYS}
+    draw_t = out.get("draw")
+    if isinstance(draw_t, Mapping):
+        out["draw"] = {k: v for k, v in draw_t.items() if k not in ("session", "date")}
     return out
 
 
@@ -125,13 +133,14 @@ def bind_rules(
             alternates < min_alternates):
         raise InvalidInput(f"rules: draw.alternates is {alternates!r}; at least"
                            f" {min_alternates} per seat", field="rules/draw/alternates")
-    tenderer = _table(doc, "tenderer")
-    if tenderer.get("name") != session.tenderer:
-        raise InvalidInput(f"rules: the tenderer is {tenderer.get('name')!r}; the session's"
-                           f" tenderer is {session.tenderer!r}", field="rules/tenderer/name")
+    for key, what in SESSION_KEYS.items():
+        if key in doc:
+            raise InvalidInput(
+                f"规则文件不能含 {key}: {what}取自会话登记 (创建会话与登记投标时提供),"
+                " 抽取请求不能给出或更改; 请删除该字段", field=f"rules/{key}")
     _recusal(_table(doc, "recusal"))
     return {
         **doc,
         "draw": {**draw_t, "session": session.id, "date": day.isoformat()},
-        "bidders": _bidders(doc, session),
+        **_session_facts(session),
     }

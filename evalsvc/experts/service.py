@@ -47,7 +47,7 @@ from evalsvc.errors import (
 from evalsvc.experts import ceremony as cer
 from evalsvc.experts import invitations as inv
 from evalsvc.experts import store as xstore
-from evalsvc.experts.binding import bind_rules
+from evalsvc.experts.binding import bind_rules, request_part
 from evalsvc.experts.draw import NoEligibleExpert, draw
 from evalsvc.experts.drawstate import DrawState, map_seats
 from evalsvc.experts.pool import Pool, expert_from_view
@@ -85,8 +85,10 @@ class DrawOpenIn(_In):
 
     rules: dict[str, Any] | None = Field(
         default=None,
-        description="the rules document (config/draw-rules.example.toml as JSON); "
-        "optional when re-drawing exhausted seats (the previous rules are reused)",
+        description="the rules document (config/draw-rules.example.toml as JSON) without"
+        " `tenderer`, `supervising_departments` and `bidders`: the server takes them from"
+        " the session (a document naming them is refused, 422); optional when re-drawing"
+        " exhausted seats (the previous rules are reused)",
     )
     commit_deadline: AwareDatetime
     reveal_deadline: AwareDatetime
@@ -234,7 +236,8 @@ class DrawService:
             if (st is not None and not failed and st.book is not None
                     and not st.book.exhausted):
                 raise Conflict("every seat has a member or a pending invitation: nothing to draw")
-            raw = body.rules if body.rules is not None else (_undated(st.rules) if st else None)
+            raw = (body.rules if body.rules is not None
+                   else (request_part(st.rules) if st else None))
             if raw is None:
                 raise InvalidInput("the first draw needs a rules document", field="rules")
             doc = bind_rules(raw, s, now=now, min_alternates=self.floors.min_alternates)

@@ -21,6 +21,7 @@ __all__ = [
     "pending_draws",
     "pool_status",
     "prepare_snapshot",
+    "same_tender",
     "save_draw",
     "session_bundle",
     "snapshot_experts",
@@ -41,7 +42,7 @@ from evalsvc.errors import NotFound
 from evalsvc.experts.drawstate import DrawState, state_from_json, state_to_json
 from evalsvc.experts.pool import Expert, draw_view, expert_from_view, expert_to_json
 from evalsvc.experts.tables import DrawStateRow, ExpertRow, InvitationRow, PoolSnapshotRow
-from evalsvc.sessions.model import Session
+from evalsvc.sessions.model import Session, tender_key
 
 _X = cast(sa.Table, ExpertRow.__table__)  # type: ignore[attr-defined]
 _P = cast(sa.Table, PoolSnapshotRow.__table__)  # type: ignore[attr-defined]
@@ -354,13 +355,27 @@ def session_bundle(
     }
 
 
-def _same_tender(a: Session, b: Session) -> bool:
-    # The session model has no tender identifier (招标项目编号): a tender is recognised by
-    # its tenderer with either the same title or the same set of bidders.
-    if a.tenderer.strip() != b.tenderer.strip():
-        return False
-    return (a.title.strip() == b.title.strip()
-            or {x.uscc for x in a.bids} == {x.uscc for x in b.bids})
+def same_tender(a: Session, b: Session) -> str | None:
+    """Why ``a`` and ``b`` are sessions of one tender (``docs/draw.md`` §6.8), or None.
+
+    The tender number (招标项目编号, compared as :func:`tender_key` folds it) decides
+    first. A primary that registers the tender again under a new number is still caught
+    by the tenderer (the same name or USCC) with either the same title or the same set
+    of bidders: renaming the title keeps the bidders, replacing the bidders keeps the
+    title."""
+    if a.tender_number and b.tender_number and (
+            tender_key(a.tender_number) == tender_key(b.tender_number)):
+        return "tender_number"
+    same_tenderer = a.tenderer.strip() == b.tenderer.strip() or (
+        a.tenderer_uscc is not None and a.tenderer_uscc == b.tenderer_uscc)
+    if not same_tenderer:
+        return None
+    if a.title.strip() == b.title.strip():
+        return "tenderer_title"
+    bidders_a = {x.uscc.upper() for x in a.bids}
+    if bidders_a and bidders_a == {x.uscc.upper() for x in b.bids}:
+        return "tenderer_bidders"
+    return None
 
 
 def earlier_sessions(conn: Connection, s: Session) -> list[dict[str, Any]]:
@@ -370,11 +385,16 @@ def earlier_sessions(conn: Connection, s: Session) -> list[dict[str, Any]]:
 
     out = []
     for other, _ in list_sessions(conn):
-        if other.id == s.id or other.created_at > s.created_at or not _same_tender(s, other):
+        if other.id == s.id or other.created_at > s.created_at:
+            continue
+        why = same_tender(s, other)
+        if why is None:
             continue
         st = load_draw(conn, other.id)
         out.append({
             "session_id": other.id,
+            "tender_number": other.tender_number,
+            "matched_by": why,
             "state": other.state.value,
             "abort_reason": other.abort_reason,
             "ceremonies": st.number if st else 0,

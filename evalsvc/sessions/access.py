@@ -43,7 +43,8 @@ from evalsvc.sessions.model import Seat, Session, State, session_to_doc
 
 # Before the evaluation starts the project is hidden from experts and secondary venues.
 BLINDED_STATES = frozenset({State.DRAFT, State.DRAWING, State.READY, State.CHECKING_IN})
-_PROJECT_FIELDS = ("title", "tenderer", "bids", "criteria")
+_PROJECT_FIELDS = ("title", "tenderer", "tender_number", "tenderer_uscc",
+                   "supervising_departments", "bids", "criteria")
 # Events whose payload describes the project (title, tenderer, bids, criteria).
 _PROJECT_EVENTS = frozenset({"session.created", "bid.added", "criterion.added"})
 
@@ -119,7 +120,7 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
     doc = session_to_doc(s)
     if not sees_project(s, p):
         for name in _PROJECT_FIELDS:
-            doc[name] = [] if name in ("bids", "criteria") else None
+            doc[name] = [] if name in ("bids", "criteria", "supervising_departments") else None
         doc["blinded"] = list(_PROJECT_FIELDS)
         if p.role == "expert":
             # An expert is told the time and the venue: their own venue only, and of the

@@ -66,6 +66,7 @@ from evalsvc.sessions.model import (
     Sheet,
     Stage,
     State,
+    bid_to_doc,
     with_bid,
     with_criterion,
 )
@@ -349,8 +350,8 @@ def require_state(s: Session, name: str) -> None:
 
 
 def bid_doc(b: Bid) -> dict[str, Any]:
-    """A bid as events and responses show it."""
-    return {"id": b.id, "bidder": b.bidder, "uscc": b.uscc, "price_fen": b.price_fen}
+    """A bid as events and responses show it (with its principals: recusal inputs)."""
+    return bid_to_doc(b)
 
 
 def criterion_doc(c: Criterion) -> dict[str, Any]:
@@ -405,6 +406,14 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                     {
                         "title": new.title,
                         "tenderer": new.tenderer,
+                        # The tender's recusal inputs (docs/draw.md §6.1), on the record
+                        # from the start; masked like the rest of the project (四不知).
+                        "tender_number": new.tender_number,
+                        "tenderer_uscc": new.tenderer_uscc,
+                        "supervising_departments": [
+                            {"name": o.name, "uscc": o.uscc}
+                            for o in new.supervising_departments
+                        ],
                         "method": new.method.value,
                         "venues": [v.id for v in new.venues],
                     },

@@ -14,6 +14,7 @@ __all__ = [
     "Category",
     "Criterion",
     "Method",
+    "Organisation",
     "Paused",
     "Region",
     "ScoringRules",
@@ -23,6 +24,7 @@ __all__ = [
     "Stage",
     "State",
     "Venue",
+    "bid_to_doc",
     "new_session",
     "parse_bid",
     "parse_criterion",
@@ -30,10 +32,12 @@ __all__ = [
     "parse_venue",
     "session_from_doc",
     "session_to_doc",
+    "tender_key",
 ]
 
 import functools
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
@@ -110,11 +114,30 @@ class Venue:
 
 
 @dataclass(frozen=True)
+class Organisation:
+    """An organisation the draw's recusal rules name (a supervising department)."""
+
+    name: str
+    uscc: str  # unified social credit code, GB 32100
+
+
+@dataclass(frozen=True)
 class Bid:
     id: str
     bidder: str
     uscc: str  # unified social credit code, GB 32100
     price_fen: int
+    # The bidder's legal representative (法定代表人) and other principals (主要负责人):
+    # an expert who declared a relationship to one of them is recused
+    # (评标委员会和评标方法暂行规定 第12条(一)(三); docs/draw.md §2.3 rule 4).
+    principals: tuple[str, ...] = ()
+    legal_representative: str | None = None
+
+    @property
+    def recusal_names(self) -> tuple[str, ...]:
+        """Every person of the bidder the recusal rules match, each once."""
+        names = ([self.legal_representative] if self.legal_representative else [])
+        return tuple(dict.fromkeys([*names, *self.principals]))
 
 
 @dataclass(frozen=True)
@@ -193,6 +216,13 @@ class Session:
     explanations: tuple[tuple[int, str, str], ...] = ()  # (seat, bid, text)
     dissents: tuple[tuple[int, str], ...] = ()  # (seat, text)
     signed: tuple[int, ...] = ()  # seats that signed the report
+    # The tender (招标项目) as registered: its number (招标项目编号), the tenderer's USCC
+    # and the supervising departments. With the bids' principals they are the recusal
+    # inputs of the draw (docs/draw.md §6.1), fixed when the session leaves draft.
+    # None / () only in sessions stored before they were asked for.
+    tender_number: str | None = None
+    tenderer_uscc: str | None = None
+    supervising_departments: tuple[Organisation, ...] = ()
 
     @functools.cached_property
     def primary(self) -> Venue:
@@ -237,7 +267,9 @@ class _Errors:
         self.items: list[FieldError] = []
 
     def add(self, path: str, reason: str) -> None:
-        self.items.append(FieldError(path, reason))
+        # A bid or criterion registered alone is parsed at path "": its fields are named
+        # "uscc", as the shape check names them, not "/uscc".
+        self.items.append(FieldError(path.lstrip("/"), reason))
 
     def raise_if_any(self, what: str) -> None:
         if self.items:
@@ -260,6 +292,52 @@ def _text(errs: _Errors, path: str, value: str, *, max_len: int = 200) -> None:
         errs.add(path, "must not be empty")
     elif len(value) > max_len:
         errs.add(path, f"must be at most {max_len} characters")
+
+
+_MAX_PRINCIPALS = 20
+_MAX_DEPARTMENTS = 10
+# 招标项目编号: as the trading centre assigns it (letters, digits, CJK, and the usual
+# separators), no spaces or control characters.
+_TENDER_NUMBER_RE = re.compile(r"^[0-9A-Za-z\u4e00-\u9fff_.\-/#()（）\[\]【】]{1,64}$")
+
+
+def _person(errs: _Errors, path: str, name: str) -> None:
+    # A person's name as the recusal rules compare it: exactly, so no stray spaces.
+    if not name.strip() or name != name.strip():
+        errs.add(path, "姓名不能为空, 且首尾不能有空格")
+    elif len(name) > 50:
+        errs.add(path, "姓名最多 50 个字符")
+
+
+def _uscc(errs: _Errors, path: str, value: str) -> None:
+    reason = validate_uscc(value)
+    if reason:
+        errs.add(path, f"不是有效的统一社会信用代码 (GB 32100, 18 位含校验码): {reason}")
+
+
+def tender_key(number: str) -> str:
+    """A tender number as two sessions of one tender compare it: NFKC (full-width
+    letters and digits are the plain ones), without case or separators, so that
+    ``ＳＨ-2026-0042`` and ``sh20260042`` are one tender."""
+    folded = unicodedata.normalize("NFKC", number).upper()
+    return "".join(c for c in folded if c.isalnum())
+
+
+def _tender(errs: _Errors, data: Mapping[str, Any]) -> None:
+    number = data["tender_number"]
+    # Typed with a Chinese input method, letters and digits may come full-width (ＳＨ):
+    # they are checked, and compared (tender_key), as their plain forms.
+    folded = unicodedata.normalize("NFKC", number)
+    if not _TENDER_NUMBER_RE.match(folded) or not tender_key(number):
+        errs.add("tender_number", "招标项目编号须为 1-64 个字符 (字母、数字、汉字及"
+                 " - _ . / # 括号), 不含空格")
+    _uscc(errs, "tenderer_uscc", data["tenderer_uscc"])
+    departments = data.get("supervising_departments") or []
+    if len(departments) > _MAX_DEPARTMENTS:
+        errs.add("supervising_departments", f"监督部门最多 {_MAX_DEPARTMENTS} 个")
+    for i, d in enumerate(departments):
+        _text(errs, f"supervising_departments/{i}/name", d["name"])
+        _uscc(errs, f"supervising_departments/{i}/uscc", d["uscc"])
 
 
 def _venue(errs: _Errors, path: str, data: Mapping[str, Any]) -> Venue | None:
@@ -304,9 +382,18 @@ def _bid(errs: _Errors, path: str, data: Mapping[str, Any]) -> Bid | None:
         errs.add(f"{path}/uscc", f"not a valid unified social credit code: {reason}")
     if not 0 < data["price_fen"] <= 10**15:
         errs.add(f"{path}/price_fen", "must be a positive integer number of fen (分)")
+    principals = list(data.get("principals") or [])
+    if len(principals) > _MAX_PRINCIPALS:
+        errs.add(f"{path}/principals", f"主要负责人最多 {_MAX_PRINCIPALS} 人")
+    for i, name in enumerate(principals):
+        _person(errs, f"{path}/principals/{i}", name)
+    legal = data.get("legal_representative")
+    if legal is not None:
+        _person(errs, f"{path}/legal_representative", legal)
     if len(errs.items) > before:
         return None
-    return Bid(id=data["id"], bidder=data["bidder"], uscc=data["uscc"], price_fen=data["price_fen"])
+    return Bid(id=data["id"], bidder=data["bidder"], uscc=data["uscc"], price_fen=data["price_fen"],
+               principals=tuple(principals), legal_representative=legal)
 
 
 def parse_bid(data: Mapping[str, Any], *, path: str = "") -> Bid:
@@ -428,6 +515,7 @@ def new_session(
     errs = _Errors()
     _text(errs, "title", data["title"])
     _text(errs, "tenderer", data["tenderer"])
+    _tender(errs, data)
     try:
         method = Method(data["method"])
     except ValueError:
@@ -469,10 +557,21 @@ def new_session(
         bids=tuple(bids),
         criteria=tuple(crits),
         seats=seats,
+        tender_number=data["tender_number"],
+        tenderer_uscc=data["tenderer_uscc"],
+        supervising_departments=tuple(
+            Organisation(d["name"], d["uscc"]) for d in data.get("supervising_departments") or []
+        ),
     )
 
 
 # --- document form (what the store keeps) --------------------------------------------
+
+
+def bid_to_doc(b: Bid) -> dict[str, Any]:
+    """A bid as the session document and the ``bid.added`` event carry it."""
+    return {"id": b.id, "bidder": b.bidder, "uscc": b.uscc, "price_fen": b.price_fen,
+            "principals": list(b.principals), "legal_representative": b.legal_representative}
 
 
 def session_to_doc(s: Session) -> dict[str, Any]:
@@ -481,6 +580,11 @@ def session_to_doc(s: Session) -> dict[str, Any]:
         "id": s.id,
         "title": s.title,
         "tenderer": s.tenderer,
+        "tender_number": s.tender_number,
+        "tenderer_uscc": s.tenderer_uscc,
+        "supervising_departments": [
+            {"name": o.name, "uscc": o.uscc} for o in s.supervising_departments
+        ],
         "method": s.method.value,
         "created_at": s.created_at,
         "venues": [
@@ -500,10 +604,7 @@ def session_to_doc(s: Session) -> dict[str, Any]:
             "drop_extremes": s.rules.drop_extremes,
             "price_formula": s.rules.price_formula,
         },
-        "bids": [
-            {"id": b.id, "bidder": b.bidder, "uscc": b.uscc, "price_fen": b.price_fen}
-            for b in s.bids
-        ],
+        "bids": [bid_to_doc(b) for b in s.bids],
         "criteria": [
             {
                 "id": c.id,
@@ -562,7 +663,11 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
             drop_extremes=d["rules"]["drop_extremes"],
             price_formula=d["rules"]["price_formula"],
         ),
-        bids=tuple(Bid(b["id"], b["bidder"], b["uscc"], b["price_fen"]) for b in d["bids"]),
+        bids=tuple(
+            Bid(b["id"], b["bidder"], b["uscc"], b["price_fen"], tuple(b.get("principals", ())),
+                b.get("legal_representative"))
+            for b in d["bids"]
+        ),
         criteria=tuple(
             Criterion(
                 c["id"], c["name"], Category(c["category"]), Decimal(c["max_points"]), c["formula"]
@@ -587,6 +692,11 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
         explanations=tuple((int(a), str(b), str(c)) for a, b, c in d["explanations"]),
         dissents=tuple((int(a), str(b)) for a, b in d["dissents"]),
         signed=tuple(d["signed"]),
+        tender_number=d.get("tender_number"),
+        tenderer_uscc=d.get("tenderer_uscc"),
+        supervising_departments=tuple(
+            Organisation(o["name"], o["uscc"]) for o in d.get("supervising_departments", ())
+        ),
     )
 
 

@@ -12,6 +12,7 @@ __all__ = [
     "BidIn",
     "CommandIn",
     "CriterionIn",
+    "DepartmentIn",
     "RulesIn",
     "SessionCreate",
     "SheetIn",
@@ -74,7 +75,7 @@ _VENUE: JsonDict = {
 }
 _BID: JsonDict = {
     "id": "B1", "bidder": "上海浦江智能科技有限公司", "uscc": "91310115MA1K3P7Q27",
-    "price_fen": 1_286_000_000,
+    "price_fen": 1_286_000_000, "legal_representative": "陈浦江", "principals": ["林智远"],
 }
 _CRITERIA: list[JsonValue] = [
     {"id": "Q1", "name": "营业执照与资质证书有效", "category": "qualification"},
@@ -92,7 +93,7 @@ class BidIn(_In):
         json_schema_extra={
             "examples": [
                 {"id": "B4", "bidder": "安徽巢湖智联科技有限公司", "uscc": "91340100MA2TQ8W355",
-                 "price_fen": 1_250_000_000}
+                 "price_fen": 1_250_000_000, "legal_representative": "周巢湖"}
             ]
         },
     )
@@ -101,6 +102,16 @@ class BidIn(_In):
     bidder: StrictStr
     uscc: StrictStr = Field(description="unified social credit code (GB 32100, 18 chars)")
     price_fen: StrictInt = Field(description="bid price in fen (分), an integer")
+    legal_representative: StrictStr | None = Field(
+        default=None, description="法定代表人: recused experts' declared relations are matched"
+        " against this name (docs/draw.md §6.1)")
+    principals: list[StrictStr] = Field(
+        default_factory=list, description="other principals (主要负责人), matched the same way")
+
+
+class DepartmentIn(_In):
+    name: StrictStr
+    uscc: StrictStr = Field(description="unified social credit code (GB 32100, 18 chars)")
 
 
 class CriterionIn(_In):
@@ -137,6 +148,11 @@ class SessionCreate(_In):
                 {
                     "title": "智慧水务平台建设项目",
                     "tenderer": "长三角生态绿色一体化发展示范区执行委员会",
+                    "tender_number": "CSJ-2026-ZHSW-0007",
+                    "tenderer_uscc": "11310000MB2F3E4D5C",
+                    "supervising_departments": [
+                        {"name": "长三角生态绿色一体化发展示范区执行委员会建设管理局",
+                         "uscc": "11310000MB2F3E4E5D"}],
                     "method": "weighted_scoring",
                     "primary_venue": _VENUE,
                     "secondary_venues": [
@@ -152,6 +168,12 @@ class SessionCreate(_In):
 
     title: StrictStr
     tenderer: StrictStr
+    tender_number: StrictStr = Field(
+        description="招标项目编号; a session of a tender number seen before draws only with"
+        " a supervisor's approval (docs/draw.md §6.8)")
+    tenderer_uscc: StrictStr = Field(description="the tenderer's unified social credit code")
+    supervising_departments: list[DepartmentIn] = Field(
+        default_factory=list, description="项目主管部门 / 行政监督部门 (recusal, §2.3 rule 3)")
     method: Literal["weighted_scoring", "lowest_evaluated_price"]
     primary_venue: VenueIn
     secondary_venues: list[VenueIn] = Field(default_factory=list)

@@ -58,10 +58,11 @@ async def committed_ceremony(api: Harness, sid: str, *, commit_s: float = 1.5,
     return n
 
 
-async def session_with_pool(api: Harness, db_url: str, tmp_path: Any, count: int = 300
-                            ) -> str:
+async def session_with_pool(api: Harness, db_url: str, tmp_path: Any, count: int = 300,
+                            doc: dict[str, Any] | None = None) -> str:
+    """A session (``doc``, default :func:`session_doc`) in ``drawing`` with a pool."""
     import_pool(db_url, tmp_path, count=count)
-    return await drawing_session(api)
+    return await drawing_session(api, doc)
 
 
 async def events_of(api: Harness, sid: str, kind: str) -> list[dict[str, Any]]:
@@ -72,9 +73,10 @@ __all__ = ["PARTIES", "VENUES", "commit", "committed_ceremony", "draw_rules", "e
            "open_ceremony", "reveal", "secret", "session_with_pool", "token"]
 
 
-async def drawn_session(api: Harness, db_url: str, tmp_path: Any) -> str:
+async def drawn_session(api: Harness, db_url: str, tmp_path: Any,
+                        doc: dict[str, Any] | None = None) -> str:
     """A session whose first ceremony ran: every party committed and revealed."""
-    sid = await session_with_pool(api, db_url, tmp_path)
+    sid = await session_with_pool(api, db_url, tmp_path, doc=doc)
     status, out = await open_ceremony(api, sid, commit_s=2.0, rules=draw_rules())
     assert status == 201, out
     for party in PARTIES:

@@ -35,30 +35,41 @@ async def test_unsafe_no_recusal_is_for_simulations_only(
     assert await events_of(api, sid, "draw.opened") == []
 
 
-async def test_a_bidder_left_out_of_the_rules_is_put_back(
+async def test_the_rules_name_no_bidder_tenderer_or_department(
     api: Harness, db_url: str, tmp_path: Path
 ) -> None:
     sid = await session_with_pool(api, db_url, tmp_path, count=50)
-    # A bidder with no bid in the session, or under another name, is refused.
+    doc = session_doc()
+    session_facts = {
+        # Even the session's own values: the request has no say in them.
+        "bidders": [{"name": b["bidder"], "uscc": b["uscc"], "principals": []}
+                    for b in doc["bids"]],
+        "tenderer": {"name": doc["tenderer"], "uscc": doc["tenderer_uscc"]},
+        "supervising_departments": doc["supervising_departments"],
+    }
+    for key, value in session_facts.items():
+        rules = {**draw_rules(), key: value}
+        out = await _refused(api, sid, rules)
+        assert out["field"] == f"rules/{key}", out
+        assert "取自会话登记" in out["detail"], out
     rules = draw_rules()
-    rules["bidders"][0] = {**rules["bidders"][0], "name": "别的公司"}
+    rules["bidders"] = session_facts["bidders"][1:]  # the session's bid B1 "left out"
     assert (await _refused(api, sid, rules))["field"] == "rules/bidders"
-    rules = draw_rules()
-    rules["bidders"] = rules["bidders"][1:]  # the session's bid B1 "left out"
-    status, out = await open_ceremony(api, sid, rules=rules)
+    assert await events_of(api, sid, "draw.opened") == []
+    status, out = await open_ceremony(api, sid, rules=draw_rules())
     assert status == 201, out
     (opened,) = await events_of(api, sid, "draw.opened")
-    bidders = {b["uscc"] for b in opened["payload"]["rules"]["bidders"]}
-    assert bidders == {b["uscc"] for b in session_doc()["bids"]}
+    bound = opened["payload"]["rules"]
+    assert {b["uscc"] for b in bound["bidders"]} == {b["uscc"] for b in doc["bids"]}
+    assert bound["tenderer"] == session_facts["tenderer"]
+    assert [d["uscc"] for d in bound["supervising_departments"]] == [
+        d["uscc"] for d in doc["supervising_departments"]]
 
 
-async def test_another_tenderer_and_a_chosen_date_are_refused(
+async def test_a_chosen_date_is_refused(
     api: Harness, db_url: str, tmp_path: Path
 ) -> None:
     sid = await session_with_pool(api, db_url, tmp_path, count=50)
-    rules = draw_rules()
-    rules["tenderer"] = {**rules["tenderer"], "name": "另一个招标人"}
-    assert (await _refused(api, sid, rules))["field"] == "rules/tenderer/name"
     rules = draw_rules()
     rules["draw"]["date"] = "2099-01-01"
     assert (await _refused(api, sid, rules))["field"] == "rules/draw/date"

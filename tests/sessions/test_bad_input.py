@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Harness, scoring_sheet, session_doc
+from conftest import Harness, scoring_sheet, session_doc, uscc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -231,6 +231,21 @@ REGISTRATION_CASES = [
     ("max points too high", ("criteria", 1, "max_points"), 500, "criteria/1/max_points"),
     ("unknown method", ("method",), "lottery", "method"),
     ("unknown field", ("bids", 0, "discount"), 5, "bids/0/discount"),
+    # The tender's recusal inputs (docs/draw.md §6.1), read by the draw from the session.
+    ("tenderer USCC check character", ("tenderer_uscc",), "9131011513220001XM",
+     "tenderer_uscc"),
+    ("tenderer USCC of 17 characters", ("tenderer_uscc",), "9131011513220001X",
+     "tenderer_uscc"),
+    ("tenderer USCC missing", ("tenderer_uscc",), None, "tenderer_uscc"),
+    ("tender number with a space", ("tender_number",), "CS 2026", "tender_number"),
+    ("tender number empty", ("tender_number",), "", "tender_number"),
+    ("department USCC", ("supervising_departments", 0, "uscc"), "91310115000000019N",
+     "supervising_departments/0/uscc"),
+    ("department without a name", ("supervising_departments", 0, "name"), " ",
+     "supervising_departments/0/name"),
+    ("empty principal", ("bids", 1, "principals"), ["沈立新", ""], "bids/1/principals/1"),
+    ("legal representative padded", ("bids", 0, "legal_representative"), " 顾建华",
+     "bids/0/legal_representative"),
 ]
 
 
@@ -245,11 +260,35 @@ async def test_bad_registration_names_the_field(
     for p in path[:-1]:
         target = target[p]
     target[path[-1]] = value
+    if value is None:
+        del target[path[-1]]
     status, body = await api.call("POST", "/api/sessions", api.op(), json=doc)
     assert status == 422, body
     assert body["field"] == field, body
     _, listed = await api.call("GET", "/api/sessions", api.sup)
     assert listed["sessions"] == []
+
+
+async def test_a_bad_tenderer_uscc_is_explained_in_chinese(api: Harness) -> None:
+    status, body = await api.call("POST", "/api/sessions", api.op(),
+                                  json=session_doc(tenderer_uscc="9131011513220001XM"))
+    assert status == 422 and body["field"] == "tenderer_uscc", body
+    (error,) = body["errors"]
+    assert "统一社会信用代码" in error["reason"] and "'N'" in error["reason"], error
+
+
+async def test_bids_registered_later_keep_their_principals(api: Harness) -> None:
+    sid, _ = await api.create()
+    bid = {"id": "B4", "bidder": "丁公司", "uscc": uscc("D4"), "price_fen": 90_000_00,
+           "legal_representative": "丁一", "principals": ["丁二"]}
+    status, body = await api.call("POST", f"/api/sessions/{sid}/bids", api.op(),
+                                  json={**bid, "principals": ["丁二", "\t"]})
+    assert status == 422 and body["field"] == "principals/1", body
+    status, body = await api.call("POST", f"/api/sessions/{sid}/bids", api.op(), json=bid)
+    assert status == 201, body
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.op())
+    (added,) = [b for b in doc["bids"] if b["id"] == "B4"]
+    assert (added["legal_representative"], added["principals"]) == ("丁一", ["丁二"])
 
 
 async def test_registering_for_another_venue_is_forbidden(api: Harness) -> None:
