@@ -42,6 +42,9 @@ from evalsvc.keys import load_or_create_secret
 from evalsvc.openapi import openapi_document
 from evalsvc.pki.routes import ROUTES as PKI_ROUTES
 from evalsvc.pki.routes import certificate_middleware
+from evalsvc.report.routes import REPORTS
+from evalsvc.report.routes import ROUTES as REPORT_ROUTES
+from evalsvc.report.service import ReportService
 from evalsvc.schema import METADATA
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub, load_or_create_epoch
@@ -137,6 +140,7 @@ def create_app(settings: Settings) -> web.Application:
     routes = (
         *CORE_ROUTES,
         *SESSION_ROUTES,
+        *REPORT_ROUTES,
         *DRAW_ROUTES,
         *AUDIT_ROUTES,
         *WS_ROUTES,
@@ -192,7 +196,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             drop_extremes=s.drop_extremes,
             price_formula=s.price_formula,
         ),
+        report_candidates=settings.report.candidates,
     )
+    app[REPORTS] = ReportService(app[SESSIONS])
     try:
         yield
     finally:
@@ -251,6 +257,7 @@ async def _pki(app: web.Application) -> AsyncIterator[None]:
     app[PKI] = pki
     service.sheet_signatures = pki.sheet_signature
     service.report_signatures = functools.partial(pki.document_signature, what="report")
+    app[REPORTS].certificates = pki.certificate
     app[SCHEDULER].add_job(
         pki.refresh_crls,
         "interval",

@@ -1,0 +1,172 @@
+"""The report use-case: what one reader may see of a session's report, as HTML or PDF.
+
+Who may fetch it follows the disclosure schedule (DESIGN.md): once the session is sealed,
+everyone who may see the session, with the members' names; before the seal, the draft
+to the members and supervisors only, without names. A session whose committee has not
+started the report has none (409).
+"""
+
+from __future__ import annotations
+
+__all__ = ["ReportArtifacts", "ReportService"]
+
+import datetime as _dt
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from evalsvc.audit.log import StoredCheckpoint, list_checkpoints
+from evalsvc.auth import Principal
+from evalsvc.canonical import canonical_bytes
+from evalsvc.errors import Conflict, Forbidden, NotFound
+from evalsvc.report.document import report_document, report_sha256
+from evalsvc.report.pdf import pdf_report
+from evalsvc.report.render import CheckpointRef, Member, ReportView, html_report
+from evalsvc.sessions import store
+from evalsvc.sessions.access import require_visible
+from evalsvc.sessions.model import Session, Stage, State
+from evalsvc.sessions.scoring import aggregate
+from evalsvc.sessions.service import SessionService
+
+_REGIONS = {"SH": "上海", "JS": "江苏", "ZJ": "浙江", "AH": "安徽"}
+_STATE_NAMES = {
+    "draft": "登记", "drawing": "抽取专家", "ready": "待签到", "checking_in": "签到",
+    "evaluating": "评审", "aggregating": "汇总", "reporting": "编写报告", "sealed": "已封存",
+    "paused": "暂停", "aborted": "已终止",
+}
+_EVENT_TYPES = ("report.signed",)
+
+
+@dataclass(frozen=True)
+class ReportArtifacts:
+    """What a rendering needs: the view and the two attachments."""
+
+    view: ReportView
+    report_json: bytes
+    signatures_json: bytes
+    created: _dt.datetime
+
+
+class ReportService:
+    """Builds the report a principal may read (see the module docstring)."""
+
+    def __init__(self, sessions: SessionService) -> None:
+        self.sessions = sessions
+        # The PEM chain kept for a signer certificate digest (evalsvc.pki.service
+        # PkiService.certificate; set when certificates are configured).
+        self.certificates: Callable[[str], Awaitable[str]] | None = None
+
+    async def artifacts(self, p: Principal, session_id: str) -> ReportArtifacts:
+        """The report of ``session_id`` as ``p`` may read it."""
+        uow = self.sessions.uow
+
+        def tx(conn: Connection) -> tuple[Session, Any, list[store.StoredEvent],
+                                          list[StoredCheckpoint]]:
+            s, last = store.load_session(conn, session_id, docs=uow.docs)
+            require_visible(s, p)
+            state = s.paused.from_state if s.paused else s.state
+            if state not in (State.REPORTING, State.SEALED):
+                raise Conflict(
+                    "尚无评标报告：评标委员会开始编写报告后才有"
+                    f"（当前状态: {_STATE_NAMES.get(s.state.value, s.state.value)}）"
+                )
+            if s.state is not State.SEALED and p.role not in ("expert", "supervisor"):
+                raise Forbidden("封存前，评标报告草稿仅评标委员会成员和监督可查看")
+            sheets = store.latest_sheets(conn, s.id, Stage.SCORING.value)
+            events = [
+                e
+                for e in store.list_events(conn, s.id, after=0, limit=max(last, 1))
+                if e.type in _EVENT_TYPES
+            ]
+            return s, sheets, events, list_checkpoints(conn, s.id)
+
+        s, sheets, events, checkpoints = await self.sessions.db.read(tx)
+        doc = report_document(
+            s, aggregate(s, list(sheets)), candidates=self.sessions.report_candidates
+        )
+        digest = report_sha256(doc)
+        sealed = s.state is State.SEALED
+        own = s.seat_of(p.subject) if p.role == "expert" else None
+        sees_all = sealed or p.role == "supervisor"
+
+        signed: dict[int, store.StoredEvent] = {}
+        for e in events:
+            if e.type == "report.signed" and e.payload.get("report_sha256") == digest:
+                signed[int(e.payload["seat"])] = e  # the latest one per seat
+        entries: list[dict[str, Any]] = []
+        without: list[int] = []
+        members: list[Member] = []
+        venues = {v.id: v.name for v in s.venues}
+        for seat in s.seats:
+            ev = signed.get(seat.index) if seat.index in s.signed else None
+            visible = sees_all or (own is not None and own.index == seat.index)
+            record = ev.payload.get("signature") if ev is not None else None
+            how = "已签署"
+            if ev is not None and visible:
+                if isinstance(record, dict):
+                    region = _REGIONS.get(str(record.get("region")), str(record.get("region")))
+                    how = f"数字证书签名（{str(record.get('algorithm', '')).upper()}，{region}）"
+                    entries.append(await self._entry(seat.index, digest, ev, record))
+                else:
+                    how = "已签署（口令登录，无证书签名）"
+                    without.append(seat.index)
+            members.append(
+                Member(
+                    seat=seat.index,
+                    venue=venues.get(seat.venue_id, seat.venue_id),
+                    name=seat.expert_name if sealed else None,
+                    signed=ev is not None,
+                    signature=how,
+                )
+            )
+        last_signed = max((e.seq for e in signed.values()), default=None)
+        checkpoint = None
+        if last_signed is not None:
+            covering = [cp for cp in checkpoints if cp.size >= last_signed]
+            if covering:
+                checkpoint = _checkpoint_ref(covering[0])
+        times = [e.time_ms for e in signed.values()] or [s.created_at * 1000]
+        created = _dt.datetime.fromtimestamp(max(times) / 1000, _dt.UTC)
+        signatures = {"report_sha256": digest, "signatures": entries,
+                      "without_certificate": without}
+        view = ReportView(doc, digest, sealed, tuple(members), checkpoint)
+        return ReportArtifacts(view, canonical_bytes(doc), canonical_bytes(signatures), created)
+
+    async def _entry(
+        self, seat: int, digest: str, ev: store.StoredEvent, record: dict[str, Any]
+    ) -> dict[str, Any]:
+        pem = None
+        if self.certificates is not None:
+            try:
+                pem = await self.certificates(str(record.get("certificate_sha256")))
+            except NotFound:
+                pem = None
+        return {
+            "seat": seat,
+            "report_sha256": digest,
+            "signed_at_ms": ev.time_ms,
+            "audit_seq": ev.seq,
+            "signature": record,
+            "certificate": pem,
+        }
+
+    async def html(self, p: Principal, session_id: str) -> str:
+        """The report as HTML."""
+        return html_report((await self.artifacts(p, session_id)).view)
+
+    async def pdf(self, p: Principal, session_id: str) -> bytes:
+        """The report as PDF, with the canonical JSON and the signatures attached."""
+        a = await self.artifacts(p, session_id)
+        return pdf_report(
+            a.view, report_json=a.report_json, signatures_json=a.signatures_json,
+            created=a.created,
+        )
+
+
+def _checkpoint_ref(cp: StoredCheckpoint) -> CheckpointRef:
+    import base64
+
+    origin = cp.note.split("\n", 1)[0]
+    return CheckpointRef(origin, cp.size, base64.b64encode(cp.root).decode("ascii"))
