@@ -27,6 +27,7 @@ PURE_MODULES = [
     "sessions/machine.py",
     "sessions/scoring.py",
     "sessions/report.py",
+    "report/access.py",
     "report/document.py",
     "report/render.py",
     "report/verify.py",

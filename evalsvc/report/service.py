@@ -20,22 +20,17 @@ from sqlalchemy.engine import Connection
 from evalsvc.audit.log import StoredCheckpoint, list_checkpoints
 from evalsvc.auth import Principal
 from evalsvc.canonical import canonical_bytes
-from evalsvc.errors import Conflict, Forbidden, NotFound
+from evalsvc.errors import NotFound
+from evalsvc.report.access import require_report_reader
 from evalsvc.report.document import report_document, report_sha256
 from evalsvc.report.pdf import pdf_report
 from evalsvc.report.render import CheckpointRef, Member, ReportView, html_report
 from evalsvc.sessions import store
-from evalsvc.sessions.access import require_visible
 from evalsvc.sessions.model import Session, Stage, State
 from evalsvc.sessions.scoring import aggregate
 from evalsvc.sessions.service import SessionService
 
 _REGIONS = {"SH": "上海", "JS": "江苏", "ZJ": "浙江", "AH": "安徽"}
-_STATE_NAMES = {
-    "draft": "登记", "drawing": "抽取专家", "ready": "待签到", "checking_in": "签到",
-    "evaluating": "评审", "aggregating": "汇总", "reporting": "编写报告", "sealed": "已封存",
-    "paused": "暂停", "aborted": "已终止",
-}
 _EVENT_TYPES = ("report.signed",)
 
 
@@ -65,15 +60,7 @@ class ReportService:
         def tx(conn: Connection) -> tuple[Session, Any, list[store.StoredEvent],
                                           list[StoredCheckpoint]]:
             s, last = store.load_session(conn, session_id, docs=uow.docs)
-            require_visible(s, p)
-            state = s.paused.from_state if s.paused else s.state
-            if state not in (State.REPORTING, State.SEALED):
-                raise Conflict(
-                    "尚无评标报告：评标委员会开始编写报告后才有"
-                    f"（当前状态: {_STATE_NAMES.get(s.state.value, s.state.value)}）"
-                )
-            if s.state is not State.SEALED and p.role not in ("expert", "supervisor"):
-                raise Forbidden("封存前，评标报告草稿仅评标委员会成员和监督可查看")
+            require_report_reader(s, p)
             sheets = store.latest_sheets(conn, s.id, Stage.SCORING.value)
             events = [
                 e

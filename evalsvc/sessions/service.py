@@ -26,6 +26,7 @@ from evalsvc.auth import Principal
 from evalsvc.canonical import canonical_bytes, storage_sha256
 from evalsvc.db import Database
 from evalsvc.errors import Conflict, Forbidden, InvalidInput
+from evalsvc.report.access import require_report_reader
 from evalsvc.report.document import report_document, report_sha256
 from evalsvc.sessions import machine as m
 from evalsvc.sessions import schemas, store
@@ -343,13 +344,7 @@ class SessionService:
 
         def tx(conn: Connection) -> tuple[Session, int, dict[str, Any]]:
             s, last = store.load_session(conn, session_id, docs=self.uow.docs)
-            require_visible(s, p)
-            state = s.paused.from_state if s.paused else s.state
-            if state not in (State.REPORTING, State.SEALED):
-                raise Conflict(
-                    "the report exists once the committee has started it "
-                    f"(session is {m.state_label(s)})"
-                )
+            require_report_reader(s, p)  # the draft: members and supervisors only
             sheets = store.latest_sheets(conn, s.id, Stage.SCORING.value)
             return s, last, _report_of(s, sheets, self.report_candidates)
 

@@ -152,3 +152,14 @@ async def test_the_routes_are_in_the_openapi_document(api: Harness) -> None:
         assert op["x-roles"] == ["operator", "expert", "supervisor"]
         assert media in op["responses"]["200"]["content"]
         assert {"403", "404", "409"} <= set(op["responses"])
+
+
+async def test_the_json_report_follows_the_same_rule(api: Harness) -> None:
+    sid, experts = await sealed_session(api, seal=False)
+    status, body = await api.call("GET", f"/api/sessions/{sid}/report", api.op())
+    assert status == 403 and "仅评标委员会成员和监督" in body["detail"], body
+    assert (await api.call("GET", f"/api/sessions/{sid}/report", experts[0][1]))[0] == 200
+    for _seat, tok in experts:
+        assert (await api.command(sid, tok, "sign_report"))[0] == 200
+    assert (await api.command(sid, api.op(), "seal"))[0] == 200
+    assert (await api.call("GET", f"/api/sessions/{sid}/report", api.op()))[0] == 200
