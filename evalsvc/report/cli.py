@@ -32,6 +32,12 @@ def register(sub: Any) -> None:
         help="信任的 CA 目录（certs/ 布局，每区域一个 region.toml）；不给则只校验签名本身"
         " / trust anchors (the certs/ layout); without it only the signatures are checked",
     )
+    v.add_argument(
+        "--log-key",
+        metavar="VKEY",
+        help="该会话审计日志的验证公钥（GET /api/sessions/{id}/audit/key 或审计包的 policy），"
+        "用于校验检查点签名 / the session log's verifier key, to check the checkpoint's signature",
+    )
     v.set_defaults(func=cmd_verify)
 
 
@@ -47,6 +53,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"无法读取 / cannot read {args.pdf}: {exc.strerror}", field="pdf"
         ) from exc
     trust = load_trust(args.trusted_keys) if args.trusted_keys else None
-    result = verify_report_pdf(data, trust=trust)
+    result = verify_report_pdf(data, trust=trust, log_vkey=args.log_key)
     print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1

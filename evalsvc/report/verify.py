@@ -8,7 +8,11 @@ Checks, each named (in Chinese and English) when it fails:
 3. its SHA-256 is the one printed on every page;
 4. every signature in ``signatures.json`` names that SHA-256 and verifies over those bytes
    with its certificate (and, given trust anchors, the certificate chains to one of them
-   for signing at the time it signed — :mod:`evalsvc.pki.validate`).
+   for signing at the time it signed — :mod:`evalsvc.pki.validate`);
+5. every seat's ``report.signed`` event is in the audit checkpoint printed on every page:
+   its leaf names this report (and the signature given), and its C2SP tlog-proof includes
+   it under that checkpoint's root (RFC 9162 §2.1.3.2); given the log's verifier key, the
+   checkpoint's signature is checked too.
 
 Seats that signed without a certificate (token login) are listed as such: their signature
 is only the ``report.signed`` event in the audit log, checked with ``evalsvc audit verify``.
@@ -41,6 +45,7 @@ from evalsvc.pki.validate import Usage, validate
 from evalsvc.report.document import REPORT_TYPE
 
 _PRINTED = re.compile(r"SHA-256:([0-9a-f]{64})")
+_CHECKPOINT = re.compile(r"审计检查点:(\S+?)树大小(\d+)根([A-Za-z0-9+/]{43}=)")
 
 
 @dataclass(frozen=True)
@@ -92,9 +97,12 @@ def _attachments(data: bytes) -> tuple[dict[str, bytes], list[str]]:
     return files, texts
 
 
-def verify_report_pdf(data: bytes, *, trust: TrustConfig | None = None) -> Verification:
+def verify_report_pdf(
+    data: bytes, *, trust: TrustConfig | None = None, log_vkey: str | None = None
+) -> Verification:
     """Check the report PDF ``data`` (see the module docstring); never raises for a bad
-    PDF, it fails the check that found it."""
+    PDF, it fails the check that found it. ``trust``: CA anchors the signers' certificates
+    must chain to; ``log_vkey``: the session log's verifier key (C2SP signed-note)."""
     v = Verification()
     try:
         files, pages = _attachments(data)
@@ -122,7 +130,8 @@ def verify_report_pdf(data: bytes, *, trust: TrustConfig | None = None) -> Verif
     digest = hashlib.sha256(report).hexdigest()
     v.report_sha256 = digest
     # (pypdf reads this CID font's text with NULs between glyphs: drop them with the spaces.)
-    printed = [_PRINTED.findall(re.sub(r"[\s\x00]+", "", text)) for text in pages]
+    flat = [re.sub(r"[\s\x00]+", "", text) for text in pages]
+    printed = [_PRINTED.findall(text) for text in flat]
     missing = [i + 1 for i, found in enumerate(printed) if not found]
     wrong = sorted({h for found in printed for h in found if h != digest})
     v.add(
@@ -133,7 +142,9 @@ def verify_report_pdf(data: bytes, *, trust: TrustConfig | None = None) -> Verif
         + (f"; 缺少页 / pages without it: {missing}" if missing else "")
         + (f"; 印有 / printed: {', '.join(wrong)}" if wrong else ""),
     )
+    checkpoints = {m for text in flat for m in _CHECKPOINT.findall(text)}
     _check_signatures(v, report, digest, sigs, trust)
+    _check_audit(v, doc, digest, sigs, checkpoints, log_vkey)
     return v
 
 
@@ -143,7 +154,7 @@ def _check_signatures(
     try:
         doc = json.loads(sigs)
         entries: list[dict[str, Any]] = list(doc["signatures"])
-        unsigned = [int(x) for x in doc.get("without_certificate", [])]
+        unsigned = [int(x["seat"]) for x in doc.get("without_certificate", [])]
     except (ValueError, KeyError, TypeError) as exc:
         v.add("signatures.json 可读", "signatures.json parses", False, str(exc))
         return
@@ -189,6 +200,82 @@ def _check_signatures(
 
 class _Bad(Exception):
     pass
+
+
+def _check_audit(
+    v: Verification,
+    report: dict[str, Any],
+    digest: str,
+    sigs: bytes,
+    printed: set[tuple[str, str, str]],
+    log_vkey: str | None,
+) -> None:
+    from evalsvc.audit.merkle import leaf_hash, verify_inclusion
+    from evalsvc.audit.note import parse_checkpoint, parse_tlog_proof, verify_tlog_proof
+
+    try:
+        doc = json.loads(sigs)
+        attached = [*doc["signatures"], *doc.get("without_certificate", [])]
+    except (ValueError, KeyError, TypeError):
+        return  # reported by the signature check
+    with_proof = [x for x in attached if isinstance(x, dict) and "audit" in x]
+    if not printed:
+        v.add("审计检查点", "the audit checkpoint", not with_proof,
+              "报告未印检查点（草稿，尚无签署）/ none printed (a draft nobody signed yet)"
+              if not with_proof else "附有审计证明但页面未印检查点 / proofs but no checkpoint")
+        return
+    if not with_proof:
+        v.add("审计检查点", "the audit checkpoint", True,
+              "未附审计证明（草稿）/ no audit proofs attached (a draft)")
+        return
+    if len(printed) != 1:
+        v.add("每页印有同一审计检查点", "every page prints the same audit checkpoint", False,
+              f"{len(printed)} 个不同 / different ones")
+        return
+    origin, size, root = next(iter(printed))
+    for x in attached:
+        seat = x.get("seat")
+        zh = f"第 {int(seat) + 1} 席的签署在审计检查点中" if isinstance(seat, int) else "签署记录"
+        en = f"the signing of seat {seat} is in the audit checkpoint"
+        try:
+            if "audit" not in x:
+                raise _Bad("未附审计证明 / no audit proof attached")
+            leaf = base64.b64decode(x["audit"]["leaf"], validate=True)
+            entry = json.loads(leaf)
+            pl = entry["payload"]
+            if (entry["action"], entry["session"], pl["report_sha256"], pl["seat"]) != (
+                "report.signed", report["session"], digest, seat
+            ):
+                raise _Bad("审计记录不是本席位对本报告的签署 / the entry is not this seat "
+                           "signing this report")
+            signature = x.get("signature")
+            if isinstance(signature, dict) and (pl.get("signature") or {}).get(
+                "value"
+            ) != signature.get("value"):
+                raise _Bad("审计记录中的签名与附件不符 / the logged signature differs")
+            proof_text = str(x["audit"]["tlog_proof"])
+            proof = parse_tlog_proof(proof_text)
+            cp = parse_checkpoint(proof.checkpoint)
+            if (cp.origin, str(cp.size), base64.b64encode(cp.root).decode()) != (
+                origin, size, root
+            ):
+                raise _Bad("证明所依检查点与页面所印不符 / the proof's checkpoint is not "
+                           "the one printed")
+            if proof.index != int(entry["seq"]) - 1:
+                raise _Bad(f"证明的条目序号 {proof.index} 与记录不符 / wrong entry index")
+            verify_inclusion(index=proof.index, size=cp.size, leaf_hash=leaf_hash(leaf),
+                             proof=proof.proof, root=cp.root)
+            detail = f"条目 / entry {proof.index}，树大小 / tree size {cp.size}"
+            if log_vkey is not None:
+                verify_tlog_proof(proof_text, data=leaf, log_vkey=log_vkey)
+                detail += "，检查点签名有效 / checkpoint signature verifies"
+            else:
+                detail += "（未提供 --log-key，检查点签名未校验 / checkpoint signature not checked)"
+            v.add(zh, en, True, detail)
+        except (_Bad, EvalsvcError) as exc:
+            v.add(zh, en, False, str(exc))
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            v.add(zh, en, False, f"记录不完整 / malformed: {exc}")
 
 
 def _subject(cert: x509.Certificate) -> str:

@@ -23,6 +23,9 @@ from report.helpers import fetch
 ZJ = "expert-zhang-ZJ"
 
 
+AUDIT = [f"the signing of seat {i} is in the audit checkpoint" for i in range(7)]
+
+
 async def _signed_pdf(capi: Harness, devpki: DevPki) -> tuple[bytes, str]:
     """A sealed session whose seat 0 (张伟, certificate login) signed the report with
     his SM2 key; the other seats by token. Returns the supervisor's PDF and the sha."""
@@ -50,6 +53,9 @@ async def _signed_pdf(capi: Harness, devpki: DevPki) -> tuple[bytes, str]:
     assert (await capi.command(sid, capi.op(), "seal"))[0] == 200
     status, pdf, _ = await fetch(capi, sid, "pdf", capi.op("js-suzhou"))
     assert status == 200, pdf
+    status, key = await capi.call("GET", f"/api/sessions/{sid}/audit/key", capi.sup)
+    assert status == 200, key
+    capi.log_vkey = key["log_vkey"]  # type: ignore[attr-defined]
     return pdf, rep["sha256"]
 
 
@@ -81,14 +87,17 @@ async def test_a_signed_report_verifies_offline_with_and_without_trust_anchors(
     assert "证书链未校验" in seat_check.detail  # no anchors given: said so
     certs = tmp_path / "certs"
     write_dev_pki(devpki, certs)
-    trusted = verify_report_pdf(pdf, trust=load_trust(certs))
+    trusted = verify_report_pdf(pdf, trust=load_trust(certs), log_vkey=capi.log_vkey)
     assert trusted.ok, trusted.summary()
+    logged = [c for c in trusted.checks if c.en in AUDIT]
+    assert len(logged) == 7 and all("检查点签名有效" in c.detail for c in logged)
     seat_check = next(c for c in trusted.checks if c.en == "the signature of seat 0 verifies")
     assert "ZJ" in seat_check.detail and "sm2" in seat_check.detail
     # The command line says it, in Chinese and English, and exits 0.
     path = tmp_path / "report.pdf"
     path.write_bytes(pdf)
-    assert main(["report", "verify", str(path), "--trusted-keys", str(certs)]) == 0
+    assert main(["report", "verify", str(path), "--trusted-keys", str(certs),
+                 "--log-key", capi.log_vkey]) == 0
     out = capsys.readouterr().out
     assert "评标报告校验通过 / the report verifies" in out
     assert "第 1 席的签名有效" in out and "第 2 席" in out  # the token signers listed
@@ -102,6 +111,16 @@ async def test_anchors_of_another_pki_reject_the_signers_chain(
     write_dev_pki(build_dev_pki(dt.datetime.now(dt.UTC)), other)
     result = verify_report_pdf(pdf, trust=load_trust(other))
     assert _failed(result) == ["the signature of seat 0 verifies"], result.summary()
+
+
+async def test_another_logs_key_rejects_the_checkpoint(capi: Harness, devpki: DevPki) -> None:
+    from evalsvc.audit.note import generate_key
+
+    pdf, _ = await _signed_pdf(capi, devpki)
+    origin = capi.log_vkey.split("+", 1)[0]
+    _, impostor = generate_key(origin)  # same name, another key
+    result = verify_report_pdf(pdf, log_vkey=impostor)
+    assert _failed(result) == AUDIT, result.summary()
 
 
 async def test_tampering_fails_naming_what(
@@ -119,6 +138,7 @@ async def test_tampering_fails_naming_what(
     assert _failed(result) == [
         "the SHA-256 printed on every page matches report.json",
         "the signature of seat 0 verifies",
+        *AUDIT,  # no seat's logged signing names this report
     ], result.summary()
 
     # A signature altered: only that seat's check fails.
@@ -128,7 +148,15 @@ async def test_tampering_fails_naming_what(
     bad = base64.b64encode(bytes(raw)).decode()
     assert len(bad) == len(record)
     result = verify_report_pdf(_swap(pdf, record.encode(), bad.encode()))
-    assert _failed(result) == ["the signature of seat 0 verifies"], result.summary()
+    assert _failed(result) == ["the signature of seat 0 verifies", AUDIT[0]], result.summary()
+    assert "审计记录中的签名与附件不符" in result.summary()
+
+    # A hash of one seat's inclusion proof altered: only that seat's audit check fails.
+    entry = _signatures_json(pdf)["without_certificate"][2]
+    proof_hash = entry["audit"]["tlog_proof"].split("\n")[2]
+    flipped = ("A" if proof_hash[0] != "A" else "B") + proof_hash[1:]
+    result = verify_report_pdf(_swap(pdf, proof_hash.encode(), flipped.encode()))
+    assert _failed(result) == [AUDIT[entry["seat"]]], result.summary()
 
     # The signature record claims another report.
     other = ("0" if sha[0] != "0" else "1") + sha[1:]
