@@ -18,12 +18,13 @@ from typing import Any
 
 from fpdf import FPDF
 from fpdf.enums import TableCellFillMode
+from fpdf.fonts import FontFace, TTFFont
 
 from evalsvc.report.render import Heading, Para, ReportView, footer_lines, report_blocks
 
-# Noto Sans CJK SC, subset to GB 2312 + ASCII + CJK punctuation (SIL OFL 1.1, see
+# Noto Sans CJK SC, subset to its Han characters, GBK, Latin and punctuation (SIL OFL 1.1, see
 # fonts/README.md for provenance and how to regenerate it).
-FONT_FILE = Path(__file__).resolve().parent / "fonts" / "NotoSansSC-GB2312.otf"
+FONT_FILE = Path(__file__).resolve().parent / "fonts" / "NotoSansSC-Han.otf"
 ATTACHMENT_REPORT = "report.json"
 ATTACHMENT_SIGNATURES = "signatures.json"
 _FONT = "NotoSansSC"
@@ -57,6 +58,19 @@ def pdf_report(
     gives the same file)."""
     pdf = _ReportPdf(footer_lines(view))
     pdf.add_font(_FONT, fname=str(FONT_FILE))
+    font = next(iter(pdf.fonts.values()))
+    assert isinstance(font, TTFFont)
+    cmap = font.cmap
+    replaced: list[str] = []
+
+    def drawable(text: str) -> str:
+        # A character the font lacks would silently vanish from the page: draw 〓 instead
+        # (and say so below); report.json keeps the original text.
+        out = "".join(c if c.isspace() or ord(c) in cmap else "〓" for c in text)
+        if out != text:
+            replaced.append(text)
+        return out
+
     pdf.set_creation_date(created)
     pdf.set_lang("zh-CN")
     pdf.set_title(f"评标报告 — {view.doc['basic']['title']}")
@@ -70,11 +84,13 @@ def pdf_report(
             pdf.set_font(_FONT, size=size)
             pdf.ln(2)
             align = "C" if block.level == 1 else "L"
-            pdf.multi_cell(0, size * 0.55, block.text, align=align, new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(
+                0, size * 0.55, drawable(block.text), align=align, new_x="LMARGIN", new_y="NEXT"
+            )
             pdf.ln(1)
         elif isinstance(block, Para):
             pdf.set_font(_FONT, size=10)
-            pdf.multi_cell(0, 5.5, block.text, new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 5.5, drawable(block.text), new_x="LMARGIN", new_y="NEXT")
         else:
             pdf.set_font(_FONT, size=9 if len(block.header) <= 4 else 7.5)
             with pdf.table(
@@ -88,8 +104,14 @@ def pdf_report(
                 for row in (block.header, *block.rows):
                     r = table.row()
                     for cell in row:
-                        r.cell(cell)
+                        r.cell(drawable(cell))
             pdf.ln(1)
+    if replaced:
+        pdf.set_font(_FONT, size=9)
+        pdf.multi_cell(
+            0, 5, "注：标〓处为本字体未收录的字符，原文以所附 report.json 为准。",
+            new_x="LMARGIN", new_y="NEXT",
+        )
     pdf.embed_file(
         basename=ATTACHMENT_REPORT,
         bytes=report_json,
@@ -108,6 +130,4 @@ def pdf_report(
 
 
 def _heading_style() -> Any:
-    from fpdf.fonts import FontFace
-
     return FontFace(emphasis=None, fill_color=(230, 230, 230))

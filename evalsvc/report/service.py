@@ -10,8 +10,10 @@ from __future__ import annotations
 
 __all__ = ["ReportArtifacts", "ReportService"]
 
+import asyncio
 import base64
 import datetime as _dt
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -162,9 +164,13 @@ class ReportService:
     async def pdf(self, p: Principal, session_id: str) -> bytes:
         """The report as PDF, with the canonical JSON and the signatures attached."""
         a = await self.artifacts(p, session_id)
-        return pdf_report(
-            a.view, report_json=a.report_json, signatures_json=a.signatures_json,
-            created=a.created,
+        # Layout takes a few hundred milliseconds of CPU: off the event loop.
+        return await asyncio.get_running_loop().run_in_executor(
+            None,
+            functools.partial(
+                pdf_report, a.view, report_json=a.report_json,
+                signatures_json=a.signatures_json, created=a.created,
+            ),
         )
 
 
