@@ -42,6 +42,7 @@ from evalsvc.keys import load_or_create_secret
 from evalsvc.openapi import openapi_document
 from evalsvc.pki.routes import ROUTES as PKI_ROUTES
 from evalsvc.pki.routes import certificate_middleware
+from evalsvc.report.pdf import FONT_FILE
 from evalsvc.report.routes import REPORTS
 from evalsvc.report.routes import ROUTES as REPORT_ROUTES
 from evalsvc.report.service import ReportService
@@ -151,6 +152,8 @@ def create_app(settings: Settings) -> web.Application:
         # Each route's roles are enforced from the declaration the OpenAPI document states.
         app.router.add_route(r.method, r.path, guarded(r), name=r.handler.__name__)
     app.router.add_get("/", index, name="index")
+    # Before /static/: the report's font for report.html on a machine without a CJK font.
+    app.router.add_static("/static/report-fonts/", FONT_FILE.parent, name="report_fonts")
     app.router.add_static("/static/", WEB_DIR, name="static")
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_scheduler)

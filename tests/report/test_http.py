@@ -163,3 +163,13 @@ async def test_the_json_report_follows_the_same_rule(api: Harness) -> None:
         assert (await api.command(sid, tok, "sign_report"))[0] == 200
     assert (await api.command(sid, api.op(), "seal"))[0] == 200
     assert (await api.call("GET", f"/api/sessions/{sid}/report", api.op()))[0] == 200
+
+
+async def test_report_html_can_load_the_shipped_font(api: Harness) -> None:
+    resp = await api.client.get("/static/report.css")
+    css = await resp.text()
+    url = re.search(r'url\("(/static/report-fonts/[^"]+)"\)', css)
+    assert resp.status == 200 and url is not None, css
+    font = await api.client.get(url.group(1))
+    assert font.status == 200
+    assert (await font.read())[:4] == b"OTTO"  # an OpenType (CFF) font
