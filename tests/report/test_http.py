@@ -173,3 +173,11 @@ async def test_report_html_can_load_the_shipped_font(api: Harness) -> None:
     font = await api.client.get(url.group(1))
     assert font.status == 200
     assert (await font.read())[:4] == b"OTTO"  # an OpenType (CFF) font
+
+
+async def test_after_the_seal_every_reader_gets_the_same_report(api: Harness) -> None:
+    sid, experts = await sealed_session(api)
+    readers = (api.sup, api.op(), api.op("ah-hefei"), experts[0][1], experts[5][1])
+    for what in ("html", "pdf"):
+        bodies = {(await fetch(api, sid, what, tok))[1] for tok in readers}
+        assert len(bodies) == 1, what
