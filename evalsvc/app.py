@@ -42,6 +42,10 @@ from evalsvc.keys import load_or_create_secret
 from evalsvc.openapi import openapi_document
 from evalsvc.pki.routes import ROUTES as PKI_ROUTES
 from evalsvc.pki.routes import certificate_middleware
+from evalsvc.report.pdf import FONT_FILE
+from evalsvc.report.routes import REPORTS
+from evalsvc.report.routes import ROUTES as REPORT_ROUTES
+from evalsvc.report.service import ReportService
 from evalsvc.schema import METADATA
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub, load_or_create_epoch
@@ -137,6 +141,7 @@ def create_app(settings: Settings) -> web.Application:
     routes = (
         *CORE_ROUTES,
         *SESSION_ROUTES,
+        *REPORT_ROUTES,
         *DRAW_ROUTES,
         *AUDIT_ROUTES,
         *WS_ROUTES,
@@ -147,6 +152,8 @@ def create_app(settings: Settings) -> web.Application:
         # Each route's roles are enforced from the declaration the OpenAPI document states.
         app.router.add_route(r.method, r.path, guarded(r), name=r.handler.__name__)
     app.router.add_get("/", index, name="index")
+    # Before /static/: the report's font for report.html on a machine without a CJK font.
+    app.router.add_static("/static/report-fonts/", FONT_FILE.parent, name="report_fonts")
     app.router.add_static("/static/", WEB_DIR, name="static")
     app.cleanup_ctx.append(_database)
     app.cleanup_ctx.append(_scheduler)
@@ -192,7 +199,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             drop_extremes=s.drop_extremes,
             price_formula=s.price_formula,
         ),
+        report_candidates=settings.report.candidates,
     )
+    app[REPORTS] = ReportService(app[SESSIONS])
     try:
         yield
     finally:
@@ -251,6 +260,7 @@ async def _pki(app: web.Application) -> AsyncIterator[None]:
     app[PKI] = pki
     service.sheet_signatures = pki.sheet_signature
     service.report_signatures = functools.partial(pki.document_signature, what="report")
+    app[REPORTS].certificates = pki.certificate
     app[SCHEDULER].add_job(
         pki.refresh_crls,
         "interval",

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "evalsvc.pki.cli",
     "evalsvc.experts.cli",
     "evalsvc.audit.cli",
+    "evalsvc.report.cli",
     "evalsvc.venues.cli",
 )
 

@@ -179,6 +179,22 @@ class DrawSettings:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """The evaluation report (评标报告, docs/report.md)."""
+
+    # 中标候选人 the committee recommends: the first N of the ranking, 1 to 3 (评标委员会和
+    # 评标方法暂行规定 Art. 45). Part of the signed report: change it only between sessions.
+    candidates: int = 3
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.candidates <= 3:
+            raise ConfigError(
+                f"report.candidates: the committee recommends 1 to 3 candidates, got "
+                f"{self.candidates}"
+            )
+
+
+@dataclass(frozen=True)
 class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -188,6 +204,7 @@ class Settings:
     pki: PkiSettings = field(default_factory=PkiSettings)
     realtime: RealtimeSettings = field(default_factory=RealtimeSettings)
     draw: DrawSettings = field(default_factory=DrawSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
     # Relative paths in the settings are resolved against this directory.
     var_dir: str = "var"
 

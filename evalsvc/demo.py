@@ -328,6 +328,14 @@ async def run_demo(settings: Settings, *, serve: bool = True) -> int:
             print(f"  {label} [{venue}]")
             print(f"    {base}/#token={tok}\n")
         print(f"API: {base}/api/openapi.json   health: {base}/healthz")
+        # The report exists once the committee starts it (lock scoring, start the report):
+        # the draft for the members and supervisors, everyone's after the seal.
+        print("评标报告 / evaluation report（开始编写报告后可取；封存前草稿仅专家与监督可看，"
+              "封存后各方可看；请求带 Authorization: Bearer <令牌>）:")
+        print(f"  {base}/api/sessions/{sid}/report.html")
+        print(f"  {base}/api/sessions/{sid}/report.pdf")
+        print("  离线校验 / verify offline: evalsvc report verify report.pdf"
+              " [--trusted-keys certs/]\n")
         print("按 Ctrl+C 停止 / Ctrl+C to stop", flush=True)
         if not serve:
             return 0

@@ -125,6 +125,9 @@ def test_demo_seeds_a_seven_seat_cross_region_session(tmp_path: Path) -> None:
     for city in ("上海", "苏州", "杭州", "合肥"):
         assert city in out.stdout
     assert "6/7" in out.stdout
+    sid = out.stdout.split("demo session ready: ", 1)[1].split()[0]
+    for ext in ("html", "pdf"):
+        assert f"http://127.0.0.1:8080/api/sessions/{sid}/report.{ext}" in out.stdout
 
 
 def test_db_commands_and_a_clear_error_on_a_newer_schema(tmp_path: Path) -> None:

@@ -27,6 +27,10 @@ PURE_MODULES = [
     "sessions/machine.py",
     "sessions/scoring.py",
     "sessions/report.py",
+    "report/access.py",
+    "report/document.py",
+    "report/render.py",
+    "report/verify.py",
     "sessions/protocol.py",
     "sessions/presence.py",
     "sessions/transitions.py",
@@ -179,6 +183,7 @@ LAYERS: dict[str, list[str]] = {
         "evalsvc.experts",
         "evalsvc.pki",
         "evalsvc.venues",
+        "evalsvc.report",
         *(f"evalsvc.{m}" for m in _PURE if f"evalsvc.{m}" not in _FOUNDATION),
         # The trust-store types the pure pki modules take (it also reads them from files).
         "evalsvc.pki.trust",
@@ -222,6 +227,8 @@ LAYERS: dict[str, list[str]] = {
         "evalsvc.venues.agent",
         "evalsvc.venues.credentials",
         "evalsvc.venues.mirror",
+        # Lays the report out with fpdf2 and reads the shipped font file.
+        "evalsvc.report.pdf",
     ],
     # Use-cases: load state, call the core, write in one transaction, publish.
     "services": [
@@ -229,6 +236,7 @@ LAYERS: dict[str, list[str]] = {
         "evalsvc.experts.service",
         "evalsvc.pki.service",
         "evalsvc.sessions.service",
+        "evalsvc.report.service",
     ],
     # What people and programs call: HTTP and WebSocket routes, the app, the commands.
     "interfaces": [
@@ -248,6 +256,8 @@ LAYERS: dict[str, list[str]] = {
         "evalsvc.pki.routes",
         "evalsvc.sessions.routes",
         "evalsvc.sessions.ws",
+        "evalsvc.report.cli",
+        "evalsvc.report.routes",
         "evalsvc.venues.cli",
         "evalsvc.venues.readonly",
     ],

@@ -26,6 +26,8 @@ from evalsvc.auth import Principal
 from evalsvc.canonical import canonical_bytes, storage_sha256
 from evalsvc.db import Database
 from evalsvc.errors import Conflict, Forbidden, InvalidInput
+from evalsvc.report.access import require_report_reader
+from evalsvc.report.document import report_document, report_sha256
 from evalsvc.sessions import machine as m
 from evalsvc.sessions import schemas, store
 from evalsvc.sessions.access import (
@@ -48,7 +50,6 @@ from evalsvc.sessions.model import (
     parse_bid,
     parse_criterion,
 )
-from evalsvc.sessions.report import report_document, report_sha256
 from evalsvc.sessions.scoring import aggregate, aggregation_to_doc, parse_sheet, sheet_to_doc
 from evalsvc.sessions.transitions import (
     Change,
@@ -132,6 +133,7 @@ class SessionService:
         new_id: Callable[[], str],
         defaults: ScoringRules,
         salt: Callable[[], bytes] | None = None,
+        report_candidates: int = 3,
     ) -> None:
         self.uow = uow
         self.db: Database = uow.db
@@ -139,6 +141,8 @@ class SessionService:
         self.new_id = new_id
         self.defaults = defaults
         self.salt = salt or SaltSource()  # a fresh random key for each sheet's commitment
+        # 中标候选人 the report recommends (1–3, config [report] candidates).
+        self.report_candidates = report_candidates
         self.sheet_signatures: SheetSignatures | None = None  # set by create_app
         self.report_signatures: DocumentSignatures | None = None  # set by create_app
 
@@ -322,7 +326,8 @@ class SessionService:
                 require_visible(s, p)
                 require_expert_seat(s, p, "sign the report")
                 m.require_state(s, "sign_report")
-                return _report_of(s, store.latest_sheets(conn, s.id, Stage.SCORING.value))
+                sheets = store.latest_sheets(conn, s.id, Stage.SCORING.value)
+                return _report_of(s, sheets, self.report_candidates)
 
             current = await self.db.read(read)
             if current is not None:
@@ -335,7 +340,7 @@ class SessionService:
             seat = require_expert_seat(s, p, "sign the report")
             digest = None
             if s.state is State.REPORTING:  # otherwise the machine refuses the command
-                digest = report_sha256(_report_of(s, snap.sheets))
+                digest = report_sha256(_report_of(s, snap.sheets, self.report_candidates))
                 _same_report(cmd.report_sha256, digest)
                 if signed is not None:
                     _same_report(hashlib.sha256(signed[0]).hexdigest(), digest)
@@ -364,14 +369,9 @@ class SessionService:
 
         def tx(conn: Connection) -> tuple[Session, int, dict[str, Any]]:
             s, last = store.load_session(conn, session_id, docs=self.uow.docs)
-            require_visible(s, p)
-            state = s.paused.from_state if s.paused else s.state
-            if state not in (State.REPORTING, State.SEALED):
-                raise Conflict(
-                    "the report exists once the committee has started it "
-                    f"(session is {m.state_label(s)})"
-                )
-            return s, last, _report_of(s, store.latest_sheets(conn, s.id, Stage.SCORING.value))
+            require_report_reader(s, p)  # the draft: members and supervisors only
+            sheets = store.latest_sheets(conn, s.id, Stage.SCORING.value)
+            return s, last, _report_of(s, sheets, self.report_candidates)
 
         s, last, doc = await self.db.read(tx)
         signing = canonical_bytes(doc)
@@ -524,9 +524,9 @@ class SessionService:
         }
 
 
-def _report_of(s: Session, sheets: Any) -> dict[str, Any]:
+def _report_of(s: Session, sheets: Any, candidates: int) -> dict[str, Any]:
     """The report document of ``s`` from its locked scoring sheets."""
-    return report_document(s, aggregate(s, list(sheets)))
+    return report_document(s, aggregate(s, list(sheets)), candidates=candidates)
 
 
 def _opening_doc(o: SheetOpening) -> dict[str, Any]:

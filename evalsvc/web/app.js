@@ -215,6 +215,13 @@ function renderActions(s) {
       if (text) command({ command: "record_dissent", text });
     } }, "记录不同意见"));
   }
+  // The report (评标报告): the draft to members and supervisors, everyone's after the seal.
+  const reportState = s.state === "paused" ? s.paused.from_state : s.state;
+  if (reportState === "sealed" || (reportState === "reporting" && me.role !== "operator")) {
+    const draft = reportState === "sealed" ? "" : "草稿";
+    box.append(el("button", { class: "secondary", onclick: () => openReport("html") }, `查看评标报告${draft}`));
+    box.append(el("button", { class: "secondary", onclick: () => openReport("pdf") }, `评标报告${draft} PDF`));
+  }
   if (me.role === "expert" && s.state === "aggregating") {
     for (const [seat, bid] of s.pending_explanations) {
       if (seat !== s.you.seat) continue;
@@ -224,6 +231,30 @@ function renderActions(s) {
       } }, `说明 ${bid} 的评分偏离`));
     }
   }
+}
+
+// Fetched with the bearer token (a plain link would carry none) and opened as a blob.
+async function openReport(kind) {
+  await guarded(async () => {
+    const r = await fetch(`/api/sessions/${current.id}/report.${kind}`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    if (!r.ok) throw new ApiError(await r.json());
+    let blob = await r.blob();
+    if (kind === "html") {
+      // A blob document resolves no relative URL (and the CSP forbids <base>): make the
+      // stylesheet's link absolute.
+      const text = (await blob.text()).replace('href="/static/', `href="${location.origin}/static/`);
+      blob = new Blob([text], { type: "text/html" });
+    }
+    const url = URL.createObjectURL(blob);
+    const link = el("a", { href: url, download: kind === "pdf" ? `评标报告-${current.id}.pdf` : undefined,
+      target: "_blank", rel: "noopener" });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  });
 }
 
 async function command(body) {

@@ -145,5 +145,20 @@ async def test_expert_scores_and_operator_sees_the_ranking(
                     events = (await r.json())["events"]
             signed = [e for e in events if e["type"] == "report.signed"]
             assert [e["payload"]["report_sha256"] for e in signed] == [digest.group(1)]
+
+            # The expert opens the draft report: fetched with the token, shown in a new
+            # page with its stylesheet, the SHA-256 just signed on it and no names yet.
+            async with page.context.expect_page() as opened:
+                await page.get_by_role("button", name="查看评标报告草稿").click()
+            report = await opened.value
+            await report.wait_for_load_state("load")
+            await report.wait_for_selector("h1")
+            assert await report.text_content("h1") == "评标报告"
+            body = await report.text_content("body") or ""
+            assert digest.group(1) in body and "封存后公布" in body
+            align = await report.eval_on_selector("h1", "n => getComputedStyle(n).textAlign")
+            assert align == "center"  # /static/report.css applied
+            # The operator has no draft to open before the seal.
+            assert await op.get_by_role("button", name="查看评标报告草稿").count() == 0
         finally:
             await browser.close()

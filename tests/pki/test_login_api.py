@@ -396,7 +396,7 @@ async def test_the_final_report_is_signed_by_certificate_and_kept_in_the_audit_l
         lock = "lock_qualification" if stage == "qualification" else "lock_scoring"
         assert (await capi.command(sid, capi.op(), lock))[0] == 200
     status, body = await capi.call("GET", f"/api/sessions/{sid}/report", zhang)
-    assert status == 409 and "started" in body["detail"], body
+    assert status == 409 and "尚无评标报告" in body["detail"], body
     assert (await capi.command(sid, capi.op(), "start_report"))[0] == 200
 
     status, rep = await capi.call("GET", f"/api/sessions/{sid}/report", zhang)

@@ -1,0 +1,213 @@
+"""The canonical evaluation report (评标报告), as 评标委员会和评标方法暂行规定 Art. 42 lists
+it. Pure: no I/O.
+
+The committee signs this document: every member's signature covers the RFC 8785 canonical
+bytes of :func:`report_document`, and each ``report.signed`` event names their SHA-256
+(docs/report.md). Everything in it is derived from the session document and the locked
+scoring sheets, both fixed once the report starts — except the dissents (and, when the
+machine records them, deemed agreements), which change the report and clear the
+signatures already given (``report.signatures_cleared``).
+
+Members appear by seat and venue only: the report is signed before the seal, and names
+are disclosed with the seal (DESIGN.md "the disclosure schedule"); the renderings add them
+then, from the session, beside the signed document.
+
+Sections whose data the session does not carry yet — clarifications, deemed agreements,
+pledges, the leader, per-criterion rejection reasons — are each read from the session
+document by one small function below (``*_of``), so that they fill in when the machine
+records them; until then they are empty and render as "无".
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "METHOD_NAMES",
+    "REPORT_TYPE",
+    "SECTIONS",
+    "clarifications_of",
+    "deemed_agreements_of",
+    "leader_of",
+    "pledges_of",
+    "rejection_reasons_of",
+    "report_document",
+    "report_sha256",
+]
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from evalsvc.canonical import canonical_bytes
+from evalsvc.sessions.model import Method, Session, session_to_doc
+from evalsvc.sessions.scoring import Aggregation, aggregation_to_doc
+
+REPORT_TYPE = "evalsvc-report/v2"
+
+METHOD_NAMES = {
+    Method.WEIGHTED_SCORING.value: "综合评估法",
+    Method.LOWEST_EVALUATED_PRICE.value: "经评审的最低投标价法",
+}
+
+# The sections in the order Art. 42 lists them: (key in the document, heading).
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("basic", "一、基本情况和数据"),
+    ("committee", "二、评标委员会成员名单"),
+    ("opening", "三、开标记录"),
+    ("compliant", "四、符合要求的投标一览表"),
+    ("rejected", "五、废标情况说明"),
+    ("method", "六、评标标准、评标方法或者评标因素一览表"),
+    ("comparison", "七、经评审的价格或者评分比较一览表"),
+    ("ranking", "八、经评审的投标人排序"),
+    ("candidates", "九、推荐的中标候选人名单"),
+    ("clarifications", "十、澄清、说明、补正事项纪要"),
+    ("dissents", "十一、不同意见和视为同意"),
+)
+
+MAX_CANDIDATES = 3  # 评标委员会推荐的中标候选人应当限定在一至三人 (Art. 45)
+
+
+def _list(doc: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+    value = doc.get(key)
+    return [dict(x) for x in value if isinstance(x, Mapping)] if isinstance(value, list) else []
+
+
+def clarifications_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Clarifications (澄清、说明、补正) the session document records: each the question to
+    a bidder, its answer and the attachment's hash. None recorded yet: empty."""
+    return _list(doc, "clarifications")
+
+
+def deemed_agreements_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Members deemed to agree (视为同意, Art. 43): who neither signed nor dissented, the
+    committee's note and the supervisor who confirmed it. None recorded yet: empty."""
+    return _list(doc, "deemed_agreements")
+
+
+def pledges_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Pledges (承诺书) and conflict declarations per seat. None recorded yet: empty."""
+    return _list(doc, "pledges")
+
+
+def leader_of(doc: Mapping[str, Any]) -> int | None:
+    """The seat of the committee's leader (评标委员会负责人), once elected."""
+    leader = doc.get("leader")
+    if isinstance(leader, Mapping):
+        leader = leader.get("seat")
+    return leader if isinstance(leader, int) and not isinstance(leader, bool) else None
+
+
+def rejection_reasons_of(doc: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Why each rejected bid failed, by bid id, as the session records it (the reasons the
+    qualification and compliance review gives per fail). None recorded: empty."""
+    raw = doc.get("rejection_reasons")
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): [str(x) for x in v] for k, v in raw.items() if isinstance(v, list)}
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen // 100}.{fen % 100:02d}"
+
+
+def report_document(
+    s: Session, aggregation: Aggregation, *, candidates: int = MAX_CANDIDATES
+) -> dict[str, Any]:
+    """The report of ``s`` with the committee's result ``aggregation``, recommending the
+    first ``candidates`` (1–3) of the ranking."""
+    if not 1 <= candidates <= MAX_CANDIDATES:
+        raise ValueError(f"candidates must be 1 to {MAX_CANDIDATES}, got {candidates}")
+    doc = session_to_doc(s)
+    result = aggregation_to_doc(aggregation)
+    venues = {v.id: v for v in s.venues}
+    qualified = set(s.qualified) if s.qualified is not None else {b.id for b in s.bids}
+    excluded = set(aggregation.excluded)
+    reasons = rejection_reasons_of(doc)
+    rejected = []
+    for b in s.bids:
+        if b.id in qualified and b.id not in excluded:
+            continue
+        why = reasons.get(b.id) or [
+            "资格审查未通过（评标委员会多数成员认定不合格）"
+            if b.id not in qualified
+            else "未实质性响应招标文件（评标委员会多数成员认定）"
+        ]
+        rejected.append({"bid_id": b.id, "bidder": b.bidder, "reasons": why})
+    ranking = result["ranking"]
+    return {
+        "type": REPORT_TYPE,
+        "session": s.id,
+        "basic": {
+            "title": s.title,
+            "tenderer": s.tenderer,
+            "method": s.method.value,
+            "registered_at": s.created_at,
+            "primary_venue": s.primary.id,
+            "venues": [
+                {"id": v.id, "name": v.name, "region": v.region.value, "city": v.city,
+                 "primary": v.primary, "seats": v.seats}
+                for v in s.venues
+            ],
+            "bids": len(s.bids),
+        },
+        "committee": {
+            "size": len(s.seats),
+            "members": [
+                {"seat": x.index, "venue_id": x.venue_id, "venue": venues[x.venue_id].name}
+                for x in s.seats
+            ],
+            "leader_seat": leader_of(doc),
+            "pledges": pledges_of(doc),
+        },
+        "opening": [
+            {"bid_id": b.id, "bidder": b.bidder, "uscc": b.uscc, "price_fen": b.price_fen,
+             "price_yuan": _yuan(b.price_fen)}
+            for b in s.bids
+        ],
+        "compliant": [
+            {"bid_id": b.id, "bidder": b.bidder}
+            for b in s.bids
+            if b.id in qualified and b.id not in excluded
+        ],
+        "rejected": rejected,
+        "method": {
+            "method": s.method.value,
+            "name": METHOD_NAMES[s.method.value],
+            "criteria": [
+                {"id": c.id, "name": c.name, "category": c.category.value,
+                 "max_points": str(c.max_points), "formula": c.formula}
+                for c in s.criteria
+            ],
+            "rules": doc["rules"],
+        },
+        "comparison": [
+            {
+                "bid_id": r["bid_id"], "bidder": r["bidder"], "price_fen": r["price_fen"],
+                "criteria": r["criteria"], "technical": r["technical"],
+                "commercial": r["commercial"], "price_score": r["price_score"],
+                "total": r["total"], "evaluated_price_fen": r["evaluated_price_fen"],
+            }
+            for r in ranking
+        ],
+        "ranking": [
+            {"rank": r["rank"], "bid_id": r["bid_id"], "bidder": r["bidder"],
+             "tie_unresolved": r["tie_unresolved"]}
+            for r in ranking
+        ],
+        "candidates": [
+            {"rank": r["rank"], "bid_id": r["bid_id"], "bidder": r["bidder"],
+             "total": r["total"], "evaluated_price_fen": r["evaluated_price_fen"]}
+            for r in ranking[:candidates]
+        ],
+        "result": result,
+        "explanations": [
+            {"seat": seat, "bid_id": bid, "text": text} for seat, bid, text in s.explanations
+        ],
+        "clarifications": clarifications_of(doc),
+        "dissents": [{"seat": seat, "text": text} for seat, text in s.dissents],
+        "deemed_agreements": deemed_agreements_of(doc),
+    }
+
+
+def report_sha256(doc: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the report's canonical bytes: what a signature covers."""
+    return hashlib.sha256(canonical_bytes(doc)).hexdigest()

@@ -1,0 +1,158 @@
+"""The canonical report and its rendering, as pure functions (no database, no loop)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from conftest import scoring_sheet, session_doc
+
+from evalsvc.config import ReportSettings, load_settings
+from evalsvc.errors import ConfigError
+from evalsvc.report import document
+from evalsvc.report.document import SECTIONS, report_document, report_sha256
+from evalsvc.report.render import (
+    CheckpointRef,
+    Member,
+    Para,
+    ReportView,
+    Table,
+    html_report,
+    report_blocks,
+)
+from evalsvc.sessions.model import ScoringRules, Session, Stage, State, new_session
+from evalsvc.sessions.scoring import aggregate, parse_sheet
+
+
+def _session(**changes: Any) -> Session:
+    s = new_session(session_doc(), session_id="s-report", now=1_780_000_000,
+                    defaults=ScoringRules())
+    return replace(s, **{"state": State.REPORTING, "qualified": ("B1", "B2", "B3"), **changes})
+
+
+def _sheets(s: Session, sheet: Any) -> list[Any]:
+    scoring = replace(s, state=State.EVALUATING, stage=Stage.SCORING)
+    return [parse_sheet(scoring, seat=x.index, doc=sheet) for x in s.seats]
+
+
+def _doc(s: Session, **kw: Any) -> dict[str, Any]:
+    bids = tuple(s.qualified or ())
+    return report_document(s, aggregate(s, _sheets(s, scoring_sheet(bids=bids))), **kw)
+
+
+def _view(doc: dict[str, Any], *, sealed: bool = True) -> ReportView:
+    members = tuple(Member(i, "上海中心", f"专家{i}" if sealed else None, True, "已签署")
+                    for i in range(doc["committee"]["size"]))
+    cp = CheckpointRef("evalsvc.local/s-report", 42, "AAAA")
+    return ReportView(doc, report_sha256(doc), sealed, members, cp)
+
+
+def _section_text(blocks: list[Any], heading: str) -> list[Any]:
+    titles = [t for _, t in SECTIONS]
+    start = next(i for i, b in enumerate(blocks) if getattr(b, "text", None) == heading)
+    end = next((i for i, b in enumerate(blocks[start + 1:], start + 1)
+                if getattr(b, "text", None) in titles), len(blocks))
+    return blocks[start + 1:end]
+
+
+def test_every_article_42_section_is_rendered_and_empty_ones_say_none() -> None:
+    doc = _doc(_session())
+    for key, _ in SECTIONS:
+        assert key in doc, key
+    blocks = report_blocks(_view(doc))
+    clar = _section_text(blocks, dict(SECTIONS)["clarifications"])
+    assert clar == [Para("无")]
+    dissent = _section_text(blocks, dict(SECTIONS)["dissents"])
+    assert Para("不同意见: 无") in dissent
+    assert Para("视为同意（拒绝签字且未说明理由）: 无") in dissent
+    assert Para("评标委员会负责人: 无") in _section_text(blocks, dict(SECTIONS)["committee"])
+
+
+def test_sections_fill_in_when_the_session_records_their_data(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What another change adds to the session document (clarifications, deemed
+    agreements, pledges, the leader, rejection reasons) is read by one function each."""
+    real = document.session_to_doc
+
+    def richer(s: Session) -> dict[str, Any]:
+        return {
+            **real(s),
+            "leader": {"seat": 2},
+            "pledges": [{"seat": 0, "pledge_sha256": "ab" * 32, "declaration": "无利害关系"}],
+            "clarifications": [{"bid_id": "B3", "bidder": "丙公司", "question": "工期能否保证？",
+                                "answer": "保证 180 日内完工", "attachment_sha256": "cd" * 32}],
+            "deemed_agreements": [{"seat": 6, "note": "拒绝签字且未说明理由",
+                                   "confirmed_by": "监督甲"}],
+            "rejection_reasons": {"B3": ["营业执照已过期"]},
+        }
+
+    monkeypatch.setattr(document, "session_to_doc", richer)
+    doc = _doc(_session(qualified=("B1", "B2")))
+    assert doc["committee"]["leader_seat"] == 2
+    assert doc["rejected"] == [{"bid_id": "B3", "bidder": "丙公司", "reasons": ["营业执照已过期"]}]
+    html = html_report(_view(doc))
+    for text in ("第 3 席", "工期能否保证？", "保证 180 日内完工", "拒绝签字且未说明理由", "监督甲",
+                 "营业执照已过期", "ab" * 32):
+        assert text in html, text
+
+
+def test_a_bid_failing_qualification_is_rejected_with_a_reason_and_not_ranked() -> None:
+    doc = _doc(_session(qualified=("B1", "B2")))
+    assert [b["bid_id"] for b in doc["compliant"]] == ["B1", "B2"]
+    assert doc["rejected"][0]["bid_id"] == "B3"
+    assert "资格审查未通过" in doc["rejected"][0]["reasons"][0]
+    assert "B3" not in [r["bid_id"] for r in doc["ranking"]]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_the_recommended_candidates_are_the_first_n_of_the_ranking(n: int) -> None:
+    doc = _doc(_session(), candidates=n)
+    assert doc["candidates"] == [
+        {k: r[k] for k in ("rank", "bid_id", "bidder")}
+        | {"total": c["total"], "evaluated_price_fen": c["evaluated_price_fen"]}
+        for r, c in zip(doc["ranking"][:n], doc["comparison"][:n], strict=True)
+    ]
+    assert len(doc["candidates"]) == n
+    table = _section_text(report_blocks(_view(doc)), dict(SECTIONS)["candidates"])[0]
+    assert isinstance(table, Table) and table.rows[0][0] == "第一中标候选人"
+
+
+def test_the_candidate_count_comes_from_config_and_is_one_to_three() -> None:
+    assert load_settings(overrides={"report": {"candidates": 1}}).report.candidates == 1
+    for bad in (0, 4):
+        with pytest.raises(ConfigError, match="1 to 3"):
+            ReportSettings(candidates=bad)
+    with pytest.raises(ValueError):
+        _doc(_session(), candidates=4)
+
+
+def test_the_signed_document_names_no_member() -> None:
+    """Signed before the seal, the report carries seats and venues, never names."""
+    s = _session()
+    named = replace(s, seats=tuple(replace(x, expert_id=f"E{x.index}", expert_name=f"名{x.index}")
+                                   for x in s.seats))
+    assert report_sha256(_doc(s)) == report_sha256(_doc(named))
+
+
+def test_untrusted_text_is_escaped_in_html() -> None:
+    s = _session()
+    s = replace(s, bids=(replace(s.bids[0], bidder="<script>alert(1)</script>"), *s.bids[1:]))
+    html = html_report(_view(_doc(s)))
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_the_price_comparison_of_lowest_evaluated_price() -> None:
+    s = new_session(session_doc(method="lowest_evaluated_price"), session_id="s-lep",
+                    now=1_780_000_000, defaults=ScoringRules())
+    s = replace(s, state=State.REPORTING, qualified=("B1", "B2", "B3"))
+    sheets = _sheets(s, {"stage": "scoring", "bids": {
+        b: {"responsive": True, "adjustment_fen": 0} for b in ("B1", "B2", "B3")}})
+    doc = report_document(s, aggregate(s, sheets))
+    table = _section_text(report_blocks(_view(doc)), dict(SECTIONS)["comparison"])[0]
+    assert isinstance(table, Table)
+    assert table.header == ("投标人", "投标报价（元）", "经评审的投标价（元）")
+    assert table.rows[0] == ("乙公司", "95,000.00", "95,000.00")
+    assert Decimal(doc["comparison"][0]["evaluated_price_fen"]) == 9_500_000
