@@ -29,6 +29,7 @@ import base64
 import datetime as _dt
 import secrets
 import shlex
+import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -326,17 +327,33 @@ def _sqlite_path(url: str) -> str | None:
     return None
 
 
-def supervisor_commands(database_url: str, session_id: str, *, config: str | None) -> list[str]:
-    """The exact commands a supervisor runs to export the sealed demo session, obtain its
-    trust policy from the server's settings, and verify the bundle offline."""
+def _program() -> str:
+    """How to run evalsvc from here: the console script beside this Python (``.venv/bin/
+    evalsvc`` after ``./dev demo``; relative when under the current directory), else
+    ``python -m evalsvc`` — a fresh clone has no ``evalsvc`` on its PATH."""
+    script = Path(sys.executable).parent / "evalsvc"
+    if not script.is_file():
+        return f"{shlex.quote(sys.executable)} -m evalsvc"
+    try:
+        return shlex.quote(str(script.absolute().relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(script.absolute()))
+
+
+def supervisor_commands(
+    database_url: str, session_id: str, *, config: str | None, program: str | None = None
+) -> list[str]:
+    """The exact commands a supervisor runs to obtain the sealed demo session's trust
+    policy from the server's settings, export its bundle, and verify it offline."""
+    prog = program or _program()
     cfg = f" --config {shlex.quote(config)}" if config else ""
     db = shlex.quote(database_url)
     out = f"bundle-{session_id}"
     policy = f"policy-{session_id}.txt"
     return [
-        f"evalsvc{cfg} audit trust-policy {session_id} --database {db} --out {policy}",
-        f"evalsvc{cfg} audit export {session_id} --database {db} --out {out}",
-        f"evalsvc{cfg} audit verify {out} --trusted-keys {policy}",
+        f"{prog}{cfg} audit trust-policy {session_id} --database {db} --out {policy}",
+        f"{prog}{cfg} audit export {session_id} --database {db} --out {out}",
+        f"{prog}{cfg} audit verify {out} --trusted-keys {policy}",
     ]
 
 
@@ -425,7 +442,7 @@ async def run_demo(
         print(f"数据库 / database: {url}"
               + (f"  ({path})" if (path := _sqlite_path(url)) else ""))
         print(f"已封存的演示会话 / sealed demo session: {sealed}")
-        print("监督员离线核验 / a supervisor's offline check (run from this directory):")
+        print(f"监督员离线核验 / a supervisor's offline check (run in {Path.cwd()}):")
         for line in supervisor_commands(url, sealed, config=config):
             print(f"  {line}")
         print()
