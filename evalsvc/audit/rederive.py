@@ -60,7 +60,8 @@ from evalsvc.pki.revocation import RevocationMode
 from evalsvc.pki.signatures import verify_signature
 from evalsvc.pki.trust import TrustConfig
 from evalsvc.pki.validate import Usage, validate
-from evalsvc.sessions.model import Category, Session, Sheet, Stage, session_from_doc
+from evalsvc.sessions.machine import state_label
+from evalsvc.sessions.model import Category, Session, Sheet, Stage, State, session_from_doc
 from evalsvc.sessions.report import report_document
 from evalsvc.sessions.scoring import (
     aggregate,
@@ -174,11 +175,18 @@ def read_disclosed(directory: Path) -> Disclosed:
         if p.is_file()
     }
     crls = [p.read_bytes() for p in sorted((directory / "crls").glob("*.crl")) if p.is_file()]
-    sheets = load(directory / "sheets.json")
+    docs = {}
+    for name, kind in (("session.json", Mapping), ("report.json", Mapping),
+                       ("sheets.json", list)):
+        doc = load(directory / name)
+        if doc is not None and not isinstance(doc, kind):
+            problems.append(f"{name}: not a JSON {'object' if kind is Mapping else 'array'}")
+            doc = None
+        docs[name] = doc
     return Disclosed(
-        session=load(directory / "session.json"),
-        report=load(directory / "report.json"),
-        sheets=sheets if isinstance(sheets, list) else None,
+        session=docs["session.json"],
+        report=docs["report.json"],
+        sheets=docs["sheets.json"],
         draws=draws,
         certs=certs,
         crls=tuple(crls),
@@ -415,6 +423,22 @@ def _session(events: Sequence[LoggedEvent], d: Disclosed) -> Session:
                 for e in events if e.action == "dissent.recorded"]
     if not _same(dissents, [list(x) for x in s.dissents]):
         raise _Fail("不同意见与日志不符 / the dissents differ from the log")
+    moved = [e.payload for e in events if e.action == "session.state_changed"]
+    if moved and state_label(s) != moved[-1].get("to"):
+        raise _Fail(f"session.json 的状态 {state_label(s)} 不是日志最后记录的"
+                    f" {moved[-1].get('to')} / session.json's state differs from the log")
+    if s.abort_reason != (moved[-1].get("reason") if moved and s.state is State.ABORTED
+                          else None):
+        raise _Fail("session.json 的终止原因与日志不符 / the abort reason differs from the log")
+    standing: list[int] = []
+    for e in events:
+        if e.action == "report.signatures_cleared":
+            standing = []
+        elif e.action == "report.signed":
+            standing.append(int(e.payload["seat"]))
+    if list(s.signed) != standing:
+        raise _Fail(f"session.json 记录签署席位 {list(s.signed)}, 日志为 {standing} / the seats"
+                    " that signed differ from the log")
     return s
 
 
@@ -547,6 +571,9 @@ def _check_signatures(
         raise _Fail("缺少 report.json / the bundle lacks report.json, the bytes signed")
     signed = canonical_bytes(d.report.get("report"))
     digest = hashlib.sha256(signed).hexdigest()
+    if d.report.get("sha256") != digest:
+        raise _Fail(f"report.json 的 sha256 不是其报告的摘要 / report.json says sha256"
+                    f" {d.report.get('sha256')!r}, its report hashes to {digest}")
     seats = [int(x["index"]) for x in (d.session or {}).get("seats", [])]
     if sealed and sorted(standing) != sorted(seats):
         missing = sorted(set(seats) - set(standing))
@@ -610,7 +637,9 @@ def rederive(
             out[name] = run()
         except _Fail as exc:
             out[name] = Check(False, str(exc))
-        except (KeyError, TypeError, ValueError, EvalsvcError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError,
+                EvalsvcError) as exc:
+            # A malformed file is a failed check naming what broke, never a crash.
             msg = exc.message if isinstance(exc, EvalsvcError) else repr(exc)
             out[name] = Check(False, f"无法复算 / cannot recompute: {msg}")
     return out

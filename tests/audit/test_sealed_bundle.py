@@ -368,3 +368,36 @@ def test_a_changed_cosignature_fails_witnesses(sealed: Sealed, tmp_path: Path) -
 
     checks = _tampered(sealed, tmp_path, change)
     assert _failed(checks) == {"witnesses"}
+
+
+@pytest.mark.parametrize("name", ["session.json", "report.json", "sheets.json", "draw/1.json"])
+def test_malformed_disclosed_files_fail_checks_and_never_crash(
+    sealed: Sealed, tmp_path: Path, name: str
+) -> None:
+    import random
+
+    rng = random.Random(name)
+    original = (sealed.bundle / name).read_bytes()
+    replacements: list[bytes] = [b"[]", b"{}", b"null", b"1", b"\xff\xfe", original[:-7]]
+    doc = json.loads(original)
+    # Structurally valid JSON with one value of the wrong type somewhere inside.
+    for _ in range(12):
+        mutated = json.loads(original)
+        node: Any = mutated
+        while isinstance(node, (dict, list)) and node:
+            key = rng.choice(list(node)) if isinstance(node, dict) else rng.randrange(len(node))
+            if not isinstance(node[key], (dict, list)) or rng.random() < 0.3:
+                node[key] = rng.choice([None, "x", -1, [], {}, 1.5])
+                break
+            node = node[key]
+        if mutated != doc:  # a value replaced by an equal one is no change
+            replacements.append(json.dumps(mutated).encode())
+    assert doc  # the original parsed
+    for data in replacements:
+        copy = tmp_path / f"b{len(data)}-{rng.random()}"
+        shutil.copytree(sealed.bundle, copy)
+        (copy / name).write_bytes(data)
+        checks = _verify(sealed, copy)  # never raises
+        if data != original:
+            assert _failed(checks) - {"log", "witnesses"}, (name, data[:80])
+        assert not _failed(checks) & {"log", "witnesses"}
