@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
+from conftest import fresh_database, make_settings
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import create_engine
 
@@ -34,6 +34,9 @@ from evalsvc.keys import load_or_create_secret
 from evalsvc.pki.devpki import DevPki, build_dev_pki, write_dev_pki
 from evalsvc.pki.signatures import sign
 from evalsvc.pki.trust import TrustConfig, load_trust
+
+# Seeded on SQLite, or on PostgreSQL in the `-m db` pass (EVALSVC_TEST_DATABASE).
+pytestmark = pytest.mark.db
 
 SIGNER = "expert-zhang-ZJ"  # seat 0 signs the report with this SM2 certificate
 
@@ -105,21 +108,21 @@ def sealed(tmp_path_factory: pytest.TempPathFactory) -> Sealed:
     devpki = build_dev_pki(dt.datetime.now(dt.UTC))
     certs = tmp / "certs"
     write_dev_pki(devpki, certs)
-    url = f"sqlite:///{tmp / 'evalsvc.db'}"
-    settings = make_settings(tmp, url)
-    settings = dataclasses.replace(
-        settings, pki=dataclasses.replace(settings.pki, trust_dir=str(certs))
-    )
-    sid, running = asyncio.run(_seed(settings, devpki))
     trust = load_trust(certs)
     crls = [c.public_bytes(serialization.Encoding.DER) for c in trust.crls]
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            export_bundle(conn, sid, tmp / "bundle", crls=crls)
-            export_bundle(conn, running, tmp / "running", crls=crls)
-    finally:
-        engine.dispose()
+    with fresh_database(tmp) as url:
+        settings = make_settings(tmp, url)
+        settings = dataclasses.replace(
+            settings, pki=dataclasses.replace(settings.pki, trust_dir=str(certs))
+        )
+        sid, running = asyncio.run(_seed(settings, devpki))
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                export_bundle(conn, sid, tmp / "bundle", crls=crls)
+                export_bundle(conn, running, tmp / "running", crls=crls)
+        finally:
+            engine.dispose()
     wskey, wvkey = generate_key("venue.js-suzhou.example")
     for b in ("bundle", "running"):
         _cosign_all(tmp / b, wskey)
