@@ -706,8 +706,13 @@ def _log_checks(report: Report, policy: Policy | None) -> dict[str, Check]:
     else:
         quorum = policy.quorum if policy is not None else 0
         names = ", ".join(report.cosigners) or "none"
-        wit = Check(True, f"法定数 {quorum} 已满足 / quorum {quorum} met on every milestone"
-                          f" checkpoint; latest cosigned by {len(report.cosigners)} ({names})")
+        if quorum == 0:
+            wit = Check(True, "信任策略不要求见证 / the trust policy requires no witness"
+                              f" (quorum 0); latest cosigned by {len(report.cosigners)} ({names})")
+        else:
+            wit = Check(True, f"法定数 {quorum} 已满足 / quorum {quorum} met on every milestone"
+                              f" checkpoint; latest cosigned by {len(report.cosigners)}"
+                              f" ({names})")
     return {"log": log, "witnesses": wit}
 
 
