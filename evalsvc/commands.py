@@ -277,13 +277,41 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_db_status(args: argparse.Namespace) -> int:
+    """Say which schema version the database has; never create it, nor its tables."""
+    import sqlalchemy as sa
+
     settings = _settings(args)
+    url = settings.database.url
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        path = Path(url[len("sqlite:///") :])
+        if not path.is_file():
+            print(f"数据库不存在 / no database at {path} ({url}): nothing created; "
+                  "`evalsvc serve` or `evalsvc db upgrade` creates it")
+            return 1
     engine = make_engine(settings.database)
     try:
-        ensure_schema(engine, METADATA)
+        with engine.connect() as conn:
+            tables = sa.inspect(conn).get_table_names()
+            version = None
+            if "evalsvc_meta" in tables:
+                row = conn.execute(
+                    sa.text("SELECT value FROM evalsvc_meta WHERE key = 'schema_version'")
+                ).first()
+                version = int(row[0]) if row is not None else None
     finally:
         engine.dispose()
-    print(f"database {settings.database.url}: schema version {SCHEMA_VERSION} (current)")
+    if version is None:
+        what = "空数据库 / an empty database" if not tables else (
+            "有其他表但没有 evalsvc 版本 / tables but no evalsvc schema version")
+        print(f"database {url}: {what}; this evalsvc needs schema version {SCHEMA_VERSION}")
+        return 1
+    if version != SCHEMA_VERSION:
+        print(f"database {url}: schema version {version}, this evalsvc needs {SCHEMA_VERSION}"
+              " (`evalsvc db upgrade` after a backup)" if version < SCHEMA_VERSION else
+              f"database {url}: schema version {version}, newer than this evalsvc"
+              f" ({SCHEMA_VERSION})")
+        return 1
+    print(f"database {url}: schema version {SCHEMA_VERSION} (current)")
     return 0
 
 
@@ -309,7 +337,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         args, server={"host": args.host, "port": args.port}, database={"url": args.database}
     )
     try:
-        return asyncio.run(run_demo(settings, serve=not args.seed_only))
+        return asyncio.run(run_demo(settings, serve=not args.seed_only, config=args.config))
     except KeyboardInterrupt:
         return 0
 

@@ -7,17 +7,33 @@ supervisor each commit to a random secret and reveal it, the draw runs on the co
 seed, and every drawn member accepts (docs/draw.md §6). The session is then taken through
 check-in and qualification; six experts have scored, the seventh (at Hefei) has not —
 log in as that expert, submit, then lock scoring as the Shanghai operator.
+
+A second session of the same tender is taken to the end (:func:`seal_demo`: scored,
+reported, signed by every member, sealed); the demo prints its database and the exact
+``audit trust-policy`` / ``audit export`` / ``audit verify`` commands for it.
 """
 
 from __future__ import annotations
 
-__all__ = ["DEMO_SESSION", "DEMO_TOKEN_TTL_HOURS", "run_demo", "seed_demo"]
+__all__ = [
+    "DEMO_SESSION",
+    "DEMO_TOKEN_TTL_HOURS",
+    "run_demo",
+    "seal_demo",
+    "seed_demo",
+    "supervisor_commands",
+]
 
 import asyncio
+import base64
 import datetime as _dt
 import secrets
+import shlex
+import sys
 import time
+from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -161,12 +177,34 @@ SCORES = [
 ]
 
 
+# The sealed demo session is another tender (phase two, other bidders): registering the
+# same tender twice draws only with a supervisor's approval (docs/draw.md §6.8).
+_SEALED_BIDS = [
+    {"id": "B1", "bidder": "上海申城水务科技有限公司",
+     "uscc": _uscc("91310104MA1G8W2E5"), "price_fen": 862_000_000},
+    {"id": "B2", "bidder": "江苏吴江智慧城市建设有限公司",
+     "uscc": _uscc("91320509MA1TQ6N3R"), "price_fen": 815_500_000},
+    {"id": "B3", "bidder": "浙江嘉善数据服务有限公司",
+     "uscc": _uscc("91330421MA2BX7Y1K"), "price_fen": 903_000_000},
+]
+SEALED_TENDER: tuple[dict[str, Any], dict[str, Any]] = (
+    {**DEMO_SESSION, "title": "长三角示范区智慧水务平台二期项目（演示·已封存）",
+     "bids": _SEALED_BIDS},
+    {**DEMO_RULES, "bidders": [{"name": b["bidder"], "uscc": b["uscc"], "principals": []}
+                               for b in _SEALED_BIDS]},
+)
+
 # Every token names a person (the audit log's actor), supervisors too.
 SUPERVISOR = Principal("supervisor", "sup-demo-zhao", "监督员 赵", None)
 
 
 async def _draw_committee(
-    draws: DrawService, sid: str, ops: dict[str, Principal], *, venues: list[str]
+    draws: DrawService,
+    sid: str,
+    ops: dict[str, Principal],
+    *,
+    venues: list[str],
+    rules: dict[str, Any] | None = None,
 ) -> None:
     """Seat the committee by a real draw: pool import, a ceremony of every venue and the
     supervisor (fresh random secrets), the draw, and every member accepting.
@@ -186,7 +224,7 @@ async def _draw_committee(
         commit_at = now + _dt.timedelta(seconds=floors.min_commit_window_seconds + 60)
         reveal_at = commit_at + _dt.timedelta(seconds=floors.min_reveal_window_seconds + 60)
         opened = await draws.open(ops[venues[0]], sid, {
-            "rules": DEMO_RULES, "commit_deadline": commit_at.isoformat(),
+            "rules": rules or DEMO_RULES, "commit_deadline": commit_at.isoformat(),
             "reveal_deadline": reveal_at.isoformat(),
             "invitation_timeout_seconds": max(3600, floors.min_invitation_timeout_seconds),
         })
@@ -209,21 +247,27 @@ async def _draw_committee(
 
 
 async def seed_demo(
-    svc: SessionService, draws: DrawService, *, leave_last_unscored: bool = True
+    svc: SessionService,
+    draws: DrawService,
+    *,
+    leave_last_unscored: bool = True,
+    tender: tuple[dict[str, Any], dict[str, Any]] | None = None,
 ) -> str:
-    """Create the demo session through the services (its committee drawn); returns its id."""
+    """Create the demo session through the services (its committee drawn); returns its id.
+    ``tender`` replaces (session document, draw rules) — another tender than the demo's."""
+    doc, rules = tender or (DEMO_SESSION, DEMO_RULES)
     venue_ids = [v["id"] for v in [DEMO_SESSION["primary_venue"],
                                     *DEMO_SESSION["secondary_venues"]]]
     ops = {v: Principal("operator", *OPERATORS[v], v) for v in venue_ids}
     primary = ops["sh-ggzy"]
-    created = await svc.create(primary, DEMO_SESSION, key=None)
+    created = await svc.create(primary, doc, key=None)
     sid = str(created.body["id"])
 
     async def cmd(p: Principal, body: dict[str, Any]) -> None:
         await svc.command(p, sid, body, key=None)
 
     await cmd(primary, {"command": "open_draw"})
-    await _draw_committee(draws, sid, ops, venues=venue_ids)
+    await _draw_committee(draws, sid, ops, venues=venue_ids, rules=rules)
     seats = (await svc.get(SUPERVISOR, sid))["seats"]
     await cmd(primary, {"command": "start_check_in"})
     for seat in seats:
@@ -234,7 +278,7 @@ async def seed_demo(
         for seat in seats
     ]
     for i, e in enumerate(experts):
-        verdicts = {b["id"]: {"Q1": True, "Q2": True} for b in DEMO_SESSION["bids"]}
+        verdicts = {b["id"]: {"Q1": True, "Q2": True} for b in doc["bids"]}
         await svc.submit_sheet(
             e, sid, {"stage": "qualification", "bids": verdicts}, key=f"demo-q-{i}-{sid}"
         )
@@ -244,10 +288,85 @@ async def seed_demo(
         row = SCORES[i % len(SCORES)]
         bids = {
             b["id"]: {"T1": Decimal(t1), "T2": Decimal(t2), "C1": Decimal(c1)}
-            for b, (t1, t2, c1) in zip(DEMO_SESSION["bids"], row, strict=True)
+            for b, (t1, t2, c1) in zip(doc["bids"], row, strict=True)
         }
         await svc.submit_sheet(e, sid, {"stage": "scoring", "bids": bids}, key=f"demo-s-{i}-{sid}")
     return sid
+
+
+async def seal_demo(
+    svc: SessionService, draws: DrawService, *, sign: ReportSigner | None = None
+) -> str:
+    """A second demo session taken to the end: every expert scores, deviations are
+    explained, the report is signed by every member and the session sealed — the one a
+    supervisor exports and verifies offline. ``sign`` may add a certificate signature
+    (``signature``, ``certificate``) to a member's ``sign_report``; returns the id."""
+    sid = await seed_demo(svc, draws, leave_last_unscored=False, tender=SEALED_TENDER)
+    primary = Principal("operator", *OPERATORS["sh-ggzy"], "sh-ggzy")
+    seats = (await svc.get(SUPERVISOR, sid))["seats"]
+    experts = {
+        x["index"]: Principal("expert", x["expert_id"], x["expert_name"], x["venue_id"])
+        for x in seats
+    }
+
+    async def cmd(p: Principal, body: dict[str, Any]) -> None:
+        await svc.command(p, sid, body, key=None)
+
+    await cmd(primary, {"command": "lock_scoring"})
+    agg = await svc.aggregation(SUPERVISOR, sid)
+    for pending in agg["pending_explanations"]:
+        await cmd(experts[pending["seat"]], {
+            "command": "explain_deviation", "bid_id": pending["bid_id"],
+            "text": "评分依据投标文件技术方案章节, 已在评审意见中说明"})
+    await cmd(primary, {"command": "start_report"})
+    report = await svc.report(SUPERVISOR, sid)
+    for index, expert in experts.items():
+        body: dict[str, Any] = {"command": "sign_report", "report_sha256": report["sha256"]}
+        if sign is not None:
+            body.update(sign(index, base64.b64decode(report["signing_bytes"])))
+        await cmd(expert, body)
+    await cmd(primary, {"command": "seal"})
+    return sid
+
+
+# (seat index, the report's signing bytes) → extra fields of that seat's sign_report.
+ReportSigner = Callable[[int, bytes], dict[str, Any]]
+
+
+def _sqlite_path(url: str) -> str | None:
+    if url.startswith("sqlite:///"):
+        return str(Path(url[len("sqlite:///"):]).resolve())
+    return None
+
+
+def _program() -> str:
+    """How to run evalsvc from here: the console script beside this Python (``.venv/bin/
+    evalsvc`` after ``./dev demo``; relative when under the current directory), else
+    ``python -m evalsvc`` — a fresh clone has no ``evalsvc`` on its PATH."""
+    script = Path(sys.executable).parent / "evalsvc"
+    if not script.is_file():
+        return f"{shlex.quote(sys.executable)} -m evalsvc"
+    try:
+        return shlex.quote(str(script.absolute().relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(script.absolute()))
+
+
+def supervisor_commands(
+    database_url: str, session_id: str, *, config: str | None, program: str | None = None
+) -> list[str]:
+    """The exact commands a supervisor runs to obtain the sealed demo session's trust
+    policy from the server's settings, export its bundle, and verify it offline."""
+    prog = program or _program()
+    cfg = f" --config {shlex.quote(config)}" if config else ""
+    db = shlex.quote(database_url)
+    out = f"bundle-{session_id}"
+    policy = f"policy-{session_id}.txt"
+    return [
+        f"{prog}{cfg} audit trust-policy {session_id} --database {db} --out {policy}",
+        f"{prog}{cfg} audit export {session_id} --database {db} --out {out}",
+        f"{prog}{cfg} audit verify {out} --trusted-keys {policy}",
+    ]
 
 
 def _tokens(
@@ -296,12 +415,15 @@ def _tokens(
     return out
 
 
-async def run_demo(settings: Settings, *, serve: bool = True) -> int:
+async def run_demo(
+    settings: Settings, *, serve: bool = True, config: str | None = None
+) -> int:
     """Start the app, seed the demo, print what to open, serve until interrupted."""
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=True)
     await runner.setup()
     try:
+        sealed = await seal_demo(app[SESSIONS], app[DRAWS])
         sid = await seed_demo(app[SESSIONS], app[DRAWS])
         seated = (await app[SESSIONS].get(SUPERVISOR, sid))["seats"]
         host, port = settings.server.host, settings.server.port
@@ -327,11 +449,23 @@ async def run_demo(settings: Settings, *, serve: bool = True) -> int:
         for label, venue, tok in tokens:
             print(f"  {label} [{venue}]")
             print(f"    {base}/#token={tok}\n")
-        print(f"API: {base}/api/openapi.json   health: {base}/healthz")
-        # The report exists once the committee starts it (lock scoring, start the report):
-        # the draft for the members and supervisors, everyone's after the seal.
-        print("评标报告 / evaluation report（开始编写报告后可取；封存前草稿仅专家与监督可看，"
-              "封存后各方可看；请求带 Authorization: Bearer <令牌>）:")
+        print(f"API: {base}/api/openapi.json   health: {base}/healthz\n")
+        url = settings.database.url
+        print(f"数据库 / database: {url}"
+              + (f"  ({path})" if (path := _sqlite_path(url)) else ""))
+        print(f"已封存的演示会话 / sealed demo session: {sealed}")
+        print("  评标报告 / its evaluation report（请求带 Authorization: Bearer <令牌>）:")
+        print(f"    {base}/api/sessions/{sealed}/report.html")
+        print(f"    {base}/api/sessions/{sealed}/report.pdf")
+        print(f"监督员离线核验 / a supervisor's offline check (run in {Path.cwd()}):")
+        for line in supervisor_commands(url, sealed, config=config):
+            print(f"  {line}")
+        print()
+        # The live session's report exists once the committee starts it (lock scoring,
+        # start the report): the draft for the members and supervisors, everyone's after
+        # the seal.
+        print("进行中会话的评标报告 / the live session's report（开始编写报告后可取；封存前草稿"
+              "仅专家与监督可看，封存后各方可看）:")
         print(f"  {base}/api/sessions/{sid}/report.html")
         print(f"  {base}/api/sessions/{sid}/report.pdf")
         print("  离线校验 / verify offline: evalsvc report verify report.pdf"

@@ -40,6 +40,7 @@ PURE_MODULES = [
     "audit/note.py",
     "audit/bundle.py",
     "audit/verify.py",
+    "audit/rederive.py",
     "audit/witness.py",
     "experts/specialties.py",
     "experts/pool.py",

@@ -1,19 +1,20 @@
-"""``evalsvc audit verify | export | keygen`` — the audit log on the command line."""
+"""``evalsvc audit verify | export | trust-policy | keygen`` — the audit log on the command line."""
 
 from __future__ import annotations
 
-__all__ = ["cmd_export", "cmd_keygen", "cmd_verify", "register"]
+__all__ = ["cmd_export", "cmd_keygen", "cmd_trust_policy", "cmd_verify", "register"]
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from evalsvc.audit.bundle import Policy, parse_policy
+from evalsvc.audit.bundle import Policy, format_policy, parse_policy
 from evalsvc.audit.note import cosignature_vkey, generate_key
-from evalsvc.audit.verify import verify_bundle
-from evalsvc.errors import InvalidInput
+from evalsvc.audit.rederive import verify_sealed
+from evalsvc.errors import InvalidInput, NotFound
 
 
 def register(sub: Any) -> None:
@@ -38,7 +39,25 @@ def register(sub: Any) -> None:
         default=[],
         help="a signed checkpoint obtained elsewhere (e.g. from a venue); repeatable",
     )
+    v.add_argument(
+        "--trust-anchors",
+        metavar="DIR",
+        type=Path,
+        help="CA trust stores (<REGION>/region.toml, anchors/, …) to check signers'"
+        " certificate chains against (default: [pki] trust_dir of the settings, if present)",
+    )
+    v.add_argument("--json", action="store_true", help='print {"ok", "checks": {name: …}}')
     v.set_defaults(func=cmd_verify)
+
+    t = asub.add_parser(
+        "trust-policy",
+        help="write a session's trust policy (log key, witness keys, quorum) from the "
+        "server's own settings, for supervisors",
+    )
+    t.add_argument("session", help="session id")
+    t.add_argument("--out", required=True, type=Path, metavar="FILE")
+    t.add_argument("--database", metavar="URL", help="database URL (overrides settings)")
+    t.set_defaults(func=cmd_trust_policy)
 
     e = asub.add_parser("export", help="write a session's audit bundle from the database")
     e.add_argument("session", help="session id")
@@ -58,13 +77,104 @@ def register(sub: Any) -> None:
     k.set_defaults(func=cmd_keygen)
 
 
+def _trust_anchors(args: argparse.Namespace) -> Any:
+    """The CA trust stores to check signers' chains with: ``--trust-anchors``, or the
+    settings' ``[pki] trust_dir`` when it exists; None when neither is at hand."""
+    from evalsvc.pki.trust import load_trust
+
+    if args.trust_anchors is not None:
+        return load_trust(args.trust_anchors)
+    try:
+        from evalsvc.config import load_settings
+
+        settings = load_settings(args.config)
+        folder = settings.resolve(settings.pki.trust_dir)
+    except Exception:  # no settings at hand: verify without anchors
+        return None
+    try:
+        return load_trust(folder) if Path(folder).is_dir() else None
+    except Exception:  # an unusable default store: said by the check
+        return None
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Verify a bundle; print the summary (exit 0) or every failed check (exit 1)."""
+    """Verify a bundle and re-derive what it discloses; print every named check (exit 0
+    when all pass, 1 otherwise)."""
     trusted = args.trusted_keys.read_text("utf-8") if args.trusted_keys else None
     extra = [(p.name, p.read_text("utf-8")) for p in args.checkpoint]
-    report = verify_bundle(args.dir, trusted_policy=trusted, extra_checkpoints=extra)
-    print(report.summary(), file=sys.stdout if report.ok else sys.stderr)
+    report = verify_sealed(
+        args.dir, trusted_policy=trusted, trust=_trust_anchors(args), extra_checkpoints=extra
+    )
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, ensure_ascii=False, indent=1)
+        print()
+    else:
+        print(report.text(), file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1
+
+
+def cmd_trust_policy(args: argparse.Namespace) -> int:
+    """Write the trust policy of a session's log from the server's settings: the log's
+    verifier key (derived from ``[audit] key_file``), the witness keys of the session's
+    venues (``[audit.witness_keys]``) and the quorum."""
+    from evalsvc.audit.service import log_keys
+    from evalsvc.config import load_settings
+
+    settings = load_settings(args.config)
+    key_file = settings.resolve(settings.audit.key_file)
+    if not Path(key_file).is_file():
+        raise NotFound(f"找不到审计日志主密钥 {key_file} / no audit key file at {key_file}: "
+                       "run this on the server, with its settings (--config)")
+    from evalsvc.keys import load_or_create_secret
+
+    master = load_or_create_secret(Path(key_file))  # it exists: read, never created
+    venues = _session_venues(args, settings)
+    origin = f"{settings.audit.log_name}/{args.session}"
+    vkey = log_keys(master, origin)[1]
+    keys = settings.audit.witness_keys
+    witnesses = [v for v in venues if v in keys]
+    quorum = len(witnesses) if settings.audit.quorum <= 0 else min(
+        settings.audit.quorum, len(witnesses))
+    policy = Policy(origin, vkey, tuple(cosignature_vkey(keys[v]) for v in witnesses), quorum)
+    fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(f"# 评标会话 {args.session} 的信任策略 / trust policy of session {args.session}\n")
+        fh.write(format_policy(policy))
+    print(f"已写入 / wrote {args.out}: log {vkey}, {len(witnesses)} witnesses, quorum {quorum}")
+    return 0
+
+
+def _session_venues(args: argparse.Namespace, settings: Any) -> list[str]:
+    """The session's venue ids, read from the database without creating it."""
+    from sqlalchemy import create_engine
+
+    from evalsvc.sessions.store import load_session
+
+    url = args.database or settings.database.url
+    _require_database(url)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            try:
+                s, _ = load_session(conn, args.session)
+            except NotFound:
+                raise NotFound(f"未知的评标会话 {args.session} / unknown session "
+                               f"{args.session}") from None
+            except Exception as exc:  # not an evalsvc database
+                raise NotFound(f"数据库 {url} 中没有评标会话 / no evalsvc sessions in {url}: "
+                               f"{exc.__class__.__name__}") from exc
+    finally:
+        engine.dispose()
+    return [v.id for v in s.venues]
+
+
+def _require_database(url: str) -> None:
+    """A SQLite file that does not exist is refused, never created."""
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        path = Path(url[len("sqlite:///"):])
+        if not path.is_file():
+            raise NotFound(f"数据库文件不存在 / no database file at {path} ({url}); "
+                           "give the right one with --database URL")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -82,19 +192,41 @@ def cmd_export(args: argparse.Namespace) -> int:
         if not args.origin:
             raise InvalidInput("--log-vkey needs --origin", field="origin")
         policy = Policy(args.origin, args.log_vkey, tuple(args.witness), args.quorum)
-    url = args.database or load_settings(args.config).database.url
+    settings = load_settings(args.config)
+    url = args.database or settings.database.url
+    _require_database(url)
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
             meta = export_bundle(
-                conn, args.session, args.out, policy=policy, entry_proofs=args.entry_proofs
+                conn, args.session, args.out, policy=policy, entry_proofs=args.entry_proofs,
+                crls=_server_crls(settings),
             )
     finally:
         engine.dispose()
     print(f"wrote {args.out}: {meta['entries']} entries, checkpoints {meta['checkpoints']}")
+    disclosed = meta.get("disclosed")
+    if isinstance(disclosed, list) and disclosed:
+        print(f"已导出复算材料 / with what re-derives the result ({meta.get('state')}): "
+              + ", ".join(str(x) for x in disclosed))
     if policy is None:
         print("no policy embedded: verify with --trusted-keys FILE", file=sys.stderr)
     return 0
+
+
+def _server_crls(settings: Any) -> list[bytes]:
+    """The CRLs of the server's trust stores (DER), which its signing checks used."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from evalsvc.pki.trust import load_trust
+
+    folder = settings.resolve(settings.pki.trust_dir)
+    if not Path(folder).is_dir():
+        return []
+    try:
+        return [c.public_bytes(Encoding.DER) for c in load_trust(folder).crls]
+    except Exception:  # no usable store: the signatures check says so
+        return []
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["export_bundle"]
+__all__ = ["disclosed_of", "export_bundle"]
 
+import hashlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, inspect, select
 
 from evalsvc.audit.bundle import Policy, write_bundle
 from evalsvc.audit.log import (
@@ -17,8 +19,18 @@ from evalsvc.audit.log import (
     list_checkpoints,
 )
 from evalsvc.audit.note import TlogProof, format_tlog_proof
+from evalsvc.audit.rederive import Disclosed, LoggedEvent, parse_entries, write_disclosed
 from evalsvc.audit.tables import audit_leaf, audit_node
+from evalsvc.canonical import canonical_bytes
 from evalsvc.errors import NotFound
+from evalsvc.experts.store import session_bundle
+from evalsvc.pki.tables import SignerCertificateRow
+from evalsvc.sessions.model import State, session_to_doc
+from evalsvc.sessions.report import report_document
+from evalsvc.sessions.scoring import aggregate
+from evalsvc.sessions.store import latest_sheets, load_session
+
+_CERTS = SignerCertificateRow.__table__  # type: ignore[attr-defined]
 
 
 def _entries(conn: Connection, session_id: str, size: int) -> Iterator[tuple[bytes | None, bytes]]:
@@ -53,16 +65,27 @@ def export_bundle(
     *,
     policy: Policy | None = None,
     entry_proofs: bool = False,
+    crls: Sequence[bytes] = (),
 ) -> dict[str, object]:
     """Write the bundle of ``session_id`` to ``out_dir``; return its ``bundle.json``.
 
     Entries up to the latest checkpoint, every checkpoint with its cosignatures, the
     consistency proofs between successive checkpoints and, with ``entry_proofs``, a
     C2SP tlog-proof per entry. ``policy`` (trusted keys, quorum) is written when given.
+    Beside the log, what re-derives the result (:func:`disclosed_of`); ``crls`` are the
+    CRLs the server checks signatures against, bundled when a signature needs them.
     """
     checkpoints = list_checkpoints(conn, session_id)
     if not checkpoints:
-        raise NotFound(f"session {session_id} has no signed checkpoint to export")
+        try:
+            if not inspect(conn).has_table("session"):
+                raise NotFound(session_id)
+            load_session(conn, session_id)
+        except NotFound:
+            raise NotFound(f"未知的评标会话 {session_id} / unknown session {session_id}: "
+                           "no such session in this database") from None
+        raise NotFound(f"评标会话 {session_id} 尚无签名检查点 / session {session_id} has no "
+                       "signed checkpoint to export yet")
     latest = checkpoints[-1]
     consistency: dict[tuple[int, int], list[bytes]] = {}
     for a, b in itertools.pairwise(checkpoints):
@@ -78,7 +101,7 @@ def export_bundle(
         for index in range(latest.size):
             path = inclusion_proof_from_store(conn, session_id, index, latest.size)
             proofs[index] = format_tlog_proof(TlogProof(index, tuple(path), note))
-    return write_bundle(
+    meta = write_bundle(
         out_dir,
         session_id=session_id,
         policy=policy,
@@ -86,4 +109,78 @@ def export_bundle(
         checkpoints=[(cp.size, cp.cosigned()) for cp in checkpoints],
         consistency=consistency,
         proofs=proofs,
+    )
+    # What re-derives the result, beside the log: taken from the entries just written,
+    # so the disclosed files describe exactly the exported prefix of the log.
+    entries = (out_dir / "entries").read_bytes().split(b"\n")[:-1]
+    disclosed = disclosed_of(conn, session_id, parse_entries(entries), crls=crls)
+    meta["disclosed"] = write_disclosed(out_dir, disclosed)
+    meta["state"] = (disclosed.session or {}).get("state")
+    (out_dir / "bundle.json").unlink()
+    _rewrite_meta(out_dir, meta)
+    return meta
+
+
+def _rewrite_meta(out_dir: Path, meta: dict[str, object]) -> None:
+    import json
+
+    from evalsvc.files import write_private
+
+    write_private(out_dir / "bundle.json", (json.dumps(meta, indent=1) + "\n").encode())
+
+
+def disclosed_of(
+    conn: Connection,
+    session_id: str,
+    events: Sequence[LoggedEvent],
+    *,
+    crls: Sequence[bytes] = (),
+) -> Disclosed:
+    """What a bundle discloses beside the log (docs/audit.md "Re-deriving the result"):
+    the session document, the opened sheets, each drawn ceremony's draw bundle, the
+    report once it is started, the signers' certificate chains and ``crls``."""
+    if not inspect(conn).has_table("session"):
+        return Disclosed()  # a database of audit logs alone: the log only
+    try:
+        s, _ = load_session(conn, session_id)
+    except NotFound:
+        return Disclosed()  # a log without a session (foreign logs): the log only
+    sheets: list[dict[str, Any]] = []
+    for e in events:
+        if e.action == "sheets.opened":
+            stage = e.payload.get("stage")
+            sheets += [{"stage": stage, **o} for o in e.payload.get("sheets", [])]
+    draws = {
+        int(e.payload["ceremony"]): session_bundle(
+            conn, session_id, ceremony=int(e.payload["ceremony"])
+        )
+        for e in events
+        if e.action == "draw.drawn"
+    }
+    report: dict[str, Any] | None = None
+    if s.state in (State.REPORTING, State.SEALED):
+        doc = report_document(s, aggregate(s, latest_sheets(conn, session_id, "scoring")))
+        report = {"report": doc, "sha256": hashlib.sha256(canonical_bytes(doc)).hexdigest()}
+    wanted: set[str] = set()
+    for e in events:
+        rec = e.payload.get("signature") if e.action == "report.signed" else None
+        if isinstance(rec, dict) and rec.get("certificate_sha256"):
+            wanted.add(str(rec["certificate_sha256"]))
+    for o in sheets:
+        rec = o.get("signature")
+        if isinstance(rec, dict) and rec.get("certificate_sha256"):
+            wanted.add(str(rec["certificate_sha256"]))
+    certs: dict[str, str] = {}
+    if wanted:
+        rows = conn.execute(
+            select(_CERTS.c.sha256, _CERTS.c.pem).where(_CERTS.c.sha256.in_(sorted(wanted)))
+        )
+        certs = {str(r[0]): str(r[1]) for r in rows}
+    return Disclosed(
+        session=session_to_doc(s),
+        report=report,
+        sheets=sheets,
+        draws=draws,
+        certs=certs,
+        crls=tuple(crls) if certs else (),
     )

@@ -119,7 +119,11 @@ async function listSessions() {
     tbody.append(tr);
   }
   $("sessions").hidden = false;
+  // One session, or one still running beside sealed or aborted ones (the demo seals a
+  // second tender for supervisors): open it; the list stays for the others.
+  const running = data.sessions.filter((s) => s.state !== "sealed" && s.state !== "aborted");
   if (data.sessions.length === 1) await openSession(data.sessions[0].id);
+  else if (running.length === 1) await openSession(running[0].id);
 }
 
 async function openSession(id) {

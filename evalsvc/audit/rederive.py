@@ -1,0 +1,745 @@
+"""Re-derive a session's outcome from a sealed audit bundle. Pure: files in, checks out.
+
+The log part of a bundle (:mod:`evalsvc.audit.bundle`) proves what was recorded; this
+module proves that what was recorded is *right*, from what the bundle discloses beside
+the log (docs/audit.md "Re-deriving the result"):
+
+``draw/<ceremony>.json``   the draw bundle of each drawn ceremony (``evalsvc.draw-bundle.v1``:
+                           rules, masked pool snapshot, commitments and reveals, result)
+``sheets.json``            every opened sheet version: ``{stage, seat, version, sheet, salt,
+                           signature?}`` — the commitment openings
+``session.json``           the session document (bids, criteria, venues, seats, rules)
+``report.json``            ``{"report": …, "sha256": …}``: the report the committee signed
+``certs/<sha256>.pem``     each signer's certificate chain, leaf first
+``crls/*.crl``             the CRLs (DER or PEM) the server held for signing checks
+
+Each check compares a disclosed file with the log entries (already checked against the
+signed checkpoints by :mod:`evalsvc.audit.verify`) and recomputes with the session's own
+code: the draw (:func:`evalsvc.experts.bundle.verify_bundle`), the commitments, the
+aggregation (:mod:`evalsvc.sessions.scoring`), the report (:mod:`evalsvc.sessions.report`)
+and each signature with its chain at signing time (:mod:`evalsvc.pki`). What a running
+session has not disclosed yet is said, not failed.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CHECK_ORDER",
+    "AlertHook",
+    "Check",
+    "Disclosed",
+    "LoggedEvent",
+    "SealedReport",
+    "parse_entries",
+    "read_disclosed",
+    "rederive",
+    "verify_sealed",
+    "write_disclosed",
+]
+
+import base64
+import datetime as _dt
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from evalsvc.audit.bundle import Policy, parse_policy
+from evalsvc.audit.verify import Report, verify_bundle
+from evalsvc.canonical import canonical_bytes
+from evalsvc.errors import EvalsvcError
+from evalsvc.experts.bundle import verify_bundle as verify_draw_bundle
+from evalsvc.files import private_dir, write_private
+from evalsvc.pki.challenge import parse_presented_chain
+from evalsvc.pki.revocation import RevocationMode
+from evalsvc.pki.signatures import verify_signature
+from evalsvc.pki.trust import TrustConfig
+from evalsvc.pki.validate import Usage, validate
+from evalsvc.sessions.machine import state_label
+from evalsvc.sessions.model import Category, Session, Sheet, Stage, State, session_from_doc
+from evalsvc.sessions.report import report_document
+from evalsvc.sessions.scoring import (
+    aggregate,
+    aggregation_to_doc,
+    qualification_outcome,
+    sheet_from_doc,
+)
+
+# The checks of a sealed bundle, in the order they are printed. ``alerts`` is added by
+# whoever passes an alert hook (the pattern-alert rules are not part of this module).
+CHECK_ORDER = ("log", "witnesses", "draw", "sheets", "result", "signatures")
+
+# Failures of evalsvc.audit.verify, grouped under the two log checks.
+_WITNESS_FAILURES = frozenset({"cosignature", "quorum"})
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named check: passed or not, and what it saw (Chinese, then English)."""
+
+    ok: bool
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"ok": bool, "detail": str}``."""
+        return {"ok": self.ok, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """One log entry, read: the event it records."""
+
+    seq: int
+    action: str
+    payload: Mapping[str, Any]
+    time_ms: int
+
+
+@dataclass(frozen=True)
+class Disclosed:
+    """The files a bundle holds beside the log (nothing in them is trusted yet)."""
+
+    session: Mapping[str, Any] | None = None
+    report: Mapping[str, Any] | None = None
+    sheets: Sequence[Mapping[str, Any]] | None = None
+    draws: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    certs: Mapping[str, str] = field(default_factory=dict)
+    crls: Sequence[bytes] = ()
+    problems: tuple[str, ...] = ()  # files that exist but do not parse
+
+
+AlertHook = Callable[[Sequence[LoggedEvent], Disclosed], Check]
+
+
+# -- writing and reading ----------------------------------------------------------------
+
+
+def _json_bytes(doc: Any) -> bytes:
+    return (json.dumps(doc, ensure_ascii=False, indent=1, sort_keys=True) + "\n").encode()
+
+
+def write_disclosed(out_dir: Path, d: Disclosed) -> list[str]:
+    """Write the disclosed files into a bundle directory; return their names."""
+    names: list[str] = []
+
+    def put(name: str, data: bytes) -> None:
+        write_private(out_dir / name, data)
+        names.append(name)
+
+    if d.session is not None:
+        put("session.json", _json_bytes(d.session))
+    if d.report is not None:
+        put("report.json", _json_bytes(d.report))
+    if d.sheets is not None:
+        put("sheets.json", _json_bytes(list(d.sheets)))
+    if d.draws:
+        private_dir(out_dir / "draw")
+        for number, doc in sorted(d.draws.items()):
+            put(f"draw/{number}.json", _json_bytes(doc))
+    if d.certs:
+        private_dir(out_dir / "certs")
+        for sha, pem in sorted(d.certs.items()):
+            put(f"certs/{sha}.pem", pem.encode("ascii"))
+    if d.crls:
+        private_dir(out_dir / "crls")
+        for i, crl in enumerate(d.crls):
+            put(f"crls/{i}.crl", crl)
+    return names
+
+
+def read_disclosed(directory: Path) -> Disclosed:
+    """Read the disclosed files of a bundle directory (missing ones are ``None``/empty)."""
+    problems: list[str] = []
+
+    def load(path: Path) -> Any:
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            problems.append(f"{path.name}: {exc}")
+            return None
+
+    draws: dict[int, Mapping[str, Any]] = {}
+    for p in sorted((directory / "draw").glob("*.json")):
+        if p.stem.isdigit() and isinstance(doc := load(p), Mapping):
+            draws[int(p.stem)] = doc
+    certs = {
+        p.stem: p.read_text("ascii", "replace")
+        for p in sorted((directory / "certs").glob("*.pem"))
+        if p.is_file()
+    }
+    crls = [p.read_bytes() for p in sorted((directory / "crls").glob("*.crl")) if p.is_file()]
+    docs = {}
+    for name, kind in (("session.json", Mapping), ("report.json", Mapping),
+                       ("sheets.json", list)):
+        doc = load(directory / name)
+        if doc is not None and not isinstance(doc, kind):
+            problems.append(f"{name}: not a JSON {'object' if kind is Mapping else 'array'}")
+            doc = None
+        docs[name] = doc
+    return Disclosed(
+        session=docs["session.json"],
+        report=docs["report.json"],
+        sheets=docs["sheets.json"],
+        draws=draws,
+        certs=certs,
+        crls=tuple(crls),
+        problems=tuple(problems),
+    )
+
+
+def parse_entries(entries: Sequence[bytes]) -> list[LoggedEvent]:
+    """The events the log entries record (entries that are not events are skipped)."""
+    out: list[LoggedEvent] = []
+    for raw in entries:
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(doc, dict) or not isinstance(doc.get("payload"), dict):
+            continue
+        out.append(
+            LoggedEvent(
+                int(doc.get("seq", 0)),
+                str(doc.get("action", "")),
+                doc["payload"],
+                int(doc.get("time_ms", 0)),
+            )
+        )
+    return out
+
+
+# -- the checks --------------------------------------------------------------------------
+
+
+class _Fail(Exception):
+    """A check failed: its message (Chinese / English)."""
+
+
+def _same(a: Any, b: Any) -> bool:
+    return canonical_bytes(a) == canonical_bytes(b)
+
+
+def _check_draw(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
+    drawn = [e for e in events if e.action == "draw.drawn"]
+    assigned = [e for e in events if e.action == "seat.assigned" and not e.payload.get("proposed")]
+    if not drawn and not assigned:
+        return Check(True, "尚未抽取专家 / not yet disclosed: no committee has been drawn")
+    lines: list[str] = []
+    results: dict[int, Mapping[str, Any]] = {}
+    for dr in drawn:
+        number = int(dr.payload.get("ceremony", 0))
+        doc = d.draws.get(number)
+        if doc is None:
+            raise _Fail(f"缺少第 {number} 次抽取的输入 / the bundle lacks draw/{number}.json")
+        opened = next(
+            (e for e in reversed(events) if e.action == "draw.opened"
+             and e.payload.get("ceremony") == number and e.seq < dr.seq),
+            None,
+        )
+        if opened is None:
+            raise _Fail(f"日志中没有第 {number} 次抽取的开启记录 / no draw.opened for ceremony"
+                        f" {number} in the log")
+        o = opened.payload
+        within = [e for e in events if opened.seq < e.seq < dr.seq]
+        for key in ("rules_sha256", "pool_sha256"):
+            if doc.get(key) != o.get(key):
+                raise _Fail(f"第 {number} 次抽取: {key} 与日志不符 / ceremony {number}: {key}"
+                            f" {doc.get(key)} is not the logged {o.get(key)}")
+        if not _same(doc.get("rules"), o.get("rules")):
+            raise _Fail(f"第 {number} 次抽取: 规则与日志不符 / ceremony {number}: the rules"
+                        " differ from the logged ones")
+        cer = doc.get("ceremony")
+        if not isinstance(cer, Mapping):
+            raise _Fail(f"第 {number} 次抽取没有种子仪式记录 / ceremony {number}: no seed"
+                        " ceremony in the draw bundle")
+        logged_cer = {
+            "commit_deadline": o.get("commit_deadline"),
+            "reveal_deadline": o.get("reveal_deadline"),
+            "minimum": o.get("minimum"),
+            "commitments": [e.payload for e in within if e.action == "draw.committed"],
+            "reveals": [e.payload for e in within if e.action == "draw.revealed"],
+        }
+        for key, want in logged_cer.items():
+            if not _same(cer.get(key), want):
+                raise _Fail(f"第 {number} 次抽取: 种子仪式的 {key} 与日志不符 / ceremony"
+                            f" {number}: {key} differ from the logged ones")
+        if not _same(doc.get("result"), dr.payload.get("result")) or doc.get(
+            "result_sha256"
+        ) != dr.payload.get("result_sha256"):
+            raise _Fail(f"第 {number} 次抽取: 结果与日志不符 / ceremony {number}: the result"
+                        " differs from the logged draw.drawn")
+        check = verify_draw_bundle(doc)
+        if not check.ok:
+            raise _Fail(f"第 {number} 次抽取无法复现 / ceremony {number} does not recompute: "
+                        + check.lines[-1].removeprefix("FAIL "))
+        results[number] = doc["result"]
+        lines.append(f"ceremony {number}: {check.lines[-1].removeprefix('ok   ')}")
+    # The committee: every seat's last assignment in the log is the expert the session
+    # names, and a drawn seat holds that ceremony's member or one of its alternates.
+    final: dict[int, Mapping[str, Any]] = {}
+    for e in events:
+        if e.action == "seat.assigned" and not e.payload.get("proposed"):
+            final[int(e.payload["seat"])] = e.payload
+        elif e.action == "designation.rejected":
+            for s in e.payload.get("seats", []):
+                final.pop(int(s), None)
+    designated = {int(s) for e in events if e.action == "designation.approved"
+                  for s in e.payload.get("seats", [])}
+    for seat, a in sorted(final.items()):
+        if seat in designated:
+            continue
+        drawn_here = [
+            r for r in results.values()
+            for x in r.get("seats", []) if x.get("index") == seat
+            and a.get("expert_id") in {x["member"]["expert"],
+                                        *(y["expert"] for y in x.get("alternates", []))}
+        ]
+        if not drawn_here:
+            raise _Fail(f"席位 {seat} 的专家 {a.get('expert_id')} 不是抽取结果 / seat {seat}:"
+                        f" expert {a.get('expert_id')} was not drawn for it")
+    if d.session is not None:
+        seats = d.session.get("seats")
+        if not isinstance(seats, list):
+            raise _Fail("session.json 没有席位 / session.json has no seats")
+        for x in seats:
+            got = final.get(int(x.get("index", -1)))
+            if got is not None and x.get("expert_id") != got.get("expert_id"):
+                raise _Fail(f"席位 {x.get('index')}: session.json 记为 {x.get('expert_id')},"
+                            f" 日志记为 {got.get('expert_id')} / seat {x.get('index')}: the"
+                            " session names another expert than the log assigned")
+    lines.append(f"{len(final)} seats as drawn" + (f", {len(designated)} designated by a"
+                                                   " supervisor" if designated else ""))
+    return Check(True, "抽取复现一致 / same committee from the same inputs: " + "; ".join(lines))
+
+
+def _openings(d: Disclosed) -> dict[tuple[str, int, int], Mapping[str, Any]]:
+    out: dict[tuple[str, int, int], Mapping[str, Any]] = {}
+    for o in d.sheets or ():
+        if not isinstance(o, Mapping):
+            raise _Fail("sheets.json 条目格式错误 / a sheets.json item is not an object")
+        try:
+            out[(str(o["stage"]), int(o["seat"]), int(o["version"]))] = o
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _Fail(f"sheets.json 条目缺少字段 / a sheets.json item lacks {exc}") from exc
+    return out
+
+
+def _check_sheets(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
+    submitted = {
+        (str(e.payload["stage"]), int(e.payload["seat"]), int(e.payload["version"])):
+            e.payload.get("commitment")
+        for e in events if e.action == "sheet.submitted"
+    }
+    locked = {str(e.payload.get("stage")) for e in events if e.action == "stage.locked"}
+    if not submitted:
+        return Check(True, "尚无评分表 / not yet disclosed: no sheet submitted")
+    if d.sheets is None and any(k[0] in locked for k in submitted):
+        raise _Fail("缺少 sheets.json / the bundle lacks sheets.json (the commitment openings)")
+    openings = _openings(d)
+    for key, o in openings.items():
+        stage, seat, version = key
+        if key not in submitted:
+            raise _Fail(f"{stage} 席位 {seat} 第 {version} 版不在日志中 / {stage} seat {seat}"
+                        f" version {version} is not in the log")
+        if stage not in locked:
+            raise _Fail(f"{stage} 阶段未锁定却公开了评分表 / a sheet of {stage} is disclosed"
+                        " before its stage was locked")
+        salt = o.get("salt")
+        if not isinstance(salt, str):
+            raise _Fail(f"{stage} 席位 {seat} 第 {version} 版没有盐值 / seat {seat} version"
+                        f" {version} of {stage} has no salt")
+        try:
+            mac = hmac.digest(bytes.fromhex(salt), canonical_bytes(o.get("sheet")), "sha256")
+        except (ValueError, TypeError) as exc:
+            raise _Fail(f"{stage} 席位 {seat} 第 {version} 版无法计算承诺 / seat {seat}"
+                        f" version {version}: {exc}") from exc
+        if mac.hex() != submitted[key]:
+            raise _Fail(f"{stage} 席位 {seat} 第 {version} 版与锁定前的承诺不符 / {stage} seat"
+                        f" {seat} version {version} does not open its commitment")
+    for key in submitted:
+        if key[0] in locked and key not in openings:
+            raise _Fail(f"{key[0]} 席位 {key[1]} 第 {key[2]} 版缺少开启值 / {key[0]} seat"
+                        f" {key[1]} version {key[2]} is locked but not opened in the bundle")
+    sealed = sorted({k[0] for k in submitted if k[0] not in locked})
+    detail = (f"{len(openings)} 份锁定评分表均与承诺一致 / {len(openings)} locked sheet versions"
+              " open their commitments and are in the log")
+    if sealed:
+        detail += (f"; 尚未公开 / not yet disclosed: {', '.join(sealed)} not locked, its sheets"
+                   " stay sealed")
+    return Check(True, detail)
+
+
+def _latest(openings: Mapping[tuple[str, int, int], Mapping[str, Any]], stage: str) -> list[Sheet]:
+    best: dict[int, tuple[int, Mapping[str, Any]]] = {}
+    for (st, seat, version), o in openings.items():
+        if st == stage and version > best.get(seat, (0, {}))[0]:
+            best[seat] = (version, o)
+    try:
+        return [sheet_from_doc(seat, o["sheet"]) for seat, (_, o) in sorted(best.items())]
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise _Fail(f"{stage} 评分表无法读取 / a {stage} sheet does not read: {exc!r}") from exc
+
+
+def _session(events: Sequence[LoggedEvent], d: Disclosed) -> Session:
+    """The session document, checked field by field against what the log recorded."""
+    if d.session is None:
+        raise _Fail("缺少 session.json / the bundle lacks session.json")
+    try:
+        s = session_from_doc(d.session)
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise _Fail(f"session.json 无法读取 / session.json does not read: {exc!r}") from exc
+    created = next((e.payload for e in events if e.action == "session.created"), None)
+    if created is None:
+        raise _Fail("日志中没有 session.created / no session.created in the log")
+    mine = {"title": s.title, "tenderer": s.tenderer, "method": s.method.value,
+            "venues": [v.id for v in s.venues]}
+    for key, value in mine.items():
+        if created.get(key) != value:
+            raise _Fail(f"session.json 的 {key} 与日志不符 / session.json {key} differs from"
+                        " the logged session.created")
+    bids = [e.payload["bid"] for e in events if e.action == "bid.added"]
+    if not _same(bids, [{"id": b.id, "bidder": b.bidder, "uscc": b.uscc,
+                         "price_fen": b.price_fen} for b in s.bids]):
+        raise _Fail("session.json 的投标(名称/代码/报价)与日志不符 / the bids (bidder, USCC,"
+                    " price) in session.json differ from the logged bid.added events")
+    crits = [e.payload["criterion"] for e in events if e.action == "criterion.added"]
+    if not _same(crits, [{"id": c.id, "name": c.name, "category": c.category.value,
+                          "max_points": str(c.max_points), "formula": c.formula}
+                         for c in s.criteria]):
+        raise _Fail("session.json 的评分项与日志不符 / the criteria in session.json differ from"
+                    " the logged criterion.added events")
+    expl = [[e.payload["seat"], e.payload["bid_id"], e.payload["text"]]
+            for e in events if e.action == "deviation.explained"]
+    if not _same(expl, [list(x) for x in s.explanations]):
+        raise _Fail("偏离说明与日志不符 / the deviation explanations differ from the log")
+    dissents = [[e.payload["seat"], e.payload["text"]]
+                for e in events if e.action == "dissent.recorded"]
+    if not _same(dissents, [list(x) for x in s.dissents]):
+        raise _Fail("不同意见与日志不符 / the dissents differ from the log")
+    moved = [e.payload for e in events if e.action == "session.state_changed"]
+    if moved and state_label(s) != moved[-1].get("to"):
+        raise _Fail(f"session.json 的状态 {state_label(s)} 不是日志最后记录的"
+                    f" {moved[-1].get('to')} / session.json's state differs from the log")
+    if s.abort_reason != (moved[-1].get("reason") if moved and s.state is State.ABORTED
+                          else None):
+        raise _Fail("session.json 的终止原因与日志不符 / the abort reason differs from the log")
+    standing: list[int] = []
+    for e in events:
+        if e.action == "report.signatures_cleared":
+            standing = []
+        elif e.action == "report.signed":
+            standing.append(int(e.payload["seat"]))
+    if list(s.signed) != standing:
+        raise _Fail(f"session.json 记录签署席位 {list(s.signed)}, 日志为 {standing} / the seats"
+                    " that signed differ from the log")
+    return s
+
+
+def _check_result(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
+    locks = {str(e.payload.get("stage")): e.payload for e in events if e.action == "stage.locked"}
+    if not locks:
+        return Check(True, "尚无锁定阶段 / not yet disclosed: no stage locked, no result yet")
+    s = _session(events, d)
+    openings = _openings(d)
+    lines: list[str] = []
+    q = locks.get(Stage.QUALIFICATION.value)
+    if q is not None:
+        if s.criteria_of(Category.QUALIFICATION):
+            qualified = list(qualification_outcome(s, _latest(openings, "qualification")))
+        else:
+            qualified = [b.id for b in s.bids]
+        if qualified != list(q.get("qualified", [])):
+            raise _Fail(f"资格审查结果复算为 {qualified}, 日志为 {q.get('qualified')} /"
+                        " the qualification outcome recomputed differs from the logged one")
+        if s.qualified is not None and list(s.qualified) != qualified:
+            raise _Fail("session.json 的合格投标与日志不符 / qualified bids in session.json"
+                        " differ from the log")
+        s = replace(s, qualified=tuple(qualified))
+        lines.append(f"qualification: {len(qualified)} of {len(s.bids)} bids qualified")
+    sc = locks.get(Stage.SCORING.value)
+    if sc is None:
+        return Check(True, "复算一致 / recomputed: " + "; ".join(lines)
+                     + "; 尚未公开 / not yet disclosed: scoring not locked, no ranking yet")
+    sheets = _latest(openings, "scoring")
+    try:
+        agg = aggregate(s, sheets)
+    except EvalsvcError as exc:
+        raise _Fail(f"无法汇总 / cannot aggregate: {exc.message}") from exc
+    result = aggregation_to_doc(agg)
+    if not _same(result, sc.get("result")):
+        raise _Fail("汇总、排名与候选人复算结果与日志记录不符 / the aggregation, ranking and"
+                    " candidates recomputed from the opened sheets differ from the logged result")
+    top = ", ".join(f"{r['rank']}. {r['bid_id']} ({r['total']})" for r in result["ranking"][:3])
+    lines.append(f"scoring: {len(sheets)} sheets, ranking {top}")
+    if d.report is None:
+        if any(e.action == "report.signed" for e in events):
+            raise _Fail("缺少 report.json / the bundle lacks report.json")
+        lines.append("尚未公开 / not yet disclosed: the report")
+        return Check(True, "复算一致 / recomputed: " + "; ".join(lines))
+    want = report_document(s, agg)
+    if not _same(d.report.get("report"), want):
+        raise _Fail("report.json 与按评分表复算的报告不符 / report.json differs from the report"
+                    " recomputed from the session and its sheets")
+    lines.append("report equal to the recomputed one")
+    return Check(True, "复算一致 / recomputed with the session's scoring code: " + "; ".join(lines))
+
+
+def _load_crls(raw: Sequence[bytes]) -> list[x509.CertificateRevocationList]:
+    out = []
+    for data in raw:
+        try:
+            if b"-----BEGIN" in data:
+                out.append(x509.load_pem_x509_crl(data))
+            else:
+                out.append(x509.load_der_x509_crl(data))
+        except ValueError as exc:
+            raise _Fail(f"CRL 无法读取 / a CRL does not read: {exc}") from exc
+    return out
+
+
+def _verify_signed(
+    what: str,
+    record: Mapping[str, Any],
+    signed: bytes,
+    at_ms: int,
+    d: Disclosed,
+    trust: TrustConfig | None,
+    crls: Sequence[x509.CertificateRevocationList],
+) -> str:
+    sha = str(record.get("certificate_sha256", ""))
+    pem = d.certs.get(sha)
+    if pem is None:
+        raise _Fail(f"{what}: 缺少签名证书 / the bundle lacks certs/{sha}.pem")
+    try:
+        leaf, chain = parse_presented_chain(pem.encode("ascii"))
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        if hashlib.sha256(leaf.public_bytes(Encoding.DER)).hexdigest() != sha:
+            raise _Fail(f"{what}: 证书摘要不符 / certs/{sha}.pem holds another certificate")
+        value = base64.b64decode(str(record.get("value", "")), validate=True)
+        verify_signature(leaf, signed, value)
+    except EvalsvcError as exc:
+        raise _Fail(f"{what}: 签名无效 / signature invalid: {exc.message}") from exc
+    except ValueError as exc:
+        raise _Fail(f"{what}: 签名无法读取 / signature does not read: {exc}") from exc
+    if trust is None:
+        raise _Fail(f"{what}: 未提供信任根, 无法验证证书链 / no trust anchors given"
+                    " (--trust-anchors DIR): the chain cannot be checked")
+    at = _dt.datetime.fromtimestamp(at_ms / 1000, _dt.UTC)
+    try:
+        res = validate(leaf, trust=trust, at=at, usage=Usage.SIGNING, intermediates=chain,
+                       crls=crls, revocation=RevocationMode.REQUIRE)
+    except EvalsvcError as exc:
+        raise _Fail(f"{what}: 签名时证书链无效 / the chain was not valid at signing time"
+                    f" ({at.isoformat()}): {exc.message}") from exc
+    return res.region
+
+
+def _check_signatures(
+    events: Sequence[LoggedEvent], d: Disclosed, trust: TrustConfig | None
+) -> Check:
+    crls = _load_crls(d.crls)
+    sheet_sigs = 0
+    for o in d.sheets or ():
+        if isinstance(o, Mapping) and isinstance(o.get("signature"), Mapping):
+            at = next((e.time_ms for e in events if e.action == "sheet.submitted"
+                       and e.payload.get("seat") == o.get("seat")
+                       and e.payload.get("stage") == o.get("stage")
+                       and e.payload.get("version") == o.get("version")), 0)
+            _verify_signed(f"{o.get('stage')} 席位 {o.get('seat')} 第 {o.get('version')} 版评分表",
+                           o["signature"], canonical_bytes(o.get("sheet")), at, d, trust, crls)
+            sheet_sigs += 1
+    standing: dict[int, LoggedEvent] = {}
+    for e in events:
+        if e.action == "report.signatures_cleared":
+            standing.clear()
+        elif e.action == "report.signed":
+            standing[int(e.payload["seat"])] = e
+    sealed = any(e.action == "session.state_changed" and e.payload.get("to") == "sealed"
+                 for e in events)
+    if not standing and not sealed:
+        extra = f"; {sheet_sigs} signed sheets verified" if sheet_sigs else ""
+        return Check(True, "尚未签署报告 / not yet disclosed: the report is not signed yet" + extra)
+    if d.report is None:
+        raise _Fail("缺少 report.json / the bundle lacks report.json, the bytes signed")
+    signed = canonical_bytes(d.report.get("report"))
+    digest = hashlib.sha256(signed).hexdigest()
+    if d.report.get("sha256") != digest:
+        raise _Fail(f"report.json 的 sha256 不是其报告的摘要 / report.json says sha256"
+                    f" {d.report.get('sha256')!r}, its report hashes to {digest}")
+    seats = [int(x["index"]) for x in (d.session or {}).get("seats", [])]
+    if sealed and sorted(standing) != sorted(seats):
+        missing = sorted(set(seats) - set(standing))
+        raise _Fail(f"席位 {missing} 未签署即封存 / sealed without the signature of seat(s)"
+                    f" {missing}")
+    by_cert: list[str] = []
+    confirmed: list[int] = []
+    for seat, e in sorted(standing.items()):
+        if e.payload.get("report_sha256") != digest:
+            raise _Fail(f"席位 {seat} 签署的报告摘要不是 report.json 的 / seat {seat} signed"
+                        f" {e.payload.get('report_sha256')}, report.json hashes to {digest}")
+        rec = e.payload.get("signature")
+        if isinstance(rec, Mapping):
+            region = _verify_signed(f"席位 {seat} 的报告签名 / seat {seat}'s report signature",
+                                    rec, signed, e.time_ms, d, trust, crls)
+            by_cert.append(f"{seat} ({region})")
+        else:
+            confirmed.append(seat)
+    detail = (f"报告 sha256 {digest[:16]}…: 证书签名 {len(by_cert)} 份有效"
+              f" / {len(by_cert)} certificate signatures valid at signing time"
+              + (f" (seats {', '.join(by_cert)})" if by_cert else ""))
+    if confirmed:
+        detail += (f"; 席位 {confirmed} 以令牌登录确认报告摘要, 无证书签名 / seat(s) {confirmed}"
+                   " confirmed the digest by token login, without a certificate signature")
+    if sheet_sigs:
+        detail += f"; {sheet_sigs} signed sheets verified"
+    if not sealed:
+        detail += "; 尚未封存 / not yet sealed"
+    return Check(True, detail)
+
+
+def rederive(
+    entries: Sequence[bytes],
+    d: Disclosed,
+    *,
+    trust: TrustConfig | None = None,
+    alerts: AlertHook | None = None,
+) -> dict[str, Check]:
+    """The re-derivation checks (``draw``, ``sheets``, ``result``, ``signatures`` and,
+    with a hook, ``alerts``) of a bundle's entries and disclosed files."""
+    events = parse_entries(entries)
+    is_session = any(e.action == "session.created" for e in events)
+    runs: list[tuple[str, Callable[[], Check]]] = [
+        ("draw", lambda: _check_draw(events, d)),
+        ("sheets", lambda: _check_sheets(events, d)),
+        ("result", lambda: _check_result(events, d)),
+        ("signatures", lambda: _check_signatures(events, d, trust)),
+    ]
+    if alerts is not None:
+        runs.append(("alerts", lambda: alerts(events, d)))
+    out: dict[str, Check] = {}
+    for name, run in runs:
+        if not is_session:
+            out[name] = Check(True, "日志中没有评标会话记录 / the log records no evaluation"
+                                    " session: nothing to re-derive")
+            continue
+        if d.problems:
+            out[name] = Check(False, "文件无法读取 / files do not parse: " + "; ".join(d.problems))
+            continue
+        try:
+            out[name] = run()
+        except _Fail as exc:
+            out[name] = Check(False, str(exc))
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError,
+                EvalsvcError) as exc:
+            # A malformed file is a failed check naming what broke, never a crash.
+            msg = exc.message if isinstance(exc, EvalsvcError) else repr(exc)
+            out[name] = Check(False, f"无法复算 / cannot recompute: {msg}")
+    return out
+
+
+# -- everything at once ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SealedReport:
+    """The named checks of a bundle, and the keys that were trusted."""
+
+    checks: dict[str, Check]
+    log: Report
+    policy: Policy | None
+
+    @property
+    def ok(self) -> bool:
+        """True when every check passed."""
+        return all(c.ok for c in self.checks.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"ok": bool, "checks": {name: {"ok": bool, "detail": str}}, "trusted": …}``."""
+        return {
+            "ok": self.ok,
+            "checks": {name: c.to_json() for name, c in self.checks.items()},
+            "trusted": None if self.policy is None else {
+                "origin": self.policy.origin,
+                "log": self.policy.log_vkey,
+                "witnesses": list(self.policy.witness_vkeys),
+                "quorum": self.policy.quorum,
+            },
+        }
+
+    def text(self) -> str:
+        """The report for people: keys trusted, each check, the verdict (中文 / English)."""
+        lines = [self.log.summary()]
+        if self.policy is not None:
+            lines.append("信任的密钥 / keys trusted:")
+            lines.append(f"  日志 origin  {self.policy.origin}")
+            lines.append(f"  日志 log     {self.policy.log_vkey}")
+            lines += [f"  见证 witness {w}" for w in self.policy.witness_vkeys]
+            lines.append(f"  法定数 quorum {self.policy.quorum}")
+        for name, c in self.checks.items():
+            mark = "通过 ok  " if c.ok else "失败 FAIL"
+            lines.append(f"{mark} {name:<10} {c.detail}")
+        lines.append("结论 / verdict: " + ("通过 VERIFIED" if self.ok else "未通过 FAILED"))
+        return "\n".join(lines)
+
+
+def _log_checks(report: Report, policy: Policy | None) -> dict[str, Check]:
+    log_fail = [f for f in report.failures if f.check not in _WITNESS_FAILURES]
+    wit_fail = [f for f in report.failures if f.check in _WITNESS_FAILURES]
+    if log_fail:
+        log = Check(False, "日志校验失败 / the log does not verify: "
+                    + "; ".join(str(f) for f in log_fail[:5])
+                    + (f"; … {len(log_fail) - 5} more" if len(log_fail) > 5 else ""))
+    else:
+        log = Check(True, f"日志完整 / {report.entries} entries re-derive {report.checkpoints}"
+                          f" signed checkpoints (latest size {report.latest_size})")
+    if wit_fail:
+        wit = Check(False, "见证不足或无效 / witnesses: "
+                    + "; ".join(str(f) for f in wit_fail[:5]))
+    else:
+        quorum = policy.quorum if policy is not None else 0
+        names = ", ".join(report.cosigners) or "none"
+        if quorum == 0:
+            wit = Check(True, "信任策略不要求见证 / the trust policy requires no witness"
+                              f" (quorum 0); latest cosigned by {len(report.cosigners)} ({names})")
+        else:
+            wit = Check(True, f"法定数 {quorum} 已满足 / quorum {quorum} met on every milestone"
+                              f" checkpoint; latest cosigned by {len(report.cosigners)}"
+                              f" ({names})")
+    return {"log": log, "witnesses": wit}
+
+
+def verify_sealed(
+    directory: Path,
+    *,
+    trusted_policy: str | None,
+    trust: TrustConfig | None = None,
+    extra_checkpoints: Sequence[tuple[str, str]] = (),
+    alerts: AlertHook | None = None,
+) -> SealedReport:
+    """Verify the log of a bundle and re-derive what it discloses: one check per name."""
+    report = verify_bundle(
+        directory, trusted_policy=trusted_policy, extra_checkpoints=extra_checkpoints
+    )
+    policy: Policy | None = None
+    text = trusted_policy
+    if text is None and (directory / "policy").is_file():
+        text = (directory / "policy").read_text("utf-8")
+    if text is not None:
+        try:
+            policy = parse_policy(text)
+        except EvalsvcError:
+            policy = None
+    checks = _log_checks(report, policy)
+    entries: list[bytes] = []
+    if (directory / "entries").is_file():
+        entries = (directory / "entries").read_bytes().split(b"\n")[:-1]
+    checks.update(rederive(entries, read_disclosed(directory), trust=trust, alerts=alerts))
+    return SealedReport(checks, report, policy)
