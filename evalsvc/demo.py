@@ -181,17 +181,21 @@ SCORES = [
 # same tender twice draws only with a supervisor's approval (docs/draw.md §6.8).
 _SEALED_BIDS = [
     {"id": "B1", "bidder": "上海申城水务科技有限公司",
-     "uscc": _uscc("91310104MA1G8W2E5"), "price_fen": 862_000_000},
+     "uscc": _uscc("91310104MA1G8W2E5"), "price_fen": 862_000_000,
+     "legal_representative": "周申城", "principals": ["马浦东"]},
     {"id": "B2", "bidder": "江苏吴江智慧城市建设有限公司",
-     "uscc": _uscc("91320509MA1TQ6N3R"), "price_fen": 815_500_000},
+     "uscc": _uscc("91320509MA1TQ6N3R"), "price_fen": 815_500_000,
+     "legal_representative": "许吴江", "principals": ["蒋松陵"]},
     {"id": "B3", "bidder": "浙江嘉善数据服务有限公司",
-     "uscc": _uscc("91330421MA2BX7Y1K"), "price_fen": 903_000_000},
+     "uscc": _uscc("91330421MA2BX7Y1K"), "price_fen": 903_000_000,
+     "legal_representative": "韩嘉善", "principals": ["冯魏塘"]},
 ]
+# Its own tender number; the bidders, tenderer and departments come from the session
+# (the draw refuses rules that name them).
 SEALED_TENDER: tuple[dict[str, Any], dict[str, Any]] = (
     {**DEMO_SESSION, "title": "长三角示范区智慧水务平台二期项目（演示·已封存）",
-     "bids": _SEALED_BIDS},
-    {**DEMO_RULES, "bidders": [{"name": b["bidder"], "uscc": b["uscc"], "principals": []}
-                               for b in _SEALED_BIDS]},
+     "tender_number": "CSJ-2026-ZHSW-DEMO-2", "bids": _SEALED_BIDS},
+    DEMO_RULES,
 )
 
 # Every token names a person (the audit log's actor), supervisors too.

@@ -60,7 +60,7 @@ from evalsvc.pki.revocation import RevocationMode
 from evalsvc.pki.signatures import verify_signature
 from evalsvc.pki.trust import TrustConfig
 from evalsvc.pki.validate import Usage, validate
-from evalsvc.sessions.machine import state_label
+from evalsvc.sessions.machine import bid_doc, state_label
 from evalsvc.sessions.model import Category, Session, Sheet, Stage, State, session_from_doc
 from evalsvc.sessions.report import report_document
 from evalsvc.sessions.scoring import (
@@ -399,16 +399,19 @@ def _session(events: Sequence[LoggedEvent], d: Disclosed) -> Session:
     if created is None:
         raise _Fail("日志中没有 session.created / no session.created in the log")
     mine = {"title": s.title, "tenderer": s.tenderer, "method": s.method.value,
-            "venues": [v.id for v in s.venues]}
+            "venues": [v.id for v in s.venues], "tender_number": s.tender_number,
+            "tenderer_uscc": s.tenderer_uscc,
+            "supervising_departments": [{"name": o.name, "uscc": o.uscc}
+                                        for o in s.supervising_departments]}
     for key, value in mine.items():
         if created.get(key) != value:
             raise _Fail(f"session.json 的 {key} 与日志不符 / session.json {key} differs from"
                         " the logged session.created")
     bids = [e.payload["bid"] for e in events if e.action == "bid.added"]
-    if not _same(bids, [{"id": b.id, "bidder": b.bidder, "uscc": b.uscc,
-                         "price_fen": b.price_fen} for b in s.bids]):
-        raise _Fail("session.json 的投标(名称/代码/报价)与日志不符 / the bids (bidder, USCC,"
-                    " price) in session.json differ from the logged bid.added events")
+    if not _same(bids, [bid_doc(b) for b in s.bids]):
+        raise _Fail("session.json 的投标(名称/代码/报价/主要负责人)与日志不符 / the bids"
+                    " (bidder, USCC, price, principals) in session.json differ from the"
+                    " logged bid.added events")
     crits = [e.payload["criterion"] for e in events if e.action == "criterion.added"]
     if not _same(crits, [{"id": c.id, "name": c.name, "category": c.category.value,
                           "max_points": str(c.max_points), "formula": c.formula}

@@ -680,7 +680,7 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
             for x in d["seats"]
         ),
         state=State(d["state"]),
-        stage=Stage(d["stage"]) if d["stage"] else None,
+        stage=None if d["stage"] is None else Stage(d["stage"]),
         paused=None
         if p is None
         else Paused(

@@ -25,6 +25,7 @@ import asyncio
 import dataclasses
 import datetime as _dt
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from conftest import (
 
 from evalsvc.config import Settings
 from evalsvc.experts.seed import commitment_digest
+from evalsvc.sessions.routes import SESSIONS
 
 from .test_draw_noninterference import TIME_KEYS
 
@@ -48,6 +50,7 @@ SID = "s-disclosure"
 # sheet's commitment is an HMAC under a fresh random 256-bit key (docs/audit.md "Sealed
 # score sheets"), opened (salt) at the stage's lock.
 NONCE_KEYS = frozenset({"epoch", "commitment", "salt"})
+REGISTERED_MS = int(time.time() * 1000)
 PHASES = ("ready", "checking_in", "evaluating", "reporting", "signed", "sealed")
 
 
@@ -112,7 +115,13 @@ async def _run(aiohttp_client: Any, settings: Settings, tmp_path: Path, name: st
         engine.dispose()
     monkeypatch.setattr(app_module, "_new_session_id", lambda: SID)
     api = Harness(await aiohttp_client(create_app(cfg)), cfg)
+    # Both runs register the tender at the same instant: the report's basic data names
+    # the registration time, and its digest is in the signing events.
+    uow = api.client.app[SESSIONS].uow
+    real_clock = uow.clock_ms
+    uow.clock_ms = lambda: REGISTERED_MS
     sid, _ = await api.create(session_doc())
+    uow.clock_ms = real_clock
     assert (await api.command(sid, api.op(), "open_draw"))[0] == 200
     now = _dt.datetime.now(_dt.UTC)
     status, opened = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json={
