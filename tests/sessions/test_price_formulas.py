@@ -266,3 +266,23 @@ def test_lowest_price_ratio_result_document_is_unchanged() -> None:
                 qualified=tuple(b.id for b in s.bids))
     sheets = [parse_sheet(s, seat=i, doc=scoring_sheet()) for i in range(3)]
     assert "price_basis" not in aggregation_to_doc(aggregate(s, sheets))
+
+
+def test_worked_example_lowest_evaluated_price() -> None:
+    s = _session(None, method="lowest_evaluated_price")
+    s = replace(s, state=State.EVALUATING, stage=Stage.SCORING,
+                qualified=tuple(b.id for b in s.bids))
+    adjust = {"B1": (50_000, 70_000, 60_000), "B2": (600_000,) * 3}
+    sheets = [
+        parse_sheet(s, seat=i, doc={"stage": "scoring", "bids": {
+            "B1": {"responsive": True, "adjustment_fen": adjust["B1"][i]},
+            "B2": {"responsive": True, "adjustment_fen": adjust["B2"][i]},
+            "B3": {"responsive": i == 0, "adjustment_fen": 0},
+        }})
+        for i in range(3)
+    ]
+    result = aggregate(s, sheets)
+    assert [(r.bid_id, r.evaluated_price_fen) for r in result.results] == [
+        ("B1", 100_600_00), ("B2", 101_000_00)
+    ]
+    assert result.excluded == ("B3",)
