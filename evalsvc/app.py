@@ -21,7 +21,7 @@ from evalsvc.audit.routes import ROUTES as AUDIT_ROUTES
 from evalsvc.audit.service import AuditService
 from evalsvc.auth import TokenVerifier
 from evalsvc.config import Settings
-from evalsvc.db import Database, ensure_schema
+from evalsvc.db import Database
 from evalsvc.errors import Unavailable
 from evalsvc.experts.routes import DRAWS
 from evalsvc.experts.routes import ROUTES as DRAW_ROUTES
@@ -42,7 +42,7 @@ from evalsvc.keys import load_or_create_secret
 from evalsvc.openapi import openapi_document
 from evalsvc.pki.routes import ROUTES as PKI_ROUTES
 from evalsvc.pki.routes import certificate_middleware
-from evalsvc.schema import METADATA
+from evalsvc.schema import ensure_schema
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub, load_or_create_epoch
 from evalsvc.sessions.model import ScoringRules, Session
@@ -169,7 +169,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[TOKENS] = TokenVerifier(app[PRINCIPAL_SECRET])
     db = Database(settings.database)
     try:
-        await loop.run_in_executor(None, ensure_schema, db.engine, METADATA)
+        await loop.run_in_executor(None, ensure_schema, db.engine)
     except BaseException:
         db.close()
         raise
