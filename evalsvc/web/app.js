@@ -22,6 +22,7 @@ const EVENT_ZH = {
   "sheet.submitted": "提交评审表", "stage.locked": "阶段锁定", "deviation.explained": "偏离说明",
   "dissent.recorded": "记录不同意见", "report.signed": "签署评标报告",
   "report.signatures_cleared": "报告签名作废", "auth.login": "证书登录", "pki.trust_loaded": "加载信任根",
+  "pool.evaluations_recorded": "专家库记录本次评标",
 };
 // Primary-operator commands offered per state.
 const NEXT = {
