@@ -315,6 +315,12 @@ $("sheet-form").addEventListener("submit", (ev) => {
   });
 });
 
+// docs/scoring.md "Price formulas".
+const FORMULA_ZH = {
+  lowest_price_ratio: "低价优先法（最低有效报价为评标基准价）", average_benchmark: "评标基准价法",
+  lowest_evaluated_price: "经评审的最低投标价法",
+};
+
 async function renderResult(s) {
   const card = $("result-card");
   const shown = ["aggregating", "reporting", "sealed"].includes(s.state) ||
@@ -334,6 +340,11 @@ async function renderResult(s) {
       [el("td", { class: "num" }, r.technical), el("td", { class: "num" }, r.commercial),
         el("td", { class: "num" }, r.price_score), el("td", { class: "num" }, el("strong", {}, r.total))]),
     el("td", { class: "num" }, yuan(r.price_fen)))));
+  const basis = agg.price_basis || [];
+  $("price-basis").textContent = lep ? `评标方法：${FORMULA_ZH.lowest_evaluated_price}` :
+    "价格分：" + (basis.length ? basis.map((b) =>
+      `${FORMULA_ZH[b.formula] || b.formula}，评标基准价 ${yuan(b.benchmark_fen)} 元`).join("；") :
+      FORMULA_ZH[s.rules.price_formula] || s.rules.price_formula);
   const dev = $("deviations");
   dev.replaceChildren();
   if (agg.deviations.length) {
