@@ -286,3 +286,36 @@ def test_worked_example_lowest_evaluated_price() -> None:
         ("B1", 100_600_00), ("B2", 101_000_00)
     ]
     assert result.excluded == ("B3",)
+
+
+@given(
+    st.lists(
+        st.tuples(st.booleans(), st.integers(-10**8, 10**8)), min_size=9, max_size=9
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_lowest_evaluated_price_ranks_by_evaluated_price_whatever_the_sheet_order(
+    cells: list[tuple[bool, int]], rnd: Any
+) -> None:
+    s = _session(None, method="lowest_evaluated_price")
+    s = replace(s, state=State.EVALUATING, stage=Stage.SCORING,
+                qualified=tuple(b.id for b in s.bids))
+    bids = [b.id for b in s.bids]
+    sheets = [
+        parse_sheet(s, seat=i, doc={"stage": "scoring", "bids": {
+            b: {"responsive": cells[3 * i + j][0], "adjustment_fen": cells[3 * i + j][1]}
+            for j, b in enumerate(bids)
+        }})
+        for i in range(3)
+    ]
+    result = aggregate(s, sheets)
+    shuffled = list(sheets)
+    rnd.shuffle(shuffled)
+    assert aggregate(s, shuffled) == result
+    # Non-decreasing evaluated price; a bid is ranked iff a majority found it responsive.
+    prices = [r.evaluated_price_fen for r in result.results]
+    assert None not in prices
+    assert prices == sorted(p for p in prices if p is not None)
+    for j, b in enumerate(bids):
+        yes = sum(cells[3 * i + j][0] for i in range(3))
+        assert (b in result.excluded) == (yes < 2)
