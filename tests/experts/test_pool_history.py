@@ -23,6 +23,8 @@ from conftest import (
 from evalsvc.experts.pool import expert_from_view
 from evalsvc.experts.rules import DrawContext, FrequentEvaluator, Party
 
+COMMIT_S = 4.0
+
 
 async def _invited(api: Harness, sid: str) -> dict[int, tuple[str, str]]:
     status, body = await api.call("GET", f"/api/sessions/{sid}/draw", api.sup)
@@ -34,7 +36,8 @@ async def _invited(api: Harness, sid: str) -> dict[int, tuple[str, str]]:
 async def _drawn_committee(
     api: Harness, sid: str, rules: dict[str, Any]
 ) -> dict[int, tuple[str, str]]:
-    await run_ceremony(api, sid, rules=rules)
+    # A commit window wider than the helper's 1 s: a loaded machine opens slowly.
+    await run_ceremony(api, sid, rules=rules, commit_s=COMMIT_S)
     invited = await _invited(api, sid)
     for expert, venue in invited.values():
         status, body = await api.call("POST", f"/api/sessions/{sid}/invitation",
@@ -128,7 +131,7 @@ async def test_a_sealed_sessions_members_count_in_the_next_draws_frequency_rule(
                          for b in doc2["bids"]]
     strict.setdefault("recusal", {})["max_evaluations_per_tenderer_per_year"] = 1
     sid2 = await drawing_session(api, doc2)
-    await run_ceremony(api, sid2, rules=strict)
+    await run_ceremony(api, sid2, rules=strict, commit_s=COMMIT_S)
     status, draw = await api.call("GET", f"/api/sessions/{sid2}/draw", api.sup)
     assert status == 200, draw
     status, bundle = await api.call("GET", f"/api/sessions/{sid2}/draw/bundle", api.sup)
