@@ -21,7 +21,7 @@ from evalsvc.audit.routes import ROUTES as AUDIT_ROUTES
 from evalsvc.audit.service import AuditService
 from evalsvc.auth import TokenVerifier
 from evalsvc.config import Settings
-from evalsvc.db import Database, ensure_schema
+from evalsvc.db import Database
 from evalsvc.errors import Unavailable
 from evalsvc.experts.routes import DRAWS
 from evalsvc.experts.routes import ROUTES as DRAW_ROUTES
@@ -46,7 +46,7 @@ from evalsvc.report.pdf import FONT_FILE
 from evalsvc.report.routes import REPORTS
 from evalsvc.report.routes import ROUTES as REPORT_ROUTES
 from evalsvc.report.service import ReportService
-from evalsvc.schema import METADATA
+from evalsvc.schema import ensure_schema
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub, load_or_create_epoch
 from evalsvc.sessions.model import ScoringRules, Session
@@ -176,7 +176,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     app[TOKENS] = TokenVerifier(app[PRINCIPAL_SECRET])
     db = Database(settings.database)
     try:
-        await loop.run_in_executor(None, ensure_schema, db.engine, METADATA)
+        await loop.run_in_executor(None, ensure_schema, db.engine)
     except BaseException:
         db.close()
         raise

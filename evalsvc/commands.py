@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.engine import make_url as sa_url
 
 from evalsvc.auth import ROLES, issue_token
 from evalsvc.config import Settings, load_settings
-from evalsvc.db import SCHEMA_VERSION, ensure_schema, make_engine, upgrade_schema
+from evalsvc.db import is_sqlite, make_engine
 from evalsvc.errors import ConfigError, InvalidInput
 from evalsvc.keys import load_or_create_secret
-from evalsvc.schema import METADATA, MIGRATIONS
+from evalsvc.schema import ensure_schema, new_revision, schema_status, upgrade_schema
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -97,12 +98,25 @@ def register(sub: Any) -> None:
     t.add_argument("--database", metavar="URL", help="database URL (overrides settings)")
     t.set_defaults(func=cmd_tokens_revoke)
 
-    p = sub.add_parser("db", help="database schema: status and upgrade")
+    p = sub.add_parser("db", help="数据库结构：查看版本、升级 (database schema: status, upgrade)")
     dsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    d = dsub.add_parser("status", help="show the schema version")
+    d = dsub.add_parser(
+        "status", help="查看数据库结构版本（只读，不会新建数据库） / show the schema revision"
+    )
+    d.add_argument("--database", metavar="URL", help="database URL (overrides settings)")
     d.set_defaults(func=cmd_db_status)
-    d = dsub.add_parser("upgrade", help="create or upgrade the schema")
+    d = dsub.add_parser(
+        "upgrade", help="新建或升级数据库结构到最新版本（请先备份） / create or upgrade the schema"
+    )
+    d.add_argument("--database", metavar="URL", help="database URL (overrides settings)")
     d.set_defaults(func=cmd_db_upgrade)
+    d = dsub.add_parser(
+        "revision",
+        help="for developers: write an empty alembic revision after the head "
+        "(evalsvc/migrations/versions; docs/architecture.md \"Schema\")",
+    )
+    d.add_argument("-m", "--message", required=True, help="what the revision changes")
+    d.set_defaults(func=cmd_db_revision)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -121,7 +135,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ssl_context = _server_ssl(settings)  # before the database: a bad file fails first
     engine = make_engine(settings.database)
     try:
-        ensure_schema(engine, METADATA)  # fail fast with a clear message before binding the port
+        ensure_schema(engine)  # fail fast with a clear message before binding the port
     finally:
         engine.dispose()
     scheme = "https" if ssl_context is not None else "http"
@@ -254,7 +268,7 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
     assert jti is not None
     engine = make_engine(settings.database)
     try:
-        ensure_schema(engine, METADATA)
+        ensure_schema(engine)
         with engine.begin() as conn:
             added = revoke(
                 conn,
@@ -276,54 +290,74 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None: in memory or not SQLite)."""
+    if not is_sqlite(url):
+        return None
+    path = sa_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path).expanduser()
+
+
 def cmd_db_status(args: argparse.Namespace) -> int:
-    """Say which schema version the database has; never create it, nor its tables."""
+    """Print the schema state (exit 0 only at the head); never creates a database."""
     import sqlalchemy as sa
 
-    settings = _settings(args)
+    settings = _settings(args, database={"url": args.database})
     url = settings.database.url
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        path = Path(url[len("sqlite:///") :])
-        if not path.is_file():
-            print(f"数据库不存在 / no database at {path} ({url}): nothing created; "
-                  "`evalsvc serve` or `evalsvc db upgrade` creates it")
+    where = _sqlite_file(url)
+    if where is not None:
+        if not where.exists():
+            print(f"数据库文件不存在：{where}（未新建任何文件；"
+                  "`evalsvc db upgrade` 或 `evalsvc serve` 会新建它）", file=sys.stderr)
             return 1
-    engine = make_engine(settings.database)
+        # A plain engine on an existing file: make_engine would set WAL mode and narrow
+        # the file's permissions, and status only reads.
+        engine = sa.create_engine(f"sqlite:///{where}")
+    else:
+        engine = make_engine(settings.database)
     try:
-        with engine.connect() as conn:
-            tables = sa.inspect(conn).get_table_names()
-            version = None
-            if "evalsvc_meta" in tables:
-                row = conn.execute(
-                    sa.text("SELECT value FROM evalsvc_meta WHERE key = 'schema_version'")
-                ).first()
-                version = int(row[0]) if row is not None else None
+        state = schema_status(engine)
+    except sa.exc.DatabaseError as exc:
+        what = "不是 SQLite 数据库文件" if where is not None else "无法读取数据库"
+        print(f"{what}：{where or _masked(url)}（{exc.orig.__class__.__name__}）", file=sys.stderr)
+        return 1
     finally:
         engine.dispose()
-    if version is None:
-        what = "空数据库 / an empty database" if not tables else (
-            "有其他表但没有 evalsvc 版本 / tables but no evalsvc schema version")
-        print(f"database {url}: {what}; this evalsvc needs schema version {SCHEMA_VERSION}")
-        return 1
-    if version != SCHEMA_VERSION:
-        print(f"database {url}: schema version {version}, this evalsvc needs {SCHEMA_VERSION}"
-              " (`evalsvc db upgrade` after a backup)" if version < SCHEMA_VERSION else
-              f"database {url}: schema version {version}, newer than this evalsvc"
-              f" ({SCHEMA_VERSION})")
-        return 1
-    print(f"database {url}: schema version {SCHEMA_VERSION} (current)")
-    return 0
+    line = f"数据库 {where or _masked(url)}：{state.describe()}"
+    print(line, file=sys.stdout if state.kind == "current" else sys.stderr)
+    return 0 if state.kind == "current" else 1
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    """Create or upgrade the schema to the head revision, in one transaction."""
+    settings = _settings(args, database={"url": args.database})
     engine = make_engine(settings.database)
     try:
-        before, after = upgrade_schema(engine, METADATA, MIGRATIONS)
+        before, after = upgrade_schema(engine)
     finally:
         engine.dispose()
-    print(f"database {settings.database.url}: schema version {before} → {after}")
+    where = _sqlite_file(settings.database.url) or _masked(settings.database.url)
+    if before is None:
+        print(f"数据库 {where}：已新建，结构版本 {after}")
+    elif before == after:
+        print(f"数据库 {where}：结构版本 {after}，已是最新")
+    else:
+        print(f"数据库 {where}：结构版本 {before} → {after}，升级完成")
     return 0
+
+
+def cmd_db_revision(args: argparse.Namespace) -> int:
+    """Write an empty revision after the head (developers, in a source checkout)."""
+    path = new_revision(args.message)
+    print(f"wrote {path}: fill in upgrade(), then run `evalsvc db upgrade`")
+    return 0
+
+
+def _masked(url: str) -> str:
+    """``url`` without its password (for messages)."""
+    return sa_url(url).render_as_string(hide_password=True)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -17,25 +17,20 @@ The event loop never touches the database. Work is a plain function of a SQLAlch
   sequence numbers stay gap-free across instances; the key order means two instances
   locking several sessions in one group always lock them in the same order.
 
-Schema: ``create_all`` of the metadata the caller passes (``evalsvc.schema.METADATA``:
-this adapter knows no feature's tables) on an empty database, then a ``schema_version``
-row; a database of another version is refused with
-:class:`~evalsvc.errors.SchemaMismatch` naming the command that upgrades it
-(``evalsvc db upgrade``).
+Schema: not here. This adapter knows no feature's tables; :mod:`evalsvc.schema` creates
+and upgrades them (alembic revisions in :mod:`evalsvc.migrations`).
 """
 
 from __future__ import annotations
 
 __all__ = [
-    "SCHEMA_VERSION",
+    "META_TABLE",
     "Batchable",
     "Busy",
     "Database",
-    "ensure_schema",
     "make_engine",
     "pipeline_cursor",
     "raw_cursor",
-    "upgrade_schema",
 ]
 
 import asyncio
@@ -45,7 +40,7 @@ import logging
 import queue
 import threading
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -60,8 +55,6 @@ from evalsvc.files import narrow, private_file
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-SCHEMA_VERSION = 2
 
 
 def is_sqlite(url: str) -> bool:
@@ -124,76 +117,14 @@ def make_engine(settings: DatabaseSettings) -> Engine:
     )
 
 
-# The adapter's own table (schema version, epoch), on metadata of its own: the tables of
-# the features are the caller's (evalsvc.schema.METADATA), this layer does not know them.
-_META = sa.Table(
+# The adapter's own table (the database's epoch; before alembic, the schema version), on
+# metadata of its own: the tables of the features are evalsvc.schema.METADATA's.
+META_TABLE = sa.Table(
     "evalsvc_meta",
     sa.MetaData(),
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(200), nullable=False),
 )
-
-
-def _current_version(conn: Connection) -> int | None:
-    if not sa.inspect(conn).has_table("evalsvc_meta"):
-        return None
-    row = conn.execute(sa.select(_META.c.value).where(_META.c.key == "schema_version")).first()
-    return int(row[0]) if row else None
-
-
-def _create(conn: Connection, metadata: sa.MetaData) -> None:
-    metadata.create_all(conn)
-    _META.create(conn)
-    conn.execute(sa.insert(_META).values(key="schema_version", value=str(SCHEMA_VERSION)))
-
-
-def ensure_schema(engine: Engine, metadata: sa.MetaData) -> None:
-    """Create ``metadata``'s tables in an empty database; refuse a database of another
-    version."""
-    with engine.begin() as conn:
-        version = _current_version(conn)
-        if version is None:
-            if sa.inspect(conn).get_table_names():
-                raise SchemaMismatch(
-                    "the database has tables but no evalsvc schema version: "
-                    "is it another application's database?"
-                )
-            _create(conn, metadata)
-            log.info("created database schema version %d", SCHEMA_VERSION)
-            return
-    if version < SCHEMA_VERSION:
-        raise SchemaMismatch(
-            f"the database schema is version {version}, this evalsvc needs {SCHEMA_VERSION}: "
-            "back it up, then run `evalsvc db upgrade`"
-        )
-    if version > SCHEMA_VERSION:
-        raise SchemaMismatch(
-            f"the database schema is version {version}, newer than this evalsvc "
-            f"({SCHEMA_VERSION}): upgrade evalsvc"
-        )
-
-
-def upgrade_schema(
-    engine: Engine,
-    metadata: sa.MetaData,
-    migrations: Mapping[int, Callable[[Connection], None]],
-) -> tuple[int, int]:
-    """Run ``migrations`` (from-version → a function upgrading the schema by one version)
-    from the stored version to :data:`SCHEMA_VERSION`, in one transaction (an empty
-    database gets ``metadata``'s tables)."""
-    with engine.begin() as conn:
-        version = _current_version(conn)
-        if version is None:
-            _create(conn, metadata)
-            return (0, SCHEMA_VERSION)
-        start = version
-        while version < SCHEMA_VERSION:
-            migrations[version](conn)
-            version += 1
-        conn.execute(
-            sa.update(_META).where(_META.c.key == "schema_version").values(value=str(version))
-        )
-        return (start, version)
 
 
 def raw_cursor(conn: Connection, slot: int = 0) -> Any:

@@ -10,7 +10,7 @@ closed with ``bye token_revoked`` / 4401 (:meth:`evalsvc.sessions.hub.Hub.revoke
 
 from __future__ import annotations
 
-__all__ = ["Revocations", "RevokedTokenRow", "create_table", "revoke", "revoked_since"]
+__all__ = ["Revocations", "RevokedTokenRow", "revoke", "revoked_since"]
 
 import asyncio
 import logging
@@ -48,11 +48,6 @@ class RevokedTokenRow(SQLModel, table=True):
     subject: str | None = Field(default=None, max_length=200)
     reason: str = Field(default="", max_length=500)
     revoked_at_ms: int = Field(sa_type=BigInteger)
-
-
-def create_table(conn: Connection) -> None:
-    """Schema migration 1 → 2: the deny list (evalsvc.schema.MIGRATIONS)."""
-    RevokedTokenRow.__table__.create(conn, checkfirst=True)  # type: ignore[attr-defined]
 
 
 _T = RevokedTokenRow.__table__  # type: ignore[attr-defined]

@@ -12,8 +12,8 @@ import pytest
 from evalsvc.auth import verify_token
 from evalsvc.cli import main
 from evalsvc.config import PROJECT_ROOT
-from evalsvc.db import SCHEMA_VERSION
 from evalsvc.keys import load_or_create_secret
+from evalsvc.schema import HEAD
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -133,17 +133,37 @@ def test_demo_seeds_a_seven_seat_cross_region_session(tmp_path: Path) -> None:
 def test_db_commands_and_a_clear_error_on_a_newer_schema(tmp_path: Path) -> None:
     import sqlite3
 
-    url = f"sqlite:///{tmp_path / 'x.db'}"
+    db = tmp_path / "x.db"
     env = {
-        "EVALSVC_DATABASE_URL": url,
+        "EVALSVC_DATABASE_URL": f"sqlite:///{db}",
         "EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "s"),
         "EVALSVC_AUDIT_KEY_FILE": str(tmp_path / "a"),
     }
-    assert run("db", "upgrade", env=env).returncode == 0
+    # status never creates the database it is asked about.
     status = run("db", "status", env=env)
-    assert status.returncode == 0 and f"schema version {SCHEMA_VERSION}" in status.stdout
-    with sqlite3.connect(tmp_path / "x.db") as c:
-        c.execute("UPDATE evalsvc_meta SET value = '99' WHERE key = 'schema_version'")
+    assert status.returncode == 1 and "数据库文件不存在" in status.stderr, status
+    assert not db.exists()
+    up = run("db", "upgrade", env=env)
+    assert up.returncode == 0 and f"已新建，结构版本 {HEAD}" in up.stdout, up
+    status = run("db", "status", env=env)
+    assert status.returncode == 0 and f"结构版本 {HEAD}（最新）" in status.stdout, status
+    again = run("db", "upgrade", env=env)
+    assert again.returncode == 0 and "已是最新" in again.stdout
+    with sqlite3.connect(db) as c:
+        c.execute("UPDATE alembic_version SET version_num = '9999'")
     out = run("serve", "--port", "0", env=env)
     assert out.returncode == 1
-    assert "newer than this evalsvc" in out.stderr
+    assert "比本版本 evalsvc" in out.stderr and "请升级 evalsvc" in out.stderr, out.stderr
+
+
+def test_db_status_names_a_file_that_is_no_database(tmp_path: Path) -> None:
+    junk = tmp_path / "notes.db"
+    junk.write_text("这不是数据库。" * 200, encoding="utf-8")
+    before = junk.read_bytes()
+    out = run("db", "status", "--database", f"sqlite:///{junk}")
+    assert out.returncode == 1 and "不是 SQLite 数据库文件" in out.stderr, out
+    assert junk.read_bytes() == before
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    out = run("db", "status", "--database", f"sqlite:///{empty}")
+    assert out.returncode == 1 and "尚未建表" in out.stderr, out

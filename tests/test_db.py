@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from conftest import Harness, qualification_sheet, scoring_sheet
 
 from evalsvc.config import PROJECT_ROOT, DatabaseSettings, load_settings
-from evalsvc.db import SCHEMA_VERSION, Database, ensure_schema, upgrade_schema
+from evalsvc.db import Database
 from evalsvc.errors import SchemaMismatch
-from evalsvc.schema import METADATA, MIGRATIONS
+from evalsvc.schema import HEAD, ensure_schema, upgrade_schema
 
 
 async def test_concurrent_submissions_get_gap_free_sequence_numbers(api: Harness) -> None:
@@ -256,19 +256,18 @@ async def test_failing_requests_of_a_group_fail_alone(db_url: str) -> None:
 def test_schema_version_mismatch_is_a_clear_error(db_url: str) -> None:
     db = Database(DatabaseSettings(url=db_url, pool_size=1))
     try:
-        ensure_schema(db.engine, METADATA)
-        ensure_schema(db.engine, METADATA)  # idempotent on a current database
+        ensure_schema(db.engine)
+        ensure_schema(db.engine)  # idempotent on a current database
         with db.engine.begin() as c:
-            c.execute(
-                sa.text("UPDATE evalsvc_meta SET value = :v WHERE key = 'schema_version'"),
-                {"v": str(SCHEMA_VERSION + 1)},
-            )
-        with pytest.raises(SchemaMismatch, match="newer than this evalsvc"):
-            ensure_schema(db.engine, METADATA)
+            c.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+        with pytest.raises(SchemaMismatch, match="请升级 evalsvc"):
+            ensure_schema(db.engine)
+        with pytest.raises(SchemaMismatch, match="请升级 evalsvc"):
+            upgrade_schema(db.engine)  # nothing it knows how to run
         with db.engine.begin() as c:
-            c.execute(sa.text("UPDATE evalsvc_meta SET value = '0' WHERE key = 'schema_version'"))
+            c.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
         with pytest.raises(SchemaMismatch, match="evalsvc db upgrade"):
-            ensure_schema(db.engine, METADATA)
+            ensure_schema(db.engine)
     finally:
         db.close()
 
@@ -278,17 +277,20 @@ def test_foreign_database_is_refused(db_url: str) -> None:
     try:
         with db.engine.begin() as c:
             c.execute(sa.text("CREATE TABLE customers (id INTEGER)"))
-        with pytest.raises(SchemaMismatch, match="another application"):
-            ensure_schema(db.engine, METADATA)
+        with pytest.raises(SchemaMismatch, match="其他应用的数据库"):
+            ensure_schema(db.engine)
+        with pytest.raises(SchemaMismatch, match="其他应用的数据库"):
+            upgrade_schema(db.engine)
     finally:
         db.close()
 
 
-def test_upgrade_creates_an_empty_database(db_url: str) -> None:
+def test_upgrade_creates_an_empty_database_at_the_head(db_url: str) -> None:
     db = Database(DatabaseSettings(url=db_url, pool_size=1))
     try:
-        assert upgrade_schema(db.engine, METADATA, MIGRATIONS) == (0, SCHEMA_VERSION)
-        ensure_schema(db.engine, METADATA)
+        assert upgrade_schema(db.engine) == (None, HEAD)
+        ensure_schema(db.engine)
+        assert upgrade_schema(db.engine) == (HEAD, HEAD)  # nothing more to do
     finally:
         db.close()
 

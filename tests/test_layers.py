@@ -201,6 +201,10 @@ LAYERS: dict[str, list[str]] = {
     # The features' I/O: tables, stores, the hub and its fan-out, the venue agent.
     "adapters": [
         "evalsvc.schema",
+        # The alembic revisions and their environment, whatever revisions there are.
+        *sorted(
+            _module_name(p, PACKAGE) for p in (PACKAGE / "migrations").rglob("*.py")
+        ),
         "evalsvc.tokens",
         "evalsvc.audit.tables",
         "evalsvc.audit.log",

@@ -149,13 +149,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 def _engine(args: argparse.Namespace) -> Any:
     from evalsvc.config import load_settings
-    from evalsvc.db import ensure_schema, make_engine
-    from evalsvc.schema import METADATA
+    from evalsvc.db import make_engine
+    from evalsvc.schema import ensure_schema
 
     over = {"database": {"url": args.database}} if args.database else {}
     settings = load_settings(args.config, overrides=over)
     engine = make_engine(settings.database)
-    ensure_schema(engine, METADATA)
+    ensure_schema(engine)
     return engine
 
 

@@ -50,7 +50,7 @@ from evalsvc.experts import store as xstore
 from evalsvc.experts.binding import bind_rules, request_part
 from evalsvc.experts.draw import NoEligibleExpert, draw
 from evalsvc.experts.drawstate import DrawState, map_seats
-from evalsvc.experts.pool import Pool, expert_from_view
+from evalsvc.experts.pool import Expert, Pool, expert_from_view
 from evalsvc.experts.rules import load_rules
 from evalsvc.experts.seed import InsufficientContributions
 from evalsvc.ids import mask_resident_id
@@ -64,7 +64,7 @@ from evalsvc.sessions.access import (
 )
 from evalsvc.sessions.model import Session, State
 from evalsvc.sessions.schemas import parse_body
-from evalsvc.sessions.service import DRAW
+from evalsvc.sessions.service import DRAW, POOL_HISTORY
 from evalsvc.sessions.store.writes import Extra
 from evalsvc.sessions.transitions import Change, Needs, Snapshot, Transition
 from evalsvc.sessions.uow import UnitOfWork
@@ -152,6 +152,8 @@ class DrawService:
         # The draw state and the pool are read (and written) with the session.
         uow.register(DRAW, Extra(load=_load_draw, save=_save_draw))
         uow.register(POOL, Extra(load=_pool_reads, save=_archive_pool))
+        # On seal the pool records the evaluation of every member (the frequency rule).
+        uow.register(POOL_HISTORY, Extra(load=_history_basis, save=_record_history))
         self.default_timeout = default_timeout
         # Called after each commit with the draw's next deadline (None: nothing pending).
         self.schedule = schedule or (lambda _sid, _when: None)
@@ -674,6 +676,10 @@ class DrawService:
                     "specialties": list(e.specialties),
                     "title": e.title,
                     "employer": e.employer.name,
+                    # What the frequency rule counts (imported history and the sessions
+                    # sealed here): how many evaluations, the latest date.
+                    "evaluation_count": len(e.evaluations),
+                    "last_evaluation": _last_evaluation(e),
                 }
                 for e in page
             ],
@@ -681,6 +687,10 @@ class DrawService:
 
 
 # --- helpers ----------------------------------------------------------------------------
+
+
+def _last_evaluation(e: Expert) -> str | None:
+    return max(v.date for v in e.evaluations).isoformat() if e.evaluations else None
 
 
 class _Pool:
@@ -714,6 +724,25 @@ def _pool_reads(conn: Connection, s: Session) -> xstore.PoolReads:
 
 def _archive_pool(conn: Connection, s: Session, snap: xstore.Snapshot, now_ms: int) -> None:
     xstore.archive_snapshot(conn, snap, now_ms=now_ms)
+
+
+def _history_basis(conn: Connection, s: Session) -> dict[str, str] | None:
+    """What the pool records of this evaluation: the tenderer's USCC and the evaluation
+    date, from the draw's rules (None: no draw, so no tenderer USCC to count by)."""
+    st = xstore.load_draw(conn, s.id)
+    if st is None:
+        return None
+    context = load_rules(st.rules).rules.context
+    return {"tenderer_uscc": context.tenderer.uscc, "date": context.on.isoformat()}
+
+
+def _record_history(conn: Connection, s: Session, value: dict[str, Any], now_ms: int) -> None:
+    xstore.record_evaluations(
+        conn,
+        value["experts"],
+        tenderer_uscc=value["tenderer_uscc"],
+        on=_dt.date.fromisoformat(value["date"]),
+    )
 
 
 def _taken(s: Session, st: DrawState | None) -> frozenset[str]:

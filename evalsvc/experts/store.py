@@ -21,6 +21,7 @@ __all__ = [
     "pending_draws",
     "pool_status",
     "prepare_snapshot",
+    "record_evaluations",
     "same_tender",
     "save_draw",
     "session_bundle",
@@ -31,7 +32,7 @@ import datetime as _dt
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -40,7 +41,13 @@ from sqlalchemy.engine import Connection
 from evalsvc.canonical import canonical_bytes, storage_json
 from evalsvc.errors import NotFound
 from evalsvc.experts.drawstate import DrawState, state_from_json, state_to_json
-from evalsvc.experts.pool import Expert, draw_view, expert_from_view, expert_to_json
+from evalsvc.experts.pool import (
+    Evaluation,
+    Expert,
+    draw_view,
+    expert_from_view,
+    expert_to_json,
+)
 from evalsvc.experts.tables import DrawStateRow, ExpertRow, InvitationRow, PoolSnapshotRow
 from evalsvc.sessions.model import Session, tender_key
 
@@ -78,6 +85,27 @@ def import_experts(conn: Connection, experts: Sequence[Expert], *, now_ms: int) 
     for i in range(0, len(rows), _CHUNK):
         conn.execute(sa.insert(_X), rows[i : i + _CHUNK])
     return len(experts) - replaced, replaced
+
+
+def record_evaluations(
+    conn: Connection, ids: Sequence[str], *, tenderer_uscc: str, on: _dt.date
+) -> list[str]:
+    """Add one evaluation (the tenderer's USCC, the date) to each pool member of ``ids``
+    — the record the frequency rule counts (docs/draw.md §4, rule 7) — in its stored
+    record and its draw view; returns the ids found in the pool (others are left out:
+    a seat filled by designation may hold someone from outside it)."""
+    found = load_experts(conn, ids)
+    for e in found.values():
+        e = replace(e, evaluations=(*e.evaluations, Evaluation(tenderer_uscc, on)))
+        conn.execute(
+            sa.update(_X)
+            .where(_X.c.id == e.id)
+            .values(
+                doc=storage_json(expert_to_json(e)),
+                view=canonical_bytes(draw_view(e)).decode("utf-8"),
+            )
+        )
+    return sorted(found)
 
 
 def pool_status(conn: Connection) -> dict[str, Any]:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 __all__ = [
     "ACTIVE_STATES",
+    "PRICE_FORMULAS",
+    "PRICE_SCORE_FORMULAS",
+    "AverageBenchmark",
     "Bid",
     "Category",
     "Criterion",
@@ -99,7 +102,10 @@ ACTIVE_STATES = frozenset(
     }
 )
 
-PRICE_FORMULAS = frozenset({"lowest_price_ratio"})
+# docs/scoring.md "Price formulas". The first two compute a price score (weighted
+# scoring); ``lowest_evaluated_price`` ranks by evaluated price (its own method).
+PRICE_SCORE_FORMULAS = frozenset({"lowest_price_ratio", "average_benchmark"})
+PRICE_FORMULAS = PRICE_SCORE_FORMULAS | {"lowest_evaluated_price"}
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 
 
@@ -150,11 +156,32 @@ class Criterion:
 
 
 @dataclass(frozen=True)
+class AverageBenchmark:
+    """Parameters of the ``average_benchmark`` price formula (评标基准价法).
+
+    Benchmark = mean of the qualified bids' prices (without the one highest and one
+    lowest when ``drop_extremes`` and at least ``drop_min_count`` prices) × ``factor``;
+    a bid loses ``deduct_above`` points per 1 % above the benchmark and ``deduct_below``
+    per 1 % below (pro rata), never below ``floor`` points.
+    """
+
+    factor: Decimal = Decimal("1")
+    drop_extremes: bool = False
+    drop_min_count: int = 5
+    deduct_above: Decimal = Decimal("1")
+    deduct_below: Decimal = Decimal("0.5")
+    floor: Decimal = Decimal("0")
+
+
+@dataclass(frozen=True)
 class ScoringRules:
     step: Decimal = Decimal("0.5")
     deviation_share: Decimal = Decimal("0.30")
     drop_extremes: bool = False
+    # The session's formula; a price criterion without its own uses this one.
     price_formula: str = "lowest_price_ratio"
+    # Set when a price criterion or the session uses ``average_benchmark``.
+    average_benchmark: AverageBenchmark | None = None
 
 
 @dataclass(frozen=True)
@@ -446,11 +473,11 @@ def _criterion(errs: _Errors, path: str, data: Mapping[str, Any]) -> Criterion |
         elif _places(max_points) > 2:
             errs.add(f"{path}/max_points", "at most 2 decimal places")
     if category is Category.PRICE:
-        formula = formula or "lowest_price_ratio"
-        if formula not in PRICE_FORMULAS:
+        # No formula: the session's (rules.price_formula) applies.
+        if formula is not None and formula not in PRICE_SCORE_FORMULAS:
             errs.add(
                 f"{path}/formula",
-                f"unknown price formula; known: {', '.join(sorted(PRICE_FORMULAS))}",
+                f"未知的价格分公式；可选：{', '.join(sorted(PRICE_SCORE_FORMULAS))}",
             )
     elif formula is not None:
         errs.add(f"{path}/formula", "only price criteria have a formula")
@@ -470,30 +497,126 @@ def parse_criterion(data: Mapping[str, Any], *, path: str = "") -> Criterion:
     return c
 
 
+def _given(data: Mapping[str, Any], key: str, default: Any) -> Any:
+    """``data[key]``, or ``default`` when absent or null (a pydantic dump keeps nulls)."""
+    value = data.get(key)
+    return default if value is None else value
+
+
+def _average_benchmark(
+    errs: _Errors, path: str, data: Any, defaults: AverageBenchmark
+) -> AverageBenchmark | None:
+    if not isinstance(data, Mapping):
+        errs.add(path, "须为对象：factor, drop_extremes, drop_min_count, deduct_above, "
+                       "deduct_below, floor")
+        return None
+    known = {"factor", "drop_extremes", "drop_min_count", "deduct_above", "deduct_below",
+             "floor"}
+    for k in sorted(set(data) - known):
+        errs.add(f"{path}/{k}", "未知字段")
+    before = len(errs.items)
+    factor = _decimal(errs, f"{path}/factor", _given(data, "factor", defaults.factor))
+    if factor is not None and not (Decimal("0.5") <= factor <= Decimal("1.5")
+                                   and _places(factor) <= 4):
+        errs.add(f"{path}/factor", "下浮系数须在 0.5 至 1.5 之间，最多 4 位小数")
+    drop = _given(data, "drop_extremes", defaults.drop_extremes)
+    if not isinstance(drop, bool):
+        errs.add(f"{path}/drop_extremes", "须为 true 或 false")
+    count = _given(data, "drop_min_count", defaults.drop_min_count)
+    if isinstance(count, bool) or not isinstance(count, int) or not 3 <= count <= 1000:
+        errs.add(f"{path}/drop_min_count", "须为 3 至 1000 之间的整数（有效报价数）")
+    points: dict[str, Decimal] = {}
+    for name in ("deduct_above", "deduct_below", "floor"):
+        v = _decimal(errs, f"{path}/{name}", _given(data, name, getattr(defaults, name)))
+        if v is not None and not (0 <= v <= 100 and _places(v) <= 2):
+            errs.add(f"{path}/{name}", "须在 0 至 100 分之间，最多 2 位小数")
+        elif v is not None:
+            points[name] = v
+    if len(errs.items) > before or factor is None or len(points) < 3:
+        return None
+    return AverageBenchmark(
+        factor=factor,
+        drop_extremes=drop,
+        drop_min_count=count,
+        deduct_above=points["deduct_above"],
+        deduct_below=points["deduct_below"],
+        floor=points["floor"],
+    )
+
+
 def parse_rules(
-    data: Mapping[str, Any], *, defaults: ScoringRules, path: str = "rules"
+    data: Mapping[str, Any],
+    *,
+    defaults: ScoringRules,
+    path: str = "rules",
+    method: Method = Method.WEIGHTED_SCORING,
 ) -> ScoringRules:
-    """Scoring rules, each defaulting to the configured value."""
+    """Scoring rules, each defaulting to the configured value.
+
+    The price formula must fit the method: ``lowest_evaluated_price`` for that method
+    (its default), a price-score formula for weighted scoring; ``average_benchmark``
+    takes its parameters from ``average_benchmark`` (defaults for those not given).
+    """
     errs = _Errors()
-    step = _decimal(errs, f"{path}/step", data.get("step", defaults.step))
+    step = _decimal(errs, f"{path}/step", _given(data, "step", defaults.step))
     share = _decimal(
-        errs, f"{path}/deviation_share", data.get("deviation_share", defaults.deviation_share)
+        errs, f"{path}/deviation_share", _given(data, "deviation_share", defaults.deviation_share)
     )
     if step is not None and not (Decimal("0.01") <= step <= 10 and _places(step) <= 2):
         errs.add(f"{path}/step", "must be between 0.01 and 10 with at most 2 decimal places")
     if share is not None and not Decimal(0) < share < 1:
         errs.add(f"{path}/deviation_share", "must be between 0 and 1 (e.g. 0.30 for ±30 %)")
-    formula = data.get("price_formula", defaults.price_formula)
+    lowest = method is Method.LOWEST_EVALUATED_PRICE
+    default_formula = "lowest_evaluated_price" if lowest else defaults.price_formula
+    formula = _given(data, "price_formula", default_formula)
     if formula not in PRICE_FORMULAS:
-        errs.add(f"{path}/price_formula", f"unknown; known: {', '.join(sorted(PRICE_FORMULAS))}")
+        errs.add(
+            f"{path}/price_formula", f"未知的价格公式；可选：{', '.join(sorted(PRICE_FORMULAS))}"
+        )
+    elif lowest and formula != "lowest_evaluated_price":
+        errs.add(f"{path}/price_formula",
+                 "经评审的最低投标价法按评审价排序，价格公式须为 lowest_evaluated_price")
+    elif not lowest and formula == "lowest_evaluated_price":
+        errs.add(f"{path}/price_formula",
+                 "lowest_evaluated_price 仅用于经评审的最低投标价法；综合评估法可选 "
+                 "lowest_price_ratio 或 average_benchmark")
+    bench_doc = data.get("average_benchmark")
+    bench = defaults.average_benchmark
+    if bench_doc is not None:
+        bench = _average_benchmark(
+            errs, f"{path}/average_benchmark", bench_doc, bench or AverageBenchmark()
+        )
+    elif formula == "average_benchmark" and bench is None:
+        bench = AverageBenchmark()
+    drop = _given(data, "drop_extremes", defaults.drop_extremes)
+    if not isinstance(drop, bool):
+        errs.add(f"{path}/drop_extremes", "must be true or false")
     errs.raise_if_any("invalid rules")
     assert step is not None and share is not None
     return ScoringRules(
         step=step,
         deviation_share=share,
-        drop_extremes=bool(data.get("drop_extremes", defaults.drop_extremes)),
+        drop_extremes=drop,
         price_formula=formula,
+        average_benchmark=bench,
     )
+
+
+def _check_price_criteria(errs: _Errors, rules: ScoringRules, crits: Sequence[Criterion],
+                          paths: Sequence[str]) -> None:
+    """Each price criterion's formula has its parameters, and the floor fits its points."""
+    for c, path in zip(crits, paths, strict=True):
+        if c.category is not Category.PRICE:
+            continue
+        formula = c.formula or rules.price_formula
+        if formula == "average_benchmark":
+            bench = rules.average_benchmark
+            if bench is None:
+                errs.add(f"{path}/formula",
+                         "average_benchmark 需要 rules.average_benchmark 中的参数")
+            elif bench.floor > c.max_points:
+                errs.add(f"{path}/max_points",
+                         f"不得低于 rules.average_benchmark.floor（{bench.floor} 分）")
 
 
 def check_unique(errs: _Errors, path: str, ids: Sequence[str], what: str) -> None:
@@ -541,7 +664,12 @@ def new_session(
     ]
     check_unique(errs, "criteria", [c["id"] for c in data.get("criteria", [])], "criterion")
     errs.raise_if_any("invalid session")
-    rules = parse_rules(data.get("rules") or {}, defaults=defaults)
+    rules = parse_rules(data.get("rules") or {}, defaults=defaults, method=method)
+    _check_price_criteria(
+        errs, rules, crits,
+        [f"criteria/{i}" for i, raw in enumerate(data.get("criteria", []))],
+    )
+    errs.raise_if_any("invalid session")
     seats = tuple(
         Seat(index=i, venue_id=vid)
         for i, vid in enumerate(v.id for v in venues for _ in range(v.seats))
@@ -603,6 +731,12 @@ def session_to_doc(s: Session) -> dict[str, Any]:
             "deviation_share": str(s.rules.deviation_share),
             "drop_extremes": s.rules.drop_extremes,
             "price_formula": s.rules.price_formula,
+            # Only when set: documents stored before the formula existed stay the same.
+            **(
+                {"average_benchmark": _bench_doc(s.rules.average_benchmark)}
+                if s.rules.average_benchmark is not None
+                else {}
+            ),
         },
         "bids": [bid_to_doc(b) for b in s.bids],
         "criteria": [
@@ -644,6 +778,30 @@ def session_to_doc(s: Session) -> dict[str, Any]:
     }
 
 
+def _bench_doc(b: AverageBenchmark) -> dict[str, Any]:
+    return {
+        "factor": str(b.factor),
+        "drop_extremes": b.drop_extremes,
+        "drop_min_count": b.drop_min_count,
+        "deduct_above": str(b.deduct_above),
+        "deduct_below": str(b.deduct_below),
+        "floor": str(b.floor),
+    }
+
+
+def _bench_from_doc(d: Mapping[str, Any] | None) -> AverageBenchmark | None:
+    if d is None:
+        return None
+    return AverageBenchmark(
+        factor=Decimal(d["factor"]),
+        drop_extremes=d["drop_extremes"],
+        drop_min_count=d["drop_min_count"],
+        deduct_above=Decimal(d["deduct_above"]),
+        deduct_below=Decimal(d["deduct_below"]),
+        floor=Decimal(d["floor"]),
+    )
+
+
 def session_from_doc(d: Mapping[str, Any]) -> Session:
     """Inverse of :func:`session_to_doc` (trusted input: our own store)."""
     p = d["paused"]
@@ -662,6 +820,7 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
             deviation_share=Decimal(d["rules"]["deviation_share"]),
             drop_extremes=d["rules"]["drop_extremes"],
             price_formula=d["rules"]["price_formula"],
+            average_benchmark=_bench_from_doc(d["rules"].get("average_benchmark")),
         ),
         bids=tuple(
             Bid(b["id"], b["bidder"], b["uscc"], b["price_fen"], tuple(b.get("principals", ())),
@@ -711,4 +870,9 @@ def with_criterion(s: Session, c: Criterion) -> Session:
     """``s`` with one more criterion (id must be new)."""
     if any(x.id == c.id for x in s.criteria):
         raise InvalidInput(f"criterion id {c.id!r} already exists", field="id")
+    errs = _Errors()
+    _check_price_criteria(errs, s.rules, [c], [""])
+    if errs.items:
+        first = errs.items[0]
+        raise InvalidInput(first.reason, field=first.field.lstrip("/"))
     return replace(s, criteria=(*s.criteria, c))

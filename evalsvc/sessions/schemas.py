@@ -9,6 +9,7 @@ the JSON Schemas of the OpenAPI document.
 from __future__ import annotations
 
 __all__ = [
+    "AverageBenchmarkIn",
     "BidIn",
     "CommandIn",
     "CriterionIn",
@@ -128,15 +129,45 @@ class CriterionIn(_In):
     category: Literal["qualification", "technical", "commercial", "price"]
     max_points: Points = Field(default=Decimal(0), description="0 for qualification (pass/fail)")
     formula: StrictStr | None = Field(
-        default=None, description="price criteria: `lowest_price_ratio`"
+        default=None,
+        description="price criteria: `lowest_price_ratio` or `average_benchmark`; "
+        "absent: the session's `rules.price_formula`",
     )
+
+
+class AverageBenchmarkIn(_In):
+    """Parameters of the ``average_benchmark`` price formula (docs/scoring.md)."""
+
+    factor: Points | None = Field(
+        default=None, description="评标基准价 = mean of valid prices × factor (0.5–1.5; default 1)"
+    )
+    drop_extremes: StrictBool | None = Field(
+        default=None, description="leave the highest and the lowest price out of the mean"
+    )
+    drop_min_count: StrictInt | None = Field(
+        default=None, description="drop them only with at least this many valid prices (default 5)"
+    )
+    deduct_above: Points | None = Field(
+        default=None, description="points lost per 1 % above the benchmark (default 1)"
+    )
+    deduct_below: Points | None = Field(
+        default=None, description="points lost per 1 % below the benchmark (default 0.5)"
+    )
+    floor: Points | None = Field(default=None, description="lowest price score (default 0)")
 
 
 class RulesIn(_In):
     step: Points | None = None
     deviation_share: Points | None = None
     drop_extremes: StrictBool | None = None
-    price_formula: StrictStr | None = None
+    price_formula: Literal[
+        "lowest_price_ratio", "average_benchmark", "lowest_evaluated_price"
+    ] | None = Field(
+        default=None,
+        description="weighted scoring: `lowest_price_ratio` (default) or `average_benchmark`; "
+        "lowest evaluated price: `lowest_evaluated_price`",
+    )
+    average_benchmark: AverageBenchmarkIn | None = None
 
 
 class SessionCreate(_In):

@@ -9,6 +9,12 @@ Arithmetic (documented in docs/scoring.md):
   the committee publishes — so two bids shown with equal totals are treated as tied.
 - Price score, formula ``lowest_price_ratio``: benchmark = lowest price among the
   qualified bids; score = benchmark / price × max points.
+- Price score, formula ``average_benchmark`` (评标基准价法): benchmark = mean of the
+  qualified bids' prices (without the one highest and one lowest when the session says
+  so and there are enough prices) × factor; deviation = (price − benchmark) / benchmark
+  × 100 (percent); score = max − deduct_above × deviation above, max − deduct_below ×
+  |deviation| below (pro rata: 0.5 % costs half a step), never below the floor. The
+  parameters are Decimals; everything is computed exactly and the score rounded once.
 - Ties (weighted scoring): higher total, then lower price, then higher technical total
   (rounded), then registration order of the bid; if that last step decides, the result
   says ``tie_unresolved`` so the committee resolves it as its rules say.
@@ -27,8 +33,11 @@ __all__ = [
     "Aggregation",
     "BidResult",
     "Deviation",
+    "PriceBasis",
     "aggregate",
     "aggregation_to_doc",
+    "average_benchmark_price",
+    "average_benchmark_score",
     "parse_sheet",
     "price_scores",
     "qualification_outcome",
@@ -44,7 +53,16 @@ from fractions import Fraction
 from typing import Any
 
 from evalsvc.errors import FieldError, InvalidInput
-from evalsvc.sessions.model import Bid, Category, Method, Session, Sheet, Stage
+from evalsvc.sessions.model import (
+    PRICE_SCORE_FORMULAS,
+    AverageBenchmark,
+    Bid,
+    Category,
+    Method,
+    Session,
+    Sheet,
+    Stage,
+)
 
 QUANT = Decimal("0.01")
 
@@ -259,21 +277,85 @@ class Deviation:
 
 
 @dataclass(frozen=True)
+class PriceBasis:
+    """How a price criterion was scored: its formula and benchmark price (评标基准价),
+    shown rounded half-up to the fen (the scores use the exact value)."""
+
+    criterion_id: str
+    formula: str
+    benchmark_fen: int
+
+
+@dataclass(frozen=True)
 class Aggregation:
     method: Method
     results: tuple[BidResult, ...]  # in rank order
     excluded: tuple[str, ...]  # bids not ranked (non-responsive in lowest evaluated price)
     deviations: tuple[Deviation, ...]
+    price_basis: tuple[PriceBasis, ...] = ()
 
 
-def price_scores(bids: Sequence[Bid], max_points: Decimal, formula: str) -> dict[str, Fraction]:
-    """Exact price score per bid under ``formula`` (only ``lowest_price_ratio`` today)."""
-    if formula != "lowest_price_ratio":
+def average_benchmark_price(prices: Sequence[int], params: AverageBenchmark) -> Fraction:
+    """评标基准价: the mean of the valid prices (fen) × factor, exactly.
+
+    With ``drop_extremes`` and at least ``drop_min_count`` prices, one highest and one
+    lowest price are left out of the mean first.
+    """
+    if not prices:
+        raise InvalidInput("no valid price to compute the benchmark from", field="bids")
+    vals = sorted(prices)
+    if params.drop_extremes and len(vals) >= params.drop_min_count:
+        vals = vals[1:-1]
+    return Fraction(sum(vals), len(vals)) * Fraction(params.factor)
+
+
+def average_benchmark_score(
+    price_fen: int, benchmark: Fraction, max_points: Decimal, params: AverageBenchmark
+) -> Fraction:
+    """Exact price score of one price against the benchmark (docs/scoring.md).
+
+    Deviation in percent = (price − benchmark) / benchmark × 100; above the benchmark
+    ``deduct_above`` points per 1 %, below it ``deduct_below`` per 1 %, pro rata; the
+    score never goes below ``floor`` (nor above ``max_points``).
+    """
+    top = Fraction(max_points)
+    deviation = (Fraction(price_fen) - benchmark) * 100 / benchmark
+    per_percent = Fraction(params.deduct_above if deviation > 0 else params.deduct_below)
+    floor = min(Fraction(params.floor), top)
+    return max(top - per_percent * abs(deviation), floor)
+
+
+def _benchmark(
+    bids: Sequence[Bid], formula: str, params: AverageBenchmark | None
+) -> Fraction:
+    if formula == "lowest_price_ratio":
+        return Fraction(min(b.price_fen for b in bids))
+    if formula == "average_benchmark":
+        if params is None:
+            raise InvalidInput("average_benchmark needs its parameters", field="rules")
+        return average_benchmark_price([b.price_fen for b in bids], params)
+    raise InvalidInput(f"unknown price formula {formula!r}", field="formula")
+
+
+def price_scores(
+    bids: Sequence[Bid],
+    max_points: Decimal,
+    formula: str,
+    params: AverageBenchmark | None = None,
+) -> dict[str, Fraction]:
+    """Exact price score per bid under ``formula``: ``lowest_price_ratio`` or
+    ``average_benchmark`` (with ``params``). ``bids`` are the valid (qualified) bids."""
+    if formula not in PRICE_SCORE_FORMULAS:
         raise InvalidInput(f"unknown price formula {formula!r}", field="formula")
     if not bids:
         return {}
-    benchmark = min(b.price_fen for b in bids)
-    return {b.id: Fraction(benchmark, b.price_fen) * Fraction(max_points) for b in bids}
+    benchmark = _benchmark(bids, formula, params)
+    if formula == "lowest_price_ratio":
+        return {b.id: benchmark / b.price_fen * Fraction(max_points) for b in bids}
+    assert params is not None
+    return {
+        b.id: average_benchmark_score(b.price_fen, benchmark, max_points, params) for b in bids
+    }
 
 
 def _mean(values: Sequence[Fraction], *, drop_extremes: bool) -> Fraction:
@@ -298,10 +380,16 @@ def _aggregate_weighted(session: Session, sheets: Sequence[Sheet]) -> Aggregatio
     drop = session.rules.drop_extremes
     scored = session.criteria_of(Category.TECHNICAL, Category.COMMERCIAL)
     price_crits = session.criteria_of(Category.PRICE)
+    bench = session.rules.average_benchmark
+    formulas = {pc.id: pc.formula or session.rules.price_formula for pc in price_crits}
     per_price: dict[str, dict[str, Fraction]] = {
-        pc.id: price_scores(bids, pc.max_points, pc.formula or session.rules.price_formula)
-        for pc in price_crits
+        pc.id: price_scores(bids, pc.max_points, formulas[pc.id], bench) for pc in price_crits
     }
+    basis = tuple(
+        PriceBasis(pc.id, formulas[pc.id], _round_fen(_benchmark(bids, formulas[pc.id], bench)))
+        for pc in price_crits
+        if bids
+    )
     price = {b.id: sum((per_price[pc.id][b.id] for pc in price_crits), Fraction(0)) for b in bids}
 
     rows = []
@@ -351,7 +439,7 @@ def _aggregate_weighted(session: Session, sheets: Sequence[Sheet]) -> Aggregatio
                 tie_unresolved=unresolved,
             )
         )
-    return Aggregation(Method.WEIGHTED_SCORING, tuple(results), (), tuple(deviations))
+    return Aggregation(Method.WEIGHTED_SCORING, tuple(results), (), tuple(deviations), basis)
 
 
 def _deviations(
@@ -425,7 +513,7 @@ def _aggregate_lowest_price(session: Session, sheets: Sequence[Sheet]) -> Aggreg
 
 def aggregation_to_doc(a: Aggregation) -> dict[str, Any]:
     """JSON-able form (points as 2-dp strings, money in fen)."""
-    return {
+    doc: dict[str, Any] = {
         "method": a.method.value,
         "ranking": [
             {
@@ -455,6 +543,15 @@ def aggregation_to_doc(a: Aggregation) -> dict[str, Any]:
             for d in a.deviations
         ],
     }
+    if any(p.formula != "lowest_price_ratio" for p in a.price_basis):
+        # Only then: a report under lowest_price_ratio keeps the bytes it was signed as
+        # before this field existed (the report is rebuilt from the sheets).
+        doc["price_basis"] = [
+            {"criterion_id": p.criterion_id, "formula": p.formula,
+             "benchmark_fen": p.benchmark_fen}
+            for p in a.price_basis
+        ]
+    return doc
 
 
 def sheet_to_doc(s: Sheet) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -81,6 +81,9 @@ MAX_EVENTS_PAGE = 1000
 _NOTHING = Needs()
 QUORUM = "quorum"  # extra: why the last milestone lacks its cosignatures (None: it has them)
 DRAW = "draw"  # extra: the session's draw state (evalsvc.experts), None before any draw
+# extra: on seal, what the pool records of this evaluation ({"tenderer_uscc", "date"} from
+# the draw's rules; None without a draw) — and, written, the members it is recorded for.
+POOL_HISTORY = "pool_history"
 
 # Checks a sheet's signature before its transaction (evalsvc.pki.service): returns the
 # sheet without its signature fields, the canonical bytes signed and the record kept in
@@ -280,6 +283,8 @@ class SessionService:
         extras: tuple[str, ...] = (DRAW,) if name == "assign_seat" else ()
         if name in _ADVANCING:
             extras += (QUORUM,)
+        if name == "seal":
+            extras += (POOL_HISTORY,)
 
         def decide(snap: Snapshot) -> Change:
             s = snap.locked
@@ -294,7 +299,12 @@ class SessionService:
                 "state": new.state.value,
                 "stage": new.stage.value if new.stage else None,
             }
-            return Change(new, tuple(events), 200, body, changed=new is not s)
+            written: dict[str, Any] = {}
+            basis = snap.extras.get(POOL_HISTORY)
+            if name == "seal" and new.state is State.SEALED and basis is not None:
+                recorded, written[POOL_HISTORY] = _pool_history(new, basis)
+                events = [*events, recorded]
+            return Change(new, tuple(events), 200, body, changed=new is not s, extras=written)
 
         return await self._commit(
             p,
@@ -616,3 +626,20 @@ def _authorised_command(snap: Snapshot, p: Principal, cmd: Any) -> m.Command:
     if name == "lock_scoring":
         return m.LockScoring(snap.sheets, openings)
     raise InvalidInput(f"unknown command {name!r}", field="command")  # pragma: no cover
+
+
+def _pool_history(s: Session, basis: Mapping[str, Any]) -> tuple[m.Event, dict[str, Any]]:
+    """The pool remembers (issue 14 item 10): on seal, every member's evaluation — the
+    tenderer's USCC and the evaluation date of the draw's rules — is added to the pool,
+    so the frequency rule of the next draw counts it. The event records which seats; the
+    members' ids are in the draw record and ``seat.assigned``."""
+    seats = [x for x in s.seats if x.expert_id]
+    event = m.Event(
+        "pool.evaluations_recorded",
+        {
+            "tenderer_uscc": basis["tenderer_uscc"],
+            "date": basis["date"],
+            "seats": [x.index for x in seats],
+        },
+    )
+    return event, {**basis, "experts": [x.expert_id for x in seats]}

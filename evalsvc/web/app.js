@@ -22,6 +22,7 @@ const EVENT_ZH = {
   "sheet.submitted": "提交评审表", "stage.locked": "阶段锁定", "deviation.explained": "偏离说明",
   "dissent.recorded": "记录不同意见", "report.signed": "签署评标报告",
   "report.signatures_cleared": "报告签名作废", "auth.login": "证书登录", "pki.trust_loaded": "加载信任根",
+  "pool.evaluations_recorded": "专家库记录本次评标",
 };
 // Primary-operator commands offered per state.
 const NEXT = {
@@ -349,6 +350,12 @@ $("sheet-form").addEventListener("submit", (ev) => {
   });
 });
 
+// docs/scoring.md "Price formulas".
+const FORMULA_ZH = {
+  lowest_price_ratio: "低价优先法（最低有效报价为评标基准价）", average_benchmark: "评标基准价法",
+  lowest_evaluated_price: "经评审的最低投标价法",
+};
+
 async function renderResult(s) {
   const card = $("result-card");
   const shown = ["aggregating", "reporting", "sealed"].includes(s.state) ||
@@ -368,6 +375,11 @@ async function renderResult(s) {
       [el("td", { class: "num" }, r.technical), el("td", { class: "num" }, r.commercial),
         el("td", { class: "num" }, r.price_score), el("td", { class: "num" }, el("strong", {}, r.total))]),
     el("td", { class: "num" }, yuan(r.price_fen)))));
+  const basis = agg.price_basis || [];
+  $("price-basis").textContent = lep ? `评标方法：${FORMULA_ZH.lowest_evaluated_price}` :
+    "价格分：" + (basis.length ? basis.map((b) =>
+      `${FORMULA_ZH[b.formula] || b.formula}，评标基准价 ${yuan(b.benchmark_fen)} 元`).join("；") :
+      FORMULA_ZH[s.rules.price_formula] || s.rules.price_formula);
   const dev = $("deviations");
   dev.replaceChildren();
   if (agg.deviations.length) {

@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 
 from evalsvc.auth import Principal
 from evalsvc.config import DatabaseSettings
-from evalsvc.db import Database, ensure_schema
+from evalsvc.db import Database
 from evalsvc.errors import EvalsvcError
-from evalsvc.schema import METADATA
+from evalsvc.schema import ensure_schema
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.model import ScoringRules
 from evalsvc.sessions.service import SessionService
@@ -102,7 +102,7 @@ ops = st.lists(
 async def _run(url: str, batch: list[Op], *, pipelined: bool) -> tuple[list[Any], dict[str, Any]]:
     db = Database(DatabaseSettings(url=url, pool_size=2))
     try:
-        await asyncio.get_running_loop().run_in_executor(None, ensure_schema, db.engine, METADATA)
+        await asyncio.get_running_loop().run_in_executor(None, ensure_schema, db.engine)
         ids = iter(f"s-{n:012x}" for n in range(100))
         uow = UnitOfWork(
             db, bus=LocalBus(), clock_ms=lambda: 1_700_000_000_000, pipelined=pipelined

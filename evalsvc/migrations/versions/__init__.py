@@ -1,0 +1,1 @@
+"""One alembic revision per file (``r<NNNN>_<slug>.py``); see :mod:`evalsvc.migrations`."""
