@@ -728,10 +728,16 @@ def _archive_pool(conn: Connection, s: Session, snap: xstore.Snapshot, now_ms: i
 
 def _history_basis(conn: Connection, s: Session) -> dict[str, str] | None:
     """What the pool records of this evaluation: the tenderer's USCC and the evaluation
-    date, from the draw's rules (None: no draw, so no tenderer USCC to count by)."""
+    date, from the draw's rules; for a committee seated without a draw (designated
+    experts, approved by a supervisor), the session's tenderer and the day of the seal
+    (this read runs in the seal's transaction). None: a session registered before the
+    tenderer's USCC was part of it."""
     st = xstore.load_draw(conn, s.id)
     if st is None:
-        return None
+        if not s.tenderer_uscc:
+            return None
+        today = _dt.datetime.now(_dt.UTC).date()
+        return {"tenderer_uscc": s.tenderer_uscc, "date": today.isoformat()}
     context = load_rules(st.rules).rules.context
     return {"tenderer_uscc": context.tenderer.uscc, "date": context.on.isoformat()}
 

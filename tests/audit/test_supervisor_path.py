@@ -73,7 +73,7 @@ def test_an_unknown_session_is_named_unknown_and_no_database_is_created(
     assert out.returncode == 1 and "数据库文件不存在" in out.stderr
     status = _run(f"EVALSVC_DATABASE_URL=sqlite:///{missing} {sys.executable} -m evalsvc "
                   "db status", tmp_path)
-    assert status.returncode == 1 and "数据库不存在" in status.stdout
+    assert status.returncode == 1 and "数据库文件不存在" in status.stderr
     assert not missing.exists()
 
     db = tmp_path / "demo.db"

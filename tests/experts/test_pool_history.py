@@ -91,7 +91,7 @@ async def test_a_sealed_sessions_members_count_in_the_next_draws_frequency_rule(
 ) -> None:
     experts = import_pool(db_url, tmp_path)
     rules = draw_rules()
-    tenderer = rules["tenderer"]["uscc"]
+    tenderer = session_doc()["tenderer_uscc"]  # the draw takes it from the session
 
     sid = await drawing_session(api)
     committee = await _drawn_committee(api, sid, rules)
@@ -125,10 +125,9 @@ async def test_a_sealed_sessions_members_count_in_the_next_draws_frequency_rule(
     assert any(n == 0 for n in imported.values()), "no member was new to the tenderer"
     # Another tender of the same tenderer (the same one again would be a re-tender).
     doc2 = session_doc(title="同一招标人的另一项目")
+    doc2["tender_number"] = "ANOTHER-TENDER-2"
     doc2["bids"] = [{**b, "uscc": uscc(f"N{i}")} for i, b in enumerate(doc2["bids"])]
     strict = draw_rules()
-    strict["bidders"] = [{"name": b["bidder"], "uscc": b["uscc"], "principals": []}
-                         for b in doc2["bids"]]
     strict.setdefault("recusal", {})["max_evaluations_per_tenderer_per_year"] = 1
     sid2 = await drawing_session(api, doc2)
     await run_ceremony(api, sid2, rules=strict, commit_s=COMMIT_S)
@@ -152,8 +151,9 @@ async def test_a_sealed_sessions_members_count_in_the_next_draws_frequency_rule(
         assert rule.check(expert_from_view(snapshot[eid]), context) is not None
 
 
-async def test_a_session_without_a_draw_records_nothing(api: Harness) -> None:
-    # Seats filled by designation: no draw rules, so no tenderer USCC to count by.
+async def test_designated_members_count_under_the_sessions_tenderer(api: Harness) -> None:
+    # Seats filled by designation (a supervisor approved it): no draw rules, so the
+    # evaluation is recorded under the tenderer the session registered.
     sid, experts = await api.to_stage("scoring")
     for seat, tok in experts:
         assert (await api.submit(sid, tok, scoring_sheet(), key=f"s-{seat}-0001"))[0] == 201
@@ -162,4 +162,7 @@ async def test_a_session_without_a_draw_records_nothing(api: Harness) -> None:
     for _seat, tok in experts:
         await _cmd(api, sid, tok, "sign_report")
     await _cmd(api, sid, api.op(), "seal")
-    assert "pool.evaluations_recorded" not in [e["type"] for e in await api.events(sid)]
+    recorded = [e for e in await api.events(sid) if e["type"] == "pool.evaluations_recorded"]
+    assert len(recorded) == 1
+    assert recorded[0]["payload"]["tenderer_uscc"] == session_doc()["tenderer_uscc"]
+    assert recorded[0]["payload"]["seats"] == sorted(seat for seat, _ in experts)

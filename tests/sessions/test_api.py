@@ -37,7 +37,11 @@ async def test_full_evaluation_from_registration_to_seal(api: Harness) -> None:
     assert status == 200 and body["state"] == "sealed"
     events = await api.events(sid)
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
-    assert events[-1]["payload"] == {"from": "reporting", "to": "sealed"}
+    sealed = [e for e in events if e["payload"] == {"from": "reporting", "to": "sealed"}]
+    assert len(sealed) == 1
+    # The seal's own change: the pool records the members' evaluation, after it.
+    assert events[-1]["type"] == "pool.evaluations_recorded"
+    assert events[-1]["seq"] == sealed[0]["seq"] + 1
 
 
 async def test_deviation_must_be_explained_before_the_report(api: Harness) -> None:
