@@ -192,6 +192,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             drop_extremes=s.drop_extremes,
             price_formula=s.price_formula,
         ),
+        alerts=settings.alerts,
     )
     try:
         yield

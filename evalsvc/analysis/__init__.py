@@ -35,6 +35,7 @@ that session's log); without either, none and the defaults.
 from __future__ import annotations
 
 __all__ = [
+    "ALERTS_EVENT",
     "PROVENANCE_FIELDS",
     "RULES",
     "Alert",

@@ -79,7 +79,8 @@ def thresholds_problems(t: Thresholds) -> list[str]:
         lo, hi = _BOUNDS[f.name]
         value = getattr(t, f.name)
         if not lo <= Decimal(value) <= hi:
-            out.append(f"{f.name}: must be between {lo} and {hi}, got {value}")
+            out.append(
+                f"{f.name}: 须在 {lo} 与 {hi} 之间 (must be between {lo} and {hi}), 实为 {value}")
     return out
 
 

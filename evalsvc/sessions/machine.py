@@ -66,6 +66,7 @@ from evalsvc.sessions.model import (
     Sheet,
     Stage,
     State,
+    bid_to_doc,
     with_bid,
     with_criterion,
 )
@@ -349,8 +350,9 @@ def require_state(s: Session, name: str) -> None:
 
 
 def bid_doc(b: Bid) -> dict[str, Any]:
-    """A bid as events and responses show it."""
-    return {"id": b.id, "bidder": b.bidder, "uscc": b.uscc, "price_fen": b.price_fen}
+    """A bid as events record it (its provenance, if any, is redacted for all but
+    supervisors by access.redact_event)."""
+    return bid_to_doc(b)
 
 
 def criterion_doc(c: Criterion) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "ACTIVE_STATES",
+    "PROVENANCE_FIELDS",
     "Bid",
     "Category",
     "Criterion",
@@ -23,6 +24,7 @@ __all__ = [
     "Stage",
     "State",
     "Venue",
+    "bid_to_doc",
     "new_session",
     "parse_bid",
     "parse_criterion",
@@ -109,12 +111,20 @@ class Venue:
     primary: bool = False
 
 
+# Optional fields an operator imports with a bid (schemas.BidProvenanceIn), compared by
+# the pattern alerts (evalsvc.analysis; 招标投标法实施条例 第四十条): shown to supervisors only.
+PROVENANCE_FIELDS = (
+    "author", "machine_code", "software", "project_manager", "agent", "deposit_account")
+
+
 @dataclass(frozen=True)
 class Bid:
     id: str
     bidder: str
     uscc: str  # unified social credit code, GB 32100
     price_fen: int
+    # (field, value) pairs of PROVENANCE_FIELDS, in that order; empty: none imported.
+    provenance: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -304,9 +314,17 @@ def _bid(errs: _Errors, path: str, data: Mapping[str, Any]) -> Bid | None:
         errs.add(f"{path}/uscc", f"not a valid unified social credit code: {reason}")
     if not 0 < data["price_fen"] <= 10**15:
         errs.add(f"{path}/price_fen", "must be a positive integer number of fen (分)")
+    given = data.get("provenance") or {}
+    provenance = []
+    for name in PROVENANCE_FIELDS:
+        value = given.get(name)
+        if value is not None:
+            _text(errs, f"{path}/provenance/{name}", value)
+            provenance.append((name, value))
     if len(errs.items) > before:
         return None
-    return Bid(id=data["id"], bidder=data["bidder"], uscc=data["uscc"], price_fen=data["price_fen"])
+    return Bid(id=data["id"], bidder=data["bidder"], uscc=data["uscc"],
+               price_fen=data["price_fen"], provenance=tuple(provenance))
 
 
 def parse_bid(data: Mapping[str, Any], *, path: str = "") -> Bid:
@@ -475,6 +493,15 @@ def new_session(
 # --- document form (what the store keeps) --------------------------------------------
 
 
+def bid_to_doc(b: Bid) -> dict[str, Any]:
+    """A bid as stored and as events record it (``provenance`` only when imported)."""
+    doc: dict[str, Any] = {"id": b.id, "bidder": b.bidder, "uscc": b.uscc,
+                           "price_fen": b.price_fen}
+    if b.provenance:
+        doc["provenance"] = dict(b.provenance)
+    return doc
+
+
 def session_to_doc(s: Session) -> dict[str, Any]:
     """A JSON-able document of the whole session (Decimals as strings)."""
     return {
@@ -500,10 +527,7 @@ def session_to_doc(s: Session) -> dict[str, Any]:
             "drop_extremes": s.rules.drop_extremes,
             "price_formula": s.rules.price_formula,
         },
-        "bids": [
-            {"id": b.id, "bidder": b.bidder, "uscc": b.uscc, "price_fen": b.price_fen}
-            for b in s.bids
-        ],
+        "bids": [bid_to_doc(b) for b in s.bids],
         "criteria": [
             {
                 "id": c.id,
@@ -562,7 +586,12 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
             drop_extremes=d["rules"]["drop_extremes"],
             price_formula=d["rules"]["price_formula"],
         ),
-        bids=tuple(Bid(b["id"], b["bidder"], b["uscc"], b["price_fen"]) for b in d["bids"]),
+        bids=tuple(
+            Bid(b["id"], b["bidder"], b["uscc"], b["price_fen"],
+                tuple((k, b["provenance"][k]) for k in PROVENANCE_FIELDS
+                      if k in b.get("provenance", {})))
+            for b in d["bids"]
+        ),
         criteria=tuple(
             Criterion(
                 c["id"], c["name"], Category(c["category"]), Decimal(c["max_points"]), c["formula"]
