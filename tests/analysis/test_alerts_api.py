@@ -20,7 +20,7 @@ from typing import Any
 from conftest import EXPERT_IDS, Harness, fresh_database, scoring_sheet, session_doc
 from wshelp import connect
 
-from evalsvc.analysis import recompute_alerts
+from evalsvc.analysis import alert_to_doc, recompute_alerts
 from evalsvc.app import create_app
 from evalsvc.config import Settings
 
@@ -106,10 +106,12 @@ async def test_provenance_is_validated_field_by_field(api: Harness) -> None:
     assert view["bids"][-1]["provenance"] == {"agent": "张三"}
 
 
-async def _run(api: Harness) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+async def _run(
+    api: Harness, *, colluding: bool
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
     """A session from registration to its report; returns what an expert and the two
     operators received, the supervisor's alerts, and seat 0's review record."""
-    sid, experts = await api.to_stage("scoring", session_doc(bids=_bids(api.colluding)))  # type: ignore[attr-defined]
+    sid, experts = await api.to_stage("scoring", session_doc(bids=_bids(colluding)))
     for seat, tok in experts:
         status, body = await api.submit(sid, tok, scoring_sheet(), key=f"score-{seat}-key")
         assert status == 201, body
@@ -129,6 +131,11 @@ async def _run(api: Harness) -> tuple[dict[str, Any], list[dict[str, Any]], dict
                      f"/api/sessions/{sid}/alerts"):
             seen[f"{who} GET {path.replace(sid, '<session>')}"] = await api.call("GET", path, tok)
     alerts = [a for e in await _alerts_of(api, sid, api.sup) for a in e["payload"]["alerts"]]
+    # A verifier with the unredacted log recomputes exactly the alerts raised live.
+    recomputed = recompute_alerts({"events": await api.events(sid)})
+    assert [alert_to_doc(a) for a in recomputed] == alerts
+    assert [e["payload"]["point"] for e in await _alerts_of(api, sid, api.sup)] == [
+        "bids", "qualification", "scoring", "report"]
     _, review = await api.call("GET", f"/api/experts/{EXPERT_IDS[0]}/review", api.sup)
     return _masked(seen), alerts, review
 
@@ -145,8 +152,7 @@ async def test_planting_collusion_changes_no_byte_an_expert_or_an_operator_gets(
                                            min_seconds_per_item=86400 if colluding else 0),
             )
             api = Harness(await aiohttp_client(create_app(cfg)), cfg)
-            api.colluding = colluding  # type: ignore[attr-defined]
-            runs.append(await _run(api))
+            runs.append(await _run(api, colluding=colluding))
     (seen_a, alerts_a, review_a), (seen_b, alerts_b, review_b) = runs
     # The supervisor sees the difference: nothing in the honest run, the plant in the other.
     assert alerts_a == [] and review_a["alerts"] == []
@@ -165,3 +171,28 @@ async def test_planting_collusion_changes_no_byte_an_expert_or_an_operator_gets(
             raise AssertionError(
                 f"{what} differs at {at}: {a[at - 200 : at + 80]!r} != {b[at - 200 : at + 80]!r}"
             )
+
+
+async def test_a_later_session_reads_its_members_history(api: Harness) -> None:
+    # Two sessions with the same members (the harness seats the same experts): the
+    # second's report check reads what the first recorded about them.
+    sids = []
+    for _ in range(2):
+        sid, experts = await api.to_stage("scoring", session_doc(bids=_bids(False)))
+        for seat, tok in experts:
+            status, body = await api.submit(sid, tok, scoring_sheet(), key=f"s-{sid}-{seat}")
+            assert status == 201, body
+        for name in ("lock_scoring", "start_report"):
+            assert (await api.command(sid, api.op(), name))[0] == 200
+        sids.append(sid)
+    first, second = [await _alerts_of(api, sid, api.sup) for sid in sids]
+    report_first = next(e["payload"] for e in first if e["payload"]["point"] == "report")
+    report_second = next(e["payload"] for e in second if e["payload"]["point"] == "report")
+    assert report_first["history"] == []
+    assert report_second["history"] == report_first["observations"]
+    assert {o["expert_id"] for o in report_first["observations"]} == set(EXPERT_IDS)
+    _, review = await api.call("GET", f"/api/experts/{EXPERT_IDS[3]}/review", api.sup)
+    # The harness submits every sheet at once: both stages of both sessions were too fast.
+    assert review["sessions"] == 2 and review["alerts_by_rule"] == {"experts.fast_sheet": 4}
+    assert [a["session_id"] for a in review["alerts"]] == [sids[0], sids[0], sids[1], sids[1]]
+    assert [o["session_id"] for o in review["observations"]] == sids
