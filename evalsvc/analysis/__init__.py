@@ -130,11 +130,18 @@ def check(events: Sequence[Mapping[str, Any]], *, thresholds: Thresholds,
     elif point == "qualification":
         alerts = check_speed(f, thresholds, "qualification")
     elif point == "scoring":
-        alerts, obs = check_scoring(f, thresholds, history)
+        alerts, obs = check_scoring(f, thresholds, _of(history, f.experts.values()))
     else:
-        alerts, obs = check_report(f, thresholds, history)
-    used = tuple(h for h in history if point in ("scoring", "report"))
+        alerts, obs = check_report(f, thresholds, _of(history, f.experts.values()))
+    # What the check read of the history: the seated experts' observations (the store
+    # reads no more than that; a record given with more is narrowed the same way).
+    used = tuple(_of(history, f.experts.values())) if point in ("scoring", "report") else ()
     return Check(point, tuple(alerts), tuple(obs), used)
+
+
+def _of(history: Sequence[Mapping[str, Any]], experts: Any) -> list[Mapping[str, Any]]:
+    seated = set(experts)
+    return [h for h in history if h.get("expert_id") in seated]
 
 
 def recompute_alerts(record: Mapping[str, Any]) -> list[Alert]:

@@ -245,18 +245,20 @@ def _items(sheet: Mapping[str, Any], scored: set[str]) -> dict[tuple[str, str], 
 
 
 def binomial_tail(k: int, n: int, p: float) -> float:
-    """P(X ≥ k) for X ~ Binomial(n, p), summed in log space."""
+    """P(X ≥ k) for X ~ Binomial(n, p), summed in log space (each term from the last:
+    pmf(i+1)/pmf(i) = (n−i)/(i+1) · p/(1−p))."""
     if k <= 0:
         return 1.0
-    if p <= 0.0:
+    if k > n or p <= 0.0:
         return 0.0
     if p >= 1.0:
         return 1.0
     lp, lq = math.log(p), math.log1p(-p)
-    terms = [
-        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq
-        for i in range(k, n + 1)
-    ]
+    term = math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + k * lp + (n - k) * lq
+    terms = [term]
+    for i in range(k, n):
+        term += math.log((n - i) / (i + 1)) + lp - lq
+        terms.append(term)
     top = max(terms)
     return min(1.0, math.exp(top) * sum(math.exp(x - top) for x in terms))
 
@@ -282,13 +284,16 @@ def _agreement(f: Facts, sheets: Mapping[int, dict[tuple[str, str], str]],
     alpha = float(t.agreement_alpha) / len(pairs)  # Bonferroni over the pairs
     out = []
     for a, b in pairs:
-        same = [key for key in keys if sheets[a][key] == sheets[b][key]]
+        sa, sb = sheets[a], sheets[b]
+        same = {key for key in keys if sa[key] == sb[key]}
         k, n = len(same), len(keys)
+        if Fraction(k, n) < Fraction(str(t.agreement_min_share)):
+            continue  # the share alone rules it out: no tail to compute
         p = sum((agree_count[key] - (key in same)) / others for key in keys) / n
         # Hoeffding (1956): for k ≥ np + 1 the tail of a sum of independent Bernoulli
         # trials with mean p̄ is at most the Binomial(n, p̄) tail; it is the bound used.
         tail = binomial_tail(k, n, p)
-        if Fraction(k, n) >= Fraction(str(t.agreement_min_share)) and tail < alpha:
+        if tail < alpha:
             out.append(Alert(
                 "experts.agreement", "scoring",
                 {"seats": [a, b], "experts": [f.experts.get(a), f.experts.get(b)]},
