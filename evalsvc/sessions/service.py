@@ -268,7 +268,7 @@ class SessionService:
             extras += (QUORUM,)
         if name in _CHECKED:
             extras += (ALERTS,)
-        nonce = self.salt().hex()
+        nonce = self.salt().hex() if name in _CHECKED else ""
 
         def decide(snap: Snapshot) -> Change:
             s = snap.locked
