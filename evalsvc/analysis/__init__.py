@@ -40,6 +40,7 @@ __all__ = [
     "RULES",
     "Alert",
     "Check",
+    "MalformedRecord",
     "Thresholds",
     "alert_from_doc",
     "alert_to_doc",
@@ -151,9 +152,23 @@ def recompute_alerts(record: Mapping[str, Any]) -> list[Alert]:
     return [a for c in recompute_checks(record) for a in c.alerts]
 
 
+class MalformedRecord(ValueError):
+    """The record is not in the documented shape (a field missing or of the wrong type)."""
+
+
 def recompute_checks(record: Mapping[str, Any]) -> list[Check]:
-    """As :func:`recompute_alerts`, each check point's whole :class:`Check`."""
+    """As :func:`recompute_alerts`, each check point's whole :class:`Check`. Raises
+    :class:`MalformedRecord` (a ValueError) naming what is wrong with the record."""
+    try:
+        return _recompute(record)
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+        raise MalformedRecord(f"not a session record as docs/alerts.md describes: "
+                              f"{type(exc).__name__}: {exc}") from exc
+
+
+def _recompute(record: Mapping[str, Any]) -> list[Check]:
     events: list[Mapping[str, Any]] = list(record["events"])
+    fold(events)  # the whole log must be readable, not only up to the last check point
     given_t = record.get("thresholds")
     given_h = record.get("history")
     out: list[Check] = []

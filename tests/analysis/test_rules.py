@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from evalsvc.analysis import (
+    MalformedRecord,
     Thresholds,
     alert_from_doc,
     alert_to_doc,
@@ -185,3 +186,16 @@ def test_recompute_uses_the_thresholds_each_check_recorded() -> None:
     assert [a.rule for a in recompute_alerts({"events": [*events, recorded]})] == [
         "bids.regular_spacing"]
     assert recompute_alerts({"events": events}) == []
+
+
+@pytest.mark.parametrize("record", [
+    {},
+    {"events": [{"type": "bid.added", "payload": {}}]},
+    {"events": [{"type": "stage.locked", "payload": {"stage": "scoring", "result": []}}]},
+    {"events": [{"type": "sheets.opened", "payload": {"stage": "scoring", "sheets": [
+        {"seat": "x", "version": 1, "sheet": {}}]}}]},
+    {"events": _bids_events([100, 200]), "thresholds": {"spacing_min_bids": "many"}},
+])
+def test_a_malformed_record_is_refused_by_name(record: dict[str, Any]) -> None:
+    with pytest.raises(MalformedRecord, match="not a session record"):
+        recompute_alerts(record)
