@@ -199,3 +199,24 @@ def test_recompute_uses_the_thresholds_each_check_recorded() -> None:
 def test_a_malformed_record_is_refused_by_name(record: dict[str, Any]) -> None:
     with pytest.raises(MalformedRecord, match="not a session record"):
         recompute_alerts(record)
+
+
+def test_a_pause_does_not_restart_the_clock_of_a_stage() -> None:
+    # The stage opened, was paused and resumed; the sheet came 1 s after the resume but
+    # 10 minutes after the stage opened: not too fast (3 items × 10 s).
+    def ev(kind: str, payload: dict[str, Any], t: int) -> dict[str, Any]:
+        return {"type": kind, "payload": payload, "time_ms": t}
+
+    sheet = {"stage": "qualification", "bids": {"B1": {"Q1": True, "Q2": True, "Q3": True}}}
+    events = [
+        ev("seat.assigned", {"seat": 0, "venue_id": "v", "expert_id": "E1"}, 0),
+        ev("session.state_changed", {"from": "checking_in", "to": "evaluating/qualification"}, 0),
+        ev("session.state_changed", {"from": "evaluating/qualification", "to": "paused"}, 1000),
+        ev("session.state_changed", {"from": "paused", "to": "evaluating/qualification"}, 599_000),
+        ev("sheet.submitted", {"seat": 0, "stage": "qualification", "version": 1}, 600_000),
+        ev("sheets.opened", {"stage": "qualification", "sheets": [
+            {"seat": 0, "version": 1, "sheet": sheet}]}, 601_000),
+        ev("stage.locked", {"stage": "qualification", "qualified": ["B1"]}, 601_000),
+    ]
+    assert _rules(events) == []
+    assert _rules(events, min_seconds_per_item=201) == ["experts.fast_sheet"]
