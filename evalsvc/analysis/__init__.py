@@ -46,8 +46,10 @@ __all__ = [
     "alert_to_doc",
     "check",
     "check_point",
+    "missing_checks",
     "recompute_alerts",
     "recompute_checks",
+    "recorded_alerts",
     "thresholds_from_doc",
     "thresholds_problems",
     "thresholds_to_doc",
@@ -150,6 +152,31 @@ def recompute_alerts(record: Mapping[str, Any]) -> list[Alert]:
     in the order the check points occurred. Equal to the alerts of its
     ``alerts.checked`` events when the log is what the rules say it should be."""
     return [a for c in recompute_checks(record) for a in c.alerts]
+
+
+def recorded_alerts(events: Sequence[Mapping[str, Any]]) -> list[Alert]:
+    """The alerts the ``alerts.checked`` events of a log recorded, in order: what a
+    verifier compares with :func:`recompute_alerts` of the same log."""
+    try:
+        return [alert_from_doc(a) for e in events if e["type"] == ALERTS_EVENT
+                for a in e["payload"]["alerts"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedRecord(f"not a session record as docs/alerts.md describes: "
+                              f"{type(exc).__name__}: {exc}") from exc
+
+
+def missing_checks(events: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Indexes of check-point events not followed by their ``alerts.checked`` (before
+    the next check point): a log the live service wrote has none."""
+    out = []
+    for i, e in enumerate(events):
+        if check_point(e) is None:
+            continue
+        rest = events[i + 1:]
+        nxt = next((j for j, x in enumerate(rest) if check_point(x) is not None), len(rest))
+        if not any(x["type"] == ALERTS_EVENT for x in rest[:nxt]):
+            out.append(i)
+    return out
 
 
 class MalformedRecord(ValueError):

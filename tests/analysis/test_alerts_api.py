@@ -20,7 +20,7 @@ from typing import Any
 from conftest import EXPERT_IDS, Harness, fresh_database, scoring_sheet, session_doc
 from wshelp import connect
 
-from evalsvc.analysis import alert_to_doc, recompute_alerts
+from evalsvc.analysis import alert_to_doc, missing_checks, recompute_alerts, recorded_alerts
 from evalsvc.app import create_app
 from evalsvc.config import Settings
 
@@ -132,8 +132,10 @@ async def _run(
             seen[f"{who} GET {path.replace(sid, '<session>')}"] = await api.call("GET", path, tok)
     alerts = [a for e in await _alerts_of(api, sid, api.sup) for a in e["payload"]["alerts"]]
     # A verifier with the unredacted log recomputes exactly the alerts raised live.
-    recomputed = recompute_alerts({"events": await api.events(sid)})
+    log = await api.events(sid)
+    recomputed = recompute_alerts({"events": log})
     assert [alert_to_doc(a) for a in recomputed] == alerts
+    assert recorded_alerts(log) == recomputed and missing_checks(log) == []
     assert [e["payload"]["point"] for e in await _alerts_of(api, sid, api.sup)] == [
         "bids", "qualification", "scoring", "report"]
     _, review = await api.call("GET", f"/api/experts/{EXPERT_IDS[0]}/review", api.sup)

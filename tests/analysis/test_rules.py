@@ -17,8 +17,10 @@ from evalsvc.analysis import (
     alert_from_doc,
     alert_to_doc,
     check,
+    missing_checks,
     recompute_alerts,
     recompute_checks,
+    recorded_alerts,
     thresholds_from_doc,
     thresholds_problems,
     thresholds_to_doc,
@@ -220,3 +222,12 @@ def test_a_pause_does_not_restart_the_clock_of_a_stage() -> None:
     ]
     assert _rules(events) == []
     assert _rules(events, min_seconds_per_item=201) == ["experts.fast_sheet"]
+
+
+def test_a_check_point_without_its_alerts_checked_is_named() -> None:
+    events = _bids_events([100, 200, 300, 1_000_007])
+    assert missing_checks(events) == [len(events) - 1]
+    checked = {"type": "alerts.checked", "time_ms": 0, "payload": {"point": "bids",
+                                                                   "alerts": []}}
+    assert missing_checks([*events, checked]) == []
+    assert recorded_alerts([*events, checked]) == []
