@@ -4,6 +4,7 @@ docs/alerts.md justifies. Pure: no database, no clock."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 from decimal import Decimal
@@ -231,3 +232,37 @@ def test_a_check_point_without_its_alerts_checked_is_named() -> None:
                                                                    "alerts": []}}
     assert missing_checks([*events, checked]) == []
     assert recorded_alerts([*events, checked]) == []
+
+
+def _relabel(events: list[dict[str, Any]], perm: list[int]) -> list[dict[str, Any]]:
+    """The same log with seat i renamed perm[i] everywhere a seat is named."""
+    out = []
+    for e in events:
+        pl = json.loads(json.dumps(e["payload"]))
+        if "seat" in pl:
+            pl["seat"] = perm[pl["seat"]]
+        if e["type"] == "sheets.opened":
+            for x in pl["sheets"]:
+                x["seat"] = perm[x["seat"]]
+        if e["type"] == "stage.locked" and "result" in pl:
+            for d in pl["result"]["deviations"]:
+                d["seat"] = perm[d["seat"]]
+        out.append({**e, "payload": pl})
+    return out
+
+
+@pytest.mark.parametrize("kind", ["agreement", "extreme_for", "fast_sheet",
+                                  "unexplained_deviations"])
+def test_the_alerts_do_not_depend_on_how_seats_are_numbered(kind: str) -> None:
+    rng = random.Random(f"{kind}-relabel")
+    spec, _ = synth.plant(kind, rng)
+    events = synth.events(spec, rng)
+    perm = list(range(len(spec.experts)))
+    random.Random(kind).shuffle(perm)
+
+    def found(evs: list[dict[str, Any]]) -> set[tuple[str, tuple[str, ...]]]:
+        return {(a.rule, tuple(sorted(a.subject.get("experts") or a.subject["bids"])))
+                for a in recompute_alerts({"events": evs})}
+
+    before = found(events)
+    assert before and found(_relabel(events, perm)) == before
