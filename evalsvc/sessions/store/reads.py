@@ -276,7 +276,10 @@ def alert_history(conn: Connection, session: Session) -> dict[str, Any]:
     events = [e.to_doc() for e in list_events(conn, session.id, after=0, limit=2**31 - 1)]
     seated = {x.expert_id for x in session.seats if x.expert_id}
     history: list[dict[str, Any]] = []
-    if seated and session.state.value in ("evaluating", "aggregating"):
+    # Only the scoring and report checks read the history (lock_scoring, start_report).
+    if seated and (session.state.value == "aggregating" or (
+            session.state.value == "evaluating" and getattr(session.stage, "value", None)
+            == "scoring")):
         for e in alert_checks(conn):
             if e.session_id != session.id:
                 history += [o for o in e.payload.get("observations", [])
