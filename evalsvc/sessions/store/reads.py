@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from evalsvc.audit.leaf import event_leaf
 from evalsvc.errors import NotFound
-from evalsvc.sessions.model import Session, Sheet, session_from_doc
+from evalsvc.sessions.model import Session, Sheet, Stage, State, session_from_doc
 from evalsvc.sessions.scoring import sheet_from_doc
 from evalsvc.sessions.store.sql import run
 from evalsvc.sessions.tables import EventRow, SessionRow, SheetRow
@@ -277,9 +277,7 @@ def alert_history(conn: Connection, session: Session) -> dict[str, Any]:
     seated = {x.expert_id for x in session.seats if x.expert_id}
     history: list[dict[str, Any]] = []
     # Only the scoring and report checks read the history (lock_scoring, start_report).
-    if seated and (session.state.value == "aggregating" or (
-            session.state.value == "evaluating" and getattr(session.stage, "value", None)
-            == "scoring")):
+    if seated and (session.state is State.AGGREGATING or session.stage is Stage.SCORING):
         for e in alert_checks(conn):
             if e.session_id != session.id:
                 history += [o for o in e.payload.get("observations", [])
