@@ -200,6 +200,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             price_formula=s.price_formula,
         ),
         report_candidates=settings.report.candidates,
+        alerts=settings.alerts,
     )
     app[REPORTS] = ReportService(app[SESSIONS])
     try:

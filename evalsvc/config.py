@@ -35,6 +35,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from evalsvc.analysis import Thresholds, thresholds_problems
 from evalsvc.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -196,6 +197,8 @@ class ReportSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    # (``alerts``: the pattern alerts' thresholds, evalsvc.analysis.Thresholds — a pure
+    # dataclass, so the rules need not import the settings.)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
@@ -205,6 +208,7 @@ class Settings:
     realtime: RealtimeSettings = field(default_factory=RealtimeSettings)
     draw: DrawSettings = field(default_factory=DrawSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    alerts: Thresholds = field(default_factory=Thresholds)
     # Relative paths in the settings are resolved against this directory.
     var_dir: str = "var"
 
@@ -307,4 +311,7 @@ def load_settings(
     if overrides:
         data = _merge(data, overrides)
     settings: Settings = _build(Settings, data, "settings")
+    problems = thresholds_problems(settings.alerts)
+    if problems:
+        raise ConfigError("settings.alerts." + "; settings.alerts.".join(problems))
     return settings

@@ -35,6 +35,9 @@ def test_extra_file_layers_over_defaults(tmp_path: Path) -> None:
         ("[server]\nhots = 1\n", "unknown setting 'hots'"),
         ('[scoring]\nstep = "abc"\n', "expected a decimal"),
         ("[server\n", "not valid TOML"),
+        ("[alerts]\nspacing_min_bids = 2\n", r"alerts.spacing_min_bids: 须在 3 与 1000 之间"),
+        ('[alerts]\nagreement_alpha = "0.5"\n', r"alerts.agreement_alpha: 须在"),
+        ("[alerts]\nfoo = 1\n", "unknown setting 'foo'"),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:

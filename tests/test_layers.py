@@ -65,6 +65,10 @@ PURE_MODULES = [
     "experts/binding.py",
     "experts/invitations.py",
     "experts/drawstate.py",
+    "analysis/__init__.py",
+    "analysis/record.py",
+    "analysis/rules.py",
+    "analysis/thresholds.py",
 ]
 
 FORBIDDEN = ("aiohttp", "sqlmodel", "sqlalchemy", "apscheduler", "asyncio", "websockets", "psycopg")
@@ -185,7 +189,10 @@ LAYERS: dict[str, list[str]] = {
         "evalsvc.pki",
         "evalsvc.venues",
         "evalsvc.report",
-        *(f"evalsvc.{m}" for m in _PURE if f"evalsvc.{m}" not in _FOUNDATION),
+        *(f"evalsvc.{m}" for m in _PURE if f"evalsvc.{m}" not in _FOUNDATION
+          and not m.endswith("__init__")),
+        # Pattern alerts (seed §(十六)): pure functions over a session's events.
+        "evalsvc.analysis",
         # The trust-store types the pure pki modules take (it also reads them from files).
         "evalsvc.pki.trust",
         "evalsvc.sessions.access",

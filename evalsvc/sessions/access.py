@@ -16,6 +16,12 @@ operator and supervisors see the project. Events follow the same rules
 draw's rules document (``draw.opened``) carry the project; ``draw.drawn`` and
 ``invitation.*`` carry identities, masked per venue like ``seat.assigned``.
 
+**Pattern alerts** (``alerts.checked``, evalsvc.analysis) and the bids' provenance
+(what the alerts compare) are the supervisors' alone: for every other role an
+``alerts.checked`` event is the constant ``{"masked": true}`` — one is recorded at each
+check point whatever was found, so neither its presence nor its size tells anything —
+and a bid shows no ``provenance``.
+
 A session the principal may not see is reported as not found, so its existence is not
 revealed.
 """
@@ -26,6 +32,7 @@ __all__ = [
     "BLINDED_STATES",
     "can_see",
     "is_blinded",
+    "public_bid",
     "redact_event",
     "require_expert_seat",
     "require_primary_operator",
@@ -118,6 +125,8 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
     """The session document as ``p`` may see it (identities masked per role, and the
     project hidden before the start from those who may not see it)."""
     doc = session_to_doc(s)
+    if p.role != "supervisor":
+        doc["bids"] = [public_bid(b) for b in doc["bids"]]
     if not sees_project(s, p):
         for name in _PROJECT_FIELDS:
             doc[name] = [] if name in ("bids", "criteria", "supervising_departments") else None
@@ -167,9 +176,20 @@ def _drawn_unseated(s: Session, p: Principal) -> bool:
     return p.role == "operator" and not sees_draw_inputs(s, p)
 
 
+def public_bid(bid: dict[str, Any]) -> dict[str, Any]:
+    """A bid document without its provenance (what non-supervisors see)."""
+    return {k: v for k, v in bid.items() if k != "provenance"}
+
+
 def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, Any]:
     """An event document as ``p`` may see it."""
     kind = event["type"]
+    if p.role != "supervisor":
+        if kind == "alerts.checked":
+            return {**event, "payload": {"masked": True}}
+        if kind == "bid.added" and "provenance" in event["payload"].get("bid", {}):
+            event = {**event, "payload": {**event["payload"],
+                                          "bid": public_bid(event["payload"]["bid"])}}
     if not sees_project(s, p):
         if kind in _PROJECT_EVENTS:
             event = {**event, "payload": {"masked": True}}

@@ -350,7 +350,8 @@ def require_state(s: Session, name: str) -> None:
 
 
 def bid_doc(b: Bid) -> dict[str, Any]:
-    """A bid as events and responses show it (with its principals: recusal inputs)."""
+    """A bid as events and responses show it (with its principals: recusal inputs; its
+    provenance, if any, is redacted for all but supervisors by access.redact_event)."""
     return bid_to_doc(b)
 
 

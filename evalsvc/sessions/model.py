@@ -12,6 +12,7 @@ __all__ = [
     "ACTIVE_STATES",
     "PRICE_FORMULAS",
     "PRICE_SCORE_FORMULAS",
+    "PROVENANCE_FIELDS",
     "AverageBenchmark",
     "Bid",
     "Category",
@@ -119,6 +120,12 @@ class Venue:
     primary: bool = False
 
 
+# Optional fields an operator imports with a bid (schemas.BidProvenanceIn), compared by
+# the pattern alerts (evalsvc.analysis; 招标投标法实施条例 第四十条): shown to supervisors only.
+PROVENANCE_FIELDS = (
+    "author", "machine_code", "software", "project_manager", "agent", "deposit_account")
+
+
 @dataclass(frozen=True)
 class Organisation:
     """An organisation the draw's recusal rules name (a supervising department)."""
@@ -144,6 +151,9 @@ class Bid:
         """Every person of the bidder the recusal rules match, each once."""
         names = ([self.legal_representative] if self.legal_representative else [])
         return tuple(dict.fromkeys([*names, *self.principals]))
+
+    # (field, value) pairs of PROVENANCE_FIELDS, in that order; empty: none imported.
+    provenance: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -417,10 +427,18 @@ def _bid(errs: _Errors, path: str, data: Mapping[str, Any]) -> Bid | None:
     legal = data.get("legal_representative")
     if legal is not None:
         _person(errs, f"{path}/legal_representative", legal)
+    given = data.get("provenance") or {}
+    provenance = []
+    for name in PROVENANCE_FIELDS:
+        value = given.get(name)
+        if value is not None:
+            _text(errs, f"{path}/provenance/{name}", value)
+            provenance.append((name, value))
     if len(errs.items) > before:
         return None
     return Bid(id=data["id"], bidder=data["bidder"], uscc=data["uscc"], price_fen=data["price_fen"],
-               principals=tuple(principals), legal_representative=legal)
+               principals=tuple(principals), legal_representative=legal,
+               provenance=tuple(provenance))
 
 
 def parse_bid(data: Mapping[str, Any], *, path: str = "") -> Bid:
@@ -697,9 +715,15 @@ def new_session(
 
 
 def bid_to_doc(b: Bid) -> dict[str, Any]:
-    """A bid as the session document and the ``bid.added`` event carry it."""
-    return {"id": b.id, "bidder": b.bidder, "uscc": b.uscc, "price_fen": b.price_fen,
-            "principals": list(b.principals), "legal_representative": b.legal_representative}
+    """A bid as the session document and the ``bid.added`` event carry it
+    (``provenance`` only when imported)."""
+    doc: dict[str, Any] = {
+        "id": b.id, "bidder": b.bidder, "uscc": b.uscc, "price_fen": b.price_fen,
+        "principals": list(b.principals), "legal_representative": b.legal_representative,
+    }
+    if b.provenance:
+        doc["provenance"] = dict(b.provenance)
+    return doc
 
 
 def session_to_doc(s: Session) -> dict[str, Any]:
@@ -824,7 +848,9 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
         ),
         bids=tuple(
             Bid(b["id"], b["bidder"], b["uscc"], b["price_fen"], tuple(b.get("principals", ())),
-                b.get("legal_representative"))
+                b.get("legal_representative"),
+                tuple((k, b["provenance"][k]) for k in PROVENANCE_FIELDS
+                      if k in b.get("provenance", {})))
             for b in d["bids"]
         ),
         criteria=tuple(

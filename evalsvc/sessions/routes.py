@@ -116,7 +116,21 @@ async def get_events(request: web.Request) -> web.Response:
     )
 
 
+async def get_alerts(request: web.Request) -> web.Response:
+    p = authenticated(request)
+    return json_response(await request.app[SESSIONS].alerts(p, request.match_info["session_id"]))
+
+
+async def get_expert_review(request: web.Request) -> web.Response:
+    p = authenticated(request)
+    return json_response(
+        await request.app[SESSIONS].expert_review(p, request.match_info["expert_id"])
+    )
+
+
 _SID = "/api/sessions/{session_id}"
+_ALERT = shape({"rule": "string", "point": "string", "title": "string", "source": "string",
+                "subject": "object", "evidence": "object"})
 
 # What every session summary, event and command result has (docs/api.md has the rest).
 _SUMMARY = shape(
@@ -209,6 +223,27 @@ ROUTES: list[Route] = [
         "The final report to sign: document, SHA-256 and signing_bytes (once reporting)",
         roles=ALL,
         errors=((409, "the session is not reporting yet"),),
+    ),
+    Route(
+        "GET",
+        _SID + "/alerts",
+        get_alerts,
+        "Pattern alerts (collusion, review quality) of each check point (supervisors only)",
+        roles=("supervisor",),
+        response=shape({"session_id": "string", "checks": {"type": "array", "items": shape(
+            {"seq": "integer", "point": "string",
+             "alerts": {"type": "array", "items": _ALERT}})}}),
+    ),
+    Route(
+        "GET",
+        "/api/experts/{expert_id}/review",
+        get_expert_review,
+        "An expert's review record (专家评审质量): alerts and observations (supervisors only)",
+        roles=("supervisor",),
+        response=shape({"expert_id": "string", "sessions": "integer",
+                        "alerts_by_rule": "object",
+                        "alerts": {"type": "array", "items": _ALERT},
+                        "observations": {"type": "array", "items": {"type": "object"}}}),
     ),
     Route(
         "GET",

@@ -87,6 +87,24 @@ _CRITERIA: list[JsonValue] = [
 ]
 
 
+class BidProvenanceIn(_In):
+    """Where a bid's documents came from, as the trading platform read them when the
+    bid was uploaded (docs/alerts.md "Bid provenance"). Every field is optional; the
+    pattern alerts compare them between bids. Shown to supervisors only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    author: StrictStr | None = Field(None, description="投标文件编制人 (document author)")
+    machine_code: StrictStr | None = Field(
+        None, description="编制机器码: MAC address / disk / CPU id of the producing machine")
+    software: StrictStr | None = Field(
+        None, description="编制软件及其授权号: producing software with its licence id")
+    project_manager: StrictStr | None = Field(None, description="项目负责人 (project manager)")
+    agent: StrictStr | None = Field(None, description="委托代理人 (the bidder's agent)")
+    deposit_account: StrictStr | None = Field(
+        None, description="保证金转出账户 (account the bid deposit was paid from)")
+
+
 class BidIn(_In):
     model_config = ConfigDict(
         extra="forbid",
@@ -103,6 +121,8 @@ class BidIn(_In):
     bidder: StrictStr
     uscc: StrictStr = Field(description="unified social credit code (GB 32100, 18 chars)")
     price_fen: StrictInt = Field(description="bid price in fen (分), an integer")
+    provenance: BidProvenanceIn | None = Field(
+        None, description="optional: what the pattern alerts compare (supervisors only)")
     legal_representative: StrictStr | None = Field(
         default=None, description="法定代表人: recused experts' declared relations are matched"
         " against this name (docs/draw.md §6.1)")

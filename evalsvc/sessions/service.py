@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from evalsvc import analysis
 from evalsvc.auth import Principal
 from evalsvc.canonical import canonical_bytes, storage_sha256
 from evalsvc.db import Database
@@ -32,6 +33,7 @@ from evalsvc.sessions import machine as m
 from evalsvc.sessions import schemas, store
 from evalsvc.sessions.access import (
     can_see,
+    public_bid,
     redact_event,
     require_expert_seat,
     require_primary_operator,
@@ -51,6 +53,7 @@ from evalsvc.sessions.model import (
     parse_criterion,
 )
 from evalsvc.sessions.scoring import aggregate, aggregation_to_doc, parse_sheet, sheet_to_doc
+from evalsvc.sessions.store.writes import Extra
 from evalsvc.sessions.transitions import (
     Change,
     Needs,
@@ -84,6 +87,11 @@ DRAW = "draw"  # extra: the session's draw state (evalsvc.experts), None before 
 # extra: on seal, what the pool records of this evaluation ({"tenderer_uscc", "date"} from
 # the draw's rules; None without a draw) — and, written, the members it is recorded for.
 POOL_HISTORY = "pool_history"
+# extra: what a check point of the pattern alerts reads (store.alert_history)
+ALERTS = "alerts"
+# Commands after which the pattern alerts check (evalsvc.analysis "Check points"): each
+# records one alerts.checked event, whatever is found.
+_CHECKED = frozenset({"open_draw", "lock_qualification", "lock_scoring", "start_report"})
 
 # Checks a sheet's signature before its transaction (evalsvc.pki.service): returns the
 # sheet without its signature fields, the canonical bytes signed and the record kept in
@@ -137,6 +145,7 @@ class SessionService:
         defaults: ScoringRules,
         salt: Callable[[], bytes] | None = None,
         report_candidates: int = 3,
+        alerts: analysis.Thresholds | None = None,
     ) -> None:
         self.uow = uow
         self.db: Database = uow.db
@@ -146,6 +155,8 @@ class SessionService:
         self.salt = salt or SaltSource()  # a fresh random key for each sheet's commitment
         # 中标候选人 the report recommends (1–3, config [report] candidates).
         self.report_candidates = report_candidates
+        self.thresholds = alerts or analysis.Thresholds()
+        uow.register(ALERTS, Extra(load=store.alert_history))
         self.sheet_signatures: SheetSignatures | None = None  # set by create_app
         self.report_signatures: DocumentSignatures | None = None  # set by create_app
 
@@ -269,8 +280,12 @@ class SessionService:
             require_visible(s, p)
             require_primary_operator(s, p, action)
             new, events = m.apply(s, command, snap.now_ms // 1000)
-            # The response is the added item as its event records it.
-            return Change(new, tuple(events), 201, dict(events[0].payload))
+            # The response is the added item as its event records it (a bid's
+            # provenance is the supervisors', access.public_bid).
+            body = dict(events[0].payload)
+            if "bid" in body:
+                body["bid"] = public_bid(body["bid"])
+            return Change(new, tuple(events), 201, body)
 
         return await self._commit(p, session_id, decide, key=key, request={"op": op, "body": data})
 
@@ -285,6 +300,9 @@ class SessionService:
             extras += (QUORUM,)
         if name == "seal":
             extras += (POOL_HISTORY,)
+        if name in _CHECKED:
+            extras += (ALERTS,)
+        nonce = self.salt().hex() if name in _CHECKED else ""
 
         def decide(snap: Snapshot) -> Change:
             s = snap.locked
@@ -294,6 +312,8 @@ class SessionService:
                 # The venues must have cosigned the last milestone before it moves on.
                 raise Conflict(f"cannot {name.replace('_', ' ')}: {snap.extras[QUORUM]}")
             new, events = m.apply(s, core, snap.now_ms // 1000)
+            if name in _CHECKED:
+                events = [*events, *_alerts_checked(snap, p, events, self.thresholds, nonce)]
             body = {
                 "command": name,
                 "state": new.state.value,
@@ -513,6 +533,50 @@ class SessionService:
             "own_sheets": own,
         }
 
+    async def alerts(self, p: Principal, session_id: str) -> dict[str, Any]:
+        """The pattern alerts of a session, check point by check point (supervisors)."""
+        _supervisor_only(p, "read pattern alerts")
+
+        def tx(conn: Connection) -> tuple[Session, list[store.StoredEvent]]:
+            s, _ = store.load_session(conn, session_id, docs=self.uow.docs)
+            return s, store.alert_checks(conn, session_id=session_id)
+
+        s, checks = await self.db.read(tx)
+        return {
+            "session_id": s.id,
+            "checks": [
+                {"seq": e.seq, "time_ms": e.time_ms, "point": e.payload["point"],
+                 "alerts": e.payload["alerts"]}
+                for e in checks
+            ],
+        }
+
+    async def expert_review(self, p: Principal, expert_id: str) -> dict[str, Any]:
+        """An expert's review record (专家评审质量, seed §(十六)): every alert that named
+        them and every observation recorded about them, across sessions (supervisors)."""
+        _supervisor_only(p, "read an expert's review record")
+        checks = await self.db.read(store.alert_checks)
+        alerts: list[dict[str, Any]] = []
+        observations: list[dict[str, Any]] = []
+        for e in checks:
+            for a in e.payload.get("alerts", []):
+                if expert_id in (a.get("subject", {}).get("experts") or []):
+                    alerts.append({"session_id": e.session_id, "seq": e.seq,
+                                   "time_ms": e.time_ms, **a})
+            observations += [o for o in e.payload.get("observations", [])
+                             if o.get("expert_id") == expert_id]
+        by_rule: dict[str, int] = {}
+        for a in alerts:
+            by_rule[a["rule"]] = by_rule.get(a["rule"], 0) + 1
+        sessions = {o["session_id"] for o in observations} | {a["session_id"] for a in alerts}
+        return {
+            "expert_id": expert_id,
+            "sessions": len(sessions),
+            "alerts_by_rule": by_rule,
+            "alerts": alerts,
+            "observations": observations,
+        }
+
     async def events(
         self, p: Principal, session_id: str, *, after: int, limit: int, wait: float
     ) -> dict[str, Any]:
@@ -532,6 +596,30 @@ class SessionService:
             "last_seq": last,
             "events": [redact_event(s, p, e.to_doc()) for e in events],
         }
+
+
+def _supervisor_only(p: Principal, action: str) -> None:
+    # The disclosure schedule (DESIGN.md): alerts are the supervisors' alone.
+    if p.role != "supervisor":
+        raise Forbidden(f"only a supervisor may {action}")
+
+
+def _alerts_checked(
+    snap: Snapshot, p: Principal, events: list[m.Event], t: analysis.Thresholds, nonce: str
+) -> list[m.Event]:
+    """The ``alerts.checked`` event of a check point (evalsvc.analysis): the rules run
+    over the session's stored events and those the command just produced."""
+    inputs = snap.extras.get(ALERTS) or {"events": [], "history": []}
+    log = [
+        *inputs["events"],
+        *({"session_id": snap.locked.id, "seq": snap.last_seq + i + 1, "type": e.type,
+           "payload": e.payload, "actor": p.actor, "venue": p.venue, "time_ms": snap.now_ms}
+          for i, e in enumerate(events)),
+    ]
+    found = analysis.check(log, thresholds=t, history=inputs["history"])
+    if found is None:
+        return []
+    return [m.Event(analysis.ALERTS_EVENT, found.payload(t, nonce=nonce))]
 
 
 def _report_of(s: Session, sheets: Any, candidates: int) -> dict[str, Any]:

@@ -23,6 +23,14 @@ const EVENT_ZH = {
   "dissent.recorded": "记录不同意见", "report.signed": "签署评标报告",
   "report.signatures_cleared": "报告签名作废", "auth.login": "证书登录", "pki.trust_loaded": "加载信任根",
   "pool.evaluations_recorded": "专家库记录本次评标",
+  "alerts.checked": "预警检查",
+};
+// Check points of the pattern alerts (docs/alerts.md).
+const POINT_ZH = { bids: "投标文件", qualification: "资格审查", scoring: "详细评审", report: "评标报告" };
+const alertSubject = (a) => {
+  const s = a.subject || {};
+  if (s.seats) return `席位 ${s.seats.join("、")}${s.bids ? ` · 投标 ${s.bids.join("、")}` : ""}`;
+  return s.bids ? `投标 ${s.bids.join("、")}` : "";
 };
 // Primary-operator commands offered per state.
 const NEXT = {
@@ -405,6 +413,14 @@ function renderEvent(e) {
   else if (e.type === "report.signed") what += `：席位 ${p.seat}${p.signature || p.signed ? "（数字签名）" : ""}`;
   else if (e.type === "report.signatures_cleared") what += `：席位 ${p.by_seat} 新增不同意见，席位 ${p.seats.join("、")} 需重新签署`;
   let alert = "";
+  if (e.type === "alerts.checked") {
+    // Supervisors only: every other role receives {"masked": true} (docs/alerts.md).
+    if (p.masked) what += "（仅监督可见）";
+    else {
+      what += `：${POINT_ZH[p.point] || p.point} · ${p.alerts.length} 条预警`;
+      if (p.alerts.length) alert = p.alerts.map((a) => `${a.title}（${alertSubject(a)}）`).join("；");
+    }
+  }
   if (e.type === "auth.login") {
     what += `：${p.role === "expert" ? `席位 ${p.seat}` : p.venue_id} · ${p.region} · ${p.algorithm}`;
     // Soft-fail revocation: the login went ahead without a fresh CRL; supervisors must know.

@@ -6,6 +6,8 @@ from __future__ import annotations
 __all__ = [
     "SessionDocs",
     "StoredEvent",
+    "alert_checks",
+    "alert_history",
     "find_idempotent",
     "latest_sheets",
     "list_events",
@@ -27,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from evalsvc.audit.leaf import event_leaf
 from evalsvc.errors import NotFound
-from evalsvc.sessions.model import Session, Sheet, session_from_doc
+from evalsvc.sessions.model import Session, Sheet, Stage, State, session_from_doc
 from evalsvc.sessions.scoring import sheet_from_doc
 from evalsvc.sessions.store.sql import run
 from evalsvc.sessions.tables import EventRow, SessionRow, SheetRow
@@ -249,3 +251,35 @@ def parse_snapshot_reads(rows: Sequence[Any]) -> SnapshotReads:
         elif kind == 2 and blob is not None:
             nodes[(int(n1), int(n2))] = bytes(blob)
     return SnapshotReads(replay, latest, nodes)
+
+
+ALERTS_EVENT = "alerts.checked"
+
+
+def alert_checks(conn: Connection, *, session_id: str | None = None) -> list[StoredEvent]:
+    """The ``alerts.checked`` events (evalsvc.analysis), oldest first: of one session,
+    or of every session (an expert's review record and history read them all: there is
+    no index on the event type, so this scans the events table — fine while check
+    points are four per session; docs/alerts.md "Known limits")."""
+    q = sa.select(_E.c.session_id, _E.c.seq, _E.c.type, _E.c.payload, _E.c.actor, _E.c.venue,
+                  _E.c.time_ms).where(_E.c.type == ALERTS_EVENT)
+    if session_id is not None:
+        q = q.where(_E.c.session_id == session_id)
+    rows = conn.execute(q.order_by(_E.c.time_ms, _E.c.session_id, _E.c.seq)).all()
+    return [StoredEvent(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
+
+
+def alert_history(conn: Connection, session: Session) -> dict[str, Any]:
+    """What a check point of ``session`` reads (evalsvc.analysis.check): the session's
+    events so far, and the observations earlier sessions' checks recorded about the
+    experts now seated (their review records)."""
+    events = [e.to_doc() for e in list_events(conn, session.id, after=0, limit=2**31 - 1)]
+    seated = {x.expert_id for x in session.seats if x.expert_id}
+    history: list[dict[str, Any]] = []
+    # Only the scoring and report checks read the history (lock_scoring, start_report).
+    if seated and (session.state is State.AGGREGATING or session.stage is Stage.SCORING):
+        for e in alert_checks(conn):
+            if e.session_id != session.id:
+                history += [o for o in e.payload.get("observations", [])
+                            if o.get("expert_id") in seated]
+    return {"events": events, "history": history}
