@@ -49,6 +49,7 @@ from typing import Any
 
 from cryptography import x509
 
+from evalsvc import analysis
 from evalsvc.audit.bundle import Policy, parse_policy
 from evalsvc.audit.verify import Report, verify_bundle
 from evalsvc.canonical import canonical_bytes
@@ -72,7 +73,7 @@ from evalsvc.sessions.scoring import (
 
 # The checks of a sealed bundle, in the order they are printed. ``alerts`` is added by
 # whoever passes an alert hook (the pattern-alert rules are not part of this module).
-CHECK_ORDER = ("log", "witnesses", "draw", "sheets", "result", "signatures")
+CHECK_ORDER = ("log", "witnesses", "draw", "sheets", "result", "signatures", "alerts")
 
 # Failures of evalsvc.audit.verify, grouped under the two log checks.
 _WITNESS_FAILURES = frozenset({"cosignature", "quorum"})
@@ -608,6 +609,33 @@ def _check_signatures(
     return Check(True, detail)
 
 
+def check_alerts(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
+    """``alerts``: every check point of the log has its ``alerts.checked`` event, and
+    the pattern-alert rules (evalsvc.analysis) run again over the log — with the
+    thresholds and pool history each check recorded — find exactly the alerts it
+    recorded. A primary that left an alert out of its log, or added one, fails here."""
+    log = [{"seq": e.seq, "type": e.action, "payload": e.payload, "time_ms": e.time_ms}
+           for e in events]
+    try:
+        missing = analysis.missing_checks(log)
+        if missing:
+            seqs = ", ".join(str(log[i]["seq"]) for i in missing)
+            raise _Fail(f"检查点后缺少预警检查记录 / no alerts.checked after the check point(s)"
+                        f" at seq {seqs}")
+        recorded = analysis.recorded_alerts(log)
+        again = analysis.recompute_alerts({"events": log})
+    except analysis.MalformedRecord as exc:
+        raise _Fail(f"预警记录无法读取 / the alert records do not read: {exc}") from exc
+    if recorded != again:
+        gone = [a.rule for a in again if a not in recorded]
+        extra = [a.rule for a in recorded if a not in again]
+        raise _Fail("记录的预警与复算不符 / the recorded alerts differ from those recomputed"
+                    f" (not recorded: {gone or '无'}; recorded but not found: {extra or '无'})")
+    checks = sum(1 for e in log if e["type"] == analysis.ALERTS_EVENT)
+    return Check(True, f"预警复算一致 / {checks} alert checks, {len(again)} alerts recomputed"
+                       " equal to those recorded")
+
+
 def rederive(
     entries: Sequence[bytes],
     d: Disclosed,
@@ -615,8 +643,9 @@ def rederive(
     trust: TrustConfig | None = None,
     alerts: AlertHook | None = None,
 ) -> dict[str, Check]:
-    """The re-derivation checks (``draw``, ``sheets``, ``result``, ``signatures`` and,
-    with a hook, ``alerts``) of a bundle's entries and disclosed files."""
+    """The re-derivation checks (``draw``, ``sheets``, ``result``, ``signatures`` and
+    ``alerts`` — :func:`check_alerts` unless another hook is given) of a bundle's
+    entries and disclosed files."""
     events = parse_entries(entries)
     is_session = any(e.action == "session.created" for e in events)
     runs: list[tuple[str, Callable[[], Check]]] = [
@@ -625,8 +654,8 @@ def rederive(
         ("result", lambda: _check_result(events, d)),
         ("signatures", lambda: _check_signatures(events, d, trust)),
     ]
-    if alerts is not None:
-        runs.append(("alerts", lambda: alerts(events, d)))
+    hook = alerts or check_alerts
+    runs.append(("alerts", lambda: hook(events, d)))
     out: dict[str, Check] = {}
     for name, run in runs:
         if not is_session:

@@ -404,3 +404,43 @@ def test_malformed_disclosed_files_fail_checks_and_never_crash(
         if data != original:
             assert _failed(checks) - {"log", "witnesses"}, (name, data[:80])
         assert not _failed(checks) & {"log", "witnesses"}
+
+
+def test_alerts_the_primary_left_out_of_its_log_fail_alerts(
+    sealed: Sealed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A primary whose service records its alert checks with the alerts removed: the log
+    # is whole and signed, so only the recomputation can tell.
+    import evalsvc.sessions.service as service_module
+    from evalsvc.sessions import machine as m
+
+    honest = _verify(sealed)
+    assert honest["alerts"].ok, honest["alerts"].detail
+    real = service_module._alerts_checked
+
+    def hiding(*args: Any, **kwargs: Any) -> list[m.Event]:
+        return [m.Event(e.type, {**e.payload, "alerts": []}) for e in real(*args, **kwargs)]
+
+    monkeypatch.setattr(service_module, "_alerts_checked", hiding)
+    devpki = build_dev_pki(dt.datetime.now(dt.UTC))
+    certs = tmp_path / "certs"
+    write_dev_pki(devpki, certs)
+    with fresh_database(tmp_path) as url:
+        settings = make_settings(tmp_path, url)
+        settings = dataclasses.replace(
+            settings, pki=dataclasses.replace(settings.pki, trust_dir=str(certs))
+        )
+        sid, _running = asyncio.run(_seed(settings, devpki))
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                export_bundle(conn, sid, tmp_path / "hidden")
+        finally:
+            engine.dispose()
+        master = load_or_create_secret(settings.resolve(settings.audit.key_file))
+        origin = f"{settings.audit.log_name}/{sid}"
+        policy = format_policy(Policy(origin, log_keys(master, origin)[1], (), 0))
+    hidden = tmp_path / "hidden"
+    checks = verify_sealed(hidden, trusted_policy=policy, trust=load_trust(certs)).checks
+    assert not checks["alerts"].ok and "not recorded" in checks["alerts"].detail, checks
+    assert checks["log"].ok and checks["sheets"].ok and checks["result"].ok, checks
