@@ -30,6 +30,7 @@ PURE_MODULES = [
     "sessions/protocol.py",
     "sessions/presence.py",
     "sessions/transitions.py",
+    "sessions/pledge.py",
     "audit/ranges.py",
     "audit/merkle.py",
     "audit/leaf.py",
@@ -229,6 +230,8 @@ LAYERS: dict[str, list[str]] = {
         "evalsvc.experts.service",
         "evalsvc.pki.service",
         "evalsvc.sessions.service",
+        # Drives the committee's steps through the service (demo, benchmarks, tests).
+        "evalsvc.sessions.committee",
     ],
     # What people and programs call: HTTP and WebSocket routes, the app, the commands.
     "interfaces": [
