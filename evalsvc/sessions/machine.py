@@ -631,6 +631,9 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             _seat(s, seat)
             if s.seats[seat].checked_in:
                 raise Conflict(f"seat {seat} is already checked in")
+            if s.seats[seat].expert_id is None:
+                raise Conflict(f"seat {seat} is vacant (a recusal): its alternate is not"
+                               " seated yet")
             seats = tuple(replace(x, checked_in=True) if x.index == seat else x for x in s.seats)
             return replace(s, seats=seats), [
                 Event("expert.checked_in", {"seat": seat, "venue_id": s.seats[seat].venue_id})
