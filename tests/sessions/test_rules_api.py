@@ -320,3 +320,30 @@ async def test_a_refusal_to_sign_is_recorded_confirmed_and_lets_the_session_seal
     assert deemed["actor"].startswith("supervisor")
     _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
     assert doc["deemed"] == [last] and set(doc["signed"]) == {s for s, _ in experts[:-1]}
+
+
+async def test_ballots_and_the_election_travel_over_the_websocket(api: Harness) -> None:
+    """A member votes over the socket (``command``); every venue's socket gets the sealed
+    ``vote.cast`` at once and the opened round when it closes."""
+    from wshelp import connect
+
+    sid, experts = await _declared(api)
+    await _ok(api, sid, api.op(), "open_election")
+    watcher, *_ = await connect(api, sid, api.op("ah-hefei"))
+    voters = []
+    for i, (_, tok) in enumerate(experts):
+        ws, *_ = await connect(api, sid, tok)
+        await ws.send({"type": "command", "id": f"vote-{i:04d}",
+                       "body": {"command": "cast_vote", "candidate": 2}})
+        _, ack = await ws.until("ack")
+        assert ack["result"]["command"] == "cast_vote", ack
+        voters.append(ws)
+        _, ev = await watcher.until("event")
+        assert ev["event"] == "vote.cast"
+        assert set(ev["payload"]) == {"round", "seat", "commitment"}
+    await _ok(api, sid, api.op(), "close_round")
+    _, closed = await watcher.until("event")
+    assert closed["event"] == "election.round_closed"
+    assert {b["candidate"] for b in closed["payload"]["ballots"]} == {2}
+    _, elected = await watcher.until("event")
+    assert (elected["event"], elected["payload"]["seat"]) == ("leader.elected", 2)
