@@ -35,6 +35,7 @@ __all__ = [
     "ConfirmDeemedAgreement",
     "CreateSession",
     "DecideDesignation",
+    "DecideReReview",
     "DeclareInterests",
     "DesignateExperts",
     "Event",
@@ -46,6 +47,7 @@ __all__ = [
     "Pause",
     "RecordDissent",
     "RecordRefusal",
+    "RequestReReview",
     "Resume",
     "Seal",
     "SignReport",
@@ -62,6 +64,7 @@ __all__ = [
     "lot_seed",
     "require_state",
     "state_label",
+    "takes",
 ]
 
 import hashlib
@@ -81,6 +84,7 @@ from evalsvc.sessions.model import (
     Criterion,
     Election,
     Paused,
+    ReReview,
     Seat,
     Session,
     Sheet,
@@ -239,6 +243,25 @@ class ConfirmDeemedAgreement:
 
 
 @dataclass(frozen=True)
+class RequestReReview:
+    """The leader asks that the locked ``stage`` be re-reviewed by ``seats`` only, for an
+    error found after the aggregation or in the report (a sum, a score out of range, an
+    objective item scored differently; 评标委员会和评标方法暂行规定 / 各地复核规定)."""
+
+    stage: Stage
+    seats: tuple[int, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class DecideReReview:
+    """A supervisor approves (the stage reopens for those seats) or rejects it."""
+
+    approve: bool
+    reason: str
+
+
+@dataclass(frozen=True)
 class StartEvaluation:
     """Every seat checked in: evaluation starts with the qualification stage."""
 
@@ -355,6 +378,8 @@ Command = (
     | SignReport
     | RecordRefusal
     | ConfirmDeemedAgreement
+    | RequestReReview
+    | DecideReReview
     | Seal
     | Pause
     | Resume
@@ -387,6 +412,8 @@ _NAMES: dict[type[Any], str] = {
     SignReport: "sign_report",
     RecordRefusal: "record_refusal",
     ConfirmDeemedAgreement: "confirm_deemed_agreement",
+    RequestReReview: "request_rereview",
+    DecideReReview: "decide_rereview",
     Seal: "seal",
     Pause: "pause",
     Resume: "resume",
@@ -448,11 +475,31 @@ _WHERE: dict[str, tuple[State, Stage | None]] = {
 }
 
 
+# Commands that may run in more than one state.
+_WHERE_ANY: dict[str, frozenset[State]] = {
+    "request_rereview": frozenset({State.AGGREGATING, State.REPORTING}),
+    "decide_rereview": frozenset({State.AGGREGATING, State.REPORTING}),
+}
+
+
 def require_state(s: Session, name: str) -> None:
     """Refuse command ``name`` unless ``s`` is where it may run (InvalidTransition
     naming both) — for a check made before the command's inputs are gathered."""
+    if name in _WHERE_ANY:
+        if s.state not in _WHERE_ANY[name]:
+            raise _refuse(s, name)
+        return
     state, stage = _WHERE[name]
     _require(s, name, state, stage)
+
+
+def takes(s: Session, name: str) -> bool:
+    """Whether ``s`` is in a state where command ``name`` may run (its own rules aside)."""
+    try:
+        require_state(s, name)
+    except InvalidTransition:
+        return False
+    return True
 
 
 def bid_doc(b: Bid) -> dict[str, Any]:
@@ -541,6 +588,10 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                     f"not {sheet.stage.value}",
                     field="stage",
                 )
+            if s.rereview is not None and sheet.seat not in s.rereview.seats:
+                raise Conflict(
+                    f"the {sheet.stage.value} stage is reopened for seat(s)"
+                    f" {', '.join(map(str, s.rereview.seats))} only (re-review)")
             submitted = {
                 "seat": sheet.seat,
                 "stage": sheet.stage.value,
@@ -745,11 +796,57 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             result = aggregate(s, sheets)
             pending = tuple(sorted({(d.seat, d.bid_id) for d in result.deviations}))
             new = replace(s, state=State.AGGREGATING, stage=None, pending_explanations=pending)
+            locked: dict[str, Any] = {"stage": "scoring", "result": aggregation_to_doc(result)}
+            if s.rereview is not None:
+                # The re-review is done: the earlier result stays in the log (its
+                # stage.locked event), this one supersedes it.
+                new = replace(new, rereview=None, rereviews=(*s.rereviews, s.rereview))
+                locked["rereview"] = {"seats": list(s.rereview.seats),
+                                      "reason": s.rereview.reason, "round": len(new.rereviews)}
             return new, [
                 *_opened(Stage.SCORING, openings),
-                Event("stage.locked", {"stage": "scoring", "result": aggregation_to_doc(result)}),
+                Event("stage.locked", locked),
                 _moved(s, new),
             ]
+        case RequestReReview(stage, seats, reason):
+            if stage is not Stage.SCORING:
+                raise InvalidInput("only the scoring stage can be re-reviewed",
+                                   field="stage")
+            if s.rereview is not None:
+                raise Conflict("a re-review is already requested")
+            if not seats:
+                raise InvalidInput("name the seats whose sheets are re-reviewed", field="seats")
+            for named in seats:
+                _seat(s, named)
+            if len(set(seats)) != len(seats):
+                raise InvalidInput("a seat is named twice", field="seats")
+            if not reason.strip():
+                raise InvalidInput("a re-review needs its reason", field="reason")
+            request = ReReview(stage, tuple(sorted(seats)), reason)
+            return replace(s, rereview=request), [Event("rereview.requested", {
+                "stage": stage.value, "seats": list(request.seats), "reason": reason})]
+        case DecideReReview(approve, reason):
+            r = s.rereview
+            if r is None or r.approved:
+                raise Conflict("no re-review is waiting for a decision")
+            if not reason.strip():
+                raise InvalidInput("a decision on a re-review needs a reason", field="reason")
+            if not approve:
+                return replace(s, rereview=None), [Event("rereview.rejected", {
+                    "stage": r.stage.value, "seats": list(r.seats), "reason": reason})]
+            # The stage reopens for the named seats; everything signed or noted about
+            # the old report goes (it will change), and stays in the log.
+            new = replace(
+                s, state=State.EVALUATING, stage=r.stage, pending_explanations=(),
+                rereview=replace(r, approved=True, decision=reason), signed=(), deemed=(),
+                refusals=(), sign_deadline=None)
+            events = [Event("rereview.approved", {
+                "stage": r.stage.value, "seats": list(r.seats), "reason": r.reason,
+                "decision": reason})]
+            if s.signed or s.deemed:
+                events.append(Event("report.signatures_cleared", {
+                    "seats": sorted({*s.signed, *s.deemed}), "reason": "rereview"}))
+            return new, [*events, _moved(s, new)]
         case ExplainDeviation(seat, bid_id, text):
             if (seat, bid_id) not in s.pending_explanations:
                 raise Conflict(f"seat {seat} has no deviation to explain for bid {bid_id}")
@@ -834,6 +931,8 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             return replace(s, signed=(*s.signed, seat), refusals=refusals), [
                 Event("report.signed", payload)]
         case Seal():
+            if s.rereview is not None:
+                raise Conflict("cannot seal: a re-review is waiting for a supervisor's decision")
             unsigned = [x.index for x in s.seats
                         if x.index not in s.signed and x.index not in s.deemed]
             if unsigned:

@@ -17,6 +17,7 @@ __all__ = [
     "Election",
     "Method",
     "Paused",
+    "ReReview",
     "Region",
     "ScoringRules",
     "Seat",
@@ -183,6 +184,18 @@ class Election:
 
 
 @dataclass(frozen=True)
+class ReReview:
+    """A re-review (复核/重新评审) of a locked stage for some seats: requested by the
+    leader, then approved by a supervisor (``approved``), until the stage locks again."""
+
+    stage: Stage
+    seats: tuple[int, ...]
+    reason: str
+    approved: bool = False
+    decision: str = ""  # the supervisor's reason
+
+
+@dataclass(frozen=True)
 class Sheet:
     """One expert's sheet for one stage, validated against the session.
 
@@ -232,6 +245,8 @@ class Session:
     sign_deadline: int | None = None
     refusals: tuple[tuple[int, str], ...] = ()  # (seat, the committee's written note)
     deemed: tuple[int, ...] = ()
+    rereview: ReReview | None = None  # requested or under way
+    rereviews: tuple[ReReview, ...] = ()  # done: the stage locked again
 
     @functools.cached_property
     def primary(self) -> Venue:
@@ -607,7 +622,23 @@ def session_to_doc(s: Session) -> dict[str, Any]:
         "sign_deadline": s.sign_deadline,
         "refusals": [list(r) for r in s.refusals],
         "deemed": list(s.deemed),
+        "rereview": _rereview_doc(s.rereview),
+        "rereviews": [_rereview_doc(r) for r in s.rereviews],
     }
+
+
+def _rereview_doc(r: ReReview | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {"stage": r.stage.value, "seats": list(r.seats), "reason": r.reason,
+            "approved": r.approved, "decision": r.decision}
+
+
+def _rereview_from_doc(d: Mapping[str, Any] | None) -> ReReview | None:
+    if d is None:
+        return None
+    return ReReview(Stage(d["stage"]), tuple(int(x) for x in d["seats"]), str(d["reason"]),
+                    bool(d["approved"]), str(d["decision"]))
 
 
 def session_from_doc(d: Mapping[str, Any]) -> Session:
@@ -662,6 +693,8 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
         sign_deadline=d.get("sign_deadline"),
         refusals=tuple((int(a), str(b)) for a, b in d.get("refusals", ())),
         deemed=tuple(int(x) for x in d.get("deemed", ())),
+        rereview=_rereview_from_doc(d.get("rereview")),
+        rereviews=tuple(r for x in d.get("rereviews", ()) if (r := _rereview_from_doc(x))),
     )
 
 

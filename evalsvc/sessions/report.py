@@ -29,9 +29,11 @@ def report_document(s: Session, aggregation: Aggregation) -> dict[str, Any]:
     """The report of ``s`` with the committee's result ``aggregation``.
 
     Experts appear by seat and venue only; who sat in a seat is in the signatures and in
-    the draw record, under the identity rules of each reader.
+    the draw record, under the identity rules of each reader. After a re-review the
+    report says which seats re-reviewed which stage and why (the superseded result
+    stays in the event log).
     """
-    return {
+    doc: dict[str, Any] = {
         "type": REPORT_TYPE,
         "session": s.id,
         "title": s.title,
@@ -47,6 +49,13 @@ def report_document(s: Session, aggregation: Aggregation) -> dict[str, Any]:
         ],
         "dissents": [{"seat": seat, "text": text} for seat, text in s.dissents],
     }
+    if s.rereviews:
+        doc["rereviews"] = [
+            {"round": i + 1, "stage": r.stage.value, "seats": list(r.seats),
+             "reason": r.reason, "decision": r.decision}
+            for i, r in enumerate(s.rereviews)
+        ]
+    return doc
 
 
 def report_sha256(doc: dict[str, Any]) -> str:

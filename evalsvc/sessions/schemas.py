@@ -255,6 +255,21 @@ class ConfirmDeemedAgreementIn(_Cmd):
     seat: StrictInt
 
 
+class RequestReReviewIn(_Cmd):
+    """The leader asks that the scoring stage be re-reviewed by ``seats`` only."""
+
+    command: Literal["request_rereview"]
+    stage: Literal["scoring"] = "scoring"
+    seats: list[StrictInt] = Field(min_length=1, max_length=100)
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+
+
+class DecideReReviewIn(_Cmd):
+    command: Literal["decide_rereview"]
+    approve: StrictBool
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+
+
 class StartEvaluationIn(_Cmd):
     command: Literal["start_evaluation"]
 
@@ -333,6 +348,8 @@ Command = Annotated[
     | SignReportIn
     | RecordRefusalIn
     | ConfirmDeemedAgreementIn
+    | RequestReReviewIn
+    | DecideReReviewIn
     | SealIn
     | PauseIn
     | ResumeIn

@@ -357,6 +357,15 @@ class SessionService:
                 require_primary_operator(
                     s, p, "record a refusal to sign (or the committee's leader)")
             return m.RecordRefusal(cmd.seat, cmd.note)
+        if name == "request_rereview":
+            own = s.seat_of(p.subject) if p.role == "expert" else None
+            if own is None or own.venue_id != p.venue or s.leader != own.index:
+                raise Forbidden("only the committee's leader may request a re-review")
+            return m.RequestReReview(Stage(cmd.stage), tuple(cmd.seats), cmd.reason)
+        if name == "decide_rereview":
+            if p.role != "supervisor":
+                raise Forbidden("only a supervisor may approve or reject a re-review")
+            return m.DecideReReview(cmd.approve, cmd.reason)
         if name == "confirm_deemed_agreement":
             if p.role != "supervisor":
                 raise Forbidden("only a supervisor may confirm a deemed agreement")

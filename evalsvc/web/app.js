@@ -26,6 +26,7 @@ const EVENT_ZH = {
   "election.opened": "推选组长：开始投票", "vote.cast": "投票（密封）", "election.round_closed": "本轮计票",
   "leader.elected": "组长当选", "report.refusal_recorded": "记录拒签", "report.deemed_agreed": "视为同意",
   "invitation.recused": "回避", "invitation.sent": "邀请专家",
+  "rereview.requested": "申请复核", "rereview.approved": "批准复核", "rereview.rejected": "驳回复核",
 };
 // Primary-operator commands offered per state.
 const NEXT = {
@@ -263,6 +264,23 @@ function renderActions(s) {
       }
     }
   }
+  const isLeader = me.role === "expert" && own && s.leader === own.index;
+  if (isLeader && ["aggregating", "reporting"].includes(s.state) && !s.rereview) {
+    box.append(el("button", { class: "secondary", onclick: () => {
+      const seats = prompt("需复核的席位（以逗号分隔，例如 2,5）");
+      if (!seats) return;
+      const reason = prompt("复核原因（如：分值汇总错误、客观分评分不一致）");
+      if (reason) command({ command: "request_rereview", seats: seats.split(/[,，\s]+/).filter(Boolean).map(Number), reason });
+    } }, "申请复核"));
+  }
+  if (me.role === "supervisor" && s.rereview && !s.rereview.approved) {
+    for (const [approve, label] of [[true, "批准复核"], [false, "驳回复核"]]) {
+      box.append(el("button", { class: approve ? "" : "secondary", onclick: () => {
+        const reason = prompt(`${label}：席位 ${s.rereview.seats.join("、")}，原因：${s.rereview.reason}\n请填写意见`);
+        if (reason) command({ command: "decide_rereview", approve, reason });
+      } }, label));
+    }
+  }
   if (me.role === "supervisor" && s.state === "reporting") {
     for (const [i, note] of s.refusals) {
       if (s.deemed.includes(i)) continue;
@@ -420,6 +438,7 @@ function renderEvent(e) {
   else if (e.type === "election.round_closed") what += `：第 ${p.round} 轮 · ${Object.entries(p.tally).map(([k, v]) => `席位${k} ${v} 票`).join("，")}，弃权 ${p.blank}`;
   else if (e.type === "leader.elected") what += `：席位 ${p.seat}（${{ majority: "过半数", runoff: "决选", lot: "抽签" }[p.by]}）`;
   else if (e.type === "report.refusal_recorded" || e.type === "report.deemed_agreed") what += `：席位 ${p.seat} · ${p.note}`;
+  else if (e.type.startsWith("rereview.")) what += `：席位 ${p.seats.join("、")} · ${p.reason}`;
   else if (e.type === "report.signatures_cleared") what += `：席位 ${p.by_seat} 新增不同意见，席位 ${p.seats.join("、")} 需重新签署`;
   let alert = "";
   if (e.type === "auth.login") {

@@ -347,3 +347,45 @@ async def test_ballots_and_the_election_travel_over_the_websocket(api: Harness) 
     assert {b["candidate"] for b in closed["payload"]["ballots"]} == {2}
     _, elected = await watcher.until("event")
     assert (elected["event"], elected["payload"]["seat"]) == ("leader.elected", 2)
+
+
+# --- re-review ------------------------------------------------------------------------------
+
+
+async def test_a_rereview_approved_by_a_supervisor_reopens_scoring_for_one_seat(
+    api: Harness,
+) -> None:
+    sid, experts = await api.to_stage("scoring")
+    for seat, tok in experts:
+        t1 = "45" if seat == 2 else "40"
+        status, body = await api.submit(sid, tok, scoring_sheet(t1=t1), key=f"first-{seat}-0001")
+        assert status == 201, body["detail"]
+    await _ok(api, sid, api.op(), "lock_scoring")
+    await _ok(api, sid, api.op(), "start_report")
+    _, before = await api.call("GET", f"/api/sessions/{sid}/report", api.sup)
+    leader, member = experts[0][1], experts[1][1]
+    await _ok(api, sid, member, "sign_report")
+    why = "2号评委技术方案一项客观分与其他评委不一致，申请复核"
+    status, body = await api.command(sid, member, "request_rereview", seats=[2], reason=why)
+    assert status == 403  # not the leader
+    await _ok(api, sid, leader, "request_rereview", seats=[2], reason=why)
+    status, body = await api.command(sid, api.op(), "decide_rereview", approve=True, reason="同意")
+    assert status == 403
+    body = await _ok(api, sid, api.sup, "decide_rereview", approve=True, reason="同意复核")
+    assert (body["state"], body["stage"]) == ("evaluating", "scoring")
+    status, body = await api.submit(sid, experts[3][1], scoring_sheet(t1="41"), key="other-0001")
+    assert status == 409 and "seat(s) 2 only" in body["detail"]
+    status, body = await api.submit(sid, experts[2][1], scoring_sheet(t1="40"), key="fix-2-0001")
+    assert status == 201 and body["version"] == 2, body
+    await _ok(api, sid, api.op(), "lock_scoring")
+    await _ok(api, sid, api.op(), "start_report")
+    _, after = await api.call("GET", f"/api/sessions/{sid}/report", api.sup)
+    assert after["signed"] == [] and after["sha256"] != before["sha256"]
+    assert after["report"]["rereviews"] == [
+        {"round": 1, "stage": "scoring", "seats": [2], "reason": why, "decision": "同意复核"}]
+    # The superseded result stays in the record: two scoring locks, the second says why.
+    locks = [e["payload"] for e in await api.events(sid)
+             if e["type"] == "stage.locked" and e["payload"]["stage"] == "scoring"]
+    assert len(locks) == 2 and "rereview" not in locks[0]
+    assert locks[1]["rereview"]["seats"] == [2]
+    assert locks[0]["result"] != locks[1]["result"]

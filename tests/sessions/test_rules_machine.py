@@ -298,7 +298,7 @@ def _sheets(s: Session, stage: Stage) -> tuple[object, ...]:
 def _command(rnd: random.Random, s: Session) -> m.Command:
     """Any command, with arguments near the ones that apply (so that paths go far)."""
     every = sorted(m._NAMES.values())
-    here = [k for k in every if k in m._WHERE and _state_takes(s, k)]
+    here = [k for k in every if k not in ("pause", "abort", "create_session") and m.takes(s, k)]
     # Mostly a command the state takes and a seat that still needs it (so that paths
     # go far), now and then anything.
     pool = here if here and rnd.randrange(8) else every
@@ -364,6 +364,10 @@ def _command(rnd: random.Random, s: Session) -> m.Command:
             return m.RecordRefusal(seat, "委员会记录")
         case "confirm_deemed_agreement":
             return m.ConfirmDeemedAgreement(seat)
+        case "request_rereview":
+            return m.RequestReReview(Stage.SCORING, (seat,), "第2项客观分计算错误")
+        case "decide_rereview":
+            return m.DecideReReview(rnd.random() < 0.7, "同意复核")
         case "seal":
             return m.Seal()
         case "pause":
@@ -389,14 +393,6 @@ def _useful_seats(s: Session, kind: str) -> list[int]:
         "explain_deviation": lambda x: any(a == x.index for a, _ in s.pending_explanations),
     }.get(kind)
     return [x.index for x in s.seats if need(x)] if need else []
-
-
-def _state_takes(s: Session, name: str) -> bool:
-    try:
-        m.require_state(s, name)
-    except InvalidTransition:
-        return False
-    return True
 
 
 def _where_ok(s: Session, c: m.Command) -> bool:
@@ -451,6 +447,7 @@ def _walk(rnd: random.Random) -> Session:
             assert s.leader is not None and "leader.elected" in kinds
             assert kinds.count("stage.locked") >= 2 and s.qualified is not None
             assert all(x.index in s.signed or x.index in s.deemed for x in s.seats)
+            assert s.rereview is None
     return s
 
 
@@ -468,3 +465,54 @@ def test_the_random_walks_do_reach_the_seal() -> None:
     recusals, elections and deemed agreements on the way)."""
     ends = [_walk(random.Random(seed)).state for seed in range(30)]
     assert State.SEALED in ends
+
+
+# --- re-review ------------------------------------------------------------------------------
+
+
+def test_a_rereview_reopens_scoring_for_the_named_seats_only() -> None:
+    s = reporting()
+    s, _ = run(s, m.SignReport(0), m.SignReport(1), now=1100)
+    with pytest.raises(InvalidInput, match="only the scoring stage"):
+        m.apply(s, m.RequestReReview(Stage.QUALIFICATION, (2,), "资格判断有误"), 1100)
+    s, ev = run(s, m.RequestReReview(Stage.SCORING, (2,), "2号评委技术分合计有误"), now=1100)
+    assert ev == [m.Event("rereview.requested", {"stage": "scoring", "seats": [2],
+                                                 "reason": "2号评委技术分合计有误"})]
+    with pytest.raises(Conflict, match="waiting for a supervisor"):
+        m.apply(s, m.Seal(), 1100)
+    s, ev = run(s, m.DecideReReview(True, "同意对2号评委评分复核"), now=1200)
+    assert [e.type for e in ev] == ["rereview.approved", "report.signatures_cleared",
+                                    "session.state_changed"]
+    assert (s.state, s.stage, s.signed) == (State.EVALUATING, Stage.SCORING, ())
+    other = parse_sheet(s, seat=3, doc={"stage": "scoring",
+                                        "bids": {b: {"T1": "31", "C1": "5"} for b in BIDS}})
+    with pytest.raises(Conflict, match="reopened for seat\\(s\\) 2 only"):
+        m.apply(s, m.SubmitSheet(other, 2, "c"), 1300)
+    fixed = parse_sheet(s, seat=2, doc={"stage": "scoring",
+                                        "bids": {b: {"T1": "32", "C1": "5"} for b in BIDS}})
+    m.apply(s, m.SubmitSheet(fixed, 2, "c"), 1300)
+    sheets = tuple(fixed if i == 2 else parse_sheet(s, seat=i, doc={
+        "stage": "scoring", "bids": {b: {"T1": "30", "C1": "5"} for b in BIDS}})
+        for i in range(5))
+    s, ev = run(s, m.LockScoring(sheets), now=1400)
+    locked = next(e for e in ev if e.type == "stage.locked").payload
+    assert locked["rereview"] == {"seats": [2], "reason": "2号评委技术分合计有误", "round": 1}
+    assert s.state is State.AGGREGATING and s.rereview is None
+    assert s.rereviews[0].decision == "同意对2号评委评分复核"
+    from evalsvc.sessions.report import report_document
+    from evalsvc.sessions.scoring import aggregate
+
+    doc = report_document(s, aggregate(s, list(sheets)))
+    assert doc["rereviews"] == [{"round": 1, "stage": "scoring", "seats": [2],
+                                 "reason": "2号评委技术分合计有误",
+                                 "decision": "同意对2号评委评分复核"}]
+
+
+def test_a_rejected_rereview_leaves_the_report_as_it_was() -> None:
+    s = reporting()
+    s, _ = run(s, m.SignReport(0), m.RequestReReview(Stage.SCORING, (1, 3), "复核"))
+    s, ev = run(s, m.DecideReReview(False, "理由不充分"))
+    assert ev[0].type == "rereview.rejected" and s.state is State.REPORTING
+    assert s.signed == (0,) and s.rereview is None
+    with pytest.raises(Conflict, match="no re-review is waiting"):
+        m.apply(s, m.DecideReReview(True, "同意"), 1)
