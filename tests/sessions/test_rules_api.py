@@ -389,3 +389,36 @@ async def test_a_rereview_approved_by_a_supervisor_reopens_scoring_for_one_seat(
     assert len(locks) == 2 and "rereview" not in locks[0]
     assert locks[1]["rereview"]["seats"] == [2]
     assert locks[0]["result"] != locks[1]["result"]
+
+
+async def test_the_pledge_text_and_version_come_from_the_rules_config(
+    aiohttp_client: Any, settings: Any, tmp_path: Path
+) -> None:
+    import dataclasses
+    import hashlib
+
+    import pytest
+
+    from evalsvc.app import create_app
+    from evalsvc.config import RulesSettings
+    from evalsvc.errors import ConfigError
+
+    text = "本人承诺：遵守评标纪律，与投标人无利害关系。\n（测试用承诺书）\n"
+    path = tmp_path / "pledge.txt"
+    path.write_text(text, encoding="utf-8")
+    custom = dataclasses.replace(settings, rules=RulesSettings(pledge_file=str(path),
+                                                               pledge_version="2027.1"))
+    api = Harness(await aiohttp_client(create_app(custom)), custom)
+    sid, experts = await api.to_stage("checked_in")
+    pledge = await _pledge(api, sid, experts[0][1])
+    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    assert pledge == {"version": "2027.1", "text": text, "sha256": sha}
+    await _ok(api, sid, experts[0][1], "accept_pledge", sha256=sha)
+    accepted = (await api.events(sid))[-1]["payload"]
+    assert (accepted["version"], accepted["sha256"]) == ("2027.1", sha)
+    # A pledge file that cannot be read stops the server at start, saying which.
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n", encoding="utf-8")
+    broken = dataclasses.replace(settings, rules=RulesSettings(pledge_file=str(empty)))
+    with pytest.raises(ConfigError, match="pledge_file"):
+        await aiohttp_client(create_app(broken))
