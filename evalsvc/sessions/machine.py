@@ -306,9 +306,9 @@ class ExplainDeviation:
 @dataclass(frozen=True)
 class StartReport:
     """Every deviation explained: the committee drafts its report; members have
-    ``sign_within`` seconds to sign or state a dissent (0: no deadline is set)."""
+    ``sign_within`` seconds to sign or state a dissent (None: no deadline is set)."""
 
-    sign_within: int = 0
+    sign_within: int | None = None
 
 
 @dataclass(frozen=True)
@@ -863,9 +863,9 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             if s.pending_explanations:
                 waiting = ", ".join(f"seat {a} on {b}" for a, b in s.pending_explanations)
                 raise Conflict(f"cannot start the report: deviations not yet explained ({waiting})")
-            if sign_within < 0:
+            if sign_within is not None and sign_within < 0:
                 raise InvalidInput("the signing window must not be negative", field="sign_within")
-            deadline = now + sign_within if sign_within else None
+            deadline = now + sign_within if sign_within is not None else None
             new = replace(s, state=State.REPORTING, sign_deadline=deadline)
             extra = {"sign_deadline": deadline} if deadline is not None else {}
             return new, [_moved(s, new, **extra)]

@@ -229,7 +229,7 @@ def test_the_tenderers_representative_may_be_excluded_and_votes_are_once_per_rou
 # --- refusing to sign ---------------------------------------------------------------------
 
 
-def reporting(sign_within: int = 600) -> Session:
+def reporting(sign_within: int | None = 600) -> Session:
     s = declared()
     s, _ = run(s, m.OpenElection())
     s, _ = vote(s, [0, 0, 0, 1, 1])
@@ -276,7 +276,7 @@ def test_a_dissenter_is_not_deemed_to_agree_and_a_late_signature_withdraws_the_n
     assert s.refusals == () and 1 in s.signed
     with pytest.raises(Conflict, match="no refusal of seat 1"):
         m.apply(s, m.ConfirmDeemedAgreement(1), 1702)
-    no_deadline = reporting(sign_within=0)
+    no_deadline = reporting(sign_within=None)
     with pytest.raises(Conflict, match="may still sign"):
         m.apply(no_deadline, m.RecordRefusal(1, "未签字"), 10**9)
 
@@ -355,7 +355,7 @@ def _command(rnd: random.Random, s: Session) -> m.Command:
             bid = next((b for a, b in s.pending_explanations if a == seat), "B1")
             return m.ExplainDeviation(seat, bid, "说明")
         case "start_report":
-            return m.StartReport(rnd.choice([0, 60]))
+            return m.StartReport(rnd.choice([None, 0, 60]))
         case "record_dissent":
             return m.RecordDissent(seat, "异议")
         case "sign_report":
