@@ -422,3 +422,22 @@ async def test_the_pledge_text_and_version_come_from_the_rules_config(
     broken = dataclasses.replace(settings, rules=RulesSettings(pledge_file=str(empty)))
     with pytest.raises(ConfigError, match="pledge_file"):
         await aiohttp_client(create_app(broken))
+
+
+async def test_the_tenderers_representative_cannot_be_elected(api: Harness) -> None:
+    from conftest import session_doc
+
+    status, body = await api.call("POST", "/api/sessions", api.op(),
+                                  json=session_doc(tenderer_representative_seats=[7]))
+    assert status == 422 and body["field"] == "tenderer_representative_seats/0"
+    sid, experts = await api.to_stage(
+        "checked_in", session_doc(tenderer_representative_seats=[6]))
+    sha = (await _pledge(api, sid, experts[0][1]))["sha256"]
+    for _, tok in experts:
+        await _ok(api, sid, tok, "accept_pledge", sha256=sha)
+        await _ok(api, sid, tok, "declare_interests", declarations=NO_CONFLICT)
+    await _ok(api, sid, api.op(), "open_election")
+    opened = (await api.events(sid))[-1]["payload"]
+    assert opened["candidates"] == [0, 1, 2, 3, 4, 5] and opened["excluded"] == [6]
+    status, body = await api.command(sid, experts[0][1], "cast_vote", candidate=6)
+    assert status == 422 and body["field"] == "candidate"
