@@ -308,6 +308,9 @@ async def test_a_refusal_to_sign_is_recorded_confirmed_and_lets_the_session_seal
         status, body = await api.command(sid, api.op(), "confirm_deemed_agreement", seat=last)
         assert status == 403
         await _ok(api, sid, api.sup, "confirm_deemed_agreement", seat=last)
+        # It stands for a signature: a signed milestone checkpoint, as a signature is.
+        _, checkpoint = await api.call("GET", f"/api/sessions/{sid}/audit/checkpoint", api.sup)
+        assert f"evalsvc-milestone report-deemed-agreed-seat-{last}" in checkpoint
         body = await _ok(api, sid, api.op(), "seal")
     finally:
         uow.clock_ms = real
