@@ -424,7 +424,9 @@ function renderEvent(e) {
   const t = new Date(e.time_ms).toLocaleTimeString("zh-CN");
   let what = EVENT_ZH[e.type] || e.type;
   const p = e.payload;
-  if (e.type === "session.state_changed") what += `：${p.from} → ${p.to}${p.reason ? `（${p.reason}）` : ""}`;
+  // An event whose payload the role may not see (四不知) arrives as {masked: true}.
+  if (p.masked && Object.keys(p).length === 1) what += "（不可见）";
+  else if (e.type === "session.state_changed") what += `：${p.from} → ${p.to}${p.reason ? `（${p.reason}）` : ""}`;
   else if (e.type === "sheet.submitted") what += `：席位 ${p.seat} · ${STAGE_ZH[p.stage]} · 第 ${p.version} 版`;
   else if (e.type === "seat.assigned") what += `：席位 ${p.seat}${p.masked ? "（身份不可见）" : ` · ${p.expert_name}`}`;
   else if (e.type === "expert.checked_in") what += `：席位 ${p.seat}`;
