@@ -16,6 +16,12 @@ operator and supervisors see the project. Events follow the same rules
 draw's rules document (``draw.opened``) carry the project; ``draw.drawn`` and
 ``invitation.*`` carry identities, masked per venue like ``seat.assigned``.
 
+After check-in an expert's view also carries ``bidders`` — the bidders' names, nothing
+else of the project — to declare a conflict bid by bidder. An open election round's
+ballots show ``{seat, commitment}`` only, to every role (its candidates are seats, with
+no name); the reasons of a declared conflict reach supervisors, the primary's operator
+and the seat's venue's operator only.
+
 A session the principal may not see is reported as not found, so its existence is not
 revealed.
 """
