@@ -444,3 +444,27 @@ async def test_the_tenderers_representative_cannot_be_elected(api: Harness) -> N
     assert opened["candidates"] == [0, 1, 2, 3, 4, 5] and opened["excluded"] == [6]
     status, body = await api.command(sid, experts[0][1], "cast_vote", candidate=6)
     assert status == 422 and body["field"] == "candidate"
+
+
+async def test_an_alternate_who_does_not_answer_at_check_in_is_replaced_by_the_next(
+    api: Harness, db_url: str, tmp_path: Path
+) -> None:
+    """The draw's deadlines run at check-in too, while a seat waits for its alternate."""
+    from evalsvc.experts.routes import DRAWS
+
+    sid, seats = await _drawn_and_checked_in(api, db_url, tmp_path, alternates=2)
+    await _recuse(api, sid, seats[3])
+    first = (await api.events(sid))[-1]["payload"]
+    assert first["rank"] == 1
+    app = api.client.server.app
+    uow = app[SESSIONS].uow
+    real = uow.clock_ms
+    uow.clock_ms = lambda: real() + 3 * 3600 * 1000  # past the invitation's deadline
+    try:
+        await app[DRAWS].tick(sid)
+    finally:
+        uow.clock_ms = real
+    tail = (await api.events(sid))[-2:]
+    assert [e["type"] for e in tail] == ["invitation.expired", "invitation.sent"]
+    assert tail[0]["payload"]["expert_id"] == first["expert_id"]
+    assert (tail[1]["payload"]["seat"], tail[1]["payload"]["rank"]) == (3, 2)
