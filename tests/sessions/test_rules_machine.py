@@ -295,16 +295,17 @@ def _sheets(s: Session, stage: Stage) -> tuple[object, ...]:
         for x in s.seats)
 
 
-def _command(rnd: random.Random, s: Session) -> m.Command:
+def _command(rnd: random.Random, s: Session, kind: str | None = None) -> m.Command:
     """Any command, with arguments near the ones that apply (so that paths go far)."""
     every = sorted(m._NAMES.values())
     here = [k for k in every if k not in ("pause", "abort", "create_session") and m.takes(s, k)]
     # Mostly a command the state takes and a seat that still needs it (so that paths
     # go far), now and then anything.
     pool = here if here and rnd.randrange(8) else every
-    kind = rnd.choice(pool)
-    if kind == "abort" and rnd.randrange(10):
-        kind = rnd.choice(pool)  # (an abort ends the walk: rarer, so that walks go far)
+    if kind is None:
+        kind = rnd.choice(pool)
+        if kind == "abort" and rnd.randrange(10):
+            kind = rnd.choice(pool)  # (an abort ends the walk: rarer, so walks go far)
     useful = _useful_seats(s, kind)
     seat = rnd.choice(useful) if useful and rnd.randrange(8) else rnd.randrange(len(s.seats))
     candidates = s.election.candidates if s.election else (0,)
@@ -516,3 +517,44 @@ def test_a_rejected_rereview_leaves_the_report_as_it_was() -> None:
     assert s.signed == (0,) and s.rereview is None
     with pytest.raises(Conflict, match="no re-review is waiting"):
         m.apply(s, m.DecideReReview(True, "同意"), 1)
+
+
+def _every_state() -> list[Session]:
+    """A session in each state and stage (and paused from several)."""
+    d = draft()
+    drawing, _ = run(d, m.OpenDraw())
+    ready, _ = run(drawing, *[m.AssignSeat(i, f"e{i}", "专家", source="draw:1")
+                              for i in range(len(d.seats))], m.CompleteDraw())
+    checking = checked_in()
+    electing, _ = run(declared(), m.OpenElection())
+    rep = reporting()
+    aggregating_, _ = run(rep, m.RequestReReview(Stage.SCORING, (1,), "复核"))
+    scoring, _ = run(aggregating_, m.DecideReReview(True, "同意"))
+    qual = replace(scoring, stage=Stage.QUALIFICATION, rereview=None)
+    sealed, _ = run(rep, *[m.SignReport(i) for i in range(5)], m.Seal())
+    out = [d, drawing, ready, checking, electing, qual, scoring, rep, sealed]
+    out += [run(x, m.Pause("断网"))[0] for x in (ready, electing, scoring, rep)]
+    out += [run(d, m.Abort("撤回"))[0]]
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(set(m._NAMES.values()) - {"create_session"}))
+def test_every_command_from_every_state_applies_or_is_a_409_naming_both(name: str) -> None:
+    """Exhaustively, not by chance: each command in each state either applies, is a
+    domain refusal where the state takes it, or an InvalidTransition naming state and
+    command where it does not."""
+    rnd = random.Random(name)
+    for s in _every_state():
+        for _ in range(5):
+            c = _command(rnd, s, name)
+            label = m.state_label(s)
+            try:
+                m.apply(s, c, 10**6)
+            except InvalidTransition as exc:
+                assert not _where_ok(s, c), (label, c)
+                assert (exc.state, exc.command) == (label, name)
+                assert str(exc).startswith(f"cannot {name}: session is {label}")
+            except (Conflict, InvalidInput):
+                assert _where_ok(s, c), (label, c)
+            else:
+                assert _where_ok(s, c), (label, c)
