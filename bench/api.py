@@ -163,6 +163,18 @@ async def prepare_evalsvc(base: str, secret: bytes) -> tuple[str, list[str]]:
             await post(cmd, ops["sh-ggzy"], {"command": c})
         for seat in s["seats"]:
             await post(cmd, ops[seat["venue_id"]], {"command": "check_in", "seat": seat["index"]})
+        # The pledge, the declarations and the leader election (docs/scoring.md).
+        async with http.get(base + f"/api/sessions/{sid}/pledge",
+                            headers={"Authorization": f"Bearer {experts[0]}"}) as r:
+            pledge = await r.json()
+        no_conflict = [{"bid_id": b["id"], "conflict": False} for b in doc["bids"]]
+        for e in experts:
+            await post(cmd, e, {"command": "accept_pledge", "sha256": pledge["sha256"]})
+            await post(cmd, e, {"command": "declare_interests", "declarations": no_conflict})
+        await post(cmd, ops["sh-ggzy"], {"command": "open_election"})
+        for e in experts:
+            await post(cmd, e, {"command": "cast_vote", "candidate": s["seats"][0]["index"]})
+        await post(cmd, ops["sh-ggzy"], {"command": "close_round"})
         for c in ("start_evaluation", "lock_qualification"):
             await post(cmd, ops["sh-ggzy"], {"command": c})
     return sid, experts

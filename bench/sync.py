@@ -117,6 +117,12 @@ async def prepare(http: aiohttp.ClientSession, base: str, tok: Tokens, n: int) -
             assert r.status in (200, 201), out
             return out
 
+    async def get(token: str, path: str) -> Any:
+        async with http.get(base + path, headers={"Authorization": f"Bearer {token}"}) as r:
+            out = await r.json()
+            assert r.status == 200, out
+            return out
+
     async def one(k: int) -> Any:
         # One tender per session (its own tender number, docs/draw.md §6.8).
         s = await call(ops["sh-ggzy"], "/api/sessions",
@@ -146,6 +152,16 @@ async def prepare(http: aiohttp.ClientSession, base: str, tok: Tokens, n: int) -
             await call(ops["sh-ggzy"], cmd, {"command": c})
         for seat in s["seats"]:
             await call(ops[seat["venue_id"]], cmd, {"command": "check_in", "seat": seat["index"]})
+        # The pledge, the declarations and the leader election (docs/scoring.md).
+        pledge = await get(experts[0][1], f"/api/sessions/{sid}/pledge")
+        no_conflict = [{"bid_id": b["id"], "conflict": False} for b in doc4()["bids"]]
+        for _, e in experts:
+            await call(e, cmd, {"command": "accept_pledge", "sha256": pledge["sha256"]})
+            await call(e, cmd, {"command": "declare_interests", "declarations": no_conflict})
+        await call(ops["sh-ggzy"], cmd, {"command": "open_election"})
+        for _, e in experts:
+            await call(e, cmd, {"command": "cast_vote", "candidate": experts[0][0]})
+        await call(ops["sh-ggzy"], cmd, {"command": "close_round"})
         for c in ("start_evaluation", "lock_qualification"):
             await call(ops["sh-ggzy"], cmd, {"command": c})
         return sid, experts

@@ -22,7 +22,7 @@ from evalsvc.audit.service import AuditService
 from evalsvc.auth import TokenVerifier
 from evalsvc.config import Settings
 from evalsvc.db import Database
-from evalsvc.errors import Unavailable
+from evalsvc.errors import ConfigError, Unavailable
 from evalsvc.experts.routes import DRAWS
 from evalsvc.experts.routes import ROUTES as DRAW_ROUTES
 from evalsvc.httpkit import (
@@ -50,6 +50,7 @@ from evalsvc.schema import ensure_schema
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub, load_or_create_epoch
 from evalsvc.sessions.model import ScoringRules, Session
+from evalsvc.sessions.pledge import DEFAULT_PLEDGE_TEXT, Pledge, pledge_of
 from evalsvc.sessions.routes import ROUTES as SESSION_ROUTES
 from evalsvc.sessions.routes import SESSIONS
 from evalsvc.sessions.service import QUORUM, SessionService
@@ -118,6 +119,21 @@ CORE_ROUTES: list[Route] = [
         tag="system",
     ),
 ]
+
+
+def _load_pledge(settings: Settings) -> Pledge:
+    """The configured pledge text ([rules] pledge_file), or the built-in one."""
+    r = settings.rules
+    if not r.pledge_file:
+        return pledge_of(DEFAULT_PLEDGE_TEXT, r.pledge_version)
+    path = settings.resolve(r.pledge_file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"rules.pledge_file: cannot read {path}: {exc}") from exc
+    if not text.strip():
+        raise ConfigError(f"rules.pledge_file: {path} is empty")
+    return pledge_of(text, r.pledge_version)
 
 
 def _clock_ms() -> int:
@@ -201,6 +217,9 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         ),
         report_candidates=settings.report.candidates,
         alerts=settings.alerts,
+        pledge=await loop.run_in_executor(None, _load_pledge, settings),
+        sign_within=settings.rules.sign_deadline_minutes * 60,
+        exclude_tenderer=settings.rules.leader_excludes_tenderer_representative,
     )
     app[REPORTS] = ReportService(app[SESSIONS])
     try:
@@ -306,6 +325,9 @@ async def _draws(app: web.Application) -> AsyncIterator[None]:
     deadlines = DrawDeadlines(app[SCHEDULER], service.tick)
     service.schedule = deadlines.at
     app[DRAWS] = service
+    # A recusal at check-in calls the vacated seat's next alternate (补抽).
+    app[SESSIONS].recusal = service.recusal_followup
+    app[SESSIONS].after_recusal = service.reschedule
     await deadlines.recover(await service.pending())
     yield
 

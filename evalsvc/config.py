@@ -20,6 +20,7 @@ __all__ = [
     "DrawSettings",
     "PkiSettings",
     "RealtimeSettings",
+    "RulesSettings",
     "ScoringDefaults",
     "ServerSettings",
     "Settings",
@@ -196,6 +197,23 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
+class RulesSettings:
+    """How a session runs by the rules (docs/scoring.md): the integrity pledge, the
+    leader election and the signing deadline."""
+
+    # UTF-8 text of the pledge (承诺书); empty: the built-in text
+    # (evalsvc/sessions/pledge.py). Its version is recorded with its SHA-256.
+    pledge_file: str = ""
+    pledge_version: str = "2026.1"
+    # The tenderer's representatives (a session's tenderer_representative_seats) may
+    # not be elected leader.
+    leader_excludes_tenderer_representative: bool = True
+    # After start_report, members have this long to sign or state a dissent; then the
+    # committee may record a refusal, which a supervisor confirms as deemed agreement.
+    sign_deadline_minutes: int = 30
+
+
+@dataclass(frozen=True)
 class Settings:
     # (``alerts``: the pattern alerts' thresholds, evalsvc.analysis.Thresholds — a pure
     # dataclass, so the rules need not import the settings.)
@@ -209,6 +227,7 @@ class Settings:
     draw: DrawSettings = field(default_factory=DrawSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     alerts: Thresholds = field(default_factory=Thresholds)
+    rules: RulesSettings = field(default_factory=RulesSettings)
     # Relative paths in the settings are resolved against this directory.
     var_dir: str = "var"
 

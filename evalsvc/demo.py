@@ -48,6 +48,7 @@ from evalsvc.experts.service import DrawService, ceremony_id
 from evalsvc.experts.synth import synthetic_experts
 from evalsvc.httpkit import PRINCIPAL_SECRET
 from evalsvc.ids import uscc_check_char
+from evalsvc.sessions.committee import pledge_declare_elect
 from evalsvc.sessions.routes import SESSIONS
 from evalsvc.sessions.service import SessionService
 
@@ -276,11 +277,13 @@ async def seed_demo(
     await cmd(primary, {"command": "start_check_in"})
     for seat in seats:
         await cmd(ops[seat["venue_id"]], {"command": "check_in", "seat": seat["index"]})
-    await cmd(primary, {"command": "start_evaluation"})
     experts = [
         Principal("expert", seat["expert_id"], seat["expert_name"], seat["venue_id"])
         for seat in seats
     ]
+    await pledge_declare_elect(svc, sid, primary=primary, members=experts,
+                               bids=[b["id"] for b in DEMO_SESSION["bids"]])
+    await cmd(primary, {"command": "start_evaluation"})
     for i, e in enumerate(experts):
         verdicts = {b["id"]: {"Q1": True, "Q2": True} for b in doc["bids"]}
         await svc.submit_sheet(

@@ -377,8 +377,9 @@ class Harness:
     async def to_stage(
         self, stage: str, doc: dict[str, Any] | None = None
     ) -> tuple[str, list[tuple[int, str]]]:
-        """A session advanced to ``drawing``, ``checking_in``, ``qualification`` or
-        ``scoring``; returns its id and (seat, expert token) pairs."""
+        """A session advanced to ``drawing``, ``checking_in``, ``checked_in`` (every seat
+        checked in, no pledge yet), ``qualification`` or ``scoring``; returns its id
+        and (seat, expert token) pairs."""
         sid, seats = await self.create(doc)
         ok = (200,)
 
@@ -406,6 +407,9 @@ class Harness:
             return sid, experts
         for seat in seats:
             await cmd(self.op(seat["venue_id"]), "check_in", seat=seat["index"])
+        if stage == "checked_in":
+            return sid, experts
+        await self.pledge_and_elect(sid, experts)
         await cmd(self.op(), "start_evaluation")
         if stage == "qualification":
             return sid, experts
@@ -416,6 +420,33 @@ class Harness:
             assert status == 201, body["detail"]
         await cmd(self.op(), "lock_qualification")
         return sid, experts
+
+    async def pledge_and_elect(
+        self, sid: str, experts: list[tuple[int, str]], *, leader: int | None = None
+    ) -> None:
+        """Every checked-in member accepts the pledge and declares no conflict; then
+        one election round in which every member votes for ``leader`` (default: the
+        first seat)."""
+        status, pledge = await self.call("GET", f"/api/sessions/{sid}/pledge", experts[0][1])
+        assert status == 200, pledge
+        status, doc = await self.call("GET", f"/api/sessions/{sid}", self.sup)
+        assert status == 200, doc
+        bids = [b["id"] for b in doc["bids"]]
+        for _, tok in experts:
+            status, body = await self.command(sid, tok, "accept_pledge", sha256=pledge["sha256"])
+            assert status == 200, body
+            status, body = await self.command(
+                sid, tok, "declare_interests",
+                declarations=[{"bid_id": b, "conflict": False} for b in bids])
+            assert status == 200, body
+        status, body = await self.command(sid, self.op(), "open_election")
+        assert status == 200, body
+        choice = experts[0][0] if leader is None else leader
+        for _, tok in experts:
+            status, body = await self.command(sid, tok, "cast_vote", candidate=choice)
+            assert status == 200, body
+        status, body = await self.command(sid, self.op(), "close_round")
+        assert status == 200, body
 
     async def designate(self, sid: str) -> None:
         """Submit the assigned seats as a designation and have a supervisor approve it
@@ -437,6 +468,26 @@ class Harness:
             json=sheet,
             headers={"Idempotency-Key": key},
         )
+
+
+def committee_commands(
+    members: list[tuple[int, str]], bids: list[str], *, primary: str, leader: int | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """(token, command body) of the steps between check-in and start_evaluation, for
+    tests that post commands themselves: every member (seat, token) accepts the
+    built-in pledge and declares no conflict; one election round elects ``leader``."""
+    from evalsvc.sessions.pledge import DEFAULT_PLEDGE_TEXT, DEFAULT_PLEDGE_VERSION, pledge_of
+
+    sha = pledge_of(DEFAULT_PLEDGE_TEXT, DEFAULT_PLEDGE_VERSION).sha256
+    no_conflict = [{"bid_id": b, "conflict": False} for b in bids]
+    choice = members[0][0] if leader is None else leader
+    return [
+        *[(t, {"command": "accept_pledge", "sha256": sha}) for _, t in members],
+        *[(t, {"command": "declare_interests", "declarations": no_conflict}) for _, t in members],
+        (primary, {"command": "open_election"}),
+        *[(t, {"command": "cast_vote", "candidate": choice}) for _, t in members],
+        (primary, {"command": "close_round"}),
+    ]
 
 
 def qualification_sheet(

@@ -34,6 +34,7 @@ PURE_MODULES = [
     "sessions/protocol.py",
     "sessions/presence.py",
     "sessions/transitions.py",
+    "sessions/pledge.py",
     "audit/ranges.py",
     "audit/merkle.py",
     "audit/leaf.py",
@@ -249,6 +250,8 @@ LAYERS: dict[str, list[str]] = {
         "evalsvc.pki.service",
         "evalsvc.sessions.service",
         "evalsvc.report.service",
+        # Drives the committee's steps through the service (demo, benchmarks, tests).
+        "evalsvc.sessions.committee",
     ],
     # What people and programs call: HTTP and WebSocket routes, the app, the commands.
     "interfaces": [

@@ -23,6 +23,7 @@ __all__ = [
     "answer",
     "expire_due",
     "next_deadline",
+    "recuse",
     "seated",
     "start",
 ]
@@ -38,7 +39,7 @@ from evalsvc.experts.draw import DrawResult
 from evalsvc.experts.pool import Pool
 
 DEFAULT_TIMEOUT = _dt.timedelta(minutes=30)
-Status = Literal["pending", "accepted", "declined", "expired", "skipped"]
+Status = Literal["pending", "accepted", "declined", "expired", "skipped", "recused"]
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,22 @@ def answer(
                        f" {pending.deadline.isoformat()}")
     book, changed = _close(book, pending, "accepted" if accept else "declined", now=now)
     return book, tuple(changed)
+
+
+def recuse(
+    book: InvitationBook, seat: int, *, now: _dt.datetime, reason: str
+) -> tuple[InvitationBook, tuple[Invitation, ...]]:
+    """The member of ``seat`` declared a conflict at check-in (回避): their accepted
+    invitation is closed as ``recused`` and the seat's next alternate is called, as
+    after a decline (补抽; same seat, same venue and rules, docs/draw.md §3)."""
+    holder = book._holder(seat)
+    if holder is None or holder.status != "accepted":
+        raise Conflict(f"seat {seat} of the draw has no confirmed member to recuse")
+    done = replace(holder, status="recused", answered_at=now, reason=reason)
+    book = replace(book, invitations=tuple(done if i is holder else i
+                                           for i in book.invitations))
+    book, more = _call_next(book, seat, now=now)
+    return book, (done, *more)
 
 
 def expire_due(

@@ -540,7 +540,8 @@ class DrawService:
     def _seat(
         self, pool: _Pool, s: Session, st: DrawState, b: int, now: _dt.datetime
     ) -> tuple[Session, list[m.Event]]:
-        """Seat the confirmed expert of book seat ``b``; complete the draw when all are."""
+        """Seat the confirmed expert of book seat ``b``; complete the draw when all are
+        (at check-in, an alternate takes a vacated seat of a formed committee)."""
         assert st.book is not None
         expert_id = inv.seated(st.book)[b]
         found = pool.reads.load_experts([expert_id])
@@ -548,17 +549,42 @@ class DrawService:
         when = int(now.timestamp())
         s, events = m.apply(s, m.AssignSeat(st.seat_map[b], expert_id, name,
                                          source=f"draw:{st.number}"), when)
-        if len(inv.seated(st.book)) == len(st.book.candidates):
+        if s.state is State.DRAWING and len(inv.seated(st.book)) == len(st.book.candidates):
             s, more = m.apply(s, m.CompleteDraw(), when)
             events += more
         return s, events
+
+    def recusal_followup(
+        self, s: Session, st: Any, seat: int, now_ms: int
+    ) -> tuple[list[m.Event], DrawState | None]:
+        """After the member of session seat ``seat`` declared a conflict (the session
+        already shows the seat vacated): close their invitation as ``recused`` and
+        invite the seat's next alternate from the recorded draw (补抽); with none left
+        the seat is exhausted and a new ceremony — a fresh seed — draws it."""
+        if not isinstance(st, DrawState) or st.book is None or seat not in st.seat_map:
+            return [], None  # a designated committee: no draw to call an alternate from
+        now = _utc(now_ms)
+        b = st.seat_map.index(seat)
+        before = _exhausted(st)
+        book, changed = inv.recuse(st.book, b, now=now, reason="recusal (回避) declared")
+        new_st = replace(st, book=book)
+        events = [_invitation_event(new_st, i) for i in changed]
+        events += _exhaustion_events(new_st, before)
+        return events, new_st
+
+    async def reschedule(self, session_id: str) -> None:
+        """Tell the scheduler the draw's next deadline (after a recusal called an
+        alternate, whose invitation expires)."""
+        st = await self.db.read(lambda c: xstore.load_draw(c, session_id))
+        if st is not None:
+            self.schedule(session_id, st.next_deadline(_utc(self.uow.clock_ms())))
 
     async def tick(self, session_id: str) -> _dt.datetime | None:
         """Act on whatever deadline of this draw has passed (scheduler and start-up);
         returns the next deadline."""
 
         def fn(pool: _Pool, s: Session, st: DrawState | None, now: _dt.datetime) -> _Step:
-            if st is None or s.state is not State.DRAWING:
+            if st is None or not _draws(s):
                 # A paused session's draw waits (looked at again later: deadlines that
                 # passed meanwhile are handled once it resumes); any other state ends it.
                 later = now + PAUSED_RECHECK if s.state is State.PAUSED else None
@@ -759,8 +785,15 @@ def _taken(s: Session, st: DrawState | None) -> frozenset[str]:
     return frozenset(taken)
 
 
+def _draws(s: Session) -> bool:
+    """Whether the session's draw is running: while drawing, and at check-in while a
+    seat vacated by a recusal waits for its alternate (or a new ceremony)."""
+    return s.state is State.DRAWING or (
+        s.state is State.CHECKING_IN and any(x.expert_id is None for x in s.seats))
+
+
 def _require_drawing(s: Session, action: str) -> None:
-    if s.state is not State.DRAWING:
+    if not _draws(s):
         raise InvalidTransition(
             f"cannot {action}: session is {m.state_label(s)}",
             state=m.state_label(s), command="draw")

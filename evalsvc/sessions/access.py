@@ -22,6 +22,12 @@ draw's rules document (``draw.opened``) carry the project; ``draw.drawn`` and
 check point whatever was found, so neither its presence nor its size tells anything —
 and a bid shows no ``provenance``.
 
+After check-in an expert's view also carries ``bidders`` — the bidders' names, nothing
+else of the project — to declare a conflict bid by bidder. An open election round's
+ballots show ``{seat, commitment}`` only, to every role (its candidates are seats, with
+no name); the reasons of a declared conflict reach supervisors, the primary's operator
+and the seat's venue's operator only.
+
 A session the principal may not see is reported as not found, so its existence is not
 revealed.
 """
@@ -137,6 +143,18 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
             doc["venues"] = [v for v in doc["venues"] if v["id"] == p.venue]
             doc["seats"] = [x for x in doc["seats"] if x["expert_id"] == p.subject]
             doc["blinded"].append("seats")
+    if p.role == "expert" and not sees_project(s, p):
+        own = s.seat_of(p.subject)
+        if own is not None and own.checked_in:
+            # After check-in the member learns the bidders' names, and only them, to
+            # declare a conflict bid by bidder (回避声明) before the evaluation starts.
+            doc["bidders"] = [{"id": b.id, "bidder": b.bidder} for b in s.bids]
+    if doc["election"] is not None:
+        # A ballot is sealed until its round closes: its commitment only, for everyone
+        # (the opening is published by election.round_closed).
+        doc["election"]["ballots"] = [
+            {"seat": b["seat"], "commitment": b["commitment"]} for b in doc["election"]["ballots"]
+        ]
     for seat in doc["seats"]:
         if not _sees_identity(s, p, seat["venue_id"], seat["expert_id"]):
             seat["expert_id"] = None
@@ -226,7 +244,16 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
         if "expert_id" in pl and (not _sees_identity(s, p, pl["venue_id"], pl["expert_id"])
                                   or _drawn_unseated(s, p)):
             event = {**event, "payload": {**pl, "expert_id": None, "masked": True}}
-    if kind == "seat.assigned":
+    if kind == "interests.declared" and "conflicts" in event["payload"]:
+        pl = event["payload"]
+        if not (p.role == "supervisor"
+                or (p.role == "operator" and p.venue in (pl["venue_id"], s.primary.id))):
+            # Who is in conflict with which bidder, and why, is the supervisor's, the
+            # primary's and the seat's venue's (the member has left the committee).
+            pl = {**pl, "conflicts": [{"bid_id": c["bid_id"], "reason": None}
+                                      for c in pl["conflicts"]], "masked": True}
+            event = {**event, "payload": pl}
+    if kind in ("seat.assigned", "seat.vacated"):
         pl = event["payload"]
         if not _sees_identity(s, p, pl["venue_id"], pl["expert_id"]):
             event = {
@@ -254,7 +281,8 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
     if (
         p.role == "expert"
         and not sees_project(s, p)
-        and kind in ("seat.assigned", "expert.checked_in")
+        and kind in ("seat.assigned", "expert.checked_in", "seat.vacated", "pledge.accepted",
+                     "interests.declared")
         and event["payload"].get("venue_id") != p.venue
     ):
         # 四不知: before the start an expert learns nothing of the other venues, not even

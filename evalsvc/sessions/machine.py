@@ -3,8 +3,12 @@
 ::
 
     draft ─open_draw→ drawing ─complete_draw→ ready ─start_check_in→ checking_in
+      [check_in → accept_pledge → declare_interests, each seat; a conflict vacates
+       the seat (the draw's next alternate is seated by assign_seat);
+       open_election → cast_vote… → close_round (→ runoff) → leader]
       ─start_evaluation→ evaluating[qualification ─lock_qualification→ scoring]
-      ─lock_scoring→ aggregating ─start_report→ reporting ─seal→ sealed
+      ─lock_scoring→ aggregating ─start_report→ reporting
+      [sign_report | record_dissent | record_refusal → confirm_deemed_agreement] ─seal→ sealed
 
     any active state ─pause(reason)→ paused ─resume→ the state (and stage) it left
     any state but sealed/aborted ─abort(reason)→ aborted
@@ -19,22 +23,31 @@ from __future__ import annotations
 
 __all__ = [
     "Abort",
+    "AcceptPledge",
     "AddBid",
     "AddCriterion",
     "AssignSeat",
+    "CastVote",
     "CheckIn",
+    "CloseRound",
     "Command",
     "CompleteDraw",
+    "ConfirmDeemedAgreement",
     "CreateSession",
     "DecideDesignation",
+    "DecideReReview",
+    "DeclareInterests",
     "DesignateExperts",
     "Event",
     "ExplainDeviation",
     "LockQualification",
     "LockScoring",
     "OpenDraw",
+    "OpenElection",
     "Pause",
     "RecordDissent",
+    "RecordRefusal",
+    "RequestReReview",
     "Resume",
     "Seal",
     "SignReport",
@@ -43,25 +56,36 @@ __all__ = [
     "StartReport",
     "SubmitSheet",
     "apply",
+    "ballot_bytes",
     "bid_doc",
     "command_name",
     "criterion_doc",
+    "draw_lots",
+    "lot_seed",
     "require_state",
     "state_label",
+    "takes",
 ]
 
+import hashlib
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from evalsvc.canonical import canonical_bytes
 from evalsvc.errors import Conflict, InvalidInput, InvalidTransition
 from evalsvc.sessions.model import (
     ACTIVE_STATES,
+    Ballot,
     Bid,
     Category,
     Criterion,
+    Election,
     Paused,
+    ReReview,
+    Seat,
     Session,
     Sheet,
     Stage,
@@ -157,6 +181,88 @@ class CheckIn:
 
 
 @dataclass(frozen=True)
+class AcceptPledge:
+    """The checked-in expert of ``seat`` accepts the integrity pledge (承诺书) of
+    ``version``, whose text has SHA-256 ``sha256`` (评标委员会和评标方法暂行规定 第14条)."""
+
+    seat: int
+    version: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class DeclareInterests:
+    """The pledged expert of ``seat`` declares, bid by bidder, no conflict of interest
+    or a conflict with its reason (回避声明; 招标投标法实施条例 第46条, 暂行规定 第12条).
+    ``conflicts`` maps a bid id to its reason; every other bid of ``declared`` is
+    declared free of conflict. A conflict vacates the seat."""
+
+    seat: int
+    declared: tuple[str, ...]  # every bid id, in the order declared
+    conflicts: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class OpenElection:
+    """Open the first round of the leader election (推选评标委员会负责人, 暂行规定 第13条):
+    every seat checked in, pledged and declared. ``exclude``: seats that may not be
+    elected (the tenderer's representatives, when the rules say so)."""
+
+    exclude: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class CastVote:
+    """A member's sealed ballot for the open round: only ``commitment`` is published
+    until the round closes (as a score sheet's, docs/audit.md "Sealed score sheets")."""
+
+    seat: int
+    candidate: int | None  # a seat; None: a blank ballot
+    salt: str  # hex
+    commitment: str
+
+
+@dataclass(frozen=True)
+class CloseRound:
+    """Every member voted: open the ballots, count, elect or call the runoff."""
+
+
+@dataclass(frozen=True)
+class RecordRefusal:
+    """After the signing deadline, the committee's written note that the member of
+    ``seat`` neither signed nor stated a dissent (暂行规定 第43条)."""
+
+    seat: int
+    note: str
+
+
+@dataclass(frozen=True)
+class ConfirmDeemedAgreement:
+    """A supervisor confirms the refusal of ``seat``: it is deemed to agree (视为同意)."""
+
+    seat: int
+
+
+@dataclass(frozen=True)
+class RequestReReview:
+    """The leader asks that the locked ``stage`` be re-reviewed by ``seats`` only, for an
+    error found after the aggregation or in the report (a sum, a score out of range, an
+    objective item scored differently; 评标委员会和评标方法暂行规定 / 各地复核规定)."""
+
+    stage: Stage
+    seats: tuple[int, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class DecideReReview:
+    """A supervisor approves (the stage reopens for those seats) or rejects it."""
+
+    approve: bool
+    reason: str
+
+
+@dataclass(frozen=True)
 class StartEvaluation:
     """Every seat checked in: evaluation starts with the qualification stage."""
 
@@ -200,7 +306,10 @@ class ExplainDeviation:
 
 @dataclass(frozen=True)
 class StartReport:
-    """Every deviation explained: the committee drafts its report."""
+    """Every deviation explained: the committee drafts its report; members have
+    ``sign_within`` seconds to sign or state a dissent (None: no deadline is set)."""
+
+    sign_within: int | None = None
 
 
 @dataclass(frozen=True)
@@ -255,6 +364,11 @@ Command = (
     | CompleteDraw
     | StartCheckIn
     | CheckIn
+    | AcceptPledge
+    | DeclareInterests
+    | OpenElection
+    | CastVote
+    | CloseRound
     | StartEvaluation
     | LockQualification
     | LockScoring
@@ -263,6 +377,10 @@ Command = (
     | StartReport
     | RecordDissent
     | SignReport
+    | RecordRefusal
+    | ConfirmDeemedAgreement
+    | RequestReReview
+    | DecideReReview
     | Seal
     | Pause
     | Resume
@@ -280,6 +398,11 @@ _NAMES: dict[type[Any], str] = {
     CompleteDraw: "complete_draw",
     StartCheckIn: "start_check_in",
     CheckIn: "check_in",
+    AcceptPledge: "accept_pledge",
+    DeclareInterests: "declare_interests",
+    OpenElection: "open_election",
+    CastVote: "cast_vote",
+    CloseRound: "close_round",
     StartEvaluation: "start_evaluation",
     LockQualification: "lock_qualification",
     LockScoring: "lock_scoring",
@@ -288,6 +411,10 @@ _NAMES: dict[type[Any], str] = {
     StartReport: "start_report",
     RecordDissent: "record_dissent",
     SignReport: "sign_report",
+    RecordRefusal: "record_refusal",
+    ConfirmDeemedAgreement: "confirm_deemed_agreement",
+    RequestReReview: "request_rereview",
+    DecideReReview: "decide_rereview",
     Seal: "seal",
     Pause: "pause",
     Resume: "resume",
@@ -329,6 +456,11 @@ _WHERE: dict[str, tuple[State, Stage | None]] = {
     "complete_draw": (State.DRAWING, None),
     "start_check_in": (State.READY, None),
     "check_in": (State.CHECKING_IN, None),
+    "accept_pledge": (State.CHECKING_IN, None),
+    "declare_interests": (State.CHECKING_IN, None),
+    "open_election": (State.CHECKING_IN, None),
+    "cast_vote": (State.CHECKING_IN, None),
+    "close_round": (State.CHECKING_IN, None),
     "start_evaluation": (State.CHECKING_IN, None),
     "lock_qualification": (State.EVALUATING, Stage.QUALIFICATION),
     "lock_scoring": (State.EVALUATING, Stage.SCORING),
@@ -337,16 +469,38 @@ _WHERE: dict[str, tuple[State, Stage | None]] = {
     "start_report": (State.AGGREGATING, None),
     "record_dissent": (State.REPORTING, None),
     "sign_report": (State.REPORTING, None),
+    "record_refusal": (State.REPORTING, None),
+    "confirm_deemed_agreement": (State.REPORTING, None),
     "seal": (State.REPORTING, None),
     "resume": (State.PAUSED, None),
+}
+
+
+# Commands that may run in more than one state.
+_WHERE_ANY: dict[str, frozenset[State]] = {
+    "request_rereview": frozenset({State.AGGREGATING, State.REPORTING}),
+    "decide_rereview": frozenset({State.AGGREGATING, State.REPORTING}),
 }
 
 
 def require_state(s: Session, name: str) -> None:
     """Refuse command ``name`` unless ``s`` is where it may run (InvalidTransition
     naming both) — for a check made before the command's inputs are gathered."""
+    if name in _WHERE_ANY:
+        if s.state not in _WHERE_ANY[name]:
+            raise _refuse(s, name)
+        return
     state, stage = _WHERE[name]
     _require(s, name, state, stage)
+
+
+def takes(s: Session, name: str) -> bool:
+    """Whether ``s`` is in a state where command ``name`` may run (its own rules aside)."""
+    try:
+        require_state(s, name)
+    except InvalidTransition:
+        return False
+    return True
 
 
 def bid_doc(b: Bid) -> dict[str, Any]:
@@ -397,7 +551,15 @@ def _all_sheets(s: Session, sheets: Sequence[Sheet], stage: Stage) -> None:
 
 def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]:
     """Apply one command at time ``now`` (unix seconds); see the module docstring."""
-    if not isinstance(command, (CreateSession, Pause, Abort)):
+    if isinstance(command, AssignSeat) and s.state is State.CHECKING_IN:
+        # A seat vacated by a recusal takes the draw's next alternate (补抽).
+        _seat(s, command.seat)
+        if s.seats[command.seat].expert_id is not None or not _DRAWN.fullmatch(command.source):
+            raise InvalidTransition(
+                f"cannot assign_seat: session is checking_in and seat {command.seat} is not"
+                " vacated by a recusal (only the draw's alternate may fill it)",
+                state=state_label(s), command="assign_seat")
+    elif not isinstance(command, (CreateSession, Pause, Abort)):
         require_state(s, command_name(command))
     match command:
         case CreateSession(new):
@@ -436,6 +598,10 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                     f"not {sheet.stage.value}",
                     field="stage",
                 )
+            if s.rereview is not None and sheet.seat not in s.rereview.seats:
+                raise Conflict(
+                    f"the {sheet.stage.value} stage is reopened for seat(s)"
+                    f" {', '.join(map(str, s.rereview.seats))} only (re-review)")
             submitted = {
                 "seat": sheet.seat,
                 "stage": sheet.stage.value,
@@ -526,16 +692,95 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             _seat(s, seat)
             if s.seats[seat].checked_in:
                 raise Conflict(f"seat {seat} is already checked in")
+            if s.seats[seat].expert_id is None:
+                raise Conflict(f"seat {seat} is vacant (a recusal): its alternate is not"
+                               " seated yet")
             seats = tuple(replace(x, checked_in=True) if x.index == seat else x for x in s.seats)
             return replace(s, seats=seats), [
                 Event("expert.checked_in", {"seat": seat, "venue_id": s.seats[seat].venue_id})
             ]
+        case AcceptPledge(seat, version, digest):
+            _seat(s, seat)
+            x = s.seats[seat]
+            if not x.checked_in:
+                raise Conflict(f"seat {seat} is not checked in: the pledge comes after check-in")
+            if x.pledged is not None:
+                raise Conflict(f"seat {seat} has already accepted the pledge")
+            seats = tuple(replace(y, pledged=digest) if y.index == seat else y for y in s.seats)
+            return replace(s, seats=seats), [Event("pledge.accepted", {
+                "seat": seat, "venue_id": x.venue_id, "version": version, "sha256": digest})]
+        case DeclareInterests(seat, declared, conflicts):
+            _seat(s, seat)
+            x = s.seats[seat]
+            if x.pledged is None:
+                raise Conflict(f"seat {seat} must accept the pledge before declaring interests")
+            if x.declared:
+                raise Conflict(f"seat {seat} has already declared its interests")
+            _check_declaration(s, declared, conflicts)
+            if not conflicts:
+                seats = tuple(replace(y, declared=True) if y.index == seat else y
+                              for y in s.seats)
+                return replace(s, seats=seats), [Event("interests.declared", {
+                    "seat": seat, "venue_id": x.venue_id, "bids": list(declared),
+                    "conflict": False})]
+            # 回避: the member leaves; the seat waits for the draw's next alternate.
+            assert x.expert_id is not None
+            conflicting = tuple(b for b in declared if b in conflicts)
+            seats = tuple(Seat(index=y.index, venue_id=y.venue_id) if y.index == seat else y
+                          for y in s.seats)
+            return replace(
+                s, seats=seats, recusals=(*s.recusals, (seat, x.expert_id, conflicting))
+            ), [
+                Event("interests.declared", {
+                    "seat": seat, "venue_id": x.venue_id, "bids": list(declared),
+                    "conflict": True,
+                    "conflicts": [{"bid_id": b, "reason": conflicts[b]} for b in conflicting]}),
+                Event("seat.vacated", {
+                    "seat": seat, "venue_id": x.venue_id, "expert_id": x.expert_id,
+                    "expert_name": x.expert_name, "reason": "recusal"}),
+            ]
+        case OpenElection(exclude):
+            _ready_for_election(s)
+            if s.leader is not None:
+                raise Conflict(f"the committee has elected its leader (seat {s.leader})")
+            if s.election is not None:
+                raise Conflict(f"round {s.election.round} of the election is open")
+            for e in exclude:
+                _seat(s, e)
+            candidates = tuple(x.index for x in s.seats if x.index not in exclude)
+            if not candidates:
+                raise Conflict("no seat may be elected: every seat is excluded")
+            election = Election(round=1, candidates=candidates)
+            return replace(s, election=election), [Event("election.opened", {
+                "round": 1, "candidates": list(candidates), "excluded": sorted(exclude),
+                "members": len(s.seats)})]
+        case CastVote(seat, candidate, salt, commitment):
+            _seat(s, seat)
+            el = s.election
+            if el is None:
+                raise Conflict("no election round is open")
+            if any(b.seat == seat for b in el.ballots):
+                raise Conflict(f"seat {seat} has already voted in round {el.round}")
+            if candidate is not None and candidate not in el.candidates:
+                raise InvalidInput(
+                    f"seat {candidate} is not a candidate of round {el.round}; candidates:"
+                    f" {', '.join(map(str, el.candidates))} (or null for a blank ballot)",
+                    field="candidate")
+            ballot = Ballot(seat, candidate, salt, commitment)
+            return replace(s, election=replace(el, ballots=(*el.ballots, ballot))), [
+                Event("vote.cast", {"round": el.round, "seat": seat, "commitment": commitment})]
+        case CloseRound():
+            return _close_round(s)
         case StartEvaluation():
             absent = [x.index for x in s.seats if not x.checked_in]
             if absent:
                 raise Conflict(
                     f"cannot start evaluation: seat(s) {', '.join(map(str, absent))} not checked in"
                 )
+            _ready_for_election(s, "start evaluation")
+            if s.leader is None:
+                raise Conflict("cannot start evaluation: the committee has not elected its"
+                               " leader (open_election, cast_vote, close_round)")
             new = replace(s, state=State.EVALUATING, stage=Stage.QUALIFICATION)
             return new, [_moved(s, new)]
         case LockQualification(sheets, openings):
@@ -561,11 +806,57 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             result = aggregate(s, sheets)
             pending = tuple(sorted({(d.seat, d.bid_id) for d in result.deviations}))
             new = replace(s, state=State.AGGREGATING, stage=None, pending_explanations=pending)
+            locked: dict[str, Any] = {"stage": "scoring", "result": aggregation_to_doc(result)}
+            if s.rereview is not None:
+                # The re-review is done: the earlier result stays in the log (its
+                # stage.locked event), this one supersedes it.
+                new = replace(new, rereview=None, rereviews=(*s.rereviews, s.rereview))
+                locked["rereview"] = {"seats": list(s.rereview.seats),
+                                      "reason": s.rereview.reason, "round": len(new.rereviews)}
             return new, [
                 *_opened(Stage.SCORING, openings),
-                Event("stage.locked", {"stage": "scoring", "result": aggregation_to_doc(result)}),
+                Event("stage.locked", locked),
                 _moved(s, new),
             ]
+        case RequestReReview(stage, seats, reason):
+            if stage is not Stage.SCORING:
+                raise InvalidInput("only the scoring stage can be re-reviewed",
+                                   field="stage")
+            if s.rereview is not None:
+                raise Conflict("a re-review is already requested")
+            if not seats:
+                raise InvalidInput("name the seats whose sheets are re-reviewed", field="seats")
+            for named in seats:
+                _seat(s, named)
+            if len(set(seats)) != len(seats):
+                raise InvalidInput("a seat is named twice", field="seats")
+            if not reason.strip():
+                raise InvalidInput("a re-review needs its reason", field="reason")
+            request = ReReview(stage, tuple(sorted(seats)), reason)
+            return replace(s, rereview=request), [Event("rereview.requested", {
+                "stage": stage.value, "seats": list(request.seats), "reason": reason})]
+        case DecideReReview(approve, reason):
+            r = s.rereview
+            if r is None or r.approved:
+                raise Conflict("no re-review is waiting for a decision")
+            if not reason.strip():
+                raise InvalidInput("a decision on a re-review needs a reason", field="reason")
+            if not approve:
+                return replace(s, rereview=None), [Event("rereview.rejected", {
+                    "stage": r.stage.value, "seats": list(r.seats), "reason": reason})]
+            # The stage reopens for the named seats; everything signed or noted about
+            # the old report goes (it will change), and stays in the log.
+            new = replace(
+                s, state=State.EVALUATING, stage=r.stage, pending_explanations=(),
+                rereview=replace(r, approved=True, decision=reason), signed=(), deemed=(),
+                refusals=(), sign_deadline=None)
+            events = [Event("rereview.approved", {
+                "stage": r.stage.value, "seats": list(r.seats), "reason": r.reason,
+                "decision": reason})]
+            if s.signed or s.deemed:
+                events.append(Event("report.signatures_cleared", {
+                    "seats": sorted({*s.signed, *s.deemed}), "reason": "rereview"}))
+            return new, [*events, _moved(s, new)]
         case ExplainDeviation(seat, bid_id, text):
             if (seat, bid_id) not in s.pending_explanations:
                 raise Conflict(f"seat {seat} has no deviation to explain for bid {bid_id}")
@@ -578,16 +869,49 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 ),
                 explanations=(*s.explanations, (seat, bid_id, text)),
             ), [Event("deviation.explained", {"seat": seat, "bid_id": bid_id, "text": text})]
-        case StartReport():
+        case StartReport(sign_within):
             if s.pending_explanations:
                 waiting = ", ".join(f"seat {a} on {b}" for a, b in s.pending_explanations)
                 raise Conflict(f"cannot start the report: deviations not yet explained ({waiting})")
-            new = replace(s, state=State.REPORTING)
-            return new, [_moved(s, new)]
+            if sign_within is not None and sign_within < 0:
+                raise InvalidInput("the signing window must not be negative", field="sign_within")
+            deadline = now + sign_within if sign_within is not None else None
+            new = replace(s, state=State.REPORTING, sign_deadline=deadline)
+            extra = {"sign_deadline": deadline} if deadline is not None else {}
+            return new, [_moved(s, new, **extra)]
+        case RecordRefusal(seat, note):
+            _seat(s, seat)
+            if seat in s.signed or seat in s.deemed:
+                raise Conflict(f"seat {seat} has signed or is deemed to agree already")
+            if any(a == seat for a, _ in s.dissents):
+                raise Conflict(f"seat {seat} stated a dissent: it is not deemed to agree"
+                               " (暂行规定 第43条); it must sign under its dissent")
+            if any(a == seat for a, _ in s.refusals):
+                raise Conflict(f"the refusal of seat {seat} is recorded already")
+            if s.sign_deadline is None or now < s.sign_deadline:
+                raise Conflict(f"seat {seat} may still sign: the signing deadline"
+                               f" ({s.sign_deadline if s.sign_deadline is not None else 'none'})"
+                               " has not passed")
+            if not note.strip():
+                raise InvalidInput("the committee's written note must not be empty", field="note")
+            return replace(s, refusals=(*s.refusals, (seat, note))), [
+                Event("report.refusal_recorded", {"seat": seat, "note": note})]
+        case ConfirmDeemedAgreement(seat):
+            _seat(s, seat)
+            recorded = next((t for a, t in s.refusals if a == seat), None)
+            if recorded is None:
+                raise Conflict(f"no refusal of seat {seat} is recorded to confirm")
+            if seat in s.deemed:
+                raise Conflict(f"seat {seat} is deemed to agree already")
+            return replace(s, deemed=(*s.deemed, seat)), [
+                Event("report.deemed_agreed", {"seat": seat, "note": recorded})]
         case RecordDissent(seat, text):
             _seat(s, seat)
             if seat in s.signed:
                 raise Conflict(f"seat {seat} has already signed the report")
+            if seat in s.deemed:
+                raise Conflict(f"seat {seat} is deemed to agree (视为同意): it can no longer"
+                               " dissent")
             if not text.strip():
                 raise InvalidInput("the dissent must not be empty", field="text")
             events = [Event("dissent.recorded", {"seat": seat, "text": text})]
@@ -605,17 +929,26 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             _seat(s, seat)
             if seat in s.signed:
                 raise Conflict(f"seat {seat} has already signed the report")
+            if seat in s.deemed:
+                raise Conflict(f"seat {seat} is deemed to agree (视为同意) already")
             payload: dict[str, Any] = {"seat": seat}
             if digest is not None:
                 payload["report_sha256"] = digest
             if signature is not None:
                 payload["signature"] = signature
-            return replace(s, signed=(*s.signed, seat)), [Event("report.signed", payload)]
+            # A member who signs late withdraws the committee's note on the refusal.
+            refusals = tuple(r for r in s.refusals if r[0] != seat)
+            return replace(s, signed=(*s.signed, seat), refusals=refusals), [
+                Event("report.signed", payload)]
         case Seal():
-            unsigned = [x.index for x in s.seats if x.index not in s.signed]
+            if s.rereview is not None:
+                raise Conflict("cannot seal: a re-review is waiting for a supervisor's decision")
+            unsigned = [x.index for x in s.seats
+                        if x.index not in s.signed and x.index not in s.deemed]
             if unsigned:
                 raise Conflict(
                     f"cannot seal: seat(s) {', '.join(map(str, unsigned))} have not signed"
+                    " and are not deemed to agree"
                 )
             new = replace(s, state=State.SEALED)
             return new, [_moved(s, new)]
@@ -646,6 +979,117 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
 
 
 _DRAWN = re.compile(r"draw:[1-9][0-9]*")
+
+
+def _check_declaration(s: Session, declared: Sequence[str], conflicts: Mapping[str, str]) -> None:
+    """A declaration names every bid exactly once; a conflict needs its reason."""
+    ids = [b.id for b in s.bids]
+    for i, b in enumerate(declared):
+        if b not in ids:
+            raise InvalidInput(f"no bid {b!r} in this session", field=f"declarations/{i}/bid_id")
+        if b in declared[:i]:
+            raise InvalidInput(f"bid {b!r} is declared twice", field=f"declarations/{i}/bid_id")
+    missing = [b for b in ids if b not in declared]
+    if missing:
+        raise InvalidInput(
+            f"declare every bidder: bid(s) {', '.join(missing)} missing", field="declarations")
+    for b, reason in conflicts.items():
+        if b not in declared:
+            raise InvalidInput(f"no bid {b!r} declared", field="declarations")
+        if not reason.strip():
+            i = list(declared).index(b)
+            raise InvalidInput("a declared conflict needs its reason",
+                               field=f"declarations/{i}/reason")
+
+
+def _ready_for_election(s: Session, action: str = "open the election") -> None:
+    """Every seat held, checked in, pledged and declared without conflict."""
+    waiting = [
+        f"{x.index} ({'vacant' if x.expert_id is None else 'not checked in' if not x.checked_in else 'no pledge' if x.pledged is None else 'no declaration'})"  # noqa: E501
+        for x in s.seats
+        if x.expert_id is None or not x.checked_in or x.pledged is None or not x.declared
+    ]
+    if waiting:
+        raise Conflict(f"cannot {action}: seat(s) " + ", ".join(waiting))
+
+
+def ballot_bytes(session_id: str, round_: int, seat: int, candidate: int | None) -> bytes:
+    """The canonical bytes a ballot's commitment is over (RFC 8785)."""
+    return canonical_bytes(
+        {"session": session_id, "round": round_, "seat": seat, "candidate": candidate})
+
+
+def lot_seed(session_id: str, round_: int, ballots: Sequence[Ballot]) -> str:
+    """The recorded seed of a lot (抽签): SHA-256 of the round's commitments in seat
+    order, fixed before any ballot was opened; anyone with the log recomputes it."""
+    doc = {"session": session_id, "round": round_,
+           "commitments": [b.commitment for b in sorted(ballots, key=lambda b: b.seat)]}
+    return hashlib.sha256(canonical_bytes(doc)).hexdigest()
+
+
+def draw_lots(seed: str, options: Sequence[int], k: int) -> tuple[int, ...]:
+    """``k`` of ``options`` by lot: ordered by SHA-256(seed ‖ ":" ‖ seat), first ``k``."""
+    ranked = sorted(options, key=lambda x: hashlib.sha256(f"{seed}:{x}".encode()).hexdigest())
+    return tuple(sorted(ranked[:k]))
+
+
+def _close_round(s: Session) -> tuple[Session, list[Event]]:
+    el = s.election
+    if el is None:
+        raise Conflict("no election round is open")
+    voted = {b.seat for b in el.ballots}
+    missing = [x.index for x in s.seats if x.index not in voted]
+    if missing:
+        raise Conflict(
+            f"cannot close round {el.round}: seat(s) {', '.join(map(str, missing))} have not"
+            " voted")
+    tally = Counter(b.candidate for b in el.ballots if b.candidate is not None)
+    counts = {c: tally.get(c, 0) for c in el.candidates}
+    opened = Event("election.round_closed", {
+        "round": el.round,
+        "ballots": [{"seat": b.seat, "candidate": b.candidate, "salt": b.salt,
+                     "commitment": b.commitment} for b in sorted(el.ballots, key=lambda b: b.seat)],
+        "tally": {str(c): n for c, n in counts.items()},
+        "blank": sum(1 for b in el.ballots if b.candidate is None),
+    })
+    members = len(s.seats)
+    top = max(counts.values())
+    leaders = [c for c, n in counts.items() if n == top]
+    if (el.round == 1 and top * 2 > members) or (el.round > 1 and len(leaders) == 1):
+        # 暂行规定 第13条: the members elect; a strict majority of the committee in the
+        # first round, the higher count in the runoff.
+        seat = leaders[0]
+        how = "majority" if el.round == 1 else "runoff"
+        return replace(s, election=None, leader=seat), [opened, Event("leader.elected", {
+            "seat": seat, "round": el.round, "votes": top, "by": how})]
+    seed = lot_seed(s.id, el.round, el.ballots)
+    if el.round > 1 or len(counts) == 1:
+        # A tie after the runoff: by lot, from the recorded seed.
+        seat = draw_lots(seed, leaders, 1)[0]
+        return replace(s, election=None, leader=seat), [opened, Event("leader.elected", {
+            "seat": seat, "round": el.round, "votes": top, "by": "lot", "seed": seed,
+            "tied": sorted(leaders)})]
+    # No strict majority: a runoff between the two highest; a tie for a place among
+    # them is decided by lot from the recorded seed.
+    order = sorted(set(counts.values()), reverse=True)
+    runoff: list[int] = []
+    lot: dict[str, Any] | None = None
+    for n in order:
+        group = sorted(c for c, v in counts.items() if v == n)
+        room = 2 - len(runoff)
+        if len(group) <= room:
+            runoff += group
+        else:
+            runoff += draw_lots(seed, group, room)
+            lot = {"seed": seed, "among": group}
+        if len(runoff) == 2:
+            break
+    election = Election(round=el.round + 1, candidates=tuple(sorted(runoff)))
+    payload: dict[str, Any] = {"round": election.round, "candidates": list(election.candidates),
+                               "members": members, "runoff": True}
+    if lot is not None:
+        payload["lot"] = lot
+    return replace(s, election=election), [opened, Event("election.opened", payload)]
 MIN_COMMITTEE = 5  # 招标投标法 第37条: 五人以上单数
 
 

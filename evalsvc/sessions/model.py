@@ -14,12 +14,15 @@ __all__ = [
     "PRICE_SCORE_FORMULAS",
     "PROVENANCE_FIELDS",
     "AverageBenchmark",
+    "Ballot",
     "Bid",
     "Category",
     "Criterion",
+    "Election",
     "Method",
     "Organisation",
     "Paused",
+    "ReReview",
     "Region",
     "ScoringRules",
     "Seat",
@@ -206,6 +209,10 @@ class Seat:
     # "designated" (approved by a supervisor). machine.CompleteDraw accepts only the
     # first and the last (docs/draw.md §6.7).
     source: str | None = None
+    # After check-in: the SHA-256 of the pledge (承诺书) the expert accepted, and whether
+    # they declared, bid by bidder, their interests (回避声明) without a conflict.
+    pledged: str | None = None
+    declared: bool = False
 
 
 @dataclass(frozen=True)
@@ -213,6 +220,39 @@ class Paused:
     from_state: State
     from_stage: Stage | None
     reason: str
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """One member's sealed vote of an election round: only ``commitment`` is public
+    before the round closes; ``candidate`` (a seat, None for a blank ballot) and
+    ``salt`` open it (docs/scoring.md "Leader election")."""
+
+    seat: int
+    candidate: int | None
+    salt: str  # hex
+    commitment: str  # HMAC-SHA256(salt, canonical ballot), hex
+
+
+@dataclass(frozen=True)
+class Election:
+    """The round in progress of the leader election (推选评标委员会负责人)."""
+
+    round: int  # 1: every eligible member; 2: the runoff between the top two
+    candidates: tuple[int, ...]  # seats that may be elected this round
+    ballots: tuple[Ballot, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReReview:
+    """A re-review (复核/重新评审) of a locked stage for some seats: requested by the
+    leader, then approved by a supervisor (``approved``), until the stage locks again."""
+
+    stage: Stage
+    seats: tuple[int, ...]
+    reason: str
+    approved: bool = False
+    decision: str = ""  # the supervisor's reason
 
 
 @dataclass(frozen=True)
@@ -260,6 +300,20 @@ class Session:
     tender_number: str | None = None
     tenderer_uscc: str | None = None
     supervising_departments: tuple[Organisation, ...] = ()
+    # Seats of the tenderer's representatives (招标人代表), given at registration.
+    tenderer_seats: tuple[int, ...] = ()
+    # Recusals (回避) declared after check-in: (seat, expert id, bid ids in conflict).
+    recusals: tuple[tuple[int, str, tuple[str, ...]], ...] = ()
+    election: Election | None = None  # the open round, None when none is open
+    leader: int | None = None  # the elected leader's seat
+    # Reporting: when members who have neither signed nor dissented may be recorded
+    # as refusing (unix seconds), the committee's notes on them, and the seats a
+    # supervisor confirmed as deemed to agree (视为同意, 第43条).
+    sign_deadline: int | None = None
+    refusals: tuple[tuple[int, str], ...] = ()  # (seat, the committee's written note)
+    deemed: tuple[int, ...] = ()
+    rereview: ReReview | None = None  # requested or under way
+    rereviews: tuple[ReReview, ...] = ()  # done: the stage locked again
 
     @functools.cached_property
     def primary(self) -> Venue:
@@ -692,6 +746,14 @@ def new_session(
         Seat(index=i, venue_id=vid)
         for i, vid in enumerate(v.id for v in venues for _ in range(v.seats))
     )
+    reps = tuple(data.get("tenderer_representative_seats") or ())
+    for i, r in enumerate(reps):
+        if not 0 <= r < len(seats) or r in reps[:i]:
+            raise InvalidInput(
+                f"tenderer_representative_seats/{i}: no seat {r} (the committee has"
+                f" {len(seats)} seats), or named twice",
+                field=f"tenderer_representative_seats/{i}",
+            )
     return Session(
         id=session_id,
         title=data["title"],
@@ -708,6 +770,7 @@ def new_session(
         supervising_departments=tuple(
             Organisation(d["name"], d["uscc"]) for d in data.get("supervising_departments") or []
         ),
+        tenderer_seats=reps,
     )
 
 
@@ -781,6 +844,8 @@ def session_to_doc(s: Session) -> dict[str, Any]:
                 "expert_name": x.expert_name,
                 "checked_in": x.checked_in,
                 "source": x.source,
+                "pledged": x.pledged,
+                "declared": x.declared,
             }
             for x in s.seats
         ],
@@ -799,6 +864,25 @@ def session_to_doc(s: Session) -> dict[str, Any]:
         "explanations": [list(e) for e in s.explanations],
         "dissents": [list(d) for d in s.dissents],
         "signed": list(s.signed),
+        "tenderer_seats": list(s.tenderer_seats),
+        "recusals": [[a, b, list(c)] for a, b, c in s.recusals],
+        "election": None
+        if s.election is None
+        else {
+            "round": s.election.round,
+            "candidates": list(s.election.candidates),
+            "ballots": [
+                {"seat": b.seat, "candidate": b.candidate, "salt": b.salt,
+                 "commitment": b.commitment}
+                for b in s.election.ballots
+            ],
+        },
+        "leader": s.leader,
+        "sign_deadline": s.sign_deadline,
+        "refusals": [list(r) for r in s.refusals],
+        "deemed": list(s.deemed),
+        "rereview": _rereview_doc(s.rereview),
+        "rereviews": [_rereview_doc(r) for r in s.rereviews],
     }
 
 
@@ -824,6 +908,20 @@ def _bench_from_doc(d: Mapping[str, Any] | None) -> AverageBenchmark | None:
         deduct_below=Decimal(d["deduct_below"]),
         floor=Decimal(d["floor"]),
     )
+
+
+def _rereview_doc(r: ReReview | None) -> dict[str, Any] | None:
+    if r is None:
+        return None
+    return {"stage": r.stage.value, "seats": list(r.seats), "reason": r.reason,
+            "approved": r.approved, "decision": r.decision}
+
+
+def _rereview_from_doc(d: Mapping[str, Any] | None) -> ReReview | None:
+    if d is None:
+        return None
+    return ReReview(Stage(d["stage"]), tuple(int(x) for x in d["seats"]), str(d["reason"]),
+                    bool(d["approved"]), str(d["decision"]))
 
 
 def session_from_doc(d: Mapping[str, Any]) -> Session:
@@ -861,7 +959,7 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
         ),
         seats=tuple(
             Seat(x["index"], x["venue_id"], x["expert_id"], x["expert_name"], x["checked_in"],
-                 x.get("source"))
+                 x.get("source"), x.get("pledged"), bool(x.get("declared", False)))
             for x in d["seats"]
         ),
         state=State(d["state"]),
@@ -881,6 +979,29 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
         tenderer_uscc=d.get("tenderer_uscc"),
         supervising_departments=tuple(
             Organisation(o["name"], o["uscc"]) for o in d.get("supervising_departments", ())
+        ),
+        # (Documents written before pledges and elections have none of these.)
+        tenderer_seats=tuple(int(x) for x in d.get("tenderer_seats", ())),
+        recusals=tuple((int(a), str(b), tuple(c)) for a, b, c in d.get("recusals", ())),
+        election=_election_from_doc(d.get("election")),
+        leader=d.get("leader"),
+        sign_deadline=d.get("sign_deadline"),
+        refusals=tuple((int(a), str(b)) for a, b in d.get("refusals", ())),
+        deemed=tuple(int(x) for x in d.get("deemed", ())),
+        rereview=_rereview_from_doc(d.get("rereview")),
+        rereviews=tuple(r for x in d.get("rereviews", ()) if (r := _rereview_from_doc(x))),
+    )
+
+
+def _election_from_doc(e: Mapping[str, Any] | None) -> Election | None:
+    if e is None:
+        return None
+    return Election(
+        round=int(e["round"]),
+        candidates=tuple(int(x) for x in e["candidates"]),
+        ballots=tuple(
+            Ballot(int(b["seat"]), b["candidate"], str(b["salt"]), str(b["commitment"]))
+            for b in e["ballots"]
         ),
     )
 

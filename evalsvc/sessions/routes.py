@@ -104,6 +104,13 @@ async def get_report(request: web.Request) -> web.Response:
     return json_response(await request.app[SESSIONS].report(p, request.match_info["session_id"]))
 
 
+async def get_pledge(request: web.Request) -> web.Response:
+    p = authenticated(request)
+    return json_response(
+        await request.app[SESSIONS].pledge_text(p, request.match_info["session_id"])
+    )
+
+
 async def get_events(request: web.Request) -> web.Response:
     p = authenticated(request)
     after = int_query(request, "after", 0, lo=0, hi=MAX_SEQ)
@@ -244,6 +251,14 @@ ROUTES: list[Route] = [
                         "alerts_by_rule": "object",
                         "alerts": {"type": "array", "items": _ALERT},
                         "observations": {"type": "array", "items": {"type": "object"}}}),
+    ),
+    Route(
+        "GET",
+        _SID + "/pledge",
+        get_pledge,
+        "The integrity pledge (承诺书) a member accepts after check-in: version, text, sha256",
+        roles=ALL,
+        response=shape({"version": "string", "text": "string", "sha256": "string"}),
     ),
     Route(
         "GET",

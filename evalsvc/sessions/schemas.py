@@ -231,6 +231,11 @@ class SessionCreate(_In):
     bids: list[BidIn] = Field(default_factory=list)
     criteria: list[CriterionIn] = Field(default_factory=list)
     rules: RulesIn | None = None
+    tenderer_representative_seats: list[StrictInt] = Field(
+        default_factory=list,
+        description="seats (by index) of the tenderer's representatives (招标人代表); "
+        "with `[rules] leader_excludes_tenderer_representative` they cannot be elected leader",
+    )
 
 
 class _Cmd(_In):
@@ -270,6 +275,72 @@ class StartCheckInIn(_Cmd):
 class CheckInIn(_Cmd):
     command: Literal["check_in"]
     seat: StrictInt
+
+
+class AcceptPledgeIn(_Cmd):
+    """Accept the integrity pledge (承诺书) of ``GET …/pledge``: ``sha256`` pins the
+    text read (a different text: 409)."""
+
+    command: Literal["accept_pledge"]
+    sha256: StrictStr = Field(pattern="^[0-9a-f]{64}$")
+
+
+class DeclarationIn(_In):
+    bid_id: StrictStr
+    conflict: StrictBool
+    reason: StrictStr | None = Field(default=None, max_length=2000)
+
+
+class DeclareInterestsIn(_Cmd):
+    """Declare, bid by bidder, no conflict of interest or a conflict with its reason
+    (回避声明); a conflict vacates your seat and calls the draw's next alternate."""
+
+    command: Literal["declare_interests"]
+    declarations: list[DeclarationIn] = Field(max_length=500)
+
+
+class OpenElectionIn(_Cmd):
+    command: Literal["open_election"]
+
+
+class CastVoteIn(_Cmd):
+    """Your sealed ballot: a candidate seat, or null for a blank ballot."""
+
+    command: Literal["cast_vote"]
+    candidate: StrictInt | None
+
+
+class CloseRoundIn(_Cmd):
+    command: Literal["close_round"]
+
+
+class RecordRefusalIn(_Cmd):
+    """The committee's written note that ``seat`` neither signed nor dissented by the
+    signing deadline (暂行规定 第43条); the leader or the primary operator records it."""
+
+    command: Literal["record_refusal"]
+    seat: StrictInt
+    note: StrictStr = Field(min_length=1, max_length=4000)
+
+
+class ConfirmDeemedAgreementIn(_Cmd):
+    command: Literal["confirm_deemed_agreement"]
+    seat: StrictInt
+
+
+class RequestReReviewIn(_Cmd):
+    """The leader asks that the scoring stage be re-reviewed by ``seats`` only."""
+
+    command: Literal["request_rereview"]
+    stage: Literal["scoring"] = "scoring"
+    seats: list[StrictInt] = Field(min_length=1, max_length=100)
+    reason: StrictStr = Field(min_length=1, max_length=2000)
+
+
+class DecideReReviewIn(_Cmd):
+    command: Literal["decide_rereview"]
+    approve: StrictBool
+    reason: StrictStr = Field(min_length=1, max_length=2000)
 
 
 class StartEvaluationIn(_Cmd):
@@ -336,6 +407,11 @@ Command = Annotated[
     | CompleteDrawIn
     | StartCheckInIn
     | CheckInIn
+    | AcceptPledgeIn
+    | DeclareInterestsIn
+    | OpenElectionIn
+    | CastVoteIn
+    | CloseRoundIn
     | StartEvaluationIn
     | LockQualificationIn
     | LockScoringIn
@@ -343,6 +419,10 @@ Command = Annotated[
     | StartReportIn
     | RecordDissentIn
     | SignReportIn
+    | RecordRefusalIn
+    | ConfirmDeemedAgreementIn
+    | RequestReReviewIn
+    | DecideReReviewIn
     | SealIn
     | PauseIn
     | ResumeIn

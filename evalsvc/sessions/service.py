@@ -52,6 +52,7 @@ from evalsvc.sessions.model import (
     parse_bid,
     parse_criterion,
 )
+from evalsvc.sessions.pledge import DEFAULT_PLEDGE_TEXT, DEFAULT_PLEDGE_VERSION, Pledge, pledge_of
 from evalsvc.sessions.scoring import aggregate, aggregation_to_doc, parse_sheet, sheet_to_doc
 from evalsvc.sessions.store.writes import Extra
 from evalsvc.sessions.transitions import (
@@ -134,6 +135,13 @@ class SaltSource:
         return salt
 
 
+# What a recusal does to the draw (evalsvc.experts, registered by create_app): given the
+# session after the seat was vacated, the draw state (the "draw" extra), the vacated
+# seat and the time (ms), the events of calling the seat's next alternate and the new
+# draw state to write (None: unchanged).
+RecusalFollowup = Callable[[Session, Any, int, int], tuple[list[m.Event], Any]]
+
+
 class SessionService:
     """The session use-cases over one :class:`~evalsvc.sessions.uow.UnitOfWork`."""
 
@@ -146,19 +154,30 @@ class SessionService:
         salt: Callable[[], bytes] | None = None,
         report_candidates: int = 3,
         alerts: analysis.Thresholds | None = None,
+        pledge: Pledge | None = None,
+        sign_within: int = 30 * 60,
+        exclude_tenderer: bool = True,
     ) -> None:
         self.uow = uow
         self.db: Database = uow.db
         self.bus: LocalBus = uow.bus
         self.new_id = new_id
         self.defaults = defaults
-        self.salt = salt or SaltSource()  # a fresh random key for each sheet's commitment
+        # A fresh random key for each sheet's (and ballot's) commitment.
+        self.salt = salt or SaltSource()
         # 中标候选人 the report recommends (1–3, config [report] candidates).
         self.report_candidates = report_candidates
         self.thresholds = alerts or analysis.Thresholds()
         uow.register(ALERTS, Extra(load=store.alert_history))
         self.sheet_signatures: SheetSignatures | None = None  # set by create_app
         self.report_signatures: DocumentSignatures | None = None  # set by create_app
+        # The pledge text every member accepts ([rules] pledge_file / pledge_version).
+        self.pledge = pledge or pledge_of(DEFAULT_PLEDGE_TEXT, DEFAULT_PLEDGE_VERSION)
+        self.sign_within = sign_within  # seconds ([rules] sign_deadline_minutes)
+        self.exclude_tenderer = exclude_tenderer
+        self.recusal: RecusalFollowup | None = None  # set by create_app (the draw)
+        # After a declaration committed: the draw's deadlines may have changed.
+        self.after_recusal: Callable[[str], Awaitable[None]] | None = None
 
     async def _commit(
         self,
@@ -295,7 +314,8 @@ class SessionService:
         name: str = cmd.command
         if name == "sign_report":
             return await self._sign_report(p, session_id, cmd, data, key=key)
-        extras: tuple[str, ...] = (DRAW,) if name == "assign_seat" else ()
+        extras: tuple[str, ...] = (
+            (DRAW,) if name in ("assign_seat", "declare_interests") else ())
         if name in _ADVANCING:
             extras += (QUORUM,)
         if name == "seal":
@@ -303,15 +323,26 @@ class SessionService:
         if name in _CHECKED:
             extras += (ALERTS,)
         nonce = self.salt().hex() if name in _CHECKED else ""
+        salt = self.salt() if name == "cast_vote" else b""
 
         def decide(snap: Snapshot) -> Change:
             s = snap.locked
             require_visible(s, p)
-            core = _authorised_command(snap, p, cmd)
+            core = self._rules_command(snap, p, cmd, salt) or _authorised_command(snap, p, cmd)
             if name in _ADVANCING and snap.extras.get(QUORUM):
                 # The venues must have cosigned the last milestone before it moves on.
                 raise Conflict(f"cannot {name.replace('_', ' ')}: {snap.extras[QUORUM]}")
             new, events = m.apply(s, core, snap.now_ms // 1000)
+            written: dict[str, Any] = {}
+            vacated = [e.payload["seat"] for e in events if e.type == "seat.vacated"]
+            state = snap.extras.get(DRAW)
+            if vacated and self.recusal is not None and state is not None:
+                # 补抽: the seat's next alternate of the recorded draw is called, in the
+                # same transaction as the recusal (the draw's own rules and events).
+                more, new_state = self.recusal(new, state, vacated[0], snap.now_ms)
+                events += more
+                if new_state is not None:
+                    written[DRAW] = new_state
             if name in _CHECKED:
                 events = [*events, *_alerts_checked(snap, p, events, self.thresholds, nonce)]
             body = {
@@ -319,14 +350,13 @@ class SessionService:
                 "state": new.state.value,
                 "stage": new.stage.value if new.stage else None,
             }
-            written: dict[str, Any] = {}
             basis = snap.extras.get(POOL_HISTORY)
             if name == "seal" and new.state is State.SEALED and basis is not None:
                 recorded, written[POOL_HISTORY] = _pool_history(new, basis)
                 events = [*events, recorded]
             return Change(new, tuple(events), 200, body, changed=new is not s, extras=written)
 
-        return await self._commit(
+        result = await self._commit(
             p,
             session_id,
             decide,
@@ -334,6 +364,81 @@ class SessionService:
             request={"op": "command", "body": data},
             needs=Needs(sheets=_LOCKS.get(name), extras=extras),
         )
+        if name == "declare_interests" and self.after_recusal is not None:
+            await self.after_recusal(session_id)
+        return result
+
+    def _rules_command(
+        self, snap: Snapshot, p: Principal, cmd: Any, salt: bytes
+    ) -> m.Command | None:
+        """The core command of the steps the rules add (pledge, declaration, election,
+        refusal to sign), authorised; None for the other commands."""
+        s = snap.locked
+        name = cmd.command
+        if name == "accept_pledge":
+            seat = require_expert_seat(s, p, "accept the pledge")
+            if cmd.sha256 != self.pledge.sha256:
+                raise Conflict(
+                    f"the pledge text has changed (version {self.pledge.version}, sha256"
+                    f" {self.pledge.sha256}): read it again (GET …/pledge) and accept that one")
+            return m.AcceptPledge(seat.index, self.pledge.version, self.pledge.sha256)
+        if name == "declare_interests":
+            seat = require_expert_seat(s, p, "declare interests")
+            conflicts: dict[str, str] = {}
+            for i, d in enumerate(cmd.declarations):
+                if d.conflict:
+                    conflicts[d.bid_id] = d.reason or ""
+                elif d.reason:
+                    raise InvalidInput("a reason is given only with a conflict",
+                                       field=f"declarations/{i}/reason")
+            return m.DeclareInterests(
+                seat.index, tuple(d.bid_id for d in cmd.declarations), conflicts)
+        if name == "cast_vote":
+            seat = require_expert_seat(s, p, "vote")
+            m.require_state(s, "cast_vote")
+            round_ = s.election.round if s.election is not None else 0
+            commitment = hmac.digest(
+                salt, m.ballot_bytes(s.id, round_, seat.index, cmd.candidate), "sha256").hex()
+            return m.CastVote(seat.index, cmd.candidate, salt.hex(), commitment)
+        if name == "open_election":
+            require_primary_operator(s, p, "open the leader election")
+            return m.OpenElection(s.tenderer_seats if self.exclude_tenderer else ())
+        if name == "close_round":
+            require_primary_operator(s, p, "close the election round")
+            return m.CloseRound()
+        if name == "start_report":
+            require_primary_operator(s, p, "start the report")
+            return m.StartReport(self.sign_within)
+        if name == "record_refusal":
+            own = s.seat_of(p.subject) if p.role == "expert" else None
+            leader = (own is not None and own.venue_id == p.venue and s.leader == own.index)
+            if not leader:
+                require_primary_operator(
+                    s, p, "record a refusal to sign (or the committee's leader)")
+            return m.RecordRefusal(cmd.seat, cmd.note)
+        if name == "request_rereview":
+            own = s.seat_of(p.subject) if p.role == "expert" else None
+            if own is None or own.venue_id != p.venue or s.leader != own.index:
+                raise Forbidden("only the committee's leader may request a re-review")
+            return m.RequestReReview(Stage(cmd.stage), tuple(cmd.seats), cmd.reason)
+        if name == "decide_rereview":
+            if p.role != "supervisor":
+                raise Forbidden("only a supervisor may approve or reject a re-review")
+            return m.DecideReReview(cmd.approve, cmd.reason)
+        if name == "confirm_deemed_agreement":
+            if p.role != "supervisor":
+                raise Forbidden("only a supervisor may confirm a deemed agreement")
+            return m.ConfirmDeemedAgreement(cmd.seat)
+        return None
+
+    async def pledge_text(self, p: Principal, session_id: str) -> dict[str, Any]:
+        """The pledge a member of this session accepts: version, text, SHA-256."""
+        session, _ = await self.db.read(
+            lambda c: store.load_session(c, session_id, docs=self.uow.docs)
+        )
+        require_visible(session, p)
+        return {"version": self.pledge.version, "text": self.pledge.text,
+                "sha256": self.pledge.sha256}
 
     async def _sign_report(
         self, p: Principal, session_id: str, cmd: Any, data: Any, *, key: str | None
@@ -692,7 +797,6 @@ def _authorised_command(snap: Snapshot, p: Principal, cmd: Any) -> m.Command:
         "complete_draw": m.CompleteDraw(),
         "start_check_in": m.StartCheckIn(),
         "start_evaluation": m.StartEvaluation(),
-        "start_report": m.StartReport(),
         "seal": m.Seal(),
         "resume": m.Resume(),
     }

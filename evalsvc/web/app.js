@@ -22,6 +22,11 @@ const EVENT_ZH = {
   "sheet.submitted": "提交评审表", "stage.locked": "阶段锁定", "deviation.explained": "偏离说明",
   "dissent.recorded": "记录不同意见", "report.signed": "签署评标报告",
   "report.signatures_cleared": "报告签名作废", "auth.login": "证书登录", "pki.trust_loaded": "加载信任根",
+  "pledge.accepted": "签署承诺书", "interests.declared": "回避声明", "seat.vacated": "席位空出（回避）",
+  "election.opened": "推选组长：开始投票", "vote.cast": "投票（密封）", "election.round_closed": "本轮计票",
+  "leader.elected": "组长当选", "report.refusal_recorded": "记录拒签", "report.deemed_agreed": "视为同意",
+  "invitation.recused": "回避", "invitation.sent": "邀请专家",
+  "rereview.requested": "申请复核", "rereview.approved": "批准复核", "rereview.rejected": "驳回复核",
   "pool.evaluations_recorded": "专家库记录本次评标",
   "alerts.checked": "预警检查",
 };
@@ -37,7 +42,8 @@ const NEXT = {
   draft: [["open_draw", "开始抽取专家"]],
   drawing: [["complete_draw", "确认委员会"]],
   ready: [["start_check_in", "开始签到"]],
-  checking_in: [["start_evaluation", "开始评审"]],
+  checking_in: [["open_election", "开始推选组长"], ["close_round", "结束本轮投票并计票"],
+    ["start_evaluation", "开始评审"]],
   "evaluating/qualification": [["lock_qualification", "锁定资格审查"]],
   "evaluating/scoring": [["lock_scoring", "锁定评分"]],
   aggregating: [["start_report", "生成评标报告"]],
@@ -235,6 +241,74 @@ function renderActions(s) {
     box.append(el("button", { class: "secondary", onclick: () => openReport("html") }, `查看评标报告${draft}`));
     box.append(el("button", { class: "secondary", onclick: () => openReport("pdf") }, `评标报告${draft} PDF`));
   }
+  const own = s.seats.find((x) => x.index === s.you.seat);
+  if (me.role === "expert" && s.state === "checking_in" && own && own.checked_in) {
+    if (!own.pledged) {
+      box.append(el("button", { onclick: () => guarded(async () => {
+        const p = await api("GET", `/api/sessions/${current.id}/pledge`);
+        if (!confirm(`${p.text}\n版本 ${p.version}，SHA-256 ${p.sha256}\n\n本人已阅读并承诺遵守。`)) return;
+        await command({ command: "accept_pledge", sha256: p.sha256 });
+      }) }, "阅读并签署承诺书"));
+    } else if (!own.declared) {
+      box.append(el("button", { onclick: () => {
+        // 回避声明: bid by bidder; a reason given means a conflict (the seat is vacated).
+        const declarations = [];
+        for (const b of s.bidders || []) {
+          const reason = prompt(`与投标人「${b.bidder}」是否存在利害关系？\n存在请填写原因（将回避并由候补专家替补），不存在请留空。`);
+          if (reason === null) return;
+          declarations.push(reason.trim() ? { bid_id: b.id, conflict: true, reason: reason.trim() }
+            : { bid_id: b.id, conflict: false });
+        }
+        command({ command: "declare_interests", declarations });
+      } }, "回避声明"));
+    }
+    const el_ = s.election;
+    if (el_ && own.declared && !el_.ballots.some((b) => b.seat === own.index)) {
+      for (const c of el_.candidates) {
+        box.append(el("button", { onclick: () => command({ command: "cast_vote", candidate: c }) },
+          `第 ${el_.round} 轮：推选席位 ${c}`));
+      }
+      box.append(el("button", { class: "secondary", onclick: () => command({ command: "cast_vote", candidate: null }) }, "弃权"));
+    }
+  }
+  if (s.state === "reporting" && s.sign_deadline && Date.now() / 1000 >= s.sign_deadline) {
+    const leader = me.role === "expert" && own && s.leader === own.index;
+    if (leader || primaryOp) {
+      for (const seat of s.seats) {
+        const i = seat.index;
+        if (s.signed.includes(i) || s.deemed.includes(i) || s.refusals.some(([a]) => a === i)) continue;
+        box.append(el("button", { class: "secondary", onclick: () => {
+          const note = prompt(`席位 ${i} 既未签字也未陈述不同意见：评标委员会书面记录（第43条）`);
+          if (note) command({ command: "record_refusal", seat: i, note });
+        } }, `记录席位 ${i} 拒签`));
+      }
+    }
+  }
+  const isLeader = me.role === "expert" && own && s.leader === own.index;
+  if (isLeader && ["aggregating", "reporting"].includes(s.state) && !s.rereview) {
+    box.append(el("button", { class: "secondary", onclick: () => {
+      const seats = prompt("需复核的席位（以逗号分隔，例如 2,5）");
+      if (!seats) return;
+      const reason = prompt("复核原因（如：分值汇总错误、客观分评分不一致）");
+      if (reason) command({ command: "request_rereview", seats: seats.split(/[,，\s]+/).filter(Boolean).map(Number), reason });
+    } }, "申请复核"));
+  }
+  if (me.role === "supervisor" && s.rereview && !s.rereview.approved) {
+    for (const [approve, label] of [[true, "批准复核"], [false, "驳回复核"]]) {
+      box.append(el("button", { class: approve ? "" : "secondary", onclick: () => {
+        const reason = prompt(`${label}：席位 ${s.rereview.seats.join("、")}，原因：${s.rereview.reason}\n请填写意见`);
+        if (reason) command({ command: "decide_rereview", approve, reason });
+      } }, label));
+    }
+  }
+  if (me.role === "supervisor" && s.state === "reporting") {
+    for (const [i, note] of s.refusals) {
+      if (s.deemed.includes(i)) continue;
+      box.append(el("button", { onclick: () => {
+        if (confirm(`确认席位 ${i} 视为同意评标结果？\n委员会记录：${note}`)) command({ command: "confirm_deemed_agreement", seat: i });
+      } }, `确认席位 ${i} 视为同意`));
+    }
+  }
   if (me.role === "expert" && s.state === "aggregating") {
     for (const [seat, bid] of s.pending_explanations) {
       if (seat !== s.you.seat) continue;
@@ -405,12 +479,23 @@ function renderEvent(e) {
   const t = new Date(e.time_ms).toLocaleTimeString("zh-CN");
   let what = EVENT_ZH[e.type] || e.type;
   const p = e.payload;
-  if (e.type === "session.state_changed") what += `：${p.from} → ${p.to}${p.reason ? `（${p.reason}）` : ""}`;
+  // An event whose payload the role may not see (四不知) arrives as {masked: true}.
+  if (p.masked && Object.keys(p).length === 1) what += "（不可见）";
+  else if (e.type === "session.state_changed") what += `：${p.from} → ${p.to}${p.reason ? `（${p.reason}）` : ""}`;
   else if (e.type === "sheet.submitted") what += `：席位 ${p.seat} · ${STAGE_ZH[p.stage]} · 第 ${p.version} 版`;
   else if (e.type === "seat.assigned") what += `：席位 ${p.seat}${p.masked ? "（身份不可见）" : ` · ${p.expert_name}`}`;
   else if (e.type === "expert.checked_in") what += `：席位 ${p.seat}`;
   else if (e.type === "bid.added") what += `：${p.bid.id} ${p.bid.bidder}`;
   else if (e.type === "report.signed") what += `：席位 ${p.seat}${p.signature || p.signed ? "（数字签名）" : ""}`;
+  else if (e.type === "pledge.accepted") what += `：席位 ${p.seat} · 版本 ${p.version}`;
+  else if (e.type === "interests.declared") what += `：席位 ${p.seat} · ${p.conflict ? `存在利害关系（${p.conflicts.map((c) => c.bid_id).join("、")}）` : "无利害关系"}`;
+  else if (e.type === "seat.vacated") what += `：席位 ${p.seat}，待候补专家替补`;
+  else if (e.type === "election.opened") what += `：第 ${p.round} 轮，候选席位 ${p.candidates.join("、")}${p.runoff ? "（前两名决选）" : ""}`;
+  else if (e.type === "vote.cast") what += `：第 ${p.round} 轮 · 席位 ${p.seat}`;
+  else if (e.type === "election.round_closed") what += `：第 ${p.round} 轮 · ${Object.entries(p.tally).map(([k, v]) => `席位${k} ${v} 票`).join("，")}，弃权 ${p.blank}`;
+  else if (e.type === "leader.elected") what += `：席位 ${p.seat}（${{ majority: "过半数", runoff: "决选", lot: "抽签" }[p.by]}）`;
+  else if (e.type === "report.refusal_recorded" || e.type === "report.deemed_agreed") what += `：席位 ${p.seat} · ${p.note}`;
+  else if (e.type.startsWith("rereview.")) what += `：席位 ${p.seats.join("、")} · ${p.reason}`;
   else if (e.type === "report.signatures_cleared") what += `：席位 ${p.by_seat} 新增不同意见，席位 ${p.seats.join("、")} 需重新签署`;
   let alert = "";
   if (e.type === "alerts.checked") {

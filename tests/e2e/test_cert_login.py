@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import make_token, qualification_sheet, session_doc
+from conftest import committee_commands, make_token, qualification_sheet, session_doc
 from cryptography.hazmat.primitives import serialization
 from procs import Server
 
@@ -120,6 +120,14 @@ async def test_zj_sm2_expert_logs_in_and_the_signed_sheet_is_in_the_audit_log(
             await cmd(op["sh-ggzy"], "start_check_in")
             for seat in seats:
                 await cmd(op[seat["venue_id"]], "check_in", seat=seat["index"])
+            members = [
+                (seat["index"], make_token(settings, "expert", venue=seat["venue_id"],
+                                           subject=ZHANG if i == 0 else f"E-{i}"))
+                for i, seat in enumerate(seats)
+            ]
+            for token, body in committee_commands(
+                    members, [b["id"] for b in session_doc()["bids"]], primary=op["sh-ggzy"]):
+                await cmd(token, body.pop("command"), **body)
             await cmd(op["sh-ggzy"], "start_evaluation")
 
             # Login: challenge -> SM2 signature over its canonical bytes -> bearer token.

@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import make_token, scoring_sheet, session_doc
+from conftest import committee_commands, make_token, scoring_sheet, session_doc
 from procs import Server
 from wsclient import Client, expected_hash, stop_clients
 
@@ -97,6 +97,10 @@ async def prepare(
         await run(ops["sh-ggzy"], command=c)
     for seat in seats:
         await run(ops[seat["venue_id"]], command="check_in", seat=seat["index"])
+    for token, body in committee_commands([(i, t) for i, _, t in experts],
+                                          [b["id"] for b in doc["bids"]],
+                                          primary=ops["sh-ggzy"]):
+        await run(token, **body)
     await run(ops["sh-ggzy"], command="start_evaluation")
     await run(ops["sh-ggzy"], command="lock_qualification")
     return sid, ops, experts

@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import EXPERT_IDS, make_token, scoring_sheet, session_doc
+from conftest import EXPERT_IDS, committee_commands, make_token, scoring_sheet, session_doc
 from procs import Server
 
 from evalsvc.config import Settings
@@ -154,6 +154,9 @@ async def _prepare(
         await run(op["sh-ggzy"], command=c)
     for seat in seats:
         await run(op[seat["venue_id"]], command="check_in", seat=seat["index"])
+    for token, body in committee_commands(experts, [b["id"] for b in doc["bids"]],
+                                          primary=op["sh-ggzy"]):
+        await run(token, **body)
     await run(op["sh-ggzy"], command="start_evaluation")
     await run(op["sh-ggzy"], command="lock_qualification")
     return sid, experts

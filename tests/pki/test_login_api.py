@@ -76,6 +76,9 @@ async def evaluating_session(api: Harness) -> tuple[str, list[dict[str, Any]]]:
             sid, api.op(seat["venue_id"]), "check_in", seat=seat["index"]
         )
         assert status == 200, body
+    members = [(seat["index"], api.expert(ZHANG if i == 0 else f"E-{i}", seat["venue_id"]))
+               for i, seat in enumerate(seats)]
+    await api.pledge_and_elect(sid, members)
     assert (await api.command(sid, api.op(), "start_evaluation"))[0] == 200
     return sid, seats
 

@@ -115,6 +115,8 @@ async def test_qualification_failures_leave_the_bid_out_of_scoring(api: Harness)
         assert (await api.command(sid, api.op(s["venue_id"]), "check_in", seat=s["index"]))[
             0
         ] == 200
+    await api.pledge_and_elect(sid, [(s["index"], t) for s, t in zip(_seats, experts,
+                                                                   strict=False)])
     assert (await api.command(sid, api.op(), "start_evaluation"))[0] == 200
     for i, tok in enumerate(experts):
         sheet = {

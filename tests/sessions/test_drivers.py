@@ -29,6 +29,7 @@ from evalsvc.db import Database
 from evalsvc.errors import EvalsvcError
 from evalsvc.schema import ensure_schema
 from evalsvc.sessions.bus import LocalBus
+from evalsvc.sessions.committee import pledge_declare_elect
 from evalsvc.sessions.model import ScoringRules
 from evalsvc.sessions.service import SessionService
 from evalsvc.sessions.store.pipelined import Pipelined
@@ -77,6 +78,8 @@ async def _scoring_sessions(svc: SessionService, count: int) -> list[str]:
         for i, p in enumerate(EXPERTS):
             venue_op = Principal("operator", f"op-{p.venue}", "操作员", venue=p.venue)
             await svc.command(venue_op, sid, {"command": "check_in", "seat": i}, key=None)
+        await pledge_declare_elect(svc, sid, primary=OP, members=EXPERTS,
+                                   bids=["B1", "B2", "B3"])
         await svc.command(OP, sid, {"command": "start_evaluation"}, key=None)
         for p in EXPERTS:
             await svc.submit_sheet(p, sid, qualification_sheet(), key=f"q-{sid}-{p.subject}")

@@ -33,12 +33,29 @@ def seated(s: Session) -> Session:
     return s
 
 
+PLEDGE = "a" * 64
+
+
+def committee_steps(s: Session, *, leader: int = 0) -> list[m.Command]:
+    """Every seat pledges and declares no conflict; one round elects ``leader``."""
+    bids = tuple(b.id for b in s.bids)
+    n = len(s.seats)
+    return [
+        *[m.AcceptPledge(i, "2026.1", PLEDGE) for i in range(n)],
+        *[m.DeclareInterests(i, bids, {}) for i in range(n)],
+        m.OpenElection(),
+        *[m.CastVote(i, leader, "00", f"c{i}") for i in range(n)],
+        m.CloseRound(),
+    ]
+
+
 def evaluating(s: Session) -> Session:
     s, _ = run(
         seated(s),
         m.CompleteDraw(),
         m.StartCheckIn(),
         *[m.CheckIn(i) for i in range(len(s.seats))],
+        *committee_steps(s),
         m.StartEvaluation(),
     )
     return s
