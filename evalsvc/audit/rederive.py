@@ -293,11 +293,13 @@ def _check_draw(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
                 final.pop(int(s), None)
     designated = {int(s) for e in events if e.action == "designation.approved"
                   for s in e.payload.get("seats", [])}
+    source: dict[int, str] = {}  # how each seat was filled, as the session records it
     for seat, a in sorted(final.items()):
         if seat in designated:
+            source[seat] = "designated"
             continue
         drawn_here = [
-            r for r in results.values()
+            number for number, r in results.items()
             for x in r.get("seats", []) if x.get("index") == seat
             and a.get("expert_id") in {x["member"]["expert"],
                                         *(y["expert"] for y in x.get("alternates", []))}
@@ -305,6 +307,7 @@ def _check_draw(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
         if not drawn_here:
             raise _Fail(f"席位 {seat} 的专家 {a.get('expert_id')} 不是抽取结果 / seat {seat}:"
                         f" expert {a.get('expert_id')} was not drawn for it")
+        source[seat] = f"draw:{drawn_here[-1]}"
     if d.session is not None:
         seats = d.session.get("seats")
         if not isinstance(seats, list):
@@ -315,6 +318,11 @@ def _check_draw(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
                 raise _Fail(f"席位 {x.get('index')}: session.json 记为 {x.get('expert_id')},"
                             f" 日志记为 {got.get('expert_id')} / seat {x.get('index')}: the"
                             " session names another expert than the log assigned")
+            want = source.get(int(x.get("index", -1)))
+            if got is not None and want is not None and x.get("source") != want:
+                raise _Fail(f"席位 {x.get('index')}: session.json 记其来源为"
+                            f" {x.get('source')!r}, 日志为 {want!r} / seat {x.get('index')}:"
+                            " the session says it was filled otherwise than the log shows")
     lines.append(f"{len(final)} seats as drawn" + (f", {len(designated)} designated by a"
                                                    " supervisor" if designated else ""))
     return Check(True, "抽取复现一致 / same committee from the same inputs: " + "; ".join(lines))

@@ -78,14 +78,28 @@ def clarifications_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def deemed_agreements_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Members deemed to agree (视为同意, Art. 43): who neither signed nor dissented, the
-    committee's note and the supervisor who confirmed it. None recorded yet: empty."""
-    return _list(doc, "deemed_agreements")
+    """Members deemed to agree (视为同意, Art. 43): the seats a supervisor confirmed
+    (``deemed``) with the committee's written note on each (``refusals``)."""
+    notes = {int(a): str(b) for a, b in doc.get("refusals") or []}
+    return [{"seat": int(x), "note": notes.get(int(x), "")} for x in doc.get("deemed") or []]
 
 
 def pledges_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Pledges (承诺书) and conflict declarations per seat. None recorded yet: empty."""
-    return _list(doc, "pledges")
+    """Per seat, the SHA-256 of the pledge (承诺书) its member accepted and whether the
+    member declared, bid by bidder, no conflict (回避声明). Seats by number only."""
+    return [
+        {"seat": int(x["index"]), "pledge_sha256": x.get("pledged"),
+         "declared": bool(x.get("declared", False))}
+        for x in doc.get("seats") or []
+        if x.get("pledged") is not None or x.get("declared")
+    ]
+
+
+def recusals_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Recusals (回避) declared at check-in: the seat and the bids in conflict — not who
+    (the member's identity follows the disclosure schedule, the report is signed
+    before the seal); the alternate then holds the seat."""
+    return [{"seat": int(a), "bids": [str(x) for x in c]} for a, _b, c in doc.get("recusals") or []]
 
 
 def leader_of(doc: Mapping[str, Any]) -> int | None:
@@ -157,6 +171,7 @@ def report_document(
             ],
             "leader_seat": leader_of(doc),
             "pledges": pledges_of(doc),
+            "recusals": recusals_of(doc),
         },
         "opening": [
             {"bid_id": b.id, "bidder": b.bidder, "uscc": b.uscc, "price_fen": b.price_fen,
@@ -205,6 +220,13 @@ def report_document(
         "clarifications": clarifications_of(doc),
         "dissents": [{"seat": seat, "text": text} for seat, text in s.dissents],
         "deemed_agreements": deemed_agreements_of(doc),
+        # Re-reviews (复核): which seats re-scored which stage and why; the superseded
+        # result stays in the event log. Present only after one.
+        **({"rereviews": [
+            {"round": i + 1, "stage": r.stage.value, "seats": list(r.seats),
+             "reason": r.reason, "decision": r.decision}
+            for i, r in enumerate(s.rereviews)
+        ]} if s.rereviews else {}),
     }
 
 

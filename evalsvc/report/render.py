@@ -183,10 +183,22 @@ def report_blocks(view: ReportView) -> list[Block]:
             [
                 (
                     f"第 {int(p.get('seat', 0)) + 1} 席",
-                    str(p.get("pledge_sha256") or p.get("pledge") or "已签署"),
-                    str(p.get("declaration") or "无利害关系"),
+                    f"已签署（SHA-256 {str(p['pledge_sha256'])[:16]}…）"
+                    if p.get("pledge_sha256") else "未签署",
+                    "已声明，无利害关系" if p.get("declared") else "未声明",
                 )
                 for p in pledges
+            ],
+        )
+    recusals = committee.get("recusals") or []
+    out.append(Para("回避及补抽:" + ("" if recusals else f" {NONE}")))
+    if recusals:
+        out += _table(
+            ("席位", "申请回避的投标", "处理"),
+            [
+                (f"第 {int(r['seat']) + 1} 席", "、".join(r.get("bids", [])),
+                 "原专家回避，由抽取记录中的候补专家递补")
+                for r in recusals
             ],
         )
 
@@ -316,9 +328,21 @@ def report_blocks(view: ReportView) -> list[Block]:
                 (
                     f"第 {int(x.get('seat', 0)) + 1} 席",
                     str(x.get("note", "")),
-                    str(x.get("confirmed_by") or ""),
+                    "监督人员已确认",
                 )
                 for x in deemed
+            ],
+        )
+    rereviews = d.get("rereviews") or []
+    if rereviews:
+        out.append(Para("复核（重新评审）:"))
+        out += _table(
+            ("轮次", "阶段", "席位", "原因", "监督意见"),
+            [
+                (str(r["round"]), {"scoring": "详细评审", "qualification": "资格审查"}.get(
+                    r["stage"], r["stage"]), "、".join(f"第 {x + 1} 席" for x in r["seats"]),
+                 r["reason"], r.get("decision") or "")
+                for r in rereviews
             ],
         )
     return out

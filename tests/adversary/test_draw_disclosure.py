@@ -50,13 +50,15 @@ SID = "s-disclosure"
 # sheet's commitment is an HMAC under a fresh random 256-bit key (docs/audit.md "Sealed
 # score sheets"), opened (salt) at the stage's lock.
 NONCE_KEYS = frozenset({"epoch", "commitment", "salt"})
+# Times besides those: the signing deadline start_report sets (unix seconds).
+MORE_TIME_KEYS = frozenset({"sign_deadline"})
 REGISTERED_MS = int(time.time() * 1000)
 PHASES = ("ready", "checking_in", "evaluating", "reporting", "signed", "sealed")
 
 
 def _normal(doc: Any) -> Any:
     if isinstance(doc, dict):
-        return {k: ("<time>" if (k in TIME_KEYS or k.endswith("_ms")) and v is not None else
+        return {k: ("<time>" if (k in TIME_KEYS or k in MORE_TIME_KEYS or k.endswith("_ms")) and v is not None else
                     "<nonce>" if k in NONCE_KEYS else _normal(v)) for k, v in doc.items()}
     if isinstance(doc, list):
         return [_normal(x) for x in doc]
@@ -168,6 +170,7 @@ async def _run(aiohttp_client: Any, settings: Settings, tmp_path: Path, name: st
     await observe("checking_in")
     for index, venue, _ in seats:
         await cmd(api.op(venue), "check_in", seat=index)
+    await api.pledge_and_elect(sid, [(index, token) for index, _, token in seats])
     await cmd(api.op(), "start_evaluation")
     for index, _, token in seats:
         status, out = await api.submit(sid, token, qualification_sheet(), key=f"qual-{index}-key")

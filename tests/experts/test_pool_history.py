@@ -56,6 +56,7 @@ async def _run_to_seal(api: Harness, sid: str, committee: dict[int, tuple[str, s
     await _cmd(api, sid, api.op(), "start_check_in")
     for seat, (_e, venue) in committee.items():
         await _cmd(api, sid, api.op(venue), "check_in", seat=seat)
+    await api.pledge_and_elect(sid, list(tokens.items()))
     await _cmd(api, sid, api.op(), "start_evaluation")
     for seat, tok in tokens.items():
         status, body = await api.submit(sid, tok, qualification_sheet(), key=f"q-{seat}-0001")

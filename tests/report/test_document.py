@@ -73,29 +73,40 @@ def test_every_article_42_section_is_rendered_and_empty_ones_say_none() -> None:
 def test_sections_fill_in_when_the_session_records_their_data(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """What another change adds to the session document (clarifications, deemed
-    agreements, pledges, the leader, rejection reasons) is read by one function each."""
+    """The committee's steps the session records (the leader, pledges and declarations,
+    recusals, deemed agreements, re-reviews) fill their sections; what no command records
+    yet (clarifications, rejection reasons) is read from the document by one function
+    each."""
+    from evalsvc.sessions.model import ReReview
+
     real = document.session_to_doc
 
     def richer(s: Session) -> dict[str, Any]:
         return {
             **real(s),
-            "leader": {"seat": 2},
-            "pledges": [{"seat": 0, "pledge_sha256": "ab" * 32, "declaration": "无利害关系"}],
             "clarifications": [{"bid_id": "B3", "bidder": "丙公司", "question": "工期能否保证？",
                                 "answer": "保证 180 日内完工", "attachment_sha256": "cd" * 32}],
-            "deemed_agreements": [{"seat": 6, "note": "拒绝签字且未说明理由",
-                                   "confirmed_by": "监督甲"}],
             "rejection_reasons": {"B3": ["营业执照已过期"]},
         }
 
     monkeypatch.setattr(document, "session_to_doc", richer)
-    doc = _doc(_session(qualified=("B1", "B2")))
+    base = _session(qualified=("B1", "B2"))
+    seats = tuple(replace(x, pledged="ab" * 32, declared=True) for x in base.seats)
+    s = replace(
+        base, seats=seats, leader=2, recusals=((4, "E-X", ("B2",)),),
+        refusals=((6, "拒绝签字且未说明理由"),), deemed=(6,),
+        rereviews=(ReReview(Stage.SCORING, (1, 3), "客观分评分不一致", True, "同意复核"),),
+    )
+    doc = _doc(s)
     assert doc["committee"]["leader_seat"] == 2
+    assert doc["committee"]["recusals"] == [{"seat": 4, "bids": ["B2"]}]
+    assert "E-X" not in str(doc)  # who recused is not in the signed report
+    assert doc["deemed_agreements"] == [{"seat": 6, "note": "拒绝签字且未说明理由"}]
     assert doc["rejected"] == [{"bid_id": "B3", "bidder": "丙公司", "reasons": ["营业执照已过期"]}]
     html = html_report(_view(doc))
-    for text in ("第 3 席", "工期能否保证？", "保证 180 日内完工", "拒绝签字且未说明理由", "监督甲",
-                 "营业执照已过期", "ab" * 32):
+    for text in ("第 3 席", "工期能否保证？", "保证 180 日内完工", "拒绝签字且未说明理由",
+                 "营业执照已过期", "ab" * 8, "已声明，无利害关系", "第 5 席", "客观分评分不一致",
+                 "同意复核"):
         assert text in html, text
 
 
