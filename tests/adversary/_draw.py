@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as _dt
+from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Harness, draw_rules, drawing_session, import_pool
 
+from evalsvc.config import Settings
 from evalsvc.experts.seed import commitment_digest
 
 VENUES = ("sh-ggzy", "js-suzhou", "ah-hefei")
@@ -86,3 +90,35 @@ async def drawn_session(api: Harness, db_url: str, tmp_path: Any,
         status, out = await reveal(api, sid, party, 1)
         assert status == 201, out
     return sid
+
+
+async def suspended_run(aiohttp_client: Any, settings: Settings, tmp_path: Path, name: str,
+                        monkeypatch: pytest.MonkeyPatch, *, suspended: set[str],
+                        session_id: str) -> Harness:
+    """A server over a fresh database named ``name`` with the test pool imported, the
+    experts ``suspended`` suspended in it, and new sessions numbered ``session_id``: the
+    second of two runs that differ only in who may be drawn (the non-interference
+    tests)."""
+    import evalsvc.app as app_module
+    from evalsvc.app import create_app
+    from evalsvc.experts.synth import synthetic_experts
+
+    url = f"sqlite:///{tmp_path / name}.db"
+    cfg = dataclasses.replace(settings, database=dataclasses.replace(settings.database,
+                                                                      url=url))
+    pool_dir = tmp_path / name
+    pool_dir.mkdir()
+    import_pool(url, pool_dir)
+    if suspended:  # the second run: the experts first drawn at Hefei are suspended
+        experts = [dataclasses.replace(e, status="suspended") for e in synthetic_experts(
+            600, seed=7, as_of=_dt.date(2026, 11, 1)) if e.id in suspended]
+        from sqlalchemy import create_engine
+
+        from evalsvc.experts.store import import_experts
+
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            import_experts(conn, experts, now_ms=0)
+        engine.dispose()
+    monkeypatch.setattr(app_module, "_new_session_id", lambda: session_id)
+    return Harness(await aiohttp_client(create_app(cfg)), cfg)

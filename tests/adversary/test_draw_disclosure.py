@@ -22,7 +22,6 @@ start.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as _dt
 import json
 import time
@@ -31,9 +30,7 @@ from typing import Any
 
 import pytest
 from conftest import (
-    Harness,
     draw_rules,
-    import_pool,
     qualification_sheet,
     scoring_sheet,
     session_doc,
@@ -43,6 +40,7 @@ from evalsvc.config import Settings
 from evalsvc.experts.seed import commitment_digest
 from evalsvc.sessions.routes import SESSIONS
 
+from ._draw import suspended_run
 from .test_draw_noninterference import TIME_KEYS
 
 SID = "s-disclosure"
@@ -51,14 +49,14 @@ SID = "s-disclosure"
 # score sheets"), opened (salt) at the stage's lock.
 NONCE_KEYS = frozenset({"epoch", "commitment", "salt"})
 # Times besides those: the signing deadline start_report sets (unix seconds).
-MORE_TIME_KEYS = frozenset({"sign_deadline"})
+ALL_TIME_KEYS = TIME_KEYS | {"sign_deadline"}
 REGISTERED_MS = int(time.time() * 1000)
 PHASES = ("ready", "checking_in", "evaluating", "reporting", "signed", "sealed")
 
 
 def _normal(doc: Any) -> Any:
     if isinstance(doc, dict):
-        return {k: ("<time>" if (k in TIME_KEYS or k in MORE_TIME_KEYS or k.endswith("_ms")) and v is not None else
+        return {k: ("<time>" if (k in ALL_TIME_KEYS or k.endswith("_ms")) and v is not None else
                     "<nonce>" if k in NONCE_KEYS else _normal(v)) for k, v in doc.items()}
     if isinstance(doc, list):
         return [_normal(x) for x in doc]
@@ -94,29 +92,8 @@ def _paths(role: str, sid: str) -> tuple[str, ...]:
 async def _run(aiohttp_client: Any, settings: Settings, tmp_path: Path, name: str,
                monkeypatch: pytest.MonkeyPatch, *, suspended: set[str]) -> dict[str, Any]:
     """One run to the seal; per phase, role and path what the role received."""
-    import evalsvc.app as app_module
-    from evalsvc.app import create_app
-    from evalsvc.experts.synth import synthetic_experts
-
-    url = f"sqlite:///{tmp_path / name}.db"
-    cfg = dataclasses.replace(settings, database=dataclasses.replace(settings.database,
-                                                                      url=url))
-    pool_dir = tmp_path / name
-    pool_dir.mkdir()
-    import_pool(url, pool_dir)
-    if suspended:  # the second run: the experts first drawn at Hefei are suspended
-        experts = [dataclasses.replace(e, status="suspended") for e in synthetic_experts(
-            600, seed=7, as_of=_dt.date(2026, 11, 1)) if e.id in suspended]
-        from sqlalchemy import create_engine
-
-        from evalsvc.experts.store import import_experts
-
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            import_experts(conn, experts, now_ms=0)
-        engine.dispose()
-    monkeypatch.setattr(app_module, "_new_session_id", lambda: SID)
-    api = Harness(await aiohttp_client(create_app(cfg)), cfg)
+    api = await suspended_run(aiohttp_client, settings, tmp_path, name, monkeypatch,
+                              suspended=suspended, session_id=SID)
     # Both runs register the tender at the same instant: the report's basic data names
     # the registration time, and its digest is in the signing events.
     uow = api.client.app[SESSIONS].uow

@@ -17,7 +17,6 @@ Nothing else differs, so nothing the operator sees depends on who was drawn at H
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as _dt
 import json
 from pathlib import Path
@@ -25,10 +24,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import Harness, draw_rules, import_pool, session_doc
+from conftest import draw_rules, session_doc
 
 from evalsvc.config import Settings
 from evalsvc.experts.seed import commitment_digest
+
+from ._draw import suspended_run
 
 SID = "s-noninterfere"
 TIME_KEYS = frozenset({"time_ms", "time", "at", "deadline", "commit_deadline", "reveal_deadline",
@@ -67,29 +68,8 @@ async def _ws_frames(client: Any, token: str, frames: list[Any], done: asyncio.E
 async def _run(aiohttp_client: Any, settings: Settings, tmp_path: Path, name: str,
                monkeypatch: pytest.MonkeyPatch, *, suspended: set[str]) -> dict[str, Any]:
     """One run; what the observer received, and the supervisor's view of the seats."""
-    import evalsvc.app as app_module
-    from evalsvc.app import create_app
-    from evalsvc.experts.synth import synthetic_experts
-
-    url = f"sqlite:///{tmp_path / name}.db"
-    cfg = dataclasses.replace(settings, database=dataclasses.replace(settings.database,
-                                                                      url=url))
-    pool_dir = tmp_path / name
-    pool_dir.mkdir()
-    import_pool(url, pool_dir)
-    if suspended:  # the second run: the experts first drawn at Hefei are suspended
-        experts = [dataclasses.replace(e, status="suspended") for e in synthetic_experts(
-            600, seed=7, as_of=_dt.date(2026, 11, 1)) if e.id in suspended]
-        from sqlalchemy import create_engine
-
-        from evalsvc.experts.store import import_experts
-
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            import_experts(conn, experts, now_ms=0)
-        engine.dispose()
-    monkeypatch.setattr(app_module, "_new_session_id", lambda: SID)
-    api = Harness(await aiohttp_client(create_app(cfg)), cfg)
+    api = await suspended_run(aiohttp_client, settings, tmp_path, name, monkeypatch,
+                              suspended=suspended, session_id=SID)
     sid, _ = await api.create(session_doc())
     assert sid == SID
     frames: list[Any] = []
