@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 # A job fires a little after the deadline: a deadline is "passed" strictly after it.
 _MARGIN = _dt.timedelta(milliseconds=20)
+# Ticks of one firing at most (each acts on every deadline passed by then; a draw that
+# keeps changing under it is scheduled again, as a job, after these).
+_MAX_ROUNDS = 10
 
 
 class DrawDeadlines:
@@ -37,9 +40,18 @@ class DrawDeadlines:
     ) -> None:
         self._scheduler = scheduler  # started and stopped by the application
         self._tick = tick
+        # Sessions whose tick is running, and whether the draw changed meanwhile. A job
+        # (re)scheduled while its own instance runs is skipped by apscheduler
+        # (max_instances) and, being a date job, lost: a deadline due by then would
+        # wait for the next change of the draw. So :meth:`at` only notes it, and
+        # :meth:`_fire` ticks again before it schedules what is next.
+        self._running: dict[str, bool] = {}
 
     def at(self, session_id: str, when: _dt.datetime | None) -> None:
         """(Re)schedule the draw of ``session_id`` for ``when``; None removes its job."""
+        if session_id in self._running:
+            self._running[session_id] = True  # _fire ticks again, then schedules
+            return
         job_id = f"draw:{session_id}"
         if when is None:
             if self._scheduler.get_job(job_id) is not None:
@@ -57,13 +69,30 @@ class DrawDeadlines:
         )
 
     async def _fire(self, session_id: str) -> None:
+        """Tick until the next deadline lies ahead and nothing changed meanwhile (at
+        most :data:`_MAX_ROUNDS` times), then schedule it."""
+        nxt: _dt.datetime | None = None
+        self._running[session_id] = False
         try:
-            nxt = await self._tick(session_id)
-        except NotFound:
-            nxt = None  # the session is gone: nothing to wait for
-        except Exception:
-            log.exception("draw deadline of session %s failed; retrying in 5 s", session_id)
-            nxt = _dt.datetime.now(_dt.UTC) + _dt.timedelta(seconds=5)
+            for _ in range(_MAX_ROUNDS):
+                self._running[session_id] = False
+                try:
+                    nxt = await self._tick(session_id)
+                except NotFound:
+                    nxt = None  # the session is gone: nothing to wait for
+                    break
+                except Exception:
+                    log.exception(
+                        "draw deadline of session %s failed; retrying in 5 s", session_id
+                    )
+                    nxt = _dt.datetime.now(_dt.UTC) + _dt.timedelta(seconds=5)
+                    break
+                changed = self._running[session_id]
+                due = nxt is not None and nxt <= _dt.datetime.now(_dt.UTC)
+                if not (changed or due):
+                    break
+        finally:
+            del self._running[session_id]
         self.at(session_id, nxt)
 
     async def recover(self, pending: list[tuple[str, _dt.datetime]]) -> int:
