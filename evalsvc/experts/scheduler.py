@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = ["DrawDeadlines"]
 
+import asyncio
 import datetime as _dt
 import logging
 from collections.abc import Awaitable, Callable
@@ -46,6 +47,7 @@ class DrawDeadlines:
         # wait for the next change of the draw. So :meth:`at` only notes it, and
         # :meth:`_fire` ticks again before it schedules what is next.
         self._running: dict[str, bool] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # due deadlines being ticked
 
     def at(self, session_id: str, when: _dt.datetime | None) -> None:
         """(Re)schedule the draw of ``session_id`` for ``when``; None removes its job."""
@@ -53,9 +55,18 @@ class DrawDeadlines:
             self._running[session_id] = True  # _fire ticks again, then schedules
             return
         job_id = f"draw:{session_id}"
-        if when is None:
+        if when is None or when + _MARGIN <= _dt.datetime.now(_dt.UTC):
             if self._scheduler.get_job(job_id) is not None:
                 self._scheduler.remove_job(job_id)
+            if when is not None:
+                # Due already: ticked now, in a task of ours claimed at once — a date
+                # job in the past would race its own running instance (see __init__).
+                self._running[session_id] = False
+                task = asyncio.get_running_loop().create_task(
+                    self._fire(session_id, claimed=True)
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             return
         self._scheduler.add_job(
             self._fire,
@@ -68,11 +79,16 @@ class DrawDeadlines:
             coalesce=True,
         )
 
-    async def _fire(self, session_id: str) -> None:
+    async def _fire(self, session_id: str, *, claimed: bool = False) -> None:
         """Tick until the next deadline lies ahead and nothing changed meanwhile (at
-        most :data:`_MAX_ROUNDS` times), then schedule it."""
+        most :data:`_MAX_ROUNDS` times), then schedule it. ``claimed``: :meth:`at`
+        already marked the session running."""
         nxt: _dt.datetime | None = None
-        self._running[session_id] = False
+        if not claimed:
+            if session_id in self._running:  # ticking already: it will tick again
+                self._running[session_id] = True
+                return
+            self._running[session_id] = False
         try:
             for _ in range(_MAX_ROUNDS):
                 self._running[session_id] = False
