@@ -140,4 +140,5 @@ async def _run(api: Harness) -> None:
               "vote.cast", "election.round_closed", "leader.elected",
               "report.refusal_recorded", "report.deemed_agreed"):
         assert k in kinds, k
-    assert kinds[-1] == "session.state_changed"
+    # The seal, then the pool's record of the members' evaluation (the same change).
+    assert kinds[-2:] == ["session.state_changed", "pool.evaluations_recorded"]
