@@ -26,7 +26,8 @@ from evalsvc.config import Settings
 
 NONCE_KEYS = {"commitment", "salt", "time_ms", "time", "created_at", "updated_at",
               "submitted_ms", "epoch", "at", "sha256", "report_sha256",
-              "signing_bytes"}  # (the report, which is compared in clear, with its id)
+              "signing_bytes",  # (the report, which is compared in clear, with its id)
+              "sign_deadline", "registered_at"}  # times: start_report's, the session's
 _SESSION_ID = re.compile(r"s-[0-9a-f]{12}")
 
 
