@@ -247,7 +247,10 @@ class SessionService:
             lambda c: store.load_session(c, session_id, docs=self.uow.docs)
         )
         require_visible(session, p)
-        return view_session(session, p, last_seq=last)
+        doc = view_session(session, p, last_seq=last)
+        if session.state is State.SEALED:
+            doc["handover_items"] = list(self.handover.items)  # what record_handover lists
+        return doc
 
     async def list(self, p: Principal) -> list[dict[str, Any]]:
         """Summaries of the sessions ``p`` may see."""

@@ -163,7 +163,8 @@ async def test_each_secondary_venue_hands_over_and_the_primary_acknowledges(
     _, before = await api.call("GET", f"/api/sessions/{sid}/report", api.sup)
     scheduler = api.client.server.app[SCHEDULER]
     service = api.client.server.app[SESSIONS]
-    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.op("js-suzhou"))
+    assert doc["handover_items"] == ITEMS  # what the venue's operator confirms
     due = HandoverRules().due(doc["sealed_at"])
     job = scheduler.get_job(f"handover:{sid}")
     assert job is not None and int(job.next_run_time.timestamp()) == due
