@@ -15,6 +15,7 @@ from __future__ import annotations
 
 __all__ = ["HandoverDeadlines"]
 
+import asyncio
 import datetime as _dt
 import logging
 from collections.abc import Awaitable, Callable
@@ -42,6 +43,7 @@ class HandoverDeadlines:
         self._scheduler = scheduler  # started and stopped by the application
         self._tick = tick
         self._clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()  # due deadlines being handled
 
     @staticmethod
     def job_id(session_id: str) -> str:
@@ -51,9 +53,16 @@ class HandoverDeadlines:
     def at(self, session_id: str, when: _dt.datetime | None) -> None:
         """(Re)schedule the handover check of ``session_id`` for ``when``; None removes it."""
         job_id = self.job_id(session_id)
-        if when is None:
+        if when is None or when + _MARGIN <= self._clock():
             if self._scheduler.get_job(job_id) is not None:
                 self._scheduler.remove_job(job_id)
+            if when is not None:
+                # Due already: handled now in a task of ours. A date job in the past,
+                # added while this session's job still runs, would be skipped by
+                # apscheduler (max_instances) and lost (as DrawDeadlines learnt).
+                task = asyncio.get_running_loop().create_task(self._fire(session_id))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             return
         self._scheduler.add_job(
             self._fire,

@@ -273,3 +273,29 @@ async def test_a_scheduled_job_raises_the_alert_when_its_deadline_passes(
     kinds = _types(await api.events(sid))
     assert kinds.count("handover.overdue") == 1
     assert api.client.server.app[SCHEDULER].get_job(f"handover:{sid}") is None
+
+
+async def test_a_deadline_found_passed_when_rescheduling_is_handled_at_once(
+    aiohttp_client: Any, settings: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not a date job in the past (apscheduler may skip it): the alert is raised by a
+    task right away."""
+    import asyncio
+
+    import evalsvc.app as appmod
+    from evalsvc.app import create_app
+
+    now_ms = [time.time_ns() // 1_000_000]
+    monkeypatch.setattr(appmod, "_clock_ms", lambda: now_ms[0])
+    api = Harness(await aiohttp_client(create_app(settings)), settings)
+    sid, experts = await api.to_stage("scoring")
+    await _seal(api, sid, experts)
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    now_ms[0] = HandoverRules().due(doc["sealed_at"]) * 1000 + 1000
+    await api.client.server.app[SESSIONS].reschedule_handover(sid)
+    for _ in range(500):
+        if "handover.overdue" in _types(await api.events(sid)):
+            break
+        await asyncio.sleep(0.01)
+    assert _types(await api.events(sid)).count("handover.overdue") == 1
+    assert api.client.server.app[SCHEDULER].get_job(f"handover:{sid}") is None
