@@ -48,6 +48,7 @@ from evalsvc.report.routes import ROUTES as REPORT_ROUTES
 from evalsvc.report.service import ReportService
 from evalsvc.schema import ensure_schema
 from evalsvc.sessions.bus import LocalBus
+from evalsvc.sessions.handover import HandoverRules
 from evalsvc.sessions.hub import Hub, load_or_create_epoch
 from evalsvc.sessions.model import ScoringRules, Session
 from evalsvc.sessions.pledge import DEFAULT_PLEDGE_TEXT, Pledge, pledge_of
@@ -175,6 +176,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_scheduler)
     app.cleanup_ctx.append(_pki)
     app.cleanup_ctx.append(_draws)
+    app.cleanup_ctx.append(_handovers)
     app.cleanup_ctx.append(_hub)
     app.cleanup_ctx.append(_revocations)
     app.cleanup_ctx.append(_witnesses)
@@ -220,6 +222,12 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         pledge=await loop.run_in_executor(None, _load_pledge, settings),
         sign_within=settings.rules.sign_deadline_minutes * 60,
         exclude_tenderer=settings.rules.leader_excludes_tenderer_representative,
+        handover=HandoverRules(
+            items=settings.rules.handover_items,
+            days=settings.rules.handover_days,
+            holidays=settings.rules.holidays,
+            workdays=settings.rules.workdays,
+        ),
     )
     app[REPORTS] = ReportService(app[SESSIONS])
     try:
@@ -329,6 +337,23 @@ async def _draws(app: web.Application) -> AsyncIterator[None]:
     app[SESSIONS].recusal = service.recusal_followup
     app[SESSIONS].after_recusal = service.reschedule
     await deadlines.recover(await service.pending())
+    yield
+
+
+async def _handovers(app: web.Application) -> AsyncIterator[None]:
+    """The handover deadlines (交接) on the app's scheduler. On start, alerts whose
+    deadline passed while the server was down are raised, the others rescheduled."""
+    import datetime as dt
+
+    from evalsvc.sessions.deadlines import HandoverDeadlines
+
+    service = app[SESSIONS]
+    uow = service.uow  # (its clock, read at each call: the one the writes use)
+    deadlines = HandoverDeadlines(
+        app[SCHEDULER], service.handover_tick,
+        clock=lambda: dt.datetime.fromtimestamp(uow.clock_ms() / 1000, dt.UTC))
+    service.schedule_handover = deadlines.at
+    await deadlines.recover(await service.handover_pending())
     yield
 
 

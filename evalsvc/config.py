@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 import dataclasses
+import datetime as dt
 import os
 import tomllib
 from collections.abc import Mapping
@@ -211,6 +212,27 @@ class RulesSettings:
     # After start_report, members have this long to sign or state a dissent; then the
     # committee may record a refusal, which a supervisor confirms as deemed agreement.
     sign_deadline_minutes: int = 30
+    # After the seal each secondary venue hands these materials over to the primary
+    # (交接), each item confirmed; not acknowledged within handover_days working days
+    # (weekends and holidays excluded, workdays — 调休 weekend days — included; ISO
+    # dates, China Standard Time), the handover.overdue alert is raised.
+    handover_items: tuple[str, ...] = ("签字评审表", "承诺书", "回避声明")
+    handover_days: int = 3
+    holidays: tuple[str, ...] = ()
+    workdays: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.handover_days < 0:
+            raise ConfigError("rules.handover_days: expected 0 or more")
+        if not self.handover_items:
+            raise ConfigError("rules.handover_items: name at least one item")
+        for name in ("holidays", "workdays"):
+            for v in getattr(self, name):
+                try:
+                    dt.date.fromisoformat(v)
+                except ValueError:
+                    raise ConfigError(
+                        f"rules.{name}: not a date (YYYY-MM-DD): {v!r}") from None
 
 
 @dataclass(frozen=True)
@@ -254,6 +276,10 @@ def _build(cls: type[Any], data: Mapping[str, Any], where: str) -> Any:
             ):
                 raise ConfigError(f"{where}.{key}: expected a table of strings")
             kwargs[key] = dict(value)
+        elif isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}.{key}: expected a list of strings")
+            kwargs[key] = tuple(value)
         elif isinstance(default, Decimal):
             try:
                 kwargs[key] = Decimal(str(value))

@@ -9,7 +9,8 @@ check-in and qualification; six experts have scored, the seventh (at Hefei) has 
 log in as that expert, submit, then lock scoring as the Shanghai operator.
 
 A second session of the same tender is taken to the end (:func:`seal_demo`: scored,
-reported, signed by every member, sealed); the demo prints its database and the exact
+reported with a clarification, signed by every member, sealed, its materials handed
+over by each secondary venue and acknowledged); the demo prints its database and the exact
 ``audit trust-policy`` / ``audit export`` / ``audit verify`` commands for it.
 """
 
@@ -27,6 +28,7 @@ __all__ = [
 import asyncio
 import base64
 import datetime as _dt
+import hashlib
 import secrets
 import shlex
 import sys
@@ -320,6 +322,17 @@ async def seal_demo(
         await svc.command(p, sid, body, key=None)
 
     await cmd(primary, {"command": "lock_scoring"})
+    # A clarification (澄清): the leader asks a bidder, the primary records its answer.
+    doc = await svc.get(SUPERVISOR, sid)
+    bid = doc["bids"][0]
+    await cmd(experts[doc["leader"]], {
+        "command": "request_clarification", "bid_id": bid["id"],
+        "question": "请说明投标报价中安全文明施工费的计取依据"})
+    attachment = "安全文明施工费按省定费率计取, 详见附件报价明细表".encode()
+    await cmd(primary, {
+        "command": "record_clarification_answer", "id": 1,
+        "answer": "按省建设工程计价规则规定的费率计取, 未低于规定标准",
+        "attachment_sha256": hashlib.sha256(attachment).hexdigest()})
     agg = await svc.aggregation(SUPERVISOR, sid)
     for pending in agg["pending_explanations"]:
         await cmd(experts[pending["seat"]], {
@@ -333,6 +346,13 @@ async def seal_demo(
             body.update(sign(index, base64.b64decode(report["signing_bytes"])))
         await cmd(expert, body)
     await cmd(primary, {"command": "seal"})
+    # The handover (交接): each secondary venue hands over, the primary acknowledges.
+    items = [{"item": x, "confirmed": True} for x in svc.handover.items]
+    for venue in doc["venues"]:
+        if not venue["primary"]:
+            op = Principal("operator", *OPERATORS[venue["id"]], venue["id"])
+            await cmd(op, {"command": "record_handover", "items": items})
+            await cmd(primary, {"command": "acknowledge_handover", "venue_id": venue["id"]})
     return sid
 
 

@@ -28,6 +28,10 @@ ballots show ``{seat, commitment}`` only, to every role (its candidates are seat
 no name); the reasons of a declared conflict reach supervisors, the primary's operator
 and the seat's venue's operator only.
 
+Clarifications (澄清) are recorded during the evaluation only, so every role that sees
+the session sees them (the project is no longer hidden); the handover's overdue alert
+(``handover.overdue``) is for operators and supervisors, masked for experts.
+
 A session the principal may not see is reported as not found, so its existence is not
 revealed.
 """
@@ -59,7 +63,10 @@ BLINDED_STATES = frozenset({State.DRAFT, State.DRAWING, State.READY, State.CHECK
 _PROJECT_FIELDS = ("title", "tenderer", "tender_number", "tenderer_uscc",
                    "supervising_departments", "bids", "criteria")
 # Events whose payload describes the project (title, tenderer, bids, criteria).
-_PROJECT_EVENTS = frozenset({"session.created", "bid.added", "criterion.added"})
+# (Clarifications name a bidder; they only happen once the evaluation started, the
+# masking is a second line.)
+_PROJECT_EVENTS = frozenset({"session.created", "bid.added", "criterion.added",
+                             "clarification.requested", "clarification.answered"})
 
 
 def can_see(s: Session, p: Principal) -> bool:
@@ -137,6 +144,7 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
         for name in _PROJECT_FIELDS:
             doc[name] = [] if name in ("bids", "criteria", "supervising_departments") else None
         doc["blinded"] = list(_PROJECT_FIELDS)
+        doc["clarifications"] = []
         if p.role == "expert":
             # An expert is told the time and the venue: their own venue only, and of the
             # committee their own seat (not how many sit where).
@@ -214,6 +222,9 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
         elif kind == "draw.opened":
             # The rules document names the tenderer and the bidders; its digest stays.
             event = {**event, "payload": {**event["payload"], "rules": None, "masked": True}}
+    if kind == "handover.overdue" and p.role == "expert":
+        # An operational alert for the venues and the supervisors (交接), not the members'.
+        return {**event, "payload": {"masked": True}}
     if kind == "draw.drawn" and p.role != "supervisor":
         pl = event["payload"]
         result = pl["result"]

@@ -9,6 +9,9 @@
       ─start_evaluation→ evaluating[qualification ─lock_qualification→ scoring]
       ─lock_scoring→ aggregating ─start_report→ reporting
       [sign_report | record_dissent | record_refusal → confirm_deemed_agreement] ─seal→ sealed
+      [record_handover (each secondary venue) → acknowledge_handover; flag_handover_overdue]
+
+    evaluating | aggregating: request_clarification → record_clarification_answer
 
     any active state ─pause(reason)→ paused ─resume→ the state (and stage) it left
     any state but sealed/aborted ─abort(reason)→ aborted
@@ -24,6 +27,7 @@ from __future__ import annotations
 __all__ = [
     "Abort",
     "AcceptPledge",
+    "AcknowledgeHandover",
     "AddBid",
     "AddCriterion",
     "AssignSeat",
@@ -40,13 +44,17 @@ __all__ = [
     "DesignateExperts",
     "Event",
     "ExplainDeviation",
+    "FlagHandoverOverdue",
     "LockQualification",
     "LockScoring",
     "OpenDraw",
     "OpenElection",
     "Pause",
+    "RecordClarificationAnswer",
     "RecordDissent",
+    "RecordHandover",
     "RecordRefusal",
+    "RequestClarification",
     "RequestReReview",
     "Resume",
     "Seal",
@@ -76,13 +84,16 @@ from typing import Any
 
 from evalsvc.canonical import canonical_bytes
 from evalsvc.errors import Conflict, InvalidInput, InvalidTransition
+from evalsvc.sessions.handover import handover_due, parse_dates
 from evalsvc.sessions.model import (
     ACTIVE_STATES,
     Ballot,
     Bid,
     Category,
+    Clarification,
     Criterion,
     Election,
+    Handover,
     Paused,
     ReReview,
     Seat,
@@ -263,6 +274,56 @@ class DecideReReview:
 
 
 @dataclass(frozen=True)
+class RequestClarification:
+    """The committee's leader (the member of ``seat``) records a question to the bidder
+    of ``bid_id`` (澄清、说明、补正; 招标投标法 第39条, 暂行规定 第19条, 招标投标法实施
+    条例 第52条: in writing, not beyond the bid's scope, not changing its substance)."""
+
+    seat: int
+    bid_id: str
+    question: str
+
+
+@dataclass(frozen=True)
+class RecordClarificationAnswer:
+    """The primary operator records the bidder's written answer to clarification ``id``
+    (numbered from 1) and the SHA-256 (hex) of its attachment."""
+
+    id: int
+    answer: str
+    attachment_sha256: str
+
+
+@dataclass(frozen=True)
+class RecordHandover:
+    """After the seal, the operator of secondary venue ``venue_id`` records the
+    handover of its materials (交接): ``items``, each confirmed, must be exactly the
+    configured ``required`` items."""
+
+    venue_id: str
+    items: tuple[str, ...]
+    required: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AcknowledgeHandover:
+    """The primary operator acknowledges receipt of ``venue_id``'s handover."""
+
+    venue_id: str
+
+
+@dataclass(frozen=True)
+class FlagHandoverOverdue:
+    """The scheduler: the venues whose handover is not acknowledged ``days`` working
+    days after the seal (weekends and ``holidays`` excluded, ``workdays`` included,
+    ISO dates) raise the ``handover.overdue`` alert, once each."""
+
+    days: int
+    holidays: tuple[str, ...] = ()
+    workdays: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class StartEvaluation:
     """Every seat checked in: evaluation starts with the qualification stage."""
 
@@ -381,6 +442,11 @@ Command = (
     | ConfirmDeemedAgreement
     | RequestReReview
     | DecideReReview
+    | RequestClarification
+    | RecordClarificationAnswer
+    | RecordHandover
+    | AcknowledgeHandover
+    | FlagHandoverOverdue
     | Seal
     | Pause
     | Resume
@@ -415,6 +481,11 @@ _NAMES: dict[type[Any], str] = {
     ConfirmDeemedAgreement: "confirm_deemed_agreement",
     RequestReReview: "request_rereview",
     DecideReReview: "decide_rereview",
+    RequestClarification: "request_clarification",
+    RecordClarificationAnswer: "record_clarification_answer",
+    RecordHandover: "record_handover",
+    AcknowledgeHandover: "acknowledge_handover",
+    FlagHandoverOverdue: "flag_handover_overdue",
     Seal: "seal",
     Pause: "pause",
     Resume: "resume",
@@ -473,6 +544,10 @@ _WHERE: dict[str, tuple[State, Stage | None]] = {
     "confirm_deemed_agreement": (State.REPORTING, None),
     "seal": (State.REPORTING, None),
     "resume": (State.PAUSED, None),
+    # After the seal only the handover runs; it never touches the sealed content.
+    "record_handover": (State.SEALED, None),
+    "acknowledge_handover": (State.SEALED, None),
+    "flag_handover_overdue": (State.SEALED, None),
 }
 
 
@@ -480,6 +555,9 @@ _WHERE: dict[str, tuple[State, Stage | None]] = {
 _WHERE_ANY: dict[str, frozenset[State]] = {
     "request_rereview": frozenset({State.AGGREGATING, State.REPORTING}),
     "decide_rereview": frozenset({State.AGGREGATING, State.REPORTING}),
+    # During the evaluation, up to the report (which then lists them, fixed).
+    "request_clarification": frozenset({State.EVALUATING, State.AGGREGATING}),
+    "record_clarification_answer": frozenset({State.EVALUATING, State.AGGREGATING}),
 }
 
 
@@ -873,6 +951,12 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             if s.pending_explanations:
                 waiting = ", ".join(f"seat {a} on {b}" for a, b in s.pending_explanations)
                 raise Conflict(f"cannot start the report: deviations not yet explained ({waiting})")
+            unanswered = [str(i + 1) for i, c in enumerate(s.clarifications) if c.answer is None]
+            if unanswered:
+                # The report lists every clarification with its answer and is fixed
+                # once started (members sign its bytes).
+                raise Conflict("cannot start the report: clarification(s)"
+                               f" {', '.join(unanswered)} not yet answered")
             if sign_within is not None and sign_within < 0:
                 raise InvalidInput("the signing window must not be negative", field="sign_within")
             deadline = now + sign_within if sign_within is not None else None
@@ -950,8 +1034,84 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                     f"cannot seal: seat(s) {', '.join(map(str, unsigned))} have not signed"
                     " and are not deemed to agree"
                 )
-            new = replace(s, state=State.SEALED)
+            new = replace(s, state=State.SEALED, sealed_at=now)
             return new, [_moved(s, new)]
+        case RequestClarification(seat, bid_id, question):
+            _seat(s, seat)
+            if s.leader != seat:
+                raise Conflict(f"seat {seat} is not the committee's leader: the leader"
+                               " records the committee's questions")
+            asked = s.bid(bid_id)
+            if asked is None:
+                raise InvalidInput(f"no bid {bid_id!r} in this session", field="bid_id")
+            if not question.strip():
+                raise InvalidInput("the question must not be empty", field="question")
+            q = Clarification(asked.id, asked.bidder, question)
+            return replace(s, clarifications=(*s.clarifications, q)), [
+                Event("clarification.requested", {
+                    "id": len(s.clarifications) + 1, "bid_id": asked.id, "bidder": asked.bidder,
+                    "question": question, "seat": seat})]
+        case RecordClarificationAnswer(number, answer, attachment):
+            if not 1 <= number <= len(s.clarifications):
+                raise InvalidInput(f"no clarification {number}: {len(s.clarifications)}"
+                                   " recorded (numbered from 1)", field="id")
+            q = s.clarifications[number - 1]
+            if q.answer is not None:
+                raise Conflict(f"clarification {number} is answered already")
+            if not answer.strip():
+                raise InvalidInput("the answer must not be empty", field="answer")
+            if not _SHA256.fullmatch(attachment):
+                raise InvalidInput("attachment_sha256: expected 64 hexadecimal digits"
+                                   f" (SHA-256), got {attachment[:80]!r}",
+                                   field="attachment_sha256")
+            digest = attachment.lower()
+            answered = replace(q, answer=answer, attachment_sha256=digest)
+            items = tuple(answered if i == number - 1 else x
+                          for i, x in enumerate(s.clarifications))
+            return replace(s, clarifications=items), [Event("clarification.answered", {
+                "id": number, "bid_id": q.bid_id, "answer": answer,
+                "attachment_sha256": digest})]
+        case RecordHandover(venue_id, items, required):
+            _secondary(s, venue_id)
+            h = _handover(s, venue_id)
+            if h.recorded_at is not None:
+                raise Conflict(f"venue {venue_id} has recorded its handover already")
+            _check_items(items, required)
+            new_h = replace(h, items=tuple(items), recorded_at=now)
+            return _with_handover(s, new_h), [Event("handover.recorded", {
+                "venue_id": venue_id, "items": list(items)})]
+        case AcknowledgeHandover(venue_id):
+            _secondary(s, venue_id)
+            h = _handover(s, venue_id)
+            if h.recorded_at is None:
+                raise Conflict(f"venue {venue_id} has not recorded its handover yet")
+            if h.acknowledged_at is not None:
+                raise Conflict(f"the handover of venue {venue_id} is acknowledged already")
+            return _with_handover(s, replace(h, acknowledged_at=now)), [
+                Event("handover.acknowledged", {"venue_id": venue_id, "items": list(h.items)})]
+        case FlagHandoverOverdue(days, holidays, workdays):
+            if s.sealed_at is None:
+                raise Conflict("the session was sealed before its seal time was recorded:"
+                               " no handover deadline")
+            due = handover_due(
+                s.sealed_at, days, holidays=parse_dates(holidays, field="holidays"),
+                workdays=parse_dates(workdays, field="workdays"))
+            if now < due:
+                raise Conflict(f"the handover is not overdue before {due}")
+            late = [h for v in s.venues if not v.primary
+                    if not (h := _handover(s, v.id)).overdue and h.acknowledged_at is None]
+            if not late:
+                raise Conflict("no handover is overdue")
+            new = s
+            for h in late:
+                new = _with_handover(new, replace(h, overdue=True))
+            return new, [Event("handover.overdue", {
+                "venues": [{"venue_id": h.venue_id,
+                            "missing": "acknowledgement" if h.recorded_at is not None
+                            else "handover"} for h in late],
+                "due": due, "sealed_at": s.sealed_at,
+                "rule": {"handover_days": days, "holidays": sorted(holidays),
+                         "workdays": sorted(workdays)}})]
         case Pause(reason):
             if s.state not in ACTIVE_STATES:
                 raise _refuse(s, command)
@@ -979,6 +1139,39 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
 
 
 _DRAWN = re.compile(r"draw:[1-9][0-9]*")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _secondary(s: Session, venue_id: str) -> None:
+    v = s.venue(venue_id)
+    if v is None or v.primary:
+        raise InvalidInput(f"{venue_id!r} is not a secondary venue of this session"
+                           " (only secondary venues hand over to the primary)",
+                           field="venue_id")
+
+
+def _handover(s: Session, venue_id: str) -> Handover:
+    return next((h for h in s.handovers if h.venue_id == venue_id), Handover(venue_id))
+
+
+def _with_handover(s: Session, h: Handover) -> Session:
+    others = tuple(x for x in s.handovers if x.venue_id != h.venue_id)
+    order = [v.id for v in s.venues]
+    return replace(s, handovers=tuple(sorted((*others, h), key=lambda x: order.index(x.venue_id))))
+
+
+def _check_items(items: Sequence[str], required: Sequence[str]) -> None:
+    """The handover names every configured item exactly once, and nothing else."""
+    for i, item in enumerate(items):
+        if item not in required:
+            raise InvalidInput(f"{item!r} is not a handover item (expected: "
+                               f"{', '.join(required)})", field=f"items/{i}/item")
+        if item in items[:i]:
+            raise InvalidInput(f"{item!r} is listed twice", field=f"items/{i}/item")
+    missing = [x for x in required if x not in items]
+    if missing:
+        raise InvalidInput(f"every item must be confirmed: {', '.join(missing)} missing",
+                           field="items")
 
 
 def _check_declaration(s: Session, declared: Sequence[str], conflicts: Mapping[str, str]) -> None:

@@ -17,8 +17,10 @@ __all__ = [
     "Ballot",
     "Bid",
     "Category",
+    "Clarification",
     "Criterion",
     "Election",
+    "Handover",
     "Method",
     "Organisation",
     "Paused",
@@ -256,6 +258,31 @@ class ReReview:
 
 
 @dataclass(frozen=True)
+class Clarification:
+    """A question the committee (its leader) put to a bidder and the bidder's answer
+    (澄清、说明、补正), in the shape the report renders; numbered from 1 by position."""
+
+    bid_id: str
+    bidder: str
+    question: str
+    answer: str | None = None
+    attachment_sha256: str | None = None  # SHA-256 (hex) of the answer's attachment
+
+
+@dataclass(frozen=True)
+class Handover:
+    """A secondary venue's handover of its materials to the primary (交接), after the
+    seal: the items it confirmed, when, the primary's receipt, and whether the overdue
+    alert was raised. Kept beside the sealed content, never inside it."""
+
+    venue_id: str
+    items: tuple[str, ...] = ()
+    recorded_at: int | None = None  # unix seconds
+    acknowledged_at: int | None = None
+    overdue: bool = False
+
+
+@dataclass(frozen=True)
 class Sheet:
     """One expert's sheet for one stage, validated against the session.
 
@@ -314,6 +341,9 @@ class Session:
     deemed: tuple[int, ...] = ()
     rereview: ReReview | None = None  # requested or under way
     rereviews: tuple[ReReview, ...] = ()  # done: the stage locked again
+    clarifications: tuple[Clarification, ...] = ()  # during the evaluation
+    sealed_at: int | None = None  # unix seconds; None before the seal (or sealed earlier)
+    handovers: tuple[Handover, ...] = ()  # after the seal, per secondary venue
 
     @functools.cached_property
     def primary(self) -> Venue:
@@ -883,6 +913,18 @@ def session_to_doc(s: Session) -> dict[str, Any]:
         "deemed": list(s.deemed),
         "rereview": _rereview_doc(s.rereview),
         "rereviews": [_rereview_doc(r) for r in s.rereviews],
+        # The report reads this key as it is (evalsvc.report.document.clarifications_of).
+        "clarifications": [
+            {"bid_id": c.bid_id, "bidder": c.bidder, "question": c.question,
+             "answer": c.answer, "attachment_sha256": c.attachment_sha256}
+            for c in s.clarifications
+        ],
+        "sealed_at": s.sealed_at,
+        "handovers": [
+            {"venue_id": h.venue_id, "items": list(h.items), "recorded_at": h.recorded_at,
+             "acknowledged_at": h.acknowledged_at, "overdue": h.overdue}
+            for h in s.handovers
+        ],
     }
 
 
@@ -990,6 +1032,17 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
         deemed=tuple(int(x) for x in d.get("deemed", ())),
         rereview=_rereview_from_doc(d.get("rereview")),
         rereviews=tuple(r for x in d.get("rereviews", ()) if (r := _rereview_from_doc(x))),
+        clarifications=tuple(
+            Clarification(str(c["bid_id"]), str(c["bidder"]), str(c["question"]),
+                          c.get("answer"), c.get("attachment_sha256"))
+            for c in d.get("clarifications", ())
+        ),
+        sealed_at=d.get("sealed_at"),
+        handovers=tuple(
+            Handover(str(h["venue_id"]), tuple(h.get("items", ())), h.get("recorded_at"),
+                     h.get("acknowledged_at"), bool(h.get("overdue", False)))
+            for h in d.get("handovers", ())
+        ),
     )
 
 

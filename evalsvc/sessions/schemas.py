@@ -343,6 +343,45 @@ class DecideReReviewIn(_Cmd):
     reason: StrictStr = Field(min_length=1, max_length=2000)
 
 
+class RequestClarificationIn(_Cmd):
+    """The committee's leader records a question to the bidder of ``bid_id``
+    (澄清、说明、补正), during the evaluation."""
+
+    command: Literal["request_clarification"]
+    bid_id: StrictStr = Field(min_length=1, max_length=64)
+    question: StrictStr = Field(min_length=1, max_length=4000)
+
+
+class RecordClarificationAnswerIn(_Cmd):
+    """The primary operator records the bidder's answer to clarification ``id``
+    (numbered from 1) and the SHA-256 (64 hex digits) of its attachment."""
+
+    command: Literal["record_clarification_answer"]
+    id: StrictInt = Field(ge=1)
+    answer: StrictStr = Field(min_length=1, max_length=8000)
+    attachment_sha256: StrictStr = Field(pattern="^[0-9a-fA-F]{64}$")
+
+
+class HandoverItemIn(_In):
+    item: StrictStr = Field(min_length=1, max_length=100)
+    confirmed: StrictBool
+
+
+class RecordHandoverIn(_Cmd):
+    """After the seal, a secondary venue's operator records the handover of its
+    materials: every configured item (``[rules] handover_items``), each confirmed."""
+
+    command: Literal["record_handover"]
+    items: list[HandoverItemIn] = Field(min_length=1, max_length=50)
+
+
+class AcknowledgeHandoverIn(_Cmd):
+    """The primary operator acknowledges receipt of ``venue_id``'s handover."""
+
+    command: Literal["acknowledge_handover"]
+    venue_id: StrictStr = Field(min_length=1, max_length=32)
+
+
 class StartEvaluationIn(_Cmd):
     command: Literal["start_evaluation"]
 
@@ -423,6 +462,10 @@ Command = Annotated[
     | ConfirmDeemedAgreementIn
     | RequestReReviewIn
     | DecideReReviewIn
+    | RequestClarificationIn
+    | RecordClarificationAnswerIn
+    | RecordHandoverIn
+    | AcknowledgeHandoverIn
     | SealIn
     | PauseIn
     | ResumeIn

@@ -13,6 +13,8 @@ from __future__ import annotations
 __all__ = ["Result", "SaltSource", "SessionService"]
 
 import base64
+import builtins
+import datetime as _dt
 import hashlib
 import hmac
 import json
@@ -43,6 +45,7 @@ from evalsvc.sessions.access import (
     view_session,
 )
 from evalsvc.sessions.bus import LocalBus
+from evalsvc.sessions.handover import HandoverRules
 from evalsvc.sessions.model import (
     ScoringRules,
     Session,
@@ -83,6 +86,7 @@ _LOCKS = {"lock_qualification": Stage.QUALIFICATION, "lock_scoring": Stage.SCORI
 _RESULT_STATES = (State.AGGREGATING, State.REPORTING, State.SEALED)
 MAX_EVENTS_PAGE = 1000
 _NOTHING = Needs()
+SYSTEM_ACTOR = "system:scheduler"  # who acts when a deadline passes
 QUORUM = "quorum"  # extra: why the last milestone lacks its cosignatures (None: it has them)
 DRAW = "draw"  # extra: the session's draw state (evalsvc.experts), None before any draw
 # extra: on seal, what the pool records of this evaluation ({"tenderer_uscc", "date"} from
@@ -157,6 +161,7 @@ class SessionService:
         pledge: Pledge | None = None,
         sign_within: int = 30 * 60,
         exclude_tenderer: bool = True,
+        handover: HandoverRules | None = None,
     ) -> None:
         self.uow = uow
         self.db: Database = uow.db
@@ -178,6 +183,10 @@ class SessionService:
         self.recusal: RecusalFollowup | None = None  # set by create_app (the draw)
         # After a declaration committed: the draw's deadlines may have changed.
         self.after_recusal: Callable[[str], Awaitable[None]] | None = None
+        # The handover after the seal ([rules] handover_*), and its deadlines' job
+        # (evalsvc.sessions.deadlines.HandoverDeadlines.at, set by create_app).
+        self.handover = handover or HandoverRules()
+        self.schedule_handover: Callable[[str, _dt.datetime | None], None] | None = None
 
     async def _commit(
         self,
@@ -238,7 +247,10 @@ class SessionService:
             lambda c: store.load_session(c, session_id, docs=self.uow.docs)
         )
         require_visible(session, p)
-        return view_session(session, p, last_seq=last)
+        doc = view_session(session, p, last_seq=last)
+        if session.state is State.SEALED:
+            doc["handover_items"] = list(self.handover.items)  # what record_handover lists
+        return doc
 
     async def list(self, p: Principal) -> list[dict[str, Any]]:
         """Summaries of the sessions ``p`` may see."""
@@ -366,6 +378,8 @@ class SessionService:
         )
         if name == "declare_interests" and self.after_recusal is not None:
             await self.after_recusal(session_id)
+        if name in ("seal", "acknowledge_handover") and not result.replayed:
+            await self.reschedule_handover(session_id)
         return result
 
     def _rules_command(
@@ -429,7 +443,78 @@ class SessionService:
             if p.role != "supervisor":
                 raise Forbidden("only a supervisor may confirm a deemed agreement")
             return m.ConfirmDeemedAgreement(cmd.seat)
+        if name == "request_clarification":
+            own = s.seat_of(p.subject) if p.role == "expert" else None
+            if own is None or own.venue_id != p.venue or s.leader != own.index:
+                raise Forbidden("only the committee's leader may ask a bidder for a"
+                                " clarification")
+            return m.RequestClarification(own.index, cmd.bid_id, cmd.question)
+        if name == "record_clarification_answer":
+            require_primary_operator(s, p, "record a bidder's clarification")
+            return m.RecordClarificationAnswer(cmd.id, cmd.answer, cmd.attachment_sha256)
+        if name == "record_handover":
+            venue = s.venue(p.venue or "") if p.role == "operator" else None
+            if venue is None or venue.primary:
+                raise Forbidden("only a secondary venue's operator records the handover of"
+                                " its materials")
+            for i, item in enumerate(cmd.items):
+                if not item.confirmed:
+                    raise InvalidInput(f"{item.item!r} is not confirmed: confirm every item"
+                                       " handed over", field=f"items/{i}/confirmed")
+            return m.RecordHandover(
+                venue.id, tuple(x.item for x in cmd.items), self.handover.items)
+        if name == "acknowledge_handover":
+            require_primary_operator(s, p, "acknowledge a venue's handover")
+            return m.AcknowledgeHandover(cmd.venue_id)
         return None
+
+    # --- the handover's deadline (交接) ------------------------------------------------------
+
+    def handover_due(self, s: Session) -> _dt.datetime | None:
+        """When the handover of ``s`` is overdue, if some secondary venue's handover is
+        still unacknowledged and not yet flagged; None otherwise."""
+        if s.state is not State.SEALED or s.sealed_at is None:
+            return None
+        done = {h.venue_id for h in s.handovers if h.acknowledged_at is not None or h.overdue}
+        if all(v.primary or v.id in done for v in s.venues):
+            return None
+        return _dt.datetime.fromtimestamp(self.handover.due(s.sealed_at), _dt.UTC)
+
+    async def reschedule_handover(self, session_id: str) -> None:
+        """(Re)schedule the handover deadline of ``session_id`` from what is stored."""
+        if self.schedule_handover is None:
+            return
+        session, _ = await self.db.read(
+            lambda c: store.load_session(c, session_id, docs=self.uow.docs))
+        self.schedule_handover(session_id, self.handover_due(session))
+
+    async def handover_pending(self) -> builtins.list[tuple[str, _dt.datetime]]:
+        """(session id, deadline) of every sealed session whose handover is pending."""
+        sealed = await self.db.read(lambda c: store.sessions_in_state(c, State.SEALED.value))
+        return [(s.id, due) for s in sealed if (due := self.handover_due(s)) is not None]
+
+    async def handover_tick(self, session_id: str) -> _dt.datetime | None:
+        """The scheduler: raise ``handover.overdue`` for the venues whose handover is
+        overdue now; returns the next deadline (None: nothing left to wait for)."""
+        rules = self.handover
+
+        def decide(snap: Snapshot) -> Change:
+            s = snap.locked
+            due = self.handover_due(s)
+            if due is None or snap.now_ms < int(due.timestamp() * 1000):
+                body = {"next": due.isoformat() if due is not None else None}
+                return Change(s, (), 200, body, changed=False, with_seq=False)
+            new, events = m.apply(
+                s, m.FlagHandoverOverdue(rules.days, rules.holidays, rules.workdays),
+                snap.now_ms // 1000)
+            nxt = self.handover_due(new)
+            return Change(new, tuple(events), 200,
+                          {"next": nxt.isoformat() if nxt is not None else None})
+
+        t = Transition(session_id, SYSTEM_ACTOR, None, decide, route="handover")
+        body = (await self.uow.commit(t)).result.body
+        nxt = body.get("next")
+        return _dt.datetime.fromisoformat(nxt) if nxt else None
 
     async def pledge_text(self, p: Principal, session_id: str) -> dict[str, Any]:
         """The pledge a member of this session accepts: version, text, SHA-256."""

@@ -28,6 +28,9 @@ const EVENT_ZH = {
   "invitation.recused": "回避", "invitation.sent": "邀请专家",
   "rereview.requested": "申请复核", "rereview.approved": "批准复核", "rereview.rejected": "驳回复核",
   "pool.evaluations_recorded": "专家库记录本次评标",
+  "clarification.requested": "要求投标人澄清", "clarification.answered": "录入澄清答复",
+  "handover.recorded": "副场登记材料移交", "handover.acknowledged": "主场确认接收移交",
+  "handover.overdue": "移交逾期预警",
   "alerts.checked": "预警检查",
 };
 // Check points of the pattern alerts (docs/alerts.md).
@@ -293,6 +296,45 @@ function renderActions(s) {
       if (reason) command({ command: "request_rereview", seats: seats.split(/[,，\s]+/).filter(Boolean).map(Number), reason });
     } }, "申请复核"));
   }
+  if (isLeader && ["evaluating", "aggregating"].includes(s.state)) {
+    box.append(el("button", { class: "secondary", onclick: () => {
+      const bid = prompt(`要求澄清的投标（${s.bids.map((b) => `${b.id} ${b.bidder}`).join("，")}），请填写投标编号`);
+      if (!bid) return;
+      const question = prompt("澄清、说明或补正的问题（书面，不得超出投标文件范围）");
+      if (question) command({ command: "request_clarification", bid_id: bid.trim(), question });
+    } }, "要求投标人澄清"));
+  }
+  if (primaryOp && ["evaluating", "aggregating"].includes(s.state)) {
+    (s.clarifications || []).forEach((c, i) => {
+      if (c.answer !== null) return;
+      box.append(el("button", { class: "secondary", onclick: () => {
+        const answer = prompt(`第 ${i + 1} 项 · ${c.bidder}：${c.question}\n投标人的书面答复`);
+        if (!answer) return;
+        const sha = prompt("答复附件的 SHA-256（64 位十六进制）");
+        if (sha) command({ command: "record_clarification_answer", id: i + 1, answer, attachment_sha256: sha.trim() });
+      } }, `录入第 ${i + 1} 项澄清答复`));
+    });
+  }
+  if (s.state === "sealed" && me.role === "operator") {
+    const mine = (s.handovers || []).find((h) => h.venue_id === me.venue);
+    if (!primaryOp && !(mine && mine.recorded_at) && s.handover_items) {
+      box.append(el("button", { onclick: () => {
+        const items = [];
+        for (const item of s.handover_items) {
+          if (!confirm(`确认已移交「${item}」？`)) return;
+          items.push({ item, confirmed: true });
+        }
+        command({ command: "record_handover", items });
+      } }, "登记材料移交"));
+    }
+    if (primaryOp) {
+      for (const h of s.handovers || []) {
+        if (!h.recorded_at || h.acknowledged_at) continue;
+        box.append(el("button", { onclick: () => command({ command: "acknowledge_handover", venue_id: h.venue_id }) },
+          `确认接收 ${h.venue_id} 的移交`));
+      }
+    }
+  }
   if (me.role === "supervisor" && s.rereview && !s.rereview.approved) {
     for (const [approve, label] of [[true, "批准复核"], [false, "驳回复核"]]) {
       box.append(el("button", { class: approve ? "" : "secondary", onclick: () => {
@@ -496,6 +538,10 @@ function renderEvent(e) {
   else if (e.type === "leader.elected") what += `：席位 ${p.seat}（${{ majority: "过半数", runoff: "决选", lot: "抽签" }[p.by]}）`;
   else if (e.type === "report.refusal_recorded" || e.type === "report.deemed_agreed") what += `：席位 ${p.seat} · ${p.note}`;
   else if (e.type.startsWith("rereview.")) what += `：席位 ${p.seats.join("、")} · ${p.reason}`;
+  else if (e.type === "clarification.requested") what += `：第 ${p.id} 项 · ${p.bidder} · ${p.question}`;
+  else if (e.type === "clarification.answered") what += `：第 ${p.id} 项 · ${p.answer} · 附件 SHA-256 ${p.attachment_sha256}`;
+  else if (e.type === "handover.recorded" || e.type === "handover.acknowledged") what += `：${p.venue_id} · ${p.items.join("、")}`;
+  else if (e.type === "handover.overdue" && !p.masked) what += `：${p.venues.map((v) => `${v.venue_id}（${v.missing === "handover" ? "未登记移交" : "未确认接收"}）`).join("、")}`;
   else if (e.type === "report.signatures_cleared") what += `：席位 ${p.by_seat} 新增不同意见，席位 ${p.seats.join("、")} 需重新签署`;
   let alert = "";
   if (e.type === "alerts.checked") {

@@ -180,6 +180,25 @@ def test_the_sealed_bundle_passes_every_named_check(sealed: Sealed) -> None:
         assert f in names
 
 
+def test_the_clarification_is_in_the_report_and_the_handover_follows_the_seal(
+    sealed: Sealed,
+) -> None:
+    """The demo's clarification is in the signed report; the handover recorded after the
+    seal is in the log after the seal's entry and the bundle passes every check."""
+    report = json.loads((sealed.bundle / "report.json").read_text("utf-8"))
+    doc = report.get("report", report)
+    assert [c["answer"] is not None for c in doc["clarifications"]] == [True]
+    actions = [json.loads(raw)["action"]
+               for raw in (sealed.bundle / "entries").read_bytes().split(b"\n") if raw]
+    seal = max(i for i, a in enumerate(actions) if a == "session.state_changed")
+    after = actions[seal + 1:]
+    session = json.loads((sealed.bundle / "session.json").read_text("utf-8"))
+    secondary = [v for v in session.get("session", session)["venues"] if not v["primary"]]
+    assert after.count("handover.recorded") == len(secondary) == 3
+    assert after.count("handover.acknowledged") == len(secondary)
+    assert "clarification.answered" in actions[:seal]
+
+
 def test_verify_json_names_each_check_and_the_text_the_keys_trusted(
     sealed: Sealed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -29,6 +29,7 @@ from evalsvc.sessions.model import (
 from evalsvc.sessions.scoring import parse_sheet
 
 BIDS = ("B1", "B2", "B3")
+ITEMS = ("签字评审表", "承诺书", "回避声明")
 PLEDGE = "b" * 64
 
 
@@ -369,6 +370,19 @@ def _command(rnd: random.Random, s: Session, kind: str | None = None) -> m.Comma
             return m.RequestReReview(Stage.SCORING, (seat,), "第2项客观分计算错误")
         case "decide_rereview":
             return m.DecideReReview(rnd.random() < 0.7, "同意复核")
+        case "request_clarification":
+            asker = s.leader if s.leader is not None and rnd.randrange(8) else seat
+            return m.RequestClarification(asker, rnd.choice(BIDS), "请澄清工期")
+        case "record_clarification_answer":
+            open_ = [i + 1 for i, c in enumerate(s.clarifications) if c.answer is None]
+            number = rnd.choice(open_) if open_ and rnd.randrange(8) else rnd.randrange(1, 4)
+            return m.RecordClarificationAnswer(number, "可以保证", "ab" * 32)
+        case "record_handover":
+            return m.RecordHandover(rnd.choice([v.id for v in s.venues]), ITEMS, ITEMS)
+        case "acknowledge_handover":
+            return m.AcknowledgeHandover(rnd.choice([v.id for v in s.venues]))
+        case "flag_handover_overdue":
+            return m.FlagHandoverOverdue(rnd.choice([0, 3]))
         case "seal":
             return m.Seal()
         case "pause":
@@ -449,6 +463,7 @@ def _walk(rnd: random.Random) -> Session:
             assert kinds.count("stage.locked") >= 2 and s.qualified is not None
             assert all(x.index in s.signed or x.index in s.deemed for x in s.seats)
             assert s.rereview is None
+            assert all(c.answer is not None for c in s.clarifications)
     return s
 
 
@@ -558,3 +573,133 @@ def test_every_command_from_every_state_applies_or_is_a_409_naming_both(name: st
                 assert _where_ok(s, c), (label, c)
             else:
                 assert _where_ok(s, c), (label, c)
+
+
+# --- clarification (澄清、说明、补正) ---------------------------------------------------------
+
+
+def evaluating(seats: tuple[int, ...] = (3, 2)) -> Session:
+    """Every seat pledged and declared, seat 0 elected leader, the evaluation started."""
+    s, _ = run(declared(draft(seats)), m.OpenElection())
+    s, _ = vote(s, [0, 0, 0, 1, 1])
+    s, _ = run(s, m.StartEvaluation())
+    return s
+
+
+def locked(s: Session) -> Session:
+    q = tuple(parse_sheet(s, seat=i, doc={"stage": "qualification",
+                                          "bids": {b: {"Q1": True} for b in BIDS}})
+              for i in range(5))
+    s, _ = run(s, m.LockQualification(q))
+    sc = tuple(parse_sheet(s, seat=i, doc={"stage": "scoring",
+                                           "bids": {b: {"T1": "30", "C1": "5"} for b in BIDS}})
+               for i in range(5))
+    s, _ = run(s, m.LockScoring(sc))
+    return s
+
+
+def test_the_leader_asks_a_bidder_and_the_answer_goes_into_the_report() -> None:
+    before = checked_in()
+    with pytest.raises(InvalidTransition, match="cannot request_clarification: session is"
+                       " checking_in"):
+        m.apply(before, m.RequestClarification(0, "B2", "工期？"), 5)
+    s = evaluating()
+    with pytest.raises(Conflict, match="not the committee's leader"):
+        m.apply(s, m.RequestClarification(1, "B2", "工期？"), 5)
+    with pytest.raises(InvalidInput) as bad:
+        m.apply(s, m.RequestClarification(0, "B9", "工期？"), 5)
+    assert bad.value.field == "bid_id"
+    s, ev = run(s, m.RequestClarification(0, "B2", "工期能否保证？"))
+    assert [(e.type, e.payload) for e in ev] == [("clarification.requested", {
+        "id": 1, "bid_id": "B2", "bidder": "乙公司", "question": "工期能否保证？", "seat": 0})]
+    for bad_hash in ("xyz", "ab" * 31, "g" * 64):
+        with pytest.raises(InvalidInput) as bad:
+            m.apply(s, m.RecordClarificationAnswer(1, "可以", bad_hash), 5)
+        assert bad.value.field == "attachment_sha256"
+    with pytest.raises(InvalidInput) as bad:
+        m.apply(s, m.RecordClarificationAnswer(2, "可以", "ab" * 32), 5)
+    assert bad.value.field == "id"
+    s = locked(s)
+    with pytest.raises(Conflict, match=r"clarification\(s\) 1 not yet answered"):
+        m.apply(s, m.StartReport(600), 5)
+    s, ev = run(s, m.RecordClarificationAnswer(1, "工期可以保证，见附件", "AB" * 32))
+    assert ev[0].payload == {"id": 1, "bid_id": "B2", "answer": "工期可以保证，见附件",
+                             "attachment_sha256": "ab" * 32}
+    with pytest.raises(Conflict, match="answered already"):
+        m.apply(s, m.RecordClarificationAnswer(1, "再答", "ab" * 32), 5)
+    s, _ = run(s, m.StartReport(600))
+    shape = [{"bid_id": "B2", "bidder": "乙公司", "question": "工期能否保证？",
+              "answer": "工期可以保证，见附件", "attachment_sha256": "ab" * 32}]
+    assert session_to_doc(s)["clarifications"] == shape
+    assert session_from_doc(session_to_doc(s)) == s
+    from evalsvc.report.document import clarifications_of
+    assert clarifications_of(session_to_doc(s)) == shape
+    with pytest.raises(InvalidTransition, match="cannot request_clarification: session is"
+                       " reporting"):
+        m.apply(s, m.RequestClarification(0, "B1", "再问"), 5)
+
+
+# --- handover (交接) --------------------------------------------------------------------------
+
+SEAL_TIME = 1798704000  # 2026-12-31 16:00 CST (a Thursday; 2027-01-01 is a holiday)
+
+
+def sealed(seats: tuple[int, ...] = (3, 1, 1), now: int = SEAL_TIME) -> Session:
+    s = locked(evaluating(seats))
+    s, _ = run(s, m.StartReport(None), *[m.SignReport(i) for i in range(5)], m.Seal(), now=now)
+    assert s.state is State.SEALED and s.sealed_at == now
+    return s
+
+
+def test_each_secondary_venue_hands_over_every_item_and_the_primary_acknowledges() -> None:
+    s = sealed()
+    frozen = session_to_doc(s)
+    with pytest.raises(InvalidInput) as bad:
+        m.apply(s, m.RecordHandover("sh-ggzy", ITEMS, ITEMS), 5)
+    assert bad.value.field == "venue_id"
+    with pytest.raises(InvalidInput) as bad:
+        m.apply(s, m.RecordHandover("js-suzhou", ITEMS[:2], ITEMS), 5)
+    assert bad.value.field == "items" and "回避声明" in str(bad.value)
+    with pytest.raises(InvalidInput) as bad:
+        m.apply(s, m.RecordHandover("js-suzhou", (*ITEMS, "U盘"), ITEMS), 5)
+    assert bad.value.field == "items/3/item"
+    with pytest.raises(Conflict, match="not recorded its handover"):
+        m.apply(s, m.AcknowledgeHandover("js-suzhou"), 5)
+    s, ev = run(s, m.RecordHandover("js-suzhou", ITEMS, ITEMS), now=SEAL_TIME + 60)
+    assert [(e.type, e.payload) for e in ev] == [
+        ("handover.recorded", {"venue_id": "js-suzhou", "items": list(ITEMS)})]
+    with pytest.raises(Conflict, match="already"):
+        m.apply(s, m.RecordHandover("js-suzhou", ITEMS, ITEMS), 5)
+    s, ev = run(s, m.AcknowledgeHandover("js-suzhou"), now=SEAL_TIME + 120)
+    assert ev[0].type == "handover.acknowledged"
+    assert s.handovers[0].acknowledged_at == SEAL_TIME + 120
+    # The sealed content is untouched: only the handover record beside it changed.
+    after = session_to_doc(s)
+    assert {k: v for k, v in after.items() if k != "handovers"} == {
+        k: v for k, v in frozen.items() if k != "handovers"}
+    assert session_from_doc(after) == s
+    for c in (m.Pause("x"), m.Abort("x")):
+        with pytest.raises(InvalidTransition):
+            m.apply(s, c, 5)
+
+
+def test_an_unacknowledged_handover_is_overdue_after_n_working_days_once() -> None:
+    s = sealed()
+    s, _ = run(s, m.RecordHandover("js-suzhou", ITEMS, ITEMS),
+               m.AcknowledgeHandover("js-suzhou"), now=SEAL_TIME + 60)
+    s, _ = run(s, m.RecordHandover("ah-hefei", ITEMS, ITEMS), now=SEAL_TIME + 60)
+    flag = m.FlagHandoverOverdue(3, ("2027-01-01",))
+    due = 1799251200  # Thu 2027-01-07 00:00 CST: Mon 4th, Tue 5th, Wed 6th counted
+    with pytest.raises(Conflict, match="not overdue before 1799251200"):
+        m.apply(s, flag, due - 1)
+    s, ev = run(s, flag, now=due)
+    assert [(e.type, e.payload) for e in ev] == [("handover.overdue", {
+        "venues": [{"venue_id": "ah-hefei", "missing": "acknowledgement"}],
+        "due": due, "sealed_at": SEAL_TIME,
+        "rule": {"handover_days": 3, "holidays": ["2027-01-01"], "workdays": []}})]
+    with pytest.raises(Conflict, match="no handover is overdue"):
+        m.apply(s, flag, due + 86400)
+    # Without the holiday the Friday counts: overdue a day earlier.
+    fresh = sealed()
+    _, ev = run(fresh, m.FlagHandoverOverdue(3), now=due - 86400)
+    assert [v["missing"] for v in ev[0].payload["venues"]] == ["handover", "handover"]

@@ -15,6 +15,7 @@ __all__ = [
     "load_session",
     "own_sheets",
     "parse_snapshot_reads",
+    "sessions_in_state",
     "sheet_openings",
     "sheet_progress",
 ]
@@ -135,6 +136,12 @@ def list_sessions(conn: Connection) -> list[tuple[Session, int]]:
     """Every session with its last seq, newest first."""
     rows = conn.execute(sa.select(_S.c.doc, _S.c.last_seq).order_by(_S.c.created_at.desc())).all()
     return [(session_from_doc(json.loads(r[0])), int(r[1])) for r in rows]
+
+
+def sessions_in_state(conn: Connection, state: str) -> list[Session]:
+    """Every session in ``state`` (the handover deadlines read the sealed ones)."""
+    rows = conn.execute(sa.select(_S.c.doc).where(_S.c.state == state)).all()
+    return [session_from_doc(json.loads(r[0])) for r in rows]
 
 
 def latest_sheets(conn: Connection, session_id: str, stage: str) -> list[Sheet]:
