@@ -62,6 +62,12 @@ export function stateLabel(session) {
   return STATE_ZH[session.state] || "未知状态";
 }
 
+/** A state label of an event ("evaluating/scoring") in Chinese ("评审中 · 详细评审（评分）"). */
+export function stateCode(code) {
+  const [state, stage] = String(code || "").split("/");
+  return (STATE_ZH[state] || "未知状态") + (stage ? ` · ${STAGE_ZH[stage] || ""}` : "");
+}
+
 /** The Chinese name of a sheet field path "bids/B1/T1" → "B1 技术方案". */
 export function fieldLabel(session, path) {
   if (!path) return "";
@@ -93,12 +99,10 @@ export function describeEvent(session, e) {
   const p = e.payload || {};
   let what = EVENT_ZH[e.event] || "其他事件";
   switch (e.event) {
-    case "session.state_changed": {
-      const to = STATE_ZH[p.to] || "";
-      what += `：${STATE_ZH[p.from] || ""} → ${to}`;
-      if (p.stage || p.to_stage) what += ` · ${STAGE_ZH[p.stage || p.to_stage] || ""}`;
+    case "session.state_changed":
+      what += `：${stateCode(p.from)} → ${stateCode(p.to)}`;
+      if (p.reason) what += `（${p.reason}）`;
       break;
-    }
     case "sheet.submitted":
       what += `：${seatLabel(p.seat)} · ${STAGE_ZH[p.stage] || ""} · 第 ${p.version} 版`;
       break;

@@ -1,0 +1,205 @@
+// The app shell: sign-in (a demo link's #token=…, or a pasted token), sign-out, the list
+// of sessions, and one workspace per role over the session's protocol client.
+
+import { ApiError, get, setToken } from "./api.js";
+import { SessionClient } from "./client.js";
+import { $, announce, confirmDialog, el } from "./dom.js";
+import { ERROR_ZH, METHOD_ZH, ROLE_ZH, describeEvent, stateLabel, venueLabel } from "./i18n.js";
+import { Outbox, clearAll, tokenStore } from "./store.js";
+import * as expert from "./expert.js";
+import * as operator from "./operator.js";
+import * as supervisor from "./supervisor.js";
+
+const WORKSPACES = { expert, operator, supervisor };
+let me = null;
+let client = null;
+let workspace = null;
+let outbox = null;
+
+function showProblem(text) {
+  const box = $("problem");
+  box.textContent = text || "";
+  box.hidden = !text;
+  if (text) box.focus();
+}
+
+function liveText(status) {
+  const waiting = outbox ? outbox.all().length : 0;
+  const queued = waiting ? `，${waiting} 份待发送` : "";
+  switch (status) {
+    case "live": return { text: `实时同步${queued}`, cls: "live on" };
+    case "connecting": return { text: `正在连接…${queued}`, cls: "live" };
+    case "offline": return { text: `网络中断，恢复后自动同步${queued}`, cls: "live off" };
+    case "refused": return { text: "连接被拒绝，请重新登录", cls: "live off" };
+    default: return { text: "", cls: "live" };
+  }
+}
+
+export function refreshLive() {
+  const l = $("live");
+  if (!client) {
+    l.hidden = true;
+    return;
+  }
+  const { text, cls } = liveText(client.status);
+  l.hidden = !text;
+  l.className = cls;
+  l.textContent = text;
+}
+
+async function signIn(token) {
+  setToken(token);
+  try {
+    me = await get("/api/me");
+  } catch (err) {
+    setToken("");
+    tokenStore.clear(sessionStorage);
+    $("login").hidden = false;
+    const msg = err instanceof ApiError ? ERROR_ZH[err.code] || "登录失败" : "登录失败";
+    const e = $("token-err");
+    e.textContent = `访问令牌：${msg}`;
+    e.hidden = false;
+    $("token").setAttribute("aria-invalid", "true");
+    $("token").focus();
+    return;
+  }
+  tokenStore.set(sessionStorage, token);
+  $("login").hidden = true;
+  $("token").value = "";
+  $("token-err").hidden = true;
+  $("token").removeAttribute("aria-invalid");
+  $("who").textContent = `${me.name}（${ROLE_ZH[me.role] || ""}）`;
+  $("signout").hidden = false;
+  await listSessions();
+}
+
+async function listSessions() {
+  const data = await get("/api/sessions");
+  const list = $("session-list");
+  list.replaceChildren(...data.sessions.map((s) => el("li", {},
+    el("button", { type: "button", class: "link", onclick: () => openSession(s.id) }, s.title || "未命名项目"),
+    el("span", { class: "muted" }, ` ${stateLabel(s)}`))));
+  if (!data.sessions.length) list.append(el("li", {}, "暂无您可查看的评标项目"));
+  $("sessions").hidden = false;
+  if (data.sessions.length === 1 && !client) await openSession(data.sessions[0].id);
+}
+
+function sessionHeader() {
+  const card = el("section", { class: "card", "aria-labelledby": "s-title" },
+    el("h2", { id: "s-title" }),
+    el("p", { class: "meta" },
+      el("span", { id: "s-state", class: "state" }), " ",
+      el("span", { id: "s-method" }), " · 招标人 ", el("span", { id: "s-tenderer" })),
+    el("p", { id: "s-venues", class: "meta muted" }));
+  return card;
+}
+
+function renderHeader(s) {
+  $("s-title").textContent = s.title;
+  $("s-state").textContent = stateLabel(s);
+  $("s-method").textContent = METHOD_ZH[s.method] || "";
+  $("s-tenderer").textContent = s.tenderer;
+  $("s-venues").textContent = `场地：${s.venues.map((v) => `${venueLabel(s, v.id)} ${v.seats} 席`).join("、")}`;
+  if (me.venue) $("who").textContent = `${me.name}（${ROLE_ZH[me.role]} · ${venueLabel(s, me.venue)}）`;
+}
+
+function feedCard() {
+  return el("section", { class: "card", "aria-labelledby": "feed-h" },
+    el("h2", { id: "feed-h" }, "事件记录"),
+    el("ol", { id: "events", class: "events", reversed: true }));
+}
+
+function addEvent(e) {
+  const list = $("events");
+  if (!list) return;
+  const t = new Date(e.time).toLocaleTimeString("zh-CN", { hour12: false });
+  list.prepend(el("li", { value: String(e.seq) }, `${t} ${describeEvent(client.session, e)}`));
+  while (list.children.length > 200) list.lastChild.remove();
+}
+
+async function openSession(id) {
+  if (client) closeSession();
+  const ws = $("workspace");
+  ws.hidden = false;
+  $("sessions").hidden = true;
+  const body = el("div", { id: "ws-body" });
+  ws.replaceChildren(sessionHeader(), body, feedCard());
+  outbox = me.role === "expert" ? new Outbox(localStorage, id, me.subject) : null;
+  client = new SessionClient({ sessionId: id, token: () => tokenStore.get(sessionStorage), get, outbox });
+  const mod = WORKSPACES[me.role];
+  workspace = mod.mount({ client, me, body, outbox, refreshLive, showProblem });
+  client.on("status", refreshLive);
+  client.on("event", (e) => addEvent(e));
+  client.on("session", (s) => {
+    renderHeader(s);
+    workspace.update(s);
+  });
+  client.on("presence", (m) => workspace.presence && workspace.presence(m));
+  client.on("problem", (p) => showProblem(ERROR_ZH[p.code] || "操作失败"));
+  client.on("bye", (b) => {
+    if (b.code === "unauthenticated" || b.code === "token_revoked") showProblem(`${ERROR_ZH[b.code]}，请重新登录`);
+  });
+  client.start();
+  refreshLive();
+}
+
+function closeSession() {
+  if (workspace && workspace.unmount) workspace.unmount();
+  if (client) client.stop();
+  client = null;
+  workspace = null;
+  outbox = null;
+  refreshLive();
+}
+
+async function signOut() {
+  const waiting = outbox ? outbox.all().length : 0;
+  if (waiting) {
+    const ok = await confirmDialog({
+      title: "退出登录？",
+      lines: [`还有 ${waiting} 份评审表尚未送达服务器。退出将清除本机保存的草稿和待发送内容，无法恢复。`],
+      confirm: "仍然退出并清除", danger: true,
+    });
+    if (!ok) return;
+  }
+  closeSession();
+  clearAll(localStorage);
+  tokenStore.clear(sessionStorage);
+  setToken("");
+  me = null;
+  $("who").textContent = "未登录";
+  $("signout").hidden = true;
+  $("workspace").hidden = true;
+  $("workspace").replaceChildren();
+  $("sessions").hidden = true;
+  $("login").hidden = false;
+  announce("已退出登录，本机保存的令牌和草稿已清除", "ok");
+  $("token").focus();
+}
+
+window.addEventListener("offline", () => client && client.offline());
+window.addEventListener("online", () => client && client.online());
+
+$("login-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const t = $("token").value.trim();
+  if (!t) {
+    const e = $("token-err");
+    e.textContent = "访问令牌：请粘贴令牌";
+    e.hidden = false;
+    $("token").setAttribute("aria-invalid", "true");
+    $("token").focus();
+    return;
+  }
+  signIn(t);
+});
+$("signout").addEventListener("click", () => signOut());
+
+// A token in the URL fragment (#token=…) never reaches server logs; it is kept in this
+// tab only (sessionStorage) and taken out of the address bar at once.
+const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
+if (fromHash) history.replaceState(null, "", location.pathname);
+const saved = fromHash || tokenStore.get(sessionStorage);
+if (saved) signIn(saved);
+else $("login").hidden = false;
+

@@ -1,0 +1,44 @@
+// The committee's result (aggregation or report), the same table for every role.
+
+import { el } from "./dom.js";
+import { seatLabel, yuan } from "./i18n.js";
+
+/** A table of the ranking; `result` is an aggregation document (GET …/aggregation). */
+export function resultTable(result, caption) {
+  const lep = result.method === "lowest_evaluated_price";
+  const head = el("tr", {}, el("th", { scope: "col" }, "名次"), el("th", { scope: "col" }, "投标人"),
+    ...(lep ? [el("th", { scope: "col", class: "num" }, "评审价（元）")] : [
+      el("th", { scope: "col", class: "num" }, "技术"), el("th", { scope: "col", class: "num" }, "商务"),
+      el("th", { scope: "col", class: "num" }, "价格"), el("th", { scope: "col", class: "num" }, "总分")]),
+    el("th", { scope: "col", class: "num" }, "报价（元）"));
+  const rows = result.ranking.map((r) => el("tr", {},
+    el("td", {}, String(r.rank), r.tie_unresolved ? el("span", { class: "flag" }, " 并列") : ""),
+    el("td", {}, `${r.bid_id} ${r.bidder}`),
+    ...(lep ? [el("td", { class: "num" }, yuan(r.evaluated_price_fen))] : [
+      el("td", { class: "num" }, r.technical), el("td", { class: "num" }, r.commercial),
+      el("td", { class: "num" }, r.price_score), el("td", { class: "num" }, el("strong", {}, r.total))]),
+    el("td", { class: "num" }, yuan(r.price_fen))));
+  return el("div", { class: "table-wrap" }, el("table", {}, el("caption", {}, caption), el("thead", {}, head),
+    el("tbody", {}, rows)));
+}
+
+/** Deviations, explanations and dissents as sentences. */
+export function notes(result, { explanations = [], dissents = [], share = null } = {}) {
+  const box = el("div", { class: "notes" });
+  const devs = result.deviations || [];
+  if (devs.length) {
+    box.append(el("h3", {}, `偏离度提示（超过委员会平均值 ±${share !== null ? Number(share) * 100 : 30}%）`));
+    const list = el("ul");
+    for (const d of devs) {
+      const ex = explanations.find((e) => e.seat === d.seat && e.bid_id === d.bid_id);
+      list.append(el("li", {}, `${seatLabel(d.seat)}对 ${d.bid_id}：${d.expert_total} 分，委员会平均 ${d.committee_mean} 分` +
+        `（偏离 ${(Number(d.share) * 100).toFixed(1)}%）`, ex ? ` — 说明：${ex.text}` : el("span", { class: "flag" }, " — 待说明")));
+    }
+    box.append(list);
+  }
+  if (dissents.length) {
+    box.append(el("h3", {}, "不同意见"));
+    box.append(el("ul", {}, dissents.map((d) => el("li", {}, `${seatLabel(d.seat)}：${d.text}`))));
+  }
+  return box;
+}
