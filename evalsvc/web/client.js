@@ -151,6 +151,8 @@ export class SessionClient {
   }
 
   scheduleReconnect() {
+    // While the browser knows it is offline, wait for its "online" event (online()).
+    if (globalThis.navigator && globalThis.navigator.onLine === false) return;
     // docs/protocol.md: uniform(0, min(30 s, 0.2 s · 2^attempt)).
     const cap = Math.min(RECONNECT_CAP_MS, RECONNECT_BASE_MS * 2 ** this.attempt);
     this.attempt += 1;

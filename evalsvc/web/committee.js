@@ -40,7 +40,7 @@ export function committeeTable(s, progress, presence, { canCheckIn = () => false
       el("td", {}, presence ? (online.seats.has(seat.index) ? "在线" : "离线") : "—"),
       el("td", {}, version(v.qualification)), el("td", {}, version(v.scoring)), action);
   });
-  return el("div", { class: "table-wrap" }, el("table", { class: "committee" },
+  return el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "可横向滚动的表格" }, el("table", { class: "committee" },
     el("caption", {}, "评标委员会"),
     el("thead", {}, el("tr", {}, ...["席位", "场地", "专家", "签到", "在线", "资格审查", "详细评审", "操作"].map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, rows)));

@@ -35,7 +35,7 @@ export function announce(text, kind = "ok") {
 export function confirmDialog({ title, lines = [], confirm, danger = false, input = null }) {
   return new Promise((resolve) => {
     const dlg = el("dialog", { class: "confirm", "aria-labelledby": "dlg-title" });
-    const form = el("form", { method: "dialog" });
+    const form = el("form", { method: "dialog", novalidate: true });
     let field = null;
     let err = null;
     form.append(el("h2", { id: "dlg-title" }, title));

@@ -106,7 +106,7 @@ function renderHeader(s) {
 function feedCard() {
   return el("section", { class: "card", "aria-labelledby": "feed-h" },
     el("h2", { id: "feed-h" }, "事件记录"),
-    el("ol", { id: "events", class: "events", reversed: true }));
+    el("ol", { id: "events", class: "events", reversed: true, tabindex: "0", "aria-labelledby": "feed-h" }));
 }
 
 function addEvent(e) {

@@ -18,7 +18,7 @@ export function resultTable(result, caption) {
       el("td", { class: "num" }, r.technical), el("td", { class: "num" }, r.commercial),
       el("td", { class: "num" }, r.price_score), el("td", { class: "num" }, el("strong", {}, r.total))]),
     el("td", { class: "num" }, yuan(r.price_fen))));
-  return el("div", { class: "table-wrap" }, el("table", {}, el("caption", {}, caption), el("thead", {}, head),
+  return el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "可横向滚动的表格" }, el("table", {}, el("caption", {}, caption), el("thead", {}, head),
     el("tbody", {}, rows)));
 }
 

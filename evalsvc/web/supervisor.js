@@ -141,16 +141,20 @@ export function mount(ctx) {
       el("div", { class: "actions" },
         el("button", { type: "button", onclick: () => verifyPage() }, "验证本页全部记录"),
         el("button", { type: "button", class: "secondary", onclick: () => exportAudit() }, "导出审计材料")),
-      el("div", { class: "table-wrap" }, el("table", { id: "entries" }, el("caption", {}, `最近 ${Math.min(PAGE, checkpoint.size)} 条记录`),
+      el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "可横向滚动的表格" }, el("table", { id: "entries" }, el("caption", {}, `最近 ${Math.min(PAGE, checkpoint.size)} 条记录`),
         el("thead", {}, el("tr", {}, ...["序号", "内容", "验证"].map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", {}, entryRows()))));
+  }
+
+  function verifyButton(i, text) {
+    return el("button", { type: "button", class: "secondary small", "aria-label": `验证第 ${i + 1} 条记录`, onclick: () => verifyOne(i) }, text);
   }
 
   function entryRows() {
     const rows = [];
     for (let i = checkpoint.size - 1; i >= Math.max(0, checkpoint.size - PAGE); i -= 1) {
       const cell = el("td", { id: `v-${i}` });
-      cell.append(el("button", { type: "button", class: "secondary small", "aria-label": `验证第 ${i + 1} 条记录`, onclick: () => verifyOne(i) }, "验证"));
+      cell.append(verifyButton(i, "验证"));
       rows.push(el("tr", {}, el("th", { scope: "row" }, String(i + 1)), el("td", { id: `e-${i}` }, "—"), cell));
     }
     return rows;
@@ -180,7 +184,7 @@ export function mount(ctx) {
     verified.set(i, { ...r, entry: data ? data.entry_base64 : null, proof: data ? data.tlog_proof : null });
     document.getElementById(`e-${i}`).textContent = data ? describe(data.entry) : "—";
     cell.replaceChildren(r.ok ? el("span", { class: "ok-text" }, `已验证（检查点 ${r.size} 条）`)
-      : el("span", { class: "flag" }, `验证失败：${r.reason}`));
+      : el("span", { class: "flag" }, `验证失败：${r.reason}`), " ", verifyButton(i, "重新验证"));
   }
 
   async function verifyPage() {
