@@ -176,6 +176,7 @@ export class SessionClient {
         this.epoch = msg.epoch;
         break;
       case "event":
+        if (msg.seq <= this.lastSeq) return; // already held (a replay overlapping live events)
         if (msg.seq !== this.lastSeq + 1) {
           // A gap is a bug somewhere; resync from what we hold (protocol "Sequence numbers").
           this.send({ type: "hello", epoch: this.epoch, last_seq: this.lastSeq });
