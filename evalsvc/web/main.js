@@ -6,6 +6,7 @@ import { SessionClient } from "./client.js";
 import { $, announce, confirmDialog, el } from "./dom.js";
 import { ERROR_ZH, METHOD_ZH, ROLE_ZH, describeEvent, stateLabel, venueLabel } from "./i18n.js";
 import { Outbox, clearAll, tokenStore } from "./store.js";
+import { showRegistration } from "./register.js";
 import * as expert from "./expert.js";
 import * as operator from "./operator.js";
 import * as supervisor from "./supervisor.js";
@@ -15,6 +16,7 @@ let me = null;
 let client = null;
 let workspace = null;
 let outbox = null;
+let listedOnce = false; // a single session opens by itself the first time only
 
 function showProblem(text) {
   const box = $("problem");
@@ -80,8 +82,17 @@ async function listSessions() {
     el("button", { type: "button", class: "link", onclick: () => openSession(s.id) }, s.title || "未命名项目"),
     el("span", { class: "muted" }, ` ${stateLabel(s)}`))));
   if (!data.sessions.length) list.append(el("li", {}, "暂无您可查看的评标项目"));
+  if (me.role === "operator") {
+    list.append(el("li", {}, el("button", { type: "button", class: "secondary", onclick: () => {
+      $("sessions").hidden = true;
+      const ws = $("workspace");
+      ws.hidden = false;
+      showRegistration(ws, me, (id) => openSession(id));
+    } }, "登记新项目")));
+  }
   $("sessions").hidden = false;
-  if (data.sessions.length === 1 && !client) await openSession(data.sessions[0].id);
+  if (data.sessions.length === 1 && !client && !listedOnce) await openSession(data.sessions[0].id);
+  listedOnce = true;
 }
 
 function sessionHeader() {
@@ -90,7 +101,8 @@ function sessionHeader() {
     el("p", { class: "meta" },
       el("span", { id: "s-state", class: "state" }), " ",
       el("span", { id: "s-method" }), " · 招标人 ", el("span", { id: "s-tenderer" })),
-    el("p", { id: "s-venues", class: "meta muted" }));
+    el("p", { id: "s-venues", class: "meta muted" }),
+    el("button", { type: "button", class: "secondary small", onclick: () => backToList() }, "返回项目列表"));
   return card;
 }
 
@@ -152,6 +164,14 @@ function closeSession() {
   refreshLive();
 }
 
+async function backToList() {
+  closeSession();
+  $("workspace").hidden = true;
+  $("workspace").replaceChildren();
+  await listSessions();
+  $("sessions-h").focus();
+}
+
 async function signOut() {
   const waiting = outbox ? outbox.all().length : 0;
   if (waiting) {
@@ -167,6 +187,7 @@ async function signOut() {
   tokenStore.clear(sessionStorage);
   setToken("");
   me = null;
+  listedOnce = false;
   $("who").textContent = "未登录";
   $("signout").hidden = true;
   $("workspace").hidden = true;

@@ -366,3 +366,61 @@ async def test_supervisor_verifies_inclusion_proofs_in_the_page(
         await page.locator(f"#v-{target}", has_text="验证失败").wait_for()
         assert "根哈希" in await page.locator(f"#v-{target}").inner_text()
     console.assert_clean()
+
+
+async def test_primary_operator_registers_a_session_with_bids_pasted_from_a_sheet(
+    demo: tuple[str, dict[str, str]],
+) -> None:
+    require_browser()
+    base, links = demo
+    console = Console()
+    async with chromium() as browser:
+        op = await new_page(browser, console, "register")
+        await op.goto(link(links, "主场操作员"))
+        await op.get_by_role("button", name="返回项目列表").click()
+        await op.get_by_role("button", name="登记新项目").click()
+        await op.get_by_role("heading", name="登记新评标项目").wait_for()
+        await op.get_by_role("button", name="登记项目").click()
+        summary = op.locator("#reg-errors")
+        await summary.wait_for()
+        assert await summary.evaluate("n => n === document.activeElement")
+        text = await summary.inner_text()
+        for wanted in ("项目名称：请填写", "主场席位数：请填写", "投标 1 统一社会信用代码：请填写"):
+            assert wanted in text, text
+        await check_screen(op, "operator-register-errors")
+
+        await op.get_by_label("项目名称").fill("示范区污水处理厂提标改造工程（浏览器登记）")
+        await op.get_by_label("招标人").fill("长三角生态绿色一体化发展示范区执行委员会")
+        await op.locator("#r-primary-venue-name").fill("上海市公共资源交易中心")
+        await op.locator("#r-primary-venue-city").fill("上海")
+        await op.locator("#r-primary-venue-seats").fill("3")
+        await op.locator("#r-secondary-venues-0-id").fill("js-suzhou")
+        await op.locator("#r-secondary-venues-0-name").fill("苏州市公共资源交易中心")
+        await op.locator("#r-secondary-venues-0-region").select_option("JS")
+        await op.locator("#r-secondary-venues-0-city").fill("苏州")
+        await op.locator("#r-secondary-venues-0-seats").fill("2")
+        await op.get_by_label("从表格粘贴投标").fill(
+            "编号\t投标人\t统一社会信用代码\t报价（元）\n"
+            "B1\t上海浦江智能科技有限公司\t91310115MA1K3P7Q27\t12,860,000.00\n"
+            "B2\t江苏太湖数字工程有限公司\t91320505MA1XY8K4L9\t11,985,000.00\n"
+        )
+        await op.get_by_role("button", name="导入粘贴的投标").click()
+        await op.get_by_role("button", name="登记项目").click()
+        await summary.wait_for()
+        assert "投标 2 统一社会信用代码：校验位不对（应为 6）" in await summary.inner_text()
+        await op.locator("#r-bids-1-uscc").fill("91320505MA1XY8K4L6")
+        await op.get_by_role("button", name="登记项目").click()
+        await op.get_by_role("button", name="开始抽取专家").wait_for(timeout=30_000)
+        assert "草稿" in await op.locator("#s-state").inner_text()
+
+    sessions = (await rest(base, token_of(link(links, "主场操作员")), "GET", "/api/sessions"))[
+        "sessions"
+    ]
+    (new,) = [s for s in sessions if "浏览器登记" in s["title"]]
+    doc = await rest(base, token_of(link(links, "主场操作员")), "GET", f"/api/sessions/{new['id']}")
+    assert [(b["id"], b["price_fen"]) for b in doc["bids"]] == [
+        ("B1", 1_286_000_000),
+        ("B2", 1_198_500_000),
+    ]
+    assert [v["city"] for v in doc["venues"]] == ["上海", "苏州"]
+    console.assert_clean()
