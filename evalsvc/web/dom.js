@@ -21,6 +21,8 @@ export function el(tag, attrs = {}, ...children) {
 
 /** A polite status line (successes, progress): read out, does not move focus. */
 export function announce(text, kind = "ok") {
+  const problem = $("problem");
+  if (problem && text) problem.hidden = true; // a newer outcome replaces an older failure
   const box = $("notice");
   box.className = `notice ${kind}`;
   box.textContent = text;
