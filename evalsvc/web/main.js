@@ -12,6 +12,8 @@ import * as operator from "./operator.js";
 import * as supervisor from "./supervisor.js";
 
 const WORKSPACES = { expert, operator, supervisor };
+// What a secondary venue sees before the project is disclosed to it (the server sends no title).
+const UNNAMED = "名称暂不公开的项目";
 let me = null;
 let client = null;
 let workspace = null;
@@ -79,7 +81,7 @@ async function listSessions() {
   const data = await get("/api/sessions");
   const list = $("session-list");
   list.replaceChildren(...data.sessions.map((s) => el("li", {},
-    el("button", { type: "button", class: "link", onclick: () => openSession(s.id) }, s.title || "未命名项目"),
+    el("button", { type: "button", class: "link", onclick: () => openSession(s.id) }, s.title || UNNAMED),
     el("span", { class: "muted" }, ` ${stateLabel(s)}`))));
   if (!data.sessions.length) list.append(el("li", {}, "暂无您可查看的评标项目"));
   if (me.role === "operator") {
@@ -107,7 +109,7 @@ function sessionHeader() {
 }
 
 function renderHeader(s) {
-  $("s-title").textContent = s.title;
+  $("s-title").textContent = s.title || UNNAMED;
   $("s-state").textContent = stateLabel(s);
   $("s-method").textContent = METHOD_ZH[s.method] || "";
   $("s-tenderer").textContent = s.tenderer;

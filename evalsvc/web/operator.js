@@ -7,6 +7,7 @@ import { get } from "./api.js";
 import { announce, confirmDialog, el } from "./dom.js";
 import { ERROR_ZH, STAGE_ZH, fieldLabel, seatLabel, venueLabel } from "./i18n.js";
 import { committeeTable, stageProgress, venueLinks } from "./committee.js";
+import { drawCard } from "./draw.js";
 import { notes, resultTable } from "./results.js";
 import { messageId } from "./store.js";
 
@@ -17,8 +18,12 @@ export function nextSteps(s, progress) {
   const missing = (stage) => (progress ? progress.seats.filter((x) => !x.versions[stage]).map((x) => x.seat) : []);
   const where = s.state === "evaluating" ? `evaluating/${s.stage}` : s.state;
   switch (where) {
-    case "draft":
-      return [["open_draw", "开始抽取专家", ["将开始专家抽取仪式：各场地和监督提交随机数承诺并公开后，按公开算法抽取评标委员会。", "开始后不能再修改投标和评分项。"], null]];
+    case "draft": {
+      // 招标投标法 第三十七条: five or more, an odd number (the server refuses otherwise).
+      const n = s.seats.length;
+      return [["open_draw", "开始抽取专家", ["将开始专家抽取仪式：各场地和监督提交随机数承诺并公开后，按公开算法抽取评标委员会。", "开始后不能再修改投标和评分项。"],
+        n < 5 || n % 2 === 0 ? `评标委员会须为 5 人以上的单数，当前 ${n} 席` : null]];
+    }
     case "drawing":
       return [["complete_draw", "确认评标委员会", ["将以当前抽取结果确认评标委员会；确认后不能重新抽取。"], null]];
     case "ready":
@@ -64,7 +69,8 @@ export function mount(ctx) {
   const committee = el("section", { class: "card", "aria-labelledby": "com-h" }, el("h2", { id: "com-h" }, "评标委员会与进度"));
   const links = el("section", { class: "card", "aria-labelledby": "links-h" }, el("h2", { id: "links-h" }, "场地链路"));
   const result = el("section", { class: "card", "aria-labelledby": "res-h", hidden: true });
-  body.append(control, committee, links, result);
+  const draw = drawCard({ me, showProblem });
+  body.append(control, draw.card, committee, links, result);
 
   const primary = () => session && me.venue === session.venues.find((v) => v.primary).id;
 
@@ -150,6 +156,7 @@ export function mount(ctx) {
     }
     renderControl();
     renderCommittee();
+    await draw.update(s);
     await renderResult();
   }
 

@@ -80,6 +80,11 @@ export function buildRegistration(form) {
     secondary_venues: form.secondary.map((v, i) => venue(`secondary_venues/${i}`, v)),
     bids: [], criteria: [],
   };
+  // 招标投标法 第三十七条: a committee of five or more, an odd number.
+  const seats = [doc.primary_venue, ...doc.secondary_venues].reduce((n, v) => n + v.seats, 0);
+  if (!errors.some((e) => e.field.endsWith("/seats")) && (seats < 5 || seats % 2 === 0)) {
+    bad("primary_venue/seats", `评标委员会须为 5 人以上的单数（招标投标法第三十七条），当前共 ${seats} 席`);
+  }
   const ids = new Set([doc.primary_venue.id]);
   doc.secondary_venues.forEach((v, i) => {
     if (v.id && ids.has(v.id)) bad(`secondary_venues/${i}/id`, "与其他场地编号重复");

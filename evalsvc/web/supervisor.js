@@ -8,6 +8,7 @@ import { api, get } from "./api.js";
 import { announce, confirmDialog, el } from "./dom.js";
 import { EVENT_ZH, ERROR_ZH } from "./i18n.js";
 import { committeeTable, stageProgress, venueLinks } from "./committee.js";
+import { drawCard } from "./draw.js";
 import { notes, resultTable } from "./results.js";
 import { messageId } from "./store.js";
 import { b64decode, hex, parseCheckpoint, parseVkey, verifyEntry, verifyNote } from "./verify.js";
@@ -21,7 +22,7 @@ function witnessKeys(policy) {
 }
 
 export function mount(ctx) {
-  const { client, body, showProblem } = ctx;
+  const { client, me, body, showProblem } = ctx;
   let session = null;
   let progress = null;
   let presence = null;
@@ -36,7 +37,8 @@ export function mount(ctx) {
     el("h2", { id: "audit-h" }, "审计日志"),
     el("p", {}, "检查点由日志密钥签名、各副场见证人联署；每一条记录的包含证明都在本浏览器内用 SHA-256 重新计算，不依赖服务器的结论。"),
     el("button", { type: "button", onclick: () => openAudit() }, "打开审计日志"));
-  body.append(consoleCard, result, audit);
+  const draw = drawCard({ me, showProblem });
+  body.append(consoleCard, draw.card, result, audit);
 
   async function pause() {
     const reason = await confirmDialog({ title: "暂停评标？",
@@ -217,6 +219,7 @@ export function mount(ctx) {
       progress = null;
     }
     renderConsole();
+    await draw.update(s);
     await renderResult();
   }
 

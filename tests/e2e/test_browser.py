@@ -22,18 +22,26 @@ import pytest
 from browserkit import Console, check_screen, chromium, new_page, require_browser
 from procs import free_port, spawn, stop_process, tail
 
+from evalsvc.config import PROJECT_ROOT
+
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """``evalsvc demo`` as the README runs it; yields its base URL and the printed links."""
+def demo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """``evalsvc demo`` as the README runs it; yields its base URL and the printed links.
+
+    ``@pytest.mark.demo_config("config/test.toml")`` adds a config file (draw windows of
+    seconds, for a ceremony run in the test)."""
     port = free_port()
     log = tmp_path / "demo.log"
     env = {
         "EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "secret"),
         "EVALSVC_AUDIT_KEY_FILE": str(tmp_path / "audit-log.key"),
     }
+    marker = request.node.get_closest_marker("demo_config")
+    if marker is not None:
+        env["EVALSVC_CONFIG"] = str(PROJECT_ROOT / marker.args[0])
     proc = spawn(
         [
             sys.executable,
@@ -423,4 +431,141 @@ async def test_primary_operator_registers_a_session_with_bids_pasted_from_a_shee
         ("B2", 1_198_500_000),
     ]
     assert [v["city"] for v in doc["venues"]] == ["上海", "苏州"]
+    console.assert_clean()
+
+
+NEW_SESSION = {
+    "title": "示范区水环境监测系统（抽取演示）",
+    "tenderer": "长三角生态绿色一体化发展示范区执行委员会",
+    "method": "weighted_scoring",
+    "primary_venue": {
+        "id": "sh-ggzy",
+        "name": "上海市公共资源交易中心",
+        "region": "SH",
+        "city": "上海",
+        "seats": 3,
+    },
+    "secondary_venues": [
+        {
+            "id": "js-suzhou",
+            "name": "苏州市公共资源交易中心",
+            "region": "JS",
+            "city": "苏州",
+            "seats": 2,
+        }
+    ],
+    "bids": [
+        {
+            "id": "B1",
+            "bidder": "上海浦江智能科技有限公司",
+            "uscc": "91310115MA1K3P7Q27",
+            "price_fen": 500_000_00,
+        },
+        {
+            "id": "B2",
+            "bidder": "江苏太湖数字工程有限公司",
+            "uscc": "91320505MA1XY8K4L6",
+            "price_fen": 480_000_00,
+        },
+    ],
+    "criteria": [
+        {"id": "T1", "name": "技术方案", "category": "technical", "max_points": 60},
+        {
+            "id": "P1",
+            "name": "投标报价",
+            "category": "price",
+            "max_points": 40,
+            "formula": "lowest_price_ratio",
+        },
+    ],
+}
+
+
+async def local_time_in(page: Any, seconds: float) -> str:
+    """The page's local time ``seconds`` from now, as a datetime-local input takes it."""
+    return str(
+        await page.evaluate(
+            """s => { const d = new Date(Date.now() + s * 1000);
+                      const p = n => String(n).padStart(2, "0");
+                      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T` +
+                             `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`; }""",
+            seconds,
+        )
+    )
+
+
+@pytest.mark.demo_config("config/test.toml")
+async def test_the_draw_ceremony_runs_between_venues_and_the_supervisor_in_their_browsers(
+    demo: tuple[str, dict[str, str]],
+) -> None:
+    require_browser()
+    base, links = demo
+    primary_token = token_of(link(links, "主场操作员"))
+    created = await rest(base, primary_token, "POST", "/api/sessions", NEW_SESSION)
+    console = Console()
+    async with chromium() as browser:
+        pages = {}
+        for name, prefix in (
+            ("sh", "主场操作员"),
+            ("js", "副场操作员 secondary operator (苏州)"),
+            ("sup", "监督"),
+        ):
+            page = await new_page(browser, console, f"draw-{name}")
+            await page.goto(link(links, prefix))
+            # A secondary venue is not told the project's name before the draw.
+            title = "名称暂不公开的项目" if name == "js" else NEW_SESSION["title"]
+            await page.get_by_role("button", name=title).click()
+            await page.get_by_role("heading", name=title).wait_for()
+            pages[name] = page
+        sh = pages["sh"]
+        await sh.get_by_role("button", name="开始抽取专家").click()
+        await sh.get_by_role("dialog").get_by_role("button", name="确认开始抽取专家").click()
+        await sh.get_by_role("button", name="开启抽取仪式").wait_for()
+        # A bad tenderer code is refused beside the field, in Chinese.
+        await sh.get_by_label("招标人统一社会信用代码").fill("11310000MB2F3E4D5A")
+        await sh.get_by_role("button", name="开启抽取仪式").click()
+        assert "校验位不对（应为 C）" in await sh.locator("#d-uscc-err").inner_text()
+        await check_screen(sh, "draw-open")
+        await sh.get_by_label("招标人统一社会信用代码").fill("11310000MB2F3E4D5C")
+        await sh.get_by_label("承诺截止时间").fill(await local_time_in(sh, 12))
+        await sh.get_by_label("公开截止时间").fill(await local_time_in(sh, 600))
+        await sh.get_by_role("button", name="开启抽取仪式").click()
+        await sh.get_by_role("dialog").get_by_role("button", name="确认开启").click()
+
+        # Each party commits in its own browser; the secret stays there until the reveal.
+        for name in ("sh", "js", "sup"):
+            page = pages[name]
+            button = page.get_by_role("button", name="提交随机数承诺")
+            await button.wait_for(timeout=30_000)
+            await button.click()
+            await page.get_by_role("dialog").get_by_role("button", name="确认提交承诺").click()
+            await page.get_by_role("button", name="公开随机数").wait_for()
+        parties = sh.get_by_role("table", name="随机数仪式各方")
+        await sh.wait_for_function(
+            "() => [...document.querySelectorAll('#draw tbody tr')]"
+            ".every(r => r.innerText.includes('已提交'))"
+        )
+        assert "监督" in await parties.inner_text()
+        await check_screen(pages["js"], "draw-ceremony-secondary")
+        # Reveals open after the commitment deadline; the supervisor reveals last.
+        await sh.wait_for_timeout(12_000)
+        for name in ("sh", "js", "sup"):
+            page = pages[name]
+            await page.get_by_role("button", name="公开随机数").click()
+            await page.get_by_role("dialog").get_by_role("button", name="确认公开").click()
+            await page.get_by_text("随机数已公开").wait_for()
+        invitations = sh.get_by_role("table", name="抽取结果与邀请")
+        await invitations.wait_for(timeout=30_000)
+        text = await invitations.inner_text()
+        assert text.count("已邀请") == 5, text
+        assert "第 5 席" in text and "苏州（副场）" in text
+        await check_screen(sh, "draw-invitations")
+        # The Suzhou operator never learns who was invited at Shanghai (四不知).
+        js_text = await pages["js"].get_by_role("table", name="抽取结果与邀请").inner_text()
+        assert not re.search(r"ESH\d", js_text), js_text
+        assert re.search(r"ESH\d", await pages["sup"].locator("#draw").inner_text())
+
+    draw = await rest(base, primary_token, "GET", f"/api/sessions/{created['id']}/draw")
+    assert draw["phase"] == "inviting"
+    assert [s["status"] for s in draw["seats"]] == ["invited"] * 5
     console.assert_clean()

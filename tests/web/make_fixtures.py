@@ -1,4 +1,5 @@
-"""Write tests/web/fixtures/audit.json: a small signed log made by evalsvc's own audit code.
+"""Write tests/web/fixtures/audit.json: a small signed log made by evalsvc's own audit code
+(and a draw commitment).
 
 The JavaScript verifier (evalsvc/web/verify.js) is tested against these bytes, so the
 browser and the Python side agree on RFC 6962 hashing, C2SP signed notes, cosignatures
@@ -23,6 +24,7 @@ from evalsvc.audit.note import (
     generate_key,
     sign_checkpoint,
 )
+from evalsvc.experts.seed import commitment_digest
 
 OUT = Path(__file__).parent / "fixtures" / "audit.json"
 ORIGIN = "evalsvc.test/s-fixture"
@@ -47,6 +49,15 @@ def build() -> dict[str, object]:
         "checkpoint": cp,
         "entries": [base64.b64encode(e).decode() for e in entries],
         "proofs": proofs,
+        # A draw commitment (experts/seed.py) the browser must compute the same way.
+        "draw": {
+            "secret": bytes(range(100, 132)).hex(),
+            "party": "js-suzhou",
+            "binding": "s-fixture#1",
+            "digest": commitment_digest(
+                bytes(range(100, 132)), party="js-suzhou", session_id="s-fixture#1"
+            ),
+        },
     }
 
 

@@ -58,6 +58,14 @@ test("every bad field is named in Chinese", () => {
   ]);
 });
 
+test("the committee must be five or more, an odd number", () => {
+  const f = form();
+  f.secondary[0].seats = "1";
+  const { errors } = buildRegistration(f);
+  assert.deepEqual(errors.map((e) => e.field), ["primary_venue/seats"]);
+  assert.match(errors[0].message, /5 人以上的单数.*当前共 4 席/);
+});
+
 test("bids pasted from a spreadsheet, header skipped", () => {
   const rows = parsePastedBids("编号\t投标人\t统一社会信用代码\t报价（元）\nB1\t甲公司\t91310115ma1k3p7q27\t¥12,860,000.00\n\nB2,乙公司,91320505MA1XY8K4L6,11985000\n");
   assert.deepEqual(rows, [
