@@ -1,7 +1,7 @@
 // The app shell: sign-in (a demo link's #token=…, or a pasted token), sign-out, the list
 // of sessions, and one workspace per role over the session's protocol client.
 
-import { ApiError, get, setToken } from "./api.js";
+import { ApiError, api, get, setToken } from "./api.js";
 import { SessionClient } from "./client.js";
 import { $, announce, confirmDialog, el } from "./dom.js";
 import { ERROR_ZH, METHOD_ZH, ROLE_ZH, describeEvent, stateLabel, venueLabel } from "./i18n.js";
@@ -74,6 +74,52 @@ async function signIn(token) {
   $("token").removeAttribute("aria-invalid");
   $("who").textContent = `${me.name}（${ROLE_ZH[me.role] || ""}）`;
   $("signout").hidden = false;
+  await listInvitations();
+  await listSessions();
+}
+
+const INVITATION_ZH = { pending: "待答复", accepted: "已接受", declined: "已谢绝", expired: "已过期", withdrawn: "已撤回" };
+
+/** An expert's invitations (time and venue only, 四不知): accept or decline each. */
+async function listInvitations() {
+  const box = $("invitations");
+  if (me.role !== "expert") {
+    box.hidden = true;
+    return;
+  }
+  const data = await get("/api/invitations");
+  const items = data.invitations || [];
+  box.hidden = !items.length;
+  if (!items.length) return;
+  const when = (iso) => new Date(iso).toLocaleString("zh-CN", { hour12: false });
+  const list = el("ul", { class: "session-list" });
+  for (const inv of items) {
+    const where = inv.venue ? `${inv.venue.name}（${inv.venue.city}）` : "评标场地";
+    const li = el("li", {}, `${where}${inv.date ? ` · 评标日期 ${inv.date}` : ""} · ${INVITATION_ZH[inv.status] || "未知"}`);
+    if (inv.status === "pending") {
+      li.append(el("span", { class: "muted" }, `，请在 ${when(inv.deadline)} 前答复`),
+        el("div", { class: "actions" },
+          el("button", { type: "button", onclick: () => answer(inv, true, where) }, "接受邀请"),
+          el("button", { type: "button", class: "secondary", onclick: () => answer(inv, false, where) }, "谢绝邀请")));
+    }
+    list.append(li);
+  }
+  box.replaceChildren(el("h2", { id: "inv-h" }, "评标邀请"), list);
+}
+
+async function answer(inv, accept, where) {
+  const ok = await confirmDialog(accept
+    ? { title: "接受评标邀请？", lines: [`接受后请按时到${where}报到，由场地为您签到；项目名称和投标人在签到后告知。`, "接受后如需退出，须经监督同意。"], confirm: "确认接受" }
+    : { title: "谢绝评标邀请？", lines: ["谢绝后将自动邀请候补专家，不能撤回。"], confirm: "确认谢绝", danger: true });
+  if (!ok) return;
+  try {
+    await api("POST", `/api/sessions/${encodeURIComponent(inv.session_id)}/invitation`, {
+      body: { accept }, headers: { "Idempotency-Key": `invitation-${crypto.randomUUID()}` } });
+    announce(accept ? "已接受邀请" : "已谢绝邀请", "ok");
+  } catch (err) {
+    showProblem(ERROR_ZH[err.code] || "答复失败");
+  }
+  await listInvitations();
   await listSessions();
 }
 
@@ -195,6 +241,7 @@ async function signOut() {
   $("workspace").hidden = true;
   $("workspace").replaceChildren();
   $("sessions").hidden = true;
+  $("invitations").hidden = true;
   $("login").hidden = false;
   announce("已退出登录，本机保存的令牌和草稿已清除", "ok");
   $("token").focus();

@@ -25,7 +25,7 @@ export function nextSteps(s, progress) {
         n < 5 || n % 2 === 0 ? `评标委员会须为 5 人以上的单数，当前 ${n} 席` : null]];
     }
     case "drawing":
-      return [["complete_draw", "确认评标委员会", ["将以当前抽取结果确认评标委员会；确认后不能重新抽取。"], null]];
+      return []; // the committee is settled by the last acceptance (see the draw card)
     case "ready":
       return [["start_check_in", "开始签到", ["各场地开始为到场专家签到。"], null]];
     case "checking_in": {

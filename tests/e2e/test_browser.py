@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -495,8 +497,8 @@ async def local_time_in(page: Any, seconds: float) -> str:
 
 
 @pytest.mark.demo_config("config/test.toml")
-async def test_the_draw_ceremony_runs_between_venues_and_the_supervisor_in_their_browsers(
-    demo: tuple[str, dict[str, str]],
+async def test_a_session_runs_from_the_draw_ceremony_to_the_seal_in_browsers_only(
+    demo: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
     require_browser()
     base, links = demo
@@ -565,7 +567,119 @@ async def test_the_draw_ceremony_runs_between_venues_and_the_supervisor_in_their
         assert not re.search(r"ESH\d", js_text), js_text
         assert re.search(r"ESH\d", await pages["sup"].locator("#draw").inner_text())
 
-    draw = await rest(base, primary_token, "GET", f"/api/sessions/{created['id']}/draw")
-    assert draw["phase"] == "inviting"
-    assert [s["status"] for s in draw["seats"]] == ["invited"] * 5
+        draw = await rest(base, primary_token, "GET", f"/api/sessions/{created['id']}/draw")
+        assert draw["phase"] == "inviting"
+        assert [s["status"] for s in draw["seats"]] == ["invited"] * 5
+
+        # The rest of the day, in the browsers only: experts accept, the venues check them
+        # in, two stages are scored and locked, the report is signed by all, sealed.
+        sup_token = token_of(link(links, "监督"))
+        seated = (await rest(base, sup_token, "GET", f"/api/sessions/{created['id']}/draw"))[
+            "seats"
+        ]
+        experts = [
+            (x["seat"], issue_expert_token(tmp_path, x["expert_id"], x["venue_id"])) for x in seated
+        ]
+
+        async def as_expert(token: str) -> Any:
+            page = await new_page(browser, console, "expert-day")
+            await page.goto(f"{base}/#token={token}")
+            await (
+                page.get_by_text("实时同步")
+                .or_(page.get_by_role("heading", name="评标邀请"))
+                .first.wait_for()
+            )
+            return page
+
+        for i, (_, tok) in enumerate(experts):
+            page = await as_expert(tok)
+            accept = page.get_by_role("button", name="接受邀请")
+            await accept.wait_for()
+            if i == 0:
+                await check_screen(page, "expert-invitation")
+            await accept.click()
+            await page.get_by_role("dialog").get_by_role("button", name="确认接受").click()
+            await page.get_by_text("已接受邀请").wait_for()
+            await page.context.close()
+
+        await sh.get_by_role("button", name="开始签到").click(timeout=30_000)
+        await sh.get_by_role("dialog").get_by_role("button", name="确认开始签到").click()
+        for page, seats in ((sh, (1, 2, 3)), (pages["js"], (4, 5))):
+            for n in seats:
+                await page.get_by_role("button", name=f"为第 {n} 席签到").click(timeout=30_000)
+                await page.get_by_role("dialog").get_by_role("button", name="确认签到").click()
+                await page.get_by_text(f"第 {n} 席已签到").wait_for()
+        start = sh.get_by_role("button", name="开始评审")
+        await sh.wait_for_function(
+            "() => [...document.querySelectorAll('button')].some("
+            "b => b.textContent === '开始评审' && !b.disabled)"
+        )
+        await start.click()
+        await sh.get_by_role("dialog").get_by_role("button", name="确认开始评审").click()
+
+        async def every_expert_submits(stage: str, fill: bool) -> None:
+            for i, (_, tok) in enumerate(experts):
+                page = await as_expert(tok)
+                await page.get_by_role("heading", name=f"我的评审表 — {stage}").wait_for()
+                if fill:
+                    for bid in ("B1", "B2"):
+                        await page.get_by_label(f"{bid} 技术方案", exact=True).fill("50")
+                elif i == 0:
+                    await check_screen(page, "expert-qualification")
+                await submit_and_confirm(page)
+                await page.get_by_text("评审表已保存（第 1 版）").wait_for()
+                await page.context.close()
+
+        await every_expert_submits("资格审查", fill=False)
+        await sh.get_by_role("button", name="锁定资格审查").click(timeout=30_000)
+        await sh.get_by_role("dialog").get_by_role("button", name="确认锁定资格审查").click()
+        await every_expert_submits("详细评审（评分）", fill=True)
+        await sh.get_by_role("button", name="锁定评分").click(timeout=30_000)
+        await sh.get_by_role("dialog").get_by_role("button", name="确认锁定评分").click()
+        await sh.get_by_role("button", name="生成评标报告").click(timeout=30_000)
+        await sh.get_by_role("dialog").get_by_role("button", name="确认生成评标报告").click()
+        await sh.get_by_role("button", name="封存").wait_for(timeout=30_000)
+        for _, tok in experts:
+            page = await as_expert(tok)
+            await page.get_by_role("button", name="签署评标报告").click(timeout=30_000)
+            await page.get_by_role("dialog").get_by_role("button", name="确认签署").click()
+            await page.get_by_text("您已签署本报告。").wait_for()
+            await page.context.close()
+        await sh.wait_for_function(
+            "() => [...document.querySelectorAll('button')].some("
+            "b => b.textContent === '封存' && !b.disabled)"
+        )
+        await sh.get_by_role("button", name="封存").click()
+        await sh.get_by_role("dialog").get_by_role("button", name="确认封存").click()
+        await sh.locator("#s-state", has_text="已封存").wait_for()
+
+    doc = await rest(base, primary_token, "GET", f"/api/sessions/{created['id']}")
+    assert doc["state"] == "sealed" and sorted(doc["signed"]) == [0, 1, 2, 3, 4]
     console.assert_clean()
+
+
+def issue_expert_token(tmp_path: Path, expert_id: str, venue: str) -> str:
+    """A token for an invited expert, issued as a venue does (``evalsvc tokens issue``)."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evalsvc",
+            "tokens",
+            "issue",
+            "--role",
+            "expert",
+            "--venue",
+            venue,
+            "--subject",
+            expert_id,
+            "--name",
+            f"专家 {expert_id}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "secret")},
+    )
+    return run.stdout.strip()
