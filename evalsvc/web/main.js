@@ -190,9 +190,12 @@ async function openSession(id) {
   workspace = mod.mount({ client, me, body, outbox, refreshLive, showProblem });
   client.on("status", refreshLive);
   client.on("event", (e) => addEvent(e));
-  client.on("session", (s) => {
+  client.on("session", async (s) => {
     renderHeader(s);
-    workspace.update(s);
+    await workspace.update(s);
+    // Rendered through this seq: lets a test (or a person with devtools) know the screen
+    // shows the document that followed an event.
+    document.body.dataset.renderedSeq = String(s.last_seq);
   });
   client.on("presence", (m) => workspace.presence && workspace.presence(m));
   client.on("problem", (p) => showProblem(ERROR_ZH[p.code] || "操作失败"));

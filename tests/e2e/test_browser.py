@@ -181,8 +181,11 @@ async def test_expert_keeps_typed_values_and_the_outbox_delivers_once(
             "stage": "scoring",
             "bids": {b: {"T1": "33", "T2": "8", "C1": "8"} for b in ("B1", "B2", "B3")},
         }
-        await rest(base, other, "POST", f"/api/sessions/{sid}/sheets", sheet)
+        stored = await rest(base, other, "POST", f"/api/sessions/{sid}/sheets", sheet)
         await page.locator("#events li", has_text="第 1 席 · 详细评审（评分） · 第 2 版").wait_for()
+        await page.wait_for_function(
+            f"Number(document.body.dataset.renderedSeq) >= {stored['seq']}"
+        )
         assert await page.get_by_label("B1 技术方案", exact=True).input_value() == "35.5"
         assert await page.get_by_label("B2 商务条款响应", exact=True).input_value() == "9"
         assert await page.evaluate("document.activeElement.id") == "f-B3-T2"  # focus kept
