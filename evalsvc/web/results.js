@@ -24,6 +24,11 @@ export function resultTable(result, caption) {
 
 /** Deviations, explanations and dissents as sentences. */
 export function notes(result, { explanations = [], dissents = [], share = null } = {}) {
+  // The session document lists [seat, bid, text] / [seat, text]; the aggregation and the
+  // report list objects. Either is accepted; the aggregation's own lists win.
+  const obj = (x, keys) => (Array.isArray(x) ? Object.fromEntries(keys.map((k, i) => [k, x[i]])) : x);
+  explanations = (result.explanations || explanations).map((x) => obj(x, ["seat", "bid_id", "text"]));
+  dissents = (result.dissents || dissents).map((x) => obj(x, ["seat", "text"]));
   const box = el("div", { class: "notes" });
   const devs = result.deviations || [];
   if (devs.length) {

@@ -245,6 +245,8 @@ async def test_operator_locks_experts_read_and_sign_and_a_dissent_voids_a_signat
         await expert.goto(expert_link)
         await expert.get_by_role("heading", name="我的评审表 — 详细评审（评分）").wait_for()
         await fill_sheet(expert)
+        # Far below the committee on B1: this expert will have to explain it.
+        await expert.get_by_label("B1 技术方案", exact=True).fill("10")
         await submit_and_confirm(expert)
         await expert.get_by_text("评审表已保存（第 1 版）").wait_for()
 
@@ -253,7 +255,9 @@ async def test_operator_locks_experts_read_and_sign_and_a_dissent_voids_a_signat
         lock = op.get_by_role("button", name="锁定评分")
         await lock.wait_for()
         await op.wait_for_function("!document.querySelector('#ws-body button:disabled')")
+        seat7 = op.locator("table.committee tr", has_text="第 7 席")
         assert "第 4 席" in await op.locator("table.committee").inner_text()
+        await seat7.get_by_text("在线").wait_for()  # presence: the expert's page is open
         await check_screen(op, "operator-primary")
         await lock.click()
         dialog = op.get_by_role("dialog")
@@ -267,7 +271,23 @@ async def test_operator_locks_experts_read_and_sign_and_a_dissent_voids_a_signat
         # The expert's page follows live.
         await expert.get_by_role("table", name="委员会汇总结果").wait_for(timeout=30_000)
 
-        await op.get_by_role("button", name="生成评标报告").click()
+        # The deviation blocks the report until the expert explains it, and says so.
+        report_button = op.get_by_role("button", name="生成评标报告")
+        assert await report_button.is_disabled()
+        assert "1 项评分偏离未说明" in await op.locator("#why-start_report").inner_text()
+        await expert.get_by_role("button", name="说明对 B1 的评分偏离").click()
+        dialog = expert.get_by_role("dialog")
+        await dialog.get_by_label("偏离理由").fill(
+            "B1 技术方案未响应招标文件第 3.2 条的监测点位要求。"
+        )
+        await dialog.get_by_role("button", name="提交说明").click()
+        await expert.get_by_text("偏离说明已提交").wait_for()
+        await op.wait_for_function(
+            "() => [...document.querySelectorAll('button')].some("
+            "b => b.textContent === '生成评标报告' && !b.disabled)"
+        )
+        assert "监测点位要求" in await op.locator("#ws-body").inner_text()
+        await report_button.click()
         await op.get_by_role("dialog").get_by_role("button", name="确认生成评标报告").click()
         seal = op.get_by_role("button", name="封存")
         await seal.wait_for(timeout=30_000)
