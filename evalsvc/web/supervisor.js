@@ -6,7 +6,7 @@
 
 import { api, get } from "./api.js";
 import { announce, confirmDialog, el } from "./dom.js";
-import { EVENT_ZH, ERROR_ZH } from "./i18n.js";
+import { ERROR_ZH, EVENT_ZH, seatLabel, venueLabel } from "./i18n.js";
 import { committeeTable, stageProgress, venueLinks } from "./committee.js";
 import { drawCard } from "./draw.js";
 import { notes, resultTable } from "./results.js";
@@ -32,13 +32,32 @@ export function mount(ctx) {
   const verified = new Map(); // index -> {ok, reason, entry, proof}
 
   const consoleCard = el("section", { class: "card", "aria-labelledby": "con-h" }, el("h2", { id: "con-h" }, "实时监督"));
+  // Alerts a supervisor must see: a certificate login whose revocation status could not be
+  // confirmed (soft-fail CRL), a pause and its reason, signatures voided by a dissent.
+  const alerts = el("section", { class: "card", id: "alerts", "aria-labelledby": "alerts-h", hidden: true },
+    el("h2", { id: "alerts-h" }, "监督提醒"), el("ul", { id: "alert-list" }));
+  client.on("event", (e) => {
+    const p = e.payload || {};
+    let text = null;
+    if (e.event === "auth.login" && (p.revocation_warnings || []).length) {
+      text = `证书登录（${p.role === "expert" ? seatLabel(p.seat) : venueLabel(session, p.venue_id)}）的吊销状态未能确认`;
+    } else if (e.event === "session.state_changed" && String(p.to).startsWith("paused")) {
+      text = `评标暂停：${p.reason || "未说明原因"}`;
+    } else if (e.event === "report.signatures_cleared") {
+      text = `${seatLabel(p.by_seat)}记录不同意见，${(p.seats || []).map(seatLabel).join("、")}的签名作废`;
+    }
+    if (!text) return;
+    const t = new Date(e.time).toLocaleTimeString("zh-CN", { hour12: false });
+    document.getElementById("alert-list").prepend(el("li", {}, `${t} ${text}`));
+    alerts.hidden = false;
+  });
   const result = el("section", { class: "card", "aria-labelledby": "sres-h", hidden: true });
   const audit = el("section", { class: "card", id: "audit", "aria-labelledby": "audit-h" },
     el("h2", { id: "audit-h" }, "审计日志"),
     el("p", {}, "检查点由日志密钥签名、各副场见证人联署；每一条记录的包含证明都在本浏览器内用 SHA-256 重新计算，不依赖服务器的结论。"),
     el("button", { type: "button", onclick: () => openAudit() }, "打开审计日志"));
   const draw = drawCard({ me, showProblem });
-  body.append(consoleCard, draw.card, result, audit);
+  body.append(alerts, consoleCard, draw.card, result, audit);
 
   async function pause() {
     const reason = await confirmDialog({ title: "暂停评标？",

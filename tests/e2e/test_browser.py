@@ -362,7 +362,7 @@ async def test_supervisor_verifies_inclusion_proofs_in_the_page(
     demo: tuple[str, dict[str, str]],
 ) -> None:
     require_browser()
-    _, links = demo
+    base, links = demo
     console = Console()
     async with chromium() as browser:
         page = await new_page(browser, console, "supervisor")
@@ -393,6 +393,18 @@ async def test_supervisor_verifies_inclusion_proofs_in_the_page(
             doc["entry"] = forged
             doc["entry_base64"] = base64.b64encode(forged.encode()).decode()
             await route.fulfill(response=response, json=doc)
+
+        # Alerts arrive live: a venue pauses the session.
+        js = token_of(link(links, "副场操作员 secondary operator (苏州)"))
+        sid = await session_id(base, js)
+        await rest(
+            base,
+            js,
+            "POST",
+            f"/api/sessions/{sid}/commands",
+            {"command": "pause", "reason": "苏州副场视频链路中断"},
+        )
+        await page.locator("#alerts", has_text="评标暂停：苏州副场视频链路中断").wait_for()
 
         await page.route(f"**/audit/entries/{target}", tamper)
         await page.get_by_role("button", name=f"验证第 {target + 1} 条记录").click()

@@ -55,3 +55,14 @@ test("a stored sheet comes back as the strings a person typed", () => {
   assert.deepEqual(valuesFromSheet({ bids: { B1: { T1: "34.50", responsive: true, adjustment_fen: -120050 } } }),
     { B1: { T1: "34.50", responsive: true, adjustment: "-1200.5" } });
 });
+
+test("lowest evaluated price: responsiveness and an adjustment in yuan, exact fen", () => {
+  const lep = { ...session, method: "lowest_evaluated_price", qualified: null };
+  const { sheet, errors } = buildSheet(lep, "scoring", {
+    B1: { responsive: true, adjustment: "-1200.50" }, B2: { responsive: false, adjustment: "" },
+    B3: { responsive: true, adjustment: "1e3" },
+  });
+  assert.deepEqual(sheet.bids.B1, { responsive: true, adjustment_fen: -120050 });
+  assert.deepEqual(sheet.bids.B2, { responsive: false, adjustment_fen: 0 });
+  assert.deepEqual(errors.map((e) => [e.field, e.label]), [["bids/B3/adjustment_fen", "B3 价格调整"]]);
+});
