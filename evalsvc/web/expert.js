@@ -197,7 +197,8 @@ export function mount(ctx) {
   client.on("outbox-error", (_id, err) => {
     const label = err.field ? fieldLabel(session, err.field) : "";
     const message = err.code === "invalid_input" ? "服务器不接受此值，请检查" : ERROR_ZH[err.code] || "提交失败";
-    markErrors([{ field: err.field, label: label || "评审表", message }]);
+    if ($("sheet-errors") && !sheetCard.hidden) markErrors([{ field: err.field, label: label || "评审表", message }]);
+    else showProblem(`评审表未能提交：${message}`); // the stage moved on while it waited
     renderStatus();
   });
   client.on("status", renderStatus);

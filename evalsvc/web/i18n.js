@@ -29,8 +29,12 @@ export const EVENT_ZH = {
   "sheet.submitted": "提交评审表", "sheets.opened": "评审表开启", "stage.locked": "阶段锁定",
   "deviation.explained": "偏离说明", "dissent.recorded": "记录不同意见", "report.signed": "签署评标报告",
   "report.signatures_cleared": "报告签名作废", "auth.login": "证书登录", "pki.trust_loaded": "加载信任根",
-  "draw.opened": "开始抽取", "draw.committed": "提交随机数承诺", "draw.revealed": "公开随机数",
-  "draw.completed": "抽取完成", "invitation.answered": "专家答复邀请",
+  "draw.opened": "开启抽取仪式", "draw.committed": "提交随机数承诺", "draw.revealed": "公开随机数",
+  "draw.seeded": "生成抽取种子", "draw.drawn": "抽取专家", "draw.failed": "抽取失败",
+  "draw.seat_exhausted": "候补已用尽", "draw.approved": "监督批准重新抽取",
+  "invitation.sent": "发出邀请", "invitation.accepted": "专家接受邀请", "invitation.declined": "专家谢绝邀请",
+  "invitation.expired": "邀请超时", "invitation.withdrawn": "撤回邀请",
+  "designation.requested": "申请指定专家", "designation.approved": "批准指定专家", "designation.rejected": "驳回指定专家",
 };
 
 // Field names of the session and command documents, for error messages.

@@ -192,7 +192,13 @@ async function openSession(id) {
   client.on("event", (e) => addEvent(e));
   client.on("session", async (s) => {
     renderHeader(s);
-    await workspace.update(s);
+    try {
+      await workspace.update(s);
+    } catch (err) {
+      // A read behind the document failed (the link dropped): the next event re-renders.
+      if (!(err instanceof ApiError)) throw err;
+      if (err.code !== "network") showProblem(ERROR_ZH[err.code] || "读取失败");
+    }
     // Rendered through this seq: lets a test (or a person with devtools) know the screen
     // shows the document that followed an event.
     document.body.dataset.renderedSeq = String(s.last_seq);

@@ -13,7 +13,7 @@ export function resultTable(result, caption) {
     el("th", { scope: "col", class: "num" }, "报价（元）"));
   const rows = result.ranking.map((r) => el("tr", {},
     el("td", {}, String(r.rank), r.tie_unresolved ? el("span", { class: "flag" }, " 并列") : ""),
-    el("td", {}, `${r.bid_id} ${r.bidder}`),
+    el("td", { class: "wrap" }, `${r.bid_id} ${r.bidder}`),
     ...(lep ? [el("td", { class: "num" }, yuan(r.evaluated_price_fen))] : [
       el("td", { class: "num" }, r.technical), el("td", { class: "num" }, r.commercial),
       el("td", { class: "num" }, r.price_score), el("td", { class: "num" }, el("strong", {}, r.total))]),

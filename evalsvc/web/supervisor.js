@@ -55,7 +55,7 @@ export function mount(ctx) {
   const audit = el("section", { class: "card", id: "audit", "aria-labelledby": "audit-h" },
     el("h2", { id: "audit-h" }, "审计日志"),
     el("p", {}, "检查点由日志密钥签名、各副场见证人联署；每一条记录的包含证明都在本浏览器内用 SHA-256 重新计算，不依赖服务器的结论。"),
-    el("button", { type: "button", onclick: () => openAudit() }, "打开审计日志"));
+    el("button", { type: "button", onclick: () => openAudit().catch((err) => showProblem(ERROR_ZH[err.code] || "无法读取审计日志")) }, "打开审计日志"));
   const draw = drawCard({ me, showProblem });
   body.append(alerts, consoleCard, draw.card, result, audit);
 

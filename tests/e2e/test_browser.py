@@ -184,7 +184,7 @@ async def test_expert_keeps_typed_values_and_the_outbox_delivers_once(
         stored = await rest(base, other, "POST", f"/api/sessions/{sid}/sheets", sheet)
         await page.locator("#events li", has_text="第 1 席 · 详细评审（评分） · 第 2 版").wait_for()
         await page.wait_for_function(
-            f"Number(document.body.dataset.renderedSeq) >= {stored['seq']}"
+            f"() => Number(document.body.dataset.renderedSeq) >= {stored['seq']}"
         )
         assert await page.get_by_label("B1 技术方案", exact=True).input_value() == "35.5"
         assert await page.get_by_label("B2 商务条款响应", exact=True).input_value() == "9"
@@ -619,11 +619,14 @@ async def test_a_session_runs_from_the_draw_ceremony_to_the_seal_in_browsers_onl
         async def as_expert(token: str) -> Any:
             page = await new_page(browser, console, "expert-day")
             await page.goto(f"{base}/#token={token}")
-            await (
-                page.get_by_text("实时同步")
-                .or_(page.get_by_role("heading", name="评标邀请"))
-                .first.wait_for()
+            # The list is filled, then a single session opens by itself. The same pool serves
+            # the demo's session: an expert drawn for both sees two and picks this one.
+            await page.wait_for_function(
+                "() => document.getElementById('session-list').children.length > 0"
             )
+            listed = page.locator("#session-list button.link")
+            if await listed.count() > 1:
+                await listed.filter(has_not_text="智慧水务").first.click()
             return page
 
         for i, (_, tok) in enumerate(experts):
@@ -649,8 +652,14 @@ async def test_a_session_runs_from_the_draw_ceremony_to_the_seal_in_browsers_onl
             "() => [...document.querySelectorAll('button')].some("
             "b => b.textContent === '开始评审' && !b.disabled)"
         )
+        # An expert waiting at the workstation sees the sheet appear when evaluation starts.
+        waiting = await as_expert(experts[0][1])
+        await waiting.get_by_text("已签到").wait_for()
         await start.click()
         await sh.get_by_role("dialog").get_by_role("button", name="确认开始评审").click()
+        await waiting.get_by_role("heading", name="我的评审表 — 资格审查").wait_for()
+        await waiting.context.close()
+        await sh.locator("#s-state", has_text="评审中 · 资格审查").wait_for()
 
         async def every_expert_submits(stage: str, fill: bool) -> None:
             for i, (_, tok) in enumerate(experts):
