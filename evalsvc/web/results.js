@@ -25,10 +25,18 @@ export function resultTable(result, caption) {
 /** Deviations, explanations and dissents as sentences. */
 export function notes(result, { explanations = [], dissents = [], share = null } = {}) {
   // The session document lists [seat, bid, text] / [seat, text]; the aggregation and the
-  // report list objects. Either is accepted; the aggregation's own lists win.
+  // report list objects, possibly as of an earlier moment. Both are read, once each.
   const obj = (x, keys) => (Array.isArray(x) ? Object.fromEntries(keys.map((k, i) => [k, x[i]])) : x);
-  explanations = (result.explanations || explanations).map((x) => obj(x, ["seat", "bid_id", "text"]));
-  dissents = (result.dissents || dissents).map((x) => obj(x, ["seat", "text"]));
+  const merge = (a, b, keys, same) => {
+    const out = [];
+    for (const x of [...(a || []), ...(b || [])].map((y) => obj(y, keys))) {
+      if (!out.some((y) => same(x, y))) out.push(x);
+    }
+    return out;
+  };
+  explanations = merge(result.explanations, explanations, ["seat", "bid_id", "text"],
+    (x, y) => x.seat === y.seat && x.bid_id === y.bid_id);
+  dissents = merge(result.dissents, dissents, ["seat", "text"], (x, y) => x.seat === y.seat && x.text === y.text);
   const box = el("div", { class: "notes" });
   const devs = result.deviations || [];
   if (devs.length) {

@@ -286,7 +286,7 @@ async def test_operator_locks_experts_read_and_sign_and_a_dissent_voids_a_signat
             "() => [...document.querySelectorAll('button')].some("
             "b => b.textContent === '生成评标报告' && !b.disabled)"
         )
-        assert "监测点位要求" in await op.locator("#ws-body").inner_text()
+        await op.locator("#ws-body", has_text="监测点位要求").wait_for()
         await report_button.click()
         await op.get_by_role("dialog").get_by_role("button", name="确认生成评标报告").click()
         seal = op.get_by_role("button", name="封存")
