@@ -564,7 +564,12 @@ async def test_a_session_runs_from_the_draw_ceremony_to_the_seal_in_browsers_onl
         assert "校验位不对（应为 C）" in await sh.locator("#d-uscc-err").inner_text()
         await check_screen(sh, "draw-open")
         await sh.get_by_label("招标人统一社会信用代码").fill("11310000MB2F3E4D5C")
-        await sh.get_by_label("承诺截止时间").fill(await local_time_in(sh, 12))
+        # Long enough for three parties to commit on a loaded machine; the reveals wait
+        # for the page's clock to pass it (no fixed sleep).
+        await sh.get_by_label("承诺截止时间").fill(await local_time_in(sh, 30))
+        commit_deadline_ms = await sh.evaluate(
+            "() => new Date(document.getElementById('d-commit').value).getTime()"
+        )
         await sh.get_by_label("公开截止时间").fill(await local_time_in(sh, 600))
         await sh.get_by_role("button", name="开启抽取仪式").click()
         await sh.get_by_role("dialog").get_by_role("button", name="确认开启").click()
@@ -585,7 +590,9 @@ async def test_a_session_runs_from_the_draw_ceremony_to_the_seal_in_browsers_onl
         assert "监督" in await parties.inner_text()
         await check_screen(pages["js"], "draw-ceremony-secondary")
         # Reveals open after the commitment deadline; the supervisor reveals last.
-        await sh.wait_for_timeout(12_000)
+        await sh.wait_for_function(
+            f"() => Date.now() > {commit_deadline_ms} + 1000", timeout=60_000, polling=500
+        )
         for name in ("sh", "js", "sup"):
             page = pages[name]
             await page.get_by_role("button", name="公开随机数").click()
