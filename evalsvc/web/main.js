@@ -123,12 +123,33 @@ async function answer(inv, accept, where) {
   await listSessions();
 }
 
+// The list's own live links (supervisors: the console of every session), one per row.
+let watchers = [];
+
+function stopWatchers() {
+  for (const w of watchers) w.stop();
+  watchers = [];
+}
+
 async function listSessions() {
+  stopWatchers();
   const data = await get("/api/sessions");
   const list = $("session-list");
   list.replaceChildren(...data.sessions.map((s) => el("li", {},
     el("button", { type: "button", class: "link", onclick: () => openSession(s.id) }, s.title || UNNAMED),
-    el("span", { class: "muted" }, ` ${stateLabel(s)}`))));
+    el("span", { class: "muted", id: `state-${s.id}` }, ` ${stateLabel(s)}`))));
+  if (me.role === "supervisor" && data.sessions.length > 1) {
+    // A live console, not a stale list: each row follows its session over the WebSocket.
+    for (const s of data.sessions) {
+      const w = new SessionClient({ sessionId: s.id, token: () => tokenStore.get(sessionStorage), get });
+      w.on("session", (doc) => {
+        const span = document.getElementById(`state-${s.id}`);
+        if (span) span.textContent = ` ${stateLabel(doc)}${doc.paused ? `：${doc.paused.reason}` : ""}`;
+      });
+      w.start();
+      watchers.push(w);
+    }
+  }
   if (!data.sessions.length) list.append(el("li", {}, "暂无您可查看的评标项目"));
   if (me.role === "operator") {
     list.append(el("li", {}, el("button", { type: "button", class: "secondary", onclick: () => {
@@ -178,6 +199,7 @@ function addEvent(e) {
 }
 
 async function openSession(id) {
+  stopWatchers();
   if (client) closeSession();
   const ws = $("workspace");
   ws.hidden = false;
@@ -240,6 +262,7 @@ async function signOut() {
     if (!ok) return;
   }
   closeSession();
+  stopWatchers();
   clearAll(localStorage);
   tokenStore.clear(sessionStorage);
   setToken("");
@@ -256,8 +279,8 @@ async function signOut() {
   $("token").focus();
 }
 
-window.addEventListener("offline", () => client && client.offline());
-window.addEventListener("online", () => client && client.online());
+window.addEventListener("offline", () => [client, ...watchers].forEach((c) => c && c.offline()));
+window.addEventListener("online", () => [client, ...watchers].forEach((c) => c && c.online()));
 
 $("login-form").addEventListener("submit", (ev) => {
   ev.preventDefault();

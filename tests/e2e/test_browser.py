@@ -410,6 +410,17 @@ async def test_supervisor_verifies_inclusion_proofs_in_the_page(
         await page.get_by_role("button", name=f"验证第 {target + 1} 条记录").click()
         await page.locator(f"#v-{target}", has_text="验证失败").wait_for()
         assert "根哈希" in await page.locator(f"#v-{target}").inner_text()
+
+        # With two sessions the list is a live console: each row follows its session.
+        primary = token_of(link(links, "主场操作员"))
+        await rest(base, primary, "POST", "/api/sessions", NEW_SESSION)
+        await page.get_by_role("button", name="返回项目列表").click()
+        row = page.locator("#session-list li", has_text="智慧水务")
+        await row.get_by_text("苏州副场视频链路中断").wait_for()
+        await check_screen(page, "supervisor-sessions")
+        await rest(base, primary, "POST", f"/api/sessions/{sid}/commands", {"command": "resume"})
+        await row.get_by_text("评审中 · 详细评审（评分）").wait_for()
+        assert "草稿" in await page.locator("#session-list").inner_text()
     console.assert_clean()
 
 
