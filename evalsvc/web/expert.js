@@ -23,12 +23,14 @@ export function mount(ctx) {
   let sheetKey = null; // what the built form is for: stage, seat, bids, criteria
   let drafts = null;
   let own = []; // own submitted sheets (GET …/progress)
+  let ownSeq = null; // the document seq they were read at
   let resultKey = null;
   let reportKey = null;
   let voided = ""; // why this expert's signature no longer stands, once a dissent cleared it
 
   const seatCard = el("section", { class: "card", "aria-labelledby": "seat-h" },
-    el("h2", { id: "seat-h" }, "我的席位"), el("p", { id: "seat-line" }));
+    el("h2", { id: "seat-h" }, "我的席位"), el("p", { id: "seat-line" }),
+    el("div", { id: "own-summary" }));
   const sheetCard = el("section", { class: "card", id: "sheet-card", "aria-labelledby": "sheet-h", hidden: true });
   const resultCard = el("section", { class: "card", id: "result-card", "aria-labelledby": "result-h", hidden: true });
   const reportCard = el("section", { class: "card", id: "report-card", "aria-labelledby": "report-h", hidden: true });
@@ -210,6 +212,28 @@ export function mount(ctx) {
     } catch {
       // Shown by the live status; the form keeps its values.
     }
+    renderSummary();
+  }
+
+  /** What this expert has submitted, stage by stage: the latest version and its totals. */
+  function renderSummary() {
+    const box = $("own-summary");
+    if (!box || !session) return;
+    const lines = [];
+    for (const stage of ["qualification", "scoring"]) {
+      const last = lastOwn(stage);
+      if (!last) continue;
+      let detail = "";
+      if (stage === "qualification") {
+        const failed = Object.entries(last.sheet.bids).filter(([, v]) => Object.values(v).includes(false)).map(([b]) => b);
+        detail = failed.length ? `，不通过：${failed.join("、")}` : "，全部通过";
+      } else if (session.method === "weighted_scoring") {
+        const totals = runningTotals(session, "scoring", valuesFromSheet(last.sheet));
+        detail = `：${Object.entries(totals).map(([b, t]) => `${b} ${t.total} 分`).join("，")}`;
+      }
+      lines.push(el("li", {}, `${STAGE_ZH[stage]} 第 ${last.version} 版${detail}`));
+    }
+    box.replaceChildren(...(lines.length ? [el("h3", {}, "我已提交的评审表"), el("ul", {}, lines)] : []));
   }
 
   // --- result, explanations, report ---------------------------------------------------------
@@ -334,6 +358,10 @@ export function mount(ctx) {
       sheetKey = null;
     }
     renderStatus();
+    if (ownSeq !== s.last_seq) {
+      ownSeq = s.last_seq;
+      await loadOwn();
+    }
     await renderResult(s);
     await renderReport(s);
   }

@@ -212,6 +212,9 @@ async def test_expert_keeps_typed_values_and_the_outbox_delivers_once(
         await page.reload()
         await page.get_by_text("已提交第 1 版").wait_for()
         await page.wait_for_timeout(500)
+        summary_text = await page.locator("#own-summary").inner_text()
+        assert "详细评审（评分） 第 1 版：B1 52 分，B2 51 分，B3 50.5 分" in summary_text
+        assert "资格审查 第 1 版，全部通过" in summary_text
         (event,) = await scoring_events_of(base, token, sid, 6)
         assert event["payload"]["version"] == 1
         progress = await rest(base, token, "GET", f"/api/sessions/{sid}/progress")
