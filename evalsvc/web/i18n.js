@@ -11,6 +11,13 @@ export const STAGE_ZH = { qualification: "资格审查", scoring: "详细评审�
 export const METHOD_ZH = { weighted_scoring: "综合评估法", lowest_evaluated_price: "经评审的最低投标价法" };
 export const CATEGORY_ZH = { qualification: "资格（通过/不通过）", technical: "技术", commercial: "商务", price: "价格" };
 export const ROLE_ZH = { operator: "操作员", expert: "专家", supervisor: "监督" };
+// docs/scoring.md "Price formulas" (main: formulas14).
+export const FORMULA_ZH = {
+  lowest_price_ratio: "低价优先法（最低有效报价为评标基准价）", average_benchmark: "评标基准价法",
+  lowest_evaluated_price: "经评审的最低投标价法",
+};
+// Check points of the pattern alerts (docs/alerts.md, main: alerts16).
+export const POINT_ZH = { bids: "投标文件", qualification: "资格审查", scoring: "详细评审", report: "评标报告" };
 export const REGION_ZH = { SH: "上海", JS: "江苏", ZJ: "浙江", AH: "安徽" };
 
 export const ERROR_ZH = {
@@ -34,6 +41,7 @@ export const EVENT_ZH = {
   "draw.seat_exhausted": "候补已用尽", "draw.approved": "监督批准重新抽取",
   "invitation.sent": "发出邀请", "invitation.accepted": "专家接受邀请", "invitation.declined": "专家谢绝邀请",
   "invitation.expired": "邀请超时", "invitation.withdrawn": "撤回邀请",
+  "pool.evaluations_recorded": "专家库记录本次评标", "alerts.checked": "预警检查",
   "designation.requested": "申请指定专家", "designation.approved": "批准指定专家", "designation.rejected": "驳回指定专家",
 };
 

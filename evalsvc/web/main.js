@@ -160,7 +160,11 @@ async function listSessions() {
     } }, "登记新项目")));
   }
   $("sessions").hidden = false;
-  if (data.sessions.length === 1 && !client && !listedOnce) await openSession(data.sessions[0].id);
+  // One session, or one still running beside sealed or aborted ones: open it by itself
+  // (the first time only); the list stays for the others.
+  const running = data.sessions.filter((s) => s.state !== "sealed" && s.state !== "aborted");
+  const only = data.sessions.length === 1 ? data.sessions[0] : running.length === 1 ? running[0] : null;
+  if (only && !client && !listedOnce) await openSession(only.id);
   listedOnce = true;
 }
 

@@ -1,7 +1,7 @@
 // The committee's result (aggregation or report), the same table for every role.
 
 import { el } from "./dom.js";
-import { seatLabel, yuan } from "./i18n.js";
+import { FORMULA_ZH, seatLabel, yuan } from "./i18n.js";
 
 /** A table of the ranking; `result` is an aggregation document (GET …/aggregation). */
 export function resultTable(result, caption) {
@@ -18,8 +18,15 @@ export function resultTable(result, caption) {
       el("td", { class: "num" }, r.technical), el("td", { class: "num" }, r.commercial),
       el("td", { class: "num" }, r.price_score), el("td", { class: "num" }, el("strong", {}, r.total))]),
     el("td", { class: "num" }, yuan(r.price_fen))));
-  return el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "可横向滚动的表格" }, el("table", {}, el("caption", {}, caption), el("thead", {}, head),
-    el("tbody", {}, rows)));
+  // How the price score was computed, where the aggregation says (price_basis) or the
+  // rules name the formula.
+  const basis = result.price_basis || [];
+  const formula = lep ? `评标方法：${FORMULA_ZH.lowest_evaluated_price}` : basis.length
+    ? `价格分：${basis.map((b) => `${FORMULA_ZH[b.formula] || "其他公式"}，评标基准价 ${yuan(b.benchmark_fen)} 元`).join("；")}`
+    : "";
+  return el("div", {}, el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "可横向滚动的表格" },
+    el("table", {}, el("caption", {}, caption), el("thead", {}, head), el("tbody", {}, rows))),
+  formula ? el("p", { class: "muted price-basis" }, formula) : "");
 }
 
 /** Deviations, explanations and dissents as sentences. */

@@ -6,7 +6,7 @@
 
 import { api, get } from "./api.js";
 import { announce, confirmDialog, el } from "./dom.js";
-import { ERROR_ZH, EVENT_ZH, seatLabel, venueLabel } from "./i18n.js";
+import { ERROR_ZH, EVENT_ZH, POINT_ZH, seatLabel, venueLabel } from "./i18n.js";
 import { committeeTable, stageProgress, venueLinks } from "./committee.js";
 import { drawCard } from "./draw.js";
 import { notes, resultTable } from "./results.js";
@@ -43,6 +43,15 @@ export function mount(ctx) {
       text = `证书登录（${p.role === "expert" ? seatLabel(p.seat) : venueLabel(session, p.venue_id)}）的吊销状态未能确认`;
     } else if (e.event === "session.state_changed" && String(p.to).startsWith("paused")) {
       text = `评标暂停：${p.reason || "未说明原因"}`;
+    } else if (e.event === "alerts.checked" && !p.masked && (p.alerts || []).length) {
+      // Pattern alerts (docs/alerts.md): supervisors only; others get {"masked": true}.
+      const subject = (a) => {
+        const x = a.subject || {};
+        const seats = x.seats ? x.seats.map(seatLabel).join("、") : "";
+        const bids = x.bids ? `投标 ${x.bids.join("、")}` : "";
+        return [seats, bids].filter(Boolean).join(" · ");
+      };
+      text = `${POINT_ZH[p.point] || "检查"}预警：${p.alerts.map((a) => `${a.title}（${subject(a)}）`).join("；")}`;
     } else if (e.event === "report.signatures_cleared") {
       text = `${seatLabel(p.by_seat)}记录不同意见，${(p.seats || []).map(seatLabel).join("、")}的签名作废`;
     }
