@@ -34,15 +34,17 @@ export function committeeTable(s, progress, presence, { canCheckIn = () => false
     if (!seat.checked_in && checkIn && canCheckIn(seat)) {
       action.append(el("button", { type: "button", onclick: () => checkIn(seat.index) }, `为${seatLabel(seat.index)}签到`));
     }
+    const leader = s.leader === seat.index ? "（组长）" : "";
     return el("tr", {},
-      el("th", { scope: "row" }, seatLabel(seat.index)), el("td", {}, venueLabel(s, seat.venue_id)), el("td", {}, who),
+      el("th", { scope: "row" }, seatLabel(seat.index) + leader), el("td", {}, venueLabel(s, seat.venue_id)), el("td", {}, who),
       el("td", {}, seat.checked_in ? "已签到" : "未签到"),
+      el("td", {}, seat.declared ? "已承诺 · 已声明" : seat.pledged ? "已承诺 · 未声明" : seat.checked_in ? "未承诺" : "—"),
       el("td", {}, presence ? (online.seats.has(seat.index) ? "在线" : "离线") : "—"),
       el("td", {}, version(v.qualification)), el("td", {}, version(v.scoring)), action);
   });
   return el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "可横向滚动的表格" }, el("table", { class: "committee" },
     el("caption", {}, "评标委员会"),
-    el("thead", {}, el("tr", {}, ...["席位", "场地", "专家", "签到", "在线", "资格审查", "详细评审", "操作"].map((h) => el("th", { scope: "col" }, h)))),
+    el("thead", {}, el("tr", {}, ...["席位", "场地", "专家", "签到", "承诺书与回避", "在线", "资格审查", "详细评审", "操作"].map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, rows)));
 }
 

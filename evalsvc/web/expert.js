@@ -8,6 +8,7 @@ import { CATEGORY_ZH, ERROR_ZH, STAGE_ZH, fieldLabel, seatLabel, venueLabel } fr
 import { notes, resultTable } from "./results.js";
 import { buildSheet, runningTotals, stageBids, stageCriteria, valuesFromSheet } from "./sheet.js";
 import { Drafts, messageId } from "./store.js";
+import { effectiveState, electionLine, refusalCard, reportButtons, seatWithVenue } from "./steps.js";
 
 const GUIDANCE = {
   technical: "依据投标文件技术部分和评分细则打分",
@@ -34,7 +35,223 @@ export function mount(ctx) {
   const sheetCard = el("section", { class: "card", id: "sheet-card", "aria-labelledby": "sheet-h", hidden: true });
   const resultCard = el("section", { class: "card", id: "result-card", "aria-labelledby": "result-h", hidden: true });
   const reportCard = el("section", { class: "card", id: "report-card", "aria-labelledby": "report-h", hidden: true });
-  body.append(seatCard, sheetCard, resultCard, reportCard);
+  // After check-in: the pledge, the declaration bid by bidder, the leader vote.
+  const stepsCard = el("section", { class: "card", id: "steps-card", "aria-labelledby": "steps-h", hidden: true });
+  // The leader's duties: re-review requests, and refusals after the signing deadline.
+  const leaderCard = el("section", { class: "card", id: "leader-card", "aria-labelledby": "leader-h", hidden: true });
+  const refusalBox = el("div");
+  body.append(seatCard, stepsCard, sheetCard, resultCard, reportCard, leaderCard, refusalBox);
+  let stepsKey = null;
+  let pledge = null; // GET …/pledge, read once
+  let leaderKey = null;
+  let timer = null;
+
+  // --- the committee's steps (docs/scoring.md "Check-in, pledge and recusal", "Leader election")
+
+  async function renderSteps(s, mySeat) {
+    const show = effectiveState(s) === "checking_in" && mySeat && mySeat.checked_in;
+    stepsCard.hidden = !show;
+    if (!show) {
+      stepsKey = null;
+      return;
+    }
+    const e = s.election;
+    const voted = Boolean(e && e.ballots.some((b) => b.seat === mySeat.index));
+    const phase = !mySeat.pledged ? "pledge" : !mySeat.declared ? "declare" : e && !voted ? `vote-${e.round}` : "wait";
+    const key = [phase, mySeat.index, (s.bidders || []).map((b) => b.id).join(","), e ? e.candidates.join(",") : ""].join("|");
+    if (key !== stepsKey) {
+      stepsKey = key;
+      const head = el("h2", { id: "steps-h" }, "承诺书、回避声明与推选组长");
+      const steps = el("ol", { class: "steps" }, ...[["pledge", "签署承诺书"], ["declare", "回避声明"], ["vote", "推选组长"]].map(([k, t]) =>
+        el("li", { class: phase.startsWith(k) ? "current" : "", "aria-current": phase.startsWith(k) ? "step" : null }, t)));
+      let part;
+      if (phase === "pledge") part = await pledgeForm(s);
+      else if (phase === "declare") part = declarationForm(s);
+      else if (phase.startsWith("vote")) part = ballotForm(s, e);
+      else part = el("p", {}, "您已签署承诺书并提交回避声明。");
+      stepsCard.replaceChildren(head, steps, part, el("p", { id: "steps-status", class: "muted", role: "status" }));
+    }
+    const lines = [];
+    if (voted) lines.push(`您已投出第 ${e.round} 轮选票（密封，计票时公开）。`);
+    const line = electionLine(s);
+    if (line) lines.push(line);
+    else if (phase === "wait") lines.push("等待主场开始推选组长。");
+    if (phase === "wait" && s.leader !== null && s.leader !== undefined) lines.push("等待主场开始评审。");
+    $("steps-status").textContent = lines.join(" ");
+  }
+
+  async function pledgeForm(s) {
+    if (!pledge) pledge = await get(`/api/sessions/${s.id}/pledge`);
+    const err = el("span", { id: "pledge-err", class: "field-error", hidden: true });
+    const box = el("input", { type: "checkbox", id: "pledge-read", "aria-describedby": "pledge-err" });
+    const form = el("form", { novalidate: true, "aria-labelledby": "pledge-h" },
+      el("h3", { id: "pledge-h" }, `评标专家承诺书（版本 ${pledge.version}）`),
+      el("div", { class: "pledge-text", tabindex: "0", role: "document", "aria-labelledby": "pledge-h" }, pledge.text),
+      el("p", { class: "digest" }, `承诺书 SHA-256：${pledge.sha256}`),
+      el("div", { class: "check" }, box, el("label", { for: "pledge-read" }, "本人已阅读以上承诺书，承诺遵守"), err),
+      el("div", { class: "actions" }, el("button", { type: "submit" }, "签署承诺书")));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      if (!box.checked) {
+        err.textContent = "请先阅读承诺书并勾选确认";
+        err.hidden = false;
+        box.setAttribute("aria-invalid", "true");
+        box.focus();
+        return;
+      }
+      await command({ command: "accept_pledge", sha256: pledge.sha256 }, "已签署承诺书");
+    });
+    return form;
+  }
+
+  function declarationForm(s) {
+    const bidders = s.bidders || [];
+    const summary = el("div", { id: "decl-errors", class: "error-summary", role: "alert", tabindex: "-1", hidden: true });
+    const form = el("form", { id: "decl-form", novalidate: true, "aria-labelledby": "decl-h" },
+      el("h3", { id: "decl-h" }, "回避声明"), summary,
+      el("p", { class: "muted" }, "请逐一声明与每家投标人是否存在利害关系（评标委员会和评标方法暂行规定 第12条）。存在利害关系的，您将回避本项目，由候补专家替补。"));
+    for (const b of bidders) {
+      const id = safeId(b.id);
+      const reasonId = `decl-${id}-reason`;
+      const errId = `decl-${id}-err`;
+      const radio = (value, text) => {
+        const rid = `decl-${id}-${value}`;
+        return el("div", { class: "check" }, el("input", { type: "radio", id: rid, name: `decl-${id}`, value, "aria-describedby": errId }),
+          el("label", { for: rid }, text));
+      };
+      form.append(el("fieldset", { class: "bid" }, el("legend", {}, `${b.id} ${b.bidder}`),
+        radio("no", "无利害关系"), radio("yes", "存在利害关系，申请回避"),
+        el("label", { for: reasonId }, `${b.bidder} 回避原因（存在利害关系时填写）`),
+        el("textarea", { id: reasonId, rows: "2", "aria-describedby": errId }),
+        el("span", { id: errId, class: "field-error", hidden: true })));
+    }
+    form.append(el("div", { class: "actions" }, el("button", { type: "submit" }, "提交回避声明")));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const declarations = [];
+      const errors = [];
+      for (const b of bidders) {
+        const id = safeId(b.id);
+        const choice = form.querySelector(`input[name="decl-${id}"]:checked`);
+        const reason = $(`decl-${id}-reason`).value.trim();
+        const err = $(`decl-${id}-err`);
+        let message = "";
+        let target = `decl-${id}-no`;
+        if (!choice) message = "请选择是否存在利害关系";
+        else if (choice.value === "yes" && !reason) {
+          message = "存在利害关系时须填写回避原因";
+          target = `decl-${id}-reason`;
+        }
+        err.textContent = message;
+        err.hidden = !message;
+        invalid($(`decl-${id}-reason`), Boolean(message) && target.endsWith("reason"));
+        if (message) errors.push({ id: target, label: b.bidder, message });
+        else declarations.push(choice.value === "yes" ? { bid_id: b.id, conflict: true, reason } : { bid_id: b.id, conflict: false });
+      }
+      showErrorSummary(summary, errors, errors.length ? `回避声明未提交：有 ${errors.length} 处需要修改` : "");
+      if (errors.length) return;
+      const conflicts = declarations.filter((d) => d.conflict);
+      const ok = await confirmDialog(conflicts.length
+        ? { title: "声明存在利害关系并回避？", danger: true, confirm: "确认回避",
+          lines: [`您声明与 ${conflicts.map((d) => d.bid_id).join("、")} 存在利害关系。`, "提交后您将回避本项目，席位空出，由候补专家替补；不能撤回。"] }
+        : { title: "提交回避声明？", confirm: "确认提交声明",
+          lines: [`您声明与全部 ${declarations.length} 家投标人均无利害关系。`, "声明写入审计日志，提交后不能修改；如实声明是评标专家的义务。"] });
+      if (ok) await command({ command: "declare_interests", declarations }, conflicts.length ? "已声明回避" : "回避声明已提交");
+    });
+    return form;
+  }
+
+  function ballotForm(s, e) {
+    const err = el("span", { id: "vote-err", class: "field-error", hidden: true });
+    const fs = el("fieldset", { class: "bid", "aria-describedby": "vote-err" },
+      el("legend", {}, `第 ${e.round} 轮：推选评标委员会组长${e.round > 1 ? "（前两名决选）" : ""}`));
+    for (const c of [...e.candidates, null]) {
+      const rid = `vote-${c === null ? "blank" : c}`;
+      fs.append(el("div", { class: "check" }, el("input", { type: "radio", id: rid, name: "vote", value: c === null ? "" : String(c) }),
+        el("label", { for: rid }, c === null ? "弃权（空白票）" : seatWithVenue(s, c))));
+    }
+    const form = el("form", { id: "vote-form", novalidate: true }, fs, err,
+      el("p", { class: "muted" }, "选票密封：计票前任何人（包括监督）都只能看到您已投票，看不到投给了谁。"),
+      el("div", { class: "actions" }, el("button", { type: "submit" }, "投出选票")));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const choice = form.querySelector("input[name=vote]:checked");
+      if (!choice) {
+        err.textContent = "请选择一位候选人或弃权";
+        err.hidden = false;
+        $("vote-" + e.candidates[0]).focus();
+        return;
+      }
+      const candidate = choice.value === "" ? null : Number(choice.value);
+      const ok = await confirmDialog({ title: "投出选票？", confirm: "确认投票",
+        lines: [candidate === null ? "您将投空白票（弃权）。" : `您将推选${seatWithVenue(s, candidate)}为评标委员会组长。`, "投出后本轮不能更改。"] });
+      if (ok) await command({ command: "cast_vote", candidate }, "选票已投出");
+    });
+    return form;
+  }
+
+  // --- the leader (组长): re-review, refusals ----------------------------------------------
+
+  function renderLeader(s, mySeat) {
+    const state = s.state;
+    const leader = mySeat && s.leader === mySeat.index;
+    const show = leader && ["aggregating", "reporting"].includes(state);
+    leaderCard.hidden = !show;
+    const refusals = leader ? refusalCard(s, { command, later }) : null;
+    refusalBox.replaceChildren(...(refusals ? [refusals] : []));
+    if (!show) {
+      leaderKey = null;
+      return;
+    }
+    const r = s.rereview;
+    const key = `${state}|${r ? `${r.seats.join(",")}|${r.reason}` : ""}`;
+    if (key === leaderKey) return;
+    leaderKey = key;
+    const head = el("h2", { id: "leader-h" }, "组长：申请复核");
+    if (r) {
+      leaderCard.replaceChildren(head, el("p", {}, `已申请复核${r.seats.map(seatLabel).join("、")}的评分（原因：${r.reason}），等待监督决定。`));
+      return;
+    }
+    const err = el("span", { id: "rr-err", class: "field-error", hidden: true });
+    const seatsBox = el("fieldset", { class: "bid", "aria-describedby": "rr-err" }, el("legend", {}, "需复核的席位"),
+      ...s.seats.map((x) => el("div", { class: "check" }, el("input", { type: "checkbox", id: `rr-${x.index}`, value: String(x.index) }),
+        el("label", { for: `rr-${x.index}` }, seatWithVenue(s, x.index)))));
+    const reason = el("textarea", { id: "rr-reason", rows: "2", "aria-describedby": "rr-err" });
+    const form = el("form", { id: "rr-form", novalidate: true }, head,
+      el("p", { class: "muted" }, "发现分值汇总错误、评分超出范围或客观分评分不一致等，可申请由相关席位重新评分；监督批准后详细评审对这些席位重新开启，已有签名作废。"),
+      seatsBox, el("label", { for: "rr-reason" }, "复核原因"), reason, err,
+      el("div", { class: "actions" }, el("button", { type: "submit", class: "secondary" }, "申请复核")));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const seats = [...seatsBox.querySelectorAll("input:checked")].map((i) => Number(i.value));
+      const text = reason.value.trim();
+      const message = !seats.length ? "请选择至少一个需复核的席位" : !text ? "请填写复核原因" : "";
+      err.textContent = message;
+      err.hidden = !message;
+      invalid(reason, !text && Boolean(seats.length));
+      if (message) {
+        (seats.length ? reason : seatsBox.querySelector("input")).focus();
+        return;
+      }
+      const ok = await confirmDialog({ title: "申请复核？", confirm: "确认申请复核",
+        lines: [`申请复核${seats.map(seatLabel).join("、")}的评分：${text}`, "申请交监督决定；批准后这些席位重新评分，已有签名作废。"] });
+      if (ok) await command({ command: "request_rereview", stage: "scoring", seats, reason: text }, "复核申请已提交，等待监督决定");
+    });
+    leaderCard.replaceChildren(form);
+  }
+
+  function invalid(node, bad) {
+    if (bad) node.setAttribute("aria-invalid", "true");
+    else node.removeAttribute("aria-invalid");
+  }
+
+  function later(ms) {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = null;
+      if (session) update(session).catch(() => {});
+    }, Math.min(ms, 2 ** 31 - 1));
+  }
 
   // --- the sheet ------------------------------------------------------------------------
 
@@ -303,6 +520,8 @@ export function mount(ctx) {
       parts.push(el("p", { class: "ok-text" }, "您已签署本报告。"));
     }
     parts.push(actions);
+    const files = reportButtons(s, "expert", (err) => showProblem(ERROR_ZH[err.code] || "无法打开评标报告"));
+    if (files) parts.push(files);
     reportCard.replaceChildren(...parts);
   }
 
@@ -342,7 +561,7 @@ export function mount(ctx) {
     session = s;
     const seat = s.you && s.you.seat !== undefined ? s.you.seat : null;
     const mySeat = seat !== null ? s.seats.find((x) => x.index === seat) : null;
-    $("seat-line").textContent = mySeat ? `${seatLabel(seat)} · ${venueLabel(s, mySeat.venue_id)} · ${mySeat.checked_in ? "已签到" : "未签到"}` : "您不在本项目的评标委员会中";
+    $("seat-line").textContent = mySeat ? `${seatLabel(seat)} · ${venueLabel(s, mySeat.venue_id)} · ${mySeat.checked_in ? "已签到" : "未签到"}${s.leader === seat ? " · 评标委员会组长" : ""}` : "您不在本项目的评标委员会中";
     const state = s.state === "paused" ? s.paused.from_state : s.state;
     const stage = state === "evaluating" ? s.stage || (s.paused && s.paused.from_stage) : null;
     if (stage && mySeat) {
@@ -362,10 +581,14 @@ export function mount(ctx) {
       ownSeq = s.last_seq;
       await loadOwn();
     }
+    await renderSteps(s, mySeat);
+    renderLeader(s, mySeat);
     await renderResult(s);
     await renderReport(s);
   }
 
-  return { update, unmount() {} };
+  return { update, unmount() {
+    if (timer) clearTimeout(timer);
+  } };
 }
 

@@ -43,12 +43,19 @@ export const EVENT_ZH = {
   "invitation.expired": "邀请超时", "invitation.withdrawn": "撤回邀请",
   "pool.evaluations_recorded": "专家库记录本次评标", "alerts.checked": "预警检查",
   "designation.requested": "申请指定专家", "designation.approved": "批准指定专家", "designation.rejected": "驳回指定专家",
+  // The committee's steps (docs/scoring.md "Check-in, pledge and recusal" … "Re-review").
+  "pledge.accepted": "签署承诺书", "interests.declared": "回避声明", "seat.vacated": "席位空出（回避）",
+  "invitation.recused": "回避", "invitation.skipped": "跳过候补",
+  "election.opened": "推选组长：开始投票", "vote.cast": "投票（密封）", "election.round_closed": "本轮计票",
+  "leader.elected": "组长当选", "report.refusal_recorded": "记录拒签", "report.deemed_agreed": "视为同意",
+  "rereview.requested": "申请复核", "rereview.approved": "批准复核", "rereview.rejected": "驳回复核",
 };
 
 // Field names of the session and command documents, for error messages.
 export const FIELD_ZH = {
   reason: "暂停原因", text: "说明", seat: "席位", bid_id: "投标", stage: "评审阶段",
-  report_sha256: "报告摘要", command: "操作",
+  report_sha256: "报告摘要", command: "操作", sha256: "承诺书摘要", declarations: "回避声明",
+  candidate: "候选席位", note: "委员会书面记录", seats: "复核席位", approve: "复核决定",
 };
 
 /** "第 1 席": seats are counted from 1 for people (index 0 in the documents). */
@@ -110,6 +117,9 @@ export function yuan(fen) {
 export function describeEvent(session, e) {
   const p = e.payload || {};
   let what = EVENT_ZH[e.event] || "其他事件";
+  // An event whose payload this role may not see (四不知; alerts: supervisors only,
+  // docs/alerts.md) arrives as {masked: true}.
+  if (p.masked && Object.keys(p).length === 1) return what + (e.event === "alerts.checked" ? "（仅监督可见）" : "（不可见）");
   switch (e.event) {
     case "session.state_changed":
       what += `：${stateCode(p.from)} → ${stateCode(p.to)}`;
@@ -140,8 +150,51 @@ export function describeEvent(session, e) {
     case "deviation.explained":
       what += `：${seatLabel(p.seat)} · ${p.bid_id || ""}`;
       break;
+    case "pledge.accepted":
+      what += `：${seatLabel(p.seat)} · 版本 ${p.version}`;
+      break;
+    case "interests.declared":
+      what += `：${seatLabel(p.seat)} · ${p.conflict ? `存在利害关系${p.conflicts ? `（${p.conflicts.map((c) => c.bid_id).join("、")}）` : ""}` : "无利害关系"}`;
+      break;
+    case "seat.vacated":
+      what += `：${seatLabel(p.seat)}，待候补专家替补`;
+      break;
+    case "election.opened":
+      what += `：第 ${p.round} 轮，候选 ${(p.candidates || []).map(seatLabel).join("、")}${p.runoff ? "（前两名决选）" : ""}`;
+      break;
+    case "vote.cast":
+      what += `：第 ${p.round} 轮 · ${seatLabel(p.seat)}`;
+      break;
+    case "election.round_closed":
+      what += `：第 ${p.round} 轮 · ${Object.entries(p.tally || {}).map(([k, v]) => `${seatLabel(k)} ${v} 票`).join("，") || "无有效票"}，弃权 ${p.blank}`;
+      break;
+    case "leader.elected":
+      what += `：${seatLabel(p.seat)}（${LEADER_BY_ZH[p.by] || "选举"}）`;
+      break;
+    case "report.refusal_recorded":
+    case "report.deemed_agreed":
+      what += `：${seatLabel(p.seat)}${p.note ? ` · ${p.note}` : ""}`;
+      break;
+    case "rereview.requested":
+    case "rereview.approved":
+    case "rereview.rejected":
+      what += `：${(p.seats || []).map(seatLabel).join("、")} · ${p.reason || ""}${p.decision ? `（监督意见：${p.decision}）` : ""}`;
+      break;
+    case "alerts.checked":
+      what += `：${POINT_ZH[p.point] || "检查"} · ${(p.alerts || []).length} 条预警${(p.alerts || []).length ? `：${p.alerts.map((a) => `${a.title}（${alertSubject(a)}）`).join("；")}` : ""}`;
+      break;
     default:
       break;
   }
   return what;
+}
+
+const LEADER_BY_ZH = { majority: "过半数", runoff: "决选", lot: "抽签" };
+
+/** Who an alert names: "第 2 席、第 3 席 · 投标 B1、B2". */
+export function alertSubject(a) {
+  const x = (a && a.subject) || {};
+  const seats = x.seats ? x.seats.map(seatLabel).join("、") : "";
+  const bids = x.bids ? `投标 ${x.bids.join("、")}` : "";
+  return [seats, bids].filter(Boolean).join(" · ");
 }

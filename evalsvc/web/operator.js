@@ -10,6 +10,7 @@ import { committeeTable, stageProgress, venueLinks } from "./committee.js";
 import { drawCard } from "./draw.js";
 import { notes, resultTable } from "./results.js";
 import { messageId } from "./store.js";
+import { committeeReadiness, electionLine, refusalCard, reportButtons } from "./steps.js";
 
 const seats = (list) => list.map(seatLabel).join("、");
 
@@ -29,9 +30,22 @@ export function nextSteps(s, progress) {
     case "ready":
       return [["start_check_in", "开始签到", ["各场地开始为到场专家签到。"], null]];
     case "checking_in": {
-      const absent = s.seats.filter((x) => !x.checked_in).map((x) => x.index);
-      return [["start_evaluation", "开始评审", ["将开始资格审查；专家可在各自席位填写评审表。", "开始后不能再签到新专家。"],
-        absent.length ? `${seats(absent)}尚未签到` : null]];
+      // 暂行规定 第13条: the members elect their leader once all have pledged and declared.
+      const ready = committeeReadiness(s);
+      const e = s.election;
+      const hasLeader = s.leader !== null && s.leader !== undefined;
+      const steps = [];
+      if (!hasLeader && !e) {
+        steps.push(["open_election", "开始推选组长", ["将开始推选评标委员会组长：每位委员投一张密封选票（可弃权），候选人为各席位。", "过半数当选；否则前两名进入决选，决选平票时抽签。"],
+          ready || null]);
+      } else if (!hasLeader) {
+        const missing = s.seats.length - e.ballots.length;
+        steps.push(["close_round", "结束本轮投票并计票", [`将结束第 ${e.round} 轮投票，公开全部选票并计票。`, "公开后任何人都可以核对每张选票与投票时的密封承诺一致。"],
+          missing > 0 ? `尚有 ${missing} 席未投票` : null]);
+      }
+      steps.push(["start_evaluation", "开始评审", ["将开始资格审查；专家可在各自席位填写评审表。", "开始后不能再签到新专家。"],
+        ready || (hasLeader ? null : "尚未推选评标委员会组长")]);
+      return steps;
     }
     case "evaluating/qualification": {
       const m = missing("qualification");
@@ -113,6 +127,9 @@ export function mount(ctx) {
       el("p", {}, `本场地：${venueLabel(s, me.venue)}${primary() ? "，负责流程控制" : "，流程由主场控制"}`)];
     if (s.stage) parts.push(el("p", {}, `${STAGE_ZH[s.stage]}：${stageProgress(s, progress)}`));
     if (s.state === "paused") parts.push(el("p", { class: "warning" }, `已暂停：${s.paused.reason}`));
+    const election = electionLine(s);
+    if (election) parts.push(el("p", { id: "election-line" }, election));
+    if (s.rereview && !s.rereview.approved) parts.push(el("p", { class: "warning" }, `组长申请复核${seats(s.rereview.seats)}的评分（${s.rereview.reason}），等待监督决定；决定前不能封存。`));
     if (primary()) {
       for (const st of nextSteps(s, progress)) {
         const blocked = st[3];
@@ -126,6 +143,11 @@ export function mount(ctx) {
     const active = ["drawing", "ready", "checking_in", "evaluating", "aggregating", "reporting"].includes(s.state);
     if (active) actions.append(el("button", { type: "button", class: "secondary", onclick: pause }, "暂停评标"));
     parts.push(actions);
+    const files = reportButtons(s, "operator", (err) => showProblem(ERROR_ZH[err.code] || "无法打开评标报告"));
+    if (files) parts.push(files);
+    // 第43条: the primary operator may record a refusal for the committee, as the leader may.
+    const refusals = primary() ? refusalCard(s, { command, later }) : null;
+    if (refusals) parts.push(refusals);
     control.replaceChildren(...parts);
   }
 
@@ -147,6 +169,15 @@ export function mount(ctx) {
       notes(agg, { explanations: s.explanations, dissents: s.dissents, share: s.rules.deviation_share }));
   }
 
+  let timer = null;
+  function later(ms) {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => {
+      timer = null;
+      if (session) renderControl();
+    }, Math.min(ms, 2 ** 31 - 1));
+  }
+
   async function update(s) {
     session = s;
     try {
@@ -165,5 +196,7 @@ export function mount(ctx) {
     if (session) renderCommittee();
   }
 
-  return { update, presence: onPresence, unmount() {} };
+  return { update, presence: onPresence, unmount() {
+    if (timer) clearTimeout(timer);
+  } };
 }

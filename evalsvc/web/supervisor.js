@@ -6,11 +6,12 @@
 
 import { api, get } from "./api.js";
 import { announce, confirmDialog, el } from "./dom.js";
-import { ERROR_ZH, EVENT_ZH, POINT_ZH, seatLabel, venueLabel } from "./i18n.js";
+import { ERROR_ZH, EVENT_ZH, POINT_ZH, alertSubject, fieldLabel, seatLabel, venueLabel } from "./i18n.js";
 import { committeeTable, stageProgress, venueLinks } from "./committee.js";
 import { drawCard } from "./draw.js";
 import { notes, resultTable } from "./results.js";
 import { messageId } from "./store.js";
+import { electionLine, reportButtons } from "./steps.js";
 import { b64decode, hex, parseCheckpoint, parseVkey, verifyEntry, verifyNote } from "./verify.js";
 
 // Pinned keys are not secrets and outlive a sign-out (store.js clears "evalsvc." only).
@@ -45,13 +46,7 @@ export function mount(ctx) {
       text = `评标暂停：${p.reason || "未说明原因"}`;
     } else if (e.event === "alerts.checked" && !p.masked && (p.alerts || []).length) {
       // Pattern alerts (docs/alerts.md): supervisors only; others get {"masked": true}.
-      const subject = (a) => {
-        const x = a.subject || {};
-        const seats = x.seats ? x.seats.map(seatLabel).join("、") : "";
-        const bids = x.bids ? `投标 ${x.bids.join("、")}` : "";
-        return [seats, bids].filter(Boolean).join(" · ");
-      };
-      text = `${POINT_ZH[p.point] || "检查"}预警：${p.alerts.map((a) => `${a.title}（${subject(a)}）`).join("；")}`;
+      text = `${POINT_ZH[p.point] || "检查"}预警：${p.alerts.map((a) => `${a.title}（${alertSubject(a)}）`).join("；")}`;
     } else if (e.event === "report.signatures_cleared") {
       text = `${seatLabel(p.by_seat)}记录不同意见，${(p.seats || []).map(seatLabel).join("、")}的签名作废`;
     }
@@ -65,8 +60,99 @@ export function mount(ctx) {
     el("h2", { id: "audit-h" }, "审计日志"),
     el("p", {}, "检查点由日志密钥签名、各副场见证人联署；每一条记录的包含证明都在本浏览器内用 SHA-256 重新计算，不依赖服务器的结论。"),
     el("button", { type: "button", onclick: () => openAudit().catch((err) => showProblem(ERROR_ZH[err.code] || "无法读取审计日志")) }, "打开审计日志"));
+  // Pattern alerts of every check point (docs/alerts.md): GET …/alerts, read again after
+  // each alerts.checked event.
+  const patterns = el("section", { class: "card", id: "patterns", "aria-labelledby": "patterns-h" },
+    el("h2", { id: "patterns-h" }, "围标串标与评审质量预警"));
+  let patternsDirty = true;
+  client.on("event", (e) => {
+    if (e.event === "alerts.checked") patternsDirty = true;
+  });
+  // Decisions only a supervisor takes: re-review, deemed agreement (第43条).
+  const approvals = el("section", { class: "card", id: "approvals", "aria-labelledby": "appr-h", hidden: true });
+  let approvalsKey = null;
   const draw = drawCard({ me, showProblem });
-  body.append(alerts, consoleCard, draw.card, result, audit);
+  body.append(alerts, approvals, consoleCard, patterns, draw.card, result, audit);
+
+  async function command(cmd, done) {
+    try {
+      await client.request({ type: "command", id: messageId(`cmd-${cmd.command}`), body: cmd });
+      announce(done, "ok");
+      return true;
+    } catch (err) {
+      showProblem(`${ERROR_ZH[err.code] || "操作失败"}${err.field ? `：${fieldLabel(session, err.field)}` : ""}`);
+      return false;
+    }
+  }
+
+  async function renderPatterns() {
+    if (!patternsDirty) return;
+    const data = await get(`/api/sessions/${session.id}/alerts`);
+    patternsDirty = false;
+    const when = (ms) => new Date(ms).toLocaleString("zh-CN", { hour12: false });
+    const rows = data.checks.map((c) => el("tr", {},
+      el("th", { scope: "row" }, POINT_ZH[c.point] || "检查"),
+      el("td", {}, c.time_ms ? when(c.time_ms) : "—"),
+      el("td", { class: "wrap" }, c.alerts.length ? el("ul", { class: "links" }, c.alerts.map((a) =>
+        el("li", {}, el("strong", {}, a.title), `（${alertSubject(a) || "—"}）`))) : "未发现异常")));
+    const total = data.checks.reduce((n, c) => n + c.alerts.length, 0);
+    patterns.replaceChildren(el("h2", { id: "patterns-h" }, "围标串标与评审质量预警"),
+      el("p", { class: total ? "flag" : "muted" }, data.checks.length
+        ? `已完成 ${data.checks.length} 次检查，共 ${total} 条预警。预警只对监督可见，是需要核查的线索，不是结论。`
+        : "尚未到检查点（开始抽取专家、两次锁定、生成评标报告时各检查一次）。"),
+      data.checks.length ? el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "预警检查结果" }, el("table", { id: "pattern-table" },
+        el("caption", {}, "各检查点的预警"),
+        el("thead", {}, el("tr", {}, ...["检查点", "时间", "预警"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, rows))) : "");
+  }
+
+  function renderApprovals() {
+    const s = session;
+    const r = s.rereview && !s.rereview.approved ? s.rereview : null;
+    const refusals = s.state === "reporting" ? (s.refusals || []).filter(([seat]) => !(s.deemed || []).includes(seat)) : [];
+    approvals.hidden = !r && !refusals.length;
+    const key = JSON.stringify([r, refusals]);
+    if (approvals.hidden || key === approvalsKey) return;
+    approvalsKey = key;
+    const parts = [el("h2", { id: "appr-h" }, "待监督决定")];
+    if (r) {
+      const reason = el("textarea", { id: "rr-decision", rows: "2", "aria-describedby": "rr-decision-err" });
+      const err = el("span", { id: "rr-decision-err", class: "field-error", hidden: true });
+      const decide = async (approve) => {
+        const text = reason.value.trim();
+        if (!text) {
+          err.textContent = "请填写监督意见";
+          err.hidden = false;
+          reason.setAttribute("aria-invalid", "true");
+          reason.focus();
+          return;
+        }
+        const label = approve ? "批准复核" : "驳回复核";
+        const ok = await confirmDialog({ title: `${label}？`, confirm: `确认${label}`, danger: !approve,
+          lines: approve ? [`详细评审将对${r.seats.map(seatLabel).join("、")}重新开启；已有签名和视为同意全部作废，报告重新生成。`, `监督意见：${text}`]
+            : ["复核申请将被驳回，评审结果不变。", `监督意见：${text}`] });
+        if (ok) await command({ command: "decide_rereview", approve, reason: text }, approve ? "已批准复核" : "已驳回复核");
+      };
+      parts.push(el("h3", {}, "组长申请复核"),
+        el("p", {}, `复核席位：${r.seats.map(seatLabel).join("、")}；原因：${r.reason}`),
+        el("label", { for: "rr-decision" }, "监督意见"), reason, err,
+        el("div", { class: "actions" },
+          el("button", { type: "button", onclick: () => decide(true) }, "批准复核"),
+          el("button", { type: "button", class: "secondary", onclick: () => decide(false) }, "驳回复核")));
+    }
+    if (refusals.length) {
+      parts.push(el("h3", {}, "拒签记录待确认（第43条）"));
+      for (const [seat, note] of refusals) {
+        parts.push(el("p", {}, `${seatLabel(seat)}：${note}`), el("div", { class: "actions" },
+          el("button", { type: "button", onclick: async () => {
+            const ok = await confirmDialog({ title: `确认${seatLabel(seat)}视为同意？`, confirm: "确认视为同意",
+              lines: ["该席位既未签字也未书面陈述不同意见和理由，依第43条视为同意评标结果。", `委员会记录：${note}`, "确认后该席位不能再签署或记录不同意见。"] });
+            if (ok) await command({ command: "confirm_deemed_agreement", seat }, `已确认${seatLabel(seat)}视为同意`);
+          } }, `确认${seatLabel(seat)}视为同意`)));
+      }
+    }
+    approvals.replaceChildren(...parts);
+  }
 
   async function pause() {
     const reason = await confirmDialog({ title: "暂停评标？",
@@ -84,8 +170,11 @@ export function mount(ctx) {
   function renderConsole() {
     const s = session;
     const active = ["drawing", "ready", "checking_in", "evaluating", "aggregating", "reporting"].includes(s.state);
+    const files = reportButtons(s, "supervisor", (err) => showProblem(ERROR_ZH[err.code] || "无法打开评标报告"));
     consoleCard.replaceChildren(el("h2", { id: "con-h" }, "实时监督"),
       s.stage ? el("p", {}, stageProgress(s, progress)) : "",
+      electionLine(s) ? el("p", {}, electionLine(s)) : "",
+      files || "",
       s.state === "paused" ? el("p", { class: "warning" }, `已暂停：${s.paused.reason}`) : "",
       committeeTable(s, progress, presence),
       el("h3", {}, "场地链路"), venueLinks(s, presence),
@@ -247,8 +336,10 @@ export function mount(ctx) {
       progress = null;
     }
     renderConsole();
+    renderApprovals();
     await draw.update(s);
     await renderResult();
+    await renderPatterns();
   }
 
   function onPresence(msg) {
