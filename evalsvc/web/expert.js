@@ -502,11 +502,16 @@ export function mount(ctx) {
     const doc = r.report;
     const mine = s.you.seat;
     const signed = new Set(r.signed);
+    // evalsvc-report/v2 (docs/report.md): the sections of 暂行规定 第42条.
+    const members = doc.committee.members || [];
+    const leaderSeat = doc.committee.leader_seat;
     const parts = [el("h2", { id: "report-h" }, "评标报告"),
-      el("p", {}, `${doc.title} · 招标人 ${doc.tenderer}`),
-      el("p", { class: "muted" }, `评标委员会：${doc.committee.map((c) => `${seatLabel(c.seat)}（${venueLabel(s, c.venue_id)}）`).join("、")}`),
+      el("p", {}, `${doc.basic.title} · 招标人 ${doc.basic.tenderer}`),
+      el("p", { class: "muted" }, `评标委员会：${members.map((c) => `${seatLabel(c.seat)}（${venueLabel(s, c.venue_id)}）${c.seat === leaderSeat ? "（组长）" : ""}`).join("、")}`),
       resultTable(doc.result, "推荐排名"),
       notes(doc.result, { explanations: doc.explanations, dissents: doc.dissents, share: s.rules.deviation_share }),
+      ...(doc.rereviews || []).map((r) => el("p", {}, `复核（第 ${r.round} 次）：${r.seats.map(seatLabel).join("、")}重新评分。原因：${r.reason}；监督意见：${r.decision || "—"}`)),
+      ...(doc.deemed_agreements || []).map((d) => el("p", {}, `${seatLabel(d.seat)}视为同意（第43条）：${d.note}`)),
       el("p", {}, `已签署：${r.signed.length ? r.signed.map(seatLabel).join("、") : "尚无"}（共 ${doc.committee.length} 席）`),
       el("p", { class: "digest" }, `报告摘要 SHA-256：${r.sha256}`)];
     if (voided) {

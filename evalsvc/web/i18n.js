@@ -119,7 +119,8 @@ export function describeEvent(session, e) {
   let what = EVENT_ZH[e.event] || "其他事件";
   // An event whose payload this role may not see (四不知; alerts: supervisors only,
   // docs/alerts.md) arrives as {masked: true}.
-  if (p.masked && Object.keys(p).length === 1) return what + (e.event === "alerts.checked" ? "（仅监督可见）" : "（不可见）");
+  const otherVenue = e.event === "seat.assigned" || e.event === "expert.checked_in"; // worded below
+  if (p.masked && Object.keys(p).length === 1 && !otherVenue) return what + (e.event === "alerts.checked" ? "（仅监督可见）" : "（不可见）");
   switch (e.event) {
     case "session.state_changed":
       what += `：${stateCode(p.from)} → ${stateCode(p.to)}`;

@@ -99,10 +99,10 @@ export function refusalCard(s, { command, later }) {
   return el("section", { class: "card", id: "refusals", "aria-labelledby": "refusal-h" }, ...parts);
 }
 
-/** A seat and its venue, as candidates and ballots name them ("第 2 席（苏州（副场））"). */
+/** A seat and its venue, as candidates and ballots name them ("第 2 席 · 苏州（副场）"). */
 export function seatWithVenue(s, index) {
   const seat = s.seats.find((x) => x.index === index);
-  return seat ? `${seatLabel(index)}（${venueLabel(s, seat.venue_id)}）` : seatLabel(index);
+  return seat ? `${seatLabel(index)} · ${venueLabel(s, seat.venue_id)}` : seatLabel(index);
 }
 
 /** Where the election stands, for anyone watching it. */
