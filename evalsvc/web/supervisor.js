@@ -46,7 +46,9 @@ export function mount(ctx) {
       text = `评标暂停：${p.reason || "未说明原因"}`;
     } else if (e.event === "alerts.checked" && !p.masked && (p.alerts || []).length) {
       // Pattern alerts (docs/alerts.md): supervisors only; others get {"masked": true}.
-      text = `${POINT_ZH[p.point] || "检查"}预警：${p.alerts.map((a) => `${a.title}（${alertSubject(a)}）`).join("；")}`;
+      // The details are in the table of every check point below (#patterns).
+      const rules = [...new Set(p.alerts.map((a) => a.title))].join("、");
+      text = `${POINT_ZH[p.point] || "检查"}发现 ${p.alerts.length} 条预警（${rules}），详见“围标串标与评审质量预警”`;
     } else if (e.event === "report.signatures_cleared") {
       text = `${seatLabel(p.by_seat)}记录不同意见，${(p.seats || []).map(seatLabel).join("、")}的签名作废`;
     }
@@ -89,7 +91,7 @@ export function mount(ctx) {
     if (!patternsDirty) return;
     const data = await get(`/api/sessions/${session.id}/alerts`);
     patternsDirty = false;
-    const when = (ms) => new Date(ms).toLocaleString("zh-CN", { hour12: false });
+    const when = (ms) => new Date(ms).toLocaleTimeString("zh-CN", { hour12: false });
     const rows = data.checks.map((c) => el("tr", {},
       el("th", { scope: "row" }, POINT_ZH[c.point] || "检查"),
       el("td", {}, c.time_ms ? when(c.time_ms) : "—"),
