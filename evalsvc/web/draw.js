@@ -7,7 +7,6 @@
 import { api, get } from "./api.js";
 import { announce, confirmDialog, el } from "./dom.js";
 import { ERROR_ZH, seatLabel, venueLabel } from "./i18n.js";
-import { usccProblem } from "./registration.js";
 import { hex } from "./verify.js";
 
 // Secrets are kept until revealed, outside the "evalsvc." keys a sign-out clears: losing
@@ -94,7 +93,9 @@ export function drawCard({ me, showProblem }) {
       el("label", { for: id }, label), el("input", { id, type, value, ...extra, "aria-describedby": `${id}-err` }),
       el("span", { id: `${id}-err`, class: "field-error", hidden: true }));
     const form = el("form", { novalidate: true },
-      f("d-uscc", "招标人统一社会信用代码", ""),
+      // The tenderer, supervising departments and bidders come from the session (the
+      // server refuses rules naming them, docs/draw.md §6.1).
+      el("p", { class: "muted" }, `回避规则使用本项目登记的招标人（统一社会信用代码 ${s.tenderer_uscc || "—"}）和投标人。`),
       ...rows, el("span", { id: "d-spec-hint", class: "hint" }, "各场地席位抽取的专家专业代码"),
       f("d-alternates", "候补人数", "2", "text", { inputmode: "numeric" }),
       f("d-commit", "承诺截止时间", localInput(new Date(now.getTime() + 10 * 60_000)), "datetime-local", { step: "1" }),
@@ -114,9 +115,6 @@ export function drawCard({ me, showProblem }) {
       };
       for (const n of form.querySelectorAll(".field-error")) n.hidden = true;
       for (const n of form.querySelectorAll("[aria-invalid]")) n.removeAttribute("aria-invalid");
-      const uscc = val("d-uscc").toUpperCase();
-      const problem = uscc ? usccProblem(uscc) : "请填写";
-      if (problem) fail("d-uscc", `招标人统一社会信用代码：${problem}`);
       if (!/^[0-9]{1,2}$/.test(val("d-alternates"))) fail("d-alternates", "候补人数：应为 0 到 99 的整数");
       const commitAt = new Date(val("d-commit"));
       const revealAt = new Date(val("d-reveal"));
@@ -133,8 +131,6 @@ export function drawCard({ me, showProblem }) {
       if (!ok) return;
       const rules = {
         draw: { alternates: Number(val("d-alternates")) },
-        tenderer: { name: s.tenderer, uscc },
-        bidders: s.bids.map((b) => ({ name: b.bidder, uscc: b.uscc, principals: [] })),
         venues: s.venues.map((v) => ({ id: v.id, name: v.name, region: v.region })),
         seats: s.venues.map((v) => ({ venue: v.id, specialty: val(`d-spec-${v.id}`) || "A01", count: v.seats })),
       };

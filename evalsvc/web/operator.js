@@ -127,7 +127,7 @@ export function mount(ctx) {
       el("p", {}, `本场地：${venueLabel(s, me.venue)}${primary() ? "，负责流程控制" : "，流程由主场控制"}`)];
     if (s.stage) parts.push(el("p", {}, `${STAGE_ZH[s.stage]}：${stageProgress(s, progress)}`));
     if (s.state === "paused") parts.push(el("p", { class: "warning" }, `已暂停：${s.paused.reason}`));
-    const election = electionLine(s);
+    const election = electionLine(s, { withSize: true });
     if (election) parts.push(el("p", { id: "election-line" }, election));
     if (s.rereview && !s.rereview.approved) parts.push(el("p", { class: "warning" }, `组长申请复核${seats(s.rereview.seats)}的评分（${s.rereview.reason}），等待监督决定；决定前不能封存。`));
     if (primary()) {

@@ -66,6 +66,7 @@ export function showRegistration(box, me, done) {
     const v = (p) => ({ id: value(`${p}/id`), name: value(`${p}/name`), region: value(`${p}/region`), city: value(`${p}/city`), seats: value(`${p}/seats`) });
     return {
       title: value("title"), tenderer: value("tenderer"), method: value("method"),
+      tender_number: value("tender_number"), tenderer_uscc: value("tenderer_uscc"),
       primary: { ...v("primary_venue"), id: me.venue },
       secondary: Array.from({ length: secondary }, (_, i) => v(`secondary_venues/${i}`)),
       bids: Array.from({ length: bids }, (_, i) => ({ id: value(`bids/${i}/id`), bidder: value(`bids/${i}/bidder`),
@@ -110,7 +111,8 @@ export function showRegistration(box, me, done) {
   const form = el("form", { id: "register-form", novalidate: true, onsubmit: submit },
     summary,
     el("fieldset", { class: "bid" }, el("legend", {}, "招标项目"),
-      field("title", "项目名称"), field("tenderer", "招标人"),
+      field("title", "项目名称"), field("tender_number", "招标项目编号", { hint: "例如 CSJ-2026-ZHSW-0007" }),
+      field("tenderer", "招标人"), field("tenderer_uscc", "招标人统一社会信用代码", { hint: "18 位，含校验位" }),
       field("method", "评标方法", { options: [["weighted_scoring", "综合评估法"], ["lowest_evaluated_price", "经评审的最低投标价法"]] })),
     el("fieldset", { class: "bid" }, el("legend", {}, `主场（本场地）`),
       field("primary_venue/name", "名称"), field("primary_venue/region", "地区", { options: REGIONS }),

@@ -26,7 +26,7 @@ export function regFieldId(path) {
 }
 
 const NAMES = {
-  title: "项目名称", tenderer: "招标人", method: "评标方法", id: "编号", name: "名称", region: "地区", city: "城市",
+  title: "项目名称", tenderer: "招标人", tender_number: "招标项目编号", tenderer_uscc: "招标人统一社会信用代码", method: "评标方法", id: "编号", name: "名称", region: "地区", city: "城市",
   seats: "席位数", bidder: "投标人", uscc: "统一社会信用代码", price_fen: "报价", category: "类别", max_points: "分值",
 };
 
@@ -74,8 +74,20 @@ export function buildRegistration(form) {
   };
   need("title", form.title);
   need("tenderer", form.tenderer);
+  // The tender's number and the tenderer's USCC: the draw's recusal rules and the pool's
+  // history read them from the session (docs/draw.md §6.8).
+  const number = String(form.tender_number || "").trim();
+  if (need("tender_number", number) && (/\s/.test(number) || number.length > 64)) {
+    bad("tender_number", "应为 1 到 64 个字符（字母、数字、汉字及 - _ . / # 括号），不含空格");
+  }
+  const tendererUscc = String(form.tenderer_uscc || "").trim().toUpperCase();
+  if (need("tenderer_uscc", tendererUscc)) {
+    const problem = usccProblem(tendererUscc);
+    if (problem) bad("tenderer_uscc", problem);
+  }
   const doc = {
-    title: String(form.title || "").trim(), tenderer: String(form.tenderer || "").trim(), method: form.method,
+    title: String(form.title || "").trim(), tenderer: String(form.tenderer || "").trim(),
+    tender_number: number, tenderer_uscc: tendererUscc, method: form.method,
     primary_venue: venue("primary_venue", form.primary),
     secondary_venues: form.secondary.map((v, i) => venue(`secondary_venues/${i}`, v)),
     bids: [], criteria: [],

@@ -105,13 +105,16 @@ export function seatWithVenue(s, index) {
   return seat ? `${seatLabel(index)} · ${venueLabel(s, seat.venue_id)}` : seatLabel(index);
 }
 
-/** Where the election stands, for anyone watching it. */
-export function electionLine(s) {
+/**
+ * Where the election stands, for anyone watching it. An expert's document lists its own
+ * seat only, so `withSize` (operators, supervisors) adds how many of the committee voted.
+ */
+export function electionLine(s, { withSize = false } = {}) {
   if (s.leader !== null && s.leader !== undefined) return `评标委员会组长：${seatWithVenue(s, s.leader)}`;
   const e = s.election;
   if (!e) return "";
   const voted = e.ballots.length;
-  return `推选组长第 ${e.round} 轮${e.round > 1 ? "（决选）" : ""}：候选 ${e.candidates.map(seatLabel).join("、")}；已投 ${voted}/${s.seats.length} 票（密封，计票时公开）`;
+  return `推选组长第 ${e.round} 轮${e.round > 1 ? "（决选）" : ""}：候选 ${e.candidates.map(seatLabel).join("、")}；已投 ${voted}${withSize ? `/${s.seats.length}` : ""} 票（密封，计票时公开）`;
 }
 
 /** Checked-in members yet to pledge / declare, for the operator's reason a step is blocked. */

@@ -175,7 +175,7 @@ export function mount(ctx) {
     const files = reportButtons(s, "supervisor", (err) => showProblem(ERROR_ZH[err.code] || "无法打开评标报告"));
     consoleCard.replaceChildren(el("h2", { id: "con-h" }, "实时监督"),
       s.stage ? el("p", {}, stageProgress(s, progress)) : "",
-      electionLine(s) ? el("p", {}, electionLine(s)) : "",
+      electionLine(s, { withSize: true }) ? el("p", {}, electionLine(s, { withSize: true })) : "",
       files || "",
       s.state === "paused" ? el("p", { class: "warning" }, `已暂停：${s.paused.reason}`) : "",
       committeeTable(s, progress, presence),

@@ -95,7 +95,9 @@ async def rest(base: str, token: str, method: str, path: str, body: Any = None) 
 
 
 async def session_id(base: str, token: str) -> str:
-    (s,) = (await rest(base, token, "GET", "/api/sessions"))["sessions"]
+    """The demo's running session (the demo also seals a second tender for supervisors)."""
+    sessions = (await rest(base, token, "GET", "/api/sessions"))["sessions"]
+    (s,) = [x for x in sessions if x["state"] not in ("sealed", "aborted")]
     return str(s["id"])
 
 
@@ -309,6 +311,22 @@ async def test_operator_locks_experts_read_and_sign_and_a_dissent_voids_a_signat
         await dialog.get_by_role("button", name="确认签署").click()
         await expert.get_by_text("您已签署本报告。").wait_for()
 
+        # The expert opens the draft report: fetched with the token, shown in a new
+        # page with its stylesheet, the SHA-256 just signed on it and no names yet.
+        async with expert.context.expect_page() as opened:
+            await expert.get_by_role("button", name="查看评标报告草稿").click()
+        draft = await opened.value
+        await draft.wait_for_load_state("load")
+        await draft.wait_for_selector("h1")
+        assert await draft.text_content("h1") == "评标报告"
+        text = await draft.text_content("body") or ""
+        assert digest.group(1) in text and "封存后公布" in text
+        align = await draft.eval_on_selector("h1", "n => getComputedStyle(n).textAlign")
+        assert align == "center"  # /static/report.css applied
+        await draft.close()
+        # The operator has no draft to open before the seal (403 for operators).
+        assert await op.get_by_role("button", name="查看评标报告草稿").count() == 0
+
         # Another expert records a dissent: the first signature is void, and shown so.
         other = await new_page(browser, console, "expert-dissent")
         await other.goto(other_link)
@@ -418,7 +436,7 @@ async def test_supervisor_verifies_inclusion_proofs_in_the_page(
         primary = token_of(link(links, "主场操作员"))
         await rest(base, primary, "POST", "/api/sessions", NEW_SESSION)
         await page.get_by_role("button", name="返回项目列表").click()
-        row = page.locator("#session-list li", has_text="智慧水务")
+        row = page.locator("#session-list li", has_text="智慧水务平台建设项目")
         await row.get_by_text("苏州副场视频链路中断").wait_for()
         await check_screen(page, "supervisor-sessions")
         await rest(base, primary, "POST", f"/api/sessions/{sid}/commands", {"command": "resume"})
@@ -449,7 +467,10 @@ async def test_primary_operator_registers_a_session_with_bids_pasted_from_a_shee
         await check_screen(op, "operator-register-errors")
 
         await op.get_by_label("项目名称").fill("示范区污水处理厂提标改造工程（浏览器登记）")
-        await op.get_by_label("招标人").fill("长三角生态绿色一体化发展示范区执行委员会")
+        await op.get_by_label("招标人", exact=True).fill("长三角生态绿色一体化发展示范区执行委员会")
+        await op.get_by_label("招标项目编号").fill("CSJ-2026-WSCL-0012")
+        # A bad tenderer code is refused beside the field, in Chinese.
+        await op.get_by_label("招标人统一社会信用代码").fill("11310000MB2F3E4D5A")
         await op.locator("#r-primary-venue-name").fill("上海市公共资源交易中心")
         await op.locator("#r-primary-venue-city").fill("上海")
         await op.locator("#r-primary-venue-seats").fill("3")
@@ -466,7 +487,11 @@ async def test_primary_operator_registers_a_session_with_bids_pasted_from_a_shee
         await op.get_by_role("button", name="导入粘贴的投标").click()
         await op.get_by_role("button", name="登记项目").click()
         await summary.wait_for()
-        assert "投标 2 统一社会信用代码：校验位不对（应为 6）" in await summary.inner_text()
+        said = await summary.inner_text()
+        assert "投标 2 统一社会信用代码：校验位不对（应为 6）" in said
+        assert "招标人统一社会信用代码：校验位不对（应为 C）" in said
+        assert "校验位不对（应为 C）" in await op.locator("#r-tenderer-uscc-err").inner_text()
+        await op.get_by_label("招标人统一社会信用代码").fill("11310000MB2F3E4D5C")
         await op.locator("#r-bids-1-uscc").fill("91320505MA1XY8K4L6")
         await op.get_by_role("button", name="登记项目").click()
         await op.get_by_role("button", name="开始抽取专家").wait_for(timeout=30_000)
@@ -482,12 +507,18 @@ async def test_primary_operator_registers_a_session_with_bids_pasted_from_a_shee
         ("B2", 1_198_500_000),
     ]
     assert [v["city"] for v in doc["venues"]] == ["上海", "苏州"]
+    assert (doc["tender_number"], doc["tenderer_uscc"]) == (
+        "CSJ-2026-WSCL-0012",
+        "11310000MB2F3E4D5C",
+    )
     console.assert_clean()
 
 
 NEW_SESSION = {
     "title": "示范区水环境监测系统（抽取演示）",
     "tenderer": "长三角生态绿色一体化发展示范区执行委员会",
+    "tender_number": "CSJ-2026-SHJC-0003",
+    "tenderer_uscc": "11310000MB2F3E4D5C",
     "method": "weighted_scoring",
     "primary_venue": {
         "id": "sh-ggzy",
@@ -572,12 +603,9 @@ async def test_a_session_runs_from_the_draw_ceremony_to_the_seal_in_browsers_onl
         await sh.get_by_role("button", name="开始抽取专家").click()
         await sh.get_by_role("dialog").get_by_role("button", name="确认开始抽取专家").click()
         await sh.get_by_role("button", name="开启抽取仪式").wait_for()
-        # A bad tenderer code is refused beside the field, in Chinese.
-        await sh.get_by_label("招标人统一社会信用代码").fill("11310000MB2F3E4D5A")
-        await sh.get_by_role("button", name="开启抽取仪式").click()
-        assert "校验位不对（应为 C）" in await sh.locator("#d-uscc-err").inner_text()
+        # The recusal rules take the tenderer and bidders from the session (as registered).
+        assert "11310000MB2F3E4D5C" in await sh.locator("#draw").inner_text()
         await check_screen(sh, "draw-open")
-        await sh.get_by_label("招标人统一社会信用代码").fill("11310000MB2F3E4D5C")
         # Long enough for three parties to commit on a loaded machine; the reveals wait
         # for the page's clock to pass it (no fixed sleep).
         await sh.get_by_label("承诺截止时间").fill(await local_time_in(sh, 30))
@@ -668,6 +696,59 @@ async def test_a_session_runs_from_the_draw_ceremony_to_the_seal_in_browsers_onl
                 await page.get_by_role("button", name=f"为第 {n} 席签到").click(timeout=30_000)
                 await page.get_by_role("dialog").get_by_role("button", name="确认签到").click()
                 await page.get_by_text(f"第 {n} 席已签到").wait_for()
+
+        # The committee's steps, in the members' browsers (start_evaluation needs them all):
+        # the pledge read and accepted, a declaration bid by bidder, then a sealed ballot.
+        open_election = sh.get_by_role("button", name="开始推选组长")
+        await open_election.wait_for(timeout=30_000)
+        assert await open_election.is_disabled()
+        assert "尚未签署承诺书" in await sh.locator("#why-open_election").inner_text()
+        for i, (_, tok) in enumerate(experts):
+            page = await as_expert(tok)
+            await page.get_by_role("heading", name=re.compile("评标专家承诺书")).wait_for()
+            await page.get_by_label("本人已阅读以上承诺书，承诺遵守").check()
+            await page.get_by_role("button", name="签署承诺书").click()
+            form = page.locator("#decl-form")
+            await form.wait_for(timeout=30_000)
+            if i == 0:
+                await check_screen(page, "expert-declaration")
+            for group in await form.locator("fieldset").all():
+                await group.get_by_label("无利害关系").check()
+            await page.get_by_role("button", name="提交回避声明").click()
+            await page.get_by_role("dialog").get_by_role("button", name="确认提交声明").click()
+            await page.get_by_text("回避声明已提交").wait_for()
+            await page.context.close()
+        await sh.wait_for_function(
+            "() => [...document.querySelectorAll('button')].some("
+            "b => b.textContent === '开始推选组长' && !b.disabled)"
+        )
+        assert await sh.get_by_role("button", name="开始评审").is_disabled()
+        await open_election.click()
+        await sh.get_by_role("dialog").get_by_role("button", name="确认开始推选组长").click()
+        for i, (_, tok) in enumerate(experts):
+            page = await as_expert(tok)
+            ballot = page.locator("#vote-form")
+            await ballot.wait_for(timeout=30_000)
+            if i == 0:
+                await check_screen(page, "expert-ballot")
+            # Four votes for seat 1, one blank ballot: a strict majority in round 1.
+            # (An expert's page names other venues' seats by number only.)
+            choice = "弃权（空白票）" if i == 4 else re.compile("^第 1 席")
+            await ballot.get_by_label(choice).check()
+            await page.get_by_role("button", name="投出选票").click()
+            await page.get_by_role("dialog").get_by_role("button", name="确认投票").click()
+            await page.get_by_text("选票已投出").wait_for()
+            await page.context.close()
+        close_round = sh.get_by_role("button", name="结束本轮投票并计票")
+        await sh.wait_for_function(
+            "() => [...document.querySelectorAll('button')].some("
+            "b => b.textContent === '结束本轮投票并计票' && !b.disabled)",
+            timeout=30_000,
+        )
+        await close_round.click()
+        await sh.get_by_role("dialog").get_by_role("button", name="确认结束本轮投票并计票").click()
+        await sh.get_by_text("评标委员会组长：第 1 席 · 上海（主场）").wait_for(timeout=30_000)
+        await sh.locator("#events li", has_text="组长当选：第 1 席（过半数）").wait_for()
         start = sh.get_by_role("button", name="开始评审")
         await sh.wait_for_function(
             "() => [...document.querySelectorAll('button')].some("
@@ -717,6 +798,11 @@ async def test_a_session_runs_from_the_draw_ceremony_to_the_seal_in_browsers_onl
         await sh.get_by_role("button", name="封存").click()
         await sh.get_by_role("dialog").get_by_role("button", name="确认封存").click()
         await sh.locator("#s-state", has_text="已封存").wait_for()
+        # After the seal everyone may read the report, the operator too: the PDF downloads.
+        async with sh.expect_download() as downloaded:
+            await sh.get_by_role("button", name="下载评标报告 PDF").click()
+        pdf = await (await downloaded.value).path()
+        assert Path(pdf).read_bytes().startswith(b"%PDF-")
 
     doc = await rest(base, primary_token, "GET", f"/api/sessions/{created['id']}")
     assert doc["state"] == "sealed" and sorted(doc["signed"]) == [0, 1, 2, 3, 4]

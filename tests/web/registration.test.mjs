@@ -21,6 +21,7 @@ test("prices are exact fen", () => {
 
 const form = () => ({
   title: "项目", tenderer: "招标人", method: "weighted_scoring",
+  tender_number: "CSJ-2026-ZHSW-0007", tenderer_uscc: "11310000mb2f3e4d5c",
   primary: { id: "sh-ggzy", name: "上海市公共资源交易中心", region: "SH", city: "上海", seats: "3" },
   secondary: [{ id: "js-suzhou", name: "苏州", region: "JS", city: "苏州", seats: "2" }],
   bids: [{ id: "B1", bidder: "甲公司", uscc: VALID[0].toLowerCase(), price: "12,860,000.00" }],
@@ -32,6 +33,8 @@ const form = () => ({
 test("a good form gives the server's document", () => {
   const { doc, errors } = buildRegistration(form());
   assert.deepEqual(errors, []);
+  assert.equal(doc.tender_number, "CSJ-2026-ZHSW-0007");
+  assert.equal(doc.tenderer_uscc, "11310000MB2F3E4D5C");
   assert.deepEqual(doc.bids, [{ id: "B1", bidder: "甲公司", uscc: VALID[0], price_fen: 1286000000 }]);
   assert.deepEqual(doc.criteria[0], { id: "Q1", name: "资格", category: "qualification" });
   assert.deepEqual(doc.criteria[2], { id: "P1", name: "投标报价", category: "price", max_points: "40", formula: "lowest_price_ratio" });
@@ -41,6 +44,8 @@ test("a good form gives the server's document", () => {
 test("every bad field is named in Chinese", () => {
   const f = form();
   f.title = " ";
+  f.tender_number = "CSJ 2026";
+  f.tenderer_uscc = "11310000MB2F3E4D5A";
   f.secondary[0].seats = "0";
   f.secondary[0].id = "sh-ggzy";
   f.bids.push({ id: "B1", bidder: "", uscc: VALID[1].slice(0, 17) + "0", price: "1e6" });
@@ -48,6 +53,8 @@ test("every bad field is named in Chinese", () => {
   const { errors } = buildRegistration(f);
   assert.deepEqual(errors.map((e) => `${e.label}：${e.message}`), [
     "项目名称：请填写",
+    "招标项目编号：应为 1 到 64 个字符（字母、数字、汉字及 - _ . / # 括号），不含空格",
+    "招标人统一社会信用代码：校验位不对（应为 C），请核对",
     "副场 1 席位数：应为正整数",
     "副场 1 编号：与其他场地编号重复",
     "投标 2 编号：编号重复",
