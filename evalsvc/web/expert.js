@@ -99,7 +99,11 @@ export function mount(ctx) {
         box.focus();
         return;
       }
-      await command({ command: "accept_pledge", sha256: pledge.sha256 }, "已签署承诺书");
+      if (await command({ command: "accept_pledge", sha256: pledge.sha256 }, "已签署承诺书")) return;
+      // Refused (e.g. 409: the configured text changed since it was read): read it again.
+      pledge = null;
+      stepsKey = null;
+      if (session) await update(session);
     });
     return form;
   }
