@@ -46,6 +46,7 @@ __all__ = [
     "sheet_to_doc",
 ]
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -65,6 +66,8 @@ from evalsvc.sessions.model import (
 )
 
 QUANT = Decimal("0.01")
+# What a score may look like as a string: "35", "35.5", "-1" (refused later as below 0).
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def round_points(x: Fraction) -> Decimal:
@@ -192,10 +195,18 @@ def _scores(
         if isinstance(raw, (bool, float)) or not isinstance(raw, (int, str, Decimal)):
             errs.append(FieldError(fpath, "must be a number of points"))
             continue
+        # Points are written as people write them: digits with an optional fraction.
+        # Decimal() alone accepts "1e1" and "NaN" and stores "1E+1" (issue 15).
+        if isinstance(raw, str) and not _PLAIN_DECIMAL.fullmatch(raw):
+            errs.append(FieldError(fpath, f"not a plain decimal number: {raw!r}"))
+            continue
         try:
             v = Decimal(raw) if not isinstance(raw, Decimal) else raw
         except InvalidOperation:
             errs.append(FieldError(fpath, f"not a number: {raw!r}"))
+            continue
+        if v.is_finite() and v.as_tuple().exponent > 0:  # type: ignore[operator]
+            errs.append(FieldError(fpath, f"not a plain decimal number: {raw!r}"))
             continue
         if not v.is_finite():
             errs.append(FieldError(fpath, "must be finite"))

@@ -169,7 +169,7 @@ CSP = (
 async def test_every_response_carries_the_security_headers(api: Harness) -> None:
     answers = {
         "/": await request(api, "GET", "/"),
-        "/static/app.js": await request(api, "GET", "/static/app.js"),
+        "/static/main.js": await request(api, "GET", "/static/main.js"),
         "/healthz": await request(api, "GET", "/healthz"),
         "/api/me": await request(api, "GET", "/api/me", token=api.sup),
         "/api/me 401": await request(api, "GET", "/api/me"),
@@ -184,7 +184,7 @@ async def test_every_response_carries_the_security_headers(api: Harness) -> None
         assert h.get("Server") == "evalsvc", (what, h.get("Server"))
         if what.startswith("/api/"):
             assert h.get("Cache-Control") == "no-store", what
-    assert answers["/"].status == 200 and answers["/static/app.js"].status == 200
+    assert answers["/"].status == 200 and answers["/static/main.js"].status == 200
     sid, _ = await api.create()
     ws = await api.client.ws_connect(f"/ws/sessions/{sid}")  # the 101 handshake too
     try:
@@ -200,7 +200,9 @@ async def test_the_page_needs_no_inline_script_or_style(api: Harness) -> None:
     page = (await request(api, "GET", "/")).body
     assert "<style" not in page and " style=" not in page
     for tag in page.split("<script")[1:]:
-        assert tag.split(">", 1)[0].strip().startswith('src="'), tag[:80]
+        attrs, rest = tag.split(">", 1)
+        assert re.search(r'\ssrc="/static/', attrs), tag[:80]  # a file, not inline code
+        assert rest.startswith("</script>"), tag[:80]
     assert re.search(r"\son[a-z]+\s*=", page) is None  # no onclick= and the like
 
 

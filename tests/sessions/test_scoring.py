@@ -144,3 +144,25 @@ def test_sheet_for_a_locked_stage_is_refused() -> None:
     s = scoring_session()
     with pytest.raises(InvalidInput, match="stage"):
         parse_sheet(s, seat=0, doc={"stage": "qualification", "bids": {}})
+
+
+@pytest.mark.parametrize("raw", ["1e1", "1E+1", "NaN", "Infinity", " 30", "30.", ".5", "+30"])
+def test_scores_must_be_plain_decimals(raw: str) -> None:
+    # Issue 15: "1e1" was accepted and stored as "1E+1"; a person writes 10.
+    s = scoring_session()
+    doc = {"stage": "scoring", "bids": {b.id: {"T1": "30", "C1": "5"} for b in s.bids}}
+    doc["bids"]["B1"]["T1"] = raw
+    with pytest.raises(InvalidInput) as err:
+        parse_sheet(s, seat=0, doc=doc)
+    assert [f.field for f in err.value.errors] == ["bids/B1/T1"]
+
+
+def test_a_json_number_in_exponent_form_is_refused() -> None:
+    s = scoring_session()
+    doc = {"stage": "scoring", "bids": {b.id: {"T1": Decimal("30.5"), "C1": 5} for b in s.bids}}
+    doc["bids"]["B2"]["C1"] = Decimal("1E+1")
+    with pytest.raises(InvalidInput) as err:
+        parse_sheet(s, seat=0, doc=doc)
+    assert [f.field for f in err.value.errors] == ["bids/B2/C1"]
+    doc["bids"]["B2"]["C1"] = Decimal("10")
+    assert parse_sheet(s, seat=0, doc=doc).scores["B2"]["C1"] == 10

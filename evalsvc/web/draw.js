@@ -1,0 +1,196 @@
+// The draw ceremony in the browser (docs/draw.md): the primary operator opens it with the
+// rules; every venue and the supervisor commit to a secret made here and reveal it after
+// the commitment deadline (the supervisor last); then the seats, invitations with their
+// deadlines and exhausted alternates. The secret never leaves this browser before the
+// reveal: only SHA-256(lp(secret) ‖ lp(party) ‖ lp(ceremony)) does (experts/seed.py).
+
+import { api, get } from "./api.js";
+import { announce, confirmDialog, el } from "./dom.js";
+import { ERROR_ZH, seatLabel, venueLabel } from "./i18n.js";
+import { hex } from "./verify.js";
+
+// Secrets are kept until revealed, outside the "evalsvc." keys a sign-out clears: losing
+// one means this party cannot contribute to the seed.
+const SECRET = "evalsvc-draw-secret.";
+const PHASE_ZH = { none: "尚未开始", ceremony: "随机数仪式进行中", inviting: "邀请专家中", complete: "抽取完成", failed: "抽取失败" };
+const SEAT_ZH = { confirmed: "已确认", invited: "已邀请", waiting: "等待抽取", exhausted: "候补已用尽" };
+
+function lengthPrefixed(bytes) {
+  const out = new Uint8Array(4 + bytes.length);
+  new DataView(out.buffer).setUint32(0, bytes.length);
+  out.set(bytes, 4);
+  return out;
+}
+
+/** The hex commitment to `secret` of `party` for ceremony `binding` ("s-…#1"). */
+export async function commitmentDigest(secret, party, binding) {
+  const enc = new TextEncoder();
+  const parts = [lengthPrefixed(secret), lengthPrefixed(enc.encode(party)), lengthPrefixed(enc.encode(binding))];
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let i = 0;
+  for (const p of parts) {
+    all.set(p, i);
+    i += p.length;
+  }
+  return hex(new Uint8Array(await globalThis.crypto.subtle.digest("SHA-256", all)));
+}
+
+const when = (iso) => new Date(iso).toLocaleString("zh-CN", { hour12: false });
+const partyLabel = (s, party) => (party === "supervisor" ? "监督" : venueLabel(s, party));
+
+function localInput(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
+/** A card for the operators' and the supervisor's workspaces; `update(s)` re-reads the draw. */
+export function drawCard({ me, showProblem }) {
+  const card = el("section", { class: "card", id: "draw", "aria-labelledby": "draw-h", hidden: true });
+  let session = null;
+  let form = null; // the open-draw form, kept while it is shown: typed values are not re-rendered
+  const party = me.role === "supervisor" ? "supervisor" : me.venue;
+
+  async function call(path, body, done) {
+    try {
+      await api("POST", `/api/sessions/${session.id}${path}`, { body, headers: { "Idempotency-Key": `draw-${crypto.randomUUID()}` } });
+      announce(done, "ok");
+      await update(session);
+    } catch (err) {
+      showProblem(`${ERROR_ZH[err.code] || "操作失败"}${err.field ? `（${err.field === "secret" ? "随机数" : "抽取设置"}）` : ""}`);
+    }
+  }
+
+  async function commit(binding) {
+    const ok = await confirmDialog({ title: "提交随机数承诺？",
+      lines: ["本机将生成一个 256 位随机数，只提交它的 SHA-256 承诺；随机数保存在本浏览器中，承诺截止后再公开。",
+        "承诺提交后不能更改。公开前请不要清除浏览器数据或更换电脑，否则本场地无法参与生成随机种子。"],
+      confirm: "确认提交承诺" });
+    if (!ok) return;
+    const secret = globalThis.crypto.getRandomValues(new Uint8Array(32));
+    localStorage.setItem(SECRET + binding + "." + party, hex(secret));
+    await call("/draw/commitments", { digest: await commitmentDigest(secret, party, binding) }, "随机数承诺已提交");
+  }
+
+  async function reveal(binding) {
+    const secret = localStorage.getItem(SECRET + binding + "." + party);
+    if (!secret) {
+      showProblem("本浏览器中没有本场地的随机数（可能已清除或在其他电脑上提交），无法公开");
+      return;
+    }
+    const ok = await confirmDialog({ title: "公开随机数？", lines: ["公开后，各方的随机数共同决定抽取种子；公开后不能撤回。"], confirm: "确认公开" });
+    if (!ok) return;
+    await call("/draw/reveals", { secret }, "随机数已公开");
+    localStorage.removeItem(SECRET + binding + "." + party);
+  }
+
+  function openForm() {
+    const s = session;
+    const now = new Date();
+    const rows = s.venues.map((v) => el("div", { class: "reg-field" },
+      el("label", { for: `d-spec-${v.id}` }, `${venueLabel(s, v.id)} 专业`),
+      el("input", { id: `d-spec-${v.id}`, type: "text", value: "A01", "aria-describedby": "d-spec-hint" })));
+    const f = (id, label, value, type = "text", extra = {}) => el("div", { class: "reg-field" },
+      el("label", { for: id }, label), el("input", { id, type, value, ...extra, "aria-describedby": `${id}-err` }),
+      el("span", { id: `${id}-err`, class: "field-error", hidden: true }));
+    const form = el("form", { novalidate: true },
+      // The tenderer, supervising departments and bidders come from the session (the
+      // server refuses rules naming them, docs/draw.md §6.1).
+      el("p", { class: "muted" }, `回避规则使用本项目登记的招标人（统一社会信用代码 ${s.tenderer_uscc || "—"}）和投标人。`),
+      ...rows, el("span", { id: "d-spec-hint", class: "hint" }, "各场地席位抽取的专家专业代码"),
+      f("d-alternates", "候补人数", "2", "text", { inputmode: "numeric" }),
+      f("d-commit", "承诺截止时间", localInput(new Date(now.getTime() + 10 * 60_000)), "datetime-local", { step: "1" }),
+      f("d-reveal", "公开截止时间", localInput(new Date(now.getTime() + 20 * 60_000)), "datetime-local", { step: "1" }),
+      f("d-timeout", "专家答复时限（分钟）", "60", "text", { inputmode: "numeric" }),
+      el("div", { class: "actions" }, el("button", { type: "submit" }, "开启抽取仪式")));
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const errs = [];
+      const val = (id) => document.getElementById(id).value.trim();
+      const fail = (id, msg) => {
+        errs.push(id);
+        const e = document.getElementById(`${id}-err`);
+        e.textContent = msg;
+        e.hidden = false;
+        document.getElementById(id).setAttribute("aria-invalid", "true");
+      };
+      for (const n of form.querySelectorAll(".field-error")) n.hidden = true;
+      for (const n of form.querySelectorAll("[aria-invalid]")) n.removeAttribute("aria-invalid");
+      if (!/^[0-9]{1,2}$/.test(val("d-alternates"))) fail("d-alternates", "候补人数：应为 0 到 99 的整数");
+      const commitAt = new Date(val("d-commit"));
+      const revealAt = new Date(val("d-reveal"));
+      if (Number.isNaN(commitAt.getTime()) || commitAt <= new Date()) fail("d-commit", "承诺截止时间：应晚于现在");
+      if (Number.isNaN(revealAt.getTime()) || revealAt <= commitAt) fail("d-reveal", "公开截止时间：应晚于承诺截止时间");
+      if (!/^[1-9][0-9]{0,4}$/.test(val("d-timeout"))) fail("d-timeout", "专家答复时限：应为正整数（分钟）");
+      if (errs.length) {
+        document.getElementById(errs[0]).focus();
+        return;
+      }
+      const ok = await confirmDialog({ title: "开启抽取仪式？",
+        lines: [`各场地和监督须在 ${when(commitAt)} 前提交随机数承诺，在 ${when(revealAt)} 前公开。`, "抽取规则开启后即固定，更改需监督批准。"],
+        confirm: "确认开启" });
+      if (!ok) return;
+      const rules = {
+        draw: { alternates: Number(val("d-alternates")) },
+        venues: s.venues.map((v) => ({ id: v.id, name: v.name, region: v.region })),
+        seats: s.venues.map((v) => ({ venue: v.id, specialty: val(`d-spec-${v.id}`) || "A01", count: v.seats })),
+      };
+      await call("/draw", { rules, commit_deadline: commitAt.toISOString(), reveal_deadline: revealAt.toISOString(),
+        invitation_timeout_seconds: Number(val("d-timeout")) * 60 }, "抽取仪式已开启");
+    });
+    return form;
+  }
+
+  async function update(s) {
+    session = s;
+    const primary = me.role === "operator" && me.venue === s.venues.find((v) => v.primary).id;
+    if (s.state === "draft") {
+      card.hidden = true;
+      return;
+    }
+    let d;
+    try {
+      d = await get(`/api/sessions/${s.id}/draw`);
+    } catch {
+      card.hidden = true;
+      return;
+    }
+    card.hidden = d.phase === "none" && !(primary && s.state === "drawing");
+    if (card.hidden) return;
+    const parts = [el("h2", { id: "draw-h" }, "专家抽取"), el("p", {}, `状态：${PHASE_ZH[d.phase] || "未知"}`)];
+    if (d.phase === "none") {
+      if (form && form.isConnected) return;
+      form = openForm();
+      parts.push(el("p", {}, "请设置抽取规则并开启随机数仪式：各场地和监督各自生成随机数，共同决定抽取结果，任何一方都无法单独控制。"), form);
+    }
+    if (d.ceremony) {
+      const c = d.ceremony;
+      const binding = `${s.id}#${d.ceremony_number}`;
+      parts.push(el("p", {}, `承诺截止 ${when(c.commit_deadline)}，公开截止 ${when(c.reveal_deadline)}（监督最后公开）`));
+      parts.push(el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "随机数仪式各方" },
+        el("table", {}, el("caption", {}, "随机数仪式各方"),
+          el("thead", {}, el("tr", {}, ...["参与方", "承诺", "公开"].map((h) => el("th", { scope: "col" }, h)))),
+          el("tbody", {}, c.parties.map((p) => el("tr", {}, el("th", { scope: "row" }, partyLabel(s, p)),
+            el("td", {}, c.committed.includes(p) ? "已提交" : "未提交"), el("td", {}, c.revealed.includes(p) ? "已公开" : "未公开")))))));
+      const actions = el("div", { class: "actions" });
+      if (c.parties.includes(party) && !c.committed.includes(party)) {
+        actions.append(el("button", { type: "button", onclick: () => commit(binding) }, "提交随机数承诺"));
+      } else if (c.committed.includes(party) && !c.revealed.includes(party)) {
+        actions.append(el("button", { type: "button", onclick: () => reveal(binding) }, "公开随机数"));
+        if (new Date() <= new Date(c.commit_deadline)) actions.append(el("span", { class: "muted" }, `（${when(c.commit_deadline)} 后才能公开）`));
+      }
+      parts.push(actions);
+    }
+    if (d.seats.length && d.phase !== "ceremony") {
+      parts.push(el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "抽取结果与邀请" },
+        el("table", {}, el("caption", {}, "抽取结果与邀请"),
+          el("thead", {}, el("tr", {}, ...["席位", "场地", "状态", "答复截止"].map((h) => el("th", { scope: "col" }, h)))),
+          el("tbody", {}, d.seats.map((x) => el("tr", {}, el("th", { scope: "row" }, seatLabel(x.seat)),
+            el("td", {}, venueLabel(s, x.venue_id)), el("td", {}, `${SEAT_ZH[x.status] || "未知"}${x.expert_id ? ` · ${x.expert_id}` : ""}`),
+            el("td", {}, x.deadline ? when(x.deadline) : "—")))))));
+      if (d.exhausted.length) parts.push(el("p", { class: "flag" }, `候补已用尽：${d.exhausted.map(seatLabel).join("、")}，需重新抽取`));
+    }
+    card.replaceChildren(...parts);
+  }
+
+  return { card, update };
+}

@@ -1,0 +1,353 @@
+// The supervisor's workspace: the live console (committee, progress, presence, venue
+// links, pause), the result, and the audit view — the signed checkpoint, witnesses'
+// cosignatures, the entries — with every inclusion proof verified here, in the browser,
+// against the checkpoint signed by a log key the supervisor pinned (verify.js): "已验证"
+// does not take the server's word for it.
+
+import { api, get } from "./api.js";
+import { announce, confirmDialog, el } from "./dom.js";
+import { ERROR_ZH, EVENT_ZH, POINT_ZH, alertSubject, fieldLabel, seatLabel, venueLabel } from "./i18n.js";
+import { committeeTable, stageProgress, venueLinks } from "./committee.js";
+import { drawCard } from "./draw.js";
+import { notes, resultTable } from "./results.js";
+import { messageId } from "./store.js";
+import { electionLine, reportButtons } from "./steps.js";
+import { b64decode, hex, parseCheckpoint, parseVkey, verifyEntry, verifyNote } from "./verify.js";
+
+// Pinned keys are not secrets and outlive a sign-out (store.js clears "evalsvc." only).
+const PIN = "evalsvc-pin.";
+const PAGE = 20;
+
+function witnessKeys(policy) {
+  return policy.split("\n").filter((l) => l.startsWith("witness ")).map((l) => l.trim().split(/\s+/).pop());
+}
+
+export function mount(ctx) {
+  const { client, me, body, showProblem } = ctx;
+  let session = null;
+  let progress = null;
+  let presence = null;
+  let resultKey = null;
+  let checkpoint = null; // {note, size, root, cosignatures}
+  let auditShown = false;
+  const verified = new Map(); // index -> {ok, reason, entry, proof}
+
+  const consoleCard = el("section", { class: "card", "aria-labelledby": "con-h" }, el("h2", { id: "con-h" }, "实时监督"));
+  // Alerts a supervisor must see: a certificate login whose revocation status could not be
+  // confirmed (soft-fail CRL), a pause and its reason, signatures voided by a dissent.
+  const alerts = el("section", { class: "card", id: "alerts", "aria-labelledby": "alerts-h", hidden: true },
+    el("h2", { id: "alerts-h" }, "监督提醒"), el("ul", { id: "alert-list" }));
+  client.on("event", (e) => {
+    const p = e.payload || {};
+    let text = null;
+    if (e.event === "auth.login" && (p.revocation_warnings || []).length) {
+      text = `证书登录（${p.role === "expert" ? seatLabel(p.seat) : venueLabel(session, p.venue_id)}）的吊销状态未能确认`;
+    } else if (e.event === "session.state_changed" && String(p.to).startsWith("paused")) {
+      text = `评标暂停：${p.reason || "未说明原因"}`;
+    } else if (e.event === "alerts.checked" && !p.masked && (p.alerts || []).length) {
+      // Pattern alerts (docs/alerts.md): supervisors only; others get {"masked": true}.
+      // The details are in the table of every check point below (#patterns).
+      const rules = [...new Set(p.alerts.map((a) => a.title))].join("、");
+      text = `${POINT_ZH[p.point] || "检查"}发现 ${p.alerts.length} 条预警（${rules}），详见“围标串标与评审质量预警”`;
+    } else if (e.event === "report.signatures_cleared") {
+      text = `${seatLabel(p.by_seat)}记录不同意见，${(p.seats || []).map(seatLabel).join("、")}的签名作废`;
+    }
+    if (!text) return;
+    const t = new Date(e.time).toLocaleTimeString("zh-CN", { hour12: false });
+    document.getElementById("alert-list").prepend(el("li", {}, `${t} ${text}`));
+    alerts.hidden = false;
+  });
+  const result = el("section", { class: "card", "aria-labelledby": "sres-h", hidden: true });
+  const audit = el("section", { class: "card", id: "audit", "aria-labelledby": "audit-h" },
+    el("h2", { id: "audit-h" }, "审计日志"),
+    el("p", {}, "检查点由日志密钥签名、各副场见证人联署；每一条记录的包含证明都在本浏览器内用 SHA-256 重新计算，不依赖服务器的结论。"),
+    el("button", { type: "button", onclick: () => openAudit().catch((err) => showProblem(ERROR_ZH[err.code] || "无法读取审计日志")) }, "打开审计日志"));
+  // Pattern alerts of every check point (docs/alerts.md): GET …/alerts, read again after
+  // each alerts.checked event.
+  const patterns = el("section", { class: "card", id: "patterns", "aria-labelledby": "patterns-h" },
+    el("h2", { id: "patterns-h" }, "围标串标与评审质量预警"));
+  let patternsDirty = true;
+  client.on("event", (e) => {
+    if (e.event === "alerts.checked") patternsDirty = true;
+  });
+  // Decisions only a supervisor takes: re-review, deemed agreement (第43条).
+  const approvals = el("section", { class: "card", id: "approvals", "aria-labelledby": "appr-h", hidden: true });
+  let approvalsKey = null;
+  const draw = drawCard({ me, showProblem });
+  body.append(alerts, approvals, consoleCard, patterns, draw.card, result, audit);
+
+  async function command(cmd, done) {
+    try {
+      await client.request({ type: "command", id: messageId(`cmd-${cmd.command}`), body: cmd });
+      announce(done, "ok");
+      return true;
+    } catch (err) {
+      showProblem(`${ERROR_ZH[err.code] || "操作失败"}${err.field ? `：${fieldLabel(session, err.field)}` : ""}`);
+      return false;
+    }
+  }
+
+  async function renderPatterns() {
+    if (!patternsDirty) return;
+    const data = await get(`/api/sessions/${session.id}/alerts`);
+    patternsDirty = false;
+    const when = (ms) => new Date(ms).toLocaleTimeString("zh-CN", { hour12: false });
+    const rows = data.checks.map((c) => el("tr", {},
+      el("th", { scope: "row" }, POINT_ZH[c.point] || "检查"),
+      el("td", {}, c.time_ms ? when(c.time_ms) : "—"),
+      el("td", { class: "wrap" }, c.alerts.length ? el("ul", { class: "links" }, c.alerts.map((a) =>
+        el("li", {}, el("strong", {}, a.title), `（${alertSubject(a) || "—"}）`))) : "未发现异常")));
+    const total = data.checks.reduce((n, c) => n + c.alerts.length, 0);
+    patterns.replaceChildren(el("h2", { id: "patterns-h" }, "围标串标与评审质量预警"),
+      el("p", { class: total ? "flag" : "muted" }, data.checks.length
+        ? `已完成 ${data.checks.length} 次检查，共 ${total} 条预警。预警只对监督可见，是需要核查的线索，不是结论。`
+        : "尚未到检查点（开始抽取专家、两次锁定、生成评标报告时各检查一次）。"),
+      data.checks.length ? el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "预警检查结果" }, el("table", { id: "pattern-table" },
+        el("caption", {}, "各检查点的预警"),
+        el("thead", {}, el("tr", {}, ...["检查点", "时间", "预警"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, rows))) : "");
+  }
+
+  function renderApprovals() {
+    const s = session;
+    const r = s.rereview && !s.rereview.approved ? s.rereview : null;
+    const refusals = s.state === "reporting" ? (s.refusals || []).filter(([seat]) => !(s.deemed || []).includes(seat)) : [];
+    approvals.hidden = !r && !refusals.length;
+    const key = JSON.stringify([r, refusals]);
+    if (approvals.hidden || key === approvalsKey) return;
+    approvalsKey = key;
+    const parts = [el("h2", { id: "appr-h" }, "待监督决定")];
+    if (r) {
+      const reason = el("textarea", { id: "rr-decision", rows: "2", "aria-describedby": "rr-decision-err" });
+      const err = el("span", { id: "rr-decision-err", class: "field-error", hidden: true });
+      const decide = async (approve) => {
+        const text = reason.value.trim();
+        if (!text) {
+          err.textContent = "请填写监督意见";
+          err.hidden = false;
+          reason.setAttribute("aria-invalid", "true");
+          reason.focus();
+          return;
+        }
+        const label = approve ? "批准复核" : "驳回复核";
+        const ok = await confirmDialog({ title: `${label}？`, confirm: `确认${label}`, danger: !approve,
+          lines: approve ? [`详细评审将对${r.seats.map(seatLabel).join("、")}重新开启；已有签名和视为同意全部作废，报告重新生成。`, `监督意见：${text}`]
+            : ["复核申请将被驳回，评审结果不变。", `监督意见：${text}`] });
+        if (ok) await command({ command: "decide_rereview", approve, reason: text }, approve ? "已批准复核" : "已驳回复核");
+      };
+      parts.push(el("h3", {}, "组长申请复核"),
+        el("p", {}, `复核席位：${r.seats.map(seatLabel).join("、")}；原因：${r.reason}`),
+        el("label", { for: "rr-decision" }, "监督意见"), reason, err,
+        el("div", { class: "actions" },
+          el("button", { type: "button", onclick: () => decide(true) }, "批准复核"),
+          el("button", { type: "button", class: "secondary", onclick: () => decide(false) }, "驳回复核")));
+    }
+    if (refusals.length) {
+      parts.push(el("h3", {}, "拒签记录待确认（第43条）"));
+      for (const [seat, note] of refusals) {
+        parts.push(el("p", {}, `${seatLabel(seat)}：${note}`), el("div", { class: "actions" },
+          el("button", { type: "button", onclick: async () => {
+            const ok = await confirmDialog({ title: `确认${seatLabel(seat)}视为同意？`, confirm: "确认视为同意",
+              lines: ["该席位既未签字也未书面陈述不同意见和理由，依第43条视为同意评标结果。", `委员会记录：${note}`, "确认后该席位不能再签署或记录不同意见。"] });
+            if (ok) await command({ command: "confirm_deemed_agreement", seat }, `已确认${seatLabel(seat)}视为同意`);
+          } }, `确认${seatLabel(seat)}视为同意`)));
+      }
+    }
+    approvals.replaceChildren(...parts);
+  }
+
+  async function pause() {
+    const reason = await confirmDialog({ title: "暂停评标？",
+      lines: ["暂停后各场地的专家都不能提交，直到主场恢复。暂停原因会通知所有场地并写入审计日志。"],
+      confirm: "确认暂停", danger: true, input: "暂停原因" });
+    if (!reason) return;
+    try {
+      await client.request({ type: "command", id: messageId("cmd-pause"), body: { command: "pause", reason } });
+      announce("已暂停评标", "ok");
+    } catch (err) {
+      showProblem(ERROR_ZH[err.code] || "操作失败");
+    }
+  }
+
+  function renderConsole() {
+    const s = session;
+    const active = ["drawing", "ready", "checking_in", "evaluating", "aggregating", "reporting"].includes(s.state);
+    const files = reportButtons(s, "supervisor", (err) => showProblem(ERROR_ZH[err.code] || "无法打开评标报告"));
+    consoleCard.replaceChildren(el("h2", { id: "con-h" }, "实时监督"),
+      s.stage ? el("p", {}, stageProgress(s, progress)) : "",
+      electionLine(s, { withSize: true }) ? el("p", {}, electionLine(s, { withSize: true })) : "",
+      files || "",
+      s.state === "paused" ? el("p", { class: "warning" }, `已暂停：${s.paused.reason}`) : "",
+      committeeTable(s, progress, presence),
+      el("h3", {}, "场地链路"), venueLinks(s, presence),
+      active ? el("div", { class: "actions" }, el("button", { type: "button", class: "secondary", onclick: pause }, "暂停评标")) : "");
+  }
+
+  async function renderResult() {
+    const s = session;
+    const state = s.state === "paused" ? s.paused.from_state : s.state;
+    result.hidden = !["aggregating", "reporting", "sealed"].includes(state);
+    if (result.hidden || resultKey === s.last_seq) return;
+    resultKey = s.last_seq;
+    const agg = await get(`/api/sessions/${s.id}/aggregation`);
+    result.replaceChildren(el("h2", { id: "sres-h" }, "评审结果"), resultTable(agg, "委员会汇总结果"),
+      notes(agg, { explanations: s.explanations, dissents: s.dissents, share: s.rules.deviation_share }));
+  }
+
+  // --- the audit view ---------------------------------------------------------------------
+
+  function pinned(origin) {
+    return localStorage.getItem(PIN + origin);
+  }
+
+  async function openAudit() {
+    auditShown = true;
+    const key = await get(`/api/sessions/${session.id}/audit/key`);
+    const pin = pinned(key.origin);
+    if (!pin) {
+      renderPin(key, null);
+      return;
+    }
+    if (pin !== key.log_vkey) {
+      renderPin(key, "服务器现在提供的日志公钥与您此前信任的不同。除非已通过线下渠道确认更换，请勿信任，并报告此情况。");
+      return;
+    }
+    await loadCheckpoint(pin);
+  }
+
+  function renderPin(key, warning) {
+    const field = el("textarea", { id: "vkey", rows: "2", spellcheck: "false" });
+    field.value = key.log_vkey;
+    const err = el("p", { id: "vkey-err", class: "field-error", hidden: true });
+    audit.replaceChildren(el("h2", { id: "audit-h" }, "审计日志"),
+      warning ? el("p", { class: "warning", role: "alert" }, warning) : "",
+      el("p", {}, "首次查看本项目的审计日志：请将下面的日志公钥与主场线下提供的公钥（或离线材料中的验证策略）核对一致后再信任。之后本浏览器只用这把公钥验证。"),
+      el("label", { for: "vkey" }, "日志公钥"), field, err,
+      el("div", { class: "actions" }, el("button", { type: "button", onclick: async () => {
+        try {
+          const parsed = await parseVkey(field.value);
+          if (parsed.name !== key.origin) throw new Error("日志公钥的名称与本项目的日志不符");
+          localStorage.setItem(PIN + key.origin, field.value.trim());
+          await loadCheckpoint(field.value.trim());
+        } catch (e) {
+          err.textContent = `日志公钥：${e.message}`;
+          err.hidden = false;
+          field.setAttribute("aria-invalid", "true");
+          field.focus();
+        }
+      } }, "信任此公钥")));
+  }
+
+  async function loadCheckpoint(vkey) {
+    const note = await api("GET", `/api/sessions/${session.id}/audit/checkpoint`, { text: true });
+    const policy = await api("GET", `/api/sessions/${session.id}/audit/policy`, { text: true });
+    const witnesses = witnessKeys(policy);
+    let status;
+    try {
+      const v = await verifyNote(note, vkey, witnesses);
+      const cp = parseCheckpoint(v.text);
+      checkpoint = { note, size: cp.size, root: hex(cp.root), cosignatures: v.cosignatures, vkey, witnesses, ok: true };
+      status = el("p", { class: "ok-text", id: "cp-status" }, `检查点签名已验证：共 ${cp.size} 条记录，根哈希 ${hex(cp.root).slice(0, 16)}…`);
+    } catch (e) {
+      checkpoint = { note, size: 0, cosignatures: [], vkey, witnesses, ok: false };
+      status = el("p", { class: "flag", id: "cp-status", role: "alert" }, `检查点验证失败：${e.message}`);
+    }
+    const cos = checkpoint.cosignatures.length ? el("ul", {}, checkpoint.cosignatures.map((c) => el("li", {},
+      `见证人 ${c.name}：${c.verified ? `联署已验证（${new Date(c.time * 1000).toLocaleString("zh-CN", { hour12: false })}）` : "联署未验证（验证策略中没有该见证人的公钥）"}`)))
+      : el("p", { class: "muted" }, "本检查点尚无见证人联署。");
+    audit.replaceChildren(el("h2", { id: "audit-h" }, "审计日志"), status,
+      el("h3", {}, "见证人联署"), cos,
+      el("details", {}, el("summary", {}, "检查点原文"), el("pre", { class: "note" }, note)),
+      el("h3", {}, "日志记录"),
+      el("div", { class: "actions" },
+        el("button", { type: "button", onclick: () => verifyPage() }, "验证本页全部记录"),
+        el("button", { type: "button", class: "secondary", onclick: () => exportAudit() }, "导出审计材料")),
+      el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "可横向滚动的表格" }, el("table", { id: "entries" }, el("caption", {}, `最近 ${Math.min(PAGE, checkpoint.size)} 条记录`),
+        el("thead", {}, el("tr", {}, ...["序号", "内容", "验证"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, entryRows()))));
+  }
+
+  function verifyButton(i, text) {
+    return el("button", { type: "button", class: "secondary small", "aria-label": `验证第 ${i + 1} 条记录`, onclick: () => verifyOne(i) }, text);
+  }
+
+  function entryRows() {
+    const rows = [];
+    for (let i = checkpoint.size - 1; i >= Math.max(0, checkpoint.size - PAGE); i -= 1) {
+      const cell = el("td", { id: `v-${i}` });
+      cell.append(verifyButton(i, "验证"));
+      rows.push(el("tr", {}, el("th", { scope: "row" }, String(i + 1)), el("td", { id: `e-${i}` }, "—"), cell));
+    }
+    return rows;
+  }
+
+  function describe(entryText) {
+    try {
+      const e = JSON.parse(entryText);
+      return EVENT_ZH[e.action] || e.action || "记录";
+    } catch {
+      return "无法解析的记录";
+    }
+  }
+
+  async function verifyOne(i) {
+    const cell = document.getElementById(`v-${i}`);
+    cell.textContent = "验证中…";
+    let r;
+    let data;
+    try {
+      data = await get(`/api/sessions/${session.id}/audit/entries/${i}`);
+      r = await verifyEntry({ entry: b64decode(data.entry_base64), tlogProof: data.tlog_proof, vkey: checkpoint.vkey,
+        witnessKeys: checkpoint.witnesses, index: i });
+    } catch (err) {
+      r = { ok: false, reason: ERROR_ZH[err.code] || "无法取得记录" };
+    }
+    verified.set(i, { ...r, entry: data ? data.entry_base64 : null, proof: data ? data.tlog_proof : null });
+    document.getElementById(`e-${i}`).textContent = data ? describe(data.entry) : "—";
+    cell.replaceChildren(r.ok ? el("span", { class: "ok-text" }, `已验证（检查点 ${r.size} 条）`)
+      : el("span", { class: "flag" }, `验证失败：${r.reason}`), " ", verifyButton(i, "重新验证"));
+  }
+
+  async function verifyPage() {
+    for (let i = checkpoint.size - 1; i >= Math.max(0, checkpoint.size - PAGE); i -= 1) await verifyOne(i);
+    const bad = [...verified.values()].filter((v) => !v.ok).length;
+    announce(bad ? `有 ${bad} 条记录验证失败` : "本页记录全部验证通过", bad ? "warn" : "ok");
+  }
+
+  function exportAudit() {
+    // What was checked here, to keep or hand over: the pinned key, the signed checkpoint,
+    // and each entry with its C2SP tlog-proof (checkable offline with `evalsvc audit`).
+    const doc = {
+      session: session.id, log_vkey: checkpoint.vkey, checkpoint: checkpoint.note,
+      entries: [...verified.entries()].sort((a, b) => a[0] - b[0]).map(([index, v]) => ({
+        index, entry_base64: v.entry, tlog_proof: v.proof, verified_in_browser: v.ok })),
+    };
+    const blob = new Blob([JSON.stringify(doc, null, 1)], { type: "application/json" });
+    const a = el("a", { href: URL.createObjectURL(blob), download: `audit-${session.id}-${checkpoint.size}.json` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    announce("审计材料已导出", "ok");
+  }
+
+  async function update(s) {
+    session = s;
+    try {
+      progress = await get(`/api/sessions/${s.id}/progress`);
+    } catch {
+      progress = null;
+    }
+    renderConsole();
+    renderApprovals();
+    await draw.update(s);
+    await renderResult();
+    await renderPatterns();
+  }
+
+  function onPresence(msg) {
+    presence = msg;
+    if (session) renderConsole();
+  }
+
+  return { update, presence: onPresence, unmount() {}, get auditShown() { return auditShown; } };
+}

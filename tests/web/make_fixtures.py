@@ -1,0 +1,71 @@
+"""Write tests/web/fixtures/audit.json: a small signed log made by evalsvc's own audit code
+(and a draw commitment).
+
+The JavaScript verifier (evalsvc/web/verify.js) is tested against these bytes, so the
+browser and the Python side agree on RFC 6962 hashing, C2SP signed notes, cosignatures
+and tlog-proofs. Deterministic (fixed key seeds): ``tests/web/test_js_units.py`` checks
+that running this script again gives the committed file. Run:
+``.venv/bin/python tests/web/make_fixtures.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+from evalsvc.audit.merkle import inclusion_proof, leaf_hash, root_hash
+from evalsvc.audit.note import (
+    Checkpoint,
+    TlogProof,
+    cosign_checkpoint,
+    cosignature_vkey,
+    format_tlog_proof,
+    generate_key,
+    sign_checkpoint,
+)
+from evalsvc.experts.seed import commitment_digest
+
+OUT = Path(__file__).parent / "fixtures" / "audit.json"
+ORIGIN = "evalsvc.test/s-fixture"
+
+
+def build() -> dict[str, object]:
+    """The fixture document."""
+    skey, vkey = generate_key(ORIGIN, seed=bytes(range(32)))
+    wskey, wvkey = generate_key("venue.suzhou.test", seed=bytes(range(32, 64)))
+    entries = [f'{{"seq":{i + 1},"action":"demo.{i}"}}'.encode() for i in range(7)]
+    hashes = [leaf_hash(e) for e in entries]
+    cp = sign_checkpoint(Checkpoint(ORIGIN, len(entries), root_hash(hashes)), skey)
+    cp += cosign_checkpoint(cp, wskey, timestamp=1_796_553_300)
+    proofs = [
+        format_tlog_proof(TlogProof(i, tuple(inclusion_proof(i, hashes)), cp))
+        for i in range(len(entries))
+    ]
+    return {
+        "origin": ORIGIN,
+        "log_vkey": vkey,
+        "witness_vkey": cosignature_vkey(wvkey),
+        "checkpoint": cp,
+        "entries": [base64.b64encode(e).decode() for e in entries],
+        "proofs": proofs,
+        # A draw commitment (experts/seed.py) the browser must compute the same way.
+        "draw": {
+            "secret": bytes(range(100, 132)).hex(),
+            "party": "js-suzhou",
+            "binding": "s-fixture#1",
+            "digest": commitment_digest(
+                bytes(range(100, 132)), party="js-suzhou", session_id="s-fixture#1"
+            ),
+        },
+    }
+
+
+def render() -> str:
+    """The file's text."""
+    return json.dumps(build(), indent=1, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    OUT.write_text(render(), encoding="utf-8")
+    print(f"wrote {OUT}")
