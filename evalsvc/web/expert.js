@@ -9,6 +9,7 @@ import { notes, resultTable } from "./results.js";
 import { buildSheet, runningTotals, stageBids, stageCriteria, valuesFromSheet } from "./sheet.js";
 import { Drafts, messageId } from "./store.js";
 import { effectiveState, electionLine, refusalCard, reportButtons, seatWithVenue } from "./steps.js";
+import { handoverCard } from "./handover.js";
 
 const GUIDANCE = {
   technical: "依据投标文件技术部分和评分细则打分",
@@ -40,7 +41,9 @@ export function mount(ctx) {
   // The leader's duties: re-review requests, and refusals after the signing deadline.
   const leaderCard = el("section", { class: "card", id: "leader-card", "aria-labelledby": "leader-h", hidden: true });
   const refusalBox = el("div");
-  body.append(seatCard, stepsCard, sheetCard, resultCard, reportCard, leaderCard, refusalBox);
+  // The clarifications; the leader asks a bidder (docs/scoring.md "Clarification").
+  const clarification = handoverCard({ command });
+  body.append(seatCard, stepsCard, sheetCard, clarification.card, resultCard, reportCard, leaderCard, refusalBox);
   let stepsKey = null;
   let pledge = null; // GET …/pledge, read once
   let leaderKey = null;
@@ -592,6 +595,7 @@ export function mount(ctx) {
     }
     await renderSteps(s, mySeat);
     renderLeader(s, mySeat);
+    clarification.update(s, { leader: Boolean(mySeat) && s.leader === mySeat.index });
     await renderResult(s);
     await renderReport(s);
   }

@@ -49,6 +49,10 @@ export const EVENT_ZH = {
   "election.opened": "推选组长：开始投票", "vote.cast": "投票（密封）", "election.round_closed": "本轮计票",
   "leader.elected": "组长当选", "report.refusal_recorded": "记录拒签", "report.deemed_agreed": "视为同意",
   "rereview.requested": "申请复核", "rereview.approved": "批准复核", "rereview.rejected": "驳回复核",
+  // docs/scoring.md "Clarification", "Handover".
+  "clarification.requested": "要求投标人澄清", "clarification.answered": "录入澄清答复",
+  "handover.recorded": "副场登记材料移交", "handover.acknowledged": "主场确认接收移交",
+  "handover.overdue": "移交逾期预警",
 };
 
 // Field names of the session and command documents, for error messages.
@@ -56,6 +60,8 @@ export const FIELD_ZH = {
   reason: "暂停原因", text: "说明", seat: "席位", bid_id: "投标", stage: "评审阶段",
   report_sha256: "报告摘要", command: "操作", sha256: "承诺书摘要", declarations: "回避声明",
   candidate: "候选席位", note: "委员会书面记录", seats: "复核席位", approve: "复核决定",
+  question: "澄清的问题", answer: "投标人的书面答复", attachment_sha256: "答复附件的 SHA-256", id: "澄清编号",
+  items: "移交的材料", item: "移交的材料", confirmed: "移交确认", venue_id: "场地",
 };
 
 /** "第 1 席": seats are counted from 1 for people (index 0 in the documents). */
@@ -180,6 +186,19 @@ export function describeEvent(session, e) {
     case "rereview.approved":
     case "rereview.rejected":
       what += `：${(p.seats || []).map(seatLabel).join("、")} · ${p.reason || ""}${p.decision ? `（监督意见：${p.decision}）` : ""}`;
+      break;
+    case "clarification.requested":
+      what += `：第 ${p.id} 项 · ${p.bid_id || ""} ${p.bidder || ""} · ${p.question || ""}`;
+      break;
+    case "clarification.answered":
+      what += `：第 ${p.id} 项 · ${p.answer || ""} · 附件 SHA-256 ${p.attachment_sha256 || ""}`;
+      break;
+    case "handover.recorded":
+    case "handover.acknowledged":
+      what += `：${venueLabel(session, p.venue_id)} · ${(p.items || []).join("、")}`;
+      break;
+    case "handover.overdue":
+      what += `：${(p.venues || []).map((v) => `${venueLabel(session, v.venue_id)}（${v.missing === "handover" ? "未登记移交" : "未确认接收"}）`).join("、")}`;
       break;
     case "alerts.checked":
       what += `：${POINT_ZH[p.point] || "检查"} · ${(p.alerts || []).length} 条预警${(p.alerts || []).length ? `：${p.alerts.map((a) => `${a.title}（${alertSubject(a)}）`).join("；")}` : ""}`;

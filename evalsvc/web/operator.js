@@ -8,6 +8,7 @@ import { announce, confirmDialog, el } from "./dom.js";
 import { ERROR_ZH, STAGE_ZH, fieldLabel, seatLabel, venueLabel } from "./i18n.js";
 import { committeeTable, stageProgress, venueLinks } from "./committee.js";
 import { drawCard } from "./draw.js";
+import { handoverCard } from "./handover.js";
 import { notes, resultTable } from "./results.js";
 import { messageId } from "./store.js";
 import { committeeReadiness, electionLine, refusalCard, reportButtons } from "./steps.js";
@@ -84,7 +85,9 @@ export function mount(ctx) {
   const links = el("section", { class: "card", "aria-labelledby": "links-h" }, el("h2", { id: "links-h" }, "场地链路"));
   const result = el("section", { class: "card", "aria-labelledby": "res-h", hidden: true });
   const draw = drawCard({ me, showProblem });
-  body.append(control, draw.card, committee, links, result);
+  // Clarification answers (primary), the handover after the seal (docs/scoring.md).
+  const handover = handoverCard({ command });
+  body.append(control, handover.card, draw.card, committee, links, result);
 
   const primary = () => session && me.venue === session.venues.find((v) => v.primary).id;
 
@@ -92,8 +95,10 @@ export function mount(ctx) {
     try {
       await client.request({ type: "command", id: messageId(`cmd-${cmd.command}`), body: cmd });
       announce(done, "ok");
+      return true;
     } catch (err) {
       showProblem(`${ERROR_ZH[err.code] || "操作失败"}${err.field ? `：${fieldLabel(session, err.field)}` : ""}`);
+      return false;
     }
   }
 
@@ -186,6 +191,7 @@ export function mount(ctx) {
       progress = null;
     }
     renderControl();
+    handover.update(s, { primary: Boolean(primary()), secondary: !primary(), venue: me.venue });
     renderCommittee();
     await draw.update(s);
     await renderResult();

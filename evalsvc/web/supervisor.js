@@ -9,6 +9,7 @@ import { announce, confirmDialog, el } from "./dom.js";
 import { ERROR_ZH, EVENT_ZH, POINT_ZH, alertSubject, fieldLabel, seatLabel, venueLabel } from "./i18n.js";
 import { committeeTable, stageProgress, venueLinks } from "./committee.js";
 import { drawCard } from "./draw.js";
+import { handoverCard } from "./handover.js";
 import { notes, resultTable } from "./results.js";
 import { messageId } from "./store.js";
 import { electionLine, reportButtons } from "./steps.js";
@@ -49,6 +50,8 @@ export function mount(ctx) {
       // The details are in the table of every check point below (#patterns).
       const rules = [...new Set(p.alerts.map((a) => a.title))].join("、");
       text = `${POINT_ZH[p.point] || "检查"}发现 ${p.alerts.length} 条预警（${rules}），详见“围标串标与评审质量预警”`;
+    } else if (e.event === "handover.overdue" && !p.masked) {
+      text = `材料移交逾期：${(p.venues || []).map((v) => `${venueLabel(session, v.venue_id)}${v.missing === "handover" ? "未登记移交" : "主场未确认接收"}`).join("、")}`;
     } else if (e.event === "report.signatures_cleared") {
       text = `${seatLabel(p.by_seat)}记录不同意见，${(p.seats || []).map(seatLabel).join("、")}的签名作废`;
     }
@@ -74,7 +77,9 @@ export function mount(ctx) {
   const approvals = el("section", { class: "card", id: "approvals", "aria-labelledby": "appr-h", hidden: true });
   let approvalsKey = null;
   const draw = drawCard({ me, showProblem });
-  body.append(alerts, approvals, consoleCard, patterns, draw.card, result, audit);
+  // Clarifications and the handover's status (docs/scoring.md), read only.
+  const handover = handoverCard({ command });
+  body.append(alerts, approvals, consoleCard, handover.card, patterns, draw.card, result, audit);
 
   async function command(cmd, done) {
     try {
@@ -339,6 +344,7 @@ export function mount(ctx) {
     }
     renderConsole();
     renderApprovals();
+    handover.update(s, { supervisor: true });
     await draw.update(s);
     await renderResult();
     await renderPatterns();
