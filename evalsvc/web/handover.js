@@ -219,7 +219,7 @@ export function handoverCard({ command }) {
     if (card.hidden || k === key) return;
     key = k;
     keepTyped(card, () => {
-      const parts = [el("h2", { id: "ho-h" }, sealed ? "澄清与材料移交" : "投标人澄清"), clarificationTable(s)];
+      const parts = [el("h2", { id: "ho-h" }, handover ? "澄清与材料移交" : "投标人澄清"), clarificationTable(s)];
       if (asking) parts.push(askForm(s));
       if (answering) clar.forEach((c, i) => c.answer === null && parts.push(answerForm(s, c, i)));
       if (handover) {
