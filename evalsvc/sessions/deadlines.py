@@ -1,19 +1,20 @@
-"""The handover deadlines (交接), kept by apscheduler (``AsyncIOScheduler``).
+"""Session deadlines kept by apscheduler (``AsyncIOScheduler``): the draw's
+(:mod:`evalsvc.experts.scheduler`) and the handover's (交接).
 
-One job per sealed session whose handover is not complete, at the moment it becomes
-overdue (``evalsvc.sessions.handover.handover_due``). The job calls
+One job per session with something pending, replaced whenever what it waits for
+changes. The job calls ``tick(session_id)``, which acts on whatever has passed and
+answers the next deadline (None: nothing left). The jobs live in memory only: the
+database is the record, and :meth:`Deadlines.recover` rebuilds them on start-up —
+handling at once every deadline that passed while the server was down.
+
+For the handover, ``tick`` is
 :meth:`~evalsvc.sessions.service.SessionService.handover_tick`, which raises the
-``handover.overdue`` alert if it is still due and answers the next deadline (None:
-nothing left to wait for). As with the draw's deadlines
-(:mod:`evalsvc.experts.scheduler`) the jobs live in memory only: the database is the
-record (the sealed session's ``sealed_at`` and ``handovers``), and
-:meth:`HandoverDeadlines.recover` rebuilds them on start-up — raising at once every
-alert whose deadline passed while the server was down.
+``handover.overdue`` alert if it is still due (``evalsvc.sessions.handover``).
 """
 
 from __future__ import annotations
 
-__all__ = ["HandoverDeadlines"]
+__all__ = ["Deadlines", "HandoverDeadlines"]
 
 import asyncio
 import datetime as _dt
@@ -26,41 +27,57 @@ from evalsvc.errors import NotFound
 
 log = logging.getLogger(__name__)
 
-_MARGIN = _dt.timedelta(milliseconds=20)  # a deadline has passed strictly after it
-_RETRY = _dt.timedelta(seconds=30)
+# A job fires a little after the deadline: a deadline is "passed" strictly after it.
+_MARGIN = _dt.timedelta(milliseconds=20)
+# Ticks of one firing at most (each acts on every deadline passed by then; a session that
+# keeps changing under it is scheduled again, as a job, after these).
+_MAX_ROUNDS = 10
 
 
-class HandoverDeadlines:
-    """Runs ``tick(session_id) -> next deadline`` at each handover's deadline."""
+class Deadlines:
+    """Runs ``tick(session_id) -> next deadline`` at each session's next deadline: one
+    apscheduler job per session, named ``<name>:<session id>``. ``clock`` tells now
+    (the unit of work's, where the writes take theirs); a failed tick is retried after
+    ``retry``."""
 
     def __init__(
         self,
         scheduler: AsyncIOScheduler,
         tick: Callable[[str], Awaitable[_dt.datetime | None]],
         *,
+        name: str,
         clock: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC),
+        retry: _dt.timedelta = _dt.timedelta(seconds=5),
     ) -> None:
         self._scheduler = scheduler  # started and stopped by the application
         self._tick = tick
+        self.name = name
         self._clock = clock
-        self._tasks: set[asyncio.Task[None]] = set()  # due deadlines being handled
-
-    @staticmethod
-    def job_id(session_id: str) -> str:
-        """The scheduler job of ``session_id``'s handover."""
-        return f"handover:{session_id}"
+        self._retry = retry
+        # Sessions whose tick is running, and whether its deadlines changed meanwhile. A job
+        # (re)scheduled while its own instance runs is skipped by apscheduler
+        # (max_instances) and, being a date job, lost: a deadline due by then would
+        # wait for the next change. So :meth:`at` only notes it, and
+        # :meth:`_fire` ticks again before it schedules what is next.
+        self._running: dict[str, bool] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # due deadlines being ticked
 
     def at(self, session_id: str, when: _dt.datetime | None) -> None:
-        """(Re)schedule the handover check of ``session_id`` for ``when``; None removes it."""
-        job_id = self.job_id(session_id)
+        """(Re)schedule ``session_id``'s tick for ``when``; None removes its job."""
+        if session_id in self._running:
+            self._running[session_id] = True  # _fire ticks again, then schedules
+            return
+        job_id = f"{self.name}:{session_id}"
         if when is None or when + _MARGIN <= self._clock():
             if self._scheduler.get_job(job_id) is not None:
                 self._scheduler.remove_job(job_id)
             if when is not None:
-                # Due already: handled now in a task of ours. A date job in the past,
-                # added while this session's job still runs, would be skipped by
-                # apscheduler (max_instances) and lost (as DrawDeadlines learnt).
-                task = asyncio.get_running_loop().create_task(self._fire(session_id))
+                # Due already: ticked now, in a task of ours claimed at once — a date
+                # job in the past would race its own running instance (see __init__).
+                self._running[session_id] = False
+                task = asyncio.get_running_loop().create_task(
+                    self._fire(session_id, claimed=True)
+                )
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             return
@@ -75,18 +92,41 @@ class HandoverDeadlines:
             coalesce=True,
         )
 
-    async def _fire(self, session_id: str) -> None:
+    async def _fire(self, session_id: str, *, claimed: bool = False) -> None:
+        """Tick until the next deadline lies ahead and nothing changed meanwhile (at
+        most :data:`_MAX_ROUNDS` times), then schedule it. ``claimed``: :meth:`at`
+        already marked the session running."""
+        nxt: _dt.datetime | None = None
+        if not claimed:
+            if session_id in self._running:  # ticking already: it will tick again
+                self._running[session_id] = True
+                return
+            self._running[session_id] = False
         try:
-            nxt = await self._tick(session_id)
-        except NotFound:
-            nxt = None
-        except Exception:
-            log.exception("handover deadline of session %s failed; retrying", session_id)
-            nxt = self._clock() + _RETRY
+            for _ in range(_MAX_ROUNDS):
+                self._running[session_id] = False
+                try:
+                    nxt = await self._tick(session_id)
+                except NotFound:
+                    nxt = None  # the session is gone: nothing to wait for
+                    break
+                except Exception:
+                    log.exception(
+                        "%s deadline of session %s failed; retrying in %s",
+                        self.name, session_id, self._retry,
+                    )
+                    nxt = self._clock() + self._retry
+                    break
+                changed = self._running[session_id]
+                due = nxt is not None and nxt <= self._clock()
+                if not (changed or due):
+                    break
+        finally:
+            del self._running[session_id]
         self.at(session_id, nxt)
 
     async def recover(self, pending: list[tuple[str, _dt.datetime]]) -> int:
-        """On start-up: raise what is due now, schedule the rest; how many were due."""
+        """On start-up: handle what is due now, schedule the rest; how many were due."""
         now = self._clock()
         due = 0
         for session_id, when in pending:
@@ -96,3 +136,18 @@ class HandoverDeadlines:
             else:
                 self.at(session_id, when)
         return due
+
+
+class HandoverDeadlines(Deadlines):
+    """The handover checks of sealed sessions (jobs ``handover:<session id>``)."""
+
+    def __init__(
+        self,
+        scheduler: AsyncIOScheduler,
+        tick: Callable[[str], Awaitable[_dt.datetime | None]],
+        *,
+        clock: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC),
+    ) -> None:
+        super().__init__(
+            scheduler, tick, name="handover", clock=clock, retry=_dt.timedelta(seconds=30)
+        )
