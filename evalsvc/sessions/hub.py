@@ -311,6 +311,37 @@ class Connection:
 _BACKGROUND: set[asyncio.Task[None]] = set()
 
 
+class _Burst:
+    """The history a burst of joins replays: events ``after``+1 … ``end`` as read once,
+    and the frames serialised from them so far, by content (see :func:`_replay_frame`)."""
+
+    def __init__(self, after: int, events: list[store.StoredEvent]) -> None:
+        self.after = after
+        self.events = events
+        self.end = events[-1].seq if events else after
+        self.texts: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+
+    def extend(self, events: Sequence[store.StoredEvent], cap: int) -> None:
+        fresh = [e for e in events if e.seq > self.end]
+        if fresh and len(self.events) + len(fresh) <= cap:
+            self.events += fresh
+            self.end = fresh[-1].seq
+
+
+def _replay_frame(
+    texts: dict[tuple[Any, ...], tuple[str, dict[str, Any]]], red: dict[str, Any]
+) -> str:
+    """The frame of a redacted event, serialised once per content: redact_event keeps the
+    stored payload object when it masks nothing, so (seq, actor, venue, payload identity)
+    names what is sent. The redacted document stays referenced, so that an identity is
+    not reused by another payload while ``texts`` lives."""
+    key = (red["seq"], red["actor"], red["venue"], id(red["payload"]))
+    hit = texts.get(key)
+    if hit is None:
+        hit = texts[key] = (protocol.event_message(red), red)
+    return hit[0]
+
+
 class Feed:
     """The connections of one session on this instance and the seq fanned out to them."""
 
@@ -329,6 +360,10 @@ class Feed:
         self.lock = asyncio.Lock()
         self.wake = asyncio.Event()
         self.task = asyncio.create_task(self._pump())
+        # While joins queue up (every PC of a venue after a restart, every client after a
+        # deploy) they replay the same history: it is read once and each distinct frame
+        # serialised once, shared by the connections' queues; dropped with the last join.
+        self._burst: _Burst | None = None
 
     async def _pump(self) -> None:
         while True:
@@ -442,19 +477,32 @@ class Feed:
             cluster = hub.cluster if self.remote_read < 0 else None
             ticket = hub.presence_ticket()
 
+            burst = self._burst
+            cached = burst is not None and burst.after <= after <= burst.end
+            tail = burst.end if cached and burst is not None else after
+
             def tx(
                 c: SAConnection,
             ) -> tuple[Session, int, list[store.StoredEvent], dict[str, Member] | None]:
                 s, last = store.load_session(c, self.session_id, docs=self.hub.docs)
                 evs: list[store.StoredEvent] = []
                 if want_replay and after <= last:  # the cap is applied below, to target
-                    evs = store.list_events(c, self.session_id, after=after, limit=hub.replay_cap)
+                    evs = store.list_events(c, self.session_id, after=tail, limit=hub.replay_cap)
                 remote = None
                 if cluster is not None:
                     remote = cluster.read(c, [self.session_id]).get(self.session_id, {})
                 return s, last, evs, remote
 
             s, last, events, remote = await hub.read(tx)
+            if want_replay and after <= last:
+                if cached and burst is not None:
+                    burst.extend(events, hub.replay_cap)
+                    events = [e for e in burst.events if e.seq > after] + [
+                        e for e in events if e.seq > burst.end
+                    ]
+                elif self.pending > 1:  # more joins wait: keep what they will replay
+                    self._burst = burst = _Burst(after, events[: hub.replay_cap])
+                    cached = True
             self.session = s
             if remote is not None:
                 self.set_remote(remote, ticket)
@@ -463,11 +511,9 @@ class Feed:
             target = self.delivered
             p = conn.principal
             if want_replay and after <= target and target - after <= hub.replay_cap:
-                frames = [
-                    protocol.event_message(redact_event(s, p, ev.to_doc()))
-                    for ev in events
-                    if ev.seq <= target
-                ]
+                texts = burst.texts if cached and burst is not None else {}
+                frames = [_replay_frame(texts, redact_event(s, p, ev.to_doc()))
+                          for ev in events if ev.seq <= target]
                 frames.append(protocol.synced_message(target))
                 conn.enqueue_replay(frames)
                 floor = target
@@ -495,6 +541,10 @@ class Feed:
             if joined:
                 self._presence("join", conn.member)
                 hub.presence_changed(self.session_id)
+
+    def end_burst(self) -> None:
+        """No join is waiting: drop the replay shared by the last ones."""
+        self._burst = None
 
     def leave(self, conn: Connection) -> None:
         """Remove ``conn``; the feed stops when its last connection leaves."""
@@ -703,6 +753,8 @@ class Hub:
             await feed.join(conn, hello)
         finally:
             feed.pending -= 1
+            if not feed.pending:
+                feed.end_burst()
             if not feed.conns and not feed.pending:
                 self._drop_feed(feed)
 

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from evalsvc import analysis
 from evalsvc.auth import Principal
-from evalsvc.canonical import canonical_bytes, storage_sha256
+from evalsvc.canonical import canonical_bytes, canonical_plain_bytes, storage_sha256
 from evalsvc.db import Database
 from evalsvc.errors import Conflict, Forbidden, InvalidInput
 from evalsvc.report.access import require_report_reader
@@ -621,7 +621,7 @@ class SessionService:
             seat = require_expert_seat(s, p, "submit a score sheet")
             m.require_state(s, "submit_sheet")
             sheet = parse_sheet(s, seat=seat.index, doc=data)
-            body = canonical_bytes(sheet_to_doc(sheet))
+            body = canonical_plain_bytes(sheet_to_doc(sheet))
             if signed is not None and body != signed:
                 # The signature must cover the stored document, so that the event's sha256
                 # is the hash of exactly the bytes signed (docs/pki.md "Signed sheets").
