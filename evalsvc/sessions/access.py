@@ -210,6 +210,14 @@ def public_bid(bid: dict[str, Any]) -> dict[str, Any]:
 def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, Any]:
     """An event document as ``p`` may see it."""
     kind = event["type"]
+    if kind == "sheet.submitted" and p.role in _SHEET_FAST_ROLES:
+        # The live stream is mostly these: of the rules below only the signature's and
+        # the actor's concern them (tests/sessions/test_access.py checks the shortcut
+        # against the whole walk for every role).
+        if p.role == "supervisor":
+            return event
+        if "signature" not in event["payload"]:
+            return _actor_masked(s, p, event)
     if p.role != "supervisor":
         if kind == "alerts.checked":
             return {**event, "payload": {"masked": True}}
@@ -299,10 +307,20 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
         # 四不知: before the start an expert learns nothing of the other venues, not even
         # that a seat there was filled or checked in.
         event = {**event, "payload": {"masked": True}}
-    if p.role != "supervisor" and event["actor"].startswith("expert:"):
-        # Hide which expert acted unless they may see that identity.
+    if p.role != "supervisor":
+        event = _actor_masked(s, p, event)
+    return event
+
+
+# The roles whose view of a sheet.submitted event redact_event's shortcut gives.
+_SHEET_FAST_ROLES = frozenset({"supervisor", "operator", "expert"})
+
+
+def _actor_masked(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, Any]:
+    """Hide which expert acted unless ``p`` may see that identity."""
+    if event["actor"].startswith("expert:"):
         sub = event["actor"].split(":", 1)[1]
         seat = s.seat_of(sub)
         if seat is None or not _sees_identity(s, p, seat.venue_id, sub):
-            event = {**event, "actor": "expert"}
+            return {**event, "actor": "expert"}
     return event
