@@ -21,25 +21,48 @@ __all__ = [
     "parse_body",
 ]
 
+import math
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     RootModel,
     StrictBool,
-    StrictInt,
     StrictStr,
     ValidationError,
     WithJsonSchema,
 )
 from pydantic.config import JsonDict, JsonValue
+from pydantic.types import Strict
 
 from evalsvc.errors import FieldError, InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON has one number type: 1.0 is the integer 1 (RFC 8259 §6, JSON Schema's
+    # "integer"), read here as a Decimal (evalsvc.jsonin) or a float. Anything with a
+    # fraction or out of range, and every non-number, is left for the strict check to
+    # refuse by name.
+    t = type(value)
+    finite = (t is Decimal and value.is_finite()) or (t is float and math.isfinite(value))
+    if finite and abs(value) <= _WHOLE_MAX and value == int(value):
+        return int(value)
+    return value
+
+
+_WHOLE_MAX = 2**63
+
+
+# An integer as JSON means it: a number without a fraction (``7``, ``7.0``), never a
+# string or a boolean. (Pydantic's StrictInt refused 7.0, which the OpenAPI document's
+# "integer" allows: a client written from the document was refused.)
+StrictInt = Annotated[int, BeforeValidator(_whole_number), Strict()]
 
 
 class _In(BaseModel):
