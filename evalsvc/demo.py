@@ -34,6 +34,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from evalsvc.experts.service import DrawService, ceremony_id
 from evalsvc.experts.synth import synthetic_experts
 from evalsvc.httpkit import PRINCIPAL_SECRET
 from evalsvc.ids import uscc_check_char
+from evalsvc.pki.devpki import LI_ID, WANG_ID, ZHANG_ID
 from evalsvc.sessions.committee import pledge_declare_elect
 from evalsvc.sessions.routes import SESSIONS
 from evalsvc.sessions.service import SessionService
@@ -360,6 +362,44 @@ async def seal_demo(
 ReportSigner = Callable[[int, bytes], dict[str, Any]]
 
 
+# The dev PKI's experts (evalsvc/pki/devpki.py) who hold a seat of the live demo session,
+# so that certificate sign-in and signing work out of the box: (venue, the person's ID
+# number, their key files in ``<trust dir>/browser/``, the key's algorithm).
+CERTIFICATE_HOLDERS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("ah-hefei", WANG_ID, (("expert-wang-AH", "ECDSA P-384"),)),
+    ("zj-hangzhou", ZHANG_ID, (("expert-zhang-ZJ", "SM2"), ("expert-zhang-SH", "RSA"))),
+    ("js-suzhou", LI_ID, (("expert-li-JS", "ECDSA P-256"),)),
+)
+
+
+CITIES = {v["id"]: v["city"] for v in [DEMO_SESSION["primary_venue"],
+                                        *DEMO_SESSION["secondary_venues"]]}
+
+
+async def give_certificates(
+    svc: SessionService, draws: DrawService, sid: str
+) -> list[tuple[int, str, tuple[tuple[str, str], ...]]]:
+    """Make the dev PKI's experts the pool records of one seat per venue in
+    :data:`CERTIFICATE_HOLDERS` (their ``resident_id`` becomes the certificate's ID
+    number, which is how certificate login finds a seat: docs/pki.md); returns (seat
+    index, venue, key files). Demo only: a real pool holds each person's own number."""
+    seats = (await svc.get(SUPERVISOR, sid))["seats"]
+    given = []
+    for venue, number, files in CERTIFICATE_HOLDERS:
+        seat = next(x for x in seats if x["venue_id"] == venue)
+        eid = str(seat["expert_id"])
+
+        def tx(conn: Any, eid: str = eid, number: str = number) -> None:
+            expert = xstore.load_experts(conn, [eid])[eid]
+            xstore.import_experts(
+                conn, [replace(expert, resident_id=number)], now_ms=draws.uow.clock_ms()
+            )
+
+        await draws.db.write(tx)
+        given.append((int(seat["index"]), venue, files))
+    return given
+
+
 def _sqlite_path(url: str) -> str | None:
     if url.startswith("sqlite:///"):
         return str(Path(url[len("sqlite:///"):]).resolve())
@@ -453,6 +493,11 @@ async def run_demo(
         sealed = await seal_demo(app[SESSIONS], app[DRAWS])
         sid = await seed_demo(app[SESSIONS], app[DRAWS])
         seated = (await app[SESSIONS].get(SUPERVISOR, sid))["seats"]
+        keys_dir = settings.resolve(settings.pki.trust_dir) / "browser"
+        holders = (
+            await give_certificates(app[SESSIONS], app[DRAWS], sid)
+            if keys_dir.is_dir() else []
+        )
         host, port = settings.server.host, settings.server.port
         if serve:
             await web.TCPSite(runner, host, port).start()
@@ -476,6 +521,15 @@ async def run_demo(
         for label, venue, tok in tokens:
             print(f"  {label} [{venue}]")
             print(f"    {base}/#token={tok}\n")
+        if holders:
+            print("证书登录（演示：测试证书，私钥未加密，仅供试用）/ certificate sign-in with the"
+                  " demo's test keys:")
+            print(f"  打开 / open {base}/#session={sid} → 证书登录, 选择文件 / choose a file:")
+            for index, venue, files in holders:
+                for name, algorithm in files:
+                    key_file = keys_dir / f"{name}.pem"
+                    print(f"    第 {index + 1} 席 ({CITIES[venue]}) {algorithm}: {key_file}")
+            print()
         print(f"API: {base}/api/openapi.json   health: {base}/healthz\n")
         url = settings.database.url
         print(f"数据库 / database: {url}"

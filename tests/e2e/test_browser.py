@@ -68,6 +68,7 @@ def demo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, 
             time.sleep(0.2)
         text = log.read_text(encoding="utf-8")
         links = dict(re.findall(r"^  (\S.*?) \[.*?\]\n\s+(http://\S+)$", text, flags=re.M))
+        links["__log__"] = str(log)  # the whole printout (test_browser_cert.py reads its key files)
         yield f"http://127.0.0.1:{port}", links
     finally:
         stop_process(proc, grace=20)
