@@ -524,7 +524,7 @@ async def run_demo(
         if holders:
             print("证书登录（演示：测试证书，私钥未加密，仅供试用）/ certificate sign-in with the"
                   " demo's test keys:")
-            print(f"  打开 / open {base}/#session={sid} → 证书登录, 选择文件 / choose a file:")
+            print(f"  打开 / open {base}/#session={sid} → 数字证书, 选择文件 / choose a file:")
             for index, venue, files in holders:
                 for name, algorithm in files:
                     key_file = keys_dir / f"{name}.pem"

@@ -38,10 +38,10 @@ async def events(base: str, token: str, sid: str, kind: str) -> list[dict[str, A
 
 async def cert_sign_in(page: Any, base: str, sid: str, key: Path) -> None:
     await page.goto(f"{base}/#session={sid}")
-    await page.get_by_role("heading", name="证书登录").wait_for()
+    await page.get_by_role("heading", name="数字证书").wait_for()
     assert await page.get_by_label("评标项目编号").input_value() == sid
     await page.get_by_label("证书密钥文件").set_input_files(str(key))
-    await page.get_by_role("button", name="证书登录").click()
+    await page.get_by_role("button", name="用证书签名并进入").click()
 
 
 async def test_certificate_sign_in_signs_the_sheet_and_the_report(
@@ -58,13 +58,13 @@ async def test_certificate_sign_in_signs_the_sheet_and_the_report(
     async with chromium() as browser:
         wang = await new_page(browser, console, "expert-p384")
         await wang.goto(f"{base}/#session={sid}")
-        await wang.get_by_role("heading", name="证书登录").wait_for()
+        await wang.get_by_role("heading", name="数字证书").wait_for()
         # No file, then a file with certificates only: each named beside its field.
-        await wang.get_by_role("button", name="证书登录").click()
+        await wang.get_by_role("button", name="用证书签名并进入").click()
         assert await wang.locator("#cert-file-err").inner_text() == "证书密钥文件：请选择文件"
         chain = keys["expert-wang-AH"].parent.parent / "leaves" / "expert-wang-AH.chain.pem"
         await wang.get_by_label("证书密钥文件").set_input_files(str(chain))
-        await wang.get_by_role("button", name="证书登录").click()
+        await wang.get_by_role("button", name="用证书签名并进入").click()
         await wang.get_by_text("文件中没有私钥").wait_for()
         assert await wang.get_by_label("证书密钥文件").get_attribute("aria-invalid") == "true"
         await check_screen(wang, "cert-login-error")
