@@ -117,15 +117,51 @@ export function mount(ctx) {
         el("tbody", {}, rows))) : "");
   }
 
+  // The reason of the designation waiting for a decision is in its event, not the document.
+  let designationReason = "";
+  client.on("event", (e) => {
+    if (e.event === "designation.requested") designationReason = (e.payload || {}).reason || "";
+  });
+
+  function designationPart(s, requested) {
+    const reason = el("textarea", { id: "dsg-decision", rows: "2", "aria-describedby": "dsg-decision-err" });
+    const err = el("span", { id: "dsg-decision-err", class: "field-error", hidden: true });
+    const who = requested.map((x) => `${seatLabel(x.index)}（${venueLabel(s, x.venue_id)}）${x.expert_name || ""}`).join("、");
+    const decide = async (approve) => {
+      const text = reason.value.trim();
+      err.textContent = text ? "" : "监督意见：请填写";
+      err.hidden = Boolean(text);
+      if (!text) {
+        reason.setAttribute("aria-invalid", "true");
+        reason.focus();
+        return;
+      }
+      reason.removeAttribute("aria-invalid");
+      const label = approve ? "批准指定专家" : "驳回指定专家";
+      const ok = await confirmDialog({ title: `${label}？`, confirm: `确认${label}`, danger: !approve,
+        lines: approve ? [`${who} 将作为招标人指定的专家进入评标委员会（评标委员会和评标方法暂行规定 第10条）。`, `监督意见：${text}`]
+          : [`${who} 的指定被驳回，这些席位空出，须通过抽取或重新申请指定。`, `监督意见：${text}`] });
+      if (ok) await command({ command: "decide_designation", approve, reason: text }, approve ? "已批准指定专家" : "已驳回指定专家");
+    };
+    return [el("h3", {}, "招标人指定专家申请（第10条）"),
+      el("p", {}, `指定席位：${who}`), el("p", {}, `申请理由：${designationReason || "（见事件记录）"}`),
+      el("label", { for: "dsg-decision" }, "监督意见"), reason, err,
+      el("div", { class: "actions" },
+        el("button", { type: "button", onclick: () => decide(true) }, "批准指定专家"),
+        el("button", { type: "button", class: "secondary", onclick: () => decide(false) }, "驳回指定专家"))];
+  }
+
   function renderApprovals() {
     const s = session;
     const r = s.rereview && !s.rereview.approved ? s.rereview : null;
     const refusals = s.state === "reporting" ? (s.refusals || []).filter(([seat]) => !(s.deemed || []).includes(seat)) : [];
-    approvals.hidden = !r && !refusals.length;
-    const key = JSON.stringify([r, refusals]);
+    const requested = s.state === "drawing" ? s.seats.filter((x) => x.source === "requested") : [];
+    approvals.hidden = !r && !refusals.length && !requested.length;
+    const key = JSON.stringify([r, refusals, requested.map((x) => x.index), designationReason]);
     if (approvals.hidden || key === approvalsKey) return;
     approvalsKey = key;
     const parts = [el("h2", { id: "appr-h" }, "待监督决定")];
+    if (requested.length) parts.push(...designationPart(s, requested));
     if (r) {
       const reason = el("textarea", { id: "rr-decision", rows: "2", "aria-describedby": "rr-decision-err" });
       const err = el("span", { id: "rr-decision-err", class: "field-error", hidden: true });

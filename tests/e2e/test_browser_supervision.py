@@ -108,6 +108,32 @@ async def test_supervisor_approves_a_retender_and_a_reopen_then_aborts(
         doc = await rest(base, supervisor, "GET", f"/api/sessions/{sid}")
         assert doc["state"] == "aborted"
 
+        # A tenderer's designation (第10条): proposed by the primary, decided here.
+        designated = {**NEW_SESSION, "title": "示范区专用设备项目（指定专家）",
+                      "tender_number": "CSJ-2026-ZYSB-0009"}
+        did = (await rest(base, primary, "POST", "/api/sessions", designated))["id"]
+        for body in ({"command": "open_draw"},
+                     {"command": "assign_seat", "seat": 0, "expert_id": "des-zhou",
+                      "expert_name": "周指定"},
+                     {"command": "designate_experts", "reason": "特殊设备，库内无相应专业专家"}):
+            await rest(base, primary, "POST", f"/api/sessions/{did}/commands", body)
+        await page.get_by_role("button", name="返回项目列表").click()
+        await page.get_by_role("button", name=designated["title"]).click()
+        await page.get_by_role("heading", name="招标人指定专家申请（第10条）").wait_for()
+        card = await page.locator("#approvals").inner_text()
+        assert "第 1 席（上海（主场））周指定" in card and "特殊设备，库内无相应专业专家" in card
+        await page.get_by_role("button", name="批准指定专家").click()
+        assert "监督意见：请填写" in await page.locator("#dsg-decision-err").inner_text()
+        await check_screen(page, "supervisor-designation")
+        await page.get_by_label("监督意见").fill("专业特殊，同意指定")
+        await page.get_by_role("button", name="批准指定专家").click()
+        await page.get_by_role("dialog").get_by_role("button", name="确认批准指定专家").click()
+        await page.get_by_text("已批准指定专家").wait_for()
+        events = (await rest(base, supervisor, "GET",
+                             f"/api/sessions/{did}/events?limit=1000"))["events"]
+        (decided,) = [e["payload"] for e in events if e["type"].startswith("designation.a")]
+        assert decided == {"seats": [0], "reason": "专业特殊，同意指定"}
+
         # The review record of a member of the live demo session.
         await page.get_by_role("button", name="返回项目列表").click()
         await page.get_by_role("button", name=DEMO_SESSION["title"]).click()
