@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import shutil
 import subprocess
@@ -87,3 +88,20 @@ def test_files_that_are_not_a_usable_key_are_named(pki: DevPki) -> None:
                 "files": {"key": key_only, "certs": certs_only, "text": "hello"}})
     assert out == {"key": {"error": "no_certificate"}, "certs": {"error": "no_key"},
                    "text": {"error": "no_key"}}
+
+
+def test_the_vendored_sm_crypto_is_the_pinned_bundle_unchanged_with_its_licences() -> None:
+    root = HERE.parent.parent
+    lock = json.loads((root / "webvendor" / "package-lock.json").read_text(encoding="utf-8"))
+    version = lock["packages"]["node_modules/sm-crypto"]["version"]
+    vendored = (root / "evalsvc" / "web" / "vendor" / "sm2.js").read_text(encoding="utf-8")
+    lines = vendored.split("\n")
+    assert lines[0].startswith(f"// sm-crypto {version} dist/sm2.js (MIT")
+    # The wrapper's header names the SHA-256 of the original bundle: the bytes between
+    # the wrapper's lines must still hash to it (no hand edits of the library).
+    digest = lines[1].split("sha256 of the original: ")[1].split(".")[0]
+    body = "\n".join(lines[4:-3]).encode("utf-8")
+    assert hashlib.sha256(body).hexdigest() == digest
+    for name in ("sm-crypto.LICENCE", "jsbn.LICENSE"):
+        text = (root / "evalsvc" / "web" / "vendor" / name).read_text(encoding="utf-8")
+        assert "Permission is hereby granted" in text or "MIT" in text, name
