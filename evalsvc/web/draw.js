@@ -158,7 +158,7 @@ export function drawCard({ me, showProblem }) {
       el("h3", { id: "appr-d-h" }, retender ? "监督审批：同一招标项目重新抽取" : `监督审批：第 ${ceremony} 次抽取之后`),
       el("p", { class: "muted" }, retender
         ? "本项目与下列已登记的项目属于同一招标项目。再次抽取须经监督批准并写明原因（防止主场通过重新登记换取新的抽取结果）。"
-        : "抽取未能完成或候补已用尽。重新开启仪式、或改用新的抽取条件，均须经监督批准并写明原因。"),
+        : "抽取未能完成。重新开启仪式、或改用新的抽取条件，均须经监督批准并写明原因。"),
       retender ? "" : el("fieldset", { class: "bid" }, el("legend", {}, "批准事项"),
         choice("reopen", "重新开启随机数仪式（沿用原抽取条件）", true), choice("change_terms", "批准新的抽取条件", false),
         el("label", { for: "appr-d-terms" }, "新抽取条件的 SHA-256"), digest,
@@ -213,7 +213,8 @@ export function drawCard({ me, showProblem }) {
     }
     let kind = null;
     if (d.phase === "none" && earlier.length && s.state === "drawing") kind = "retender";
-    else if (d.phase === "failed" || (d.exhausted || []).length) kind = "after";
+    // Exhausted alternates need no approval: the primary opens a new ceremony (§6.4).
+    else if (d.phase === "failed") kind = "after";
     if (!kind) {
       approval = null;
       return parts;
