@@ -12,6 +12,10 @@ A second session of the same tender is taken to the end (:func:`seal_demo`: scor
 reported with a clarification, signed by every member, sealed, its materials handed
 over by each secondary venue and acknowledged); the demo prints its database and the exact
 ``audit trust-policy`` / ``audit export`` / ``audit verify`` commands for it.
+
+Three seats of the live session are held by the dev PKI's experts
+(:data:`CERTIFICATE_HOLDERS`), whose key files the demo prints: certificate sign-in and
+signing in the browser work out of the box (docs/web.md).
 """
 
 from __future__ import annotations
