@@ -49,6 +49,15 @@ export const KEY_ERROR_ZH = {
   unsupported_key: "不支持此私钥算法（支持 SM2、ECDSA P-256/P-384、RSA）",
 };
 
+// A refused certificate login, by the server's code (what differs from ERROR_ZH there).
+export const CERT_LOGIN_ERROR_ZH = {
+  forbidden: "登录被拒绝：证书持有人不在本项目的评标委员会中，或签名与证书不符",
+  not_found: "没有这个评标项目编号",
+  unauthenticated: "登录挑战已过期，请重试",
+  unavailable: "服务器暂未配置证书信任根，暂不能证书登录",
+  invalid_input: "项目编号或证书格式有误",
+};
+
 export const KEY_ALGORITHM_ZH = {
   sm2: "SM2（国密）", "ecdsa-p256": "ECDSA P-256", "ecdsa-p384": "ECDSA P-384", rsa: "RSA",
 };

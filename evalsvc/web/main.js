@@ -4,7 +4,7 @@
 import { ApiError, api, get, setToken } from "./api.js";
 import { SessionClient } from "./client.js";
 import { $, announce, confirmDialog, el } from "./dom.js";
-import { ERROR_ZH, KEY_ALGORITHM_ZH, KEY_ERROR_ZH, METHOD_ZH, ROLE_ZH, describeEvent, stateLabel, venueLabel } from "./i18n.js";
+import { CERT_LOGIN_ERROR_ZH, ERROR_ZH, KEY_ALGORITHM_ZH, KEY_ERROR_ZH, METHOD_ZH, ROLE_ZH, describeEvent, stateLabel, venueLabel } from "./i18n.js";
 import { KeyFileError, certificateLogin, loadSigner } from "./certkey.js";
 import * as keyring from "./keyring.js";
 import { Outbox, clearAll, tokenStore } from "./store.js";
@@ -327,14 +327,6 @@ async function postOpen(path, body) {
   return data;
 }
 
-const CERT_LOGIN_ZH = {
-  forbidden: "登录被拒绝：证书持有人不在本项目的评标委员会中，或签名与证书不符",
-  not_found: "没有这个评标项目编号",
-  unauthenticated: "登录挑战已过期，请重试",
-  unavailable: "服务器暂未配置证书信任根，暂不能证书登录",
-  invalid_input: "项目编号或证书格式有误",
-};
-
 async function certificateSignIn() {
   const session = $("cert-session").value.trim();
   const file = $("cert-file").files[0];
@@ -355,7 +347,7 @@ async function certificateSignIn() {
     login = await certificateLogin(signer, { session, role: $("cert-role").value }, postOpen);
   } catch (err) {
     const code = err instanceof ApiError ? err.code : "internal_error";
-    const text = CERT_LOGIN_ZH[code] || ERROR_ZH[code] || "证书登录失败";
+    const text = CERT_LOGIN_ERROR_ZH[code] || ERROR_ZH[code] || "证书登录失败";
     if (code === "not_found" || (code === "invalid_input" && err.field === "session")) {
       fieldProblem("cert-session", `评标项目编号：${text}`);
       return $("cert-session").focus();
