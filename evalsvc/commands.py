@@ -381,19 +381,23 @@ def _demo_pki(settings: Settings) -> Settings:
     """Without real regional CA roots in ``[pki] trust_dir`` (a fresh clone ships none),
     the demo generates the four-region test PKI into ``var/demo-pki`` (anew each run:
     its CRLs are dated) and trusts it, so certificate login and signing work out of the
-    box; its experts' keys are in ``var/demo-pki/private``. Test material only."""
+    box; its experts' keys are in ``var/demo-pki/leaves`` and, as one file each for the
+    browser's certificate sign-in, ``var/demo-pki/browser``. Test material only."""
     import dataclasses
     import datetime as _dt
 
     from evalsvc.files import private_dir
-    from evalsvc.pki.devpki import build_dev_pki, write_dev_pki
+    from evalsvc.pki.devpki import build_dev_pki, write_browser_keys, write_dev_pki
 
     configured = settings.resolve(settings.pki.trust_dir)
     if any(configured.glob("*/anchors/*.pem")):
         return settings
     out = settings.resolve("var/demo-pki")
     private_dir(out.parent)
-    write_dev_pki(build_dev_pki(_dt.datetime.now(_dt.UTC)), out)
+    pki = build_dev_pki(_dt.datetime.now(_dt.UTC))
+    write_dev_pki(pki, out)
+    # One PEM file per expert (key + chain) for the browser's certificate sign-in.
+    write_browser_keys(pki, out / "browser")
     print(f"演示用测试证书体系 / demo test PKI (test material only): {out}", flush=True)
     return dataclasses.replace(
         settings, pki=dataclasses.replace(settings.pki, trust_dir=str(out))

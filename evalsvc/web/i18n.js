@@ -28,6 +28,38 @@ export const ERROR_ZH = {
   idempotency_conflict: "重复提交的内容不一致", unavailable: "服务暂不可用，稍后自动重试",
   internal_error: "服务器内部错误", auth_timeout: "登录超时", slow_consumer: "连接过慢，正在重新同步",
   going_away: "服务器正在重启，正在重新连接", network: "网络中断",
+  // Certificates (docs/pki.md "Errors (HTTP)").
+  signature_invalid: "数字签名无效：请使用登录时的证书密钥签名",
+  certificate_rejected: "证书未通过验证", certificate_expired: "证书已过期",
+  certificate_not_yet_valid: "证书尚未生效", certificate_revoked: "证书已被吊销",
+  certificate_unknown_issuer: "证书不是受信任的地区 CA 签发的",
+  certificate_wrong_key_usage: "证书的密钥用途不允许签名", certificate_wrong_role: "证书的用途与身份不符",
+  certificate_signature_invalid: "证书签名无效", certificate_chain_too_deep: "证书链过长",
+  certificate_revocation_unavailable: "暂时无法确认证书是否被吊销（证书吊销列表不可用），请稍后再试",
+};
+
+// What is wrong with a chosen key file (evalsvc/web/certkey.js KeyFileError codes).
+export const KEY_ERROR_ZH = {
+  no_key: "文件中没有私钥：请选择含私钥和证书的 PEM 文件",
+  no_certificate: "文件中没有证书：请选择含私钥和证书链的 PEM 文件",
+  two_keys: "文件中有多个私钥：请只保留您本人的一个",
+  encrypted_key: "私钥已加密：请先用证书工具导出未加密的 PEM 私钥",
+  bad_key: "私钥格式无法识别（应为 PKCS#8 或 SM2 EC PRIVATE KEY 的 PEM）",
+  bad_pem: "PEM 内容已损坏",
+  unsupported_key: "不支持此私钥算法（支持 SM2、ECDSA P-256/P-384、RSA）",
+};
+
+// A refused certificate login, by the server's code (what differs from ERROR_ZH there).
+export const CERT_LOGIN_ERROR_ZH = {
+  forbidden: "登录被拒绝：证书持有人不在本项目的评标委员会中，或签名与证书不符",
+  not_found: "没有这个评标项目编号",
+  unauthenticated: "登录挑战已过期，请重试",
+  unavailable: "服务器暂未配置证书信任根，暂不能证书登录",
+  invalid_input: "项目编号或证书格式有误",
+};
+
+export const KEY_ALGORITHM_ZH = {
+  sm2: "SM2（国密）", "ecdsa-p256": "ECDSA P-256", "ecdsa-p384": "ECDSA P-384", rsa: "RSA",
 };
 
 export const EVENT_ZH = {
