@@ -7,6 +7,7 @@ __all__ = ["create_app"]
 import asyncio
 import contextlib
 import functools
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -20,7 +21,7 @@ from evalsvc.audit.routes import AUDIT
 from evalsvc.audit.routes import ROUTES as AUDIT_ROUTES
 from evalsvc.audit.service import AuditService
 from evalsvc.auth import TokenVerifier
-from evalsvc.config import Settings
+from evalsvc.config import RulesSettings, Settings
 from evalsvc.db import Database
 from evalsvc.errors import ConfigError, Unavailable
 from evalsvc.experts.routes import DRAWS
@@ -50,7 +51,7 @@ from evalsvc.schema import ensure_schema
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.handover import HandoverRules
 from evalsvc.sessions.hub import Hub, load_or_create_epoch
-from evalsvc.sessions.model import ScoringRules, Session
+from evalsvc.sessions.model import FaultRules, ScoringRules, Session
 from evalsvc.sessions.pledge import DEFAULT_PLEDGE_TEXT, Pledge, pledge_of
 from evalsvc.sessions.routes import ROUTES as SESSION_ROUTES
 from evalsvc.sessions.routes import SESSIONS
@@ -60,6 +61,8 @@ from evalsvc.sessions.uow import UnitOfWork
 from evalsvc.sessions.ws import HUB
 from evalsvc.sessions.ws import ROUTES as WS_ROUTES
 from evalsvc.typedefs import DB, ROUTES, SCHEDULER, SETTINGS
+
+log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 
@@ -177,6 +180,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_pki)
     app.cleanup_ctx.append(_draws)
     app.cleanup_ctx.append(_handovers)
+    app.cleanup_ctx.append(_faults)
     app.cleanup_ctx.append(_hub)
     app.cleanup_ctx.append(_revocations)
     app.cleanup_ctx.append(_witnesses)
@@ -228,6 +232,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             holidays=settings.rules.holidays,
             workdays=settings.rules.workdays,
         ),
+        faults=fault_rules(settings.rules),
     )
     app[REPORTS] = ReportService(app[SESSIONS])
     try:
@@ -357,6 +362,33 @@ async def _handovers(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+def fault_rules(rules: RulesSettings) -> FaultRules:
+    """The venue-link rules of ``[rules]`` in whole seconds, with their configured values."""
+    names = ("link_lost_pause_minutes", "resume_deadline_minutes", "suspend_after_minutes")
+    minutes = [getattr(rules, n) for n in names]
+    pause, resume, suspend = (int((x * 60).to_integral_value()) for x in minutes)
+    return FaultRules(pause, resume, suspend,
+                      tuple((n, str(x)) for n, x in zip(names, minutes, strict=True)))
+
+
+async def _faults(app: web.Application) -> AsyncIterator[None]:
+    """The venue-link rules' deadlines (docs/scoring.md "Faults by rule") on the app's
+    scheduler. On start, steps due while the server was down are taken, the others
+    rescheduled."""
+    import datetime as dt
+
+    from evalsvc.sessions.deadlines import FaultDeadlines
+
+    service = app[SESSIONS]
+    uow = service.uow
+    deadlines = FaultDeadlines(
+        app[SCHEDULER], service.fault_tick,
+        clock=lambda: dt.datetime.fromtimestamp(uow.clock_ms() / 1000, dt.UTC))
+    service.schedule_fault = deadlines.at
+    await deadlines.recover(await service.fault_pending())
+    yield
+
+
 async def _hub(app: web.Application) -> AsyncIterator[None]:
     """The WebSocket hub, woken by the service's bus; on PostgreSQL also by the other
     instances' NOTIFYs (evalsvc.sessions.pgnotify), with presence shared between the
@@ -376,6 +408,23 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     )
     service.bus.add_listener(hub.on_commit)
     app[HUB] = hub
+    links: set[asyncio.Task[None]] = set()
+
+    def venue_link(session_id: str, venue_id: str, up: bool) -> None:
+        # A venue's link went or came back: recorded by the service (its own
+        # transaction), in the order heard.
+        async def record() -> None:
+            try:
+                await service.venue_link(session_id, venue_id, up)
+            except Exception:
+                log.exception("recording venue %s's link (%s) on session %s failed",
+                              venue_id, "up" if up else "lost", session_id)
+
+        task = asyncio.get_running_loop().create_task(record())
+        links.add(task)
+        task.add_done_callback(links.discard)
+
+    hub.on_venue_link = venue_link
     listener = None
     fanout = None
     presence = None

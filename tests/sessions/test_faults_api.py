@@ -1,0 +1,180 @@
+"""Faults by rule through the server (docs/scoring.md "Faults by rule"): a secondary
+venue whose every socket closes is recorded as having lost its link; the scheduler
+pauses the session after ``[rules] link_lost_pause_minutes``, re-forms the committee
+after ``resume_deadline_minutes`` and suspends it after ``suspend_after_minutes`` —
+on a fake clock, and across a restart of the server."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from conftest import Harness
+from wshelp import connect
+
+from evalsvc.config import RulesSettings, Settings
+from evalsvc.typedefs import SCHEDULER
+
+SUZHOU = "js-suzhou"  # seats 3 and 4 (E-JS-1, E-JS-2)
+RULES = {"link_lost_pause_minutes": {"name": "link_lost_pause_minutes", "value": "0.5",
+                                     "seconds": 30},
+         "resume_deadline_minutes": {"name": "resume_deadline_minutes", "value": "2",
+                                     "seconds": 120},
+         "suspend_after_minutes": {"name": "suspend_after_minutes", "value": "4",
+                                   "seconds": 240}}
+
+
+def _rules(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, rules=RulesSettings(
+        link_lost_pause_minutes=Decimal("0.5"), resume_deadline_minutes=Decimal("2"),
+        suspend_after_minutes=Decimal("4")))
+
+
+def _types(events: list[dict[str, Any]]) -> list[str]:
+    return [e["type"] for e in events]
+
+
+async def _wait_for(api: Harness, sid: str, kind: str) -> dict[str, Any]:
+    for _ in range(500):
+        found = [e for e in await api.events(sid) if e["type"] == kind]
+        if found:
+            return found[-1]
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no {kind} event in {_types(await api.events(sid))}")
+
+
+async def _lose_suzhou(api: Harness, sid: str, experts: list[tuple[int, str]]) -> None:
+    """Both Suzhou members connect, then both sockets close: the venue's link is gone."""
+    socks = [(await connect(api, sid, tok))[0] for seat, tok in experts if seat in (3, 4)]
+    for ws in socks:
+        await ws.ws.close()
+
+
+async def _tick(api: Harness, sid: str, now_ms: list[int]) -> None:
+    """Move the clock to the faults job's run time and run what the scheduler runs."""
+    job = api.client.server.app[SCHEDULER].get_job(f"faults:{sid}")
+    assert job is not None
+    now_ms[0] = int(job.next_run_time.timestamp() * 1000) + 1
+    await job.func(*job.args)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    import evalsvc.app as appmod
+
+    now_ms = [time.time_ns() // 1_000_000]
+    monkeypatch.setattr(appmod, "_clock_ms", lambda: now_ms[0])
+    return now_ms
+
+
+async def test_a_venue_whose_sockets_all_close_pauses_the_session_then_resumes_when_back(
+    aiohttp_client: Any, settings: Settings, clock: list[int],
+) -> None:
+    from evalsvc.app import create_app
+
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid, experts = await api.to_stage("qualification")
+    socks = [(await connect(api, sid, tok))[0] for seat, tok in experts if seat in (3, 4)]
+    await socks[0].ws.close()
+    await asyncio.sleep(0.05)
+    assert "venue.link_lost" not in _types(await api.events(sid))  # one socket is left
+    await socks[1].ws.close()
+    lost = await _wait_for(api, sid, "venue.link_lost")
+    assert lost["payload"]["venue_id"] == SUZHOU and lost["actor"] == "system:scheduler"
+    job = api.client.server.app[SCHEDULER].get_job(f"faults:{sid}")
+    assert job is not None
+    assert int(job.next_run_time.timestamp()) == lost["payload"]["since"] + 30
+
+    await _tick(api, sid, clock)
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.op())
+    assert doc["state"] == "paused" and doc["paused"]["reason"] == "venue_link_lost"
+    assert doc["fault"]["venue_id"] == SUZHOU and doc["links_lost"][0][0] == SUZHOU
+    paused = [e for e in await api.events(sid) if e["type"] == "session.state_changed"][-1]
+    assert paused["payload"]["rule"] == RULES["link_lost_pause_minutes"]
+    assert paused["payload"]["venue_id"] == SUZHOU
+    # Next: the resume deadline.
+    job = api.client.server.app[SCHEDULER].get_job(f"faults:{sid}")
+    assert job is not None and int(job.next_run_time.timestamp()) == doc["fault"]["paused_at"] + 120
+
+    status, body = await api.command(sid, api.op(), "resume")
+    assert status == 409 and "js-suzhou is still lost" in body["detail"]
+    back, _, _, _ = await connect(api, sid, experts[3][1])
+    await _wait_for(api, sid, "venue.link_restored")
+    status, body = await api.command(sid, api.op(), "resume")
+    assert status == 200, body
+    assert (body["state"], body["stage"]) == ("evaluating", "qualification")
+    assert api.client.server.app[SCHEDULER].get_job(f"faults:{sid}") is None
+    await back.ws.close()
+
+
+async def test_not_resumed_the_committee_is_reformed_then_the_session_suspended(
+    aiohttp_client: Any, settings: Settings, clock: list[int],
+) -> None:
+    from evalsvc.app import create_app
+
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid, experts = await api.to_stage("scoring")
+    await _lose_suzhou(api, sid, experts)
+    await _wait_for(api, sid, "venue.link_lost")
+    await _tick(api, sid, clock)  # paused
+    await _tick(api, sid, clock)  # sealed and re-formed
+    events = await api.events(sid)
+    kinds = _types(events)
+    at = kinds.index("materials.sealed")
+    assert kinds[at:at + 6] == ["materials.sealed", "seat.vacated", "seat.vacated",
+                                "sheets.voided", "committee.reformed",
+                                "session.state_changed"]
+    reformed = events[at + 4]["payload"]
+    assert reformed == {"venues": [SUZHOU], "seats": [3, 4],
+                        "rule": RULES["resume_deadline_minutes"]}
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    assert doc["state"] == "checking_in"
+    assert [s["expert_id"] for s in doc["seats"]][3:5] == [None, None]
+    assert doc["voided"] == [[3, "E-JS-1"], [4, "E-JS-2"]]
+    # The primary's operator does not learn who the voided Suzhou members were.
+    _, mine = await api.call("GET", f"/api/sessions/{sid}", api.op())
+    assert mine["voided"] == [[3, None], [4, None]]
+
+    await _tick(api, sid, clock)  # not evaluating again by the hard limit
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    assert doc["state"] == "suspended"
+    last = [e for e in await api.events(sid) if e["type"] == "session.state_changed"][-1]
+    assert last["payload"]["rule"] == RULES["suspend_after_minutes"]
+    assert api.client.server.app[SCHEDULER].get_job(f"faults:{sid}") is None
+    # Only abort remains (a 409 naming state and command for the rest).
+    status, body = await api.command(sid, api.op(), "resume")
+    assert status == 409 and "session is suspended" in body["detail"]
+    status, body = await api.command(sid, api.sup, "abort", reason="改期另行组织评标")
+    assert status == 200 and body["state"] == "aborted"
+
+
+async def test_a_pending_pause_survives_a_restart_and_fires_after_it(
+    aiohttp_client: Any, settings: Settings, clock: list[int],
+) -> None:
+    from evalsvc.app import create_app
+
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid, experts = await api.to_stage("qualification")
+    await _lose_suzhou(api, sid, experts)
+    lost = await _wait_for(api, sid, "venue.link_lost")
+    await api.client.close()  # down before the pause rule falls due
+
+    # Up again, the job is rebuilt from the stored session, not yet due.
+    clock[0] = (lost["payload"]["since"] + 10) * 1000
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    job = api.client.server.app[SCHEDULER].get_job(f"faults:{sid}")
+    assert job is not None
+    assert int(job.next_run_time.timestamp()) == lost["payload"]["since"] + 30
+    await api.client.close()
+
+    # Down over the deadline: on start-up the due step is taken at once.
+    clock[0] = (lost["payload"]["since"] + 31) * 1000
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    assert doc["state"] == "paused" and doc["paused"]["reason"] == "venue_link_lost"
+    kinds = _types(await api.events(sid))
+    assert kinds.count("venue.link_lost") == 1  # the server's own stop is not a fault
