@@ -1198,7 +1198,7 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 raise Conflict(f"the link of venue {venue_id} is not lost")
             rest = tuple(x for x in s.links_lost if x[0] != venue_id)
             return replace(s, links_lost=rest), [Event("venue.link_restored", {
-                "venue_id": venue_id, "since": since, "lost_seconds": now - since})]
+                "venue_id": venue_id, "since": since, "lost_seconds": max(0, now - since)})]
         case ApplyFaultRules(rules):
             return _apply_fault_rules(s, rules, now)
         case Abort(reason):

@@ -564,7 +564,9 @@ class SessionService:
             if v is None or v.primary or lost is not up or not m.takes(s, name):
                 return Change(s, (), 200, {}, changed=False, with_seq=False)
             cmd = m.RecordLinkRestored(venue_id) if up else m.RecordLinkLost(venue_id)
-            new, events = m.apply(s, cmd, snap.now_ms // 1000)
+            # (A loss counts from the next whole second: the rule never pauses early.)
+            now = (snap.now_ms + 999) // 1000 if not up else snap.now_ms // 1000
+            new, events = m.apply(s, cmd, now)
             return Change(new, tuple(events), 200, {})
 
         t = Transition(session_id, SYSTEM_ACTOR, None, decide, route="venue_link")
