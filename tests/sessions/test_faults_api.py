@@ -178,3 +178,24 @@ async def test_a_pending_pause_survives_a_restart_and_fires_after_it(
     assert doc["state"] == "paused" and doc["paused"]["reason"] == "venue_link_lost"
     kinds = _types(await api.events(sid))
     assert kinds.count("venue.link_lost") == 1  # the server's own stop is not a fault
+
+
+async def test_a_lock_after_the_reform_does_not_count_the_voided_members_sheets(
+    aiohttp_client: Any, settings: Settings, clock: list[int],
+) -> None:
+    from evalsvc.app import create_app
+    from evalsvc.sessions import store
+    from evalsvc.sessions.routes import SESSIONS
+
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid, experts = await api.to_stage("scoring")  # every qualification sheet in
+    await _lose_suzhou(api, sid, experts)
+    await _wait_for(api, sid, "venue.link_lost")
+    await _tick(api, sid, clock)
+    await _tick(api, sid, clock)  # re-formed: seats 3 and 4 vacated, their sheets void
+    db = api.client.server.app[SESSIONS].db
+    s, _ = await db.read(lambda c: store.load_session(c, sid))
+    kept = await db.read(lambda c: store.latest_sheets(c, sid, "qualification", void=s.voided))
+    assert [x.seat for x in kept] == [0, 1, 2, 5, 6]
+    every = await db.read(lambda c: store.latest_sheets(c, sid, "qualification"))
+    assert [x.seat for x in every] == [0, 1, 2, 3, 4, 5, 6]  # still in the record

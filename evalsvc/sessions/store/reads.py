@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -144,8 +144,12 @@ def sessions_in_state(conn: Connection, state: str) -> list[Session]:
     return [session_from_doc(json.loads(r[0])) for r in rows]
 
 
-def latest_sheets(conn: Connection, session_id: str, stage: str) -> list[Sheet]:
-    """The latest version of each seat's sheet for ``stage``."""
+def latest_sheets(
+    conn: Connection, session_id: str, stage: str, *, void: Iterable[tuple[int, str]] = ()
+) -> list[Sheet]:
+    """The latest version of each seat's sheet for ``stage`` — none for a seat whose
+    latest sheet is one of ``void`` ((seat, expert id): a member who left the
+    committee; the next member's sheet is a later version of the seat)."""
     latest = (
         sa.select(_SH.c.seat, sa.func.max(_SH.c.version).label("v"))
         .where(_SH.c.session_id == session_id, _SH.c.stage == stage)
@@ -153,12 +157,14 @@ def latest_sheets(conn: Connection, session_id: str, stage: str) -> list[Sheet]:
         .subquery()
     )
     rows = conn.execute(
-        sa.select(_SH.c.seat, _SH.c.doc)
+        sa.select(_SH.c.seat, _SH.c.doc, _SH.c.expert_id)
         .join(latest, sa.and_(_SH.c.seat == latest.c.seat, _SH.c.version == latest.c.v))
         .where(_SH.c.session_id == session_id, _SH.c.stage == stage)
         .order_by(_SH.c.seat)
     ).all()
-    return [sheet_from_doc(r[0], json.loads(r[1])) for r in rows]
+    gone = set(void)
+    return [sheet_from_doc(r[0], json.loads(r[1])) for r in rows
+            if (int(r[0]), r[2]) not in gone]
 
 
 def sheet_openings(conn: Connection, session_id: str, stage: str) -> list[SheetOpening]:
