@@ -67,7 +67,7 @@ async def _job(api: Harness, sid: str) -> Any:
 async def _tick(api: Harness, sid: str, now_ms: list[int]) -> None:
     """Move the clock to the faults job's run time and run what the scheduler runs."""
     job = await _job(api, sid)
-    now_ms[0] = int(job.next_run_time.timestamp() * 1000) + 1
+    _at(now_ms, int(job.next_run_time.timestamp() * 1000) + 1)
     await job.func(*job.args)
 
 
@@ -75,9 +75,16 @@ async def _tick(api: Harness, sid: str, now_ms: list[int]) -> None:
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     import evalsvc.app as appmod
 
-    now_ms = [time.time_ns() // 1_000_000]
-    monkeypatch.setattr(appmod, "_clock_ms", lambda: now_ms[0])
-    return now_ms
+    # The server's clock runs (a draw ceremony waits for its windows), shifted by an
+    # offset the tests move forward (_at).
+    offset = [0]
+    monkeypatch.setattr(appmod, "_clock_ms", lambda: time.time_ns() // 1_000_000 + offset[0])
+    return offset
+
+
+def _at(clock: list[int], ms: int) -> None:
+    """From now on the server's clock reads ``ms`` (and runs on)."""
+    clock[0] = ms - time.time_ns() // 1_000_000
 
 
 async def test_a_venue_whose_sockets_all_close_pauses_the_session_then_resumes_when_back(
@@ -172,7 +179,7 @@ async def test_a_pending_pause_survives_a_restart_and_fires_after_it(
     await api.client.close()  # down before the pause rule falls due
 
     # Up again, the job is rebuilt from the stored session, not yet due.
-    clock[0] = (lost["payload"]["since"] + 10) * 1000
+    _at(clock, (lost["payload"]["since"] + 10) * 1000)
     api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
     job = api.client.server.app[SCHEDULER].get_job(f"faults:{sid}")
     assert job is not None
@@ -180,7 +187,7 @@ async def test_a_pending_pause_survives_a_restart_and_fires_after_it(
     await api.client.close()
 
     # Down over the deadline: on start-up the due step is taken at once.
-    clock[0] = (lost["payload"]["since"] + 31) * 1000
+    _at(clock, (lost["payload"]["since"] + 31) * 1000)
     api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
     _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
     assert doc["state"] == "paused" and doc["paused"]["reason"] == "venue_link_lost"
@@ -207,3 +214,50 @@ async def test_a_lock_after_the_reform_does_not_count_the_voided_members_sheets(
     assert [x.seat for x in kept] == [0, 1, 2, 5, 6]
     every = await db.read(lambda c: store.latest_sheets(c, sid, "qualification"))
     assert [x.seat for x in every] == [0, 1, 2, 3, 4, 5, 6]  # still in the record
+
+
+async def test_a_reformed_drawn_committee_calls_each_vacated_seats_alternate_and_goes_on(
+    aiohttp_client: Any, settings: Settings, clock: list[int], db_url: str, tmp_path: Any,
+) -> None:
+    """The replacement draw is the recorded draw's (补抽, as for a recusal): each Suzhou
+    seat's next alternate is invited in the re-forming transaction; once they accept,
+    check in, pledge and declare, the evaluation starts and the fault is over."""
+    from test_rules_api import _drawn_and_checked_in
+
+    from evalsvc.app import create_app
+
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid, seats = await _drawn_and_checked_in(api, db_url, tmp_path, alternates=2)
+    suzhou = [s for s in seats if s["venue_id"] == SUZHOU]
+    await _lose_suzhou(api, sid, [(s["index"], api.expert(s["expert_id"], SUZHOU))
+                                  for s in suzhou])
+    await _wait_for(api, sid, "venue.link_lost")
+    await _tick(api, sid, clock)  # paused
+    await _tick(api, sid, clock)  # re-formed
+    events = await api.events(sid)
+    # After the re-form (committee.reformed, the move to checking_in), in the same
+    # transaction: each member's invitation closed, each seat's next alternate invited.
+    at = _types(events).index("committee.reformed")
+    called = [e["payload"] for e in events[at:] if e["type"] == "invitation.sent"]
+    recused = [e["payload"] for e in events[at:] if e["type"] == "invitation.recused"]
+    assert sorted(x["expert_id"] for x in recused) == sorted(s["expert_id"] for s in suzhou)
+    assert sorted((x["seat"], x["venue_id"], x["rank"]) for x in called) == [
+        (3, SUZHOU, 1), (4, SUZHOU, 1)]
+    for alt in called:
+        status, body = await api.call("POST", f"/api/sessions/{sid}/invitation",
+                                      api.expert(alt["expert_id"], SUZHOU),
+                                      json={"accept": True})
+        assert status == 200 and body["session_state"] == "checking_in", body
+        status, body = await api.command(sid, api.op(SUZHOU), "check_in", seat=alt["seat"])
+        assert status == 200, body
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    members = [(s["index"], api.expert(s["expert_id"], s["venue_id"])) for s in doc["seats"]]
+    assert sorted(s["expert_id"] for s in doc["seats"] if s["index"] in (3, 4)) == sorted(
+        x["expert_id"] for x in called)
+    # (The fault came before anyone pledged: the whole committee pledges and elects.)
+    await api.pledge_and_elect(sid, members)
+    status, body = await api.command(sid, api.op(), "start_evaluation")
+    assert status == 200 and body["state"] == "evaluating", body
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    assert doc["fault"] is None
+    assert api.client.server.app[SCHEDULER].get_job(f"faults:{sid}") is None
