@@ -1334,7 +1334,8 @@ def _reform(s: Session, f: Fault, rules: FaultRules, now: int) -> tuple[Session,
         events.append(Event("report.signatures_cleared", {
             "seats": sorted({*s.signed, *s.deemed}), "reason": "committee_reformed"}))
     events.append(Event("committee.reformed", {
-        "venues": sorted(absent), "seats": sorted(vacated), "rule": rule}))
+        "venue_id": f.venue_id, "venues": sorted(absent), "seats": sorted(vacated),
+        "rule": rule}))
     events.append(_moved(s, new, reason="committee_reformed", venue_id=f.venue_id,
                          rule=rule))
     return new, events

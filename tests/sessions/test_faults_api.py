@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
 from decimal import Decimal
 from typing import Any
@@ -144,7 +145,7 @@ async def test_not_resumed_the_committee_is_reformed_then_the_session_suspended(
                                 "sheets.voided", "committee.reformed",
                                 "session.state_changed"]
     reformed = events[at + 4]["payload"]
-    assert reformed == {"venues": [SUZHOU], "seats": [3, 4],
+    assert reformed == {"venue_id": SUZHOU, "venues": [SUZHOU], "seats": [3, 4],
                         "rule": RULES["resume_deadline_minutes"]}
     _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
     assert doc["state"] == "checking_in"
@@ -243,6 +244,23 @@ async def test_a_reformed_drawn_committee_calls_each_vacated_seats_alternate_and
     assert sorted(x["expert_id"] for x in recused) == sorted(s["expert_id"] for s in suzhou)
     assert sorted((x["seat"], x["venue_id"], x["rank"]) for x in called) == [
         (3, SUZHOU, 1), (4, SUZHOU, 1)]
+    # 四不知: a blinded member at the primary learns of the pause, not which venue.
+    sh = next(s for s in seats if s["venue_id"] == "sh-ggzy")
+    sh_tok = api.expert(sh["expert_id"], "sh-ggzy")
+    _, seen = await api.call("GET", f"/api/sessions/{sid}/events?limit=1000", sh_tok)
+    kinds = {e["type"]: e["payload"] for e in seen["events"]}
+    for kind in ("venue.link_lost", "materials.sealed", "committee.reformed"):
+        assert kinds[kind] == {"masked": True}, kind
+    pause = next(e["payload"] for e in seen["events"] if e["type"] == "session.state_changed"
+                 and e["payload"].get("reason") == "venue_link_lost")
+    assert pause["venue_id"] is None
+    faults = [e for e in seen["events"] if e["seq"] >= min(
+        x["seq"] for x in seen["events"] if x["type"] == "venue.link_lost")]
+    assert SUZHOU not in json.dumps([e["payload"] for e in faults if e["type"] in (
+        "venue.link_lost", "session.state_changed", "materials.sealed",
+        "committee.reformed")], ensure_ascii=False)
+    _, view = await api.call("GET", f"/api/sessions/{sid}", sh_tok)
+    assert view["links_lost"] == [] and view["fault"]["venue_id"] is None
     for alt in called:
         status, body = await api.call("POST", f"/api/sessions/{sid}/invitation",
                                       api.expert(alt["expert_id"], SUZHOU),

@@ -76,7 +76,8 @@ def test_not_resumed_in_time_the_materials_are_sealed_and_the_committee_reformed
     assert all(e.payload["reason"] == "venue_link_lost" for e in ev[1:3])
     assert ev[3].payload["seats"] == [{"seat": 3, "expert_id": "e3"},
                                       {"seat": 4, "expert_id": "e4"}]
-    assert ev[4].payload == {"venues": [SUZHOU], "seats": [3, 4], "rule": rule}
+    assert ev[4].payload == {"venue_id": SUZHOU, "venues": [SUZHOU], "seats": [3, 4],
+                             "rule": rule}
     assert s.state is State.CHECKING_IN and s.voided == ((3, "e3"), (4, "e4"))
     assert [x.expert_id for x in s.seats] == ["e0", "e1", "e2", None, None]
     assert s.leader == 0 and s.qualified is None
