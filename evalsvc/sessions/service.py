@@ -787,10 +787,11 @@ class SessionService:
             if p.role == "expert":
                 seat = s.seat_of(p.subject)
                 if seat is not None:
-                    own = store.own_sheets(conn, session_id, seat.index)
+                    own = store.own_sheets(conn, session_id, seat.index,
+                                           expert_id=p.subject)
             elif p.role == "supervisor":
                 own = store.own_sheets(conn, session_id, None)
-            return s, store.sheet_progress(conn, session_id), own
+            return s, store.sheet_progress(conn, session_id, void=s.voided), own
 
         s, prog, own = await self.db.read(tx)
         seats = s.seats

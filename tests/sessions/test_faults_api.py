@@ -215,6 +215,12 @@ async def test_a_lock_after_the_reform_does_not_count_the_voided_members_sheets(
     assert [x.seat for x in kept] == [0, 1, 2, 5, 6]
     every = await db.read(lambda c: store.latest_sheets(c, sid, "qualification"))
     assert [x.seat for x in every] == [0, 1, 2, 3, 4, 5, 6]  # still in the record
+    # Progress shows the vacated seats with nothing submitted.
+    _, prog = await api.call("GET", f"/api/sessions/{sid}/progress", api.op())
+    assert [x["versions"]["qualification"] for x in prog["seats"]] == [1, 1, 1, 0, 0, 1, 1]
+    # The member who left no longer sees the session.
+    status, _ = await api.call("GET", f"/api/sessions/{sid}", experts[3][1])
+    assert status == 404
 
 
 async def test_a_reformed_drawn_committee_calls_each_vacated_seats_alternate_and_goes_on(
