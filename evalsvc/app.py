@@ -408,21 +408,43 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     )
     service.bus.add_listener(hub.on_commit)
     app[HUB] = hub
-    links: set[asyncio.Task[None]] = set()
+    # A venue's link that went is recorded lost only if it is still gone after the grace
+    # ([rules] link_lost_grace_seconds: a reload, a reconnect is not a loss), from the
+    # moment it went; one that comes back is recorded restored. Per (session, venue) the
+    # steps run in the order heard, each after the one before.
+    grace = float(app[SETTINGS].rules.link_lost_grace_seconds)
+    last_step: dict[tuple[str, str], asyncio.Task[None]] = {}
+
+    def still_down(session_id: str, venue_id: str) -> bool:
+        feed = hub.feeds.get(session_id)
+        return feed is None or venue_id not in feed.venues_up
 
     def venue_link(session_id: str, venue_id: str, up: bool) -> None:
-        # A venue's link went or came back: recorded by the service (its own
-        # transaction), in the order heard.
-        async def record() -> None:
+        key = (session_id, venue_id)
+        before = last_step.get(key)
+        went_ms = service.uow.clock_ms()
+
+        async def step() -> None:
+            if before is not None:
+                await asyncio.wait([before])
             try:
-                await service.venue_link(session_id, venue_id, up)
+                if not up:
+                    await asyncio.sleep(grace)
+                    if not still_down(session_id, venue_id):
+                        return  # back within the grace: no loss
+                await service.venue_link(session_id, venue_id, up, at_ms=went_ms)
             except Exception:
                 log.exception("recording venue %s's link (%s) on session %s failed",
                               venue_id, "up" if up else "lost", session_id)
 
-        task = asyncio.get_running_loop().create_task(record())
-        links.add(task)
-        task.add_done_callback(links.discard)
+        task = asyncio.get_running_loop().create_task(step())
+        last_step[key] = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            if last_step.get(key) is t:
+                del last_step[key]
+
+        task.add_done_callback(done)
 
     hub.on_venue_link = venue_link
     listener = None
@@ -456,6 +478,8 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
             await fanout.stop()
         if presence is not None:
             await presence.stop()
+        for pending in list(last_step.values()):
+            pending.cancel()  # (a link lost within the grace of a shutdown: not recorded)
         await hub.close()
 
 

@@ -226,15 +226,19 @@ class RulesSettings:
     # resumed within resume_deadline_minutes seals the materials and re-forms the
     # committee without the venue; a committee not evaluating again within
     # suspend_after_minutes of the pause suspends the session for a new date.
+    # A link gone less than this is not lost (a reload, a reconnect); a lost one counts
+    # from when it went.
+    link_lost_grace_seconds: Decimal = Decimal("5")
     link_lost_pause_minutes: Decimal = Decimal("10")
     resume_deadline_minutes: Decimal = Decimal("120")
     suspend_after_minutes: Decimal = Decimal("240")
 
     def __post_init__(self) -> None:
-        for name in ("link_lost_pause_minutes", "resume_deadline_minutes",
+        for name in ("link_lost_grace_seconds", "link_lost_pause_minutes",
+                     "resume_deadline_minutes",
                      "suspend_after_minutes"):
             if getattr(self, name) < 0:
-                raise ConfigError(f"rules.{name}: expected 0 or more minutes")
+                raise ConfigError(f"rules.{name}: expected 0 or more")
         if self.suspend_after_minutes < self.resume_deadline_minutes:
             raise ConfigError(
                 "rules.suspend_after_minutes: expected at least resume_deadline_minutes"

@@ -62,6 +62,7 @@ def test_the_fault_rules_take_fractional_minutes_and_name_a_bad_one() -> None:
     assert rules.rule("link_lost_pause_minutes", 3) == {
         "name": "link_lost_pause_minutes", "value": "0.05", "seconds": 3}
     assert fault_rules(Settings().rules).pause_after_s == 600  # 10 minutes by default
+    assert Settings().rules.link_lost_grace_seconds == 5
     with pytest.raises(ConfigError, match=r"rules\.link_lost_pause_minutes: expected 0 or more"):
         load_settings(env={}, overrides={"rules": {"link_lost_pause_minutes": -1}})
     with pytest.raises(ConfigError, match="suspend_after_minutes: expected at least"):

@@ -430,9 +430,11 @@ class Abort:
 @dataclass(frozen=True)
 class RecordLinkLost:
     """Secondary venue ``venue_id``'s link is gone: its agent and every one of its
-    experts' sockets (the scheduler's pause rule counts from now)."""
+    experts' sockets — since ``since`` (unix seconds, not after now; None: now), from
+    which the scheduler's pause rule counts."""
 
     venue_id: str
+    since: int | None = None
 
 
 @dataclass(frozen=True)
@@ -1185,12 +1187,16 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 return new, [_moved(s, new, venue_id=s.fault.venue_id,
                                     fault_paused_at=s.fault.paused_at)]
             return new, [_moved(s, new)]
-        case RecordLinkLost(venue_id):
+        case RecordLinkLost(venue_id, since):
             _secondary(s, venue_id, "a venue link")
             if any(v == venue_id for v, _ in s.links_lost):
                 raise Conflict(f"the link of venue {venue_id} is lost already")
-            return replace(s, links_lost=(*s.links_lost, (venue_id, now))), [
-                Event("venue.link_lost", {"venue_id": venue_id, "since": now})]
+            if since is not None and since > now:
+                raise InvalidInput(f"a link is lost since a time not after now ({now}),"
+                                   f" got {since}", field="since")
+            went = now if since is None else since
+            return replace(s, links_lost=(*s.links_lost, (venue_id, went))), [
+                Event("venue.link_lost", {"venue_id": venue_id, "since": went})]
         case RecordLinkRestored(venue_id):
             _secondary(s, venue_id, "a venue link")
             since = next((t for v, t in s.links_lost if v == venue_id), None)

@@ -551,10 +551,13 @@ class SessionService:
         found = await self.db.read(read)
         return [(s.id, due) for s in found if (due := self.fault_due(s)) is not None]
 
-    async def venue_link(self, session_id: str, venue_id: str, up: bool) -> None:
+    async def venue_link(
+        self, session_id: str, venue_id: str, up: bool, *, at_ms: int | None = None
+    ) -> None:
         """The hub saw secondary venue ``venue_id``'s link go (its agent and every one of
-        its experts' sockets closed: ``up`` False) or come back: record it (an event),
-        once, while the session runs; then reschedule the rules' deadline."""
+        its experts' sockets closed: ``up`` False; ``at_ms`` when) or come back: record
+        it (an event), once, while the session runs; then reschedule the rules'
+        deadline."""
         name = "record_link_restored" if up else "record_link_lost"
 
         def decide(snap: Snapshot) -> Change:
@@ -563,10 +566,12 @@ class SessionService:
             lost = any(x == venue_id for x, _ in s.links_lost)
             if v is None or v.primary or lost is not up or not m.takes(s, name):
                 return Change(s, (), 200, {}, changed=False, with_seq=False)
-            cmd = m.RecordLinkRestored(venue_id) if up else m.RecordLinkLost(venue_id)
-            # (A loss counts from the next whole second: the rule never pauses early.)
-            now = (snap.now_ms + 999) // 1000 if not up else snap.now_ms // 1000
-            new, events = m.apply(s, cmd, now)
+            # (A loss counts from the next whole second after it went: the rule never
+            # pauses early.)
+            went = min(at_ms if at_ms is not None else snap.now_ms, snap.now_ms)
+            cmd = (m.RecordLinkRestored(venue_id) if up
+                   else m.RecordLinkLost(venue_id, since=(went + 999) // 1000))
+            new, events = m.apply(s, cmd, (snap.now_ms + 999) // 1000)
             return Change(new, tuple(events), 200, {})
 
         t = Transition(session_id, SYSTEM_ACTOR, None, decide, route="venue_link")

@@ -25,6 +25,7 @@ from evalsvc.config import Settings
 pytestmark = pytest.mark.e2e
 RULES = """
 [rules]
+link_lost_grace_seconds = 0.5
 link_lost_pause_minutes = 0.05
 resume_deadline_minutes = 10
 suspend_after_minutes = 20

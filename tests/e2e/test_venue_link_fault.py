@@ -25,6 +25,7 @@ from evalsvc.config import PROJECT_ROOT, Settings
 pytestmark = pytest.mark.e2e
 RULES = """
 [rules]
+link_lost_grace_seconds = 0.5
 link_lost_pause_minutes = 0.05
 resume_deadline_minutes = 10
 suspend_after_minutes = 20
@@ -108,7 +109,9 @@ async def test_a_killed_venue_agent_pauses_the_session_and_a_restored_one_lets_i
             assert paused["payload"]["reason"] == "venue_link_lost"
             assert paused["payload"]["rule"] == {"name": "link_lost_pause_minutes",
                                                  "value": "0.05", "seconds": 3}
-            assert paused["time_ms"] - lost["time_ms"] >= 3000
+            # From when the link went (the loss recorded after the 0.5 s grace), 3 s.
+            assert lost["time_ms"] >= lost["payload"]["since"] * 1000 - 1000 + 500
+            assert paused["time_ms"] >= lost["payload"]["since"] * 1000 + 3000
             doc = await _session(http, base, sid, ops["js-suzhou"])
             assert doc["state"] == "paused" and doc["fault"]["venue_id"] == "js-suzhou"
 

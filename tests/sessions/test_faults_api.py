@@ -31,8 +31,8 @@ RULES = {"link_lost_pause_minutes": {"name": "link_lost_pause_minutes", "value":
 
 def _rules(settings: Settings) -> Settings:
     return dataclasses.replace(settings, rules=RulesSettings(
-        link_lost_pause_minutes=Decimal("0.5"), resume_deadline_minutes=Decimal("2"),
-        suspend_after_minutes=Decimal("4")))
+        link_lost_grace_seconds=Decimal("0"), link_lost_pause_minutes=Decimal("0.5"),
+        resume_deadline_minutes=Decimal("2"), suspend_after_minutes=Decimal("4")))
 
 
 def _types(events: list[dict[str, Any]]) -> list[str]:
@@ -285,3 +285,25 @@ async def test_a_reformed_drawn_committee_calls_each_vacated_seats_alternate_and
     _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
     assert doc["fault"] is None
     assert api.client.server.app[SCHEDULER].get_job(f"faults:{sid}") is None
+
+
+async def test_a_link_back_within_the_grace_is_no_loss_and_a_loss_counts_from_when_it_went(
+    aiohttp_client: Any, settings: Settings,
+) -> None:
+    from evalsvc.app import create_app
+
+    graced = _rules(settings)
+    graced = dataclasses.replace(graced, rules=dataclasses.replace(
+        graced.rules, link_lost_grace_seconds=Decimal("0.3")))
+    api = Harness(await aiohttp_client(create_app(graced)), settings)
+    sid, experts = await api.to_stage("qualification")
+    ws, _, _, _ = await connect(api, sid, experts[3][1])
+    await ws.ws.close()
+    ws, _, _, _ = await connect(api, sid, experts[3][1])  # a reload: back at once
+    await asyncio.sleep(0.6)
+    assert "venue.link_lost" not in _types(await api.events(sid))
+    await ws.ws.close()
+    went_ms = time.time_ns() // 1_000_000
+    lost = await _wait_for(api, sid, "venue.link_lost")
+    assert lost["time_ms"] >= went_ms + 250  # recorded once the grace is over …
+    assert lost["payload"]["since"] * 1000 < went_ms + 1000  # … as lost since it went

@@ -154,3 +154,12 @@ def test_a_manual_pause_is_not_a_fault_and_is_not_escalated() -> None:
     assert m.fault_deadline(s, RULES) is None
     s, _ = run(s, m.Resume(), now=10)
     assert m.fault_deadline(s, RULES) == 60  # running again: the pause rule counts
+
+
+def test_a_loss_may_be_recorded_after_it_began_but_not_before() -> None:
+    s, ev = run(evaluating(), m.RecordLinkLost(SUZHOU, since=995), now=1000)
+    assert ev == [m.Event("venue.link_lost", {"venue_id": SUZHOU, "since": 995})]
+    assert m.fault_deadline(s, RULES) == 995 + 60
+    with pytest.raises(InvalidInput) as bad:
+        m.apply(evaluating(), m.RecordLinkLost(SUZHOU, since=1001), 1000)
+    assert bad.value.field == "since"
