@@ -284,6 +284,12 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
                 **event,
                 "payload": {**pl, "expert_id": None, "expert_name": None, "masked": True},
             }
+    if (p.role == "expert" and not sees_project(s, p) and kind == "session.state_changed"
+            and event["payload"].get("venue_id") not in (None, p.venue)):
+        # A pause by rule names the venue whose link went: not another venue's, to a
+        # blinded expert (the state change itself is everyone's).
+        pl = {k: v for k, v in event["payload"].items() if k != "venue_id"}
+        event = {**event, "payload": {**pl, "venue_id": None}}
     if kind == "sheets.voided":
         # The members whose sheets were voided by a re-formed committee: by seat, their
         # identity as the seat's (the members have left).
@@ -320,12 +326,6 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
         # 四不知: before the start an expert learns nothing of the other venues, not even
         # that a seat there was filled or checked in.
         event = {**event, "payload": {"masked": True}}
-    if (p.role == "expert" and not sees_project(s, p) and kind == "session.state_changed"
-            and event["payload"].get("venue_id") not in (None, p.venue)):
-        # A pause by rule names the venue whose link went: not another venue's, to a
-        # blinded expert (the state change itself is everyone's).
-        pl = {k: v for k, v in event["payload"].items() if k != "venue_id"}
-        event = {**event, "payload": {**pl, "venue_id": None}}
     if p.role != "supervisor" and event["actor"].startswith("expert:"):
         # Hide which expert acted unless they may see that identity.
         sub = event["actor"].split(":", 1)[1]
