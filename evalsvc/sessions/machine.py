@@ -1181,9 +1181,12 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 if any(lost == v for lost, _ in s.links_lost):
                     raise Conflict(f"cannot resume: the link of venue {v} is still lost"
                                    " (its agent or one of its experts must be connected)")
+            # A fault pause ends with its resume; a re-formed committee's hard limit
+            # runs on through a pause by hand (until start_evaluation).
+            reformed = s.fault is not None and s.fault.reformed
             new = replace(s, state=s.paused.from_state, stage=s.paused.from_stage, paused=None,
-                          fault=None)
-            if s.fault is not None:
+                          fault=s.fault if reformed else None)
+            if s.fault is not None and not reformed:
                 return new, [_moved(s, new, venue_id=s.fault.venue_id,
                                     fault_paused_at=s.fault.paused_at)]
             return new, [_moved(s, new)]

@@ -163,3 +163,14 @@ def test_a_loss_may_be_recorded_after_it_began_but_not_before() -> None:
     with pytest.raises(InvalidInput) as bad:
         m.apply(evaluating(), m.RecordLinkLost(SUZHOU, since=1001), 1000)
     assert bad.value.field == "since"
+
+
+def test_a_pause_by_hand_does_not_lift_the_hard_limit_of_a_reformed_committee() -> None:
+    s, _ = run(evaluating(), m.RecordLinkLost(SUZHOU), now=0)
+    s, _ = run(s, m.ApplyFaultRules(RULES), now=60)
+    s, _ = run(s, m.ApplyFaultRules(RULES), now=180)  # re-formed, checking in
+    s, _ = run(s, m.Pause("核对身份"), m.Resume(), now=200)
+    assert s.state is State.CHECKING_IN and m.fault_deadline(s, RULES) == 60 + 240
+    s, _ = run(s, m.Pause("核对身份"), now=210)
+    s, _ = run(s, m.ApplyFaultRules(RULES), now=300)
+    assert s.state is State.SUSPENDED
