@@ -59,7 +59,9 @@ from evalsvc.errors import Forbidden, NotFound
 from evalsvc.sessions.model import Seat, Session, State, session_to_doc
 
 # Before the evaluation starts the project is hidden from experts and secondary venues.
-BLINDED_STATES = frozenset({State.DRAFT, State.DRAWING, State.READY, State.CHECKING_IN})
+# (A suspended session is held again on a new date: the project stays hidden.)
+BLINDED_STATES = frozenset({State.DRAFT, State.DRAWING, State.READY, State.CHECKING_IN,
+                            State.SUSPENDED})
 _PROJECT_FIELDS = ("title", "tenderer", "tender_number", "tenderer_uscc",
                    "supervising_departments", "bids", "criteria")
 # Events whose payload describes the project (title, tenderer, bids, criteria).
@@ -163,6 +165,13 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
         doc["election"]["ballots"] = [
             {"seat": b["seat"], "commitment": b["commitment"]} for b in doc["election"]["ballots"]
         ]
+    doc["voided"] = [[a, b if _sees_identity(s, p, _seat_venue(s, a), b) else None]
+                     for a, b in doc["voided"]]
+    if p.role == "expert" and "seats" in doc.get("blinded", ()):
+        # (四不知: not even which other venue's link went.)
+        doc["links_lost"] = [x for x in doc["links_lost"] if x[0] == p.venue]
+        if doc["fault"] is not None and doc["fault"]["venue_id"] != p.venue:
+            doc["fault"] = {**doc["fault"], "venue_id": None}
     for seat in doc["seats"]:
         if not _sees_identity(s, p, seat["venue_id"], seat["expert_id"]):
             seat["expert_id"] = None
@@ -175,6 +184,10 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
         "seat": own.index if p.role == "expert" and (own := s.seat_of(p.subject)) else None,
     }
     return doc
+
+
+def _seat_venue(s: Session, index: int) -> str:
+    return s.seats[index].venue_id if 0 <= index < len(s.seats) else ""
 
 
 def sees_draw_inputs(s: Session, p: Principal) -> bool:
@@ -279,6 +292,19 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
                 **event,
                 "payload": {**pl, "expert_id": None, "expert_name": None, "masked": True},
             }
+    if (p.role == "expert" and not sees_project(s, p) and kind == "session.state_changed"
+            and event["payload"].get("venue_id") not in (None, p.venue)):
+        # A pause by rule names the venue whose link went: not another venue's, to a
+        # blinded expert (the state change itself is everyone's).
+        pl = {k: v for k, v in event["payload"].items() if k != "venue_id"}
+        event = {**event, "payload": {**pl, "venue_id": None}}
+    if kind == "sheets.voided":
+        # The members whose sheets were voided by a re-formed committee: by seat, their
+        # identity as the seat's (the members have left).
+        pl = event["payload"]
+        seats = [x if _sees_identity(s, p, _seat_venue(s, x["seat"]), x["expert_id"])
+                 else {**x, "expert_id": None, "masked": True} for x in pl["seats"]]
+        event = {**event, "payload": {**pl, "seats": seats}}
     if (
         kind in ("sheet.submitted", "report.signed")
         and "signature" in event["payload"]
@@ -301,7 +327,8 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
         p.role == "expert"
         and not sees_project(s, p)
         and kind in ("seat.assigned", "expert.checked_in", "seat.vacated", "pledge.accepted",
-                     "interests.declared")
+                     "interests.declared", "venue.link_lost", "venue.link_restored",
+                     "materials.sealed", "committee.reformed")
         and event["payload"].get("venue_id") != p.venue
     ):
         # 四不知: before the start an expert learns nothing of the other venues, not even

@@ -356,6 +356,9 @@ class Feed:
         self.remote: dict[str, Member] = {}
         self.remote_read = -1
         self.pending = 0  # joins waiting for the lock (the feed must outlive them)
+        # Venues with a link to this session (an operator's agent or an expert connected,
+        # here or on another instance): Hub.on_venue_link hears each one go and come.
+        self.venues_up: frozenset[str] = frozenset()
         self.joining = False  # a join holds the lock (replay, then the live stream)
         self.lock = asyncio.Lock()
         self.wake = asyncio.Event()
@@ -573,6 +576,20 @@ class Feed:
         """Everyone connected to this session: here, then on the other instances."""
         return [c.member for c in self.conns] + list(self.remote.values())
 
+    def _venue_links(self) -> None:
+        """Tell the hub's listener which venues' links went (every operator and expert
+        connection of the venue gone) or came back since the last change."""
+        up = frozenset(m.venue for m in self.members()
+                       if m.venue is not None and m.role in ("operator", "expert"))
+        before, self.venues_up = self.venues_up, up
+        listener = self.hub.on_venue_link
+        if listener is None or self.hub.stopping:
+            return  # (a server going down is not a venue losing its link)
+        for v in sorted(before - up):
+            listener(self.session_id, v, False)
+        for v in sorted(up - before):
+            listener(self.session_id, v, True)
+
     def _who(self, m: Member, viewer: Principal) -> dict[str, Any]:
         who: dict[str, Any] = {"role": m.role, "venue": m.venue}
         seat = self.session.seat_of(m.subject) if self.session and m.role == "expert" else None
@@ -586,6 +603,7 @@ class Feed:
         return who
 
     def _presence(self, kind: str, member: Member) -> None:
+        self._venue_links()
         watchers = [c for c in self.conns if c.principal.role in ("operator", "supervisor")]
         if not watchers:
             return
@@ -625,6 +643,10 @@ class Hub:
         # This process among the instances on one database (presence keys, rows).
         self.instance = instance or "i-" + secrets.token_hex(6)
         self.cluster: PresenceBackend | None = None
+        # (session id, venue id, link up?) when a venue's link goes or comes back
+        # (SessionService.venue_link, set by create_app); not while shutting down.
+        self.on_venue_link: Callable[[str, str, bool], None] | None = None
+        self.stopping = False
         self._conn_ids = itertools.count(1)
         self._presence_reads = itertools.count(1)
         self.replay_cap = replay_cap
@@ -806,11 +828,13 @@ class Hub:
     def shutdown(self) -> None:
         """Say ``going_away`` to every connection (server shutdown; clients resume
         elsewhere or later)."""
+        self.stopping = True
         for conn in list(self.conns):
             conn.kick("going_away", "the server is shutting down; resume from your seq")
 
     async def close(self) -> None:
         """Stop every feed (server shutdown)."""
+        self.stopping = True
         self._heartbeats.cancel()
         self._readers.shutdown(wait=False, cancel_futures=True)
         for feed in list(self.feeds.values()):

@@ -20,6 +20,8 @@ __all__ = [
     "Clarification",
     "Criterion",
     "Election",
+    "Fault",
+    "FaultRules",
     "Handover",
     "Method",
     "Organisation",
@@ -87,6 +89,9 @@ class State(StrEnum):
     SEALED = "sealed"
     PAUSED = "paused"
     ABORTED = "aborted"
+    # Past the hard limit of a venue link fault (docs/scoring.md "Faults by rule"):
+    # the evaluation stops here, to be held again on a new date; only abort remains.
+    SUSPENDED = "suspended"
 
 
 class Stage(StrEnum):
@@ -225,6 +230,32 @@ class Paused:
 
 
 @dataclass(frozen=True)
+class FaultRules:
+    """The venue-link rules (config ``[rules]``; docs/scoring.md "Faults by rule"), in
+    whole seconds, with the values as configured (minutes, as text) for the events."""
+
+    pause_after_s: int
+    resume_within_s: int
+    suspend_after_s: int
+    configured: tuple[tuple[str, str], ...] = ()  # (rule name, configured minutes)
+
+    def rule(self, name: str, seconds: int) -> dict[str, Any]:
+        """The rule as an event names it: its config key, value and seconds."""
+        return {"name": name, "value": dict(self.configured).get(name, str(seconds / 60)),
+                "seconds": seconds}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A venue link fault being handled by rule: the venue whose link was lost, when the
+    session paused for it (unix seconds), and whether the committee was re-formed."""
+
+    venue_id: str
+    paused_at: int
+    reformed: bool = False
+
+
+@dataclass(frozen=True)
 class Ballot:
     """One member's sealed vote of an election round: only ``commitment`` is public
     before the round closes; ``candidate`` (a seat, None for a blank ballot) and
@@ -344,6 +375,12 @@ class Session:
     clarifications: tuple[Clarification, ...] = ()  # during the evaluation
     sealed_at: int | None = None  # unix seconds; None before the seal (or sealed earlier)
     handovers: tuple[Handover, ...] = ()  # after the seal, per secondary venue
+    # Venue links: secondary venues whose link (agent and experts) is gone, since when
+    # (unix seconds); the fault handled by rule, if any; and the members whose sheets
+    # were voided when the committee was re-formed without them ((seat, expert id)).
+    links_lost: tuple[tuple[str, int], ...] = ()
+    fault: Fault | None = None
+    voided: tuple[tuple[int, str], ...] = ()
 
     @functools.cached_property
     def primary(self) -> Venue:
@@ -925,6 +962,11 @@ def session_to_doc(s: Session) -> dict[str, Any]:
              "acknowledged_at": h.acknowledged_at, "overdue": h.overdue}
             for h in s.handovers
         ],
+        "links_lost": [[v, t] for v, t in s.links_lost],
+        "fault": None if s.fault is None else {
+            "venue_id": s.fault.venue_id, "paused_at": s.fault.paused_at,
+            "reformed": s.fault.reformed},
+        "voided": [list(x) for x in s.voided],
     }
 
 
@@ -1043,6 +1085,10 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
                      h.get("acknowledged_at"), bool(h.get("overdue", False)))
             for h in d.get("handovers", ())
         ),
+        links_lost=tuple((str(v), int(t)) for v, t in d.get("links_lost", ())),
+        fault=None if (f := d.get("fault")) is None else Fault(
+            str(f["venue_id"]), int(f["paused_at"]), bool(f["reformed"])),
+        voided=tuple((int(a), str(b)) for a, b in d.get("voided", ())),
     )
 
 

@@ -47,6 +47,8 @@ from evalsvc.sessions.access import (
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.handover import HandoverRules
 from evalsvc.sessions.model import (
+    ACTIVE_STATES,
+    FaultRules,
     ScoringRules,
     Session,
     Stage,
@@ -82,6 +84,8 @@ _ADVANCING = frozenset(
         "seal",
     }
 )
+# Commands after which the venue-link rules' next deadline may have moved.
+_FAULT_TIMED = frozenset({"pause", "resume", "start_evaluation", "abort"})
 _LOCKS = {"lock_qualification": Stage.QUALIFICATION, "lock_scoring": Stage.SCORING}
 _RESULT_STATES = (State.AGGREGATING, State.REPORTING, State.SEALED)
 MAX_EVENTS_PAGE = 1000
@@ -162,6 +166,7 @@ class SessionService:
         sign_within: int = 30 * 60,
         exclude_tenderer: bool = True,
         handover: HandoverRules | None = None,
+        faults: FaultRules | None = None,
     ) -> None:
         self.uow = uow
         self.db: Database = uow.db
@@ -187,6 +192,10 @@ class SessionService:
         # (evalsvc.sessions.deadlines.HandoverDeadlines.at, set by create_app).
         self.handover = handover or HandoverRules()
         self.schedule_handover: Callable[[str, _dt.datetime | None], None] | None = None
+        # Venue link faults ([rules] link_lost_pause_minutes, …; docs/scoring.md "Faults
+        # by rule") and their deadlines' job (evalsvc.sessions.deadlines.FaultDeadlines.at).
+        self.faults = faults or FaultRules(600, 7200, 14400)
+        self.schedule_fault: Callable[[str, _dt.datetime | None], None] | None = None
 
     async def _commit(
         self,
@@ -380,6 +389,8 @@ class SessionService:
             await self.after_recusal(session_id)
         if name in ("seal", "acknowledge_handover") and not result.replayed:
             await self.reschedule_handover(session_id)
+        if name in _FAULT_TIMED and not result.replayed:
+            await self.reschedule_fault(session_id)
         return result
 
     def _rules_command(
@@ -513,6 +524,91 @@ class SessionService:
 
         t = Transition(session_id, SYSTEM_ACTOR, None, decide, route="handover")
         body = (await self.uow.commit(t)).result.body
+        nxt = body.get("next")
+        return _dt.datetime.fromisoformat(nxt) if nxt else None
+
+    # --- venue link faults (docs/scoring.md "Faults by rule") ---------------------------
+
+    def fault_due(self, s: Session) -> _dt.datetime | None:
+        """When the next step of the venue-link rules falls due for ``s`` (None: none)."""
+        due = m.fault_deadline(s, self.faults)
+        return None if due is None else _dt.datetime.fromtimestamp(due, _dt.UTC)
+
+    async def reschedule_fault(self, session_id: str) -> None:
+        """(Re)schedule the venue-link deadline of ``session_id`` from what is stored."""
+        if self.schedule_fault is None:
+            return
+        session, _ = await self.db.read(
+            lambda c: store.load_session(c, session_id, docs=self.uow.docs))
+        self.schedule_fault(session_id, self.fault_due(session))
+
+    async def fault_pending(self) -> builtins.list[tuple[str, _dt.datetime]]:
+        """(session id, deadline) of every session with a venue-link step pending."""
+        def read(c: Connection) -> builtins.list[Session]:
+            return [s for st in (*sorted(ACTIVE_STATES), State.PAUSED)
+                    for s in store.sessions_in_state(c, st.value)]
+
+        found = await self.db.read(read)
+        return [(s.id, due) for s in found if (due := self.fault_due(s)) is not None]
+
+    async def venue_link(
+        self, session_id: str, venue_id: str, up: bool, *, at_ms: int | None = None
+    ) -> None:
+        """The hub saw secondary venue ``venue_id``'s link go (its agent and every one of
+        its experts' sockets closed: ``up`` False; ``at_ms`` when) or come back: record
+        it (an event), once, while the session runs; then reschedule the rules'
+        deadline."""
+        name = "record_link_restored" if up else "record_link_lost"
+
+        def decide(snap: Snapshot) -> Change:
+            s = snap.locked
+            v = s.venue(venue_id)
+            lost = any(x == venue_id for x, _ in s.links_lost)
+            if v is None or v.primary or lost is not up or not m.takes(s, name):
+                return Change(s, (), 200, {}, changed=False, with_seq=False)
+            # (A loss counts from the next whole second after it went: the rule never
+            # pauses early.)
+            went = min(at_ms if at_ms is not None else snap.now_ms, snap.now_ms)
+            cmd = (m.RecordLinkRestored(venue_id) if up
+                   else m.RecordLinkLost(venue_id, since=(went + 999) // 1000))
+            new, events = m.apply(s, cmd, (snap.now_ms + 999) // 1000)
+            return Change(new, tuple(events), 200, {})
+
+        t = Transition(session_id, SYSTEM_ACTOR, None, decide, route="venue_link")
+        await self.uow.commit(t)
+        await self.reschedule_fault(session_id)
+
+    async def fault_tick(self, session_id: str) -> _dt.datetime | None:
+        """The scheduler: take the venue-link step due now (pause; seal and re-form, the
+        vacated seats' alternates called from the recorded draw; suspend); returns the
+        next deadline (None: nothing left to wait for)."""
+
+        def decide(snap: Snapshot) -> Change:
+            s = snap.locked
+            due = m.fault_deadline(s, self.faults)
+            if due is None or snap.now_ms < due * 1000:
+                nxt = self.fault_due(s)
+                return Change(s, (), 200, {"next": nxt.isoformat() if nxt else None},
+                              changed=False, with_seq=False)
+            new, events = m.apply(s, m.ApplyFaultRules(self.faults), snap.now_ms // 1000)
+            written: dict[str, Any] = {}
+            state = snap.extras.get(DRAW)
+            if self.recusal is not None and state is not None:
+                # 补抽: each vacated seat calls its next alternate from the recorded draw.
+                for e in [e for e in events if e.type == "seat.vacated"]:
+                    more, new_state = self.recusal(new, state, e.payload["seat"], snap.now_ms)
+                    events += more
+                    if new_state is not None:
+                        state = written[DRAW] = new_state
+            nxt = self.fault_due(new)
+            return Change(new, tuple(events), 200, {"next": nxt.isoformat() if nxt else None},
+                          extras=written)
+
+        t = Transition(session_id, SYSTEM_ACTOR, None, decide, route="faults",
+                       needs=Needs(extras=(DRAW,)))
+        body = (await self.uow.commit(t)).result.body
+        if self.after_recusal is not None:
+            await self.after_recusal(session_id)  # the alternates' invitations expire
         nxt = body.get("next")
         return _dt.datetime.fromisoformat(nxt) if nxt else None
 
@@ -696,10 +792,11 @@ class SessionService:
             if p.role == "expert":
                 seat = s.seat_of(p.subject)
                 if seat is not None:
-                    own = store.own_sheets(conn, session_id, seat.index)
+                    own = store.own_sheets(conn, session_id, seat.index,
+                                           expert_id=p.subject)
             elif p.role == "supervisor":
                 own = store.own_sheets(conn, session_id, None)
-            return s, store.sheet_progress(conn, session_id), own
+            return s, store.sheet_progress(conn, session_id, void=s.voided), own
 
         s, prog, own = await self.db.read(tx)
         seats = s.seats

@@ -5,7 +5,17 @@
 export const STATE_ZH = {
   draft: "草稿", drawing: "抽取专家中", ready: "专家已确定", checking_in: "签到中",
   evaluating: "评审中", aggregating: "汇总中", reporting: "评标报告", sealed: "已封存",
-  paused: "已暂停", aborted: "已终止",
+  paused: "已暂停", aborted: "已终止", suspended: "已中止（待另行择期）",
+};
+// Why a session paused or moved by rule (docs/scoring.md "Faults by rule"); any other
+// reason is an operator's own words, shown as typed.
+export const REASON_ZH = {
+  venue_link_lost: "副场链路中断", committee_reformed: "重新组建评标委员会",
+};
+// The [rules] settings the fault events name, with their configured minutes.
+export const RULE_ZH = {
+  link_lost_pause_minutes: "链路中断满 {v} 分钟即暂停", resume_deadline_minutes: "暂停后 {v} 分钟内未恢复",
+  suspend_after_minutes: "暂停后 {v} 分钟内未重新开始评审即中止",
 };
 export const STAGE_ZH = { qualification: "资格审查", scoring: "详细评审（评分）" };
 export const METHOD_ZH = { weighted_scoring: "综合评估法", lowest_evaluated_price: "经评审的最低投标价法" };
@@ -85,6 +95,10 @@ export const EVENT_ZH = {
   "clarification.requested": "要求投标人澄清", "clarification.answered": "录入澄清答复",
   "handover.recorded": "副场登记材料移交", "handover.acknowledged": "主场确认接收移交",
   "handover.overdue": "移交逾期预警",
+  // docs/scoring.md "Faults by rule".
+  "venue.link_lost": "副场链路中断", "venue.link_restored": "副场链路恢复",
+  "materials.sealed": "评标材料封存", "sheets.voided": "评审表作废",
+  "committee.reformed": "重新组建评标委员会",
 };
 
 // Field names of the session and command documents, for error messages.
@@ -151,6 +165,37 @@ export function yuan(fen) {
   return (Number(fen) / 100).toLocaleString("zh-CN", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 }
 
+/** "副场链路中断" for a rule's reason code; an operator's own reason as typed. */
+export function reasonText(reason) {
+  return REASON_ZH[reason] || reason || "未说明原因";
+}
+
+/** "依据规则：链路中断满 10 分钟即暂停" from an event's rule {name, value}. */
+export function ruleText(rule) {
+  if (!rule) return "";
+  return `依据规则：${(RULE_ZH[rule.name] || "{v} 分钟").replace("{v}", rule.value)}`;
+}
+
+/** The venue-link fault lines a workspace shows (operators and supervisors), each a
+ * sentence; empty when nothing is wrong. */
+export function faultLines(s) {
+  const lines = [];
+  for (const [venue, since] of s.links_lost || []) {
+    const t = new Date(since * 1000).toLocaleTimeString("zh-CN", { hour12: false });
+    lines.push(`副场链路中断：${venueLabel(s, venue)}自 ${t} 起无连接（场地代理和专家均已断开）`);
+  }
+  const f = s.fault;
+  if (s.state === "paused" && s.paused && s.paused.reason === "venue_link_lost" && f) {
+    lines.push(`因副场链路中断已暂停（${venueLabel(s, f.venue_id)}）：链路恢复后由主场恢复评标；未在恢复时限内恢复的，评标材料封存并重新组建评标委员会。`);
+  } else if (f && f.reformed && s.state !== "suspended") {
+    lines.push(`已重新组建评标委员会：${venueLabel(s, f.venue_id)}的席位由候补专家替补，原评审表作废（保留在记录中）；须在最长时限内重新开始评审，否则评标中止。`);
+  }
+  if (s.state === "suspended") {
+    lines.push("评标已中止：副场链路中断超过最长时限，须另行择期评标；本项目只能终止。");
+  }
+  return lines;
+}
+
 /** A one-line description of an event, for the live feed. */
 export function describeEvent(session, e) {
   const p = e.payload || {};
@@ -162,7 +207,20 @@ export function describeEvent(session, e) {
   switch (e.event) {
     case "session.state_changed":
       what += `：${stateCode(p.from)} → ${stateCode(p.to)}`;
-      if (p.reason) what += `（${p.reason}）`;
+      if (p.reason) what += `（${reasonText(p.reason)}${p.venue_id ? ` · ${venueLabel(session, p.venue_id)}` : ""}${p.rule ? ` · ${ruleText(p.rule)}` : ""}）`;
+      break;
+    case "venue.link_lost":
+    case "venue.link_restored":
+      what += `：${venueLabel(session, p.venue_id)}`;
+      break;
+    case "materials.sealed":
+      what += `：${venueLabel(session, p.venue_id)}链路未恢复 · ${ruleText(p.rule)}`;
+      break;
+    case "sheets.voided":
+      what += `：${(p.seats || []).map((x) => seatLabel(x.seat)).join("、")}`;
+      break;
+    case "committee.reformed":
+      what += `：${(p.venues || []).map((v) => venueLabel(session, v)).join("、")}的${(p.seats || []).map(seatLabel).join("、")}由候补专家替补 · ${ruleText(p.rule)}`;
       break;
     case "sheet.submitted":
       what += `：${seatLabel(p.seat)} · ${STAGE_ZH[p.stage] || ""} · 第 ${p.version} 版`;
@@ -196,7 +254,7 @@ export function describeEvent(session, e) {
       what += `：${seatLabel(p.seat)} · ${p.conflict ? `存在利害关系${p.conflicts ? `（${p.conflicts.map((c) => c.bid_id).join("、")}）` : ""}` : "无利害关系"}`;
       break;
     case "seat.vacated":
-      what += `：${seatLabel(p.seat)}，待候补专家替补`;
+      what += `：${seatLabel(p.seat)}${p.reason === "venue_link_lost" ? "（副场链路中断）" : ""}，待候补专家替补`;
       break;
     case "election.opened":
       what += `：第 ${p.round} 轮，候选 ${(p.candidates || []).map(seatLabel).join("、")}${p.runoff ? "（前两名决选）" : ""}`;

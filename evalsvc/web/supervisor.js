@@ -6,7 +6,7 @@
 
 import { api, get } from "./api.js";
 import { $, announce, confirmDialog, el } from "./dom.js";
-import { ERROR_ZH, EVENT_ZH, POINT_ZH, alertSubject, fieldLabel, seatLabel, venueLabel } from "./i18n.js";
+import { ERROR_ZH, EVENT_ZH, POINT_ZH, alertSubject, faultLines, fieldLabel, reasonText, ruleText, seatLabel, venueLabel } from "./i18n.js";
 import { committeeTable, stageProgress, venueLinks } from "./committee.js";
 import { drawCard } from "./draw.js";
 import { handoverCard } from "./handover.js";
@@ -44,7 +44,11 @@ export function mount(ctx) {
     if (e.event === "auth.login" && (p.revocation_warnings || []).length) {
       text = `证书登录（${p.role === "expert" ? seatLabel(p.seat) : venueLabel(session, p.venue_id)}）的吊销状态未能确认`;
     } else if (e.event === "session.state_changed" && String(p.to).startsWith("paused")) {
-      text = `评标暂停：${p.reason || "未说明原因"}`;
+      text = `评标暂停：${reasonText(p.reason)}${p.venue_id ? `（${venueLabel(session, p.venue_id)}）` : ""}${p.rule ? `，${ruleText(p.rule)}` : ""}`;
+    } else if (e.event === "session.state_changed" && p.to === "suspended") {
+      text = `评标中止，须另行择期：${ruleText(p.rule)}`;
+    } else if (e.event === "committee.reformed") {
+      text = `重新组建评标委员会：${(p.seats || []).map(seatLabel).join("、")}由候补专家替补，${ruleText(p.rule)}`;
     } else if (e.event === "alerts.checked" && !p.masked && (p.alerts || []).length) {
       // Pattern alerts (docs/alerts.md): supervisors only; others get {"masked": true}.
       // The details are in the table of every check point below (#patterns).
@@ -279,7 +283,8 @@ export function mount(ctx) {
       s.stage ? el("p", {}, stageProgress(s, progress)) : "",
       electionLine(s, { withSize: true }) ? el("p", {}, electionLine(s, { withSize: true })) : "",
       files || "",
-      s.state === "paused" ? el("p", { class: "warning" }, `已暂停：${s.paused.reason}`) : "",
+      s.state === "paused" ? el("p", { class: "warning" }, `已暂停：${reasonText(s.paused.reason)}`) : "",
+      faultLines(s).length ? el("ul", { id: "faults", class: "warning" }, faultLines(s).map((x) => el("li", {}, x))) : "",
       committeeTable(s, progress, presence),
       el("h3", {}, "场地链路"), venueLinks(s, presence),
       active || s.state === "paused" ? el("div", { class: "actions" },
