@@ -19,7 +19,7 @@ from evalsvc import __version__
 from evalsvc.audit.routes import AUDIT
 from evalsvc.audit.routes import ROUTES as AUDIT_ROUTES
 from evalsvc.audit.service import AuditService
-from evalsvc.auth import TokenVerifier
+from evalsvc.auth import ROLES, TokenVerifier
 from evalsvc.config import Settings
 from evalsvc.db import Database
 from evalsvc.errors import ConfigError, Unavailable
@@ -86,7 +86,8 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 async def whoami(request: web.Request) -> web.Response:
     p = authenticated(request)
-    return json_response({"role": p.role, "subject": p.subject, "name": p.name, "venue": p.venue})
+    return json_response({"role": p.role, "subject": p.subject, "name": p.name, "venue": p.venue,
+                          "scope": list(p.scope) if p.scope is not None else None})
 
 
 async def index(request: web.Request) -> web.FileResponse:
@@ -108,14 +109,15 @@ CORE_ROUTES: list[Route] = [
         "/api/me",
         whoami,
         "Who the bearer token says you are",
-        roles=("operator", "expert", "supervisor"),
+        roles=ROLES,
         response=shape(
             {
-                "role": {"enum": ["operator", "expert", "supervisor"]},
+                "role": {"enum": list(ROLES)},
                 "subject": "string",
                 "name": "string",
                 "venue": ["string", "null"],
-            }
+            },
+            {"scope": {"type": ["array", "null"], "items": {"type": "string"}}},
         ),
         tag="system",
     ),

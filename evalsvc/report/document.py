@@ -26,6 +26,7 @@ __all__ = [
     "SECTIONS",
     "clarifications_of",
     "deemed_agreements_of",
+    "incidents_of",
     "leader_of",
     "pledges_of",
     "rejection_reasons_of",
@@ -61,6 +62,9 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("candidates", "九、推荐的中标候选人名单"),
     ("clarifications", "十、澄清、说明、补正事项纪要"),
     ("dissents", "十一、不同意见和视为同意"),
+    # Not in Art. 42's list: the site supervision record (现场监督记录) the supervisors
+    # kept at each venue, so the signed report carries what happened in the rooms.
+    ("incidents", "十二、现场监督记录"),
 )
 
 MAX_CANDIDATES = 3  # 评标委员会推荐的中标候选人应当限定在一至三人 (Art. 45)
@@ -75,6 +79,14 @@ def clarifications_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Clarifications (澄清、说明、补正) the session document records: each the question to
     a bidder, its answer and the attachment's hash. None recorded yet: empty."""
     return _list(doc, "clarifications")
+
+
+def incidents_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Incidents recorded by the supervisors (现场监督记录): venue, category, what
+    happened and when (unix seconds) — not who recorded them (the audit log has it)."""
+    return [{"id": x.get("id"), "venue_id": x.get("venue_id"), "category": x.get("category"),
+             "text": x.get("text"), "occurred_at": x.get("occurred_at")}
+            for x in _list(doc, "incidents")]
 
 
 def deemed_agreements_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -227,6 +239,9 @@ def report_document(
              "reason": r.reason, "decision": r.decision}
             for i, r in enumerate(s.rereviews)
         ]} if s.rereviews else {}),
+        # Incidents (现场监督记录): present only when one was recorded, so that the
+        # reports of sessions without any keep their bytes.
+        **({"incidents": incidents_of(doc)} if s.incidents else {}),
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "ACTIVE_STATES",
+    "INCIDENT_CATEGORIES",
     "PRICE_FORMULAS",
     "PRICE_SCORE_FORMULAS",
     "PROVENANCE_FIELDS",
@@ -21,6 +22,7 @@ __all__ = [
     "Criterion",
     "Election",
     "Handover",
+    "Incident",
     "Method",
     "Organisation",
     "Paused",
@@ -269,6 +271,26 @@ class Clarification:
     attachment_sha256: str | None = None  # SHA-256 (hex) of the answer's attachment
 
 
+# What a site supervisor records (现场监督记录): identity (the person at a seat is not the
+# member checked in), discipline (a member's conduct: talking, leaving the room,
+# 私下接触), device (a phone or other means of communication, 通讯工具), venue (the room,
+# its equipment or its link), other.
+INCIDENT_CATEGORIES = ("identity", "discipline", "device", "venue", "other")
+
+
+@dataclass(frozen=True)
+class Incident:
+    """An incident a supervisor recorded at a venue (现场监督记录): its category, what
+    happened, when it happened (unix seconds), when and by whom it was recorded."""
+
+    venue_id: str
+    category: str
+    text: str
+    occurred_at: int
+    recorded_at: int
+    recorded_by: str  # the audit actor, ``role:subject``
+
+
 @dataclass(frozen=True)
 class Handover:
     """A secondary venue's handover of its materials to the primary (交接), after the
@@ -344,6 +366,7 @@ class Session:
     clarifications: tuple[Clarification, ...] = ()  # during the evaluation
     sealed_at: int | None = None  # unix seconds; None before the seal (or sealed earlier)
     handovers: tuple[Handover, ...] = ()  # after the seal, per secondary venue
+    incidents: tuple[Incident, ...] = ()  # recorded by supervisors, numbered from 1
 
     @functools.cached_property
     def primary(self) -> Venue:
@@ -925,6 +948,14 @@ def session_to_doc(s: Session) -> dict[str, Any]:
              "acknowledged_at": h.acknowledged_at, "overdue": h.overdue}
             for h in s.handovers
         ],
+        # The report reads this key as it is (evalsvc.report.document.incidents_of);
+        # access.view_session keeps the incidents a role may read.
+        "incidents": [
+            {"id": i + 1, "venue_id": x.venue_id, "category": x.category, "text": x.text,
+             "occurred_at": x.occurred_at, "recorded_at": x.recorded_at,
+             "recorded_by": x.recorded_by}
+            for i, x in enumerate(s.incidents)
+        ],
     }
 
 
@@ -1042,6 +1073,11 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
             Handover(str(h["venue_id"]), tuple(h.get("items", ())), h.get("recorded_at"),
                      h.get("acknowledged_at"), bool(h.get("overdue", False)))
             for h in d.get("handovers", ())
+        ),
+        incidents=tuple(
+            Incident(str(x["venue_id"]), str(x["category"]), str(x["text"]),
+                     int(x["occurred_at"]), int(x["recorded_at"]), str(x["recorded_by"]))
+            for x in d.get("incidents", ())
         ),
     )
 
