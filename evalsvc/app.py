@@ -11,6 +11,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -86,8 +87,10 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 async def whoami(request: web.Request) -> web.Response:
     p = authenticated(request)
-    return json_response({"role": p.role, "subject": p.subject, "name": p.name, "venue": p.venue,
-                          "scope": list(p.scope) if p.scope is not None else None})
+    me: dict[str, Any] = {"role": p.role, "subject": p.subject, "name": p.name, "venue": p.venue}
+    if p.scope is not None:
+        me["scope"] = list(p.scope)  # a supervisor bound to these sessions or tenders
+    return json_response(me)
 
 
 async def index(request: web.Request) -> web.FileResponse:

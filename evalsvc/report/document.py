@@ -21,6 +21,7 @@ records them; until then they are empty and render as "无".
 from __future__ import annotations
 
 __all__ = [
+    "INCIDENTS_HEADING",
     "METHOD_NAMES",
     "REPORT_TYPE",
     "SECTIONS",
@@ -62,10 +63,11 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("candidates", "九、推荐的中标候选人名单"),
     ("clarifications", "十、澄清、说明、补正事项纪要"),
     ("dissents", "十一、不同意见和视为同意"),
-    # Not in Art. 42's list: the site supervision record (现场监督记录) the supervisors
-    # kept at each venue, so the signed report carries what happened in the rooms.
-    ("incidents", "十二、现场监督记录"),
 )
+# Not in Art. 42's list, after it: the site supervision record (现场监督记录) the
+# supervisors kept at each venue, so the signed report carries what happened in the
+# rooms. The document has the key ``incidents`` only when one was recorded.
+INCIDENTS_HEADING = "十二、现场监督记录"
 
 MAX_CANDIDATES = 3  # 评标委员会推荐的中标候选人应当限定在一至三人 (Art. 45)
 

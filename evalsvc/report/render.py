@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evalsvc.report.document import METHOD_NAMES, SECTIONS
+from evalsvc.report.document import INCIDENTS_HEADING, METHOD_NAMES, SECTIONS
 
 NONE = "无"
 _CATEGORY = {
@@ -346,7 +346,7 @@ def report_blocks(view: ReportView) -> list[Block]:
             ],
         )
 
-    out.append(Heading(heads["incidents"]))
+    out.append(Heading(INCIDENTS_HEADING))
     out += _table(
         ("序号", "场地", "类别", "发生时间", "情况"),
         [

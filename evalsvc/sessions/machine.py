@@ -589,7 +589,9 @@ def require_state(s: Session, name: str) -> None:
     """Refuse command ``name`` unless ``s`` is where it may run (InvalidTransition
     naming both) — for a check made before the command's inputs are gathered."""
     if name in _WHERE_ANY:
-        if s.state not in _WHERE_ANY[name]:
+        if s.state not in _WHERE_ANY[name] or (
+                s.state is State.PAUSED
+                and (s.paused is None or s.paused.from_state not in _WHERE_ANY[name])):
             raise _refuse(s, name)
         return
     state, stage = _WHERE[name]
@@ -1096,10 +1098,6 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 "id": number, "bid_id": q.bid_id, "answer": answer,
                 "attachment_sha256": digest})]
         case RecordIncident(venue_id, category, text, occurred_at, actor):
-            if s.state is State.PAUSED and (
-                    s.paused is None
-                    or s.paused.from_state not in _WHERE_ANY["record_incident"]):
-                raise _refuse(s, command)
             if s.venue(venue_id) is None:
                 raise InvalidInput(f"venue {venue_id!r} does not take part in this session",
                                    field="venue_id")
