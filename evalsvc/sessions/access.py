@@ -243,8 +243,10 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
     kind = event["type"]
     if kind == "incident.recorded" and not sees_incident(p, event["payload"].get("venue_id")):
         # Neither what happened nor where, nor who recorded it.
-        return {**event, "actor": event["actor"].split(":", 1)[0],
-                "payload": {"masked": True}}
+        masked = {**event, "actor": event["actor"].split(":", 1)[0], "payload": {"masked": True}}
+        if "venue" in masked:
+            masked["venue"] = None  # (the recording site supervisor's venue)
+        return masked
     if p.role != "supervisor":
         if kind == "alerts.checked":
             return {**event, "payload": {"masked": True}}

@@ -1,5 +1,6 @@
-"""Sealed score sheets, tried as an insider: another expert and a secondary venue's
-operator must learn nothing of a sheet's scores before its stage is locked.
+"""Sealed score sheets, tried as an insider: another expert, a secondary venue's
+operator and its site supervisor (现场监督) must learn nothing of a sheet's scores before
+its stage is locked.
 
 The strongest form of the promise is non-interference: the same session run twice,
 the runs differing only in one expert's scores, gives every other role the same bytes —
@@ -56,7 +57,8 @@ async def _run(api: Harness, t1: str) -> tuple[dict[str, Any], Any]:
     expert and the Suzhou operator received before the lock, and seat 0's own view."""
     sid, experts = await api.to_stage("scoring")
     (_, submitter), (_, colleague) = experts[0], experts[1]
-    observers = {"expert": colleague, "operator": api.op("js-suzhou")}
+    observers = {"expert": colleague, "operator": api.op("js-suzhou"),
+                 "site supervisor": api.site_sup("js-suzhou")}
     seen: dict[str, Any] = {}
     sockets = {}
     for who, tok in observers.items():
@@ -78,6 +80,7 @@ async def _run(api: Harness, t1: str) -> tuple[dict[str, Any], Any]:
             f"/api/sessions/{sid}/aggregation",
             f"/api/sessions/{sid}/report",
             f"/api/sessions/{sid}/audit/checkpoint",
+            f"/api/sessions/{sid}/alerts",
         ):
             seen[f"{who} GET {path.replace(sid, '<session>')}"] = await api.call("GET", path, tok)
         await sockets[who].ws.close()
