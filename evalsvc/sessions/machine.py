@@ -1109,7 +1109,8 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             if occurred_at > now:
                 raise InvalidInput(f"occurred_at is in the future ({occurred_at} > now {now}):"
                                    " record an incident once it happened", field="occurred_at")
-            if occurred_at < s.created_at:
+            # (A minute's slack: a time typed to the minute in the session's first minute.)
+            if occurred_at < s.created_at - 60:
                 raise InvalidInput(f"occurred_at ({occurred_at}) is before the session was"
                                    f" registered ({s.created_at})", field="occurred_at")
             incident = Incident(venue_id, category, text, occurred_at, now, actor)
