@@ -61,6 +61,7 @@ __all__ = [
     "require_expert_seat",
     "require_primary_operator",
     "require_seat_operator",
+    "require_unscoped",
     "sees_draw_inputs",
     "sees_incident",
     "sees_project",
@@ -102,6 +103,15 @@ def can_see(s: Session, p: Principal) -> bool:
     # until then the proposed expert is not told the session exists.
     return (seat is not None and seat.venue_id == p.venue
             and seat.source not in ("proposed", "requested"))
+
+
+def require_unscoped(p: Principal, action: str) -> None:
+    """:class:`Forbidden` for a supervisor bound to named sessions or tenders: what spans
+    every session (the expert pool, the trust stores, an expert's record) is for a
+    supervisor of every session."""
+    if p.scope is not None:
+        raise Forbidden(f"a supervisor bound to named sessions or tenders may not {action}:"
+                        " it spans every session")
 
 
 def require_visible(s: Session, p: Principal) -> None:

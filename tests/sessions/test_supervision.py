@@ -160,9 +160,14 @@ async def test_a_supervisor_token_is_bound_to_its_scope(api: Harness) -> None:
     assert {x["id"] for x in listed["sessions"]} == {sid, other}  # both of that tender
     _, listed = await api.call("GET", "/api/sessions", elsewhere)
     assert listed["sessions"] == []
-    # The review record spans every session: not for a bound supervisor.
-    assert (await api.call("GET", "/api/experts/E-0001/review", by_tender))[0] == 403
+    # What spans every session is not for a bound supervisor: an expert's review record,
+    # the expert pool, the trust stores.
+    for method, path in (("GET", "/api/experts/E-0001/review"), ("GET", "/api/experts/pool"),
+                         ("GET", "/api/experts"), ("POST", "/api/admin/trust/reload")):
+        status, body = await api.call(method, path, by_tender)
+        assert status == 403 and "spans every session" in body["detail"], (path, body)
     assert (await api.call("GET", "/api/experts/E-0001/review", api.sup))[0] == 200
+    assert (await api.call("GET", "/api/experts/pool", api.sup))[0] == 200
     _, me = await api.call("GET", "/api/me", by_session)
     assert me["scope"] == [sid]
 
