@@ -170,6 +170,15 @@ async def test_a_supervisor_token_is_bound_to_its_scope(api: Harness) -> None:
     assert (await api.call("GET", "/api/experts/pool", api.sup))[0] == 200
     _, me = await api.call("GET", "/api/me", by_session)
     assert me["scope"] == [sid]
+    # Over the WebSocket alike: the session out of scope is not found.
+    ws = await api.client.ws_connect(f"/ws/sessions/{other}")
+    await ws.send_json({"type": "auth", "token": by_session})
+    refused = await ws.receive_json(timeout=10)
+    assert refused["code"] == "not_found", refused
+    await ws.close()
+    inside, ok, _, _ = await connect(api, sid, by_session)
+    assert ok["type"] == "auth_ok"
+    await inside.ws.close()
 
 
 async def test_presence_and_incidents_over_the_websocket(api: Harness) -> None:
