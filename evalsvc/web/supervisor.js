@@ -87,7 +87,9 @@ export function mount(ctx) {
   // Clarifications and the handover's status (docs/scoring.md), read only.
   const handover = handoverCard({ command });
   const incidents = incidentCard({ me, command });
-  if (site) body.append(consoleCard, incidents.card, handover.card, result);
+  // (The alerts card too: a pause and its reason, voided signatures; pattern alerts
+  // reach a site supervisor masked, so never as an alert here.)
+  if (site) body.append(alerts, consoleCard, incidents.card, handover.card, result);
   else body.append(alerts, approvals, consoleCard, incidents.card, handover.card, patterns, draw.card, result, audit);
 
   async function command(cmd, done) {
