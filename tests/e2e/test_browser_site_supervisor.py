@@ -44,10 +44,15 @@ async def test_site_supervisor_sees_its_venue_and_records_an_incident(
         cells = await row.first.inner_text()
         assert "通讯工具" in cells and "接听电话" in cells and "苏州" in cells, cells
         await page.locator("#events li", has_text="现场监督记录：").first.wait_for()
+        # A pause reaches the site supervisor as an alert; incidents are still recorded.
+        op = token_of(link(links, "副场操作员 secondary operator (苏州)"))
+        sid = await session_id(base, op)
+        await rest(base, op, "POST", f"/api/sessions/{sid}/commands",
+                   {"command": "pause", "reason": "苏州副场视频链路中断"})
+        await page.locator("#alerts", has_text="评标暂停：苏州副场视频链路中断").wait_for()
+        assert await form.is_visible()
         await check_screen(page, "site-supervisor")
     console.assert_clean()
-    sid = await session_id(base, token_of(link(links, "监督")))
     seen = await rest(base, token_of(link(links, "监督")), "GET", f"/api/sessions/{sid}")
     assert [x["category"] for x in seen["incidents"]] == ["device"]
-    op = token_of(link(links, "副场操作员 secondary operator (苏州)"))
     assert (await rest(base, op, "GET", f"/api/sessions/{sid}"))["incidents"] == []
