@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from conftest import Harness, make_token, session_doc
@@ -233,3 +234,28 @@ def test_the_report_lists_the_incidents_with_venue_category_and_time() -> None:
     # Without incidents the report keeps its bytes (no key) and the section says 无.
     plain = report_document(replace(s, incidents=()), aggregate(s, []))
     assert "incidents" not in plain
+
+
+async def test_the_sealed_report_shows_the_incidents_to_every_reader(
+    api: Harness, tmp_path: Path
+) -> None:
+    from report.helpers import fetch, pdftotext, sealed_session
+
+    suzhou = api.site_sup("js-suzhou")
+
+    async def incident(sid: str) -> None:
+        status, body = await _record(api, sid, suzhou)
+        assert status == 201, body
+        status, body, _ = await fetch(api, sid, "html", suzhou)
+        assert status == 409, body  # no report yet
+
+    sid, _ = await sealed_session(api, during=incident)
+    for tok in (suzhou, api.sup, api.op("ah-hefei"), api.site_sup("ah-hefei")):
+        status, html, _ = await fetch(api, sid, "html", tok)
+        assert status == 200, html
+        text = html.decode("utf-8")
+        assert INCIDENTS_HEADING in text and _incident()["text"] in text and "通讯工具" in text
+    status, pdf, _ = await fetch(api, sid, "pdf", api.op("ah-hefei"))
+    assert status == 200
+    words = pdftotext(pdf, tmp_path)
+    assert "现场监督记录" in words and "通讯工具" in words, words[-800:]
