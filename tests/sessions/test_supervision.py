@@ -259,3 +259,16 @@ async def test_the_sealed_report_shows_the_incidents_to_every_reader(
     assert status == 200
     words = pdftotext(pdf, tmp_path)
     assert "现场监督记录" in words and "通讯工具" in words, words[-800:]
+
+
+async def test_an_incident_sent_twice_with_one_key_is_recorded_once(api: Harness) -> None:
+    sid, _ = await api.to_stage("drawing")
+    suzhou = api.site_sup("js-suzhou")
+    body = _incident()
+    first = await api.call("POST", f"/api/sessions/{sid}/incidents", suzhou, json=body,
+                           headers={"Idempotency-Key": "incident-once-1"})
+    again = await api.call("POST", f"/api/sessions/{sid}/incidents", suzhou, json=body,
+                           headers={"Idempotency-Key": "incident-once-1"})
+    assert first == again and first[0] == 201, (first, again)
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    assert len(doc["incidents"]) == 1
