@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -20,7 +21,7 @@ from evalsvc import __version__
 from evalsvc.audit.routes import AUDIT
 from evalsvc.audit.routes import ROUTES as AUDIT_ROUTES
 from evalsvc.audit.service import AuditService
-from evalsvc.auth import TokenVerifier
+from evalsvc.auth import ROLES, TokenVerifier
 from evalsvc.config import RulesSettings, Settings
 from evalsvc.db import Database
 from evalsvc.errors import ConfigError, Unavailable
@@ -89,7 +90,10 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 async def whoami(request: web.Request) -> web.Response:
     p = authenticated(request)
-    return json_response({"role": p.role, "subject": p.subject, "name": p.name, "venue": p.venue})
+    me: dict[str, Any] = {"role": p.role, "subject": p.subject, "name": p.name, "venue": p.venue}
+    if p.scope is not None:
+        me["scope"] = list(p.scope)  # a supervisor bound to these sessions or tenders
+    return json_response(me)
 
 
 async def index(request: web.Request) -> web.FileResponse:
@@ -111,14 +115,15 @@ CORE_ROUTES: list[Route] = [
         "/api/me",
         whoami,
         "Who the bearer token says you are",
-        roles=("operator", "expert", "supervisor"),
+        roles=ROLES,
         response=shape(
             {
-                "role": {"enum": ["operator", "expert", "supervisor"]},
+                "role": {"enum": list(ROLES)},
                 "subject": "string",
                 "name": "string",
                 "venue": ["string", "null"],
-            }
+            },
+            {"scope": {"type": ["array", "null"], "items": {"type": "string"}}},
         ),
         tag="system",
     ),

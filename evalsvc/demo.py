@@ -155,6 +155,9 @@ DEMO_SESSION: dict[str, Any] = {
 # of issued tokens (whichever is shorter).
 DEMO_TOKEN_TTL_HOURS = 12
 
+# The site supervisor (现场监督) on duty at the Suzhou venue: (id, name).
+SITE_SUPERVISOR = ("sup-js-0004", "苏州现场监督 韩梅")
+
 # Venue → (id, name) of the operator on duty: a person, so the audit log names who did
 # what (issue "Blinding and integrity hold against an insider").
 OPERATORS = {
@@ -473,6 +476,10 @@ def _tokens(
     # Every token names a person (the audit log's actor), supervisors too.
     out.append(("监督 supervisor", "-", tok("supervisor", SUPERVISOR.subject, SUPERVISOR.name,
                                           None)))
+    # The site supervisor (现场监督) of a secondary venue: its venue's seats and check-in,
+    # and the incident form (docs/api.md "Supervision by scope").
+    out.append(("现场监督 site supervisor (苏州)", "js-suzhou",
+                tok("site_supervisor", *SITE_SUPERVISOR, "js-suzhou")))
     eid, name = experts[-1]
     out.append(
         (

@@ -63,6 +63,7 @@ async def test_every_route_enforces_exactly_the_roles_its_document_states(api: H
         "operator": api.op(),
         "expert": api.expert("E-0001", "sh-ggzy"),
         "supervisor": api.sup,
+        "site_supervisor": api.site_sup("sh-ggzy"),
     }
     _, doc = await api.call("GET", "/api/openapi.json")
 

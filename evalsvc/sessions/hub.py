@@ -92,6 +92,10 @@ class PresenceBackend(Protocol):
         """The other live instances' members of ``session_ids`` (in a read transaction)."""
 
 
+# Who receives presence messages (a site supervisor: of its own venue only).
+_WATCHERS = ("operator", "supervisor", "site_supervisor")
+
+
 def view_key(p: Principal) -> ViewKey:
     """Principals with the same key see every event identically (access.redact_event
     depends on role, venue and — for experts — who they are)."""
@@ -596,23 +600,28 @@ class Feed:
         if seat is not None:
             who["seat"] = seat.index
         # Identities follow the same rule as access.view_session: supervisors see all,
-        # operators only the people of their own venue.
-        if viewer.role == "supervisor" or (viewer.role == "operator" and viewer.venue == m.venue):
+        # operators and site supervisors only the people of their own venue.
+        if viewer.role == "supervisor" or (
+                viewer.role in ("operator", "site_supervisor") and viewer.venue == m.venue):
             who["subject"] = m.subject
             who["name"] = m.name
         return who
 
     def _presence(self, kind: str, member: Member) -> None:
         self._venue_links()
-        watchers = [c for c in self.conns if c.principal.role in ("operator", "supervisor")]
+        watchers = [c for c in self.conns if c.principal.role in _WATCHERS]
         if not watchers:
             return
         everyone = self.members()
         by_view: dict[ViewKey, str] = {}
         for w in watchers:
+            if w.principal.role == "site_supervisor" and member.venue != w.principal.venue:
+                continue  # a site supervisor watches its own venue's seats only
             text = by_view.get(w.view)
             if text is None:
-                connected = [self._who(m, w.principal) for m in everyone]
+                connected = [self._who(m, w.principal) for m in everyone
+                             if w.principal.role != "site_supervisor"
+                             or m.venue == w.principal.venue]
                 text = protocol.presence_message(kind, self._who(member, w.principal), connected)
                 by_view[w.view] = text
             w.enqueue(text)

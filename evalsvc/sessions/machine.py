@@ -12,6 +12,7 @@
       [record_handover (each secondary venue) → acknowledge_handover; flag_handover_overdue]
 
     evaluating | aggregating: request_clarification → record_clarification_answer
+    drawing … aggregating (or paused from one): record_incident (a supervisor, 现场监督)
 
     any active state ─pause(reason)→ paused ─resume→ the state (and stage) it left
     any state but sealed/aborted ─abort(reason)→ aborted
@@ -63,6 +64,7 @@ __all__ = [
     "RecordHandover",
     "RecordLinkLost",
     "RecordLinkRestored",
+    "RecordIncident",
     "RecordRefusal",
     "RequestClarification",
     "RequestReReview",
@@ -98,6 +100,7 @@ from evalsvc.errors import Conflict, InvalidInput, InvalidTransition
 from evalsvc.sessions.handover import handover_due, parse_dates
 from evalsvc.sessions.model import (
     ACTIVE_STATES,
+    INCIDENT_CATEGORIES,
     Ballot,
     Bid,
     Category,
@@ -107,6 +110,7 @@ from evalsvc.sessions.model import (
     Fault,
     FaultRules,
     Handover,
+    Incident,
     Paused,
     ReReview,
     Seat,
@@ -308,6 +312,20 @@ class RecordClarificationAnswer:
 
 
 @dataclass(frozen=True)
+class RecordIncident:
+    """A supervisor records an incident at ``venue_id`` (现场监督记录): its category (one
+    of :data:`~evalsvc.sessions.model.INCIDENT_CATEGORIES`), what happened, and when it
+    happened (unix seconds, not after the recording); ``actor`` is who records it.
+    Recorded from the draw up to the report, which then lists them (fixed)."""
+
+    venue_id: str
+    category: str
+    text: str
+    occurred_at: int
+    actor: str
+
+
+@dataclass(frozen=True)
 class RecordHandover:
     """After the seal, the operator of secondary venue ``venue_id`` records the
     handover of its materials (交接): ``items``, each confirmed, must be exactly the
@@ -482,6 +500,7 @@ Command = (
     | DecideReReview
     | RequestClarification
     | RecordClarificationAnswer
+    | RecordIncident
     | RecordHandover
     | AcknowledgeHandover
     | FlagHandoverOverdue
@@ -524,6 +543,7 @@ _NAMES: dict[type[Any], str] = {
     DecideReReview: "decide_rereview",
     RequestClarification: "request_clarification",
     RecordClarificationAnswer: "record_clarification_answer",
+    RecordIncident: "record_incident",
     RecordHandover: "record_handover",
     AcknowledgeHandover: "acknowledge_handover",
     FlagHandoverOverdue: "flag_handover_overdue",
@@ -607,6 +627,10 @@ _WHERE_ANY: dict[str, frozenset[State]] = {
     "record_link_lost": ACTIVE_STATES | {State.PAUSED},
     "record_link_restored": ACTIVE_STATES | {State.PAUSED, State.SUSPENDED},
     "apply_fault_rules": ACTIVE_STATES | {State.PAUSED},
+    # From the draw up to the report (which lists them, fixed, and is signed); also
+    # while paused from one of these states — a fault is when incidents happen.
+    "record_incident": frozenset({State.DRAWING, State.READY, State.CHECKING_IN,
+                                  State.EVALUATING, State.AGGREGATING, State.PAUSED}),
 }
 
 
@@ -614,7 +638,9 @@ def require_state(s: Session, name: str) -> None:
     """Refuse command ``name`` unless ``s`` is where it may run (InvalidTransition
     naming both) — for a check made before the command's inputs are gathered."""
     if name in _WHERE_ANY:
-        if s.state not in _WHERE_ANY[name]:
+        if s.state not in _WHERE_ANY[name] or (
+                s.state is State.PAUSED
+                and (s.paused is None or s.paused.from_state not in _WHERE_ANY[name])):
             raise _refuse(s, name)
         return
     state, stage = _WHERE[name]
@@ -1121,6 +1147,26 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             return replace(s, clarifications=items), [Event("clarification.answered", {
                 "id": number, "bid_id": q.bid_id, "answer": answer,
                 "attachment_sha256": digest})]
+        case RecordIncident(venue_id, category, text, occurred_at, actor):
+            if s.venue(venue_id) is None:
+                raise InvalidInput(f"venue {venue_id!r} does not take part in this session",
+                                   field="venue_id")
+            if category not in INCIDENT_CATEGORIES:
+                raise InvalidInput(f"category must be one of {', '.join(INCIDENT_CATEGORIES)},"
+                                   f" got {category!r}", field="category")
+            if not text.strip():
+                raise InvalidInput("the incident's text must not be empty", field="text")
+            if occurred_at > now:
+                raise InvalidInput(f"occurred_at is in the future ({occurred_at} > now {now}):"
+                                   " record an incident once it happened", field="occurred_at")
+            # (A minute's slack: a time typed to the minute in the session's first minute.)
+            if occurred_at < s.created_at - 60:
+                raise InvalidInput(f"occurred_at ({occurred_at}) is before the session was"
+                                   f" registered ({s.created_at})", field="occurred_at")
+            incident = Incident(venue_id, category, text, occurred_at, now, actor)
+            return replace(s, incidents=(*s.incidents, incident)), [Event("incident.recorded", {
+                "id": len(s.incidents) + 1, "venue_id": venue_id, "category": category,
+                "text": text, "occurred_at": occurred_at})]
         case RecordHandover(venue_id, items, required):
             _secondary(s, venue_id)
             h = _handover(s, venue_id)

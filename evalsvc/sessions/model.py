@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "ACTIVE_STATES",
+    "INCIDENT_CATEGORIES",
     "PRICE_FORMULAS",
     "PRICE_SCORE_FORMULAS",
     "PROVENANCE_FIELDS",
@@ -23,6 +24,7 @@ __all__ = [
     "Fault",
     "FaultRules",
     "Handover",
+    "Incident",
     "Method",
     "Organisation",
     "Paused",
@@ -300,6 +302,26 @@ class Clarification:
     attachment_sha256: str | None = None  # SHA-256 (hex) of the answer's attachment
 
 
+# What a site supervisor records (现场监督记录): identity (the person at a seat is not the
+# member checked in), discipline (a member's conduct: talking, leaving the room,
+# 私下接触), device (a phone or other means of communication, 通讯工具), venue (the room,
+# its equipment or its link), other.
+INCIDENT_CATEGORIES = ("identity", "discipline", "device", "venue", "other")
+
+
+@dataclass(frozen=True)
+class Incident:
+    """An incident a supervisor recorded at a venue (现场监督记录): its category, what
+    happened, when it happened (unix seconds), when and by whom it was recorded."""
+
+    venue_id: str
+    category: str
+    text: str
+    occurred_at: int
+    recorded_at: int
+    recorded_by: str  # the audit actor, ``role:subject``
+
+
 @dataclass(frozen=True)
 class Handover:
     """A secondary venue's handover of its materials to the primary (交接), after the
@@ -381,6 +403,7 @@ class Session:
     links_lost: tuple[tuple[str, int], ...] = ()
     fault: Fault | None = None
     voided: tuple[tuple[int, str], ...] = ()
+    incidents: tuple[Incident, ...] = ()  # recorded by supervisors, numbered from 1
 
     @functools.cached_property
     def primary(self) -> Venue:
@@ -967,6 +990,14 @@ def session_to_doc(s: Session) -> dict[str, Any]:
             "venue_id": s.fault.venue_id, "paused_at": s.fault.paused_at,
             "reformed": s.fault.reformed},
         "voided": [list(x) for x in s.voided],
+        # The report reads this key as it is (evalsvc.report.document.incidents_of);
+        # access.view_session keeps the incidents a role may read.
+        "incidents": [
+            {"id": i + 1, "venue_id": x.venue_id, "category": x.category, "text": x.text,
+             "occurred_at": x.occurred_at, "recorded_at": x.recorded_at,
+             "recorded_by": x.recorded_by}
+            for i, x in enumerate(s.incidents)
+        ],
     }
 
 
@@ -1089,6 +1120,11 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
         fault=None if (f := d.get("fault")) is None else Fault(
             str(f["venue_id"]), int(f["paused_at"]), bool(f["reformed"])),
         voided=tuple((int(a), str(b)) for a, b in d.get("voided", ())),
+        incidents=tuple(
+            Incident(str(x["venue_id"]), str(x["category"]), str(x["text"]),
+                     int(x["occurred_at"]), int(x["recorded_at"]), str(x["recorded_by"]))
+            for x in d.get("incidents", ())
+        ),
     )
 
 

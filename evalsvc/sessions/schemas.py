@@ -385,6 +385,31 @@ class RecordClarificationAnswerIn(_Cmd):
     attachment_sha256: StrictStr = Field(pattern="^[0-9a-fA-F]{64}$")
 
 
+class RecordIncidentIn(_Cmd):
+    """A supervisor records an incident at a venue (现场监督记录): ``category``, what
+    happened (``text``) and when (``occurred_at``, ISO 8601 with its UTC offset). A site
+    supervisor records at its own venue (``venue_id`` may be left out); the tender's
+    supervisor names the venue."""
+
+    command: Literal["record_incident"]
+    venue_id: StrictStr | None = Field(default=None, min_length=1, max_length=32)
+    category: Literal["identity", "discipline", "device", "venue", "other"]
+    text: StrictStr = Field(min_length=1, max_length=4000)
+    occurred_at: StrictStr = Field(min_length=10, max_length=40,
+                                   examples=["2026-12-06T14:03:00+08:00"])
+
+
+class RecordIncidentBody(_In):
+    """The body of ``POST /api/sessions/{id}/incidents``: :class:`RecordIncidentIn`
+    without ``command``."""
+
+    venue_id: StrictStr | None = Field(default=None, min_length=1, max_length=32)
+    category: Literal["identity", "discipline", "device", "venue", "other"]
+    text: StrictStr = Field(min_length=1, max_length=4000)
+    occurred_at: StrictStr = Field(min_length=10, max_length=40,
+                                   examples=["2026-12-06T14:03:00+08:00"])
+
+
 class HandoverItemIn(_In):
     item: StrictStr = Field(min_length=1, max_length=100)
     confirmed: StrictBool
@@ -487,6 +512,7 @@ Command = Annotated[
     | DecideReReviewIn
     | RequestClarificationIn
     | RecordClarificationAnswerIn
+    | RecordIncidentIn
     | RecordHandoverIn
     | AcknowledgeHandoverIn
     | SealIn

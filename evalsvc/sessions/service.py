@@ -366,11 +366,13 @@ class SessionService:
                     written[DRAW] = new_state
             if name in _CHECKED:
                 events = [*events, *_alerts_checked(snap, p, events, self.thresholds, nonce)]
-            body = {
+            body: dict[str, Any] = {
                 "command": name,
                 "state": new.state.value,
                 "stage": new.stage.value if new.stage else None,
             }
+            if name == "record_incident":
+                body["incident"] = events[0].payload
             basis = snap.extras.get(POOL_HISTORY)
             if name == "seal" and new.state is State.SEALED and basis is not None:
                 recorded, written[POOL_HISTORY] = _pool_history(new, basis)
@@ -477,7 +479,21 @@ class SessionService:
         if name == "acknowledge_handover":
             require_primary_operator(s, p, "acknowledge a venue's handover")
             return m.AcknowledgeHandover(cmd.venue_id)
+        if name == "record_incident":
+            return _incident_command(s, p, cmd, snap.now_ms // 1000)
         return None
+
+    async def record_incident(
+        self, p: Principal, session_id: str, data: Any, *, key: str | None
+    ) -> Result:
+        """``POST …/incidents``: the ``record_incident`` command with its own body."""
+        if not isinstance(data, dict):
+            raise InvalidInput("expected a JSON object {category, text, occurred_at}",
+                               field="(body)")
+        if "command" in data:
+            raise InvalidInput("unknown field: this route records an incident, it takes no"
+                               " command", field="command")
+        return await self.command(p, session_id, {"command": "record_incident", **data}, key=key)
 
     # --- the handover's deadline (交接) ------------------------------------------------------
 
@@ -821,12 +837,16 @@ class SessionService:
         }
 
     async def alerts(self, p: Principal, session_id: str) -> dict[str, Any]:
-        """The pattern alerts of a session, check point by check point (supervisors)."""
-        _supervisor_only(p, "read pattern alerts")
+        """The pattern alerts of a session, check point by check point, and its
+        incidents (supervisors); a site supervisor's: its venue's incidents only."""
+        if p.role != "site_supervisor":
+            _supervisor_only(p, "read pattern alerts")
+        tender = p.role == "supervisor"
 
         def tx(conn: Connection) -> tuple[Session, list[store.StoredEvent]]:
             s, _ = store.load_session(conn, session_id, docs=self.uow.docs)
-            return s, store.alert_checks(conn, session_id=session_id)
+            require_visible(s, p)
+            return s, store.alert_checks(conn, session_id=session_id) if tender else []
 
         s, checks = await self.db.read(tx)
         return {
@@ -836,12 +856,17 @@ class SessionService:
                  "alerts": e.payload["alerts"]}
                 for e in checks
             ],
+            "incidents": view_session(s, p, last_seq=0)["incidents"],
         }
 
     async def expert_review(self, p: Principal, expert_id: str) -> dict[str, Any]:
         """An expert's review record (专家评审质量, seed §(十六)): every alert that named
         them and every observation recorded about them, across sessions (supervisors)."""
         _supervisor_only(p, "read an expert's review record")
+        if p.scope is not None:
+            # The record spans every session: not for a supervisor bound to some.
+            raise Forbidden("an expert's review record spans every session: a supervisor"
+                            " bound to named sessions or tenders may not read it")
         checks = await self.db.read(store.alert_checks)
         alerts: list[dict[str, Any]] = []
         observations: list[dict[str, Any]] = []
@@ -883,6 +908,34 @@ class SessionService:
             "last_seq": last,
             "events": [redact_event(s, p, e.to_doc()) for e in events],
         }
+
+
+def _incident_command(s: Session, p: Principal, cmd: Any, now: int) -> m.RecordIncident:
+    """Authorise ``record_incident``: a site supervisor at its own venue, the tender's
+    supervisor at any venue it names; nobody else (docs/api.md "Incidents")."""
+    if p.role == "site_supervisor":
+        if cmd.venue_id is not None and cmd.venue_id != p.venue:
+            raise Forbidden(f"a site supervisor of venue {p.venue} records incidents at its"
+                            f" own venue only, not at {cmd.venue_id}")
+        venue = p.venue or ""
+    elif p.role == "supervisor":
+        if cmd.venue_id is None:
+            raise InvalidInput("venue_id: the tender's supervisor names the venue of the"
+                               " incident", field="venue_id")
+        venue = cmd.venue_id
+    else:
+        raise Forbidden("only a venue's site supervisor or the tender's supervisor may"
+                        " record an incident")
+    m.require_state(s, "record_incident")
+    try:
+        at = _dt.datetime.fromisoformat(cmd.occurred_at)
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise InvalidInput("occurred_at: expected an ISO 8601 time with its UTC offset, like"
+                           f" 2026-12-06T14:03:00+08:00, got {cmd.occurred_at[:40]!r}",
+                           field="occurred_at")
+    return m.RecordIncident(venue, cmd.category, cmd.text, int(at.timestamp()), p.actor)
 
 
 def _supervisor_only(p: Principal, action: str) -> None:

@@ -20,7 +20,9 @@ export const RULE_ZH = {
 export const STAGE_ZH = { qualification: "资格审查", scoring: "详细评审（评分）" };
 export const METHOD_ZH = { weighted_scoring: "综合评估法", lowest_evaluated_price: "经评审的最低投标价法" };
 export const CATEGORY_ZH = { qualification: "资格（通过/不通过）", technical: "技术", commercial: "商务", price: "价格" };
-export const ROLE_ZH = { operator: "操作员", expert: "专家", supervisor: "监督" };
+export const ROLE_ZH = { operator: "操作员", expert: "专家", supervisor: "监督", site_supervisor: "现场监督" };
+// Incident categories (evalsvc.sessions.model.INCIDENT_CATEGORIES; the report's names).
+export const INCIDENT_ZH = { identity: "身份核验", discipline: "评标纪律", device: "通讯工具", venue: "场地设备与网络", other: "其他" };
 // docs/scoring.md "Price formulas" (main: formulas14).
 export const FORMULA_ZH = {
   lowest_price_ratio: "低价优先法（最低有效报价为评标基准价）", average_benchmark: "评标基准价法",
@@ -99,6 +101,8 @@ export const EVENT_ZH = {
   "venue.link_lost": "副场链路中断", "venue.link_restored": "副场链路恢复",
   "materials.sealed": "评标材料封存", "sheets.voided": "评审表作废",
   "committee.reformed": "重新组建评标委员会",
+  // docs/api.md "Supervision by scope".
+  "incident.recorded": "现场监督记录",
 };
 
 // Field names of the session and command documents, for error messages.
@@ -108,6 +112,7 @@ export const FIELD_ZH = {
   candidate: "候选席位", note: "委员会书面记录", seats: "复核席位", approve: "复核决定",
   question: "澄清的问题", answer: "投标人的书面答复", attachment_sha256: "答复附件的 SHA-256", id: "澄清编号",
   items: "移交的材料", item: "移交的材料", confirmed: "移交确认", venue_id: "场地",
+  category: "类别", occurred_at: "发生时间",
 };
 
 /** "第 1 席": seats are counted from 1 for people (index 0 in the documents). */
@@ -203,7 +208,10 @@ export function describeEvent(session, e) {
   // An event whose payload this role may not see (四不知; alerts: supervisors only,
   // docs/alerts.md) arrives as {masked: true}.
   const otherVenue = e.event === "seat.assigned" || e.event === "expert.checked_in"; // worded below
-  if (p.masked && Object.keys(p).length === 1 && !otherVenue) return what + (e.event === "alerts.checked" ? "（仅监督可见）" : "（不可见）");
+  if (p.masked && Object.keys(p).length === 1 && !otherVenue) {
+    const only = { "alerts.checked": "（仅监督可见）", "incident.recorded": "（仅监督与该场地现场监督可见）" };
+    return what + (only[e.event] || "（不可见）");
+  }
   switch (e.event) {
     case "session.state_changed":
       what += `：${stateCode(p.from)} → ${stateCode(p.to)}`;
@@ -286,6 +294,9 @@ export function describeEvent(session, e) {
     case "handover.recorded":
     case "handover.acknowledged":
       what += `：${venueLabel(session, p.venue_id)} · ${(p.items || []).join("、")}`;
+      break;
+    case "incident.recorded":
+      what += `：${venueLabel(session, p.venue_id)} · ${INCIDENT_ZH[p.category] || p.category || ""} · ${p.text || ""}`;
       break;
     case "handover.overdue":
       what += `：${(p.venues || []).map((v) => `${venueLabel(session, v.venue_id)}（${v.missing === "handover" ? "未登记移交" : "未确认接收"}）`).join("、")}`;

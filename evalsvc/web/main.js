@@ -13,7 +13,8 @@ import * as expert from "./expert.js";
 import * as operator from "./operator.js";
 import * as supervisor from "./supervisor.js";
 
-const WORKSPACES = { expert, operator, supervisor };
+// A venue's site supervisor (现场监督) has the supervisor's workspace, reduced.
+const WORKSPACES = { expert, operator, supervisor, site_supervisor: supervisor };
 // What a secondary venue sees before the project is disclosed to it (the server sends no title).
 const UNNAMED = "名称暂不公开的项目";
 let me = null;

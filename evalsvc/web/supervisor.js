@@ -3,6 +3,11 @@
 // cosignatures, the entries — with every inclusion proof verified here, in the browser,
 // against the checkpoint signed by a log key the supervisor pinned (verify.js): "已验证"
 // does not take the server's word for it.
+//
+// A venue's site supervisor (现场监督, me.role "site_supervisor") gets the reduced view of
+// the same workspace: its venue's seats, check-in and presence (the server masks the
+// rest), the result once locked, and the incident form (incidents.js) — no audit view,
+// no pattern alerts, no draw, no pause, no approvals.
 
 import { api, get } from "./api.js";
 import { $, announce, confirmDialog, el } from "./dom.js";
@@ -10,6 +15,7 @@ import { ERROR_ZH, EVENT_ZH, POINT_ZH, alertSubject, faultLines, fieldLabel, rea
 import { committeeTable, stageProgress, venueLinks } from "./committee.js";
 import { drawCard } from "./draw.js";
 import { handoverCard } from "./handover.js";
+import { incidentCard } from "./incidents.js";
 import { notes, resultTable } from "./results.js";
 import { messageId } from "./store.js";
 import { electionLine, reportButtons } from "./steps.js";
@@ -25,6 +31,7 @@ function witnessKeys(policy) {
 
 export function mount(ctx) {
   const { client, me, body, showProblem } = ctx;
+  const site = me.role === "site_supervisor";
   let session = null;
   let progress = null;
   let presence = null;
@@ -33,7 +40,7 @@ export function mount(ctx) {
   let auditShown = false;
   const verified = new Map(); // index -> {ok, reason, entry, proof}
 
-  const consoleCard = el("section", { class: "card", "aria-labelledby": "con-h" }, el("h2", { id: "con-h" }, "实时监督"));
+  const consoleCard = el("section", { class: "card", "aria-labelledby": "con-h" }, el("h2", { id: "con-h" }, site ? "本场地现场监督" : "实时监督"));
   // Alerts a supervisor must see: a certificate login whose revocation status could not be
   // confirmed (soft-fail CRL), a pause and its reason, signatures voided by a dissent.
   const alerts = el("section", { class: "card", id: "alerts", "aria-labelledby": "alerts-h", hidden: true },
@@ -87,7 +94,11 @@ export function mount(ctx) {
   // that named them and every observation recorded about them.
   const review = el("section", { class: "card", id: "review", "aria-labelledby": "review-h", hidden: true });
   let reviewKey = null;
-  body.append(alerts, approvals, consoleCard, handover.card, patterns, review, draw.card, result, audit);
+  const incidents = incidentCard({ me, command });
+  // (The alerts card too: a pause and its reason, voided signatures; pattern alerts
+  // reach a site supervisor masked, so never as an alert here.)
+  if (site) body.append(alerts, consoleCard, incidents.card, handover.card, result);
+  else body.append(alerts, approvals, consoleCard, incidents.card, handover.card, patterns, review, draw.card, result, audit);
 
   async function command(cmd, done) {
     try {
@@ -278,16 +289,17 @@ export function mount(ctx) {
   function renderConsole() {
     const s = session;
     const active = ["drawing", "ready", "checking_in", "evaluating", "aggregating", "reporting"].includes(s.state);
-    const files = reportButtons(s, "supervisor", (err) => showProblem(ERROR_ZH[err.code] || "无法打开评标报告"));
-    consoleCard.replaceChildren(el("h2", { id: "con-h" }, "实时监督"),
+    const files = reportButtons(s, site ? "operator" : "supervisor", (err) => showProblem(ERROR_ZH[err.code] || "无法打开评标报告"));
+    consoleCard.replaceChildren(el("h2", { id: "con-h" }, site ? "本场地现场监督" : "实时监督"),
       s.stage ? el("p", {}, stageProgress(s, progress)) : "",
       electionLine(s, { withSize: true }) ? el("p", {}, electionLine(s, { withSize: true })) : "",
       files || "",
       s.state === "paused" ? el("p", { class: "warning" }, `已暂停：${reasonText(s.paused.reason)}`) : "",
       faultLines(s).length ? el("ul", { id: "faults", class: "warning" }, faultLines(s).map((x) => el("li", {}, x))) : "",
       committeeTable(s, progress, presence),
-      el("h3", {}, "场地链路"), venueLinks(s, presence),
-      active || s.state === "paused" ? el("div", { class: "actions" },
+      // (A site supervisor is told of its own venue's connections only.)
+      el("h3", {}, "场地链路"), venueLinks(site ? { ...s, venues: s.venues.filter((v) => v.id === me.venue) } : s, presence),
+      !site && (active || s.state === "paused") ? el("div", { class: "actions" },
         active ? el("button", { type: "button", class: "secondary", onclick: pause }, "暂停评标") : "",
         el("button", { type: "button", class: "danger", onclick: abort }, "终止项目")) : "");
   }
@@ -447,11 +459,13 @@ export function mount(ctx) {
       progress = null;
     }
     renderConsole();
+    incidents.update(s);
+    handover.update(s, { supervisor: true });
+    await renderResult();
+    if (site) return;
     renderApprovals();
     renderReviewPicker();
-    handover.update(s, { supervisor: true });
     await draw.update(s);
-    await renderResult();
     await renderPatterns();
   }
 

@@ -383,6 +383,10 @@ def _command(rnd: random.Random, s: Session, kind: str | None = None) -> m.Comma
             open_ = [i + 1 for i, c in enumerate(s.clarifications) if c.answer is None]
             number = rnd.choice(open_) if open_ and rnd.randrange(8) else rnd.randrange(1, 4)
             return m.RecordClarificationAnswer(number, "可以保证", "ab" * 32)
+        case "record_incident":
+            venue = rnd.choice([*(v.id for v in s.venues), "XX"])
+            return m.RecordIncident(venue, rnd.choice(["discipline", "device", "bogus"]),
+                                    "专家使用手机", s.created_at, "site_supervisor:s1")
         case "record_handover":
             return m.RecordHandover(rnd.choice([v.id for v in s.venues]), ITEMS, ITEMS)
         case "acknowledge_handover":
