@@ -32,6 +32,13 @@ Clarifications (澄清) are recorded during the evaluation only, so every role t
 the session sees them (the project is no longer hidden); the handover's overdue alert
 (``handover.overdue``) is for operators and supervisors, masked for experts.
 
+**暗标** (a session with ``anonymous``, docs/scoring.md "暗标"): during the technical
+stage an expert's view shows the bids only by their codes (``{"code": "A01"}``, in code
+order), the qualified bids as codes, and nothing that names or orders a bidder (no
+clarifications, no rejections, no price): whatever the bidders are called, the expert
+receives the same bytes. The codes' salt is in no one's view; ``codes.opened`` publishes
+it when the technical stage locks.
+
 A session the principal may not see is reported as not found, so its existence is not
 revealed.
 """
@@ -40,7 +47,9 @@ from __future__ import annotations
 
 __all__ = [
     "BLINDED_STATES",
+    "anonymous_now",
     "can_see",
+    "decode_bid_codes",
     "is_blinded",
     "public_bid",
     "redact_event",
@@ -56,7 +65,8 @@ from typing import Any
 
 from evalsvc.auth import Principal
 from evalsvc.errors import Forbidden, NotFound
-from evalsvc.sessions.model import Seat, Session, State, session_to_doc
+from evalsvc.sessions.machine import bid_codes
+from evalsvc.sessions.model import Seat, Session, Stage, State, session_to_doc
 
 # Before the evaluation starts the project is hidden from experts and secondary venues.
 BLINDED_STATES = frozenset({State.DRAFT, State.DRAWING, State.READY, State.CHECKING_IN})
@@ -138,8 +148,11 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
     """The session document as ``p`` may see it (identities masked per role, and the
     project hidden before the start from those who may not see it)."""
     doc = session_to_doc(s)
+    doc.pop("code_salt", None)  # committed at the start, opened by codes.opened
     if p.role != "supervisor":
         doc["bids"] = [public_bid(b) for b in doc["bids"]]
+    if p.role == "expert" and anonymous_now(s):
+        _anonymise(s, doc)
     if not sees_project(s, p):
         for name in _PROJECT_FIELDS:
             doc[name] = [] if name in ("bids", "criteria", "supervising_departments") else None
@@ -175,6 +188,33 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
         "seat": own.index if p.role == "expert" and (own := s.seat_of(p.subject)) else None,
     }
     return doc
+
+
+def anonymous_now(s: Session) -> bool:
+    """Whether experts see ``s``'s bids by code only now (暗标, the technical stage)."""
+    stage = s.paused.from_stage if s.state is State.PAUSED and s.paused else s.stage
+    return s.anonymous and stage is Stage.TECHNICAL and s.code_salt is not None
+
+
+def _anonymise(s: Session, doc: dict[str, Any]) -> None:
+    assert s.code_salt is not None
+    codes = bid_codes(s.id, s.code_salt, [b.id for b in s.bids])
+    doc["bids"] = [{"code": c} for c in sorted(codes.values())]
+    doc["qualified"] = sorted(codes[b.id] for b in s.qualified_bids)
+    doc["clarifications"] = []
+    doc.pop("rejections", None)
+    doc["anonymised"] = True
+
+
+def decode_bid_codes(s: Session, doc: Any) -> Any:
+    """An expert's technical sheet of a 暗标 session, keyed by bid code, as the store
+    keeps it (keyed by bid id). A key that is no code stays as it is, to be refused by
+    the sheet's validation naming it."""
+    if not (anonymous_now(s) and isinstance(doc, dict) and isinstance(doc.get("bids"), dict)):
+        return doc
+    assert s.code_salt is not None
+    by_code = {c: b for b, c in bid_codes(s.id, s.code_salt, [b.id for b in s.bids]).items()}
+    return {**doc, "bids": {by_code.get(k, f"?{k}"): v for k, v in doc["bids"].items()}}
 
 
 def sees_draw_inputs(s: Session, p: Principal) -> bool:

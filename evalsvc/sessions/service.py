@@ -35,6 +35,7 @@ from evalsvc.sessions import machine as m
 from evalsvc.sessions import schemas, store
 from evalsvc.sessions.access import (
     can_see,
+    decode_bid_codes,
     public_bid,
     redact_event,
     require_expert_seat,
@@ -54,6 +55,7 @@ from evalsvc.sessions.model import (
     new_session,
     parse_bid,
     parse_criterion,
+    stage_plan,
 )
 from evalsvc.sessions.pledge import DEFAULT_PLEDGE_TEXT, DEFAULT_PLEDGE_VERSION, Pledge, pledge_of
 from evalsvc.sessions.scoring import aggregate, aggregation_to_doc, parse_sheet, sheet_to_doc
@@ -78,11 +80,16 @@ _ADVANCING = frozenset(
         "start_evaluation",
         "lock_qualification",
         "lock_scoring",
+        "lock_compliance",
+        "lock_technical",
+        "lock_commercial",
         "start_report",
         "seal",
     }
 )
-_LOCKS = {"lock_qualification": Stage.QUALIFICATION, "lock_scoring": Stage.SCORING}
+_LOCKS = {"lock_qualification": Stage.QUALIFICATION, "lock_scoring": Stage.SCORING,
+          "lock_compliance": Stage.COMPLIANCE, "lock_technical": Stage.TECHNICAL,
+          "lock_commercial": Stage.COMMERCIAL}
 _RESULT_STATES = (State.AGGREGATING, State.REPORTING, State.SEALED)
 MAX_EVENTS_PAGE = 1000
 _NOTHING = Needs()
@@ -335,12 +342,15 @@ class SessionService:
         if name in _CHECKED:
             extras += (ALERTS,)
         nonce = self.salt().hex() if name in _CHECKED else ""
-        salt = self.salt() if name == "cast_vote" else b""
+        salt = self.salt() if name in ("cast_vote", "start_evaluation") else b""
 
         def decide(snap: Snapshot) -> Change:
             s = snap.locked
             require_visible(s, p)
             core = self._rules_command(snap, p, cmd, salt) or _authorised_command(snap, p, cmd)
+            if isinstance(core, m.StartEvaluation) and snap.locked.anonymous:
+                # 暗标: the codes' salt, committed now, opened at the technical lock.
+                core = m.StartEvaluation(code_salt=salt.hex())
             if name in _ADVANCING and snap.extras.get(QUORUM):
                 # The venues must have cosigned the last milestone before it moves on.
                 raise Conflict(f"cannot {name.replace('_', ' ')}: {snap.extras[QUORUM]}")
@@ -620,7 +630,8 @@ class SessionService:
             require_visible(s, p)
             seat = require_expert_seat(s, p, "submit a score sheet")
             m.require_state(s, "submit_sheet")
-            sheet = parse_sheet(s, seat=seat.index, doc=data)
+            # 暗标: the technical sheet names bids by code (access.view_session).
+            sheet = parse_sheet(s, seat=seat.index, doc=decode_bid_codes(s, data))
             body = canonical_bytes(sheet_to_doc(sheet))
             if signed is not None and body != signed:
                 # The signature must cover the stored document, so that the event's sha256
@@ -714,7 +725,8 @@ class SessionService:
                     "venue_id": x.venue_id,
                     "checked_in": x.checked_in,
                     "versions": {
-                        st: prog.get(st, {}).get(x.index, 0) for st in ("qualification", "scoring")
+                        st.value: prog.get(st.value, {}).get(x.index, 0)
+                        for st in stage_plan(s)
                     },
                 }
                 for x in seats
@@ -902,6 +914,12 @@ def _authorised_command(snap: Snapshot, p: Principal, cmd: Any) -> m.Command:
         return m.LockQualification(snap.sheets, openings)
     if name == "lock_scoring":
         return m.LockScoring(snap.sheets, openings)
+    if name == "lock_compliance":
+        return m.LockCompliance(snap.sheets, openings)
+    if name == "lock_technical":
+        return m.LockTechnical(snap.sheets, openings)
+    if name == "lock_commercial":
+        return m.LockCommercial(snap.sheets, openings)
     raise InvalidInput(f"unknown command {name!r}", field="command")  # pragma: no cover
 
 

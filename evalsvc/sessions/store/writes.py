@@ -108,6 +108,9 @@ def execute(
     openings: tuple[SheetOpening, ...] = ()
     if needs.sheets is not None:
         sheets = tuple(latest_sheets(conn, t.session_id, needs.sheets.value))
+        if needs.sheets.value == "commercial":
+            # Locking the commercial stage aggregates both parts (split stages).
+            sheets += tuple(latest_sheets(conn, t.session_id, "technical"))
         openings = tuple(sheet_openings(conn, t.session_id, needs.sheets.value))
     extras = {}
     for name in needs.extras:
