@@ -35,9 +35,11 @@ the session sees them (the project is no longer hidden); the handover's overdue 
 **暗标** (a session with ``anonymous``, docs/scoring.md "暗标"): during the technical
 stage an expert's view shows the bids only by their codes (``{"code": "A01"}``, in code
 order), the qualified bids as codes, and nothing that names or orders a bidder (no
-clarifications, no rejections, no price): whatever the bidders are called, the expert
-receives the same bytes. The codes' salt is in no one's view; ``codes.opened`` publishes
-it when the technical stage locks.
+clarifications, no rejections, no price), and the events that describe the project
+(``session.created``, ``bid.added``, ``criterion.added``, clarifications, ``draw.opened``)
+replay masked: whatever the bidders are called, the expert receives the same bytes.
+The codes' salt is in no one's view; ``codes.opened`` publishes it when the technical
+stage locks.
 
 A session the principal may not see is reported as not found, so its existence is not
 revealed.
@@ -262,6 +264,11 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
         elif kind == "draw.opened":
             # The rules document names the tenderer and the bidders; its digest stays.
             event = {**event, "payload": {**event["payload"], "rules": None, "masked": True}}
+    if p.role == "expert" and anonymous_now(s) and (kind in _PROJECT_EVENTS
+                                                     or kind == "draw.opened"):
+        # 暗标: during the technical stage nothing the expert receives, replayed history
+        # included, depends on who the bidders are.
+        return {**event, "payload": {"masked": True}}
     if kind == "handover.overdue" and p.role == "expert":
         # An operational alert for the venues and the supervisors (交接), not the members'.
         return {**event, "payload": {"masked": True}}

@@ -7,9 +7,14 @@ export const STATE_ZH = {
   evaluating: "评审中", aggregating: "汇总中", reporting: "评标报告", sealed: "已封存",
   paused: "已暂停", aborted: "已终止",
 };
-export const STAGE_ZH = { qualification: "资格审查", scoring: "详细评审（评分）" };
+export const STAGE_ZH = {
+  qualification: "资格审查", compliance: "符合性审查", scoring: "详细评审（评分）",
+  technical: "技术评审", commercial: "商务评审",
+};
 export const METHOD_ZH = { weighted_scoring: "综合评估法", lowest_evaluated_price: "经评审的最低投标价法" };
-export const CATEGORY_ZH = { qualification: "资格（通过/不通过）", technical: "技术", commercial: "商务", price: "价格" };
+export const CATEGORY_ZH = {
+  qualification: "资格（通过/不通过）", compliance: "符合性（通过/不通过）", technical: "技术", commercial: "商务", price: "价格",
+};
 export const ROLE_ZH = { operator: "操作员", expert: "专家", supervisor: "监督" };
 // docs/scoring.md "Price formulas" (main: formulas14).
 export const FORMULA_ZH = {
@@ -53,6 +58,8 @@ export const EVENT_ZH = {
   "clarification.requested": "要求投标人澄清", "clarification.answered": "录入澄清答复",
   "handover.recorded": "副场登记材料移交", "handover.acknowledged": "主场确认接收移交",
   "handover.overdue": "移交逾期预警",
+  // docs/scoring.md "Stages", "暗标".
+  "codes.committed": "暗标编号承诺", "codes.opened": "公开暗标编号",
 };
 
 // Field names of the session and command documents, for error messages.
@@ -97,6 +104,10 @@ export function stateCode(code) {
 export function fieldLabel(session, path) {
   if (!path) return "";
   const parts = String(path).split("/");
+  if (parts[0] === "reasons" && parts.length >= 3) {
+    const crit = session && session.criteria ? session.criteria.find((c) => c.id === parts[2]) : null;
+    return `${parts[1]} ${crit ? crit.name : "审查项"}的不通过理由`;
+  }
   if (parts[0] === "bids" && parts.length >= 2) {
     const bid = parts[1];
     if (parts.length === 2) return `投标 ${bid}`;

@@ -112,6 +112,16 @@ def test_during_the_technical_stage_the_expert_bytes_do_not_depend_on_the_bidder
     assert json.dumps(va, ensure_ascii=False) == json.dumps(vb, ensure_ascii=False)
     for s in (a, b):
         assert not any(x.bidder in json.dumps(va, ensure_ascii=False) for x in s.bids)
+    # The log replayed to the expert now (GET events, WebSocket resume): the project's
+    # events name the bidders, so they are masked.
+    history = []
+    for s in (a, b):
+        created = replace(s, state=State.DRAFT, stage=None)
+        events = m.apply(created, m.CreateSession(created), 1)[1]
+        history.append(json.dumps([redact_event(s, expert, {
+            "type": e.type, "payload": e.payload, "actor": "operator:sh"}) for e in events],
+            ensure_ascii=False))
+    assert history[0] == history[1] and "甲公司" not in history[0]
     # The technical stage's events, as fanned out to the expert.
     sheets = [Sheet(seat=x.index, stage=Stage.TECHNICAL,
                     scores={bid: {"T1": Decimal(40)} for bid in ("B1", "B3")})
