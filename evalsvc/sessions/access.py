@@ -53,6 +53,7 @@ __all__ = [
     "can_see",
     "decode_bid_codes",
     "is_blinded",
+    "own_sheets_view",
     "public_bid",
     "redact_event",
     "require_expert_seat",
@@ -206,6 +207,26 @@ def _anonymise(s: Session, doc: dict[str, Any]) -> None:
     doc["clarifications"] = []
     doc.pop("rejections", None)
     doc["anonymised"] = True
+
+
+def own_sheets_view(s: Session, p: Principal, items: list[dict[str, Any]]
+                    ) -> list[dict[str, Any]]:
+    """An expert's own sheets as they may see them: during a 暗标 technical stage its
+    technical sheets keyed by code, in code order, without the digest, salt or signature
+    of the stored (bid-id keyed) bytes — with those the few permutations of its own
+    scores could be tried until one matched, linking codes to bids."""
+    if p.role != "expert" or not anonymous_now(s):
+        return items
+    assert s.code_salt is not None
+    codes = bid_codes(s.id, s.code_salt, [b.id for b in s.bids])
+    out = []
+    for it in items:
+        if it.get("stage") == Stage.TECHNICAL.value:
+            bids = {codes.get(b, b): v for b, v in it["sheet"].get("bids", {}).items()}
+            it = {**it, "sheet": {**it["sheet"], "bids": dict(sorted(bids.items()))},
+                  "sha256": None, "salt": None, "signature": None, "anonymised": True}
+        out.append(it)
+    return out
 
 
 def decode_bid_codes(s: Session, doc: Any) -> Any:

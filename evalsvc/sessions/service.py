@@ -34,8 +34,10 @@ from evalsvc.report.document import report_document, report_sha256
 from evalsvc.sessions import machine as m
 from evalsvc.sessions import schemas, store
 from evalsvc.sessions.access import (
+    anonymous_now,
     can_see,
     decode_bid_codes,
+    own_sheets_view,
     public_bid,
     redact_event,
     require_expert_seat,
@@ -649,7 +651,8 @@ class SessionService:
                 "seat": seat.index,
                 "stage": sheet.stage.value,
                 "version": version,
-                "sha256": digest,
+                # 暗标: the digest of the bid-keyed bytes would link codes to bids.
+                "sha256": None if anonymous_now(s) else digest,
                 "commitment": commitment,
             }
             written = SheetVersion(
@@ -713,6 +716,7 @@ class SessionService:
             return s, store.sheet_progress(conn, session_id), own
 
         s, prog, own = await self.db.read(tx)
+        own = own_sheets_view(s, p, own)  # 暗标: by code, nothing that links them
         seats = s.seats
         if p.role == "expert" and not sees_project(s, p):
             seats = tuple(x for x in s.seats if x.expert_id == p.subject)  # 四不知

@@ -61,6 +61,12 @@ async def test_a_split_anonymous_evaluation_by_codes_to_the_result(api: Harness)
             "stage": "technical", "bids": {c: {"T1": "40"} for c in codes}},
             key=f"technical-{seat}-key")
         assert status == 201, body["detail"]
+        # No digest of the bid-keyed bytes: its few permutations would link codes to bids.
+        assert body["sha256"] is None
+    _, progress = await api.call("GET", f"/api/sessions/{sid}/progress", experts[0][1])
+    mine = next(x for x in progress["own_sheets"] if x["stage"] == "technical")
+    assert mine["sheet"]["bids"] == {c: {"T1": "40"} for c in codes}
+    assert (mine["sha256"], mine["salt"], mine["signature"]) == (None, None, None)
     assert (await api.command(sid, api.op(), "lock_technical"))[0] == 200
     status, view = await api.call("GET", f"/api/sessions/{sid}", experts[0][1])
     assert view["stage"] == "commercial" and {b["bidder"] for b in view["bids"]} == set(NAMES)
