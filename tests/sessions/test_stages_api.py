@@ -84,6 +84,10 @@ async def test_a_split_anonymous_evaluation_by_codes_to_the_result(api: Harness)
     opened = next(e["payload"] for e in events if e["type"] == "codes.opened")
     assert sorted(opened["codes"]) == ["A01", "A02", "A03"]
     assert sorted(opened["codes"][c] for c in codes) == ["B1", "B3"]
+    # The report's check point (pattern alerts) reads every stage's lock.
+    status, body = await api.command(sid, api.op(), "start_report")
+    assert status == 200 and body["state"] == "reporting", body
+    events = await api.events(sid)
     locked = [e["payload"] for e in events if e["type"] == "stage.locked"]
     assert [x["stage"] for x in locked] == [
         "qualification", "compliance", "technical", "commercial"]
