@@ -81,9 +81,9 @@ def fold(events: Iterable[Mapping[str, Any]]) -> Facts:
                 int(x["seat"]): (int(x["version"]), x["sheet"]) for x in pl["sheets"]
             }
         elif kind == "stage.locked":
-            if pl["stage"] == "qualification":
+            if pl["stage"] in ("qualification", "compliance"):
                 f.qualified = list(pl.get("qualified", []))
-            else:
+            elif "result" in pl:  # (a technical lock, split stages, has no result)
                 f.deviations = [
                     (int(d["seat"]), str(d["bid_id"])) for d in pl["result"].get("deviations", [])
                 ]

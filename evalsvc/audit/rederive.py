@@ -61,13 +61,22 @@ from evalsvc.pki.revocation import RevocationMode
 from evalsvc.pki.signatures import verify_signature
 from evalsvc.pki.trust import TrustConfig
 from evalsvc.pki.validate import Usage, validate
-from evalsvc.sessions.machine import bid_doc, state_label
-from evalsvc.sessions.model import Category, Session, Sheet, Stage, State, session_from_doc
+from evalsvc.sessions.machine import bid_codes, bid_doc, codes_commitment, state_label
+from evalsvc.sessions.model import (
+    REVIEW_STAGES,
+    Session,
+    Sheet,
+    Stage,
+    State,
+    session_from_doc,
+    stage_plan,
+)
 from evalsvc.sessions.report import report_document
 from evalsvc.sessions.scoring import (
     aggregate,
     aggregation_to_doc,
     qualification_outcome,
+    rejections_of,
     sheet_from_doc,
 )
 
@@ -461,25 +470,46 @@ def _check_result(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
     s = _session(events, d)
     openings = _openings(d)
     lines: list[str] = []
-    q = locks.get(Stage.QUALIFICATION.value)
-    if q is not None:
-        if s.criteria_of(Category.QUALIFICATION):
-            qualified = list(qualification_outcome(s, _latest(openings, "qualification")))
+    final_qualified, final_rejections = s.qualified, s.rejections
+    # The pass/fail stages in order (资格审查, 符合性审查): each reviews the bids the ones
+    # before left in, from the rejections re-derived here, not from session.json.
+    s = replace(s, qualified=None, rejections=())
+    for stage in (x for x in stage_plan(s) if x in REVIEW_STAGES):
+        q = locks.get(stage.value)
+        if q is None:
+            continue
+        sheets_q = [x for x in _latest(openings, stage.value) if x.stage is stage]
+        if s.stage_criteria(stage):
+            qualified = list(qualification_outcome(s, sheets_q, stage))
+            rejected = rejections_of(s, sheets_q, stage, qualified)
         else:
-            qualified = [b.id for b in s.bids]
+            qualified = [b.id for b in s.bids] if stage is Stage.QUALIFICATION else [
+                b.id for b in s.qualified_bids]
+            rejected = ()
         if qualified != list(q.get("qualified", [])):
-            raise _Fail(f"资格审查结果复算为 {qualified}, 日志为 {q.get('qualified')} /"
-                        " the qualification outcome recomputed differs from the logged one")
-        if s.qualified is not None and list(s.qualified) != qualified:
-            raise _Fail("session.json 的合格投标与日志不符 / qualified bids in session.json"
-                        " differ from the log")
-        s = replace(s, qualified=tuple(qualified))
-        lines.append(f"qualification: {len(qualified)} of {len(s.bids)} bids qualified")
-    sc = locks.get(Stage.SCORING.value)
+            raise _Fail(f"{stage.value} 审查结果复算为 {qualified}, 日志为 {q.get('qualified')}"
+                        f" / the {stage.value} outcome recomputed differs from the logged one")
+        logged = [{"bid_id": r.bid_id, "reasons": [
+            {"criterion_id": c, "reason": why} for c, why in r.reasons]} for r in rejected]
+        # (A log written before reasons were recorded has no "rejected": nothing to compare.)
+        if "rejected" in q and not _same(logged, q["rejected"]):
+            raise _Fail(f"{stage.value} 否决投标及理由复算与日志不符 / the bids rejected at"
+                        f" {stage.value} and their reasons differ from the logged ones")
+        s = replace(s, qualified=tuple(qualified), rejections=(*s.rejections, *rejected))
+        lines.append(f"{stage.value}: {len(qualified)} of {len(s.bids)} bids pass")
+    if final_qualified is not None and s.qualified != final_qualified:
+        raise _Fail("session.json 的合格投标与日志不符 / qualified bids in session.json"
+                    " differ from the log")
+    if final_rejections and final_rejections != s.rejections:
+        raise _Fail("session.json 的否决投标及理由与日志不符 / the rejected bids in"
+                    " session.json differ from the log")
+    lines += _check_codes(events, s)
+    sc = locks.get(Stage.SCORING.value) or locks.get(Stage.COMMERCIAL.value)
     if sc is None:
         return Check(True, "复算一致 / recomputed: " + "; ".join(lines)
                      + "; 尚未公开 / not yet disclosed: scoring not locked, no ranking yet")
-    sheets = _latest(openings, "scoring")
+    # (Split stages: each seat's technical and commercial sheets, merged by aggregate.)
+    sheets = [x for st in ("scoring", "technical", "commercial") for x in _latest(openings, st)]
     try:
         agg = aggregate(s, sheets)
     except EvalsvcError as exc:
@@ -501,6 +531,31 @@ def _check_result(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
                     " recomputed from the session and its sheets")
     lines.append("report equal to the recomputed one")
     return Check(True, "复算一致 / recomputed with the session's scoring code: " + "; ".join(lines))
+
+
+def _check_codes(events: Sequence[LoggedEvent], s: Session) -> list[str]:
+    """暗标: the codes opened at the technical lock open the commitment made at the
+    start, and are the permutation their salt gives (docs/scoring.md "暗标")."""
+    committed = [e.payload for e in events if e.action == "codes.committed"]
+    opened = [e.payload for e in events if e.action == "codes.opened"]
+    if not committed:
+        if opened:
+            raise _Fail("暗标编号未承诺即公开 / bid codes opened without a commitment")
+        return []
+    if not opened:
+        return ["暗标编号尚未公开 / not yet disclosed: the bid codes"]
+    salt = str(opened[-1].get("salt"))
+    if codes_commitment(s.id, salt) != committed[-1].get("commitment"):
+        raise _Fail("暗标编号的盐值与开始评审时的承诺不符 / the bid codes' salt does not open"
+                    " the commitment made at start_evaluation")
+    try:
+        codes = bid_codes(s.id, salt, [b.id for b in s.bids])
+    except ValueError as exc:
+        raise _Fail(f"暗标编号的盐值无法读取 / the bid codes' salt does not read: {exc}") from exc
+    if not _same({c: b for b, c in codes.items()}, opened[-1].get("codes")):
+        raise _Fail("公开的暗标编号与盐值推出的不符 / the opened bid codes differ from the"
+                    " ones their salt gives")
+    return [f"暗标: {len(codes)} bid codes open their commitment"]
 
 
 def _load_crls(raw: Sequence[bytes]) -> list[x509.CertificateRevocationList]:

@@ -31,6 +31,7 @@ __all__ = [
     "leader_of",
     "pledges_of",
     "rejection_reasons_of",
+    "rejection_stages_of",
     "report_document",
     "report_sha256",
 ]
@@ -124,13 +125,30 @@ def leader_of(doc: Mapping[str, Any]) -> int | None:
     return leader if isinstance(leader, int) and not isinstance(leader, bool) else None
 
 
+_STAGE_NAMES = {"qualification": "资格审查", "compliance": "符合性审查"}
+
+
 def rejection_reasons_of(doc: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Why each rejected bid failed, by bid id, as the session records it (the reasons the
-    qualification and compliance review gives per fail). None recorded: empty."""
+    """Why each rejected bid failed, by bid id, as the session records it: per failed
+    item of the qualification (资格审查) or compliance (符合性审查) review, the stage, the
+    criterion and each member's reason (``资格审查 · 资质：营业执照已过期``). None
+    recorded: empty."""
     raw = doc.get("rejection_reasons")
-    if not isinstance(raw, Mapping):
-        return {}
-    return {str(k): [str(x) for x in v] for k, v in raw.items() if isinstance(v, list)}
+    out: dict[str, list[str]] = {}
+    if isinstance(raw, Mapping):
+        out = {str(k): [str(x) for x in v] for k, v in raw.items() if isinstance(v, list)}
+    names = {str(c.get("id")): str(c.get("name")) for c in _list(doc, "criteria")}
+    for r in _list(doc, "rejections"):
+        stage = _STAGE_NAMES.get(str(r.get("stage")), str(r.get("stage")))
+        out.setdefault(str(r.get("bid_id")), []).extend(
+            f"{stage} · {names.get(str(c), str(c))}：{why or '（未填写理由）'}"
+            for c, why in r.get("reasons") or [])
+    return out
+
+
+def rejection_stages_of(doc: Mapping[str, Any]) -> dict[str, str]:
+    """The stage at which each rejected bid was failed (``qualification``/``compliance``)."""
+    return {str(r.get("bid_id")): str(r.get("stage")) for r in _list(doc, "rejections")}
 
 
 def _yuan(fen: int) -> str:
@@ -150,6 +168,7 @@ def report_document(
     qualified = set(s.qualified) if s.qualified is not None else {b.id for b in s.bids}
     excluded = set(aggregation.excluded)
     reasons = rejection_reasons_of(doc)
+    stages = rejection_stages_of(doc)
     rejected = []
     for b in s.bids:
         if b.id in qualified and b.id not in excluded:
@@ -159,7 +178,10 @@ def report_document(
             if b.id not in qualified
             else "未实质性响应招标文件（评标委员会多数成员认定）"
         ]
-        rejected.append({"bid_id": b.id, "bidder": b.bidder, "reasons": why})
+        item: dict[str, Any] = {"bid_id": b.id, "bidder": b.bidder, "reasons": why}
+        if b.id in stages:  # (only then: a report without stages keeps its bytes)
+            item["stage"] = stages[b.id]
+        rejected.append(item)
     ranking = result["ranking"]
     return {
         "type": REPORT_TYPE,

@@ -32,6 +32,7 @@ from evalsvc.report.document import INCIDENTS_HEADING, METHOD_NAMES, SECTIONS
 NONE = "无"
 _CATEGORY = {
     "qualification": "资格审查（合格/不合格）",
+    "compliance": "符合性审查（合格/不合格）",
     "technical": "技术",
     "commercial": "商务",
     "price": "价格",
@@ -39,6 +40,8 @@ _CATEGORY = {
 _FORMULA = {
     "lowest_price_ratio": "最低价比值法（基准价 = 有效最低投标价；得分 = 基准价 / 报价 × 分值）"
 }
+_STAGE = {"qualification": "资格审查", "compliance": "符合性审查", "scoring": "详细评审",
+          "technical": "技术评审", "commercial": "商务评审"}
 _CST = _dt.timezone(_dt.timedelta(hours=8))
 
 
@@ -228,7 +231,7 @@ def report_blocks(view: ReportView) -> list[Block]:
             (
                 c["name"],
                 _CATEGORY.get(c["category"], c["category"]),
-                "—" if c["category"] == "qualification" else c["max_points"],
+                "—" if c["category"] in ("qualification", "compliance") else c["max_points"],
             )
             for c in method["criteria"]
         ],
@@ -339,7 +342,7 @@ def report_blocks(view: ReportView) -> list[Block]:
         out += _table(
             ("轮次", "阶段", "席位", "原因", "监督意见"),
             [
-                (str(r["round"]), {"scoring": "详细评审", "qualification": "资格审查"}.get(
+                (str(r["round"]), _STAGE.get(
                     r["stage"], r["stage"]), "、".join(f"第 {x + 1} 席" for x in r["seats"]),
                  r["reason"], r.get("decision") or "")
                 for r in rereviews

@@ -45,6 +45,15 @@ Clarifications (澄清) are recorded during the evaluation only, so every role t
 the session sees them (the project is no longer hidden); the handover's overdue alert
 (``handover.overdue``) is for operators and supervisors, masked for experts.
 
+**暗标** (a session with ``anonymous``, docs/scoring.md "暗标"): during the technical
+stage an expert's view shows the bids only by their codes (``{"code": "A01"}``, in code
+order), the qualified bids as codes, and nothing that names or orders a bidder (no
+clarifications, no rejections, no price), and the events that describe the project
+(``session.created``, ``bid.added``, ``criterion.added``, clarifications, ``draw.opened``)
+replay masked: whatever the bidders are called, the expert receives the same bytes.
+The codes' salt is in no one's view; ``codes.opened`` publishes it when the technical
+stage locks.
+
 A session the principal may not see is reported as not found, so its existence is not
 revealed.
 """
@@ -53,9 +62,12 @@ from __future__ import annotations
 
 __all__ = [
     "BLINDED_STATES",
+    "anonymous_now",
     "can_see",
     "in_scope",
+    "decode_bid_codes",
     "is_blinded",
+    "own_sheets_view",
     "public_bid",
     "redact_event",
     "require_expert_seat",
@@ -72,7 +84,8 @@ from typing import Any
 
 from evalsvc.auth import Principal
 from evalsvc.errors import Forbidden, NotFound
-from evalsvc.sessions.model import Seat, Session, State, session_to_doc
+from evalsvc.sessions.machine import bid_codes
+from evalsvc.sessions.model import Seat, Session, Stage, State, session_to_doc
 
 # Before the evaluation starts the project is hidden from experts and secondary venues.
 # (A suspended session is held again on a new date: the project stays hidden.)
@@ -180,9 +193,12 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
     """The session document as ``p`` may see it (identities masked per role, and the
     project hidden before the start from those who may not see it)."""
     doc = session_to_doc(s)
+    doc.pop("code_salt", None)  # committed at the start, opened by codes.opened
     if p.role != "supervisor":
         doc["bids"] = [public_bid(b) for b in doc["bids"]]
     doc["incidents"] = [x for x in doc["incidents"] if sees_incident(p, x["venue_id"])]
+    if p.role == "expert" and anonymous_now(s):
+        _anonymise(s, doc)
     if not sees_project(s, p):
         for name in _PROJECT_FIELDS:
             doc[name] = [] if name in ("bids", "criteria", "supervising_departments") else None
@@ -229,6 +245,51 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
 
 def _seat_venue(s: Session, index: int) -> str:
     return s.seats[index].venue_id if 0 <= index < len(s.seats) else ""
+def anonymous_now(s: Session) -> bool:
+    """Whether experts see ``s``'s bids by code only now (暗标, the technical stage)."""
+    stage = s.paused.from_stage if s.state is State.PAUSED and s.paused else s.stage
+    return s.anonymous and stage is Stage.TECHNICAL and s.code_salt is not None
+
+
+def _anonymise(s: Session, doc: dict[str, Any]) -> None:
+    assert s.code_salt is not None
+    codes = bid_codes(s.id, s.code_salt, [b.id for b in s.bids])
+    doc["bids"] = [{"code": c} for c in sorted(codes.values())]
+    doc["qualified"] = sorted(codes[b.id] for b in s.qualified_bids)
+    doc["clarifications"] = []
+    doc.pop("rejections", None)
+    doc["anonymised"] = True
+
+
+def own_sheets_view(s: Session, p: Principal, items: list[dict[str, Any]]
+                    ) -> list[dict[str, Any]]:
+    """An expert's own sheets as they may see them: during a 暗标 technical stage its
+    technical sheets keyed by code, in code order, without the digest, salt or signature
+    of the stored (bid-id keyed) bytes — with those the few permutations of its own
+    scores could be tried until one matched, linking codes to bids."""
+    if p.role != "expert" or not anonymous_now(s):
+        return items
+    assert s.code_salt is not None
+    codes = bid_codes(s.id, s.code_salt, [b.id for b in s.bids])
+    out = []
+    for it in items:
+        if it.get("stage") == Stage.TECHNICAL.value:
+            bids = {codes.get(b, b): v for b, v in it["sheet"].get("bids", {}).items()}
+            it = {**it, "sheet": {**it["sheet"], "bids": dict(sorted(bids.items()))},
+                  "sha256": None, "salt": None, "signature": None, "anonymised": True}
+        out.append(it)
+    return out
+
+
+def decode_bid_codes(s: Session, doc: Any) -> Any:
+    """An expert's technical sheet of a 暗标 session, keyed by bid code, as the store
+    keeps it (keyed by bid id). A key that is no code stays as it is, to be refused by
+    the sheet's validation naming it."""
+    if not (anonymous_now(s) and isinstance(doc, dict) and isinstance(doc.get("bids"), dict)):
+        return doc
+    assert s.code_salt is not None
+    by_code = {c: b for b, c in bid_codes(s.id, s.code_salt, [b.id for b in s.bids]).items()}
+    return {**doc, "bids": {by_code.get(k, f"?{k}"): v for k, v in doc["bids"].items()}}
 
 
 def sees_draw_inputs(s: Session, p: Principal) -> bool:
@@ -290,6 +351,11 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
         elif kind == "draw.opened":
             # The rules document names the tenderer and the bidders; its digest stays.
             event = {**event, "payload": {**event["payload"], "rules": None, "masked": True}}
+    if p.role == "expert" and anonymous_now(s) and (kind in _PROJECT_EVENTS
+                                                     or kind == "draw.opened"):
+        # 暗标: during the technical stage nothing the expert receives, replayed history
+        # included, depends on who the bidders are.
+        return {**event, "payload": {"masked": True}}
     if kind == "handover.overdue" and p.role == "expert":
         # An operational alert for the venues and the supervisors (交接), not the members'.
         return {**event, "payload": {"masked": True}}

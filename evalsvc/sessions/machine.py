@@ -6,13 +6,17 @@
       [check_in → accept_pledge → declare_interests, each seat; a conflict vacates
        the seat (the draw's next alternate is seated by assign_seat);
        open_election → cast_vote… → close_round (→ runoff) → leader]
-      ─start_evaluation→ evaluating[qualification ─lock_qualification→ scoring]
-      ─lock_scoring→ aggregating ─start_report→ reporting
+      ─start_evaluation→ evaluating[qualification ─lock_qualification→
+          (compliance ─lock_compliance→, with compliance criteria)
+          scoring ─lock_scoring→ | split: technical ─lock_technical→ commercial ─lock_commercial→]
+      aggregating ─start_report→ reporting
       [sign_report | record_dissent | record_refusal → confirm_deemed_agreement] ─seal→ sealed
       [record_handover (each secondary venue) → acknowledge_handover; flag_handover_overdue]
 
     evaluating | aggregating: request_clarification → record_clarification_answer
     drawing … aggregating (or paused from one): record_incident (a supervisor, 现场监督)
+    aggregating | reporting: request_rereview(any locked stage) → decide_rereview →
+      evaluating[that stage] … the stages after it lock again → aggregating
 
     any active state ─pause(reason)→ paused ─resume→ the state (and stage) it left
     any state but sealed/aborted ─abort(reason)→ aborted
@@ -54,8 +58,11 @@ __all__ = [
     "Event",
     "ExplainDeviation",
     "FlagHandoverOverdue",
+    "LockCommercial",
+    "LockCompliance",
     "LockQualification",
     "LockScoring",
+    "LockTechnical",
     "OpenDraw",
     "OpenElection",
     "Pause",
@@ -77,7 +84,9 @@ __all__ = [
     "SubmitSheet",
     "apply",
     "ballot_bytes",
+    "bid_codes",
     "bid_doc",
+    "codes_commitment",
     "command_name",
     "criterion_doc",
     "draw_lots",
@@ -89,6 +98,7 @@ __all__ = [
 ]
 
 import hashlib
+import hmac
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -101,6 +111,7 @@ from evalsvc.sessions.handover import handover_due, parse_dates
 from evalsvc.sessions.model import (
     ACTIVE_STATES,
     INCIDENT_CATEGORIES,
+    REVIEW_STAGES,
     Ballot,
     Bid,
     Category,
@@ -119,10 +130,16 @@ from evalsvc.sessions.model import (
     Stage,
     State,
     bid_to_doc,
+    stage_plan,
     with_bid,
     with_criterion,
 )
-from evalsvc.sessions.scoring import aggregate, aggregation_to_doc, qualification_outcome
+from evalsvc.sessions.scoring import (
+    aggregate,
+    aggregation_to_doc,
+    qualification_outcome,
+    rejections_of,
+)
 
 
 @dataclass(frozen=True)
@@ -356,7 +373,13 @@ class FlagHandoverOverdue:
 
 @dataclass(frozen=True)
 class StartEvaluation:
-    """Every seat checked in: evaluation starts with the qualification stage."""
+    """Every seat checked in: evaluation starts with the qualification stage.
+
+    ``code_salt`` (hex, from the service's randomness): a 暗标 session's bid codes come
+    from it; only its commitment is published now, the salt when the technical stage
+    locks (docs/scoring.md "暗标")."""
+
+    code_salt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -375,6 +398,31 @@ class LockScoring:
 
     sheets: tuple[Sheet, ...]  # the latest scoring sheet of each seat
     openings: tuple[dict[str, Any], ...] = ()  # as LockQualification's
+
+
+@dataclass(frozen=True)
+class LockCompliance:
+    """Close the compliance stage (符合性审查) on the latest sheet of every seat."""
+
+    sheets: tuple[Sheet, ...]
+    openings: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class LockTechnical:
+    """Close the technical scoring stage (split stages)."""
+
+    sheets: tuple[Sheet, ...]
+    openings: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class LockCommercial:
+    """Close the commercial scoring stage and aggregate: ``sheets`` holds the latest
+    technical and commercial sheets of every seat."""
+
+    sheets: tuple[Sheet, ...]
+    openings: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -488,7 +536,10 @@ Command = (
     | CloseRound
     | StartEvaluation
     | LockQualification
+    | LockCompliance
     | LockScoring
+    | LockTechnical
+    | LockCommercial
     | SubmitSheet
     | ExplainDeviation
     | StartReport
@@ -532,6 +583,9 @@ _NAMES: dict[type[Any], str] = {
     StartEvaluation: "start_evaluation",
     LockQualification: "lock_qualification",
     LockScoring: "lock_scoring",
+    LockCompliance: "lock_compliance",
+    LockTechnical: "lock_technical",
+    LockCommercial: "lock_commercial",
     SubmitSheet: "submit_sheet",
     ExplainDeviation: "explain_deviation",
     StartReport: "start_report",
@@ -599,6 +653,9 @@ _WHERE: dict[str, tuple[State, Stage | None]] = {
     "start_evaluation": (State.CHECKING_IN, None),
     "lock_qualification": (State.EVALUATING, Stage.QUALIFICATION),
     "lock_scoring": (State.EVALUATING, Stage.SCORING),
+    "lock_compliance": (State.EVALUATING, Stage.COMPLIANCE),
+    "lock_technical": (State.EVALUATING, Stage.TECHNICAL),
+    "lock_commercial": (State.EVALUATING, Stage.COMMERCIAL),
     "submit_sheet": (State.EVALUATING, None),
     "explain_deviation": (State.AGGREGATING, None),
     "start_report": (State.AGGREGATING, None),
@@ -700,6 +757,64 @@ def _all_sheets(s: Session, sheets: Sequence[Sheet], stage: Stage) -> None:
         raise Conflict(
             f"cannot lock {stage.value}: no sheet yet from seat(s) {', '.join(map(str, missing))}"
         )
+
+
+def codes_commitment(session_id: str, salt: str) -> str:
+    """SHA-256 (hex) committing to a 暗标 session's code salt (docs/scoring.md "暗标")."""
+    return hashlib.sha256(
+        canonical_bytes({"session": session_id, "salt": salt, "what": "bid-codes"})).hexdigest()
+
+
+def bid_codes(session_id: str, salt: str, bid_ids: Sequence[str]) -> dict[str, str]:
+    """Bid id → 暗标编号 (``A01``, ``A02`` …): the bids ordered by HMAC-SHA256(salt,
+    session id ‖ 0x00 ‖ bid id), numbered in that order — a permutation nobody can
+    predict before the salt is opened, which anyone can recompute after."""
+    key = bytes.fromhex(salt)
+    order = sorted(
+        bid_ids,
+        key=lambda b: hmac.new(key, f"{session_id}\0{b}".encode(), "sha256").digest())
+    return {b: f"A{i + 1:02d}" for i, b in enumerate(order)}
+
+
+def _next_stage(s: Session, stage: Stage) -> Stage:
+    plan = stage_plan(s)
+    return plan[plan.index(stage) + 1]
+
+
+def _lock_review(s: Session, stage: Stage, sheets: Sequence[Sheet],
+                 openings: Sequence[dict[str, Any]]) -> tuple[Session, list[Event]]:
+    """Lock a pass/fail stage (资格审查 / 符合性审查, 暂行规定 第19-23条): a bid the committee
+    fails is out of every later stage, with each member's reason for each failed item."""
+    assert stage in REVIEW_STAGES
+    mine = [x for x in sheets if x.stage is stage]
+    before = {r.bid_id for r in s.rejections if r.stage is stage}
+    if s.stage_criteria(stage):
+        _all_sheets(s, mine, stage)
+        passed = qualification_outcome(s, mine, stage)
+        rejected = rejections_of(s, mine, stage, passed)
+    else:
+        passed = tuple(b.id for b in s.bids) if stage is Stage.QUALIFICATION else (
+            s.qualified if s.qualified is not None else tuple(b.id for b in s.bids))
+        rejected = ()
+    # Stages after this one are decided again (a re-review of this one may change them).
+    later = set(stage_plan(s)[stage_plan(s).index(stage) + 1:])
+    kept = tuple(r for r in s.rejections if r.stage is not stage and r.stage not in later)
+    new = replace(s, stage=_next_stage(s, stage), qualified=passed,
+                  rejections=(*kept, *rejected))
+    failed = [r.bid_id for r in rejected] if stage is Stage.COMPLIANCE else [
+        b.id for b in s.bids if b.id not in passed]
+    locked: dict[str, Any] = {"stage": stage.value, "qualified": list(passed), "failed": failed}
+    if rejected:
+        locked["rejected"] = [{"bid_id": r.bid_id, "reasons": [
+            {"criterion_id": c, "reason": why} for c, why in r.reasons]} for r in rejected]
+    everyone = tuple(x.index for x in s.seats)
+    if (s.rereview is not None and before != {r.bid_id for r in rejected}
+            and s.rereview.seats != everyone):
+        # The bids under review changed: every member reviews the later stages again.
+        widened = replace(s.rereview, seats=everyone)
+        new = replace(new, rereview=widened)
+        locked["rereview_widened"] = list(widened.seats)
+    return new, [*_opened(stage, openings), Event("stage.locked", locked), _moved(s, new)]
 
 
 def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]:
@@ -934,33 +1049,44 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             if s.leader is None:
                 raise Conflict("cannot start evaluation: the committee has not elected its"
                                " leader (open_election, cast_vote, close_round)")
+            if not s.anonymous:
+                new = replace(s, state=State.EVALUATING, stage=Stage.QUALIFICATION,
+                              fault=None)  # a re-formed committee: the fault is over
+                return new, [_moved(s, new)]
+            code_salt = command.code_salt
+            if code_salt is None or not re.fullmatch(r"[0-9a-f]{32,64}", code_salt):
+                raise InvalidInput("a 暗标 session needs the codes' salt: 32-64 hex digits",
+                                   field="code_salt")
             new = replace(s, state=State.EVALUATING, stage=Stage.QUALIFICATION,
-                          fault=None)  # a re-formed committee: the fault is over
-            return new, [_moved(s, new)]
-        case LockQualification(sheets, openings):
-            if s.criteria_of(Category.QUALIFICATION):
-                _all_sheets(s, sheets, Stage.QUALIFICATION)
-                qualified = qualification_outcome(
-                    s, [x for x in sheets if x.stage is Stage.QUALIFICATION]
-                )
-            else:
-                qualified = tuple(b.id for b in s.bids)
-            new = replace(s, stage=Stage.SCORING, qualified=qualified)
-            failed = [b.id for b in s.bids if b.id not in qualified]
-            return new, [
-                *_opened(Stage.QUALIFICATION, openings),
-                Event(
-                    "stage.locked",
-                    {"stage": "qualification", "qualified": list(qualified), "failed": failed},
-                ),
-                _moved(s, new),
-            ]
-        case LockScoring(sheets, openings):
-            _all_sheets(s, sheets, Stage.SCORING)
+                          code_salt=code_salt, fault=None)
+            return new, [Event("codes.committed", {
+                "commitment": codes_commitment(s.id, code_salt), "bids": len(s.bids)}),
+                _moved(s, new)]
+        case LockQualification(sheets, openings) | LockCompliance(sheets, openings):
+            return _lock_review(s, s.stage or Stage.QUALIFICATION, sheets, openings)
+        case LockTechnical(sheets, openings):
+            _all_sheets(s, sheets, Stage.TECHNICAL)
+            new = replace(s, stage=Stage.COMMERCIAL)
+            events = [*_opened(Stage.TECHNICAL, openings),
+                      Event("stage.locked", {"stage": "technical"})]
+            if s.anonymous and s.code_salt is not None:
+                # 暗标: the technical review is over; the codes are opened so that anyone
+                # can check them against the commitment made at the start.
+                codes = bid_codes(s.id, s.code_salt, [b.id for b in s.bids])
+                events.append(Event("codes.opened", {
+                    "salt": s.code_salt,
+                    "codes": {code: bid for bid, code in sorted(codes.items(),
+                                                                key=lambda kv: kv[1])}}))
+            return new, [*events, _moved(s, new)]
+        case LockScoring(sheets, openings) | LockCommercial(sheets, openings):
+            stage = s.stage or Stage.SCORING
+            _all_sheets(s, sheets, stage)
+            if stage is Stage.COMMERCIAL:
+                _all_sheets(s, sheets, Stage.TECHNICAL)
             result = aggregate(s, sheets)
             pending = tuple(sorted({(d.seat, d.bid_id) for d in result.deviations}))
             new = replace(s, state=State.AGGREGATING, stage=None, pending_explanations=pending)
-            locked: dict[str, Any] = {"stage": "scoring", "result": aggregation_to_doc(result)}
+            locked: dict[str, Any] = {"stage": stage.value, "result": aggregation_to_doc(result)}
             if s.rereview is not None:
                 # The re-review is done: the earlier result stays in the log (its
                 # stage.locked event), this one supersedes it.
@@ -968,14 +1094,16 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 locked["rereview"] = {"seats": list(s.rereview.seats),
                                       "reason": s.rereview.reason, "round": len(new.rereviews)}
             return new, [
-                *_opened(Stage.SCORING, openings),
+                *_opened(stage, openings),
                 Event("stage.locked", locked),
                 _moved(s, new),
             ]
         case RequestReReview(stage, seats, reason):
-            if stage is not Stage.SCORING:
-                raise InvalidInput("only the scoring stage can be re-reviewed",
-                                   field="stage")
+            plan = stage_plan(s)
+            if stage not in plan:
+                raise InvalidInput(
+                    f"this session has no {stage.value} stage; its stages:"
+                    f" {', '.join(x.value for x in plan)}", field="stage")
             if s.rereview is not None:
                 raise Conflict("a re-review is already requested")
             if not seats:

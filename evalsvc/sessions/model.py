@@ -14,6 +14,9 @@ __all__ = [
     "PRICE_FORMULAS",
     "PRICE_SCORE_FORMULAS",
     "PROVENANCE_FIELDS",
+    "REVIEW_STAGES",
+    "STAGE_CATEGORIES",
+    "STAGE_MODES",
     "AverageBenchmark",
     "Ballot",
     "Bid",
@@ -30,6 +33,7 @@ __all__ = [
     "Paused",
     "ReReview",
     "Region",
+    "Rejection",
     "ScoringRules",
     "Seat",
     "Session",
@@ -45,6 +49,7 @@ __all__ = [
     "parse_venue",
     "session_from_doc",
     "session_to_doc",
+    "stage_plan",
     "tender_key",
 ]
 
@@ -75,6 +80,7 @@ class Method(StrEnum):
 
 class Category(StrEnum):
     QUALIFICATION = "qualification"  # pass/fail (资格审查)
+    COMPLIANCE = "compliance"  # pass/fail (符合性审查)
     TECHNICAL = "technical"
     COMMERCIAL = "commercial"
     PRICE = "price"  # computed from the bid price by a formula, never scored by hand
@@ -97,10 +103,29 @@ class State(StrEnum):
 
 
 class Stage(StrEnum):
-    """Sub-state of ``evaluating``: qualification first, then detailed scoring."""
+    """Sub-state of ``evaluating``, in this order (:func:`stage_plan`): qualification,
+    compliance (when the session has compliance criteria), then detailed scoring — one
+    ``scoring`` stage, or ``technical`` then ``commercial`` when the session's stages
+    are ``split`` (docs/scoring.md "Stages")."""
 
     QUALIFICATION = "qualification"
+    COMPLIANCE = "compliance"
     SCORING = "scoring"
+    TECHNICAL = "technical"
+    COMMERCIAL = "commercial"
+
+
+# Stages whose sheets are pass/fail per bid and criterion, with a reason for each fail.
+REVIEW_STAGES = frozenset({Stage.QUALIFICATION, Stage.COMPLIANCE})
+# The criterion category each stage's sheets cover.
+STAGE_CATEGORIES: dict[Stage, tuple[Category, ...]] = {
+    Stage.QUALIFICATION: (Category.QUALIFICATION,),
+    Stage.COMPLIANCE: (Category.COMPLIANCE,),
+    Stage.SCORING: (Category.TECHNICAL, Category.COMMERCIAL),
+    Stage.TECHNICAL: (Category.TECHNICAL,),
+    Stage.COMMERCIAL: (Category.COMMERCIAL,),
+}
+STAGE_MODES = ("combined", "split")
 
 
 # States a running session can be paused from (a venue link drop, a fault).
@@ -336,10 +361,22 @@ class Handover:
 
 
 @dataclass(frozen=True)
+class Rejection:
+    """A bid the committee failed at a pass/fail stage, with the criteria it failed and
+    the members' reasons for each (评标委员会和评标方法暂行规定 第20-23条; the report
+    lists it, 第42条)."""
+
+    bid_id: str
+    stage: Stage
+    reasons: tuple[tuple[str, str], ...]  # (criterion id, reason), in criterion order
+
+
+@dataclass(frozen=True)
 class Sheet:
     """One expert's sheet for one stage, validated against the session.
 
-    ``verdicts``: qualification, bid → criterion → pass.
+    ``verdicts``: qualification and compliance, bid → criterion → pass;
+    ``reasons``: for each fail, bid → criterion → why (Chinese text, required).
     ``scores``: weighted scoring, bid → criterion → points (technical/commercial only).
     ``evaluations``: lowest evaluated price, bid → (responsive, adjustment in fen).
     """
@@ -347,6 +384,7 @@ class Sheet:
     seat: int
     stage: Stage
     verdicts: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
+    reasons: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     scores: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
     evaluations: Mapping[str, tuple[bool, int]] = field(default_factory=dict)
 
@@ -404,6 +442,14 @@ class Session:
     fault: Fault | None = None
     voided: tuple[tuple[int, str], ...] = ()
     incidents: tuple[Incident, ...] = ()  # recorded by supervisors, numbered from 1
+    # "combined": one scoring stage; "split": technical, then commercial, each locked.
+    stages: str = "combined"
+    # 暗标: during the technical stage experts see bids only by a code (docs/scoring.md).
+    anonymous: bool = False
+    # The salt of the code permutation (hex), committed at start_evaluation and opened
+    # when the technical stage locks; never shown before (access: server side only).
+    code_salt: str | None = None
+    rejections: tuple[Rejection, ...] = ()  # bids failed at a pass/fail stage
 
     @functools.cached_property
     def primary(self) -> Venue:
@@ -429,6 +475,10 @@ class Session:
     def bid(self, bid_id: str) -> Bid | None:
         return next((b for b in self.bids if b.id == bid_id), None)
 
+    def stage_criteria(self, stage: Stage) -> tuple[Criterion, ...]:
+        """The criteria a sheet of ``stage`` covers."""
+        return self.criteria_of(*STAGE_CATEGORIES[stage])
+
     def criteria_of(self, *categories: Category) -> tuple[Criterion, ...]:
         return tuple(c for c in self.criteria if c.category in categories)
 
@@ -438,6 +488,18 @@ class Session:
             return self.bids
         keep = set(self.qualified)
         return tuple(b for b in self.bids if b.id in keep)
+
+
+def stage_plan(s: Session) -> tuple[Stage, ...]:
+    """The stages of ``s``'s evaluation, in order (docs/scoring.md "Stages")."""
+    plan = [Stage.QUALIFICATION]
+    if s.criteria_of(Category.COMPLIANCE):
+        plan.append(Stage.COMPLIANCE)
+    if s.stages == "split":
+        plan += [Stage.TECHNICAL, Stage.COMMERCIAL]
+    else:
+        plan.append(Stage.SCORING)
+    return tuple(plan)
 
 
 # --- parsing with domain rules ------------------------------------------------------
@@ -622,14 +684,16 @@ def _criterion(errs: _Errors, path: str, data: Mapping[str, Any]) -> Criterion |
     try:
         category = Category(data["category"])
     except ValueError:
-        errs.add(f"{path}/category", "must be one of qualification, technical, commercial, price")
+        errs.add(f"{path}/category",
+                 "must be one of qualification, compliance, technical, commercial, price")
         category = Category.TECHNICAL
     max_points = _decimal(errs, f"{path}/max_points", data.get("max_points", 0))
     formula = data.get("formula")
     if max_points is not None:
-        if category is Category.QUALIFICATION:
+        if category in (Category.QUALIFICATION, Category.COMPLIANCE):
             if max_points != 0:
-                errs.add(f"{path}/max_points", "qualification criteria are pass/fail: use 0")
+                errs.add(f"{path}/max_points",
+                         f"{category.value} criteria are pass/fail: use 0")
         elif not Decimal(0) < max_points <= 100:
             errs.add(f"{path}/max_points", "must be greater than 0 and at most 100")
         elif _places(max_points) > 2:
@@ -831,6 +895,16 @@ def new_session(
         errs, rules, crits,
         [f"criteria/{i}" for i, raw in enumerate(data.get("criteria", []))],
     )
+    stages = data.get("stages") or "combined"
+    if stages not in STAGE_MODES:
+        errs.add("stages", "must be combined (one scoring stage) or split (technical, then"
+                 " commercial)")
+    elif stages == "split" and method is not Method.WEIGHTED_SCORING:
+        errs.add("stages", "split stages score technical and commercial parts: only with"
+                 " weighted_scoring")
+    anonymous = bool(data.get("anonymous", False))
+    if anonymous and stages != "split":
+        errs.add("anonymous", "暗标 (anonymous technical bids) needs stages: split")
     errs.raise_if_any("invalid session")
     seats = tuple(
         Seat(index=i, venue_id=vid)
@@ -861,6 +935,8 @@ def new_session(
             Organisation(d["name"], d["uscc"]) for d in data.get("supervising_departments") or []
         ),
         tenderer_seats=reps,
+        stages=stages,
+        anonymous=anonymous,
     )
 
 
@@ -998,6 +1074,13 @@ def session_to_doc(s: Session) -> dict[str, Any]:
              "recorded_by": x.recorded_by}
             for i, x in enumerate(s.incidents)
         ],
+        # Only when not the default: a combined session's document keeps its bytes.
+        **({"stages": s.stages} if s.stages != "combined" else {}),
+        **({"anonymous": True, "code_salt": s.code_salt} if s.anonymous else {}),
+        **({"rejections": [
+            {"bid_id": r.bid_id, "stage": r.stage.value,
+             "reasons": [list(x) for x in r.reasons]} for r in s.rejections]}
+           if s.rejections else {}),
     }
 
 
@@ -1124,6 +1207,14 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
             Incident(str(x["venue_id"]), str(x["category"]), str(x["text"]),
                      int(x["occurred_at"]), int(x["recorded_at"]), str(x["recorded_by"]))
             for x in d.get("incidents", ())
+        ),
+        stages=str(d.get("stages", "combined")),
+        anonymous=bool(d.get("anonymous", False)),
+        code_salt=d.get("code_salt"),
+        rejections=tuple(
+            Rejection(str(r["bid_id"]), Stage(r["stage"]),
+                      tuple((str(a), str(b)) for a, b in r["reasons"]))
+            for r in d.get("rejections", ())
         ),
     )
 

@@ -169,8 +169,9 @@ class CriterionIn(_In):
 
     id: StrictStr
     name: StrictStr
-    category: Literal["qualification", "technical", "commercial", "price"]
-    max_points: Points = Field(default=Decimal(0), description="0 for qualification (pass/fail)")
+    category: Literal["qualification", "compliance", "technical", "commercial", "price"]
+    max_points: Points = Field(
+        default=Decimal(0), description="0 for qualification and compliance (pass/fail)")
     formula: StrictStr | None = Field(
         default=None,
         description="price criteria: `lowest_price_ratio` or `average_benchmark`; "
@@ -254,6 +255,13 @@ class SessionCreate(_In):
     bids: list[BidIn] = Field(default_factory=list)
     criteria: list[CriterionIn] = Field(default_factory=list)
     rules: RulesIn | None = None
+    stages: Literal["combined", "split"] = Field(
+        default="combined",
+        description="`split`: technical, then commercial scoring, each locked on its own")
+    anonymous: StrictBool = Field(
+        default=False,
+        description="暗标: experts see bids only by code during the technical stage"
+        " (needs `stages: split`)")
     tenderer_representative_seats: list[StrictInt] = Field(
         default_factory=list,
         description="seats (by index) of the tenderer's representatives (招标人代表); "
@@ -352,10 +360,10 @@ class ConfirmDeemedAgreementIn(_Cmd):
 
 
 class RequestReReviewIn(_Cmd):
-    """The leader asks that the scoring stage be re-reviewed by ``seats`` only."""
+    """The leader asks that a locked stage be re-reviewed by ``seats`` only."""
 
     command: Literal["request_rereview"]
-    stage: Literal["scoring"] = "scoring"
+    stage: Literal["qualification", "compliance", "scoring", "technical", "commercial"] = "scoring"
     seats: list[StrictInt] = Field(min_length=1, max_length=100)
     reason: StrictStr = Field(min_length=1, max_length=2000)
 
@@ -442,6 +450,18 @@ class LockScoringIn(_Cmd):
     command: Literal["lock_scoring"]
 
 
+class LockComplianceIn(_Cmd):
+    command: Literal["lock_compliance"]
+
+
+class LockTechnicalIn(_Cmd):
+    command: Literal["lock_technical"]
+
+
+class LockCommercialIn(_Cmd):
+    command: Literal["lock_commercial"]
+
+
 class ExplainDeviationIn(_Cmd):
     command: Literal["explain_deviation"]
     bid_id: StrictStr
@@ -502,6 +522,9 @@ Command = Annotated[
     | StartEvaluationIn
     | LockQualificationIn
     | LockScoringIn
+    | LockComplianceIn
+    | LockTechnicalIn
+    | LockCommercialIn
     | ExplainDeviationIn
     | StartReportIn
     | RecordDissentIn
@@ -558,8 +581,12 @@ class SheetIn(_In):
         },
     )
 
-    stage: Literal["qualification", "scoring"]
+    stage: Literal["qualification", "compliance", "scoring", "technical", "commercial"]
     bids: dict[StrictStr, dict[StrictStr, Any]]
+    reasons: dict[StrictStr, dict[StrictStr, Any]] = Field(
+        default_factory=dict,
+        description="pass/fail stages: bid id → criterion id → the reason of each fail"
+        " (required for every fail)")
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

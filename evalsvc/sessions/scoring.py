@@ -41,9 +41,12 @@ __all__ = [
     "parse_sheet",
     "price_scores",
     "qualification_outcome",
+    "rejections_of",
     "round_points",
+    "scoring_sheets",
     "sheet_from_doc",
     "sheet_to_doc",
+    "under_review",
 ]
 
 import re
@@ -56,10 +59,12 @@ from typing import Any
 from evalsvc.errors import FieldError, InvalidInput
 from evalsvc.sessions.model import (
     PRICE_SCORE_FORMULAS,
+    REVIEW_STAGES,
     AverageBenchmark,
     Bid,
     Category,
     Method,
+    Rejection,
     Session,
     Sheet,
     Stage,
@@ -100,12 +105,14 @@ def parse_sheet(session: Session, *, seat: int, doc: Mapping[str, Any]) -> Sheet
     every error names its field (``bids/B1/T1``).
     """
     errs: list[FieldError] = []
-    for extra in sorted(set(doc) - {"stage", "bids"}):
+    for extra in sorted(set(doc) - {"stage", "bids", "reasons"}):
         raise InvalidInput("unknown field", field=extra)
     try:
         stage = Stage(str(doc.get("stage")))
     except ValueError:
-        raise InvalidInput("stage must be qualification or scoring", field="stage") from None
+        raise InvalidInput(
+            f"stage must be one of {', '.join(s.value for s in Stage)}", field="stage"
+        ) from None
     if session.stage is not stage:
         raise InvalidInput(
             f"the session is in stage {session.stage.value if session.stage else '-'}, "
@@ -115,8 +122,13 @@ def parse_sheet(session: Session, *, seat: int, doc: Mapping[str, Any]) -> Sheet
     bids_doc = doc.get("bids")
     if not isinstance(bids_doc, Mapping):
         raise InvalidInput("bids must be an object keyed by bid id", field="bids")
-    under_review = session.bids if stage is Stage.QUALIFICATION else session.qualified_bids
-    expected_bids = [b.id for b in under_review]
+    expected_bids = [b.id for b in under_review(session, stage)]
+    reasons_doc = doc.get("reasons", {})
+    if not isinstance(reasons_doc, Mapping):
+        raise InvalidInput("reasons must be an object keyed by bid id", field="reasons")
+    if reasons_doc and stage not in REVIEW_STAGES:
+        raise InvalidInput("only a pass/fail stage (qualification, compliance) has reasons",
+                           field="reasons")
     for extra in sorted(set(bids_doc) - set(expected_bids)):
         errs.append(FieldError(f"bids/{extra}", "not a bid under review in this stage"))
     for b in expected_bids:
@@ -126,6 +138,7 @@ def parse_sheet(session: Session, *, seat: int, doc: Mapping[str, Any]) -> Sheet
             )
 
     verdicts: dict[str, dict[str, bool]] = {}
+    reasons: dict[str, dict[str, str]] = {}
     scores: dict[str, dict[str, Decimal]] = {}
     evaluations: dict[str, tuple[bool, int]] = {}
     for bid_id in expected_bids:
@@ -136,14 +149,20 @@ def parse_sheet(session: Session, *, seat: int, doc: Mapping[str, Any]) -> Sheet
         if not isinstance(entry, Mapping):
             errs.append(FieldError(path, "must be an object"))
             continue
-        if stage is Stage.QUALIFICATION:
-            verdicts[bid_id] = _verdicts(session, path, entry, errs)
+        if stage in REVIEW_STAGES:
+            verdicts[bid_id] = _verdicts(session, stage, path, entry, errs)
+            why = _reasons(verdicts[bid_id], f"reasons/{bid_id}",
+                           reasons_doc.get(bid_id, {}), errs)
+            if why:
+                reasons[bid_id] = why
         elif session.method is Method.WEIGHTED_SCORING:
-            scores[bid_id] = _scores(session, path, entry, errs)
+            scores[bid_id] = _scores(session, stage, path, entry, errs)
         else:
             ev = _evaluation(path, entry, errs)
             if ev is not None:
                 evaluations[bid_id] = ev
+    for extra in sorted(set(reasons_doc) - set(expected_bids)):
+        errs.append(FieldError(f"reasons/{extra}", "not a bid under review in this stage"))
     if errs:
         first = errs[0]
         more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
@@ -152,7 +171,44 @@ def parse_sheet(session: Session, *, seat: int, doc: Mapping[str, Any]) -> Sheet
             field=first.field,
             errors=tuple(errs),
         )
-    return Sheet(seat=seat, stage=stage, verdicts=verdicts, scores=scores, evaluations=evaluations)
+    return Sheet(seat=seat, stage=stage, verdicts=verdicts, reasons=reasons, scores=scores,
+                 evaluations=evaluations)
+
+
+def under_review(session: Session, stage: Stage) -> tuple[Bid, ...]:
+    """The bids a sheet of ``stage`` covers: every bid at qualification; at compliance,
+    those the committee did not fail at qualification; when scoring, the bids that passed
+    every pass/fail stage (暂行规定 第21-23条: a rejected bid is not evaluated further)."""
+    if stage is Stage.QUALIFICATION:
+        return session.bids
+    if stage is Stage.COMPLIANCE:
+        out = {r.bid_id for r in session.rejections if r.stage is Stage.QUALIFICATION}
+        return tuple(b for b in session.bids if b.id not in out)
+    return session.qualified_bids
+
+
+def _reasons(verdicts: Mapping[str, bool], path: str, given: Any,
+             errs: list[FieldError]) -> dict[str, str]:
+    # 暂行规定 第20-23条: a bid is rejected for stated reasons: every fail needs one
+    # (Chinese text, shown in the report), and only a fail has one.
+    if not isinstance(given, Mapping):
+        errs.append(FieldError(path, "must be an object keyed by criterion id"))
+        return {}
+    out: dict[str, str] = {}
+    for cid in sorted(set(given) - {c for c, ok in verdicts.items() if not ok}):
+        errs.append(FieldError(f"{path}/{cid}", "only a failed criterion has a reason"))
+    for cid, ok in verdicts.items():
+        if ok:
+            continue
+        text = given.get(cid)
+        if not isinstance(text, str) or not text.strip():
+            errs.append(FieldError(f"{path}/{cid}",
+                                   "a fail needs its reason (不通过须填写理由), non-empty text"))
+        elif len(text) > 500:
+            errs.append(FieldError(f"{path}/{cid}", "must be at most 500 characters"))
+        else:
+            out[cid] = text
+    return out
 
 
 def _expect_keys(
@@ -166,9 +222,10 @@ def _expect_keys(
 
 
 def _verdicts(
-    session: Session, path: str, entry: Mapping[str, Any], errs: list[FieldError]
+    session: Session, stage: Stage, path: str, entry: Mapping[str, Any],
+    errs: list[FieldError],
 ) -> dict[str, bool]:
-    crits = [c.id for c in session.criteria_of(Category.QUALIFICATION)]
+    crits = [c.id for c in session.stage_criteria(stage)]
     _expect_keys(path, entry, crits, errs)
     out: dict[str, bool] = {}
     for cid in crits:
@@ -181,9 +238,10 @@ def _verdicts(
 
 
 def _scores(
-    session: Session, path: str, entry: Mapping[str, Any], errs: list[FieldError]
+    session: Session, stage: Stage, path: str, entry: Mapping[str, Any],
+    errs: list[FieldError],
 ) -> dict[str, Decimal]:
-    crits = session.criteria_of(Category.TECHNICAL, Category.COMMERCIAL)
+    crits = session.stage_criteria(stage)
     _expect_keys(path, entry, [c.id for c in crits], errs)
     out: dict[str, Decimal] = {}
     step = session.rules.step
@@ -247,21 +305,67 @@ def _evaluation(
 # --- qualification ----------------------------------------------------------------------
 
 
-def qualification_outcome(session: Session, sheets: Sequence[Sheet]) -> tuple[str, ...]:
-    """Bids that pass every qualification criterion by a majority of the committee.
+def qualification_outcome(
+    session: Session, sheets: Sequence[Sheet], stage: Stage = Stage.QUALIFICATION
+) -> tuple[str, ...]:
+    """Bids under review at ``stage`` that pass every one of its criteria by a majority
+    of the committee.
 
     A tie (e.g. 2 of 4) is not a majority, so the bid fails that criterion.
     """
-    crits = [c.id for c in session.criteria_of(Category.QUALIFICATION)]
+    crits = [c.id for c in session.stage_criteria(stage)]
     n = len(sheets)
     out = []
-    for b in session.bids:
+    for b in under_review(session, stage):
         if all(
             2 * sum(1 for s in sheets if s.verdicts.get(b.id, {}).get(cid, False)) > n
             for cid in crits
         ):
             out.append(b.id)
     return tuple(out)
+
+
+def rejections_of(session: Session, sheets: Sequence[Sheet], stage: Stage,
+                  passed: Sequence[str]) -> tuple[Rejection, ...]:
+    """The bids under review at ``stage`` not in ``passed``, each with the criteria it
+    failed by the committee's result and every member's reason for them (in seat order,
+    each text once)."""
+    crits = [c.id for c in session.stage_criteria(stage)]
+    n = len(sheets)
+    ordered = sorted(sheets, key=lambda x: x.seat)
+    out = []
+    for b in under_review(session, stage):
+        if b.id in passed:
+            continue
+        reasons: list[tuple[str, str]] = []
+        for cid in crits:
+            if 2 * sum(1 for x in sheets if x.verdicts.get(b.id, {}).get(cid, False)) > n:
+                continue
+            texts = dict.fromkeys(
+                x.reasons[b.id][cid] for x in ordered if cid in x.reasons.get(b.id, {}))
+            reasons += [(cid, text) for text in texts] or [(cid, "")]
+        out.append(Rejection(b.id, stage, tuple(reasons)))
+    return tuple(out)
+
+
+def scoring_sheets(sheets: Sequence[Sheet]) -> list[Sheet]:
+    """Each seat's scoring sheet: its ``scoring`` sheet, or (split stages) its
+    ``technical`` and ``commercial`` sheets merged into one."""
+    scoring = {x.seat: x for x in sheets if x.stage is Stage.SCORING}
+    if scoring:
+        return [scoring[k] for k in sorted(scoring)]
+    parts: dict[int, list[Sheet]] = {}
+    for x in sheets:
+        if x.stage in (Stage.TECHNICAL, Stage.COMMERCIAL):
+            parts.setdefault(x.seat, []).append(x)
+    out = []
+    for seat in sorted(parts):
+        merged: dict[str, dict[str, Decimal]] = {}
+        for x in parts[seat]:
+            for bid, points in x.scores.items():
+                merged.setdefault(bid, {}).update(points)
+        out.append(Sheet(seat=seat, stage=Stage.SCORING, scores=merged))
+    return out
 
 
 # --- aggregation ---------------------------------------------------------------------------
@@ -383,8 +487,7 @@ def _mean(values: Sequence[Fraction], *, drop_extremes: bool) -> Fraction:
 
 def aggregate(session: Session, sheets: Sequence[Sheet]) -> Aggregation:
     """Committee result from the latest scoring sheet of each seat (order does not matter)."""
-    by_seat = {s.seat: s for s in sheets if s.stage is Stage.SCORING}
-    ordered = [by_seat[k] for k in sorted(by_seat)]
+    ordered = scoring_sheets(sheets)
     if session.method is Method.LOWEST_EVALUATED_PRICE:
         return _aggregate_lowest_price(session, ordered)
     return _aggregate_weighted(session, ordered)
@@ -572,8 +675,12 @@ def aggregation_to_doc(a: Aggregation) -> dict[str, Any]:
 def sheet_to_doc(s: Sheet) -> dict[str, Any]:
     """The canonical document of a validated sheet (what is stored and hashed)."""
     bids: dict[str, Any]
-    if s.stage is Stage.QUALIFICATION:
+    if s.stage in REVIEW_STAGES:
         bids = {b: dict(v) for b, v in s.verdicts.items()}
+        if s.reasons:
+            # Only with a fail: a sheet of passes keeps the bytes it was committed as.
+            return {"stage": s.stage.value, "bids": bids,
+                    "reasons": {b: dict(v) for b, v in s.reasons.items()}}
     elif s.scores:
         bids = {b: {c: str(p) for c, p in v.items()} for b, v in s.scores.items()}
     else:
@@ -584,8 +691,8 @@ def sheet_to_doc(s: Sheet) -> dict[str, Any]:
 def sheet_from_doc(seat: int, d: Mapping[str, Any]) -> Sheet:
     """Inverse of :func:`sheet_to_doc` (trusted: our own store)."""
     stage = Stage(d["stage"])
-    if stage is Stage.QUALIFICATION:
-        return Sheet(seat=seat, stage=stage, verdicts=d["bids"])
+    if stage in REVIEW_STAGES:
+        return Sheet(seat=seat, stage=stage, verdicts=d["bids"], reasons=d.get("reasons", {}))
     first: Mapping[str, Any] = next(iter(d["bids"].values()), {})
     if "responsive" in first:
         return Sheet(

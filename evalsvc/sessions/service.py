@@ -34,7 +34,10 @@ from evalsvc.report.document import report_document, report_sha256
 from evalsvc.sessions import machine as m
 from evalsvc.sessions import schemas, store
 from evalsvc.sessions.access import (
+    anonymous_now,
     can_see,
+    decode_bid_codes,
+    own_sheets_view,
     public_bid,
     redact_event,
     require_expert_seat,
@@ -56,6 +59,7 @@ from evalsvc.sessions.model import (
     new_session,
     parse_bid,
     parse_criterion,
+    stage_plan,
 )
 from evalsvc.sessions.pledge import DEFAULT_PLEDGE_TEXT, DEFAULT_PLEDGE_VERSION, Pledge, pledge_of
 from evalsvc.sessions.scoring import aggregate, aggregation_to_doc, parse_sheet, sheet_to_doc
@@ -80,13 +84,18 @@ _ADVANCING = frozenset(
         "start_evaluation",
         "lock_qualification",
         "lock_scoring",
+        "lock_compliance",
+        "lock_technical",
+        "lock_commercial",
         "start_report",
         "seal",
     }
 )
 # Commands after which the venue-link rules' next deadline may have moved.
 _FAULT_TIMED = frozenset({"pause", "resume", "start_evaluation", "abort"})
-_LOCKS = {"lock_qualification": Stage.QUALIFICATION, "lock_scoring": Stage.SCORING}
+_LOCKS = {"lock_qualification": Stage.QUALIFICATION, "lock_scoring": Stage.SCORING,
+          "lock_compliance": Stage.COMPLIANCE, "lock_technical": Stage.TECHNICAL,
+          "lock_commercial": Stage.COMMERCIAL}
 _RESULT_STATES = (State.AGGREGATING, State.REPORTING, State.SEALED)
 MAX_EVENTS_PAGE = 1000
 _NOTHING = Needs()
@@ -344,12 +353,15 @@ class SessionService:
         if name in _CHECKED:
             extras += (ALERTS,)
         nonce = self.salt().hex() if name in _CHECKED else ""
-        salt = self.salt() if name == "cast_vote" else b""
+        salt = self.salt() if name in ("cast_vote", "start_evaluation") else b""
 
         def decide(snap: Snapshot) -> Change:
             s = snap.locked
             require_visible(s, p)
             core = self._rules_command(snap, p, cmd, salt) or _authorised_command(snap, p, cmd)
+            if isinstance(core, m.StartEvaluation) and snap.locked.anonymous:
+                # 暗标: the codes' salt, committed now, opened at the technical lock.
+                core = m.StartEvaluation(code_salt=salt.hex())
             if name in _ADVANCING and snap.extras.get(QUORUM):
                 # The venues must have cosigned the last milestone before it moves on.
                 raise Conflict(f"cannot {name.replace('_', ' ')}: {snap.extras[QUORUM]}")
@@ -732,7 +744,8 @@ class SessionService:
             require_visible(s, p)
             seat = require_expert_seat(s, p, "submit a score sheet")
             m.require_state(s, "submit_sheet")
-            sheet = parse_sheet(s, seat=seat.index, doc=data)
+            # 暗标: the technical sheet names bids by code (access.view_session).
+            sheet = parse_sheet(s, seat=seat.index, doc=decode_bid_codes(s, data))
             body = canonical_plain_bytes(sheet_to_doc(sheet))
             if signed is not None and body != signed:
                 # The signature must cover the stored document, so that the event's sha256
@@ -750,7 +763,8 @@ class SessionService:
                 "seat": seat.index,
                 "stage": sheet.stage.value,
                 "version": version,
-                "sha256": digest,
+                # 暗标: the digest of the bid-keyed bytes would link codes to bids.
+                "sha256": None if anonymous_now(s) else digest,
                 "commitment": commitment,
             }
             written = SheetVersion(
@@ -815,6 +829,7 @@ class SessionService:
             return s, store.sheet_progress(conn, session_id, void=s.voided), own
 
         s, prog, own = await self.db.read(tx)
+        own = own_sheets_view(s, p, own)  # 暗标: by code, nothing that links them
         seats = s.seats
         if p.role == "expert" and not sees_project(s, p):
             seats = tuple(x for x in s.seats if x.expert_id == p.subject)  # 四不知
@@ -827,7 +842,8 @@ class SessionService:
                     "venue_id": x.venue_id,
                     "checked_in": x.checked_in,
                     "versions": {
-                        st: prog.get(st, {}).get(x.index, 0) for st in ("qualification", "scoring")
+                        st.value: prog.get(st.value, {}).get(x.index, 0)
+                        for st in stage_plan(s)
                     },
                 }
                 for x in seats
@@ -1052,6 +1068,12 @@ def _authorised_command(snap: Snapshot, p: Principal, cmd: Any) -> m.Command:
         return m.LockQualification(snap.sheets, openings)
     if name == "lock_scoring":
         return m.LockScoring(snap.sheets, openings)
+    if name == "lock_compliance":
+        return m.LockCompliance(snap.sheets, openings)
+    if name == "lock_technical":
+        return m.LockTechnical(snap.sheets, openings)
+    if name == "lock_commercial":
+        return m.LockCommercial(snap.sheets, openings)
     raise InvalidInput(f"unknown command {name!r}", field="command")  # pragma: no cover
 
 

@@ -6,7 +6,7 @@ import { get } from "./api.js";
 import { $, announce, confirmDialog, el, showErrorSummary } from "./dom.js";
 import { CATEGORY_ZH, ERROR_ZH, KEY_ALGORITHM_ZH, STAGE_ZH, fieldLabel, seatLabel, venueLabel } from "./i18n.js";
 import { notes, resultTable } from "./results.js";
-import { buildSheet, runningTotals, stageBids, stageCriteria, valuesFromSheet } from "./sheet.js";
+import { bidKey, buildSheet, isReview, isScored, runningTotals, stageBids, stageCriteria, valuesFromSheet } from "./sheet.js";
 import { Drafts, messageId } from "./store.js";
 import { effectiveState, electionLine, refusalCard, reportButtons, seatWithVenue } from "./steps.js";
 import { handoverCard } from "./handover.js";
@@ -20,6 +20,9 @@ const GUIDANCE = {
 
 const safeId = (s) => String(s).replace(/[^A-Za-z0-9_-]/g, "_");
 const fieldId = (bid, crit) => `f-${safeId(bid)}-${safeId(crit)}`;
+// The session's stages in order (model.stage_plan, docs/scoring.md "Stages").
+const stagePlan = (s) => ["qualification", ...(s.criteria.some((c) => c.category === "compliance") ? ["compliance"] : []),
+  ...(s.stages === "split" ? ["technical", "commercial"] : ["scoring"])];
 
 export function mount(ctx) {
   const { client, me, body, outbox, refreshLive, showProblem } = ctx;
@@ -218,7 +221,7 @@ export function mount(ctx) {
     leaderKey = key;
     const head = el("h2", { id: "leader-h" }, "组长：申请复核");
     if (r) {
-      leaderCard.replaceChildren(head, el("p", {}, `已申请复核${r.seats.map(seatLabel).join("、")}的评分（原因：${r.reason}），等待监督决定。`));
+      leaderCard.replaceChildren(head, el("p", {}, `已申请复核${r.seats.map(seatLabel).join("、")}的${STAGE_ZH[r.stage] || "评分"}（原因：${r.reason}），等待监督决定。`));
       return;
     }
     const err = el("span", { id: "rr-err", class: "field-error", hidden: true });
@@ -226,7 +229,11 @@ export function mount(ctx) {
       ...s.seats.map((x) => el("div", { class: "check" }, el("input", { type: "checkbox", id: `rr-${x.index}`, value: String(x.index) }),
         el("label", { for: `rr-${x.index}` }, seatWithVenue(s, x.index)))));
     const reason = el("textarea", { id: "rr-reason", rows: "2", "aria-describedby": "rr-err" });
+    // Any locked stage may be re-reviewed (docs/scoring.md "Re-review"); scoring first.
+    const stageSelect = el("select", { id: "rr-stage" },
+      ...stagePlan(s).slice().reverse().map((x) => el("option", { value: x }, STAGE_ZH[x])));
     const form = el("form", { id: "rr-form", novalidate: true }, head,
+      el("label", { for: "rr-stage" }, "复核阶段"), stageSelect,
       el("p", { class: "muted" }, "发现分值汇总错误、评分超出范围或客观分评分不一致等，可申请由相关席位重新评分；监督批准后详细评审对这些席位重新开启，已有签名作废。"),
       seatsBox, el("label", { for: "rr-reason" }, "复核原因"), reason, err,
       el("div", { class: "actions" }, el("button", { type: "submit", class: "secondary" }, "申请复核")));
@@ -244,7 +251,7 @@ export function mount(ctx) {
       }
       const ok = await confirmDialog({ title: "申请复核？", confirm: "确认申请复核",
         lines: [`申请复核${seats.map(seatLabel).join("、")}的评分：${text}`, "申请交监督决定；批准后这些席位重新评分，已有签名作废。"] });
-      if (ok) await command({ command: "request_rereview", stage: "scoring", seats, reason: text }, "复核申请已提交，等待监督决定");
+      if (ok) await command({ command: "request_rereview", stage: stageSelect.value, seats, reason: text }, "复核申请已提交，等待监督决定");
     });
     leaderCard.replaceChildren(form);
   }
@@ -269,7 +276,8 @@ export function mount(ctx) {
     for (const input of sheetCard.querySelectorAll("[data-bid]")) {
       const b = input.dataset.bid;
       values[b] = values[b] || {};
-      values[b][input.dataset.crit] = input.type === "checkbox" ? input.checked : input.value;
+      const key = input.dataset.reason ? `${input.dataset.crit}#reason` : input.dataset.crit;
+      values[b][key] = input.type === "checkbox" ? input.checked : input.value;
     }
     return values;
   }
@@ -283,34 +291,47 @@ export function mount(ctx) {
     const form = el("form", { id: "sheet-form", novalidate: true });
     const summary = el("div", { id: "sheet-errors", class: "error-summary", role: "alert", tabindex: "-1", hidden: true });
     form.append(summary);
-    if (stage === "scoring" && s.method === "weighted_scoring") {
+    if (isScored(s, stage)) {
       form.append(el("p", { class: "muted" }, `分值按步长 ${s.rules.step} 分填写，例如 35 或 35.5。输入内容会自动保存在本机，刷新或断网都不会丢失。`));
-    } else if (stage === "qualification") {
-      form.append(el("p", { class: "muted" }, "逐项确认投标人是否满足资格条件；未勾选即为不通过。"));
+    } else if (isReview(stage)) {
+      form.append(el("p", { class: "muted" }, `逐项确认投标人是否满足${stage === "compliance" ? "符合性" : "资格"}条件；未勾选即为不通过，不通过须填写理由。`));
+    }
+    if (s.anonymised) {
+      // 暗标 (docs/scoring.md): during the technical review bids are shown by code only.
+      form.append(el("p", { class: "muted", id: "anon-note" }, "暗标评审：投标文件仅以暗标编号显示，技术评审锁定后公开对应关系。"));
     }
     for (const b of stageBids(s, stage)) {
-      const fs = el("fieldset", { class: "bid" }, el("legend", {}, `${b.id} ${b.bidder}`));
-      const typed = start[b.id] || {};
-      if (stage === "qualification") {
+      const key = bidKey(b);
+      const title = b.code ? `暗标编号 ${b.code}` : `${b.id} ${b.bidder}`;
+      const fs = el("fieldset", { class: "bid" }, el("legend", {}, title));
+      const typed = start[key] || {};
+      if (isReview(stage)) {
         for (const c of crits) {
-          const id = fieldId(b.id, c.id);
+          const id = fieldId(key, c.id);
+          const rid = fieldId(key, `${c.id}-reason`);
           fs.append(el("div", { class: "check" },
-            el("input", { type: "checkbox", id, "data-bid": b.id, "data-crit": c.id, checked: typed[c.id] !== false }),
-            el("label", { for: id }, el("span", { class: "vh" }, `${b.id} `), c.name), el("span", { class: "muted" }, "（勾选表示通过）")));
+            el("input", { type: "checkbox", id, "data-bid": key, "data-crit": c.id, checked: typed[c.id] !== false }),
+            el("label", { for: id }, el("span", { class: "vh" }, `${key} `), c.name), el("span", { class: "muted" }, "（勾选表示通过）")),
+          el("div", { class: "field" },
+            el("label", { for: rid }, el("span", { class: "vh" }, `${key} ${c.name} `), "不通过理由"),
+            el("textarea", { id: rid, rows: "2", "data-bid": key, "data-crit": c.id, "data-reason": "1", maxlength: "500",
+              "aria-describedby": `${rid}-hint ${rid}-err` }, typed[`${c.id}#reason`] ?? ""),
+            el("span", { id: `${rid}-hint`, class: "hint" }, "不通过时必填，将写入评标报告的废标情况说明"),
+            el("span", { id: `${rid}-err`, class: "field-error", hidden: true })));
         }
       } else if (s.method === "weighted_scoring") {
         for (const c of crits) {
-          const id = fieldId(b.id, c.id);
+          const id = fieldId(key, c.id);
           const hint = `${id}-hint`;
           const err = `${id}-err`;
           fs.append(el("div", { class: "field" },
-            el("label", { for: id }, el("span", { class: "vh" }, `${b.id} `), c.name),
+            el("label", { for: id }, el("span", { class: "vh" }, `${key} `), c.name),
             el("input", { id, class: "score", type: "text", inputmode: "decimal", autocomplete: "off",
-              "data-bid": b.id, "data-crit": c.id, value: typed[c.id] ?? "", "aria-describedby": `${hint} ${err}` }),
+              "data-bid": key, "data-crit": c.id, value: typed[c.id] ?? "", "aria-describedby": `${hint} ${err}` }),
             el("span", { id: hint, class: "hint" }, `满分 ${c.max_points} 分 · 步长 ${s.rules.step} · ${CATEGORY_ZH[c.category]}：${c.guidance || GUIDANCE[c.category] || ""}`),
             el("span", { id: err, class: "field-error", hidden: true })));
         }
-        fs.append(el("p", { class: "subtotal", id: `total-${safeId(b.id)}` }));
+        fs.append(el("p", { class: "subtotal", id: `total-${safeId(key)}` }));
       } else {
         const rid = fieldId(b.id, "responsive");
         const aid = fieldId(b.id, "adjustment");
@@ -341,8 +362,8 @@ export function mount(ctx) {
   }
 
   function renderTotals() {
-    if (!session || session.stage !== "scoring" || session.method !== "weighted_scoring") return;
-    const totals = runningTotals(session, "scoring", typedValues());
+    if (!session || !session.stage || !isScored(session, session.stage)) return;
+    const totals = runningTotals(session, session.stage, typedValues());
     for (const [bid, t] of Object.entries(totals)) {
       const p = $(`total-${safeId(bid)}`);
       if (p) p.textContent = `小计 ${t.total} / ${t.max} 分（已填 ${t.filled}/${t.of} 项）`;
@@ -350,7 +371,7 @@ export function mount(ctx) {
   }
 
   function markErrors(errors) {
-    for (const input of sheetCard.querySelectorAll("input.score")) {
+    for (const input of sheetCard.querySelectorAll("input.score, textarea[data-reason]")) {
       input.removeAttribute("aria-invalid");
       const e = $(`${input.id}-err`);
       if (e) {
@@ -360,8 +381,9 @@ export function mount(ctx) {
     }
     const listed = [];
     for (const x of errors) {
-      const [, bid, crit] = String(x.field || "").split("/");
-      const id = bid && crit ? fieldId(bid, crit === "adjustment_fen" ? "adjustment" : crit) : null;
+      const [kind, bid, crit] = String(x.field || "").split("/");
+      const name = kind === "reasons" ? `${crit}-reason` : crit === "adjustment_fen" ? "adjustment" : crit;
+      const id = bid && crit ? fieldId(bid, name) : null;
       const input = id ? $(id) : null;
       if (input) {
         input.setAttribute("aria-invalid", "true");
@@ -405,7 +427,7 @@ export function mount(ctx) {
     if (errors.length) return;
     const last = lastOwn(stage);
     const lines = [`将提交${STAGE_ZH[stage]}评审表第 ${last ? last.version + 1 : 1} 版。`];
-    if (stage === "scoring" && session.method === "weighted_scoring") {
+    if (isScored(session, stage)) {
       const t = runningTotals(session, stage, typedValues());
       lines.push(Object.entries(t).map(([b, x]) => `${b} 小计 ${x.total} 分`).join("，"));
     }
@@ -451,15 +473,16 @@ export function mount(ctx) {
     const box = $("own-summary");
     if (!box || !session) return;
     const lines = [];
-    for (const stage of ["qualification", "scoring"]) {
+    for (const stage of ["qualification", "compliance", "scoring", "technical", "commercial"]) {
       const last = lastOwn(stage);
       if (!last) continue;
       let detail = "";
-      if (stage === "qualification") {
+      if (isReview(stage)) {
         const failed = Object.entries(last.sheet.bids).filter(([, v]) => Object.values(v).includes(false)).map(([b]) => b);
         detail = failed.length ? `，不通过：${failed.join("、")}` : "，全部通过";
       } else if (session.method === "weighted_scoring") {
-        const totals = runningTotals(session, "scoring", valuesFromSheet(last.sheet));
+        // (暗标: the stored sheet names bids by id, the screen by code: totals only then.)
+        const totals = session.anonymised ? {} : runningTotals(session, stage, valuesFromSheet(last.sheet));
         detail = `：${Object.entries(totals).map(([b, t]) => `${b} ${t.total} 分`).join("，")}`;
       }
       lines.push(el("li", {}, `${STAGE_ZH[stage]} 第 ${last.version} 版${detail}`));

@@ -17,12 +17,17 @@ export const RULE_ZH = {
   link_lost_pause_minutes: "链路中断满 {v} 分钟即暂停", resume_deadline_minutes: "暂停后 {v} 分钟内未恢复",
   suspend_after_minutes: "暂停后 {v} 分钟内未重新开始评审即中止",
 };
-export const STAGE_ZH = { qualification: "资格审查", scoring: "详细评审（评分）" };
+export const STAGE_ZH = {
+  qualification: "资格审查", compliance: "符合性审查", scoring: "详细评审（评分）",
+  technical: "技术评审", commercial: "商务评审",
+};
 export const METHOD_ZH = { weighted_scoring: "综合评估法", lowest_evaluated_price: "经评审的最低投标价法" };
-export const CATEGORY_ZH = { qualification: "资格（通过/不通过）", technical: "技术", commercial: "商务", price: "价格" };
 export const ROLE_ZH = { operator: "操作员", expert: "专家", supervisor: "监督", site_supervisor: "现场监督" };
 // Incident categories (evalsvc.sessions.model.INCIDENT_CATEGORIES; the report's names).
 export const INCIDENT_ZH = { identity: "身份核验", discipline: "评标纪律", device: "通讯工具", venue: "场地设备与网络", other: "其他" };
+export const CATEGORY_ZH = {
+  qualification: "资格（通过/不通过）", compliance: "符合性（通过/不通过）", technical: "技术", commercial: "商务", price: "价格",
+};
 // docs/scoring.md "Price formulas" (main: formulas14).
 export const FORMULA_ZH = {
   lowest_price_ratio: "低价优先法（最低有效报价为评标基准价）", average_benchmark: "评标基准价法",
@@ -103,6 +108,8 @@ export const EVENT_ZH = {
   "committee.reformed": "重新组建评标委员会",
   // docs/api.md "Supervision by scope".
   "incident.recorded": "现场监督记录",
+  // docs/scoring.md "Stages", "暗标".
+  "codes.committed": "暗标编号承诺", "codes.opened": "公开暗标编号",
 };
 
 // Field names of the session and command documents, for error messages.
@@ -148,6 +155,10 @@ export function stateCode(code) {
 export function fieldLabel(session, path) {
   if (!path) return "";
   const parts = String(path).split("/");
+  if (parts[0] === "reasons" && parts.length >= 3) {
+    const crit = session && session.criteria ? session.criteria.find((c) => c.id === parts[2]) : null;
+    return `${parts[1]} ${crit ? crit.name : "审查项"}的不通过理由`;
+  }
   if (parts[0] === "bids" && parts.length >= 2) {
     const bid = parts[1];
     if (parts.length === 2) return `投标 ${bid}`;

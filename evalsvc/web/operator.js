@@ -53,6 +53,21 @@ export function nextSteps(s, progress) {
       return [["lock_qualification", "锁定资格审查", ["将锁定资格审查并开启全部评审表，按多数意见确定通过资格审查的投标，进入详细评审。", "锁定后专家不能再修改资格审查表。"],
         m.length ? `${seats(m)}尚未提交资格审查表` : null]];
     }
+    case "evaluating/compliance": {
+      const m = missing("compliance");
+      return [["lock_compliance", "锁定符合性审查", ["将锁定符合性审查并开启全部审查表，按多数意见确定通过符合性审查的投标，未通过的投标不再进入详细评审。", "锁定后专家不能再修改符合性审查表。"],
+        m.length ? `${seats(m)}尚未提交符合性审查表` : null]];
+    }
+    case "evaluating/technical": {
+      const m = missing("technical");
+      return [["lock_technical", "锁定技术评审", ["将锁定技术评审并开启全部技术评分表；暗标项目同时公开暗标编号与投标人的对应关系。", "锁定后专家不能再修改技术评分，进入商务评审。"],
+        m.length ? `${seats(m)}尚未提交技术评分表` : null]];
+    }
+    case "evaluating/commercial": {
+      const m = missing("commercial");
+      return [["lock_commercial", "锁定商务评审", ["将锁定商务评审并开启全部商务评分表，计算委员会汇总结果和排名。", "锁定后专家不能再修改评分。"],
+        m.length ? `${seats(m)}尚未提交商务评分表` : null]];
+    }
     case "evaluating/scoring": {
       const m = missing("scoring");
       return [["lock_scoring", "锁定评分", ["将锁定详细评审并开启全部评分表，计算委员会汇总结果和排名。", "锁定后专家不能再修改评分。"],

@@ -43,20 +43,46 @@ export function addDecimals(values) {
   return fromScaled(acc[0], acc[1]);
 }
 
-/** The criteria scored in a stage, in the session's order. */
-export function stageCriteria(session, stage) {
-  if (stage === "qualification") return session.criteria.filter((c) => c.category === "qualification");
-  if (session.method === "weighted_scoring") {
-    return session.criteria.filter((c) => c.category === "technical" || c.category === "commercial");
-  }
-  return [];
+// docs/scoring.md "Stages": pass/fail stages (a reason for each fail) and scored ones.
+export const REVIEW_STAGES = ["qualification", "compliance"];
+const STAGE_CATEGORIES = {
+  qualification: ["qualification"], compliance: ["compliance"], scoring: ["technical", "commercial"],
+  technical: ["technical"], commercial: ["commercial"],
+};
+
+/** Whether a stage's sheet is pass/fail (qualification, compliance). */
+export function isReview(stage) {
+  return REVIEW_STAGES.includes(stage);
 }
 
-/** The bids an expert reviews in a stage: every bid for qualification, the qualified after. */
+/** Whether a stage's sheet gives points (weighted scoring's scoring, technical, commercial). */
+export function isScored(session, stage) {
+  return !isReview(stage) && session.method === "weighted_scoring";
+}
+
+/** The criteria scored in a stage, in the session's order. */
+export function stageCriteria(session, stage) {
+  if (!isReview(stage) && session.method !== "weighted_scoring") return [];
+  const cats = STAGE_CATEGORIES[stage] || [];
+  return session.criteria.filter((c) => cats.includes(c.category));
+}
+
+/** The key a sheet names a bid by: its id — or, 暗标 (technical stage), its code. */
+export function bidKey(b) {
+  return b.id ?? b.code;
+}
+
+/** The bids an expert reviews in a stage: every bid for qualification, those qualification
+ * left in for compliance, the bids that passed both after. */
 export function stageBids(session, stage) {
-  if (stage === "qualification" || !session.qualified) return session.bids;
+  if (stage === "qualification") return session.bids;
+  if (stage === "compliance") {
+    const out = new Set((session.rejections || []).filter((r) => r.stage === "qualification").map((r) => r.bid_id));
+    return session.bids.filter((b) => !out.has(b.id));
+  }
+  if (!session.qualified) return session.bids;
   const ok = new Set(session.qualified);
-  return session.bids.filter((b) => ok.has(b.id));
+  return session.bids.filter((b) => ok.has(bidKey(b)));
 }
 
 /**
@@ -97,28 +123,40 @@ export function buildSheet(session, stage, values) {
   const bids = {};
   const errors = [];
   const step = session.rules ? session.rules.step : null;
+  const reasons = {};
   for (const b of stageBids(session, stage)) {
-    const typed = values[b.id] || {};
+    const key = bidKey(b);
+    const typed = values[key] || {};
     const row = {};
-    if (stage === "qualification") {
-      for (const c of stageCriteria(session, stage)) row[c.id] = typed[c.id] !== false;
+    if (isReview(stage)) {
+      // 暂行规定 第20-23条: every fail needs its reason (the server refuses one without).
+      for (const c of stageCriteria(session, stage)) {
+        row[c.id] = typed[c.id] !== false;
+        if (row[c.id]) continue;
+        const why = String(typed[`${c.id}#reason`] ?? "").trim();
+        const field = `reasons/${key}/${c.id}`;
+        if (!why) errors.push({ field, label: fieldLabel(session, field), message: "不通过时须填写理由" });
+        else if (why.length > 500) errors.push({ field, label: fieldLabel(session, field), message: "理由最多 500 字" });
+        else (reasons[key] = reasons[key] || {})[c.id] = why;
+      }
     } else if (session.method === "weighted_scoring") {
       for (const c of stageCriteria(session, stage)) {
-        const field = `bids/${b.id}/${c.id}`;
+        const field = `bids/${key}/${c.id}`;
         const r = checkPoints(typed[c.id], { max: c.max_points, step });
         if (r.error) errors.push({ field, label: fieldLabel(session, field), message: r.error });
         else row[c.id] = r.value;
       }
     } else {
       row.responsive = typed.responsive !== false;
-      const field = `bids/${b.id}/adjustment_fen`;
+      const field = `bids/${key}/adjustment_fen`;
       const r = checkAdjustment(typed.adjustment);
       if (r.error) errors.push({ field, label: fieldLabel(session, field), message: r.error });
       else row.adjustment_fen = r.value;
     }
-    bids[b.id] = row;
+    bids[key] = row;
   }
-  return { sheet: { stage, bids }, errors };
+  const sheet = Object.keys(reasons).length ? { stage, bids, reasons } : { stage, bids };
+  return { sheet, errors };
 }
 
 /** Running total per bid of the valid typed points (invalid or empty fields count 0). */
@@ -126,7 +164,7 @@ export function runningTotals(session, stage, values) {
   const out = {};
   const step = session.rules ? session.rules.step : null;
   for (const b of stageBids(session, stage)) {
-    const typed = values[b.id] || {};
+    const typed = values[bidKey(b)] || {};
     const ok = [];
     let filled = 0;
     const crits = stageCriteria(session, stage);
@@ -138,7 +176,7 @@ export function runningTotals(session, stage, values) {
       }
     }
     const max = addDecimals(crits.map((c) => String(c.max_points)));
-    out[b.id] = { total: addDecimals(ok), filled, of: crits.length, max };
+    out[bidKey(b)] = { total: addDecimals(ok), filled, of: crits.length, max };
   }
   return out;
 }
@@ -152,6 +190,10 @@ export function valuesFromSheet(sheet) {
       if (k === "adjustment_fen") out[bid].adjustment = fromScaled(BigInt(v), 2);
       else out[bid][k] = typeof v === "boolean" ? v : String(v);
     }
+  }
+  for (const [bid, row] of Object.entries((sheet && sheet.reasons) || {})) {
+    out[bid] = out[bid] || {};
+    for (const [k, v] of Object.entries(row)) out[bid][`${k}#reason`] = String(v);
   }
   return out;
 }

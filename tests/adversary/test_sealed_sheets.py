@@ -111,6 +111,9 @@ async def test_what_others_receive_before_the_lock_does_not_depend_on_the_scores
             )
 
 
+REASON = "资质证书已过期"
+
+
 async def test_a_colleague_cannot_recover_a_qualification_sheet_by_guessing(
     api: Harness,
 ) -> None:
@@ -119,6 +122,9 @@ async def test_a_colleague_cannot_recover_a_qualification_sheet_by_guessing(
     sid, experts = await api.to_stage("qualification")
     sheet = qualification_sheet()
     sheet["bids"]["B2"]["Q1"] = False
+    # Every fail carries its reason (docs/scoring.md "Stages"); the attacker is even
+    # granted the reason's text, so the space stays 8 candidates.
+    sheet["reasons"] = {"B2": {"Q1": REASON}}
     status, ack = await api.submit(sid, experts[0][1], sheet, key="guess-me-sheet-1")
     assert status == 201, ack
     status, page = await api.call("GET", f"/api/sessions/{sid}/events?after=0", experts[1][1])
@@ -126,10 +132,14 @@ async def test_a_colleague_cannot_recover_a_qualification_sheet_by_guessing(
     shown = json.dumps(page)
     candidates = 0
     for passes in itertools.product([True, False], repeat=3):
-        doc = {
+        doc: dict[str, object] = {
             "stage": "qualification",
             "bids": {b: {"Q1": p} for b, p in zip(("B1", "B2", "B3"), passes, strict=True)},
         }
+        fails = {b: {"Q1": REASON} for b, p in zip(("B1", "B2", "B3"), passes, strict=True)
+                 if not p}
+        if fails:
+            doc["reasons"] = fails
         body = canonical_bytes(doc)
         for digest in (hashlib.sha256(body).hexdigest(), hashlib.sha256(body).digest().hex()):
             assert digest not in shown

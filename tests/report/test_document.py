@@ -167,3 +167,35 @@ def test_the_price_comparison_of_lowest_evaluated_price() -> None:
     assert table.header == ("投标人", "投标报价（元）", "经评审的投标价（元）")
     assert table.rows[0] == ("乙公司", "95,000.00", "95,000.00")
     assert Decimal(doc["comparison"][0]["evaluated_price_fen"]) == 9_500_000
+
+
+def test_bids_rejected_at_each_review_stage_are_listed_with_stage_and_reasons() -> None:
+    """暂行规定 第42条 (五) 废标情况说明: a bid failed at qualification or compliance shows
+    the stage, the item and the members' reasons; the others are compliant."""
+    from evalsvc.sessions.model import Rejection
+
+    base = new_session(session_doc(criteria=[
+        {"id": "Q1", "name": "资质", "category": "qualification"},
+        {"id": "K1", "name": "投标有效期", "category": "compliance"},
+        {"id": "T1", "name": "技术方案", "category": "technical", "max_points": 50},
+        {"id": "C1", "name": "商务", "category": "commercial", "max_points": 10},
+        {"id": "P1", "name": "价格", "category": "price", "max_points": 40}]),
+        session_id="s-report", now=1_780_000_000, defaults=ScoringRules())
+    s = replace(base, state=State.REPORTING, qualified=("B1",), rejections=(
+        Rejection("B2", Stage.QUALIFICATION, (("Q1", "营业执照已过期"),)),
+        Rejection("B3", Stage.COMPLIANCE, (("K1", "投标有效期不足90天"),
+                                           ("K1", "未按要求提交有效期承诺"))),
+    ))
+    doc = _doc(s)
+    assert [b["bid_id"] for b in doc["compliant"]] == ["B1"]
+    assert doc["rejected"] == [
+        {"bid_id": "B2", "bidder": "乙公司", "stage": "qualification",
+         "reasons": ["资格审查 · 资质：营业执照已过期"]},
+        {"bid_id": "B3", "bidder": "丙公司", "stage": "compliance",
+         "reasons": ["符合性审查 · 投标有效期：投标有效期不足90天",
+                     "符合性审查 · 投标有效期：未按要求提交有效期承诺"]},
+    ]
+    html = html_report(_view(doc))
+    for text in ("符合性审查（合格/不合格）", "资格审查 · 资质：营业执照已过期",
+                 "符合性审查 · 投标有效期：投标有效期不足90天"):
+        assert text in html, text

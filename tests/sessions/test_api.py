@@ -122,6 +122,7 @@ async def test_qualification_failures_leave_the_bid_out_of_scoring(api: Harness)
         sheet = {
             "stage": "qualification",
             "bids": {"B1": {"Q1": True}, "B2": {"Q1": True}, "B3": {"Q1": i < 3}},
+            "reasons": {"B3": {"Q1": "资质证书已过期"}} if i >= 3 else {},
         }  # 3 of 7 pass B3
         assert (await api.submit(sid, tok, sheet, key=f"qual-{i}-key"))[0] == 201
     assert (await api.command(sid, api.op(), "lock_qualification"))[0] == 200

@@ -177,6 +177,8 @@ def test_qualification_needs_a_strict_majority() -> None:
             doc={
                 "stage": "qualification",
                 "bids": {"B1": {"Q1": True}, "B2": {"Q1": i < 2}, "B3": {"Q1": i < 3}},
+                "reasons": {k: {"Q1": "资质证书过期"} for k, n in (("B2", 2), ("B3", 3))
+                            if i >= n},
             },
         )
         for i in range(4)

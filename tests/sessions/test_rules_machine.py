@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import replace
+from decimal import Decimal
 
 import pytest
 from conftest import session_doc
@@ -26,6 +27,7 @@ from evalsvc.sessions.model import (
     new_session,
     session_from_doc,
     session_to_doc,
+    stage_plan,
 )
 from evalsvc.sessions.scoring import parse_sheet
 
@@ -286,15 +288,35 @@ def test_a_dissenter_is_not_deemed_to_agree_and_a_late_signature_withdraws_the_n
 # --- properties -----------------------------------------------------------------------------
 
 
+# Split stages with a compliance stage and 暗标 (docs/scoring.md "Stages").
+SPLIT = {"stages": "split", "anonymous": True, "criteria": [
+    {"id": "Q1", "name": "资质", "category": "qualification"},
+    {"id": "K1", "name": "投标有效期", "category": "compliance"},
+    {"id": "T1", "name": "技术方案", "category": "technical", "max_points": 50},
+    {"id": "C1", "name": "商务", "category": "commercial", "max_points": 10},
+    {"id": "P1", "name": "价格", "category": "price", "max_points": 40}]}
+_POINTS = {Stage.SCORING: {"T1": "30", "C1": "5"}, Stage.TECHNICAL: {"T1": "30"},
+           Stage.COMMERCIAL: {"C1": "5"}}
+
+
 def _sheets(s: Session, stage: Stage) -> tuple[object, ...]:
     if s.stage is not stage:  # refused before any sheet is read: empty ones do
         return tuple(Sheet(seat=x.index, stage=stage) for x in s.seats)
-    if stage is Stage.QUALIFICATION:
+    if stage in (Stage.QUALIFICATION, Stage.COMPLIANCE):
+        crit = "Q1" if stage is Stage.QUALIFICATION else "K1"
+        # Seat 0 fails B3 (with its reason): a minority, B3 stays in.
         return tuple(parse_sheet(s, seat=x.index, doc={
-            "stage": "qualification", "bids": {b: {"Q1": True} for b in BIDS}}) for x in s.seats)
-    return tuple(parse_sheet(s, seat=x.index, doc={
-        "stage": "scoring", "bids": {b.id: {"T1": "30", "C1": "5"} for b in s.qualified_bids}})
+            "stage": stage.value, "bids": {b: {crit: not (x.index == 0 and b == "B3")}
+                                           for b in BIDS},
+            "reasons": {"B3": {crit: "证明材料缺失"}} if x.index == 0 else {}})
+            for x in s.seats)
+    out = tuple(parse_sheet(s, seat=x.index, doc={
+        "stage": stage.value, "bids": {b.id: _POINTS[stage] for b in s.qualified_bids}})
         for x in s.seats)
+    if stage is Stage.COMMERCIAL:  # the lock aggregates both parts
+        out += tuple(Sheet(seat=x.index, stage=Stage.TECHNICAL, scores={
+            b.id: {"T1": Decimal(30)} for b in s.qualified_bids}) for x in s.seats)
+    return out
 
 
 def _command(rnd: random.Random, s: Session, kind: str | None = None) -> m.Command:
@@ -351,11 +373,17 @@ def _command(rnd: random.Random, s: Session, kind: str | None = None) -> m.Comma
         case "close_round":
             return m.CloseRound()
         case "start_evaluation":
-            return m.StartEvaluation()
+            return m.StartEvaluation("ab" * 16)
         case "lock_qualification":
             return m.LockQualification(_sheets(s, Stage.QUALIFICATION))  # type: ignore[arg-type]
         case "lock_scoring":
             return m.LockScoring(_sheets(s, Stage.SCORING))  # type: ignore[arg-type]
+        case "lock_compliance":
+            return m.LockCompliance(_sheets(s, Stage.COMPLIANCE))  # type: ignore[arg-type]
+        case "lock_technical":
+            return m.LockTechnical(_sheets(s, Stage.TECHNICAL))  # type: ignore[arg-type]
+        case "lock_commercial":
+            return m.LockCommercial(_sheets(s, Stage.COMMERCIAL))  # type: ignore[arg-type]
         case "submit_sheet":
             stage = s.stage or Stage.QUALIFICATION
             return m.SubmitSheet(_sheets(s, stage)[seat], 1, "c")  # type: ignore[arg-type]
@@ -373,7 +401,7 @@ def _command(rnd: random.Random, s: Session, kind: str | None = None) -> m.Comma
         case "confirm_deemed_agreement":
             return m.ConfirmDeemedAgreement(seat)
         case "request_rereview":
-            return m.RequestReReview(Stage.SCORING, (seat,), "第2项客观分计算错误")
+            return m.RequestReReview(rnd.choice(list(Stage)), (seat,), "第2项客观分计算错误")
         case "decide_rereview":
             return m.DecideReReview(rnd.random() < 0.7, "同意复核")
         case "request_clarification":
@@ -445,14 +473,15 @@ def _where_ok(s: Session, c: m.Command) -> bool:
     return True
 
 
-def _walk(rnd: random.Random) -> Session:
+def _walk(rnd: random.Random, **extra: object) -> Session:
     """From a draft, up to 1000 random commands. Each one either applies, or — if the
     state does not take it — is an InvalidTransition naming the state and the command
     (409), or a domain refusal (409 Conflict, 422 InvalidInput). When the session is
     sealed: the committee was drawn, every seat pledged and declared, a leader elected,
-    both stages locked, and every seat signed or was deemed to agree."""
-    s = draft()
+    every stage of its plan locked, and every seat signed or was deemed to agree."""
+    s = draft(**extra)
     kinds: list[str] = []
+    history: list[m.Event] = []
     for _ in range(1000):
         if s.state in (State.SEALED, State.ABORTED, State.SUSPENDED):
             break
@@ -471,6 +500,7 @@ def _walk(rnd: random.Random) -> Session:
             continue
         assert allowed, (label, c)
         kinds += [e.type for e in events]
+        history += events
         s = new
         if s.state is State.SEALED:
             assert all(x.expert_id and (x.source == "designated"
@@ -478,7 +508,13 @@ def _walk(rnd: random.Random) -> Session:
                        for x in s.seats)
             assert all(x.checked_in and x.pledged == PLEDGE and x.declared for x in s.seats)
             assert s.leader is not None and "leader.elected" in kinds
-            assert kinds.count("stage.locked") >= 2 and s.qualified is not None
+            locks = [e.payload["stage"] for e in history if e.type == "stage.locked"]
+            assert all(x.value in locks for x in stage_plan(s)), locks
+            assert s.qualified is not None
+            # A stage never locks before the ones it follows (in each pass).
+            assert locks[0] == "qualification"
+            if s.anonymous:  # 暗标: the codes are opened, after the technical lock
+                assert "codes.committed" in kinds and "codes.opened" in kinds
             assert all(x.index in s.signed or x.index in s.deemed for x in s.seats)
             assert s.rereview is None
             assert all(c.answer is not None for c in s.clarifications)
@@ -494,10 +530,21 @@ def test_every_command_applies_or_is_refused_and_no_path_seals_without_the_rules
     _walk(rnd)
 
 
-def test_the_random_walks_do_reach_the_seal() -> None:
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.randoms(use_true_random=False))
+def test_with_split_stages_no_path_seals_without_every_stage_locked(
+    rnd: random.Random,
+) -> None:
+    """The same walk on a session with a compliance stage, split technical and
+    commercial stages and 暗标: sealed only with each of its five stages locked."""
+    _walk(rnd, **SPLIT)
+
+
+@pytest.mark.parametrize("extra", [{}, SPLIT], ids=["combined", "split"])
+def test_the_random_walks_do_reach_the_seal(extra: dict[str, object]) -> None:
     """The property above is not vacuous: its walks reach ``sealed`` (with pledges,
     recusals, elections and deemed agreements on the way)."""
-    ends = [_walk(random.Random(seed)).state for seed in range(30)]
+    ends = [_walk(random.Random(seed), **extra).state for seed in range(30)]
     assert State.SEALED in ends
 
 
@@ -507,8 +554,9 @@ def test_the_random_walks_do_reach_the_seal() -> None:
 def test_a_rereview_reopens_scoring_for_the_named_seats_only() -> None:
     s = reporting()
     s, _ = run(s, m.SignReport(0), m.SignReport(1), now=1100)
-    with pytest.raises(InvalidInput, match="only the scoring stage"):
-        m.apply(s, m.RequestReReview(Stage.QUALIFICATION, (2,), "资格判断有误"), 1100)
+    with pytest.raises(InvalidInput, match="no technical stage; its stages: qualification,"
+                       " scoring"):
+        m.apply(s, m.RequestReReview(Stage.TECHNICAL, (2,), "技术分有误"), 1100)
     s, ev = run(s, m.RequestReReview(Stage.SCORING, (2,), "2号评委技术分合计有误"), now=1100)
     assert ev == [m.Event("rereview.requested", {"stage": "scoring", "seats": [2],
                                                  "reason": "2号评委技术分合计有误"})]
@@ -566,6 +614,10 @@ def _every_state() -> list[Session]:
     qual = replace(scoring, stage=Stage.QUALIFICATION, rereview=None)
     sealed, _ = run(rep, *[m.SignReport(i) for i in range(5)], m.Seal())
     out = [d, drawing, ready, checking, electing, qual, scoring, rep, sealed]
+    split = draft(**SPLIT)
+    out += [replace(qual, stage=x, stages="split", anonymous=True, code_salt="ab" * 16,
+                    criteria=split.criteria, qualified=BIDS)
+            for x in (Stage.COMPLIANCE, Stage.TECHNICAL, Stage.COMMERCIAL)]
     out += [run(x, m.Pause("断网"))[0] for x in (ready, electing, scoring, rep)]
     out += [run(d, m.Abort("撤回"))[0]]
     # Faults by rule: a link lost, paused for it, re-formed, suspended.

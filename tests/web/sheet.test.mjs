@@ -66,3 +66,35 @@ test("lowest evaluated price: responsiveness and an adjustment in yuan, exact fe
   assert.deepEqual(sheet.bids.B2, { responsive: false, adjustment_fen: 0 });
   assert.deepEqual(errors.map((e) => [e.field, e.label]), [["bids/B3/adjustment_fen", "B3 价格调整"]]);
 });
+
+// docs/scoring.md "Stages": compliance with a reason per fail, split parts, 暗标 codes.
+const staged = {
+  ...session,
+  stages: "split",
+  qualified: ["B1", "B3"],
+  rejections: [{ bid_id: "B2", stage: "qualification", reasons: [["Q1", "营业执照过期"]] }],
+  criteria: [...session.criteria, { id: "K1", name: "投标有效期", category: "compliance", max_points: "0" }],
+};
+
+test("a fail without its reason is refused by field; with it the sheet carries reasons", () => {
+  const bad = buildSheet(staged, "compliance", { B1: { K1: true }, B3: { K1: false } });
+  assert.deepEqual(bad.errors.map((e) => [e.field, e.label, e.message]),
+    [["reasons/B3/K1", "B3 投标有效期的不通过理由", "不通过时须填写理由"]]);
+  // Compliance reviews the bids qualification left in (B2 was rejected there).
+  const ok = buildSheet(staged, "compliance", { B1: { K1: true }, B3: { K1: false, "K1#reason": " 不足90天 " } });
+  assert.deepEqual(ok.errors, []);
+  assert.deepEqual(ok.sheet, { stage: "compliance", bids: { B1: { K1: true }, B3: { K1: false } },
+    reasons: { B3: { K1: "不足90天" } } });
+  assert.deepEqual(valuesFromSheet(ok.sheet).B3, { K1: false, "K1#reason": "不足90天" });
+  // All passes: no reasons key (the bytes a sheet of passes always had).
+  assert.deepEqual(Object.keys(buildSheet(staged, "compliance", {}).sheet), ["stage", "bids"]);
+});
+
+test("split stages score their own part; 暗标 sheets are keyed by code", () => {
+  const tech = buildSheet(staged, "technical", { B1: { T1: "30" }, B3: { T1: "31" } });
+  assert.deepEqual(tech, { sheet: { stage: "technical", bids: { B1: { T1: "30" }, B3: { T1: "31" } } }, errors: [] });
+  const anon = { ...staged, anonymised: true, bids: [{ code: "A01" }, { code: "A02" }, { code: "A03" }], qualified: ["A01", "A03"] };
+  const coded = buildSheet(anon, "technical", { A01: { T1: "30" }, A03: { T1: "35.5" } });
+  assert.deepEqual(coded.sheet.bids, { A01: { T1: "30" }, A03: { T1: "35.5" } });
+  assert.deepEqual(runningTotals(anon, "technical", { A01: { T1: "30" } }).A01, { total: "30", filled: 1, of: 1, max: "40" });
+});

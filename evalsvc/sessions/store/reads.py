@@ -147,20 +147,24 @@ def sessions_in_state(conn: Connection, state: str) -> list[Session]:
 def latest_sheets(
     conn: Connection, session_id: str, stage: str, *, void: Iterable[tuple[int, str]] = ()
 ) -> list[Sheet]:
-    """The latest version of each seat's sheet for ``stage`` — none for a seat whose
+    """The latest version of each seat's sheet for ``stage``; for ``scoring``, of each
+    scoring stage the session has (``scoring``, or ``technical`` and ``commercial``:
+    what :func:`evalsvc.sessions.scoring.aggregate` reads) — none for a seat whose
     latest sheet is one of ``void`` ((seat, expert id): a member who left the
     committee; the next member's sheet is a later version of the seat)."""
+    stages = ["scoring", "technical", "commercial"] if stage == "scoring" else [stage]
     latest = (
-        sa.select(_SH.c.seat, sa.func.max(_SH.c.version).label("v"))
-        .where(_SH.c.session_id == session_id, _SH.c.stage == stage)
-        .group_by(_SH.c.seat)
+        sa.select(_SH.c.seat, _SH.c.stage, sa.func.max(_SH.c.version).label("v"))
+        .where(_SH.c.session_id == session_id, _SH.c.stage.in_(stages))
+        .group_by(_SH.c.seat, _SH.c.stage)
         .subquery()
     )
     rows = conn.execute(
         sa.select(_SH.c.seat, _SH.c.doc, _SH.c.expert_id)
-        .join(latest, sa.and_(_SH.c.seat == latest.c.seat, _SH.c.version == latest.c.v))
-        .where(_SH.c.session_id == session_id, _SH.c.stage == stage)
-        .order_by(_SH.c.seat)
+        .join(latest, sa.and_(_SH.c.seat == latest.c.seat, _SH.c.stage == latest.c.stage,
+                              _SH.c.version == latest.c.v))
+        .where(_SH.c.session_id == session_id, _SH.c.stage.in_(stages))
+        .order_by(_SH.c.seat, _SH.c.stage)
     ).all()
     gone = set(void)
     return [sheet_from_doc(r[0], json.loads(r[1])) for r in rows

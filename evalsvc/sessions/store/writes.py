@@ -109,8 +109,11 @@ def execute(
     if needs.sheets is not None:
         # The sheets of members who left a re-formed committee are void (docs/scoring.md
         # "Faults by rule"): a lock counts only the members now seated.
-        sheets = tuple(latest_sheets(conn, t.session_id, needs.sheets.value,
-                                     void=s.voided if s is not None else ()))
+        void = s.voided if s is not None else ()
+        sheets = tuple(latest_sheets(conn, t.session_id, needs.sheets.value, void=void))
+        if needs.sheets.value == "commercial":
+            # Locking the commercial stage aggregates both parts (split stages).
+            sheets += tuple(latest_sheets(conn, t.session_id, "technical", void=void))
         openings = tuple(sheet_openings(conn, t.session_id, needs.sheets.value))
     extras = {}
     for name in needs.extras:
