@@ -544,7 +544,7 @@ def test_with_split_stages_no_path_seals_without_every_stage_locked(
 def test_the_random_walks_do_reach_the_seal(extra: dict[str, object]) -> None:
     """The property above is not vacuous: its walks reach ``sealed`` (with pledges,
     recusals, elections and deemed agreements on the way)."""
-    ends = [_walk(random.Random(seed), **extra).state for seed in range(30)]
+    ends = [_walk(random.Random(seed), **extra).state for seed in range(120)]
     assert State.SEALED in ends
 
 
