@@ -19,7 +19,13 @@ from evalsvc.audit.log import (
     list_checkpoints,
 )
 from evalsvc.audit.note import TlogProof, format_tlog_proof
-from evalsvc.audit.rederive import Disclosed, LoggedEvent, parse_entries, write_disclosed
+from evalsvc.audit.rederive import (
+    Disclosed,
+    LoggedEvent,
+    logged_handovers_only,
+    parse_entries,
+    write_disclosed,
+)
 from evalsvc.audit.tables import audit_leaf, audit_node
 from evalsvc.canonical import canonical_bytes
 from evalsvc.errors import NotFound
@@ -177,7 +183,7 @@ def disclosed_of(
         )
         certs = {str(r[0]): str(r[1]) for r in rows}
     return Disclosed(
-        session=session_to_doc(s),
+        session=session_to_doc(logged_handovers_only(events, s)),
         report=report,
         sheets=sheets,
         draws=draws,

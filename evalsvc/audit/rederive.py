@@ -460,7 +460,72 @@ def _session(events: Sequence[LoggedEvent], d: Disclosed) -> Session:
     if list(s.signed) != standing:
         raise _Fail(f"session.json 记录签署席位 {list(s.signed)}, 日志为 {standing} / the seats"
                     " that signed differ from the log")
+    if unlogged_handovers(events, s):
+        raise _Fail("session.json 的交接记录不在日志中 / the handovers in session.json are not"
+                    " the logged handover events")
+    incidents = [[e.payload.get(k) for k in ("venue_id", "category", "text", "occurred_at")]
+                 for e in events if e.action == "incident.recorded"]
+    if not _same(incidents, [[x.venue_id, x.category, x.text, x.occurred_at]
+                             for x in s.incidents]):
+        raise _Fail("session.json 的现场监督记录与日志不符 / the incidents in session.json"
+                    " differ from the logged incident.recorded events")
     return s
+
+
+def unlogged_handovers(events: Sequence[LoggedEvent], s: Session) -> list[str]:
+    """The venues whose handover in ``s`` says more than the log does. (A handover
+    recorded after the log's last checkpoint is not in the bundle yet: the export
+    leaves it out of session.json, see :func:`logged_handovers_only`.)"""
+    logged = _handovers_logged(events)
+    bad = []
+    for h in s.handovers:
+        if h.recorded_at is None and not h.overdue:
+            continue
+        items, recorded, acknowledged, overdue = logged.get(h.venue_id, ([], False, False, False))
+        if ((h.recorded_at is not None and (not recorded or list(h.items) != items))
+                or (h.acknowledged_at is not None and not acknowledged)
+                or (h.overdue and not overdue)):
+            bad.append(h.venue_id)
+    return bad
+
+
+def logged_handovers_only(events: Sequence[LoggedEvent], s: Session) -> Session:
+    """``s`` with each handover cut back to what ``events`` record (the export's
+    session.json: nothing in it that the bundle's log does not prove)."""
+    logged = _handovers_logged(events)
+    kept = []
+    for h in s.handovers:
+        items, recorded, acknowledged, overdue = logged.get(h.venue_id, ([], False, False, False))
+        if recorded or overdue:
+            kept.append(replace(h, recorded_at=h.recorded_at if recorded else None,
+                                items=tuple(items) if recorded else (),
+                                acknowledged_at=h.acknowledged_at if acknowledged else None,
+                                overdue=overdue))
+    return replace(s, handovers=tuple(kept))
+
+
+def _handovers_logged(
+    events: Sequence[LoggedEvent],
+) -> dict[str, tuple[list[Any], bool, bool, bool]]:
+    """Each secondary venue's handover as the log tells it: (items, recorded,
+    acknowledged, flagged overdue)."""
+    out: dict[str, tuple[list[Any], bool, bool, bool]] = {}
+    for e in events:
+        pl = e.payload
+        if e.action == "handover.recorded":
+            v = str(pl.get("venue_id"))
+            _, _, ack, late = out.get(v, ([], False, False, False))
+            out[v] = (list(pl.get("items") or ()), True, ack, late)
+        elif e.action == "handover.acknowledged":
+            v = str(pl.get("venue_id"))
+            items, rec, _, late = out.get(v, ([], False, False, False))
+            out[v] = (items, rec, True, late)
+        elif e.action == "handover.overdue":
+            for x in pl.get("venues") or ():
+                v = str(x.get("venue_id"))
+                items, rec, ack, _ = out.get(v, ([], False, False, False))
+                out[v] = (items, rec, ack, True)
+    return out
 
 
 def _check_result(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
