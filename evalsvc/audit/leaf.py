@@ -1,16 +1,65 @@
-"""An event's audit-log leaf: the bytes the Merkle tree commits to. Pure.
+"""An event's audit-log entry and leaf: what the Merkle tree commits to. Pure.
 
-The leaf is the RFC 8785 canonical JSON of who did what, when, in which session and at
-which sequence number (docs/audit.md "Leaves"); leaf index = seq − 1.
+Format 2 (docs/audit.md "Leaves"), in the manner of SD-JWT (RFC 9901 §4.2): every field
+of an event that a role may not see — its ``actor`` and each top-level ``payload`` key —
+is a *disclosure* ``[salt, name, value]``, and the leaf commits only to the digest of
+each disclosure, ``SHA-256(salt ‖ RFC 8785 bytes of [name, value])``, sorted, beside the
+non-secret envelope (session, seq, action, venue, time)::
+
+    leaf  = RFC 8785 {"v": 2, "session", "seq", "action", "venue", "time_ms",
+                      "digests": [hex, … sorted]}
+    entry = RFC 8785 {"v": 2, "session", "seq", "action", "venue", "time_ms",
+                      "disclosed": [[salt, name, value], … sorted by name],
+                      "hidden": [hex, … sorted]}
+
+The *entry* is what is stored and exported; the *leaf* is what is hashed into the tree
+(RFC 6962 ``SHA-256(0x00 ‖ leaf)``); :func:`leaf_of_entry` recomputes one from the other.
+The log's own entry discloses every field; a venue's view of it (:func:`redacted_entry`)
+discloses the fields it may see and leaves the others as their digests. A salt is 16
+bytes of CSPRNG output (base64url, unpadded), unique per field: the digest of a hidden
+field is then independent of its value, however small the value's space.
+
+Format 1 (before): the leaf was the canonical JSON of the event itself; such entries
+(they carry ``payload``) are still read and verified as they were.
 """
 
 from __future__ import annotations
 
-__all__ = ["event_leaf"]
+__all__ = [
+    "Disclosed",
+    "event_leaf",
+    "field_digest",
+    "leaf_of_entry",
+    "open_entry",
+    "redacted_entry",
+    "seal_event",
+]
 
+import base64
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from evalsvc.canonical import canonical_bytes
+from evalsvc.errors import InvalidInput
+
+_ENVELOPE = ("session", "seq", "action", "venue", "time_ms")
+_PAYLOAD = "payload."
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def field_digest(salt: bytes, name: str, value: Any) -> str:
+    """The digest a leaf commits to for one field: SHA-256(salt ‖ JCS([name, value])), hex."""
+    return hashlib.sha256(salt + canonical_bytes([name, value])).hexdigest()
 
 
 def event_leaf(
@@ -23,7 +72,8 @@ def event_leaf(
     payload: dict[str, Any],
     time_ms: int,
 ) -> bytes:
-    """The leaf bytes of one recorded event."""
+    """The format-1 leaf bytes of one event (the canonical event itself): kept to read
+    logs written before format 2 and for tests of them."""
     return canonical_bytes(
         {
             "session": session_id,
@@ -35,3 +85,137 @@ def event_leaf(
             "time_ms": time_ms,
         }
     )
+
+
+def _leaf(envelope: Mapping[str, Any], digests: list[str]) -> bytes:
+    return canonical_bytes({"v": 2, **envelope, "digests": sorted(digests)})
+
+
+def seal_event(
+    *,
+    session_id: str,
+    seq: int,
+    venue: str | None,
+    actor: str,
+    action: str,
+    payload: Mapping[str, Any],
+    time_ms: int,
+    salt: Callable[[], bytes],
+) -> tuple[bytes, bytes]:
+    """(entry, leaf) of one recorded event, each field salted with a fresh ``salt()``."""
+    envelope = {"session": session_id, "seq": seq, "action": action, "venue": venue,
+                "time_ms": time_ms}
+    disclosed: list[list[Any]] = []
+    digests: list[str] = []
+    for name, value in (("actor", actor), *((_PAYLOAD + k, v) for k, v in payload.items())):
+        s = salt()
+        # One SHA-256 per field; the field's canonical bytes are its only other cost.
+        digests.append(field_digest(s, name, value))
+        disclosed.append([_b64(s), name, value])
+    disclosed.sort(key=lambda d: str(d[1]))
+    entry = canonical_bytes({"v": 2, **envelope, "disclosed": disclosed, "hidden": []})
+    return entry, _leaf(envelope, digests)
+
+
+@dataclass(frozen=True)
+class Disclosed:
+    """An entry opened: the envelope, the fields it discloses and how many it hides."""
+
+    session: str
+    seq: int
+    action: str
+    venue: str | None
+    time_ms: int
+    actor: str | None  # None: not disclosed
+    payload: dict[str, Any]  # the disclosed payload fields only
+    hidden: tuple[str, ...]  # the digests of the fields not disclosed
+    leaf: bytes
+
+    def to_event(self) -> dict[str, Any]:
+        """The event as the entry shows it (format-1 shape; hidden fields absent)."""
+        return {"session": self.session, "seq": self.seq, "action": self.action,
+                "venue": self.venue, "actor": self.actor, "payload": self.payload,
+                "time_ms": self.time_ms}
+
+
+def open_entry(raw: bytes) -> Disclosed:
+    """Parse an entry (format 1 or 2) and recompute its leaf; raises ``InvalidInput``
+    naming what is malformed."""
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"audit entry is not JSON: {exc}", field="entry") from exc
+    if not isinstance(doc, dict):
+        raise InvalidInput("audit entry must be a JSON object", field="entry")
+    try:
+        envelope = {k: doc[k] for k in _ENVELOPE}
+    except KeyError as exc:
+        raise InvalidInput(f"audit entry has no {exc.args[0]!r}", field="entry") from exc
+    if doc.get("v") != 2:
+        if not isinstance(doc.get("payload"), dict):
+            raise InvalidInput("format-1 audit entry has no payload object", field="entry")
+        return Disclosed(str(doc["session"]), int(doc["seq"]), str(doc["action"]),
+                         doc["venue"], int(doc["time_ms"]), doc.get("actor"), doc["payload"],
+                         (), bytes(raw))
+    disclosed, hidden = doc.get("disclosed"), doc.get("hidden")
+    if not isinstance(disclosed, list) or not isinstance(hidden, list):
+        raise InvalidInput("audit entry needs 'disclosed' and 'hidden' lists", field="entry")
+    digests = [str(h) for h in hidden]
+    actor: str | None = None
+    payload: dict[str, Any] = {}
+    for d in disclosed:
+        if not (isinstance(d, list) and len(d) == 3 and isinstance(d[0], str)
+                and isinstance(d[1], str)):
+            raise InvalidInput(f"a disclosure must be [salt, name, value], got {d!r:.80}",
+                               field="entry")
+        salt = _unb64(d[0])
+        if len(salt) < 16:
+            raise InvalidInput(f"the salt of {d[1]} has {len(salt)} bytes, expected >= 16",
+                               field="entry")
+        digests.append(field_digest(salt, d[1], d[2]))
+        if d[1] == "actor":
+            actor = str(d[2])
+        elif d[1].startswith(_PAYLOAD):
+            payload[d[1][len(_PAYLOAD):]] = d[2]
+        else:
+            raise InvalidInput(f"unknown disclosed field {d[1]!r}", field="entry")
+    if len(set(digests)) != len(digests):
+        raise InvalidInput("audit entry lists one digest twice", field="entry")
+    return Disclosed(str(envelope["session"]), int(envelope["seq"]), str(envelope["action"]),
+                     envelope["venue"], int(envelope["time_ms"]), actor, payload,
+                     tuple(sorted(str(h) for h in hidden)), _leaf(envelope, digests))
+
+
+def leaf_of_entry(raw: bytes) -> bytes:
+    """The leaf bytes an entry commits to (format 1: the entry itself). An entry that
+    does not parse stands for itself, so it fails the root check it belongs to."""
+    try:
+        return open_entry(raw).leaf
+    except (InvalidInput, ValueError, TypeError, KeyError):
+        return bytes(raw)
+
+
+def redacted_entry(raw: bytes, shown: Mapping[str, Any]) -> bytes:
+    """The entry as a role sees it, given the event document the role is shown
+    (``access.redact_event``'s output: ``actor``, ``payload``): a field is disclosed only
+    when the role is shown exactly its value; every other field is left as its digest.
+    A format-1 entry cannot be redacted: ``InvalidInput``."""
+    doc = json.loads(raw)
+    if doc.get("v") != 2:
+        raise InvalidInput("a format-1 audit entry cannot be redacted", field="entry")
+    shown_payload = shown.get("payload") or {}
+    keep: list[list[Any]] = []
+    hidden: list[str] = list(doc["hidden"])
+    for salt, name, value in doc["disclosed"]:
+        if name == "actor":
+            ok = shown.get("actor") == value
+        else:
+            key = name[len(_PAYLOAD):]
+            ok = key in shown_payload and canonical_bytes(shown_payload[key]) == canonical_bytes(
+                value)
+        if ok:
+            keep.append([salt, name, value])
+        else:
+            hidden.append(field_digest(_unb64(salt), name, value))
+    return canonical_bytes({**{k: doc[k] for k in _ENVELOPE}, "v": 2, "disclosed": keep,
+                            "hidden": sorted(hidden)})

@@ -18,7 +18,6 @@ import datetime as _dt
 import hashlib
 import hmac
 import json
-import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -31,6 +30,7 @@ from evalsvc.db import Database
 from evalsvc.errors import Conflict, Forbidden, InvalidInput
 from evalsvc.report.access import require_report_reader
 from evalsvc.report.document import report_document, report_sha256
+from evalsvc.salts import SaltSource
 from evalsvc.sessions import machine as m
 from evalsvc.sessions import schemas, store
 from evalsvc.sessions.access import (
@@ -112,31 +112,6 @@ SheetSignatures = Callable[
 DocumentSignatures = Callable[
     [Principal, Any, Any, Any], Awaitable[tuple[bytes, dict[str, Any]] | None]
 ]
-
-
-class SaltSource:
-    """Fresh 32-byte salts for sheet commitments from the OS CSPRNG, read
-    ``batch`` salts at a time.
-
-    ``secrets.token_bytes`` per sheet was one getrandom(2) per submission — 25 µs on
-    this machine's VM, 8 % of a submission's event-loop CPU in bench/api.py. Every salt
-    is still fresh CSPRNG output, handed out once and never reused; the only change is
-    that the next few are already in this process's memory, where the salts of
-    submitted sheets live anyway."""
-
-    def __init__(self, size: int = 32, batch: int = 256) -> None:
-        self.size = size
-        self.batch = batch
-        self._buf = b""
-        self._at = 0
-
-    def __call__(self) -> bytes:
-        if self._at + self.size > len(self._buf):
-            self._buf = secrets.token_bytes(self.size * self.batch)
-            self._at = 0
-        salt = self._buf[self._at : self._at + self.size]
-        self._at += self.size
-        return salt
 
 
 # What a recusal does to the draw (evalsvc.experts, registered by create_app): given the

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from conftest import Harness, scoring_sheet
 
+from evalsvc.audit.leaf import leaf_of_entry
 from evalsvc.audit.merkle import leaf_hash, verify_consistency
 from evalsvc.audit.note import open_note, parse_checkpoint, verify_tlog_proof
 
@@ -38,7 +39,10 @@ async def test_every_event_is_a_leaf_and_milestones_are_checkpointed(api: Harnes
         assert status == 200
         doc = json.loads(entry["entry"])
         assert (doc["session"], doc["seq"], doc["action"]) == (sid, e["seq"], e["type"])
-        data = base64.b64decode(entry["entry_base64"])
+        data = base64.b64decode(entry["leaf_base64"])
+        # The leaf commits to the entry's salted field digests (docs/audit.md "Leaves").
+        assert data == leaf_of_entry(base64.b64decode(entry["entry_base64"]))
+        assert doc["v"] == 2 and [n for _, n, _ in doc["disclosed"]][:1] == ["actor"]
         verify_tlog_proof(entry["tlog_proof"], data=data, log_vkey=vkey, witness_vkeys=[], quorum=0)
 
 

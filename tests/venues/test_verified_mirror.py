@@ -1,0 +1,103 @@
+"""A venue mirror keeps only what it checked against the signed, cosigned log; a primary
+that then shows it another history (a split view) is caught, the evidence kept, and the
+mirror's own bundle still verifies (docs/audit.md "Venue views")."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from conftest import Harness, make_settings
+from drawn_session import drawn
+
+from evalsvc.app import create_app
+from evalsvc.audit.bundle import Policy, format_policy
+from evalsvc.audit.note import Checkpoint, cosignature_vkey, generate_key
+from evalsvc.audit.note import sign_checkpoint as sign_note
+from evalsvc.audit.rederive import verify_sealed
+from evalsvc.audit.service import log_keys
+from evalsvc.keys import load_or_create_secret
+from evalsvc.venues.agent import Agent, WitnessConfig
+from evalsvc.venues.export import export_mirror
+from evalsvc.venues.mirror import Mirror
+
+VENUE = "js-suzhou"
+
+
+async def test_the_mirror_verifies_catches_a_fork_and_exports_a_bundle_that_verifies(
+    aiohttp_client: Any, tmp_path: Path, db_url: str
+) -> None:
+    skey, vkey = generate_key(f"venue.{VENUE}")
+    settings = make_settings(tmp_path, db_url, witness_keys={VENUE: vkey},
+                             witness_retry_seconds=1)
+    client = await aiohttp_client(create_app(settings))
+    api = Harness(client, settings)
+    sid, milestone = await drawn(api)
+    _, key = await api.call("GET", f"/api/sessions/{sid}/audit/key", api.sup)
+    mirror = Mirror(tmp_path / "venue" / f"{VENUE}.db")
+    agent = Agent(
+        primary=str(client.make_url("")).rstrip("/"), venue=VENUE, token=api.op(VENUE),
+        mirror=mirror, witness=WitnessConfig(skey=skey, logs={key["origin"]: [key["log_vkey"]]}),
+        discover_s=0.2, verify_s=3600,  # the test drives verification itself
+    )
+    task = asyncio.create_task(agent.run())
+    try:
+        for _ in range(200):  # the venue cosigns the draw's milestone
+            st = mirror.witness_state(key["origin"])
+            if st and st[0] >= milestone and sid in agent.synced and agent.synced[sid].is_set():
+                break
+            await asyncio.sleep(0.05)
+        assert await agent.verify_once(sid) == f"verified {milestone}"
+        status = mirror.audit_status(sid)
+        assert status.verified == milestone and status.split is None
+        # The operator's view hides the draw's inputs: they stay digests in the mirror.
+        entries = mirror.verified_entries(sid)
+        assert any(json.loads(e)["hidden"] for e in entries)
+
+        # The venue's own bundle verifies with the supervisor's keys: this venue's
+        # witness key, quorum 1.
+        out = tmp_path / "venue-bundle"
+        meta = export_mirror(mirror, sid, out, venue=VENUE)
+        assert meta["entries"] == milestone and meta["undisclosed_fields"] > 0
+        policy = format_policy(Policy(key["origin"], key["log_vkey"],
+                                      (cosignature_vkey(vkey),), 1))
+        report = verify_sealed(out, trusted_policy=policy)
+        assert report.ok, report.text()
+        assert "fields not disclosed" in report.checks["disclosure"].detail
+        # An entry edited in the venue's bundle fails the log check.
+        lines = (out / "entries").read_bytes().split(b"\n")
+        lines[1] = lines[1].replace(b'"time_ms":', b'"time_ms":1', 1)
+        (out / "entries").write_bytes(b"\n".join(lines))
+        assert not verify_sealed(out, trusted_policy=policy).checks["log"].ok
+
+        # The primary now shows another history at the size its witness cosigned: a
+        # checkpoint signed by the log key, same size, another root.
+        master = load_or_create_secret(Path(settings.resolve(settings.audit.key_file)))
+        log_skey, _ = log_keys(master, key["origin"])
+        forged = sign_note(Checkpoint(key["origin"], milestone, bytes(32), ()), log_skey)
+        # ... served to this venue only (the primary's answers to it are rewritten).
+        real = agent._get_view
+
+        async def forked_view(session_id: str, start: int, size: int | None) -> dict[str, Any]:
+            return {**await real(session_id, start, size), "checkpoint": forged}
+
+        agent._get_view = forked_view  # type: ignore[method-assign]
+        # Make the venue look at that size again (as a venue that lost its copy would).
+        mirror._db.execute("DELETE FROM audit_entry WHERE session_id = ?", (sid,))
+        outcome = await agent.verify_once(sid)
+        assert outcome.startswith("split: two checkpoints of size"), outcome
+        status = mirror.audit_status(sid)
+        assert status.split is not None and status.split[0] == "fork"
+        evidence = Path(status.split[2])
+        assert os.stat(evidence).st_mode & 0o777 == 0o600
+        doc = json.loads(evidence.read_text("utf-8"))
+        assert doc["evidence"]["served"] == forged and doc["evidence"]["trusted"]
+        # It stops accepting from that primary.
+        assert sid in agent.splits
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        mirror.close()
