@@ -106,6 +106,8 @@ def register(sub: Any) -> None:
         "trusted too (default: only what this venue cosigned)",
     )
     p.add_argument("--quorum", type=int, default=1, help="cosignatures of --trusted-witness")
+    p.add_argument("--verify", type=float, default=1.0, metavar="SECONDS",
+                   help="seconds between checks of the mirror against the signed log")
     p.set_defaults(func=cmd_venue)
     vs = p.add_subparsers(dest="venue_cmd")
     e = vs.add_parser("export", help="write a bundle of what the mirror verified "
@@ -258,6 +260,7 @@ def cmd_venue(args: argparse.Namespace) -> int:
         discover_s=args.discover,
         trusted_witnesses=args.trusted_witness,
         quorum=args.quorum,
+        verify_s=args.verify,
     )
 
     async def main() -> None:
