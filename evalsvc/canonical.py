@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "canonical_bytes",
     "canonical_sha256",
+    "canonical_texts",
     "response_json",
     "storage_json",
     "storage_sha256",
@@ -103,6 +104,16 @@ def canonical_bytes(value: Any) -> bytes:
         except UnicodeEncodeError:
             pass  # a lone surrogate: let rfc8785 say what is wrong
     return bytes(rfc8785.dumps(plain))
+
+
+def canonical_texts(values: Sequence[Any]) -> list[str]:
+    """The RFC 8785 text of each of ``values`` (one walk over all of them; the fast path
+    of :func:`canonical_bytes` when they are plain). Encode the result as UTF-8: a lone
+    surrogate raises ``UnicodeEncodeError`` there."""
+    plain, simple = _walk_sequence(values)
+    if simple:
+        return [_CANONICAL.encode(v) for v in plain]
+    return [canonical_bytes(v).decode("utf-8") for v in plain]
 
 
 def canonical_sha256(value: Any) -> str:

@@ -16,7 +16,7 @@ The *entry* is what is stored and exported; the *leaf* is what is hashed into th
 (RFC 6962 ``SHA-256(0x00 ‖ leaf)``); :func:`leaf_of_entry` recomputes one from the other.
 The log's own entry discloses every field; a venue's view of it (:func:`redacted_entry`)
 discloses the fields it may see and leaves the others as their digests. A salt is 16
-bytes of CSPRNG output (base64url, unpadded), unique per field: the digest of a hidden
+bytes of CSPRNG output (hex), unique per field: the digest of a hidden
 field is then independent of its value, however small the value's space.
 
 Format 1 (before): the leaf was the canonical JSON of the event itself; such entries
@@ -35,26 +35,31 @@ __all__ = [
     "seal_event",
 ]
 
-import base64
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from evalsvc.canonical import canonical_bytes
+from evalsvc.canonical import canonical_bytes, canonical_texts
 from evalsvc.errors import InvalidInput
 
 _ENVELOPE = ("session", "seq", "action", "venue", "time_ms")
 _PAYLOAD = "payload."
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+def _unhex(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError as exc:
+        raise InvalidInput(f"a salt must be hex, got {text[:40]!r}", field="entry") from exc
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+@functools.lru_cache(maxsize=1024)
+def _name_text(name: str) -> str:
+    # Field names are the payload keys of a few dozen event types: serialise each once.
+    return canonical_bytes(name).decode("utf-8")
 
 
 def field_digest(salt: bytes, name: str, value: Any) -> str:
@@ -102,19 +107,39 @@ def seal_event(
     time_ms: int,
     salt: Callable[[], bytes],
 ) -> tuple[bytes, bytes]:
-    """(entry, leaf) of one recorded event, each field salted with a fresh ``salt()``."""
-    envelope = {"session": session_id, "seq": seq, "action": action, "venue": venue,
-                "time_ms": time_ms}
-    disclosed: list[list[Any]] = []
-    digests: list[str] = []
-    for name, value in (("actor", actor), *((_PAYLOAD + k, v) for k, v in payload.items())):
-        s = salt()
-        # One SHA-256 per field; the field's canonical bytes are its only other cost.
-        digests.append(field_digest(s, name, value))
-        disclosed.append([_b64(s), name, value])
-    disclosed.sort(key=lambda d: str(d[1]))
-    entry = canonical_bytes({"v": 2, **envelope, "disclosed": disclosed, "hidden": []})
-    return entry, _leaf(envelope, digests)
+    """(entry, leaf) of one recorded event, each field salted with a fresh ``salt()``.
+
+    On the path of every event: each value is serialised once (RFC 8785) and the entry
+    and the leaf are assembled from those texts, keys in RFC 8785 order — what
+    ``canonical_bytes`` of the documents in the module docstring gives
+    (tests/audit/test_leaf.py checks they agree)."""
+    names = ["actor", *(_PAYLOAD + k for k in payload)]
+    try:
+        texts = canonical_texts([actor, *payload.values(), action, session_id, venue])
+        n = len(names)
+        values, tail = texts[:n], texts[n:]
+        fields = sorted(zip(names, [_name_text(x) for x in names], values, strict=True))
+        disclosed: list[str] = []
+        digests: list[str] = []
+        for _, name_text, value_text in fields:
+            s = salt()
+            body = name_text + "," + value_text + "]"
+            # One SHA-256 per field: SHA-256(salt ‖ JCS([name, value])).
+            digests.append(hashlib.sha256(s + ("[" + body).encode("utf-8")).hexdigest())
+            disclosed.append('["' + s.hex() + '",' + body)
+        digests.sort()
+        head = '{"action":' + tail[0]
+        rest = (',"seq":' + str(int(seq)) + ',"session":' + tail[1] + ',"time_ms":'
+                + str(int(time_ms)) + ',"v":2,"venue":' + tail[2] + "}")
+        entry = head + ',"disclosed":[' + ",".join(disclosed) + '],"hidden":[]' + rest
+        leaf = head + ',"digests":["' + '","'.join(digests) + '"]' + rest
+        if not digests:  # cannot happen (the actor is always a field); kept exact
+            leaf = head + ',"digests":[]' + rest
+        return entry.encode("utf-8"), leaf.encode("utf-8")
+    except UnicodeEncodeError:
+        pass  # a lone surrogate: canonical_bytes says what is wrong
+    canonical_bytes([actor, dict(payload)])
+    raise InvalidInput("event cannot be serialised as RFC 8785 JSON", field="payload")
 
 
 @dataclass(frozen=True)
@@ -168,8 +193,8 @@ def open_entry(raw: bytes) -> Disclosed:
                 and isinstance(d[1], str)):
             raise InvalidInput(f"a disclosure must be [salt, name, value], got {d!r:.80}",
                                field="entry")
-        salt = _unb64(d[0])
-        if len(salt) < 16:
+        salt = _unhex(d[0])
+        if len(salt) < 16:  # 128 bits: a hidden field's digest must not be guessable
             raise InvalidInput(f"the salt of {d[1]} has {len(salt)} bytes, expected >= 16",
                                field="entry")
         digests.append(field_digest(salt, d[1], d[2]))
@@ -216,6 +241,6 @@ def redacted_entry(raw: bytes, shown: Mapping[str, Any]) -> bytes:
         if ok:
             keep.append([salt, name, value])
         else:
-            hidden.append(field_digest(_unb64(salt), name, value))
+            hidden.append(field_digest(_unhex(salt), name, value))
     return canonical_bytes({**{k: doc[k] for k in _ENVELOPE}, "v": 2, "disclosed": keep,
                             "hidden": sorted(hidden)})

@@ -82,8 +82,15 @@ def test_entries_that_do_not_parse_are_refused_by_name() -> None:
         open_entry(b'{"v":2,"session":"s","action":"a","venue":null,"time_ms":1}')
     entry, _ = _seal({"a": 1})
     doc = json.loads(entry)
-    doc["disclosed"][0][0] = "c2hvcnQ"  # a 5-byte salt
+    doc["disclosed"][0][0] = "0011223344"  # a 5-byte salt
     with pytest.raises(InvalidInput, match="expected >= 16"):
+        open_entry(json.dumps(doc).encode())
+    doc["disclosed"][0][0] = "not hex"
+    with pytest.raises(InvalidInput, match="salt must be hex"):
+        open_entry(json.dumps(doc).encode())
+    doc["disclosed"][0][0] = "00" * 16
+    doc["disclosed"][0][1] = "signature"
+    with pytest.raises(InvalidInput, match="unknown disclosed field 'signature'"):
         open_entry(json.dumps(doc).encode())
 
 
@@ -92,3 +99,34 @@ def test_format_one_entries_are_their_own_leaf() -> None:
     assert leaf_of_entry(raw) == raw
     with pytest.raises(InvalidInput, match="format-1"):
         redacted_entry(raw, {"actor": "a", "payload": {}})
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {},
+        {"stage": "scoring", "sheets": [{"seat": 0, "sheet": {"b1": "8.50"}}]},
+        {"名称": "评标报告 \u2028 \"引号\" \\ \t", "n": -(2**53 - 1), "x": None, "ok": False},
+        {"deep": {"z": [1, {"b": 2, "a": [None, True]}], "a": ""}, "emoji": "\U0001f600"},
+    ],
+)
+@pytest.mark.parametrize("venue", [None, "js-suzhou"])
+def test_the_fast_serialisation_is_rfc_8785(payload: dict[str, object], venue: str | None) -> None:
+    from evalsvc.canonical import canonical_bytes
+
+    salts: list[bytes] = []
+
+    def salt() -> bytes:
+        salts.append(random.Random(len(salts)).randbytes(16))
+        return salts[-1]
+
+    entry, leaf = seal_event(session_id="s-ü", seq=3, venue=venue, actor="operator:张",
+                             action="x.y", payload=payload, time_ms=2**52, salt=salt)
+    doc = json.loads(entry)
+    assert canonical_bytes(doc) == entry
+    assert canonical_bytes(json.loads(leaf)) == leaf
+    assert open_entry(entry).leaf == leaf
+    assert open_entry(entry).payload == payload
+    names = sorted(["actor", *("payload." + k for k in payload)])
+    assert [n for _, n, _ in doc["disclosed"]] == names
+    assert len({s for s, _, _ in doc["disclosed"]}) == len(names) == len(salts)
