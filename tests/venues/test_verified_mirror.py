@@ -23,6 +23,7 @@ from evalsvc.keys import load_or_create_secret
 from evalsvc.venues.agent import Agent, WitnessConfig
 from evalsvc.venues.export import export_mirror
 from evalsvc.venues.mirror import Mirror
+from evalsvc.venues.readonly import create_readonly_app
 
 VENUE = "js-suzhou"
 
@@ -53,6 +54,22 @@ async def test_the_mirror_verifies_catches_a_fork_and_exports_a_bundle_that_veri
         assert await agent.verify_once(sid) == f"verified {milestone}"
         status = mirror.audit_status(sid)
         assert status.verified == milestone and status.split is None
+        # An event after the last cosigned checkpoint is held pending, and shown so by the
+        # venue's read-only HTTP; what was checked is shown verified.
+        assert (await api.command(sid, api.op(), "pause", reason="线路检查"))[0] == 200
+        for _ in range(200):
+            if mirror.cursor(sid).last_seq > milestone:
+                break
+            await asyncio.sleep(0.05)
+        assert await agent.verify_once(sid) == f"verified {milestone}"
+        ro = await aiohttp_client(create_readonly_app(agent, mirror.path))
+        page = await (await ro.get(f"/sessions/{sid}/events")).json()
+        assert page["verified_seq"] == milestone
+        flags = {e["seq"]: e["verified"] for e in page["events"]}
+        assert flags[milestone] is True and flags[milestone + 1] is False
+        listed = (await (await ro.get("/sessions")).json())["sessions"]
+        assert [(x["id"], x["verified_seq"], x["split_view"]) for x in listed] == [
+            (sid, milestone, None)]
         # The operator's view hides the draw's inputs: they stay digests in the mirror.
         entries = mirror.verified_entries(sid)
         assert any(json.loads(e)["hidden"] for e in entries)
@@ -95,8 +112,12 @@ async def test_the_mirror_verifies_catches_a_fork_and_exports_a_bundle_that_veri
         assert os.stat(evidence).st_mode & 0o777 == 0o600
         doc = json.loads(evidence.read_text("utf-8"))
         assert doc["evidence"]["served"] == forged and doc["evidence"]["trusted"]
-        # It stops accepting from that primary.
+        # It stops accepting from that primary, and says so to the venue's operators.
         assert sid in agent.splits
+        health = await (await ro.get("/healthz")).json()
+        assert "two checkpoints of size" in health["split_views"][sid]
+        listed = (await (await ro.get("/sessions")).json())["sessions"]
+        assert listed[0]["split_view"].startswith("fork: ")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
