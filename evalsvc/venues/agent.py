@@ -58,7 +58,7 @@ from evalsvc.errors import (
 from evalsvc.files import private_dir, write_private
 from evalsvc.venues.credentials import Credentials, PrimaryCheck, TokenCredentials, refusal
 from evalsvc.venues.mirror import Mirror
-from evalsvc.venues.verify import Split, ViewCheck, check_view, event_matches
+from evalsvc.venues.verify import Split, check_view, event_matches
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,7 @@ class Agent:
         self.quorum = quorum
         self.splits: dict[str, Split] = {}
         self.verifiers: dict[str, asyncio.Task[None]] = {}
+        self._compared: dict[str, int] = {}  # events compared with their entries, per session
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.rng = rng or random.Random()
@@ -433,17 +434,6 @@ class Agent:
         entries = [str(e).encode("utf-8") for e in view["entries"]]
         result = check_view(log_vkey=vkey, trusted_note=trusted, verified=hashes,
                             entries=entries, served_note=served)
-        if result.split is None and result.leaf_hashes:
-            for i, raw in enumerate(entries[: len(result.leaf_hashes)], start=len(hashes)):
-                ev = await asyncio.to_thread(self.mirror.event, session_id, i + 1)
-                if ev is not None and not event_matches(ev, raw):
-                    result = ViewCheck(split=Split(
-                        "event",
-                        f"event {i + 1} as streamed to this venue differs from its logged "
-                        "entry",
-                        {"trusted": trusted, "event": ev, "entry": raw.decode("utf-8")},
-                    ))
-                    break
         if result.split is not None:
             return "split: " + await self._split(session_id, result.split)
         if result.pending is not None:
@@ -459,7 +449,31 @@ class Agent:
                 entries=entries[: len(result.leaf_hashes)], hashes=list(result.leaf_hashes),
                 size=size, origin=origin, log_vkey=vkey, note=trusted,
             )
-        return f"verified {len(hashes) + len(result.leaf_hashes)}"
+        verified = len(hashes) + len(result.leaf_hashes)
+        mismatch = await asyncio.to_thread(self._compare_events, session_id, verified)
+        if mismatch is not None:
+            seq, ev, raw = mismatch
+            return "split: " + await self._split(session_id, Split(
+                "event",
+                f"event {seq} as streamed to this venue differs from its logged entry",
+                {"trusted": trusted, "event": ev, "entry": raw.decode("utf-8")},
+            ))
+        return f"verified {verified}"
+
+    def _compare_events(
+        self, session_id: str, verified: int
+    ) -> tuple[int, dict[str, Any], bytes] | None:
+        """Compare each streamed event not compared yet whose entry is verified (the
+        stream and the log arrive separately: either may be ahead)."""
+        upto = min(verified, self.mirror.cursor(session_id).last_seq)
+        start = self._compared.get(session_id, 0)
+        for seq in range(start + 1, upto + 1):
+            ev = self.mirror.event(session_id, seq)
+            raw = self.mirror.verified_entry(session_id, seq - 1)
+            if ev is not None and raw is not None and not event_matches(ev, raw):
+                return seq, ev, raw
+        self._compared[session_id] = max(start, upto)
+        return None
 
     def _log_vkey(self, session_id: str, origin: str, served: str) -> str:
         # The witness configuration names each log's key; otherwise the first key seen

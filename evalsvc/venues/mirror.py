@@ -122,6 +122,15 @@ class AuditMirror:
             ).fetchall()
         return [bytes(r[0]) for r in rows]
 
+    def verified_entry(self, session_id: str, index: int) -> bytes | None:
+        """One verified entry (leaf ``index`` = event seq − 1)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM audit_entry WHERE session_id = ? AND idx = ?",
+                (session_id, index),
+            ).fetchone()
+        return bytes(row[0]) if row else None
+
     def checkpoints(self, session_id: str) -> list[tuple[int, str, str, str]]:
         """(size, origin, log_vkey, note) of each checkpoint the entries re-derived."""
         with self._lock:

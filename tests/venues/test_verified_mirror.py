@@ -122,3 +122,53 @@ async def test_the_mirror_verifies_catches_a_fork_and_exports_a_bundle_that_veri
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         mirror.close()
+
+
+async def test_an_event_streamed_otherwise_than_logged_is_a_split_view(
+    aiohttp_client: Any, tmp_path: Path, db_url: str
+) -> None:
+    # The primary streams this venue one thing and logs another (here: the event the
+    # venue holds is changed after the fact, as a lying stream would have delivered it).
+    skey, vkey = generate_key(f"venue.{VENUE}")
+    settings = make_settings(tmp_path, db_url, witness_keys={VENUE: vkey},
+                             witness_retry_seconds=1)
+    client = await aiohttp_client(create_app(settings))
+    api = Harness(client, settings)
+    sid, milestone = await drawn(api)
+    _, key = await api.call("GET", f"/api/sessions/{sid}/audit/key", api.sup)
+    mirror = Mirror(tmp_path / "venue" / f"{VENUE}.db")
+    agent = Agent(
+        primary=str(client.make_url("")).rstrip("/"), venue=VENUE, token=api.op(VENUE),
+        mirror=mirror, witness=WitnessConfig(skey=skey, logs={key["origin"]: [key["log_vkey"]]}),
+        discover_s=0.2, verify_s=3600,
+    )
+    task = asyncio.create_task(agent.run())
+    try:
+        for _ in range(200):
+            st = mirror.witness_state(key["origin"])
+            if st and st[0] >= milestone and sid in agent.synced and agent.synced[sid].is_set():
+                break
+            await asyncio.sleep(0.05)
+        # This venue's own seat assignment: shown to it in full (expert id and name).
+        seq, ev = next(
+            (n, e) for n in range(1, milestone + 1)
+            if (e := mirror.event(sid, n)) is not None and e["event"] == "seat.assigned"
+            and e["payload"].get("venue_id") == VENUE and e["payload"].get("expert_name")
+        )
+        forged = {**ev["payload"], "expert_name": "另一位专家"}
+        mirror._db.execute("UPDATE event SET payload = ? WHERE session_id = ? AND seq = ?",
+                           (json.dumps(forged, ensure_ascii=False), sid, seq))
+        outcome = await agent.verify_once(sid)
+        assert outcome == (f"split: event {seq} as streamed to this venue differs from its "
+                           "logged entry"), outcome
+        status = mirror.audit_status(sid)
+        assert status.split is not None and status.split[0] == "event"
+        doc = json.loads(Path(status.split[2]).read_text("utf-8"))
+        assert doc["evidence"]["event"]["payload"]["expert_name"] == "另一位专家"
+        assert '"payload.expert_name"' in doc["evidence"]["entry"]
+        # Nothing is kept as verified past the split.
+        assert agent.follow(sid) is None and sid in agent.splits
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        mirror.close()
