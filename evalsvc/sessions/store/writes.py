@@ -90,6 +90,8 @@ class Wiring:
     docs: SessionDocs
     extras: Mapping[str, Extra] = field(default_factory=dict)
     milestone: Callable[[Connection, str, Sequence[StoredEvent]], None] | None = None
+    # The salts of the audit leaves' field digests (None: the process's CSPRNG source).
+    field_salt: Callable[[], bytes] | None = None
 
 
 def execute(
@@ -184,6 +186,7 @@ def write_change(
             nodes=nodes,
             rows=rows,
             pipelined=pipelined,
+            salt=w.field_salt,
         )
     if pipelined:
         return check
@@ -287,6 +290,7 @@ def send_record(
     nodes: dict[tuple[int, int], bytes] | None = None,
     rows: Sequence[Row] = (),
     pipelined: bool = False,
+    salt: Callable[[], bytes] | None = None,
 ) -> Callable[[], list[StoredEvent]]:
     """Send the write of a change now; the returned function checks it and returns the
     stored events — on PostgreSQL inside a pipeline (``pipelined``: on a cursor of its
@@ -302,7 +306,7 @@ def send_record(
     # (leaf index = seq - 1), so an event exists if and only if its leaf does.
     # The stored entry discloses every field with its salt; the tree commits to the
     # leaf over the fields' salted digests (audit/leaf.py, docs/audit.md "Leaves").
-    sealed = [e.seal(_FIELD_SALTS) for e in stored]
+    sealed = [e.seal(salt or _FIELD_SALTS) for e in stored]
     leaves = [entry for entry, _ in sealed]
     node_rows: list[tuple[int, int, bytes]] = []
     if stored:
