@@ -38,6 +38,7 @@ __all__ = [
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -92,10 +93,6 @@ def event_leaf(
     )
 
 
-def _leaf(envelope: Mapping[str, Any], digests: list[str]) -> bytes:
-    return canonical_bytes({"v": 2, **envelope, "digests": sorted(digests)})
-
-
 def seal_event(
     *,
     session_id: str,
@@ -132,9 +129,7 @@ def seal_event(
         rest = (',"seq":' + str(int(seq)) + ',"session":' + tail[1] + ',"time_ms":'
                 + str(int(time_ms)) + ',"v":2,"venue":' + tail[2] + "}")
         entry = head + ',"disclosed":[' + ",".join(disclosed) + '],"hidden":[]' + rest
-        leaf = head + ',"digests":["' + '","'.join(digests) + '"]' + rest
-        if not digests:  # cannot happen (the actor is always a field); kept exact
-            leaf = head + ',"digests":[]' + rest
+        leaf = head + ',"digests":[' + ",".join(f'"{d}"' for d in digests) + "]" + rest
         return entry.encode("utf-8"), leaf.encode("utf-8")
     except UnicodeEncodeError:
         pass  # a lone surrogate: canonical_bytes says what is wrong
@@ -163,29 +158,56 @@ class Disclosed:
                 "time_ms": self.time_ms}
 
 
-def open_entry(raw: bytes) -> Disclosed:
-    """Parse an entry (format 1 or 2) and recompute its leaf; raises ``InvalidInput``
-    naming what is malformed."""
+def _leaf_text(
+    action: str, seq: int, session: str, time_ms: int, venue: str | None, digests: list[str]
+) -> str:
+    """The leaf (RFC 8785, keys in order) from its parts; ``digests`` sorted, each 64 hex
+    digits (checked by the callers), so that joining them is their canonical form."""
+    action_t, session_t, venue_t = canonical_texts([action, session, venue])
+    return ('{"action":' + action_t + ',"digests":[' + ",".join(f'"{d}"' for d in digests)
+            + '],"seq":' + str(seq) + ',"session":' + session_t + ',"time_ms":' + str(time_ms)
+            + ',"v":2,"venue":' + venue_t + "}")
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def _int(doc: Mapping[str, Any], key: str) -> int:
+    v = doc[key]
+    if type(v) is not int or not 0 <= v <= 2**53 - 1:
+        raise InvalidInput(f"audit entry's {key} must be a safe non-negative integer",
+                           field="entry")
+    return v
+
+
+def open_entry(raw: bytes, *, leaf: bool = True) -> Disclosed:
+    """Parse an entry (format 1 or 2) and recompute its leaf (``leaf=False``: not, the
+    ``leaf`` attribute is then empty); raises ``InvalidInput`` naming what is malformed."""
     try:
         doc = json.loads(raw)
     except ValueError as exc:
         raise InvalidInput(f"audit entry is not JSON: {exc}", field="entry") from exc
     if not isinstance(doc, dict):
         raise InvalidInput("audit entry must be a JSON object", field="entry")
-    try:
-        envelope = {k: doc[k] for k in _ENVELOPE}
-    except KeyError as exc:
-        raise InvalidInput(f"audit entry has no {exc.args[0]!r}", field="entry") from exc
+    missing = [k for k in _ENVELOPE if k not in doc]
+    if missing:
+        raise InvalidInput(f"audit entry has no {missing[0]!r}", field="entry")
+    seq, time_ms = _int(doc, "seq"), _int(doc, "time_ms")
+    session, action, venue = doc["session"], doc["action"], doc["venue"]
+    if not (isinstance(session, str) and isinstance(action, str)
+            and (venue is None or isinstance(venue, str))):
+        raise InvalidInput("audit entry's session, action and venue must be strings",
+                           field="entry")
     if doc.get("v") != 2:
         if not isinstance(doc.get("payload"), dict):
             raise InvalidInput("format-1 audit entry has no payload object", field="entry")
-        return Disclosed(str(doc["session"]), int(doc["seq"]), str(doc["action"]),
-                         doc["venue"], int(doc["time_ms"]), doc.get("actor"), doc["payload"],
-                         (), bytes(raw))
+        return Disclosed(session, seq, action, venue, time_ms, doc.get("actor"),
+                         doc["payload"], (), bytes(raw))
     disclosed, hidden = doc.get("disclosed"), doc.get("hidden")
     if not isinstance(disclosed, list) or not isinstance(hidden, list):
         raise InvalidInput("audit entry needs 'disclosed' and 'hidden' lists", field="entry")
-    digests = [str(h) for h in hidden]
+    if not all(isinstance(h, str) and _DIGEST.fullmatch(h) for h in hidden):
+        raise InvalidInput("a hidden digest must be 64 lowercase hex digits", field="entry")
     actor: str | None = None
     payload: dict[str, Any] = {}
     for d in disclosed:
@@ -193,22 +215,37 @@ def open_entry(raw: bytes) -> Disclosed:
                 and isinstance(d[1], str)):
             raise InvalidInput(f"a disclosure must be [salt, name, value], got {d!r:.80}",
                                field="entry")
-        salt = _unhex(d[0])
-        if len(salt) < 16:  # 128 bits: a hidden field's digest must not be guessable
-            raise InvalidInput(f"the salt of {d[1]} has {len(salt)} bytes, expected >= 16",
-                               field="entry")
-        digests.append(field_digest(salt, d[1], d[2]))
         if d[1] == "actor":
             actor = str(d[2])
         elif d[1].startswith(_PAYLOAD):
             payload[d[1][len(_PAYLOAD):]] = d[2]
         else:
             raise InvalidInput(f"unknown disclosed field {d[1]!r}", field="entry")
+    if not leaf:
+        return Disclosed(session, seq, action, venue, time_ms, actor, payload,
+                         tuple(sorted(hidden)), b"")
+    digests = list(hidden)
+    try:
+        values = canonical_texts([d[2] for d in disclosed])
+    except Exception as exc:  # a float, a number out of range: not RFC 8785 as we write it
+        raise InvalidInput(f"a disclosed value cannot be canonicalised: {exc}",
+                           field="entry") from exc
+    for d, value_text in zip(disclosed, values, strict=True):
+        salt = _unhex(d[0])
+        if len(salt) < 16:  # 128 bits: a hidden field's digest must not be guessable
+            raise InvalidInput(f"the salt of {d[1]} has {len(salt)} bytes, expected >= 16",
+                               field="entry")
+        body = "[" + _name_text(d[1]) + "," + value_text + "]"
+        digests.append(hashlib.sha256(salt + body.encode("utf-8")).hexdigest())
     if len(set(digests)) != len(digests):
         raise InvalidInput("audit entry lists one digest twice", field="entry")
-    return Disclosed(str(envelope["session"]), int(envelope["seq"]), str(envelope["action"]),
-                     envelope["venue"], int(envelope["time_ms"]), actor, payload,
-                     tuple(sorted(str(h) for h in hidden)), _leaf(envelope, digests))
+    digests.sort()
+    try:
+        text = _leaf_text(action, seq, session, time_ms, venue, digests).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput("audit entry holds a lone surrogate", field="entry") from exc
+    return Disclosed(session, seq, action, venue, time_ms, actor, payload,
+                     tuple(sorted(hidden)), text)
 
 
 def leaf_of_entry(raw: bytes) -> bytes:
