@@ -236,7 +236,12 @@ def open_entry(raw: bytes, *, leaf: bool = True) -> Disclosed:
             raise InvalidInput(f"the salt of {d[1]} has {len(salt)} bytes, expected >= 16",
                                field="entry")
         body = "[" + _name_text(d[1]) + "," + value_text + "]"
-        digests.append(hashlib.sha256(salt + body.encode("utf-8")).hexdigest())
+        try:
+            data = body.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate (a "\ud800" escape)
+            raise InvalidInput(f"the value of {d[1]} is not valid Unicode",
+                               field="entry") from exc
+        digests.append(hashlib.sha256(salt + data).hexdigest())
     if len(set(digests)) != len(digests):
         raise InvalidInput("audit entry lists one digest twice", field="entry")
     digests.sort()

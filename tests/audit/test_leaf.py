@@ -89,6 +89,9 @@ def test_entries_that_do_not_parse_are_refused_by_name() -> None:
     with pytest.raises(InvalidInput, match="salt must be hex"):
         open_entry(json.dumps(doc).encode())
     doc["disclosed"][0][0] = "00" * 16
+    lone = json.dumps(doc).replace('"expert:e-01"', '"\\ud800"').encode()
+    with pytest.raises(InvalidInput, match="not valid Unicode"):
+        open_entry(lone)
     doc["disclosed"][0][1] = "signature"
     with pytest.raises(InvalidInput, match="unknown disclosed field 'signature'"):
         open_entry(json.dumps(doc).encode())
