@@ -170,6 +170,7 @@ def _leaf_text(
 
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+_FORMAT2_KEYS = frozenset({*_ENVELOPE, "v", "disclosed", "hidden"})
 
 
 def _int(doc: Mapping[str, Any], key: str) -> int:
@@ -203,6 +204,10 @@ def open_entry(raw: bytes, *, leaf: bool = True) -> Disclosed:
             raise InvalidInput("format-1 audit entry has no payload object", field="entry")
         return Disclosed(session, seq, action, venue, time_ms, doc.get("actor"),
                          doc["payload"], (), bytes(raw))
+    if doc.keys() != _FORMAT2_KEYS:
+        extra = sorted(doc.keys() - _FORMAT2_KEYS) or sorted(_FORMAT2_KEYS - doc.keys())
+        raise InvalidInput(f"format-2 audit entry has unexpected or missing {extra[0]!r}",
+                           field="entry")
     disclosed, hidden = doc.get("disclosed"), doc.get("hidden")
     if not isinstance(disclosed, list) or not isinstance(hidden, list):
         raise InvalidInput("audit entry needs 'disclosed' and 'hidden' lists", field="entry")

@@ -92,6 +92,8 @@ def test_entries_that_do_not_parse_are_refused_by_name() -> None:
     lone = json.dumps(doc).replace('"expert:e-01"', '"\\ud800"').encode()
     with pytest.raises(InvalidInput, match="not valid Unicode"):
         open_entry(lone)
+    with pytest.raises(InvalidInput, match="unexpected or missing 'payload'"):
+        open_entry(json.dumps({**doc, "payload": {"tampered": True}}).encode())
     doc["disclosed"][0][1] = "signature"
     with pytest.raises(InvalidInput, match="unknown disclosed field 'signature'"):
         open_entry(json.dumps(doc).encode())
