@@ -12,21 +12,25 @@ PostgreSQL figures need 127.0.0.1:5432 (database ``test``, trust auth) or
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sqlite3
 import statistics
 import tempfile
 import time
+import timeit
 import uuid
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlmodel import SQLModel
 
 from evalsvc.audit import tables
-from evalsvc.audit.bundle import Policy
+from evalsvc.audit.bundle import Policy, format_policy
 from evalsvc.audit.export import export_bundle
+from evalsvc.audit.leaf import event_leaf, redacted_entry, seal_event
 from evalsvc.audit.log import (
     add_cosignature,
     append_leaf,
@@ -36,8 +40,10 @@ from evalsvc.audit.log import (
 )
 from evalsvc.audit.merkle import leaf_hash, node_hash, verify_inclusion
 from evalsvc.audit.note import cosign_checkpoint, generate_key
+from evalsvc.audit.rederive import verify_sealed
 from evalsvc.audit.verify import verify_bundle
 from evalsvc.canonical import canonical_bytes
+from evalsvc.salts import SaltSource
 
 SESSION = "s-bench"
 ORIGIN = "evalsvc.example/s-bench"
@@ -183,17 +189,40 @@ def bench_pg(n: int) -> tuple[float, float] | None:
         admin.dispose()
 
 
-def bulk_build(path: Path, n: int) -> list[bytes]:
-    """Fill the audit tables with ``n`` leaves at once (same rows append_leaf would write)."""
+def entries_v2(n: int, *, redacted: bool) -> tuple[list[bytes], list[bytes]]:
+    """``n`` format-2 entries (docs/audit.md "Leaves") of sheet submissions and their
+    leaves, as the log stores them or (``redacted``) as a venue is served them: the
+    actor and the signature left as digests."""
+    salt = SaltSource(size=16, batch=4096)
+    entries, leaves = [], []
+    for i in range(n):
+        payload = {"seat": i % 9, "stage": "scoring", "version": 1 + i // 9 % 3,
+                   "commitment": f"{i:064x}", "signed": True}
+        e, leaf = seal_event(session_id=SESSION, seq=i + 1, venue="js-suzhou",
+                             actor=f"expert:E-JS-{i % 9}", action="sheet.submitted",
+                             payload=payload, time_ms=1_790_000_000_000 + i, salt=salt)
+        if redacted:
+            e = redacted_entry(e, {"actor": "expert", "payload": payload})
+        entries.append(e)
+        leaves.append(leaf)
+    return entries, leaves
+
+
+def bulk_build(
+    path: Path, n: int, data: tuple[list[bytes], list[bytes]] | None = None
+) -> list[bytes]:
+    """Fill the audit tables with ``n`` leaves at once (same rows append_leaf would write);
+    ``data``: (stored entries, leaf bytes) instead of the format-1 :func:`entry`."""
     eng = sqlite_engine(path, "OFF")
     eng.dispose()
-    level = [leaf_hash(entry(i)) for i in range(n)]
+    stored = data[0] if data else [entry(i) for i in range(n)]
+    level = [leaf_hash(x) for x in (data[1] if data else stored)]
     leaves = level
     db = sqlite3.connect(path)
     db.execute("PRAGMA synchronous=OFF")
     db.executemany(
         "INSERT INTO audit_leaf (session_id, idx, data) VALUES (?, ?, ?)",
-        ((SESSION, i, entry(i)) for i in range(n)),
+        ((SESSION, i, stored[i]) for i in range(n)),
     )
     lvl = 0
     while level:
@@ -235,9 +264,16 @@ def bench_proofs(n: int, samples: int, tmp: Path) -> dict[str, float]:
     }
 
 
-def bench_bundle(n: int, every: int, tmp: Path) -> dict[str, float]:
-    path = tmp / "bundle.db"
-    bulk_build(path, n)
+def bench_bundle(
+    n: int, every: int, tmp: Path, fmt: str = "v1"
+) -> dict[str, float]:
+    """Export and verify a bundle of ``n`` entries: ``fmt`` v1 (format-1 entries), v2
+    (format-2, every field disclosed: a supervisor's bundle) or venue (format-2 as a
+    venue is served them, some fields digests only). Verification also runs
+    ``verify_sealed`` (the re-derivation pass over every entry)."""
+    path = tmp / f"bundle-{fmt}.db"
+    data = None if fmt == "v1" else entries_v2(n, redacted=fmt == "venue")
+    bulk_build(path, n, data)
     eng = sqlite_engine(path, "NORMAL")
     log_skey, log_vkey = generate_key(ORIGIN)
     witnesses = [generate_key("venue.nj.example"), generate_key("venue.hz.example")]
@@ -249,7 +285,7 @@ def bench_bundle(n: int, every: int, tmp: Path) -> dict[str, float]:
             for skey, vkey in witnesses:
                 line = cosign_checkpoint(note, skey, timestamp=1_790_000_000 + size)
                 add_cosignature(conn, session_id=SESSION, size=size, line=line, witness_vkey=vkey)
-    out = tmp / "bundle"
+    out = tmp / f"bundle-{fmt}"
     policy = Policy(ORIGIN, log_vkey, tuple(v for _, v in witnesses), 2)
     t = time.perf_counter()
     with eng.connect() as conn:
@@ -260,11 +296,19 @@ def bench_bundle(n: int, every: int, tmp: Path) -> dict[str, float]:
     report = verify_bundle(out)
     verify_s = time.perf_counter() - t
     assert report.ok, report.summary()
+    if fmt == "venue":
+        meta = json.loads((out / "bundle.json").read_text())
+        (out / "bundle.json").write_text(json.dumps({**meta, "kind": "venue-mirror"}))
+    t = time.perf_counter()
+    sealed = verify_sealed(out, trusted_policy=format_policy(policy))
+    sealed_s = time.perf_counter() - t
+    assert sealed.checks["log"].ok and sealed.checks["witnesses"].ok, sealed.text()
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     entries = (out / "entries").stat().st_size
     return {
         "export_s": export_s,
         "verify_s": verify_s,
+        "sealed_s": sealed_s,
         "bytes_per_entry": size / n,
         "entry_bytes_per_entry": entries / n,
         "checkpoints": n // every,
@@ -433,14 +477,33 @@ def main() -> None:
             f"p50 {p['p50_ms']:.2f} ms, "
             f"p99 {p['p99_ms']:.2f} ms, max {p['max_ms']:.2f} ms (bulk build {p['build_s']:.0f} s)"
         )
-        b = bench_bundle(bundle_n, 1000, tmp)
-        print(
-            f"bundle of {bundle_n:,} entries, {b['checkpoints']:.0f} cosigned checkpoints: "
-            f"export {b['export_s']:.1f} s, verify {b['verify_s']:.2f} s, "
-            f"{b['bytes_per_entry']:.0f} bytes/entry "
-            f"({b['entry_bytes_per_entry']:.0f} of them the entry itself)"
-        )
+        print_leaf_cost()
+        for fmt, what in (("v1", "format-1 entries"), ("v2", "format-2 entries, all disclosed"),
+                          ("venue", "format-2, a venue's redacted view")):
+            b = bench_bundle(bundle_n, 1000, tmp, fmt)
+            print(
+                f"bundle of {bundle_n:,} entries ({what}), {b['checkpoints']:.0f} cosigned "
+                f"checkpoints: export {b['export_s']:.1f} s, verify {b['verify_s']:.2f} s, "
+                f"audit verify with re-derivation {b['sealed_s']:.2f} s, "
+                f"{b['bytes_per_entry']:.0f} bytes/entry "
+                f"({b['entry_bytes_per_entry']:.0f} of them the entry itself)"
+            )
         _print_sealed(tmp)
+
+
+def print_leaf_cost() -> None:
+    """Per-event CPU of the leaf on the write path: format 2 against format 1."""
+    salt = SaltSource(size=16, batch=4096)
+    payload = {"seat": 3, "stage": "scoring", "version": 2, "commitment": "ab" * 32,
+               "signed": False}
+    kw: dict[str, Any] = {"session_id": SESSION, "seq": 1234, "venue": "js-suzhou",
+                          "actor": "expert:E-JS-1", "action": "sheet.submitted",
+                          "payload": payload, "time_ms": 1_790_000_000_000}
+    n = 20_000
+    best1 = min(timeit.repeat(lambda: event_leaf(**kw), number=n, repeat=5)) / n
+    best2 = min(timeit.repeat(lambda: seal_event(**kw, salt=salt), number=n, repeat=5)) / n
+    print(f"leaf per event (a sheet.submitted, 6 fields): format 1 {best1 * 1e6:.1f} µs, "
+          f"format 2 (salted field digests, entry + leaf) {best2 * 1e6:.1f} µs")
 
 
 def _print_sealed(tmp: Path) -> None:

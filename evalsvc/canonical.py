@@ -11,6 +11,7 @@ __all__ = [
     "canonical_bytes",
     "canonical_plain_bytes",
     "canonical_sha256",
+    "canonical_texts",
     "response_json",
     "storage_json",
     "storage_sha256",
@@ -132,6 +133,14 @@ def _ascii_keys(value: Any) -> bool:
         if (t is dict or t is list) and not _ascii_keys(v):
             return False
     return True
+def canonical_texts(values: Sequence[Any]) -> list[str]:
+    """The RFC 8785 text of each of ``values`` (one walk over all of them; the fast path
+    of :func:`canonical_bytes` when they are plain). Encode the result as UTF-8: a lone
+    surrogate raises ``UnicodeEncodeError`` there."""
+    plain, simple = _walk_sequence(values)
+    if simple:
+        return [_CANONICAL.encode(v) for v in plain]
+    return [canonical_bytes(v).decode("utf-8") for v in plain]
 
 
 def canonical_sha256(value: Any) -> str:

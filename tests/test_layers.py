@@ -44,6 +44,7 @@ PURE_MODULES = [
     "audit/verify.py",
     "audit/rederive.py",
     "audit/witness.py",
+    "venues/verify.py",
     "experts/specialties.py",
     "experts/pool.py",
     "experts/synth.py",
@@ -204,6 +205,8 @@ LAYERS: dict[str, list[str]] = {
     "infrastructure": [
         "evalsvc.config",
         "evalsvc.keys",
+        # Salts from the OS CSPRNG (randomness is I/O: passed into the core).
+        "evalsvc.salts",
         "evalsvc.db",
         "evalsvc.pg_listen",
     ],
@@ -242,6 +245,7 @@ LAYERS: dict[str, list[str]] = {
         "evalsvc.venues.agent",
         "evalsvc.venues.credentials",
         "evalsvc.venues.mirror",
+        "evalsvc.venues.export",
         # Lays the report out with fpdf2 and reads the shipped font file.
         "evalsvc.report.pdf",
     ],

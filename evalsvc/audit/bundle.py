@@ -6,8 +6,9 @@ Pure format code (stdlib only, plus the pure audit modules); the database export
     DIR/
       bundle.json        informational, unsigned: format, session id, origin, counts
       policy             trusted keys and quorum (see :class:`Policy`)
-      entries            leaf ``i`` on line ``i + 1``: the exact leaf bytes (canonical JSON,
-                         which never contains a newline byte)
+      entries            entry ``i`` on line ``i + 1`` as logged (canonical JSON, which never
+                         contains a newline byte); a format-2 entry stands for the leaf
+                         recomputed from it (:func:`evalsvc.audit.leaf.leaf_of_entry`)
       leaf-hashes        base64 RFC 6962 leaf hash of each entry, same order; lets the
                          verifier name the exact entry that was edited or moved
       checkpoints/<size>.note

@@ -33,6 +33,7 @@ __all__ = [
     "parse_entries",
     "read_disclosed",
     "rederive",
+    "undisclosed",
     "verify_sealed",
     "write_disclosed",
 ]
@@ -51,9 +52,10 @@ from cryptography import x509
 
 from evalsvc import analysis
 from evalsvc.audit.bundle import Policy, parse_policy
+from evalsvc.audit.leaf import open_entry
 from evalsvc.audit.verify import Report, verify_bundle
 from evalsvc.canonical import canonical_bytes
-from evalsvc.errors import EvalsvcError
+from evalsvc.errors import EvalsvcError, InvalidInput
 from evalsvc.experts.bundle import verify_bundle as verify_draw_bundle
 from evalsvc.files import private_dir, write_private
 from evalsvc.pki.challenge import parse_presented_chain
@@ -205,24 +207,28 @@ def read_disclosed(directory: Path) -> Disclosed:
 
 
 def parse_entries(entries: Sequence[bytes]) -> list[LoggedEvent]:
-    """The events the log entries record (entries that are not events are skipped)."""
+    """The events the log entries record (entries that are not events are skipped).
+    Format 2 entries (audit/leaf.py) give the fields they disclose; a venue's bundle
+    leaves some out (:func:`undisclosed`)."""
     out: list[LoggedEvent] = []
     for raw in entries:
         try:
-            doc = json.loads(raw)
-        except ValueError:
+            d = open_entry(raw, leaf=False)  # the log check recomputed the leaves
+        except (InvalidInput, ValueError, TypeError):
             continue
-        if not isinstance(doc, dict) or not isinstance(doc.get("payload"), dict):
-            continue
-        out.append(
-            LoggedEvent(
-                int(doc.get("seq", 0)),
-                str(doc.get("action", "")),
-                doc["payload"],
-                int(doc.get("time_ms", 0)),
-            )
-        )
+        out.append(LoggedEvent(d.seq, d.action, d.payload, d.time_ms))
     return out
+
+
+def undisclosed(entries: Sequence[bytes]) -> int:
+    """How many fields the entries leave as digests (a venue's redacted view)."""
+    n = 0
+    for raw in entries:
+        try:
+            n += len(open_entry(raw, leaf=False).hidden)
+        except (InvalidInput, ValueError, TypeError):
+            continue
+    return n
 
 
 # -- the checks --------------------------------------------------------------------------
@@ -901,5 +907,23 @@ def verify_sealed(
     entries: list[bytes] = []
     if (directory / "entries").is_file():
         entries = (directory / "entries").read_bytes().split(b"\n")[:-1]
+    meta = _bundle_meta(directory)
+    if meta.get("kind") == "venue-mirror":
+        # A venue's own bundle (evalsvc venue export): its redacted view of the log, no
+        # sheets or draw inputs to re-derive; say what was not disclosed to it.
+        hidden = undisclosed(entries)
+        checks["disclosure"] = Check(True, (
+            f"副场 {meta.get('venue')} 所见视图：{hidden} 个字段未向该副场公开（仅有摘要） / "
+            f"the view of venue {meta.get('venue')}: {hidden} fields not disclosed to it "
+            "(digests only); every disclosed field opens its digest"))
+        return SealedReport(checks, report, policy)
     checks.update(rederive(entries, read_disclosed(directory), trust=trust, alerts=alerts))
     return SealedReport(checks, report, policy)
+
+
+def _bundle_meta(directory: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads((directory / "bundle.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}

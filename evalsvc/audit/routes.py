@@ -13,6 +13,7 @@ import base64
 
 from aiohttp import web
 
+from evalsvc.audit.leaf import leaf_of_entry
 from evalsvc.audit.service import AuditService
 from evalsvc.httpkit import (
     Param,
@@ -60,6 +61,8 @@ async def get_entry(request: web.Request) -> web.Response:
             "index": index,
             "entry": data.decode("utf-8"),
             "entry_base64": base64.b64encode(data).decode("ascii"),
+            # What the tree commits to (docs/audit.md "Leaves"): the tlog-proof's data.
+            "leaf_base64": base64.b64encode(leaf_of_entry(data)).decode("ascii"),
             "tlog_proof": proof,
         }
     )
@@ -73,6 +76,16 @@ async def get_consistency(request: web.Request) -> web.Response:
     return json_response({"old": old, "new": new, "proof": proof})
 
 
+async def get_view(request: web.Request) -> web.Response:
+    p = authenticated(request)
+    sid = request.match_info["session_id"]
+    start = int_query(request, "start", 0, lo=0, hi=2**62)
+    size = int_query(request, "size", None, lo=0, hi=2**62) if "size" in request.query else None
+    limit = int_query(request, "limit", 1000, lo=1, hi=5000)
+    view = await request.app[AUDIT].venue_view(p, sid, start=start, size=size, limit=limit)
+    return json_response(view)
+
+
 async def get_policy(request: web.Request) -> web.Response:
     sid = await _visible(request)
     return web.Response(text=request.app[AUDIT].policy(sid), content_type="text/plain")
@@ -81,6 +94,33 @@ async def get_policy(request: web.Request) -> web.Response:
 _A = "/api/sessions/{session_id}/audit"
 
 ROUTES: list[Route] = [
+    Route(
+        "GET",
+        _A + "/view",
+        get_view,
+        "The audit log as the caller may see it: entries from ?start (to the checkpoint of "
+        "?size, default the latest), each field disclosed with its salt or left as its "
+        "digest, with the cosigned checkpoint (venue mirrors check it, docs/audit.md)",
+        roles=("operator", "supervisor"),
+        response=shape(
+            {
+                "origin": "string",
+                "log_vkey": "string",
+                "checkpoint": "string",
+                "start": "integer",
+                "entries": {"type": "array", "items": {"type": "string"}},
+            }
+        ),
+        query=(
+            Param("start", "integer", "first entry index (default 0)", minimum=0,
+                  maximum=2**62),
+            Param("size", "integer", "checkpoint size (default: the latest)", minimum=0,
+                  maximum=2**62),
+            Param("limit", "integer", "at most this many entries (default 1000)", minimum=1,
+                  maximum=5000),
+        ),
+        tag="audit",
+    ),
     Route(
         "GET",
         _A + "/key",
@@ -117,6 +157,7 @@ ROUTES: list[Route] = [
                 "index": "integer",
                 "entry": "string",
                 "entry_base64": "string",
+                "leaf_base64": "string",
                 "tlog_proof": "string",
             }
         ),

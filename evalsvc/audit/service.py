@@ -29,8 +29,10 @@ from sqlalchemy.exc import IntegrityError
 
 from evalsvc.audit import log
 from evalsvc.audit.bundle import Policy, format_policy
+from evalsvc.audit.leaf import open_entry, redacted_entry
 from evalsvc.audit.note import generate_key
 from evalsvc.audit.witnessing import MILESTONE_PREFIX
+from evalsvc.auth import Principal
 from evalsvc.db import Database
 from evalsvc.errors import InvalidInput, NotFound
 
@@ -190,6 +192,40 @@ class AuditService:
             return log.consistency_proof_from_store(conn, session_id, old, new)
 
         return [base64.b64encode(h).decode("ascii") for h in await self.db.read(tx)]
+
+    async def venue_view(
+        self, p: Principal, session_id: str, *, start: int, size: int | None, limit: int
+    ) -> dict[str, Any]:
+        """The log as ``p`` may see it (docs/audit.md "Venue views"): entries
+        ``[start, size)`` (at most ``limit``; ``size``: the checkpoint of that size, default
+        the latest) each redacted as ``p`` is shown its event — a field is disclosed with
+        its salt only when ``p`` is shown exactly its value, otherwise left as its digest —
+        with the checkpoint and its cosignatures."""
+        from evalsvc.sessions import store
+        from evalsvc.sessions.access import redact_event, require_visible
+
+        def tx(conn: Connection) -> tuple[Any, str | None, list[tuple[int, bytes]]]:
+            s, _ = store.load_session(conn, session_id)
+            require_visible(s, p)
+            note = log.checkpoint_note(conn, session_id, size)
+            if note is None:
+                return s, None, []
+            end = min(int(note.split("\n", 2)[1]), start + limit)
+            return s, note, list(log.read_leaves(conn, session_id, start, end))
+
+        s, note, rows = await self.db.read(tx)
+        if note is None:
+            what = "yet" if size is None else f"of size {size}"
+            raise NotFound(f"session {session_id} has no signed checkpoint {what}")
+        entries = []
+        for _, raw in rows:
+            d = open_entry(raw)
+            shown = redact_event(s, p, {"session_id": d.session, "seq": d.seq, "type": d.action,
+                                        "payload": d.payload, "actor": d.actor,
+                                        "venue": d.venue, "time_ms": d.time_ms})
+            entries.append(redacted_entry(raw, shown).decode("utf-8"))
+        return {"origin": self.origin(session_id), "log_vkey": self.vkey(session_id),
+                "checkpoint": note, "start": start, "entries": entries}
 
     def policy(self, session_id: str, *, witnesses: Sequence[str] = (), quorum: int = 0) -> str:
         """A verification policy file for this session's log (see docs/audit.md)."""

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalsvc.audit.bundle import Bundle, Policy, parse_policy, read_bundle
+from evalsvc.audit.leaf import leaf_of_entry
 from evalsvc.audit.merkle import leaf_hash, node_hash, verify_consistency
 from evalsvc.audit.note import (
     Checkpoint,
@@ -183,7 +184,8 @@ def verify_loaded(
     entries = bundle.entries
     if not bundle.entries_complete:
         fail(Failure("format", "entries", "the entries file does not end with a newline"))
-    computed = [leaf_hash(e) for e in entries]
+    # Format 2 entries commit through their field digests (audit/leaf.py).
+    computed = [leaf_hash(leaf_of_entry(e)) for e in entries]
     declared = bundle.meta.get("entries")
     if isinstance(declared, int) and declared != len(entries):
         fail(
@@ -349,7 +351,7 @@ def verify_loaded(
             fail(Failure("tlog-proof", f"proof {name}", f"entry {index} is not in the bundle"))
             continue
         try:
-            verify_tlog_proof(text, data=entries[index], log_vkey=policy.log_vkey)
+            verify_tlog_proof(text, data=leaf_of_entry(entries[index]), log_vkey=policy.log_vkey)
         except EvalsvcError as exc:
             fail(Failure("tlog-proof", f"proof {name} (entry {index})", exc.message))
 

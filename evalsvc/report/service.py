@@ -20,7 +20,12 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from evalsvc.audit.log import StoredCheckpoint, list_checkpoints, tlog_proof_from_store
+from evalsvc.audit.log import (
+    StoredCheckpoint,
+    list_checkpoints,
+    read_leaves,
+    tlog_proof_from_store,
+)
 from evalsvc.auth import Principal
 from evalsvc.canonical import canonical_bytes
 from evalsvc.errors import NotFound
@@ -121,16 +126,19 @@ class ReportService:
             # the seal, as the audit routes are.)
             size = covering[0].size
             attached = [*entries, *without]
-            by_seq = {e.seq: e for e in signed.values()}
 
-            def proofs(conn: Connection) -> list[str]:
+            def proofs(conn: Connection) -> list[tuple[bytes, str]]:
+                # The logged entry (audit/leaf.py: every field disclosed, with its salt).
                 return [
-                    tlog_proof_from_store(conn, s.id, x["audit_seq"] - 1, size=size)
+                    (
+                        next(iter(read_leaves(conn, s.id, x["audit_seq"] - 1, x["audit_seq"])))[1],
+                        tlog_proof_from_store(conn, s.id, x["audit_seq"] - 1, size=size),
+                    )
                     for x in attached
                 ]
 
-            for x, proof in zip(attached, await self.sessions.db.read(proofs), strict=True):
-                leaf = by_seq[x["audit_seq"]].leaf()
+            for x, (leaf, proof) in zip(attached, await self.sessions.db.read(proofs),
+                                        strict=True):
                 x["audit"] = {"leaf": base64.b64encode(leaf).decode("ascii"), "tlog_proof": proof}
         times = [e.time_ms for e in signed.values()] or [s.created_at * 1000]
         created = _dt.datetime.fromtimestamp(max(times) / 1000, _dt.UTC)

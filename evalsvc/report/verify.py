@@ -210,6 +210,7 @@ def _check_audit(
     printed: set[tuple[str, str, str]],
     log_vkey: str | None,
 ) -> None:
+    from evalsvc.audit.leaf import open_entry
     from evalsvc.audit.merkle import leaf_hash, verify_inclusion
     from evalsvc.audit.note import parse_checkpoint, parse_tlog_proof, verify_tlog_proof
 
@@ -240,8 +241,9 @@ def _check_audit(
         try:
             if "audit" not in x:
                 raise _Bad("未附审计证明 / no audit proof attached")
-            leaf = base64.b64decode(x["audit"]["leaf"], validate=True)
-            entry = json.loads(leaf)
+            raw = base64.b64decode(x["audit"]["leaf"], validate=True)
+            entry = open_entry(raw).to_event()  # the logged entry, every field disclosed
+            leaf = open_entry(raw).leaf
             pl = entry["payload"]
             if (entry["action"], entry["session"], pl["report_sha256"], pl["seat"]) != (
                 "report.signed", report["session"], digest, seat

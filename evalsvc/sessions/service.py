@@ -14,11 +14,11 @@ __all__ = ["Result", "SaltSource", "SessionService"]
 
 import base64
 import builtins
+import dataclasses
 import datetime as _dt
 import hashlib
 import hmac
 import json
-import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -31,6 +31,7 @@ from evalsvc.db import Database
 from evalsvc.errors import Conflict, Forbidden, InvalidInput
 from evalsvc.report.access import require_report_reader
 from evalsvc.report.document import report_document, report_sha256
+from evalsvc.salts import SaltSource
 from evalsvc.sessions import machine as m
 from evalsvc.sessions import schemas, store
 from evalsvc.sessions.access import (
@@ -125,31 +126,6 @@ SheetSignatures = Callable[
 DocumentSignatures = Callable[
     [Principal, Any, Any, Any], Awaitable[tuple[bytes, dict[str, Any]] | None]
 ]
-
-
-class SaltSource:
-    """Fresh 32-byte salts for sheet commitments from the OS CSPRNG, read
-    ``batch`` salts at a time.
-
-    ``secrets.token_bytes`` per sheet was one getrandom(2) per submission — 25 µs on
-    this machine's VM, 8 % of a submission's event-loop CPU in bench/api.py. Every salt
-    is still fresh CSPRNG output, handed out once and never reused; the only change is
-    that the next few are already in this process's memory, where the salts of
-    submitted sheets live anyway."""
-
-    def __init__(self, size: int = 32, batch: int = 256) -> None:
-        self.size = size
-        self.batch = batch
-        self._buf = b""
-        self._at = 0
-
-    def __call__(self) -> bytes:
-        if self._at + self.size > len(self._buf):
-            self._buf = secrets.token_bytes(self.size * self.batch)
-            self._at = 0
-        salt = self._buf[self._at : self._at + self.size]
-        self._at += self.size
-        return salt
 
 
 # What a recusal does to the draw (evalsvc.experts, registered by create_app): given the
@@ -391,8 +367,12 @@ class SessionService:
                 events = [*events, recorded]
             return Change(new, tuple(events), 200, body, changed=new is not s, extras=written)
 
+        # An incident's event names no venue in its envelope: the envelope is public in
+        # every venue's audit view (docs/audit.md "Venue views"), and where an incident
+        # happened is the incident's venue's and the tender supervisor's to know.
+        by = dataclasses.replace(p, venue=None) if name == "record_incident" else p
         result = await self._commit(
-            p,
+            by,
             session_id,
             decide,
             key=key,

@@ -66,8 +66,12 @@ class UnitOfWork:
         milestone: Milestone | None = None,
         grown: Callable[[str], None] | None = None,
         pipelined: bool = True,
+        field_salt: Callable[[], bytes] | None = None,
     ) -> None:
         self.db = db
+        # The audit leaves' field salts (docs/audit.md "Leaves"); None: fresh CSPRNG
+        # output (tests pass a fixed sequence to compare two runs byte for byte).
+        self.field_salt = field_salt
         self.bus = bus
         self.clock_ms = clock_ms
         self.milestone = milestone
@@ -88,13 +92,13 @@ class UnitOfWork:
     def _wire(self) -> Wiring:
         sign = self.milestone
         if sign is None:
-            return Wiring(self.docs, dict(self._extras))
+            return Wiring(self.docs, dict(self._extras), field_salt=self.field_salt)
 
         def milestone(conn: Connection, session_id: str, stored: Sequence[StoredEvent]) -> None:
             # A milestone commits together with the checkpoint that covers it.
             sign(conn, session_id, [(e.type, e.payload) for e in stored], stored[-1].seq)
 
-        return Wiring(self.docs, dict(self._extras), milestone)
+        return Wiring(self.docs, dict(self._extras), milestone, self.field_salt)
 
     async def commit(self, t: Transition) -> Outcome:
         """Run ``t`` in one transaction; publish its events once committed."""

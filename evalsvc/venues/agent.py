@@ -40,11 +40,25 @@ import aiohttp
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
 
-from evalsvc.audit.note import parse_checkpoint, split_note
+from evalsvc.audit.note import (
+    cosign_checkpoint,
+    open_note,
+    parse_checkpoint,
+    split_note,
+    verified_cosignatures,
+)
 from evalsvc.audit.witness import Cosigned, add_checkpoint, parse_add_checkpoint
-from evalsvc.errors import CertificateRejected, EvalsvcError, InvalidInput
+from evalsvc.errors import (
+    AuditLogInconsistent,
+    CertificateRejected,
+    EvalsvcError,
+    InvalidInput,
+    NotFound,
+)
+from evalsvc.files import private_dir, write_private
 from evalsvc.venues.credentials import Credentials, PrimaryCheck, TokenCredentials, refusal
 from evalsvc.venues.mirror import Mirror
+from evalsvc.venues.verify import Split, check_view, event_matches
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +95,9 @@ class Agent:
         primary_check: PrimaryCheck | None = None,
         witness: WitnessConfig | None = None,
         discover_s: float = 10.0,
+        verify_s: float = 1.0,
+        trusted_witnesses: Sequence[str] = (),
+        quorum: int = 1,
         backoff_base_s: float = 0.2,
         backoff_cap_s: float = 30.0,
         rng: random.Random | None = None,
@@ -99,6 +116,14 @@ class Agent:
         self.mirror = mirror
         self.witness = witness
         self.discover_s = discover_s
+        # Mirror verification (docs/audit.md "Venue views"): a checkpoint is trusted when
+        # this venue cosigned it, or when ``quorum`` of ``trusted_witnesses`` did.
+        self.verify_s = verify_s
+        self.trusted_witnesses = tuple(trusted_witnesses)
+        self.quorum = quorum
+        self.splits: dict[str, Split] = {}
+        self.verifiers: dict[str, asyncio.Task[None]] = {}
+        self._compared: dict[str, int] = {}  # events compared with their entries, per session
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.rng = rng or random.Random()
@@ -180,9 +205,10 @@ class Agent:
                     log.error("cannot list sessions at %s: %s", self.primary, exc.message)
                 await asyncio.sleep(self.discover_s)
         finally:
-            for t in self.links.values():
+            tasks = [*self.links.values(), *self.verifiers.values()]
+            for t in tasks:
                 t.cancel()
-            for t in self.links.values():
+            for t in tasks:
                 with contextlib.suppress(BaseException):
                     await t
             await http.close()
@@ -229,8 +255,13 @@ class Agent:
         """Start following ``session_id`` (idempotent)."""
         if session_id in self.links:
             return
+        if self.mirror.audit_status(session_id).split is not None:
+            # A split view was detected before: this primary is not followed again.
+            log.error("session %s: a split view was detected; not following", session_id)
+            return
         self.synced[session_id] = asyncio.Event()
         self.links[session_id] = asyncio.create_task(self._link(session_id, title))
+        self.verifiers[session_id] = asyncio.create_task(self._verifier(session_id))
 
     async def drop(self, session_id: str) -> None:
         """Close the link's socket (tests use it; the link reconnects)."""
@@ -250,7 +281,7 @@ class Agent:
         if url.startswith("wss:"):
             tls = {"ssl": self.ssl_context or True, **self._request_kw()}
         attempt = 0
-        while True:
+        while session_id not in self.splits:
             try:
                 async with connect(
                     url,
@@ -305,6 +336,8 @@ class Agent:
                 batch.clear()
 
         async for raw in ws:
+            if session_id in self.splits:
+                break  # a split view: accept nothing more from this primary
             m = json.loads(raw)
             kind = m.get("type")
             if kind == "auth_ok":
@@ -353,6 +386,145 @@ class Agent:
                     self.credentials.refused(auth.get("token"))
         await flush()
         return synced
+
+    # --- verification against the signed log -----------------------------------------
+
+    async def _verifier(self, session_id: str) -> None:
+        while session_id not in self.splits:
+            await asyncio.sleep(self.verify_s)
+            try:
+                await self.verify_once(session_id)
+            except asyncio.CancelledError:
+                raise
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError, KeyError) as exc:
+                log.info("session %s: cannot check the mirror yet: %s", session_id, exc)
+            except EvalsvcError as exc:
+                log.warning("session %s: cannot check the mirror: %s", session_id, exc.message)
+
+    async def _get_view(self, session_id: str, start: int, size: int | None) -> dict[str, Any]:
+        http = self._client()
+        headers = await self.credentials.headers(http)
+        q = f"?start={start}" + ("" if size is None else f"&size={size}")
+        async with http.get(
+            f"{self.primary}/api/sessions/{session_id}/audit/view{q}",
+            headers=headers,
+            **self._request_kw(),
+        ) as r:
+            if r.status == 404:
+                raise NotFound(f"no signed checkpoint of session {session_id} yet")
+            r.raise_for_status()
+            return dict(await r.json())
+
+    async def verify_once(self, session_id: str) -> str:
+        """Check the entries past the verified ones against the latest trusted
+        checkpoint; returns what happened (``verified N``, ``pending: …``, ``split: …``)."""
+        hashes = await asyncio.to_thread(self.mirror.verified_hashes, session_id)
+        view = await self._get_view(session_id, len(hashes), None)
+        origin, served = str(view["origin"]), str(view["checkpoint"])
+        vkey = self._log_vkey(session_id, origin, str(view["log_vkey"]))
+        trusted = self._trusted_note(origin, served, vkey)
+        if trusted is None:
+            return "pending: no checkpoint this venue trusts yet"
+        size = parse_checkpoint(split_note(trusted)[0]).size
+        if size != parse_checkpoint(split_note(served)[0]).size:
+            # The entries up to the size this venue trusts, with the primary's checkpoint
+            # of that size (compared with the trusted one: a fork shows here).
+            view = await self._get_view(session_id, len(hashes), size)
+            served = str(view["checkpoint"])
+        entries = [str(e).encode("utf-8") for e in view["entries"]]
+        result = check_view(log_vkey=vkey, trusted_note=trusted, verified=hashes,
+                            entries=entries, served_note=served)
+        if result.split is not None:
+            return "split: " + await self._split(session_id, result.split)
+        if result.pending is not None:
+            return "pending: " + result.pending
+        if result.leaf_hashes:
+            if self.witness is not None and not self.trusted_witnesses:
+                # Keep it with this venue's own cosignature (it cosigned it as a witness),
+                # so the exported bundle carries it for `audit verify`'s quorum.
+                trusted += cosign_checkpoint(trusted, self.witness.skey,
+                                             timestamp=int(time.time()))
+            await asyncio.to_thread(
+                self.mirror.add_verified, session_id, start=len(hashes),
+                entries=entries[: len(result.leaf_hashes)], hashes=list(result.leaf_hashes),
+                size=size, origin=origin, log_vkey=vkey, note=trusted,
+            )
+        verified = len(hashes) + len(result.leaf_hashes)
+        mismatch = await asyncio.to_thread(self._compare_events, session_id, verified)
+        if mismatch is not None:
+            seq, ev, raw = mismatch
+            return "split: " + await self._split(session_id, Split(
+                "event",
+                f"event {seq} as streamed to this venue differs from its logged entry",
+                {"trusted": trusted, "event": ev, "entry": raw.decode("utf-8")},
+            ))
+        return f"verified {verified}"
+
+    def _compare_events(
+        self, session_id: str, verified: int
+    ) -> tuple[int, dict[str, Any], bytes] | None:
+        """Compare each streamed event not compared yet whose entry is verified (the
+        stream and the log arrive separately: either may be ahead)."""
+        upto = min(verified, self.mirror.cursor(session_id).last_seq)
+        start = self._compared.get(session_id, 0)
+        for seq in range(start + 1, upto + 1):
+            ev = self.mirror.event(session_id, seq)
+            raw = self.mirror.verified_entry(session_id, seq - 1)
+            if ev is not None and raw is not None and not event_matches(ev, raw):
+                return seq, ev, raw
+        self._compared[session_id] = max(start, upto)
+        return None
+
+    def _log_vkey(self, session_id: str, origin: str, served: str) -> str:
+        # The witness configuration names each log's key; otherwise the first key seen
+        # for the session is pinned in the mirror (a later different one is refused).
+        if self.witness is not None and self.witness.logs.get(origin):
+            return str(self.witness.logs[origin][0])
+        pinned = {c[2] for c in self.mirror.checkpoints(session_id)}
+        if pinned and served not in pinned:
+            raise AuditLogInconsistent(
+                f"the primary now names another key for log {origin}: expected "
+                f"{next(iter(pinned))}, got {served}"
+            )
+        return served
+
+    def _trusted_note(self, origin: str, served: str, vkey: str) -> str | None:
+        """The newest checkpoint this venue trusts: the one it cosigned, or the served one
+        when ``quorum`` of the trusted witnesses cosigned it."""
+        if self.trusted_witnesses:
+            try:
+                open_note(served, [vkey])
+                names = {s.name for s in verified_cosignatures(served, self.trusted_witnesses)}
+                if len(names) >= self.quorum:
+                    return served
+            except EvalsvcError:
+                pass
+        state = self.mirror.witness_state(origin)
+        return state[2] if state else None
+
+    async def _split(self, session_id: str, split: Split) -> str:
+        """Keep the evidence (0600), remember the split, stop accepting from the primary."""
+        now = _now_ms()
+        folder = self.mirror.path.parent / "evidence"
+        path = folder / f"{session_id}-{split.kind}-{now}.json"
+        doc = {"session": session_id, "primary": self.primary, "venue": self.venue,
+               "kind": split.kind, "detail": split.detail, "detected_ms": now,
+               "evidence": dict(split.evidence)}
+
+        def save() -> None:
+            private_dir(folder)
+            write_private(path, json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8"))
+            self.mirror.record_split(session_id, kind=split.kind, detail=split.detail,
+                                     evidence=str(path), now_ms=now)
+
+        await asyncio.to_thread(save)
+        self.splits[session_id] = split
+        log.error("分叉视图 / SPLIT VIEW in session %s at %s: %s — evidence in %s; no longer "
+                  "accepting from this primary", session_id, self.primary, split.detail, path)
+        ws = self.sockets.get(session_id)
+        if ws is not None:
+            await ws.close()
+        return split.detail
 
     # --- witness hook ---------------------------------------------------------------------
 

@@ -44,10 +44,8 @@ def register(sub: Any) -> None:
         "venue",
         help="run a secondary venue's agent: mirror the primary's sessions, serve them read-only",
     )
-    p.add_argument(
-        "--primary", required=True, metavar="URL", help="the primary's base URL (http/https)"
-    )
-    p.add_argument("--venue", required=True, metavar="ID", help="this venue's id")
+    p.add_argument("--primary", metavar="URL", help="the primary's base URL (http/https)")
+    p.add_argument("--venue", metavar="ID", help="this venue's id")
     p.add_argument("--token", help="an operator token of this venue (or use --cert/--key)")
     p.add_argument(
         "--cert",
@@ -99,7 +97,63 @@ def register(sub: Any) -> None:
         help="secret the venue's operators present to read the mirror "
         "(default var/venue-<ID>.view-token, created 0600)",
     )
+    p.add_argument(
+        "--trusted-witness",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="another venue's witness key: a checkpoint cosigned by --quorum of them is "
+        "trusted too (default: only what this venue cosigned)",
+    )
+    p.add_argument("--quorum", type=int, default=1, help="cosignatures of --trusted-witness")
+    p.add_argument("--verify", type=float, default=1.0, metavar="SECONDS",
+                   help="seconds between checks of the mirror against the signed log")
     p.set_defaults(func=cmd_venue)
+    vs = p.add_subparsers(dest="venue_cmd")
+    e = vs.add_parser("export", help="write a bundle of what the mirror verified "
+                      "(evalsvc audit verify reads it)")
+    e.add_argument("session", metavar="SESSION")
+    e.add_argument("--out", required=True, type=Path, metavar="DIR")
+    e.add_argument("--mirror", required=True, type=Path, metavar="PATH")
+    e.add_argument("--venue", metavar="ID", default="", help="this venue's id (recorded)")
+    e.set_defaults(func=cmd_export)
+    st = vs.add_parser("status", help="per session: events verified, pending, split views")
+    st.add_argument("--mirror", required=True, type=Path, metavar="PATH")
+    st.set_defaults(func=cmd_status)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``evalsvc venue export SESSION --mirror PATH --out DIR``."""
+    from evalsvc.venues.export import export_mirror
+
+    mirror = Mirror(args.mirror)
+    try:
+        meta = export_mirror(mirror, args.session, args.out, venue=args.venue)
+    finally:
+        mirror.close()
+    print(f"wrote {args.out}: {meta['entries']} entries, checkpoints {meta['checkpoints']}, "
+          f"{meta['undisclosed_fields']} fields not disclosed to this venue")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``evalsvc venue status --mirror PATH``: exit 2 when a split view was detected."""
+    mirror = Mirror(args.mirror)
+    try:
+        sessions = [r[0] for r in mirror._db.execute("SELECT session_id FROM cursor")]
+        split = False
+        for sid in sessions:
+            st = mirror.audit_status(sid)
+            line = (f"{sid}: 已核验 verified {st.verified}, 待核验 pending "
+                    f"{max(0, st.events - st.verified)}")
+            if st.split is not None:
+                split = True
+                line += (f" — 分叉视图 SPLIT VIEW ({st.split[0]}): {st.split[1]}; "
+                         f"evidence {st.split[2]}")
+            print(line)
+    finally:
+        mirror.close()
+    return 2 if split else 0
 
 
 def _witness(args: argparse.Namespace) -> WitnessConfig | None:
@@ -189,6 +243,8 @@ def _connection(
 
 def cmd_venue(args: argparse.Namespace) -> int:
     """Run until interrupted."""
+    if not args.primary or not args.venue:
+        raise InvalidInput("evalsvc venue needs --primary and --venue", field="primary")
     credentials, context, check = _connection(args)
     path = Path(args.mirror or f"var/venue-{args.venue}.db")
     mirror = Mirror(path)
@@ -202,6 +258,9 @@ def cmd_venue(args: argparse.Namespace) -> int:
         mirror=mirror,
         witness=_witness(args),
         discover_s=args.discover,
+        trusted_witnesses=args.trusted_witness,
+        quorum=args.quorum,
+        verify_s=args.verify,
     )
 
     async def main() -> None:

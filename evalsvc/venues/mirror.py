@@ -9,7 +9,7 @@ an event the venue acknowledged to its operators survives a power cut.
 
 from __future__ import annotations
 
-__all__ = ["Cursor", "Mirror", "open_readonly"]
+__all__ = ["AuditMirror", "AuditStatus", "Cursor", "Mirror", "open_readonly"]
 
 import json
 import sqlite3
@@ -47,6 +47,28 @@ CREATE TABLE IF NOT EXISTS snapshot (
     doc TEXT NOT NULL,
     PRIMARY KEY (session_id, seq)
 );
+CREATE TABLE IF NOT EXISTS audit_entry (
+    session_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    leaf_hash BLOB NOT NULL,
+    PRIMARY KEY (session_id, idx)
+);
+CREATE TABLE IF NOT EXISTS audit_checkpoint (
+    session_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    log_vkey TEXT NOT NULL,
+    note TEXT NOT NULL,
+    PRIMARY KEY (session_id, size)
+);
+CREATE TABLE IF NOT EXISTS split (
+    session_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    detected_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS witness (
     origin TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -66,7 +88,130 @@ class Cursor:
     hash: str
 
 
-class Mirror:
+@dataclass(frozen=True)
+class AuditStatus:
+    """How much of one session's mirror is verified against the signed log."""
+
+    verified: int  # entries (= events seq 1..verified) checked against a cosigned root
+    events: int  # events held; those past ``verified`` are pending
+    split: tuple[str, str, str] | None  # (kind, detail, evidence file) once detected
+
+
+class AuditMirror:
+    """The verified part of the mirror (docs/audit.md "Venue views"): the venue's
+    redacted entries, their leaf hashes, the checkpoints they re-derive, and any split
+    view detected. Methods of :class:`Mirror` (one connection, one lock)."""
+
+    _db: sqlite3.Connection
+    _lock: threading.Lock
+
+    def verified_hashes(self, session_id: str) -> list[bytes]:
+        """Leaf hashes of the verified entries, in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT leaf_hash FROM audit_entry WHERE session_id = ? ORDER BY idx",
+                (session_id,),
+            ).fetchall()
+        return [bytes(r[0]) for r in rows]
+
+    def verified_entries(self, session_id: str) -> list[bytes]:
+        """The verified entries (as the venue was served them), in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT data FROM audit_entry WHERE session_id = ? ORDER BY idx", (session_id,)
+            ).fetchall()
+        return [bytes(r[0]) for r in rows]
+
+    def verified_entry(self, session_id: str, index: int) -> bytes | None:
+        """One verified entry (leaf ``index`` = event seq − 1)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM audit_entry WHERE session_id = ? AND idx = ?",
+                (session_id, index),
+            ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def checkpoints(self, session_id: str) -> list[tuple[int, str, str, str]]:
+        """(size, origin, log_vkey, note) of each checkpoint the entries re-derived."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT size, origin, log_vkey, note FROM audit_checkpoint "
+                "WHERE session_id = ? ORDER BY size",
+                (session_id,),
+            ).fetchall()
+        return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    def add_verified(
+        self,
+        session_id: str,
+        *,
+        start: int,
+        entries: list[bytes],
+        hashes: list[bytes],
+        size: int,
+        origin: str,
+        log_vkey: str,
+        note: str,
+    ) -> None:
+        """Store entries checked against the checkpoint ``note`` of ``size``, in one
+        transaction with it."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT INTO audit_entry VALUES (?, ?, ?, ?)",
+                    [(session_id, i, e, h)
+                     for i, (e, h) in enumerate(zip(entries, hashes, strict=True), start)],
+                )
+                self._db.execute(
+                    "INSERT OR IGNORE INTO audit_checkpoint VALUES (?, ?, ?, ?, ?)",
+                    (session_id, size, origin, log_vkey, note),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def record_split(
+        self, session_id: str, *, kind: str, detail: str, evidence: str, now_ms: int
+    ) -> None:
+        """Remember a detected split view (the first one stands)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO split VALUES (?, ?, ?, ?, ?)",
+                (session_id, kind, detail, evidence, now_ms),
+            )
+
+    def audit_status(self, session_id: str) -> AuditStatus:
+        """Verified and pending counts and the split, if any."""
+        with self._lock:
+            v = self._db.execute(
+                "SELECT count(*) FROM audit_entry WHERE session_id = ?", (session_id,)
+            ).fetchone()[0]
+            n = self._db.execute(
+                "SELECT last_seq FROM cursor WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            sp = self._db.execute(
+                "SELECT kind, detail, evidence FROM split WHERE session_id = ?", (session_id,)
+            ).fetchone()
+        return AuditStatus(int(v), int(n[0]) if n else 0,
+                           (str(sp[0]), str(sp[1]), str(sp[2])) if sp else None)
+
+    def event(self, session_id: str, seq: int) -> dict[str, Any] | None:
+        """A stored event in its ``event`` message shape."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq, type, payload, actor, venue, time_ms FROM event "
+                "WHERE session_id = ? AND seq = ?",
+                (session_id, seq),
+            ).fetchone()
+        if row is None:
+            return None
+        return {"seq": int(row[0]), "event": row[1], "payload": json.loads(row[2]),
+                "actor": row[3], "venue": row[4], "time": int(row[5])}
+
+
+class Mirror(AuditMirror):
     """Read/write access for the agent (one connection, serialised by a lock; the
     agent calls it from worker threads)."""
 

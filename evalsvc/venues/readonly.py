@@ -53,6 +53,9 @@ async def healthz(request: web.Request) -> web.Response:
             "venue": agent.venue,
             "primary": agent.primary,
             "links": {sid: ("connected" if up else "down") for sid, up in agent.connected.items()},
+            # A primary caught showing this venue another history than the one its
+            # witnesses cosigned (docs/audit.md "Venue views"): the operators must see it.
+            "split_views": {sid: split.detail for sid, split in agent.splits.items()},
         }
     )
 
@@ -60,11 +63,16 @@ async def healthz(request: web.Request) -> web.Response:
 async def list_sessions(request: web.Request) -> web.Response:
     rows = await _query(
         request,
-        "SELECT session_id, title, epoch, last_seq, hash, updated_ms FROM cursor "
-        "WHERE session_id NOT LIKE '%@%' ORDER BY session_id",
+        "SELECT session_id, title, epoch, last_seq, hash, updated_ms, "
+        "(SELECT count(*) FROM audit_entry a WHERE a.session_id = c.session_id), "
+        "(SELECT kind || ': ' || detail FROM split s WHERE s.session_id = c.session_id) "
+        "FROM cursor c WHERE session_id NOT LIKE '%@%' ORDER BY session_id",
         (),
     )
-    keys = ("id", "title", "epoch", "last_seq", "hash", "updated_ms")
+    # verified_seq: events up to it are checked against a cosigned checkpoint; the
+    # others are pending. split_view: set once the primary was caught forking its log.
+    keys = ("id", "title", "epoch", "last_seq", "hash", "updated_ms", "verified_seq",
+            "split_view")
     return _json({"sessions": [dict(zip(keys, r, strict=True)) for r in rows]})
 
 
@@ -80,7 +88,12 @@ async def list_events(request: web.Request) -> web.Response:
     sid = request.match_info["session_id"]
     after = _int(request, "after", 0, 2**53)
     limit = max(1, _int(request, "limit", 1000, 1000))
-    cur = await _query(request, "SELECT last_seq FROM cursor WHERE session_id = ?", (sid,))
+    cur = await _query(
+        request,
+        "SELECT last_seq, (SELECT count(*) FROM audit_entry WHERE session_id = ?) "
+        "FROM cursor WHERE session_id = ?",
+        (sid, sid),
+    )
     if not cur:
         return _json({"code": "not_found", "message": f"no session {sid!r} in this mirror"}, 404)
     rows = await _query(
@@ -97,10 +110,11 @@ async def list_events(request: web.Request) -> web.Response:
             "actor": r[3],
             "venue": r[4],
             "time_ms": r[5],
+            "verified": r[0] <= cur[0][1],  # checked against the signed log, or pending
         }
         for r in rows
     ]
-    return _json({"last_seq": cur[0][0], "events": events})
+    return _json({"last_seq": cur[0][0], "verified_seq": cur[0][1], "events": events})
 
 
 async def list_snapshots(request: web.Request) -> web.Response:

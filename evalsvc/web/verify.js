@@ -49,6 +49,47 @@ export function leafHash(data) {
   return sha256(concat(Uint8Array.of(0), data));
 }
 
+/** RFC 8785 (JCS) text of a JSON value: ECMAScript serialisation of strings and numbers,
+ * object keys sorted by UTF-16 code units — what Array.prototype.sort does. */
+export function canonical(value) {
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  const keys = Object.keys(value).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(",")}}`;
+}
+
+function unhex(text) {
+  if (!/^([0-9a-f]{2})+$/.test(text)) throw new VerifyError("盐值不是十六进制");
+  return Uint8Array.from(text.match(/../g), (h) => parseInt(h, 16));
+}
+
+/** The leaf an audit entry commits to (docs/audit.md "Leaves"): for a format-2 entry the
+ * RFC 8785 {"v":2, envelope, "digests"} over SHA-256(salt ‖ JCS([name, value])) of each
+ * disclosed field and the digests of the hidden ones, sorted; a format-1 entry is its own
+ * leaf. */
+export async function leafOfEntry(entry) {
+  let doc;
+  try {
+    doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(entry));
+  } catch {
+    return entry;
+  }
+  if (!doc || doc.v !== 2) return entry;
+  const keys = Object.keys(doc).sort().join(",");
+  if (keys !== "action,disclosed,hidden,seq,session,time_ms,v,venue" || !Array.isArray(doc.disclosed)
+      || !Array.isArray(doc.hidden)) throw new VerifyError("审计记录格式不正确");
+  const digests = [...doc.hidden];
+  for (const d of doc.disclosed) {
+    if (!Array.isArray(d) || d.length !== 3) throw new VerifyError("审计记录格式不正确");
+    const salt = unhex(d[0]);
+    if (salt.length < 16) throw new VerifyError("盐值过短");
+    digests.push(hex(await sha256(concat(salt, enc.encode(canonical([d[1], d[2]]))))));
+  }
+  digests.sort();
+  const { session, seq, action, venue, time_ms: timeMs } = doc;
+  return enc.encode(canonical({ v: 2, session, seq, action, venue, time_ms: timeMs, digests }));
+}
+
 /** RFC 6962 §2.1 interior node hash. */
 export function nodeHash(left, right) {
   return sha256(concat(Uint8Array.of(1), left, right));
@@ -212,7 +253,8 @@ export async function verifyEntry({ entry, tlogProof, vkey, witnessKeys = [], in
     const cp = parseCheckpoint(note.text);
     const log = await parseVkey(vkey);
     if (cp.origin !== log.name) throw new VerifyError("检查点来源与日志公钥名称不符");
-    await verifyInclusion({ index: p.index, size: cp.size, leaf: await leafHash(entry), proof: p.proof, root: cp.root });
+    const leaf = await leafHash(await leafOfEntry(entry));
+    await verifyInclusion({ index: p.index, size: cp.size, leaf, proof: p.proof, root: cp.root });
     return { ok: true, index: p.index, size: cp.size, root: hex(cp.root), cosignatures: note.cosignatures };
   } catch (err) {
     if (err instanceof VerifyError) return { ok: false, reason: err.message };

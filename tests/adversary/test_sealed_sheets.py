@@ -43,6 +43,8 @@ _SESSION_ID = re.compile(r"s-[0-9a-f]{12}")
 
 
 def _masked(doc: Any) -> Any:
+    if isinstance(doc, dict) and "entries" in doc and "checkpoint" in doc:
+        return _masked_view(doc)
     if isinstance(doc, dict):
         return {k: "<nonce>" if k in NONCE_KEYS else _masked(v) for k, v in doc.items()}
     if isinstance(doc, (list, tuple)):
@@ -50,6 +52,22 @@ def _masked(doc: Any) -> Any:
     if isinstance(doc, str):
         return _SESSION_ID.sub("<session>", doc)
     return doc
+
+
+def _masked_view(doc: dict[str, Any]) -> Any:
+    # GET …/audit/view (docs/audit.md "Leaves"): each disclosed field's salt is fresh
+    # CSPRNG output and each hidden field's digest is salted — declared nonces, as the
+    # commitments are; so are the roots over them and the log key (named by the session
+    # id). What is disclosed, and how many fields are hidden, must not differ.
+    entries = []
+    for raw in doc["entries"]:
+        e = json.loads(raw)
+        e["disclosed"] = [["<salt>", n, "<nonce>" if n.rsplit(".", 1)[-1] in NONCE_KEYS else v]
+                          for _, n, v in e["disclosed"]]
+        e["hidden"] = ["<digest>"] * len(e["hidden"])
+        entries.append(e)
+    rest = _masked({k: v for k, v in doc.items() if k not in ("entries", "checkpoint")})
+    return {**rest, "entries": _masked(entries), "checkpoint": "<nonce>", "log_vkey": "<nonce>"}
 
 
 async def _run(api: Harness, t1: str) -> tuple[dict[str, Any], Any]:
@@ -81,6 +99,7 @@ async def _run(api: Harness, t1: str) -> tuple[dict[str, Any], Any]:
             f"/api/sessions/{sid}/report",
             f"/api/sessions/{sid}/audit/checkpoint",
             f"/api/sessions/{sid}/alerts",
+            f"/api/sessions/{sid}/audit/view",
         ):
             seen[f"{who} GET {path.replace(sid, '<session>')}"] = await api.call("GET", path, tok)
         await sockets[who].ws.close()

@@ -158,9 +158,28 @@ def _edit_entry(bundle: Path, action: str, edit: Callable[[dict[str, Any]], None
     lines = (bundle / "entries").read_bytes().split(b"\n")
     i = max(n for n, raw in enumerate(lines) if raw and json.loads(raw)["action"] == action)
     doc = json.loads(lines[i])
-    edit(doc["payload"])
+    _edit_disclosed(doc, edit)
     lines[i] = canonical_bytes(doc)
     (bundle / "entries").write_bytes(b"\n".join(lines))
+
+
+def _payload(doc: dict[str, Any]) -> dict[str, Any]:
+    """The payload a format-2 entry discloses (docs/audit.md "Leaves")."""
+    return {name[len("payload."):]: value for _, name, value in doc["disclosed"]
+            if name.startswith("payload.")}
+
+
+def _edit_disclosed(doc: dict[str, Any], edit: Callable[[dict[str, Any]], None]) -> None:
+    """Edit a format-2 entry's disclosed payload in place (keeping each field's salt)."""
+    payload = _payload(doc)
+    edit(payload)
+    salts = {name: salt for salt, name, _ in doc["disclosed"]}
+    doc["disclosed"] = sorted(
+        ([salts.get(n, salts["actor"]), n, v] for n, v in
+         [("actor", next(v for _, n, v in doc["disclosed"] if n == "actor")),
+          *(("payload." + k, v) for k, v in payload.items())]),
+        key=lambda d: d[1],
+    )
 
 
 # -- the untouched bundle ----------------------------------------------------------------
@@ -322,10 +341,10 @@ def _edit_signed_report_entries(b: Path, edit: Callable[[dict[str, Any]], None])
 
     lines = (b / "entries").read_bytes().split(b"\n")
     for n, raw in enumerate(lines):
-        if raw and (d := json.loads(raw))["action"] == "report.signed" and "signature" in d[
-            "payload"
-        ]:
-            edit(d["payload"])
+        if raw and (d := json.loads(raw))["action"] == "report.signed" and "signature" in (
+            _payload(d)
+        ):
+            _edit_disclosed(d, edit)
             lines[n] = canonical_bytes(d)
     (b / "entries").write_bytes(b"\n".join(lines))
 

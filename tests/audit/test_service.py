@@ -10,6 +10,7 @@ from pathlib import Path
 
 from conftest import Harness, scoring_sheet
 
+from evalsvc.audit.leaf import leaf_of_entry
 from evalsvc.audit.merkle import leaf_hash, verify_consistency
 from evalsvc.audit.note import open_note, parse_checkpoint, verify_tlog_proof
 
@@ -38,7 +39,10 @@ async def test_every_event_is_a_leaf_and_milestones_are_checkpointed(api: Harnes
         assert status == 200
         doc = json.loads(entry["entry"])
         assert (doc["session"], doc["seq"], doc["action"]) == (sid, e["seq"], e["type"])
-        data = base64.b64decode(entry["entry_base64"])
+        data = base64.b64decode(entry["leaf_base64"])
+        # The leaf commits to the entry's salted field digests (docs/audit.md "Leaves").
+        assert data == leaf_of_entry(base64.b64decode(entry["entry_base64"]))
+        assert doc["v"] == 2 and [n for _, n, _ in doc["disclosed"]][:1] == ["actor"]
         verify_tlog_proof(entry["tlog_proof"], data=data, log_vkey=vkey, witness_vkeys=[], quorum=0)
 
 
@@ -108,3 +112,39 @@ async def test_exported_bundle_verifies_offline(api: Harness, tmp_path: Path) ->
     entries = (tmp_path / "bundle" / "entries").read_bytes().splitlines()
     assert len(entries) == len(await api.events(sid))
     assert all(leaf_hash(e) for e in entries)
+
+
+async def test_the_venue_view_discloses_what_each_role_is_shown_and_nothing_more(
+    api: Harness,
+) -> None:
+    sid, experts = await api.to_stage("scoring")
+    vkey = await _key(api, sid)
+    _, sup = await api.call("GET", f"/api/sessions/{sid}/audit/view", api.sup)
+    status, op = await api.call("GET", f"/api/sessions/{sid}/audit/view", api.op("js-suzhou"))
+    assert status == 200, op
+    # Both views recompute the same leaves, hence the signed root of their checkpoint.
+    cp = parse_checkpoint(open_note(op["checkpoint"], [vkey]).text)
+    assert op["log_vkey"] == vkey and len(op["entries"]) == len(sup["entries"]) == cp.size
+    for view in (sup, op):
+        from evalsvc.audit.merkle import root_hash
+
+        hashes = [leaf_hash(leaf_of_entry(e.encode())) for e in view["entries"]]
+        assert root_hash(hashes) == cp.root
+    # The supervisor is shown everything; the Suzhou operator not another venue's
+    # experts (DESIGN.md's schedule): those fields stay digests, their salts unsent.
+    assert all(json.loads(e)["hidden"] == [] for e in sup["entries"])
+    events = {e["seq"]: e for e in await api.events(sid)}
+    hidden_ids = set()
+    for raw in op["entries"]:
+        e = json.loads(raw)
+        if e["action"] == "seat.assigned" and events[e["seq"]]["payload"]["venue_id"] != (
+            "js-suzhou"
+        ):
+            assert e["hidden"] and "payload.expert_id" not in [n for _, n, _ in e["disclosed"]]
+            hidden_ids.add(events[e["seq"]]["payload"]["expert_id"])
+    assert hidden_ids and not any(i in json.dumps(op) for i in hidden_ids)
+    # An expert is not served the log (404/403 as for the other audit reads).
+    status, body = await api.call("GET", f"/api/sessions/{sid}/audit/view", experts[0][1])
+    assert status == 403, body
+    status, body = await api.call("GET", f"/api/sessions/{sid}/audit/view?limit=0", api.sup)
+    assert status == 422 and "limit" in json.dumps(body), body

@@ -415,7 +415,8 @@ async def test_supervisor_verifies_inclusion_proofs_in_the_page(
             response = await route.fetch()
             doc = await response.json()
             entry = json.loads(doc["entry"])
-            entry["payload"] = {**entry.get("payload", {}), "tampered": True}
+            # A format-2 entry (docs/audit.md "Leaves"): the server changes who acted.
+            entry["disclosed"][0][2] = "operator:tampered"
             forged = json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
             doc["entry"] = forged
             doc["entry_base64"] = base64.b64encode(forged.encode()).decode()

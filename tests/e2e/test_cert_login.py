@@ -26,6 +26,7 @@ from conftest import committee_commands, make_token, qualification_sheet, sessio
 from cryptography.hazmat.primitives import serialization
 from procs import Server
 
+from evalsvc.audit.leaf import open_entry
 from evalsvc.canonical import canonical_bytes
 from evalsvc.config import Settings
 from evalsvc.pki.challenge import sign_document
@@ -174,7 +175,8 @@ async def test_zj_sm2_expert_logs_in_and_the_signed_sheet_is_in_the_audit_log(
                     break
                 await asyncio.sleep(0.1)
             assert status == 200, entry
-            leaf = json.loads(entry["entry"])
+            # The logged entry (format 2, docs/audit.md "Leaves"), every field disclosed.
+            leaf = open_entry(entry["entry"].encode()).to_event()
             assert leaf["action"] == "sheet.submitted"
             assert sheet_sig not in entry["entry"]
             assert leaf["payload"]["commitment"] == ack["commitment"]

@@ -5,6 +5,7 @@ sees its venue and records incidents, and approves nothing."""
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,19 @@ async def test_a_site_supervisor_records_an_incident_at_its_venue_and_only_it_an
             assert ev["payload"] == {"masked": True}, who
             assert ev["actor"] == "site_supervisor", who  # not who recorded it
             assert doc["incidents"] == [], who
+
+    # Nor does a venue's view of the audit log say where: its envelope is public there.
+    from evalsvc.audit.routes import AUDIT
+
+    api.client.app[AUDIT].mark_dirty(sid)
+    await api.client.app[AUDIT].sign_pending()  # (the checkpoint job, run now)
+    for who, tok in {"operator of Hefei": api.op("ah-hefei"), "primary operator": api.op()}.items():
+        status, view = await api.call("GET", f"/api/sessions/{sid}/audit/view", tok)
+        assert status == 200, (who, view)
+        text = json.dumps(view, ensure_ascii=False)
+        entries = [e for e in view["entries"] if "incident.recorded" in json.dumps(e)]
+        assert entries and "js-suzhou" not in json.dumps(entries), who
+        assert _incident()["text"] not in text, who
 
     # Alerts: the site supervisor's venue's incidents, no pattern alerts.
     status, alerts = await api.call("GET", f"/api/sessions/{sid}/alerts", suzhou)

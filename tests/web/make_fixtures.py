@@ -14,6 +14,7 @@ import base64
 import json
 from pathlib import Path
 
+from evalsvc.audit.leaf import redacted_entry, seal_event
 from evalsvc.audit.merkle import inclusion_proof, leaf_hash, root_hash
 from evalsvc.audit.note import (
     Checkpoint,
@@ -49,6 +50,9 @@ def build() -> dict[str, object]:
         "checkpoint": cp,
         "entries": [base64.b64encode(e).decode() for e in entries],
         "proofs": proofs,
+        # Format-2 entries (audit/leaf.py) and a venue's view of them: the browser must
+        # recompute the same leaves.
+        "format2": _format2(),
         # A draw commitment (experts/seed.py) the browser must compute the same way.
         "draw": {
             "secret": bytes(range(100, 132)).hex(),
@@ -59,6 +63,25 @@ def build() -> dict[str, object]:
             ),
         },
     }
+
+
+def _format2() -> list[dict[str, str]]:
+    salts = iter(bytes([n]) * 16 for n in range(1, 200))
+    out = []
+    for payload, shown in (
+        ({"stage": "scoring", "sheets": [{"seat": 0, "sheet": {"B1": "8.50"}}]},
+         {"actor": "expert", "payload": {"stage": "scoring", "masked": True}}),
+        ({"名称": "评标报告 \u2028 \"引号\"", "n": -(2**53 - 1), "x": None, "ok": False,
+          "deep": {"z": [1, {"b": 2, "a": [None, True]}], "é": "\U0001f600"}},
+         {"actor": "operator:张", "payload": {"n": -(2**53 - 1), "x": None}}),
+    ):
+        entry, leaf = seal_event(session_id="s-fixture", seq=len(out) + 1, venue=None,
+                                 actor="operator:张", action="demo.v2", payload=payload,
+                                 time_ms=1_796_553_300_000, salt=lambda: next(salts))
+        out.append({"entry": base64.b64encode(entry).decode(),
+                    "view": base64.b64encode(redacted_entry(entry, shown)).decode(),
+                    "leaf": base64.b64encode(leaf).decode()})
+    return out
 
 
 def render() -> str:

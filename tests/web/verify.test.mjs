@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { b64decode, verifyEntry, verifyNote } from "../../evalsvc/web/verify.js";
+import { b64decode, leafOfEntry, verifyEntry, verifyNote } from "../../evalsvc/web/verify.js";
 
 const fx = JSON.parse(readFileSync(new URL("./fixtures/audit.json", import.meta.url), "utf-8"));
 
@@ -46,4 +46,17 @@ test("a checkpoint with an altered size or root is refused by its signature", as
   await assert.rejects(verifyNote(forged, fx.log_vkey), /签名无效/);
   const unknownWitness = await verifyNote(fx.checkpoint, fx.log_vkey, []);
   assert.deepEqual(unknownWitness.cosignatures, [{ name: "venue.suzhou.test", verified: false, time: null }]);
+});
+
+test("format-2 entries and a venue's redacted view recompute the leaf evalsvc logged", async () => {
+  for (const f of fx.format2) {
+    const leaf = Buffer.from(b64decode(f.leaf)).toString("utf-8");
+    assert.equal(Buffer.from(await leafOfEntry(b64decode(f.entry))).toString("utf-8"), leaf);
+    assert.equal(Buffer.from(await leafOfEntry(b64decode(f.view))).toString("utf-8"), leaf);
+    // A changed disclosed value gives another leaf.
+    const doc = JSON.parse(Buffer.from(b64decode(f.entry)).toString("utf-8"));
+    doc.disclosed[0][2] = "operator:李";
+    const other = await leafOfEntry(new TextEncoder().encode(JSON.stringify(doc)));
+    assert.notEqual(Buffer.from(other).toString("utf-8"), leaf);
+  }
 });

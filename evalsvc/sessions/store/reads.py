@@ -21,14 +21,14 @@ __all__ = [
 ]
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from evalsvc.audit.leaf import event_leaf
+from evalsvc.audit.leaf import seal_event
 from evalsvc.errors import NotFound
 from evalsvc.sessions.model import Session, Sheet, Stage, State, session_from_doc
 from evalsvc.sessions.scoring import sheet_from_doc
@@ -53,9 +53,10 @@ class StoredEvent:
     venue: str | None
     time_ms: int
 
-    def leaf(self) -> bytes:
-        """The audit-log leaf of this event (:func:`evalsvc.audit.leaf.event_leaf`)."""
-        return event_leaf(
+    def seal(self, salt: Callable[[], bytes]) -> tuple[bytes, bytes]:
+        """(entry, leaf) of this event in the audit log, each field salted with a fresh
+        ``salt()`` (:func:`evalsvc.audit.leaf.seal_event`)."""
+        return seal_event(
             session_id=self.session_id,
             seq=self.seq,
             venue=self.venue,
@@ -63,6 +64,7 @@ class StoredEvent:
             action=self.type,
             payload=self.payload,
             time_ms=self.time_ms,
+            salt=salt,
         )
 
     def to_doc(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 from evalsvc.audit.log import append_needs, append_rows, fetch_append_nodes
 from evalsvc.canonical import storage_json, to_jsonable
 from evalsvc.db import pipeline_cursor, raw_cursor
+from evalsvc.salts import SaltSource
 from evalsvc.sessions.machine import Event
 from evalsvc.sessions.model import Session, Sheet, session_to_doc
 from evalsvc.sessions.store.reads import (
@@ -62,6 +63,11 @@ from evalsvc.sessions.transitions import (
 )
 
 _S = cast(sa.Table, SessionRow.__table__)  # type: ignore[attr-defined]
+
+# The salts of the audit leaves' field digests: 16 bytes of fresh CSPRNG output per
+# field, read in batches (one getrandom per 4,096 fields, not one per field). A process
+# owns one source as it owns its engine's pool: no state that outlives a salt handed out.
+_FIELD_SALTS = SaltSource(size=16, batch=4096)
 _dumps = storage_json
 
 
@@ -84,6 +90,8 @@ class Wiring:
     docs: SessionDocs
     extras: Mapping[str, Extra] = field(default_factory=dict)
     milestone: Callable[[Connection, str, Sequence[StoredEvent]], None] | None = None
+    # The salts of the audit leaves' field digests (None: the process's CSPRNG source).
+    field_salt: Callable[[], bytes] | None = None
 
 
 def execute(
@@ -184,6 +192,7 @@ def write_change(
             nodes=nodes,
             rows=rows,
             pipelined=pipelined,
+            salt=w.field_salt,
         )
     if pipelined:
         return check
@@ -287,6 +296,7 @@ def send_record(
     nodes: dict[tuple[int, int], bytes] | None = None,
     rows: Sequence[Row] = (),
     pipelined: bool = False,
+    salt: Callable[[], bytes] | None = None,
 ) -> Callable[[], list[StoredEvent]]:
     """Send the write of a change now; the returned function checks it and returns the
     stored events — on PostgreSQL inside a pipeline (``pipelined``: on a cursor of its
@@ -300,12 +310,15 @@ def send_record(
     ]
     # The same transaction appends each event to the session's audit log
     # (leaf index = seq - 1), so an event exists if and only if its leaf does.
-    leaves = [e.leaf() for e in stored]
+    # The stored entry discloses every field with its salt; the tree commits to the
+    # leaf over the fields' salted digests (audit/leaf.py, docs/audit.md "Leaves").
+    sealed = [e.seal(salt or _FIELD_SALTS) for e in stored]
+    leaves = [entry for entry, _ in sealed]
     node_rows: list[tuple[int, int, bytes]] = []
     if stored:
         if nodes is None:
             nodes = fetch_append_nodes(conn, session.id, base_seq, len(stored))
-        node_rows = append_rows(session.id, base_seq, leaves, nodes)
+        node_rows = append_rows(session.id, base_seq, [leaf for _, leaf in sealed], nodes)
     w = _Write(
         session_id=session.id,
         base_seq=base_seq,
@@ -356,7 +369,7 @@ class _Write:
     state_doc: tuple[str, str] | None
     events: list[StoredEvent]
     payloads: list[str]
-    leaves: list[bytes]
+    leaves: list[bytes]  # the stored entries (audit_leaf.data)
     nodes: list[tuple[int, int, bytes]]
     rows: tuple[Row, ...]
 
