@@ -167,3 +167,17 @@ def test_the_price_comparison_of_lowest_evaluated_price() -> None:
     assert table.header == ("投标人", "投标报价（元）", "经评审的投标价（元）")
     assert table.rows[0] == ("乙公司", "95,000.00", "95,000.00")
     assert Decimal(doc["comparison"][0]["evaluated_price_fen"]) == 9_500_000
+
+
+def test_the_average_benchmark_formula_is_stated_in_chinese_with_its_coefficients() -> None:
+    doc = session_doc(rules={"price_formula": "average_benchmark", "average_benchmark": {
+        "factor": "0.97", "drop_extremes": True, "deduct_above": "1", "deduct_below": "0.5",
+        "floor": "10"}})
+    s = new_session(doc, session_id="s-avg", now=1_780_000_000, defaults=ScoringRules())
+    s = replace(s, state=State.REPORTING, qualified=("B1", "B2", "B3"))
+    blocks = _section_text(report_blocks(_view(_doc(s))), dict(SECTIONS)["method"])
+    text = " ".join(getattr(b, "text", "") for b in blocks)
+    assert "average_benchmark" not in text  # a reader sees Chinese, not the code name
+    assert ("评标基准价法（报价不少于 5 家时去掉一个最高价和一个最低价，评标基准价 = 有效投标报价"
+            "算术平均值 × 0.97；报价每高于评标基准价 1% 扣 1 分，每低于 1% 扣 0.5 分") in text
+    assert "最低 10 分" in text
