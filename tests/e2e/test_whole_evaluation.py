@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -184,8 +186,13 @@ async def test_a_whole_evaluation_by_real_processes(
     # refusal to sign is recorded after it).
     config.write_text((PROJECT_ROOT / "config" / "test.toml").read_text(encoding="utf-8")
                       + "\n[rules]\nsign_deadline_minutes = 0\n", encoding="utf-8")
-    server = Server(db_url=db_url, secret_file=Path(settings.auth.token_secret_file),
-                    log=tmp_path / "server.log", env={"EVALSVC_CONFIG": str(config)})
+    secret = Path(settings.auth.token_secret_file)
+    server = Server(db_url=db_url, secret_file=secret, log=tmp_path / "server.log",
+                    env={"EVALSVC_CONFIG": str(config)})
+    # What the server runs with (procs.Server), for the supervisor's CLI on its machine.
+    server_env = {"EVALSVC_CONFIG": str(config), "EVALSVC_DATABASE_URL": db_url,
+                  "EVALSVC_TOKEN_SECRET_FILE": str(secret),
+                  "EVALSVC_AUDIT_KEY_FILE": str(secret.with_name("audit-log.key"))}
     server.start()
     agents: dict[str, Agent] = {}
     try:
@@ -195,7 +202,7 @@ async def test_a_whole_evaluation_by_real_processes(
             api = Harness(http, settings)
             for v in SECONDARY:
                 agents[v] = Agent(v, server.url, api.op(v), tmp_path)
-            await _evaluate(api, agents, tmp_path, config)
+            await _evaluate(api, agents, tmp_path, server_env)
     finally:
         try:
             for a in agents.values():
@@ -205,8 +212,9 @@ async def test_a_whole_evaluation_by_real_processes(
 
 
 async def _evaluate(
-    api: Harness, agents: dict[str, Agent], tmp_path: Path, config: Path
+    api: Harness, agents: dict[str, Agent], tmp_path: Path, server_env: dict[str, str]
 ) -> None:
+    config = Path(server_env["EVALSVC_CONFIG"])
     # --- the draw: a ceremony of the four venues and the supervisor -----------------------
     sid = await drawing_session(api, _doc())
     await run_ceremony(api, sid, rules=_rules(),
@@ -330,7 +338,8 @@ async def _evaluate(
     resp = await api.client.get(f"/api/sessions/{sid}/report.pdf",
                                 headers={"Authorization": f"Bearer {api.op('ah-hefei')}"})
     assert resp.status == 200 and resp.headers["Content-Type"] == "application/pdf"
-    text = _pdftotext(await resp.read(), tmp_path)
+    pdf = await resp.read()
+    text = _pdftotext(pdf, tmp_path)
     flat = re.sub(r"\s+", "", text)
     for heading in ["评标报告", *(title for _, title in SECTIONS)]:
         assert re.sub(r"\s+", "", heading) in flat, heading
@@ -341,6 +350,13 @@ async def _evaluate(
     # The clarification, the deemed agreement confirmed, the re-review and its approval.
     for said in (QUESTION, ANSWER, "监督人员已确认", APPROVAL, "评标基准价法"):
         assert re.sub(r"\s+", "", said) in flat, said
+
+    # --- a supervisor's offline checks, by the CLI: the PDF, then the session's bundle ----
+    _, key = await api.call("GET", f"/api/sessions/{sid}/audit/key", api.sup)
+    (tmp_path / "report.pdf").write_bytes(pdf)
+    out = _cli(server_env, "report", "verify", str(tmp_path / "report.pdf"),
+               "--log-key", key["log_vkey"])
+    assert out.returncode == 0, out.stdout + out.stderr
 
     # --- the handover, in each secondary venue's own mirror -------------------------------
     for v in SECONDARY:
@@ -360,6 +376,25 @@ async def _evaluate(
     for m in members.values():
         if not m.ws.ws.closed:
             await m.ws.ws.close()
+    # The sealed and handed-over session's audit bundle re-derives: the draw with its
+    # alternate, the sheets with the re-review, the result, the signatures with the
+    # deemed agreement.
+    db = server_env["EVALSVC_DATABASE_URL"]
+    policy, bundle = tmp_path / "policy.txt", tmp_path / "bundle"
+    for argv in (("trust-policy", sid, "--database", db, "--out", str(policy)),
+                 ("export", sid, "--database", db, "--out", str(bundle))):
+        out = _cli(server_env, "audit", *argv)
+        assert out.returncode == 0, out.stdout + out.stderr
+    out = _cli(server_env, "audit", "verify", str(bundle), "--trusted-keys", str(policy))
+    assert out.returncode == 0 and "通过 VERIFIED" in out.stdout, out.stdout + out.stderr
+    assert "视为同意" in out.stdout
+
+
+def _cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    """``evalsvc ARGV`` as a supervisor runs it, with the server's settings."""
+    return subprocess.run([sys.executable, "-m", "evalsvc", *argv], cwd=PROJECT_ROOT,
+                          env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=120)
 
 
 def _handover_items(config: Path) -> list[str]:
