@@ -327,7 +327,8 @@ REREVIEWED_SEAT = 3
 DISSENTING_SEAT = 2
 DISSENT = "对江苏吴江智慧城市建设有限公司的技术方案评分持不同意见：其运维保障措施不足，不宜评为同档"
 REFUSING_SEAT = 6
-REFUSAL_NOTE = "6号评委在签字期限内既未签字也未书面陈述不同意见及理由，评标委员会书面记录在案"
+# (Seats are named as the report names them: 第 index + 1 席.)
+REFUSAL_NOTE = "第7席评委在签字期限内既未签字也未书面陈述不同意见及理由，评标委员会书面记录在案"
 
 
 async def check_in_by_the_rules(
@@ -439,8 +440,8 @@ async def _close_by_the_rules(
     bid3 = doc["bids"][2]
     await cmd(leader, {
         "command": "request_rereview", "stage": "scoring", "seats": [REREVIEWED_SEAT],
-        "reason": f"{REREVIEWED_SEAT}号评委对{bid3['bidder']}“项目实施计划”（客观分）的评分"
-                  "与评分标准不一致"})
+        "reason": f"第{REREVIEWED_SEAT + 1}席评委对{bid3['bidder']}“项目实施计划”（客观分）"
+                  "的评分与评分标准不一致"})
     await cmd(SUPERVISOR, {"command": "decide_rereview", "approve": True,
                            "reason": "经核实属客观分评分错误，同意对该评委的评分复核"})
     row = SCORES[REREVIEWED_SEAT % len(SCORES)]

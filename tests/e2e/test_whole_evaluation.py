@@ -61,8 +61,9 @@ REFUSING_SEAT = 6
 QUESTION = "暂列金额如何计取"
 ANSWER = "按招标文件固定金额"
 APPROVAL = "经核实，同意复核"
-REREVIEW_REASON = "2号评委对丙公司技术方案（客观分项）的评分与评分标准不一致"
-REFUSAL_NOTE = "6号评委在签字期限内既未签字也未书面陈述不同意见，评标委员会书面记录在案"
+# (Seats as the report names them: 第 index + 1 席.)
+REREVIEW_REASON = "第3席评委对丙公司技术方案（客观分项）的评分与评分标准不一致"
+REFUSAL_NOTE = "第7席评委在签字期限内既未签字也未书面陈述不同意见，评标委员会书面记录在案"
 
 # 评标基准价法 with the tender's coefficients (docs/scoring.md "average_benchmark"): the
 # mean of the three valid prices 100,000 / 95,000 / 120,000 元 is 105,000 元; × 0.98 the
