@@ -218,7 +218,9 @@ async def _evaluate(
     config = Path(server_env["EVALSVC_CONFIG"])
     # --- the draw: a ceremony of the four venues and the supervisor -----------------------
     sid = await drawing_session(api, _doc())
-    await run_ceremony(api, sid, rules=_rules(),
+    # (Five parties commit over HTTP to a process on a shared machine: a commit window
+    # of a few seconds, not conftest's one, so a slow moment is not a refused commit.)
+    await run_ceremony(api, sid, rules=_rules(), commit_s=4.0,
                        parties=(*(v for v, *_ in VENUES), "supervisor"))
     _, draw = await api.call("GET", f"/api/sessions/{sid}/draw", api.sup)
     assert draw["phase"] == "inviting", draw
