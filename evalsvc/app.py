@@ -7,10 +7,12 @@ __all__ = ["create_app"]
 import asyncio
 import contextlib
 import functools
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from aiohttp import web
@@ -19,8 +21,8 @@ from evalsvc import __version__
 from evalsvc.audit.routes import AUDIT
 from evalsvc.audit.routes import ROUTES as AUDIT_ROUTES
 from evalsvc.audit.service import AuditService
-from evalsvc.auth import TokenVerifier
-from evalsvc.config import Settings
+from evalsvc.auth import ROLES, TokenVerifier
+from evalsvc.config import RulesSettings, Settings
 from evalsvc.db import Database
 from evalsvc.errors import ConfigError, Unavailable
 from evalsvc.experts.routes import DRAWS
@@ -50,7 +52,7 @@ from evalsvc.schema import ensure_schema
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.handover import HandoverRules
 from evalsvc.sessions.hub import Hub, load_or_create_epoch
-from evalsvc.sessions.model import ScoringRules, Session
+from evalsvc.sessions.model import FaultRules, ScoringRules, Session
 from evalsvc.sessions.pledge import DEFAULT_PLEDGE_TEXT, Pledge, pledge_of
 from evalsvc.sessions.routes import ROUTES as SESSION_ROUTES
 from evalsvc.sessions.routes import SESSIONS
@@ -60,6 +62,8 @@ from evalsvc.sessions.uow import UnitOfWork
 from evalsvc.sessions.ws import HUB
 from evalsvc.sessions.ws import ROUTES as WS_ROUTES
 from evalsvc.typedefs import DB, ROUTES, SCHEDULER, SETTINGS
+
+log = logging.getLogger(__name__)
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 
@@ -86,7 +90,10 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 async def whoami(request: web.Request) -> web.Response:
     p = authenticated(request)
-    return json_response({"role": p.role, "subject": p.subject, "name": p.name, "venue": p.venue})
+    me: dict[str, Any] = {"role": p.role, "subject": p.subject, "name": p.name, "venue": p.venue}
+    if p.scope is not None:
+        me["scope"] = list(p.scope)  # a supervisor bound to these sessions or tenders
+    return json_response(me)
 
 
 async def index(request: web.Request) -> web.FileResponse:
@@ -108,14 +115,15 @@ CORE_ROUTES: list[Route] = [
         "/api/me",
         whoami,
         "Who the bearer token says you are",
-        roles=("operator", "expert", "supervisor"),
+        roles=ROLES,
         response=shape(
             {
-                "role": {"enum": ["operator", "expert", "supervisor"]},
+                "role": {"enum": list(ROLES)},
                 "subject": "string",
                 "name": "string",
                 "venue": ["string", "null"],
-            }
+            },
+            {"scope": {"type": ["array", "null"], "items": {"type": "string"}}},
         ),
         tag="system",
     ),
@@ -177,6 +185,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_pki)
     app.cleanup_ctx.append(_draws)
     app.cleanup_ctx.append(_handovers)
+    app.cleanup_ctx.append(_faults)
     app.cleanup_ctx.append(_hub)
     app.cleanup_ctx.append(_revocations)
     app.cleanup_ctx.append(_witnesses)
@@ -228,6 +237,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
             holidays=settings.rules.holidays,
             workdays=settings.rules.workdays,
         ),
+        faults=fault_rules(settings.rules),
     )
     app[REPORTS] = ReportService(app[SESSIONS])
     try:
@@ -357,6 +367,33 @@ async def _handovers(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
+def fault_rules(rules: RulesSettings) -> FaultRules:
+    """The venue-link rules of ``[rules]`` in whole seconds, with their configured values."""
+    names = ("link_lost_pause_minutes", "resume_deadline_minutes", "suspend_after_minutes")
+    minutes = [getattr(rules, n) for n in names]
+    pause, resume, suspend = (int((x * 60).to_integral_value()) for x in minutes)
+    return FaultRules(pause, resume, suspend,
+                      tuple((n, str(x)) for n, x in zip(names, minutes, strict=True)))
+
+
+async def _faults(app: web.Application) -> AsyncIterator[None]:
+    """The venue-link rules' deadlines (docs/scoring.md "Faults by rule") on the app's
+    scheduler. On start, steps due while the server was down are taken, the others
+    rescheduled."""
+    import datetime as dt
+
+    from evalsvc.sessions.deadlines import FaultDeadlines
+
+    service = app[SESSIONS]
+    uow = service.uow
+    deadlines = FaultDeadlines(
+        app[SCHEDULER], service.fault_tick,
+        clock=lambda: dt.datetime.fromtimestamp(uow.clock_ms() / 1000, dt.UTC))
+    service.schedule_fault = deadlines.at
+    await deadlines.recover(await service.fault_pending())
+    yield
+
+
 async def _hub(app: web.Application) -> AsyncIterator[None]:
     """The WebSocket hub, woken by the service's bus; on PostgreSQL also by the other
     instances' NOTIFYs (evalsvc.sessions.pgnotify), with presence shared between the
@@ -376,6 +413,45 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     )
     service.bus.add_listener(hub.on_commit)
     app[HUB] = hub
+    # A venue's link that went is recorded lost only if it is still gone after the grace
+    # ([rules] link_lost_grace_seconds: a reload, a reconnect is not a loss), from the
+    # moment it went; one that comes back is recorded restored. Per (session, venue) the
+    # steps run in the order heard, each after the one before.
+    grace = float(app[SETTINGS].rules.link_lost_grace_seconds)
+    last_step: dict[tuple[str, str], asyncio.Task[None]] = {}
+
+    def still_down(session_id: str, venue_id: str) -> bool:
+        feed = hub.feeds.get(session_id)
+        return feed is None or venue_id not in feed.venues_up
+
+    def venue_link(session_id: str, venue_id: str, up: bool) -> None:
+        key = (session_id, venue_id)
+        before = last_step.get(key)
+        went_ms = service.uow.clock_ms()
+
+        async def step() -> None:
+            if before is not None:
+                await asyncio.wait([before])
+            try:
+                if not up:
+                    await asyncio.sleep(grace)
+                    if not still_down(session_id, venue_id):
+                        return  # back within the grace: no loss
+                await service.venue_link(session_id, venue_id, up, at_ms=went_ms)
+            except Exception:
+                log.exception("recording venue %s's link (%s) on session %s failed",
+                              venue_id, "up" if up else "lost", session_id)
+
+        task = asyncio.get_running_loop().create_task(step())
+        last_step[key] = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            if last_step.get(key) is t:
+                del last_step[key]
+
+        task.add_done_callback(done)
+
+    hub.on_venue_link = venue_link
     listener = None
     fanout = None
     presence = None
@@ -407,6 +483,8 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
             await fanout.stop()
         if presence is not None:
             await presence.stop()
+        for pending in list(last_step.values()):
+            pending.cancel()  # (a link lost within the grace of a shutdown: not recorded)
         await hub.close()
 
 

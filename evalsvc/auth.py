@@ -15,8 +15,10 @@ a person (``sub``) and has an id (``jti``) it can be revoked by (:class:`TokenVe
 from __future__ import annotations
 
 __all__ = [
+    "MAX_SCOPE",
     "MAX_TOKEN_CHARS",
     "ROLES",
+    "VENUE_ROLES",
     "Principal",
     "TokenRevoked",
     "TokenVerifier",
@@ -37,14 +39,22 @@ from typing import Any
 from evalsvc.canonical import canonical_bytes
 from evalsvc.errors import InvalidInput, Unauthenticated
 
-ROLES = ("operator", "expert", "supervisor")
+# supervisor: the tender's supervisor (行政监督), bound to every session or to named
+# sessions and tenders (claim ``scope``); site_supervisor: a venue's site supervisor
+# (现场监督), bound to its venue (docs/api.md "Supervision by scope").
+ROLES = ("operator", "expert", "supervisor", "site_supervisor")
+# The roles that must name a venue.
+VENUE_ROLES = ("operator", "expert", "site_supervisor")
+MAX_SCOPE = 100
 _PREFIX = "evs1."
 # Far above any token issued (~400 characters): a longer header is refused unread.
 MAX_TOKEN_CHARS = 4096
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _JTI = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _REQUIRED = frozenset({"role", "sub", "name", "venue", "exp", "jti"})
-_ALLOWED = _REQUIRED | {"key", "ro"}
+_ALLOWED = _REQUIRED | {"key", "ro", "scope"}
+# A session id or a tender number (招标项目编号) a supervisor is bound to.
+_SCOPE_ITEM = re.compile(r"[^\s]{1,100}")
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,9 @@ class Principal:
     # came from no token. Not compared: the same person with two tokens is one principal.
     token_id: str | None = field(default=None, compare=False)
     expires_at: int | None = field(default=None, compare=False)
+    # A tender supervisor's scope: the session ids and tender numbers it supervises;
+    # None: every session (the tokens issued before scopes existed).
+    scope: tuple[str, ...] | None = None
 
     @property
     def actor(self) -> str:
@@ -104,22 +117,34 @@ def issue_token(
     nonce: str,
     key_sha256: str | None = None,
     read_only: bool = False,
+    scope: tuple[str, ...] | None = None,
 ) -> str:
-    """A signed bearer token; operators and experts need a venue, supervisors may not.
+    """A signed bearer token; operators, experts and site supervisors need a venue, the
+    tender's supervisor does not (its venue, if any, grants nothing).
 
     ``subject`` names the person (it is the audit actor, ``role:subject``); ``nonce``
     becomes the token id (claim ``jti``) it can be revoked by. ``key_sha256`` binds the
     token to a certificate key (certificate login); ``read_only`` marks a venue agent's
-    token (claim ``ro``)."""
+    token (claim ``ro``); ``scope`` binds a supervisor's token to those session ids and
+    tender numbers (claim ``scope``; None: every session)."""
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
-    if role in ("operator", "expert") and not venue:
+    if role in VENUE_ROLES and not venue:
         raise InvalidInput(f"a {role} token must name a venue", field="venue")
+    if scope is not None:
+        if role != "supervisor":
+            raise InvalidInput(f"only a supervisor token has a scope, not a {role} token",
+                               field="scope")
+        if not 1 <= len(scope) <= MAX_SCOPE or not all(
+                isinstance(x, str) and _SCOPE_ITEM.fullmatch(x) for x in scope):
+            raise InvalidInput(f"scope: expected 1 to {MAX_SCOPE} session ids or tender"
+                               " numbers, each 1-100 characters without spaces",
+                               field="scope")
     if not subject or not subject.strip():
         raise InvalidInput("subject must not be empty", field="subject")
     if not nonce or not _JTI.fullmatch(nonce):
         raise InvalidInput("the token id must be 1-64 of A-Z a-z 0-9 _ -", field="jti")
-    claims = {
+    claims: dict[str, Any] = {
         "role": role,
         "sub": subject,
         "name": name,
@@ -131,6 +156,8 @@ def issue_token(
         claims["key"] = key_sha256
     if read_only:
         claims["ro"] = True
+    if scope is not None:
+        claims["scope"] = sorted(set(scope))
     body = _PREFIX + _b64(canonical_bytes(claims))
     mac = hmac.new(secret, body.encode("ascii"), hashlib.sha256).digest()
     return body + "." + _b64(mac)
@@ -175,6 +202,7 @@ def _claims(raw: bytes) -> Principal:
     role, sub, name, venue = claims["role"], claims["sub"], claims["name"], claims["venue"]
     exp, jti = claims["exp"], claims["jti"]
     key, ro = claims.get("key"), claims.get("ro", False)
+    scope = claims.get("scope")
     if (
         role not in ROLES
         or not isinstance(sub, str)
@@ -186,6 +214,10 @@ def _claims(raw: bytes) -> Principal:
         or not _JTI.fullmatch(jti)
         or not (key is None or isinstance(key, str))
         or not isinstance(ro, bool)
+        or (role == "site_supervisor" and not venue)
+        or not (scope is None or (
+            role == "supervisor" and isinstance(scope, list) and 1 <= len(scope) <= MAX_SCOPE
+            and all(isinstance(x, str) and _SCOPE_ITEM.fullmatch(x) for x in scope)))
     ):
         raise bad
     return Principal(
@@ -197,6 +229,7 @@ def _claims(raw: bytes) -> Principal:
         read_only=ro,
         token_id=jti,
         expires_at=exp,
+        scope=tuple(scope) if scope is not None else None,
     )
 
 

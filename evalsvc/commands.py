@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.engine import make_url as sa_url
 
-from evalsvc.auth import ROLES, issue_token
+from evalsvc.auth import ROLES, VENUE_ROLES, issue_token
 from evalsvc.config import Settings, load_settings
 from evalsvc.db import is_sqlite, make_engine
 from evalsvc.errors import ConfigError, InvalidInput
@@ -74,7 +74,16 @@ def register(sub: Any) -> None:
         "expiry go to stderr (or everything as JSON with --json).",
     )
     t.add_argument("--role", required=True, choices=ROLES)
-    t.add_argument("--venue", help="venue id (required for operator and expert)")
+    t.add_argument(
+        "--venue", help="venue id (required for operator, expert and site_supervisor)"
+    )
+    t.add_argument(
+        "--scope",
+        action="append",
+        metavar="ID",
+        help="supervisor only: a session id or tender number (招标项目编号) the token is bound "
+        "to; repeat for more. Without it a supervisor token covers every session",
+    )
     t.add_argument(
         "--subject",
         required=True,
@@ -203,8 +212,15 @@ def cmd_tokens_issue(args: argparse.Namespace) -> int:
             "give the person's id or name",
             field="subject",
         )
-    if args.role in ("operator", "expert") and not args.venue:
+    if args.role in VENUE_ROLES and not args.venue:
         raise InvalidInput(f"a {args.role} token needs --venue", field="venue")
+    scope = getattr(args, "scope", None)
+    if scope is not None and args.role != "supervisor":
+        raise InvalidInput(
+            f"--scope binds a supervisor token to sessions or tenders; a {args.role} token"
+            " is bound by its venue",
+            field="scope",
+        )
     secret = load_or_create_secret(settings.resolve(settings.auth.token_secret_file))
     ttl = (args.ttl_hours or settings.auth.token_ttl_hours) * 3600
     now = int(time.time())
@@ -218,6 +234,7 @@ def cmd_tokens_issue(args: argparse.Namespace) -> int:
         now=now,
         ttl_seconds=ttl,
         nonce=jti,
+        scope=tuple(scope) if scope is not None else None,
     )
     expires = _utc(now + ttl)
     if args.json:
@@ -228,6 +245,7 @@ def cmd_tokens_issue(args: argparse.Namespace) -> int:
                 "role": args.role,
                 "subject": subject,
                 "venue": args.venue,
+                "scope": scope,
                 "expires_at": expires,
             }
         )
@@ -381,19 +399,23 @@ def _demo_pki(settings: Settings) -> Settings:
     """Without real regional CA roots in ``[pki] trust_dir`` (a fresh clone ships none),
     the demo generates the four-region test PKI into ``var/demo-pki`` (anew each run:
     its CRLs are dated) and trusts it, so certificate login and signing work out of the
-    box; its experts' keys are in ``var/demo-pki/private``. Test material only."""
+    box; its experts' keys are in ``var/demo-pki/leaves`` and, as one file each for the
+    browser's certificate sign-in, ``var/demo-pki/browser``. Test material only."""
     import dataclasses
     import datetime as _dt
 
     from evalsvc.files import private_dir
-    from evalsvc.pki.devpki import build_dev_pki, write_dev_pki
+    from evalsvc.pki.devpki import build_dev_pki, write_browser_keys, write_dev_pki
 
     configured = settings.resolve(settings.pki.trust_dir)
     if any(configured.glob("*/anchors/*.pem")):
         return settings
     out = settings.resolve("var/demo-pki")
     private_dir(out.parent)
-    write_dev_pki(build_dev_pki(_dt.datetime.now(_dt.UTC)), out)
+    pki = build_dev_pki(_dt.datetime.now(_dt.UTC))
+    write_dev_pki(pki, out)
+    # One PEM file per expert (key + chain) for the browser's certificate sign-in.
+    write_browser_keys(pki, out / "browser")
     print(f"演示用测试证书体系 / demo test PKI (test material only): {out}", flush=True)
     return dataclasses.replace(
         settings, pki=dataclasses.replace(settings.pki, trust_dir=str(out))

@@ -220,8 +220,29 @@ class RulesSettings:
     handover_days: int = 3
     holidays: tuple[str, ...] = ()
     workdays: tuple[str, ...] = ()
+    # Venue link faults (docs/scoring.md "Faults by rule"), in minutes (fractions
+    # allowed: tests run them in seconds): a secondary venue whose link — its agent and
+    # all its experts' sockets — is gone this long pauses the session; a pause not
+    # resumed within resume_deadline_minutes seals the materials and re-forms the
+    # committee without the venue; a committee not evaluating again within
+    # suspend_after_minutes of the pause suspends the session for a new date.
+    # A link gone less than this is not lost (a reload, a reconnect); a lost one counts
+    # from when it went.
+    link_lost_grace_seconds: Decimal = Decimal("5")
+    link_lost_pause_minutes: Decimal = Decimal("10")
+    resume_deadline_minutes: Decimal = Decimal("120")
+    suspend_after_minutes: Decimal = Decimal("240")
 
     def __post_init__(self) -> None:
+        for name in ("link_lost_grace_seconds", "link_lost_pause_minutes",
+                     "resume_deadline_minutes",
+                     "suspend_after_minutes"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"rules.{name}: expected 0 or more")
+        if self.suspend_after_minutes < self.resume_deadline_minutes:
+            raise ConfigError(
+                "rules.suspend_after_minutes: expected at least resume_deadline_minutes"
+                f" ({self.resume_deadline_minutes}), got {self.suspend_after_minutes}")
         if self.handover_days < 0:
             raise ConfigError("rules.handover_days: expected 0 or more")
         if not self.handover_items:

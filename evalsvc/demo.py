@@ -16,6 +16,10 @@ the supervisor, a dissent, a member who neither signs nor dissents deemed to agr
 venue's materials, acknowledged; the demo prints its id, the URLs of its report.html and
 report.pdf, its database and the exact ``audit trust-policy`` / ``audit export`` /
 ``audit verify`` commands for it.
+
+Three seats of the live session are held by the dev PKI's experts
+(:data:`CERTIFICATE_HOLDERS`), whose key files the demo prints: certificate sign-in and
+signing in the browser work out of the box (docs/web.md).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -55,6 +60,7 @@ from evalsvc.experts.service import DrawService, ceremony_id
 from evalsvc.experts.synth import synthetic_experts
 from evalsvc.httpkit import PRINCIPAL_SECRET
 from evalsvc.ids import uscc_check_char
+from evalsvc.pki.devpki import LI_ID, WANG_ID, ZHANG_ID
 from evalsvc.sessions.committee import pledge_declare_elect
 from evalsvc.sessions.routes import SESSIONS
 from evalsvc.sessions.service import SessionService
@@ -153,6 +159,9 @@ DEMO_SESSION: dict[str, Any] = {
 # the browser history holds them. They last a working day, not the configured lifetime
 # of issued tokens (whichever is shorter).
 DEMO_TOKEN_TTL_HOURS = 12
+
+# The site supervisor (现场监督) on duty at the Suzhou venue: (id, name).
+SITE_SUPERVISOR = ("sup-js-0004", "苏州现场监督 韩梅")
 
 # Venue → (id, name) of the operator on duty: a person, so the audit log names who did
 # what (issue "Blinding and integrity hold against an insider").
@@ -488,6 +497,44 @@ async def _close_by_the_rules(
 ReportSigner = Callable[[int, bytes], dict[str, Any]]
 
 
+# The dev PKI's experts (evalsvc/pki/devpki.py) who hold a seat of the live demo session,
+# so that certificate sign-in and signing work out of the box: (venue, the person's ID
+# number, their key files in ``<trust dir>/browser/``, the key's algorithm).
+CERTIFICATE_HOLDERS: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("ah-hefei", WANG_ID, (("expert-wang-AH", "ECDSA P-384"),)),
+    ("zj-hangzhou", ZHANG_ID, (("expert-zhang-ZJ", "SM2"), ("expert-zhang-SH", "RSA"))),
+    ("js-suzhou", LI_ID, (("expert-li-JS", "ECDSA P-256"),)),
+)
+
+
+CITIES = {v["id"]: v["city"] for v in [DEMO_SESSION["primary_venue"],
+                                        *DEMO_SESSION["secondary_venues"]]}
+
+
+async def give_certificates(
+    svc: SessionService, draws: DrawService, sid: str
+) -> list[tuple[int, str, tuple[tuple[str, str], ...]]]:
+    """Make the dev PKI's experts the pool records of one seat per venue in
+    :data:`CERTIFICATE_HOLDERS` (their ``resident_id`` becomes the certificate's ID
+    number, which is how certificate login finds a seat: docs/pki.md); returns (seat
+    index, venue, key files). Demo only: a real pool holds each person's own number."""
+    seats = (await svc.get(SUPERVISOR, sid))["seats"]
+    given = []
+    for venue, number, files in CERTIFICATE_HOLDERS:
+        seat = next(x for x in seats if x["venue_id"] == venue)
+        eid = str(seat["expert_id"])
+
+        def tx(conn: Any, eid: str = eid, number: str = number) -> None:
+            expert = xstore.load_experts(conn, [eid])[eid]
+            xstore.import_experts(
+                conn, [replace(expert, resident_id=number)], now_ms=draws.uow.clock_ms()
+            )
+
+        await draws.db.write(tx)
+        given.append((int(seat["index"]), venue, files))
+    return given
+
+
 def _sqlite_path(url: str) -> str | None:
     if url.startswith("sqlite:///"):
         return str(Path(url[len("sqlite:///"):]).resolve())
@@ -557,6 +604,10 @@ def _tokens(
     # Every token names a person (the audit log's actor), supervisors too.
     out.append(("监督 supervisor", "-", tok("supervisor", SUPERVISOR.subject, SUPERVISOR.name,
                                           None)))
+    # The site supervisor (现场监督) of a secondary venue: its venue's seats and check-in,
+    # and the incident form (docs/api.md "Supervision by scope").
+    out.append(("现场监督 site supervisor (苏州)", "js-suzhou",
+                tok("site_supervisor", *SITE_SUPERVISOR, "js-suzhou")))
     eid, name = experts[-1]
     out.append(
         (
@@ -581,6 +632,11 @@ async def run_demo(
         sealed = await seal_demo(app[SESSIONS], app[DRAWS])
         sid = await seed_demo(app[SESSIONS], app[DRAWS])
         seated = (await app[SESSIONS].get(SUPERVISOR, sid))["seats"]
+        keys_dir = settings.resolve(settings.pki.trust_dir) / "browser"
+        holders = (
+            await give_certificates(app[SESSIONS], app[DRAWS], sid)
+            if keys_dir.is_dir() else []
+        )
         host, port = settings.server.host, settings.server.port
         if serve:
             await web.TCPSite(runner, host, port).start()
@@ -604,6 +660,15 @@ async def run_demo(
         for label, venue, tok in tokens:
             print(f"  {label} [{venue}]")
             print(f"    {base}/#token={tok}\n")
+        if holders:
+            print("证书登录（演示：测试证书，私钥未加密，仅供试用）/ certificate sign-in with the"
+                  " demo's test keys:")
+            print(f"  打开 / open {base}/#session={sid} → 数字证书, 选择文件 / choose a file:")
+            for index, venue, files in holders:
+                for name, algorithm in files:
+                    key_file = keys_dir / f"{name}.pem"
+                    print(f"    第 {index + 1} 席 ({CITIES[venue]}) {algorithm}: {key_file}")
+            print()
         print(f"API: {base}/api/openapi.json   health: {base}/healthz\n")
         url = settings.database.url
         print(f"数据库 / database: {url}"

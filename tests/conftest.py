@@ -233,6 +233,7 @@ def make_token(
     venue: str | None = None,
     subject: str | None = None,
     ttl: int = 3600,
+    scope: tuple[str, ...] | None = None,
 ) -> str:
     """A token signed with the secret the app uses (created on first use)."""
     from evalsvc.keys import load_or_create_secret
@@ -248,6 +249,7 @@ def make_token(
         now=int(time.time()),
         ttl_seconds=ttl,
         nonce=secrets.token_hex(8),
+        scope=scope,
     )
 
 
@@ -326,6 +328,11 @@ class Harness:
         if venue not in self._ops:
             self._ops[venue] = make_token(self.settings, "operator", venue=venue)
         return self._ops[venue]
+
+    def site_sup(self, venue: str, subject: str | None = None) -> str:
+        """A site supervisor's token (现场监督) of ``venue``."""
+        return make_token(self.settings, "site_supervisor", venue=venue,
+                          subject=subject or f"site-sup-{venue}")
 
     def expert(self, expert_id: str, venue: str) -> str:
         if expert_id not in self._experts:

@@ -56,6 +56,46 @@ def test_a_subject_and_an_id_are_required() -> None:
         _token(nonce="a b")
 
 
+def test_a_supervisor_token_carries_its_scope_and_a_site_supervisor_its_venue() -> None:
+    p = verify_token(SECRET, _token(scope=("s-0123456789ab", "CS-2026-0001")), now=1001)
+    assert p.scope == ("CS-2026-0001", "s-0123456789ab")  # (sorted, canonical)
+    assert verify_token(SECRET, _token(), now=1001).scope is None  # every session
+    p = verify_token(SECRET, _token(role="site_supervisor", venue="js-suzhou"), now=1001)
+    assert (p.role, p.venue, p.scope) == ("site_supervisor", "js-suzhou", None)
+    with pytest.raises(InvalidInput, match="venue"):
+        _token(role="site_supervisor")
+    with pytest.raises(InvalidInput, match="only a supervisor token has a scope"):
+        _token(role="site_supervisor", venue="js-suzhou", scope=("CS-2026-0001",))
+    for bad in ((), ("has space",), ("",), tuple(f"s{i}" for i in range(101))):
+        with pytest.raises(InvalidInput, match="scope"):
+            _token(scope=bad)
+
+
+def test_signed_claims_of_a_wrong_shape_are_refused() -> None:
+    """A claim set the issuer never writes — a scope on an operator, a site supervisor
+    without a venue, a scope that is not a list of ids — is refused even when signed."""
+    import base64
+    import hashlib
+    import hmac
+
+    from evalsvc.canonical import canonical_bytes
+
+    def forged(**claims: object) -> str:
+        base = {"role": "supervisor", "sub": "x", "name": "x", "venue": None, "exp": 2000,
+                "jti": "abc"}
+        body = "evs1." + base64.urlsafe_b64encode(
+            canonical_bytes({**base, **claims})).rstrip(b"=").decode()
+        mac = hmac.new(SECRET, body.encode(), hashlib.sha256).digest()
+        return body + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    assert verify_token(SECRET, forged(scope=["CS-1"]), now=1001).scope == ("CS-1",)
+    for claims in ({"role": "operator", "venue": "v", "scope": ["CS-1"]},
+                   {"role": "site_supervisor"}, {"scope": "CS-1"}, {"scope": [1]},
+                   {"scope": []}):
+        with pytest.raises(Unauthenticated, match="shape"):
+            verify_token(SECRET, forged(**claims), now=1001)
+
+
 def test_the_verifier_caches_until_expiry_and_refuses_revoked_ids() -> None:
     v = TokenVerifier(SECRET)
     t = _token()

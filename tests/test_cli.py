@@ -93,6 +93,36 @@ def test_expert_token_needs_a_subject(tmp_path: Path) -> None:
     assert out.returncode == 2 and "--subject" in out.stderr  # argparse: a usage error
 
 
+def test_supervisor_tokens_by_scope(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A site supervisor's token is bound to its venue; a tender supervisor's to the
+    sessions and tenders ``--scope`` names (docs/api.md "Supervision by scope")."""
+    secret_file = tmp_path / "secret"
+    os.environ["EVALSVC_TOKEN_SECRET_FILE"] = str(secret_file)
+    try:
+        assert main(["tokens", "issue", "--role", "site_supervisor", "--venue", "js-suzhou",
+                     "--subject", "sup-js-0004", "--name", "韩梅"]) == 0
+        site = capsys.readouterr().out.strip()
+        assert main(["tokens", "issue", "--role", "supervisor", "--subject", "sup-zhao",
+                     "--scope", "CS-2026-0001", "--scope", "s-0123456789ab"]) == 0
+        bound = capsys.readouterr().out.strip()
+    finally:
+        del os.environ["EVALSVC_TOKEN_SECRET_FILE"]
+    secret = load_or_create_secret(secret_file)
+    p = verify_token(secret, site, now=0)
+    assert (p.role, p.venue, p.scope) == ("site_supervisor", "js-suzhou", None)
+    p = verify_token(secret, bound, now=0)
+    assert (p.role, p.scope) == ("supervisor", ("CS-2026-0001", "s-0123456789ab"))
+    env = {"EVALSVC_TOKEN_SECRET_FILE": str(tmp_path / "s"),
+           "EVALSVC_AUDIT_KEY_FILE": str(tmp_path / "a")}
+    out = run("tokens", "issue", "--role", "site_supervisor", "--subject", "sup-1", env=env)
+    assert out.returncode == 1 and "venue" in out.stderr and "evs1." not in out.stdout
+    out = run("tokens", "issue", "--role", "operator", "--venue", "js-suzhou", "--subject",
+              "op-1", "--scope", "CS-2026-0001", env=env)
+    assert out.returncode == 1 and "scope" in out.stderr and "evs1." not in out.stdout
+
+
 def test_operator_token_needs_a_venue(tmp_path: Path) -> None:
     out = run(
         "tokens",
@@ -125,6 +155,11 @@ def test_demo_seeds_a_seven_seat_cross_region_session(tmp_path: Path) -> None:
     for city in ("上海", "苏州", "杭州", "合肥"):
         assert city in out.stdout
     assert "6/7" in out.stdout
+    # The site supervisor (现场监督) of a secondary venue has its link too.
+    site = out.stdout.split("现场监督 site supervisor (苏州) [js-suzhou]", 1)[1].split(
+        "#token=", 1)[1].split()[0]
+    p = verify_token(load_or_create_secret(tmp_path / "s"), site, now=0)
+    assert (p.role, p.venue) == ("site_supervisor", "js-suzhou")
     sid = out.stdout.split("demo session ready: ", 1)[1].split()[0]
     for ext in ("html", "pdf"):
         assert f"http://127.0.0.1:8080/api/sessions/{sid}/report.{ext}" in out.stdout

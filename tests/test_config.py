@@ -49,3 +49,23 @@ def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, message: str) ->
 
 def test_test_toml_loads() -> None:
     assert load_settings(PROJECT_ROOT / "config" / "test.toml", env={}).server.port == 0
+
+
+def test_the_fault_rules_take_fractional_minutes_and_name_a_bad_one() -> None:
+    from evalsvc.app import fault_rules
+
+    s = load_settings(env={}, overrides={"rules": {
+        "link_lost_pause_minutes": 0.05, "resume_deadline_minutes": 2,
+        "suspend_after_minutes": 4}})
+    rules = fault_rules(s.rules)
+    assert (rules.pause_after_s, rules.resume_within_s, rules.suspend_after_s) == (3, 120, 240)
+    assert rules.rule("link_lost_pause_minutes", 3) == {
+        "name": "link_lost_pause_minutes", "value": "0.05", "seconds": 3}
+    assert fault_rules(Settings().rules).pause_after_s == 600  # 10 minutes by default
+    assert Settings().rules.link_lost_grace_seconds == 5
+    with pytest.raises(ConfigError, match=r"rules\.link_lost_pause_minutes: expected 0 or more"):
+        load_settings(env={}, overrides={"rules": {"link_lost_pause_minutes": -1}})
+    with pytest.raises(ConfigError, match="suspend_after_minutes: expected at least"):
+        load_settings(env={}, overrides={"rules": {"suspend_after_minutes": 60}})
+    with pytest.raises(ConfigError, match="resume_deadline_minutes: expected a decimal"):
+        load_settings(env={}, overrides={"rules": {"resume_deadline_minutes": "soon"}})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from conftest import Harness, skip_or_fail
 
 from evalsvc.auth import ROLES
@@ -62,6 +63,7 @@ async def test_every_route_enforces_exactly_the_roles_its_document_states(api: H
         "operator": api.op(),
         "expert": api.expert("E-0001", "sh-ggzy"),
         "supervisor": api.sup,
+        "site_supervisor": api.site_sup("sh-ggzy"),
     }
     _, doc = await api.call("GET", "/api/openapi.json")
 
@@ -151,3 +153,21 @@ def _routes() -> tuple[Any, ...]:
     # The route table create_app wires (no database is opened before startup).
     app = create_app(load_settings(PROJECT_ROOT / "config" / "test.toml", env={}))
     return tuple(app[ROUTES])
+
+
+def test_an_integer_written_with_a_zero_fraction_is_the_integer() -> None:
+    """The document says "integer", which JSON Schema (and RFC 8259's one number type)
+    lets a client write as ``2.0``: the server reads it as 2, and refuses ``2.5``,
+    ``"2"``, ``true`` and ``1e400`` naming the field."""
+    from evalsvc.errors import InvalidInput
+    from evalsvc.jsonin import loads_bytes
+    from evalsvc.sessions.schemas import parse_command
+
+    def read(seat: str) -> Any:
+        return parse_command(loads_bytes(b'{"command": "check_in", "seat": %s}' % seat.encode()))
+
+    assert read("2.0").seat == 2 and read("2").seat == 2
+    for bad in ("2.5", '"2"', "true", "1e400"):
+        with pytest.raises(InvalidInput) as caught:
+            read(bad)
+        assert caught.value.field == "seat", bad

@@ -456,6 +456,13 @@ def _session(events: Sequence[LoggedEvent], d: Disclosed) -> Session:
     if list(s.signed) != standing:
         raise _Fail(f"session.json 记录签署席位 {list(s.signed)}, 日志为 {standing} / the seats"
                     " that signed differ from the log")
+    # The handover (交接): each entry names a venue of the session and lists its items.
+    venues = {v.id for v in s.venues}
+    for h in s.handovers:
+        if (not isinstance(h.venue_id, str) or h.venue_id not in venues
+                or not all(isinstance(x, str) for x in h.items)):
+            raise _Fail("session.json 的交接记录无法读取 / a handover in session.json names no"
+                        " venue of the session or lists items that are not names")
     sealing = next((e for e in reversed(events) if e.action == "session.state_changed"
                     and e.payload.get("to") == "sealed"), None)
     # (None: a session sealed before the seal time was recorded.)

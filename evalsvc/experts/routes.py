@@ -26,6 +26,7 @@ from evalsvc.httpkit import (
     read_json,
     shape,
 )
+from evalsvc.sessions.access import require_unscoped
 
 DRAWS: web.AppKey[DrawService] = web.AppKey("draws", DrawService)
 ALL = ("operator", "expert", "supervisor")
@@ -34,11 +35,13 @@ STAFF = ("operator", "supervisor")
 
 async def get_pool(request: web.Request) -> web.Response:
     p = authenticated(request)
+    require_unscoped(p, "read the expert pool")
     return json_response(await request.app[DRAWS].pool(p))
 
 
 async def list_experts(request: web.Request) -> web.Response:
     p = authenticated(request)
+    require_unscoped(p, "read the expert pool")
     offset = int_query(request, "offset", 0, lo=0, hi=10**9)
     limit = int_query(request, "limit", 50, lo=1, hi=500)
     region = request.query.get("region") or None

@@ -878,8 +878,12 @@ def draw_view_for(
     s: Session, st: DrawState | None, p: Principal, *, now: _dt.datetime
 ) -> dict[str, Any]:
     """The draw status document as ``p`` (operator or supervisor) may see it."""
+    # The approval waiting to be used by the next ceremony (docs/draw.md §6.8), for the
+    # supervisor who gave it and the primary who needs it — so neither asks twice.
+    sees_approval = p.role == "supervisor" or (p.role == "operator" and p.venue == s.primary.id)
+    approval = dict(st.approval) if st is not None and st.approval and sees_approval else None
     if st is None or st.number == 0:
-        return {"session_id": s.id, "phase": "none", "seats": []}
+        return {"session_id": s.id, "phase": "none", "seats": [], "approval": approval}
     c = st.ceremony
     phase = ("ceremony" if c is not None else "failed" if st.book is None
              else "complete" if len(inv.seated(st.book)) == len(st.book.candidates)
@@ -911,6 +915,7 @@ def draw_view_for(
         "exhausted": [st.seat_map[b] for b in _exhausted(st)],
         "seats": seats,
         "now": now.isoformat(),
+        "approval": approval,
     }
     if c is not None:
         doc["ceremony"] = {

@@ -28,6 +28,7 @@ __all__ = [
     "build_dev_pki",
     "load_private_key",
     "private_key_pem",
+    "write_browser_keys",
     "write_dev_pki",
 ]
 
@@ -443,4 +444,29 @@ def write_dev_pki(pki: DevPki, out: Path) -> list[Path]:
             f"Generated for {pki.now.isoformat()}. Region folders load with load_trust().\n"
         ).encode(),
     )
+    return written
+
+
+# The experts' leaves a browser can sign with (certificate sign-in and signing in the page).
+BROWSER_EXPERTS = ("expert-zhang-SH", "expert-zhang-ZJ", "expert-li-JS", "expert-wang-AH")
+
+
+def browser_key_file(pki: DevPki, name: str) -> bytes:
+    """One PEM file for the browser's file input: the private key, then the certificate and
+    its intermediate (leaf first), as ``evalsvc/web/certkey.js`` reads it."""
+    leaf = pki.leaves[name]
+    code = next(p for p in name.split("-") if p in pki.regions)
+    return (
+        private_key_pem(leaf.key) + _pem(leaf.cert) + _pem(pki.regions[code].intermediate.cert)
+    )
+
+
+def write_browser_keys(pki: DevPki, out: Path) -> list[Path]:
+    """Write ``<out>/<name>.pem`` (0600) for each of :data:`BROWSER_EXPERTS`; returns them."""
+    private_dir(out)
+    written = []
+    for name in BROWSER_EXPERTS:
+        path = out / f"{name}.pem"
+        write_private(path, browser_key_file(pki, name))
+        written.append(path)
     return written

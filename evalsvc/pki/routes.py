@@ -41,6 +41,7 @@ from evalsvc.httpkit import (
 )
 from evalsvc.pki.service import PkiService
 from evalsvc.pki.tls import peer_certificate
+from evalsvc.sessions.access import require_unscoped
 
 PKI: web.AppKey[PkiService] = web.AppKey("pki", PkiService)
 # The HTTPS server's context (`evalsvc serve` with [server] tls_cert): trust reloads add
@@ -115,6 +116,7 @@ async def post_login(request: web.Request) -> web.Response:
 
 async def post_trust_reload(request: web.Request) -> web.Response:
     p = authenticated(request)
+    require_unscoped(p, "reload the trust stores")
     return json_response(await request.app[PKI].reload(actor=p.actor))
 
 

@@ -18,7 +18,7 @@ from evalsvc.sessions.model import Session, State
 STATE_NAMES = {
     "draft": "登记", "drawing": "抽取专家", "ready": "待签到", "checking_in": "签到",
     "evaluating": "评审", "aggregating": "汇总", "reporting": "编写报告", "sealed": "已封存",
-    "paused": "暂停", "aborted": "已终止",
+    "paused": "暂停", "aborted": "已终止", "suspended": "中止(另行择期)",
 }
 
 

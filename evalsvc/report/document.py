@@ -21,11 +21,13 @@ records them; until then they are empty and render as "无".
 from __future__ import annotations
 
 __all__ = [
+    "INCIDENTS_HEADING",
     "METHOD_NAMES",
     "REPORT_TYPE",
     "SECTIONS",
     "clarifications_of",
     "deemed_agreements_of",
+    "incidents_of",
     "leader_of",
     "pledges_of",
     "rejection_reasons_of",
@@ -62,6 +64,10 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("clarifications", "十、澄清、说明、补正事项纪要"),
     ("dissents", "十一、不同意见和视为同意"),
 )
+# Not in Art. 42's list, after it: the site supervision record (现场监督记录) the
+# supervisors kept at each venue, so the signed report carries what happened in the
+# rooms. The document has the key ``incidents`` only when one was recorded.
+INCIDENTS_HEADING = "十二、现场监督记录"
 
 MAX_CANDIDATES = 3  # 评标委员会推荐的中标候选人应当限定在一至三人 (Art. 45)
 
@@ -75,6 +81,14 @@ def clarifications_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Clarifications (澄清、说明、补正) the session document records: each the question to
     a bidder, its answer and the attachment's hash. None recorded yet: empty."""
     return _list(doc, "clarifications")
+
+
+def incidents_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Incidents recorded by the supervisors (现场监督记录): venue, category, what
+    happened and when (unix seconds) — not who recorded them (the audit log has it)."""
+    return [{"id": x.get("id"), "venue_id": x.get("venue_id"), "category": x.get("category"),
+             "text": x.get("text"), "occurred_at": x.get("occurred_at")}
+            for x in _list(doc, "incidents")]
 
 
 def deemed_agreements_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -227,6 +241,9 @@ def report_document(
              "reason": r.reason, "decision": r.decision}
             for i, r in enumerate(s.rereviews)
         ]} if s.rereviews else {}),
+        # Incidents (现场监督记录): present only when one was recorded, so that the
+        # reports of sessions without any keep their bytes.
+        **({"incidents": incidents_of(doc)} if s.incidents else {}),
     }
 
 

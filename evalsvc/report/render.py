@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evalsvc.report.document import METHOD_NAMES, SECTIONS
+from evalsvc.report.document import INCIDENTS_HEADING, METHOD_NAMES, SECTIONS
 
 NONE = "无"
 _CATEGORY = {
@@ -357,7 +357,26 @@ def report_blocks(view: ReportView) -> list[Block]:
                 for r in rereviews
             ],
         )
+
+    out.append(Heading(INCIDENTS_HEADING))
+    out += _table(
+        ("序号", "场地", "类别", "发生时间", "情况"),
+        [
+            (str(x.get("id", "")),
+             str(venues.get(str(x.get("venue_id")), {}).get("name", x.get("venue_id"))),
+             INCIDENT_NAMES.get(str(x.get("category")), str(x.get("category"))),
+             _when(int(x.get("occurred_at") or 0)), str(x.get("text", "")))
+            for x in d.get("incidents") or []
+        ],
+        (1, 2, 2, 3, 6),
+    )
     return out
+
+
+# The incident categories as the report names them (evalsvc.sessions.model.INCIDENT_CATEGORIES).
+INCIDENT_NAMES = {"identity": "身份核验", "discipline": "评标纪律", "device": "通讯工具",
+                  "venue": "场地设备与网络", "other": "其他"}
+
 
 
 def _esc(text: str) -> str:

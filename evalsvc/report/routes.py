@@ -49,7 +49,7 @@ ROUTES: list[Route] = [
         get_report_html,
         "The evaluation report (评标报告) as HTML: after the seal to all who see the session, "
         "before it the draft to members and supervisors",
-        roles=("operator", "expert", "supervisor"),
+        roles=("operator", "expert", "supervisor", "site_supervisor"),
         content_type="text/html",
         errors=_ERRORS,
     ),
@@ -59,7 +59,7 @@ ROUTES: list[Route] = [
         get_report_pdf,
         "The evaluation report as PDF (A4, fonts embedded; report.json and signatures.json "
         "attached for `evalsvc report verify`)",
-        roles=("operator", "expert", "supervisor"),
+        roles=("operator", "expert", "supervisor", "site_supervisor"),
         content_type="application/pdf",
         errors=_ERRORS,
     ),

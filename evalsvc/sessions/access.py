@@ -1,6 +1,13 @@
 """Who may see and do what in a session, and what each role's view hides. Pure.
 
-- **supervisor** (监督): sees everything, may pause and abort.
+- **supervisor** (行政监督, the tender's supervisor): sees everything the disclosure
+  schedule allows, may pause and abort, approves (designations, re-reviews, deemed
+  agreements); bound by its token to every session or to named sessions and tenders
+  (``Principal.scope``): any other session is not found.
+- **site_supervisor** (现场监督) of a venue: sees the sessions its venue takes part in as
+  that venue's operator does — its own venue's members by name, the other venues' by
+  seat only, never the draw's inputs, never a sheet before its lock, no pattern alerts —
+  and its own venue's incidents; records incidents at its venue and nothing else.
 - **operator** of a venue: sees sessions its venue takes part in; sees the identity of
   experts seated at *its own* venue only; the primary venue's operator runs the session,
   each venue's operator checks in its own experts; any participating operator may pause.
@@ -28,6 +35,12 @@ ballots show ``{seat, commitment}`` only, to every role (its candidates are seat
 no name); the reasons of a declared conflict reach supervisors, the primary's operator
 and the seat's venue's operator only.
 
+Incidents (``incident.recorded``, 现场监督记录) are the tender supervisor's and the
+incident's venue's site supervisor's: for everyone else the event is the constant
+``{"masked": true}`` with the actor reduced to its role, and the session document lists
+no incident. (That an incident was recorded somewhere — the event's place in the
+sequence — is visible to all who see the session, as with ``alerts.checked``.)
+
 Clarifications (澄清) are recorded during the evaluation only, so every role that sees
 the session sees them (the project is no longer hidden); the handover's overdue alert
 (``handover.overdue``) is for operators and supervisors, masked for experts.
@@ -41,13 +54,16 @@ from __future__ import annotations
 __all__ = [
     "BLINDED_STATES",
     "can_see",
+    "in_scope",
     "is_blinded",
     "public_bid",
     "redact_event",
     "require_expert_seat",
     "require_primary_operator",
     "require_seat_operator",
+    "require_unscoped",
     "sees_draw_inputs",
+    "sees_incident",
     "sees_project",
     "view_session",
 ]
@@ -59,7 +75,9 @@ from evalsvc.errors import Forbidden, NotFound
 from evalsvc.sessions.model import Seat, Session, State, session_to_doc
 
 # Before the evaluation starts the project is hidden from experts and secondary venues.
-BLINDED_STATES = frozenset({State.DRAFT, State.DRAWING, State.READY, State.CHECKING_IN})
+# (A suspended session is held again on a new date: the project stays hidden.)
+BLINDED_STATES = frozenset({State.DRAFT, State.DRAWING, State.READY, State.CHECKING_IN,
+                            State.SUSPENDED})
 _PROJECT_FIELDS = ("title", "tenderer", "tender_number", "tenderer_uscc",
                    "supervising_departments", "bids", "criteria")
 # Events whose payload describes the project (title, tenderer, bids, criteria).
@@ -69,17 +87,33 @@ _PROJECT_EVENTS = frozenset({"session.created", "bid.added", "criterion.added",
                              "clarification.requested", "clarification.answered"})
 
 
+def in_scope(s: Session, p: Principal) -> bool:
+    """Whether the supervisor ``p``'s scope covers ``s`` (by session id or tender
+    number); a supervisor without a scope covers every session."""
+    return p.scope is None or s.id in p.scope or (
+        s.tender_number is not None and s.tender_number in p.scope)
+
+
 def can_see(s: Session, p: Principal) -> bool:
     """Whether ``p`` may know this session exists."""
     if p.role == "supervisor":
-        return True
-    if p.role == "operator":
+        return in_scope(s, p)
+    if p.role in ("operator", "site_supervisor"):
         return s.venue(p.venue or "") is not None
     seat = s.seat_of(p.subject)
     # A designation takes effect only when a supervisor approves it (docs/draw.md §6.7):
     # until then the proposed expert is not told the session exists.
     return (seat is not None and seat.venue_id == p.venue
             and seat.source not in ("proposed", "requested"))
+
+
+def require_unscoped(p: Principal, action: str) -> None:
+    """:class:`Forbidden` for a supervisor bound to named sessions or tenders: what spans
+    every session (the expert pool, the trust stores, an expert's record) is for a
+    supervisor of every session."""
+    if p.scope is not None:
+        raise Forbidden(f"a supervisor bound to named sessions or tenders may not {action}:"
+                        " it spans every session")
 
 
 def require_visible(s: Session, p: Principal) -> None:
@@ -116,7 +150,7 @@ def require_expert_seat(s: Session, p: Principal, action: str) -> Seat:
 def _sees_identity(s: Session, p: Principal, venue_id: str, expert_id: str | None) -> bool:
     if p.role == "supervisor":
         return True
-    if p.role == "operator":
+    if p.role in ("operator", "site_supervisor"):
         return p.venue == venue_id
     return expert_id is not None and expert_id == p.subject
 
@@ -129,9 +163,17 @@ def is_blinded(s: Session) -> bool:
 
 def sees_project(s: Session, p: Principal) -> bool:
     """Whether ``p`` may see the project (title, tenderer, bids, criteria) now."""
-    if p.role == "supervisor" or (p.role == "operator" and p.venue == s.primary.id):
+    if p.role == "supervisor" or (
+            p.role in ("operator", "site_supervisor") and p.venue == s.primary.id):
         return True
     return not is_blinded(s)
+
+
+def sees_incident(p: Principal, venue_id: str | None) -> bool:
+    """Whether ``p`` may read an incident recorded at ``venue_id``: the tender's
+    supervisor, and the site supervisor of that venue (DESIGN.md, the schedule's
+    alerts row: "its venue's incidents")."""
+    return p.role == "supervisor" or (p.role == "site_supervisor" and p.venue == venue_id)
 
 
 def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
@@ -140,6 +182,7 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
     doc = session_to_doc(s)
     if p.role != "supervisor":
         doc["bids"] = [public_bid(b) for b in doc["bids"]]
+    doc["incidents"] = [x for x in doc["incidents"] if sees_incident(p, x["venue_id"])]
     if not sees_project(s, p):
         for name in _PROJECT_FIELDS:
             doc[name] = [] if name in ("bids", "criteria", "supervising_departments") else None
@@ -163,6 +206,13 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
         doc["election"]["ballots"] = [
             {"seat": b["seat"], "commitment": b["commitment"]} for b in doc["election"]["ballots"]
         ]
+    doc["voided"] = [[a, b if _sees_identity(s, p, _seat_venue(s, a), b) else None]
+                     for a, b in doc["voided"]]
+    if p.role == "expert" and "seats" in doc.get("blinded", ()):
+        # (四不知: not even which other venue's link went.)
+        doc["links_lost"] = [x for x in doc["links_lost"] if x[0] == p.venue]
+        if doc["fault"] is not None and doc["fault"]["venue_id"] != p.venue:
+            doc["fault"] = {**doc["fault"], "venue_id": None}
     for seat in doc["seats"]:
         if not _sees_identity(s, p, seat["venue_id"], seat["expert_id"]):
             seat["expert_id"] = None
@@ -175,6 +225,10 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
         "seat": own.index if p.role == "expert" and (own := s.seat_of(p.subject)) else None,
     }
     return doc
+
+
+def _seat_venue(s: Session, index: int) -> str:
+    return s.seats[index].venue_id if 0 <= index < len(s.seats) else ""
 
 
 def sees_draw_inputs(s: Session, p: Principal) -> bool:
@@ -199,7 +253,7 @@ def _drawn_unseated(s: Session, p: Principal) -> bool:
     # An operator learns its own venue's experts once they accept (seat.assigned), not
     # when drawn or invited (docs/draw.md §6.6): the drawn list, with its alternates, is
     # the supervisors' until the seal.
-    return p.role == "operator" and not sees_draw_inputs(s, p)
+    return p.role in ("operator", "site_supervisor") and not sees_draw_inputs(s, p)
 
 
 def public_bid(bid: dict[str, Any]) -> dict[str, Any]:
@@ -210,6 +264,20 @@ def public_bid(bid: dict[str, Any]) -> dict[str, Any]:
 def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, Any]:
     """An event document as ``p`` may see it."""
     kind = event["type"]
+    if kind == "sheet.submitted" and p.role in _SHEET_FAST_ROLES:
+        # The live stream is mostly these: of the rules below only the signature's and
+        # the actor's concern them (tests/sessions/test_machine.py checks the shortcut
+        # against the whole walk for every role).
+        if p.role == "supervisor":
+            return event
+        if "signature" not in event["payload"]:
+            return _actor_masked(s, p, event)
+    if kind == "incident.recorded" and not sees_incident(p, event["payload"].get("venue_id")):
+        # Neither what happened nor where, nor who recorded it.
+        masked = {**event, "actor": event["actor"].split(":", 1)[0], "payload": {"masked": True}}
+        if "venue" in masked:
+            masked["venue"] = None  # (the recording site supervisor's venue)
+        return masked
     if p.role != "supervisor":
         if kind == "alerts.checked":
             return {**event, "payload": {"masked": True}}
@@ -258,7 +326,8 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
     if kind == "interests.declared" and "conflicts" in event["payload"]:
         pl = event["payload"]
         if not (p.role == "supervisor"
-                or (p.role == "operator" and p.venue in (pl["venue_id"], s.primary.id))):
+                or (p.role == "operator" and p.venue in (pl["venue_id"], s.primary.id))
+                or (p.role == "site_supervisor" and p.venue == pl["venue_id"])):
             # Who is in conflict with which bidder, and why, is the supervisor's, the
             # primary's and the seat's venue's (the member has left the committee).
             pl = {**pl, "conflicts": [{"bid_id": c["bid_id"], "reason": None}
@@ -271,6 +340,19 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
                 **event,
                 "payload": {**pl, "expert_id": None, "expert_name": None, "masked": True},
             }
+    if (p.role == "expert" and not sees_project(s, p) and kind == "session.state_changed"
+            and event["payload"].get("venue_id") not in (None, p.venue)):
+        # A pause by rule names the venue whose link went: not another venue's, to a
+        # blinded expert (the state change itself is everyone's).
+        pl = {k: v for k, v in event["payload"].items() if k != "venue_id"}
+        event = {**event, "payload": {**pl, "venue_id": None}}
+    if kind == "sheets.voided":
+        # The members whose sheets were voided by a re-formed committee: by seat, their
+        # identity as the seat's (the members have left).
+        pl = event["payload"]
+        seats = [x if _sees_identity(s, p, _seat_venue(s, x["seat"]), x["expert_id"])
+                 else {**x, "expert_id": None, "masked": True} for x in pl["seats"]]
+        event = {**event, "payload": {**pl, "seats": seats}}
     if (
         kind in ("sheet.submitted", "report.signed")
         and "signature" in event["payload"]
@@ -293,16 +375,27 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
         p.role == "expert"
         and not sees_project(s, p)
         and kind in ("seat.assigned", "expert.checked_in", "seat.vacated", "pledge.accepted",
-                     "interests.declared")
+                     "interests.declared", "venue.link_lost", "venue.link_restored",
+                     "materials.sealed", "committee.reformed")
         and event["payload"].get("venue_id") != p.venue
     ):
         # 四不知: before the start an expert learns nothing of the other venues, not even
         # that a seat there was filled or checked in.
         event = {**event, "payload": {"masked": True}}
-    if p.role != "supervisor" and event["actor"].startswith("expert:"):
-        # Hide which expert acted unless they may see that identity.
+    if p.role != "supervisor":
+        event = _actor_masked(s, p, event)
+    return event
+
+
+# The roles whose view of a sheet.submitted event redact_event's shortcut gives.
+_SHEET_FAST_ROLES = frozenset({"supervisor", "operator", "expert"})
+
+
+def _actor_masked(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, Any]:
+    """Hide which expert acted unless ``p`` may see that identity."""
+    if event["actor"].startswith("expert:"):
         sub = event["actor"].split(":", 1)[1]
         seat = s.seat_of(sub)
         if seat is None or not _sees_identity(s, p, seat.venue_id, sub):
-            event = {**event, "actor": "expert"}
+            return {**event, "actor": "expert"}
     return event

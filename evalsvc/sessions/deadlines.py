@@ -1,5 +1,6 @@
 """Session deadlines kept by apscheduler (``AsyncIOScheduler``): the draw's
-(:mod:`evalsvc.experts.scheduler`) and the handover's (交接).
+(:mod:`evalsvc.experts.scheduler`), the handover's (交接) and the venue-link rules'
+(:class:`FaultDeadlines`: pause, seal and re-form, suspend).
 
 One job per session with something pending, replaced whenever what it waits for
 changes. The job calls ``tick(session_id)``, which acts on whatever has passed and
@@ -14,7 +15,7 @@ For the handover, ``tick`` is
 
 from __future__ import annotations
 
-__all__ = ["Deadlines", "HandoverDeadlines"]
+__all__ = ["Deadlines", "FaultDeadlines", "HandoverDeadlines"]
 
 import asyncio
 import datetime as _dt
@@ -150,4 +151,22 @@ class HandoverDeadlines(Deadlines):
     ) -> None:
         super().__init__(
             scheduler, tick, name="handover", clock=clock, retry=_dt.timedelta(seconds=30)
+        )
+
+
+class FaultDeadlines(Deadlines):
+    """The venue-link rules of running and paused sessions (jobs ``faults:<session
+    id>``): the tick is :meth:`~evalsvc.sessions.service.SessionService.fault_tick`,
+    the pending steps on start-up come from the stored sessions (their lost links and
+    faults), so a pause pending when the server stopped is taken when it starts."""
+
+    def __init__(
+        self,
+        scheduler: AsyncIOScheduler,
+        tick: Callable[[str], Awaitable[_dt.datetime | None]],
+        *,
+        clock: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC),
+    ) -> None:
+        super().__init__(
+            scheduler, tick, name="faults", clock=clock, retry=_dt.timedelta(seconds=5)
         )

@@ -92,6 +92,10 @@ class PresenceBackend(Protocol):
         """The other live instances' members of ``session_ids`` (in a read transaction)."""
 
 
+# Who receives presence messages (a site supervisor: of its own venue only).
+_WATCHERS = ("operator", "supervisor", "site_supervisor")
+
+
 def view_key(p: Principal) -> ViewKey:
     """Principals with the same key see every event identically (access.redact_event
     depends on role, venue and — for experts — who they are)."""
@@ -311,6 +315,37 @@ class Connection:
 _BACKGROUND: set[asyncio.Task[None]] = set()
 
 
+class _Burst:
+    """The history a burst of joins replays: events ``after``+1 … ``end`` as read once,
+    and the frames serialised from them so far, by content (see :func:`_replay_frame`)."""
+
+    def __init__(self, after: int, events: list[store.StoredEvent]) -> None:
+        self.after = after
+        self.events = events
+        self.end = events[-1].seq if events else after
+        self.texts: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+
+    def extend(self, events: Sequence[store.StoredEvent], cap: int) -> None:
+        fresh = [e for e in events if e.seq > self.end]
+        if fresh and len(self.events) + len(fresh) <= cap:
+            self.events += fresh
+            self.end = fresh[-1].seq
+
+
+def _replay_frame(
+    texts: dict[tuple[Any, ...], tuple[str, dict[str, Any]]], red: dict[str, Any]
+) -> str:
+    """The frame of a redacted event, serialised once per content: redact_event keeps the
+    stored payload object when it masks nothing, so (seq, actor, venue, payload identity)
+    names what is sent. The redacted document stays referenced, so that an identity is
+    not reused by another payload while ``texts`` lives."""
+    key = (red["seq"], red["actor"], red["venue"], id(red["payload"]))
+    hit = texts.get(key)
+    if hit is None:
+        hit = texts[key] = (protocol.event_message(red), red)
+    return hit[0]
+
+
 class Feed:
     """The connections of one session on this instance and the seq fanned out to them."""
 
@@ -325,10 +360,17 @@ class Feed:
         self.remote: dict[str, Member] = {}
         self.remote_read = -1
         self.pending = 0  # joins waiting for the lock (the feed must outlive them)
+        # Venues with a link to this session (an operator's agent or an expert connected,
+        # here or on another instance): Hub.on_venue_link hears each one go and come.
+        self.venues_up: frozenset[str] = frozenset()
         self.joining = False  # a join holds the lock (replay, then the live stream)
         self.lock = asyncio.Lock()
         self.wake = asyncio.Event()
         self.task = asyncio.create_task(self._pump())
+        # While joins queue up (every PC of a venue after a restart, every client after a
+        # deploy) they replay the same history: it is read once and each distinct frame
+        # serialised once, shared by the connections' queues; dropped with the last join.
+        self._burst: _Burst | None = None
 
     async def _pump(self) -> None:
         while True:
@@ -442,19 +484,32 @@ class Feed:
             cluster = hub.cluster if self.remote_read < 0 else None
             ticket = hub.presence_ticket()
 
+            burst = self._burst
+            cached = burst is not None and burst.after <= after <= burst.end
+            tail = burst.end if cached and burst is not None else after
+
             def tx(
                 c: SAConnection,
             ) -> tuple[Session, int, list[store.StoredEvent], dict[str, Member] | None]:
                 s, last = store.load_session(c, self.session_id, docs=self.hub.docs)
                 evs: list[store.StoredEvent] = []
                 if want_replay and after <= last:  # the cap is applied below, to target
-                    evs = store.list_events(c, self.session_id, after=after, limit=hub.replay_cap)
+                    evs = store.list_events(c, self.session_id, after=tail, limit=hub.replay_cap)
                 remote = None
                 if cluster is not None:
                     remote = cluster.read(c, [self.session_id]).get(self.session_id, {})
                 return s, last, evs, remote
 
             s, last, events, remote = await hub.read(tx)
+            if want_replay and after <= last:
+                if cached and burst is not None:
+                    burst.extend(events, hub.replay_cap)
+                    events = [e for e in burst.events if e.seq > after] + [
+                        e for e in events if e.seq > burst.end
+                    ]
+                elif self.pending > 1:  # more joins wait: keep what they will replay
+                    self._burst = burst = _Burst(after, events[: hub.replay_cap])
+                    cached = True
             self.session = s
             if remote is not None:
                 self.set_remote(remote, ticket)
@@ -463,11 +518,9 @@ class Feed:
             target = self.delivered
             p = conn.principal
             if want_replay and after <= target and target - after <= hub.replay_cap:
-                frames = [
-                    protocol.event_message(redact_event(s, p, ev.to_doc()))
-                    for ev in events
-                    if ev.seq <= target
-                ]
+                texts = burst.texts if cached and burst is not None else {}
+                frames = [_replay_frame(texts, redact_event(s, p, ev.to_doc()))
+                          for ev in events if ev.seq <= target]
                 frames.append(protocol.synced_message(target))
                 conn.enqueue_replay(frames)
                 floor = target
@@ -496,6 +549,10 @@ class Feed:
                 self._presence("join", conn.member)
                 hub.presence_changed(self.session_id)
 
+    def end_burst(self) -> None:
+        """No join is waiting: drop the replay shared by the last ones."""
+        self._burst = None
+
     def leave(self, conn: Connection) -> None:
         """Remove ``conn``; the feed stops when its last connection leaves."""
         if conn not in self.conns:
@@ -523,28 +580,48 @@ class Feed:
         """Everyone connected to this session: here, then on the other instances."""
         return [c.member for c in self.conns] + list(self.remote.values())
 
+    def _venue_links(self) -> None:
+        """Tell the hub's listener which venues' links went (every operator and expert
+        connection of the venue gone) or came back since the last change."""
+        up = frozenset(m.venue for m in self.members()
+                       if m.venue is not None and m.role in ("operator", "expert"))
+        before, self.venues_up = self.venues_up, up
+        listener = self.hub.on_venue_link
+        if listener is None or self.hub.stopping:
+            return  # (a server going down is not a venue losing its link)
+        for v in sorted(before - up):
+            listener(self.session_id, v, False)
+        for v in sorted(up - before):
+            listener(self.session_id, v, True)
+
     def _who(self, m: Member, viewer: Principal) -> dict[str, Any]:
         who: dict[str, Any] = {"role": m.role, "venue": m.venue}
         seat = self.session.seat_of(m.subject) if self.session and m.role == "expert" else None
         if seat is not None:
             who["seat"] = seat.index
         # Identities follow the same rule as access.view_session: supervisors see all,
-        # operators only the people of their own venue.
-        if viewer.role == "supervisor" or (viewer.role == "operator" and viewer.venue == m.venue):
+        # operators and site supervisors only the people of their own venue.
+        if viewer.role == "supervisor" or (
+                viewer.role in ("operator", "site_supervisor") and viewer.venue == m.venue):
             who["subject"] = m.subject
             who["name"] = m.name
         return who
 
     def _presence(self, kind: str, member: Member) -> None:
-        watchers = [c for c in self.conns if c.principal.role in ("operator", "supervisor")]
+        self._venue_links()
+        watchers = [c for c in self.conns if c.principal.role in _WATCHERS]
         if not watchers:
             return
         everyone = self.members()
         by_view: dict[ViewKey, str] = {}
         for w in watchers:
+            if w.principal.role == "site_supervisor" and member.venue != w.principal.venue:
+                continue  # a site supervisor watches its own venue's seats only
             text = by_view.get(w.view)
             if text is None:
-                connected = [self._who(m, w.principal) for m in everyone]
+                connected = [self._who(m, w.principal) for m in everyone
+                             if w.principal.role != "site_supervisor"
+                             or m.venue == w.principal.venue]
                 text = protocol.presence_message(kind, self._who(member, w.principal), connected)
                 by_view[w.view] = text
             w.enqueue(text)
@@ -575,6 +652,10 @@ class Hub:
         # This process among the instances on one database (presence keys, rows).
         self.instance = instance or "i-" + secrets.token_hex(6)
         self.cluster: PresenceBackend | None = None
+        # (session id, venue id, link up?) when a venue's link goes or comes back
+        # (SessionService.venue_link, set by create_app); not while shutting down.
+        self.on_venue_link: Callable[[str, str, bool], None] | None = None
+        self.stopping = False
         self._conn_ids = itertools.count(1)
         self._presence_reads = itertools.count(1)
         self.replay_cap = replay_cap
@@ -703,6 +784,8 @@ class Hub:
             await feed.join(conn, hello)
         finally:
             feed.pending -= 1
+            if not feed.pending:
+                feed.end_burst()
             if not feed.conns and not feed.pending:
                 self._drop_feed(feed)
 
@@ -754,11 +837,13 @@ class Hub:
     def shutdown(self) -> None:
         """Say ``going_away`` to every connection (server shutdown; clients resume
         elsewhere or later)."""
+        self.stopping = True
         for conn in list(self.conns):
             conn.kick("going_away", "the server is shutting down; resume from your seq")
 
     async def close(self) -> None:
         """Stop every feed (server shutdown)."""
+        self.stopping = True
         self._heartbeats.cancel()
         self._readers.shutdown(wait=False, cancel_futures=True)
         for feed in list(self.feeds.values()):

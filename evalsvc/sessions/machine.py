@@ -12,9 +12,17 @@
       [record_handover (each secondary venue) → acknowledge_handover; flag_handover_overdue]
 
     evaluating | aggregating: request_clarification → record_clarification_answer
+    drawing … aggregating (or paused from one): record_incident (a supervisor, 现场监督)
 
     any active state ─pause(reason)→ paused ─resume→ the state (and stage) it left
     any state but sealed/aborted ─abort(reason)→ aborted
+
+    Faults by rule (the scheduler; docs/scoring.md "Faults by rule"):
+    record_link_lost / record_link_restored (a secondary venue's link);
+    apply_fault_rules: active ─(link lost ≥ N min)→ paused[venue_link_lost]
+      ─(not resumed within the resume deadline)→ materials sealed, the absent venue's
+      seats vacated, their sheets voided → checking_in (drawing, before check-in)
+      ─(no start_evaluation by the hard limit)→ suspended (only abort remains)
 
 A command the current state refuses raises :class:`~evalsvc.errors.InvalidTransition`
 naming both (``cannot lock_scoring: session is checking_in``). Domain preconditions
@@ -30,6 +38,7 @@ __all__ = [
     "AcknowledgeHandover",
     "AddBid",
     "AddCriterion",
+    "ApplyFaultRules",
     "AssignSeat",
     "CastVote",
     "CheckIn",
@@ -53,6 +62,9 @@ __all__ = [
     "RecordClarificationAnswer",
     "RecordDissent",
     "RecordHandover",
+    "RecordLinkLost",
+    "RecordLinkRestored",
+    "RecordIncident",
     "RecordRefusal",
     "RequestClarification",
     "RequestReReview",
@@ -69,6 +81,7 @@ __all__ = [
     "command_name",
     "criterion_doc",
     "draw_lots",
+    "fault_deadline",
     "lot_seed",
     "require_state",
     "state_label",
@@ -87,13 +100,17 @@ from evalsvc.errors import Conflict, InvalidInput, InvalidTransition
 from evalsvc.sessions.handover import handover_due, parse_dates
 from evalsvc.sessions.model import (
     ACTIVE_STATES,
+    INCIDENT_CATEGORIES,
     Ballot,
     Bid,
     Category,
     Clarification,
     Criterion,
     Election,
+    Fault,
+    FaultRules,
     Handover,
+    Incident,
     Paused,
     ReReview,
     Seat,
@@ -295,6 +312,20 @@ class RecordClarificationAnswer:
 
 
 @dataclass(frozen=True)
+class RecordIncident:
+    """A supervisor records an incident at ``venue_id`` (现场监督记录): its category (one
+    of :data:`~evalsvc.sessions.model.INCIDENT_CATEGORIES`), what happened, and when it
+    happened (unix seconds, not after the recording); ``actor`` is who records it.
+    Recorded from the draw up to the report, which then lists them (fixed)."""
+
+    venue_id: str
+    category: str
+    text: str
+    occurred_at: int
+    actor: str
+
+
+@dataclass(frozen=True)
 class RecordHandover:
     """After the seal, the operator of secondary venue ``venue_id`` records the
     handover of its materials (交接): ``items``, each confirmed, must be exactly the
@@ -414,6 +445,31 @@ class Abort:
     reason: str
 
 
+@dataclass(frozen=True)
+class RecordLinkLost:
+    """Secondary venue ``venue_id``'s link is gone: its agent and every one of its
+    experts' sockets — since ``since`` (unix seconds, not after now; None: now), from
+    which the scheduler's pause rule counts."""
+
+    venue_id: str
+    since: int | None = None
+
+
+@dataclass(frozen=True)
+class RecordLinkRestored:
+    """Secondary venue ``venue_id``'s link is back (an agent or an expert connected)."""
+
+    venue_id: str
+
+
+@dataclass(frozen=True)
+class ApplyFaultRules:
+    """The scheduler: take whichever step of the venue-link rules is due now (pause,
+    seal and re-form, suspend); 409 when none is."""
+
+    rules: FaultRules
+
+
 Command = (
     CreateSession
     | AddBid
@@ -444,6 +500,7 @@ Command = (
     | DecideReReview
     | RequestClarification
     | RecordClarificationAnswer
+    | RecordIncident
     | RecordHandover
     | AcknowledgeHandover
     | FlagHandoverOverdue
@@ -451,6 +508,9 @@ Command = (
     | Pause
     | Resume
     | Abort
+    | RecordLinkLost
+    | RecordLinkRestored
+    | ApplyFaultRules
 )
 
 _NAMES: dict[type[Any], str] = {
@@ -483,6 +543,7 @@ _NAMES: dict[type[Any], str] = {
     DecideReReview: "decide_rereview",
     RequestClarification: "request_clarification",
     RecordClarificationAnswer: "record_clarification_answer",
+    RecordIncident: "record_incident",
     RecordHandover: "record_handover",
     AcknowledgeHandover: "acknowledge_handover",
     FlagHandoverOverdue: "flag_handover_overdue",
@@ -490,6 +551,9 @@ _NAMES: dict[type[Any], str] = {
     Pause: "pause",
     Resume: "resume",
     Abort: "abort",
+    RecordLinkLost: "record_link_lost",
+    RecordLinkRestored: "record_link_restored",
+    ApplyFaultRules: "apply_fault_rules",
 }
 
 
@@ -558,6 +622,15 @@ _WHERE_ANY: dict[str, frozenset[State]] = {
     # During the evaluation, up to the report (which then lists them, fixed).
     "request_clarification": frozenset({State.EVALUATING, State.AGGREGATING}),
     "record_clarification_answer": frozenset({State.EVALUATING, State.AGGREGATING}),
+    # Venue links are watched while the session runs, paused or not; a link that
+    # comes back is noted even after a suspension (the record says when).
+    "record_link_lost": ACTIVE_STATES | {State.PAUSED},
+    "record_link_restored": ACTIVE_STATES | {State.PAUSED, State.SUSPENDED},
+    "apply_fault_rules": ACTIVE_STATES | {State.PAUSED},
+    # From the draw up to the report (which lists them, fixed, and is signed); also
+    # while paused from one of these states — a fault is when incidents happen.
+    "record_incident": frozenset({State.DRAWING, State.READY, State.CHECKING_IN,
+                                  State.EVALUATING, State.AGGREGATING, State.PAUSED}),
 }
 
 
@@ -565,7 +638,9 @@ def require_state(s: Session, name: str) -> None:
     """Refuse command ``name`` unless ``s`` is where it may run (InvalidTransition
     naming both) — for a check made before the command's inputs are gathered."""
     if name in _WHERE_ANY:
-        if s.state not in _WHERE_ANY[name]:
+        if s.state not in _WHERE_ANY[name] or (
+                s.state is State.PAUSED
+                and (s.paused is None or s.paused.from_state not in _WHERE_ANY[name])):
             raise _refuse(s, name)
         return
     state, stage = _WHERE[name]
@@ -859,7 +934,8 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             if s.leader is None:
                 raise Conflict("cannot start evaluation: the committee has not elected its"
                                " leader (open_election, cast_vote, close_round)")
-            new = replace(s, state=State.EVALUATING, stage=Stage.QUALIFICATION)
+            new = replace(s, state=State.EVALUATING, stage=Stage.QUALIFICATION,
+                          fault=None)  # a re-formed committee: the fault is over
             return new, [_moved(s, new)]
         case LockQualification(sheets, openings):
             if s.criteria_of(Category.QUALIFICATION):
@@ -1071,6 +1147,26 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             return replace(s, clarifications=items), [Event("clarification.answered", {
                 "id": number, "bid_id": q.bid_id, "answer": answer,
                 "attachment_sha256": digest})]
+        case RecordIncident(venue_id, category, text, occurred_at, actor):
+            if s.venue(venue_id) is None:
+                raise InvalidInput(f"venue {venue_id!r} does not take part in this session",
+                                   field="venue_id")
+            if category not in INCIDENT_CATEGORIES:
+                raise InvalidInput(f"category must be one of {', '.join(INCIDENT_CATEGORIES)},"
+                                   f" got {category!r}", field="category")
+            if not text.strip():
+                raise InvalidInput("the incident's text must not be empty", field="text")
+            if occurred_at > now:
+                raise InvalidInput(f"occurred_at is in the future ({occurred_at} > now {now}):"
+                                   " record an incident once it happened", field="occurred_at")
+            # (A minute's slack: a time typed to the minute in the session's first minute.)
+            if occurred_at < s.created_at - 60:
+                raise InvalidInput(f"occurred_at ({occurred_at}) is before the session was"
+                                   f" registered ({s.created_at})", field="occurred_at")
+            incident = Incident(venue_id, category, text, occurred_at, now, actor)
+            return replace(s, incidents=(*s.incidents, incident)), [Event("incident.recorded", {
+                "id": len(s.incidents) + 1, "venue_id": venue_id, "category": category,
+                "text": text, "occurred_at": occurred_at})]
         case RecordHandover(venue_id, items, required):
             _secondary(s, venue_id)
             h = _handover(s, venue_id)
@@ -1126,8 +1222,40 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             return new, [_moved(s, new, reason=reason)]
         case Resume():
             assert s.paused is not None
-            new = replace(s, state=s.paused.from_state, stage=s.paused.from_stage, paused=None)
+            if s.fault is not None and not s.fault.reformed:
+                v = s.fault.venue_id
+                if any(lost == v for lost, _ in s.links_lost):
+                    raise Conflict(f"cannot resume: the link of venue {v} is still lost"
+                                   " (its agent or one of its experts must be connected)")
+            # A fault pause ends with its resume; a re-formed committee's hard limit
+            # runs on through a pause by hand (until start_evaluation).
+            reformed = s.fault is not None and s.fault.reformed
+            new = replace(s, state=s.paused.from_state, stage=s.paused.from_stage, paused=None,
+                          fault=s.fault if reformed else None)
+            if s.fault is not None and not reformed:
+                return new, [_moved(s, new, venue_id=s.fault.venue_id,
+                                    fault_paused_at=s.fault.paused_at)]
             return new, [_moved(s, new)]
+        case RecordLinkLost(venue_id, since):
+            _secondary(s, venue_id, "a venue link")
+            if any(v == venue_id for v, _ in s.links_lost):
+                raise Conflict(f"the link of venue {venue_id} is lost already")
+            if since is not None and since > now:
+                raise InvalidInput(f"a link is lost since a time not after now ({now}),"
+                                   f" got {since}", field="since")
+            went = now if since is None else since
+            return replace(s, links_lost=(*s.links_lost, (venue_id, went))), [
+                Event("venue.link_lost", {"venue_id": venue_id, "since": went})]
+        case RecordLinkRestored(venue_id):
+            _secondary(s, venue_id, "a venue link")
+            since = next((t for v, t in s.links_lost if v == venue_id), None)
+            if since is None:
+                raise Conflict(f"the link of venue {venue_id} is not lost")
+            rest = tuple(x for x in s.links_lost if x[0] != venue_id)
+            return replace(s, links_lost=rest), [Event("venue.link_restored", {
+                "venue_id": venue_id, "since": since, "lost_seconds": max(0, now - since)})]
+        case ApplyFaultRules(rules):
+            return _apply_fault_rules(s, rules, now)
         case Abort(reason):
             if s.state in (State.SEALED, State.ABORTED):
                 raise _refuse(s, command)
@@ -1142,12 +1270,130 @@ _DRAWN = re.compile(r"draw:[1-9][0-9]*")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
-def _secondary(s: Session, venue_id: str) -> None:
+def _secondary(s: Session, venue_id: str, what: str = "") -> None:
     v = s.venue(venue_id)
     if v is None or v.primary:
-        raise InvalidInput(f"{venue_id!r} is not a secondary venue of this session"
-                           " (only secondary venues hand over to the primary)",
+        why = (f"only a secondary venue's link is watched for {what}" if what
+               else "only secondary venues hand over to the primary")
+        raise InvalidInput(f"{venue_id!r} is not a secondary venue of this session ({why})",
                            field="venue_id")
+
+
+# --- faults by rule (docs/scoring.md "Faults by rule") ---------------------------------
+
+PAUSE_RULE = "link_lost_pause_minutes"
+RESUME_RULE = "resume_deadline_minutes"
+SUSPEND_RULE = "suspend_after_minutes"
+# Where a re-formed committee's session goes: before the check-in the draw fills the
+# vacated seats; from the check-in on, the new members check in, pledge and declare.
+_BEFORE_CHECK_IN = frozenset({State.DRAWING, State.READY})
+# Where the hard limit still catches a re-formed committee (until start_evaluation).
+_REFORMING = frozenset({State.DRAWING, State.READY, State.CHECKING_IN})
+
+
+def _pause_due(s: Session, rules: FaultRules) -> tuple[str, int] | None:
+    """The (venue, since) whose lost link pauses the session first, if the rule may."""
+    if s.state not in ACTIVE_STATES or s.fault is not None or not s.links_lost:
+        return None
+    return min(s.links_lost, key=lambda x: (x[1], x[0]))
+
+
+def fault_deadline(s: Session, rules: FaultRules) -> int | None:
+    """When (unix seconds) the next step of the venue-link rules falls due; None: none
+    is pending. The scheduler ticks :class:`ApplyFaultRules` at that time."""
+    first = _pause_due(s, rules)
+    if first is not None:
+        return first[1] + rules.pause_after_s
+    f = s.fault
+    if f is None:
+        return None
+    if s.state is State.PAUSED and not f.reformed:
+        return f.paused_at + min(rules.resume_within_s, rules.suspend_after_s)
+    if (s.state is State.PAUSED and f.reformed) or (f.reformed and s.state in _REFORMING):
+        return f.paused_at + rules.suspend_after_s
+    return None
+
+
+def _apply_fault_rules(s: Session, rules: FaultRules, now: int) -> tuple[Session, list[Event]]:
+    due = fault_deadline(s, rules)
+    if due is None or now < due:
+        when = "no step is pending" if due is None else f"the next is due at {due}"
+        raise Conflict(f"no venue-link rule is due at {now}: {when}")
+    events: list[Event] = []
+    first = _pause_due(s, rules)
+    if first is not None:
+        venue_id, since = first
+        new = replace(s, state=State.PAUSED, stage=None,
+                      paused=Paused(from_state=s.state, from_stage=s.stage,
+                                    reason="venue_link_lost"),
+                      fault=Fault(venue_id, now))
+        events.append(_moved(s, new, reason="venue_link_lost", venue_id=venue_id,
+                             link_lost_since=since,
+                             rule=rules.rule(PAUSE_RULE, rules.pause_after_s)))
+        return new, events
+    f = s.fault
+    assert f is not None
+    new = s
+    if (not f.reformed and s.state is State.PAUSED
+            and now >= f.paused_at + rules.resume_within_s):
+        new, events = _reform(s, f, rules, now)
+        f = new.fault
+        assert f is not None
+    if now >= f.paused_at + rules.suspend_after_s and (
+            new.state is State.PAUSED or new.state in _REFORMING):
+        old = new
+        new = replace(new, state=State.SUSPENDED, stage=None)
+        events.append(_moved(old, new, reason="venue_link_lost", venue_id=f.venue_id,
+                             fault_paused_at=f.paused_at,
+                             rule=rules.rule(SUSPEND_RULE, rules.suspend_after_s)))
+    return new, events
+
+
+def _reform(s: Session, f: Fault, rules: FaultRules, now: int) -> tuple[Session, list[Event]]:
+    """封存 and re-form: seal the materials as they stand, vacate the absent venues'
+    seats (the draw calls their replacements), void the sheets of the members who
+    left, and go back to where the new members join."""
+    assert s.paused is not None
+    rule = rules.rule(RESUME_RULE, rules.resume_within_s)
+    absent = {f.venue_id} | {v for v, _ in s.links_lost}
+    gone = [x for x in s.seats if x.venue_id in absent and x.expert_id is not None]
+    events = [Event("materials.sealed", {
+        "venue_id": f.venue_id, "fault_paused_at": f.paused_at,
+        "state": f"{s.paused.from_state.value}/{s.paused.from_stage.value}"
+        if s.paused.from_stage else s.paused.from_state.value,
+        "seats": [x.index for x in s.seats], "signed": list(s.signed), "rule": rule})]
+    events += [Event("seat.vacated", {
+        "seat": x.index, "venue_id": x.venue_id, "expert_id": x.expert_id,
+        "expert_name": x.expert_name, "reason": "venue_link_lost"}) for x in gone]
+    voided = tuple((x.index, x.expert_id) for x in gone if x.expert_id is not None)
+    had_sheets = s.paused.from_state not in _REFORMING
+    if voided and had_sheets:
+        events.append(Event("sheets.voided", {
+            "seats": [{"seat": a, "expert_id": b} for a, b in voided],
+            "reason": "venue_link_lost", "rule": rule}))
+    target = State.DRAWING if s.paused.from_state in _BEFORE_CHECK_IN else State.CHECKING_IN
+    vacated = {x.index for x in gone}
+    seats = tuple(Seat(index=x.index, venue_id=x.venue_id) if x.index in vacated else x
+                  for x in s.seats)
+    new = replace(
+        s, state=target, stage=None, paused=None, seats=seats,
+        fault=replace(f, reformed=True),
+        links_lost=tuple(x for x in s.links_lost if x[0] not in absent),
+        voided=(*s.voided, *voided) if had_sheets else s.voided,
+        leader=None if s.leader in vacated else s.leader, election=None,
+        qualified=None if had_sheets else s.qualified,
+        pending_explanations=(), signed=(), refusals=(), deemed=(), sign_deadline=None,
+        rereview=None)
+    if s.signed or s.deemed:
+        # The report is written again by the new committee: no signature stands.
+        events.append(Event("report.signatures_cleared", {
+            "seats": sorted({*s.signed, *s.deemed}), "reason": "committee_reformed"}))
+    events.append(Event("committee.reformed", {
+        "venue_id": f.venue_id, "venues": sorted(absent), "seats": sorted(vacated),
+        "rule": rule}))
+    events.append(_moved(s, new, reason="committee_reformed", venue_id=f.venue_id,
+                         rule=rule))
+    return new, events
 
 
 def _handover(s: Session, venue_id: str) -> Handover:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "ACTIVE_STATES",
+    "INCIDENT_CATEGORIES",
     "PRICE_FORMULAS",
     "PRICE_SCORE_FORMULAS",
     "PROVENANCE_FIELDS",
@@ -20,7 +21,10 @@ __all__ = [
     "Clarification",
     "Criterion",
     "Election",
+    "Fault",
+    "FaultRules",
     "Handover",
+    "Incident",
     "Method",
     "Organisation",
     "Paused",
@@ -87,6 +91,9 @@ class State(StrEnum):
     SEALED = "sealed"
     PAUSED = "paused"
     ABORTED = "aborted"
+    # Past the hard limit of a venue link fault (docs/scoring.md "Faults by rule"):
+    # the evaluation stops here, to be held again on a new date; only abort remains.
+    SUSPENDED = "suspended"
 
 
 class Stage(StrEnum):
@@ -225,6 +232,32 @@ class Paused:
 
 
 @dataclass(frozen=True)
+class FaultRules:
+    """The venue-link rules (config ``[rules]``; docs/scoring.md "Faults by rule"), in
+    whole seconds, with the values as configured (minutes, as text) for the events."""
+
+    pause_after_s: int
+    resume_within_s: int
+    suspend_after_s: int
+    configured: tuple[tuple[str, str], ...] = ()  # (rule name, configured minutes)
+
+    def rule(self, name: str, seconds: int) -> dict[str, Any]:
+        """The rule as an event names it: its config key, value and seconds."""
+        return {"name": name, "value": dict(self.configured).get(name, str(seconds / 60)),
+                "seconds": seconds}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A venue link fault being handled by rule: the venue whose link was lost, when the
+    session paused for it (unix seconds), and whether the committee was re-formed."""
+
+    venue_id: str
+    paused_at: int
+    reformed: bool = False
+
+
+@dataclass(frozen=True)
 class Ballot:
     """One member's sealed vote of an election round: only ``commitment`` is public
     before the round closes; ``candidate`` (a seat, None for a blank ballot) and
@@ -267,6 +300,26 @@ class Clarification:
     question: str
     answer: str | None = None
     attachment_sha256: str | None = None  # SHA-256 (hex) of the answer's attachment
+
+
+# What a site supervisor records (现场监督记录): identity (the person at a seat is not the
+# member checked in), discipline (a member's conduct: talking, leaving the room,
+# 私下接触), device (a phone or other means of communication, 通讯工具), venue (the room,
+# its equipment or its link), other.
+INCIDENT_CATEGORIES = ("identity", "discipline", "device", "venue", "other")
+
+
+@dataclass(frozen=True)
+class Incident:
+    """An incident a supervisor recorded at a venue (现场监督记录): its category, what
+    happened, when it happened (unix seconds), when and by whom it was recorded."""
+
+    venue_id: str
+    category: str
+    text: str
+    occurred_at: int
+    recorded_at: int
+    recorded_by: str  # the audit actor, ``role:subject``
 
 
 @dataclass(frozen=True)
@@ -344,6 +397,13 @@ class Session:
     clarifications: tuple[Clarification, ...] = ()  # during the evaluation
     sealed_at: int | None = None  # unix seconds; None before the seal (or sealed earlier)
     handovers: tuple[Handover, ...] = ()  # after the seal, per secondary venue
+    # Venue links: secondary venues whose link (agent and experts) is gone, since when
+    # (unix seconds); the fault handled by rule, if any; and the members whose sheets
+    # were voided when the committee was re-formed without them ((seat, expert id)).
+    links_lost: tuple[tuple[str, int], ...] = ()
+    fault: Fault | None = None
+    voided: tuple[tuple[int, str], ...] = ()
+    incidents: tuple[Incident, ...] = ()  # recorded by supervisors, numbered from 1
 
     @functools.cached_property
     def primary(self) -> Venue:
@@ -925,6 +985,19 @@ def session_to_doc(s: Session) -> dict[str, Any]:
              "acknowledged_at": h.acknowledged_at, "overdue": h.overdue}
             for h in s.handovers
         ],
+        "links_lost": [[v, t] for v, t in s.links_lost],
+        "fault": None if s.fault is None else {
+            "venue_id": s.fault.venue_id, "paused_at": s.fault.paused_at,
+            "reformed": s.fault.reformed},
+        "voided": [list(x) for x in s.voided],
+        # The report reads this key as it is (evalsvc.report.document.incidents_of);
+        # access.view_session keeps the incidents a role may read.
+        "incidents": [
+            {"id": i + 1, "venue_id": x.venue_id, "category": x.category, "text": x.text,
+             "occurred_at": x.occurred_at, "recorded_at": x.recorded_at,
+             "recorded_by": x.recorded_by}
+            for i, x in enumerate(s.incidents)
+        ],
     }
 
 
@@ -1042,6 +1115,15 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
             Handover(str(h["venue_id"]), tuple(h.get("items", ())), h.get("recorded_at"),
                      h.get("acknowledged_at"), bool(h.get("overdue", False)))
             for h in d.get("handovers", ())
+        ),
+        links_lost=tuple((str(v), int(t)) for v, t in d.get("links_lost", ())),
+        fault=None if (f := d.get("fault")) is None else Fault(
+            str(f["venue_id"]), int(f["paused_at"]), bool(f["reformed"])),
+        voided=tuple((int(a), str(b)) for a, b in d.get("voided", ())),
+        incidents=tuple(
+            Incident(str(x["venue_id"]), str(x["category"]), str(x["text"]),
+                     int(x["occurred_at"]), int(x["recorded_at"]), str(x["recorded_by"]))
+            for x in d.get("incidents", ())
         ),
     )
 

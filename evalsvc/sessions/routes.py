@@ -23,7 +23,7 @@ SESSIONS: web.AppKey[SessionService] = web.AppKey("sessions", SessionService)
 # An event's seq is an INTEGER column (sessions/tables.py EventRow): PostgreSQL refuses
 # to compare it with a larger number (a 500 Schemathesis found), SQLite does not.
 MAX_SEQ = 2**31 - 1
-ALL = ("operator", "expert", "supervisor")
+ALL = ("operator", "expert", "supervisor", "site_supervisor")
 
 
 def _result(r: Result) -> web.Response:
@@ -121,6 +121,16 @@ async def get_events(request: web.Request) -> web.Response:
             p, request.match_info["session_id"], after=after, limit=limit, wait=float(wait)
         )
     )
+
+
+async def record_incident(request: web.Request) -> web.Response:
+    p = authenticated(request)
+    body = await read_json(request)
+    key = idempotency_key(request, required=False)
+    r = await request.app[SESSIONS].record_incident(
+        p, request.match_info["session_id"], body, key=key)
+    headers = {"Idempotent-Replayed": "true"} if r.replayed else None
+    return json_response(r.body, status=201, headers=headers)
 
 
 async def get_alerts(request: web.Request) -> web.Response:
@@ -232,14 +242,31 @@ ROUTES: list[Route] = [
         errors=((409, "the session is not reporting yet"),),
     ),
     Route(
+        "POST",
+        _SID + "/incidents",
+        record_incident,
+        "Record an incident at a venue (现场监督记录): a site supervisor at its own venue,"
+        " the tender's supervisor at the venue it names",
+        roles=("site_supervisor", "supervisor"),
+        body=schemas.RecordIncidentBody,
+        ok_status=201,
+        idempotent=True,
+        response=shape({"state": "string", "incident": shape(
+            {"id": "integer", "venue_id": "string", "category": "string", "text": "string",
+             "occurred_at": "integer"})}),
+        errors=((409, "the session is not between the draw and the report"),),
+    ),
+    Route(
         "GET",
         _SID + "/alerts",
         get_alerts,
-        "Pattern alerts (collusion, review quality) of each check point (supervisors only)",
-        roles=("supervisor",),
+        "Pattern alerts (collusion, review quality) of each check point and the incidents"
+        " (the tender's supervisor); a site supervisor: its venue's incidents",
+        roles=("supervisor", "site_supervisor"),
         response=shape({"session_id": "string", "checks": {"type": "array", "items": shape(
             {"seq": "integer", "point": "string",
-             "alerts": {"type": "array", "items": _ALERT}})}}),
+             "alerts": {"type": "array", "items": _ALERT}})},
+            "incidents": {"type": "array", "items": {"type": "object"}}}),
     ),
     Route(
         "GET",

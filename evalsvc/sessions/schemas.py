@@ -21,25 +21,48 @@ __all__ = [
     "parse_body",
 ]
 
+import math
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     RootModel,
     StrictBool,
-    StrictInt,
     StrictStr,
     ValidationError,
     WithJsonSchema,
 )
 from pydantic.config import JsonDict, JsonValue
+from pydantic.types import Strict
 
 from evalsvc.errors import FieldError, InvalidInput
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON has one number type: 1.0 is the integer 1 (RFC 8259 §6, JSON Schema's
+    # "integer"), read here as a Decimal (evalsvc.jsonin) or a float. Anything with a
+    # fraction or out of range, and every non-number, is left for the strict check to
+    # refuse by name.
+    t = type(value)
+    finite = (t is Decimal and value.is_finite()) or (t is float and math.isfinite(value))
+    if finite and abs(value) <= _WHOLE_MAX and value == int(value):
+        return int(value)
+    return value
+
+
+_WHOLE_MAX = 2**63
+
+
+# An integer as JSON means it: a number without a fraction (``7``, ``7.0``), never a
+# string or a boolean. (Pydantic's StrictInt refused 7.0, which the OpenAPI document's
+# "integer" allows: a client written from the document was refused.)
+StrictInt = Annotated[int, BeforeValidator(_whole_number), Strict()]
 
 
 class _In(BaseModel):
@@ -362,6 +385,31 @@ class RecordClarificationAnswerIn(_Cmd):
     attachment_sha256: StrictStr = Field(pattern="^[0-9a-fA-F]{64}$")
 
 
+class RecordIncidentIn(_Cmd):
+    """A supervisor records an incident at a venue (现场监督记录): ``category``, what
+    happened (``text``) and when (``occurred_at``, ISO 8601 with its UTC offset). A site
+    supervisor records at its own venue (``venue_id`` may be left out); the tender's
+    supervisor names the venue."""
+
+    command: Literal["record_incident"]
+    venue_id: StrictStr | None = Field(default=None, min_length=1, max_length=32)
+    category: Literal["identity", "discipline", "device", "venue", "other"]
+    text: StrictStr = Field(min_length=1, max_length=4000)
+    occurred_at: StrictStr = Field(min_length=10, max_length=40,
+                                   examples=["2026-12-06T14:03:00+08:00"])
+
+
+class RecordIncidentBody(_In):
+    """The body of ``POST /api/sessions/{id}/incidents``: :class:`RecordIncidentIn`
+    without ``command``."""
+
+    venue_id: StrictStr | None = Field(default=None, min_length=1, max_length=32)
+    category: Literal["identity", "discipline", "device", "venue", "other"]
+    text: StrictStr = Field(min_length=1, max_length=4000)
+    occurred_at: StrictStr = Field(min_length=10, max_length=40,
+                                   examples=["2026-12-06T14:03:00+08:00"])
+
+
 class HandoverItemIn(_In):
     item: StrictStr = Field(min_length=1, max_length=100)
     confirmed: StrictBool
@@ -464,6 +512,7 @@ Command = Annotated[
     | DecideReReviewIn
     | RequestClarificationIn
     | RecordClarificationAnswerIn
+    | RecordIncidentIn
     | RecordHandoverIn
     | AcknowledgeHandoverIn
     | SealIn

@@ -49,7 +49,7 @@ __all__ = [
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -192,21 +192,25 @@ def _scores(
             continue
         raw = entry[c.id]
         fpath = f"{path}/{c.id}"
-        if isinstance(raw, (bool, float)) or not isinstance(raw, (int, str, Decimal)):
+        t = type(raw)
+        if t is str:
+            # Points are written as people write them: digits with an optional fraction.
+            # Decimal() alone accepts "1e1" and "NaN" and stores "1E+1" (issue 15); what
+            # matches is a finite plain decimal, so Decimal() cannot fail on it.
+            if not _PLAIN_DECIMAL.fullmatch(raw):
+                errs.append(FieldError(fpath, f"not a plain decimal number: {raw!r}"))
+                continue
+            v = Decimal(raw)
+        elif t is int:
+            v = Decimal(raw)
+        elif t is Decimal:
+            # (a JSON number read as Decimal: its exponent is the same check as above)
+            if raw.is_finite() and raw.as_tuple().exponent > 0:
+                errs.append(FieldError(fpath, f"not a plain decimal number: {raw!r}"))
+                continue
+            v = raw
+        else:
             errs.append(FieldError(fpath, "must be a number of points"))
-            continue
-        # Points are written as people write them: digits with an optional fraction.
-        # Decimal() alone accepts "1e1" and "NaN" and stores "1E+1" (issue 15).
-        if isinstance(raw, str) and not _PLAIN_DECIMAL.fullmatch(raw):
-            errs.append(FieldError(fpath, f"not a plain decimal number: {raw!r}"))
-            continue
-        try:
-            v = Decimal(raw) if not isinstance(raw, Decimal) else raw
-        except InvalidOperation:
-            errs.append(FieldError(fpath, f"not a number: {raw!r}"))
-            continue
-        if v.is_finite() and v.as_tuple().exponent > 0:  # type: ignore[operator]
-            errs.append(FieldError(fpath, f"not a plain decimal number: {raw!r}"))
             continue
         if not v.is_finite():
             errs.append(FieldError(fpath, "must be finite"))

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from evalsvc import analysis
 from evalsvc.auth import Principal
-from evalsvc.canonical import canonical_bytes, storage_sha256
+from evalsvc.canonical import canonical_bytes, canonical_plain_bytes, storage_sha256
 from evalsvc.db import Database
 from evalsvc.errors import Conflict, Forbidden, InvalidInput
 from evalsvc.report.access import require_report_reader
@@ -47,6 +47,8 @@ from evalsvc.sessions.access import (
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.handover import HandoverRules
 from evalsvc.sessions.model import (
+    ACTIVE_STATES,
+    FaultRules,
     ScoringRules,
     Session,
     Stage,
@@ -82,6 +84,8 @@ _ADVANCING = frozenset(
         "seal",
     }
 )
+# Commands after which the venue-link rules' next deadline may have moved.
+_FAULT_TIMED = frozenset({"pause", "resume", "start_evaluation", "abort"})
 _LOCKS = {"lock_qualification": Stage.QUALIFICATION, "lock_scoring": Stage.SCORING}
 _RESULT_STATES = (State.AGGREGATING, State.REPORTING, State.SEALED)
 MAX_EVENTS_PAGE = 1000
@@ -162,6 +166,7 @@ class SessionService:
         sign_within: int = 30 * 60,
         exclude_tenderer: bool = True,
         handover: HandoverRules | None = None,
+        faults: FaultRules | None = None,
     ) -> None:
         self.uow = uow
         self.db: Database = uow.db
@@ -187,6 +192,10 @@ class SessionService:
         # (evalsvc.sessions.deadlines.HandoverDeadlines.at, set by create_app).
         self.handover = handover or HandoverRules()
         self.schedule_handover: Callable[[str, _dt.datetime | None], None] | None = None
+        # Venue link faults ([rules] link_lost_pause_minutes, …; docs/scoring.md "Faults
+        # by rule") and their deadlines' job (evalsvc.sessions.deadlines.FaultDeadlines.at).
+        self.faults = faults or FaultRules(600, 7200, 14400)
+        self.schedule_fault: Callable[[str, _dt.datetime | None], None] | None = None
 
     async def _commit(
         self,
@@ -357,11 +366,13 @@ class SessionService:
                     written[DRAW] = new_state
             if name in _CHECKED:
                 events = [*events, *_alerts_checked(snap, p, events, self.thresholds, nonce)]
-            body = {
+            body: dict[str, Any] = {
                 "command": name,
                 "state": new.state.value,
                 "stage": new.stage.value if new.stage else None,
             }
+            if name == "record_incident":
+                body["incident"] = events[0].payload
             basis = snap.extras.get(POOL_HISTORY)
             if name == "seal" and new.state is State.SEALED and basis is not None:
                 recorded, written[POOL_HISTORY] = _pool_history(new, basis)
@@ -380,6 +391,8 @@ class SessionService:
             await self.after_recusal(session_id)
         if name in ("seal", "acknowledge_handover") and not result.replayed:
             await self.reschedule_handover(session_id)
+        if name in _FAULT_TIMED and not result.replayed:
+            await self.reschedule_fault(session_id)
         return result
 
     def _rules_command(
@@ -466,7 +479,21 @@ class SessionService:
         if name == "acknowledge_handover":
             require_primary_operator(s, p, "acknowledge a venue's handover")
             return m.AcknowledgeHandover(cmd.venue_id)
+        if name == "record_incident":
+            return _incident_command(s, p, cmd, snap.now_ms // 1000)
         return None
+
+    async def record_incident(
+        self, p: Principal, session_id: str, data: Any, *, key: str | None
+    ) -> Result:
+        """``POST …/incidents``: the ``record_incident`` command with its own body."""
+        if not isinstance(data, dict):
+            raise InvalidInput("expected a JSON object {category, text, occurred_at}",
+                               field="(body)")
+        if "command" in data:
+            raise InvalidInput("unknown field: this route records an incident, it takes no"
+                               " command", field="command")
+        return await self.command(p, session_id, {"command": "record_incident", **data}, key=key)
 
     # --- the handover's deadline (交接) ------------------------------------------------------
 
@@ -513,6 +540,91 @@ class SessionService:
 
         t = Transition(session_id, SYSTEM_ACTOR, None, decide, route="handover")
         body = (await self.uow.commit(t)).result.body
+        nxt = body.get("next")
+        return _dt.datetime.fromisoformat(nxt) if nxt else None
+
+    # --- venue link faults (docs/scoring.md "Faults by rule") ---------------------------
+
+    def fault_due(self, s: Session) -> _dt.datetime | None:
+        """When the next step of the venue-link rules falls due for ``s`` (None: none)."""
+        due = m.fault_deadline(s, self.faults)
+        return None if due is None else _dt.datetime.fromtimestamp(due, _dt.UTC)
+
+    async def reschedule_fault(self, session_id: str) -> None:
+        """(Re)schedule the venue-link deadline of ``session_id`` from what is stored."""
+        if self.schedule_fault is None:
+            return
+        session, _ = await self.db.read(
+            lambda c: store.load_session(c, session_id, docs=self.uow.docs))
+        self.schedule_fault(session_id, self.fault_due(session))
+
+    async def fault_pending(self) -> builtins.list[tuple[str, _dt.datetime]]:
+        """(session id, deadline) of every session with a venue-link step pending."""
+        def read(c: Connection) -> builtins.list[Session]:
+            return [s for st in (*sorted(ACTIVE_STATES), State.PAUSED)
+                    for s in store.sessions_in_state(c, st.value)]
+
+        found = await self.db.read(read)
+        return [(s.id, due) for s in found if (due := self.fault_due(s)) is not None]
+
+    async def venue_link(
+        self, session_id: str, venue_id: str, up: bool, *, at_ms: int | None = None
+    ) -> None:
+        """The hub saw secondary venue ``venue_id``'s link go (its agent and every one of
+        its experts' sockets closed: ``up`` False; ``at_ms`` when) or come back: record
+        it (an event), once, while the session runs; then reschedule the rules'
+        deadline."""
+        name = "record_link_restored" if up else "record_link_lost"
+
+        def decide(snap: Snapshot) -> Change:
+            s = snap.locked
+            v = s.venue(venue_id)
+            lost = any(x == venue_id for x, _ in s.links_lost)
+            if v is None or v.primary or lost is not up or not m.takes(s, name):
+                return Change(s, (), 200, {}, changed=False, with_seq=False)
+            # (A loss counts from the next whole second after it went: the rule never
+            # pauses early.)
+            went = min(at_ms if at_ms is not None else snap.now_ms, snap.now_ms)
+            cmd = (m.RecordLinkRestored(venue_id) if up
+                   else m.RecordLinkLost(venue_id, since=(went + 999) // 1000))
+            new, events = m.apply(s, cmd, (snap.now_ms + 999) // 1000)
+            return Change(new, tuple(events), 200, {})
+
+        t = Transition(session_id, SYSTEM_ACTOR, None, decide, route="venue_link")
+        await self.uow.commit(t)
+        await self.reschedule_fault(session_id)
+
+    async def fault_tick(self, session_id: str) -> _dt.datetime | None:
+        """The scheduler: take the venue-link step due now (pause; seal and re-form, the
+        vacated seats' alternates called from the recorded draw; suspend); returns the
+        next deadline (None: nothing left to wait for)."""
+
+        def decide(snap: Snapshot) -> Change:
+            s = snap.locked
+            due = m.fault_deadline(s, self.faults)
+            if due is None or snap.now_ms < due * 1000:
+                nxt = self.fault_due(s)
+                return Change(s, (), 200, {"next": nxt.isoformat() if nxt else None},
+                              changed=False, with_seq=False)
+            new, events = m.apply(s, m.ApplyFaultRules(self.faults), snap.now_ms // 1000)
+            written: dict[str, Any] = {}
+            state = snap.extras.get(DRAW)
+            if self.recusal is not None and state is not None:
+                # 补抽: each vacated seat calls its next alternate from the recorded draw.
+                for e in [e for e in events if e.type == "seat.vacated"]:
+                    more, new_state = self.recusal(new, state, e.payload["seat"], snap.now_ms)
+                    events += more
+                    if new_state is not None:
+                        state = written[DRAW] = new_state
+            nxt = self.fault_due(new)
+            return Change(new, tuple(events), 200, {"next": nxt.isoformat() if nxt else None},
+                          extras=written)
+
+        t = Transition(session_id, SYSTEM_ACTOR, None, decide, route="faults",
+                       needs=Needs(extras=(DRAW,)))
+        body = (await self.uow.commit(t)).result.body
+        if self.after_recusal is not None:
+            await self.after_recusal(session_id)  # the alternates' invitations expire
         nxt = body.get("next")
         return _dt.datetime.fromisoformat(nxt) if nxt else None
 
@@ -621,7 +733,7 @@ class SessionService:
             seat = require_expert_seat(s, p, "submit a score sheet")
             m.require_state(s, "submit_sheet")
             sheet = parse_sheet(s, seat=seat.index, doc=data)
-            body = canonical_bytes(sheet_to_doc(sheet))
+            body = canonical_plain_bytes(sheet_to_doc(sheet))
             if signed is not None and body != signed:
                 # The signature must cover the stored document, so that the event's sha256
                 # is the hash of exactly the bytes signed (docs/pki.md "Signed sheets").
@@ -696,10 +808,11 @@ class SessionService:
             if p.role == "expert":
                 seat = s.seat_of(p.subject)
                 if seat is not None:
-                    own = store.own_sheets(conn, session_id, seat.index)
+                    own = store.own_sheets(conn, session_id, seat.index,
+                                           expert_id=p.subject)
             elif p.role == "supervisor":
                 own = store.own_sheets(conn, session_id, None)
-            return s, store.sheet_progress(conn, session_id), own
+            return s, store.sheet_progress(conn, session_id, void=s.voided), own
 
         s, prog, own = await self.db.read(tx)
         seats = s.seats
@@ -724,12 +837,16 @@ class SessionService:
         }
 
     async def alerts(self, p: Principal, session_id: str) -> dict[str, Any]:
-        """The pattern alerts of a session, check point by check point (supervisors)."""
-        _supervisor_only(p, "read pattern alerts")
+        """The pattern alerts of a session, check point by check point, and its
+        incidents (supervisors); a site supervisor's: its venue's incidents only."""
+        if p.role != "site_supervisor":
+            _supervisor_only(p, "read pattern alerts")
+        tender = p.role == "supervisor"
 
         def tx(conn: Connection) -> tuple[Session, list[store.StoredEvent]]:
             s, _ = store.load_session(conn, session_id, docs=self.uow.docs)
-            return s, store.alert_checks(conn, session_id=session_id)
+            require_visible(s, p)
+            return s, store.alert_checks(conn, session_id=session_id) if tender else []
 
         s, checks = await self.db.read(tx)
         return {
@@ -739,12 +856,17 @@ class SessionService:
                  "alerts": e.payload["alerts"]}
                 for e in checks
             ],
+            "incidents": view_session(s, p, last_seq=0)["incidents"],
         }
 
     async def expert_review(self, p: Principal, expert_id: str) -> dict[str, Any]:
         """An expert's review record (专家评审质量, seed §(十六)): every alert that named
         them and every observation recorded about them, across sessions (supervisors)."""
         _supervisor_only(p, "read an expert's review record")
+        if p.scope is not None:
+            # The record spans every session: not for a supervisor bound to some.
+            raise Forbidden("an expert's review record spans every session: a supervisor"
+                            " bound to named sessions or tenders may not read it")
         checks = await self.db.read(store.alert_checks)
         alerts: list[dict[str, Any]] = []
         observations: list[dict[str, Any]] = []
@@ -786,6 +908,34 @@ class SessionService:
             "last_seq": last,
             "events": [redact_event(s, p, e.to_doc()) for e in events],
         }
+
+
+def _incident_command(s: Session, p: Principal, cmd: Any, now: int) -> m.RecordIncident:
+    """Authorise ``record_incident``: a site supervisor at its own venue, the tender's
+    supervisor at any venue it names; nobody else (docs/api.md "Incidents")."""
+    if p.role == "site_supervisor":
+        if cmd.venue_id is not None and cmd.venue_id != p.venue:
+            raise Forbidden(f"a site supervisor of venue {p.venue} records incidents at its"
+                            f" own venue only, not at {cmd.venue_id}")
+        venue = p.venue or ""
+    elif p.role == "supervisor":
+        if cmd.venue_id is None:
+            raise InvalidInput("venue_id: the tender's supervisor names the venue of the"
+                               " incident", field="venue_id")
+        venue = cmd.venue_id
+    else:
+        raise Forbidden("only a venue's site supervisor or the tender's supervisor may"
+                        " record an incident")
+    m.require_state(s, "record_incident")
+    try:
+        at = _dt.datetime.fromisoformat(cmd.occurred_at)
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise InvalidInput("occurred_at: expected an ISO 8601 time with its UTC offset, like"
+                           f" 2026-12-06T14:03:00+08:00, got {cmd.occurred_at[:40]!r}",
+                           field="occurred_at")
+    return m.RecordIncident(venue, cmd.category, cmd.text, int(at.timestamp()), p.actor)
 
 
 def _supervisor_only(p: Principal, action: str) -> None:

@@ -140,6 +140,92 @@ export function drawCard({ me, showProblem }) {
     return form;
   }
 
+  // --- the supervisor's approvals (docs/draw.md §6.2, §6.8): nothing restarts without one --
+
+  let approval = null; // {key, node}: kept while its situation lasts, so typed reasons stay
+  const MATCH_ZH = { tender_number: "招标项目编号相同", tenderer_title: "招标人和项目名称相同", tenderer_bidders: "招标人和投标人相同" };
+  const STATE_ZH = { aborted: "已终止", sealed: "已封存" };
+  const APPROVAL_ZH = { reopen: "重新开启随机数仪式", change_terms: "采用新的抽取条件", retender: "同一招标项目重新抽取" };
+
+  function approvalForm(kind, ceremony) {
+    const retender = kind === "retender";
+    const err = el("span", { id: "appr-d-err", class: "field-error", hidden: true });
+    const reason = el("textarea", { id: "appr-d-reason", rows: "2", "aria-describedby": "appr-d-err" });
+    const digest = el("input", { id: "appr-d-terms", type: "text", class: "hash-input", autocomplete: "off", spellcheck: "false", "aria-describedby": "appr-d-terms-hint appr-d-err" });
+    const choice = (value, text, checked) => el("div", { class: "check" },
+      el("input", { type: "radio", id: `appr-d-${value}`, name: "appr-d-action", value, checked }), el("label", { for: `appr-d-${value}` }, text));
+    const node = el("form", { id: "draw-approval", novalidate: true, "aria-labelledby": "appr-d-h" },
+      el("h3", { id: "appr-d-h" }, retender ? "监督审批：同一招标项目重新抽取" : `监督审批：第 ${ceremony} 次抽取之后`),
+      el("p", { class: "muted" }, retender
+        ? "本项目与下列已登记的项目属于同一招标项目。再次抽取须经监督批准并写明原因（防止主场通过重新登记换取新的抽取结果）。"
+        : "抽取未能完成。重新开启仪式、或改用新的抽取条件，均须经监督批准并写明原因。"),
+      retender ? "" : el("fieldset", { class: "bid" }, el("legend", {}, "批准事项"),
+        choice("reopen", "重新开启随机数仪式（沿用原抽取条件）", true), choice("change_terms", "批准新的抽取条件", false),
+        el("label", { for: "appr-d-terms" }, "新抽取条件的 SHA-256"), digest,
+        el("span", { id: "appr-d-terms-hint", class: "muted" }, "主场提交新条件被拒时的提示中给出；64 位十六进制，仅在“批准新的抽取条件”时填写")),
+      el("label", { for: "appr-d-reason" }, "批准原因"), reason, err,
+      el("div", { class: "actions" }, el("button", { type: "submit" }, retender ? "批准重新抽取" : "批准")));
+    node.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const action = retender ? "retender" : node.querySelector("input[name=appr-d-action]:checked").value;
+      const text = reason.value.trim();
+      const terms = digest.value.trim().toLowerCase();
+      let message = "";
+      let bad = reason;
+      if (action === "change_terms" && !/^[0-9a-f]{64}$/.test(terms)) {
+        message = "新抽取条件的 SHA-256：应为 64 位十六进制数字";
+        bad = digest;
+      } else if (!text) message = "批准原因：请填写";
+      err.textContent = message;
+      err.hidden = !message;
+      for (const n of [reason, digest]) n.removeAttribute("aria-invalid");
+      if (message) {
+        bad.setAttribute("aria-invalid", "true");
+        bad.focus();
+        return;
+      }
+      const ok = await confirmDialog({ title: `批准${APPROVAL_ZH[action]}？`, confirm: "确认批准",
+        lines: [retender ? "主场之后可以为本项目开启第一次随机数仪式；批准和原因写入审计日志，前次项目的抽取记录仍然保留。"
+          : action === "reopen" ? "主场之后可以开启下一次随机数仪式，各方重新生成随机数；批准和原因写入审计日志。"
+            : `主场之后可以按摘要为 ${terms} 的新条件开启仪式；批准和原因写入审计日志。`, `批准原因：${text}`] });
+      if (!ok) return;
+      approval = null;
+      await call("/draw/approvals", { action, reason: text, ...(action === "change_terms" ? { terms_sha256: terms } : {}) }, "已批准，等待主场开启抽取");
+    });
+    return node;
+  }
+
+  function supervisorParts(s, d) {
+    const parts = [];
+    const earlier = d.earlier_sessions || [];
+    if (earlier.length) {
+      parts.push(el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "同一招标项目的已登记项目" },
+        el("table", {}, el("caption", {}, "同一招标项目的已登记项目"),
+          el("thead", {}, el("tr", {}, ...["项目编号", "状态", "关联依据", "曾邀请或入席的专家"].map((h) => el("th", { scope: "col" }, h)))),
+          el("tbody", {}, earlier.map((e) => el("tr", {}, el("th", { scope: "row" }, e.session_id),
+            el("td", {}, STATE_ZH[e.state] || "进行中"), el("td", {}, MATCH_ZH[e.matched_by] || "—"),
+            el("td", {}, `${(e.invited || []).length} 人`)))))));
+    }
+    if (d.approval) {
+      parts.push(el("p", { class: "ok-text" }, `已批准${APPROVAL_ZH[d.approval.action] || ""}（原因：${d.approval.reason}），等待主场开启抽取。`));
+      approval = null;
+      return parts;
+    }
+    let kind = null;
+    if (d.phase === "none" && earlier.length && s.state === "drawing") kind = "retender";
+    // Exhausted alternates need no approval: the primary opens a new ceremony (§6.4).
+    else if (d.phase === "failed") kind = "after";
+    if (!kind) {
+      approval = null;
+      return parts;
+    }
+    if (d.phase === "failed") parts.push(el("p", { class: "flag" }, `第 ${d.ceremony_number} 次随机数仪式未能完成（有参与方未按时提交或公开随机数，或没有符合条件的专家），抽取未产生结果。`));
+    const key = `${kind}|${d.ceremony_number || 0}`;
+    if (!approval || approval.key !== key) approval = { key, node: approvalForm(kind, d.ceremony_number) };
+    parts.push(approval.node);
+    return parts;
+  }
+
   async function update(s) {
     session = s;
     const primary = me.role === "operator" && me.venue === s.venues.find((v) => v.primary).id;
@@ -154,10 +240,12 @@ export function drawCard({ me, showProblem }) {
       card.hidden = true;
       return;
     }
-    card.hidden = d.phase === "none" && !(primary && s.state === "drawing");
+    const supervisorNeeded = me.role === "supervisor" && s.state === "drawing" && (d.earlier_sessions || []).length > 0;
+    card.hidden = d.phase === "none" && !(primary && s.state === "drawing") && !supervisorNeeded;
     if (card.hidden) return;
     const parts = [el("h2", { id: "draw-h" }, "专家抽取"), el("p", {}, `状态：${PHASE_ZH[d.phase] || "未知"}`)];
-    if (d.phase === "none") {
+    if (primary && d.approval) parts.push(el("p", { class: "ok-text" }, `监督已批准${APPROVAL_ZH[d.approval.action] || ""}（原因：${d.approval.reason}）。`));
+    if (d.phase === "none" && primary && s.state === "drawing") {
       if (form && form.isConnected) return;
       form = openForm();
       parts.push(el("p", {}, "请设置抽取规则并开启随机数仪式：各场地和监督各自生成随机数，共同决定抽取结果，任何一方都无法单独控制。"), form);
@@ -189,6 +277,7 @@ export function drawCard({ me, showProblem }) {
             el("td", {}, x.deadline ? when(x.deadline) : "—")))))));
       if (d.exhausted.length) parts.push(el("p", { class: "flag" }, `候补已用尽：${d.exhausted.map(seatLabel).join("、")}，需重新抽取`));
     }
+    if (me.role === "supervisor") parts.push(...supervisorParts(s, d));
     card.replaceChildren(...parts);
   }
 

@@ -4,12 +4,14 @@
 
 import { get } from "./api.js";
 import { $, announce, confirmDialog, el, showErrorSummary } from "./dom.js";
-import { CATEGORY_ZH, ERROR_ZH, STAGE_ZH, fieldLabel, seatLabel, venueLabel } from "./i18n.js";
+import { CATEGORY_ZH, ERROR_ZH, KEY_ALGORITHM_ZH, STAGE_ZH, fieldLabel, seatLabel, venueLabel } from "./i18n.js";
 import { notes, resultTable } from "./results.js";
 import { buildSheet, runningTotals, stageBids, stageCriteria, valuesFromSheet } from "./sheet.js";
 import { Drafts, messageId } from "./store.js";
 import { effectiveState, electionLine, refusalCard, reportButtons, seatWithVenue } from "./steps.js";
 import { handoverCard } from "./handover.js";
+import { signReport, signSheet } from "./certkey.js";
+import { currentSigner } from "./keyring.js";
 
 const GUIDANCE = {
   technical: "依据投标文件技术部分和评分细则打分",
@@ -408,9 +410,14 @@ export function mount(ctx) {
       lines.push(Object.entries(t).map(([b, x]) => `${b} 小计 ${x.total} 分`).join("，"));
     }
     lines.push("提交后其他人只能看到您已提交，看不到分数；本阶段锁定前可以重新提交，锁定后不能再改。");
+    const signer = await currentSigner();
+    // docs/pki.md "Signed sheets": a certificate-logged-in expert must sign with that key.
+    if (signer) lines.push(`评审表将用您的 ${KEY_ALGORITHM_ZH[signer.algorithm]} 证书签名；签名在本阶段锁定时随评审表一起公开。`);
     const ok = await confirmDialog({ title: "提交评审表？", lines, confirm: "确认提交" });
     if (!ok) return;
-    outbox.add({ type: "submit", id: messageId(`sheet-${session.you.seat}`), sheet, queued_ms: Date.now() });
+    // Signed before it enters the outbox: a resend after a drop carries the same bytes.
+    const body = signer ? await signSheet(signer, sheet) : sheet;
+    outbox.add({ type: "submit", id: messageId(`sheet-${session.you.seat}`), sheet: body, queued_ms: Date.now() });
     renderStatus();
     client.flush();
   }
@@ -538,14 +545,19 @@ export function mount(ctx) {
   }
 
   async function sign(r) {
+    const signer = await currentSigner();
     const first = r.report.result.ranking[0];
     const ok = await confirmDialog({ title: "签署评标报告？",
       lines: [`您将以${seatLabel(session.you.seat)}的身份签署上方的评标报告${first ? `（第一名 ${first.bid_id} ${first.bidder}）` : ""}。`,
         `签署的是摘要 SHA-256：${r.sha256} 的这一版；签署后不能撤回。`,
+        ...(signer ? [`将用您的 ${KEY_ALGORITHM_ZH[signer.algorithm]} 证书对这一版报告的规范化字节签名。`] : []),
         "如有不同意见，请先取消并“记录不同意见”。"],
       confirm: "确认签署" });
     if (!ok) return;
-    if (await command({ command: "sign_report", report_sha256: r.sha256 }, "已签署评标报告")) voided = "";
+    const body = { command: "sign_report", report_sha256: r.sha256 };
+    // The signature covers the report's canonical bytes (docs/pki.md "The signed report").
+    if (signer) Object.assign(body, await signReport(signer, r.signing_bytes));
+    if (await command(body, signer ? "已用证书签署评标报告" : "已签署评标报告")) voided = "";
   }
 
   async function dissent(r) {

@@ -5,12 +5,24 @@
 export const STATE_ZH = {
   draft: "草稿", drawing: "抽取专家中", ready: "专家已确定", checking_in: "签到中",
   evaluating: "评审中", aggregating: "汇总中", reporting: "评标报告", sealed: "已封存",
-  paused: "已暂停", aborted: "已终止",
+  paused: "已暂停", aborted: "已终止", suspended: "已中止（待另行择期）",
+};
+// Why a session paused or moved by rule (docs/scoring.md "Faults by rule"); any other
+// reason is an operator's own words, shown as typed.
+export const REASON_ZH = {
+  venue_link_lost: "副场链路中断", committee_reformed: "重新组建评标委员会",
+};
+// The [rules] settings the fault events name, with their configured minutes.
+export const RULE_ZH = {
+  link_lost_pause_minutes: "链路中断满 {v} 分钟即暂停", resume_deadline_minutes: "暂停后 {v} 分钟内未恢复",
+  suspend_after_minutes: "暂停后 {v} 分钟内未重新开始评审即中止",
 };
 export const STAGE_ZH = { qualification: "资格审查", scoring: "详细评审（评分）" };
 export const METHOD_ZH = { weighted_scoring: "综合评估法", lowest_evaluated_price: "经评审的最低投标价法" };
 export const CATEGORY_ZH = { qualification: "资格（通过/不通过）", technical: "技术", commercial: "商务", price: "价格" };
-export const ROLE_ZH = { operator: "操作员", expert: "专家", supervisor: "监督" };
+export const ROLE_ZH = { operator: "操作员", expert: "专家", supervisor: "监督", site_supervisor: "现场监督" };
+// Incident categories (evalsvc.sessions.model.INCIDENT_CATEGORIES; the report's names).
+export const INCIDENT_ZH = { identity: "身份核验", discipline: "评标纪律", device: "通讯工具", venue: "场地设备与网络", other: "其他" };
 // docs/scoring.md "Price formulas" (main: formulas14).
 export const FORMULA_ZH = {
   lowest_price_ratio: "低价优先法（最低有效报价为评标基准价）", average_benchmark: "评标基准价法",
@@ -28,6 +40,38 @@ export const ERROR_ZH = {
   idempotency_conflict: "重复提交的内容不一致", unavailable: "服务暂不可用，稍后自动重试",
   internal_error: "服务器内部错误", auth_timeout: "登录超时", slow_consumer: "连接过慢，正在重新同步",
   going_away: "服务器正在重启，正在重新连接", network: "网络中断",
+  // Certificates (docs/pki.md "Errors (HTTP)").
+  signature_invalid: "数字签名无效：请使用登录时的证书密钥签名",
+  certificate_rejected: "证书未通过验证", certificate_expired: "证书已过期",
+  certificate_not_yet_valid: "证书尚未生效", certificate_revoked: "证书已被吊销",
+  certificate_unknown_issuer: "证书不是受信任的地区 CA 签发的",
+  certificate_wrong_key_usage: "证书的密钥用途不允许签名", certificate_wrong_role: "证书的用途与身份不符",
+  certificate_signature_invalid: "证书签名无效", certificate_chain_too_deep: "证书链过长",
+  certificate_revocation_unavailable: "暂时无法确认证书是否被吊销（证书吊销列表不可用），请稍后再试",
+};
+
+// What is wrong with a chosen key file (evalsvc/web/certkey.js KeyFileError codes).
+export const KEY_ERROR_ZH = {
+  no_key: "文件中没有私钥：请选择含私钥和证书的 PEM 文件",
+  no_certificate: "文件中没有证书：请选择含私钥和证书链的 PEM 文件",
+  two_keys: "文件中有多个私钥：请只保留您本人的一个",
+  encrypted_key: "私钥已加密：请先用证书工具导出未加密的 PEM 私钥",
+  bad_key: "私钥格式无法识别（应为 PKCS#8 或 SM2 EC PRIVATE KEY 的 PEM）",
+  bad_pem: "PEM 内容已损坏",
+  unsupported_key: "不支持此私钥算法（支持 SM2、ECDSA P-256/P-384、RSA）",
+};
+
+// A refused certificate login, by the server's code (what differs from ERROR_ZH there).
+export const CERT_LOGIN_ERROR_ZH = {
+  forbidden: "登录被拒绝：证书持有人不在本项目的评标委员会中，或签名与证书不符",
+  not_found: "没有这个评标项目编号",
+  unauthenticated: "登录挑战已过期，请重试",
+  unavailable: "服务器暂未配置证书信任根，暂不能证书登录",
+  invalid_input: "项目编号或证书格式有误",
+};
+
+export const KEY_ALGORITHM_ZH = {
+  sm2: "SM2（国密）", "ecdsa-p256": "ECDSA P-256", "ecdsa-p384": "ECDSA P-384", rsa: "RSA",
 };
 
 export const EVENT_ZH = {
@@ -53,6 +97,12 @@ export const EVENT_ZH = {
   "clarification.requested": "要求投标人澄清", "clarification.answered": "录入澄清答复",
   "handover.recorded": "副场登记材料移交", "handover.acknowledged": "主场确认接收移交",
   "handover.overdue": "移交逾期预警",
+  // docs/scoring.md "Faults by rule".
+  "venue.link_lost": "副场链路中断", "venue.link_restored": "副场链路恢复",
+  "materials.sealed": "评标材料封存", "sheets.voided": "评审表作废",
+  "committee.reformed": "重新组建评标委员会",
+  // docs/api.md "Supervision by scope".
+  "incident.recorded": "现场监督记录",
 };
 
 // Field names of the session and command documents, for error messages.
@@ -62,6 +112,7 @@ export const FIELD_ZH = {
   candidate: "候选席位", note: "委员会书面记录", seats: "复核席位", approve: "复核决定",
   question: "澄清的问题", answer: "投标人的书面答复", attachment_sha256: "答复附件的 SHA-256", id: "澄清编号",
   items: "移交的材料", item: "移交的材料", confirmed: "移交确认", venue_id: "场地",
+  category: "类别", occurred_at: "发生时间",
 };
 
 /** "第 1 席": seats are counted from 1 for people (index 0 in the documents). */
@@ -119,6 +170,37 @@ export function yuan(fen) {
   return (Number(fen) / 100).toLocaleString("zh-CN", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 }
 
+/** "副场链路中断" for a rule's reason code; an operator's own reason as typed. */
+export function reasonText(reason) {
+  return REASON_ZH[reason] || reason || "未说明原因";
+}
+
+/** "依据规则：链路中断满 10 分钟即暂停" from an event's rule {name, value}. */
+export function ruleText(rule) {
+  if (!rule) return "";
+  return `依据规则：${(RULE_ZH[rule.name] || "{v} 分钟").replace("{v}", rule.value)}`;
+}
+
+/** The venue-link fault lines a workspace shows (operators and supervisors), each a
+ * sentence; empty when nothing is wrong. */
+export function faultLines(s) {
+  const lines = [];
+  for (const [venue, since] of s.links_lost || []) {
+    const t = new Date(since * 1000).toLocaleTimeString("zh-CN", { hour12: false });
+    lines.push(`副场链路中断：${venueLabel(s, venue)}自 ${t} 起无连接（场地代理和专家均已断开）`);
+  }
+  const f = s.fault;
+  if (s.state === "paused" && s.paused && s.paused.reason === "venue_link_lost" && f) {
+    lines.push(`因副场链路中断已暂停（${venueLabel(s, f.venue_id)}）：链路恢复后由主场恢复评标；未在恢复时限内恢复的，评标材料封存并重新组建评标委员会。`);
+  } else if (f && f.reformed && s.state !== "suspended") {
+    lines.push(`已重新组建评标委员会：${venueLabel(s, f.venue_id)}的席位由候补专家替补，原评审表作废（保留在记录中）；须在最长时限内重新开始评审，否则评标中止。`);
+  }
+  if (s.state === "suspended") {
+    lines.push("评标已中止：副场链路中断超过最长时限，须另行择期评标；本项目只能终止。");
+  }
+  return lines;
+}
+
 /** A one-line description of an event, for the live feed. */
 export function describeEvent(session, e) {
   const p = e.payload || {};
@@ -126,11 +208,27 @@ export function describeEvent(session, e) {
   // An event whose payload this role may not see (四不知; alerts: supervisors only,
   // docs/alerts.md) arrives as {masked: true}.
   const otherVenue = e.event === "seat.assigned" || e.event === "expert.checked_in"; // worded below
-  if (p.masked && Object.keys(p).length === 1 && !otherVenue) return what + (e.event === "alerts.checked" ? "（仅监督可见）" : "（不可见）");
+  if (p.masked && Object.keys(p).length === 1 && !otherVenue) {
+    const only = { "alerts.checked": "（仅监督可见）", "incident.recorded": "（仅监督与该场地现场监督可见）" };
+    return what + (only[e.event] || "（不可见）");
+  }
   switch (e.event) {
     case "session.state_changed":
       what += `：${stateCode(p.from)} → ${stateCode(p.to)}`;
-      if (p.reason) what += `（${p.reason}）`;
+      if (p.reason) what += `（${reasonText(p.reason)}${p.venue_id ? ` · ${venueLabel(session, p.venue_id)}` : ""}${p.rule ? ` · ${ruleText(p.rule)}` : ""}）`;
+      break;
+    case "venue.link_lost":
+    case "venue.link_restored":
+      what += `：${venueLabel(session, p.venue_id)}`;
+      break;
+    case "materials.sealed":
+      what += `：${venueLabel(session, p.venue_id)}链路未恢复 · ${ruleText(p.rule)}`;
+      break;
+    case "sheets.voided":
+      what += `：${(p.seats || []).map((x) => seatLabel(x.seat)).join("、")}`;
+      break;
+    case "committee.reformed":
+      what += `：${(p.venues || []).map((v) => venueLabel(session, v)).join("、")}的${(p.seats || []).map(seatLabel).join("、")}由候补专家替补 · ${ruleText(p.rule)}`;
       break;
     case "sheet.submitted":
       what += `：${seatLabel(p.seat)} · ${STAGE_ZH[p.stage] || ""} · 第 ${p.version} 版`;
@@ -164,7 +262,7 @@ export function describeEvent(session, e) {
       what += `：${seatLabel(p.seat)} · ${p.conflict ? `存在利害关系${p.conflicts ? `（${p.conflicts.map((c) => c.bid_id).join("、")}）` : ""}` : "无利害关系"}`;
       break;
     case "seat.vacated":
-      what += `：${seatLabel(p.seat)}，待候补专家替补`;
+      what += `：${seatLabel(p.seat)}${p.reason === "venue_link_lost" ? "（副场链路中断）" : ""}，待候补专家替补`;
       break;
     case "election.opened":
       what += `：第 ${p.round} 轮，候选 ${(p.candidates || []).map(seatLabel).join("、")}${p.runoff ? "（前两名决选）" : ""}`;
@@ -196,6 +294,9 @@ export function describeEvent(session, e) {
     case "handover.recorded":
     case "handover.acknowledged":
       what += `：${venueLabel(session, p.venue_id)} · ${(p.items || []).join("、")}`;
+      break;
+    case "incident.recorded":
+      what += `：${venueLabel(session, p.venue_id)} · ${INCIDENT_ZH[p.category] || p.category || ""} · ${p.text || ""}`;
       break;
     case "handover.overdue":
       what += `：${(p.venues || []).map((v) => `${venueLabel(session, v.venue_id)}（${v.missing === "handover" ? "未登记移交" : "未确认接收"}）`).join("、")}`;

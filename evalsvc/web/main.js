@@ -4,14 +4,17 @@
 import { ApiError, api, get, setToken } from "./api.js";
 import { SessionClient } from "./client.js";
 import { $, announce, confirmDialog, el } from "./dom.js";
-import { ERROR_ZH, METHOD_ZH, ROLE_ZH, describeEvent, stateLabel, venueLabel } from "./i18n.js";
+import { CERT_LOGIN_ERROR_ZH, ERROR_ZH, KEY_ALGORITHM_ZH, KEY_ERROR_ZH, METHOD_ZH, ROLE_ZH, describeEvent, stateLabel, venueLabel } from "./i18n.js";
+import { KeyFileError, certificateLogin, loadSigner } from "./certkey.js";
+import * as keyring from "./keyring.js";
 import { Outbox, clearAll, tokenStore } from "./store.js";
 import { showRegistration } from "./register.js";
 import * as expert from "./expert.js";
 import * as operator from "./operator.js";
 import * as supervisor from "./supervisor.js";
 
-const WORKSPACES = { expert, operator, supervisor };
+// A venue's site supervisor (现场监督) has the supervisor's workspace, reduced.
+const WORKSPACES = { expert, operator, supervisor, site_supervisor: supervisor };
 // What a secondary venue sees before the project is disclosed to it (the server sends no title).
 const UNNAMED = "名称暂不公开的项目";
 let me = null;
@@ -269,6 +272,7 @@ async function signOut() {
   stopWatchers();
   clearAll(localStorage);
   tokenStore.clear(sessionStorage);
+  keyring.forget();
   setToken("");
   me = null;
   listedOnce = false;
@@ -297,14 +301,81 @@ $("login-form").addEventListener("submit", (ev) => {
     $("token").focus();
     return;
   }
+  keyring.forget(); // a pasted token signs nothing with a key chosen before
   signIn(t);
+});
+
+// --- certificate sign-in (docs/pki.md "Certificate login over HTTP") ---------------------
+
+function fieldProblem(id, text) {
+  const e = $(`${id}-err`);
+  e.textContent = text || "";
+  e.hidden = !text;
+  if (text) $(id).setAttribute("aria-invalid", "true");
+  else $(id).removeAttribute("aria-invalid");
+}
+
+/** POST without a token (the challenge and the login need none). */
+async function postOpen(path, body) {
+  let r;
+  try {
+    r = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  } catch {
+    throw new ApiError(0, { code: "network" });
+  }
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw new ApiError(r.status, data);
+  return data;
+}
+
+async function certificateSignIn() {
+  const session = $("cert-session").value.trim();
+  const file = $("cert-file").files[0];
+  fieldProblem("cert-session", session ? "" : "评标项目编号：请填写（登录链接或场地通知中的 s-… 编号）");
+  fieldProblem("cert-file", file ? "" : "证书密钥文件：请选择文件");
+  if (!session) return $("cert-session").focus();
+  if (!file) return $("cert-file").focus();
+  let signer;
+  const pem = await file.text();
+  try {
+    signer = await loadSigner(pem);
+  } catch (err) {
+    fieldProblem("cert-file", `证书密钥文件：${err instanceof KeyFileError ? KEY_ERROR_ZH[err.code] : "无法读取"}`);
+    return $("cert-file").focus();
+  }
+  let login;
+  try {
+    login = await certificateLogin(signer, { session, role: $("cert-role").value }, postOpen);
+  } catch (err) {
+    const code = err instanceof ApiError ? err.code : "internal_error";
+    const text = CERT_LOGIN_ERROR_ZH[code] || ERROR_ZH[code] || "证书登录失败";
+    if (code === "not_found" || (code === "invalid_input" && err.field === "session")) {
+      fieldProblem("cert-session", `评标项目编号：${text}`);
+      return $("cert-session").focus();
+    }
+    fieldProblem("cert-file", `证书登录失败：${text}`);
+    return $("cert-file").focus();
+  }
+  keyring.remember(pem, signer);
+  $("cert-file").value = "";
+  announce(`已使用 ${KEY_ALGORITHM_ZH[signer.algorithm]} 证书登录；提交的评审表和评标报告将用此证书签名`, "ok");
+  await signIn(login.token);
+}
+
+$("cert-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  certificateSignIn();
 });
 $("signout").addEventListener("click", () => signOut());
 
 // A token in the URL fragment (#token=…) never reaches server logs; it is kept in this
 // tab only (sessionStorage) and taken out of the address bar at once.
-const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
-if (fromHash) history.replaceState(null, "", location.pathname);
+const hash = new URLSearchParams(location.hash.slice(1));
+const fromHash = hash.get("token");
+// #session=s-… (a certificate sign-in link) fills the project number of the certificate form.
+if (hash.get("session")) $("cert-session").value = hash.get("session");
+if (fromHash || hash.get("session")) history.replaceState(null, "", location.pathname);
+if (fromHash) keyring.forget();
 const saved = fromHash || tokenStore.get(sessionStorage);
 if (saved) signIn(saved);
 else $("login").hidden = false;

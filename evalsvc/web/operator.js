@@ -5,7 +5,7 @@
 
 import { get } from "./api.js";
 import { announce, confirmDialog, el } from "./dom.js";
-import { ERROR_ZH, STAGE_ZH, fieldLabel, seatLabel, venueLabel } from "./i18n.js";
+import { ERROR_ZH, STAGE_ZH, faultLines, fieldLabel, reasonText, seatLabel, venueLabel } from "./i18n.js";
 import { committeeTable, stageProgress, venueLinks } from "./committee.js";
 import { drawCard } from "./draw.js";
 import { handoverCard } from "./handover.js";
@@ -131,7 +131,10 @@ export function mount(ctx) {
     const parts = [el("h2", { id: "ctl-h" }, "流程控制"),
       el("p", {}, `本场地：${venueLabel(s, me.venue)}${primary() ? "，负责流程控制" : "，流程由主场控制"}`)];
     if (s.stage) parts.push(el("p", {}, `${STAGE_ZH[s.stage]}：${stageProgress(s, progress)}`));
-    if (s.state === "paused") parts.push(el("p", { class: "warning" }, `已暂停：${s.paused.reason}`));
+    if (s.state === "paused") parts.push(el("p", { class: "warning" }, `已暂停：${reasonText(s.paused.reason)}`));
+    // Venue link faults by rule (docs/scoring.md "Faults by rule").
+    const faults = faultLines(s);
+    if (faults.length) parts.push(el("ul", { id: "faults", class: "warning" }, faults.map((x) => el("li", {}, x))));
     const election = electionLine(s, { withSize: true });
     if (election) parts.push(el("p", { id: "election-line" }, election));
     if (s.rereview && !s.rereview.approved) parts.push(el("p", { class: "warning" }, `组长申请复核${seats(s.rereview.seats)}的评分（${s.rereview.reason}），等待监督决定；决定前不能封存。`));

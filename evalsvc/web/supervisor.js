@@ -3,13 +3,19 @@
 // cosignatures, the entries — with every inclusion proof verified here, in the browser,
 // against the checkpoint signed by a log key the supervisor pinned (verify.js): "已验证"
 // does not take the server's word for it.
+//
+// A venue's site supervisor (现场监督, me.role "site_supervisor") gets the reduced view of
+// the same workspace: its venue's seats, check-in and presence (the server masks the
+// rest), the result once locked, and the incident form (incidents.js) — no audit view,
+// no pattern alerts, no draw, no pause, no approvals.
 
 import { api, get } from "./api.js";
-import { announce, confirmDialog, el } from "./dom.js";
-import { ERROR_ZH, EVENT_ZH, POINT_ZH, alertSubject, fieldLabel, seatLabel, venueLabel } from "./i18n.js";
+import { $, announce, confirmDialog, el } from "./dom.js";
+import { ERROR_ZH, EVENT_ZH, POINT_ZH, alertSubject, faultLines, fieldLabel, reasonText, ruleText, seatLabel, venueLabel } from "./i18n.js";
 import { committeeTable, stageProgress, venueLinks } from "./committee.js";
 import { drawCard } from "./draw.js";
 import { handoverCard } from "./handover.js";
+import { incidentCard } from "./incidents.js";
 import { notes, resultTable } from "./results.js";
 import { messageId } from "./store.js";
 import { electionLine, reportButtons } from "./steps.js";
@@ -25,6 +31,7 @@ function witnessKeys(policy) {
 
 export function mount(ctx) {
   const { client, me, body, showProblem } = ctx;
+  const site = me.role === "site_supervisor";
   let session = null;
   let progress = null;
   let presence = null;
@@ -33,7 +40,7 @@ export function mount(ctx) {
   let auditShown = false;
   const verified = new Map(); // index -> {ok, reason, entry, proof}
 
-  const consoleCard = el("section", { class: "card", "aria-labelledby": "con-h" }, el("h2", { id: "con-h" }, "实时监督"));
+  const consoleCard = el("section", { class: "card", "aria-labelledby": "con-h" }, el("h2", { id: "con-h" }, site ? "本场地现场监督" : "实时监督"));
   // Alerts a supervisor must see: a certificate login whose revocation status could not be
   // confirmed (soft-fail CRL), a pause and its reason, signatures voided by a dissent.
   const alerts = el("section", { class: "card", id: "alerts", "aria-labelledby": "alerts-h", hidden: true },
@@ -44,7 +51,11 @@ export function mount(ctx) {
     if (e.event === "auth.login" && (p.revocation_warnings || []).length) {
       text = `证书登录（${p.role === "expert" ? seatLabel(p.seat) : venueLabel(session, p.venue_id)}）的吊销状态未能确认`;
     } else if (e.event === "session.state_changed" && String(p.to).startsWith("paused")) {
-      text = `评标暂停：${p.reason || "未说明原因"}`;
+      text = `评标暂停：${reasonText(p.reason)}${p.venue_id ? `（${venueLabel(session, p.venue_id)}）` : ""}${p.rule ? `，${ruleText(p.rule)}` : ""}`;
+    } else if (e.event === "session.state_changed" && p.to === "suspended") {
+      text = `评标中止，须另行择期：${ruleText(p.rule)}`;
+    } else if (e.event === "committee.reformed") {
+      text = `重新组建评标委员会：${(p.seats || []).map(seatLabel).join("、")}由候补专家替补，${ruleText(p.rule)}`;
     } else if (e.event === "alerts.checked" && !p.masked && (p.alerts || []).length) {
       // Pattern alerts (docs/alerts.md): supervisors only; others get {"masked": true}.
       // The details are in the table of every check point below (#patterns).
@@ -79,7 +90,15 @@ export function mount(ctx) {
   const draw = drawCard({ me, showProblem });
   // Clarifications and the handover's status (docs/scoring.md), read only.
   const handover = handoverCard({ command });
-  body.append(alerts, approvals, consoleCard, handover.card, patterns, draw.card, result, audit);
+  // An expert's review record (专家评审质量, docs/alerts.md): across sessions, every alert
+  // that named them and every observation recorded about them.
+  const review = el("section", { class: "card", id: "review", "aria-labelledby": "review-h", hidden: true });
+  let reviewKey = null;
+  const incidents = incidentCard({ me, command });
+  // (The alerts card too: a pause and its reason, voided signatures; pattern alerts
+  // reach a site supervisor masked, so never as an alert here.)
+  if (site) body.append(alerts, consoleCard, incidents.card, handover.card, result);
+  else body.append(alerts, approvals, consoleCard, incidents.card, handover.card, patterns, review, draw.card, result, audit);
 
   async function command(cmd, done) {
     try {
@@ -113,15 +132,51 @@ export function mount(ctx) {
         el("tbody", {}, rows))) : "");
   }
 
+  // The reason of the designation waiting for a decision is in its event, not the document.
+  let designationReason = "";
+  client.on("event", (e) => {
+    if (e.event === "designation.requested") designationReason = (e.payload || {}).reason || "";
+  });
+
+  function designationPart(s, requested) {
+    const reason = el("textarea", { id: "dsg-decision", rows: "2", "aria-describedby": "dsg-decision-err" });
+    const err = el("span", { id: "dsg-decision-err", class: "field-error", hidden: true });
+    const who = requested.map((x) => `${seatLabel(x.index)}（${venueLabel(s, x.venue_id)}）${x.expert_name || ""}`).join("、");
+    const decide = async (approve) => {
+      const text = reason.value.trim();
+      err.textContent = text ? "" : "监督意见：请填写";
+      err.hidden = Boolean(text);
+      if (!text) {
+        reason.setAttribute("aria-invalid", "true");
+        reason.focus();
+        return;
+      }
+      reason.removeAttribute("aria-invalid");
+      const label = approve ? "批准指定专家" : "驳回指定专家";
+      const ok = await confirmDialog({ title: `${label}？`, confirm: `确认${label}`, danger: !approve,
+        lines: approve ? [`${who} 将作为招标人指定的专家进入评标委员会（评标委员会和评标方法暂行规定 第10条）。`, `监督意见：${text}`]
+          : [`${who} 的指定被驳回，这些席位空出，须通过抽取或重新申请指定。`, `监督意见：${text}`] });
+      if (ok) await command({ command: "decide_designation", approve, reason: text }, approve ? "已批准指定专家" : "已驳回指定专家");
+    };
+    return [el("h3", {}, "招标人指定专家申请（第10条）"),
+      el("p", {}, `指定席位：${who}`), el("p", {}, `申请理由：${designationReason || "（见事件记录）"}`),
+      el("label", { for: "dsg-decision" }, "监督意见"), reason, err,
+      el("div", { class: "actions" },
+        el("button", { type: "button", onclick: () => decide(true) }, "批准指定专家"),
+        el("button", { type: "button", class: "secondary", onclick: () => decide(false) }, "驳回指定专家"))];
+  }
+
   function renderApprovals() {
     const s = session;
     const r = s.rereview && !s.rereview.approved ? s.rereview : null;
     const refusals = s.state === "reporting" ? (s.refusals || []).filter(([seat]) => !(s.deemed || []).includes(seat)) : [];
-    approvals.hidden = !r && !refusals.length;
-    const key = JSON.stringify([r, refusals]);
+    const requested = s.state === "drawing" ? s.seats.filter((x) => x.source === "requested") : [];
+    approvals.hidden = !r && !refusals.length && !requested.length;
+    const key = JSON.stringify([r, refusals, requested.map((x) => x.index), designationReason]);
     if (approvals.hidden || key === approvalsKey) return;
     approvalsKey = key;
     const parts = [el("h2", { id: "appr-h" }, "待监督决定")];
+    if (requested.length) parts.push(...designationPart(s, requested));
     if (r) {
       const reason = el("textarea", { id: "rr-decision", rows: "2", "aria-describedby": "rr-decision-err" });
       const err = el("span", { id: "rr-decision-err", class: "field-error", hidden: true });
@@ -161,6 +216,63 @@ export function mount(ctx) {
     approvals.replaceChildren(...parts);
   }
 
+  const OBSERVATION_ZH = { leaning: "评分倾向" };
+  const DIRECTION_ZH = { high: "偏高", low: "偏低", favour: "偏高", against: "偏低" };
+
+  function renderReviewPicker() {
+    const s = session;
+    const members = s.seats.filter((x) => x.expert_id && !x.masked);
+    review.hidden = !members.length;
+    const key = members.map((x) => `${x.index}:${x.expert_id}`).join(",");
+    if (review.hidden || key === reviewKey) return;
+    reviewKey = key;
+    const select = el("select", { id: "review-expert" }, ...members.map((x) =>
+      el("option", { value: x.expert_id }, `${seatLabel(x.index)} · ${venueLabel(s, x.venue_id)} · ${x.expert_name || "—"}`)));
+    const out = el("div", { id: "review-out", role: "region", "aria-live": "polite", "aria-label": "评审记录" });
+    review.replaceChildren(el("h2", { id: "review-h" }, "专家评审记录"),
+      el("p", { class: "muted" }, "每位专家在各项目中被预警点名的记录和评分倾向观察（专家评审质量）。来自各项目审计日志中的预警检查，只对监督可见；是需要核查的线索，不是结论。"),
+      el("div", { class: "reg-field" }, el("label", { for: "review-expert" }, "评标专家"), select),
+      el("div", { class: "actions" }, el("button", { type: "button", class: "secondary", onclick: () => showReview(select.value, select.selectedOptions[0].textContent) }, "查看评审记录")),
+      out);
+  }
+
+  async function showReview(expertId, label) {
+    let r;
+    try {
+      r = await get(`/api/experts/${encodeURIComponent(expertId)}/review`);
+    } catch (err) {
+      showProblem(ERROR_ZH[err.code] || "无法读取评审记录");
+      return;
+    }
+    const when = (ms) => new Date(ms).toLocaleString("zh-CN", { hour12: false });
+    const rules = Object.entries(r.alerts_by_rule);
+    const parts = [el("h3", { id: "review-who" }, label),
+      el("p", {}, `涉及 ${r.sessions} 个项目；被预警点名 ${r.alerts.length} 次${rules.length ? `（${rules.map(([rule, n]) => `${(r.alerts.find((a) => a.rule === rule) || {}).title || "预警"} ${n} 次`).join("，")}）` : ""}；评分倾向观察 ${r.observations.length} 条。`)];
+    if (r.alerts.length) {
+      parts.push(el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "被预警点名的记录" }, el("table", { id: "review-alerts" },
+        el("caption", {}, "被预警点名的记录"),
+        el("thead", {}, el("tr", {}, ...["时间", "项目", "检查点", "预警", "涉及"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, r.alerts.map((a) => el("tr", {}, el("td", {}, when(a.time_ms)), el("td", {}, a.session_id === session.id ? "本项目" : a.session_id),
+          el("td", {}, POINT_ZH[a.point] || "检查"), el("th", { scope: "row" }, a.title), el("td", { class: "wrap" }, alertSubject(a) || "—")))))));
+    }
+    if (r.observations.length) {
+      parts.push(el("h4", {}, "评分倾向观察"), el("ul", {}, r.observations.map((o) =>
+        el("li", {}, `${OBSERVATION_ZH[o.kind] || "观察"}：${o.session_id === session.id ? "本项目" : o.session_id}，对统一社会信用代码 ${o.uscc || "—"} 的投标人${DIRECTION_ZH[o.direction] || ""}${o.z ? `（z = ${o.z}）` : ""}`))));
+    }
+    if (!r.alerts.length && !r.observations.length) parts.push(el("p", { class: "muted" }, "暂无预警或观察记录。"));
+    $("review-out").replaceChildren(...parts);
+    $("review-who").setAttribute("tabindex", "-1");
+    $("review-who").focus();
+  }
+
+  async function abort() {
+    const reason = await confirmDialog({ title: "终止本项目？", danger: true, confirm: "确认终止", input: "终止原因",
+      lines: ["终止后本项目不能继续，也不能恢复。抽取开始后只有监督可以终止（防止主场借终止换取新的抽取结果）。",
+        "同一招标项目再次登记后，须经监督批准才能重新抽取。终止原因通知各场地并写入审计日志。"] });
+    if (!reason) return;
+    await command({ command: "abort", reason }, "本项目已终止");
+  }
+
   async function pause() {
     const reason = await confirmDialog({ title: "暂停评标？",
       lines: ["暂停后各场地的专家都不能提交，直到主场恢复。暂停原因会通知所有场地并写入审计日志。"],
@@ -177,15 +289,19 @@ export function mount(ctx) {
   function renderConsole() {
     const s = session;
     const active = ["drawing", "ready", "checking_in", "evaluating", "aggregating", "reporting"].includes(s.state);
-    const files = reportButtons(s, "supervisor", (err) => showProblem(ERROR_ZH[err.code] || "无法打开评标报告"));
-    consoleCard.replaceChildren(el("h2", { id: "con-h" }, "实时监督"),
+    const files = reportButtons(s, site ? "operator" : "supervisor", (err) => showProblem(ERROR_ZH[err.code] || "无法打开评标报告"));
+    consoleCard.replaceChildren(el("h2", { id: "con-h" }, site ? "本场地现场监督" : "实时监督"),
       s.stage ? el("p", {}, stageProgress(s, progress)) : "",
       electionLine(s, { withSize: true }) ? el("p", {}, electionLine(s, { withSize: true })) : "",
       files || "",
-      s.state === "paused" ? el("p", { class: "warning" }, `已暂停：${s.paused.reason}`) : "",
+      s.state === "paused" ? el("p", { class: "warning" }, `已暂停：${reasonText(s.paused.reason)}`) : "",
+      faultLines(s).length ? el("ul", { id: "faults", class: "warning" }, faultLines(s).map((x) => el("li", {}, x))) : "",
       committeeTable(s, progress, presence),
-      el("h3", {}, "场地链路"), venueLinks(s, presence),
-      active ? el("div", { class: "actions" }, el("button", { type: "button", class: "secondary", onclick: pause }, "暂停评标")) : "");
+      // (A site supervisor is told of its own venue's connections only.)
+      el("h3", {}, "场地链路"), venueLinks(site ? { ...s, venues: s.venues.filter((v) => v.id === me.venue) } : s, presence),
+      !site && (active || s.state === "paused") ? el("div", { class: "actions" },
+        active ? el("button", { type: "button", class: "secondary", onclick: pause }, "暂停评标") : "",
+        el("button", { type: "button", class: "danger", onclick: abort }, "终止项目")) : "");
   }
 
   async function renderResult() {
@@ -343,10 +459,13 @@ export function mount(ctx) {
       progress = null;
     }
     renderConsole();
-    renderApprovals();
+    incidents.update(s);
     handover.update(s, { supervisor: true });
-    await draw.update(s);
     await renderResult();
+    if (site) return;
+    renderApprovals();
+    renderReviewPicker();
+    await draw.update(s);
     await renderPatterns();
   }
 

@@ -1,5 +1,6 @@
-"""Sealed score sheets, tried as an insider: another expert and a secondary venue's
-operator must learn nothing of a sheet's scores before its stage is locked.
+"""Sealed score sheets, tried as an insider: another expert, a secondary venue's
+operator and its site supervisor (现场监督) must learn nothing of a sheet's scores before
+its stage is locked.
 
 The strongest form of the promise is non-interference: the same session run twice,
 the runs differing only in one expert's scores, gives every other role the same bytes —
@@ -56,7 +57,8 @@ async def _run(api: Harness, t1: str) -> tuple[dict[str, Any], Any]:
     expert and the Suzhou operator received before the lock, and seat 0's own view."""
     sid, experts = await api.to_stage("scoring")
     (_, submitter), (_, colleague) = experts[0], experts[1]
-    observers = {"expert": colleague, "operator": api.op("js-suzhou")}
+    observers = {"expert": colleague, "operator": api.op("js-suzhou"),
+                 "site supervisor": api.site_sup("js-suzhou")}
     seen: dict[str, Any] = {}
     sockets = {}
     for who, tok in observers.items():
@@ -78,6 +80,7 @@ async def _run(api: Harness, t1: str) -> tuple[dict[str, Any], Any]:
             f"/api/sessions/{sid}/aggregation",
             f"/api/sessions/{sid}/report",
             f"/api/sessions/{sid}/audit/checkpoint",
+            f"/api/sessions/{sid}/alerts",
         ):
             seen[f"{who} GET {path.replace(sid, '<session>')}"] = await api.call("GET", path, tok)
         await sockets[who].ws.close()
@@ -196,3 +199,55 @@ def test_salts_are_fresh_across_refills() -> None:
     salts = [source() for _ in range(4 * 5 + 1)]
     assert all(len(s) == 32 for s in salts)
     assert len(set(salts)) == len(salts)
+
+
+async def _incident_run(api: Harness, text: str, category: str) -> dict[str, Any]:
+    """Suzhou's site supervisor records an incident of ``text``/``category``; what the
+    other roles receive (REST and WebSocket replay and live)."""
+    import datetime as _dt
+
+    sid, experts = await api.to_stage("qualification")
+    observers = {"expert at Suzhou": experts[3][1], "operator of Suzhou": api.op("js-suzhou"),
+                 "primary operator": api.op(), "site supervisor of Hefei": api.site_sup("ah-hefei")}
+    seen: dict[str, Any] = {}
+    sockets = {}
+    for who, tok in observers.items():
+        ws, _, replay, synced = await connect(api, sid, tok)
+        sockets[who] = ws
+        seen[f"{who} ws replay"] = [replay, synced]
+    when = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    status, body = await api.call("POST", f"/api/sessions/{sid}/incidents",
+                                  api.site_sup("js-suzhou"),
+                                  json={"category": category, "text": text, "occurred_at": when})
+    assert status == 201, body
+    for who, tok in observers.items():
+        before, live = await sockets[who].until("event")
+        seen[f"{who} ws live"] = [[m for m in before if m["type"] != "presence"], live]
+        for path in (f"/api/sessions/{sid}", f"/api/sessions/{sid}/events?after=0",
+                     f"/api/sessions/{sid}/alerts"):
+            seen[f"{who} GET {path.replace(sid, '<session>')}"] = await api.call("GET", path, tok)
+        await sockets[who].ws.close()
+    return _masked(seen)
+
+
+async def test_what_other_venues_and_roles_receive_does_not_depend_on_an_incident(
+    aiohttp_client: Any, settings: Settings, tmp_path: Path
+) -> None:
+    """The disclosure schedule's alerts row: a venue's incidents are its site supervisor's
+    and the tender supervisor's. Two runs, the incident's category and text differing:
+    every other role gets the same bytes."""
+    runs = []
+    cases = (("专家接听电话", "device"), ("专家离席二十分钟", "discipline"))
+    for n, (text, category) in enumerate(cases):
+        with fresh_database(tmp_path, f"inc{n}") as url:
+            cfg = dataclasses.replace(
+                settings, database=dataclasses.replace(settings.database, url=url)
+            )
+            api = Harness(await aiohttp_client(create_app(cfg)), cfg)
+            runs.append(await _incident_run(api, text, category))
+    a, b = runs
+    assert a.keys() == b.keys()
+    for what in a:
+        assert json.dumps(a[what], sort_keys=True) == json.dumps(b[what], sort_keys=True), what
+    live = a["site supervisor of Hefei ws live"][1]
+    assert (live["event"], live["payload"]) == ("incident.recorded", {"masked": True})

@@ -68,6 +68,7 @@ def demo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, 
             time.sleep(0.2)
         text = log.read_text(encoding="utf-8")
         links = dict(re.findall(r"^  (\S.*?) \[.*?\]\n\s+(http://\S+)$", text, flags=re.M))
+        links["__log__"] = str(log)  # the whole printout (test_browser_cert.py reads its key files)
         yield f"http://127.0.0.1:{port}", links
     finally:
         stop_process(proc, grace=20)
@@ -205,8 +206,13 @@ async def test_expert_keeps_typed_values_and_the_outbox_delivers_once(
         said = await submit_and_confirm(page)
         assert "第 1 版" in said and "B1 小计 52 分" in said
         await page.get_by_text("已保存在本机，网络恢复后自动提交").wait_for()
-        await page.wait_for_timeout(2000)  # offline for a while: nothing may leak out
+        # A 30 s cut (issue 15): longer than the heartbeat and several reconnect backoffs.
+        # Nothing may leak out meanwhile, and the typed values stay on the screen.
+        await page.wait_for_timeout(30_000)
         assert await scoring_events_of(base, token, sid, 6) == []
+        assert await page.get_by_label("B1 技术方案", exact=True).input_value() == "35.5"
+        assert await page.get_by_label("B3 项目实施计划", exact=True).input_value() == "8"
+        assert "网络中断" in await page.locator("#live").inner_text()
         await page.context.set_offline(False)
         await page.get_by_text("评审表已保存（第 1 版）").wait_for(timeout=30_000)
         await page.get_by_text("已提交第 1 版").wait_for()

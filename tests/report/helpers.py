@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,15 @@ from conftest import IN_CI, Harness, scoring_sheet
 DISSENT = "对乙公司的商务评分有不同意见"
 
 
-async def sealed_session(api: Harness, *, seal: bool = True) -> tuple[str, list[tuple[int, str]]]:
+async def sealed_session(
+    api: Harness, *, seal: bool = True, during: Callable[[str], Awaitable[None]] | None = None
+) -> tuple[str, list[tuple[int, str]]]:
     """A session of the standard document (3 bids, 7 seats) scored, with one deviation
-    explained and one dissent, every seat signed and — with ``seal`` — sealed."""
+    explained and one dissent, every seat signed and — with ``seal`` — sealed;
+    ``during(session_id)`` runs while scoring."""
     sid, experts = await api.to_stage("scoring")
+    if during is not None:
+        await during(sid)
     for i, (seat, tok) in enumerate(experts):
         t1 = "10" if i == 0 else str(40 + i % 3)
         status, body = await api.submit(sid, tok, scoring_sheet(t1=t1), key=f"rep-{seat}-key")

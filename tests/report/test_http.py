@@ -149,7 +149,7 @@ async def test_the_routes_are_in_the_openapi_document(api: Harness) -> None:
     assert status == 200
     for ext, media in (("html", "text/html"), ("pdf", "application/pdf")):
         op = doc["paths"][f"/api/sessions/{{session_id}}/report.{ext}"]["get"]
-        assert op["x-roles"] == ["operator", "expert", "supervisor"]
+        assert op["x-roles"] == ["operator", "expert", "supervisor", "site_supervisor"]
         assert media in op["responses"]["200"]["content"]
         assert {"403", "404", "409"} <= set(op["responses"])
 

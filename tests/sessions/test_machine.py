@@ -245,3 +245,37 @@ def test_hand_picked_seats_do_not_form_a_committee() -> None:
     assert done.state.value == "ready"
     with pytest.raises(InvalidInput, match="written reason"):
         m.apply(s, m.DesignateExperts(" "), 1)
+
+
+def test_the_sheet_event_shortcut_of_redact_event_equals_the_whole_walk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """redact_event answers sheet.submitted for the common roles without the whole walk
+    of rules (the live stream is mostly these): for every viewer, actor, stage of the
+    session and with or without a signature, it must give what the walk gives."""
+    from evalsvc.auth import Principal
+    from evalsvc.sessions import access
+
+    base = evaluating(draft())
+    sessions = [base, replace(base, state=State.CHECKING_IN, stage=None),
+                replace(base, state=State.SEALED, stage=None)]
+    venues = sorted({x.venue_id for x in base.seats})
+    viewers = [Principal("supervisor", "sup", "sup")]
+    viewers += [Principal("operator", f"op-{v}", "op", v) for v in venues]
+    viewers += [Principal("expert", x.expert_id or "", "x", x.venue_id) for x in base.seats]
+    viewers += [Principal("expert", "stranger", "x", venues[0])]
+    events = []
+    for x in base.seats:
+        for signed in (False, True):
+            payload: dict[str, object] = {"seat": x.index, "stage": "scoring", "version": 1,
+                                          "commitment": "ab" * 32}
+            if signed:
+                payload["signature"] = {"certificate_sha256": "cd", "value": "ef"}
+            events.append({"type": "sheet.submitted", "actor": f"expert:{x.expert_id}",
+                           "venue": x.venue_id, "seq": 9, "time_ms": 1, "payload": payload})
+    shortcut = [access.redact_event(s, p, e) for s in sessions for p in viewers for e in events]
+    monkeypatch.setattr(access, "_SHEET_FAST_ROLES", frozenset())
+    walk = [access.redact_event(s, p, e) for s in sessions for p in viewers for e in events]
+    assert shortcut == walk
+    assert any(r["actor"] == "expert" for r in walk)  # some viewers do not see who
+    assert any(r["actor"] != "expert" for r in walk)

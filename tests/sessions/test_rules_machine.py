@@ -17,6 +17,7 @@ from evalsvc.canonical import canonical_bytes
 from evalsvc.errors import Conflict, InvalidInput, InvalidTransition
 from evalsvc.sessions import machine as m
 from evalsvc.sessions.model import (
+    FaultRules,
     ScoringRules,
     Session,
     Sheet,
@@ -300,6 +301,8 @@ def _command(rnd: random.Random, s: Session, kind: str | None = None) -> m.Comma
     """Any command, with arguments near the ones that apply (so that paths go far)."""
     every = sorted(m._NAMES.values())
     here = [k for k in every if k not in ("pause", "abort", "create_session") and m.takes(s, k)]
+    if s.state is State.CHECKING_IN and any(x.expert_id is None for x in s.seats):
+        here.append("assign_seat")  # the alternate of a vacated seat (补抽)
     # Mostly a command the state takes and a seat that still needs it (so that paths
     # go far), now and then anything.
     pool = here if here and rnd.randrange(8) else every
@@ -307,6 +310,8 @@ def _command(rnd: random.Random, s: Session, kind: str | None = None) -> m.Comma
         kind = rnd.choice(pool)
         if kind == "abort" and rnd.randrange(10):
             kind = rnd.choice(pool)  # (an abort ends the walk: rarer, so walks go far)
+        if kind in ("record_link_lost", "apply_fault_rules") and rnd.randrange(50):
+            kind = rnd.choice(pool)  # (so does a suspension)
     useful = _useful_seats(s, kind)
     seat = rnd.choice(useful) if useful and rnd.randrange(8) else rnd.randrange(len(s.seats))
     candidates = s.election.candidates if s.election else (0,)
@@ -321,7 +326,8 @@ def _command(rnd: random.Random, s: Session, kind: str | None = None) -> m.Comma
             return m.OpenDraw()
         case "assign_seat":
             src = rnd.choice(["draw:1", "draw:2", "proposed"])
-            return m.AssignSeat(seat, f"x{seat}-{src}", "专家", source=src)
+            # (a fresh expert now and then: a re-formed committee replaces a member)
+            return m.AssignSeat(seat, f"x{seat}-{src}-{rnd.randrange(2)}", "专家", source=src)
         case "designate_experts":
             return m.DesignateExperts("理由")
         case "decide_designation":
@@ -377,6 +383,10 @@ def _command(rnd: random.Random, s: Session, kind: str | None = None) -> m.Comma
             open_ = [i + 1 for i, c in enumerate(s.clarifications) if c.answer is None]
             number = rnd.choice(open_) if open_ and rnd.randrange(8) else rnd.randrange(1, 4)
             return m.RecordClarificationAnswer(number, "可以保证", "ab" * 32)
+        case "record_incident":
+            venue = rnd.choice([*(v.id for v in s.venues), "XX"])
+            return m.RecordIncident(venue, rnd.choice(["discipline", "device", "bogus"]),
+                                    "专家使用手机", s.created_at, "site_supervisor:s1")
         case "record_handover":
             return m.RecordHandover(rnd.choice([v.id for v in s.venues]), ITEMS, ITEMS)
         case "acknowledge_handover":
@@ -391,6 +401,14 @@ def _command(rnd: random.Random, s: Session, kind: str | None = None) -> m.Comma
             return m.Resume()
         case "abort":
             return m.Abort("撤回")
+        case "record_link_lost":
+            return m.RecordLinkLost(rnd.choice([v.id for v in s.venues]))
+        case "record_link_restored":
+            return m.RecordLinkRestored(rnd.choice([v.id for v in s.venues]))
+        case "apply_fault_rules":
+            # Due at once (the walk's clock stands still): pause, then re-form and
+            # perhaps suspend.
+            return m.ApplyFaultRules(FaultRules(0, 0, 0 if rnd.randrange(20) == 0 else 100))
     raise AssertionError(kind)
 
 
@@ -436,7 +454,7 @@ def _walk(rnd: random.Random) -> Session:
     s = draft()
     kinds: list[str] = []
     for _ in range(1000):
-        if s.state in (State.SEALED, State.ABORTED):
+        if s.state in (State.SEALED, State.ABORTED, State.SUSPENDED):
             break
         c = _command(rnd, s)
         label = m.state_label(s)
@@ -550,6 +568,14 @@ def _every_state() -> list[Session]:
     out = [d, drawing, ready, checking, electing, qual, scoring, rep, sealed]
     out += [run(x, m.Pause("断网"))[0] for x in (ready, electing, scoring, rep)]
     out += [run(d, m.Abort("撤回"))[0]]
+    # Faults by rule: a link lost, paused for it, re-formed, suspended.
+    rules = FaultRules(60, 120, 240)
+    lost, _ = run(scoring, m.RecordLinkLost("js-suzhou"), now=0)
+    fault_paused, _ = run(lost, m.ApplyFaultRules(rules), now=60)
+    reformed, _ = run(fault_paused, m.ApplyFaultRules(rules), now=180)
+    suspended, _ = run(reformed, m.ApplyFaultRules(rules), now=300)
+    assert suspended.state is State.SUSPENDED
+    out += [lost, fault_paused, reformed, suspended]
     return out
 
 

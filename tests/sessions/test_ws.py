@@ -348,3 +348,46 @@ async def test_a_venue_agent_says_it_witnesses_in_its_hello(api: Harness) -> Non
     _browser, *_ = await connect(api, sid, api.op("js-suzhou"))
     conns = api.client.server.app[HUB].feeds[sid].conns
     assert sorted(c.witness for c in conns) == [False, True]
+
+
+async def test_joins_that_queue_up_replay_what_each_would_see_alone(
+    api: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Clients that join together (a venue's PCs after a restart) share one read and one
+    serialisation of each distinct frame: each still gets exactly its own view."""
+    from evalsvc.sessions import hub as hub_module
+
+    sid, experts = await api.to_stage("scoring")
+    status, _ = await api.submit(sid, experts[0][1], scoring_sheet(), key="burst-0001")
+    assert status == 201
+    tokens = [api.sup, api.op(), api.op("js-suzhou"), api.op("ah-hefei")]
+    tokens += [tok for _, tok in experts]
+    bursts: list[object] = []
+    real = hub_module._Burst.__init__
+
+    def spy(self: object, *args: object) -> None:
+        bursts.append(self)
+        real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hub_module._Burst, "__init__", spy)
+    together = await asyncio.gather(*(connect(api, sid, t) for t in tokens))
+    assert bursts, "the joins did not queue up: the test does not exercise the shared replay"
+    # Late joiners resuming from the middle take part too.
+    mid = together[0][3]["seq"] // 2
+    resumed = await asyncio.gather(
+        *(connect(api, sid, t, last_seq=mid) for t in tokens[:3] + tokens[-2:])
+    )
+    for ws, *_ in together + resumed:
+        await ws.ws.close()
+    for t, (_, _, replay, synced) in zip(tokens, together, strict=True):
+        _ws, _, alone, synced_alone = await connect(api, sid, t)
+        await _ws.ws.close()
+        assert replay == alone and synced == synced_alone
+    for t, (_, _, replay, _) in zip(tokens[:3] + tokens[-2:], resumed, strict=True):
+        _ws, _, alone, _ = await connect(api, sid, t, last_seq=mid)
+        await _ws.ws.close()
+        assert replay == alone and replay[0]["seq"] == mid + 1
+    # The views differ where the rules say: an expert's own sheet is not another's.
+    own = [m for m in together[4][2] if m.get("event") == "sheet.submitted"]
+    other = [m for m in together[5][2] if m.get("event") == "sheet.submitted"]
+    assert own and other and own[0]["actor"] != other[0]["actor"]

@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -144,8 +144,12 @@ def sessions_in_state(conn: Connection, state: str) -> list[Session]:
     return [session_from_doc(json.loads(r[0])) for r in rows]
 
 
-def latest_sheets(conn: Connection, session_id: str, stage: str) -> list[Sheet]:
-    """The latest version of each seat's sheet for ``stage``."""
+def latest_sheets(
+    conn: Connection, session_id: str, stage: str, *, void: Iterable[tuple[int, str]] = ()
+) -> list[Sheet]:
+    """The latest version of each seat's sheet for ``stage`` — none for a seat whose
+    latest sheet is one of ``void`` ((seat, expert id): a member who left the
+    committee; the next member's sheet is a later version of the seat)."""
     latest = (
         sa.select(_SH.c.seat, sa.func.max(_SH.c.version).label("v"))
         .where(_SH.c.session_id == session_id, _SH.c.stage == stage)
@@ -153,12 +157,14 @@ def latest_sheets(conn: Connection, session_id: str, stage: str) -> list[Sheet]:
         .subquery()
     )
     rows = conn.execute(
-        sa.select(_SH.c.seat, _SH.c.doc)
+        sa.select(_SH.c.seat, _SH.c.doc, _SH.c.expert_id)
         .join(latest, sa.and_(_SH.c.seat == latest.c.seat, _SH.c.version == latest.c.v))
         .where(_SH.c.session_id == session_id, _SH.c.stage == stage)
         .order_by(_SH.c.seat)
     ).all()
-    return [sheet_from_doc(r[0], json.loads(r[1])) for r in rows]
+    gone = set(void)
+    return [sheet_from_doc(r[0], json.loads(r[1])) for r in rows
+            if (int(r[0]), r[2]) not in gone]
 
 
 def sheet_openings(conn: Connection, session_id: str, stage: str) -> list[SheetOpening]:
@@ -174,25 +180,37 @@ def sheet_openings(conn: Connection, session_id: str, stage: str) -> list[SheetO
     ]
 
 
-def sheet_progress(conn: Connection, session_id: str) -> dict[str, dict[int, int]]:
-    """stage → seat → number of versions submitted (no contents)."""
+def sheet_progress(
+    conn: Connection, session_id: str, *, void: Iterable[tuple[int, str]] = ()
+) -> dict[str, dict[int, int]]:
+    """stage → seat → number of versions submitted (no contents); the sheets of the
+    members in ``void`` ((seat, expert id), who left a re-formed committee) not counted."""
     rows = conn.execute(
-        sa.select(_SH.c.stage, _SH.c.seat, sa.func.max(_SH.c.version))
+        sa.select(_SH.c.stage, _SH.c.seat, _SH.c.expert_id, sa.func.max(_SH.c.version))
         .where(_SH.c.session_id == session_id)
-        .group_by(_SH.c.stage, _SH.c.seat)
+        .group_by(_SH.c.stage, _SH.c.seat, _SH.c.expert_id)
     ).all()
+    gone = set(void)
     out: dict[str, dict[int, int]] = {}
-    for stage, seat, v in rows:
-        out.setdefault(stage, {})[int(seat)] = int(v)
+    for stage, seat, expert, v in rows:
+        if (int(seat), expert) in gone:
+            continue
+        by_seat = out.setdefault(stage, {})
+        by_seat[int(seat)] = max(by_seat.get(int(seat), 0), int(v))
     return out
 
 
-def own_sheets(conn: Connection, session_id: str, seat: int | None) -> list[dict[str, Any]]:
-    """Every version of one seat's sheets (for that expert), or of every seat's (None:
-    for supervisors), with what opens each commitment."""
+def own_sheets(
+    conn: Connection, session_id: str, seat: int | None, *, expert_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Every version of one seat's sheets (for that expert: ``expert_id``, so a member
+    who took a re-formed committee's seat never sees the sheets of the one who left),
+    or of every seat's (None: for supervisors), with what opens each commitment."""
     where = [_SH.c.session_id == session_id]
     if seat is not None:
         where.append(_SH.c.seat == seat)
+    if expert_id is not None:
+        where.append(_SH.c.expert_id == expert_id)
     rows = conn.execute(
         sa.select(
             _SH.c.seat,

@@ -107,7 +107,10 @@ def execute(
     sheets: tuple[Sheet, ...] = ()
     openings: tuple[SheetOpening, ...] = ()
     if needs.sheets is not None:
-        sheets = tuple(latest_sheets(conn, t.session_id, needs.sheets.value))
+        # The sheets of members who left a re-formed committee are void (docs/scoring.md
+        # "Faults by rule"): a lock counts only the members now seated.
+        sheets = tuple(latest_sheets(conn, t.session_id, needs.sheets.value,
+                                     void=s.voided if s is not None else ()))
         openings = tuple(sheet_openings(conn, t.session_id, needs.sheets.value))
     extras = {}
     for name in needs.extras:

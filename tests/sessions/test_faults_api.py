@@ -1,0 +1,309 @@
+"""Faults by rule through the server (docs/scoring.md "Faults by rule"): a secondary
+venue whose every socket closes is recorded as having lost its link; the scheduler
+pauses the session after ``[rules] link_lost_pause_minutes``, re-forms the committee
+after ``resume_deadline_minutes`` and suspends it after ``suspend_after_minutes`` —
+on a fake clock, and across a restart of the server."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from conftest import Harness
+from wshelp import connect
+
+from evalsvc.config import RulesSettings, Settings
+from evalsvc.typedefs import SCHEDULER
+
+SUZHOU = "js-suzhou"  # seats 3 and 4 (E-JS-1, E-JS-2)
+RULES = {"link_lost_pause_minutes": {"name": "link_lost_pause_minutes", "value": "0.5",
+                                     "seconds": 30},
+         "resume_deadline_minutes": {"name": "resume_deadline_minutes", "value": "2",
+                                     "seconds": 120},
+         "suspend_after_minutes": {"name": "suspend_after_minutes", "value": "4",
+                                   "seconds": 240}}
+
+
+def _rules(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, rules=RulesSettings(
+        link_lost_grace_seconds=Decimal("0"), link_lost_pause_minutes=Decimal("0.5"),
+        resume_deadline_minutes=Decimal("2"), suspend_after_minutes=Decimal("4")))
+
+
+def _types(events: list[dict[str, Any]]) -> list[str]:
+    return [e["type"] for e in events]
+
+
+async def _wait_for(api: Harness, sid: str, kind: str) -> dict[str, Any]:
+    for _ in range(500):
+        found = [e for e in await api.events(sid) if e["type"] == kind]
+        if found:
+            return found[-1]
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no {kind} event in {_types(await api.events(sid))}")
+
+
+async def _lose_suzhou(api: Harness, sid: str, experts: list[tuple[int, str]]) -> None:
+    """Both Suzhou members connect, then both sockets close: the venue's link is gone."""
+    socks = [(await connect(api, sid, tok))[0] for seat, tok in experts if seat in (3, 4)]
+    for ws in socks:
+        await ws.ws.close()
+
+
+async def _job(api: Harness, sid: str) -> Any:
+    """The session's faults job (scheduled just after the commit that made it due)."""
+    for _ in range(500):
+        job = api.client.server.app[SCHEDULER].get_job(f"faults:{sid}")
+        if job is not None:
+            return job
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no faults job for {sid}")
+
+
+async def _tick(api: Harness, sid: str, now_ms: list[int]) -> None:
+    """Move the clock to the faults job's run time and run what the scheduler runs."""
+    job = await _job(api, sid)
+    _at(now_ms, int(job.next_run_time.timestamp() * 1000) + 1)
+    await job.func(*job.args)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    import evalsvc.app as appmod
+
+    # The server's clock runs (a draw ceremony waits for its windows), shifted by an
+    # offset the tests move forward (_at).
+    offset = [0]
+    monkeypatch.setattr(appmod, "_clock_ms", lambda: time.time_ns() // 1_000_000 + offset[0])
+    return offset
+
+
+def _at(clock: list[int], ms: int) -> None:
+    """From now on the server's clock reads ``ms`` (and runs on)."""
+    clock[0] = ms - time.time_ns() // 1_000_000
+
+
+async def test_a_venue_whose_sockets_all_close_pauses_the_session_then_resumes_when_back(
+    aiohttp_client: Any, settings: Settings, clock: list[int],
+) -> None:
+    from evalsvc.app import create_app
+
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid, experts = await api.to_stage("qualification")
+    socks = [(await connect(api, sid, tok))[0] for seat, tok in experts if seat in (3, 4)]
+    await socks[0].ws.close()
+    await asyncio.sleep(0.05)
+    assert "venue.link_lost" not in _types(await api.events(sid))  # one socket is left
+    await socks[1].ws.close()
+    lost = await _wait_for(api, sid, "venue.link_lost")
+    assert lost["payload"]["venue_id"] == SUZHOU and lost["actor"] == "system:scheduler"
+    job = await _job(api, sid)
+    assert int(job.next_run_time.timestamp()) == lost["payload"]["since"] + 30
+
+    await _tick(api, sid, clock)
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.op())
+    assert doc["state"] == "paused" and doc["paused"]["reason"] == "venue_link_lost"
+    assert doc["fault"]["venue_id"] == SUZHOU and doc["links_lost"][0][0] == SUZHOU
+    paused = [e for e in await api.events(sid) if e["type"] == "session.state_changed"][-1]
+    assert paused["payload"]["rule"] == RULES["link_lost_pause_minutes"]
+    assert paused["payload"]["venue_id"] == SUZHOU
+    # Next: the resume deadline.
+    job = api.client.server.app[SCHEDULER].get_job(f"faults:{sid}")
+    assert job is not None and int(job.next_run_time.timestamp()) == doc["fault"]["paused_at"] + 120
+
+    status, body = await api.command(sid, api.op(), "resume")
+    assert status == 409 and "js-suzhou is still lost" in body["detail"]
+    back, _, _, _ = await connect(api, sid, experts[3][1])
+    await _wait_for(api, sid, "venue.link_restored")
+    status, body = await api.command(sid, api.op(), "resume")
+    assert status == 200, body
+    assert (body["state"], body["stage"]) == ("evaluating", "qualification")
+    assert api.client.server.app[SCHEDULER].get_job(f"faults:{sid}") is None
+    assert not back.ws.closed  # (closed with the server: a shutdown is not a lost link)
+
+
+async def test_not_resumed_the_committee_is_reformed_then_the_session_suspended(
+    aiohttp_client: Any, settings: Settings, clock: list[int],
+) -> None:
+    from evalsvc.app import create_app
+
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid, experts = await api.to_stage("scoring")
+    await _lose_suzhou(api, sid, experts)
+    await _wait_for(api, sid, "venue.link_lost")
+    await _tick(api, sid, clock)  # paused
+    await _tick(api, sid, clock)  # sealed and re-formed
+    events = await api.events(sid)
+    kinds = _types(events)
+    at = kinds.index("materials.sealed")
+    assert kinds[at:at + 6] == ["materials.sealed", "seat.vacated", "seat.vacated",
+                                "sheets.voided", "committee.reformed",
+                                "session.state_changed"]
+    reformed = events[at + 4]["payload"]
+    assert reformed == {"venue_id": SUZHOU, "venues": [SUZHOU], "seats": [3, 4],
+                        "rule": RULES["resume_deadline_minutes"]}
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    assert doc["state"] == "checking_in"
+    assert [s["expert_id"] for s in doc["seats"]][3:5] == [None, None]
+    assert doc["voided"] == [[3, "E-JS-1"], [4, "E-JS-2"]]
+    # The primary's operator does not learn who the voided Suzhou members were.
+    _, mine = await api.call("GET", f"/api/sessions/{sid}", api.op())
+    assert mine["voided"] == [[3, None], [4, None]]
+
+    await _tick(api, sid, clock)  # not evaluating again by the hard limit
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    assert doc["state"] == "suspended"
+    last = [e for e in await api.events(sid) if e["type"] == "session.state_changed"][-1]
+    assert last["payload"]["rule"] == RULES["suspend_after_minutes"]
+    assert api.client.server.app[SCHEDULER].get_job(f"faults:{sid}") is None
+    # Only abort remains (a 409 naming state and command for the rest).
+    status, body = await api.command(sid, api.op(), "resume")
+    assert status == 409 and "session is suspended" in body["detail"]
+    status, body = await api.command(sid, api.sup, "abort", reason="改期另行组织评标")
+    assert status == 200 and body["state"] == "aborted"
+
+
+async def test_a_pending_pause_survives_a_restart_and_fires_after_it(
+    aiohttp_client: Any, settings: Settings, clock: list[int],
+) -> None:
+    from evalsvc.app import create_app
+
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid, experts = await api.to_stage("qualification")
+    await _lose_suzhou(api, sid, experts)
+    lost = await _wait_for(api, sid, "venue.link_lost")
+    await api.client.close()  # down before the pause rule falls due
+
+    # Up again, the job is rebuilt from the stored session, not yet due.
+    _at(clock, (lost["payload"]["since"] + 10) * 1000)
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    job = api.client.server.app[SCHEDULER].get_job(f"faults:{sid}")
+    assert job is not None
+    assert int(job.next_run_time.timestamp()) == lost["payload"]["since"] + 30
+    await api.client.close()
+
+    # Down over the deadline: on start-up the due step is taken at once.
+    _at(clock, (lost["payload"]["since"] + 31) * 1000)
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    assert doc["state"] == "paused" and doc["paused"]["reason"] == "venue_link_lost"
+    kinds = _types(await api.events(sid))
+    assert kinds.count("venue.link_lost") == 1  # the server's own stop is not a fault
+
+
+async def test_a_lock_after_the_reform_does_not_count_the_voided_members_sheets(
+    aiohttp_client: Any, settings: Settings, clock: list[int],
+) -> None:
+    from evalsvc.app import create_app
+    from evalsvc.sessions import store
+    from evalsvc.sessions.routes import SESSIONS
+
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid, experts = await api.to_stage("scoring")  # every qualification sheet in
+    await _lose_suzhou(api, sid, experts)
+    await _wait_for(api, sid, "venue.link_lost")
+    await _tick(api, sid, clock)
+    await _tick(api, sid, clock)  # re-formed: seats 3 and 4 vacated, their sheets void
+    db = api.client.server.app[SESSIONS].db
+    s, _ = await db.read(lambda c: store.load_session(c, sid))
+    kept = await db.read(lambda c: store.latest_sheets(c, sid, "qualification", void=s.voided))
+    assert [x.seat for x in kept] == [0, 1, 2, 5, 6]
+    every = await db.read(lambda c: store.latest_sheets(c, sid, "qualification"))
+    assert [x.seat for x in every] == [0, 1, 2, 3, 4, 5, 6]  # still in the record
+    # Progress shows the vacated seats with nothing submitted.
+    _, prog = await api.call("GET", f"/api/sessions/{sid}/progress", api.op())
+    assert [x["versions"]["qualification"] for x in prog["seats"]] == [1, 1, 1, 0, 0, 1, 1]
+    # The member who left no longer sees the session.
+    status, _ = await api.call("GET", f"/api/sessions/{sid}", experts[3][1])
+    assert status == 404
+
+
+async def test_a_reformed_drawn_committee_calls_each_vacated_seats_alternate_and_goes_on(
+    aiohttp_client: Any, settings: Settings, clock: list[int], db_url: str, tmp_path: Any,
+) -> None:
+    """The replacement draw is the recorded draw's (补抽, as for a recusal): each Suzhou
+    seat's next alternate is invited in the re-forming transaction; once they accept,
+    check in, pledge and declare, the evaluation starts and the fault is over."""
+    from test_rules_api import _drawn_and_checked_in
+
+    from evalsvc.app import create_app
+
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid, seats = await _drawn_and_checked_in(api, db_url, tmp_path, alternates=2)
+    suzhou = [s for s in seats if s["venue_id"] == SUZHOU]
+    await _lose_suzhou(api, sid, [(s["index"], api.expert(s["expert_id"], SUZHOU))
+                                  for s in suzhou])
+    await _wait_for(api, sid, "venue.link_lost")
+    await _tick(api, sid, clock)  # paused
+    await _tick(api, sid, clock)  # re-formed
+    events = await api.events(sid)
+    # After the re-form (committee.reformed, the move to checking_in), in the same
+    # transaction: each member's invitation closed, each seat's next alternate invited.
+    at = _types(events).index("committee.reformed")
+    called = [e["payload"] for e in events[at:] if e["type"] == "invitation.sent"]
+    recused = [e["payload"] for e in events[at:] if e["type"] == "invitation.recused"]
+    assert sorted(x["expert_id"] for x in recused) == sorted(s["expert_id"] for s in suzhou)
+    assert sorted((x["seat"], x["venue_id"], x["rank"]) for x in called) == [
+        (3, SUZHOU, 1), (4, SUZHOU, 1)]
+    # 四不知: a blinded member at the primary learns of the pause, not which venue.
+    sh = next(s for s in seats if s["venue_id"] == "sh-ggzy")
+    sh_tok = api.expert(sh["expert_id"], "sh-ggzy")
+    _, seen = await api.call("GET", f"/api/sessions/{sid}/events?limit=1000", sh_tok)
+    kinds = {e["type"]: e["payload"] for e in seen["events"]}
+    for kind in ("venue.link_lost", "materials.sealed", "committee.reformed"):
+        assert kinds[kind] == {"masked": True}, kind
+    pause = next(e["payload"] for e in seen["events"] if e["type"] == "session.state_changed"
+                 and e["payload"].get("reason") == "venue_link_lost")
+    assert pause["venue_id"] is None
+    faults = [e for e in seen["events"] if e["seq"] >= min(
+        x["seq"] for x in seen["events"] if x["type"] == "venue.link_lost")]
+    assert SUZHOU not in json.dumps([e["payload"] for e in faults if e["type"] in (
+        "venue.link_lost", "session.state_changed", "materials.sealed",
+        "committee.reformed")], ensure_ascii=False)
+    _, view = await api.call("GET", f"/api/sessions/{sid}", sh_tok)
+    assert view["links_lost"] == [] and view["fault"]["venue_id"] is None
+    for alt in called:
+        status, body = await api.call("POST", f"/api/sessions/{sid}/invitation",
+                                      api.expert(alt["expert_id"], SUZHOU),
+                                      json={"accept": True})
+        assert status == 200 and body["session_state"] == "checking_in", body
+        status, body = await api.command(sid, api.op(SUZHOU), "check_in", seat=alt["seat"])
+        assert status == 200, body
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    members = [(s["index"], api.expert(s["expert_id"], s["venue_id"])) for s in doc["seats"]]
+    assert sorted(s["expert_id"] for s in doc["seats"] if s["index"] in (3, 4)) == sorted(
+        x["expert_id"] for x in called)
+    # (The fault came before anyone pledged: the whole committee pledges and elects.)
+    await api.pledge_and_elect(sid, members)
+    status, body = await api.command(sid, api.op(), "start_evaluation")
+    assert status == 200 and body["state"] == "evaluating", body
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    assert doc["fault"] is None
+    assert api.client.server.app[SCHEDULER].get_job(f"faults:{sid}") is None
+
+
+async def test_a_link_back_within_the_grace_is_no_loss_and_a_loss_counts_from_when_it_went(
+    aiohttp_client: Any, settings: Settings,
+) -> None:
+    from evalsvc.app import create_app
+
+    graced = _rules(settings)
+    graced = dataclasses.replace(graced, rules=dataclasses.replace(
+        graced.rules, link_lost_grace_seconds=Decimal("0.3")))
+    api = Harness(await aiohttp_client(create_app(graced)), settings)
+    sid, experts = await api.to_stage("qualification")
+    ws, _, _, _ = await connect(api, sid, experts[3][1])
+    await ws.ws.close()
+    ws, _, _, _ = await connect(api, sid, experts[3][1])  # a reload: back at once
+    await asyncio.sleep(0.6)
+    assert "venue.link_lost" not in _types(await api.events(sid))
+    await ws.ws.close()
+    went_ms = time.time_ns() // 1_000_000
+    lost = await _wait_for(api, sid, "venue.link_lost")
+    assert lost["time_ms"] >= went_ms + 250  # recorded once the grace is over …
+    assert lost["payload"]["since"] * 1000 < went_ms + 1000  # … as lost since it went
