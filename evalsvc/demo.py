@@ -8,10 +8,14 @@ seed, and every drawn member accepts (docs/draw.md §6). The session is then tak
 check-in and qualification; six experts have scored, the seventh (at Hefei) has not —
 log in as that expert, submit, then lock scoring as the Shanghai operator.
 
-A second session of the same tender is taken to the end (:func:`seal_demo`: scored,
-reported with a clarification, signed by every member, sealed, its materials handed
-over by each secondary venue and acknowledged); the demo prints its database and the exact
-``audit trust-policy`` / ``audit export`` / ``audit verify`` commands for it.
+A second session of the same tender is taken to the end through every step of the
+rules (:func:`seal_demo`): a conflict declared at check-in and the seat's alternate
+seated (补抽), a two-round leader vote (runoff), a clarification, a re-review approved by
+the supervisor, a dissent, a member who neither signs nor dissents deemed to agree
+(视为同意, confirmed by the supervisor), the seal, and the handover of each secondary
+venue's materials, acknowledged; the demo prints its id, the URLs of its report.html and
+report.pdf, its database and the exact ``audit trust-policy`` / ``audit export`` /
+``audit verify`` commands for it.
 
 Three seats of the live session are held by the dev PKI's experts
 (:data:`CERTIFICATE_HOLDERS`), whose key files the demo prints: certificate sign-in and
@@ -23,6 +27,7 @@ from __future__ import annotations
 __all__ = [
     "DEMO_SESSION",
     "DEMO_TOKEN_TTL_HOURS",
+    "check_in_by_the_rules",
     "run_demo",
     "seal_demo",
     "seed_demo",
@@ -268,9 +273,12 @@ async def seed_demo(
     *,
     leave_last_unscored: bool = True,
     tender: tuple[dict[str, Any], dict[str, Any]] | None = None,
+    by_the_rules: bool = False,
 ) -> str:
     """Create the demo session through the services (its committee drawn); returns its id.
-    ``tender`` replaces (session document, draw rules) — another tender than the demo's."""
+    ``tender`` replaces (session document, draw rules) — another tender than the demo's;
+    ``by_the_rules`` seats the committee as :func:`check_in_by_the_rules` does (a recusal
+    and its alternate, a runoff) instead of one unanimous round."""
     doc, rules = tender or (DEMO_SESSION, DEMO_RULES)
     venue_ids = [v["id"] for v in [DEMO_SESSION["primary_venue"],
                                     *DEMO_SESSION["secondary_venues"]]]
@@ -286,14 +294,17 @@ async def seed_demo(
     await _draw_committee(draws, sid, ops, venues=venue_ids, rules=rules)
     seats = (await svc.get(SUPERVISOR, sid))["seats"]
     await cmd(primary, {"command": "start_check_in"})
-    for seat in seats:
-        await cmd(ops[seat["venue_id"]], {"command": "check_in", "seat": seat["index"]})
-    experts = [
-        Principal("expert", seat["expert_id"], seat["expert_name"], seat["venue_id"])
-        for seat in seats
-    ]
-    await pledge_declare_elect(svc, sid, primary=primary, members=experts,
-                               bids=[b["id"] for b in DEMO_SESSION["bids"]])
+    if by_the_rules:
+        experts = await check_in_by_the_rules(svc, draws, sid, ops=ops)
+    else:
+        for seat in seats:
+            await cmd(ops[seat["venue_id"]], {"command": "check_in", "seat": seat["index"]})
+        experts = [
+            Principal("expert", seat["expert_id"], seat["expert_name"], seat["venue_id"])
+            for seat in seats
+        ]
+        await pledge_declare_elect(svc, sid, primary=primary, members=experts,
+                                   bids=[b["id"] for b in DEMO_SESSION["bids"]])
     await cmd(primary, {"command": "start_evaluation"})
     for i, e in enumerate(experts):
         verdicts = {b["id"]: {"Q1": True, "Q2": True} for b in doc["bids"]}
@@ -312,14 +323,104 @@ async def seed_demo(
     return sid
 
 
+# The sealed session's story, seat by seat (primary 0–2 Shanghai, 3–4 Suzhou, 5 Hangzhou,
+# 6 Hefei): Suzhou's seat 4 declares a conflict with bid B2 at check-in and its alternate
+# is seated (补抽); round 1 of the leader vote has no majority, the runoff elects seat 0;
+# seat 3's sheet is re-reviewed; seat 2 dissents and signs; seat 6 neither signs nor
+# dissents and is deemed to agree (视为同意).
+RECUSED_SEAT, RECUSED_BID = 4, "B2"
+RECUSAL_REASON = "本人近亲属在该投标人处任职"
+ROUND_ONE = [0, 0, 0, 5, 5, 2, 1]  # seat i votes for ROUND_ONE[i]: 3 of 7, a runoff
+RUNOFF = [0, 0, 0, 0, 5, 5, 0]
+REREVIEWED_SEAT = 3
+DISSENTING_SEAT = 2
+DISSENT = "对江苏吴江智慧城市建设有限公司的技术方案评分持不同意见：其运维保障措施不足，不宜评为同档"
+REFUSING_SEAT = 6
+# (Seats are named as the report names them: 第 index + 1 席.)
+REFUSAL_NOTE = "第7席评委在签字期限内既未签字也未书面陈述不同意见及理由，评标委员会书面记录在案"
+
+
+async def check_in_by_the_rules(
+    svc: SessionService, draws: DrawService, sid: str, *, ops: dict[str, Principal]
+) -> list[Principal]:
+    """Check-in as the rules run it, through the services: every seat checked in by its
+    venue's operator; seat :data:`RECUSED_SEAT` pledges and declares a conflict with
+    :data:`RECUSED_BID` (回避), its next alternate of the recorded draw accepts, is
+    checked in and pledges; every member declares no conflict; round 1 of the leader
+    vote has no majority, the runoff elects seat 0. Returns the members by seat."""
+    primary = ops["sh-ggzy"]
+    sha = svc.pledge.sha256
+    bids = [b["id"] for b in DEMO_SESSION["bids"]]
+
+    async def cmd(p: Principal, body: dict[str, Any]) -> None:
+        await svc.command(p, sid, body, key=None)
+
+    def member(seat: dict[str, Any]) -> Principal:
+        return Principal("expert", seat["expert_id"], seat["expert_name"], seat["venue_id"])
+
+    seats = (await svc.get(SUPERVISOR, sid))["seats"]
+    for seat in seats:
+        await cmd(ops[seat["venue_id"]], {"command": "check_in", "seat": seat["index"]})
+    recused = member(seats[RECUSED_SEAT])
+    await cmd(recused, {"command": "accept_pledge", "sha256": sha})
+    await cmd(recused, {"command": "declare_interests", "declarations": [
+        {"bid_id": b, "conflict": True, "reason": RECUSAL_REASON} if b == RECUSED_BID
+        else {"bid_id": b, "conflict": False} for b in bids]})
+    # 补抽: the seat's next alternate was invited in the same transaction.
+    invited = next(x for x in (await draws.status(SUPERVISOR, sid))["seats"]
+                   if x["seat"] == RECUSED_SEAT)
+    venue = seats[RECUSED_SEAT]["venue_id"]
+    await draws.answer(Principal("expert", invited["expert_id"], invited["expert_id"], venue),
+                       sid, {"accept": True})
+    await cmd(ops[venue], {"command": "check_in", "seat": RECUSED_SEAT})
+    members = [member(x) for x in (await svc.get(SUPERVISOR, sid))["seats"]]
+    no_conflict = [{"bid_id": b, "conflict": False} for b in bids]
+    for p in members:  # (the alternate too: a vacated seat's pledge left with its member)
+        await cmd(p, {"command": "accept_pledge", "sha256": sha})
+        await cmd(p, {"command": "declare_interests", "declarations": no_conflict})
+    await cmd(primary, {"command": "open_election"})
+    for votes in (ROUND_ONE, RUNOFF):
+        for p, candidate in zip(members, votes, strict=True):
+            await cmd(p, {"command": "cast_vote", "candidate": candidate})
+        await cmd(primary, {"command": "close_round"})
+    return members
+
+
 async def seal_demo(
     svc: SessionService, draws: DrawService, *, sign: ReportSigner | None = None
 ) -> str:
-    """A second demo session taken to the end: every expert scores, deviations are
-    explained, the report is signed by every member and the session sealed — the one a
-    supervisor exports and verifies offline. ``sign`` may add a certificate signature
-    (``signature``, ``certificate``) to a member's ``sign_report``; returns the id."""
-    sid = await seed_demo(svc, draws, leave_last_unscored=False, tender=SEALED_TENDER)
+    """A second demo session taken to the end through every step of the rules: a
+    recusal at check-in and its alternate seated, a two-round leader vote, both stages, a
+    clarification, a re-review approved by the supervisor, explained deviations, a
+    dissent, the report signed by every member but one, who is recorded as deemed to
+    agree (confirmed by the supervisor), the seal, and the handover of every secondary
+    venue — the one a supervisor exports and verifies offline. ``sign`` may add a
+    certificate signature (``signature``, ``certificate``) to a member's ``sign_report``;
+    returns the id.
+
+    The signing deadline ([rules] sign_deadline_minutes) must pass before a refusal is
+    recorded; the demo does not wait it: the whole session runs on a clock of its own,
+    hours behind the real one, that jumps over the deadline (as :func:`_draw_committee`
+    does over the draw's windows) — every record lies before the real now."""
+    uow = svc.uow
+    real = uow.clock_ms
+    behind = [6 * 3600 * 1000]
+    uow.clock_ms = lambda: real() - behind[0]
+    try:
+        sid = await seed_demo(svc, draws, leave_last_unscored=False, tender=SEALED_TENDER,
+                              by_the_rules=True)
+        await _close_by_the_rules(svc, sid, sign=sign,
+                                  skip=lambda ms: behind.__setitem__(0, behind[0] - ms))
+    finally:
+        uow.clock_ms = real
+    return sid
+
+
+async def _close_by_the_rules(
+    svc: SessionService, sid: str, *, sign: ReportSigner | None, skip: Callable[[int], None]
+) -> None:
+    """From scoring to the handover (see :func:`seal_demo`); ``skip(ms)`` moves the
+    clock forward."""
     primary = Principal("operator", *OPERATORS["sh-ggzy"], "sh-ggzy")
     seats = (await svc.get(SUPERVISOR, sid))["seats"]
     experts = {
@@ -331,10 +432,11 @@ async def seal_demo(
         await svc.command(p, sid, body, key=None)
 
     await cmd(primary, {"command": "lock_scoring"})
-    # A clarification (澄清): the leader asks a bidder, the primary records its answer.
     doc = await svc.get(SUPERVISOR, sid)
+    leader = experts[doc["leader"]]
+    # A clarification (澄清): the leader asks a bidder, the primary records its answer.
     bid = doc["bids"][0]
-    await cmd(experts[doc["leader"]], {
+    await cmd(leader, {
         "command": "request_clarification", "bid_id": bid["id"],
         "question": "请说明投标报价中安全文明施工费的计取依据"})
     attachment = "安全文明施工费按省定费率计取, 详见附件报价明细表".encode()
@@ -342,14 +444,41 @@ async def seal_demo(
         "command": "record_clarification_answer", "id": 1,
         "answer": "按省建设工程计价规则规定的费率计取, 未低于规定标准",
         "attachment_sha256": hashlib.sha256(attachment).hexdigest()})
+    # A re-review (复核): the leader asks, the supervisor approves, the seat scores again,
+    # the stage locks again; the first result stays in the record.
+    bid3 = doc["bids"][2]
+    await cmd(leader, {
+        "command": "request_rereview", "stage": "scoring", "seats": [REREVIEWED_SEAT],
+        "reason": f"第{REREVIEWED_SEAT + 1}席评委对{bid3['bidder']}“项目实施计划”（客观分）"
+                  "的评分与评分标准不一致"})
+    await cmd(SUPERVISOR, {"command": "decide_rereview", "approve": True,
+                           "reason": "经核实属客观分评分错误，同意对该评委的评分复核"})
+    row = SCORES[REREVIEWED_SEAT % len(SCORES)]
+    corrected = {b["id"]: {"T1": Decimal(x), "T2": Decimal(y), "C1": Decimal(z)}
+                 for b, (x, y, z) in zip(doc["bids"], row, strict=True)}
+    corrected[bid3["id"]]["T2"] = Decimal("9")  # the objective item, as the standard says
+    await svc.submit_sheet(experts[REREVIEWED_SEAT], sid,
+                           {"stage": "scoring", "bids": corrected}, key=f"demo-r-{sid}")
+    await cmd(primary, {"command": "lock_scoring"})
     agg = await svc.aggregation(SUPERVISOR, sid)
     for pending in agg["pending_explanations"]:
         await cmd(experts[pending["seat"]], {
             "command": "explain_deviation", "bid_id": pending["bid_id"],
             "text": "评分依据投标文件技术方案章节, 已在评审意见中说明"})
     await cmd(primary, {"command": "start_report"})
+    # A dissent (不同意见) and the deemed agreement are part of what the members sign:
+    # recorded after a signature, they would change the report under it.
+    await cmd(experts[DISSENTING_SEAT], {"command": "record_dissent", "text": DISSENT})
+    # 暂行规定 第43条: past the signing deadline, seat 6 has neither signed nor stated a
+    # dissent — the committee's written note, confirmed by the supervisor; then the
+    # others sign the report that records it.
+    skip(svc.sign_within * 1000 + 60_000)
+    await cmd(leader, {"command": "record_refusal", "seat": REFUSING_SEAT, "note": REFUSAL_NOTE})
+    await cmd(SUPERVISOR, {"command": "confirm_deemed_agreement", "seat": REFUSING_SEAT})
     report = await svc.report(SUPERVISOR, sid)
     for index, expert in experts.items():
+        if index == REFUSING_SEAT:
+            continue
         body: dict[str, Any] = {"command": "sign_report", "report_sha256": report["sha256"]}
         if sign is not None:
             body.update(sign(index, base64.b64decode(report["signing_bytes"])))
@@ -362,7 +491,6 @@ async def seal_demo(
             op = Principal("operator", *OPERATORS[venue["id"]], venue["id"])
             await cmd(op, {"command": "record_handover", "items": items})
             await cmd(primary, {"command": "acknowledge_handover", "venue_id": venue["id"]})
-    return sid
 
 
 # (seat index, the report's signing bytes) → extra fields of that seat's sign_report.
@@ -546,6 +674,8 @@ async def run_demo(
         print(f"数据库 / database: {url}"
               + (f"  ({path})" if (path := _sqlite_path(url)) else ""))
         print(f"已封存的演示会话 / sealed demo session: {sealed}")
+        print("  全流程 / every step: 回避声明与候补专家补抽 · 两轮推选评标委员会负责人 · 澄清 ·"
+              " 复核（监督批准）· 不同意见 · 拒签视为同意（监督确认）· 封存 · 交接")
         print("  评标报告 / its evaluation report（请求带 Authorization: Bearer <令牌>）:")
         print(f"    {base}/api/sessions/{sealed}/report.html")
         print(f"    {base}/api/sessions/{sealed}/report.pdf")

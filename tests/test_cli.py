@@ -163,6 +163,11 @@ def test_demo_seeds_a_seven_seat_cross_region_session(tmp_path: Path) -> None:
     sid = out.stdout.split("demo session ready: ", 1)[1].split()[0]
     for ext in ("html", "pdf"):
         assert f"http://127.0.0.1:8080/api/sessions/{sid}/report.{ext}" in out.stdout
+    # The sealed session of the same tender, with the full URLs of its report.
+    sealed = out.stdout.split("sealed demo session: ", 1)[1].split()[0]
+    assert sealed != sid
+    for ext in ("html", "pdf"):
+        assert f"http://127.0.0.1:8080/api/sessions/{sealed}/report.{ext}" in out.stdout
 
 
 def test_db_commands_and_a_clear_error_on_a_newer_schema(tmp_path: Path) -> None:

@@ -152,10 +152,16 @@ def disclosed_of(
     except NotFound:
         return Disclosed()  # a log without a session (foreign logs): the log only
     sheets: list[dict[str, Any]] = []
+    seen: set[tuple[Any, Any, Any]] = set()
     for e in events:
         if e.action == "sheets.opened":
             stage = e.payload.get("stage")
-            sheets += [{"stage": stage, **o} for o in e.payload.get("sheets", [])]
+            # A re-review opens the stage's sheets again: each version once.
+            for o in e.payload.get("sheets", []):
+                key = (stage, o.get("seat"), o.get("version"))
+                if key not in seen:
+                    seen.add(key)
+                    sheets.append({"stage": stage, **o})
     draws = {
         int(e.payload["ceremony"]): session_bundle(
             conn, session_id, ceremony=int(e.payload["ceremony"])

@@ -349,9 +349,14 @@ def _openings(d: Disclosed) -> dict[tuple[str, int, int], Mapping[str, Any]]:
         if not isinstance(o, Mapping):
             raise _Fail("sheets.json 条目格式错误 / a sheets.json item is not an object")
         try:
-            out[(str(o["stage"]), int(o["seat"]), int(o["version"]))] = o
+            key = (str(o["stage"]), int(o["seat"]), int(o["version"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise _Fail(f"sheets.json 条目缺少字段 / a sheets.json item lacks {exc}") from exc
+        if key in out and out[key] != o:
+            # Two openings of one version: whichever a reader took, the other is unchecked.
+            raise _Fail(f"{key[0]} 席位 {key[1]} 第 {key[2]} 版有两个不同的开启值 / {key[0]} seat"
+                        f" {key[1]} version {key[2]} is opened twice, differently")
+        out[key] = o
     return out
 
 
@@ -475,6 +480,20 @@ def _session(events: Sequence[LoggedEvent], d: Disclosed) -> Session:
                              for x in s.incidents]):
         raise _Fail("session.json 的现场监督记录与日志不符 / the incidents in session.json"
                     " differ from the logged incident.recorded events")
+    # The handover (交接): each entry names a venue of the session and lists its items.
+    venues = {v.id for v in s.venues}
+    for h in s.handovers:
+        if (not isinstance(h.venue_id, str) or h.venue_id not in venues
+                or not all(isinstance(x, str) for x in h.items)):
+            raise _Fail("session.json 的交接记录无法读取 / a handover in session.json names no"
+                        " venue of the session or lists items that are not names")
+    sealing = next((e for e in reversed(events) if e.action == "session.state_changed"
+                    and e.payload.get("to") == "sealed"), None)
+    # (None: a session sealed before the seal time was recorded.)
+    if s.sealed_at is not None and s.sealed_at != (
+            sealing.time_ms // 1000 if sealing is not None else None):
+        raise _Fail(f"session.json 的封存时间 {s.sealed_at!r} 与日志不符 / the seal time in"
+                    " session.json differs from the logged seal")
     return s
 
 
@@ -695,11 +714,20 @@ def _check_signatures(
                            o["signature"], canonical_bytes(o.get("sheet")), at, d, trust, crls)
             sheet_sigs += 1
     standing: dict[int, LoggedEvent] = {}
+    # 暂行规定 第43条: a member who neither signed nor dissented by the deadline, the
+    # committee's note confirmed by a supervisor (report.deemed_agreed), is accounted for.
+    deemed: set[int] = set()
     for e in events:
         if e.action == "report.signatures_cleared":
-            standing.clear()
+            cleared = e.payload.get("seats")
+            gone = ({int(x) for x in cleared} if isinstance(cleared, list)
+                    else {*standing, *deemed})
+            standing = {k: v for k, v in standing.items() if k not in gone}
+            deemed -= gone
         elif e.action == "report.signed":
             standing[int(e.payload["seat"])] = e
+        elif e.action == "report.deemed_agreed":
+            deemed.add(int(e.payload["seat"]))
     sealed = any(e.action == "session.state_changed" and e.payload.get("to") == "sealed"
                  for e in events)
     if not standing and not sealed:
@@ -713,8 +741,8 @@ def _check_signatures(
         raise _Fail(f"report.json 的 sha256 不是其报告的摘要 / report.json says sha256"
                     f" {d.report.get('sha256')!r}, its report hashes to {digest}")
     seats = [int(x["index"]) for x in (d.session or {}).get("seats", [])]
-    if sealed and sorted(standing) != sorted(seats):
-        missing = sorted(set(seats) - set(standing))
+    if sealed and sorted({*standing, *deemed}) != sorted(seats):
+        missing = sorted(set(seats) - set(standing) - deemed)
         raise _Fail(f"席位 {missing} 未签署即封存 / sealed without the signature of seat(s)"
                     f" {missing}")
     by_cert: list[str] = []
@@ -736,6 +764,9 @@ def _check_signatures(
     if confirmed:
         detail += (f"; 席位 {confirmed} 以令牌登录确认报告摘要, 无证书签名 / seat(s) {confirmed}"
                    " confirmed the digest by token login, without a certificate signature")
+    if deemed:
+        detail += (f"; 席位 {sorted(deemed)} 视为同意 (监督确认) / seat(s) {sorted(deemed)}"
+                   " deemed to agree, confirmed by a supervisor")
     if sheet_sigs:
         detail += f"; {sheet_sigs} signed sheets verified"
     if not sealed:

@@ -45,6 +45,18 @@ _STAGE = {"qualification": "资格审查", "compliance": "符合性审查", "sco
 _CST = _dt.timezone(_dt.timedelta(hours=8))
 
 
+def _formula_text(formula: str, rules: Mapping[str, Any]) -> str:
+    """The price formula in words, with the tender's coefficients (docs/scoring.md)."""
+    bench = rules.get("average_benchmark")
+    if formula != "average_benchmark" or not isinstance(bench, Mapping):
+        return _FORMULA.get(formula, formula)
+    drop = (f"报价不少于 {bench.get('drop_min_count')} 家时去掉一个最高价和一个最低价，"
+            if bench.get("drop_extremes") else "")
+    return (f"评标基准价法（{drop}评标基准价 = 有效投标报价算术平均值 × {bench.get('factor')}；"
+            f"报价每高于评标基准价 1% 扣 {bench.get('deduct_above')} 分，每低于 1% 扣"
+            f" {bench.get('deduct_below')} 分，按插值计算，最低 {bench.get('floor')} 分）")
+
+
 @dataclass(frozen=True)
 class Member:
     """One seat as the reader may see it: the name only after the seal."""
@@ -242,7 +254,7 @@ def report_blocks(view: ReportView) -> list[Block]:
     out.append(
         Para(
             f"评分步长 {rules.get('step')} 分；偏离度阈值 ±{rules.get('deviation_share')}；"
-            f"价格分计算: {_FORMULA.get(formula, formula)}"
+            f"价格分计算: {_formula_text(formula, rules)}"
         )
     )
 

@@ -285,6 +285,43 @@ def test_a_changed_score_fails_sheets(sealed: Sealed, tmp_path: Path) -> None:
     assert "does not open its commitment" in checks["sheets"].detail
 
 
+def test_a_second_different_opening_of_a_sheet_fails_sheets(
+    sealed: Sealed, tmp_path: Path
+) -> None:
+    # The demo's re-review opened the scoring sheets twice; the bundle holds each
+    # version once. A copy of one version with another score must not pass beside it.
+    def change(b: Path) -> None:
+        def edit(sheets: list[dict[str, Any]]) -> None:
+            keys = [(o["stage"], o["seat"], o["version"]) for o in sheets]
+            assert len(keys) == len(set(keys))
+            forged = json.loads(json.dumps(next(o for o in sheets if o["stage"] == "scoring")))
+            forged["sheet"]["bids"]["B1"]["T1"] = "20"
+            sheets.insert(0, forged)
+
+        _edit_json(b / "sheets.json", edit)
+
+    checks = _tampered(sealed, tmp_path, change)
+    assert "sheets" in _failed(checks)
+    assert "opened twice" in checks["sheets"].detail
+
+
+def test_a_changed_seal_time_fails_result(sealed: Sealed, tmp_path: Path) -> None:
+    def change(b: Path) -> None:
+        def edit(doc: dict[str, Any]) -> None:
+            doc["sealed_at"] -= 86_400  # a day earlier
+
+        _edit_json(b / "session.json", edit)
+
+    checks = _tampered(sealed, tmp_path, change)
+    assert _failed(checks) == {"result"}
+    assert "seal time" in checks["result"].detail
+
+
+def test_the_deemed_agreement_accounts_for_the_seat_that_did_not_sign(sealed: Sealed) -> None:
+    checks = _verify(sealed)
+    assert "seat(s) [6] deemed to agree" in checks["signatures"].detail
+
+
 def test_a_changed_seat_fails_draw(sealed: Sealed, tmp_path: Path) -> None:
     def change(b: Path) -> None:
         def edit(doc: dict[str, Any]) -> None:

@@ -199,3 +199,17 @@ def test_bids_rejected_at_each_review_stage_are_listed_with_stage_and_reasons() 
     for text in ("符合性审查（合格/不合格）", "资格审查 · 资质：营业执照已过期",
                  "符合性审查 · 投标有效期：投标有效期不足90天"):
         assert text in html, text
+
+
+def test_the_average_benchmark_formula_is_stated_in_chinese_with_its_coefficients() -> None:
+    doc = session_doc(rules={"price_formula": "average_benchmark", "average_benchmark": {
+        "factor": "0.97", "drop_extremes": True, "deduct_above": "1", "deduct_below": "0.5",
+        "floor": "10"}})
+    s = new_session(doc, session_id="s-avg", now=1_780_000_000, defaults=ScoringRules())
+    s = replace(s, state=State.REPORTING, qualified=("B1", "B2", "B3"))
+    blocks = _section_text(report_blocks(_view(_doc(s))), dict(SECTIONS)["method"])
+    text = " ".join(getattr(b, "text", "") for b in blocks)
+    assert "average_benchmark" not in text  # a reader sees Chinese, not the code name
+    assert ("评标基准价法（报价不少于 5 家时去掉一个最高价和一个最低价，评标基准价 = 有效投标报价"
+            "算术平均值 × 0.97；报价每高于评标基准价 1% 扣 1 分，每低于 1% 扣 0.5 分") in text
+    assert "最低 10 分" in text
