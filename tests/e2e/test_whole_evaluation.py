@@ -135,14 +135,25 @@ class Agent:
     """An ``evalsvc venue`` process: the venue's mirror, read over its own HTTP."""
 
     def __init__(self, venue: str, primary: str, token: str, tmp: Path) -> None:
-        self.venue = venue
+        self.venue, self.primary, self.token, self.tmp = venue, primary, token, tmp
         self.port = free_port()
         self.view_file = tmp / f"view-{venue}"
-        self.proc = spawn([
-            sys.executable, "-m", "evalsvc", "venue", "--primary", primary,
-            "--venue", venue, "--token", token, "--mirror", str(tmp / f"{venue}.db"),
+        self.proc = self._spawn()
+
+    def _spawn(self) -> Any:
+        return spawn([
+            sys.executable, "-m", "evalsvc", "venue", "--primary", self.primary,
+            "--venue", self.venue, "--token", self.token,
+            "--mirror", str(self.tmp / f"{self.venue}.db"),
             "--listen", f"127.0.0.1:{self.port}", "--discover", "0.3",
-            "--view-token-file", str(self.view_file)], log=tmp / f"agent-{venue}.log")
+            "--view-token-file", str(self.view_file)], log=self.tmp / f"agent-{self.venue}.log")
+
+    def kill(self) -> None:
+        """The venue's link gone: SIGKILL, no goodbye."""
+        stop_process(self.proc, grace=0)
+
+    def restart(self) -> None:
+        self.proc = self._spawn()
 
     async def events(self, http: aiohttp.ClientSession, sid: str, top: int) -> list[Any]:
         """The mirror's events of ``sid`` once it holds ``top`` of them (30 s at most)."""
@@ -168,14 +179,42 @@ class Agent:
 async def venue_link_cut_past_the_pause_rule_and_restored(
     api: Harness, sid: str, agents: dict[str, Agent], members: dict[int, Member]
 ) -> None:
-    """PLACE FOR THE FAULT RULE (issue 14, "a venue link cut past the pause rule and
-    restored") — being built on branch faults14; not built here.
+    """Hefei's link is cut (its agent killed, its member's socket closed) past the pause
+    rule (3 s in this test's config): the session pauses with reason
+    ``venue_link_lost`` naming the rule; the primary cannot resume while the link is
+    down; the agent restarted and the member back, the link is recorded restored and
+    the primary resumes where the evaluation stopped (docs/scoring.md "Faults by
+    rule")."""
+    hefei = [m for m in members.values() if m.venue == "ah-hefei"]
+    assert hefei
+    agents["ah-hefei"].kill()
+    for m in hefei:
+        await m.ws.ws.close()
+    paused = await _until_event(api, sid, lambda e: e["type"] == "session.state_changed"
+                                and e["payload"].get("reason") == "venue_link_lost")
+    assert paused["payload"]["rule"] == {"name": "link_lost_pause_minutes", "value": "0.05",
+                                         "seconds": 3}
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    assert doc["state"] == "paused" and doc["fault"]["venue_id"] == "ah-hefei"
+    status, body = await api.command(sid, api.op(), "resume")
+    assert status == 409 and "still lost" in body["detail"], body
+    agents["ah-hefei"].restart()
+    for m in hefei:
+        m.ws, *_ = await connect(api, sid, m.token)
+    await _until_event(api, sid, lambda e: e["type"] == "venue.link_restored"
+                       and e["payload"].get("venue_id") == "ah-hefei")
+    resumed = await _ok(api, sid, api.op(), "resume")
+    assert (resumed["state"], resumed["stage"]) == ("evaluating", "scoring")
 
-    When it lands: cut Hefei's link (stop ``agents["ah-hefei"]`` and close the socket
-    of its member, seat 6) for longer than the pause rule's N minutes (a short value
-    in this test's config), see the session paused with reason ``venue_link_lost``
-    and the rule named in the event, restore the link (restart the agent, reconnect
-    the member), resume, and let the evaluation carry on from here."""
+
+async def _until_event(api: Harness, sid: str, match: Any, timeout: float = 40) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [e for e in await api.events(sid) if match(e)]
+        if found:
+            return found[-1]
+        await asyncio.sleep(0.3)
+    raise AssertionError("the event did not come")
 
 
 async def test_a_whole_evaluation_by_real_processes(
@@ -186,7 +225,11 @@ async def test_a_whole_evaluation_by_real_processes(
     # The suite's draw floors, and a signing deadline that has passed at once (the
     # refusal to sign is recorded after it).
     config.write_text((PROJECT_ROOT / "config" / "test.toml").read_text(encoding="utf-8")
-                      + "\n[rules]\nsign_deadline_minutes = 0\n", encoding="utf-8")
+                      + "\n[rules]\nsign_deadline_minutes = 0\n"
+                      # Faults by rule, in seconds: a venue link gone 3 s pauses.
+                      + "link_lost_grace_seconds = 0.5\nlink_lost_pause_minutes = 0.05\n"
+                      + "resume_deadline_minutes = 10\nsuspend_after_minutes = 20\n",
+                      encoding="utf-8")
     secret = Path(settings.auth.token_secret_file)
     server = Server(db_url=db_url, secret_file=secret, log=tmp_path / "server.log",
                     env={"EVALSVC_CONFIG": str(config)})
