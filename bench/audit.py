@@ -341,9 +341,8 @@ async def _seal_large(settings: object, bids: int) -> str:
                 for i in range(1, bids + 1)]
     doc = {**DEMO_SESSION, "title": f"{bids} 份投标的基准项目", "bids": bid_docs,
            "primary_venue": venues[0], "secondary_venues": venues[1:]}
+    # (The draw takes the tenderer and the bidders from the session: docs/draw.md §6.1.)
     rules = {**DEMO_RULES,
-             "bidders": [{"name": b["bidder"], "uscc": b["uscc"], "principals": []}
-                         for b in bid_docs],
              "seats": [{"venue": v["id"], "specialty": "A01", "count": v["seats"]}
                        for v in venues]}
     app = create_app(settings)  # type: ignore[arg-type]
@@ -364,9 +363,18 @@ async def _seal_large(settings: object, bids: int) -> str:
         await cmd(primary, {"command": "start_check_in"})
         for x in seated:
             await cmd(ops[x["venue_id"]], {"command": "check_in", "seat": x["index"]})
-        await cmd(primary, {"command": "start_evaluation"})
         experts = [Principal("expert", x["expert_id"], x["expert_name"], x["venue_id"])
                    for x in seated]
+        # The pledge, the declarations and the leader's election (docs/scoring.md).
+        no_conflict = [{"bid_id": b["id"], "conflict": False} for b in bid_docs]
+        for e in experts:
+            await cmd(e, {"command": "accept_pledge", "sha256": svc.pledge.sha256})
+            await cmd(e, {"command": "declare_interests", "declarations": no_conflict})
+        await cmd(primary, {"command": "open_election"})
+        for e in experts:
+            await cmd(e, {"command": "cast_vote", "candidate": 0})
+        await cmd(primary, {"command": "close_round"})
+        await cmd(primary, {"command": "start_evaluation"})
         for i, e in enumerate(experts):
             verdicts = {b["id"]: {"Q1": True, "Q2": True} for b in bid_docs}
             await svc.submit_sheet(e, sid, {"stage": "qualification", "bids": verdicts},
