@@ -1191,8 +1191,14 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 raise Conflict(f"no refusal of seat {seat} is recorded to confirm")
             if seat in s.deemed:
                 raise Conflict(f"seat {seat} is deemed to agree already")
-            return replace(s, deemed=(*s.deemed, seat)), [
-                Event("report.deemed_agreed", {"seat": seat, "note": recorded})]
+            events = [Event("report.deemed_agreed", {"seat": seat, "note": recorded})]
+            if s.signed:
+                # The committee's note is part of the report (its deemed agreements): as
+                # with a dissent, the signatures given so far are over a report without
+                # it, so they no longer stand and must be given again.
+                events.append(Event("report.signatures_cleared", {
+                    "seats": list(s.signed), "reason": "deemed_agreement", "by_seat": seat}))
+            return replace(s, deemed=(*s.deemed, seat), signed=()), events
         case RecordDissent(seat, text):
             _seat(s, seat)
             if seat in s.signed:

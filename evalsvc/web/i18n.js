@@ -258,7 +258,7 @@ export function describeEvent(session, e) {
       what += `：${seatLabel(p.seat)}`;
       break;
     case "report.signatures_cleared":
-      what += `：${seatLabel(p.by_seat)}记录了不同意见，${(p.seats || []).map(seatLabel).join("、")}的签名作废，需重新签署`;
+      what += `：${seatLabel(p.by_seat)}${p.reason === "deemed_agreement" ? "视为同意（委员会书面说明已确认）" : "记录了不同意见"}，${(p.seats || []).map(seatLabel).join("、")}的签名作废，需重新签署`;
       break;
     case "dissent.recorded":
       what += `：${seatLabel(p.seat)}`;

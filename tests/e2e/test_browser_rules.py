@@ -262,6 +262,13 @@ async def test_leader_supervisor_rereview_refusal_and_deemed_agreement_in_the_br
         assert "封存后公布" in (await draft.text_content("body") or "")
         await draft.close()
 
+        # The committee's note is in the report now: the signatures given before it were
+        # over other bytes, and are given again over the report that carries it.
+        _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+        assert doc["signed"] == []
+        for s, t in experts:
+            if s != last:
+                await ok(api, sid, t, "sign_report")
         await ok(api, sid, api.op(), "seal")
         _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
         assert doc["state"] == "sealed" and doc["deemed"] == [last]

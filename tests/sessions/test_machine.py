@@ -281,3 +281,16 @@ def test_the_sheet_event_shortcut_of_redact_event_equals_the_whole_walk(
     assert shortcut == walk
     assert any(r["actor"] == "expert" for r in walk)  # some viewers do not see who
     assert any(r["actor"] != "expert" for r in walk)
+
+
+def test_a_deemed_agreement_clears_the_signatures_given_to_the_report_without_it() -> None:
+    """The committee's note on a member deemed to agree is part of the report (Art. 43):
+    signatures given before it are over other bytes and must be given again, as after a
+    dissent (the offline signatures check counts them against the final report)."""
+    s = replace(evaluating(draft()), state=State.REPORTING, stage=None, sign_deadline=100)
+    s, _ = run(s, m.SignReport(0, "a" * 64), m.SignReport(1, "a" * 64))
+    s, _ = m.apply(s, m.RecordRefusal(2, "第3席未签字亦未陈述不同意见"), 200)
+    s, ev = m.apply(s, m.ConfirmDeemedAgreement(2), 200)
+    assert [e.type for e in ev] == ["report.deemed_agreed", "report.signatures_cleared"]
+    assert ev[1].payload == {"seats": [0, 1], "reason": "deemed_agreement", "by_seat": 2}
+    assert s.signed == () and s.deemed == (2,)

@@ -262,9 +262,14 @@ def test_a_member_who_neither_signs_nor_dissents_is_deemed_to_agree() -> None:
     assert ev[0].type == "report.refusal_recorded"
     with pytest.raises(Conflict, match="cannot seal"):
         m.apply(s, m.Seal(), 1700)
-    s, ev = run(s, m.ConfirmDeemedAgreement(3), m.Seal(), now=1700)
+    s, ev = run(s, m.ConfirmDeemedAgreement(3), now=1700)
     assert ev[0] == m.Event("report.deemed_agreed", {
         "seat": 3, "note": "3号评委既不签字也不陈述不同意见，委员会书面记录"})
+    # The note is in the report now: the four signatures were over a report without it.
+    assert ev[1].type == "report.signatures_cleared" and s.signed == ()
+    with pytest.raises(Conflict, match="cannot seal"):
+        m.apply(s, m.Seal(), 1700)
+    s, _ = run(s, *[m.SignReport(i) for i in (0, 1, 2, 4)], m.Seal(), now=1700)
     assert s.state is State.SEALED and s.deemed == (3,)
 
 
