@@ -4,6 +4,10 @@
 
 import { el } from "./dom.js";
 import { seatLabel, venueLabel } from "./i18n.js";
+import { stagePlan } from "./sheet.js";
+
+// The stage columns' headings (a split session has a column for each of its stages).
+const STAGE_HEAD = { qualification: "资格审查", compliance: "符合性审查", scoring: "详细评审", technical: "技术评审", commercial: "商务评审" };
 
 function version(n) {
   return n ? `已提交第 ${n} 版` : "未提交";
@@ -26,6 +30,7 @@ export function onlineIndex(presence) {
  */
 export function committeeTable(s, progress, presence, { canCheckIn = () => false, checkIn = null } = {}) {
   const online = onlineIndex(presence);
+  const plan = stagePlan(s);
   const rows = s.seats.map((seat) => {
     const p = progress ? progress.seats.find((x) => x.seat === seat.index) : null;
     const v = p ? p.versions : {};
@@ -40,11 +45,11 @@ export function committeeTable(s, progress, presence, { canCheckIn = () => false
       el("td", {}, seat.checked_in ? "已签到" : "未签到"),
       el("td", {}, seat.declared ? "已承诺 · 已声明" : seat.pledged ? "已承诺 · 未声明" : seat.checked_in ? "未承诺" : "—"),
       el("td", {}, presence ? (online.seats.has(seat.index) ? "在线" : "离线") : "—"),
-      el("td", {}, version(v.qualification)), el("td", {}, version(v.scoring)), action);
+      ...plan.map((stage) => el("td", {}, version(v[stage]))), action);
   });
   return el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "可横向滚动的表格" }, el("table", { class: "committee" },
     el("caption", {}, "评标委员会"),
-    el("thead", {}, el("tr", {}, ...["席位", "场地", "专家", "签到", "承诺书与回避", "在线", "资格审查", "详细评审", "操作"].map((h) => el("th", { scope: "col" }, h)))),
+    el("thead", {}, el("tr", {}, ...["席位", "场地", "专家", "签到", "承诺书与回避", "在线", ...plan.map((x) => STAGE_HEAD[x]), "操作"].map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, rows)));
 }
 

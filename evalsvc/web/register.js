@@ -9,7 +9,18 @@ import { buildRegistration, parsePastedBids, regFieldId, regFieldLabel } from ".
 import { messageId } from "./store.js";
 
 const REGIONS = Object.entries(REGION_ZH);
-const CATEGORIES = [["technical", "技术"], ["commercial", "商务"], ["price", "价格"], ["qualification", "资格（通过/不通过）"]];
+const CATEGORIES = [["technical", "技术"], ["commercial", "商务"], ["price", "价格"], ["qualification", "资格（通过/不通过）"],
+  ["compliance", "符合性（通过/不通过）"]];
+const FORMULAS = [["lowest_price_ratio", "最低价比值法（满分 × 最低评标价 ÷ 报价）"], ["average_benchmark", "评标基准价法（按偏离基准价扣分）"]];
+const STAGES = [["combined", "一次详细评审（技术、商务、价格一并打分）"], ["split", "技术、商务分两阶段评审，各自锁定"]];
+
+function checkbox(path, label, hint) {
+  const id = regFieldId(path);
+  return el("div", { class: "reg-field" },
+    el("label", { for: id }, el("input", { id, type: "checkbox", "data-path": path, "aria-describedby": `${id}-hint ${id}-err` }), ` ${label}`),
+    el("span", { id: `${id}-hint`, class: "hint" }, hint),
+    el("span", { id: `${id}-err`, class: "field-error", hidden: true }));
+}
 
 function field(path, label, { value = "", type = "text", options = null, inputmode = null, hint = null } = {}) {
   const id = regFieldId(path);
@@ -67,6 +78,10 @@ export function showRegistration(box, me, done) {
     return {
       title: value("title"), tenderer: value("tenderer"), method: value("method"),
       tender_number: value("tender_number"), tenderer_uscc: value("tenderer_uscc"),
+      stages: value("stages"), anonymous: Boolean($(regFieldId("anonymous"))?.checked), price_formula: value("price_formula"),
+      benchmark: { factor: value("rules/average_benchmark/factor"), deduct_above: value("rules/average_benchmark/deduct_above"),
+        deduct_below: value("rules/average_benchmark/deduct_below"), floor: value("rules/average_benchmark/floor"),
+        drop_extremes: Boolean($(regFieldId("rules/average_benchmark/drop_extremes"))?.checked) },
       primary: { ...v("primary_venue"), id: me.venue },
       secondary: Array.from({ length: secondary }, (_, i) => v(`secondary_venues/${i}`)),
       bids: Array.from({ length: bids }, (_, i) => ({ id: value(`bids/${i}/id`), bidder: value(`bids/${i}/bidder`),
@@ -113,7 +128,16 @@ export function showRegistration(box, me, done) {
     el("fieldset", { class: "bid" }, el("legend", {}, "招标项目"),
       field("title", "项目名称"), field("tender_number", "招标项目编号", { hint: "例如 CSJ-2026-ZHSW-0007" }),
       field("tenderer", "招标人"), field("tenderer_uscc", "招标人统一社会信用代码", { hint: "18 位，含校验位" }),
-      field("method", "评标方法", { options: [["weighted_scoring", "综合评估法"], ["lowest_evaluated_price", "经评审的最低投标价法"]] })),
+      field("method", "评标方法", { options: [["weighted_scoring", "综合评估法"], ["lowest_evaluated_price", "经评审的最低投标价法"]] }),
+      field("stages", "评审阶段", { options: STAGES }),
+      checkbox("anonymous", "暗标", "技术标评审时专家只见暗标编号，不见投标人名称（须分两阶段评审）"),
+      field("price_formula", "价格分计算方法", { options: FORMULAS })),
+    el("fieldset", { class: "bid" }, el("legend", {}, "评标基准价法参数（选用该方法时填写，留空取默认值）"),
+      field("rules/average_benchmark/factor", "基准价系数", { inputmode: "decimal", hint: "评标基准价 = 有效报价算术平均值 × 系数，默认 1" }),
+      checkbox("rules/average_benchmark/drop_extremes", "去掉最高价和最低价", "报价不少于 5 家时"),
+      field("rules/average_benchmark/deduct_above", "高于基准价每 1% 扣分", { inputmode: "decimal", hint: "默认 1" }),
+      field("rules/average_benchmark/deduct_below", "低于基准价每 1% 扣分", { inputmode: "decimal", hint: "默认 0.5" }),
+      field("rules/average_benchmark/floor", "价格分最低分", { inputmode: "decimal", hint: "默认 0" })),
     el("fieldset", { class: "bid" }, el("legend", {}, `主场（本场地）`),
       field("primary_venue/name", "名称"), field("primary_venue/region", "地区", { options: REGIONS }),
       field("primary_venue/city", "城市"), field("primary_venue/seats", "席位数", { inputmode: "numeric" })),

@@ -28,6 +28,9 @@ export function regFieldId(path) {
 const NAMES = {
   title: "项目名称", tenderer: "招标人", tender_number: "招标项目编号", tenderer_uscc: "招标人统一社会信用代码", method: "评标方法", id: "编号", name: "名称", region: "地区", city: "城市",
   seats: "席位数", bidder: "投标人", uscc: "统一社会信用代码", price_fen: "报价", category: "类别", max_points: "分值",
+  stages: "评审阶段", anonymous: "暗标", price_formula: "价格分计算方法", factor: "基准价系数",
+  deduct_above: "高于基准价每 1% 扣分", deduct_below: "低于基准价每 1% 扣分", floor: "价格分最低分",
+  drop_extremes: "去掉最高价和最低价",
 };
 
 /** The Chinese name of a registration field path: "bids/0/uscc" → "投标 1 统一社会信用代码". */
@@ -53,7 +56,9 @@ export function yuanToFen(text) {
 
 /**
  * form = {title, tenderer, method, primary: {id, name, region, city, seats},
- *         secondary: [{…}], bids: [{id, bidder, uscc, price}], criteria: [{id, name, category, max_points}]}
+ *         secondary: [{…}], bids: [{id, bidder, uscc, price}], criteria: [{id, name, category, max_points}],
+ *         stages?: "combined" | "split", anonymous?: bool, price_formula?: "lowest_price_ratio" |
+ *         "average_benchmark", benchmark?: {factor, deduct_above, deduct_below, floor, drop_extremes}}
  * (strings as typed) → {doc, errors: [{field, label, message}]}.
  */
 export function buildRegistration(form) {
@@ -85,6 +90,7 @@ export function buildRegistration(form) {
     const problem = usccProblem(tendererUscc);
     if (problem) bad("tenderer_uscc", problem);
   }
+  const formula = form.price_formula || "lowest_price_ratio";
   const doc = {
     title: String(form.title || "").trim(), tenderer: String(form.tenderer || "").trim(),
     tender_number: number, tenderer_uscc: tendererUscc, method: form.method,
@@ -129,16 +135,39 @@ export function buildRegistration(form) {
     need(`${p}/id`, c.id);
     need(`${p}/name`, c.name);
     const crit = { id: String(c.id || "").trim(), name: String(c.name || "").trim(), category: c.category };
-    if (c.category !== "qualification") {
+    if (c.category !== "qualification" && c.category !== "compliance") {
       const pts = String(c.max_points || "").trim();
       if (need(`${p}/max_points`, pts)) {
         if (!POINTS.test(pts) || Number(pts) <= 0) bad(`${p}/max_points`, "应为大于 0 的数字，例如 40 或 7.5");
       }
       crit.max_points = pts;
     }
-    if (c.category === "price") crit.formula = "lowest_price_ratio";
+    if (c.category === "price") crit.formula = formula;
     doc.criteria.push(crit);
   });
+  // The stages (docs/scoring.md "Stages"): technical and commercial reviewed and locked
+  // apart, and 暗标 (the technical bids by code), for weighted scoring only.
+  const stages = form.stages || "combined";
+  if (stages !== "combined") {
+    if (form.method !== "weighted_scoring") bad("stages", "分技术、商务两阶段评审只适用于综合评估法");
+    doc.stages = stages;
+  }
+  if (form.anonymous) {
+    if (stages !== "split") bad("anonymous", "暗标须分技术、商务两阶段评审（先在“评审阶段”中选择）");
+    doc.anonymous = true;
+  }
+  if (formula === "average_benchmark") {
+    // 评标基准价法: empty parameters take the server's defaults (docs/scoring.md).
+    const params = {};
+    for (const k of ["factor", "deduct_above", "deduct_below", "floor"]) {
+      const v = String((form.benchmark || {})[k] ?? "").trim();
+      if (!v) continue;
+      if (!POINTS.test(v)) bad(`rules/average_benchmark/${k}`, "应为数字，例如 0.97 或 1");
+      params[k] = v;
+    }
+    if ((form.benchmark || {}).drop_extremes) params.drop_extremes = true;
+    doc.rules = { price_formula: formula, average_benchmark: params };
+  }
   return { doc, errors };
 }
 

@@ -197,3 +197,16 @@ export function valuesFromSheet(sheet) {
   }
   return out;
 }
+
+/**
+ * The session's review stages in order (docs/scoring.md "Stages"): qualification, then
+ * compliance when it has compliance items, then one scoring stage or, with
+ * `stages: "split"`, technical then commercial. The committee table has a column each.
+ */
+export function stagePlan(s) {
+  const plan = ["qualification"];
+  if ((s.criteria || []).some((c) => c.category === "compliance")) plan.push("compliance");
+  if (s.stages === "split") plan.push("technical", "commercial");
+  else plan.push("scoring");
+  return plan;
+}

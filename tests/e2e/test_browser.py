@@ -500,6 +500,18 @@ async def test_primary_operator_registers_a_session_with_bids_pasted_from_a_shee
         assert "校验位不对（应为 C）" in await op.locator("#r-tenderer-uscc-err").inner_text()
         await op.get_by_label("招标人统一社会信用代码").fill("11310000MB2F3E4D5C")
         await op.locator("#r-bids-1-uscc").fill("91320505MA1XY8K4L6")
+        # 暗标 needs two stages: named beside the box until they are chosen.
+        await op.get_by_label("暗标", exact=True).check()
+        await op.get_by_role("button", name="登记项目").click()
+        await summary.wait_for()
+        assert "暗标须分技术、商务两阶段评审" in await op.locator("#r-anonymous-err").inner_text()
+        await op.get_by_label("评审阶段").select_option("split")
+        await op.get_by_label("价格分计算方法").select_option("average_benchmark")
+        await op.get_by_label("基准价系数").fill("0.97")
+        await op.get_by_role("button", name="添加评分项").click()
+        await op.locator("#r-criteria-3-id").fill("K1")
+        await op.locator("#r-criteria-3-name").fill("投标有效期")
+        await op.locator("#r-criteria-3-category").select_option("compliance")
         await op.get_by_role("button", name="登记项目").click()
         await op.get_by_role("button", name="开始抽取专家").wait_for(timeout=30_000)
         assert "草稿" in await op.locator("#s-state").inner_text()
@@ -518,6 +530,10 @@ async def test_primary_operator_registers_a_session_with_bids_pasted_from_a_shee
         "CSJ-2026-WSCL-0012",
         "11310000MB2F3E4D5C",
     )
+    # Two stages, 暗标, a compliance item and the average-benchmark formula, as chosen.
+    assert (doc["stages"], doc["anonymous"]) == ("split", True)
+    assert ("K1", "compliance") in [(c["id"], c["category"]) for c in doc["criteria"]]
+    assert doc["rules"]["price_formula"] == "average_benchmark", doc["rules"]
     console.assert_clean()
 
 

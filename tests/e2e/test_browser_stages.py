@@ -50,6 +50,17 @@ async def test_an_expert_reviews_compliance_then_the_anonymous_technical_stage_a
     async with server_api(tmp_path, db_url, settings) as (api, base), chromium() as browser:
         sid, experts = await api.to_stage("scoring", doc)  # qualification locked
         seat, tok = experts[1]
+        # The primary's committee table has a column for each stage of the session's plan.
+        op = await new_page(browser, console, "stages-primary")
+        await op.goto(f"{base}/#token={api.op()}")
+        table = op.get_by_role("table", name="评标委员会")
+        await table.wait_for(timeout=30_000)
+        heads = await table.locator("thead th").all_inner_texts()
+        assert [h for h in heads if h.endswith(("审查", "评审"))] == [
+            "资格审查", "符合性审查", "技术评审", "商务评审"], heads
+        await check_screen(op, "stages-primary-committee")
+        await op.close()
+
         page = await new_page(browser, console, "stages-expert", width=390)
         await page.goto(f"{base}/#token={tok}")
 

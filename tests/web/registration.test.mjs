@@ -80,3 +80,40 @@ test("bids pasted from a spreadsheet, header skipped", () => {
     { id: "B2", bidder: "乙公司", uscc: "91320505MA1XY8K4L6", price: "11985000" },
   ]);
 });
+
+test("stages, 暗标, compliance criteria and the average-benchmark formula reach the document", () => {
+  const f = form();
+  f.stages = "split";
+  f.anonymous = true;
+  f.price_formula = "average_benchmark";
+  f.benchmark = { factor: "0.97", deduct_above: "1", deduct_below: "0.5", floor: "", drop_extremes: true };
+  f.criteria.push({ id: "K1", name: "投标有效期", category: "compliance", max_points: "" });
+  const { doc, errors } = buildRegistration(f);
+  assert.deepEqual(errors, []);
+  assert.equal(doc.stages, "split");
+  assert.equal(doc.anonymous, true);
+  assert.deepEqual(doc.rules, { price_formula: "average_benchmark", average_benchmark: {
+    factor: "0.97", deduct_above: "1", deduct_below: "0.5", drop_extremes: true } });
+  assert.equal(doc.criteria[2].formula, "average_benchmark");
+  assert.deepEqual(doc.criteria[3], { id: "K1", name: "投标有效期", category: "compliance" });
+  // The defaults leave the document as it was.
+  const plain = buildRegistration(form()).doc;
+  assert.equal("stages" in plain || "anonymous" in plain || "rules" in plain, false);
+});
+
+test("暗标 without two stages, two stages without weighted scoring, a bad coefficient: named", () => {
+  const f = form();
+  f.anonymous = true;
+  f.price_formula = "average_benchmark";
+  f.benchmark = { factor: "九七折" };
+  let { errors } = buildRegistration(f);
+  assert.deepEqual(errors.map((e) => `${e.label}：${e.message}`), [
+    "暗标：暗标须分技术、商务两阶段评审（先在“评审阶段”中选择）",
+    "基准价系数：应为数字，例如 0.97 或 1",
+  ]);
+  const g = form();
+  g.method = "lowest_evaluated_price";
+  g.stages = "split";
+  ({ errors } = buildRegistration(g));
+  assert.deepEqual(errors.map((e) => `${e.label}：${e.message}`), ["评审阶段：分技术、商务两阶段评审只适用于综合评估法"]);
+});

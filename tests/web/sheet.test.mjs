@@ -98,3 +98,11 @@ test("split stages score their own part; 暗标 sheets are keyed by code", () =>
   assert.deepEqual(coded.sheet.bids, { A01: { T1: "30" }, A03: { T1: "35.5" } });
   assert.deepEqual(runningTotals(anon, "technical", { A01: { T1: "30" } }).A01, { total: "30", filled: 1, of: 1, max: "40" });
 });
+
+test("the committee table's stage columns follow the session's plan", async () => {
+  const { stagePlan } = await import("../../evalsvc/web/sheet.js");
+  const crit = (category) => ({ id: category, category });
+  assert.deepEqual(stagePlan({ criteria: [crit("qualification"), crit("technical")] }), ["qualification", "scoring"]);
+  assert.deepEqual(stagePlan({ stages: "split", criteria: [crit("compliance"), crit("technical")] }),
+    ["qualification", "compliance", "technical", "commercial"]);
+});
