@@ -133,6 +133,9 @@ async def _run(api: Harness) -> None:
     await _ok(api, sid, tokens[5], "record_refusal", seat=6,
               note="6号评委既未签字也未陈述不同意见，评标委员会书面记录在案")
     await _ok(api, sid, api.sup, "confirm_deemed_agreement", seat=6)
+    # The committee's note is in the report now: the six sign again over it.
+    for seat in range(6):
+        await _ok(api, sid, tokens[seat], "sign_report")
     body = await _ok(api, sid, api.op(), "seal")
     assert body["state"] == "sealed"
     kinds = [e["type"] for e in await api.events(sid)]

@@ -313,6 +313,12 @@ async def test_a_refusal_to_sign_is_recorded_confirmed_and_lets_the_session_seal
         # It stands for a signature: a signed milestone checkpoint, as a signature is.
         _, checkpoint = await api.call("GET", f"/api/sessions/{sid}/audit/checkpoint", api.sup)
         assert f"evalsvc-milestone report-deemed-agreed-seat-{last}" in checkpoint
+        # The note is in the report now: the signatures given before it are cleared and
+        # given again over the report that carries it (docs/scoring.md).
+        status, body = await api.command(sid, api.op(), "seal")
+        assert status == 409, body
+        for _, tok in experts[:-1]:
+            await _ok(api, sid, tok, "sign_report")
         body = await _ok(api, sid, api.op(), "seal")
     finally:
         uow.clock_ms = real
