@@ -311,6 +311,42 @@ async def client(aiohttp_client: Any, settings: Settings) -> AsyncIterator[Any]:
     yield await aiohttp_client(create_app(settings))
 
 
+class ServerClock:
+    """The clock of a server running in the test's process (``evalsvc.app._clock_ms``):
+    real time plus an offset the test moves forward, so that a deadline passes at once
+    instead of after a sleep that a loaded machine may overrun (a commitment posted
+    after a one-second window closed). Each test gets a fresh one (:func:`server_clock`).
+    """
+
+    def __init__(self) -> None:
+        self.offset_ms = 0
+
+    def __call__(self) -> int:
+        return time.time_ns() // 1_000_000 + self.offset_ms
+
+    def now(self) -> Any:
+        import datetime as _dt
+
+        return _dt.datetime.fromtimestamp(self() / 1000, _dt.UTC)
+
+    def pass_(self, when: Any) -> None:
+        """From now on the clock reads just past ``when`` (a datetime) and runs on; it
+        never goes back."""
+        target_ms = int(when.timestamp() * 1000) + 50
+        self.offset_ms += max(0, target_ms - self())
+
+
+@pytest.fixture(autouse=True)
+def server_clock(monkeypatch: pytest.MonkeyPatch) -> ServerClock:
+    """Every app created in this test reads this clock (a test that installs a clock of
+    its own replaces it, and :meth:`Harness.pass_deadline` then waits instead)."""
+    import evalsvc.app as appmod
+
+    clock = ServerClock()
+    monkeypatch.setattr(appmod, "_clock_ms", clock)
+    return clock
+
+
 EXPERT_IDS = ("E-SH-1", "E-SH-2", "E-SH-3", "E-JS-1", "E-JS-2", "E-AH-1", "E-AH-2")
 
 
@@ -363,6 +399,46 @@ class Harness:
         ctype = resp.headers.get("Content-Type", "")
         body = await resp.json(content_type=None) if "json" in ctype else await resp.text()
         return resp.status, body
+
+    def clock(self) -> ServerClock | None:
+        """The clock of the server this harness drives when it runs in this process
+        (a test client) and reads :class:`ServerClock`; None for a server process."""
+        import evalsvc.app as appmod
+
+        c = appmod._clock_ms
+        return c if isinstance(c, ServerClock) and hasattr(self.client, "server") else None
+
+    def now(self) -> Any:
+        """The server's now (a datetime): deadlines sent to it count from this."""
+        import datetime as _dt
+
+        c = self.clock()
+        return c.now() if c is not None else _dt.datetime.now(_dt.UTC)
+
+    def window(self, seconds: float) -> float:
+        """A deadline window of ``seconds`` as the test asks, or 120 s when this test
+        moves the server's clock past it (:meth:`pass_deadline`): a long window cannot
+        close before a slow request lands, and costs no waiting."""
+        return max(seconds, 120.0) if self.clock() is not None else seconds
+
+    async def pass_deadline(self, when: Any, sid: str | None = None) -> None:
+        """Until the server's clock reads past ``when``: moved there at once in this
+        process — and ``sid``'s draw deadline job, if any, run now as the scheduler
+        would at that time — or waited for in real time for a server process."""
+        import datetime as _dt
+
+        c = self.clock()
+        if c is None:
+            left = (when - _dt.datetime.now(_dt.UTC)).total_seconds()
+            await asyncio.sleep(max(0.0, left) + 0.2)
+            return
+        c.pass_(when)
+        if sid is not None:
+            from evalsvc.typedefs import SCHEDULER
+
+            job = self.client.server.app[SCHEDULER].get_job(f"draw:{sid}")
+            if job is not None and job.next_run_time.timestamp() * 1000 <= c():
+                await job.func(*job.args)
 
     async def events(self, sid: str) -> list[dict[str, Any]]:
         status, body = await self.call("GET", f"/api/sessions/{sid}/events?limit=1000", self.sup)
@@ -576,15 +652,15 @@ async def run_ceremony(
     **extra: Any,
 ) -> dict[str, Any]:
     """Open a ceremony, commit and reveal for ``parties``; the last reveal's answer."""
-    import asyncio
     import datetime as _dt
 
     from evalsvc.experts.seed import commitment_digest
 
-    now = _dt.datetime.now(_dt.UTC)
+    now = api.now()
+    commit_by = now + _dt.timedelta(seconds=api.window(commit_s))
     body: dict[str, Any] = {
-        "commit_deadline": (now + _dt.timedelta(seconds=commit_s)).isoformat(),
-        "reveal_deadline": (now + _dt.timedelta(seconds=reveal_s)).isoformat(),
+        "commit_deadline": commit_by.isoformat(),
+        "reveal_deadline": (commit_by + _dt.timedelta(seconds=reveal_s - commit_s)).isoformat(),
         **extra,
     }
     if rules is not None:
@@ -604,8 +680,7 @@ async def run_ceremony(
             "POST", f"/api/sessions/{sid}/draw/commitments", token(p), json={"digest": digest}
         )
         assert status == 201, r
-    waited = (_dt.datetime.now(_dt.UTC) - now).total_seconds()
-    await asyncio.sleep(max(0.0, commit_s - waited) + 0.1)
+    await api.pass_deadline(commit_by)
     last: dict[str, Any] = {}
     for p, secret in secrets_.items():
         status, last = await api.call(

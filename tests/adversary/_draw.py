@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as _dt
 from pathlib import Path
@@ -27,12 +26,25 @@ def secret(party: str, ceremony: int, salt: int = 0) -> bytes:
 
 
 async def open_ceremony(
-    api: Harness, sid: str, *, commit_s: float = 1.0, reveal_s: float = 30.0, **body: Any
+    api: Harness, sid: str, *, commit_s: float = 1.0, reveal_s: float = 30.0,
+    exact: bool = False, **body: Any
 ) -> tuple[int, Any]:
-    now = _dt.datetime.now(_dt.UTC)
-    doc = {"commit_deadline": (now + _dt.timedelta(seconds=commit_s)).isoformat(),
-           "reveal_deadline": (now + _dt.timedelta(seconds=reveal_s)).isoformat(), **body}
+    """Open a ceremony whose commitments close ``commit_s`` from now and reveals
+    ``reveal_s``: stretched when the test can move the server's clock past them
+    (:meth:`Harness.window`), unless ``exact`` (a test of the window itself)."""
+    window = commit_s if exact else api.window(commit_s)
+    commit_by = api.now() + _dt.timedelta(seconds=window)
+    doc = {"commit_deadline": commit_by.isoformat(),
+           "reveal_deadline": (commit_by + _dt.timedelta(seconds=reveal_s - commit_s))
+           .isoformat(), **body}
     return await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json=doc)
+
+
+async def pass_deadline(api: Harness, sid: str, which: str = "commit_deadline") -> None:
+    """Past the last ceremony's ``commit_deadline`` or ``reveal_deadline``, and its
+    deadline job run (:meth:`Harness.pass_deadline`)."""
+    opened = (await events_of(api, sid, "draw.opened"))[-1]["payload"]
+    await api.pass_deadline(_dt.datetime.fromisoformat(opened[which]), sid)
 
 
 async def commit(api: Harness, sid: str, party: str, n: int, *, digest: str | None = None,
@@ -58,7 +70,7 @@ async def committed_ceremony(api: Harness, sid: str, *, commit_s: float = 1.5,
     for party in PARTIES:
         status, out = await commit(api, sid, party, n)
         assert status == 201, out
-    await asyncio.sleep(commit_s + 0.2)
+    await pass_deadline(api, sid)
     return n
 
 
@@ -74,7 +86,7 @@ async def events_of(api: Harness, sid: str, kind: str) -> list[dict[str, Any]]:
 
 
 __all__ = ["PARTIES", "VENUES", "commit", "committed_ceremony", "draw_rules", "events_of",
-           "open_ceremony", "reveal", "secret", "session_with_pool", "token"]
+           "open_ceremony", "pass_deadline", "reveal", "secret", "session_with_pool", "token"]
 
 
 async def drawn_session(api: Harness, db_url: str, tmp_path: Any,
@@ -85,7 +97,7 @@ async def drawn_session(api: Harness, db_url: str, tmp_path: Any,
     assert status == 201, out
     for party in PARTIES:
         assert (await commit(api, sid, party, 1))[0] == 201
-    await asyncio.sleep(2.2)
+    await pass_deadline(api, sid)
     for party in PARTIES:
         status, out = await reveal(api, sid, party, 1)
         assert status == 201, out

@@ -21,7 +21,6 @@ start.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 import json
 import time
@@ -102,10 +101,10 @@ async def _run(aiohttp_client: Any, settings: Settings, tmp_path: Path, name: st
     sid, _ = await api.create(session_doc())
     uow.clock_ms = real_clock
     assert (await api.command(sid, api.op(), "open_draw"))[0] == 200
-    now = _dt.datetime.now(_dt.UTC)
+    commit_by = api.now() + _dt.timedelta(seconds=api.window(2))
     status, opened = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json={
-        "rules": draw_rules(), "commit_deadline": (now + _dt.timedelta(seconds=2)).isoformat(),
-        "reveal_deadline": (now + _dt.timedelta(seconds=60)).isoformat()})
+        "rules": draw_rules(), "commit_deadline": commit_by.isoformat(),
+        "reveal_deadline": (commit_by + _dt.timedelta(seconds=58)).isoformat()})
     assert status == 201, opened
     parties = {"sh-ggzy": api.op(), "js-suzhou": api.op("js-suzhou"),
                "ah-hefei": api.op("ah-hefei"), "supervisor": api.sup}
@@ -114,7 +113,7 @@ async def _run(aiohttp_client: Any, settings: Settings, tmp_path: Path, name: st
         digest = commitment_digest(secrets[p], party=p, session_id=f"{sid}#1")
         assert (await api.call("POST", f"/api/sessions/{sid}/draw/commitments", token,
                                json={"digest": digest}))[0] == 201
-    await asyncio.sleep(2.2)
+    await api.pass_deadline(commit_by, sid)
     for p, token in parties.items():
         assert (await api.call("POST", f"/api/sessions/{sid}/draw/reveals", token,
                                json={"secret": secrets[p].hex()}))[0] == 201

@@ -91,10 +91,10 @@ async def _run(aiohttp_client: Any, settings: Settings, tmp_path: Path, name: st
             await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)
     assert (await api.command(sid, api.op(), "open_draw"))[0] == 200
-    now = _dt.datetime.now(_dt.UTC)
+    commit_by = api.now() + _dt.timedelta(seconds=api.window(2))
     status, opened = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json={
-        "rules": draw_rules(), "commit_deadline": (now + _dt.timedelta(seconds=2)).isoformat(),
-        "reveal_deadline": (now + _dt.timedelta(seconds=60)).isoformat()})
+        "rules": draw_rules(), "commit_deadline": commit_by.isoformat(),
+        "reveal_deadline": (commit_by + _dt.timedelta(seconds=58)).isoformat()})
     assert status == 201, opened
     parties = {"sh-ggzy": api.op(), "js-suzhou": api.op("js-suzhou"),
                "ah-hefei": api.op("ah-hefei"), "supervisor": api.sup}
@@ -103,7 +103,7 @@ async def _run(aiohttp_client: Any, settings: Settings, tmp_path: Path, name: st
         digest = commitment_digest(secrets[p], party=p, session_id=f"{sid}#1")
         assert (await api.call("POST", f"/api/sessions/{sid}/draw/commitments", token,
                                json={"digest": digest}))[0] == 201
-    await asyncio.sleep(2.2)
+    await api.pass_deadline(commit_by, sid)
     for p, token in parties.items():
         assert (await api.call("POST", f"/api/sessions/{sid}/draw/reveals", token,
                                json={"secret": secrets[p].hex()}))[0] == 201

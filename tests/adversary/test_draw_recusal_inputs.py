@@ -8,7 +8,6 @@ no request to the draw can add, drop or reword them (docs/draw.md §6.1)."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,16 @@ from evalsvc.experts.pool import Expert, Pool, expert_from_view
 from evalsvc.experts.rules import load_rules
 from evalsvc.experts.synth import WELL_KNOWN_PRINCIPALS
 
-from ._draw import PARTIES, commit, draw_rules, drawing_session, events_of, open_ceremony, reveal
+from ._draw import (
+    PARTIES,
+    commit,
+    draw_rules,
+    drawing_session,
+    events_of,
+    open_ceremony,
+    pass_deadline,
+    reveal,
+)
 
 
 def _rules_with_principal(doc: dict[str, Any], principal: str | None) -> dict[str, Any]:
@@ -90,7 +98,7 @@ async def test_a_principal_left_out_of_any_request_still_recuses(
     assert status == 201, opened
     for party in PARTIES:
         assert (await commit(api, sid, party, 1))[0] == 201
-    await asyncio.sleep(2.2)
+    await pass_deadline(api, sid)
     for party in PARTIES:
         status, out = await reveal(api, sid, party, 1)
         assert status == 201, out

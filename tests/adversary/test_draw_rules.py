@@ -81,7 +81,8 @@ async def test_floors_on_windows_timeout_and_alternates(
     api = strict
     sid = await session_with_pool(api, db_url, tmp_path, count=50)
     # A 2-second commitment window (the accomplice-only ceremony of the finding).
-    status, out = await open_ceremony(api, sid, commit_s=2, reveal_s=900, rules=draw_rules())
+    status, out = await open_ceremony(api, sid, commit_s=2, reveal_s=900, exact=True,
+                                      rules=draw_rules())
     assert status == 422 and out["field"] == "commit_deadline", out
     status, out = await open_ceremony(api, sid, commit_s=600, reveal_s=610, rules=draw_rules())
     assert status == 422 and out["field"] == "reveal_deadline", out

@@ -3,7 +3,6 @@ failures and parties that never committed are all caught or listed."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from ._draw import (
     commit,
     draw_rules,
     open_ceremony,
+    pass_deadline,
     reveal,
     session_with_pool,
 )
@@ -29,7 +29,7 @@ from ._draw import (
 async def _drawn(api: Harness, sid: str, n: int) -> None:
     for party in PARTIES:
         assert (await commit(api, sid, party, n))[0] == 201
-    await asyncio.sleep(2.2)  # past the commitment deadline (2 s after opening)
+    await pass_deadline(api, sid)
     for party in PARTIES:
         status, out = await reveal(api, sid, party, n)
         assert status == 201, out
@@ -44,7 +44,7 @@ async def test_verify_lists_every_ceremony_its_failures_and_silent_parties(
     assert status == 201
     for party in ("sh-ggzy", "supervisor"):  # two venues shut out by the window
         assert (await commit(api, sid, party, 1))[0] == 201
-    await asyncio.sleep(2.6)
+    await pass_deadline(api, sid)
     await api.call("POST", f"/api/sessions/{sid}/draw/approvals", api.sup,
                    json={"action": "reopen", "reason": "两个副场未能提交承诺"})
     status, out = await open_ceremony(api, sid, commit_s=2.0)

@@ -3,7 +3,6 @@ between ceremonies, aborting after the draw: each a free option of the old code.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from ._draw import (
     draw_rules,
     events_of,
     open_ceremony,
+    pass_deadline,
     reveal,
     session_with_pool,
 )
@@ -34,7 +34,7 @@ async def _failed_by_withholding(api: Harness, sid: str) -> int:
     # other party has revealed: whatever the primary does, it does blind.
     status, out = await reveal(api, sid, "supervisor", n)
     assert status == 409 and "reveals last" in out["detail"], out
-    await asyncio.sleep(2.4)  # the primary withholds; the reveal deadline passes
+    await pass_deadline(api, sid, "reveal_deadline")  # the primary withholds
     (failed,) = await events_of(api, sid, "draw.failed")
     assert {"party": "sh-ggzy", "reason": "no_reveal"} in failed["payload"]["dropped"]
     revealed = {e["payload"]["party"] for e in await events_of(api, sid, "draw.revealed")}

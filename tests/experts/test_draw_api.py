@@ -4,7 +4,7 @@ ceremony, and ``evalsvc draw verify --session`` against the recorded events."""
 
 from __future__ import annotations
 
-import asyncio
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -162,7 +162,7 @@ async def test_timeout_calls_the_alternate_without_anyone_asking(
     sid = await drawing_session(api)
     await run_ceremony(api, sid, rules=draw_rules(), invitation_timeout_seconds=1)
     first = await _invited(api, sid)
-    await asyncio.sleep(1.6)
+    await api.pass_deadline(api.now() + dt.timedelta(seconds=1), sid)
     events = await api.events(sid)
     assert _types(events).count("invitation.expired") == 7
     again = await _invited(api, sid)
@@ -201,16 +201,16 @@ async def test_exhausted_seat_tells_the_operator_and_a_new_ceremony_draws_it(
     assert main(["draw", "verify", "--session", sid, "--ceremony", "1", "--database", db_url]) == 0
 
 
-async def _open(api: Harness, sid: str, *, commit_s: float, reveal_s: float = 60) -> int:
-    import datetime as dt
-
-    now = dt.datetime.now(dt.UTC)
+async def _open(api: Harness, sid: str, *, commit_s: float, reveal_s: float = 60,
+                ) -> tuple[int, dt.datetime]:
+    """A ceremony opened; its number and commitment deadline (:meth:`Harness.window`)."""
+    commit_by = api.now() + dt.timedelta(seconds=api.window(commit_s))
     status, body = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json={
         "rules": draw_rules(),
-        "commit_deadline": (now + dt.timedelta(seconds=commit_s)).isoformat(),
-        "reveal_deadline": (now + dt.timedelta(seconds=reveal_s)).isoformat()})
+        "commit_deadline": commit_by.isoformat(),
+        "reveal_deadline": (commit_by + dt.timedelta(seconds=reveal_s - commit_s)).isoformat()})
     assert status == 201, body
-    return int(body["ceremony"])
+    return int(body["ceremony"]), commit_by
 
 
 async def test_a_party_shut_out_fails_the_ceremony_and_is_recorded(
@@ -220,13 +220,13 @@ async def test_a_party_shut_out_fails_the_ceremony_and_is_recorded(
 
     import_pool(db_url, tmp_path, count=100)
     sid = await drawing_session(api)
-    n = await _open(api, sid, commit_s=0.8)
+    n, commit_by = await _open(api, sid, commit_s=0.8)
     for party, token in (("sh-ggzy", api.op()), ("supervisor", api.sup)):
         digest = commitment_digest(bytes([7]) * 32, party=party, session_id=f"{sid}#{n}")
         status, body = await api.call("POST", f"/api/sessions/{sid}/draw/commitments", token,
                                       json={"digest": digest})
         assert status == 201, body
-    await asyncio.sleep(1.4)  # the scheduler closes it at the commitment deadline
+    await api.pass_deadline(commit_by, sid)  # the scheduler closes it then
     events = await api.events(sid)
     assert events[-1]["type"] == "draw.failed"
     failed = events[-1]["payload"]
@@ -276,7 +276,7 @@ async def test_every_venue_and_the_supervisor_contribute_and_the_supervisor_reve
 
     import_pool(db_url, tmp_path, count=300)
     sid = await drawing_session(api)
-    n = await _open(api, sid, commit_s=1.0)
+    n, commit_by = await _open(api, sid, commit_s=1.0)
     parties = {"sh-ggzy": api.op(), "js-suzhou": api.op("js-suzhou"),
                "ah-hefei": api.op("ah-hefei"), "supervisor": api.sup}
     url = f"/api/sessions/{sid}/draw"
@@ -284,7 +284,7 @@ async def test_every_venue_and_the_supervisor_contribute_and_the_supervisor_reve
         digest = commitment_digest(bytes([i + 1]) * 32, party=party, session_id=f"{sid}#{n}")
         assert (await api.call("POST", url + "/commitments", token,
                                json={"digest": digest}))[0] == 201
-    await asyncio.sleep(1.2)
+    await api.pass_deadline(commit_by, sid)
     status, body = await api.call("POST", url + "/reveals", api.sup,
                                   json={"secret": (bytes([4]) * 32).hex()})
     assert status == 409 and "reveals last" in body["detail"], body
@@ -305,18 +305,11 @@ async def test_every_venue_and_the_supervisor_contribute_and_the_supervisor_reve
 async def test_a_reveal_that_does_not_open_the_commitment_is_refused(
     api: Harness, db_url: str, tmp_path: Path
 ) -> None:
-    import datetime as dt
-
     from evalsvc.experts.seed import commitment_digest
 
     import_pool(db_url, tmp_path, count=100)
     sid = await drawing_session(api)
-    now = dt.datetime.now(dt.UTC)
-    status, _ = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json={
-        "rules": draw_rules(),
-        "commit_deadline": (now + dt.timedelta(seconds=0.8)).isoformat(),
-        "reveal_deadline": (now + dt.timedelta(seconds=60)).isoformat()})
-    assert status == 201
+    _, commit_by = await _open(api, sid, commit_s=0.8)
     from evalsvc.experts.seed import commitment_digest as cd
 
     for party, token in (("js-suzhou", api.op("js-suzhou")), ("ah-hefei", api.op("ah-hefei")),
@@ -337,7 +330,7 @@ async def test_a_reveal_that_does_not_open_the_commitment_is_refused(
     status, body = await api.call(
         "POST", url + "/commitments", api.expert("E-1", "sh-ggzy"), json={"digest": digest})
     assert status == 403, body
-    await asyncio.sleep(1.0)
+    await api.pass_deadline(commit_by, sid)
     status, body = await api.call("POST", url + "/reveals", api.op(), json={"secret": "02" * 32})
     assert status == 422 and body["field"] == "secret", body
     status, body = await api.call("POST", url + "/commitments", api.op("js-suzhou"),
