@@ -86,13 +86,14 @@ async def events_of(api: Harness, sid: str, kind: str) -> list[dict[str, Any]]:
 
 
 __all__ = ["PARTIES", "VENUES", "commit", "committed_ceremony", "draw_rules", "events_of",
-           "open_ceremony", "pass_deadline", "reveal", "secret", "session_with_pool", "token"]
+           "first_ceremony", "open_ceremony", "pass_deadline", "reveal", "secret",
+           "session_with_pool", "token"]
 
 
-async def drawn_session(api: Harness, db_url: str, tmp_path: Any,
-                        doc: dict[str, Any] | None = None) -> str:
-    """A session whose first ceremony ran: every party committed and revealed."""
-    sid = await session_with_pool(api, db_url, tmp_path, doc=doc)
+async def first_ceremony(api: Harness, sid: str) -> Any:
+    """Ceremony 1 with :func:`draw_rules`: every party commits, the commitment deadline
+    passes, every party reveals (the supervisor last; the secrets are the same in every
+    run); the last reveal's answer."""
     status, out = await open_ceremony(api, sid, commit_s=2.0, rules=draw_rules())
     assert status == 201, out
     for party in PARTIES:
@@ -101,6 +102,14 @@ async def drawn_session(api: Harness, db_url: str, tmp_path: Any,
     for party in PARTIES:
         status, out = await reveal(api, sid, party, 1)
         assert status == 201, out
+    return out
+
+
+async def drawn_session(api: Harness, db_url: str, tmp_path: Any,
+                        doc: dict[str, Any] | None = None) -> str:
+    """A session whose first ceremony ran: every party committed and revealed."""
+    sid = await session_with_pool(api, db_url, tmp_path, doc=doc)
+    await first_ceremony(api, sid)
     return sid
 
 

@@ -21,7 +21,6 @@ start.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import time
 from pathlib import Path
@@ -29,17 +28,15 @@ from typing import Any
 
 import pytest
 from conftest import (
-    draw_rules,
     qualification_sheet,
     scoring_sheet,
     session_doc,
 )
 
 from evalsvc.config import Settings
-from evalsvc.experts.seed import commitment_digest
 from evalsvc.sessions.routes import SESSIONS
 
-from ._draw import suspended_run
+from ._draw import first_ceremony, suspended_run
 from .test_draw_noninterference import TIME_KEYS
 
 SID = "s-disclosure"
@@ -101,22 +98,7 @@ async def _run(aiohttp_client: Any, settings: Settings, tmp_path: Path, name: st
     sid, _ = await api.create(session_doc())
     uow.clock_ms = real_clock
     assert (await api.command(sid, api.op(), "open_draw"))[0] == 200
-    commit_by = api.now() + _dt.timedelta(seconds=api.window(2))
-    status, opened = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json={
-        "rules": draw_rules(), "commit_deadline": commit_by.isoformat(),
-        "reveal_deadline": (commit_by + _dt.timedelta(seconds=58)).isoformat()})
-    assert status == 201, opened
-    parties = {"sh-ggzy": api.op(), "js-suzhou": api.op("js-suzhou"),
-               "ah-hefei": api.op("ah-hefei"), "supervisor": api.sup}
-    secrets = {p: bytes([i + 1]) * 32 for i, p in enumerate(parties)}  # the same seeds
-    for p, token in parties.items():
-        digest = commitment_digest(secrets[p], party=p, session_id=f"{sid}#1")
-        assert (await api.call("POST", f"/api/sessions/{sid}/draw/commitments", token,
-                               json={"digest": digest}))[0] == 201
-    await api.pass_deadline(commit_by, sid)
-    for p, token in parties.items():
-        assert (await api.call("POST", f"/api/sessions/{sid}/draw/reveals", token,
-                               json={"secret": secrets[p].hex()}))[0] == 201
+    await first_ceremony(api, sid)  # the same secrets in both runs
     _, view = await api.call("GET", f"/api/sessions/{sid}/draw", api.sup)
     seats = [(x["seat"], x["venue_id"], api.expert(x["expert_id"], x["venue_id"]))
              for x in view["seats"]]

@@ -18,19 +18,17 @@ Nothing else differs, so nothing the operator sees depends on who was drawn at H
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
 import json
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from conftest import draw_rules, session_doc
+from conftest import session_doc
 
 from evalsvc.config import Settings
-from evalsvc.experts.seed import commitment_digest
 
-from ._draw import suspended_run
+from ._draw import first_ceremony, suspended_run
 
 SID = "s-noninterfere"
 TIME_KEYS = frozenset({"time_ms", "time", "at", "deadline", "commit_deadline", "reveal_deadline",
@@ -91,22 +89,7 @@ async def _run(aiohttp_client: Any, settings: Settings, tmp_path: Path, name: st
             await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)
     assert (await api.command(sid, api.op(), "open_draw"))[0] == 200
-    commit_by = api.now() + _dt.timedelta(seconds=api.window(2))
-    status, opened = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json={
-        "rules": draw_rules(), "commit_deadline": commit_by.isoformat(),
-        "reveal_deadline": (commit_by + _dt.timedelta(seconds=58)).isoformat()})
-    assert status == 201, opened
-    parties = {"sh-ggzy": api.op(), "js-suzhou": api.op("js-suzhou"),
-               "ah-hefei": api.op("ah-hefei"), "supervisor": api.sup}
-    secrets = {p: bytes([i + 1]) * 32 for i, p in enumerate(parties)}  # the same seeds
-    for p, token in parties.items():
-        digest = commitment_digest(secrets[p], party=p, session_id=f"{sid}#1")
-        assert (await api.call("POST", f"/api/sessions/{sid}/draw/commitments", token,
-                               json={"digest": digest}))[0] == 201
-    await api.pass_deadline(commit_by, sid)
-    for p, token in parties.items():
-        assert (await api.call("POST", f"/api/sessions/{sid}/draw/reveals", token,
-                               json={"secret": secrets[p].hex()}))[0] == 201
+    await first_ceremony(api, sid)  # the same secrets in both runs
     _, view = await api.call("GET", f"/api/sessions/{sid}/draw", api.sup)
     for seat in view["seats"]:  # each accepts, in seat order
         token = api.expert(seat["expert_id"], seat["venue_id"])

@@ -18,16 +18,7 @@ from evalsvc.experts.pool import Expert, Pool, expert_from_view
 from evalsvc.experts.rules import load_rules
 from evalsvc.experts.synth import WELL_KNOWN_PRINCIPALS
 
-from ._draw import (
-    PARTIES,
-    commit,
-    draw_rules,
-    drawing_session,
-    events_of,
-    open_ceremony,
-    pass_deadline,
-    reveal,
-)
+from ._draw import draw_rules, drawing_session, events_of, first_ceremony, open_ceremony
 
 
 def _rules_with_principal(doc: dict[str, Any], principal: str | None) -> dict[str, Any]:
@@ -94,14 +85,7 @@ async def test_a_principal_left_out_of_any_request_still_recuses(
     assert await events_of(api, sid, "draw.opened") == []
 
     # The honest draw: the server binds the session's principal into the rules.
-    status, opened = await open_ceremony(api, sid, commit_s=2.0, rules=draw_rules())
-    assert status == 201, opened
-    for party in PARTIES:
-        assert (await commit(api, sid, party, 1))[0] == 201
-    await pass_deadline(api, sid)
-    for party in PARTIES:
-        status, out = await reveal(api, sid, party, 1)
-        assert status == 201, out
+    await first_ceremony(api, sid)
     status, bundle = await api.call("GET", f"/api/sessions/{sid}/draw/bundle?ceremony=1",
                                     api.sup)
     assert status == 200, bundle
