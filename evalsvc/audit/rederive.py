@@ -70,6 +70,7 @@ from evalsvc.sessions.model import (
     Sheet,
     Stage,
     State,
+    criterion_to_doc,
     session_from_doc,
     stage_plan,
 )
@@ -442,9 +443,7 @@ def _session(events: Sequence[LoggedEvent], d: Disclosed) -> Session:
                     " (bidder, USCC, price, principals) in session.json differ from the"
                     " logged bid.added events")
     crits = [e.payload["criterion"] for e in events if e.action == "criterion.added"]
-    if not _same(crits, [{"id": c.id, "name": c.name, "category": c.category.value,
-                          "max_points": str(c.max_points), "formula": c.formula}
-                         for c in s.criteria]):
+    if not _same(crits, [criterion_to_doc(c) for c in s.criteria]):
         raise _Fail("session.json 的评分项与日志不符 / the criteria in session.json differ from"
                     " the logged criterion.added events")
     expl = [[e.payload["seat"], e.payload["bid_id"], e.payload["text"]]
