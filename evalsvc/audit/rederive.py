@@ -698,6 +698,21 @@ def _verify_signed(
     return res.region
 
 
+def _keyed_by_code(what: str, events: Sequence[LoggedEvent], sheet: Any) -> Any:
+    """暗标: a technical sheet as its expert signed it, keyed by the codes the log opened
+    (docs/pki.md "Signed sheets"); _check_codes proves those codes."""
+    opened = [e.payload.get("codes") for e in events if e.action == "codes.opened"]
+    if not opened or not isinstance(opened[-1], Mapping) or not isinstance(sheet, Mapping):
+        raise _Fail(f"{what}: 按暗标编号签名，但日志未公开暗标编号 / signed by bid code,"
+                    " but the log opens no codes")
+    code_of = {str(b): str(c) for c, b in opened[-1].items()}
+    bids = sheet.get("bids")
+    if not isinstance(bids, Mapping) or not set(bids) <= set(code_of):
+        raise _Fail(f"{what}: 评分表的投标不在公开的暗标编号中 / a bid of the sheet has no"
+                    " opened code")
+    return {**sheet, "bids": {code_of[b]: v for b, v in bids.items()}}
+
+
 def _check_signatures(
     events: Sequence[LoggedEvent], d: Disclosed, trust: TrustConfig | None
 ) -> Check:
@@ -709,8 +724,11 @@ def _check_signatures(
                        and e.payload.get("seat") == o.get("seat")
                        and e.payload.get("stage") == o.get("stage")
                        and e.payload.get("version") == o.get("version")), 0)
-            _verify_signed(f"{o.get('stage')} 席位 {o.get('seat')} 第 {o.get('version')} 版评分表",
-                           o["signature"], canonical_bytes(o.get("sheet")), at, d, trust, crls)
+            what = f"{o.get('stage')} 席位 {o.get('seat')} 第 {o.get('version')} 版评分表"
+            sheet = o.get("sheet")
+            if o["signature"].get("bid_keys") == "codes":
+                sheet = _keyed_by_code(what, events, sheet)
+            _verify_signed(what, o["signature"], canonical_bytes(sheet), at, d, trust, crls)
             sheet_sigs += 1
     standing: dict[int, LoggedEvent] = {}
     # 暂行规定 第43条: a member who neither signed nor dissented by the deadline, the
