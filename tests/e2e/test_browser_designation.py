@@ -55,10 +55,10 @@ async def test_the_primary_proposes_designated_experts_and_sees_the_decision_liv
     tmp_path: Path, db_url: str, settings: Settings
 ) -> None:
     require_browser()
-    console = Console()
     async with server_api(tmp_path, db_url, settings) as (api, base), chromium() as browser:
         sid, _ = await api.create()
         await ok(api, sid, api.op(), "open_draw")
+        console = Console()
         op = await new_page(browser, console, "designation-primary", width=390)
         await op.goto(f"{base}/#token={api.op()}")
         await op.get_by_role("heading", name="招标人指定专家（第10条）").wait_for(timeout=30_000)
@@ -87,7 +87,8 @@ async def test_the_primary_proposes_designated_experts_and_sees_the_decision_liv
         await sup.goto(f"{base}/#token={api.sup}")
         await decide(sup, "专业特殊，同意指定", approve=True)
         await op.get_by_text("指定申请状态：已批准").wait_for(timeout=30_000)
-        assert await op.locator("#notice").inner_text() == "监督已批准指定专家申请：专业特殊，同意指定"
+        notice = await op.locator("#notice").inner_text()
+        assert notice == "监督已批准指定专家申请：专业特殊，同意指定"
         assert await op.locator("#dsg-opinion").inner_text() == "监督意见：专业特殊，同意指定"
         assert await op.evaluate("window.__sameDocument === true")
         await check_screen(op, "designation-primary-approved")
