@@ -17,6 +17,9 @@ export function designationStatus(s, decision) {
   const requested = s.seats.filter((x) => x.source === "requested");
   if (requested.length) return { status: "requested", seats: requested.map((x) => x.index), reason: null };
   if (decision) return { status: decision.approved ? "approved" : "rejected", seats: decision.seats, reason: decision.reason };
+  // Opened after a long history (a snapshot, not the events): the seats still say it.
+  const designated = s.seats.filter((x) => x.source === "designated");
+  if (designated.length) return { status: "approved", seats: designated.map((x) => x.index), reason: null };
   return { status: "none", seats: [], reason: null };
 }
 
@@ -116,7 +119,7 @@ export function designationCard({ client, command }) {
         `指定申请状态：${STATUS_ZH[st.status]}`));
       parts.push(el("p", {}, `指定席位：${who(s, st.seats)}`));
       if (st.status === "requested") parts.push(el("p", {}, `申请理由：${requestReason || "（见事件记录）"}`));
-      else parts.push(el("p", { id: "dsg-opinion" }, `监督意见：${st.reason}`));
+      else parts.push(el("p", { id: "dsg-opinion" }, `监督意见：${st.reason || "（见事件记录）"}`));
       if (st.status === "rejected") parts.push(el("p", { class: "muted" }, "被驳回的席位已空出，可以重新提议并申请，或通过抽取产生专家。"));
     }
     if (open && free.length) {

@@ -4,12 +4,17 @@ the report's method section."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from conftest import Harness, scoring_sheet, session_doc, uscc
+from report.helpers import pdftotext
 
+from evalsvc.canonical import canonical_bytes
 from evalsvc.report.document import SECTIONS, report_document, report_sha256
+from evalsvc.report.pdf import pdf_report
 from evalsvc.report.render import CheckpointRef, Member, ReportView, report_blocks
 from evalsvc.sessions.model import ScoringRules, Stage, State, new_session
 from evalsvc.sessions.scoring import aggregate, parse_sheet
@@ -80,9 +85,9 @@ async def test_anonymous_guidance_may_not_name_a_bidder(api: Harness) -> None:
     assert [b["id"] for b in view["bids"]] == ["B1", "B2", "B3"]
 
 
-def test_the_report_method_section_prints_the_guidance() -> None:
-    s = new_session(session_doc(criteria=criteria()), session_id="s-g", now=1_780_000_000,
-                    defaults=ScoringRules())
+def test_the_report_method_section_prints_the_guidance(tmp_path: Path) -> None:
+    s = new_session(session_doc(criteria=criteria(GUIDE + "\n优：45–50")), session_id="s-g",
+                    now=1_780_000_000, defaults=ScoringRules())
     s = replace(s, state=State.REPORTING, qualified=("B1", "B2", "B3"))
     scoring = replace(s, state=State.EVALUATING, stage=Stage.SCORING)
     sheets = [parse_sheet(scoring, seat=x.index, doc=scoring_sheet()) for x in s.seats]
@@ -95,5 +100,10 @@ def test_the_report_method_section_prints_the_guidance() -> None:
     start = next(i for i, b in enumerate(blocks) if getattr(b, "text", None) == head)
     table = next(b for b in blocks[start:] if hasattr(b, "rows"))
     assert table.header == ("评分项", "类别", "分值", "评分指引")
-    assert ("技术方案", "技术", "50", GUIDE) in table.rows
+    assert ("技术方案", "技术", "50", GUIDE + "\n优：45–50") in table.rows
     assert ("商务", "商务", "10", "—") in table.rows
+    # The PDF draws it, both lines (a cell with a line break is no problem).
+    pdf = pdf_report(view, report_json=canonical_bytes(doc), signatures_json=b"{}",
+                     created=dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
+    text = pdftotext(pdf, tmp_path).replace(" ", "")
+    assert "评分指引" in text and "优：45–50" in text and "方案完整" in text

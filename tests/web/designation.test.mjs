@@ -19,3 +19,8 @@ test("the last decision, with the supervisor's reason, once nothing waits", () =
   // Proposed but not submitted is not a request yet.
   assert.deepEqual(designationStatus(seats("proposed", null), null), { status: "none", seats: [], reason: null });
 });
+
+test("designated seats without the decision event (a snapshot) still read 已批准", () => {
+  assert.deepEqual(designationStatus(seats("designated", "designated", null), null),
+    { status: "approved", seats: [0, 1], reason: null });
+});
