@@ -69,15 +69,18 @@ export function designationCard({ client, command }) {
     const name = $("dsg-expert-name");
     const idText = id.value.trim();
     const nameText = name.value.trim();
+    const index = Number(seat.value);
+    // One expert holds one seat (the server refuses a second): said beside the field.
+    const held = session.seats.find((x) => x.expert_id === idText && x.index !== index);
     const good = [
-      fieldProblem(id.id, !idText ? "专家库编号：请填写" : ID.test(idText) ? "" : "专家库编号：应为 1 到 64 位字母、数字或 _ . : @ -"),
+      fieldProblem(id.id, !idText ? "专家库编号：请填写" : !ID.test(idText) ? "专家库编号：应为 1 到 64 位字母、数字或 _ . : @ -"
+        : held ? `专家库编号：该专家已在${seatLabel(held.index)}，一名专家只能占一个席位` : ""),
       fieldProblem(name.id, nameText ? (nameText.length > 50 ? "专家姓名：最多 50 个字" : "") : "专家姓名：请填写"),
     ];
     if (good.includes(false)) {
       (good[0] ? name : id).focus();
       return;
     }
-    const index = Number(seat.value);
     const ok = await confirmDialog({ title: "提议指定专家？", confirm: "确认提议",
       lines: [`${seatLabel(index)}（${venueLabel(session, session.seats[index].venue_id)}）提议由 ${nameText}（专家库编号 ${idText}）担任。`,
         "提议只是申请的草稿：提交指定申请并经监督批准后才生效，在此之前该专家不会收到任何通知。"] });

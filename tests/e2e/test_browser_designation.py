@@ -97,6 +97,12 @@ async def test_the_primary_proposes_designated_experts_and_sees_the_decision_liv
                 if e["type"].startswith("designation.")] == [
             ("designation.requested", [0, 1]), ("designation.approved", [0, 1])]
 
+        # One expert, one seat: a second seat for 周指定 is refused beside the field.
+        await op.get_by_label("专家库编号").fill("des-zhou")
+        await op.get_by_label("专家姓名").fill("周指定")
+        await op.get_by_role("button", name="提议该席位的指定专家").click()
+        assert await op.locator("#dsg-expert-id-err").inner_text() == (
+            "专家库编号：该专家已在第 1 席，一名专家只能占一个席位")
         # A second request, rejected: its seats are free again, the opinion is shown.
         await propose(op, "第 3 席（上海（主场））", "des-sun", "孙指定")
         await submit_request(op, "招标人要求由本单位专家参加")
