@@ -726,10 +726,13 @@ def _criterion(errs: _Errors, path: str, data: Mapping[str, Any]) -> Criterion |
 GUIDANCE_MAX = 1000
 
 
-def _guidance(errs: _Errors, path: str, value: str) -> None:
+def _guidance(errs: _Errors, path: str, value: Any) -> None:
     # The experts read it on the sheet and the report prints it: text, not markup, of a
-    # length a sheet can show beside its field.
-    if not value.strip():
+    # length a sheet can show beside its field. (HTTP bodies are shape-checked first;
+    # documents from elsewhere — the CLI, the demo — are not.)
+    if not isinstance(value, str):
+        errs.add(path, "评分指引应为文字")
+    elif not value.strip():
         errs.add(path, "评分指引不能只有空白；不需要时请省略该字段")
     elif len(value) > GUIDANCE_MAX:
         errs.add(path, f"评分指引最多 {GUIDANCE_MAX} 个字符，当前 {len(value)} 个")
