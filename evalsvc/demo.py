@@ -142,9 +142,13 @@ DEMO_SESSION: dict[str, Any] = {
     "criteria": [
         {"id": "Q1", "name": "营业执照与资质证书有效", "category": "qualification"},
         {"id": "Q2", "name": "投标保证金已缴纳", "category": "qualification"},
-        {"id": "T1", "name": "技术方案", "category": "technical", "max_points": 40},
-        {"id": "T2", "name": "项目实施计划", "category": "technical", "max_points": 10},
-        {"id": "C1", "name": "商务条款响应", "category": "commercial", "max_points": 10},
+        {"id": "T1", "name": "技术方案", "category": "technical", "max_points": 40,
+         "guidance": "总体架构、漏损监测和调度模型完整可行、与招标需求逐条对应的得 32–40 分；"
+                     "基本可行但有缺项的得 20–31.5 分；每缺一项核心功能扣 4 分"},
+        {"id": "T2", "name": "项目实施计划", "category": "technical", "max_points": 10,
+         "guidance": "工期、人员和里程碑明确、满足招标文件工期要求的得 8–10 分"},
+        {"id": "C1", "name": "商务条款响应", "category": "commercial", "max_points": 10,
+         "guidance": "付款、质保和售后条款全部响应的得 10 分；每项偏离扣 2 分"},
         {
             "id": "P1",
             "name": "投标报价",

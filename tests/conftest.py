@@ -458,11 +458,12 @@ class Harness:
         return str(body["id"]), list(body["seats"])
 
     async def to_stage(
-        self, stage: str, doc: dict[str, Any] | None = None
+        self, stage: str, doc: dict[str, Any] | None = None,
+        ids: tuple[str, ...] = EXPERT_IDS,
     ) -> tuple[str, list[tuple[int, str]]]:
         """A session advanced to ``drawing``, ``checking_in``, ``checked_in`` (every seat
         checked in, no pledge yet), ``qualification`` or ``scoring``; returns its id
-        and (seat, expert token) pairs."""
+        and (seat, expert token) pairs. ``ids``: the experts seated, seat by seat."""
         sid, seats = await self.create(doc)
         ok = (200,)
 
@@ -472,7 +473,7 @@ class Harness:
 
         await cmd(self.op(), "open_draw")
         experts = []
-        for seat, eid in zip(seats, EXPERT_IDS, strict=False):
+        for seat, eid in zip(seats, ids, strict=False):
             await cmd(
                 self.op(),
                 "assign_seat",

@@ -70,6 +70,7 @@ from evalsvc.sessions.model import (
     Sheet,
     Stage,
     State,
+    criterion_to_doc,
     session_from_doc,
     stage_plan,
 )
@@ -442,9 +443,7 @@ def _session(events: Sequence[LoggedEvent], d: Disclosed) -> Session:
                     " (bidder, USCC, price, principals) in session.json differ from the"
                     " logged bid.added events")
     crits = [e.payload["criterion"] for e in events if e.action == "criterion.added"]
-    if not _same(crits, [{"id": c.id, "name": c.name, "category": c.category.value,
-                          "max_points": str(c.max_points), "formula": c.formula}
-                         for c in s.criteria]):
+    if not _same(crits, [criterion_to_doc(c) for c in s.criteria]):
         raise _Fail("session.json 的评分项与日志不符 / the criteria in session.json differ from"
                     " the logged criterion.added events")
     expl = [[e.payload["seat"], e.payload["bid_id"], e.payload["text"]]
@@ -699,6 +698,21 @@ def _verify_signed(
     return res.region
 
 
+def _keyed_by_code(what: str, events: Sequence[LoggedEvent], sheet: Any) -> Any:
+    """暗标: a technical sheet as its expert signed it, keyed by the codes the log opened
+    (docs/pki.md "Signed sheets"); _check_codes proves those codes."""
+    opened = [e.payload.get("codes") for e in events if e.action == "codes.opened"]
+    if not opened or not isinstance(opened[-1], Mapping) or not isinstance(sheet, Mapping):
+        raise _Fail(f"{what}: 按暗标编号签名，但日志未公开暗标编号 / signed by bid code,"
+                    " but the log opens no codes")
+    code_of = {str(b): str(c) for c, b in opened[-1].items()}
+    bids = sheet.get("bids")
+    if not isinstance(bids, Mapping) or not set(bids) <= set(code_of):
+        raise _Fail(f"{what}: 评分表的投标不在公开的暗标编号中 / a bid of the sheet has no"
+                    " opened code")
+    return {**sheet, "bids": {code_of[b]: v for b, v in bids.items()}}
+
+
 def _check_signatures(
     events: Sequence[LoggedEvent], d: Disclosed, trust: TrustConfig | None
 ) -> Check:
@@ -710,8 +724,11 @@ def _check_signatures(
                        and e.payload.get("seat") == o.get("seat")
                        and e.payload.get("stage") == o.get("stage")
                        and e.payload.get("version") == o.get("version")), 0)
-            _verify_signed(f"{o.get('stage')} 席位 {o.get('seat')} 第 {o.get('version')} 版评分表",
-                           o["signature"], canonical_bytes(o.get("sheet")), at, d, trust, crls)
+            what = f"{o.get('stage')} 席位 {o.get('seat')} 第 {o.get('version')} 版评分表"
+            sheet = o.get("sheet")
+            if o["signature"].get("bid_keys") == "codes":
+                sheet = _keyed_by_code(what, events, sheet)
+            _verify_signed(what, o["signature"], canonical_bytes(sheet), at, d, trust, crls)
             sheet_sigs += 1
     standing: dict[int, LoggedEvent] = {}
     # 暂行规定 第43条: a member who neither signed nor dissented by the deadline, the

@@ -41,7 +41,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from evalsvc.canonical import canonical_bytes
-from evalsvc.sessions.model import Method, Session, session_to_doc
+from evalsvc.sessions.model import Method, Session, criterion_to_doc, session_to_doc
 from evalsvc.sessions.scoring import Aggregation, aggregation_to_doc
 
 REPORT_TYPE = "evalsvc-report/v2"
@@ -223,11 +223,7 @@ def report_document(
         "method": {
             "method": s.method.value,
             "name": METHOD_NAMES[s.method.value],
-            "criteria": [
-                {"id": c.id, "name": c.name, "category": c.category.value,
-                 "max_points": str(c.max_points), "formula": c.formula}
-                for c in s.criteria
-            ],
+            "criteria": [criterion_to_doc(c) for c in s.criteria],
             "rules": doc["rules"],
         },
         "comparison": [

@@ -237,18 +237,22 @@ def report_blocks(view: ReportView) -> list[Block]:
 
     out.append(Heading(heads["method"]))
     out.append(Para(f"评标方法: {method['name']}"))
-    out += _table(
-        ("评分项", "类别", "分值"),
-        [
-            (
-                c["name"],
-                _CATEGORY.get(c["category"], c["category"]),
-                "—" if c["category"] in ("qualification", "compliance") else c["max_points"],
-            )
-            for c in method["criteria"]
-        ],
-        (3, 3, 1),
-    )
+    rows = [
+        (
+            c["name"],
+            _CATEGORY.get(c["category"], c["category"]),
+            "—" if c["category"] in ("qualification", "compliance") else c["max_points"],
+        )
+        for c in method["criteria"]
+    ]
+    if any(c.get("guidance") for c in method["criteria"]):
+        # 评分指引 as registered (the experts read the same text beside each field).
+        out += _table(("评分项", "类别", "分值", "评分指引"),
+                      [(*r, c.get("guidance") or "—") for r, c in zip(rows, method["criteria"],
+                                                                        strict=True)],
+                      (3, 2, 1, 6))
+    else:
+        out += _table(("评分项", "类别", "分值"), rows, (3, 3, 1))
     rules = method["rules"]
     formula = rules.get("price_formula", "")
     out.append(

@@ -65,6 +65,7 @@ __all__ = [
     "anonymous_now",
     "can_see",
     "decode_bid_codes",
+    "encode_bid_codes",
     "in_scope",
     "is_blinded",
     "own_sheets_view",
@@ -269,16 +270,23 @@ def own_sheets_view(s: Session, p: Principal, items: list[dict[str, Any]]
     scores could be tried until one matched, linking codes to bids."""
     if p.role != "expert" or not anonymous_now(s):
         return items
-    assert s.code_salt is not None
-    codes = bid_codes(s.id, s.code_salt, [b.id for b in s.bids])
     out = []
     for it in items:
         if it.get("stage") == Stage.TECHNICAL.value:
-            bids = {codes.get(b, b): v for b, v in it["sheet"].get("bids", {}).items()}
-            it = {**it, "sheet": {**it["sheet"], "bids": dict(sorted(bids.items()))},
+            it = {**it, "sheet": encode_bid_codes(s, it["sheet"]),
                   "sha256": None, "salt": None, "signature": None, "anonymised": True}
         out.append(it)
     return out
+
+
+def encode_bid_codes(s: Session, doc: dict[str, Any]) -> dict[str, Any]:
+    """A technical sheet of a 暗标 session as its expert sees and signs it: ``bids`` keyed
+    by code, in code order (the inverse of :func:`decode_bid_codes`; docs/pki.md
+    "Signed sheets")."""
+    assert s.code_salt is not None
+    codes = bid_codes(s.id, s.code_salt, [b.id for b in s.bids])
+    bids = {codes.get(b, b): v for b, v in doc.get("bids", {}).items()}
+    return {**doc, "bids": dict(sorted(bids.items()))}
 
 
 def decode_bid_codes(s: Session, doc: Any) -> Any:

@@ -130,6 +130,7 @@ from evalsvc.sessions.model import (
     Stage,
     State,
     bid_to_doc,
+    criterion_to_doc,
     stage_plan,
     with_bid,
     with_criterion,
@@ -721,13 +722,7 @@ def bid_doc(b: Bid) -> dict[str, Any]:
 
 def criterion_doc(c: Criterion) -> dict[str, Any]:
     """A criterion as events and responses show it."""
-    return {
-        "id": c.id,
-        "name": c.name,
-        "category": c.category.value,
-        "max_points": str(c.max_points),
-        "formula": c.formula,
-    }
+    return criterion_to_doc(c)
 
 
 def _opened(stage: Stage, openings: Sequence[dict[str, Any]]) -> list[Event]:

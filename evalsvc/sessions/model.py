@@ -42,6 +42,7 @@ __all__ = [
     "State",
     "Venue",
     "bid_to_doc",
+    "criterion_to_doc",
     "new_session",
     "parse_bid",
     "parse_criterion",
@@ -200,6 +201,10 @@ class Criterion:
     category: Category
     max_points: Decimal
     formula: str | None = None  # price criteria only
+    # 评分指引: how the experts should score it (zh-CN free text), shown beside the field
+    # on every sheet. Per criterion, never per bid: 暗标 keeps it free of bidder names
+    # (check_guidance_blind).
+    guidance: str | None = None
 
 
 @dataclass(frozen=True)
@@ -707,11 +712,45 @@ def _criterion(errs: _Errors, path: str, data: Mapping[str, Any]) -> Criterion |
             )
     elif formula is not None:
         errs.add(f"{path}/formula", "only price criteria have a formula")
+    guidance = data.get("guidance")
+    if guidance is not None:
+        _guidance(errs, f"{path}/guidance", guidance)
     if len(errs.items) > before or max_points is None:
         return None
     return Criterion(
-        id=data["id"], name=data["name"], category=category, max_points=max_points, formula=formula
+        id=data["id"], name=data["name"], category=category, max_points=max_points,
+        formula=formula, guidance=guidance,
     )
+
+
+GUIDANCE_MAX = 1000
+
+
+def _guidance(errs: _Errors, path: str, value: Any) -> None:
+    # The experts read it on the sheet and the report prints it: text, not markup, of a
+    # length a sheet can show beside its field. (HTTP bodies are shape-checked first;
+    # documents from elsewhere — the CLI, the demo — are not.)
+    if not isinstance(value, str):
+        errs.add(path, "评分指引应为文字")
+    elif not value.strip():
+        errs.add(path, "评分指引不能只有空白；不需要时请省略该字段")
+    elif len(value) > GUIDANCE_MAX:
+        errs.add(path, f"评分指引最多 {GUIDANCE_MAX} 个字符，当前 {len(value)} 个")
+    elif any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in value):
+        errs.add(path, "评分指引含有控制字符")
+
+
+def _guidance_blind(errs: _Errors, bids: Sequence[Bid], crits: Sequence[Criterion],
+                    paths: Sequence[str]) -> None:
+    """暗标: a criterion's guidance is shown with the bids' codes during the technical
+    review, so it must not name a bidder (nor its USCC) — or the code is broken."""
+    for c, path in zip(crits, paths, strict=True):
+        if not c.guidance:
+            continue
+        named = [b.bidder for b in bids if b.bidder in c.guidance or b.uscc in c.guidance]
+        if named:
+            errs.add(f"{path}/guidance",
+                     f"暗标项目的评分指引不得出现投标人名称或代码（出现了：{'、'.join(named)}）")
 
 
 def parse_criterion(data: Mapping[str, Any], *, path: str = "") -> Criterion:
@@ -905,6 +944,9 @@ def new_session(
     anonymous = bool(data.get("anonymous", False))
     if anonymous and stages != "split":
         errs.add("anonymous", "暗标 (anonymous technical bids) needs stages: split")
+    if anonymous:
+        _guidance_blind(errs, bids, crits,
+                        [f"criteria/{i}" for i in range(len(data.get("criteria", [])))])
     errs.raise_if_any("invalid session")
     seats = tuple(
         Seat(index=i, venue_id=vid)
@@ -955,6 +997,22 @@ def bid_to_doc(b: Bid) -> dict[str, Any]:
     return doc
 
 
+def criterion_to_doc(c: Criterion) -> dict[str, Any]:
+    """A criterion as the session document, its events and the report carry it."""
+    doc: dict[str, Any] = {
+        "id": c.id,
+        "name": c.name,
+        "category": c.category.value,
+        "max_points": str(c.max_points),
+        "formula": c.formula,
+    }
+    if c.guidance is not None:
+        # Only when set: documents and log entries written before guidance existed (and
+        # criteria without it) keep their bytes, hence their hashes.
+        doc["guidance"] = c.guidance
+    return doc
+
+
 def session_to_doc(s: Session) -> dict[str, Any]:
     """A JSON-able document of the whole session (Decimals as strings)."""
     return {
@@ -992,16 +1050,7 @@ def session_to_doc(s: Session) -> dict[str, Any]:
             ),
         },
         "bids": [bid_to_doc(b) for b in s.bids],
-        "criteria": [
-            {
-                "id": c.id,
-                "name": c.name,
-                "category": c.category.value,
-                "max_points": str(c.max_points),
-                "formula": c.formula,
-            }
-            for c in s.criteria
-        ],
+        "criteria": [criterion_to_doc(c) for c in s.criteria],
         "seats": [
             {
                 "index": x.index,
@@ -1151,7 +1200,8 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
         ),
         criteria=tuple(
             Criterion(
-                c["id"], c["name"], Category(c["category"]), Decimal(c["max_points"]), c["formula"]
+                c["id"], c["name"], Category(c["category"]), Decimal(c["max_points"]), c["formula"],
+                c.get("guidance"),
             )
             for c in d["criteria"]
         ),
@@ -1236,6 +1286,10 @@ def with_bid(s: Session, bid: Bid) -> Session:
     """``s`` with one more bid (id must be new)."""
     if s.bid(bid.id):
         raise InvalidInput(f"bid id {bid.id!r} already exists", field="id")
+    if s.anonymous:
+        errs = _Errors()
+        _guidance_blind(errs, [bid], s.criteria, [f"criteria/{i}" for i in range(len(s.criteria))])
+        _raise_first(errs)
     return replace(s, bids=(*s.bids, bid))
 
 
@@ -1245,7 +1299,14 @@ def with_criterion(s: Session, c: Criterion) -> Session:
         raise InvalidInput(f"criterion id {c.id!r} already exists", field="id")
     errs = _Errors()
     _check_price_criteria(errs, s.rules, [c], [""])
+    if s.anonymous:
+        _guidance_blind(errs, s.bids, [c], [""])
+    _raise_first(errs)
+    return replace(s, criteria=(*s.criteria, c))
+
+
+def _raise_first(errs: _Errors) -> None:
+    # One record added alone: its first problem, named as the record's own field.
     if errs.items:
         first = errs.items[0]
         raise InvalidInput(first.reason, field=first.field.lstrip("/"))
-    return replace(s, criteria=(*s.criteria, c))

@@ -103,7 +103,8 @@ _BID: JsonDict = {
 }
 _CRITERIA: list[JsonValue] = [
     {"id": "Q1", "name": "营业执照与资质证书有效", "category": "qualification"},
-    {"id": "T1", "name": "技术方案", "category": "technical", "max_points": 50},
+    {"id": "T1", "name": "技术方案", "category": "technical", "max_points": 50,
+     "guidance": "方案完整、可行，与需求逐条对应的得 40–50 分；有缺项的每项扣 5 分"},
     {"id": "C1", "name": "商务条款响应", "category": "commercial", "max_points": 10},
     {"id": "P1", "name": "投标报价", "category": "price", "max_points": 40,
      "formula": "lowest_price_ratio"},
@@ -176,6 +177,15 @@ class CriterionIn(_In):
         default=None,
         description="price criteria: `lowest_price_ratio` or `average_benchmark`; "
         "absent: the session's `rules.price_formula`",
+    )
+    # The length is the core's to check (evalsvc.sessions.model, a zh-CN message naming
+    # the field); the schema only documents it.
+    guidance: StrictStr | None = Field(
+        default=None,
+        description="评分指引: how experts score this criterion (zh-CN text, at most 1000"
+        " characters, not blank), shown beside it on every sheet and in the report's method"
+        " section; in a 暗标 session it must not name a bidder or its USCC",
+        json_schema_extra={"maxLength": 1000},
     )
 
 

@@ -38,6 +38,7 @@ from evalsvc.sessions.access import (
     anonymous_now,
     can_see,
     decode_bid_codes,
+    encode_bid_codes,
     own_sheets_view,
     public_bid,
     redact_event,
@@ -726,13 +727,19 @@ class SessionService:
             m.require_state(s, "submit_sheet")
             # 暗标: the technical sheet names bids by code (access.view_session).
             sheet = parse_sheet(s, seat=seat.index, doc=decode_bid_codes(s, data))
-            body = canonical_plain_bytes(sheet_to_doc(sheet))
-            if signed is not None and body != signed:
-                # The signature must cover the stored document, so that the event's sha256
-                # is the hash of exactly the bytes signed (docs/pki.md "Signed sheets").
+            stored = sheet_to_doc(sheet)
+            body = canonical_plain_bytes(stored)
+            # The signature must cover the stored document, so that the event's sha256
+            # is the hash of exactly the bytes signed (docs/pki.md "Signed sheets") —
+            # except under 暗标, where the expert knows the bids by code only and signs
+            # the document keyed by code, as it was shown (the lock opens the codes).
+            by_code = anonymous_now(s)
+            if signed is not None and signed != (
+                    canonical_plain_bytes(encode_bid_codes(s, stored)) if by_code else body):
                 raise InvalidInput(
                     "the signed sheet is not in canonical form: sign the RFC 8785 bytes of "
-                    '{"stage", "bids"} with every score as a decimal string',
+                    '{"stage", "bids"} with every score as a decimal string'
+                    + (" and the bids keyed by their 暗标 codes" if by_code else ""),
                     field="signature",
                 )
             version = snap.sheet_version + 1
@@ -755,7 +762,8 @@ class SessionService:
                 digest,
                 commitment,
                 salt.hex(),
-                signature,
+                # Verifiers re-key the opened sheet by the opened codes before checking.
+                {**signature, "bid_keys": "codes"} if signature and by_code else signature,
             )
             return Change(s, tuple(events), 201, response, changed=False, sheet=written)
 

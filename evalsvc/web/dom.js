@@ -19,6 +19,17 @@ export function el(tag, attrs = {}, ...children) {
   return n;
 }
 
+/** Say `text` beside the field `id` (its `${id}-err` node) and mark it invalid; no text
+ * clears both. → whether the field is good. */
+export function fieldProblem(id, text) {
+  const e = $(`${id}-err`);
+  e.textContent = text || "";
+  e.hidden = !text;
+  if (text) $(id).setAttribute("aria-invalid", "true");
+  else $(id).removeAttribute("aria-invalid");
+  return !text;
+}
+
 /** A polite status line (successes, progress): read out, does not move focus. */
 export function announce(text, kind = "ok") {
   const problem = $("problem");

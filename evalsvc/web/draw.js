@@ -226,6 +226,7 @@ export function drawCard({ me, showProblem }) {
     return parts;
   }
 
+  /** Render for `s`; → the draw's phase ("none" before any ceremony), null when unknown. */
   async function update(s) {
     session = s;
     const primary = me.role === "operator" && me.venue === s.venues.find((v) => v.primary).id;
@@ -242,11 +243,11 @@ export function drawCard({ me, showProblem }) {
     }
     const supervisorNeeded = me.role === "supervisor" && s.state === "drawing" && (d.earlier_sessions || []).length > 0;
     card.hidden = d.phase === "none" && !(primary && s.state === "drawing") && !supervisorNeeded;
-    if (card.hidden) return;
+    if (card.hidden) return d.phase;
     const parts = [el("h2", { id: "draw-h" }, "专家抽取"), el("p", {}, `状态：${PHASE_ZH[d.phase] || "未知"}`)];
     if (primary && d.approval) parts.push(el("p", { class: "ok-text" }, `监督已批准${APPROVAL_ZH[d.approval.action] || ""}（原因：${d.approval.reason}）。`));
     if (d.phase === "none" && primary && s.state === "drawing") {
-      if (form && form.isConnected) return;
+      if (form && form.isConnected) return d.phase;
       form = openForm();
       parts.push(el("p", {}, "请设置抽取规则并开启随机数仪式：各场地和监督各自生成随机数，共同决定抽取结果，任何一方都无法单独控制。"), form);
     }
@@ -279,6 +280,7 @@ export function drawCard({ me, showProblem }) {
     }
     if (me.role === "supervisor") parts.push(...supervisorParts(s, d));
     card.replaceChildren(...parts);
+    return d.phase; // the designation card offers proposals only while no ceremony exists
   }
 
   return { card, update };

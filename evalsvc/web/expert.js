@@ -324,11 +324,15 @@ export function mount(ctx) {
           const id = fieldId(key, c.id);
           const hint = `${id}-hint`;
           const err = `${id}-err`;
+          // The criterion's own guidance as registered (per criterion, never per bid: under
+          // 暗标 the server refuses one naming a bidder), else the category's general rule.
+          const guide = c.guidance ? `${id}-guide` : null;
           fs.append(el("div", { class: "field" },
             el("label", { for: id }, el("span", { class: "vh" }, `${key} `), c.name),
             el("input", { id, class: "score", type: "text", inputmode: "decimal", autocomplete: "off",
-              "data-bid": key, "data-crit": c.id, value: typed[c.id] ?? "", "aria-describedby": `${hint} ${err}` }),
-            el("span", { id: hint, class: "hint" }, `满分 ${c.max_points} 分 · 步长 ${s.rules.step} · ${CATEGORY_ZH[c.category]}：${c.guidance || GUIDANCE[c.category] || ""}`),
+              "data-bid": key, "data-crit": c.id, value: typed[c.id] ?? "", "aria-describedby": [hint, guide, err].filter(Boolean).join(" ") }),
+            el("span", { id: hint, class: "hint" }, `满分 ${c.max_points} 分 · 步长 ${s.rules.step} · ${CATEGORY_ZH[c.category]}${guide ? "" : `：${GUIDANCE[c.category] || ""}`}`),
+            guide ? el("span", { id: guide, class: "hint guidance" }, `评分指引：${c.guidance}`) : "",
             el("span", { id: err, class: "field-error", hidden: true })));
         }
         fs.append(el("p", { class: "subtotal", id: `total-${safeId(key)}` }));
@@ -434,7 +438,11 @@ export function mount(ctx) {
     lines.push("提交后其他人只能看到您已提交，看不到分数；本阶段锁定前可以重新提交，锁定后不能再改。");
     const signer = await currentSigner();
     // docs/pki.md "Signed sheets": a certificate-logged-in expert must sign with that key.
-    if (signer) lines.push(`评审表将用您的 ${KEY_ALGORITHM_ZH[signer.algorithm]} 证书签名；签名在本阶段锁定时随评审表一起公开。`);
+    if (signer) {
+      lines.push(`评审表将用您的 ${KEY_ALGORITHM_ZH[signer.algorithm]} 证书签名；签名在本阶段锁定时随评审表一起公开。`);
+      // 暗标: what is signed is what is shown — the bids by code (docs/pki.md "Signed sheets").
+      if (session.anonymised) lines.push("签名的内容即本页所示：按暗标编号填写的分数，不含投标人名称。");
+    }
     const ok = await confirmDialog({ title: "提交评审表？", lines, confirm: "确认提交" });
     if (!ok) return;
     // Signed before it enters the outbox: a resend after a drop carries the same bytes.

@@ -119,7 +119,7 @@ export const FIELD_ZH = {
   candidate: "候选席位", note: "委员会书面记录", seats: "复核席位", approve: "复核决定",
   question: "澄清的问题", answer: "投标人的书面答复", attachment_sha256: "答复附件的 SHA-256", id: "澄清编号",
   items: "移交的材料", item: "移交的材料", confirmed: "移交确认", venue_id: "场地",
-  category: "类别", occurred_at: "发生时间",
+  category: "类别", occurred_at: "发生时间", expert_id: "专家库编号", expert_name: "专家姓名", guidance: "评分指引",
 };
 
 /** "第 1 席": seats are counted from 1 for people (index 0 in the documents). */

@@ -3,7 +3,7 @@
 
 import { ApiError, api, get, setToken } from "./api.js";
 import { SessionClient } from "./client.js";
-import { $, announce, confirmDialog, el } from "./dom.js";
+import { $, announce, confirmDialog, el, fieldProblem } from "./dom.js";
 import { CERT_LOGIN_ERROR_ZH, ERROR_ZH, KEY_ALGORITHM_ZH, KEY_ERROR_ZH, METHOD_ZH, ROLE_ZH, describeEvent, stateLabel, venueLabel } from "./i18n.js";
 import { KeyFileError, certificateLogin, loadSigner } from "./certkey.js";
 import * as keyring from "./keyring.js";
@@ -306,14 +306,6 @@ $("login-form").addEventListener("submit", (ev) => {
 });
 
 // --- certificate sign-in (docs/pki.md "Certificate login over HTTP") ---------------------
-
-function fieldProblem(id, text) {
-  const e = $(`${id}-err`);
-  e.textContent = text || "";
-  e.hidden = !text;
-  if (text) $(id).setAttribute("aria-invalid", "true");
-  else $(id).removeAttribute("aria-invalid");
-}
 
 /** POST without a token (the challenge and the login need none). */
 async function postOpen(path, body) {

@@ -7,6 +7,7 @@ import { get } from "./api.js";
 import { announce, confirmDialog, el } from "./dom.js";
 import { ERROR_ZH, STAGE_ZH, faultLines, fieldLabel, reasonText, seatLabel, venueLabel } from "./i18n.js";
 import { committeeTable, stageProgress, venueLinks } from "./committee.js";
+import { designationCard } from "./designation.js";
 import { drawCard } from "./draw.js";
 import { handoverCard } from "./handover.js";
 import { notes, resultTable } from "./results.js";
@@ -102,7 +103,9 @@ export function mount(ctx) {
   const draw = drawCard({ me, showProblem });
   // Clarification answers (primary), the handover after the seal (docs/scoring.md).
   const handover = handoverCard({ command });
-  body.append(control, handover.card, draw.card, committee, links, result);
+  // A committee without a draw: the tenderer's designated experts (docs/draw.md §6.7).
+  const designation = designationCard({ client, command });
+  body.append(control, handover.card, draw.card, designation.card, committee, links, result);
 
   const primary = () => session && me.venue === session.venues.find((v) => v.primary).id;
 
@@ -211,7 +214,8 @@ export function mount(ctx) {
     renderControl();
     handover.update(s, { primary: Boolean(primary()), secondary: !primary(), venue: me.venue });
     renderCommittee();
-    await draw.update(s);
+    const drawPhase = await draw.update(s);
+    designation.update(s, { primary: Boolean(primary()), drawPhase });
     await renderResult();
   }
 

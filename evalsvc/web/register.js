@@ -1,11 +1,11 @@
 // The primary operator registers a session: tender data, method, venues and seats, bids
-// (typed or pasted from a spreadsheet), criteria with points. Every bad field is marked
+// (typed or pasted from a spreadsheet), criteria with points and guidance. Every bad field is marked
 // beside itself and listed in a summary that takes focus; the server's answer too.
 
 import { ApiError, api } from "./api.js";
 import { $, el, showErrorSummary } from "./dom.js";
 import { ERROR_ZH, REGION_ZH } from "./i18n.js";
-import { buildRegistration, parsePastedBids, regFieldId, regFieldLabel } from "./registration.js";
+import { GUIDANCE_MAX, buildRegistration, parsePastedBids, regFieldId, regFieldLabel } from "./registration.js";
 import { messageId } from "./store.js";
 
 const REGIONS = Object.entries(REGION_ZH);
@@ -22,11 +22,13 @@ function checkbox(path, label, hint) {
     el("span", { id: `${id}-err`, class: "field-error", hidden: true }));
 }
 
-function field(path, label, { value = "", type = "text", options = null, inputmode = null, hint = null } = {}) {
+function field(path, label, { value = "", type = "text", options = null, inputmode = null, hint = null, rows = null } = {}) {
   const id = regFieldId(path);
+  const described = `${id}-err${hint ? ` ${id}-hint` : ""}`;
   const input = options
     ? el("select", { id, "data-path": path, "aria-describedby": `${id}-err` }, options.map(([v, t]) => el("option", { value: v }, t)))
-    : el("input", { id, type, "data-path": path, inputmode, autocomplete: "off", "aria-describedby": `${id}-err${hint ? ` ${id}-hint` : ""}` });
+    : rows ? el("textarea", { id, rows, "data-path": path, maxlength: String(GUIDANCE_MAX), "aria-describedby": described })
+      : el("input", { id, type, "data-path": path, inputmode, autocomplete: "off", "aria-describedby": described });
   if (value) input.value = value;
   return el("div", { class: "reg-field" }, el("label", { for: id }, label), input,
     hint ? el("span", { id: `${id}-hint`, class: "hint" }, hint) : "",
@@ -61,7 +63,9 @@ export function showRegistration(box, me, done) {
     const p = `criteria/${i}`;
     const row = el("fieldset", { class: "bid" }, el("legend", {}, `评分项 ${i + 1}`),
       field(`${p}/id`, "编号", { value: c.id }), field(`${p}/name`, "名称", { value: c.name }),
-      field(`${p}/category`, "类别", { options: CATEGORIES }), field(`${p}/max_points`, "分值", { value: c.max_points, inputmode: "decimal" }));
+      field(`${p}/category`, "类别", { options: CATEGORIES }), field(`${p}/max_points`, "分值", { value: c.max_points, inputmode: "decimal" }),
+      field(`${p}/guidance`, "评分指引（选填）", { value: c.guidance, rows: "2",
+        hint: `专家评分时在该项旁看到，例如各档分值的标准；最多 ${GUIDANCE_MAX} 字，暗标项目不得出现投标人名称` }));
     if (c.category) row.querySelector("select").value = c.category;
     return row;
   }
@@ -87,7 +91,8 @@ export function showRegistration(box, me, done) {
       bids: Array.from({ length: bids }, (_, i) => ({ id: value(`bids/${i}/id`), bidder: value(`bids/${i}/bidder`),
         uscc: value(`bids/${i}/uscc`), price: value(`bids/${i}/price_fen`) })),
       criteria: Array.from({ length: criteria }, (_, i) => ({ id: value(`criteria/${i}/id`), name: value(`criteria/${i}/name`),
-        category: value(`criteria/${i}/category`), max_points: value(`criteria/${i}/max_points`) })),
+        category: value(`criteria/${i}/category`), max_points: value(`criteria/${i}/max_points`),
+        guidance: value(`criteria/${i}/guidance`) })),
     };
   }
   function mark(errors) {

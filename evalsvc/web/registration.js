@@ -30,7 +30,7 @@ const NAMES = {
   seats: "席位数", bidder: "投标人", uscc: "统一社会信用代码", price_fen: "报价", category: "类别", max_points: "分值",
   stages: "评审阶段", anonymous: "暗标", price_formula: "价格分计算方法", factor: "基准价系数",
   deduct_above: "高于基准价每 1% 扣分", deduct_below: "低于基准价每 1% 扣分", floor: "价格分最低分",
-  drop_extremes: "去掉最高价和最低价",
+  drop_extremes: "去掉最高价和最低价", guidance: "评分指引",
 };
 
 /** The Chinese name of a registration field path: "bids/0/uscc" → "投标 1 统一社会信用代码". */
@@ -45,6 +45,8 @@ export function regFieldLabel(path) {
 }
 
 const POSITIVE_INT = /^[1-9][0-9]{0,2}$/;
+/** The longest guidance a criterion may carry (evalsvc.sessions.model.GUIDANCE_MAX). */
+export const GUIDANCE_MAX = 1000;
 const POINTS = /^[0-9]+(\.[0-9]+)?$/;
 const YUAN = /^[0-9]+(\.[0-9]{1,2})?$/;
 
@@ -56,7 +58,7 @@ export function yuanToFen(text) {
 
 /**
  * form = {title, tenderer, method, primary: {id, name, region, city, seats},
- *         secondary: [{…}], bids: [{id, bidder, uscc, price}], criteria: [{id, name, category, max_points}],
+ *         secondary: [{…}], bids: [{id, bidder, uscc, price}], criteria: [{id, name, category, max_points, guidance?}],
  *         stages?: "combined" | "split", anonymous?: bool, price_formula?: "lowest_price_ratio" |
  *         "average_benchmark", benchmark?: {factor, deduct_above, deduct_below, floor, drop_extremes}}
  * (strings as typed) → {doc, errors: [{field, label, message}]}.
@@ -143,6 +145,13 @@ export function buildRegistration(form) {
       crit.max_points = pts;
     }
     if (c.category === "price") crit.formula = formula;
+    const guidance = String(c.guidance || "").trim();
+    if (guidance) {
+      // The server's limit, counted as it counts (code points, not UTF-16 units).
+      const n = [...guidance].length;
+      if (n > GUIDANCE_MAX) bad(`${p}/guidance`, `最多 ${GUIDANCE_MAX} 个字符，当前 ${n} 个`);
+      crit.guidance = guidance;
+    }
     doc.criteria.push(crit);
   });
   // The stages (docs/scoring.md "Stages"): technical and commercial reviewed and locked
@@ -155,6 +164,11 @@ export function buildRegistration(form) {
   if (form.anonymous) {
     if (stages !== "split") bad("anonymous", "暗标须分技术、商务两阶段评审（先在“评审阶段”中选择）");
     doc.anonymous = true;
+    // The experts read the guidance beside the bids' codes: a bidder named there breaks them.
+    doc.criteria.forEach((c, i) => {
+      const named = doc.bids.filter((b) => c.guidance && ((b.bidder && c.guidance.includes(b.bidder)) || (b.uscc && c.guidance.includes(b.uscc))));
+      if (named.length) bad(`criteria/${i}/guidance`, `暗标项目的评分指引不得出现投标人名称或代码（出现了：${named.map((b) => b.bidder).join("、")}）`);
+    });
   }
   if (formula === "average_benchmark") {
     // 评标基准价法: empty parameters take the server's defaults (docs/scoring.md).

@@ -506,6 +506,14 @@ async def test_primary_operator_registers_a_session_with_bids_pasted_from_a_shee
         await summary.wait_for()
         assert "暗标须分技术、商务两阶段评审" in await op.locator("#r-anonymous-err").inner_text()
         await op.get_by_label("评审阶段").select_option("split")
+        # Guidance per criterion: under 暗标 it may not name a bidder (named beside it).
+        await op.locator("#r-criteria-1-guidance").fill("参照上海浦江智能科技有限公司的方案打分")
+        await op.get_by_role("button", name="登记项目").click()
+        await summary.wait_for()
+        assert "暗标项目的评分指引不得出现投标人名称" in await op.locator(
+            "#r-criteria-1-guidance-err").inner_text()
+        await check_screen(op, "operator-register-guidance-error")
+        await op.locator("#r-criteria-1-guidance").fill(GUIDE)
         await op.get_by_label("价格分计算方法").select_option("average_benchmark")
         await op.get_by_label("基准价系数").fill("0.97")
         await op.get_by_role("button", name="添加评分项").click()
@@ -534,7 +542,11 @@ async def test_primary_operator_registers_a_session_with_bids_pasted_from_a_shee
     assert (doc["stages"], doc["anonymous"]) == ("split", True)
     assert ("K1", "compliance") in [(c["id"], c["category"]) for c in doc["criteria"]]
     assert doc["rules"]["price_formula"] == "average_benchmark", doc["rules"]
+    assert [c.get("guidance") for c in doc["criteria"]] == [None, GUIDE, None, None]
     console.assert_clean()
+
+
+GUIDE = "技术方案完整、可行，与需求逐条对应的得 50–60 分；\n每缺一项扣 5 分"
 
 
 NEW_SESSION = {

@@ -20,10 +20,11 @@ from conftest import Harness, qualification_sheet, scoring_sheet, session_doc
 from cryptography.hazmat.primitives import serialization
 
 from evalsvc.app import create_app
+from evalsvc.canonical import canonical_bytes
 from evalsvc.config import Settings
 from evalsvc.pki.challenge import sign_document
 from evalsvc.pki.devpki import LI_ID, WANG_ID, ZHANG_ID, DevPki, build_dev_pki, write_dev_pki
-from evalsvc.pki.signatures import sign
+from evalsvc.pki.signatures import sign, verify_signature
 
 ZHANG = f"person:{ZHANG_ID}"
 
@@ -57,9 +58,11 @@ def pem_chain(devpki: DevPki, name: str) -> str:
     return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in (leaf, inter))
 
 
-async def evaluating_session(api: Harness) -> tuple[str, list[dict[str, Any]]]:
+async def evaluating_session(
+    api: Harness, doc: dict[str, Any] | None = None
+) -> tuple[str, list[dict[str, Any]]]:
     """A session in qualification whose seat 0 is 张伟's (by identity key)."""
-    sid, seats = await api.create(session_doc())
+    sid, seats = await api.create(doc or session_doc())
     ok = await api.command(sid, api.op(), "open_draw")
     assert ok[0] == 200, ok
     for i, seat in enumerate(seats):
@@ -175,6 +178,74 @@ async def test_zj_sm2_expert_logs_in_and_signs_a_sheet_kept_in_the_audit_log(
         "GET", f"/api/pki/certificates/{record['certificate_sha256']}", capi.sup
     )
     assert status == 200 and "BEGIN CERTIFICATE" in pem
+
+
+ANON_CRITERIA = [
+    {"id": "Q1", "name": "资质", "category": "qualification"},
+    {"id": "T1", "name": "技术方案", "category": "technical", "max_points": 50,
+     "guidance": "方案完整可行的得 40–50 分"},
+    {"id": "C1", "name": "商务", "category": "commercial", "max_points": 10},
+    {"id": "P1", "name": "价格", "category": "price", "max_points": 40},
+]
+
+
+async def test_a_certificate_expert_signs_the_anonymous_technical_sheet_by_code(
+    capi: Harness, devpki: DevPki
+) -> None:
+    """暗标: the expert knows the bids by code only, so the signature covers the sheet
+    keyed by code (docs/pki.md "Signed sheets"); the store keeps it keyed by bid id,
+    and the opening at the lock says how to re-key it to check the signature."""
+    doc = session_doc(criteria=ANON_CRITERIA, stages="split", anonymous=True)
+    sid, seats = await evaluating_session(capi, doc)
+    status, body = await login(capi, devpki, sid, "expert-zhang-ZJ")
+    assert status == 200, body
+    token = body["token"]
+    key = devpki.leaves["expert-zhang-ZJ"].key
+    chain = pem_chain(devpki, "expert-zhang-ZJ")
+    others = [(x["index"], capi.expert(f"E-{x['index']}", x["venue_id"])) for x in seats[1:]]
+    for seat, tok in [(0, token), *others]:
+        sheet = qualification_sheet()
+        signed = {**sheet, "signature": base64.b64encode(sign_document(key, sheet)).decode(),
+                  "certificate": chain} if seat == 0 else sheet
+        status, ack = await capi.submit(sid, tok, signed, key=f"qual-{seat}-key")
+        assert status == 201, ack["detail"]
+    assert (await capi.command(sid, capi.op(), "lock_qualification"))[0] == 200
+    status, view = await capi.call("GET", f"/api/sessions/{sid}", token)
+    assert view["stage"] == "technical" and view["anonymised"], view
+    codes = [b["code"] for b in view["bids"]]
+    by_code = {"stage": "technical", "bids": {c: {"T1": str(40 + i)} for i, c in
+                                              enumerate(codes)}}
+    sig = base64.b64encode(sign_document(key, by_code)).decode()
+    status, ack = await capi.submit(
+        sid, token, {**by_code, "signature": sig, "certificate": chain}, key="tech-0-key")
+    assert status == 201, ack
+    assert ack["sha256"] is None  # still no digest of the bid-keyed bytes
+    # Signed in another spelling (numbers, not decimal strings): not the stored form.
+    numbers = {"stage": "technical", "bids": {c: {"T1": 41} for c in codes}}
+    status, err = await capi.submit(sid, token, {
+        **numbers, "signature": base64.b64encode(sign_document(key, numbers)).decode(),
+        "certificate": chain}, key="tech-0-numbers")
+    assert status == 422 and err["field"] == "signature", err
+    assert "暗标 codes" in err["detail"]
+    for seat, tok in others:
+        status, ack = await capi.submit(sid, tok, {"stage": "technical", "bids": {
+            c: {"T1": "30"} for c in codes}}, key=f"tech-{seat}-key")
+        assert status == 201, ack
+    assert (await capi.command(sid, capi.op(), "lock_technical"))[0] == 200
+
+    events = await capi.events(sid)
+    code_of = {b: c for c, b in next(
+        e for e in events if e["type"] == "codes.opened")["payload"]["codes"].items()}
+    opening = next(e for e in events if e["type"] == "sheets.opened"
+                   and e["payload"]["stage"] == "technical")["payload"]
+    mine = next(x for x in opening["sheets"] if x["seat"] == 0)
+    assert mine["signature"]["bid_keys"] == "codes" and mine["signature"]["value"] == sig
+    # Stored by bid id; re-keyed by the opened codes it is exactly the bytes signed.
+    assert set(mine["sheet"]["bids"]) <= set(code_of)
+    rekeyed = {**mine["sheet"], "bids": {code_of[b]: v for b, v in mine["sheet"]["bids"].items()}}
+    assert canonical_bytes(rekeyed) == canonical_bytes(by_code)
+    verify_signature(devpki.leaves["expert-zhang-ZJ"].cert, canonical_bytes(rekeyed),
+                     base64.b64decode(sig))
 
 
 async def test_the_same_person_from_shanghai_rsa_is_the_same_expert(

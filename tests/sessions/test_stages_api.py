@@ -18,7 +18,9 @@ from evalsvc.sessions.model import Bid, ScoringRules, Sheet, Stage, State, new_s
 CRITERIA = [
     {"id": "Q1", "name": "资质", "category": "qualification"},
     {"id": "K1", "name": "投标有效期", "category": "compliance"},
-    {"id": "T1", "name": "技术方案", "category": "technical", "max_points": 50},
+    # The experts read the guidance beside the codes (it may name no bidder).
+    {"id": "T1", "name": "技术方案", "category": "technical", "max_points": 50,
+     "guidance": "方案完整可行的得 40–50 分"},
     {"id": "C1", "name": "商务", "category": "commercial", "max_points": 10},
     {"id": "P1", "name": "价格", "category": "price", "max_points": 40},
 ]
@@ -120,6 +122,7 @@ def test_during_the_technical_stage_the_expert_bytes_do_not_depend_on_the_bidder
     va = view_session(a, expert, last_seq=40)
     vb = view_session(b, expert, last_seq=40)
     assert json.dumps(va, ensure_ascii=False) == json.dumps(vb, ensure_ascii=False)
+    assert [c.get("guidance") for c in va["criteria"]][2] == "方案完整可行的得 40–50 分"
     for s in (a, b):
         assert not any(x.bidder in json.dumps(va, ensure_ascii=False) for x in s.bids)
     # The log replayed to the expert now (GET events, WebSocket resume): the project's

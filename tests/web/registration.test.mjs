@@ -117,3 +117,27 @@ test("暗标 without two stages, two stages without weighted scoring, a bad coef
   ({ errors } = buildRegistration(g));
   assert.deepEqual(errors.map((e) => `${e.label}：${e.message}`), ["评审阶段：分技术、商务两阶段评审只适用于综合评估法"]);
 });
+
+test("guidance: optional, trimmed, at most 1000 characters, no bidder under 暗标", () => {
+  const f = form();
+  f.criteria[1].guidance = "  方案完整的得 50 分\n每缺一项扣 5 分 ";
+  let { doc, errors } = buildRegistration(f);
+  assert.deepEqual(errors, []);
+  assert.equal(doc.criteria[1].guidance, "方案完整的得 50 分\n每缺一项扣 5 分");
+  assert.equal("guidance" in doc.criteria[0], false); // none typed: none sent
+  f.criteria[1].guidance = "评".repeat(1001);
+  ({ errors } = buildRegistration(f));
+  assert.deepEqual(errors.map((e) => [e.field, e.label, e.message]),
+    [["criteria/1/guidance", "评分项 2 评分指引", "最多 1000 个字符，当前 1001 个"]]);
+  // 1000 characters outside the BMP are 1000 for the server too, not 2000.
+  f.criteria[1].guidance = "𠀀".repeat(1000);
+  assert.deepEqual(buildRegistration(f).errors, []);
+  f.criteria[1].guidance = "参照甲公司的方案";
+  assert.deepEqual(buildRegistration(f).errors, []); // not 暗标: the operator's business
+  Object.assign(f, { stages: "split", anonymous: true });
+  ({ errors } = buildRegistration(f));
+  assert.deepEqual(errors.map((e) => [e.field, e.message]),
+    [["criteria/1/guidance", "暗标项目的评分指引不得出现投标人名称或代码（出现了：甲公司）"]]);
+  f.criteria[1].guidance = `代码 ${VALID[0]} 的方案`;
+  assert.equal(buildRegistration(f).errors[0].field, "criteria/1/guidance");
+});
