@@ -94,7 +94,7 @@ def check_fork(evidence: Any, *, origin: str, log_vkey: str) -> Fork:
                 trusted.root, served.root)
 
 
-def alert_payload(fork: Fork, *, venue_id: str) -> dict[str, Any]:
+def alert_payload(fork: Fork, *, venue_id: str, venue_name: str) -> dict[str, Any]:
     """The ``alert.raised`` payload of a checked fork, reported by ``venue_id``'s agent
     (the shape of a pattern alert, docs/alerts.md, with the venue and the checkpoints)."""
     return {
@@ -102,6 +102,7 @@ def alert_payload(fork: Fork, *, venue_id: str) -> dict[str, Any]:
         "title": "审计日志分叉视图",
         "source": "docs/audit.md 分叉视图（Split views）",
         "venue_id": venue_id,
+        "venue_name": venue_name,
         "subject": {"venues": [venue_id]},
         "evidence": {
             "kind": "fork",

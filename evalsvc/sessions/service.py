@@ -500,13 +500,14 @@ class SessionService:
         def decide(snap: Snapshot) -> Change:
             s = snap.locked
             require_visible(s, p)
-            if p.role != "operator" or s.venue(p.venue or "") is None:
+            venue = s.venue(p.venue or "") if p.role == "operator" else None
+            if venue is None:
                 raise Forbidden("only a participating venue's operator (its agent) may report"
                                 " a split view")
             if not isinstance(data, dict) or data.keys() != {"evidence"}:
                 raise InvalidInput("expected a JSON object {evidence}", field="(body)")
             fork = splitview.check_fork(data["evidence"], origin=origin, log_vkey=log_vkey)
-            payload = splitview.alert_payload(fork, venue_id=p.venue or "")
+            payload = splitview.alert_payload(fork, venue_id=venue.id, venue_name=venue.city)
             body = {"rule": splitview.SPLIT_VIEW, "size": fork.size}
             return Change(s, (m.Event(splitview.ALERT_EVENT, payload),), 201, body,
                           changed=False)

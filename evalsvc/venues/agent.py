@@ -26,6 +26,7 @@ __all__ = ["Agent", "WitnessConfig"]
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import random
@@ -48,6 +49,7 @@ from evalsvc.audit.note import (
     verified_cosignatures,
 )
 from evalsvc.audit.witness import Cosigned, add_checkpoint, parse_add_checkpoint
+from evalsvc.canonical import canonical_bytes
 from evalsvc.errors import (
     AuditLogInconsistent,
     CertificateRejected,
@@ -100,6 +102,7 @@ class Agent:
         quorum: int = 1,
         backoff_base_s: float = 0.2,
         backoff_cap_s: float = 30.0,
+        report_tries: int = 8,
         rng: random.Random | None = None,
     ) -> None:
         self.primary = primary.rstrip("/")
@@ -122,6 +125,8 @@ class Agent:
         self.trusted_witnesses = tuple(trusted_witnesses)
         self.quorum = quorum
         self.splits: dict[str, Split] = {}
+        self.reports: dict[str, asyncio.Task[None]] = {}  # reporting a split, per session
+        self.report_tries = report_tries
         self.verifiers: dict[str, asyncio.Task[None]] = {}
         self._compared: dict[str, int] = {}  # events compared with their entries, per session
         self.backoff_base_s = backoff_base_s
@@ -205,7 +210,7 @@ class Agent:
                     log.error("cannot list sessions at %s: %s", self.primary, exc.message)
                 await asyncio.sleep(self.discover_s)
         finally:
-            tasks = [*self.links.values(), *self.verifiers.values()]
+            tasks = [*self.links.values(), *self.verifiers.values(), *self.reports.values()]
             for t in tasks:
                 t.cancel()
             for t in tasks:
@@ -519,12 +524,62 @@ class Agent:
 
         await asyncio.to_thread(save)
         self.splits[session_id] = split
-        log.error("分叉视图 / SPLIT VIEW in session %s at %s: %s — evidence in %s; no longer "
-                  "accepting from this primary", session_id, self.primary, split.detail, path)
+        log.error("分叉视图：主场向本副场展示的审计日志与见证人联署的不一致，证据已保存于 %s，"
+                  "不再接收该主场的数据 / SPLIT VIEW in session %s at %s: %s — evidence in %s; "
+                  "no longer accepting from this primary", path, session_id, self.primary,
+                  split.detail, path)
         ws = self.sockets.get(session_id)
         if ws is not None:
             await ws.close()
+        self.reports[session_id] = asyncio.create_task(self._report_split(session_id, split))
         return split.detail
+
+    async def _report_split(self, session_id: str, split: Split) -> None:
+        """Hand the evidence to the primary's supervisors (``POST …/audit/split-view``,
+        docs/audit.md "Split views"), retrying with backoff; the outcome goes to the mirror
+        and the log. The primary may drop it: the venue's own copy (status, export) stands
+        either way."""
+
+        def note(ok: bool, detail: str) -> None:
+            self.mirror.record_split_report(session_id, reported=ok, detail=detail,
+                                            now_ms=_now_ms())
+
+        if split.kind != "fork":
+            detail = ("该类证据未经日志签名，主场无法核验，仅保存在本副场 / evidence of kind "
+                      f"{split.kind} is not signed by the log: kept here only")
+            await asyncio.to_thread(note, False, detail)
+            log.error("session %s: %s", session_id, detail)
+            return
+        ev = split.evidence
+        body = {"evidence": {"kind": "fork", "trusted": ev["trusted"], "served": ev["served"]}}
+        key = "split-" + hashlib.sha256(canonical_bytes(body)).hexdigest()[:64]
+        url = f"{self.primary}/api/sessions/{session_id}/audit/split-view"
+        last = ""
+        for attempt in range(self.report_tries):
+            try:
+                http = self._client()
+                headers = {**await self.credentials.headers(http), "Idempotency-Key": key}
+                async with http.post(url, json=body, headers=headers,
+                                     **self._request_kw()) as r:
+                    doc = await r.json(content_type=None)
+                    if r.status in (200, 201):
+                        detail = f"事件 seq {doc.get('seq')} / event seq {doc.get('seq')}"
+                        await asyncio.to_thread(note, True, detail)
+                        log.error("session %s: 分叉视图已报告监督人员 / split view reported to "
+                                  "the supervisors (%s)", session_id, detail)
+                        return
+                    last = f"HTTP {r.status}: {doc.get('detail') if isinstance(doc, dict) else ''}"
+                    if 400 <= r.status < 500 and r.status not in (401, 408, 409, 429):
+                        break  # refused: trying again changes nothing
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError,
+                    EvalsvcError) as exc:
+                last = str(getattr(exc, "message", exc))
+            await asyncio.to_thread(note, False, last)
+            await asyncio.sleep(self._backoff(attempt))
+        await asyncio.to_thread(note, False, last)
+        log.error("session %s: 未能向主场报告分叉视图 / could not report the split view to the "
+                  "primary: %s — the evidence stays in this mirror and its export",
+                  session_id, last)
 
     # --- witness hook ---------------------------------------------------------------------
 

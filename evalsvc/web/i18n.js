@@ -108,6 +108,8 @@ export const EVENT_ZH = {
   "committee.reformed": "重新组建评标委员会",
   // docs/api.md "Supervision by scope".
   "incident.recorded": "现场监督记录",
+  // docs/audit.md "Split views".
+  "alert.raised": "监督预警",
   // docs/scoring.md "Stages", "暗标".
   "codes.committed": "暗标编号承诺", "codes.opened": "公开暗标编号",
 };
@@ -220,7 +222,7 @@ export function describeEvent(session, e) {
   // docs/alerts.md) arrives as {masked: true}.
   const otherVenue = e.event === "seat.assigned" || e.event === "expert.checked_in"; // worded below
   if (p.masked && Object.keys(p).length === 1 && !otherVenue) {
-    const only = { "alerts.checked": "（仅监督可见）", "incident.recorded": "（仅监督与该场地现场监督可见）" };
+    const only = { "alerts.checked": "（仅监督可见）", "alert.raised": "（仅监督可见）", "incident.recorded": "（仅监督与该场地现场监督可见）" };
     return what + (only[e.event] || "（不可见）");
   }
   switch (e.event) {

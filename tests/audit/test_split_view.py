@@ -18,6 +18,7 @@ from wshelp import connect
 from evalsvc.audit.note import Checkpoint, generate_key, open_note, parse_checkpoint
 from evalsvc.audit.note import sign_checkpoint as sign_note
 from evalsvc.audit.routes import AUDIT
+from evalsvc.audit.splitview import bundle_check
 
 
 async def _trusted(api: Harness, sid: str) -> tuple[str, Checkpoint]:
@@ -145,3 +146,23 @@ async def test_evidence_that_proves_nothing_is_refused_and_records_nothing(
     assert len(await api.events(sid)) == before
     # (and the log key verifies the real one: the test's forgery was of another key)
     open_note(trusted, [api.client.app[AUDIT].vkey(sid)])
+
+
+def test_the_bundle_check_shows_both_checkpoints_or_says_what_the_evidence_rests_on() -> None:
+    origin = "evalsvc.local/s-1"
+    skey, vkey = generate_key(origin)
+    trusted = sign_note(Checkpoint(origin, 9, bytes(32), ()), skey)
+    served = sign_note(Checkpoint(origin, 9, b"\x01" * 32, ()), skey)
+    doc = {"venue": "js-suzhou", "kind": "fork", "detail": "…",
+           "evidence": {"trusted": trusted, "served": served}}
+    ok, detail = bundle_check(doc, origin=origin, log_vkey=vkey)
+    assert not ok and "分叉视图" in detail
+    assert bytes(32).hex() in detail and (b"\x01" * 32).hex() in detail
+    # The served one re-signed by another key: the evidence proves nothing.
+    other, _ = generate_key(origin)
+    bad = {**doc, "evidence": {"trusted": trusted,
+                               "served": sign_note(parse_checkpoint(served), other)}}
+    ok, detail = bundle_check(bad, origin=origin, log_vkey=vkey)
+    assert not ok and "不成立" in detail and "does not verify" in detail
+    ok, detail = bundle_check({**doc, "kind": "entries"}, origin=origin, log_vkey=vkey)
+    assert not ok and "未经日志签名" in detail
