@@ -605,6 +605,12 @@ class Agent:
             origin = parse_checkpoint(split_note(parse_add_checkpoint(body)[2])[0]).origin
         except EvalsvcError:
             origin = None
+        if origin is not None and self.mirror.split_of_origin(origin) is not None:
+            # This venue caught the log contradicting itself: it cosigns nothing more of
+            # it, whatever it is shown next (docs/audit.md "Split views").
+            return (409, "分叉视图已发现，本见证人不再为该日志联署 / a split view of this log "
+                         "was detected: this witness cosigns nothing more of it\n",
+                    "text/plain; charset=utf-8")
         for _ in range(3):  # a concurrent request may win the compare-and-set
             state = self.mirror.witness_state(origin) if origin else None
             latest = Cosigned(state[0], state[1], state[2]) if state else None

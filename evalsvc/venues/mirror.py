@@ -203,6 +203,16 @@ class AuditMirror:
                 (session_id, int(reported), detail, now_ms),
             )
 
+    def split_of_origin(self, origin: str) -> str | None:
+        """The session of log ``origin`` (``<log name>/<session id>``) if a split view of
+        it was detected; None otherwise."""
+        session_id = origin.rsplit("/", 1)[-1]
+        with self._lock:
+            row = self._db.execute(
+                "SELECT session_id FROM split WHERE session_id = ?", (session_id,)
+            ).fetchone()
+        return str(row[0]) if row else None
+
     def audit_status(self, session_id: str) -> AuditStatus:
         """Verified and pending counts and the split, if any."""
         with self._lock:
