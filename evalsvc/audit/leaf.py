@@ -149,8 +149,9 @@ def seal_event(
     ``canonical_bytes`` of the documents in the module docstring gives
     (tests/audit/test_leaf.py checks they agree)."""
     if nested if nested is not None else action in NESTED_EVENTS:
-        return _seal_nested(session_id=session_id, seq=seq, venue=venue, actor=actor,
-                            action=action, payload=payload, time_ms=time_ms, salt=salt)
+        envelope = {"session": session_id, "seq": int(seq), "action": action, "venue": venue,
+                    "time_ms": int(time_ms), "v": 3}
+        return _seal_nested(envelope, actor, payload, salt)
     names = ["actor", *(_PAYLOAD + k for k in payload)]
     try:
         texts = canonical_texts([actor, *payload.values(), action, session_id, venue])
@@ -210,18 +211,11 @@ def _commit(
 
 
 def _seal_nested(
-    *,
-    session_id: str,
-    seq: int,
-    venue: str | None,
-    actor: str,
-    action: str,
-    payload: Mapping[str, Any],
-    time_ms: int,
+    envelope: Mapping[str, Any], actor: str, payload: Mapping[str, Any],
     salt: Callable[[], bytes],
 ) -> tuple[bytes, bytes]:
-    """(entry, leaf) in format 3 (module docstring)."""
-    decoys = _DECOYS.get(action, ())
+    """(entry, leaf) in format 3 (module docstring) of the event with ``envelope``."""
+    decoys = _DECOYS.get(envelope["action"], ())
     nested: list[list[Any]] = []
     fields = [("actor", actor)]
     fields += [(_PAYLOAD + k, _commit(v, (k,), salt, nested, decoys)) for k, v in payload.items()]
@@ -231,8 +225,6 @@ def _seal_nested(
         s = salt()
         disclosed.append([s.hex(), name, value])
         digests.append(field_digest(s, name, value))
-    envelope = {"session": session_id, "seq": int(seq), "action": action, "venue": venue,
-                "time_ms": int(time_ms), "v": 3}
     entry = canonical_bytes({**envelope, "disclosed": disclosed, "hidden": [],
                              "nested": sorted(nested, key=lambda d: str(d[0]))})
     return entry, canonical_bytes({**envelope, "digests": sorted(digests)})
