@@ -222,11 +222,13 @@ def parse_entries(entries: Sequence[bytes]) -> list[LoggedEvent]:
 
 
 def undisclosed(entries: Sequence[bytes]) -> int:
-    """How many fields the entries leave as digests (a venue's redacted view)."""
+    """How many fields the entries leave as digests (a venue's redacted view); format 3
+    (audit/leaf.py): with the nested members and elements left unopened."""
     n = 0
     for raw in entries:
         try:
-            n += len(open_entry(raw, leaf=False).hidden)
+            d = open_entry(raw, leaf=False)
+            n += len(d.hidden) + d.unopened
         except (InvalidInput, ValueError, TypeError):
             continue
     return n
@@ -953,7 +955,29 @@ def verify_sealed(
             checks["split_view"] = split
         return SealedReport(checks, report, policy)
     checks.update(rederive(entries, read_disclosed(directory), trust=trust, alerts=alerts))
+    raised = _raised_split_views(entries, policy)
+    if raised is not None:
+        checks["split_view"] = raised
     return SealedReport(checks, report, policy)
+
+
+def _raised_split_views(entries: Sequence[bytes], policy: Policy | None) -> Check | None:
+    """``split_view``: the log records a split view a venue reported (``alert.raised``,
+    docs/audit.md "Split views"); each one's evidence is checked against the trusted log
+    key. None when the log records none."""
+    found = [e for e in parse_entries(entries)
+             if e.action == splitview.ALERT_EVENT and e.payload.get("rule") == splitview.SPLIT_VIEW]
+    if not found:
+        return None
+    details = []
+    for e in found:
+        doc = {"venue": e.payload.get("venue_id"), "kind": "fork",
+               "evidence": e.payload.get("evidence")}
+        _, detail = splitview.bundle_check(doc, origin=policy.origin if policy else None,
+                                           log_vkey=policy.log_vkey if policy else None)
+        details.append(f"seq {e.seq}: {detail}")
+    return Check(False, "日志记录了副场报告的分叉视图 / the log records split views reported by"
+                        " venues — " + "; ".join(details))
 
 
 def _split_view_check(

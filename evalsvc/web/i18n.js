@@ -314,6 +314,10 @@ export function describeEvent(session, e) {
     case "handover.overdue":
       what += `：${(p.venues || []).map((v) => `${venueLabel(session, v.venue_id)}（${v.missing === "handover" ? "未登记移交" : "未确认接收"}）`).join("、")}`;
       break;
+    case "alert.raised":
+      // docs/audit.md "Split views": reported by a venue's agent, supervisors only.
+      what += `：${p.title || "预警"}（${session ? venueLabel(session, p.venue_id) : p.venue_name || ""}报告）`;
+      break;
     case "alerts.checked":
       what += `：${POINT_ZH[p.point] || "检查"} · ${(p.alerts || []).length} 条预警${(p.alerts || []).length ? `：${p.alerts.map((a) => `${a.title}（${alertSubject(a)}）`).join("；")}` : ""}`;
       break;

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from conftest import Harness
@@ -166,3 +167,35 @@ def test_the_bundle_check_shows_both_checkpoints_or_says_what_the_evidence_rests
     assert not ok and "不成立" in detail and "does not verify" in detail
     ok, detail = bundle_check({**doc, "kind": "entries"}, origin=origin, log_vkey=vkey)
     assert not ok and "未经日志签名" in detail
+
+
+async def test_the_primarys_own_bundle_fails_split_view_when_its_log_records_one(
+    api: Harness, tmp_path: Path,
+) -> None:
+    from sqlalchemy import create_engine
+
+    from evalsvc.audit.bundle import parse_policy
+    from evalsvc.audit.export import export_bundle
+    from evalsvc.audit.rederive import verify_sealed
+
+    sid, _ = await api.to_stage("checking_in")
+    trusted, cp = await _trusted(api, sid)
+    served = _fork(api, sid, cp)
+    status, _ = await _report(api, sid, "js-suzhou",
+                              {"kind": "fork", "trusted": trusted, "served": served})
+    assert status == 201
+    api.client.app[AUDIT].mark_dirty(sid)
+    await api.client.app[AUDIT].sign_pending()  # (the checkpoint job, run now)
+    _, policy = await api.call("GET", f"/api/sessions/{sid}/audit/policy", api.sup)
+    engine = create_engine(api.settings.database.url.replace("postgresql://",
+                                                             "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            export_bundle(conn, sid, tmp_path / "bundle", policy=parse_policy(policy))
+    finally:
+        engine.dispose()
+    checks = verify_sealed(tmp_path / "bundle", trusted_policy=policy).checks
+    assert checks["log"].ok, checks["log"]
+    split = checks["split_view"]
+    assert not split.ok and "js-suzhou" in split.detail
+    assert cp.root.hex() in split.detail and parse_checkpoint(served).root.hex() in split.detail

@@ -53,6 +53,8 @@ async def test_supervisor_sees_a_reported_split_view_and_an_expert_does_not(
         text = await item.inner_text()
         assert "苏州" in text and f"大小 {cp.size}" in text, text
         assert cp.root.hex()[:16] in text and other.hex()[:16] in text, text
+        feed = page.locator("#events li", has_text="监督预警：审计日志分叉视图")
+        await feed.first.wait_for(timeout=30_000)
         await check_screen(page, "split-supervisor")
 
         expert = await new_page(browser, console, "split-expert", width=390)
