@@ -34,6 +34,7 @@ import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -260,13 +261,29 @@ class Agent:
         """Start following ``session_id`` (idempotent)."""
         if session_id in self.links:
             return
-        if self.mirror.audit_status(session_id).split is not None:
+        status = self.mirror.audit_status(session_id)
+        if status.split is not None:
             # A split view was detected before: this primary is not followed again.
             log.error("session %s: a split view was detected; not following", session_id)
+            if session_id not in self.reports and not (status.reported and status.reported[0]):
+                self._report_again(session_id, status.split)
             return
         self.synced[session_id] = asyncio.Event()
         self.links[session_id] = asyncio.create_task(self._link(session_id, title))
         self.verifiers[session_id] = asyncio.create_task(self._verifier(session_id))
+
+    def _report_again(self, session_id: str, split: tuple[str, str, str]) -> None:
+        """After a restart: report a split view the primary was not told of yet (from its
+        evidence file; the same Idempotency-Key, so a report that did arrive is not
+        recorded twice)."""
+        try:
+            doc = json.loads(Path(split[2]).read_text("utf-8"))
+            found = Split(split[0], split[1], dict(doc["evidence"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("session %s: the split view's evidence %s does not read: %s",
+                      session_id, split[2], exc)
+            return
+        self.reports[session_id] = asyncio.create_task(self._report_split(session_id, found))
 
     async def drop(self, session_id: str) -> None:
         """Close the link's socket (tests use it; the link reconnects)."""

@@ -125,6 +125,17 @@ async def test_the_mirror_verifies_catches_a_fork_and_exports_a_bundle_that_veri
         (alert,) = [e for e in await api.events(sid) if e["type"] == "alert.raised"]
         assert alert["payload"]["evidence"]["served"] == forged
         assert alert["payload"]["venue_id"] == VENUE
+        # A restarted agent that does not know the report arrived sends it again; the
+        # primary records it once (the same Idempotency-Key).
+        mirror._db.execute("DELETE FROM split_report WHERE session_id = ?", (sid,))
+        again = Agent(primary=agent.primary, venue=VENUE, token=api.op(VENUE), mirror=mirror)
+        again.follow(sid)
+        await again.reports[sid]
+        assert mirror.audit_status(sid).reported == reported
+        assert len([e for e in await api.events(sid) if e["type"] == "alert.raised"]) == 1
+        assert sid not in again.links
+        if again._http is not None:
+            await again._http.close()
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
