@@ -39,6 +39,7 @@ PURE_MODULES = [
     "audit/ranges.py",
     "audit/merkle.py",
     "audit/leaf.py",
+    "audit/splitview.py",
     "audit/note.py",
     "audit/bundle.py",
     "audit/verify.py",

@@ -51,6 +51,7 @@ from typing import Any
 from cryptography import x509
 
 from evalsvc import analysis
+from evalsvc.audit import splitview
 from evalsvc.audit.bundle import Policy, parse_policy
 from evalsvc.audit.leaf import open_entry
 from evalsvc.audit.verify import Report, verify_bundle
@@ -222,11 +223,13 @@ def parse_entries(entries: Sequence[bytes]) -> list[LoggedEvent]:
 
 
 def undisclosed(entries: Sequence[bytes]) -> int:
-    """How many fields the entries leave as digests (a venue's redacted view)."""
+    """How many fields the entries leave as digests (a venue's redacted view); format 3
+    (audit/leaf.py): with the nested members and elements left unopened."""
     n = 0
     for raw in entries:
         try:
-            n += len(open_entry(raw, leaf=False).hidden)
+            d = open_entry(raw, leaf=False)
+            n += len(d.hidden) + d.unopened
         except (InvalidInput, ValueError, TypeError):
             continue
     return n
@@ -964,9 +967,55 @@ def verify_sealed(
             f"副场 {meta.get('venue')} 所见视图：{hidden} 个字段未向该副场公开（仅有摘要） / "
             f"the view of venue {meta.get('venue')}: {hidden} fields not disclosed to it "
             "(digests only); every disclosed field opens its digest"))
+        split = _split_view_check(directory, meta, policy)
+        if split is not None:
+            checks["split_view"] = split
         return SealedReport(checks, report, policy)
     checks.update(rederive(entries, read_disclosed(directory), trust=trust, alerts=alerts))
+    raised = _raised_split_views(entries, policy)
+    if raised is not None:
+        checks["split_view"] = raised
     return SealedReport(checks, report, policy)
+
+
+def _raised_split_views(entries: Sequence[bytes], policy: Policy | None) -> Check | None:
+    """``split_view``: the log records a split view a venue reported (``alert.raised``,
+    docs/audit.md "Split views"); each one's evidence is checked against the trusted log
+    key. None when the log records none."""
+    found = [e for e in parse_entries(entries)
+             if e.action == splitview.ALERT_EVENT and e.payload.get("rule") == splitview.SPLIT_VIEW]
+    if not found:
+        return None
+    details = []
+    for e in found:
+        doc = {"venue": e.payload.get("venue_id"), "kind": "fork",
+               "evidence": e.payload.get("evidence")}
+        _, detail = splitview.bundle_check(doc, origin=policy.origin if policy else None,
+                                           log_vkey=policy.log_vkey if policy else None)
+        details.append(f"seq {e.seq}: {detail}")
+    return Check(False, "日志记录了副场报告的分叉视图 / the log records split views reported by"
+                        " venues — " + "; ".join(details))
+
+
+def _split_view_check(
+    directory: Path, meta: Mapping[str, Any], policy: Policy | None
+) -> Check | None:
+    """``split_view``: the venue caught a split view (its evidence file, checked against
+    the trusted log key when it is a fork); None when the bundle holds none."""
+    path = directory / splitview.EVIDENCE_FILE
+    if not path.is_file():
+        if meta.get("split_view"):
+            return Check(False, "bundle.json 记有分叉视图，但证据文件缺失 / bundle.json records"
+                                f" a split view but {splitview.EVIDENCE_FILE} is missing")
+        return None
+    try:
+        doc = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        return Check(False, f"分叉证据无法读取 / the split-view evidence does not read: {exc}")
+    ok, detail = splitview.bundle_check(
+        doc, origin=policy.origin if policy else None,
+        log_vkey=policy.log_vkey if policy else None)
+    return Check(ok, detail)
 
 
 def _bundle_meta(directory: Path) -> dict[str, Any]:

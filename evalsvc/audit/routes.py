@@ -19,9 +19,11 @@ from evalsvc.httpkit import (
     Param,
     Route,
     authenticated,
+    idempotency_key,
     int_path,
     int_query,
     json_response,
+    read_json,
     shape,
 )
 from evalsvc.sessions.routes import SESSIONS
@@ -86,6 +88,18 @@ async def get_view(request: web.Request) -> web.Response:
     return json_response(view)
 
 
+async def post_split_view(request: web.Request) -> web.Response:
+    p = authenticated(request)
+    sid = request.match_info["session_id"]
+    body = await read_json(request)
+    key = idempotency_key(request, required=False)
+    audit = request.app[AUDIT]
+    r = await request.app[SESSIONS].report_split_view(
+        p, sid, body, origin=audit.origin(sid), log_vkey=audit.vkey(sid), key=key)
+    headers = {"Idempotent-Replayed": "true"} if r.replayed else None
+    return json_response(r.body, status=201, headers=headers)
+
+
 async def get_policy(request: web.Request) -> web.Response:
     sid = await _visible(request)
     return web.Response(text=request.app[AUDIT].policy(sid), content_type="text/plain")
@@ -119,6 +133,30 @@ ROUTES: list[Route] = [
             Param("limit", "integer", "at most this many entries (default 1000)", minimum=1,
                   maximum=5000),
         ),
+        tag="audit",
+    ),
+    Route(
+        "POST",
+        _A + "/split-view",
+        post_split_view,
+        "A venue's agent reports a split view (docs/audit.md \"Split views\"): two "
+        "checkpoints of one size signed by this log's key with different roots. Checked, "
+        "it is recorded as an alert.raised event of rule split_view (supervisors only)",
+        roles=("operator",),
+        body_schema={
+            "type": "object",
+            "required": ["evidence"],
+            "additionalProperties": False,
+            "properties": {"evidence": {
+                "type": "object",
+                "required": ["kind", "trusted", "served"],
+                "properties": {"kind": {"const": "fork"}, "trusted": {"type": "string"},
+                               "served": {"type": "string"}},
+            }},
+        },
+        ok_status=201,
+        idempotent=True,
+        response=shape({"rule": "string", "size": "integer", "seq": "integer"}),
         tag="audit",
     ),
     Route(

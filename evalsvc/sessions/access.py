@@ -27,7 +27,10 @@ draw's rules document (``draw.opened``) carry the project; ``draw.drawn`` and
 (what the alerts compare) are the supervisors' alone: for every other role an
 ``alerts.checked`` event is the constant ``{"masked": true}`` — one is recorded at each
 check point whatever was found, so neither its presence nor its size tells anything —
-and a bid shows no ``provenance``.
+and a bid shows no ``provenance``. So is an ``alert.raised`` event (a split view a
+venue reported, docs/audit.md "Split views"): for every other role its payload is
+``{"masked": true}`` and its actor only the role — that one was raised is visible to all
+who see the session, as with an incident, never by whom, where or about what.
 
 After check-in an expert's view also carries ``bidders`` — the bidders' names, nothing
 else of the project — to declare a conflict bid by bidder. An open election round's
@@ -350,6 +353,10 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
     if p.role != "supervisor":
         if kind == "alerts.checked":
             return {**event, "payload": {"masked": True}}
+        if kind == "alert.raised":
+            # Who reported it, where and what (a split view, docs/audit.md): nothing.
+            return {**event, "actor": event["actor"].split(":", 1)[0],
+                    "payload": {"masked": True}}
         if kind == "bid.added" and "provenance" in event["payload"].get("bid", {}):
             event = {**event, "payload": {**event["payload"],
                                           "bid": public_bid(event["payload"]["bid"])}}

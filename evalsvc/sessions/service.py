@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from evalsvc import analysis
+from evalsvc.audit import splitview
 from evalsvc.auth import Principal
 from evalsvc.canonical import canonical_bytes, canonical_plain_bytes, storage_sha256
 from evalsvc.db import Database
@@ -487,6 +488,36 @@ class SessionService:
             raise InvalidInput("unknown field: this route records an incident, it takes no"
                                " command", field="command")
         return await self.command(p, session_id, {"command": "record_incident", **data}, key=key)
+
+    async def report_split_view(
+        self, p: Principal, session_id: str, data: Any, *, origin: str, log_vkey: str,
+        key: str | None,
+    ) -> Result:
+        """``POST …/audit/split-view``: a participating venue's operator (its agent)
+        hands in fork evidence; checked against the session log's ``origin`` and key, it
+        is recorded as an ``alert.raised`` event of rule ``split_view``, the supervisors'
+        alone (access.redact_event). Evidence that proves nothing records nothing."""
+
+        def decide(snap: Snapshot) -> Change:
+            s = snap.locked
+            require_visible(s, p)
+            venue = s.venue(p.venue or "") if p.role == "operator" else None
+            if venue is None:
+                raise Forbidden("only a participating venue's operator (its agent) may report"
+                                " a split view")
+            if not isinstance(data, dict) or data.keys() != {"evidence"}:
+                raise InvalidInput("expected a JSON object {evidence}", field="(body)")
+            fork = splitview.check_fork(data["evidence"], origin=origin, log_vkey=log_vkey)
+            payload = splitview.alert_payload(fork, venue_id=venue.id, venue_name=venue.city)
+            body = {"rule": splitview.SPLIT_VIEW, "size": fork.size}
+            return Change(s, (m.Event(splitview.ALERT_EVENT, payload),), 201, body,
+                          changed=False)
+
+        # As an incident's: the envelope (public in every venue's audit view) names no
+        # venue; which venue saw the split is in the payload, for supervisors.
+        by = dataclasses.replace(p, venue=None)
+        return await self._commit(by, session_id, decide, key=key,
+                                  request={"op": "split_view", "body": data})
 
     # --- the handover's deadline (交接) ------------------------------------------------------
 

@@ -26,6 +26,7 @@ __all__ = ["Agent", "WitnessConfig"]
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import random
@@ -33,6 +34,7 @@ import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,6 +50,7 @@ from evalsvc.audit.note import (
     verified_cosignatures,
 )
 from evalsvc.audit.witness import Cosigned, add_checkpoint, parse_add_checkpoint
+from evalsvc.canonical import canonical_bytes
 from evalsvc.errors import (
     AuditLogInconsistent,
     CertificateRejected,
@@ -100,6 +103,7 @@ class Agent:
         quorum: int = 1,
         backoff_base_s: float = 0.2,
         backoff_cap_s: float = 30.0,
+        report_tries: int = 8,
         rng: random.Random | None = None,
     ) -> None:
         self.primary = primary.rstrip("/")
@@ -122,6 +126,8 @@ class Agent:
         self.trusted_witnesses = tuple(trusted_witnesses)
         self.quorum = quorum
         self.splits: dict[str, Split] = {}
+        self.reports: dict[str, asyncio.Task[None]] = {}  # reporting a split, per session
+        self.report_tries = report_tries
         self.verifiers: dict[str, asyncio.Task[None]] = {}
         self._compared: dict[str, int] = {}  # events compared with their entries, per session
         self.backoff_base_s = backoff_base_s
@@ -205,7 +211,7 @@ class Agent:
                     log.error("cannot list sessions at %s: %s", self.primary, exc.message)
                 await asyncio.sleep(self.discover_s)
         finally:
-            tasks = [*self.links.values(), *self.verifiers.values()]
+            tasks = [*self.links.values(), *self.verifiers.values(), *self.reports.values()]
             for t in tasks:
                 t.cancel()
             for t in tasks:
@@ -255,13 +261,29 @@ class Agent:
         """Start following ``session_id`` (idempotent)."""
         if session_id in self.links:
             return
-        if self.mirror.audit_status(session_id).split is not None:
+        status = self.mirror.audit_status(session_id)
+        if status.split is not None:
             # A split view was detected before: this primary is not followed again.
             log.error("session %s: a split view was detected; not following", session_id)
+            if session_id not in self.reports and not (status.reported and status.reported[0]):
+                self._report_again(session_id, status.split)
             return
         self.synced[session_id] = asyncio.Event()
         self.links[session_id] = asyncio.create_task(self._link(session_id, title))
         self.verifiers[session_id] = asyncio.create_task(self._verifier(session_id))
+
+    def _report_again(self, session_id: str, split: tuple[str, str, str]) -> None:
+        """After a restart: report a split view the primary was not told of yet (from its
+        evidence file; the same Idempotency-Key, so a report that did arrive is not
+        recorded twice)."""
+        try:
+            doc = json.loads(Path(split[2]).read_text("utf-8"))
+            found = Split(split[0], split[1], dict(doc["evidence"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("session %s: the split view's evidence %s does not read: %s",
+                      session_id, split[2], exc)
+            return
+        self.reports[session_id] = asyncio.create_task(self._report_split(session_id, found))
 
     async def drop(self, session_id: str) -> None:
         """Close the link's socket (tests use it; the link reconnects)."""
@@ -519,12 +541,62 @@ class Agent:
 
         await asyncio.to_thread(save)
         self.splits[session_id] = split
-        log.error("分叉视图 / SPLIT VIEW in session %s at %s: %s — evidence in %s; no longer "
-                  "accepting from this primary", session_id, self.primary, split.detail, path)
+        log.error("分叉视图：主场向本副场展示的审计日志与见证人联署的不一致，证据已保存于 %s，"
+                  "不再接收该主场的数据 / SPLIT VIEW in session %s at %s: %s — evidence in %s; "
+                  "no longer accepting from this primary", path, session_id, self.primary,
+                  split.detail, path)
         ws = self.sockets.get(session_id)
         if ws is not None:
             await ws.close()
+        self.reports[session_id] = asyncio.create_task(self._report_split(session_id, split))
         return split.detail
+
+    async def _report_split(self, session_id: str, split: Split) -> None:
+        """Hand the evidence to the primary's supervisors (``POST …/audit/split-view``,
+        docs/audit.md "Split views"), retrying with backoff; the outcome goes to the mirror
+        and the log. The primary may drop it: the venue's own copy (status, export) stands
+        either way."""
+
+        def note(ok: bool, detail: str) -> None:
+            self.mirror.record_split_report(session_id, reported=ok, detail=detail,
+                                            now_ms=_now_ms())
+
+        if split.kind != "fork":
+            detail = ("该类证据未经日志签名，主场无法核验，仅保存在本副场 / evidence of kind "
+                      f"{split.kind} is not signed by the log: kept here only")
+            await asyncio.to_thread(note, False, detail)
+            log.error("session %s: %s", session_id, detail)
+            return
+        ev = split.evidence
+        body = {"evidence": {"kind": "fork", "trusted": ev["trusted"], "served": ev["served"]}}
+        key = "split-" + hashlib.sha256(canonical_bytes(body)).hexdigest()[:64]
+        url = f"{self.primary}/api/sessions/{session_id}/audit/split-view"
+        last = ""
+        for attempt in range(self.report_tries):
+            try:
+                http = self._client()
+                headers = {**await self.credentials.headers(http), "Idempotency-Key": key}
+                async with http.post(url, json=body, headers=headers,
+                                     **self._request_kw()) as r:
+                    doc = await r.json(content_type=None)
+                    if r.status in (200, 201):
+                        detail = f"事件 seq {doc.get('seq')} / event seq {doc.get('seq')}"
+                        await asyncio.to_thread(note, True, detail)
+                        log.error("session %s: 分叉视图已报告监督人员 / split view reported to "
+                                  "the supervisors (%s)", session_id, detail)
+                        return
+                    last = f"HTTP {r.status}: {doc.get('detail') if isinstance(doc, dict) else ''}"
+                    if 400 <= r.status < 500 and r.status not in (401, 408, 409, 429):
+                        break  # refused: trying again changes nothing
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError,
+                    EvalsvcError) as exc:
+                last = str(getattr(exc, "message", exc))
+            await asyncio.to_thread(note, False, last)
+            await asyncio.sleep(self._backoff(attempt))
+        await asyncio.to_thread(note, False, last)
+        log.error("session %s: 未能向主场报告分叉视图 / could not report the split view to the "
+                  "primary: %s — the evidence stays in this mirror and its export",
+                  session_id, last)
 
     # --- witness hook ---------------------------------------------------------------------
 
@@ -550,6 +622,12 @@ class Agent:
             origin = parse_checkpoint(split_note(parse_add_checkpoint(body)[2])[0]).origin
         except EvalsvcError:
             origin = None
+        if origin is not None and self.mirror.split_of_origin(origin) is not None:
+            # This venue caught the log contradicting itself: it cosigns nothing more of
+            # it, whatever it is shown next (docs/audit.md "Split views").
+            return (409, "分叉视图已发现，本见证人不再为该日志联署 / a split view of this log "
+                         "was detected: this witness cosigns nothing more of it\n",
+                    "text/plain; charset=utf-8")
         for _ in range(3):  # a concurrent request may win the compare-and-set
             state = self.mirror.witness_state(origin) if origin else None
             latest = Cosigned(state[0], state[1], state[2]) if state else None

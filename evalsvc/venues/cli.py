@@ -150,10 +150,24 @@ def cmd_status(args: argparse.Namespace) -> int:
                 split = True
                 line += (f" — 分叉视图 SPLIT VIEW ({st.split[0]}): {st.split[1]}; "
                          f"evidence {st.split[2]}")
+                line += "\n  " + split_report_text(st.reported)
             print(line)
     finally:
         mirror.close()
     return 2 if split else 0
+
+
+def split_report_text(reported: tuple[bool, str] | None) -> str:
+    """What became of reporting a split view to the primary's supervisors (zh-CN, then
+    English): the venue's own copy stands either way."""
+    if reported is None:
+        return ("尚未向主场的监督人员报告；证据保存在本副场，并随 venue export 导出 / not "
+                "reported to the primary yet; the evidence is kept here and in the export")
+    ok, detail = reported
+    if ok:
+        return f"已报告监督人员（alert.raised）/ reported to the supervisors: {detail}"
+    return (f"未能报告监督人员：{detail}；证据仅在本副场，请导出 (venue export) 后交监督人员 / "
+            "not reported; the evidence is only here: export it for the supervisors")
 
 
 def _witness(args: argparse.Namespace) -> WitnessConfig | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from evalsvc.audit.bundle import write_bundle
 from evalsvc.audit.merkle import consistency_proof
 from evalsvc.audit.rederive import undisclosed
+from evalsvc.audit.splitview import EVIDENCE_FILE
 from evalsvc.errors import NotFound
 from evalsvc.files import write_private
 from evalsvc.venues.mirror import Mirror
@@ -50,5 +51,12 @@ def export_mirror(
     )
     meta = {**meta, "kind": VENUE_BUNDLE, "venue": venue, "origin": cps[-1][1],
             "undisclosed_fields": undisclosed(entries)}
+    split = mirror.audit_status(session_id).split
+    if split is not None:
+        # The split view this venue caught travels with its record (docs/audit.md "Split
+        # views"): `audit verify` names it (check split_view), whether or not the primary
+        # let the alert through to its supervisors.
+        write_private(out_dir / EVIDENCE_FILE, Path(split[2]).read_bytes())
+        meta["split_view"] = split[0]
     write_private(out_dir / "bundle.json", (json.dumps(meta, indent=1) + "\n").encode())
     return meta

@@ -69,6 +69,12 @@ CREATE TABLE IF NOT EXISTS split (
     evidence TEXT NOT NULL,
     detected_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS split_report (
+    session_id TEXT PRIMARY KEY,
+    reported INTEGER NOT NULL,
+    detail TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS witness (
     origin TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
@@ -95,6 +101,9 @@ class AuditStatus:
     verified: int  # entries (= events seq 1..verified) checked against a cosigned root
     events: int  # events held; those past ``verified`` are pending
     split: tuple[str, str, str] | None  # (kind, detail, evidence file) once detected
+    # Whether the split was reported to the primary's supervisors (alert.raised), and
+    # what the primary answered; None: not tried (yet).
+    reported: tuple[bool, str] | None = None
 
 
 class AuditMirror:
@@ -182,6 +191,28 @@ class AuditMirror:
                 (session_id, kind, detail, evidence, now_ms),
             )
 
+    def record_split_report(
+        self, session_id: str, *, reported: bool, detail: str, now_ms: int
+    ) -> None:
+        """Remember how reporting the split to the primary went (the last try stands)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO split_report VALUES (?, ?, ?, ?) ON CONFLICT (session_id) DO "
+                "UPDATE SET reported = excluded.reported, detail = excluded.detail, "
+                "updated_ms = excluded.updated_ms",
+                (session_id, int(reported), detail, now_ms),
+            )
+
+    def split_of_origin(self, origin: str) -> str | None:
+        """The session of log ``origin`` (``<log name>/<session id>``) if a split view of
+        it was detected; None otherwise."""
+        session_id = origin.rsplit("/", 1)[-1]
+        with self._lock:
+            row = self._db.execute(
+                "SELECT session_id FROM split WHERE session_id = ?", (session_id,)
+            ).fetchone()
+        return str(row[0]) if row else None
+
     def audit_status(self, session_id: str) -> AuditStatus:
         """Verified and pending counts and the split, if any."""
         with self._lock:
@@ -194,8 +225,12 @@ class AuditMirror:
             sp = self._db.execute(
                 "SELECT kind, detail, evidence FROM split WHERE session_id = ?", (session_id,)
             ).fetchone()
+            rp = self._db.execute(
+                "SELECT reported, detail FROM split_report WHERE session_id = ?", (session_id,)
+            ).fetchone()
         return AuditStatus(int(v), int(n[0]) if n else 0,
-                           (str(sp[0]), str(sp[1]), str(sp[2])) if sp else None)
+                           (str(sp[0]), str(sp[1]), str(sp[2])) if sp else None,
+                           (bool(rp[0]), str(rp[1])) if rp else None)
 
     def event(self, session_id: str, seq: int) -> dict[str, Any] | None:
         """A stored event in its ``event`` message shape."""

@@ -127,10 +127,24 @@ def event_matches(event: Mapping[str, Any], entry: bytes) -> bool:
     if d.actor is not None and event.get("actor") not in (d.actor, "expert"):
         return False
     payload = event.get("payload") or {}
-    if payload.get("masked"):
+    if payload.get("masked") and len(payload) == 1:
         return True
-    for key, value in d.payload.items():
-        shown = payload.get(key)
-        if shown is not None and canonical_bytes(shown) != canonical_bytes(value):
-            return False
-    return True
+    return all(_agrees(payload.get(key), value) for key, value in d.payload.items())
+
+
+def _agrees(shown: Any, logged: Any) -> bool:
+    """Whether the value an event shows contradicts nothing its entry discloses (format
+    3, audit/leaf.py: an object may disclose some members only, an array some elements
+    only, ``{"...": digest}`` standing for the others)."""
+    if shown is None:
+        return True  # masked
+    if isinstance(logged, dict) and isinstance(shown, dict):
+        if logged.keys() == {"..."}:
+            return True  # an element not disclosed to this venue
+        return all(_agrees(shown.get(k), v) for k, v in logged.items())
+    if isinstance(logged, list) and isinstance(shown, list):
+        return len(logged) == len(shown) and all(
+            _agrees(a, b) for a, b in zip(shown, logged, strict=True))
+    if isinstance(logged, dict) and logged.keys() == {"..."}:
+        return True
+    return canonical_bytes(shown) == canonical_bytes(logged)

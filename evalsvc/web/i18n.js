@@ -108,6 +108,8 @@ export const EVENT_ZH = {
   "committee.reformed": "重新组建评标委员会",
   // docs/api.md "Supervision by scope".
   "incident.recorded": "现场监督记录",
+  // docs/audit.md "Split views".
+  "alert.raised": "监督预警",
   // docs/scoring.md "Stages", "暗标".
   "codes.committed": "暗标编号承诺", "codes.opened": "公开暗标编号",
 };
@@ -220,7 +222,7 @@ export function describeEvent(session, e) {
   // docs/alerts.md) arrives as {masked: true}.
   const otherVenue = e.event === "seat.assigned" || e.event === "expert.checked_in"; // worded below
   if (p.masked && Object.keys(p).length === 1 && !otherVenue) {
-    const only = { "alerts.checked": "（仅监督可见）", "incident.recorded": "（仅监督与该场地现场监督可见）" };
+    const only = { "alerts.checked": "（仅监督可见）", "alert.raised": "（仅监督可见）", "incident.recorded": "（仅监督与该场地现场监督可见）" };
     return what + (only[e.event] || "（不可见）");
   }
   switch (e.event) {
@@ -311,6 +313,10 @@ export function describeEvent(session, e) {
       break;
     case "handover.overdue":
       what += `：${(p.venues || []).map((v) => `${venueLabel(session, v.venue_id)}（${v.missing === "handover" ? "未登记移交" : "未确认接收"}）`).join("、")}`;
+      break;
+    case "alert.raised":
+      // docs/audit.md "Split views": reported by a venue's agent, supervisors only.
+      what += `：${p.title || "预警"}（${session ? venueLabel(session, p.venue_id) : p.venue_name || ""}报告）`;
       break;
     case "alerts.checked":
       what += `：${POINT_ZH[p.point] || "检查"} · ${(p.alerts || []).length} 条预警${(p.alerts || []).length ? `：${p.alerts.map((a) => `${a.title}（${alertSubject(a)}）`).join("；")}` : ""}`;

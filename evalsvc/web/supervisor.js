@@ -61,6 +61,12 @@ export function mount(ctx) {
       // The details are in the table of every check point below (#patterns).
       const rules = [...new Set(p.alerts.map((a) => a.title))].join("、");
       text = `${POINT_ZH[p.point] || "检查"}发现 ${p.alerts.length} 条预警（${rules}），详见“围标串标与评审质量预警”`;
+    } else if (e.event === "alert.raised" && p.rule === "split_view") {
+      // A venue caught the primary showing it another history than the one its witnesses
+      // cosigned (docs/audit.md "Split views"): the log key signed both checkpoints.
+      const ev = p.evidence || {};
+      const where = session ? venueLabel(session, p.venue_id) : p.venue_name; // (replayed before the session is read)
+      text = `审计日志分叉：${where}的镜像收到与见证人联署不一致的检查点（大小 ${ev.size}，联署根 ${String((ev.roots || [])[0]).slice(0, 16)}…，所示根 ${String((ev.roots || [])[1]).slice(0, 16)}…），两者均由日志密钥签名`;
     } else if (e.event === "handover.overdue" && !p.masked) {
       text = `材料移交逾期：${(p.venues || []).map((v) => `${venueLabel(session, v.venue_id)}${v.missing === "handover" ? "未登记移交" : "主场未确认接收"}`).join("、")}`;
     } else if (e.event === "report.signatures_cleared") {

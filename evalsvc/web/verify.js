@@ -65,8 +65,9 @@ function unhex(text) {
 
 /** The leaf an audit entry commits to (docs/audit.md "Leaves"): for a format-2 entry the
  * RFC 8785 {"v":2, envelope, "digests"} over SHA-256(salt ‖ JCS([name, value])) of each
- * disclosed field and the digests of the hidden ones, sorted; a format-1 entry is its own
- * leaf. */
+ * disclosed field and the digests of the hidden ones, sorted; format 3 (nested
+ * disclosure) the same with "v":3 over the committed values — its "nested" disclosures
+ * are not needed for the leaf; a format-1 entry is its own leaf. */
 export async function leafOfEntry(entry) {
   let doc;
   try {
@@ -74,9 +75,11 @@ export async function leafOfEntry(entry) {
   } catch {
     return entry;
   }
-  if (!doc || doc.v !== 2) return entry;
+  if (!doc || (doc.v !== 2 && doc.v !== 3)) return entry;
   const keys = Object.keys(doc).sort().join(",");
-  if (keys !== "action,disclosed,hidden,seq,session,time_ms,v,venue" || !Array.isArray(doc.disclosed)
+  const expected = doc.v === 2 ? "action,disclosed,hidden,seq,session,time_ms,v,venue"
+    : "action,disclosed,hidden,nested,seq,session,time_ms,v,venue";
+  if (keys !== expected || !Array.isArray(doc.disclosed)
       || !Array.isArray(doc.hidden)) throw new VerifyError("审计记录格式不正确");
   const digests = [...doc.hidden];
   for (const d of doc.disclosed) {
@@ -87,7 +90,7 @@ export async function leafOfEntry(entry) {
   }
   digests.sort();
   const { session, seq, action, venue, time_ms: timeMs } = doc;
-  return enc.encode(canonical({ v: 2, session, seq, action, venue, time_ms: timeMs, digests }));
+  return enc.encode(canonical({ v: doc.v, session, seq, action, venue, time_ms: timeMs, digests }));
 }
 
 /** RFC 6962 §2.1 interior node hash. */

@@ -54,6 +54,16 @@ def _masked(doc: Any) -> Any:
     return doc
 
 
+def _digests(committed: Any) -> Any:
+    """A format-3 committed value with its member digests (salted: nonces) masked."""
+    if isinstance(committed, dict):
+        return {k: ["<digest>"] * len(v) if k == "_sd" else
+                "<digest>" if k == "..." else _digests(v) for k, v in committed.items()}
+    if isinstance(committed, list):
+        return [_digests(x) for x in committed]
+    return committed
+
+
 def _masked_view(doc: dict[str, Any]) -> Any:
     # GET …/audit/view (docs/audit.md "Leaves"): each disclosed field's salt is fresh
     # CSPRNG output and each hidden field's digest is salted — declared nonces, as the
@@ -62,9 +72,13 @@ def _masked_view(doc: dict[str, Any]) -> Any:
     entries = []
     for raw in doc["entries"]:
         e = json.loads(raw)
-        e["disclosed"] = [["<salt>", n, "<nonce>" if n.rsplit(".", 1)[-1] in NONCE_KEYS else v]
-                          for _, n, v in e["disclosed"]]
+        e["disclosed"] = [["<salt>", n, "<nonce>" if n.rsplit(".", 1)[-1] in NONCE_KEYS
+                           else _digests(v)] for _, n, v in e["disclosed"]]
         e["hidden"] = ["<digest>"] * len(e["hidden"])
+        if "nested" in e:  # format 3: the members' disclosures, in salt order
+            e["nested"] = sorted(
+                (["<salt>", *d[1:-1], "<nonce>" if d[1:-1] and d[1] in NONCE_KEYS
+                  else _digests(d[-1])] for d in e["nested"]), key=json.dumps)
         entries.append(e)
     rest = _masked({k: v for k, v in doc.items() if k not in ("entries", "checkpoint")})
     return {**rest, "entries": _masked(entries), "checkpoint": "<nonce>", "log_vkey": "<nonce>"}

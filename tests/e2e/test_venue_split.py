@@ -36,6 +36,29 @@ def _evalsvc(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
+async def _alerts(
+    http: aiohttp.ClientSession, url: str, sid: str, token: str
+) -> list[dict[str, Any]]:
+    async with http.get(f"{url}/api/sessions/{sid}/events?limit=1000",
+                        headers={"Authorization": f"Bearer {token}"}) as r:
+        assert r.status == 200
+        return [e for e in (await r.json())["events"] if e["type"] == "alert.raised"]
+
+
+async def _ws_alert(url: str, sid: str, token: str) -> dict[str, Any]:
+    """The alert.raised event as a supervisor's WebSocket replays it."""
+    async with aiohttp.ClientSession() as http, http.ws_connect(
+            url.replace("http", "ws", 1) + f"/ws/sessions/{sid}") as ws:
+        await ws.send_json({"type": "auth", "token": token})
+        await ws.send_json({"type": "hello", "epoch": None, "last_seq": 0})
+        async for msg in ws:
+            m = json.loads(msg.data)
+            if m["type"] == "event" and m["event"] == "alert.raised":
+                return dict(m)
+            assert m["type"] != "synced", "no alert.raised replayed"
+    raise AssertionError("the WebSocket closed")
+
+
 def _status(mirror: Path) -> tuple[int, str]:
     r = _evalsvc("venue", "status", "--mirror", str(mirror))
     return r.returncode, r.stdout + r.stderr
@@ -134,6 +157,27 @@ async def test_a_forked_history_is_caught_and_the_venue_bundle_outlives_the_prim
             assert proof["kind"] == "fork" and proof["session"] == sid
             assert proof["evidence"]["trusted"] != proof["evidence"]["served"]
             assert "SPLIT VIEW" in tail(tmp_path / "agent.log", 20000)
+
+            # The agent hands the evidence in: the supervisors see the alert, over REST
+            # and the WebSocket, with the two checkpoints; nobody else learns anything.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                code, out = _status(mirror)
+                if "已报告监督人员" in out:
+                    break
+                await asyncio.sleep(0.3)
+            assert "已报告监督人员" in out, (out, tail(tmp_path / "agent.log"))
+            sup_alerts = await _alerts(http, server.url, sid, sup)
+            assert len(sup_alerts) == 1, sup_alerts
+            p = sup_alerts[0]["payload"]
+            assert p["rule"] == "split_view" and p["venue_id"] == VENUE
+            assert p["evidence"]["served"] == proof["evidence"]["served"]
+            live = await _ws_alert(server.url, sid, sup)
+            assert live["payload"] == p
+            expert = make_token(settings, "expert", venue="sh-ggzy", subject="E-SH-1")
+            for token in (ops["ah-hefei"], ops["sh-ggzy"], expert):
+                (seen,) = await _alerts(http, server.url, sid, token)
+                assert seen["payload"] == {"masked": True} and seen["actor"] == "operator"
     finally:
         server.kill()  # gone for good
         stop_process(proxy)
@@ -151,6 +195,12 @@ async def test_a_forked_history_is_caught_and_the_venue_bundle_outlives_the_prim
                                            (cosignature_vkey(wvkey),), 1)))
     r = _evalsvc("audit", "verify", str(out_dir), "--trusted-keys", str(policy), "--json")
     report = json.loads(r.stdout)
-    assert r.returncode == 0 and report["ok"], r.stdout + r.stderr
-    assert report["checks"]["log"]["ok"] and report["checks"]["witnesses"]["ok"]
+    # The record verifies (log, witnesses); the verdict names the split view it holds,
+    # with the two checkpoints the log key signed.
+    assert report["checks"]["log"]["ok"] and report["checks"]["witnesses"]["ok"], r.stdout
     assert "not disclosed" in report["checks"]["disclosure"]["detail"]
+    split = report["checks"]["split_view"]
+    assert r.returncode == 1 and not report["ok"] and not split["ok"], r.stdout
+    trusted_root, served_root = p["evidence"]["roots"]
+    assert trusted_root in split["detail"] and served_root in split["detail"]
+    assert "分叉视图" in split["detail"]

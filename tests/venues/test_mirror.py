@@ -98,6 +98,20 @@ def test_the_witness_hook_cosigns_and_persists_atomically(tmp_path: Path) -> Non
     assert no_witness.handle_add_checkpoint("old 0\n\n")[0] == 404
 
 
+def test_a_witness_that_caught_a_split_view_cosigns_nothing_more_of_that_log(
+    tmp_path: Path,
+) -> None:
+    m = Mirror(tmp_path / "m.db")
+    agent = Agent(primary="http://127.0.0.1:1", venue="js-suzhou", token="t", mirror=m,
+                  witness=WitnessConfig(skey=W_SKEY, logs={ORIGIN: [LOG_VKEY]}))
+    note5, _ = _checkpoint(5)
+    m.record_split(ORIGIN.rsplit("/", 1)[-1], kind="fork", detail="d", evidence="e",
+                   now_ms=1)
+    status, body, _ = agent.handle_add_checkpoint(format_add_checkpoint(0, [], note5))
+    assert status == 409 and "不再为该日志联署" in body
+    assert m.witness_state(ORIGIN) is None
+
+
 async def test_the_witness_answers_over_http_too(tmp_path: Path, aiohttp_client: Any) -> None:
     from evalsvc.venues.readonly import create_readonly_app
 

@@ -118,6 +118,24 @@ async def test_the_mirror_verifies_catches_a_fork_and_exports_a_bundle_that_veri
         assert "two checkpoints of size" in health["split_views"][sid]
         listed = (await (await ro.get("/sessions")).json())["sessions"]
         assert listed[0]["split_view"].startswith("fork: ")
+        # The agent hands the evidence to the primary: its supervisors see the alert.
+        await agent.reports[sid]
+        reported = mirror.audit_status(sid).reported
+        assert reported is not None and reported[0], reported
+        (alert,) = [e for e in await api.events(sid) if e["type"] == "alert.raised"]
+        assert alert["payload"]["evidence"]["served"] == forged
+        assert alert["payload"]["venue_id"] == VENUE
+        # A restarted agent that does not know the report arrived sends it again; the
+        # primary records it once (the same Idempotency-Key).
+        mirror._db.execute("DELETE FROM split_report WHERE session_id = ?", (sid,))
+        again = Agent(primary=agent.primary, venue=VENUE, token=api.op(VENUE), mirror=mirror)
+        again.follow(sid)
+        await again.reports[sid]
+        assert mirror.audit_status(sid).reported == reported
+        assert len([e for e in await api.events(sid) if e["type"] == "alert.raised"]) == 1
+        assert sid not in again.links
+        if again._http is not None:
+            await again._http.close()
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -168,6 +186,21 @@ async def test_an_event_streamed_otherwise_than_logged_is_a_split_view(
         assert '"payload.expert_name"' in doc["evidence"]["entry"]
         # Nothing is kept as verified past the split.
         assert agent.follow(sid) is None and sid in agent.splits
+        # Unsigned evidence is not sent (the primary could not check it): the venue keeps
+        # it, says so, and its bundle carries it to `audit verify`, which names it.
+        await agent.reports[sid]
+        reported = mirror.audit_status(sid).reported
+        assert reported is not None and not reported[0] and "未经日志签名" in reported[1]
+        assert not [e for e in await api.events(sid) if e["type"] == "alert.raised"]
+        out = tmp_path / "venue-bundle"
+        assert export_mirror(mirror, sid, out, venue=VENUE)["split_view"] == "event"
+        policy = format_policy(Policy(key["origin"], key["log_vkey"],
+                                      (cosignature_vkey(vkey),), 1))
+        report = verify_sealed(out, trusted_policy=policy)
+        assert report.checks["log"].ok and not report.ok
+        assert "未经日志签名" in report.checks["split_view"].detail
+        (out / "split_view.json").unlink()
+        assert not verify_sealed(out, trusted_policy=policy).checks["split_view"].ok
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

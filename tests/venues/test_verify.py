@@ -95,3 +95,38 @@ def test_a_streamed_event_must_not_contradict_its_entry() -> None:
     assert not event_matches({**shown, "event": "sheet.withdrawn"}, views[0])
     # Shown masked live, disclosed later: allowed.
     assert event_matches({**shown, "payload": {"masked": True}}, views[0])
+
+
+def test_a_partially_disclosed_event_is_verified_member_by_member() -> None:
+    # Format 3: the venue sees the seats' venues and its own member, not the others'.
+    rng = random.Random(4)
+    payload = {"result": {"seats": [
+        {"venue": "js-suzhou", "member": {"expert": "E-JS-1", "counter": 3}},
+        {"venue": "ah-hefei", "member": {"expert": "E-AH-1", "counter": 4}}]}}
+    shown = {"result": {"seats": [
+        {"venue": "js-suzhou", "member": {"expert": "E-JS-1", "counter": None}},
+        {"venue": "ah-hefei", "member": {"expert": None, "counter": None, "masked": True}}]}}
+    entry, _ = seal_event(session_id="s-1", seq=1, venue=None, actor="operator:op",
+                          action="draw.drawn", payload=payload, time_ms=1,
+                          salt=lambda: rng.randbytes(16))
+    view = redacted_entry(entry, {"actor": "operator", "payload": shown})
+    r = check_view(log_vkey=VKEY, trusted_note=_note([entry], 1), verified=[],
+                   entries=[view], served_note=None)
+    assert r.split is None and len(r.leaf_hashes) == 1
+    event = {"seq": 1, "event": "draw.drawn", "actor": "operator", "payload": shown}
+    assert event_matches(event, view)
+    # A disclosed member streamed otherwise — another venue for a seat, another member
+    # at this venue — is caught; a hidden one is not compared.
+    for seat, member in ((0, {"venue": "sh-ggzy"}),
+                         (0, {"member": {"expert": "E-JS-9", "counter": None}}),
+                         (1, {"venue": "js-suzhou"})):
+        seats = [dict(s) for s in shown["result"]["seats"]]
+        seats[seat].update(member)
+        lying = {**event, "payload": {"result": {"seats": seats}}}
+        assert not event_matches(lying, view), (seat, member)
+    seats = [dict(s) for s in shown["result"]["seats"]]
+    seats[1]["member"] = {"expert": "E-AH-5"}  # not disclosed to this venue: not compared
+    assert event_matches({**event, "payload": {"result": {"seats": seats}}}, view)
+    # One seat fewer than logged is a contradiction too.
+    short = {**event, "payload": {"result": {"seats": shown["result"]["seats"][:1]}}}
+    assert not event_matches(short, view)

@@ -74,9 +74,16 @@ def _format2() -> list[dict[str, str]]:
         ({"名称": "评标报告 \u2028 \"引号\"", "n": -(2**53 - 1), "x": None, "ok": False,
           "deep": {"z": [1, {"b": 2, "a": [None, True]}], "é": "\U0001f600"}},
          {"actor": "operator:张", "payload": {"n": -(2**53 - 1), "x": None}}),
+        # Format 3 (nested disclosure): the venue is shown the seats' venues, not who sits.
+        ({"result": {"seats": [{"venue": "js-suzhou", "member": {"expert": "E-1", "n": 2}},
+                               {"venue": "ah-hefei", "member": {"expert": "E-2", "n": 3}}]}},
+         {"actor": "operator", "payload": {"result": {"seats": [
+             {"venue": "js-suzhou", "member": {"expert": None}},
+             {"venue": "ah-hefei", "member": {"expert": None}}]}}}),
     ):
+        action = "draw.drawn" if "result" in payload else "demo.v2"
         entry, leaf = seal_event(session_id="s-fixture", seq=len(out) + 1, venue=None,
-                                 actor="operator:张", action="demo.v2", payload=payload,
+                                 actor="operator:张", action=action, payload=payload,
                                  time_ms=1_796_553_300_000, salt=lambda: next(salts))
         out.append({"entry": base64.b64encode(entry).decode(),
                     "view": base64.b64encode(redacted_entry(entry, shown)).decode(),

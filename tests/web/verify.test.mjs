@@ -48,7 +48,8 @@ test("a checkpoint with an altered size or root is refused by its signature", as
   assert.deepEqual(unknownWitness.cosignatures, [{ name: "venue.suzhou.test", verified: false, time: null }]);
 });
 
-test("format-2 entries and a venue's redacted view recompute the leaf evalsvc logged", async () => {
+test("format-2 and format-3 entries and a venue's redacted view recompute the leaf evalsvc logged", async () => {
+  assert.deepEqual(fx.format2.map((f) => JSON.parse(Buffer.from(b64decode(f.entry)).toString("utf-8")).v), [2, 2, 3]);
   for (const f of fx.format2) {
     const leaf = Buffer.from(b64decode(f.leaf)).toString("utf-8");
     assert.equal(Buffer.from(await leafOfEntry(b64decode(f.entry))).toString("utf-8"), leaf);
