@@ -200,7 +200,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         with engine.connect() as conn:
             meta = export_bundle(
                 conn, args.session, args.out, policy=policy, entry_proofs=args.entry_proofs,
-                crls=_server_crls(settings),
+                candidates=settings.report.candidates,
             )
     finally:
         engine.dispose()
@@ -212,21 +212,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     if policy is None:
         print("no policy embedded: verify with --trusted-keys FILE", file=sys.stderr)
     return 0
-
-
-def _server_crls(settings: Any) -> list[bytes]:
-    """The CRLs of the server's trust stores (DER), which its signing checks used."""
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    from evalsvc.pki.trust import load_trust
-
-    folder = settings.resolve(settings.pki.trust_dir)
-    if not Path(folder).is_dir():
-        return []
-    try:
-        return [c.public_bytes(Encoding.DER) for c in load_trust(folder).crls]
-    except Exception:  # no usable store: the signatures check says so
-        return []
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:

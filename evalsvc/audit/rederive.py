@@ -10,8 +10,13 @@ the log (docs/audit.md "Re-deriving the result"):
                            signature?}`` — the commitment openings
 ``session.json``           the session document (bids, criteria, venues, seats, rules)
 ``report.json``            ``{"report": …, "sha256": …}``: the report the committee signed
+``report.pdf``             the report PDF as ``GET …/report.pdf`` serves it (report.json and
+                           signatures.json embedded)
 ``certs/<sha256>.pem``     each signer's certificate chain, leaf first
-``crls/*.crl``             the CRLs (DER or PEM) the server held for signing checks
+``crls/<sha256>.crl``      the CRLs (DER) the server checked a signature with when it accepted
+                           it, named by the SHA-256 its signature record logs
+``pool-openings/*.json``   (not in a bundle: given to ``verify`` separately) a masked pool
+                           field opened by the primary — see :func:`check_openings`
 
 Each check compares a disclosed file with the log entries (already checked against the
 signed checkpoints by :mod:`evalsvc.audit.verify`) and recomputes with the session's own
@@ -84,7 +89,8 @@ from evalsvc.sessions.scoring import (
 
 # The checks of a sealed bundle, in the order they are printed. ``alerts`` is added by
 # whoever passes an alert hook (the pattern-alert rules are not part of this module).
-CHECK_ORDER = ("log", "witnesses", "draw", "sheets", "result", "signatures", "alerts")
+CHECK_ORDER = ("log", "witnesses", "draw", "sheets", "result", "signatures", "report",
+               "alerts")
 
 # Failures of evalsvc.audit.verify, grouped under the two log checks.
 _WITNESS_FAILURES = frozenset({"cosignature", "quorum"})
@@ -121,7 +127,8 @@ class Disclosed:
     sheets: Sequence[Mapping[str, Any]] | None = None
     draws: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     certs: Mapping[str, str] = field(default_factory=dict)
-    crls: Sequence[bytes] = ()
+    crls: Mapping[str, bytes] = field(default_factory=dict)  # SHA-256 it is named by → bytes
+    report_pdf: bytes | None = None
     problems: tuple[str, ...] = ()  # files that exist but do not parse
 
 
@@ -147,6 +154,8 @@ def write_disclosed(out_dir: Path, d: Disclosed) -> list[str]:
         put("session.json", _json_bytes(d.session))
     if d.report is not None:
         put("report.json", _json_bytes(d.report))
+    if d.report_pdf is not None:
+        put("report.pdf", d.report_pdf)
     if d.sheets is not None:
         put("sheets.json", _json_bytes(list(d.sheets)))
     if d.draws:
@@ -159,8 +168,8 @@ def write_disclosed(out_dir: Path, d: Disclosed) -> list[str]:
             put(f"certs/{sha}.pem", pem.encode("ascii"))
     if d.crls:
         private_dir(out_dir / "crls")
-        for i, crl in enumerate(d.crls):
-            put(f"crls/{i}.crl", crl)
+        for sha, crl in sorted(d.crls.items()):
+            put(f"crls/{sha}.crl", crl)
     return names
 
 
@@ -186,7 +195,9 @@ def read_disclosed(directory: Path) -> Disclosed:
         for p in sorted((directory / "certs").glob("*.pem"))
         if p.is_file()
     }
-    crls = [p.read_bytes() for p in sorted((directory / "crls").glob("*.crl")) if p.is_file()]
+    crls = {p.stem: p.read_bytes() for p in sorted((directory / "crls").glob("*.crl"))
+            if p.is_file()}
+    pdf = directory / "report.pdf"
     docs = {}
     for name, kind in (("session.json", Mapping), ("report.json", Mapping),
                        ("sheets.json", list)):
@@ -201,7 +212,8 @@ def read_disclosed(directory: Path) -> Disclosed:
         sheets=docs["sheets.json"],
         draws=draws,
         certs=certs,
-        crls=tuple(crls),
+        crls=crls,
+        report_pdf=pdf.read_bytes() if pdf.is_file() else None,
         problems=tuple(problems),
     )
 
@@ -648,17 +660,34 @@ def _check_codes(events: Sequence[LoggedEvent], s: Session) -> list[str]:
     return [f"暗标: {len(codes)} bid codes open their commitment"]
 
 
-def _load_crls(raw: Sequence[bytes]) -> list[x509.CertificateRevocationList]:
+def _signing_crls(what: str, record: Mapping[str, Any],
+                  d: Disclosed) -> list[x509.CertificateRevocationList]:
+    """The CRLs the server checked this signature with when it accepted it: the
+    SHA-256s its logged record names (``crls``), each bundled as ``crls/<sha256>.crl``."""
+    names = record.get("crls")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _Fail(f"{what}: 签名记录未列出签名时所用的 CRL / the signature record names no"
+                    " CRLs in force at signing time (signed before evalsvc recorded them?)")
     out = []
-    for data in raw:
+    for sha in names:
+        data = d.crls.get(sha)
+        if data is None:
+            raise _Fail(f"{what}: 缺少签名时所用的 CRL / the bundle lacks crls/{sha}.crl,"
+                        " a CRL the server checked this signature with")
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise _Fail(f"{what}: crls/{sha}.crl 不是签名时所用的 CRL / crls/{sha}.crl is not"
+                        " the CRL the server logged for this signature (its SHA-256 differs)")
         try:
-            if b"-----BEGIN" in data:
-                out.append(x509.load_pem_x509_crl(data))
-            else:
-                out.append(x509.load_der_x509_crl(data))
+            out.append(x509.load_der_x509_crl(data))
         except ValueError as exc:
-            raise _Fail(f"CRL 无法读取 / a CRL does not read: {exc}") from exc
+            raise _Fail(f"{what}: CRL 无法读取 / crls/{sha}.crl does not read: {exc}") from exc
     return out
+
+
+def _without_crls(trust: TrustConfig) -> TrustConfig:
+    """``trust`` without the CRLs of its region folders: a chain is checked at signing
+    time with the CRLs the server used then, not with whatever the verifier holds now."""
+    return replace(trust, regions=tuple(replace(r, crls=()) for r in trust.regions))
 
 
 def _verify_signed(
@@ -668,7 +697,6 @@ def _verify_signed(
     at_ms: int,
     d: Disclosed,
     trust: TrustConfig | None,
-    crls: Sequence[x509.CertificateRevocationList],
 ) -> str:
     sha = str(record.get("certificate_sha256", ""))
     pem = d.certs.get(sha)
@@ -689,30 +717,23 @@ def _verify_signed(
     if trust is None:
         raise _Fail(f"{what}: 未提供信任根, 无法验证证书链 / no trust anchors given"
                     " (--trust-anchors DIR): the chain cannot be checked")
+    crls = _signing_crls(what, record, d)
     at = _dt.datetime.fromtimestamp(at_ms / 1000, _dt.UTC)
     try:
-        res = validate(leaf, trust=trust, at=at, usage=Usage.SIGNING, intermediates=chain,
-                       crls=crls, revocation=RevocationMode.REQUIRE)
+        # Revocation required, with those CRLs only: each must be signed by the CA that
+        # issued the certificate it covers, and fresh at signing time (thisUpdate ≤ t <
+        # nextUpdate); a serial it lists as revoked on or before t fails.
+        res = validate(leaf, trust=_without_crls(trust), at=at, usage=Usage.SIGNING,
+                       intermediates=chain, crls=crls, revocation=RevocationMode.REQUIRE)
     except EvalsvcError as exc:
         raise _Fail(f"{what}: 签名时证书链无效 / the chain was not valid at signing time"
-                    f" ({at.isoformat()}): {exc.message}") from exc
+                    f" ({at.isoformat()}) with the CRLs in force then: {exc.message}") from exc
     return res.region
 
 
-def _check_signatures(
-    events: Sequence[LoggedEvent], d: Disclosed, trust: TrustConfig | None
-) -> Check:
-    crls = _load_crls(d.crls)
-    sheet_sigs = 0
-    for o in d.sheets or ():
-        if isinstance(o, Mapping) and isinstance(o.get("signature"), Mapping):
-            at = next((e.time_ms for e in events if e.action == "sheet.submitted"
-                       and e.payload.get("seat") == o.get("seat")
-                       and e.payload.get("stage") == o.get("stage")
-                       and e.payload.get("version") == o.get("version")), 0)
-            _verify_signed(f"{o.get('stage')} 席位 {o.get('seat')} 第 {o.get('version')} 版评分表",
-                           o["signature"], canonical_bytes(o.get("sheet")), at, d, trust, crls)
-            sheet_sigs += 1
+def _standing(events: Sequence[LoggedEvent]) -> tuple[dict[int, LoggedEvent], set[int], bool]:
+    """Each seat's standing ``report.signed``, the seats deemed to agree, and whether the
+    log records the seal."""
     standing: dict[int, LoggedEvent] = {}
     # 暂行规定 第43条: a member who neither signed nor dissented by the deadline, the
     # committee's note confirmed by a supervisor (report.deemed_agreed), is accounted for.
@@ -730,6 +751,84 @@ def _check_signatures(
             deemed.add(int(e.payload["seat"]))
     sealed = any(e.action == "session.state_changed" and e.payload.get("to") == "sealed"
                  for e in events)
+    return standing, deemed, sealed
+
+
+def _check_report(entries: Sequence[bytes], events: Sequence[LoggedEvent],
+                  d: Disclosed) -> Check:
+    """``report``: the report PDF a supervisor is served carries, embedded, exactly the
+    bundle's ``report.json`` (the bytes signed, whose SHA-256 the log's ``report.signed``
+    events name) and the logged signatures; the PDF's own checks pass (the digest printed
+    on every page, each certificate signature over the embedded bytes, each signing
+    event's leaf included under the checkpoint printed)."""
+    from evalsvc.report.verify import verify_report_pdf
+
+    if d.report is None and d.report_pdf is None:
+        return Check(True, "尚未编写报告 / not yet disclosed: the committee has not started"
+                           " the report")
+    if d.report is None:
+        raise _Fail("有 report.pdf 却无 report.json / the bundle has report.pdf but no"
+                    " report.json")
+    if d.report_pdf is None:
+        raise _Fail("缺少 report.pdf / the bundle lacks report.pdf, the report as served")
+    v = verify_report_pdf(d.report_pdf)
+    bad = [c for c in v.checks if not c.ok]
+    if bad:
+        raise _Fail("report.pdf 自身校验未通过 / report.pdf does not verify on its own: "
+                    + "; ".join(f"{c.en}: {c.detail}" for c in bad[:3]))
+    embedded = v.attachments["report.json"]
+    if embedded != canonical_bytes(d.report.get("report")):
+        raise _Fail("PDF 内嵌的 report.json 与包中的 report.json 不同 / the report.json"
+                    " embedded in report.pdf is not the bundle's report.json")
+    digest = hashlib.sha256(embedded).hexdigest()
+    standing, _, _ = _standing(events)
+    for seat, e in sorted(standing.items()):
+        if e.payload.get("report_sha256") != digest:
+            raise _Fail(f"PDF 的报告摘要不是席位 {seat} 签署的 / report.pdf's report hashes to"
+                        f" {digest}, seat {seat} signed {e.payload.get('report_sha256')}")
+    sigs = json.loads(v.attachments["signatures.json"])
+    with_cert = {int(x["seat"]): x for x in sigs.get("signatures", [])}
+    without = {int(x["seat"]): x for x in sigs.get("without_certificate", [])}
+    logged_cert = {k: e for k, e in standing.items()
+                   if isinstance(e.payload.get("signature"), Mapping)}
+    if sorted(with_cert) != sorted(logged_cert) or sorted(without) != sorted(
+            set(standing) - set(logged_cert)):
+        raise _Fail(f"PDF 列出的签署席位与日志不符 / report.pdf lists signatures of seats"
+                    f" {sorted(with_cert)} (and {sorted(without)} without a certificate);"
+                    f" the log, {sorted(logged_cert)} (and"
+                    f" {sorted(set(standing) - set(logged_cert))})")
+    for seat, x in [*with_cert.items(), *without.items()]:
+        e = standing[seat]
+        if x.get("audit_seq") != e.seq or (
+            seat in with_cert and not _same(x.get("signature"), e.payload.get("signature"))
+        ):
+            raise _Fail(f"PDF 中席位 {seat} 的签署不是日志记录的 / report.pdf's signing of seat"
+                        f" {seat} is not the logged report.signed (seq {e.seq})")
+        audit = x.get("audit")
+        if isinstance(audit, Mapping) and base64.b64decode(str(audit.get("leaf"))) != (
+            entries[e.seq - 1] if 0 < e.seq <= len(entries) else None
+        ):
+            raise _Fail(f"PDF 中席位 {seat} 的审计条目不是日志中的 / report.pdf's audit entry"
+                        f" for seat {seat} is not entry {e.seq - 1} of the log")
+    return Check(True, f"report.pdf 内嵌报告 sha256 {digest[:16]}… 与 report.json 及日志一致"
+                       f" / report.pdf embeds report.json and {len(with_cert)} certificate"
+                       f" signatures, {len(without)} token signings, equal to the log's")
+
+
+def _check_signatures(
+    events: Sequence[LoggedEvent], d: Disclosed, trust: TrustConfig | None
+) -> Check:
+    sheet_sigs = 0
+    for o in d.sheets or ():
+        if isinstance(o, Mapping) and isinstance(o.get("signature"), Mapping):
+            at = next((e.time_ms for e in events if e.action == "sheet.submitted"
+                       and e.payload.get("seat") == o.get("seat")
+                       and e.payload.get("stage") == o.get("stage")
+                       and e.payload.get("version") == o.get("version")), 0)
+            _verify_signed(f"{o.get('stage')} 席位 {o.get('seat')} 第 {o.get('version')} 版评分表",
+                           o["signature"], canonical_bytes(o.get("sheet")), at, d, trust)
+            sheet_sigs += 1
+    standing, deemed, sealed = _standing(events)
     if not standing and not sealed:
         extra = f"; {sheet_sigs} signed sheets verified" if sheet_sigs else ""
         return Check(True, "尚未签署报告 / not yet disclosed: the report is not signed yet" + extra)
@@ -754,7 +853,7 @@ def _check_signatures(
         rec = e.payload.get("signature")
         if isinstance(rec, Mapping):
             region = _verify_signed(f"席位 {seat} 的报告签名 / seat {seat}'s report signature",
-                                    rec, signed, e.time_ms, d, trust, crls)
+                                    rec, signed, e.time_ms, d, trust)
             by_cert.append(f"{seat} ({region})")
         else:
             confirmed.append(seat)
@@ -808,8 +907,8 @@ def rederive(
     trust: TrustConfig | None = None,
     alerts: AlertHook | None = None,
 ) -> dict[str, Check]:
-    """The re-derivation checks (``draw``, ``sheets``, ``result``, ``signatures`` and
-    ``alerts`` — :func:`check_alerts` unless another hook is given) of a bundle's
+    """The re-derivation checks (``draw``, ``sheets``, ``result``, ``signatures``,
+    ``report`` and ``alerts`` — :func:`check_alerts` unless another hook is given) of a bundle's
     entries and disclosed files."""
     events = parse_entries(entries)
     is_session = any(e.action == "session.created" for e in events)
@@ -818,6 +917,7 @@ def rederive(
         ("sheets", lambda: _check_sheets(events, d)),
         ("result", lambda: _check_result(events, d)),
         ("signatures", lambda: _check_signatures(events, d, trust)),
+        ("report", lambda: _check_report(entries, events, d)),
     ]
     hook = alerts or check_alerts
     runs.append(("alerts", lambda: hook(events, d)))

@@ -49,10 +49,15 @@ class Sealed:
     certs: Path
     running: Path  # a bundle of a session still being scored
     running_policy: str
+    served_pdf: bytes  # GET …/report.pdf of the sealed session, as a supervisor gets it
+    devpki: DevPki
 
 
-async def _seed(settings: Settings, devpki: DevPki) -> tuple[str, str]:
+async def _seed(settings: Settings, devpki: DevPki) -> tuple[str, str, bytes]:
     from aiohttp import web
+
+    from evalsvc.auth import Principal
+    from evalsvc.report.routes import REPORTS
 
     from evalsvc.app import create_app
     from evalsvc.audit.routes import AUDIT
@@ -82,7 +87,9 @@ async def _seed(settings: Settings, devpki: DevPki) -> tuple[str, str]:
         # session's scoring sheets wait for the checkpoint job, run here once.
         app[AUDIT].mark_dirty(running)
         await app[AUDIT].sign_pending()
-        return sealed, running
+        # What the report route serves a supervisor (get_report_pdf returns these bytes).
+        served = await app[REPORTS].pdf(Principal("supervisor", "sup-zhao", "赵监督"), sealed)
+        return sealed, running, served
     finally:
         await runner.cleanup()
 
@@ -109,25 +116,24 @@ def sealed(tmp_path_factory: pytest.TempPathFactory) -> Sealed:
     certs = tmp / "certs"
     write_dev_pki(devpki, certs)
     trust = load_trust(certs)
-    crls = [c.public_bytes(serialization.Encoding.DER) for c in trust.crls]
     with fresh_database(tmp) as url:
         settings = make_settings(tmp, url)
         settings = dataclasses.replace(
             settings, pki=dataclasses.replace(settings.pki, trust_dir=str(certs))
         )
-        sid, running = asyncio.run(_seed(settings, devpki))
+        sid, running, served = asyncio.run(_seed(settings, devpki))
         engine = create_engine(url)
         try:
             with engine.connect() as conn:
-                export_bundle(conn, sid, tmp / "bundle", crls=crls)
-                export_bundle(conn, running, tmp / "running", crls=crls)
+                export_bundle(conn, sid, tmp / "bundle")
+                export_bundle(conn, running, tmp / "running")
         finally:
             engine.dispose()
     wskey, wvkey = generate_key("venue.js-suzhou.example")
     for b in ("bundle", "running"):
         _cosign_all(tmp / b, wskey)
     return Sealed(tmp / "bundle", _policy(settings, sid, wvkey), trust, certs,
-                  tmp / "running", _policy(settings, running, wvkey))
+                  tmp / "running", _policy(settings, running, wvkey), served, devpki)
 
 
 def _verify(s: Sealed, bundle: Path | None = None, **kw: Any) -> dict[str, Check]:
@@ -195,7 +201,8 @@ def test_the_sealed_bundle_passes_every_named_check(sealed: Sealed) -> None:
     assert "report equal to the recomputed one" in checks["result"].detail
     assert "quorum 1 met" in checks["witnesses"].detail
     names = sorted(p.name for p in sealed.bundle.iterdir())
-    for f in ("session.json", "report.json", "sheets.json", "draw", "certs", "crls"):
+    for f in ("session.json", "report.json", "report.pdf", "sheets.json", "draw", "certs",
+              "crls"):
         assert f in names
 
 
@@ -368,8 +375,9 @@ def test_a_changed_signature_fails_signatures(sealed: Sealed, tmp_path: Path) ->
         _edit_signed_report_entries(b, edit)
 
     checks = _tampered(sealed, tmp_path, change)
-    # The signature is in a logged entry: the log shows the edit, and the signature fails.
-    assert _failed(checks) == {"log", "signatures"}
+    # The signature is in a logged entry: the log shows the edit, and the signature fails;
+    # the report PDF still carries the signature given, no longer the logged one.
+    assert _failed(checks) == {"log", "signatures", "report"}
     assert "signature invalid" in checks["signatures"].detail
 
 
@@ -410,7 +418,7 @@ def test_a_changed_price_fails_result(sealed: Sealed, tmp_path: Path) -> None:
     assert "price" in checks["result"].detail
 
 
-def test_a_changed_ranking_in_the_report_fails_result_and_signatures(
+def test_a_changed_ranking_in_the_report_fails_result_signatures_and_report(
     sealed: Sealed, tmp_path: Path
 ) -> None:
     def change(b: Path) -> None:
@@ -421,8 +429,8 @@ def test_a_changed_ranking_in_the_report_fails_result_and_signatures(
         _edit_json(b / "report.json", edit)
 
     checks = _tampered(sealed, tmp_path, change)
-    # Not the report recomputed, and not the bytes the committee signed.
-    assert _failed(checks) == {"result", "signatures"}
+    # Not the report recomputed, not the bytes the committee signed, not the PDF's.
+    assert _failed(checks) == {"result", "signatures", "report"}
 
 
 def test_a_changed_log_entry_fails_log(sealed: Sealed, tmp_path: Path) -> None:
@@ -505,7 +513,7 @@ def test_alerts_the_primary_left_out_of_its_log_fail_alerts(
         settings = dataclasses.replace(
             settings, pki=dataclasses.replace(settings.pki, trust_dir=str(certs))
         )
-        sid, _running = asyncio.run(_seed(settings, devpki))
+        sid, _running, _pdf = asyncio.run(_seed(settings, devpki))
         engine = create_engine(url)
         try:
             with engine.connect() as conn:
@@ -519,3 +527,246 @@ def test_alerts_the_primary_left_out_of_its_log_fail_alerts(
     checks = verify_sealed(hidden, trusted_policy=policy, trust=load_trust(certs)).checks
     assert not checks["alerts"].ok and "not recorded" in checks["alerts"].detail, checks
     assert checks["log"].ok and checks["sheets"].ok and checks["result"].ok, checks
+
+
+# -- the report PDF ------------------------------------------------------------------------
+
+
+def _pdf_attachments(data: bytes) -> dict[str, bytes]:
+    import io
+
+    from pypdf import PdfReader
+
+    return {k: v[0] for k, v in PdfReader(io.BytesIO(data)).attachments.items()}
+
+
+def _rewrite_pdf(path: Path, **attachments: bytes) -> None:
+    """Replace the PDF's embedded files (pages untouched), as a forger with pypdf would."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject
+
+    files = {**_pdf_attachments(path.read_bytes()),
+             **{k.replace("_", "."): v for k, v in attachments.items()}}
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(path.read_bytes())))
+    del writer._root_object["/Names"][NameObject("/EmbeddedFiles")]
+    for name, data in files.items():
+        writer.add_attachment(name, data)
+    out = io.BytesIO()
+    writer.write(out)
+    path.write_bytes(out.getvalue())
+
+
+def test_the_bundle_holds_the_report_pdf_the_route_serves(sealed: Sealed) -> None:
+    pdf = (sealed.bundle / "report.pdf").read_bytes()
+    assert pdf == sealed.served_pdf
+    files = _pdf_attachments(pdf)
+    report = json.loads((sealed.bundle / "report.json").read_text("utf-8"))
+    from evalsvc.canonical import canonical_bytes
+
+    assert files["report.json"] == canonical_bytes(report["report"])
+    checks = _verify(sealed)
+    assert checks["report"].ok, checks["report"].detail
+    assert "report.pdf embeds report.json and 1 certificate signatures" in (
+        checks["report"].detail)
+
+
+def test_a_pdf_embedding_another_report_json_fails_report(
+    sealed: Sealed, tmp_path: Path
+) -> None:
+    from evalsvc.canonical import canonical_bytes
+
+    def change(b: Path) -> None:
+        doc = json.loads(_pdf_attachments((b / "report.pdf").read_bytes())["report.json"])
+        ranking = doc["result"]["ranking"]
+        ranking[0]["bid_id"], ranking[1]["bid_id"] = ranking[1]["bid_id"], ranking[0]["bid_id"]
+        _rewrite_pdf(b / "report.pdf", report_json=canonical_bytes(doc))
+
+    checks = _tampered(sealed, tmp_path, change)
+    assert _failed(checks) == {"report"}
+    assert "does not verify on its own" in checks["report"].detail
+
+
+def test_a_pdf_without_the_logged_signatures_fails_report(
+    sealed: Sealed, tmp_path: Path
+) -> None:
+    # A PDF consistent in itself (its digest printed, no signature to fail) that leaves
+    # out the members' signatures the log records.
+    def change(b: Path) -> None:
+        sigs = json.loads(_pdf_attachments((b / "report.pdf").read_bytes())["signatures.json"])
+        emptied = {**sigs, "signatures": [], "without_certificate": []}
+        _rewrite_pdf(b / "report.pdf", signatures_json=json.dumps(emptied).encode())
+
+    checks = _tampered(sealed, tmp_path, change)
+    assert _failed(checks) == {"report"}
+    assert "report.pdf lists signatures of seats []" in checks["report"].detail
+
+
+def test_another_or_no_pdf_fails_report(sealed: Sealed, tmp_path: Path) -> None:
+    def swap(b: Path) -> None:
+        # A PDF of another document: the running session's has none, so a damaged copy.
+        data = (b / "report.pdf").read_bytes()
+        (b / "report.pdf").write_bytes(data[: len(data) // 2])
+
+    checks = _tampered(sealed, tmp_path / "swap", swap)
+    assert _failed(checks) == {"report"}
+    checks = _tampered(sealed, tmp_path / "gone", lambda b: (b / "report.pdf").unlink())
+    assert _failed(checks) == {"report"}
+    assert "lacks report.pdf" in checks["report"].detail
+
+
+def test_a_running_session_has_no_report_pdf_yet(sealed: Sealed) -> None:
+    checks = verify_sealed(sealed.running, trusted_policy=sealed.running_policy,
+                           trust=sealed.trust).checks
+    assert checks["report"].ok and "not yet disclosed" in checks["report"].detail
+    assert not (sealed.running / "report.pdf").exists()
+
+
+# -- the CRLs in force at signing time --------------------------------------------------------
+
+
+def _signed_at(bundle: Path) -> dt.datetime:
+    from evalsvc.audit.rederive import parse_entries
+
+    entries = (bundle / "entries").read_bytes().split(b"\n")[:-1]
+    ms = max(e.time_ms for e in parse_entries(entries)
+             if e.action == "report.signed" and "signature" in e.payload)
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+def _signer_crl(bundle: Path, devpki: DevPki) -> Path:
+    """The bundled CRL of the signer's issuing CA (the ZJ intermediate)."""
+    from cryptography import x509
+
+    issuer = devpki.leaves[SIGNER].cert.issuer
+    return next(p for p in (bundle / "crls").glob("*.crl")
+                if x509.load_der_x509_crl(p.read_bytes()).issuer == issuer)
+
+
+def _crl(devpki: DevPki, *, revoked_at: dt.datetime | None, signer: Any = None,
+         this_update: dt.datetime | None = None) -> bytes:
+    """A CRL of the ZJ intermediate (or signed by ``signer``) listing the signer's
+    certificate revoked at ``revoked_at``."""
+    from evalsvc.pki.builder import issue_crl
+
+    inter = devpki.regions["ZJ"].intermediate
+    start = this_update or devpki.now - dt.timedelta(days=1)
+    serial = devpki.leaves[SIGNER].cert.serial_number
+    crl = issue_crl(issuer=inter.cert, signing_key=signer or inter.key, this_update=start,
+                    next_update=start + dt.timedelta(days=7), number=2,
+                    revoked=[(serial, revoked_at)] if revoked_at else [])
+    return crl.public_bytes(serialization.Encoding.DER)
+
+
+def test_the_record_names_the_crls_bundled_once(sealed: Sealed) -> None:
+    import hashlib
+
+    from evalsvc.audit.rederive import parse_entries
+
+    entries = (sealed.bundle / "entries").read_bytes().split(b"\n")[:-1]
+    named = {sha for e in parse_entries(entries) if e.action == "report.signed"
+             and "signature" in e.payload for sha in e.payload["signature"]["crls"]}
+    files = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in (sealed.bundle / "crls").glob("*.crl")}
+    # The leaf's issuer's CRL and the intermediate's issuer's (the root's), each once.
+    assert len(named) == 2 and set(files) == named
+    assert all(stem == sha for stem, sha in files.items())
+
+
+def test_a_removed_crl_fails_signatures(sealed: Sealed, tmp_path: Path) -> None:
+    checks = _tampered(sealed, tmp_path,
+                       lambda b: _signer_crl(b, sealed.devpki).unlink())
+    assert _failed(checks) == {"signatures"}
+    assert "the bundle lacks crls/" in checks["signatures"].detail
+
+
+def test_a_crl_listing_the_signer_revoked_before_signing_fails_signatures(
+    sealed: Sealed, tmp_path: Path
+) -> None:
+    revoked = _signed_at(sealed.bundle) - dt.timedelta(hours=1)
+    forged = _crl(sealed.devpki, revoked_at=revoked)
+
+    # In place of the CRL the server logged: its digest is not the logged one.
+    checks = _tampered(sealed, tmp_path / "swapped",
+                       lambda b: _signer_crl(b, sealed.devpki).write_bytes(forged))
+    assert _failed(checks) == {"signatures"}
+    assert "is not the CRL the server logged" in checks["signatures"].detail
+
+    # A log that names it too (the server itself would have refused the signature): the
+    # log fails, and the chain fails at signing time with that CRL.
+    def relog(b: Path) -> None:
+        import hashlib
+
+        old = _signer_crl(b, sealed.devpki)
+        sha = hashlib.sha256(forged).hexdigest()
+        (b / "crls" / f"{sha}.crl").write_bytes(forged)
+
+        def edit(payload: dict[str, Any]) -> None:
+            payload["signature"]["crls"] = sorted(
+                sha if x == old.stem else x for x in payload["signature"]["crls"])
+
+        _edit_signed_report_entries(b, edit)
+        old.unlink()
+
+    checks = _tampered(sealed, tmp_path / "relogged", relog)
+    assert {"log", "signatures"} <= _failed(checks)
+    assert "was revoked at" in checks["signatures"].detail
+
+
+def test_a_crl_with_a_forged_signature_fails_signatures(sealed: Sealed, tmp_path: Path) -> None:
+    other = build_dev_pki(dt.datetime.now(dt.UTC)).regions["ZJ"].intermediate.key
+    forged = _crl(sealed.devpki, revoked_at=None, signer=other)
+
+    def relog(b: Path) -> None:
+        import hashlib
+
+        old = _signer_crl(b, sealed.devpki)
+        sha = hashlib.sha256(forged).hexdigest()
+        (b / "crls" / f"{sha}.crl").write_bytes(forged)
+        _edit_signed_report_entries(b, lambda p: p["signature"].update(
+            crls=sorted(sha if x == old.stem else x for x in p["signature"]["crls"])))
+        old.unlink()
+
+    checks = _tampered(sealed, tmp_path / "relogged", relog)
+    assert {"log", "signatures"} <= _failed(checks)
+    assert "not signed by the issuer's key" in checks["signatures"].detail
+    checks = _tampered(sealed, tmp_path / "swapped",
+                       lambda b: _signer_crl(b, sealed.devpki).write_bytes(forged))
+    assert _failed(checks) == {"signatures"}
+
+
+def test_a_crl_stale_at_signing_time_fails_signatures(sealed: Sealed, tmp_path: Path) -> None:
+    # thisUpdate ≤ signing time < nextUpdate, or the CRL says nothing about that time.
+    stale = _crl(sealed.devpki, revoked_at=None,
+                 this_update=_signed_at(sealed.bundle) - dt.timedelta(days=30))
+
+    def relog(b: Path) -> None:
+        import hashlib
+
+        old = _signer_crl(b, sealed.devpki)
+        sha = hashlib.sha256(stale).hexdigest()
+        (b / "crls" / f"{sha}.crl").write_bytes(stale)
+        _edit_signed_report_entries(b, lambda p: p["signature"].update(
+            crls=sorted(sha if x == old.stem else x for x in p["signature"]["crls"])))
+        old.unlink()
+
+    checks = _tampered(sealed, tmp_path, relog)
+    assert "no fresh CRL" in checks["signatures"].detail
+
+
+def test_a_certificate_revoked_after_signing_still_verifies(
+    sealed: Sealed, tmp_path: Path
+) -> None:
+    # The verifier's own trust stores now hold a CRL revoking the signer after it
+    # signed: the chain is checked with the CRLs in force when it signed, and passes.
+    anchors = tmp_path / "certs"
+    shutil.copytree(sealed.certs, anchors)
+    later = _signed_at(sealed.bundle) + dt.timedelta(minutes=5)
+    (anchors / "ZJ" / "crls" / "later.crl").write_bytes(
+        _crl(sealed.devpki, revoked_at=later, this_update=later))
+    trust = load_trust(anchors)
+    assert any(c.get_revoked_certificate_by_serial_number(
+        sealed.devpki.leaves[SIGNER].cert.serial_number) for c in trust.crls)
+    checks = verify_sealed(sealed.bundle, trusted_policy=sealed.policy, trust=trust).checks
+    assert _failed(checks) == set(), checks["signatures"].detail
