@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["disclosed_of", "export_bundle"]
+__all__ = ["REPORT_READER", "disclosed_of", "export_bundle"]
 
 import hashlib
 import itertools
@@ -39,7 +39,7 @@ from evalsvc.sessions.store import load_session
 _CERTS = SignerCertificateRow.__table__  # type: ignore[attr-defined]
 _CRLS = SigningCrlRow.__table__  # type: ignore[attr-defined]
 # The export reads the report as a supervisor does (who is served every signature).
-_EXPORTER = Principal(role="supervisor", subject="audit-export", name="审计导出")
+REPORT_READER = Principal(role="supervisor", subject="audit-export", name="审计导出")
 
 
 def _entries(conn: Connection, session_id: str, size: int) -> Iterator[tuple[bytes | None, bytes]]:
@@ -178,7 +178,7 @@ def disclosed_of(
     state = s.paused.from_state if s.paused else s.state
     if state in (State.REPORTING, State.SEALED):
         # The report and its PDF exactly as a supervisor is served them (GET …/report.pdf).
-        a = report_artifacts(conn, session_id, _EXPORTER, candidates=candidates)
+        a = report_artifacts(conn, session_id, REPORT_READER, candidates=candidates)
         report = {"report": json.loads(a.report_json),
                   "sha256": hashlib.sha256(a.report_json).hexdigest()}
         pdf = report_pdf(a)

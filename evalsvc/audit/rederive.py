@@ -15,8 +15,10 @@ the log (docs/audit.md "Re-deriving the result"):
 ``certs/<sha256>.pem``     each signer's certificate chain, leaf first
 ``crls/<sha256>.crl``      the CRLs (DER) the server checked a signature with when it accepted
                            it, named by the SHA-256 its signature record logs
-``pool-openings/*.json``   (not in a bundle: given to ``verify`` separately) a masked pool
-                           field opened by the primary — see :func:`check_openings`
+
+A masked field of the pool snapshot opened by the primary (``evalsvc audit open-pool``,
+never part of a bundle) is checked by :func:`check_openings` against the draw bundle's
+commitment (``verify --opening FILE``).
 
 Each check compares a disclosed file with the log entries (already checked against the
 signed checkpoints by :mod:`evalsvc.audit.verify`) and recomputes with the session's own
@@ -35,6 +37,7 @@ __all__ = [
     "Disclosed",
     "LoggedEvent",
     "SealedReport",
+    "check_openings",
     "parse_entries",
     "read_disclosed",
     "rederive",
@@ -57,7 +60,7 @@ from cryptography import x509
 
 from evalsvc import analysis
 from evalsvc.audit.bundle import Policy, parse_policy
-from evalsvc.audit.leaf import open_entry
+from evalsvc.audit.leaf import field_digest, open_entry
 from evalsvc.audit.verify import Report, verify_bundle
 from evalsvc.canonical import canonical_bytes
 from evalsvc.errors import EvalsvcError, InvalidInput
@@ -900,6 +903,37 @@ def check_alerts(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
                        " equal to those recorded")
 
 
+def check_openings(d: Disclosed, openings: Sequence[Mapping[str, Any]]) -> Check:
+    """``openings``: each opening the primary gave of a masked pool field
+    (``{session, pool_sha256, expert, field, commitment, salt, value}``) opens the
+    commitment that field has in a bundled draw's pool snapshot — whose digest the log's
+    ``draw.opened`` commits to (check ``draw``): SHA-256(salt ‖ RFC 8785 [field, value])."""
+    lines: list[str] = []
+    for o in openings:
+        try:
+            expert, name = str(o["expert"]), str(o["field"])
+            pool, commitment = str(o["pool_sha256"]), str(o["commitment"])
+            salt, value = bytes.fromhex(str(o["salt"])), o["value"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _Fail(f"开启记录无法读取 / an opening does not read: {exc!r}") from exc
+        what = f"专家 {expert} 的 {name} / {expert}.{name}"
+        if len(salt) < 16:
+            raise _Fail(f"{what}: 盐值短于 128 位 / the salt is shorter than 128 bits")
+        views = [v for doc in d.draws.values() if doc.get("pool_sha256") == pool
+                 for v in doc.get("pool", []) if isinstance(v, Mapping) and v.get("id") == expert]
+        if not views:
+            raise _Fail(f"{what}: 包中没有含该专家的专家库快照 {pool[:16]}… / no bundled draw"
+                        f" used pool {pool} with this expert")
+        if any((v.get("masked") or {}).get(name) != commitment for v in views):
+            raise _Fail(f"{what}: 承诺不是快照中的 / the commitment is not the snapshot's")
+        if field_digest(salt, name, value) != commitment:
+            raise _Fail(f"{what}: 开启值与承诺不符 / the value and salt do not open the"
+                        " commitment")
+        lines.append(f"{expert}.{name} = {value!r}")
+    return Check(True, f"{len(lines)} 项开启值与专家库快照中的承诺一致 / opened fields open"
+                       " their commitments in the draw's pool snapshot: " + "; ".join(lines))
+
+
 def rederive(
     entries: Sequence[bytes],
     d: Disclosed,
@@ -1020,8 +1054,10 @@ def verify_sealed(
     trust: TrustConfig | None = None,
     extra_checkpoints: Sequence[tuple[str, str]] = (),
     alerts: AlertHook | None = None,
+    openings: Sequence[Mapping[str, Any]] = (),
 ) -> SealedReport:
-    """Verify the log of a bundle and re-derive what it discloses: one check per name."""
+    """Verify the log of a bundle and re-derive what it discloses: one check per name;
+    with ``openings`` (masked pool fields the primary opened), also ``openings``."""
     report = verify_bundle(
         directory, trusted_policy=trusted_policy, extra_checkpoints=extra_checkpoints
     )
@@ -1048,7 +1084,13 @@ def verify_sealed(
             f"the view of venue {meta.get('venue')}: {hidden} fields not disclosed to it "
             "(digests only); every disclosed field opens its digest"))
         return SealedReport(checks, report, policy)
-    checks.update(rederive(entries, read_disclosed(directory), trust=trust, alerts=alerts))
+    disclosed = read_disclosed(directory)
+    checks.update(rederive(entries, disclosed, trust=trust, alerts=alerts))
+    if openings:
+        try:
+            checks["openings"] = check_openings(disclosed, openings)
+        except _Fail as exc:
+            checks["openings"] = Check(False, str(exc))
     return SealedReport(checks, report, policy)
 
 

@@ -51,18 +51,20 @@ class Sealed:
     running_policy: str
     served_pdf: bytes  # GET …/report.pdf of the sealed session, as a supervisor gets it
     devpki: DevPki
+    opening: Path  # `evalsvc audit open-pool` of seat 0's expert's name
+    personal: list[tuple[str, str]]  # (name, resident ID) of every pool expert
+    refused: dict[str, int]  # exit status of open-pool for what it must refuse
 
 
 async def _seed(settings: Settings, devpki: DevPki) -> tuple[str, str, bytes]:
     from aiohttp import web
 
-    from evalsvc.auth import Principal
-    from evalsvc.report.routes import REPORTS
-
     from evalsvc.app import create_app
     from evalsvc.audit.routes import AUDIT
+    from evalsvc.auth import Principal
     from evalsvc.demo import seal_demo, seed_demo
     from evalsvc.experts.routes import DRAWS
+    from evalsvc.report.routes import REPORTS
     from evalsvc.sessions.routes import SESSIONS
 
     leaf = devpki.leaves[SIGNER]
@@ -127,13 +129,29 @@ def sealed(tmp_path_factory: pytest.TempPathFactory) -> Sealed:
             with engine.connect() as conn:
                 export_bundle(conn, sid, tmp / "bundle")
                 export_bundle(conn, running, tmp / "running")
+                personal = [(str(r[0]), str(r[1])) for r in
+                            conn.exec_driver_sql("SELECT name, resident_id FROM expert")]
         finally:
             engine.dispose()
+        seat0 = json.loads((tmp / "bundle" / "session.json").read_text())["seats"][0]
+        assert main(["audit", "open-pool", sid, seat0["expert_id"], "name", "--database",
+                     url.replace("postgresql://", "postgresql+psycopg://", 1),
+                     "--out", str(tmp / "opening.json")]) == 0
+        answers = {
+            label: main(["audit", "open-pool", *args, "--database",
+                         url.replace("postgresql://", "postgresql+psycopg://", 1)])
+            for label, args in (
+                ("unknown session", ["s-000000000000", seat0["expert_id"], "name"]),
+                ("not masked", [sid, seat0["expert_id"], "specialties"]),
+                ("not in the pool", [sid, "E-NOT-IN-POOL", "name"]),
+            )
+        }
     wskey, wvkey = generate_key("venue.js-suzhou.example")
     for b in ("bundle", "running"):
         _cosign_all(tmp / b, wskey)
     return Sealed(tmp / "bundle", _policy(settings, sid, wvkey), trust, certs,
-                  tmp / "running", _policy(settings, running, wvkey), served, devpki)
+                  tmp / "running", _policy(settings, running, wvkey), served, devpki,
+                  tmp / "opening.json", personal, answers)
 
 
 def _verify(s: Sealed, bundle: Path | None = None, **kw: Any) -> dict[str, Check]:
@@ -770,3 +788,68 @@ def test_a_certificate_revoked_after_signing_still_verifies(
         sealed.devpki.leaves[SIGNER].cert.serial_number) for c in trust.crls)
     checks = verify_sealed(sealed.bundle, trusted_policy=sealed.policy, trust=trust).checks
     assert _failed(checks) == set(), checks["signatures"].detail
+
+
+# -- masked personal data of the pool snapshot ------------------------------------------------
+
+
+def test_the_pool_snapshot_masks_personal_fields_behind_salted_commitments(
+    sealed: Sealed,
+) -> None:
+    from evalsvc.experts.pool import MASKED_FIELDS
+
+    text = (sealed.bundle / "draw" / "1.json").read_text("utf-8")
+    pool = json.loads(text)["pool"]
+    assert len(pool) == len(sealed.personal) > 7
+    commitments = [v["masked"][f] for v in pool for f in MASKED_FIELDS]
+    assert all(set(v["masked"]) == set(MASKED_FIELDS) for v in pool)
+    assert all(len(c) == 64 and int(c, 16) >= 0 for c in commitments)
+    # Fresh salt per field: equal values (every empty title) commit differently.
+    assert len(set(commitments)) == len(commitments)
+    assert all("name" not in v and "resident_id" not in v for v in pool)
+    for name, resident_id in sealed.personal:
+        assert resident_id not in text and f'"{name}"' not in text
+    # Nothing of the openings (salts) leaves the server in the bundle.
+    opening = json.loads(sealed.opening.read_text("utf-8"))
+    for p in sealed.bundle.rglob("*"):
+        if p.is_file():
+            assert opening["salt"].encode() not in p.read_bytes(), p
+
+
+def test_an_opened_field_verifies_against_the_bundle(
+    sealed: Sealed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    opening = json.loads(sealed.opening.read_text("utf-8"))
+    session = json.loads((sealed.bundle / "session.json").read_text("utf-8"))
+    assert opening["field"] == "name" and opening["value"] == session["seats"][0]["expert_name"]
+    assert len(bytes.fromhex(opening["salt"])) == 16  # 128 bits: no dictionary of names
+    policy = tmp_path / "policy"
+    policy.write_text(sealed.policy)
+    assert main(["audit", "verify", str(sealed.bundle), "--trusted-keys", str(policy),
+                 "--trust-anchors", str(sealed.certs), "--opening", str(sealed.opening),
+                 "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["checks"]["openings"]["ok"]
+    assert f"{opening['expert']}.name = {opening['value']!r}" in doc["checks"]["openings"][
+        "detail"]
+
+
+@pytest.mark.parametrize("forge", ["value", "field", "salt", "pool"])
+def test_a_forged_opening_fails_openings(sealed: Sealed, forge: str) -> None:
+    opening = json.loads(sealed.opening.read_text("utf-8"))
+    if forge == "value":
+        opening["value"] = opening["value"][::-1] + "甲"
+    elif forge == "field":
+        opening["field"] = "resident_id"  # the name's opening shown as another field's
+    elif forge == "salt":
+        opening["salt"] = opening["salt"][:8]
+    else:
+        opening["pool_sha256"] = "0" * 64
+    report = verify_sealed(sealed.bundle, trusted_policy=sealed.policy, trust=sealed.trust,
+                           openings=[opening])
+    assert _failed(report.checks) == {"openings"}, report.checks["openings"].detail
+
+
+def test_open_pool_refuses_what_it_cannot_open(sealed: Sealed) -> None:
+    # Each refused with exit status 1 and a zh-CN message (EvalsvcError), never a crash.
+    assert sealed.refused == {"unknown session": 1, "not masked": 1, "not in the pool": 1}
