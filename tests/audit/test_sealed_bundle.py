@@ -436,15 +436,17 @@ def test_a_changed_price_fails_result(sealed: Sealed, tmp_path: Path) -> None:
     assert "price" in checks["result"].detail
 
 
+def _swap_first_two(report: dict[str, Any]) -> None:
+    """Swap the first two bids of a report's ranking."""
+    ranking = report["result"]["ranking"]
+    ranking[0]["bid_id"], ranking[1]["bid_id"] = ranking[1]["bid_id"], ranking[0]["bid_id"]
+
+
 def test_a_changed_ranking_in_the_report_fails_result_signatures_and_report(
     sealed: Sealed, tmp_path: Path
 ) -> None:
     def change(b: Path) -> None:
-        def edit(doc: dict[str, Any]) -> None:
-            ranking = doc["report"]["result"]["ranking"]
-            ranking[0]["bid_id"], ranking[1]["bid_id"] = ranking[1]["bid_id"], ranking[0]["bid_id"]
-
-        _edit_json(b / "report.json", edit)
+        _edit_json(b / "report.json", lambda doc: _swap_first_two(doc["report"]))
 
     checks = _tampered(sealed, tmp_path, change)
     # Not the report recomputed, not the bytes the committee signed, not the PDF's.
@@ -597,8 +599,7 @@ def test_a_pdf_embedding_another_report_json_fails_report(
 
     def change(b: Path) -> None:
         doc = json.loads(_pdf_attachments((b / "report.pdf").read_bytes())["report.json"])
-        ranking = doc["result"]["ranking"]
-        ranking[0]["bid_id"], ranking[1]["bid_id"] = ranking[1]["bid_id"], ranking[0]["bid_id"]
+        _swap_first_two(doc)
         _rewrite_pdf(b / "report.pdf", report_json=canonical_bytes(doc))
 
     checks = _tampered(sealed, tmp_path, change)
@@ -677,6 +678,22 @@ def _crl(devpki: DevPki, *, revoked_at: dt.datetime | None, signer: Any = None,
     return crl.public_bytes(serialization.Encoding.DER)
 
 
+def _relogged(sealed: Sealed, crl: bytes) -> Callable[[Path], None]:
+    """Put ``crl`` in place of the signer's issuer's CRL, in the bundle *and* in the
+    logged signature records (as a server that had accepted the signature with it)."""
+    import hashlib
+
+    def change(b: Path) -> None:
+        old = _signer_crl(b, sealed.devpki)
+        sha = hashlib.sha256(crl).hexdigest()
+        (b / "crls" / f"{sha}.crl").write_bytes(crl)
+        _edit_signed_report_entries(b, lambda p: p["signature"].update(
+            crls=sorted(sha if x == old.stem else x for x in p["signature"]["crls"])))
+        old.unlink()
+
+    return change
+
+
 def test_the_record_names_the_crls_bundled_once(sealed: Sealed) -> None:
     import hashlib
 
@@ -713,21 +730,7 @@ def test_a_crl_listing_the_signer_revoked_before_signing_fails_signatures(
 
     # A log that names it too (the server itself would have refused the signature): the
     # log fails, and the chain fails at signing time with that CRL.
-    def relog(b: Path) -> None:
-        import hashlib
-
-        old = _signer_crl(b, sealed.devpki)
-        sha = hashlib.sha256(forged).hexdigest()
-        (b / "crls" / f"{sha}.crl").write_bytes(forged)
-
-        def edit(payload: dict[str, Any]) -> None:
-            payload["signature"]["crls"] = sorted(
-                sha if x == old.stem else x for x in payload["signature"]["crls"])
-
-        _edit_signed_report_entries(b, edit)
-        old.unlink()
-
-    checks = _tampered(sealed, tmp_path / "relogged", relog)
+    checks = _tampered(sealed, tmp_path / "relogged", _relogged(sealed, forged))
     assert {"log", "signatures"} <= _failed(checks)
     assert "was revoked at" in checks["signatures"].detail
 
@@ -736,17 +739,7 @@ def test_a_crl_with_a_forged_signature_fails_signatures(sealed: Sealed, tmp_path
     other = build_dev_pki(dt.datetime.now(dt.UTC)).regions["ZJ"].intermediate.key
     forged = _crl(sealed.devpki, revoked_at=None, signer=other)
 
-    def relog(b: Path) -> None:
-        import hashlib
-
-        old = _signer_crl(b, sealed.devpki)
-        sha = hashlib.sha256(forged).hexdigest()
-        (b / "crls" / f"{sha}.crl").write_bytes(forged)
-        _edit_signed_report_entries(b, lambda p: p["signature"].update(
-            crls=sorted(sha if x == old.stem else x for x in p["signature"]["crls"])))
-        old.unlink()
-
-    checks = _tampered(sealed, tmp_path / "relogged", relog)
+    checks = _tampered(sealed, tmp_path / "relogged", _relogged(sealed, forged))
     assert {"log", "signatures"} <= _failed(checks)
     assert "not signed by the issuer's key" in checks["signatures"].detail
     checks = _tampered(sealed, tmp_path / "swapped",
@@ -759,17 +752,7 @@ def test_a_crl_stale_at_signing_time_fails_signatures(sealed: Sealed, tmp_path: 
     stale = _crl(sealed.devpki, revoked_at=None,
                  this_update=_signed_at(sealed.bundle) - dt.timedelta(days=30))
 
-    def relog(b: Path) -> None:
-        import hashlib
-
-        old = _signer_crl(b, sealed.devpki)
-        sha = hashlib.sha256(stale).hexdigest()
-        (b / "crls" / f"{sha}.crl").write_bytes(stale)
-        _edit_signed_report_entries(b, lambda p: p["signature"].update(
-            crls=sorted(sha if x == old.stem else x for x in p["signature"]["crls"])))
-        old.unlink()
-
-    checks = _tampered(sealed, tmp_path, relog)
+    checks = _tampered(sealed, tmp_path, _relogged(sealed, stale))
     assert "no fresh CRL" in checks["signatures"].detail
 
 
