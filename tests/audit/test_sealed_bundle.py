@@ -836,3 +836,32 @@ def test_a_forged_opening_fails_openings(sealed: Sealed, forge: str) -> None:
 def test_open_pool_refuses_what_it_cannot_open(sealed: Sealed) -> None:
     # Each refused with exit status 1 and a zh-CN message (EvalsvcError), never a crash.
     assert sealed.refused == {"unknown session": 1, "not masked": 1, "not in the pool": 1}
+
+
+def test_a_server_recommending_one_candidate_verifies(tmp_path: Path) -> None:
+    # [report] candidates is a setting, not a logged value: the bundle holds the report
+    # as signed (one candidate) and `result` accepts it as recomputed with that count.
+    devpki = build_dev_pki(dt.datetime.now(dt.UTC))
+    certs = tmp_path / "certs"
+    write_dev_pki(devpki, certs)
+    with fresh_database(tmp_path) as url:
+        settings = make_settings(tmp_path, url)
+        settings = dataclasses.replace(
+            settings, pki=dataclasses.replace(settings.pki, trust_dir=str(certs)),
+            report=dataclasses.replace(settings.report, candidates=1),
+        )
+        sid, _running, _pdf = asyncio.run(_seed(settings, devpki))
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                export_bundle(conn, sid, tmp_path / "one", candidates=1)
+        finally:
+            engine.dispose()
+    wskey, wvkey = generate_key("venue.js-suzhou.example")
+    _cosign_all(tmp_path / "one", wskey)
+    report = json.loads((tmp_path / "one" / "report.json").read_text("utf-8"))["report"]
+    assert len(report["candidates"]) == 1
+    checks = verify_sealed(tmp_path / "one", trusted_policy=_policy(settings, sid, wvkey),
+                           trust=load_trust(certs)).checks
+    assert _failed(checks) == set(), {n: c.detail for n, c in checks.items() if not c.ok}
+    assert "recommending up to 1" in checks["result"].detail
