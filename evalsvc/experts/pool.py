@@ -45,6 +45,7 @@ __all__ = [
 import contextlib
 import csv
 import datetime as _dt
+import hashlib
 import io
 import json
 import re
@@ -54,7 +55,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from evalsvc.audit.leaf import field_digest
+from evalsvc.canonical import canonical_texts
 from evalsvc.errors import FieldError, InvalidInput
 from evalsvc.experts.specialties import SPECIALTIES, ancestors
 from evalsvc.ids import validate_resident_id, validate_uscc
@@ -408,13 +409,17 @@ def masked_values(e: Expert) -> dict[str, str]:
 def masked_commitments(e: Expert, salt: Callable[[], bytes]) -> dict[str, tuple[str, bytes]]:
     """For each masked field: (its commitment, the salt). The commitment is
     SHA-256(salt ‖ RFC 8785 bytes of [field, value]) over a fresh 16-byte salt — the
-    digest of an audit leaf's field (:func:`evalsvc.audit.leaf.field_digest`)."""
+    digest of an audit leaf's field (:func:`evalsvc.audit.leaf.field_digest`, which
+    :func:`evalsvc.audit.rederive.check_openings` recomputes)."""
+    values = masked_values(e)
+    # One canonical walk for the four [field, value] pairs (field_digest's bytes).
+    texts = canonical_texts([[name, value] for name, value in values.items()])
     out: dict[str, tuple[str, bytes]] = {}
-    for name, value in masked_values(e).items():
+    for name, text in zip(values, texts, strict=True):
         s = salt()
         if len(s) < 16:
             raise ValueError("a masked field's salt must be at least 16 bytes")
-        out[name] = (field_digest(s, name, value), s)
+        out[name] = (hashlib.sha256(s + text.encode("utf-8")).hexdigest(), s)
     return out
 
 

@@ -39,7 +39,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from evalsvc.canonical import canonical_bytes, storage_json
+from evalsvc.canonical import canonical_bytes, canonical_sha256, storage_json
 from evalsvc.errors import InvalidInput, NotFound
 from evalsvc.experts.drawstate import DrawState, state_from_json, state_to_json
 from evalsvc.experts.pool import (
@@ -88,12 +88,12 @@ def import_experts(conn: Connection, experts: Sequence[Expert], *, now_ms: int) 
     for e in experts:
         committed = masked_commitments(e, salt)
         values = masked_values(e)
-        openings += [
-            {"digest": digest, "expert_id": e.id, "name": name, "salt": s.hex(),
-             "value": values[name], "created_ms": now_ms}
-            for name, (digest, s) in committed.items()
-        ]
         masked = {name: digest for name, (digest, _) in committed.items()}
+        openings.append({
+            "masked_sha256": canonical_sha256(masked), "expert_id": e.id, "created_ms": now_ms,
+            "doc": storage_json({name: [s.hex(), values[name]]
+                                 for name, (_, s) in committed.items()}),
+        })
         rows.append({
             "id": e.id,
             "name": e.name,
@@ -166,17 +166,18 @@ def pool_opening(conn: Connection, session_id: str, expert_id: str, field: str) 
         view = next((v for v in load_snapshot(conn, digest) if v.get("id") == expert_id), None)
         if view is None:
             continue
-        commitment = (view.get("masked") or {}).get(field)
-        if commitment is None:
+        masked = view.get("masked")
+        if not isinstance(masked, dict) or field not in masked:
             raise NotFound(f"专家 {expert_id} 在会话 {session_id} 的专家库快照中没有遮蔽承诺"
                            "（快照早于承诺机制）")
-        row = conn.execute(sa.select(_C.c.salt, _C.c.value, _C.c.expert_id, _C.c.name)
-                           .where(_C.c.digest == commitment)).first()
-        if row is None or (row[2], row[3]) != (expert_id, field):
+        row = conn.execute(sa.select(_C.c.doc).where(
+            _C.c.masked_sha256 == canonical_sha256(masked), _C.c.expert_id == expert_id)).first()
+        kept = json.loads(row[0]).get(field) if row is not None else None
+        if not isinstance(kept, list) or len(kept) != 2:
             raise NotFound(f"未保存专家 {expert_id} 字段 {field} 的开启值")
         return {"session": session_id, "pool_sha256": digest, "expert": expert_id,
-                "field": field, "commitment": commitment, "salt": str(row[0]),
-                "value": str(row[1])}
+                "field": field, "commitment": masked[field], "salt": str(kept[0]),
+                "value": kept[1]}
     raise NotFound(f"专家 {expert_id} 不在会话 {session_id} 任何一次抽取的专家库快照中")
 
 

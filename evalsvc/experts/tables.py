@@ -69,15 +69,15 @@ class InvitationRow(SQLModel, table=True):
 
 
 class PoolCommitmentRow(SQLModel, table=True):
-    """The opening of one masked field of a draw view: ``digest`` = SHA-256(salt ‖ RFC
-    8785 bytes of [field, value]) (docs/audit.md "Masked personal data"). Never exported:
-    the primary opens one field to a supervisor (``evalsvc audit open-pool``)."""
+    """The openings of one draw view's masked fields (docs/audit.md "Masked personal
+    data"): ``doc`` = ``{field: [salt hex, value]}``, each commitment SHA-256(salt ‖ RFC
+    8785 bytes of [field, value]); keyed by the SHA-256 of the canonical ``masked``
+    object of the view. Never exported: the primary opens one field to a supervisor
+    (``evalsvc audit open-pool``)."""
 
     __tablename__ = "pool_commitment"
 
-    digest: str = Field(primary_key=True, max_length=64)
+    masked_sha256: str = Field(primary_key=True, max_length=64)
     expert_id: str = Field(max_length=64, index=True)
-    name: str = Field(max_length=32)  # the masked field: name, resident_id, …
-    salt: str = Field(max_length=32)  # 16 bytes of CSPRNG output, hex
-    value: str = Field(sa_column=Column(Text, nullable=False))
+    doc: str = Field(sa_column=Column(Text, nullable=False))
     created_ms: int = Field(sa_type=BigInteger)  # unix ms

@@ -7,9 +7,9 @@ Create Date: 2026-12-06
 ``signing_crl`` keeps, content-addressed by SHA-256, each CRL a signature was checked
 with when the server accepted it (the signature record logs the digests), so a sealed
 bundle checks the chain at signing time with exactly those CRLs. ``pool_commitment``
-keeps the salt and value behind each salted commitment a draw view carries in place of a
-masked personal field (name, resident ID, employer, title), so the primary can open one
-field to a supervisor (docs/audit.md). Both are new, empty tables.
+keeps, per draw view, the salt and value behind each salted commitment it carries in
+place of a masked personal field (name, resident ID, employer, title), so the primary can
+open one field to a supervisor (docs/audit.md). Both are new, empty tables.
 """
 
 from __future__ import annotations
@@ -33,11 +33,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "pool_commitment",
-        sa.Column("digest", sa.String(64), primary_key=True),
+        sa.Column("masked_sha256", sa.String(64), primary_key=True),
         sa.Column("expert_id", sa.String(64), nullable=False),
-        sa.Column("name", sa.String(32), nullable=False),
-        sa.Column("salt", sa.String(32), nullable=False),
-        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("doc", sa.Text(), nullable=False),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
     )
     op.create_index("ix_pool_commitment_expert_id", "pool_commitment", ["expert_id"])
