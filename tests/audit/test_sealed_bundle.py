@@ -154,6 +154,30 @@ def sealed(tmp_path_factory: pytest.TempPathFactory) -> Sealed:
                   tmp / "opening.json", personal, answers)
 
 
+def _seal_and_export(tmp_path: Path, out: str, *,
+                     candidates: int = 3) -> tuple[Settings, str, Path]:
+    """Seal the demo's session on a fresh database (the server recommending
+    ``candidates``) and export its bundle to ``tmp_path / out``: (settings, id, trust
+    anchors)."""
+    devpki = build_dev_pki(dt.datetime.now(dt.UTC))
+    certs = tmp_path / "certs"
+    write_dev_pki(devpki, certs)
+    with fresh_database(tmp_path) as url:
+        settings = make_settings(tmp_path, url)
+        settings = dataclasses.replace(
+            settings, pki=dataclasses.replace(settings.pki, trust_dir=str(certs)),
+            report=dataclasses.replace(settings.report, candidates=candidates),
+        )
+        sid, _running, _pdf = asyncio.run(_seed(settings, devpki))
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                export_bundle(conn, sid, tmp_path / out, candidates=candidates)
+        finally:
+            engine.dispose()
+    return settings, sid, certs
+
+
 def _verify(s: Sealed, bundle: Path | None = None, **kw: Any) -> dict[str, Check]:
     return verify_sealed(bundle or s.bundle, trusted_policy=s.policy, trust=s.trust, **kw).checks
 
@@ -525,24 +549,10 @@ def test_alerts_the_primary_left_out_of_its_log_fail_alerts(
         return [m.Event(e.type, {**e.payload, "alerts": []}) for e in real(*args, **kwargs)]
 
     monkeypatch.setattr(service_module, "_alerts_checked", hiding)
-    devpki = build_dev_pki(dt.datetime.now(dt.UTC))
-    certs = tmp_path / "certs"
-    write_dev_pki(devpki, certs)
-    with fresh_database(tmp_path) as url:
-        settings = make_settings(tmp_path, url)
-        settings = dataclasses.replace(
-            settings, pki=dataclasses.replace(settings.pki, trust_dir=str(certs))
-        )
-        sid, _running, _pdf = asyncio.run(_seed(settings, devpki))
-        engine = create_engine(url)
-        try:
-            with engine.connect() as conn:
-                export_bundle(conn, sid, tmp_path / "hidden")
-        finally:
-            engine.dispose()
-        master = load_or_create_secret(settings.resolve(settings.audit.key_file))
-        origin = f"{settings.audit.log_name}/{sid}"
-        policy = format_policy(Policy(origin, log_keys(master, origin)[1], (), 0))
+    settings, sid, certs = _seal_and_export(tmp_path, "hidden")
+    master = load_or_create_secret(settings.resolve(settings.audit.key_file))
+    origin = f"{settings.audit.log_name}/{sid}"
+    policy = format_policy(Policy(origin, log_keys(master, origin)[1], (), 0))
     hidden = tmp_path / "hidden"
     checks = verify_sealed(hidden, trusted_policy=policy, trust=load_trust(certs)).checks
     assert not checks["alerts"].ok and "not recorded" in checks["alerts"].detail, checks
@@ -841,22 +851,7 @@ def test_open_pool_refuses_what_it_cannot_open(sealed: Sealed) -> None:
 def test_a_server_recommending_one_candidate_verifies(tmp_path: Path) -> None:
     # [report] candidates is a setting, not a logged value: the bundle holds the report
     # as signed (one candidate) and `result` accepts it as recomputed with that count.
-    devpki = build_dev_pki(dt.datetime.now(dt.UTC))
-    certs = tmp_path / "certs"
-    write_dev_pki(devpki, certs)
-    with fresh_database(tmp_path) as url:
-        settings = make_settings(tmp_path, url)
-        settings = dataclasses.replace(
-            settings, pki=dataclasses.replace(settings.pki, trust_dir=str(certs)),
-            report=dataclasses.replace(settings.report, candidates=1),
-        )
-        sid, _running, _pdf = asyncio.run(_seed(settings, devpki))
-        engine = create_engine(url)
-        try:
-            with engine.connect() as conn:
-                export_bundle(conn, sid, tmp_path / "one", candidates=1)
-        finally:
-            engine.dispose()
+    settings, sid, certs = _seal_and_export(tmp_path, "one", candidates=1)
     wskey, wvkey = generate_key("venue.js-suzhou.example")
     _cosign_all(tmp_path / "one", wskey)
     report = json.loads((tmp_path / "one" / "report.json").read_text("utf-8"))["report"]
