@@ -132,6 +132,7 @@ class Disclosed:
     certs: Mapping[str, str] = field(default_factory=dict)
     crls: Mapping[str, bytes] = field(default_factory=dict)  # SHA-256 it is named by → bytes
     report_pdf: bytes | None = None
+    checkpoints: Mapping[str, str] = field(default_factory=dict)  # size → note (log-checked)
     problems: tuple[str, ...] = ()  # files that exist but do not parse
 
 
@@ -201,6 +202,8 @@ def read_disclosed(directory: Path) -> Disclosed:
     crls = {p.stem: p.read_bytes() for p in sorted((directory / "crls").glob("*.crl"))
             if p.is_file()}
     pdf = directory / "report.pdf"
+    notes = {p.stem: p.read_text("utf-8", "replace")
+             for p in sorted((directory / "checkpoints").glob("*.note")) if p.is_file()}
     docs = {}
     for name, kind in (("session.json", Mapping), ("report.json", Mapping),
                        ("sheets.json", list)):
@@ -217,6 +220,7 @@ def read_disclosed(directory: Path) -> Disclosed:
         certs=certs,
         crls=crls,
         report_pdf=pdf.read_bytes() if pdf.is_file() else None,
+        checkpoints=notes,
         problems=tuple(problems),
     )
 
@@ -783,6 +787,14 @@ def _check_report(entries: Sequence[bytes], events: Sequence[LoggedEvent],
     if bad:
         raise _Fail("report.pdf 自身校验未通过 / report.pdf does not verify on its own: "
                     + "; ".join(f"{c.en}: {c.detail}" for c in bad[:3]))
+    for origin, size, root in v.checkpoints:
+        # The checkpoint printed on the pages, which the PDF's proofs lead to, is one the
+        # log check verified (its signature is checked there, not by the PDF's check).
+        head = d.checkpoints.get(size, "").split("\n")[:3]
+        if head != [origin, size, root]:
+            raise _Fail(f"report.pdf 所印审计检查点 (树大小 {size}) 不是包中签名的检查点 /"
+                        f" the checkpoint report.pdf prints (size {size}, root {root}) is not"
+                        " the bundle's signed checkpoint of that size")
     embedded = v.attachments["report.json"]
     if embedded != canonical_bytes(d.report.get("report")):
         raise _Fail("PDF 内嵌的 report.json 与包中的 report.json 不同 / the report.json"

@@ -65,6 +65,7 @@ class Verification:
     checks: list[Check] = field(default_factory=list)
     report_sha256: str | None = None
     attachments: dict[str, bytes] = field(default_factory=dict)  # name → bytes, as embedded
+    checkpoints: tuple[tuple[str, str, str], ...] = ()  # (origin, size, root) printed
 
     @property
     def ok(self) -> bool:
@@ -147,6 +148,7 @@ def verify_report_pdf(
         + (f"; 印有 / printed: {', '.join(wrong)}" if wrong else ""),
     )
     checkpoints = {m for text in flat for m in _CHECKPOINT.findall(text)}
+    v.checkpoints = tuple(sorted(checkpoints))
     _check_signatures(v, report, digest, sigs, trust)
     _check_audit(v, doc, digest, sigs, checkpoints, log_vkey)
     return v

@@ -860,3 +860,20 @@ def test_a_server_recommending_one_candidate_verifies(tmp_path: Path) -> None:
                            trust=load_trust(certs)).checks
     assert _failed(checks) == set(), {n: c.detail for n, c in checks.items() if not c.ok}
     assert "recommending up to 1" in checks["result"].detail
+
+
+def test_the_checkpoint_the_pdf_prints_must_be_a_signed_one_of_the_bundle(
+    sealed: Sealed, tmp_path: Path
+) -> None:
+    import re
+
+    from evalsvc.report.verify import verify_report_pdf
+
+    printed = verify_report_pdf((sealed.bundle / "report.pdf").read_bytes()).checkpoints
+    assert len(printed) == 1
+    size = printed[0][1]
+    assert re.fullmatch(r"\d+", size) and (sealed.bundle / "checkpoints" / f"{size}.note").exists()
+    checks = _tampered(sealed, tmp_path,
+                       lambda b: (b / "checkpoints" / f"{size}.note").unlink())
+    assert "report" in _failed(checks)
+    assert f"the checkpoint report.pdf prints (size {size}" in checks["report"].detail
