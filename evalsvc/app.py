@@ -298,7 +298,6 @@ async def _pki(app: web.Application) -> AsyncIterator[None]:
     app[PKI] = pki
     service.sheet_signatures = pki.sheet_signature
     service.report_signatures = functools.partial(pki.document_signature, what="report")
-    app[REPORTS].certificates = pki.certificate
     app[SCHEDULER].add_job(
         pki.refresh_crls,
         "interval",

@@ -249,6 +249,8 @@ LAYERS: dict[str, list[str]] = {
         "evalsvc.venues.export",
         # Lays the report out with fpdf2 and reads the shipped font file.
         "evalsvc.report.pdf",
+        # The report as one reader may see it, read in one transaction, and its PDF.
+        "evalsvc.report.artifacts",
     ],
     # Use-cases: load state, call the core, write in one transaction, publish.
     "services": [

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["cmd_export", "cmd_keygen", "cmd_trust_policy", "cmd_verify", "register"]
+__all__ = [
+    "cmd_export",
+    "cmd_keygen",
+    "cmd_open_pool",
+    "cmd_trust_policy",
+    "cmd_verify",
+    "register",
+]
 
 import argparse
 import json
@@ -46,8 +53,29 @@ def register(sub: Any) -> None:
         help="CA trust stores (<REGION>/region.toml, anchors/, …) to check signers'"
         " certificate chains against (default: [pki] trust_dir of the settings, if present)",
     )
+    v.add_argument(
+        "--opening",
+        metavar="FILE",
+        type=Path,
+        action="append",
+        default=[],
+        help="a masked pool field the primary opened (evalsvc audit open-pool): checked"
+        " against the draw's pool snapshot (check 'openings'); repeatable",
+    )
     v.add_argument("--json", action="store_true", help='print {"ok", "checks": {name: …}}')
     v.set_defaults(func=cmd_verify)
+
+    o = asub.add_parser(
+        "open-pool",
+        help="on the server: open one masked personal field (name, resident_id, employer,"
+        " title) of an expert in a session's pool snapshot, for a supervisor",
+    )
+    o.add_argument("session", help="session id")
+    o.add_argument("expert", help="expert id")
+    o.add_argument("field", help="name | resident_id | employer | title")
+    o.add_argument("--out", type=Path, metavar="FILE", help="write the opening here (0600)")
+    o.add_argument("--database", metavar="URL", help="database URL (overrides settings)")
+    o.set_defaults(func=cmd_open_pool)
 
     t = asub.add_parser(
         "trust-policy",
@@ -102,8 +130,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     when all pass, 1 otherwise)."""
     trusted = args.trusted_keys.read_text("utf-8") if args.trusted_keys else None
     extra = [(p.name, p.read_text("utf-8")) for p in args.checkpoint]
+    openings = []
+    for path in args.opening:
+        try:
+            openings.append(json.loads(path.read_text("utf-8")))
+        except (OSError, ValueError) as exc:
+            raise InvalidInput(f"开启文件 {path} 无法读取 / cannot read the opening {path}: {exc}",
+                               field="opening") from exc
     report = verify_sealed(
-        args.dir, trusted_policy=trusted, trust=_trust_anchors(args), extra_checkpoints=extra
+        args.dir, trusted_policy=trusted, trust=_trust_anchors(args), extra_checkpoints=extra,
+        openings=openings,
     )
     if args.json:
         json.dump(report.to_json(), sys.stdout, ensure_ascii=False, indent=1)
@@ -200,7 +236,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         with engine.connect() as conn:
             meta = export_bundle(
                 conn, args.session, args.out, policy=policy, entry_proofs=args.entry_proofs,
-                crls=_server_crls(settings),
+                candidates=settings.report.candidates,
             )
     finally:
         engine.dispose()
@@ -214,19 +250,31 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _server_crls(settings: Any) -> list[bytes]:
-    """The CRLs of the server's trust stores (DER), which its signing checks used."""
-    from cryptography.hazmat.primitives.serialization import Encoding
+def cmd_open_pool(args: argparse.Namespace) -> int:
+    """Print (or write) the opening of one masked pool field: value and salt."""
+    from sqlalchemy import create_engine
 
-    from evalsvc.pki.trust import load_trust
+    from evalsvc.config import load_settings
+    from evalsvc.experts.store import pool_opening
+    from evalsvc.files import write_private
 
-    folder = settings.resolve(settings.pki.trust_dir)
-    if not Path(folder).is_dir():
-        return []
+    settings = load_settings(args.config)
+    url = args.database or settings.database.url
+    _require_database(url)
+    engine = create_engine(url)
     try:
-        return [c.public_bytes(Encoding.DER) for c in load_trust(folder).crls]
-    except Exception:  # no usable store: the signatures check says so
-        return []
+        with engine.connect() as conn:
+            opening = pool_opening(conn, args.session, args.expert, args.field)
+    finally:
+        engine.dispose()
+    text = json.dumps(opening, ensure_ascii=False, indent=1) + "\n"
+    if args.out is not None:
+        write_private(args.out, text.encode("utf-8"))
+        print(f"已写入 / wrote {args.out}: {args.expert}.{args.field} 的开启值 / opening"
+              f" (verify: evalsvc audit verify BUNDLE --opening {args.out})")
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:

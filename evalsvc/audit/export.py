@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["disclosed_of", "export_bundle"]
+__all__ = ["REPORT_READER", "disclosed_of", "export_bundle"]
 
 import hashlib
 import itertools
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,16 +28,18 @@ from evalsvc.audit.rederive import (
     write_disclosed,
 )
 from evalsvc.audit.tables import audit_leaf, audit_node
-from evalsvc.canonical import canonical_bytes
+from evalsvc.auth import Principal
 from evalsvc.errors import NotFound
 from evalsvc.experts.store import session_bundle
-from evalsvc.pki.tables import SignerCertificateRow
+from evalsvc.pki.tables import SignerCertificateRow, SigningCrlRow
+from evalsvc.report.artifacts import report_artifacts, report_pdf
 from evalsvc.sessions.model import State, session_to_doc
-from evalsvc.sessions.report import report_document
-from evalsvc.sessions.scoring import aggregate
-from evalsvc.sessions.store import latest_sheets, load_session
+from evalsvc.sessions.store import load_session
 
 _CERTS = SignerCertificateRow.__table__  # type: ignore[attr-defined]
+_CRLS = SigningCrlRow.__table__  # type: ignore[attr-defined]
+# The export reads the report as a supervisor does (who is served every signature).
+REPORT_READER = Principal(role="supervisor", subject="audit-export", name="审计导出")
 
 
 def _entries(conn: Connection, session_id: str, size: int) -> Iterator[tuple[bytes | None, bytes]]:
@@ -71,15 +74,15 @@ def export_bundle(
     *,
     policy: Policy | None = None,
     entry_proofs: bool = False,
-    crls: Sequence[bytes] = (),
+    candidates: int = 3,
 ) -> dict[str, object]:
     """Write the bundle of ``session_id`` to ``out_dir``; return its ``bundle.json``.
 
     Entries up to the latest checkpoint, every checkpoint with its cosignatures, the
     consistency proofs between successive checkpoints and, with ``entry_proofs``, a
     C2SP tlog-proof per entry. ``policy`` (trusted keys, quorum) is written when given.
-    Beside the log, what re-derives the result (:func:`disclosed_of`); ``crls`` are the
-    CRLs the server checks signatures against, bundled when a signature needs them.
+    Beside the log, what re-derives the result (:func:`disclosed_of`); ``candidates``
+    is the server's ``[report] candidates``, as its report recommends them.
     """
     checkpoints = list_checkpoints(conn, session_id)
     if not checkpoints:
@@ -119,7 +122,7 @@ def export_bundle(
     # What re-derives the result, beside the log: taken from the entries just written,
     # so the disclosed files describe exactly the exported prefix of the log.
     entries = (out_dir / "entries").read_bytes().split(b"\n")[:-1]
-    disclosed = disclosed_of(conn, session_id, parse_entries(entries), crls=crls)
+    disclosed = disclosed_of(conn, session_id, parse_entries(entries), candidates=candidates)
     meta["disclosed"] = write_disclosed(out_dir, disclosed)
     meta["state"] = (disclosed.session or {}).get("state")
     (out_dir / "bundle.json").unlink()
@@ -140,11 +143,12 @@ def disclosed_of(
     session_id: str,
     events: Sequence[LoggedEvent],
     *,
-    crls: Sequence[bytes] = (),
+    candidates: int = 3,
 ) -> Disclosed:
     """What a bundle discloses beside the log (docs/audit.md "Re-deriving the result"):
     the session document, the opened sheets, each drawn ceremony's draw bundle, the
-    report once it is started, the signers' certificate chains and ``crls``."""
+    report once it is started — its JSON and the PDF a supervisor is served — the
+    signers' certificate chains and the CRLs each signature was checked with."""
     if not inspect(conn).has_table("session"):
         return Disclosed()  # a database of audit logs alone: the log only
     try:
@@ -170,29 +174,38 @@ def disclosed_of(
         if e.action == "draw.drawn"
     }
     report: dict[str, Any] | None = None
-    if s.state in (State.REPORTING, State.SEALED):
-        doc = report_document(s, aggregate(s, latest_sheets(conn, session_id, "scoring")))
-        report = {"report": doc, "sha256": hashlib.sha256(canonical_bytes(doc)).hexdigest()}
-    wanted: set[str] = set()
-    for e in events:
-        rec = e.payload.get("signature") if e.action == "report.signed" else None
-        if isinstance(rec, dict) and rec.get("certificate_sha256"):
-            wanted.add(str(rec["certificate_sha256"]))
-    for o in sheets:
-        rec = o.get("signature")
-        if isinstance(rec, dict) and rec.get("certificate_sha256"):
-            wanted.add(str(rec["certificate_sha256"]))
+    pdf: bytes | None = None
+    state = s.paused.from_state if s.paused else s.state
+    if state in (State.REPORTING, State.SEALED):
+        # The report and its PDF exactly as a supervisor is served them (GET …/report.pdf).
+        a = report_artifacts(conn, session_id, REPORT_READER, candidates=candidates)
+        report = {"report": json.loads(a.report_json),
+                  "sha256": hashlib.sha256(a.report_json).hexdigest()}
+        pdf = report_pdf(a)
+    records = [e.payload.get("signature") for e in events if e.action == "report.signed"]
+    records += [o.get("signature") for o in sheets]
+    wanted = {str(r["certificate_sha256"]) for r in records
+              if isinstance(r, dict) and r.get("certificate_sha256")}
+    crl_wanted = {str(x) for r in records if isinstance(r, dict)
+                  and isinstance(r.get("crls"), list) for x in r["crls"]}
     certs: dict[str, str] = {}
     if wanted:
         rows = conn.execute(
             select(_CERTS.c.sha256, _CERTS.c.pem).where(_CERTS.c.sha256.in_(sorted(wanted)))
         )
         certs = {str(r[0]): str(r[1]) for r in rows}
+    crls: dict[str, bytes] = {}
+    if crl_wanted:
+        rows = conn.execute(
+            select(_CRLS.c.sha256, _CRLS.c.der).where(_CRLS.c.sha256.in_(sorted(crl_wanted)))
+        )
+        crls = {str(r[0]): bytes(r[1]) for r in rows}
     return Disclosed(
         session=session_to_doc(logged_handovers_only(events, s)),
         report=report,
         sheets=sheets,
         draws=draws,
         certs=certs,
-        crls=tuple(crls) if certs else (),
+        crls=crls,
+        report_pdf=pdf,
     )

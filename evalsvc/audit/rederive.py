@@ -10,8 +10,15 @@ the log (docs/audit.md "Re-deriving the result"):
                            signature?}`` — the commitment openings
 ``session.json``           the session document (bids, criteria, venues, seats, rules)
 ``report.json``            ``{"report": …, "sha256": …}``: the report the committee signed
+``report.pdf``             the report PDF as ``GET …/report.pdf`` serves it (report.json and
+                           signatures.json embedded)
 ``certs/<sha256>.pem``     each signer's certificate chain, leaf first
-``crls/*.crl``             the CRLs (DER or PEM) the server held for signing checks
+``crls/<sha256>.crl``      the CRLs (DER) the server checked a signature with when it accepted
+                           it, named by the SHA-256 its signature record logs
+
+A masked field of the pool snapshot opened by the primary (``evalsvc audit open-pool``,
+never part of a bundle) is checked by :func:`check_openings` against the draw bundle's
+commitment (``verify --opening FILE``).
 
 Each check compares a disclosed file with the log entries (already checked against the
 signed checkpoints by :mod:`evalsvc.audit.verify`) and recomputes with the session's own
@@ -30,6 +37,7 @@ __all__ = [
     "Disclosed",
     "LoggedEvent",
     "SealedReport",
+    "check_openings",
     "parse_entries",
     "read_disclosed",
     "rederive",
@@ -53,7 +61,7 @@ from cryptography import x509
 from evalsvc import analysis
 from evalsvc.audit import splitview
 from evalsvc.audit.bundle import Policy, parse_policy
-from evalsvc.audit.leaf import open_entry
+from evalsvc.audit.leaf import field_digest, open_entry
 from evalsvc.audit.verify import Report, verify_bundle
 from evalsvc.canonical import canonical_bytes
 from evalsvc.errors import EvalsvcError, InvalidInput
@@ -64,6 +72,7 @@ from evalsvc.pki.revocation import RevocationMode
 from evalsvc.pki.signatures import verify_signature
 from evalsvc.pki.trust import TrustConfig
 from evalsvc.pki.validate import Usage, validate
+from evalsvc.report.document import MAX_CANDIDATES, report_document
 from evalsvc.sessions.machine import bid_codes, bid_doc, codes_commitment, state_label
 from evalsvc.sessions.model import (
     REVIEW_STAGES,
@@ -75,7 +84,6 @@ from evalsvc.sessions.model import (
     session_from_doc,
     stage_plan,
 )
-from evalsvc.sessions.report import report_document
 from evalsvc.sessions.scoring import (
     aggregate,
     aggregation_to_doc,
@@ -86,7 +94,8 @@ from evalsvc.sessions.scoring import (
 
 # The checks of a sealed bundle, in the order they are printed. ``alerts`` is added by
 # whoever passes an alert hook (the pattern-alert rules are not part of this module).
-CHECK_ORDER = ("log", "witnesses", "draw", "sheets", "result", "signatures", "alerts")
+CHECK_ORDER = ("log", "witnesses", "draw", "sheets", "result", "signatures", "report",
+               "alerts")
 
 # Failures of evalsvc.audit.verify, grouped under the two log checks.
 _WITNESS_FAILURES = frozenset({"cosignature", "quorum"})
@@ -123,7 +132,9 @@ class Disclosed:
     sheets: Sequence[Mapping[str, Any]] | None = None
     draws: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     certs: Mapping[str, str] = field(default_factory=dict)
-    crls: Sequence[bytes] = ()
+    crls: Mapping[str, bytes] = field(default_factory=dict)  # SHA-256 it is named by → bytes
+    report_pdf: bytes | None = None
+    checkpoints: Mapping[str, str] = field(default_factory=dict)  # size → note (log-checked)
     problems: tuple[str, ...] = ()  # files that exist but do not parse
 
 
@@ -149,6 +160,8 @@ def write_disclosed(out_dir: Path, d: Disclosed) -> list[str]:
         put("session.json", _json_bytes(d.session))
     if d.report is not None:
         put("report.json", _json_bytes(d.report))
+    if d.report_pdf is not None:
+        put("report.pdf", d.report_pdf)
     if d.sheets is not None:
         put("sheets.json", _json_bytes(list(d.sheets)))
     if d.draws:
@@ -161,8 +174,8 @@ def write_disclosed(out_dir: Path, d: Disclosed) -> list[str]:
             put(f"certs/{sha}.pem", pem.encode("ascii"))
     if d.crls:
         private_dir(out_dir / "crls")
-        for i, crl in enumerate(d.crls):
-            put(f"crls/{i}.crl", crl)
+        for sha, crl in sorted(d.crls.items()):
+            put(f"crls/{sha}.crl", crl)
     return names
 
 
@@ -188,7 +201,11 @@ def read_disclosed(directory: Path) -> Disclosed:
         for p in sorted((directory / "certs").glob("*.pem"))
         if p.is_file()
     }
-    crls = [p.read_bytes() for p in sorted((directory / "crls").glob("*.crl")) if p.is_file()]
+    crls = {p.stem: p.read_bytes() for p in sorted((directory / "crls").glob("*.crl"))
+            if p.is_file()}
+    pdf = directory / "report.pdf"
+    notes = {p.stem: p.read_text("utf-8", "replace")
+             for p in sorted((directory / "checkpoints").glob("*.note")) if p.is_file()}
     docs = {}
     for name, kind in (("session.json", Mapping), ("report.json", Mapping),
                        ("sheets.json", list)):
@@ -203,7 +220,9 @@ def read_disclosed(directory: Path) -> Disclosed:
         sheets=docs["sheets.json"],
         draws=draws,
         certs=certs,
-        crls=tuple(crls),
+        crls=crls,
+        report_pdf=pdf.read_bytes() if pdf.is_file() else None,
+        checkpoints=notes,
         problems=tuple(problems),
     )
 
@@ -617,11 +636,15 @@ def _check_result(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
             raise _Fail("缺少 report.json / the bundle lacks report.json")
         lines.append("尚未公开 / not yet disclosed: the report")
         return Check(True, "复算一致 / recomputed: " + "; ".join(lines))
-    want = report_document(s, agg)
-    if not _same(d.report.get("report"), want):
+    # How many candidates the report recommends is the server's [report] candidates
+    # (1–3), a setting rather than a logged value: any of them, said in the detail.
+    got = d.report.get("report")
+    count = next((k for k in range(MAX_CANDIDATES, 0, -1)
+                  if _same(got, report_document(s, agg, candidates=k))), None)
+    if count is None:
         raise _Fail("report.json 与按评分表复算的报告不符 / report.json differs from the report"
                     " recomputed from the session and its sheets")
-    lines.append("report equal to the recomputed one")
+    lines.append(f"report equal to the recomputed one (recommending up to {count})")
     return Check(True, "复算一致 / recomputed with the session's scoring code: " + "; ".join(lines))
 
 
@@ -650,17 +673,34 @@ def _check_codes(events: Sequence[LoggedEvent], s: Session) -> list[str]:
     return [f"暗标: {len(codes)} bid codes open their commitment"]
 
 
-def _load_crls(raw: Sequence[bytes]) -> list[x509.CertificateRevocationList]:
+def _signing_crls(what: str, record: Mapping[str, Any],
+                  d: Disclosed) -> list[x509.CertificateRevocationList]:
+    """The CRLs the server checked this signature with when it accepted it: the
+    SHA-256s its logged record names (``crls``), each bundled as ``crls/<sha256>.crl``."""
+    names = record.get("crls")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _Fail(f"{what}: 签名记录未列出签名时所用的 CRL / the signature record names no"
+                    " CRLs in force at signing time (signed before evalsvc recorded them?)")
     out = []
-    for data in raw:
+    for sha in names:
+        data = d.crls.get(sha)
+        if data is None:
+            raise _Fail(f"{what}: 缺少签名时所用的 CRL / the bundle lacks crls/{sha}.crl,"
+                        " a CRL the server checked this signature with")
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise _Fail(f"{what}: crls/{sha}.crl 不是签名时所用的 CRL / crls/{sha}.crl is not"
+                        " the CRL the server logged for this signature (its SHA-256 differs)")
         try:
-            if b"-----BEGIN" in data:
-                out.append(x509.load_pem_x509_crl(data))
-            else:
-                out.append(x509.load_der_x509_crl(data))
+            out.append(x509.load_der_x509_crl(data))
         except ValueError as exc:
-            raise _Fail(f"CRL 无法读取 / a CRL does not read: {exc}") from exc
+            raise _Fail(f"{what}: CRL 无法读取 / crls/{sha}.crl does not read: {exc}") from exc
     return out
+
+
+def _without_crls(trust: TrustConfig) -> TrustConfig:
+    """``trust`` without the CRLs of its region folders: a chain is checked at signing
+    time with the CRLs the server used then, not with whatever the verifier holds now."""
+    return replace(trust, regions=tuple(replace(r, crls=()) for r in trust.regions))
 
 
 def _verify_signed(
@@ -670,7 +710,6 @@ def _verify_signed(
     at_ms: int,
     d: Disclosed,
     trust: TrustConfig | None,
-    crls: Sequence[x509.CertificateRevocationList],
 ) -> str:
     sha = str(record.get("certificate_sha256", ""))
     pem = d.certs.get(sha)
@@ -691,13 +730,17 @@ def _verify_signed(
     if trust is None:
         raise _Fail(f"{what}: 未提供信任根, 无法验证证书链 / no trust anchors given"
                     " (--trust-anchors DIR): the chain cannot be checked")
+    crls = _signing_crls(what, record, d)
     at = _dt.datetime.fromtimestamp(at_ms / 1000, _dt.UTC)
     try:
-        res = validate(leaf, trust=trust, at=at, usage=Usage.SIGNING, intermediates=chain,
-                       crls=crls, revocation=RevocationMode.REQUIRE)
+        # Revocation required, with those CRLs only: each must be signed by the CA that
+        # issued the certificate it covers, and fresh at signing time (thisUpdate ≤ t <
+        # nextUpdate); a serial it lists as revoked on or before t fails.
+        res = validate(leaf, trust=_without_crls(trust), at=at, usage=Usage.SIGNING,
+                       intermediates=chain, crls=crls, revocation=RevocationMode.REQUIRE)
     except EvalsvcError as exc:
         raise _Fail(f"{what}: 签名时证书链无效 / the chain was not valid at signing time"
-                    f" ({at.isoformat()}): {exc.message}") from exc
+                    f" ({at.isoformat()}) with the CRLs in force then: {exc.message}") from exc
     return res.region
 
 
@@ -716,23 +759,9 @@ def _keyed_by_code(what: str, events: Sequence[LoggedEvent], sheet: Any) -> Any:
     return {**sheet, "bids": {code_of[b]: v for b, v in bids.items()}}
 
 
-def _check_signatures(
-    events: Sequence[LoggedEvent], d: Disclosed, trust: TrustConfig | None
-) -> Check:
-    crls = _load_crls(d.crls)
-    sheet_sigs = 0
-    for o in d.sheets or ():
-        if isinstance(o, Mapping) and isinstance(o.get("signature"), Mapping):
-            at = next((e.time_ms for e in events if e.action == "sheet.submitted"
-                       and e.payload.get("seat") == o.get("seat")
-                       and e.payload.get("stage") == o.get("stage")
-                       and e.payload.get("version") == o.get("version")), 0)
-            what = f"{o.get('stage')} 席位 {o.get('seat')} 第 {o.get('version')} 版评分表"
-            sheet = o.get("sheet")
-            if o["signature"].get("bid_keys") == "codes":
-                sheet = _keyed_by_code(what, events, sheet)
-            _verify_signed(what, o["signature"], canonical_bytes(sheet), at, d, trust, crls)
-            sheet_sigs += 1
+def _standing(events: Sequence[LoggedEvent]) -> tuple[dict[int, LoggedEvent], set[int], bool]:
+    """Each seat's standing ``report.signed``, the seats deemed to agree, and whether the
+    log records the seal."""
     standing: dict[int, LoggedEvent] = {}
     # 暂行规定 第43条: a member who neither signed nor dissented by the deadline, the
     # committee's note confirmed by a supervisor (report.deemed_agreed), is accounted for.
@@ -750,6 +779,95 @@ def _check_signatures(
             deemed.add(int(e.payload["seat"]))
     sealed = any(e.action == "session.state_changed" and e.payload.get("to") == "sealed"
                  for e in events)
+    return standing, deemed, sealed
+
+
+def _check_report(entries: Sequence[bytes], events: Sequence[LoggedEvent],
+                  d: Disclosed) -> Check:
+    """``report``: the report PDF a supervisor is served carries, embedded, exactly the
+    bundle's ``report.json`` (the bytes signed, whose SHA-256 the log's ``report.signed``
+    events name) and the logged signatures; the PDF's own checks pass (the digest printed
+    on every page, each certificate signature over the embedded bytes, each signing
+    event's leaf included under the checkpoint printed)."""
+    from evalsvc.report.verify import verify_report_pdf
+
+    if d.report is None and d.report_pdf is None:
+        return Check(True, "尚未编写报告 / not yet disclosed: the committee has not started"
+                           " the report")
+    if d.report is None:
+        raise _Fail("有 report.pdf 却无 report.json / the bundle has report.pdf but no"
+                    " report.json")
+    if d.report_pdf is None:
+        raise _Fail("缺少 report.pdf / the bundle lacks report.pdf, the report as served")
+    v = verify_report_pdf(d.report_pdf)
+    bad = [c for c in v.checks if not c.ok]
+    if bad:
+        raise _Fail("report.pdf 自身校验未通过 / report.pdf does not verify on its own: "
+                    + "; ".join(f"{c.en}: {c.detail}" for c in bad[:3]))
+    for origin, size, root in v.checkpoints:
+        # The checkpoint printed on the pages, which the PDF's proofs lead to, is one the
+        # log check verified (its signature is checked there, not by the PDF's check).
+        head = d.checkpoints.get(size, "").split("\n")[:3]
+        if head != [origin, size, root]:
+            raise _Fail(f"report.pdf 所印审计检查点 (树大小 {size}) 不是包中签名的检查点 /"
+                        f" the checkpoint report.pdf prints (size {size}, root {root}) is not"
+                        " the bundle's signed checkpoint of that size")
+    embedded = v.attachments["report.json"]
+    if embedded != canonical_bytes(d.report.get("report")):
+        raise _Fail("PDF 内嵌的 report.json 与包中的 report.json 不同 / the report.json"
+                    " embedded in report.pdf is not the bundle's report.json")
+    digest = hashlib.sha256(embedded).hexdigest()
+    standing, _, _ = _standing(events)
+    for seat, e in sorted(standing.items()):
+        if e.payload.get("report_sha256") != digest:
+            raise _Fail(f"PDF 的报告摘要不是席位 {seat} 签署的 / report.pdf's report hashes to"
+                        f" {digest}, seat {seat} signed {e.payload.get('report_sha256')}")
+    sigs = json.loads(v.attachments["signatures.json"])
+    with_cert = {int(x["seat"]): x for x in sigs.get("signatures", [])}
+    without = {int(x["seat"]): x for x in sigs.get("without_certificate", [])}
+    logged_cert = {k: e for k, e in standing.items()
+                   if isinstance(e.payload.get("signature"), Mapping)}
+    if sorted(with_cert) != sorted(logged_cert) or sorted(without) != sorted(
+            set(standing) - set(logged_cert)):
+        raise _Fail(f"PDF 列出的签署席位与日志不符 / report.pdf lists signatures of seats"
+                    f" {sorted(with_cert)} (and {sorted(without)} without a certificate);"
+                    f" the log, {sorted(logged_cert)} (and"
+                    f" {sorted(set(standing) - set(logged_cert))})")
+    for seat, x in [*with_cert.items(), *without.items()]:
+        e = standing[seat]
+        if x.get("audit_seq") != e.seq or (
+            seat in with_cert and not _same(x.get("signature"), e.payload.get("signature"))
+        ):
+            raise _Fail(f"PDF 中席位 {seat} 的签署不是日志记录的 / report.pdf's signing of seat"
+                        f" {seat} is not the logged report.signed (seq {e.seq})")
+        audit = x.get("audit")
+        if isinstance(audit, Mapping) and base64.b64decode(str(audit.get("leaf"))) != (
+            entries[e.seq - 1] if 0 < e.seq <= len(entries) else None
+        ):
+            raise _Fail(f"PDF 中席位 {seat} 的审计条目不是日志中的 / report.pdf's audit entry"
+                        f" for seat {seat} is not entry {e.seq - 1} of the log")
+    return Check(True, f"report.pdf 内嵌报告 sha256 {digest[:16]}… 与 report.json 及日志一致"
+                       f" / report.pdf embeds report.json and {len(with_cert)} certificate"
+                       f" signatures, {len(without)} token signings, equal to the log's")
+
+
+def _check_signatures(
+    events: Sequence[LoggedEvent], d: Disclosed, trust: TrustConfig | None
+) -> Check:
+    sheet_sigs = 0
+    for o in d.sheets or ():
+        if isinstance(o, Mapping) and isinstance(o.get("signature"), Mapping):
+            at = next((e.time_ms for e in events if e.action == "sheet.submitted"
+                       and e.payload.get("seat") == o.get("seat")
+                       and e.payload.get("stage") == o.get("stage")
+                       and e.payload.get("version") == o.get("version")), 0)
+            what = f"{o.get('stage')} 席位 {o.get('seat')} 第 {o.get('version')} 版评分表"
+            sheet = o.get("sheet")
+            if o["signature"].get("bid_keys") == "codes":
+                sheet = _keyed_by_code(what, events, sheet)
+            _verify_signed(what, o["signature"], canonical_bytes(sheet), at, d, trust)
+            sheet_sigs += 1
+    standing, deemed, sealed = _standing(events)
     if not standing and not sealed:
         extra = f"; {sheet_sigs} signed sheets verified" if sheet_sigs else ""
         return Check(True, "尚未签署报告 / not yet disclosed: the report is not signed yet" + extra)
@@ -774,7 +892,7 @@ def _check_signatures(
         rec = e.payload.get("signature")
         if isinstance(rec, Mapping):
             region = _verify_signed(f"席位 {seat} 的报告签名 / seat {seat}'s report signature",
-                                    rec, signed, e.time_ms, d, trust, crls)
+                                    rec, signed, e.time_ms, d, trust)
             by_cert.append(f"{seat} ({region})")
         else:
             confirmed.append(seat)
@@ -821,6 +939,37 @@ def check_alerts(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
                        " equal to those recorded")
 
 
+def check_openings(d: Disclosed, openings: Sequence[Mapping[str, Any]]) -> Check:
+    """``openings``: each opening the primary gave of a masked pool field
+    (``{session, pool_sha256, expert, field, commitment, salt, value}``) opens the
+    commitment that field has in a bundled draw's pool snapshot — whose digest the log's
+    ``draw.opened`` commits to (check ``draw``): SHA-256(salt ‖ RFC 8785 [field, value])."""
+    lines: list[str] = []
+    for o in openings:
+        try:
+            expert, name = str(o["expert"]), str(o["field"])
+            pool, commitment = str(o["pool_sha256"]), str(o["commitment"])
+            salt, value = bytes.fromhex(str(o["salt"])), o["value"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _Fail(f"开启记录无法读取 / an opening does not read: {exc!r}") from exc
+        what = f"专家 {expert} 的 {name} / {expert}.{name}"
+        if len(salt) < 16:
+            raise _Fail(f"{what}: 盐值短于 128 位 / the salt is shorter than 128 bits")
+        views = [v for doc in d.draws.values() if doc.get("pool_sha256") == pool
+                 for v in doc.get("pool", []) if isinstance(v, Mapping) and v.get("id") == expert]
+        if not views:
+            raise _Fail(f"{what}: 包中没有含该专家的专家库快照 {pool[:16]}… / no bundled draw"
+                        f" used pool {pool} with this expert")
+        if any((v.get("masked") or {}).get(name) != commitment for v in views):
+            raise _Fail(f"{what}: 承诺不是快照中的 / the commitment is not the snapshot's")
+        if field_digest(salt, name, value) != commitment:
+            raise _Fail(f"{what}: 开启值与承诺不符 / the value and salt do not open the"
+                        " commitment")
+        lines.append(f"{expert}.{name} = {value!r}")
+    return Check(True, f"{len(lines)} 项开启值与专家库快照中的承诺一致 / opened fields open"
+                       " their commitments in the draw's pool snapshot: " + "; ".join(lines))
+
+
 def rederive(
     entries: Sequence[bytes],
     d: Disclosed,
@@ -828,8 +977,8 @@ def rederive(
     trust: TrustConfig | None = None,
     alerts: AlertHook | None = None,
 ) -> dict[str, Check]:
-    """The re-derivation checks (``draw``, ``sheets``, ``result``, ``signatures`` and
-    ``alerts`` — :func:`check_alerts` unless another hook is given) of a bundle's
+    """The re-derivation checks (``draw``, ``sheets``, ``result``, ``signatures``,
+    ``report`` and ``alerts`` — :func:`check_alerts` unless another hook is given) of a bundle's
     entries and disclosed files."""
     events = parse_entries(entries)
     is_session = any(e.action == "session.created" for e in events)
@@ -838,6 +987,7 @@ def rederive(
         ("sheets", lambda: _check_sheets(events, d)),
         ("result", lambda: _check_result(events, d)),
         ("signatures", lambda: _check_signatures(events, d, trust)),
+        ("report", lambda: _check_report(entries, events, d)),
     ]
     hook = alerts or check_alerts
     runs.append(("alerts", lambda: hook(events, d)))
@@ -940,8 +1090,10 @@ def verify_sealed(
     trust: TrustConfig | None = None,
     extra_checkpoints: Sequence[tuple[str, str]] = (),
     alerts: AlertHook | None = None,
+    openings: Sequence[Mapping[str, Any]] = (),
 ) -> SealedReport:
-    """Verify the log of a bundle and re-derive what it discloses: one check per name."""
+    """Verify the log of a bundle and re-derive what it discloses: one check per name;
+    with ``openings`` (masked pool fields the primary opened), also ``openings``."""
     report = verify_bundle(
         directory, trusted_policy=trusted_policy, extra_checkpoints=extra_checkpoints
     )
@@ -971,10 +1123,16 @@ def verify_sealed(
         if split is not None:
             checks["split_view"] = split
         return SealedReport(checks, report, policy)
-    checks.update(rederive(entries, read_disclosed(directory), trust=trust, alerts=alerts))
+    disclosed = read_disclosed(directory)
+    checks.update(rederive(entries, disclosed, trust=trust, alerts=alerts))
     raised = _raised_split_views(entries, policy)
     if raised is not None:
         checks["split_view"] = raised
+    if openings:
+        try:
+            checks["openings"] = check_openings(disclosed, openings)
+        except _Fail as exc:
+            checks["openings"] = Check(False, str(exc))
     return SealedReport(checks, report, policy)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 __all__ = [
     "CSV_COLUMNS",
+    "MASKED_FIELDS",
     "POOL_FORMAT",
     "REGIONS",
     "REGION_NAMES",
@@ -34,6 +35,8 @@ __all__ = [
     "draw_view",
     "expert_from_view",
     "expert_to_json",
+    "masked_commitments",
+    "masked_values",
     "parse_experts",
     "pool_document",
     "validated_experts",
@@ -42,15 +45,17 @@ __all__ = [
 import contextlib
 import csv
 import datetime as _dt
+import hashlib
 import io
 import json
 import re
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from evalsvc.canonical import canonical_texts
 from evalsvc.errors import FieldError, InvalidInput
 from evalsvc.experts.specialties import SPECIALTIES, ancestors
 from evalsvc.ids import validate_resident_id, validate_uscc
@@ -389,13 +394,45 @@ def expert_to_json(e: Expert) -> dict[str, Any]:
     }
 
 
-def draw_view(e: Expert) -> dict[str, Any]:
+# The personal fields a draw view leaves out, each replaced by a salted commitment
+# (docs/audit.md "Masked personal data"): the draw decides on none of them.
+MASKED_FIELDS = ("name", "resident_id", "employer", "title")
+
+
+def masked_values(e: Expert) -> dict[str, str]:
+    """The values of :data:`MASKED_FIELDS` of ``e`` (``employer``: its name; the draw
+    reads the employer's USCC, which the view shows)."""
+    return {"name": e.name, "resident_id": e.resident_id, "employer": e.employer.name,
+            "title": e.title}
+
+
+def masked_commitments(e: Expert, salt: Callable[[], bytes]) -> dict[str, tuple[str, bytes]]:
+    """For each masked field: (its commitment, the salt). The commitment is
+    SHA-256(salt ‖ RFC 8785 bytes of [field, value]) over a fresh 16-byte salt — the
+    digest of an audit leaf's field (:func:`evalsvc.audit.leaf.field_digest`, which
+    :func:`evalsvc.audit.rederive.check_openings` recomputes)."""
+    values = masked_values(e)
+    # One canonical walk for the four [field, value] pairs (field_digest's bytes).
+    texts = canonical_texts([[name, value] for name, value in values.items()])
+    out: dict[str, tuple[str, bytes]] = {}
+    for name, text in zip(values, texts, strict=True):
+        s = salt()
+        if len(s) < 16:
+            raise ValueError("a masked field's salt must be at least 16 bytes")
+        out[name] = (hashlib.sha256(s + text.encode("utf-8")).hexdigest(), s)
+    return out
+
+
+def draw_view(e: Expert, masked: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What the draw reads of an expert, and nothing personal it does not need.
 
-    Name and resident ID number are left out: this view goes into the audit record
-    (``docs/draw.md``), which supervisors may read long after the fact.
+    Name, resident ID number, employer name and title are left out: this view goes into
+    the audit record (``docs/draw.md``), which supervisors may read long after the fact.
+    ``masked`` (field → commitment, :func:`masked_commitments`) commits to them instead,
+    so that the primary can open one of them later without revealing the others.
     """
     return {
+        **({"masked": dict(sorted(masked.items()))} if masked is not None else {}),
         "id": e.id,
         "region": e.region,
         "status": e.status,

@@ -19,6 +19,7 @@ __all__ = [
     "load_snapshot",
     "load_views",
     "pending_draws",
+    "pool_opening",
     "pool_status",
     "prepare_snapshot",
     "record_evaluations",
@@ -38,8 +39,8 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from evalsvc.canonical import canonical_bytes, storage_json
-from evalsvc.errors import NotFound
+from evalsvc.canonical import canonical_bytes, canonical_sha256, storage_json
+from evalsvc.errors import InvalidInput, NotFound
 from evalsvc.experts.drawstate import DrawState, state_from_json, state_to_json
 from evalsvc.experts.pool import (
     Evaluation,
@@ -47,11 +48,21 @@ from evalsvc.experts.pool import (
     draw_view,
     expert_from_view,
     expert_to_json,
+    masked_commitments,
+    masked_values,
 )
-from evalsvc.experts.tables import DrawStateRow, ExpertRow, InvitationRow, PoolSnapshotRow
+from evalsvc.experts.tables import (
+    DrawStateRow,
+    ExpertRow,
+    InvitationRow,
+    PoolCommitmentRow,
+    PoolSnapshotRow,
+)
+from evalsvc.salts import SaltSource
 from evalsvc.sessions.model import Session, tender_key
 
 _X = cast(sa.Table, ExpertRow.__table__)  # type: ignore[attr-defined]
+_C = cast(sa.Table, PoolCommitmentRow.__table__)  # type: ignore[attr-defined]
 _P = cast(sa.Table, PoolSnapshotRow.__table__)  # type: ignore[attr-defined]
 _D = cast(sa.Table, DrawStateRow.__table__)  # type: ignore[attr-defined]
 _I = cast(sa.Table, InvitationRow.__table__)  # type: ignore[attr-defined]
@@ -69,21 +80,34 @@ def import_experts(conn: Connection, experts: Sequence[Expert], *, now_ms: int) 
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i : i + _CHUNK]
         replaced += conn.execute(sa.delete(_X).where(_X.c.id.in_(chunk))).rowcount or 0
-    rows = [
-        {
+    # Each masked personal field of a draw view is a salted commitment; its opening
+    # (salt, value) stays here, server-side (docs/audit.md "Masked personal data").
+    salt = SaltSource(16)
+    rows: list[dict[str, Any]] = []
+    openings: list[dict[str, Any]] = []
+    for e in experts:
+        committed = masked_commitments(e, salt)
+        values = masked_values(e)
+        masked = {name: digest for name, (digest, _) in committed.items()}
+        openings.append({
+            "masked_sha256": canonical_sha256(masked), "expert_id": e.id, "created_ms": now_ms,
+            "doc": storage_json({name: [s.hex(), values[name]]
+                                 for name, (_, s) in committed.items()}),
+        })
+        rows.append({
             "id": e.id,
             "name": e.name,
             "resident_id": e.resident_id,
             "region": e.region,
             "status": e.status,
             "doc": storage_json(expert_to_json(e)),
-            "view": canonical_bytes(draw_view(e)).decode("utf-8"),
+            "view": canonical_bytes(draw_view(e, masked)).decode("utf-8"),
             "imported_ms": now_ms,
-        }
-        for e in experts
-    ]
+        })
     for i in range(0, len(rows), _CHUNK):
         conn.execute(sa.insert(_X), rows[i : i + _CHUNK])
+    for i in range(0, len(openings), _CHUNK):
+        conn.execute(sa.insert(_C), openings[i : i + _CHUNK])
     return len(experts) - replaced, replaced
 
 
@@ -95,6 +119,7 @@ def record_evaluations(
     record and its draw view; returns the ids found in the pool (others are left out:
     a seat filled by designation may hold someone from outside it)."""
     found = load_experts(conn, ids)
+    masked = _stored_masks(conn, found)
     for e in found.values():
         e = replace(e, evaluations=(*e.evaluations, Evaluation(tenderer_uscc, on)))
         conn.execute(
@@ -102,10 +127,58 @@ def record_evaluations(
             .where(_X.c.id == e.id)
             .values(
                 doc=storage_json(expert_to_json(e)),
-                view=canonical_bytes(draw_view(e)).decode("utf-8"),
+                view=canonical_bytes(draw_view(e, masked.get(e.id))).decode("utf-8"),
             )
         )
     return sorted(found)
+
+
+def _stored_masks(conn: Connection, ids: Iterable[str]) -> dict[str, dict[str, str]]:
+    """The masked-field commitments the stored draw views carry (kept as they are when a
+    view is rewritten: the personal fields did not change)."""
+    out: dict[str, dict[str, str]] = {}
+    wanted = sorted(set(ids))
+    for i in range(0, len(wanted), _CHUNK):
+        q = sa.select(_X.c.id, _X.c.view).where(_X.c.id.in_(wanted[i : i + _CHUNK]))
+        for eid, view in conn.execute(q):
+            masked = json.loads(view).get("masked") if view else None
+            if isinstance(masked, dict):
+                out[str(eid)] = masked
+    return out
+
+
+def pool_opening(conn: Connection, session_id: str, expert_id: str, field: str) -> dict[str, Any]:
+    """The opening of one masked field of ``expert_id``'s draw view in the pool snapshot
+    a draw of ``session_id`` used (the latest that holds the expert): what the primary
+    gives a supervisor — ``{session, pool_sha256, expert, field, commitment, salt,
+    value}``; ``evalsvc audit verify --opening`` checks it against a bundle."""
+    from evalsvc.experts.pool import MASKED_FIELDS
+    from evalsvc.sessions.store import list_events
+
+    if field not in MASKED_FIELDS:
+        raise InvalidInput(f"字段 {field} 不是被遮蔽的个人信息字段，可开启的字段: "
+                           f"{', '.join(MASKED_FIELDS)}", field="field")
+    opened = [e for e in _draw_events(conn, session_id) if e.type == "draw.opened"]
+    if not opened and not list_events(conn, session_id, after=0, limit=1):
+        raise NotFound(f"未知的评标会话 {session_id}")
+    for e in reversed(opened):
+        digest = str(e.payload.get("pool_sha256"))
+        view = next((v for v in load_snapshot(conn, digest) if v.get("id") == expert_id), None)
+        if view is None:
+            continue
+        masked = view.get("masked")
+        if not isinstance(masked, dict) or field not in masked:
+            raise NotFound(f"专家 {expert_id} 在会话 {session_id} 的专家库快照中没有遮蔽承诺"
+                           "（快照早于承诺机制）")
+        row = conn.execute(sa.select(_C.c.doc).where(
+            _C.c.masked_sha256 == canonical_sha256(masked), _C.c.expert_id == expert_id)).first()
+        kept = json.loads(row[0]).get(field) if row is not None else None
+        if not isinstance(kept, list) or len(kept) != 2:
+            raise NotFound(f"未保存专家 {expert_id} 字段 {field} 的开启值")
+        return {"session": session_id, "pool_sha256": digest, "expert": expert_id,
+                "field": field, "commitment": masked[field], "salt": str(kept[0]),
+                "value": kept[1]}
+    raise NotFound(f"专家 {expert_id} 不在会话 {session_id} 任何一次抽取的专家库快照中")
 
 
 def pool_status(conn: Connection) -> dict[str, Any]:

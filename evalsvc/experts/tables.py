@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DrawStateRow", "ExpertRow", "InvitationRow", "PoolSnapshotRow"]
+__all__ = ["DrawStateRow", "ExpertRow", "InvitationRow", "PoolCommitmentRow", "PoolSnapshotRow"]
 
 from sqlalchemy import BigInteger, Column, Text
 from sqlmodel import Field, SQLModel
@@ -66,3 +66,18 @@ class InvitationRow(SQLModel, table=True):
     venue_id: str = Field(max_length=32)
     status: str = Field(max_length=16)
     deadline_ms: int = Field(sa_type=BigInteger)  # unix ms
+
+
+class PoolCommitmentRow(SQLModel, table=True):
+    """The openings of one draw view's masked fields (docs/audit.md "Masked personal
+    data"): ``doc`` = ``{field: [salt hex, value]}``, each commitment SHA-256(salt ‖ RFC
+    8785 bytes of [field, value]); keyed by the SHA-256 of the canonical ``masked``
+    object of the view. Never exported: the primary opens one field to a supervisor
+    (``evalsvc audit open-pool``)."""
+
+    __tablename__ = "pool_commitment"
+
+    masked_sha256: str = Field(primary_key=True, max_length=64)
+    expert_id: str = Field(max_length=64, index=True)
+    doc: str = Field(sa_column=Column(Text, nullable=False))
+    created_ms: int = Field(sa_type=BigInteger)  # unix ms

@@ -20,10 +20,12 @@ from __future__ import annotations
 __all__ = [
     "RevocationMode",
     "RevocationWarning",
+    "chain_crls",
     "check_revocation",
 ]
 
 import datetime as _dt
+import hashlib
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from enum import StrEnum
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from evalsvc.errors import CertificateRevoked, RevocationUnavailable
 from evalsvc.pki.names import subject_text
@@ -179,3 +182,18 @@ def check_revocation(
             )
         warnings.append(RevocationWarning(_describe(cert), cert.serial_number, reason))
     return tuple(warnings)
+
+
+def chain_crls(
+    chain: Sequence[x509.Certificate], crls: Iterable[x509.CertificateRevocationList]
+) -> dict[str, bytes]:
+    """The CRLs :func:`check_revocation` consults for ``chain`` (leaf first, anchor
+    last) — those named by the issuer of one of its certificates, delta CRLs left out —
+    as DER bytes by their SHA-256 (hex): what a signature was checked with, to keep."""
+    wanted = {cert.issuer.public_bytes() for cert in chain[:-1]}
+    out: dict[str, bytes] = {}
+    for crl in crls:
+        if _issuer_der(crl) in wanted and not _is_delta(crl):
+            der = crl.public_bytes(Encoding.DER)
+            out[hashlib.sha256(der).hexdigest()] = der
+    return out

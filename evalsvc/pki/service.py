@@ -74,9 +74,9 @@ from evalsvc.pki.challenge import (
     verify_document_signature,
 )
 from evalsvc.pki.crlcache import CrlCache, RefreshReport
-from evalsvc.pki.revocation import RevocationMode
+from evalsvc.pki.revocation import RevocationMode, chain_crls
 from evalsvc.pki.sm2 import spki_of_certificate
-from evalsvc.pki.tables import LoginChallengeRow, SignerCertificateRow
+from evalsvc.pki.tables import LoginChallengeRow, SignerCertificateRow, SigningCrlRow
 from evalsvc.pki.trust import TrustConfig, load_trust
 from evalsvc.pki.validate import Usage, validate
 from evalsvc.sessions import store
@@ -89,6 +89,7 @@ log = logging.getLogger(__name__)
 
 _CHALLENGES = LoginChallengeRow.__table__  # type: ignore[attr-defined]
 _CERTS = SignerCertificateRow.__table__  # type: ignore[attr-defined]
+_CRLS = SigningCrlRow.__table__  # type: ignore[attr-defined]
 _SIG_FIELDS = ("signature", "certificate")
 # Unanswered challenges kept per session (and for venue agents, session "-"): a login
 # takes one, so this is far above any committee, and bounds an unauthenticated flood.
@@ -683,7 +684,8 @@ class PkiService:
         signed = canonical_bytes(document)
         at = self.clock()
 
-        def check() -> tuple[str, str]:
+        def check() -> tuple[str, str, dict[str, bytes]]:
+            crls = (*loaded.trust.crls, *loaded.crls.crls)
             result = validate(
                 leaf,
                 trust=loaded.trust,
@@ -694,9 +696,9 @@ class PkiService:
                 revocation=self.signing_revocation,
             )
             verify_document_signature(leaf, document, signature)
-            return result.region, result.algorithm
+            return result.region, result.algorithm, chain_crls(result.chain, crls)
 
-        region, algorithm = await asyncio.get_running_loop().run_in_executor(None, check)
+        region, algorithm, used = await asyncio.get_running_loop().run_in_executor(None, check)
         cert_sha = hashlib.sha256(leaf.public_bytes(serialization.Encoding.DER)).hexdigest()
         chain_pem = "".join(
             c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in (leaf, *chain)
@@ -712,6 +714,15 @@ class PkiService:
                 conn.execute(
                     sa.insert(_CERTS).values(sha256=cert_sha, pem=chain_pem, first_seen_ms=now_ms)
                 )
+            # The CRLs in force, kept once each: a bundle checks the chain with them.
+            known = {
+                str(r[0]) for r in conn.execute(
+                    sa.select(_CRLS.c.sha256).where(_CRLS.c.sha256.in_(sorted(used)))
+                )
+            }
+            for sha, der in sorted(used.items()):
+                if sha not in known:
+                    conn.execute(sa.insert(_CRLS).values(sha256=sha, der=der, first_seen_ms=now_ms))
 
         await self.db.write(keep)
         record = {
@@ -720,6 +731,7 @@ class PkiService:
             "key_sha256": key,
             "region": region,
             "algorithm": algorithm,
+            "crls": sorted(used),
         }
         return signed, record
 

@@ -6,13 +6,17 @@
 - ``signer_certificate``: certificates that signed score sheets, content-addressed by the
   SHA-256 of their DER, so the audit leaf can name one by digest and a supervisor can
   still check the signature years later.
+- ``signing_crl``: the CRLs a signature was checked with when the server accepted it,
+  content-addressed by the SHA-256 of their DER (kept once, however many signatures name
+  them; the signature record logs their digests), so a supervisor's bundle can check the
+  chain at signing time with exactly those CRLs (docs/audit.md).
 """
 
 from __future__ import annotations
 
-__all__ = ["LoginChallengeRow", "SignerCertificateRow"]
+__all__ = ["LoginChallengeRow", "SignerCertificateRow", "SigningCrlRow"]
 
-from sqlalchemy import BigInteger, Column, Text
+from sqlalchemy import BigInteger, Column, LargeBinary, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -30,4 +34,12 @@ class SignerCertificateRow(SQLModel, table=True):
 
     sha256: str = Field(primary_key=True, max_length=64)  # of the leaf's DER
     pem: str = Field(sa_column=Column(Text, nullable=False))  # leaf first, then its chain
+    first_seen_ms: int = Field(sa_type=BigInteger)
+
+
+class SigningCrlRow(SQLModel, table=True):
+    __tablename__ = "signing_crl"
+
+    sha256: str = Field(primary_key=True, max_length=64)  # of the DER
+    der: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     first_seen_ms: int = Field(sa_type=BigInteger)

@@ -20,7 +20,7 @@ is only the ``report.signed`` event in the audit log, checked with ``evalsvc aud
 
 from __future__ import annotations
 
-__all__ = ["Check", "Verification", "verify_report_pdf"]
+__all__ = ["Check", "Verification", "pdf_attachments", "verify_report_pdf"]
 
 import base64
 import binascii
@@ -64,6 +64,8 @@ class Verification:
 
     checks: list[Check] = field(default_factory=list)
     report_sha256: str | None = None
+    attachments: dict[str, bytes] = field(default_factory=dict)  # name → bytes, as embedded
+    checkpoints: tuple[tuple[str, str, str], ...] = ()  # (origin, size, root) printed
 
     @property
     def ok(self) -> bool:
@@ -88,7 +90,9 @@ class Verification:
         return "\n".join(lines)
 
 
-def _attachments(data: bytes) -> tuple[dict[str, bytes], list[str]]:
+def pdf_attachments(data: bytes) -> tuple[dict[str, bytes], list[str]]:
+    """The embedded files of a PDF (name → bytes) and the text of each page; raises
+    whatever pypdf raises for a damaged file."""
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data))
@@ -105,7 +109,8 @@ def verify_report_pdf(
     must chain to; ``log_vkey``: the session log's verifier key (C2SP signed-note)."""
     v = Verification()
     try:
-        files, pages = _attachments(data)
+        files, pages = pdf_attachments(data)
+        v.attachments = files
     except Exception as exc:  # pypdf raises many kinds for a damaged file
         v.add("PDF 可解析", "the PDF parses", False, f"{type(exc).__name__}: {exc}")
         return v
@@ -143,6 +148,7 @@ def verify_report_pdf(
         + (f"; 印有 / printed: {', '.join(wrong)}" if wrong else ""),
     )
     checkpoints = {m for text in flat for m in _CHECKPOINT.findall(text)}
+    v.checkpoints = tuple(sorted(checkpoints))
     _check_signatures(v, report, digest, sigs, trust)
     _check_audit(v, doc, digest, sigs, checkpoints, log_vkey)
     return v

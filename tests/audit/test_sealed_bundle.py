@@ -49,15 +49,22 @@ class Sealed:
     certs: Path
     running: Path  # a bundle of a session still being scored
     running_policy: str
+    served_pdf: bytes  # GET …/report.pdf of the sealed session, as a supervisor gets it
+    devpki: DevPki
+    opening: Path  # `evalsvc audit open-pool` of seat 0's expert's name
+    personal: list[tuple[str, str]]  # (name, resident ID) of every pool expert
+    refused: dict[str, int]  # exit status of open-pool for what it must refuse
 
 
-async def _seed(settings: Settings, devpki: DevPki) -> tuple[str, str]:
+async def _seed(settings: Settings, devpki: DevPki) -> tuple[str, str, bytes]:
     from aiohttp import web
 
     from evalsvc.app import create_app
     from evalsvc.audit.routes import AUDIT
+    from evalsvc.auth import Principal
     from evalsvc.demo import seal_demo, seed_demo
     from evalsvc.experts.routes import DRAWS
+    from evalsvc.report.routes import REPORTS
     from evalsvc.sessions.routes import SESSIONS
 
     leaf = devpki.leaves[SIGNER]
@@ -82,7 +89,9 @@ async def _seed(settings: Settings, devpki: DevPki) -> tuple[str, str]:
         # session's scoring sheets wait for the checkpoint job, run here once.
         app[AUDIT].mark_dirty(running)
         await app[AUDIT].sign_pending()
-        return sealed, running
+        # What the report route serves a supervisor (get_report_pdf returns these bytes).
+        served = await app[REPORTS].pdf(Principal("supervisor", "sup-zhao", "赵监督"), sealed)
+        return sealed, running, served
     finally:
         await runner.cleanup()
 
@@ -109,25 +118,64 @@ def sealed(tmp_path_factory: pytest.TempPathFactory) -> Sealed:
     certs = tmp / "certs"
     write_dev_pki(devpki, certs)
     trust = load_trust(certs)
-    crls = [c.public_bytes(serialization.Encoding.DER) for c in trust.crls]
     with fresh_database(tmp) as url:
         settings = make_settings(tmp, url)
         settings = dataclasses.replace(
             settings, pki=dataclasses.replace(settings.pki, trust_dir=str(certs))
         )
-        sid, running = asyncio.run(_seed(settings, devpki))
+        sid, running, served = asyncio.run(_seed(settings, devpki))
         engine = create_engine(url)
         try:
             with engine.connect() as conn:
-                export_bundle(conn, sid, tmp / "bundle", crls=crls)
-                export_bundle(conn, running, tmp / "running", crls=crls)
+                export_bundle(conn, sid, tmp / "bundle")
+                export_bundle(conn, running, tmp / "running")
+                personal = [(str(r[0]), str(r[1])) for r in
+                            conn.exec_driver_sql("SELECT name, resident_id FROM expert")]
         finally:
             engine.dispose()
+        seat0 = json.loads((tmp / "bundle" / "session.json").read_text())["seats"][0]
+        assert main(["audit", "open-pool", sid, seat0["expert_id"], "name", "--database",
+                     url.replace("postgresql://", "postgresql+psycopg://", 1),
+                     "--out", str(tmp / "opening.json")]) == 0
+        answers = {
+            label: main(["audit", "open-pool", *args, "--database",
+                         url.replace("postgresql://", "postgresql+psycopg://", 1)])
+            for label, args in (
+                ("unknown session", ["s-000000000000", seat0["expert_id"], "name"]),
+                ("not masked", [sid, seat0["expert_id"], "specialties"]),
+                ("not in the pool", [sid, "E-NOT-IN-POOL", "name"]),
+            )
+        }
     wskey, wvkey = generate_key("venue.js-suzhou.example")
     for b in ("bundle", "running"):
         _cosign_all(tmp / b, wskey)
     return Sealed(tmp / "bundle", _policy(settings, sid, wvkey), trust, certs,
-                  tmp / "running", _policy(settings, running, wvkey))
+                  tmp / "running", _policy(settings, running, wvkey), served, devpki,
+                  tmp / "opening.json", personal, answers)
+
+
+def _seal_and_export(tmp_path: Path, out: str, *,
+                     candidates: int = 3) -> tuple[Settings, str, Path]:
+    """Seal the demo's session on a fresh database (the server recommending
+    ``candidates``) and export its bundle to ``tmp_path / out``: (settings, id, trust
+    anchors)."""
+    devpki = build_dev_pki(dt.datetime.now(dt.UTC))
+    certs = tmp_path / "certs"
+    write_dev_pki(devpki, certs)
+    with fresh_database(tmp_path) as url:
+        settings = make_settings(tmp_path, url)
+        settings = dataclasses.replace(
+            settings, pki=dataclasses.replace(settings.pki, trust_dir=str(certs)),
+            report=dataclasses.replace(settings.report, candidates=candidates),
+        )
+        sid, _running, _pdf = asyncio.run(_seed(settings, devpki))
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                export_bundle(conn, sid, tmp_path / out, candidates=candidates)
+        finally:
+            engine.dispose()
+    return settings, sid, certs
 
 
 def _verify(s: Sealed, bundle: Path | None = None, **kw: Any) -> dict[str, Check]:
@@ -195,7 +243,8 @@ def test_the_sealed_bundle_passes_every_named_check(sealed: Sealed) -> None:
     assert "report equal to the recomputed one" in checks["result"].detail
     assert "quorum 1 met" in checks["witnesses"].detail
     names = sorted(p.name for p in sealed.bundle.iterdir())
-    for f in ("session.json", "report.json", "sheets.json", "draw", "certs", "crls"):
+    for f in ("session.json", "report.json", "report.pdf", "sheets.json", "draw", "certs",
+              "crls"):
         assert f in names
 
 
@@ -368,8 +417,9 @@ def test_a_changed_signature_fails_signatures(sealed: Sealed, tmp_path: Path) ->
         _edit_signed_report_entries(b, edit)
 
     checks = _tampered(sealed, tmp_path, change)
-    # The signature is in a logged entry: the log shows the edit, and the signature fails.
-    assert _failed(checks) == {"log", "signatures"}
+    # The signature is in a logged entry: the log shows the edit, and the signature fails;
+    # the report PDF still carries the signature given, no longer the logged one.
+    assert _failed(checks) == {"log", "signatures", "report"}
     assert "signature invalid" in checks["signatures"].detail
 
 
@@ -410,19 +460,21 @@ def test_a_changed_price_fails_result(sealed: Sealed, tmp_path: Path) -> None:
     assert "price" in checks["result"].detail
 
 
-def test_a_changed_ranking_in_the_report_fails_result_and_signatures(
+def _swap_first_two(report: dict[str, Any]) -> None:
+    """Swap the first two bids of a report's ranking."""
+    ranking = report["result"]["ranking"]
+    ranking[0]["bid_id"], ranking[1]["bid_id"] = ranking[1]["bid_id"], ranking[0]["bid_id"]
+
+
+def test_a_changed_ranking_in_the_report_fails_result_signatures_and_report(
     sealed: Sealed, tmp_path: Path
 ) -> None:
     def change(b: Path) -> None:
-        def edit(doc: dict[str, Any]) -> None:
-            ranking = doc["report"]["result"]["ranking"]
-            ranking[0]["bid_id"], ranking[1]["bid_id"] = ranking[1]["bid_id"], ranking[0]["bid_id"]
-
-        _edit_json(b / "report.json", edit)
+        _edit_json(b / "report.json", lambda doc: _swap_first_two(doc["report"]))
 
     checks = _tampered(sealed, tmp_path, change)
-    # Not the report recomputed, and not the bytes the committee signed.
-    assert _failed(checks) == {"result", "signatures"}
+    # Not the report recomputed, not the bytes the committee signed, not the PDF's.
+    assert _failed(checks) == {"result", "signatures", "report"}
 
 
 def test_a_changed_log_entry_fails_log(sealed: Sealed, tmp_path: Path) -> None:
@@ -497,25 +549,331 @@ def test_alerts_the_primary_left_out_of_its_log_fail_alerts(
         return [m.Event(e.type, {**e.payload, "alerts": []}) for e in real(*args, **kwargs)]
 
     monkeypatch.setattr(service_module, "_alerts_checked", hiding)
-    devpki = build_dev_pki(dt.datetime.now(dt.UTC))
-    certs = tmp_path / "certs"
-    write_dev_pki(devpki, certs)
-    with fresh_database(tmp_path) as url:
-        settings = make_settings(tmp_path, url)
-        settings = dataclasses.replace(
-            settings, pki=dataclasses.replace(settings.pki, trust_dir=str(certs))
-        )
-        sid, _running = asyncio.run(_seed(settings, devpki))
-        engine = create_engine(url)
-        try:
-            with engine.connect() as conn:
-                export_bundle(conn, sid, tmp_path / "hidden")
-        finally:
-            engine.dispose()
-        master = load_or_create_secret(settings.resolve(settings.audit.key_file))
-        origin = f"{settings.audit.log_name}/{sid}"
-        policy = format_policy(Policy(origin, log_keys(master, origin)[1], (), 0))
+    settings, sid, certs = _seal_and_export(tmp_path, "hidden")
+    master = load_or_create_secret(settings.resolve(settings.audit.key_file))
+    origin = f"{settings.audit.log_name}/{sid}"
+    policy = format_policy(Policy(origin, log_keys(master, origin)[1], (), 0))
     hidden = tmp_path / "hidden"
     checks = verify_sealed(hidden, trusted_policy=policy, trust=load_trust(certs)).checks
     assert not checks["alerts"].ok and "not recorded" in checks["alerts"].detail, checks
     assert checks["log"].ok and checks["sheets"].ok and checks["result"].ok, checks
+
+
+# -- the report PDF ------------------------------------------------------------------------
+
+
+def _pdf_attachments(data: bytes) -> dict[str, bytes]:
+    import io
+
+    from pypdf import PdfReader
+
+    return {k: v[0] for k, v in PdfReader(io.BytesIO(data)).attachments.items()}
+
+
+def _rewrite_pdf(path: Path, **attachments: bytes) -> None:
+    """Replace the PDF's embedded files (pages untouched), as a forger with pypdf would."""
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import NameObject
+
+    files = {**_pdf_attachments(path.read_bytes()),
+             **{k.replace("_", "."): v for k, v in attachments.items()}}
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(path.read_bytes())))
+    del writer._root_object["/Names"][NameObject("/EmbeddedFiles")]
+    for name, data in files.items():
+        writer.add_attachment(name, data)
+    out = io.BytesIO()
+    writer.write(out)
+    path.write_bytes(out.getvalue())
+
+
+def test_the_bundle_holds_the_report_pdf_the_route_serves(sealed: Sealed) -> None:
+    pdf = (sealed.bundle / "report.pdf").read_bytes()
+    assert pdf == sealed.served_pdf
+    files = _pdf_attachments(pdf)
+    report = json.loads((sealed.bundle / "report.json").read_text("utf-8"))
+    from evalsvc.canonical import canonical_bytes
+
+    assert files["report.json"] == canonical_bytes(report["report"])
+    checks = _verify(sealed)
+    assert checks["report"].ok, checks["report"].detail
+    assert "report.pdf embeds report.json and 1 certificate signatures" in (
+        checks["report"].detail)
+
+
+def test_a_pdf_embedding_another_report_json_fails_report(
+    sealed: Sealed, tmp_path: Path
+) -> None:
+    from evalsvc.canonical import canonical_bytes
+
+    def change(b: Path) -> None:
+        doc = json.loads(_pdf_attachments((b / "report.pdf").read_bytes())["report.json"])
+        _swap_first_two(doc)
+        _rewrite_pdf(b / "report.pdf", report_json=canonical_bytes(doc))
+
+    checks = _tampered(sealed, tmp_path, change)
+    assert _failed(checks) == {"report"}
+    assert "does not verify on its own" in checks["report"].detail
+
+
+def test_a_pdf_without_the_logged_signatures_fails_report(
+    sealed: Sealed, tmp_path: Path
+) -> None:
+    # A PDF consistent in itself (its digest printed, no signature to fail) that leaves
+    # out the members' signatures the log records.
+    def change(b: Path) -> None:
+        sigs = json.loads(_pdf_attachments((b / "report.pdf").read_bytes())["signatures.json"])
+        emptied = {**sigs, "signatures": [], "without_certificate": []}
+        _rewrite_pdf(b / "report.pdf", signatures_json=json.dumps(emptied).encode())
+
+    checks = _tampered(sealed, tmp_path, change)
+    assert _failed(checks) == {"report"}
+    assert "report.pdf lists signatures of seats []" in checks["report"].detail
+
+
+def test_another_or_no_pdf_fails_report(sealed: Sealed, tmp_path: Path) -> None:
+    def swap(b: Path) -> None:
+        # A PDF of another document: the running session's has none, so a damaged copy.
+        data = (b / "report.pdf").read_bytes()
+        (b / "report.pdf").write_bytes(data[: len(data) // 2])
+
+    checks = _tampered(sealed, tmp_path / "swap", swap)
+    assert _failed(checks) == {"report"}
+    checks = _tampered(sealed, tmp_path / "gone", lambda b: (b / "report.pdf").unlink())
+    assert _failed(checks) == {"report"}
+    assert "lacks report.pdf" in checks["report"].detail
+
+
+def test_a_running_session_has_no_report_pdf_yet(sealed: Sealed) -> None:
+    checks = verify_sealed(sealed.running, trusted_policy=sealed.running_policy,
+                           trust=sealed.trust).checks
+    assert checks["report"].ok and "not yet disclosed" in checks["report"].detail
+    assert not (sealed.running / "report.pdf").exists()
+
+
+# -- the CRLs in force at signing time --------------------------------------------------------
+
+
+def _signed_at(bundle: Path) -> dt.datetime:
+    from evalsvc.audit.rederive import parse_entries
+
+    entries = (bundle / "entries").read_bytes().split(b"\n")[:-1]
+    ms = max(e.time_ms for e in parse_entries(entries)
+             if e.action == "report.signed" and "signature" in e.payload)
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+
+
+def _signer_crl(bundle: Path, devpki: DevPki) -> Path:
+    """The bundled CRL of the signer's issuing CA (the ZJ intermediate)."""
+    from cryptography import x509
+
+    issuer = devpki.leaves[SIGNER].cert.issuer
+    return next(p for p in (bundle / "crls").glob("*.crl")
+                if x509.load_der_x509_crl(p.read_bytes()).issuer == issuer)
+
+
+def _crl(devpki: DevPki, *, revoked_at: dt.datetime | None, signer: Any = None,
+         this_update: dt.datetime | None = None) -> bytes:
+    """A CRL of the ZJ intermediate (or signed by ``signer``) listing the signer's
+    certificate revoked at ``revoked_at``."""
+    from evalsvc.pki.builder import issue_crl
+
+    inter = devpki.regions["ZJ"].intermediate
+    start = this_update or devpki.now - dt.timedelta(days=1)
+    serial = devpki.leaves[SIGNER].cert.serial_number
+    crl = issue_crl(issuer=inter.cert, signing_key=signer or inter.key, this_update=start,
+                    next_update=start + dt.timedelta(days=7), number=2,
+                    revoked=[(serial, revoked_at)] if revoked_at else [])
+    return crl.public_bytes(serialization.Encoding.DER)
+
+
+def _relogged(sealed: Sealed, crl: bytes) -> Callable[[Path], None]:
+    """Put ``crl`` in place of the signer's issuer's CRL, in the bundle *and* in the
+    logged signature records (as a server that had accepted the signature with it)."""
+    import hashlib
+
+    def change(b: Path) -> None:
+        old = _signer_crl(b, sealed.devpki)
+        sha = hashlib.sha256(crl).hexdigest()
+        (b / "crls" / f"{sha}.crl").write_bytes(crl)
+        _edit_signed_report_entries(b, lambda p: p["signature"].update(
+            crls=sorted(sha if x == old.stem else x for x in p["signature"]["crls"])))
+        old.unlink()
+
+    return change
+
+
+def test_the_record_names_the_crls_bundled_once(sealed: Sealed) -> None:
+    import hashlib
+
+    from evalsvc.audit.rederive import parse_entries
+
+    entries = (sealed.bundle / "entries").read_bytes().split(b"\n")[:-1]
+    named = {sha for e in parse_entries(entries) if e.action == "report.signed"
+             and "signature" in e.payload for sha in e.payload["signature"]["crls"]}
+    files = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in (sealed.bundle / "crls").glob("*.crl")}
+    # The leaf's issuer's CRL and the intermediate's issuer's (the root's), each once.
+    assert len(named) == 2 and set(files) == named
+    assert all(stem == sha for stem, sha in files.items())
+
+
+def test_a_removed_crl_fails_signatures(sealed: Sealed, tmp_path: Path) -> None:
+    checks = _tampered(sealed, tmp_path,
+                       lambda b: _signer_crl(b, sealed.devpki).unlink())
+    assert _failed(checks) == {"signatures"}
+    assert "the bundle lacks crls/" in checks["signatures"].detail
+
+
+def test_a_crl_listing_the_signer_revoked_before_signing_fails_signatures(
+    sealed: Sealed, tmp_path: Path
+) -> None:
+    revoked = _signed_at(sealed.bundle) - dt.timedelta(hours=1)
+    forged = _crl(sealed.devpki, revoked_at=revoked)
+
+    # In place of the CRL the server logged: its digest is not the logged one.
+    checks = _tampered(sealed, tmp_path / "swapped",
+                       lambda b: _signer_crl(b, sealed.devpki).write_bytes(forged))
+    assert _failed(checks) == {"signatures"}
+    assert "is not the CRL the server logged" in checks["signatures"].detail
+
+    # A log that names it too (the server itself would have refused the signature): the
+    # log fails, and the chain fails at signing time with that CRL.
+    checks = _tampered(sealed, tmp_path / "relogged", _relogged(sealed, forged))
+    assert {"log", "signatures"} <= _failed(checks)
+    assert "was revoked at" in checks["signatures"].detail
+
+
+def test_a_crl_with_a_forged_signature_fails_signatures(sealed: Sealed, tmp_path: Path) -> None:
+    other = build_dev_pki(dt.datetime.now(dt.UTC)).regions["ZJ"].intermediate.key
+    forged = _crl(sealed.devpki, revoked_at=None, signer=other)
+
+    checks = _tampered(sealed, tmp_path / "relogged", _relogged(sealed, forged))
+    assert {"log", "signatures"} <= _failed(checks)
+    assert "not signed by the issuer's key" in checks["signatures"].detail
+    checks = _tampered(sealed, tmp_path / "swapped",
+                       lambda b: _signer_crl(b, sealed.devpki).write_bytes(forged))
+    assert _failed(checks) == {"signatures"}
+
+
+def test_a_crl_stale_at_signing_time_fails_signatures(sealed: Sealed, tmp_path: Path) -> None:
+    # thisUpdate ≤ signing time < nextUpdate, or the CRL says nothing about that time.
+    stale = _crl(sealed.devpki, revoked_at=None,
+                 this_update=_signed_at(sealed.bundle) - dt.timedelta(days=30))
+
+    checks = _tampered(sealed, tmp_path, _relogged(sealed, stale))
+    assert "no fresh CRL" in checks["signatures"].detail
+
+
+def test_a_certificate_revoked_after_signing_still_verifies(
+    sealed: Sealed, tmp_path: Path
+) -> None:
+    # The verifier's own trust stores now hold a CRL revoking the signer after it
+    # signed: the chain is checked with the CRLs in force when it signed, and passes.
+    anchors = tmp_path / "certs"
+    shutil.copytree(sealed.certs, anchors)
+    later = _signed_at(sealed.bundle) + dt.timedelta(minutes=5)
+    (anchors / "ZJ" / "crls" / "later.crl").write_bytes(
+        _crl(sealed.devpki, revoked_at=later, this_update=later))
+    trust = load_trust(anchors)
+    assert any(c.get_revoked_certificate_by_serial_number(
+        sealed.devpki.leaves[SIGNER].cert.serial_number) for c in trust.crls)
+    checks = verify_sealed(sealed.bundle, trusted_policy=sealed.policy, trust=trust).checks
+    assert _failed(checks) == set(), checks["signatures"].detail
+
+
+# -- masked personal data of the pool snapshot ------------------------------------------------
+
+
+def test_the_pool_snapshot_masks_personal_fields_behind_salted_commitments(
+    sealed: Sealed,
+) -> None:
+    from evalsvc.experts.pool import MASKED_FIELDS
+
+    text = (sealed.bundle / "draw" / "1.json").read_text("utf-8")
+    pool = json.loads(text)["pool"]
+    assert len(pool) == len(sealed.personal) > 7
+    commitments = [v["masked"][f] for v in pool for f in MASKED_FIELDS]
+    assert all(set(v["masked"]) == set(MASKED_FIELDS) for v in pool)
+    assert all(len(c) == 64 and int(c, 16) >= 0 for c in commitments)
+    # Fresh salt per field: equal values (every empty title) commit differently.
+    assert len(set(commitments)) == len(commitments)
+    assert all("name" not in v and "resident_id" not in v for v in pool)
+    for name, resident_id in sealed.personal:
+        assert resident_id not in text and f'"{name}"' not in text
+    # Nothing of the openings (salts) leaves the server in the bundle.
+    opening = json.loads(sealed.opening.read_text("utf-8"))
+    for p in sealed.bundle.rglob("*"):
+        if p.is_file():
+            assert opening["salt"].encode() not in p.read_bytes(), p
+
+
+def test_an_opened_field_verifies_against_the_bundle(
+    sealed: Sealed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    opening = json.loads(sealed.opening.read_text("utf-8"))
+    session = json.loads((sealed.bundle / "session.json").read_text("utf-8"))
+    assert opening["field"] == "name" and opening["value"] == session["seats"][0]["expert_name"]
+    assert len(bytes.fromhex(opening["salt"])) == 16  # 128 bits: no dictionary of names
+    policy = tmp_path / "policy"
+    policy.write_text(sealed.policy)
+    assert main(["audit", "verify", str(sealed.bundle), "--trusted-keys", str(policy),
+                 "--trust-anchors", str(sealed.certs), "--opening", str(sealed.opening),
+                 "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["checks"]["openings"]["ok"]
+    assert f"{opening['expert']}.name = {opening['value']!r}" in doc["checks"]["openings"][
+        "detail"]
+
+
+@pytest.mark.parametrize("forge", ["value", "field", "salt", "pool"])
+def test_a_forged_opening_fails_openings(sealed: Sealed, forge: str) -> None:
+    opening = json.loads(sealed.opening.read_text("utf-8"))
+    if forge == "value":
+        opening["value"] = opening["value"][::-1] + "甲"
+    elif forge == "field":
+        opening["field"] = "resident_id"  # the name's opening shown as another field's
+    elif forge == "salt":
+        opening["salt"] = opening["salt"][:8]
+    else:
+        opening["pool_sha256"] = "0" * 64
+    report = verify_sealed(sealed.bundle, trusted_policy=sealed.policy, trust=sealed.trust,
+                           openings=[opening])
+    assert _failed(report.checks) == {"openings"}, report.checks["openings"].detail
+
+
+def test_open_pool_refuses_what_it_cannot_open(sealed: Sealed) -> None:
+    # Each refused with exit status 1 and a zh-CN message (EvalsvcError), never a crash.
+    assert sealed.refused == {"unknown session": 1, "not masked": 1, "not in the pool": 1}
+
+
+def test_a_server_recommending_one_candidate_verifies(tmp_path: Path) -> None:
+    # [report] candidates is a setting, not a logged value: the bundle holds the report
+    # as signed (one candidate) and `result` accepts it as recomputed with that count.
+    settings, sid, certs = _seal_and_export(tmp_path, "one", candidates=1)
+    wskey, wvkey = generate_key("venue.js-suzhou.example")
+    _cosign_all(tmp_path / "one", wskey)
+    report = json.loads((tmp_path / "one" / "report.json").read_text("utf-8"))["report"]
+    assert len(report["candidates"]) == 1
+    checks = verify_sealed(tmp_path / "one", trusted_policy=_policy(settings, sid, wvkey),
+                           trust=load_trust(certs)).checks
+    assert _failed(checks) == set(), {n: c.detail for n, c in checks.items() if not c.ok}
+    assert "recommending up to 1" in checks["result"].detail
+
+
+def test_the_checkpoint_the_pdf_prints_must_be_a_signed_one_of_the_bundle(
+    sealed: Sealed, tmp_path: Path
+) -> None:
+    import re
+
+    from evalsvc.report.verify import verify_report_pdf
+
+    printed = verify_report_pdf((sealed.bundle / "report.pdf").read_bytes()).checkpoints
+    assert len(printed) == 1
+    size = printed[0][1]
+    assert re.fullmatch(r"\d+", size) and (sealed.bundle / "checkpoints" / f"{size}.note").exists()
+    checks = _tampered(sealed, tmp_path,
+                       lambda b: (b / "checkpoints" / f"{size}.note").unlink())
+    assert "report" in _failed(checks)
+    assert f"the checkpoint report.pdf prints (size {size}" in checks["report"].detail

@@ -53,7 +53,7 @@ from evalsvc.experts.rules import (
 )
 from evalsvc.experts.specialties import matches
 
-from ._helpers import expert, party, uscc
+from ._helpers import expert, party, resident_id, uscc
 
 ON = _dt.date(2026, 12, 1)
 CTX = DrawContext("S-7", ON, tenderer=party(0), bidders=(party(2, "甲"), party(3, "乙")),
@@ -227,6 +227,21 @@ def test_a_different_seed_gives_a_different_committee() -> None:
     a = draw(pool, make_rules(), seats, b"\x01" * 32)
     b = draw(pool, make_rules(), seats, b"\x02" * 32)
     assert a.member_ids != b.member_ids
+
+
+def test_the_masked_personal_fields_do_not_change_the_draw() -> None:
+    # Non-interference: other names, ID numbers, employer names and titles (the fields a
+    # draw view masks) give the same committee from the same seed.
+    import dataclasses
+
+    experts = [expert(f"E{n:03d}", region=REGIONS[n % 4]) for n in range(200)]
+    renamed = [dataclasses.replace(x, name=f"化名{n}", resident_id=resident_id(n + 500),
+                                   employer=dataclasses.replace(x.employer, name=f"单位{n}"),
+                                   title="高级工程师") for n, x in enumerate(experts)]
+    seats = [Seat("v", "A01", REGIONS)] * 5
+    a, b = (draw(Pool.from_experts(group), make_rules(), seats, b"\x03" * 32)
+            for group in (experts, renamed))
+    assert a.canonical() == b.canonical()
 
 
 def test_a_seat_without_eligible_experts_fails_and_says_which() -> None:

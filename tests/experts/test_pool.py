@@ -99,6 +99,34 @@ def test_draw_view_leaves_out_personal_data_and_rebuilds_what_the_draw_reads() -
     assert draw_view(again) == view
 
 
+def test_masked_fields_are_salted_commitments_the_draw_never_reads() -> None:
+    import dataclasses
+    import itertools
+
+    from evalsvc.audit.leaf import field_digest
+    from evalsvc.experts.pool import MASKED_FIELDS, masked_commitments, masked_values
+
+    experts = synthetic_experts(60, seed=5, as_of=AS_OF)
+    e = experts[3]
+    counter = itertools.count()
+    salts = lambda: next(counter).to_bytes(16, "big")  # noqa: E731 — distinct, 128 bits
+    committed = masked_commitments(e, salts)
+    assert set(committed) == set(MASKED_FIELDS)
+    for name, (digest, salt) in committed.items():
+        assert len(salt) == 16 and digest == field_digest(salt, name, masked_values(e)[name])
+    # Another name, ID number, employer name and title change only the commitments (the
+    # draw, which reads views, is the same: tests/experts/test_draw.py).
+    other = dataclasses.replace(e, name="另一人", resident_id="110101199003077777",
+                                employer=dataclasses.replace(e.employer, name="别的单位"),
+                                title="正高级工程师")
+    view = draw_view(e, {k: d for k, (d, _) in committed.items()})
+    view2 = draw_view(other, {k: d for k, (d, _) in masked_commitments(other, salts).items()})
+    assert view["masked"] != view2["masked"]
+    assert {**view, "masked": None} == {**view2, "masked": None}
+    with pytest.raises(ValueError, match="16 bytes"):
+        masked_commitments(e, lambda: b"short")
+
+
 # --------------------------------------------------------------------------- import
 
 

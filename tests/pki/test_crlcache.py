@@ -62,3 +62,24 @@ def test_sources_from_region_config(tmp_path: Path, pki: DevPki) -> None:
         f"file:{tmp_path / 'SH' / 'crls' / 'x.crl'}",
         "https://crl.example.test/a.crl",
     )
+
+
+def test_the_crls_kept_for_a_signature_are_those_of_its_chain(pki: DevPki) -> None:
+    import hashlib
+
+    from cryptography import x509
+
+    from evalsvc.pki.revocation import chain_crls
+    from evalsvc.pki.validate import Usage, validate
+
+    trust = pki.trust()
+    everyone = trust.crls
+    chain = validate(pki.leaves["expert-li-JS"].cert, trust=trust, at=NOW,
+                     usage=Usage.SIGNING).chain
+    kept = chain_crls(chain, everyone)
+    # The JS intermediate's CRL (covers the leaf) and the JS root's (covers the
+    # intermediate) — no other region's, each under the SHA-256 of its DER.
+    issuers = {x509.load_der_x509_crl(der).issuer for der in kept.values()}
+    assert issuers == {c.issuer for c in chain[:-1]} and len(kept) == 2
+    assert all(hashlib.sha256(der).hexdigest() == sha for sha, der in kept.items())
+    assert len(everyone) > len(kept)
