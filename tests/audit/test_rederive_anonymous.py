@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from evalsvc.audit.rederive import Disclosed, LoggedEvent, _check_signatures, _Fail
@@ -29,11 +30,15 @@ def _case(tmp_path: Path) -> tuple[dict[str, Any], Disclosed, Any, int]:
     pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode()
                   for c in (leaf.cert, pki.regions["ZJ"].intermediate.cert))
     sha = hashlib.sha256(leaf.cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    # The CRLs in force at signing time, named in the record by SHA-256 (DER), as the
+    # server logs them (docs/audit.md "CRLs at signing time").
+    ders = [x509.load_pem_x509_crl(p.read_bytes()).public_bytes(serialization.Encoding.DER)
+            for p in sorted((tmp_path / "certs").rglob("crls/*.pem"))]
+    crls = {hashlib.sha256(der).hexdigest(): der for der in ders}
     record = {"value": base64.b64encode(sign_document(leaf.key, SHOWN)).decode(),
-              "certificate_sha256": sha, "bid_keys": "codes"}
+              "certificate_sha256": sha, "bid_keys": "codes", "crls": sorted(crls)}
     opened = {"seat": 0, "stage": "technical", "version": 1, "sheet": STORED,
               "signature": record}
-    crls = [p.read_bytes() for p in sorted((tmp_path / "certs").rglob("crls/*.pem"))]
     d = Disclosed(sheets=[opened], certs={sha: pem}, crls=crls)
     return record, d, load_trust(tmp_path / "certs"), int(now.timestamp() * 1000)
 
