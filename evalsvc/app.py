@@ -346,6 +346,9 @@ async def _draws(app: web.Application) -> AsyncIterator[None]:
     # A recusal at check-in calls the vacated seat's next alternate (补抽).
     app[SESSIONS].recusal = service.recusal_followup
     app[SESSIONS].after_recusal = service.reschedule
+    # A committee re-formed by rule opens its replacement draw (补抽, a fresh seed).
+    app[SESSIONS].reform = service.reform_followup
+    app[SESSIONS].reform_needs = service.reform_needs
     await deadlines.recover(await service.pending())
     yield
 

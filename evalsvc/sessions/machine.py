@@ -1485,8 +1485,9 @@ def _apply_fault_rules(s: Session, rules: FaultRules, now: int) -> tuple[Session
 
 def _reform(s: Session, f: Fault, rules: FaultRules, now: int) -> tuple[Session, list[Event]]:
     """封存 and re-form: seal the materials as they stand, vacate the absent venues'
-    seats (the draw calls their replacements), void the sheets of the members who
-    left, and go back to where the new members join."""
+    seats and move them to the primary venue (its link is the session's: the
+    replacement draw seats their new members there), void the sheets of the members
+    who left, and go back to where the new members join."""
     assert s.paused is not None
     rule = rules.rule(RESUME_RULE, rules.resume_within_s)
     absent = {f.venue_id} | {v for v, _ in s.links_lost}
@@ -1503,14 +1504,19 @@ def _reform(s: Session, f: Fault, rules: FaultRules, now: int) -> tuple[Session,
     had_sheets = s.paused.from_state not in _REFORMING
     if voided and had_sheets:
         events.append(Event("sheets.voided", {
-            "seats": [{"seat": a, "expert_id": b} for a, b in voided],
+            "seats": [{"seat": x.index, "expert_id": x.expert_id, "venue_id": x.venue_id}
+                      for x in gone],
             "reason": "venue_link_lost", "rule": rule}))
     target = State.DRAWING if s.paused.from_state in _BEFORE_CHECK_IN else State.CHECKING_IN
     vacated = {x.index for x in gone}
-    seats = tuple(Seat(index=x.index, venue_id=x.venue_id) if x.index in vacated else x
+    # Every seat of an absent venue moves (a vacant one too: nobody can sit there).
+    moving = [x for x in s.seats if x.venue_id in absent]
+    to = s.primary.id
+    seats = tuple(Seat(index=x.index, venue_id=to) if x.venue_id in absent else x
                   for x in s.seats)
     new = replace(
         s, state=target, stage=None, paused=None, seats=seats,
+        moved=(*s.moved, *((x.index, x.venue_id) for x in moving)),
         fault=replace(f, reformed=True),
         links_lost=tuple(x for x in s.links_lost if x[0] not in absent),
         voided=(*s.voided, *voided) if had_sheets else s.voided,
@@ -1524,6 +1530,7 @@ def _reform(s: Session, f: Fault, rules: FaultRules, now: int) -> tuple[Session,
             "seats": sorted({*s.signed, *s.deemed}), "reason": "committee_reformed"}))
     events.append(Event("committee.reformed", {
         "venue_id": f.venue_id, "venues": sorted(absent), "seats": sorted(vacated),
+        "moved": [{"seat": x.index, "from": x.venue_id, "to": to} for x in moving],
         "rule": rule}))
     events.append(_moved(s, new, reason="committee_reformed", venue_id=f.venue_id,
                          rule=rule))

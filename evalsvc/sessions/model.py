@@ -441,6 +441,9 @@ class Session:
     links_lost: tuple[tuple[str, int], ...] = ()
     fault: Fault | None = None
     voided: tuple[tuple[int, str], ...] = ()
+    # Seats a re-formed committee moved off a venue whose link was lost (seat, the venue
+    # it was at): their voided members are that venue's to know, not the new venue's.
+    moved: tuple[tuple[int, str], ...] = ()
     incidents: tuple[Incident, ...] = ()  # recorded by supervisors, numbered from 1
     # "combined": one scoring stage; "split": technical, then commercial, each locked.
     stages: str = "combined"
@@ -1066,6 +1069,7 @@ def session_to_doc(s: Session) -> dict[str, Any]:
             "venue_id": s.fault.venue_id, "paused_at": s.fault.paused_at,
             "reformed": s.fault.reformed},
         "voided": [list(x) for x in s.voided],
+        "moved": [list(x) for x in s.moved],
         # The report reads this key as it is (evalsvc.report.document.incidents_of);
         # access.view_session keeps the incidents a role may read.
         "incidents": [
@@ -1203,6 +1207,7 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
         fault=None if (f := d.get("fault")) is None else Fault(
             str(f["venue_id"]), int(f["paused_at"]), bool(f["reformed"])),
         voided=tuple((int(a), str(b)) for a, b in d.get("voided", ())),
+        moved=tuple((int(a), str(b)) for a, b in d.get("moved", ())),
         incidents=tuple(
             Incident(str(x["venue_id"]), str(x["category"]), str(x["text"]),
                      int(x["occurred_at"]), int(x["recorded_at"]), str(x["recorded_by"]))

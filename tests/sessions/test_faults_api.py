@@ -146,10 +146,14 @@ async def test_not_resumed_the_committee_is_reformed_then_the_session_suspended(
                                 "session.state_changed"]
     reformed = events[at + 4]["payload"]
     assert reformed == {"venue_id": SUZHOU, "venues": [SUZHOU], "seats": [3, 4],
+                        "moved": [{"seat": 3, "from": SUZHOU, "to": "sh-ggzy"},
+                                  {"seat": 4, "from": SUZHOU, "to": "sh-ggzy"}],
                         "rule": RULES["resume_deadline_minutes"]}
     _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
     assert doc["state"] == "checking_in"
     assert [s["expert_id"] for s in doc["seats"]][3:5] == [None, None]
+    # The seats now sit at the primary, whose link is the session's.
+    assert [s["venue_id"] for s in doc["seats"]][3:5] == ["sh-ggzy", "sh-ggzy"]
     assert doc["voided"] == [[3, "E-JS-1"], [4, "E-JS-2"]]
     # The primary's operator does not learn who the voided Suzhou members were.
     _, mine = await api.call("GET", f"/api/sessions/{sid}", api.op())
@@ -223,17 +227,14 @@ async def test_a_lock_after_the_reform_does_not_count_the_voided_members_sheets(
     assert status == 404
 
 
-async def test_a_reformed_drawn_committee_calls_each_vacated_seats_alternate_and_goes_on(
-    aiohttp_client: Any, settings: Settings, clock: list[int], db_url: str, tmp_path: Any,
-) -> None:
-    """The replacement draw is the recorded draw's (补抽, as for a recusal): each Suzhou
-    seat's next alternate is invited in the re-forming transaction; once they accept,
-    check in, pledge and declare, the evaluation starts and the fault is over."""
+async def _reformed_with_replacement_draw(
+    api: Harness, clock: list[int], db_url: str, tmp_path: Any,
+) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    """A drawn committee checked in; Suzhou's link lost past the pause and the resume
+    deadline: re-formed, its replacement draw opened. The session id, the seats before
+    the fault, and the events from the re-form on."""
     from test_rules_api import _drawn_and_checked_in
 
-    from evalsvc.app import create_app
-
-    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
     sid, seats = await _drawn_and_checked_in(api, db_url, tmp_path, alternates=2)
     suzhou = [s for s in seats if s["venue_id"] == SUZHOU]
     await _lose_suzhou(api, sid, [(s["index"], api.expert(s["expert_id"], SUZHOU))
@@ -242,49 +243,177 @@ async def test_a_reformed_drawn_committee_calls_each_vacated_seats_alternate_and
     await _tick(api, sid, clock)  # paused
     await _tick(api, sid, clock)  # re-formed
     events = await api.events(sid)
-    # After the re-form (committee.reformed, the move to checking_in), in the same
-    # transaction: each member's invitation closed, each seat's next alternate invited.
     at = _types(events).index("committee.reformed")
-    called = [e["payload"] for e in events[at:] if e["type"] == "invitation.sent"]
-    recused = [e["payload"] for e in events[at:] if e["type"] == "invitation.recused"]
+    return sid, seats, events[at:]
+
+
+async def _replacement_ceremony(api: Harness, sid: str, opened: dict[str, Any],
+                                clock: list[int]) -> dict[str, Any]:
+    """Every party of the replacement ceremony commits, then (the clock past the
+    commitment window) reveals, the supervisor last; the last reveal's answer."""
+    import datetime as _dt
+
+    from evalsvc.experts.seed import commitment_digest
+
+    secrets_ = {p: bytes([i + 9, opened["ceremony"]]) * 16
+                for i, p in enumerate(opened["parties"])}
+
+    def token(party: str) -> str:
+        return api.sup if party == "supervisor" else api.op(party)
+
+    for p, secret in secrets_.items():
+        digest = commitment_digest(secret, party=p, session_id=opened["ceremony_id"])
+        status, body = await api.call("POST", f"/api/sessions/{sid}/draw/commitments",
+                                      token(p), json={"digest": digest})
+        assert status == 201, (p, body.get("detail"))
+    deadline = _dt.datetime.fromisoformat(opened["commit_deadline"])
+    _at(clock, int(deadline.timestamp() * 1000) + 1000)
+    last: dict[str, Any] = {}
+    for p, secret in secrets_.items():
+        status, last = await api.call("POST", f"/api/sessions/{sid}/draw/reveals", token(p),
+                                      json={"secret": secret.hex()})
+        assert status == 201, (p, last["detail"])
+    return last
+
+
+async def test_a_reformed_drawn_committee_is_completed_by_a_replacement_draw_at_a_linked_venue(
+    aiohttp_client: Any, settings: Settings, clock: list[int], db_url: str, tmp_path: Any,
+) -> None:
+    """补抽 by rule: the absent venue's members leave, their seats move to the primary
+    and a new ceremony — a fresh seed from the venues still linked and the supervisor —
+    draws their replacements under the same rules, from everyone not drawn before; the
+    new members accept, check in at the primary, and the evaluation starts."""
+    from evalsvc.app import create_app
+
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid, seats, tail = await _reformed_with_replacement_draw(api, clock, db_url, tmp_path)
+    suzhou = [s for s in seats if s["venue_id"] == SUZHOU]
+    # In the re-forming transaction: each Suzhou member's invitation closed, nobody of
+    # Suzhou's alternates called, the replacement ceremony opened by the rule.
+    recused = [e["payload"] for e in tail if e["type"] == "invitation.recused"]
     assert sorted(x["expert_id"] for x in recused) == sorted(s["expert_id"] for s in suzhou)
-    assert sorted((x["seat"], x["venue_id"], x["rank"]) for x in called) == [
-        (3, SUZHOU, 1), (4, SUZHOU, 1)]
-    # 四不知: a blinded member at the primary learns of the pause, not which venue.
-    sh = next(s for s in seats if s["venue_id"] == "sh-ggzy")
-    sh_tok = api.expert(sh["expert_id"], "sh-ggzy")
-    _, seen = await api.call("GET", f"/api/sessions/{sid}/events?limit=1000", sh_tok)
-    kinds = {e["type"]: e["payload"] for e in seen["events"]}
-    for kind in ("venue.link_lost", "materials.sealed", "committee.reformed"):
-        assert kinds[kind] == {"masked": True}, kind
-    pause = next(e["payload"] for e in seen["events"] if e["type"] == "session.state_changed"
-                 and e["payload"].get("reason") == "venue_link_lost")
-    assert pause["venue_id"] is None
-    faults = [e for e in seen["events"] if e["seq"] >= min(
-        x["seq"] for x in seen["events"] if x["type"] == "venue.link_lost")]
-    assert SUZHOU not in json.dumps([e["payload"] for e in faults if e["type"] in (
-        "venue.link_lost", "session.state_changed", "materials.sealed",
-        "committee.reformed")], ensure_ascii=False)
-    _, view = await api.call("GET", f"/api/sessions/{sid}", sh_tok)
-    assert view["links_lost"] == [] and view["fault"]["venue_id"] is None
+    assert "invitation.sent" not in _types(tail)
+    opened = next(e["payload"] for e in tail if e["type"] == "draw.opened")
+    assert opened["ceremony"] == 2
+    assert opened["replacement"] == {"reason": "venue_link_lost",
+                                     "rule": RULES["resume_deadline_minutes"],
+                                     "venues": [SUZHOU], "seats": [3, 4], "to": ["sh-ggzy"]}
+    assert opened["parties"] == ["sh-ggzy", "ah-hefei", "supervisor"]
+    assert opened["minimum"] == 3 and opened["ceremony_id"] == f"{sid}#2"
+    assert [v["id"] for v in opened["rules"]["venues"]] == ["sh-ggzy", "ah-hefei"]
+    assert [(x["venue"], x["specialty"]) for x in opened["rules"]["seats"]] == [
+        ("sh-ggzy", "A01")] * 5 + [("ah-hefei", "C01")] * 2
+    # The absent venue takes no part: it could not.
+    status, body = await api.call("POST", f"/api/sessions/{sid}/draw/commitments",
+                                  api.op(SUZHOU), json={"digest": "ab" * 32})
+    assert status == 403, body
+
+    last = await _replacement_ceremony(api, sid, opened, clock)
+    assert last["drawn"] is True, last
+    events = await api.events(sid)
+    first = next(e["payload"]["result"] for e in events if e["type"] == "draw.drawn")
+    drawn = [e["payload"] for e in events if e["type"] == "draw.drawn"][-1]
+    assert drawn["ceremony"] == 2
+    before = {x["member"]["expert"] for x in first["seats"]} | {
+        a["expert"] for x in first["seats"] for a in x["alternates"]}
+    called = [e["payload"] for e in events if e["type"] == "invitation.sent"
+              and e["seq"] > tail[-1]["seq"]]
+    assert sorted((x["seat"], x["venue_id"]) for x in called) == [(3, "sh-ggzy"),
+                                                                 (4, "sh-ggzy")]
+    by_seat = {x["index"]: x for x in drawn["result"]["seats"]}
+    for x in called:
+        assert x["expert_id"] == by_seat[x["seat"]]["member"]["expert"]
+        assert x["expert_id"] not in before  # nobody drawn before is drawn again
+        assert by_seat[x["seat"]]["regions"] == ["SH"]  # the primary's region
+        assert by_seat[x["seat"]]["specialty"] == "A01"  # the seat's specialty
+
     for alt in called:
-        status, body = await api.call("POST", f"/api/sessions/{sid}/invitation",
-                                      api.expert(alt["expert_id"], SUZHOU),
+        new = api.expert(alt["expert_id"], "sh-ggzy")
+        status, body = await api.call("POST", f"/api/sessions/{sid}/invitation", new,
                                       json={"accept": True})
         assert status == 200 and body["session_state"] == "checking_in", body
-        status, body = await api.command(sid, api.op(SUZHOU), "check_in", seat=alt["seat"])
+        status, body = await api.command(sid, api.op(), "check_in", seat=alt["seat"])
         assert status == 200, body
     _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    assert {s["index"]: s["source"] for s in doc["seats"]}[3] == "draw:2"
     members = [(s["index"], api.expert(s["expert_id"], s["venue_id"])) for s in doc["seats"]]
-    assert sorted(s["expert_id"] for s in doc["seats"] if s["index"] in (3, 4)) == sorted(
-        x["expert_id"] for x in called)
-    # (The fault came before anyone pledged: the whole committee pledges and elects.)
     await api.pledge_and_elect(sid, members)
     status, body = await api.command(sid, api.op(), "start_evaluation")
     assert status == 200 and body["state"] == "evaluating", body
     _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
     assert doc["fault"] is None
     assert api.client.server.app[SCHEDULER].get_job(f"faults:{sid}") is None
+
+    # The replacement draw re-derives from its bundle like the first one.
+    status, bundle = await api.call("GET", f"/api/sessions/{sid}/draw/bundle?ceremony=2",
+                                    api.sup)
+    assert status == 200, bundle
+    from evalsvc.experts.bundle import verify_bundle
+    check = verify_bundle(bundle)
+    assert check.ok, check.lines
+
+
+async def test_the_replacement_draw_tells_other_venues_nothing_of_who_was_drawn(
+    aiohttp_client: Any, settings: Settings, clock: list[int], db_url: str, tmp_path: Any,
+) -> None:
+    """Non-interference: the events of the re-form and the replacement draw, as a
+    secondary venue's operator (Hefei: linked, not the new seats' venue) and as the
+    venue that left (Suzhou) receive them, do not change when the replacement members
+    are other people; 四不知 for a blinded member at the primary as before."""
+    from evalsvc.app import create_app
+    from evalsvc.auth import Principal
+    from evalsvc.sessions import store
+    from evalsvc.sessions.access import redact_event
+    from evalsvc.sessions.model import session_from_doc, session_to_doc
+    from evalsvc.sessions.routes import SESSIONS
+
+    def operator(venue: str) -> Principal:
+        return Principal("operator", f"op-{venue}", f"op-{venue}", venue=venue)
+
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid, _, tail = await _reformed_with_replacement_draw(api, clock, db_url, tmp_path)
+    opened = next(e["payload"] for e in tail if e["type"] == "draw.opened")
+    await _replacement_ceremony(api, sid, opened, clock)
+    called = [e["payload"] for e in await api.events(sid) if e["type"] == "invitation.sent"
+              and e["seq"] > tail[-1]["seq"]]
+    for alt in called:
+        status, body = await api.call("POST", f"/api/sessions/{sid}/invitation",
+                                      api.expert(alt["expert_id"], "sh-ggzy"),
+                                      json={"accept": True})
+        assert status == 200, body
+    record = [e for e in await api.events(sid) if e["seq"] >= tail[0]["seq"]]
+    db = api.client.server.app[SESSIONS].db
+    s, _ = await db.read(lambda c: store.load_session(c, sid))
+    # The hidden value: who the replacement members are (ids, names, the draw's picks).
+    swap = {}
+    for n, alt in enumerate(called):
+        swap[alt["expert_id"]] = f"E-XX-{n}"
+        seat = next(x for x in s.seats if x.index == alt["seat"])
+        assert seat.expert_name
+        swap[seat.expert_name] = f"某某{n}"
+
+    def other(doc: Any) -> Any:
+        text = json.dumps(doc, ensure_ascii=False)
+        for a, b in swap.items():
+            text = text.replace(a, b)
+        return json.loads(text)
+
+    changed = [other(e) for e in record]
+    s2 = session_from_doc(other(session_to_doc(s)))
+    assert changed != record and s2 != s
+    for venue in ("ah-hefei", SUZHOU):
+        mine = [redact_event(s, operator(venue), e) for e in record]
+        theirs = [redact_event(s2, operator(venue), e) for e in changed]
+        assert json.dumps(mine, ensure_ascii=False) == json.dumps(theirs, ensure_ascii=False)
+        # … and the same through the API: no replacement member's id or name.
+        _, got = await api.call("GET", f"/api/sessions/{sid}/events?limit=1000",
+                                api.op(venue))
+        text = json.dumps(got, ensure_ascii=False)
+        assert not [x for x in swap if x in text], venue
+    # The primary's operator, where the new members sit, sees them.
+    seen = json.dumps([redact_event(s, operator("sh-ggzy"), e) for e in record],
+                      ensure_ascii=False)
+    assert all(alt["expert_id"] in seen for alt in called)
 
 
 async def test_a_link_back_within_the_grace_is_no_loss_and_a_loss_counts_from_when_it_went(
