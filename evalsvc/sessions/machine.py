@@ -22,7 +22,8 @@
     any state but sealed/aborted ─abort(reason)→ aborted
 
     Faults by rule (the scheduler; docs/scoring.md "Faults by rule"):
-    record_link_lost / record_link_restored (a secondary venue's link);
+    record_link_up (first seen connected) / record_link_lost / record_link_restored
+    (a secondary venue's link);
     apply_fault_rules: active ─(link lost ≥ N min)→ paused[venue_link_lost]
       ─(not resumed within the resume deadline)→ materials sealed, the absent venue's
       seats vacated, their sheets voided → checking_in (drawing, before check-in)
@@ -72,6 +73,7 @@ __all__ = [
     "RecordIncident",
     "RecordLinkLost",
     "RecordLinkRestored",
+    "RecordLinkUp",
     "RecordRefusal",
     "RequestClarification",
     "RequestReReview",
@@ -504,6 +506,15 @@ class RecordLinkLost:
 
 
 @dataclass(frozen=True)
+class RecordLinkUp:
+    """Secondary venue ``venue_id``'s link is up for the first time while the session
+    runs (its agent or an expert connected): from now on its link is watched, across a
+    restart of the server too (docs/scoring.md "Faults by rule")."""
+
+    venue_id: str
+
+
+@dataclass(frozen=True)
 class RecordLinkRestored:
     """Secondary venue ``venue_id``'s link is back (an agent or an expert connected)."""
 
@@ -561,6 +572,7 @@ Command = (
     | Abort
     | RecordLinkLost
     | RecordLinkRestored
+    | RecordLinkUp
     | ApplyFaultRules
 )
 
@@ -607,6 +619,7 @@ _NAMES: dict[type[Any], str] = {
     Abort: "abort",
     RecordLinkLost: "record_link_lost",
     RecordLinkRestored: "record_link_restored",
+    RecordLinkUp: "record_link_up",
     ApplyFaultRules: "apply_fault_rules",
 }
 
@@ -682,6 +695,7 @@ _WHERE_ANY: dict[str, frozenset[State]] = {
     # Venue links are watched while the session runs, paused or not; a link that
     # comes back is noted even after a suspension (the record says when).
     "record_link_lost": ACTIVE_STATES | {State.PAUSED},
+    "record_link_up": ACTIVE_STATES | {State.PAUSED},
     "record_link_restored": ACTIVE_STATES | {State.PAUSED, State.SUSPENDED},
     "apply_fault_rules": ACTIVE_STATES | {State.PAUSED},
     # From the draw up to the report (which lists them, fixed, and is signed); also
@@ -1378,8 +1392,15 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 raise InvalidInput(f"a link is lost since a time not after now ({now}),"
                                    f" got {since}", field="since")
             went = now if since is None else since
-            return replace(s, links_lost=(*s.links_lost, (venue_id, went))), [
+            seen = s.links_up if venue_id in s.links_up else (*s.links_up, venue_id)
+            return replace(s, links_lost=(*s.links_lost, (venue_id, went)), links_up=seen), [
                 Event("venue.link_lost", {"venue_id": venue_id, "since": went})]
+        case RecordLinkUp(venue_id):
+            _secondary(s, venue_id, "a venue link")
+            if venue_id in s.links_up:
+                raise Conflict(f"the link of venue {venue_id} has been up already")
+            return replace(s, links_up=(*s.links_up, venue_id)), [
+                Event("venue.link_up", {"venue_id": venue_id})]
         case RecordLinkRestored(venue_id):
             _secondary(s, venue_id, "a venue link")
             since = next((t for v, t in s.links_lost if v == venue_id), None)

@@ -439,6 +439,9 @@ class Session:
     # (unix seconds); the fault handled by rule, if any; and the members whose sheets
     # were voided when the committee was re-formed without them ((seat, expert id)).
     links_lost: tuple[tuple[str, int], ...] = ()
+    # Secondary venues whose link has been up while the session ran (watched across a
+    # restart: one still up when the server stopped must come back).
+    links_up: tuple[str, ...] = ()
     fault: Fault | None = None
     voided: tuple[tuple[int, str], ...] = ()
     # Seats a re-formed committee moved off a venue whose link was lost (seat, the venue
@@ -1065,6 +1068,7 @@ def session_to_doc(s: Session) -> dict[str, Any]:
             for h in s.handovers
         ],
         "links_lost": [[v, t] for v, t in s.links_lost],
+        "links_up": list(s.links_up),
         "fault": None if s.fault is None else {
             "venue_id": s.fault.venue_id, "paused_at": s.fault.paused_at,
             "reformed": s.fault.reformed},
@@ -1204,6 +1208,7 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
             for h in d.get("handovers", ())
         ),
         links_lost=tuple((str(v), int(t)) for v, t in d.get("links_lost", ())),
+        links_up=tuple(str(v) for v in d.get("links_up", ())),
         fault=None if (f := d.get("fault")) is None else Fault(
             str(f["venue_id"]), int(f["paused_at"]), bool(f["reformed"])),
         voided=tuple((int(a), str(b)) for a, b in d.get("voided", ())),

@@ -564,11 +564,7 @@ class SessionService:
 
     async def fault_pending(self) -> builtins.list[tuple[str, _dt.datetime]]:
         """(session id, deadline) of every session with a venue-link step pending."""
-        def read(c: Connection) -> builtins.list[Session]:
-            return [s for st in (*sorted(ACTIVE_STATES), State.PAUSED)
-                    for s in store.sessions_in_state(c, st.value)]
-
-        found = await self.db.read(read)
+        found = await self.db.read(_running)
         return [(s.id, due) for s in found if (due := self.fault_due(s)) is not None]
 
     async def venue_link(
@@ -578,25 +574,42 @@ class SessionService:
         its experts' sockets closed: ``up`` False; ``at_ms`` when) or come back: record
         it (an event), once, while the session runs; then reschedule the rules'
         deadline."""
-        name = "record_link_restored" if up else "record_link_lost"
 
         def decide(snap: Snapshot) -> Change:
             s = snap.locked
             v = s.venue(venue_id)
             lost = any(x == venue_id for x, _ in s.links_lost)
-            if v is None or v.primary or lost is not up or not m.takes(s, name):
+            # Up: back after a loss, or up for the first time (watched from now on).
+            name = ("record_link_lost" if not up else "record_link_restored" if lost
+                    else "record_link_up")
+            if (v is None or v.primary or (lost and not up)
+                    or (name == "record_link_up" and venue_id in s.links_up)
+                    or not m.takes(s, name)):
                 return Change(s, (), 200, {}, changed=False, with_seq=False)
             # (A loss counts from the next whole second after it went: the rule never
             # pauses early.)
             went = min(at_ms if at_ms is not None else snap.now_ms, snap.now_ms)
-            cmd = (m.RecordLinkRestored(venue_id) if up
-                   else m.RecordLinkLost(venue_id, since=(went + 999) // 1000))
+            cmd: m.Command = (
+                m.RecordLinkLost(venue_id, since=(went + 999) // 1000) if not up
+                else m.RecordLinkRestored(venue_id) if lost else m.RecordLinkUp(venue_id))
             new, events = m.apply(s, cmd, (snap.now_ms + 999) // 1000)
             return Change(new, tuple(events), 200, {})
 
         t = Transition(session_id, SYSTEM_ACTOR, None, decide, route="venue_link")
         await self.uow.commit(t)
         await self.reschedule_fault(session_id)
+
+    async def links_to_watch(self) -> builtins.list[tuple[str, str]]:
+        """On start-up: (session id, venue id) of every secondary venue whose link was up
+        when the server stopped — seen up while its session runs (or is paused), not
+        lost since, and still holding seats. The hub has not seen them on this process:
+        each must come back within the grace or is lost from the start."""
+        out = []
+        for s in await self.db.read(_running):
+            lost = {v for v, _ in s.links_lost}
+            seated = {x.venue_id for x in s.seats}
+            out += [(s.id, v) for v in s.links_up if v not in lost and v in seated]
+        return out
 
     async def fault_tick(self, session_id: str) -> _dt.datetime | None:
         """The scheduler: take the venue-link step due now (pause; seal and re-form, the
@@ -1066,6 +1079,12 @@ def _authorised_command(snap: Snapshot, p: Principal, cmd: Any) -> m.Command:
     if name == "lock_commercial":
         return m.LockCommercial(snap.sheets, openings)
     raise InvalidInput(f"unknown command {name!r}", field="command")  # pragma: no cover
+
+
+def _running(c: Connection) -> list[Session]:
+    """Every session whose venue links are watched: active or paused."""
+    return [s for st in (*sorted(ACTIVE_STATES), State.PAUSED)
+            for s in store.sessions_in_state(c, st.value)]
 
 
 def _pool_history(s: Session, basis: Mapping[str, Any]) -> tuple[m.Event, dict[str, Any]]:

@@ -200,6 +200,101 @@ async def test_a_pending_pause_survives_a_restart_and_fires_after_it(
     assert kinds.count("venue.link_lost") == 1  # the server's own stop is not a fault
 
 
+async def test_a_venue_up_when_the_server_stopped_and_not_back_after_the_start_is_lost(
+    aiohttp_client: Any, settings: Settings, clock: list[int],
+) -> None:
+    """Across a real restart on the same database: Suzhou's link was up when the server
+    stopped and does not come back — lost since the start, and the whole chain (pause,
+    re-form, suspend) runs on; Hefei's link, lost before the stop, keeps its ``since``."""
+    from evalsvc.app import create_app
+
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid, experts = await api.to_stage("qualification")
+    suzhou = [(await connect(api, sid, tok))[0] for seat, tok in experts if seat in (3, 4)]
+    hefei = [(await connect(api, sid, tok))[0] for seat, tok in experts if seat in (5, 6)]
+    for ws in hefei:
+        await ws.ws.close()
+    hefei_lost = (await _wait_for(api, sid, "venue.link_lost"))["payload"]
+    assert hefei_lost["venue_id"] == "ah-hefei"
+    ups = [e["payload"]["venue_id"] for e in await api.events(sid)
+           if e["type"] == "venue.link_up"]
+    assert sorted(ups) == ["ah-hefei", SUZHOU]  # each recorded once, when first up
+    await api.client.close()  # Suzhou's sockets close with the server: no loss
+    assert all(ws.ws.closed for ws in suzhou)
+    _, doc = await _restarted_doc(aiohttp_client, settings, sid, clock, hefei_lost["since"] + 10)
+    assert doc["links_lost"] == [["ah-hefei", hefei_lost["since"]]]  # nothing else yet
+
+    # Up again ten seconds later; Suzhou does not come back within the grace.
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    lost = await _wait_for_venue(api, sid, SUZHOU)
+    started = hefei_lost["since"] + 10
+    assert started <= lost["payload"]["since"] <= started + 2  # lost since the start
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    assert doc["links_lost"][0] == ["ah-hefei", hefei_lost["since"]]  # its own since kept
+    job = await _job(api, sid)
+    assert int(job.next_run_time.timestamp()) == hefei_lost["since"] + 30
+
+    await _tick(api, sid, clock)  # paused (Hefei's loss came first)
+    await _tick(api, sid, clock)  # sealed and re-formed without either venue
+    await _tick(api, sid, clock)  # suspended at the hard limit
+    events = await api.events(sid)
+    reformed = next(e["payload"] for e in events if e["type"] == "committee.reformed")
+    assert reformed["venues"] == ["ah-hefei", SUZHOU] and reformed["seats"] == [3, 4, 5, 6]
+    steps = [(e["payload"].get("to"), e["payload"].get("rule", {}).get("name"))
+             for e in events if e["type"] == "session.state_changed"
+             and e["seq"] > lost["seq"]]
+    assert steps == [("paused", "link_lost_pause_minutes"),
+                     ("checking_in", "resume_deadline_minutes"),
+                     ("suspended", "suspend_after_minutes")]
+    assert [e["payload"]["venue_id"] for e in events
+            if e["type"] == "venue.link_lost"] == ["ah-hefei", SUZHOU]
+
+
+async def test_a_venue_back_within_the_grace_after_a_restart_is_no_loss(
+    aiohttp_client: Any, settings: Settings,
+) -> None:
+    from evalsvc.app import create_app
+
+    graced = _rules(settings)
+    graced = dataclasses.replace(graced, rules=dataclasses.replace(
+        graced.rules, link_lost_grace_seconds=Decimal("0.5")))
+    api = Harness(await aiohttp_client(create_app(graced)), settings)
+    sid, experts = await api.to_stage("qualification")
+    await connect(api, sid, experts[3][1])
+    await _wait_for(api, sid, "venue.link_up")
+    await api.client.close()
+    api = Harness(await aiohttp_client(create_app(graced)), settings)
+    await connect(api, sid, experts[3][1])  # the browser reconnects at once
+    await asyncio.sleep(0.8)
+    assert "venue.link_lost" not in _types(await api.events(sid))
+    # (And a venue never seen up — Hefei here — is not watched at all.)
+
+
+async def _restarted_doc(aiohttp_client: Any, settings: Settings, sid: str,
+                         clock: list[int], at_s: int) -> tuple[Harness, dict[str, Any]]:
+    """Start the server at ``at_s`` (the fake clock) just long enough to read the
+    session before any grace is over: what it found on the record."""
+    from evalsvc.app import create_app
+
+    slow = dataclasses.replace(settings, rules=dataclasses.replace(
+        _rules(settings).rules, link_lost_grace_seconds=Decimal("60")))
+    _at(clock, at_s * 1000)
+    api = Harness(await aiohttp_client(create_app(slow)), settings)
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    await api.client.close()
+    return api, doc
+
+
+async def _wait_for_venue(api: Harness, sid: str, venue: str) -> dict[str, Any]:
+    for _ in range(500):
+        found = [e for e in await api.events(sid) if e["type"] == "venue.link_lost"
+                 and e["payload"]["venue_id"] == venue]
+        if found:
+            return found[-1]
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{venue}'s link was not recorded lost")
+
+
 async def test_a_lock_after_the_reform_does_not_count_the_voided_members_sheets(
     aiohttp_client: Any, settings: Settings, clock: list[int],
 ) -> None:

@@ -181,3 +181,20 @@ def test_a_pause_by_hand_does_not_lift_the_hard_limit_of_a_reformed_committee() 
     s, _ = run(s, m.Pause("核对身份"), now=210)
     s, _ = run(s, m.ApplyFaultRules(RULES), now=300)
     assert s.state is State.SUSPENDED
+
+
+def test_a_link_first_seen_up_is_recorded_once_and_stays_watched() -> None:
+    s, ev = run(evaluating(), m.RecordLinkUp(SUZHOU), now=0)
+    assert ev == [m.Event("venue.link_up", {"venue_id": SUZHOU})]
+    assert s.links_up == (SUZHOU,) and m.fault_deadline(s, RULES) is None
+    with pytest.raises(Conflict, match="has been up already"):
+        m.apply(s, m.RecordLinkUp(SUZHOU), 1)
+    with pytest.raises(InvalidInput):
+        m.apply(s, m.RecordLinkUp("sh-ggzy"), 1)  # the primary is not watched
+    # Lost and back: still the venue seen up (a restart watches it again).
+    s, _ = run(s, m.RecordLinkLost(SUZHOU), m.RecordLinkRestored(SUZHOU), now=5)
+    assert s.links_up == (SUZHOU,)
+    assert session_from_doc(session_to_doc(s)) == s
+    # A loss recorded without an up before it (an older record) counts as seen too.
+    s, _ = run(evaluating(), m.RecordLinkLost(SUZHOU), now=0)
+    assert s.links_up == (SUZHOU,)
