@@ -227,7 +227,6 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
     if p.role == "expert" and "seats" in doc.get("blinded", ()):
         # (四不知: not even which other venue's link went.)
         doc["links_lost"] = [x for x in doc["links_lost"] if x[0] == p.venue]
-        doc["links_up"] = [x for x in doc["links_up"] if x == p.venue]
         if doc["fault"] is not None and doc["fault"]["venue_id"] != p.venue:
             doc["fault"] = {**doc["fault"], "venue_id": None}
     for seat in doc["seats"]:
@@ -448,8 +447,7 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
         p.role == "expert"
         and not sees_project(s, p)
         and kind in ("seat.assigned", "expert.checked_in", "seat.vacated", "pledge.accepted",
-                     "interests.declared", "venue.link_up", "venue.link_lost",
-                     "venue.link_restored",
+                     "interests.declared", "venue.link_lost", "venue.link_restored",
                      "materials.sealed", "committee.reformed")
         and event["payload"].get("venue_id") != p.venue
     ):

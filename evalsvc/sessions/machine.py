@@ -22,8 +22,7 @@
     any state but sealed/aborted ─abort(reason)→ aborted
 
     Faults by rule (the scheduler; docs/scoring.md "Faults by rule"):
-    record_link_up (first seen connected) / record_link_lost / record_link_restored
-    (a secondary venue's link);
+    record_link_lost / record_link_restored (a secondary venue's link);
     apply_fault_rules: active ─(link lost ≥ N min)→ paused[venue_link_lost]
       ─(not resumed within the resume deadline)→ materials sealed, the absent venue's
       seats vacated, their sheets voided → checking_in (drawing, before check-in)
@@ -73,7 +72,6 @@ __all__ = [
     "RecordIncident",
     "RecordLinkLost",
     "RecordLinkRestored",
-    "RecordLinkUp",
     "RecordRefusal",
     "RequestClarification",
     "RequestReReview",
@@ -122,6 +120,7 @@ from evalsvc.sessions.model import (
     Election,
     Fault,
     FaultRules,
+    FaultStep,
     Handover,
     Incident,
     Paused,
@@ -506,15 +505,6 @@ class RecordLinkLost:
 
 
 @dataclass(frozen=True)
-class RecordLinkUp:
-    """Secondary venue ``venue_id``'s link is up for the first time while the session
-    runs (its agent or an expert connected): from now on its link is watched, across a
-    restart of the server too (docs/scoring.md "Faults by rule")."""
-
-    venue_id: str
-
-
-@dataclass(frozen=True)
 class RecordLinkRestored:
     """Secondary venue ``venue_id``'s link is back (an agent or an expert connected)."""
 
@@ -572,7 +562,6 @@ Command = (
     | Abort
     | RecordLinkLost
     | RecordLinkRestored
-    | RecordLinkUp
     | ApplyFaultRules
 )
 
@@ -619,7 +608,6 @@ _NAMES: dict[type[Any], str] = {
     Abort: "abort",
     RecordLinkLost: "record_link_lost",
     RecordLinkRestored: "record_link_restored",
-    RecordLinkUp: "record_link_up",
     ApplyFaultRules: "apply_fault_rules",
 }
 
@@ -695,7 +683,6 @@ _WHERE_ANY: dict[str, frozenset[State]] = {
     # Venue links are watched while the session runs, paused or not; a link that
     # comes back is noted even after a suspension (the record says when).
     "record_link_lost": ACTIVE_STATES | {State.PAUSED},
-    "record_link_up": ACTIVE_STATES | {State.PAUSED},
     "record_link_restored": ACTIVE_STATES | {State.PAUSED, State.SUSPENDED},
     "apply_fault_rules": ACTIVE_STATES | {State.PAUSED},
     # From the draw up to the report (which lists them, fixed, and is signed); also
@@ -1178,7 +1165,8 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             if sign_within is not None and sign_within < 0:
                 raise InvalidInput("the signing window must not be negative", field="sign_within")
             deadline = now + sign_within if sign_within is not None else None
-            new = replace(s, state=State.REPORTING, sign_deadline=deadline)
+            new = replace(s, state=State.REPORTING, sign_deadline=deadline,
+                          report_faults=len(s.fault_log))
             extra = {"sign_deadline": deadline} if deadline is not None else {}
             return new, [_moved(s, new, **extra)]
         case RecordRefusal(seat, note):
@@ -1381,6 +1369,7 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             new = replace(s, state=s.paused.from_state, stage=s.paused.from_stage, paused=None,
                           fault=s.fault if reformed else None)
             if s.fault is not None and not reformed:
+                new = _logged(new, FaultStep("resumed", now, s.fault.venue_id))
                 return new, [_moved(s, new, venue_id=s.fault.venue_id,
                                     fault_paused_at=s.fault.paused_at)]
             return new, [_moved(s, new)]
@@ -1392,22 +1381,17 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 raise InvalidInput(f"a link is lost since a time not after now ({now}),"
                                    f" got {since}", field="since")
             went = now if since is None else since
-            seen = s.links_up if venue_id in s.links_up else (*s.links_up, venue_id)
-            return replace(s, links_lost=(*s.links_lost, (venue_id, went)), links_up=seen), [
+            return _logged(replace(s, links_lost=(*s.links_lost, (venue_id, went))),
+                           FaultStep("link_lost", went, venue_id)), [
                 Event("venue.link_lost", {"venue_id": venue_id, "since": went})]
-        case RecordLinkUp(venue_id):
-            _secondary(s, venue_id, "a venue link")
-            if venue_id in s.links_up:
-                raise Conflict(f"the link of venue {venue_id} has been up already")
-            return replace(s, links_up=(*s.links_up, venue_id)), [
-                Event("venue.link_up", {"venue_id": venue_id})]
         case RecordLinkRestored(venue_id):
             _secondary(s, venue_id, "a venue link")
             since = next((t for v, t in s.links_lost if v == venue_id), None)
             if since is None:
                 raise Conflict(f"the link of venue {venue_id} is not lost")
             rest = tuple(x for x in s.links_lost if x[0] != venue_id)
-            return replace(s, links_lost=rest), [Event("venue.link_restored", {
+            back = FaultStep("link_restored", now, venue_id)
+            return _logged(replace(s, links_lost=rest), back), [Event("venue.link_restored", {
                 "venue_id": venue_id, "since": since, "lost_seconds": max(0, now - since)})]
         case ApplyFaultRules(rules):
             return _apply_fault_rules(s, rules, now)
@@ -1446,6 +1430,20 @@ _BEFORE_CHECK_IN = frozenset({State.DRAWING, State.READY})
 _REFORMING = frozenset({State.DRAWING, State.READY, State.CHECKING_IN})
 
 
+def _logged(s: Session, step: FaultStep) -> Session:
+    return replace(s, fault_log=(*s.fault_log, step))
+
+
+_RULE_SECONDS = {PAUSE_RULE: "pause_after_s", RESUME_RULE: "resume_within_s",
+                 SUSPEND_RULE: "suspend_after_s"}
+
+
+def _step(kind: str, now: int, venue_id: str, rules: FaultRules, name: str) -> FaultStep:
+    """A fault step caused by rule ``name`` (its configured minutes kept for the report)."""
+    rule = rules.rule(name, getattr(rules, _RULE_SECONDS[name]))
+    return FaultStep(kind, now, venue_id, name, str(rule["value"]))
+
+
 def _pause_due(s: Session, rules: FaultRules) -> tuple[str, int] | None:
     """The (venue, since) whose lost link pauses the session first, if the rule may."""
     if s.state not in ACTIVE_STATES or s.fault is not None or not s.links_lost:
@@ -1482,6 +1480,7 @@ def _apply_fault_rules(s: Session, rules: FaultRules, now: int) -> tuple[Session
                       paused=Paused(from_state=s.state, from_stage=s.stage,
                                     reason="venue_link_lost"),
                       fault=Fault(venue_id, now))
+        new = _logged(new, _step("paused", now, venue_id, rules, PAUSE_RULE))
         events.append(_moved(s, new, reason="venue_link_lost", venue_id=venue_id,
                              link_lost_since=since,
                              rule=rules.rule(PAUSE_RULE, rules.pause_after_s)))
@@ -1497,7 +1496,8 @@ def _apply_fault_rules(s: Session, rules: FaultRules, now: int) -> tuple[Session
     if now >= f.paused_at + rules.suspend_after_s and (
             new.state is State.PAUSED or new.state in _REFORMING):
         old = new
-        new = replace(new, state=State.SUSPENDED, stage=None)
+        new = _logged(replace(new, state=State.SUSPENDED, stage=None),
+                      _step("suspended", now, f.venue_id, rules, SUSPEND_RULE))
         events.append(_moved(old, new, reason="venue_link_lost", venue_id=f.venue_id,
                              fault_paused_at=f.paused_at,
                              rule=rules.rule(SUSPEND_RULE, rules.suspend_after_s)))
@@ -1543,6 +1543,9 @@ def _reform(s: Session, f: Fault, rules: FaultRules, now: int) -> tuple[Session,
         voided=(*s.voided, *voided) if had_sheets else s.voided,
         leader=None if s.leader in vacated else s.leader, election=None,
         qualified=None if had_sheets else s.qualified,
+        fault_log=(*s.fault_log, _step("materials_sealed", now, f.venue_id, rules, RESUME_RULE),
+                   replace(_step("reformed", now, f.venue_id, rules, RESUME_RULE),
+                           seats=tuple(sorted(vacated)), to=to)),
         pending_explanations=(), signed=(), refusals=(), deemed=(), sign_deadline=None,
         rereview=None)
     if s.signed or s.deemed:

@@ -574,24 +574,19 @@ class SessionService:
         its experts' sockets closed: ``up`` False; ``at_ms`` when) or come back: record
         it (an event), once, while the session runs; then reschedule the rules'
         deadline."""
+        name = "record_link_restored" if up else "record_link_lost"
 
         def decide(snap: Snapshot) -> Change:
             s = snap.locked
             v = s.venue(venue_id)
             lost = any(x == venue_id for x, _ in s.links_lost)
-            # Up: back after a loss, or up for the first time (watched from now on).
-            name = ("record_link_lost" if not up else "record_link_restored" if lost
-                    else "record_link_up")
-            if (v is None or v.primary or (lost and not up)
-                    or (name == "record_link_up" and venue_id in s.links_up)
-                    or not m.takes(s, name)):
+            if v is None or v.primary or lost is not up or not m.takes(s, name):
                 return Change(s, (), 200, {}, changed=False, with_seq=False)
             # (A loss counts from the next whole second after it went: the rule never
             # pauses early.)
             went = min(at_ms if at_ms is not None else snap.now_ms, snap.now_ms)
-            cmd: m.Command = (
-                m.RecordLinkLost(venue_id, since=(went + 999) // 1000) if not up
-                else m.RecordLinkRestored(venue_id) if lost else m.RecordLinkUp(venue_id))
+            cmd = (m.RecordLinkRestored(venue_id) if up
+                   else m.RecordLinkLost(venue_id, since=(went + 999) // 1000))
             new, events = m.apply(s, cmd, (snap.now_ms + 999) // 1000)
             return Change(new, tuple(events), 200, {})
 
@@ -600,15 +595,18 @@ class SessionService:
         await self.reschedule_fault(session_id)
 
     async def links_to_watch(self) -> builtins.list[tuple[str, str]]:
-        """On start-up: (session id, venue id) of every secondary venue whose link was up
-        when the server stopped — seen up while its session runs (or is paused), not
-        lost since, and still holding seats. The hub has not seen them on this process:
-        each must come back within the grace or is lost from the start."""
+        """On start-up: (session id, venue id) of every secondary venue whose link must be
+        up — a running (or paused) session's venue with a member checked in, whose link is
+        not recorded lost. The new process has seen nobody connect, and cannot tell a
+        venue that was up when the server stopped from one that never connected: from
+        the check-in on, a venue with members at their seats is expected on the line,
+        and must come back within the grace or is lost from the start."""
         out = []
         for s in await self.db.read(_running):
             lost = {v for v, _ in s.links_lost}
-            seated = {x.venue_id for x in s.seats}
-            out += [(s.id, v) for v in s.links_up if v not in lost and v in seated]
+            seated = {x.venue_id for x in s.seats if x.checked_in}
+            out += [(s.id, v.id) for v in s.venues
+                    if not v.primary and v.id in seated and v.id not in lost]
         return out
 
     async def fault_tick(self, session_id: str) -> _dt.datetime | None:

@@ -196,8 +196,11 @@ async def test_a_pending_pause_survives_a_restart_and_fires_after_it(
     api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
     _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
     assert doc["state"] == "paused" and doc["paused"]["reason"] == "venue_link_lost"
-    kinds = _types(await api.events(sid))
-    assert kinds.count("venue.link_lost") == 1  # the server's own stop is not a fault
+    lost_again = [e["payload"] for e in await api.events(sid) if e["type"] == "venue.link_lost"
+                  and e["payload"]["venue_id"] == SUZHOU]
+    assert lost_again == [lost["payload"]]  # the server's own stop is not a fault
+    # (Hefei, whose checked-in members are not on the line after the restarts, is
+    # recorded lost since a start: test_a_venue_up_when_the_server_stopped_….)
 
 
 async def test_a_venue_up_when_the_server_stopped_and_not_back_after_the_start_is_lost(
@@ -208,7 +211,12 @@ async def test_a_venue_up_when_the_server_stopped_and_not_back_after_the_start_i
     re-form, suspend) runs on; Hefei's link, lost before the stop, keeps its ``since``."""
     from evalsvc.app import create_app
 
-    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    # (A grace, so that the test client closing its sockets as the server stops is, as
+    # a shutdown, no loss.)
+    graced = _rules(settings)
+    graced = dataclasses.replace(graced, rules=dataclasses.replace(
+        graced.rules, link_lost_grace_seconds=Decimal("0.3")))
+    api = Harness(await aiohttp_client(create_app(graced)), settings)
     sid, experts = await api.to_stage("qualification")
     suzhou = [(await connect(api, sid, tok))[0] for seat, tok in experts if seat in (3, 4)]
     hefei = [(await connect(api, sid, tok))[0] for seat, tok in experts if seat in (5, 6)]
@@ -216,15 +224,12 @@ async def test_a_venue_up_when_the_server_stopped_and_not_back_after_the_start_i
         await ws.ws.close()
     hefei_lost = (await _wait_for(api, sid, "venue.link_lost"))["payload"]
     assert hefei_lost["venue_id"] == "ah-hefei"
-    ups = [e["payload"]["venue_id"] for e in await api.events(sid)
-           if e["type"] == "venue.link_up"]
-    assert sorted(ups) == ["ah-hefei", SUZHOU]  # each recorded once, when first up
     await api.client.close()  # Suzhou's sockets close with the server: no loss
     assert all(ws.ws.closed for ws in suzhou)
-    _, doc = await _restarted_doc(aiohttp_client, settings, sid, clock, hefei_lost["since"] + 10)
+    doc = await _restarted_doc(aiohttp_client, settings, sid, clock, hefei_lost["since"] + 10)
     assert doc["links_lost"] == [["ah-hefei", hefei_lost["since"]]]  # nothing else yet
 
-    # Up again ten seconds later; Suzhou does not come back within the grace.
+    # Up again ten seconds after Hefei went; Suzhou does not come back within the grace.
     api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
     lost = await _wait_for_venue(api, sid, SUZHOU)
     started = hefei_lost["since"] + 10
@@ -261,17 +266,35 @@ async def test_a_venue_back_within_the_grace_after_a_restart_is_no_loss(
     api = Harness(await aiohttp_client(create_app(graced)), settings)
     sid, experts = await api.to_stage("qualification")
     await connect(api, sid, experts[3][1])
-    await _wait_for(api, sid, "venue.link_up")
+    await connect(api, sid, experts[5][1])
     await api.client.close()
     api = Harness(await aiohttp_client(create_app(graced)), settings)
-    await connect(api, sid, experts[3][1])  # the browser reconnects at once
+    await connect(api, sid, experts[3][1])  # the browsers reconnect at once
+    await connect(api, sid, experts[5][1])
     await asyncio.sleep(0.8)
     assert "venue.link_lost" not in _types(await api.events(sid))
-    # (And a venue never seen up — Hefei here — is not watched at all.)
+
+
+async def test_before_the_check_in_a_restart_watches_no_venue(
+    aiohttp_client: Any, settings: Settings,
+) -> None:
+    """Nobody is at a seat yet: a venue not connected after a restart has lost
+    nothing (the draw's parties come and go over HTTP)."""
+    from evalsvc.app import create_app
+
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid, _ = await api.to_stage("checking_in")
+    await api.client.close()
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid2, _ = await api.to_stage("qualification")  # (a session that is watched)
+    await api.client.close()
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    await _wait_for_venue(api, sid2, SUZHOU)
+    assert "venue.link_lost" not in _types(await api.events(sid))
 
 
 async def _restarted_doc(aiohttp_client: Any, settings: Settings, sid: str,
-                         clock: list[int], at_s: int) -> tuple[Harness, dict[str, Any]]:
+                         clock: list[int], at_s: int) -> dict[str, Any]:
     """Start the server at ``at_s`` (the fake clock) just long enough to read the
     session before any grace is over: what it found on the record."""
     from evalsvc.app import create_app
@@ -282,7 +305,7 @@ async def _restarted_doc(aiohttp_client: Any, settings: Settings, sid: str,
     api = Harness(await aiohttp_client(create_app(slow)), settings)
     _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
     await api.client.close()
-    return api, doc
+    return dict(doc)
 
 
 async def _wait_for_venue(api: Harness, sid: str, venue: str) -> dict[str, Any]:
@@ -531,3 +554,79 @@ async def test_a_link_back_within_the_grace_is_no_loss_and_a_loss_counts_from_wh
     lost = await _wait_for(api, sid, "venue.link_lost")
     assert lost["time_ms"] >= went_ms + 250  # recorded once the grace is over …
     assert lost["payload"]["since"] * 1000 < went_ms + 1000  # … as lost since it went
+
+
+async def test_a_sealed_session_that_went_through_a_reform_rederives_and_reports_its_faults(
+    aiohttp_client: Any, settings: Settings, clock: list[int], db_url: str, tmp_path: Any,
+) -> None:
+    """The whole way: Suzhou lost past the resume deadline, the committee re-formed and
+    completed by the replacement draw, evaluated, reported, signed and sealed. The
+    report's PDF lists the faults (十三、异常情况及处理) with the replaced seats, the
+    draw that filled them and, sealed, the new members' names; the offline
+    re-derivation of the sealed bundle passes draw (the replacement draw included),
+    sheets and result."""
+    import re
+
+    from conftest import qualification_sheet, scoring_sheet
+    from report.helpers import fetch, pdftotext
+    from sqlalchemy import create_engine
+
+    from evalsvc.app import create_app
+    from evalsvc.audit.export import export_bundle
+    from evalsvc.audit.rederive import verify_sealed
+
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid, _, tail = await _reformed_with_replacement_draw(api, clock, db_url, tmp_path)
+    opened = next(e["payload"] for e in tail if e["type"] == "draw.opened")
+    await _replacement_ceremony(api, sid, opened, clock)
+    called = [e["payload"] for e in await api.events(sid) if e["type"] == "invitation.sent"
+              and e["seq"] > tail[-1]["seq"]]
+    for alt in called:
+        status, body = await api.call("POST", f"/api/sessions/{sid}/invitation",
+                                      api.expert(alt["expert_id"], "sh-ggzy"),
+                                      json={"accept": True})
+        assert status == 200, body
+        status, body = await api.command(sid, api.op(), "check_in", seat=alt["seat"])
+        assert status == 200, body
+    _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
+    members = [(s["index"], api.expert(s["expert_id"], s["venue_id"])) for s in doc["seats"]]
+    new_names = [s["expert_name"] for s in doc["seats"] if s["index"] in (3, 4)]
+    await api.pledge_and_elect(sid, members)
+
+    async def ok(token: str, name: str, **fields: Any) -> None:
+        status, body = await api.command(sid, token, name, **fields)
+        assert status == 200, (name, body)
+
+    await ok(api.op(), "start_evaluation")
+    for stage, sheet in (("qualification", qualification_sheet()), ("scoring", scoring_sheet())):
+        for seat, tok in members:
+            status, body = await api.submit(sid, tok, sheet, key=f"{stage}-{seat}")
+            assert status == 201, body
+        await ok(api.op(), f"lock_{stage}")
+    await ok(api.op(), "start_report")
+    for _, tok in members:
+        await ok(tok, "sign_report")
+    await ok(api.op(), "seal")
+
+    status, pdf, _ = await fetch(api, sid, "pdf", api.sup)
+    assert status == 200, pdf
+    text = re.sub(r"\s+", "", pdftotext(pdf, tmp_path))
+    section = text[text.index("十三、异常情况及处理"):]
+    suzhou = next(v["name"] for v in doc["venues"] if v["id"] == SUZHOU)
+    # (Words a table cell does not wrap: pdftotext -layout interleaves wrapped lines.)
+    for words in ("副场链路中断", suzhou, "评标暂停（副场链路中断）", "链路中断满0.5分钟即暂停",
+                  "评标资料封存", "重新组建评标委员会", "移至上海中心", "第4席补抽",
+                  "第5席补抽（第2次抽取）", "（北京时间）", *new_names):
+        assert words in section, words
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            export_bundle(conn, sid, tmp_path / "bundle")
+    finally:
+        engine.dispose()
+    checks = verify_sealed(tmp_path / "bundle", trusted_policy=None).checks
+    for name in ("draw", "sheets", "result", "signatures"):
+        assert checks[name].ok, (name, checks[name].detail)
+    assert "a replacement draw (venue_link_lost) for seat(s) 3, 4 at sh-ggzy" in (
+        checks["draw"].detail)

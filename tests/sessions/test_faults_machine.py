@@ -183,18 +183,27 @@ def test_a_pause_by_hand_does_not_lift_the_hard_limit_of_a_reformed_committee() 
     assert s.state is State.SUSPENDED
 
 
-def test_a_link_first_seen_up_is_recorded_once_and_stays_watched() -> None:
-    s, ev = run(evaluating(), m.RecordLinkUp(SUZHOU), now=0)
-    assert ev == [m.Event("venue.link_up", {"venue_id": SUZHOU})]
-    assert s.links_up == (SUZHOU,) and m.fault_deadline(s, RULES) is None
-    with pytest.raises(Conflict, match="has been up already"):
-        m.apply(s, m.RecordLinkUp(SUZHOU), 1)
-    with pytest.raises(InvalidInput):
-        m.apply(s, m.RecordLinkUp("sh-ggzy"), 1)  # the primary is not watched
-    # Lost and back: still the venue seen up (a restart watches it again).
-    s, _ = run(s, m.RecordLinkLost(SUZHOU), m.RecordLinkRestored(SUZHOU), now=5)
-    assert s.links_up == (SUZHOU,)
+
+def test_every_fault_step_is_kept_for_the_report_up_to_its_start() -> None:
+    s, _ = run(evaluating(), m.RecordLinkLost(SUZHOU, since=5), now=10)
+    s, _ = run(s, m.ApplyFaultRules(RULES), now=65)
+    s, _ = run(s, m.RecordLinkRestored(SUZHOU), m.Resume(), now=90)
+    assert [(x.kind, x.at, x.venue_id, x.rule, x.minutes) for x in s.fault_log] == [
+        ("link_lost", 5, SUZHOU, None, None),
+        ("paused", 65, SUZHOU, "link_lost_pause_minutes", "1"),
+        ("link_restored", 90, SUZHOU, None, None),
+        ("resumed", 90, SUZHOU, None, None)]
+    s, _ = run(s, m.RecordLinkLost(SUZHOU), now=100)
+    s, _ = run(s, m.ApplyFaultRules(RULES), now=160)
+    s, _ = run(s, m.ApplyFaultRules(RULES), now=280)  # sealed and re-formed
+    sealed, reformed = s.fault_log[-2:]
+    assert (sealed.kind, sealed.rule, sealed.minutes) == (
+        "materials_sealed", "resume_deadline_minutes", "2")
+    assert (reformed.kind, reformed.seats, reformed.to) == ("reformed", (3, 4), s.primary.id)
     assert session_from_doc(session_to_doc(s)) == s
-    # A loss recorded without an up before it (an older record) counts as seen too.
-    s, _ = run(evaluating(), m.RecordLinkLost(SUZHOU), now=0)
-    assert s.links_up == (SUZHOU,)
+    s, _ = run(s, m.ApplyFaultRules(RULES), now=400)  # suspended
+    assert s.fault_log[-1].kind == "suspended" and s.fault_log[-1].minutes == "4"
+    # The report lists the steps recorded before it started.
+    r = reporting()
+    r, _ = run(r, m.RecordLinkLost(SUZHOU), now=2000)
+    assert r.report_faults is not None and r.report_faults < len(r.fault_log)

@@ -438,8 +438,6 @@ def _command(rnd: random.Random, s: Session, kind: str | None = None) -> m.Comma
             return m.RecordLinkLost(rnd.choice([v.id for v in s.venues]))
         case "record_link_restored":
             return m.RecordLinkRestored(rnd.choice([v.id for v in s.venues]))
-        case "record_link_up":
-            return m.RecordLinkUp(rnd.choice([v.id for v in s.venues]))
         case "apply_fault_rules":
             # Due at once (the walk's clock stands still): pause, then re-form and
             # perhaps suspend.
