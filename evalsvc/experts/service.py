@@ -47,7 +47,7 @@ from evalsvc.errors import (
 from evalsvc.experts import ceremony as cer
 from evalsvc.experts import invitations as inv
 from evalsvc.experts import store as xstore
-from evalsvc.experts.binding import bind_rules, request_part
+from evalsvc.experts.binding import bind_rules, draw_day, request_part
 from evalsvc.experts.draw import NoEligibleExpert, draw
 from evalsvc.experts.drawstate import DrawState, map_seats
 from evalsvc.experts.pool import Expert, Pool, expert_from_view
@@ -589,6 +589,9 @@ class DrawService:
             return events, {DRAW: st}
         absent = set(reformed.get("venues", ()))
         doc = dict(st.rules)
+        # Dated the day it is held, as any draw of a session (the recusal rules count
+        # years and evaluations up to it).
+        doc["draw"] = {**dict(doc.get("draw", {})), "date": draw_day(now).isoformat()}
         doc["venues"] = [v for v in doc.get("venues", []) if v.get("id") not in absent]
         specialties = [x.specialty for x in load_rules(st.rules).seats]
         doc["seats"] = [{"venue": v, "specialty": sp, "count": 1}

@@ -630,3 +630,42 @@ async def test_a_sealed_session_that_went_through_a_reform_rederives_and_reports
         assert checks[name].ok, (name, checks[name].detail)
     assert "a replacement draw (venue_link_lost) for seat(s) 3, 4 at sh-ggzy" in (
         checks["draw"].detail)
+
+
+async def test_a_failed_replacement_draw_is_reopened_with_a_supervisors_approval(
+    aiohttp_client: Any, settings: Settings, clock: list[int], db_url: str, tmp_path: Any,
+) -> None:
+    """Nobody took part in the replacement ceremony in time: it fails, and — as any
+    failed ceremony (docs/draw.md §6.8) — opens again only with a supervisor's approval,
+    over the derived rules and among the same parties (the absent venue stays out)."""
+    import datetime as _dt
+
+    from evalsvc.app import create_app
+    from evalsvc.experts.routes import DRAWS
+
+    api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
+    sid, _, tail = await _reformed_with_replacement_draw(api, clock, db_url, tmp_path)
+    opened = next(e["payload"] for e in tail if e["type"] == "draw.opened")
+    late = _dt.datetime.fromisoformat(opened["reveal_deadline"])
+    _at(clock, int(late.timestamp() * 1000) + 1000)
+    await api.client.server.app[DRAWS].tick(sid)
+    failed = [e["payload"] for e in await api.events(sid) if e["type"] == "draw.failed"]
+    assert [x["ceremony"] for x in failed] == [2]
+    now = _dt.datetime.fromtimestamp(late.timestamp() + 1, _dt.UTC)
+    body = {"commit_deadline": (now + _dt.timedelta(seconds=60)).isoformat(),
+            "reveal_deadline": (now + _dt.timedelta(seconds=120)).isoformat()}
+    status, refused = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json=body)
+    assert status == 403 and "supervisor" in refused["detail"], refused
+    status, ok = await api.call("POST", f"/api/sessions/{sid}/draw/approvals", api.sup,
+                                json={"action": "reopen", "reason": "补抽仪式超时，重新组织"})
+    assert status in (200, 201), ok
+    status, again = await api.call("POST", f"/api/sessions/{sid}/draw", api.op(), json=body)
+    assert status == 201, again
+    assert again["ceremony"] == 3 and again["parties"] == ["sh-ggzy", "ah-hefei", "supervisor"]
+    reopened = [e["payload"] for e in await api.events(sid) if e["type"] == "draw.opened"][-1]
+    last = await _replacement_ceremony(api, sid, reopened, clock)
+    assert last["drawn"] is True, last
+    called = [e["payload"] for e in await api.events(sid) if e["type"] == "invitation.sent"
+              and e["seq"] > tail[-1]["seq"]]
+    assert sorted((x["seat"], x["venue_id"]) for x in called) == [(3, "sh-ggzy"),
+                                                                 (4, "sh-ggzy")]
