@@ -35,6 +35,13 @@ def _rules(settings: Settings) -> Settings:
         resume_deadline_minutes=Decimal("2"), suspend_after_minutes=Decimal("4")))
 
 
+def _graced(settings: Settings, seconds: str) -> Settings:
+    """The test rules with a grace of ``seconds`` before a gone link is lost."""
+    rules = _rules(settings)
+    return dataclasses.replace(rules, rules=dataclasses.replace(
+        rules.rules, link_lost_grace_seconds=Decimal(seconds)))
+
+
 def _types(events: list[dict[str, Any]]) -> list[str]:
     return [e["type"] for e in events]
 
@@ -213,9 +220,7 @@ async def test_a_venue_up_when_the_server_stopped_and_not_back_after_the_start_i
 
     # (A grace, so that the test client closing its sockets as the server stops is, as
     # a shutdown, no loss.)
-    graced = _rules(settings)
-    graced = dataclasses.replace(graced, rules=dataclasses.replace(
-        graced.rules, link_lost_grace_seconds=Decimal("0.3")))
+    graced = _graced(settings, "0.3")
     api = Harness(await aiohttp_client(create_app(graced)), settings)
     sid, experts = await api.to_stage("qualification")
     suzhou = [(await connect(api, sid, tok))[0] for seat, tok in experts if seat in (3, 4)]
@@ -260,9 +265,7 @@ async def test_a_venue_back_within_the_grace_after_a_restart_is_no_loss(
 ) -> None:
     from evalsvc.app import create_app
 
-    graced = _rules(settings)
-    graced = dataclasses.replace(graced, rules=dataclasses.replace(
-        graced.rules, link_lost_grace_seconds=Decimal("0.5")))
+    graced = _graced(settings, "0.5")
     api = Harness(await aiohttp_client(create_app(graced)), settings)
     sid, experts = await api.to_stage("qualification")
     await connect(api, sid, experts[3][1])
@@ -299,8 +302,7 @@ async def _restarted_doc(aiohttp_client: Any, settings: Settings, sid: str,
     session before any grace is over: what it found on the record."""
     from evalsvc.app import create_app
 
-    slow = dataclasses.replace(settings, rules=dataclasses.replace(
-        _rules(settings).rules, link_lost_grace_seconds=Decimal("60")))
+    slow = _graced(settings, "60")
     _at(clock, at_s * 1000)
     api = Harness(await aiohttp_client(create_app(slow)), settings)
     _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
@@ -392,6 +394,26 @@ async def _replacement_ceremony(api: Harness, sid: str, opened: dict[str, Any],
                                       json={"secret": secret.hex()})
         assert status == 201, (p, last["detail"])
     return last
+
+
+async def _replacements_seated(api: Harness, sid: str, tail: list[dict[str, Any]],
+                               clock: list[int], *, check_in: bool = True
+                               ) -> list[dict[str, Any]]:
+    """The replacement ceremony run; each new member accepts (and is checked in at the
+    primary); their invitations."""
+    opened = next(e["payload"] for e in tail if e["type"] == "draw.opened")
+    await _replacement_ceremony(api, sid, opened, clock)
+    called = [e["payload"] for e in await api.events(sid) if e["type"] == "invitation.sent"
+              and e["seq"] > tail[-1]["seq"]]
+    for alt in called:
+        status, body = await api.call("POST", f"/api/sessions/{sid}/invitation",
+                                      api.expert(alt["expert_id"], "sh-ggzy"),
+                                      json={"accept": True})
+        assert status == 200 and body["session_state"] == "checking_in", body
+        if check_in:
+            status, body = await api.command(sid, api.op(), "check_in", seat=alt["seat"])
+            assert status == 200, body
+    return called
 
 
 async def test_a_reformed_drawn_committee_is_completed_by_a_replacement_draw_at_a_linked_venue(
@@ -490,15 +512,7 @@ async def test_the_replacement_draw_tells_other_venues_nothing_of_who_was_drawn(
 
     api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
     sid, _, tail = await _reformed_with_replacement_draw(api, clock, db_url, tmp_path)
-    opened = next(e["payload"] for e in tail if e["type"] == "draw.opened")
-    await _replacement_ceremony(api, sid, opened, clock)
-    called = [e["payload"] for e in await api.events(sid) if e["type"] == "invitation.sent"
-              and e["seq"] > tail[-1]["seq"]]
-    for alt in called:
-        status, body = await api.call("POST", f"/api/sessions/{sid}/invitation",
-                                      api.expert(alt["expert_id"], "sh-ggzy"),
-                                      json={"accept": True})
-        assert status == 200, body
+    called = await _replacements_seated(api, sid, tail, clock, check_in=False)
     record = [e for e in await api.events(sid) if e["seq"] >= tail[0]["seq"]]
     db = api.client.server.app[SESSIONS].db
     s, _ = await db.read(lambda c: store.load_session(c, sid))
@@ -539,9 +553,7 @@ async def test_a_link_back_within_the_grace_is_no_loss_and_a_loss_counts_from_wh
 ) -> None:
     from evalsvc.app import create_app
 
-    graced = _rules(settings)
-    graced = dataclasses.replace(graced, rules=dataclasses.replace(
-        graced.rules, link_lost_grace_seconds=Decimal("0.3")))
+    graced = _graced(settings, "0.3")
     api = Harness(await aiohttp_client(create_app(graced)), settings)
     sid, experts = await api.to_stage("qualification")
     ws, _, _, _ = await connect(api, sid, experts[3][1])
@@ -577,17 +589,7 @@ async def test_a_sealed_session_that_went_through_a_reform_rederives_and_reports
 
     api = Harness(await aiohttp_client(create_app(_rules(settings))), settings)
     sid, _, tail = await _reformed_with_replacement_draw(api, clock, db_url, tmp_path)
-    opened = next(e["payload"] for e in tail if e["type"] == "draw.opened")
-    await _replacement_ceremony(api, sid, opened, clock)
-    called = [e["payload"] for e in await api.events(sid) if e["type"] == "invitation.sent"
-              and e["seq"] > tail[-1]["seq"]]
-    for alt in called:
-        status, body = await api.call("POST", f"/api/sessions/{sid}/invitation",
-                                      api.expert(alt["expert_id"], "sh-ggzy"),
-                                      json={"accept": True})
-        assert status == 200, body
-        status, body = await api.command(sid, api.op(), "check_in", seat=alt["seat"])
-        assert status == 200, body
+    await _replacements_seated(api, sid, tail, clock)
     _, doc = await api.call("GET", f"/api/sessions/{sid}", api.sup)
     members = [(s["index"], api.expert(s["expert_id"], s["venue_id"])) for s in doc["seats"]]
     new_names = [s["expert_name"] for s in doc["seats"] if s["index"] in (3, 4)]
