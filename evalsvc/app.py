@@ -345,6 +345,9 @@ async def _draws(app: web.Application) -> AsyncIterator[None]:
     # A recusal at check-in calls the vacated seat's next alternate (补抽).
     app[SESSIONS].recusal = service.recusal_followup
     app[SESSIONS].after_recusal = service.reschedule
+    # A committee re-formed by rule opens its replacement draw (补抽, a fresh seed).
+    app[SESSIONS].reform = service.reform_followup
+    app[SESSIONS].reform_needs = service.reform_needs
     await deadlines.recover(await service.pending())
     yield
 
@@ -419,9 +422,17 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
     grace = float(app[SETTINGS].rules.link_lost_grace_seconds)
     last_step: dict[tuple[str, str], asyncio.Task[None]] = {}
 
-    def still_down(session_id: str, venue_id: str) -> bool:
+    async def still_down(session_id: str, venue_id: str) -> bool:
         feed = hub.feeds.get(session_id)
-        return feed is None or venue_id not in feed.venues_up
+        if feed is not None:
+            return venue_id not in feed.venues_up
+        shared = presence
+        if shared is None:
+            return True
+        # Nobody here follows the session (just started): the other instances may.
+        there = await db.read(lambda c: shared.read(c, [session_id]))
+        return not any(x.venue == venue_id and x.role in ("operator", "expert")
+                       for x in there.get(session_id, {}).values())
 
     def venue_link(session_id: str, venue_id: str, up: bool) -> None:
         key = (session_id, venue_id)
@@ -434,7 +445,7 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
             try:
                 if not up:
                     await asyncio.sleep(grace)
-                    if not still_down(session_id, venue_id):
+                    if not await still_down(session_id, venue_id):
                         return  # back within the grace: no loss
                 await service.venue_link(session_id, venue_id, up, at_ms=went_ms)
             except Exception:
@@ -473,6 +484,12 @@ async def _hub(app: web.Application) -> AsyncIterator[None]:
         fanout = PgFanout(url, service.bus, hub, listener)
         fanout.start()
         listener.start()
+    # A venue whose link was up when the server stopped is, to this process, one whose
+    # link just went: back within the grace (here or, scaled out, on another instance),
+    # nothing happened; not back, it is lost since the start, and the rules run from
+    # there (docs/scoring.md "Faults by rule").
+    for session_id, venue_id in await service.links_to_watch():
+        venue_link(session_id, venue_id, False)
     try:
         yield
     finally:

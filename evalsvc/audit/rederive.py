@@ -265,6 +265,40 @@ def _same(a: Any, b: Any) -> bool:
     return canonical_bytes(a) == canonical_bytes(b)
 
 
+def _session_seat(seat_map: Sequence[int], drawn: Mapping[str, Any]) -> int:
+    b = int(drawn.get("index", -1))
+    return seat_map[b] if 0 <= b < len(seat_map) else b
+
+
+def _check_replacement(events: Sequence[LoggedEvent], opened: LoggedEvent,
+                       doc: Mapping[str, Any]) -> str:
+    """A replacement draw (docs/draw.md §6.9) follows the re-form that asked for it: the
+    seats it says it fills are the seats moved, at the venues they moved to, and the
+    venues that left are neither in its rules nor among its parties."""
+    r = opened.payload["replacement"]
+    reformed = next((e for e in reversed(events) if e.action == "committee.reformed"
+                     and e.seq < opened.seq), None)
+    number = opened.payload.get("ceremony")
+    if reformed is None:
+        raise _Fail(f"第 {number} 次抽取为补抽, 但此前没有重新组建评标委员会的记录 / ceremony"
+                    f" {number} is a replacement draw without a committee.reformed before it")
+    moved = {int(x["seat"]): str(x["to"]) for x in reformed.payload.get("moved", ())}
+    absent = set(reformed.payload.get("venues", ()))
+    seat_map = [int(x) for x in opened.payload.get("seat_map") or ()]
+    seats = [x.get("venue") for x in doc.get("rules", {}).get("seats", [])]
+    at = {seat_map[b]: v for b, v in enumerate(seats) if b < len(seat_map)}
+    named = {str(v.get("id")) for v in doc.get("rules", {}).get("venues", [])}
+    if (sorted(r.get("seats", ())) != sorted(moved) or set(r.get("venues", ())) != absent
+            or any(at.get(seat) != to for seat, to in moved.items())
+            or named & absent or set(opened.payload.get("parties", ())) & absent):
+        raise _Fail(f"第 {number} 次抽取 (补抽) 与重新组建的记录不符 / ceremony {number}:"
+                    " the replacement draw's seats, venues or parties are not those of the"
+                    " re-formed committee")
+    return (f"a replacement draw ({r.get('reason')}) for seat(s)"
+            f" {', '.join(map(str, sorted(moved)))} at {', '.join(sorted(set(moved.values())))},"
+            f" without {', '.join(sorted(absent))}")
+
+
 def _check_draw(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
     drawn = [e for e in events if e.action == "draw.drawn"]
     assigned = [e for e in events if e.action == "seat.assigned" and not e.payload.get("proposed")]
@@ -272,6 +306,7 @@ def _check_draw(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
         return Check(True, "尚未抽取专家 / not yet disclosed: no committee has been drawn")
     lines: list[str] = []
     results: dict[int, Mapping[str, Any]] = {}
+    seat_maps: dict[int, list[int]] = {}  # a ceremony's draw seat → session seat
     for dr in drawn:
         number = int(dr.payload.get("ceremony", 0))
         doc = d.draws.get(number)
@@ -319,7 +354,11 @@ def _check_draw(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
             raise _Fail(f"第 {number} 次抽取无法复现 / ceremony {number} does not recompute: "
                         + check.lines[-1].removeprefix("FAIL "))
         results[number] = doc["result"]
-        lines.append(f"ceremony {number}: {check.lines[-1].removeprefix('ok   ')}")
+        seat_maps[number] = [int(x) for x in o.get("seat_map") or ()]
+        line = f"ceremony {number}: {check.lines[-1].removeprefix('ok   ')}"
+        if o.get("replacement") is not None:
+            line += "; " + _check_replacement(events, opened, doc)
+        lines.append(line)
     # The committee: every seat's last assignment in the log is the expert the session
     # names, and a drawn seat holds that ceremony's member or one of its alternates.
     final: dict[int, Mapping[str, Any]] = {}
@@ -338,7 +377,7 @@ def _check_draw(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
             continue
         drawn_here = [
             number for number, r in results.items()
-            for x in r.get("seats", []) if x.get("index") == seat
+            for x in r.get("seats", []) if _session_seat(seat_maps[number], x) == seat
             and a.get("expert_id") in {x["member"]["expert"],
                                         *(y["expert"] for y in x.get("alternates", []))}
         ]

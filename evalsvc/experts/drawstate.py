@@ -86,7 +86,10 @@ def map_seats(rule_seats: Sequence[RuleSeat], rules_doc: Mapping[str, Any],
     that do not describe this session's committee, naming what differs."""
     regions = {str(v.get("id")): str(v.get("region")) for v in rules_doc.get("venues", [])
                if isinstance(v, Mapping)}
+    seated = {x.venue_id for x in session.seats}
     for v in session.venues:
+        if v.id not in regions and v.id not in seated:
+            continue  # a venue a re-formed committee left (its seats moved, §6.9)
         if v.id not in regions:
             raise InvalidInput(f"rules: venue {v.id} of the session is not among [[venues]]",
                                field="rules/venues")

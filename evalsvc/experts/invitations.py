@@ -26,11 +26,12 @@ __all__ = [
     "recuse",
     "seated",
     "start",
+    "withdraw",
 ]
 
 import datetime as _dt
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -194,6 +195,28 @@ def recuse(
                                            for i in book.invitations))
     book, more = _call_next(book, seat, now=now)
     return book, (done, *more)
+
+
+def withdraw(
+    book: InvitationBook, seats: Sequence[int], *, now: _dt.datetime, reason: str
+) -> tuple[InvitationBook, tuple[Invitation, ...]]:
+    """The members (or invitees) of ``seats`` left with their venue (a re-formed
+    committee, docs/draw.md §6.9): each holder's invitation is closed as ``recused``
+    and nobody is called — the seat's untried alternates sit at the venue that left,
+    so they are dropped and the seat is exhausted: the replacement ceremony's draw
+    gives it new candidates, as any new ceremony does (docs/draw.md §6.4)."""
+    changed: list[Invitation] = []
+    cands = list(book.candidates)
+    for seat in seats:
+        holder = book._holder(seat)
+        if holder is not None:
+            done = replace(holder, status="recused", answered_at=now, reason=reason)
+            book = replace(book, invitations=tuple(done if i is holder else i
+                                                   for i in book.invitations))
+            changed.append(done)
+        tried = 1 + max((i.rank for i in book.invitations if i.seat == seat), default=-1)
+        cands[seat] = cands[seat][:tried]
+    return replace(book, candidates=tuple(cands)), tuple(changed)
 
 
 def expire_due(

@@ -26,7 +26,7 @@ __all__ = ["DEFAULT_INVITATION_TIMEOUT", "DrawService"]
 
 import asyncio
 import datetime as _dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -47,7 +47,7 @@ from evalsvc.errors import (
 from evalsvc.experts import ceremony as cer
 from evalsvc.experts import invitations as inv
 from evalsvc.experts import store as xstore
-from evalsvc.experts.binding import bind_rules, request_part
+from evalsvc.experts.binding import bind_rules, draw_day, request_part
 from evalsvc.experts.draw import NoEligibleExpert, draw
 from evalsvc.experts.drawstate import DrawState, map_seats
 from evalsvc.experts.pool import Expert, Pool, expert_from_view
@@ -155,6 +155,7 @@ class DrawService:
         # On seal the pool records the evaluation of every member (the frequency rule).
         uow.register(POOL_HISTORY, Extra(load=_history_basis, save=_record_history))
         self.default_timeout = default_timeout
+        self.reform_needs = (DRAW, POOL)  # what reform_followup reads
         # Called after each commit with the draw's next deadline (None: nothing pending).
         self.schedule = schedule or (lambda _sid, _when: None)
         # Pools of open ceremonies by snapshot digest, built off the writer thread when
@@ -282,8 +283,9 @@ class DrawService:
                     " approval (POST …/draw/approvals, action change_terms)")
             # Every venue of the session and the supervisor: each must contribute, and
             # the supervisor reveals last (docs/draw.md §1.1). include_supervisor is
-            # accepted for older clients; the supervisor always takes part.
-            parties = [v.id for v in s.venues] + [SUPERVISOR_PARTY]
+            # accepted for older clients; the supervisor always takes part. (A venue a
+            # re-formed committee left is no longer in the rules: §6.9.)
+            parties = _parties(s, config.document)
             number = (st.number if st else 0) + 1
             ceremony = cer.open_ceremony(
                 ceremony_id(s.id, number), parties, commit_deadline=body.commit_deadline,
@@ -321,21 +323,7 @@ class DrawService:
                 approval=None,  # used up by this ceremony
             )
             payload = {
-                "ceremony": number,
-                "rules": config.document,
-                "rules_sha256": new_state.rules_sha256,
-                "pool_sha256": digest,
-                "pool_size": snap.size,
-                "excluded": len(snap.excluded),
-                "parties": list(ceremony.parties),
-                "commit_deadline": ceremony.commit_deadline.isoformat(),
-                "reveal_deadline": ceremony.reveal_deadline.isoformat(),
-                "minimum": ceremony.minimum,
-                "seat_map": list(seat_map),
-                "invitation_timeout_seconds": int(timeout.total_seconds()),
-                "ceremony_id": ceremony.session_id,
-                "last": ceremony.last,
-                "terms_sha256": terms,
+                **_opened(new_state, snap),
                 "approval": dict(approval) if approval else None,
                 "earlier_sessions": [e["session_id"] for e in earlier],
             }
@@ -571,6 +559,65 @@ class DrawService:
         events = [_invitation_event(new_st, i) for i in changed]
         events += _exhaustion_events(new_st, before)
         return events, new_st
+
+    def reform_followup(
+        self, s: Session, extras: Mapping[str, Any], reformed: Mapping[str, Any], now_ms: int
+    ) -> tuple[list[m.Event], dict[str, Any]]:
+        """After a committee re-formed by rule (``reformed``: the ``committee.reformed``
+        payload; ``s`` shows the absent venues' seats vacant and moved to the primary),
+        in the same transaction: the leaving members' invitations close, and the
+        replacement draw (补抽) opens — a new ceremony, a fresh seed from every venue
+        still linked and the supervisor, over the same rules with the moved seats at
+        their new venue and the absent venues left out; the pool leaves out everyone
+        drawn in this session. Its result fills the moved seats only (docs/draw.md
+        §6.9). Returns the events and the extras to write."""
+        st, port = extras.get(DRAW), extras.get(POOL)
+        moved = {int(x["seat"]): str(x["to"]) for x in reformed.get("moved", ())}
+        if not isinstance(st, DrawState) or st.book is None or port is None or not moved:
+            return [], {}  # a designated committee: its seats wait (no draw to redraw)
+        now = _utc(now_ms)
+        rule = reformed.get("rule")
+        targets = [b for b, seat in enumerate(st.seat_map) if seat in moved]
+        book, changed = inv.withdraw(st.book, targets, now=now,
+                                     reason="venue_link_lost: the committee was re-formed")
+        venues = tuple(moved[st.seat_map[b]] if b in targets else v
+                       for b, v in enumerate(st.seat_venues))
+        st = replace(st, book=book, seat_venues=venues)
+        events = [_invitation_event(st, i) for i in changed]
+        if st.ceremony is not None:
+            # A ceremony for exhausted seats is open: its draw fills these seats too.
+            return events, {DRAW: st}
+        absent = set(reformed.get("venues", ()))
+        doc = dict(st.rules)
+        # Dated the day it is held, as any draw of a session (the recusal rules count
+        # years and evaluations up to it).
+        doc["draw"] = {**dict(doc.get("draw", {})), "date": draw_day(now).isoformat()}
+        doc["venues"] = [v for v in doc.get("venues", []) if v.get("id") not in absent]
+        specialties = [x.specialty for x in load_rules(st.rules).seats]
+        doc["seats"] = [{"venue": v, "specialty": sp, "count": 1}
+                        for v, sp in zip(venues, specialties, strict=True)]
+        config = load_rules(doc)
+        pool = _Pool(port)
+        drawn = {e for c in book.candidates for e in c}
+        snap = pool.reads.prepare_snapshot(_taken(s, st) | drawn)
+        number = st.number + 1
+        parties = _parties(s, config.document)
+        # Nobody chose the windows: each is the floor every party is owed ([draw]
+        # min_*_window_seconds), and a minute at least.
+        commit = now + _dt.timedelta(seconds=max(60, self.floors.min_commit_window_seconds))
+        ceremony = cer.open_ceremony(
+            ceremony_id(s.id, number), parties, commit_deadline=commit,
+            reveal_deadline=commit + _dt.timedelta(
+                seconds=max(60, self.floors.min_reveal_window_seconds)),
+            now=now, minimum=len(parties), last=SUPERVISOR_PARTY)
+        st = replace(st, number=number, rules=config.document,
+                     rules_sha256=canonical_sha256(config.document),
+                     pool_sha256=snap.sha256, ceremony=ceremony, failure=None,
+                     terms_sha256=_terms_sha256(config.document, st.timeout), approval=None)
+        events.append(m.Event("draw.opened", {**_opened(st, snap), "replacement": {
+            "reason": "venue_link_lost", "rule": rule, "venues": sorted(absent),
+            "seats": sorted(moved), "to": sorted(set(moved.values()))}}))
+        return events, {DRAW: st, POOL: snap}
 
     async def reschedule(self, session_id: str) -> None:
         """Tell the scheduler the draw's next deadline (after a recusal called an
@@ -833,6 +880,35 @@ def _open_ceremony(s: Session, p: Principal, st: DrawState | None) -> tuple[
     if st is None or st.ceremony is None:
         raise Conflict("no draw ceremony is open for this session")
     return st.ceremony, st
+
+
+def _parties(s: Session, rules_doc: Mapping[str, Any]) -> list[str]:
+    """A ceremony's parties: the session's venues the rules name, and the supervisor."""
+    named = {str(v.get("id")) for v in rules_doc.get("venues", []) if isinstance(v, Mapping)}
+    return [v.id for v in s.venues if v.id in named] + [SUPERVISOR_PARTY]
+
+
+def _opened(st: DrawState, snap: xstore.Snapshot) -> dict[str, Any]:
+    """The ``draw.opened`` payload of the ceremony ``st`` just opened over ``snap``."""
+    c = st.ceremony
+    assert c is not None
+    return {
+        "ceremony": st.number,
+        "rules": st.rules,
+        "rules_sha256": st.rules_sha256,
+        "pool_sha256": snap.sha256,
+        "pool_size": snap.size,
+        "excluded": len(snap.excluded),
+        "parties": list(c.parties),
+        "commit_deadline": c.commit_deadline.isoformat(),
+        "reveal_deadline": c.reveal_deadline.isoformat(),
+        "minimum": c.minimum,
+        "seat_map": list(st.seat_map),
+        "invitation_timeout_seconds": int(st.timeout.total_seconds()),
+        "ceremony_id": c.session_id,
+        "last": c.last,
+        "terms_sha256": st.terms_sha256,
+    }
 
 
 def _exhausted(st: DrawState) -> tuple[int, ...]:

@@ -21,12 +21,14 @@ records them; until then they are empty and render as "无".
 from __future__ import annotations
 
 __all__ = [
+    "FAULTS_HEADING",
     "INCIDENTS_HEADING",
     "METHOD_NAMES",
     "REPORT_TYPE",
     "SECTIONS",
     "clarifications_of",
     "deemed_agreements_of",
+    "faults_of",
     "incidents_of",
     "leader_of",
     "pledges_of",
@@ -69,6 +71,10 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 # supervisors kept at each venue, so the signed report carries what happened in the
 # rooms. The document has the key ``incidents`` only when one was recorded.
 INCIDENTS_HEADING = "十二、现场监督记录"
+# After it, what the venue-link rules did (docs/scoring.md "Faults by rule"): each link
+# lost and restored, pause, resume, materials sealing, committee re-form and suspension.
+# The document has the key ``faults`` only when one happened.
+FAULTS_HEADING = "十三、异常情况及处理"
 
 MAX_CANDIDATES = 3  # 评标委员会推荐的中标候选人应当限定在一至三人 (Art. 45)
 
@@ -90,6 +96,29 @@ def incidents_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"id": x.get("id"), "venue_id": x.get("venue_id"), "category": x.get("category"),
              "text": x.get("text"), "occurred_at": x.get("occurred_at")}
             for x in _list(doc, "incidents")]
+
+
+def faults_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The venue-link fault steps the report lists: those recorded before the report
+    started (``report_faults``; the signed report is fixed — a later re-form writes it
+    again), each with when (unix seconds), the venue, the rule and its minutes; a
+    re-form also with the seats replaced, where they went and, per seat, the draw that
+    seated its new member (``draw:<n>``: the replacement ceremony, verifiable in the
+    audit bundle) — by seat, never by name."""
+    steps = _list(doc, "fault_log")
+    upto = doc.get("report_faults")
+    if isinstance(upto, int) and not isinstance(upto, bool):
+        steps = steps[:upto]
+    sources = {int(x["index"]): x.get("source") for x in doc.get("seats") or []}
+    out = []
+    for x in steps:
+        item = {k: x.get(k) for k in ("kind", "at", "venue_id", "rule", "minutes")}
+        if x.get("kind") == "reformed":
+            item["to"] = x.get("to")
+            item["seats"] = [{"seat": int(i), "source": sources.get(int(i))}
+                             for i in x.get("seats") or []]
+        out.append(item)
+    return out
 
 
 def deemed_agreements_of(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -262,6 +291,8 @@ def report_document(
         # Incidents (现场监督记录): present only when one was recorded, so that the
         # reports of sessions without any keep their bytes.
         **({"incidents": incidents_of(doc)} if s.incidents else {}),
+        # Faults by rule (异常情况及处理): likewise present only after one.
+        **({"faults": faults} if (faults := faults_of(doc)) else {}),
     }
 
 

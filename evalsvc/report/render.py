@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from evalsvc.report.document import INCIDENTS_HEADING, METHOD_NAMES, SECTIONS
+from evalsvc.report.document import FAULTS_HEADING, INCIDENTS_HEADING, METHOD_NAMES, SECTIONS
 
 NONE = "无"
 _CATEGORY = {
@@ -377,7 +377,67 @@ def report_blocks(view: ReportView) -> list[Block]:
         ],
         (1, 2, 2, 3, 6),
     )
+
+    out.append(Heading(FAULTS_HEADING))
+    names = {m.seat: m.name for m in view.members}
+    out += _table(
+        ("序号", "时间", "场地", "情况及处理", "依据"),
+        [
+            (str(n), _when(int(x.get("at") or 0)), _venue_name(venues, x.get("venue_id")),
+             _fault_text(x, venues, names), _rule_text(x))
+            for n, x in enumerate(d.get("faults") or [], 1)
+        ],
+        (1, 3, 2, 6, 3),
+    )
     return out
+
+
+_FAULTS = {
+    "link_lost": "副场链路中断",
+    "link_restored": "副场链路恢复",
+    "paused": "评标暂停（副场链路中断）",
+    "resumed": "链路恢复后评标继续",
+    "materials_sealed": "评标资料封存",
+    "reformed": "重新组建评标委员会",
+    "suspended": "评标中止，另行择期组织",
+}
+_RULES = {
+    "link_lost_pause_minutes": "链路中断满 {} 分钟即暂停",
+    "resume_deadline_minutes": "暂停后 {} 分钟内未恢复即封存并重新组建",
+    "suspend_after_minutes": "暂停后 {} 分钟内未重新开始评标即中止",
+}
+
+
+def _venue_name(venues: Mapping[str, Any], venue_id: Any) -> str:
+    return str(venues.get(str(venue_id), {}).get("name", venue_id or "—"))
+
+
+def _fault_text(x: Mapping[str, Any], venues: Mapping[str, Any],
+                names: Mapping[int, str | None]) -> str:
+    kind = str(x.get("kind"))
+    text = _FAULTS.get(kind, kind)
+    if kind != "reformed":
+        return text
+    # Which seats were replaced, where they sit now and the draw that seated each new
+    # member (补抽); names as the committee list shows them (after the seal).
+    seats = [s for s in x.get("seats") or [] if isinstance(s, Mapping)]
+    parts = []
+    for s in seats:
+        seat = int(s.get("seat", 0))
+        source = str(s.get("source") or "")
+        how = (f"补抽（第 {source.split(':', 1)[1]} 次抽取）" if source.startswith("draw:")
+               else "待补抽")
+        who = names.get(seat)
+        parts.append(f"第 {seat + 1} 席{how}" + (f"：{who}" if who else ""))
+    where = f"，移至{_venue_name(venues, x.get('to'))}" if x.get("to") else ""
+    return f"{text}{where}：" + ("；".join(parts) or NONE)
+
+
+def _rule_text(x: Mapping[str, Any]) -> str:
+    rule = x.get("rule")
+    if not rule:
+        return "—"
+    return _RULES.get(str(rule), str(rule) + " {}").format(x.get("minutes") or "")
 
 
 # The incident categories as the report names them (evalsvc.sessions.model.INCIDENT_CATEGORIES).

@@ -226,7 +226,7 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
         doc["election"]["ballots"] = [
             {"seat": b["seat"], "commitment": b["commitment"]} for b in doc["election"]["ballots"]
         ]
-    doc["voided"] = [[a, b if _sees_identity(s, p, _seat_venue(s, a), b) else None]
+    doc["voided"] = [[a, b if _sees_identity(s, p, _voided_venue(s, a), b) else None]
                      for a, b in doc["voided"]]
     if p.role == "expert" and "seats" in doc.get("blinded", ()):
         # (四不知: not even which other venue's link went.)
@@ -249,6 +249,11 @@ def view_session(s: Session, p: Principal, *, last_seq: int) -> dict[str, Any]:
 
 def _seat_venue(s: Session, index: int) -> str:
     return s.seats[index].venue_id if 0 <= index < len(s.seats) else ""
+
+
+def _voided_venue(s: Session, index: int) -> str:
+    # A voided member sat where the seat was before a re-form moved it.
+    return next((v for i, v in s.moved if i == index), None) or _seat_venue(s, index)
 def anonymous_now(s: Session) -> bool:
     """Whether experts see ``s``'s bids by code only now (暗标, the technical stage)."""
     stage = s.paused.from_stage if s.state is State.PAUSED and s.paused else s.stage
@@ -431,7 +436,8 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
         # The members whose sheets were voided by a re-formed committee: by seat, their
         # identity as the seat's (the members have left).
         pl = event["payload"]
-        seats = [x if _sees_identity(s, p, _seat_venue(s, x["seat"]), x["expert_id"])
+        seats = [x if _sees_identity(s, p, x.get("venue_id") or _voided_venue(s, x["seat"]),
+                                     x["expert_id"])
                  else {**x, "expert_id": None, "masked": True} for x in pl["seats"]]
         event = {**event, "payload": {**pl, "seats": seats}}
     if (

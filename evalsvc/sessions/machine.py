@@ -120,6 +120,7 @@ from evalsvc.sessions.model import (
     Election,
     Fault,
     FaultRules,
+    FaultStep,
     Handover,
     Incident,
     Paused,
@@ -1159,7 +1160,8 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             if sign_within is not None and sign_within < 0:
                 raise InvalidInput("the signing window must not be negative", field="sign_within")
             deadline = now + sign_within if sign_within is not None else None
-            new = replace(s, state=State.REPORTING, sign_deadline=deadline)
+            new = replace(s, state=State.REPORTING, sign_deadline=deadline,
+                          report_faults=len(s.fault_log))
             extra = {"sign_deadline": deadline} if deadline is not None else {}
             return new, [_moved(s, new, **extra)]
         case RecordRefusal(seat, note):
@@ -1362,6 +1364,7 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             new = replace(s, state=s.paused.from_state, stage=s.paused.from_stage, paused=None,
                           fault=s.fault if reformed else None)
             if s.fault is not None and not reformed:
+                new = _logged(new, FaultStep("resumed", now, s.fault.venue_id))
                 return new, [_moved(s, new, venue_id=s.fault.venue_id,
                                     fault_paused_at=s.fault.paused_at)]
             return new, [_moved(s, new)]
@@ -1373,7 +1376,8 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
                 raise InvalidInput(f"a link is lost since a time not after now ({now}),"
                                    f" got {since}", field="since")
             went = now if since is None else since
-            return replace(s, links_lost=(*s.links_lost, (venue_id, went))), [
+            return _logged(replace(s, links_lost=(*s.links_lost, (venue_id, went))),
+                           FaultStep("link_lost", went, venue_id)), [
                 Event("venue.link_lost", {"venue_id": venue_id, "since": went})]
         case RecordLinkRestored(venue_id):
             _secondary(s, venue_id, "a venue link")
@@ -1381,7 +1385,8 @@ def apply(s: Session, command: Command, now: int) -> tuple[Session, list[Event]]
             if since is None:
                 raise Conflict(f"the link of venue {venue_id} is not lost")
             rest = tuple(x for x in s.links_lost if x[0] != venue_id)
-            return replace(s, links_lost=rest), [Event("venue.link_restored", {
+            back = FaultStep("link_restored", now, venue_id)
+            return _logged(replace(s, links_lost=rest), back), [Event("venue.link_restored", {
                 "venue_id": venue_id, "since": since, "lost_seconds": max(0, now - since)})]
         case ApplyFaultRules(rules):
             return _apply_fault_rules(s, rules, now)
@@ -1420,6 +1425,20 @@ _BEFORE_CHECK_IN = frozenset({State.DRAWING, State.READY})
 _REFORMING = frozenset({State.DRAWING, State.READY, State.CHECKING_IN})
 
 
+def _logged(s: Session, step: FaultStep) -> Session:
+    return replace(s, fault_log=(*s.fault_log, step))
+
+
+_RULE_SECONDS = {PAUSE_RULE: "pause_after_s", RESUME_RULE: "resume_within_s",
+                 SUSPEND_RULE: "suspend_after_s"}
+
+
+def _step(kind: str, now: int, venue_id: str, rules: FaultRules, name: str) -> FaultStep:
+    """A fault step caused by rule ``name`` (its configured minutes kept for the report)."""
+    rule = rules.rule(name, getattr(rules, _RULE_SECONDS[name]))
+    return FaultStep(kind, now, venue_id, name, str(rule["value"]))
+
+
 def _pause_due(s: Session, rules: FaultRules) -> tuple[str, int] | None:
     """The (venue, since) whose lost link pauses the session first, if the rule may."""
     if s.state not in ACTIVE_STATES or s.fault is not None or not s.links_lost:
@@ -1456,6 +1475,7 @@ def _apply_fault_rules(s: Session, rules: FaultRules, now: int) -> tuple[Session
                       paused=Paused(from_state=s.state, from_stage=s.stage,
                                     reason="venue_link_lost"),
                       fault=Fault(venue_id, now))
+        new = _logged(new, _step("paused", now, venue_id, rules, PAUSE_RULE))
         events.append(_moved(s, new, reason="venue_link_lost", venue_id=venue_id,
                              link_lost_since=since,
                              rule=rules.rule(PAUSE_RULE, rules.pause_after_s)))
@@ -1471,7 +1491,8 @@ def _apply_fault_rules(s: Session, rules: FaultRules, now: int) -> tuple[Session
     if now >= f.paused_at + rules.suspend_after_s and (
             new.state is State.PAUSED or new.state in _REFORMING):
         old = new
-        new = replace(new, state=State.SUSPENDED, stage=None)
+        new = _logged(replace(new, state=State.SUSPENDED, stage=None),
+                      _step("suspended", now, f.venue_id, rules, SUSPEND_RULE))
         events.append(_moved(old, new, reason="venue_link_lost", venue_id=f.venue_id,
                              fault_paused_at=f.paused_at,
                              rule=rules.rule(SUSPEND_RULE, rules.suspend_after_s)))
@@ -1480,8 +1501,9 @@ def _apply_fault_rules(s: Session, rules: FaultRules, now: int) -> tuple[Session
 
 def _reform(s: Session, f: Fault, rules: FaultRules, now: int) -> tuple[Session, list[Event]]:
     """封存 and re-form: seal the materials as they stand, vacate the absent venues'
-    seats (the draw calls their replacements), void the sheets of the members who
-    left, and go back to where the new members join."""
+    seats and move them to the primary venue (its link is the session's: the
+    replacement draw seats their new members there), void the sheets of the members
+    who left, and go back to where the new members join."""
     assert s.paused is not None
     rule = rules.rule(RESUME_RULE, rules.resume_within_s)
     absent = {f.venue_id} | {v for v, _ in s.links_lost}
@@ -1498,19 +1520,27 @@ def _reform(s: Session, f: Fault, rules: FaultRules, now: int) -> tuple[Session,
     had_sheets = s.paused.from_state not in _REFORMING
     if voided and had_sheets:
         events.append(Event("sheets.voided", {
-            "seats": [{"seat": a, "expert_id": b} for a, b in voided],
+            "seats": [{"seat": x.index, "expert_id": x.expert_id, "venue_id": x.venue_id}
+                      for x in gone],
             "reason": "venue_link_lost", "rule": rule}))
     target = State.DRAWING if s.paused.from_state in _BEFORE_CHECK_IN else State.CHECKING_IN
     vacated = {x.index for x in gone}
-    seats = tuple(Seat(index=x.index, venue_id=x.venue_id) if x.index in vacated else x
+    # Every seat of an absent venue moves (a vacant one too: nobody can sit there).
+    moving = [x for x in s.seats if x.venue_id in absent]
+    to = s.primary.id
+    seats = tuple(Seat(index=x.index, venue_id=to) if x.venue_id in absent else x
                   for x in s.seats)
     new = replace(
         s, state=target, stage=None, paused=None, seats=seats,
+        moved=(*s.moved, *((x.index, x.venue_id) for x in moving)),
         fault=replace(f, reformed=True),
         links_lost=tuple(x for x in s.links_lost if x[0] not in absent),
         voided=(*s.voided, *voided) if had_sheets else s.voided,
         leader=None if s.leader in vacated else s.leader, election=None,
         qualified=None if had_sheets else s.qualified,
+        fault_log=(*s.fault_log, _step("materials_sealed", now, f.venue_id, rules, RESUME_RULE),
+                   replace(_step("reformed", now, f.venue_id, rules, RESUME_RULE),
+                           seats=tuple(sorted(vacated)), to=to)),
         pending_explanations=(), signed=(), refusals=(), deemed=(), sign_deadline=None,
         rereview=None)
     if s.signed or s.deemed:
@@ -1519,6 +1549,7 @@ def _reform(s: Session, f: Fault, rules: FaultRules, now: int) -> tuple[Session,
             "seats": sorted({*s.signed, *s.deemed}), "reason": "committee_reformed"}))
     events.append(Event("committee.reformed", {
         "venue_id": f.venue_id, "venues": sorted(absent), "seats": sorted(vacated),
+        "moved": [{"seat": x.index, "from": x.venue_id, "to": to} for x in moving],
         "rule": rule}))
     events.append(_moved(s, new, reason="committee_reformed", venue_id=f.venue_id,
                          rule=rule))

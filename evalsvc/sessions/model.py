@@ -26,6 +26,7 @@ __all__ = [
     "Election",
     "Fault",
     "FaultRules",
+    "FaultStep",
     "Handover",
     "Incident",
     "Method",
@@ -288,6 +289,22 @@ class Fault:
 
 
 @dataclass(frozen=True)
+class FaultStep:
+    """One step of the venue-link faults, kept for the report (异常情况及处理): a link
+    lost (``at`` = since) or restored, a pause by rule, its resume, the materials
+    sealed, the committee re-formed (``seats`` replaced, moved ``to``), the session
+    suspended. ``rule``: the ``[rules]`` key that caused it, ``minutes`` its value."""
+
+    kind: str
+    at: int  # unix seconds
+    venue_id: str | None = None
+    rule: str | None = None
+    minutes: str | None = None
+    seats: tuple[int, ...] = ()
+    to: str | None = None
+
+
+@dataclass(frozen=True)
 class Ballot:
     """One member's sealed vote of an election round: only ``commitment`` is public
     before the round closes; ``candidate`` (a seat, None for a blank ballot) and
@@ -445,7 +462,14 @@ class Session:
     # were voided when the committee was re-formed without them ((seat, expert id)).
     links_lost: tuple[tuple[str, int], ...] = ()
     fault: Fault | None = None
+    # Every fault step in order, and how many of them the report lists (those before
+    # it started: the signed report is fixed; a re-form writes it again).
+    fault_log: tuple[FaultStep, ...] = ()
+    report_faults: int | None = None
     voided: tuple[tuple[int, str], ...] = ()
+    # Seats a re-formed committee moved off a venue whose link was lost (seat, the venue
+    # it was at): their voided members are that venue's to know, not the new venue's.
+    moved: tuple[tuple[int, str], ...] = ()
     incidents: tuple[Incident, ...] = ()  # recorded by supervisors, numbered from 1
     # "combined": one scoring stage; "split": technical, then commercial, each locked.
     stages: str = "combined"
@@ -1115,6 +1139,13 @@ def session_to_doc(s: Session) -> dict[str, Any]:
             "venue_id": s.fault.venue_id, "paused_at": s.fault.paused_at,
             "reformed": s.fault.reformed},
         "voided": [list(x) for x in s.voided],
+        "fault_log": [
+            {"kind": x.kind, "at": x.at, "venue_id": x.venue_id, "rule": x.rule,
+             "minutes": x.minutes, "seats": list(x.seats), "to": x.to}
+            for x in s.fault_log
+        ],
+        "report_faults": s.report_faults,
+        "moved": [list(x) for x in s.moved],
         # The report reads this key as it is (evalsvc.report.document.incidents_of);
         # access.view_session keeps the incidents a role may read.
         "incidents": [
@@ -1253,6 +1284,13 @@ def session_from_doc(d: Mapping[str, Any]) -> Session:
         fault=None if (f := d.get("fault")) is None else Fault(
             str(f["venue_id"]), int(f["paused_at"]), bool(f["reformed"])),
         voided=tuple((int(a), str(b)) for a, b in d.get("voided", ())),
+        fault_log=tuple(
+            FaultStep(str(x["kind"]), int(x["at"]), x.get("venue_id"), x.get("rule"),
+                      x.get("minutes"), tuple(int(i) for i in x.get("seats", ())), x.get("to"))
+            for x in d.get("fault_log", ())
+        ),
+        report_faults=d.get("report_faults"),
+        moved=tuple((int(a), str(b)) for a, b in d.get("moved", ())),
         incidents=tuple(
             Incident(str(x["venue_id"]), str(x["category"]), str(x["text"]),
                      int(x["occurred_at"]), int(x["recorded_at"]), str(x["recorded_by"]))

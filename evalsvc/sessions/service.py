@@ -136,6 +136,14 @@ DocumentSignatures = Callable[
 # draw state to write (None: unchanged).
 RecusalFollowup = Callable[[Session, Any, int, int], tuple[list[m.Event], Any]]
 
+# What a committee re-formed by rule does to the draw (evalsvc.experts, registered by
+# create_app): given the re-formed session, the extras read (ReformFollowup's needs),
+# the committee.reformed payload and the time (ms), the events of the replacement draw
+# and the extras to write.
+ReformFollowup = Callable[
+    [Session, Mapping[str, Any], Mapping[str, Any], int], tuple[list[m.Event], dict[str, Any]]
+]
+
 
 class SessionService:
     """The session use-cases over one :class:`~evalsvc.sessions.uow.UnitOfWork`."""
@@ -183,6 +191,10 @@ class SessionService:
         # by rule") and their deadlines' job (evalsvc.sessions.deadlines.FaultDeadlines.at).
         self.faults = faults or FaultRules(600, 7200, 14400)
         self.schedule_fault: Callable[[str, _dt.datetime | None], None] | None = None
+        # The replacement draw of a re-formed committee and the extras it reads (set by
+        # create_app: the draw's state and the pool).
+        self.reform: ReformFollowup | None = None
+        self.reform_needs: tuple[str, ...] = ()
 
     async def _commit(
         self,
@@ -584,11 +596,7 @@ class SessionService:
 
     async def fault_pending(self) -> builtins.list[tuple[str, _dt.datetime]]:
         """(session id, deadline) of every session with a venue-link step pending."""
-        def read(c: Connection) -> builtins.list[Session]:
-            return [s for st in (*sorted(ACTIVE_STATES), State.PAUSED)
-                    for s in store.sessions_in_state(c, st.value)]
-
-        found = await self.db.read(read)
+        found = await self.db.read(_running)
         return [(s.id, due) for s in found if (due := self.fault_due(s)) is not None]
 
     async def venue_link(
@@ -618,10 +626,25 @@ class SessionService:
         await self.uow.commit(t)
         await self.reschedule_fault(session_id)
 
+    async def links_to_watch(self) -> builtins.list[tuple[str, str]]:
+        """On start-up: (session id, venue id) of every secondary venue whose link must be
+        up — a running (or paused) session's venue with a member checked in, whose link is
+        not recorded lost. The new process has seen nobody connect, and cannot tell a
+        venue that was up when the server stopped from one that never connected: from
+        the check-in on, a venue with members at their seats is expected on the line,
+        and must come back within the grace or is lost from the start."""
+        out = []
+        for s in await self.db.read(_running):
+            lost = {v for v, _ in s.links_lost}
+            seated = {x.venue_id for x in s.seats if x.checked_in}
+            out += [(s.id, v.id) for v in s.venues
+                    if not v.primary and v.id in seated and v.id not in lost]
+        return out
+
     async def fault_tick(self, session_id: str) -> _dt.datetime | None:
         """The scheduler: take the venue-link step due now (pause; seal and re-form, the
-        vacated seats' alternates called from the recorded draw; suspend); returns the
-        next deadline (None: nothing left to wait for)."""
+        moved seats' replacement draw opened; suspend); returns the next deadline
+        (None: nothing left to wait for)."""
 
         def decide(snap: Snapshot) -> Change:
             s = snap.locked
@@ -632,20 +655,19 @@ class SessionService:
                               changed=False, with_seq=False)
             new, events = m.apply(s, m.ApplyFaultRules(self.faults), snap.now_ms // 1000)
             written: dict[str, Any] = {}
-            state = snap.extras.get(DRAW)
-            if self.recusal is not None and state is not None:
-                # 补抽: each vacated seat calls its next alternate from the recorded draw.
-                for e in [e for e in events if e.type == "seat.vacated"]:
-                    more, new_state = self.recusal(new, state, e.payload["seat"], snap.now_ms)
-                    events += more
-                    if new_state is not None:
-                        state = written[DRAW] = new_state
+            reformed = next((e.payload for e in events if e.type == "committee.reformed"),
+                            None)
+            if self.reform is not None and reformed is not None:
+                # 补抽: a replacement draw with a fresh seed seats the moved seats' new
+                # members at a venue still linked (docs/draw.md §6.9).
+                more, written = self.reform(new, snap.extras, reformed, snap.now_ms)
+                events += more
             nxt = self.fault_due(new)
             return Change(new, tuple(events), 200, {"next": nxt.isoformat() if nxt else None},
                           extras=written)
 
         t = Transition(session_id, SYSTEM_ACTOR, None, decide, route="faults",
-                       needs=Needs(extras=(DRAW,)))
+                       needs=Needs(extras=self.reform_needs))
         body = (await self.uow.commit(t)).result.body
         if self.after_recusal is not None:
             await self.after_recusal(session_id)  # the alternates' invitations expire
@@ -1094,6 +1116,12 @@ def _authorised_command(snap: Snapshot, p: Principal, cmd: Any) -> m.Command:
     if name == "lock_commercial":
         return m.LockCommercial(snap.sheets, openings)
     raise InvalidInput(f"unknown command {name!r}", field="command")  # pragma: no cover
+
+
+def _running(c: Connection) -> list[Session]:
+    """Every session whose venue links are watched: active or paused."""
+    return [s for st in (*sorted(ACTIVE_STATES), State.PAUSED)
+            for s in store.sessions_in_state(c, st.value)]
 
 
 def _pool_history(s: Session, basis: Mapping[str, Any]) -> tuple[m.Event, dict[str, Any]]:

@@ -206,7 +206,7 @@ export function faultLines(s) {
   if (s.state === "paused" && s.paused && s.paused.reason === "venue_link_lost" && f) {
     lines.push(`因副场链路中断已暂停（${venueLabel(s, f.venue_id)}）：链路恢复后由主场恢复评标；未在恢复时限内恢复的，评标材料封存并重新组建评标委员会。`);
   } else if (f && f.reformed && s.state !== "suspended") {
-    lines.push(`已重新组建评标委员会：${venueLabel(s, f.venue_id)}的席位由候补专家替补，原评审表作废（保留在记录中）；须在最长时限内重新开始评审，否则评标中止。`);
+    lines.push(`已重新组建评标委员会：${venueLabel(s, f.venue_id)}的席位移至主场，由补抽（新的抽取仪式，各在线场地与监督共同产生随机数）选出的专家替补，原评审表作废（保留在记录中）；须在最长时限内重新开始评审，否则评标中止。`);
   }
   if (s.state === "suspended") {
     lines.push("评标已中止：副场链路中断超过最长时限，须另行择期评标；本项目只能终止。");
@@ -241,7 +241,7 @@ export function describeEvent(session, e) {
       what += `：${(p.seats || []).map((x) => seatLabel(x.seat)).join("、")}`;
       break;
     case "committee.reformed":
-      what += `：${(p.venues || []).map((v) => venueLabel(session, v)).join("、")}的${(p.seats || []).map(seatLabel).join("、")}由候补专家替补 · ${ruleText(p.rule)}`;
+      what += `：${(p.venues || []).map((v) => venueLabel(session, v)).join("、")}的${(p.seats || []).map(seatLabel).join("、")}${p.moved && p.moved.length ? `移至${venueLabel(session, p.moved[0].to)}，` : ""}由补抽专家替补 · ${ruleText(p.rule)}`;
       break;
     case "sheet.submitted":
       what += `：${seatLabel(p.seat)} · ${STAGE_ZH[p.stage] || ""} · 第 ${p.version} 版`;
@@ -275,7 +275,7 @@ export function describeEvent(session, e) {
       what += `：${seatLabel(p.seat)} · ${p.conflict ? `存在利害关系${p.conflicts ? `（${p.conflicts.map((c) => c.bid_id).join("、")}）` : ""}` : "无利害关系"}`;
       break;
     case "seat.vacated":
-      what += `：${seatLabel(p.seat)}${p.reason === "venue_link_lost" ? "（副场链路中断）" : ""}，待候补专家替补`;
+      what += `：${seatLabel(p.seat)}${p.reason === "venue_link_lost" ? "（副场链路中断），待补抽" : "，待候补专家替补"}`;
       break;
     case "election.opened":
       what += `：第 ${p.round} 轮，候选 ${(p.candidates || []).map(seatLabel).join("、")}${p.runoff ? "（前两名决选）" : ""}`;

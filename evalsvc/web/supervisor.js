@@ -55,7 +55,7 @@ export function mount(ctx) {
     } else if (e.event === "session.state_changed" && p.to === "suspended") {
       text = `评标中止，须另行择期：${ruleText(p.rule)}`;
     } else if (e.event === "committee.reformed") {
-      text = `重新组建评标委员会：${(p.seats || []).map(seatLabel).join("、")}由候补专家替补，${ruleText(p.rule)}`;
+      text = `重新组建评标委员会：${(p.seats || []).map(seatLabel).join("、")}由补抽专家替补，${ruleText(p.rule)}`;
     } else if (e.event === "alerts.checked" && !p.masked && (p.alerts || []).length) {
       // Pattern alerts (docs/alerts.md): supervisors only; others get {"masked": true}.
       // The details are in the table of every check point below (#patterns).

@@ -213,3 +213,68 @@ def test_the_average_benchmark_formula_is_stated_in_chinese_with_its_coefficient
     assert ("评标基准价法（报价不少于 5 家时去掉一个最高价和一个最低价，评标基准价 = 有效投标报价"
             "算术平均值 × 0.97；报价每高于评标基准价 1% 扣 1 分，每低于 1% 扣 0.5 分") in text
     assert "最低 10 分" in text
+
+
+def _faulted(report_faults: int | None = None) -> Session:
+    """A session whose Suzhou link went twice: first back in time (pause, resume), then
+    past the resume deadline (sealed, re-formed: seats 3 and 4 redrawn at Shanghai)."""
+    from evalsvc.sessions.model import FaultStep
+
+    t = 1_780_000_000
+    log = (
+        FaultStep("link_lost", t, "js-suzhou"),
+        FaultStep("paused", t + 600, "js-suzhou", "link_lost_pause_minutes", "10"),
+        FaultStep("link_restored", t + 900, "js-suzhou"),
+        FaultStep("resumed", t + 960, "js-suzhou"),
+        FaultStep("link_lost", t + 3600, "js-suzhou"),
+        FaultStep("paused", t + 4200, "js-suzhou", "link_lost_pause_minutes", "10"),
+        FaultStep("materials_sealed", t + 11400, "js-suzhou", "resume_deadline_minutes",
+                  "120"),
+        FaultStep("reformed", t + 11400, "js-suzhou", "resume_deadline_minutes", "120",
+                  (3, 4), "sh-ggzy"),
+    )
+    base = _session()
+    seats = tuple(replace(x, venue_id="sh-ggzy", source="draw:2") if x.index in (3, 4)
+                  else x for x in base.seats)
+    return replace(base, seats=seats, fault_log=log,
+                   report_faults=len(log) if report_faults is None else report_faults)
+
+
+def test_the_faults_section_lists_each_step_with_its_rule_and_beijing_time() -> None:
+    from evalsvc.report.document import FAULTS_HEADING
+
+    doc = _doc(_faulted())
+    kinds = [x["kind"] for x in doc["faults"]]
+    assert kinds == ["link_lost", "paused", "link_restored", "resumed", "link_lost", "paused",
+                     "materials_sealed", "reformed"]
+    assert doc["faults"][-1]["seats"] == [{"seat": 3, "source": "draw:2"},
+                                          {"seat": 4, "source": "draw:2"}]
+    section = _section_text(report_blocks(_view(doc)), FAULTS_HEADING)
+    assert len(section) == 1 and isinstance(section[0], Table)
+    rows = section[0].rows
+    assert [r[0] for r in rows] == [str(n) for n in range(1, 9)]
+    # 1_780_000_000 is 2026-05-28 20:26:40 UTC: 04:26 the next day in Beijing.
+    assert rows[0][1] == "2026-05-29 04:26（北京时间）"
+    assert rows[1][3] == "评标暂停（副场链路中断）" and rows[1][4] == "链路中断满 10 分钟即暂停"
+    assert rows[3][3] == "链路恢复后评标继续"
+    assert rows[6][4] == "暂停后 120 分钟内未恢复即封存并重新组建"
+    reform = rows[7][3]
+    assert "重新组建评标委员会" in reform and "第 4 席补抽（第 2 次抽取）：专家3" in reform
+    # Before the seal the same rows, without a member's name.
+    draft = _section_text(report_blocks(_view(doc, sealed=False)), FAULTS_HEADING)
+    assert isinstance(draft[0], Table) and "专家" not in draft[0].rows[7][3]
+    assert "第 4 席补抽（第 2 次抽取）" in draft[0].rows[7][3]
+
+
+def test_a_report_without_faults_keeps_its_bytes_and_later_faults_wait_for_a_new_report(
+) -> None:
+    from evalsvc.report.document import FAULTS_HEADING
+
+    plain = _doc(_session())
+    assert "faults" not in plain
+    assert _section_text(report_blocks(_view(plain)), FAULTS_HEADING) == [Para("无")]
+    # Steps after the report started are not in it (the signed bytes stay as signed).
+    early = _doc(_faulted(report_faults=4))
+    assert [x["kind"] for x in early["faults"]] == ["link_lost", "paused", "link_restored",
+                                                   "resumed"]
+    assert report_sha256(early) != report_sha256(_doc(_faulted()))

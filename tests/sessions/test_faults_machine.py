@@ -74,16 +74,23 @@ def test_not_resumed_in_time_the_materials_are_sealed_and_the_committee_reformed
     assert ev[0].payload["state"] == "aggregating" and ev[0].payload["rule"] == rule
     assert [e.payload["seat"] for e in ev[1:3]] == [3, 4]
     assert all(e.payload["reason"] == "venue_link_lost" for e in ev[1:3])
-    assert ev[3].payload["seats"] == [{"seat": 3, "expert_id": "e3"},
-                                      {"seat": 4, "expert_id": "e4"}]
+    assert ev[3].payload["seats"] == [{"seat": 3, "expert_id": "e3", "venue_id": SUZHOU},
+                                      {"seat": 4, "expert_id": "e4", "venue_id": SUZHOU}]
+    primary = s.primary.id
     assert ev[4].payload == {"venue_id": SUZHOU, "venues": [SUZHOU], "seats": [3, 4],
+                             "moved": [{"seat": 3, "from": SUZHOU, "to": primary},
+                                       {"seat": 4, "from": SUZHOU, "to": primary}],
                              "rule": rule}
     assert s.state is State.CHECKING_IN and s.voided == ((3, "e3"), (4, "e4"))
     assert [x.expert_id for x in s.seats] == ["e0", "e1", "e2", None, None]
+    # The seats move to the primary (its link is the session's); where they were stays
+    # on the record, for who may know the voided members.
+    assert [x.venue_id for x in s.seats][3:] == [primary, primary]
+    assert s.moved == ((3, SUZHOU), (4, SUZHOU))
     assert s.leader == 0 and s.qualified is None
-    # The draw's alternates fill the seats (补抽), and the new members join as any do.
-    s, _ = run(s, m.AssignSeat(3, "a3", "候补3", source="draw:1"),
-               m.AssignSeat(4, "a4", "候补4", source="draw:1"), m.CheckIn(3), m.CheckIn(4),
+    # The replacement draw fills the seats (补抽), and the new members join as any do.
+    s, _ = run(s, m.AssignSeat(3, "a3", "候补3", source="draw:2"),
+               m.AssignSeat(4, "a4", "候补4", source="draw:2"), m.CheckIn(3), m.CheckIn(4),
                m.AcceptPledge(3, "2026.1", "b" * 64), m.AcceptPledge(4, "2026.1", "b" * 64),
                m.DeclareInterests(3, ("B1", "B2", "B3"), {}),
                m.DeclareInterests(4, ("B1", "B2", "B3"), {}), now=200)
@@ -174,3 +181,29 @@ def test_a_pause_by_hand_does_not_lift_the_hard_limit_of_a_reformed_committee() 
     s, _ = run(s, m.Pause("核对身份"), now=210)
     s, _ = run(s, m.ApplyFaultRules(RULES), now=300)
     assert s.state is State.SUSPENDED
+
+
+
+def test_every_fault_step_is_kept_for_the_report_up_to_its_start() -> None:
+    s, _ = run(evaluating(), m.RecordLinkLost(SUZHOU, since=5), now=10)
+    s, _ = run(s, m.ApplyFaultRules(RULES), now=65)
+    s, _ = run(s, m.RecordLinkRestored(SUZHOU), m.Resume(), now=90)
+    assert [(x.kind, x.at, x.venue_id, x.rule, x.minutes) for x in s.fault_log] == [
+        ("link_lost", 5, SUZHOU, None, None),
+        ("paused", 65, SUZHOU, "link_lost_pause_minutes", "1"),
+        ("link_restored", 90, SUZHOU, None, None),
+        ("resumed", 90, SUZHOU, None, None)]
+    s, _ = run(s, m.RecordLinkLost(SUZHOU), now=100)
+    s, _ = run(s, m.ApplyFaultRules(RULES), now=160)
+    s, _ = run(s, m.ApplyFaultRules(RULES), now=280)  # sealed and re-formed
+    sealed, reformed = s.fault_log[-2:]
+    assert (sealed.kind, sealed.rule, sealed.minutes) == (
+        "materials_sealed", "resume_deadline_minutes", "2")
+    assert (reformed.kind, reformed.seats, reformed.to) == ("reformed", (3, 4), s.primary.id)
+    assert session_from_doc(session_to_doc(s)) == s
+    s, _ = run(s, m.ApplyFaultRules(RULES), now=400)  # suspended
+    assert s.fault_log[-1].kind == "suspended" and s.fault_log[-1].minutes == "4"
+    # The report lists the steps recorded before it started.
+    r = reporting()
+    r, _ = run(r, m.RecordLinkLost(SUZHOU), now=2000)
+    assert r.report_faults is not None and r.report_faults < len(r.fault_log)

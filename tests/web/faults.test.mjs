@@ -18,7 +18,11 @@ test("the pause by rule names the venue and the rule, in Chinese", () => {
   assert.equal(describeEvent(s, { event: "venue.link_lost", payload: { venue_id: "js-suzhou", since: 1 } }), "副场链路中断：苏州（副场）");
   assert.equal(describeEvent(s, { event: "committee.reformed", payload: { venues: ["js-suzhou"], seats: [3, 4],
     rule: { name: "resume_deadline_minutes", value: "120", seconds: 7200 } } }),
-  "重新组建评标委员会：苏州（副场）的第 4 席、第 5 席由候补专家替补 · 依据规则：暂停后 120 分钟内未恢复");
+  "重新组建评标委员会：苏州（副场）的第 4 席、第 5 席由补抽专家替补 · 依据规则：暂停后 120 分钟内未恢复");
+  assert.equal(describeEvent(s, { event: "committee.reformed", payload: { venues: ["js-suzhou"], seats: [3, 4],
+    moved: [{ seat: 3, from: "js-suzhou", to: "sh-ggzy" }, { seat: 4, from: "js-suzhou", to: "sh-ggzy" }],
+    rule: { name: "resume_deadline_minutes", value: "120", seconds: 7200 } } }),
+  "重新组建评标委员会：苏州（副场）的第 4 席、第 5 席移至上海（主场），由补抽专家替补 · 依据规则：暂停后 120 分钟内未恢复");
 });
 
 test("the banner says what is wrong and what happens next, and nothing when all is well", () => {
