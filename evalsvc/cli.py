@@ -58,8 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not args.verbose:
-        # The scheduler logs two lines per run of every job (checkpoints run each second).
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        # The scheduler logs two lines per run of every job (checkpoints run each second);
+        # fontTools, laying out a report PDF, a page of glyph ids per font subset.
+        for noisy in ("apscheduler", "fontTools"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

@@ -50,6 +50,12 @@ def test_the_commands_the_demo_prints_export_and_verify_its_sealed_session(
     for line in commands:
         done = _run(line, tmp_path)
         assert done.returncode == 0, (line, done.stdout, done.stderr)
+        # What the supervisor reads, not pages of a font library's glyph ids (the export
+        # lays out the report PDF).
+        assert "fontTools" not in done.stderr and len(done.stderr) < 2000, done.stderr[:500]
+    for check in ("report", "alerts"):
+        assert any(ln.startswith("通过 ok") and f" {check} " in ln
+                   for ln in done.stdout.splitlines()), check
     verified = done.stdout
     assert "结论 / verdict: 通过 VERIFIED" in verified
     # The keys trusted are the policy file's, from the server's settings, not the bundle's.
