@@ -15,6 +15,7 @@ from aiohttp import web
 
 from evalsvc.audit.leaf import leaf_of_entry
 from evalsvc.audit.service import AuditService
+from evalsvc.experts.routes import DRAWS
 from evalsvc.httpkit import (
     Param,
     Route,
@@ -100,6 +101,16 @@ async def post_split_view(request: web.Request) -> web.Response:
     return json_response(r.body, status=201, headers=headers)
 
 
+async def post_pool_opening(request: web.Request) -> web.Response:
+    p = authenticated(request)
+    body = await read_json(request)
+    key = idempotency_key(request, required=False)
+    doc, replayed = await request.app[DRAWS].open_pool_field(
+        p, request.match_info["session_id"], body, key=key)
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return json_response(doc, status=201, headers=headers)
+
+
 async def get_policy(request: web.Request) -> web.Response:
     sid = await _visible(request)
     return web.Response(text=request.app[AUDIT].policy(sid), content_type="text/plain")
@@ -157,6 +168,39 @@ ROUTES: list[Route] = [
         ok_status=201,
         idempotent=True,
         response=shape({"rule": "string", "size": "integer", "seq": "integer"}),
+        tag="audit",
+    ),
+    Route(
+        "POST",
+        _A + "/pool-openings",
+        post_pool_opening,
+        "The tender's supervisor opens one masked personal field (name, resident_id, "
+        "employer, title) of an expert in the session's pool snapshot (docs/audit.md "
+        "\"Opening one field\"): recorded first as a pool.field_opened event (expert, "
+        "field, reason, commitment — never the value; supervisors only), the value and "
+        "salt are in this response alone. An expert in no snapshot of the session: 404, "
+        "the same for every reason. (Every role reaches the service, which refuses all but "
+        "the tender's supervisor in Chinese: 403.)",
+        roles=("operator", "expert", "supervisor", "site_supervisor"),
+        body_schema={
+            "type": "object",
+            "required": ["expert_id", "field", "reason"],
+            "additionalProperties": False,
+            "properties": {
+                "expert_id": {"type": "string", "minLength": 1, "maxLength": 64},
+                "field": {"enum": ["name", "resident_id", "employer", "title"]},
+                "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+            },
+        },
+        ok_status=201,
+        idempotent=True,
+        response=shape({"expert_id": "string", "field": "string", "seq": "integer",
+                        "opening": shape({"session": "string", "pool_sha256": "string",
+                                          "expert": "string", "field": "string",
+                                          "commitment": "string", "salt": "string",
+                                          "value": {}})}),
+        errors=((403, "not the tender's supervisor (行政监督)"),
+                (404, "no opening of that expert's field in this session's pool snapshot"),),
         tag="audit",
     ),
     Route(
