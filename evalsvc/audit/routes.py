@@ -98,7 +98,8 @@ async def post_split_view(request: web.Request) -> web.Response:
     r = await request.app[SESSIONS].report_split_view(
         p, sid, body, origin=audit.origin(sid), log_vkey=audit.vkey(sid), key=key)
     headers = {"Idempotent-Replayed": "true"} if r.replayed else None
-    return json_response(r.body, status=201, headers=headers)
+    # 201: recorded; 200: that fork was recorded already (its seq), nothing new.
+    return json_response(r.body, status=r.status, headers=headers)
 
 
 async def post_pool_opening(request: web.Request) -> web.Response:
@@ -152,7 +153,9 @@ ROUTES: list[Route] = [
         post_split_view,
         "A venue's agent reports a split view (docs/audit.md \"Split views\"): two "
         "checkpoints of one size signed by this log's key with different roots. Checked, "
-        "it is recorded as an alert.raised event of rule split_view (supervisors only)",
+        "it is recorded as an alert.raised event of rule split_view (supervisors only). "
+        "The same fork (size and the two roots) reported again, under any key or by any "
+        "venue, records nothing new: 200 with the recorded alert's seq",
         roles=("operator",),
         body_schema={
             "type": "object",
@@ -168,6 +171,7 @@ ROUTES: list[Route] = [
         ok_status=201,
         idempotent=True,
         response=shape({"rule": "string", "size": "integer", "seq": "integer"}),
+        errors=((200, "that fork is recorded already: the recorded alert's seq"),),
         tag="audit",
     ),
     Route(

@@ -88,7 +88,7 @@ export function mount(ctx) {
     el("h2", { id: "patterns-h" }, "围标串标与评审质量预警"));
   let patternsDirty = true;
   client.on("event", (e) => {
-    if (e.event === "alerts.checked") patternsDirty = true;
+    if (e.event === "alerts.checked" || e.event === "alert.raised") patternsDirty = true;
   });
   // Decisions only a supervisor takes: re-review, deemed agreement (第43条).
   const approvals = el("section", { class: "card", id: "approvals", "aria-labelledby": "appr-h", hidden: true });
@@ -128,9 +128,11 @@ export function mount(ctx) {
       el("td", { class: "wrap" }, c.alerts.length ? el("ul", { class: "links" }, c.alerts.map((a) =>
         el("li", {}, el("strong", {}, a.title), `（${alertSubject(a) || "—"}）`))) : "未发现异常")));
     const total = data.checks.reduce((n, c) => n + c.alerts.length, 0);
+    // (A split view a venue reported is listed as a point of its own, not a check.)
+    const done = data.checks.filter((c) => c.point !== "split_view").length;
     patterns.replaceChildren(el("h2", { id: "patterns-h" }, "围标串标与评审质量预警"),
       el("p", { class: total ? "flag" : "muted" }, data.checks.length
-        ? `已完成 ${data.checks.length} 次检查，共 ${total} 条预警。预警只对监督可见，是需要核查的线索，不是结论。`
+        ? `已完成 ${done} 次检查，共 ${total} 条预警。预警只对监督可见，是需要核查的线索，不是结论。`
         : "尚未到检查点（开始抽取专家、两次锁定、生成评标报告时各检查一次）。"),
       data.checks.length ? el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "预警检查结果" }, el("table", { id: "pattern-table" },
         el("caption", {}, "各检查点的预警"),
