@@ -33,6 +33,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from sqlalchemy.engine import Connection
 
+from evalsvc.audit.rederive import POOL_FIELD_OPENED
 from evalsvc.auth import Principal
 from evalsvc.canonical import canonical_sha256, storage_sha256
 from evalsvc.config import DrawSettings
@@ -74,9 +75,7 @@ SUPERVISOR_PARTY = "supervisor"
 SYSTEM_ACTOR = "system:scheduler"
 PAUSED_RECHECK = _dt.timedelta(seconds=30)
 POOL = "pool"  # extra: the pool's read port, and the snapshot a new ceremony archives
-# A masked pool field opened for a supervisor (docs/audit.md "Opening one field").
-POOL_FIELD_OPENED = "pool.field_opened"
-MAX_REASON = 500
+MAX_REASON = 500  # characters of a pool opening's reason
 
 
 class _In(BaseModel):

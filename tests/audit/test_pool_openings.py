@@ -75,9 +75,12 @@ async def test_the_supervisor_gets_the_opening_and_the_log_records_it_without_th
     assert event["payload"] == {"expert_id": expert_id, "field": "name", "reason": reason,
                                 "pool_sha256": opening["pool_sha256"],
                                 "commitment": opening["commitment"]}
+    # A milestone: a checkpoint covering it is signed with it (for the witnesses to
+    # cosign), so the record cannot quietly be dropped.
+    status, note = await api.call("GET", f"/api/sessions/{sid}/audit/checkpoint", api.sup)
+    assert status == 200 and note.split("\n")[1] == str(body["seq"]), note
+    assert "evalsvc-milestone pool-field-opened" in note
     # Never the value nor its salt, in the event or anywhere in the audit log.
-    api.client.app[AUDIT].mark_dirty(sid)
-    await api.client.app[AUDIT].sign_pending()  # (the checkpoint job, run now)
     status, raw = await api.call("GET", f"/api/sessions/{sid}/audit/entries/{body['seq'] - 1}",
                                  api.sup)
     assert status == 200, raw
