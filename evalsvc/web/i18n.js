@@ -341,6 +341,7 @@ export function alertSubject(a) {
   const x = (a && a.subject) || {};
   const seats = x.seats ? x.seats.map(seatLabel).join("、") : "";
   const bids = x.bids ? `投标 ${x.bids.join("、")}` : "";
-  const venues = x.venues ? `场地 ${x.venues.join("、")}` : "";
+  // (A split view names the venue that caught it; its city when the alert carries it.)
+  const venues = x.venues ? `场地 ${(a.evidence && a.evidence.venue_name) || x.venues.join("、")}` : "";
   return [seats, bids, venues].filter(Boolean).join(" · ");
 }

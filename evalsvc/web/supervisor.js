@@ -7,7 +7,7 @@
 // A venue's site supervisor (现场监督, me.role "site_supervisor") gets the reduced view of
 // the same workspace: its venue's seats, check-in and presence (the server masks the
 // rest), the result once locked, and the incident form (incidents.js) — no audit view,
-// no pattern alerts, no draw, no pause, no approvals.
+// no pattern alerts, no draw, no pause, no approvals, no opening of pool fields.
 
 import { api, get } from "./api.js";
 import { $, announce, confirmDialog, el } from "./dom.js";
@@ -16,6 +16,7 @@ import { committeeTable, stageProgress, venueLinks } from "./committee.js";
 import { drawCard } from "./draw.js";
 import { handoverCard } from "./handover.js";
 import { incidentCard } from "./incidents.js";
+import { openingCard } from "./openings.js";
 import { notes, resultTable } from "./results.js";
 import { messageId } from "./store.js";
 import { electionLine, reportButtons } from "./steps.js";
@@ -101,10 +102,12 @@ export function mount(ctx) {
   const review = el("section", { class: "card", id: "review", "aria-labelledby": "review-h", hidden: true });
   let reviewKey = null;
   const incidents = incidentCard({ me, command });
+  // Opening one masked field of the pool snapshot, on the record (the tender's supervisor).
+  const opening = openingCard({ sessionId: () => session.id });
   // (The alerts card too: a pause and its reason, voided signatures; pattern alerts
   // reach a site supervisor masked, so never as an alert here.)
   if (site) body.append(alerts, consoleCard, incidents.card, handover.card, result);
-  else body.append(alerts, approvals, consoleCard, incidents.card, handover.card, patterns, review, draw.card, result, audit);
+  else body.append(alerts, approvals, consoleCard, incidents.card, handover.card, patterns, review, draw.card, result, audit, opening.card);
 
   async function command(cmd, done) {
     try {
