@@ -961,12 +961,11 @@ def check_openings(d: Disclosed, openings: Sequence[Mapping[str, Any]]) -> Check
         what = f"专家 {expert} 的 {name} / {expert}.{name}"
         if len(salt) < 16:
             raise _Fail(f"{what}: 盐值短于 128 位 / the salt is shorter than 128 bits")
-        views = [v for doc in d.draws.values() if doc.get("pool_sha256") == pool
-                 for v in doc.get("pool", []) if isinstance(v, Mapping) and v.get("id") == expert]
-        if not views:
+        found = _in_snapshot(d, pool, expert, name, commitment)
+        if found == "expert":
             raise _Fail(f"{what}: 包中没有含该专家的专家库快照 {pool[:16]}… / no bundled draw"
                         f" used pool {pool} with this expert")
-        if any((v.get("masked") or {}).get(name) != commitment for v in views):
+        if found == "commitment":
             raise _Fail(f"{what}: 承诺不是快照中的 / the commitment is not the snapshot's")
         if field_digest(salt, name, value) != commitment:
             raise _Fail(f"{what}: 开启值与承诺不符 / the value and salt do not open the"
@@ -974,6 +973,20 @@ def check_openings(d: Disclosed, openings: Sequence[Mapping[str, Any]]) -> Check
         lines.append(f"{expert}.{name} = {value!r}")
     return Check(True, f"{len(lines)} 项开启值与专家库快照中的承诺一致 / opened fields open"
                        " their commitments in the draw's pool snapshot: " + "; ".join(lines))
+
+
+def _in_snapshot(d: Disclosed, pool: str, expert: str, name: str,
+                 commitment: Any) -> str | None:
+    """What is missing for ``commitment`` to be field ``name`` of ``expert`` in the
+    bundled snapshot(s) of digest ``pool``: ``"expert"`` (no such view), ``"commitment"``
+    (another commitment there), or None (it is the snapshot's)."""
+    views = [v for doc in d.draws.values() if doc.get("pool_sha256") == pool
+             for v in doc.get("pool", []) if isinstance(v, Mapping) and v.get("id") == expert]
+    if not views:
+        return "expert"
+    if any((v.get("masked") or {}).get(name) != commitment for v in views):
+        return "commitment"
+    return None
 
 
 def rederive(
@@ -1185,12 +1198,11 @@ def _recorded_openings(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
             continue
         expert, name = str(e.payload.get("expert_id")), str(e.payload.get("field"))
         pool, commitment = str(e.payload.get("pool_sha256")), e.payload.get("commitment")
-        views = [v for doc in d.draws.values() if doc.get("pool_sha256") == pool
-                 for v in doc.get("pool", []) if isinstance(v, Mapping) and v.get("id") == expert]
-        if not views:
+        found = _in_snapshot(d, pool, expert, name, commitment)
+        if found == "expert":
             raise _Fail(f"seq {e.seq}: 记录开启的专家 {expert} 不在包中专家库快照 {pool[:16]}… / "
                         f"the opening recorded names an expert in no bundled snapshot {pool}")
-        if any((v.get("masked") or {}).get(name) != commitment for v in views):
+        if found == "commitment":
             raise _Fail(f"seq {e.seq}: 记录开启的承诺不是快照中 {expert}.{name} 的承诺 / the "
                         "commitment recorded as opened is not the snapshot's for that field")
         lines.append(f"seq {e.seq} {expert}.{name}")

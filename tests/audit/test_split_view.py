@@ -41,6 +41,18 @@ async def _report(api: Harness, sid: str, venue: str, evidence: Any) -> tuple[in
                           json={"evidence": evidence})
 
 
+async def _reported(api: Harness) -> tuple[str, Any, Checkpoint, str, Any]:
+    """A session checking in whose Suzhou agent reported a fork: (id, its experts, the
+    trusted checkpoint, the served note, the answer)."""
+    sid, experts = await api.to_stage("checking_in")
+    trusted, cp = await _trusted(api, sid)
+    served = _fork(api, sid, cp)
+    status, body = await _report(api, sid, "js-suzhou",
+                                 {"kind": "fork", "trusted": trusted, "served": served})
+    assert status == 201, body
+    return sid, experts, cp, served, body
+
+
 def _alerts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in events if e["type"] == "alert.raised"]
 
@@ -178,12 +190,7 @@ async def test_the_primarys_own_bundle_fails_split_view_when_its_log_records_one
     from evalsvc.audit.export import export_bundle
     from evalsvc.audit.rederive import verify_sealed
 
-    sid, _ = await api.to_stage("checking_in")
-    trusted, cp = await _trusted(api, sid)
-    served = _fork(api, sid, cp)
-    status, _ = await _report(api, sid, "js-suzhou",
-                              {"kind": "fork", "trusted": trusted, "served": served})
-    assert status == 201
+    sid, _, cp, served, _ = await _reported(api)
     api.client.app[AUDIT].mark_dirty(sid)
     await api.client.app[AUDIT].sign_pending()  # (the checkpoint job, run now)
     _, policy = await api.call("GET", f"/api/sessions/{sid}/audit/policy", api.sup)
@@ -204,12 +211,7 @@ async def test_the_primarys_own_bundle_fails_split_view_when_its_log_records_one
 async def test_split_views_are_listed_with_the_pattern_alerts_for_supervisors_only(
     api: Harness,
 ) -> None:
-    sid, experts = await api.to_stage("checking_in")
-    trusted, cp = await _trusted(api, sid)
-    served = _fork(api, sid, cp)
-    status, body = await _report(api, sid, "js-suzhou",
-                                 {"kind": "fork", "trusted": trusted, "served": served})
-    assert status == 201, body
+    sid, experts, cp, served, body = await _reported(api)
 
     status, listed = await api.call("GET", f"/api/sessions/{sid}/alerts", api.sup)
     assert status == 200, listed
