@@ -82,6 +82,10 @@ def _responses(r: Route, *, reads_body: bool) -> dict[str, Any]:
     if r.roles or reads_body:  # evalsvc.db: Unavailable, SchemaMismatch
         add(503, "the database is unavailable; try again")
     for status, text in r.errors:
+        if status < 300:  # another success answer (e.g. 200 beside 201), the same body
+            out[str(status)] = {"description": text, **{
+                k: v for k, v in out[str(r.ok_status)].items() if k == "content"}}
+            continue
         add(status, text)
     for status in sorted(why):
         out[str(status)] = _problem("; ".join(dict.fromkeys(why[status])))

@@ -67,8 +67,9 @@ def register(sub: Any) -> None:
 
     o = asub.add_parser(
         "open-pool",
-        help="on the server: open one masked personal field (name, resident_id, employer,"
-        " title) of an expert in a session's pool snapshot, for a supervisor",
+        help="on the server, as its operator: open one masked personal field (name,"
+        " resident_id, employer, title) of an expert in a session's pool snapshot. NOT"
+        " recorded in the audit log: the recorded way is POST …/audit/pool-openings",
     )
     o.add_argument("session", help="session id")
     o.add_argument("expert", help="expert id")
@@ -268,6 +269,13 @@ def cmd_open_pool(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     text = json.dumps(opening, ensure_ascii=False, indent=1) + "\n"
+    # Said every time: this reads the server's database as its operator, beside the
+    # API, and records nothing (docs/audit.md "Opening one field" says why).
+    print(f"注意：命令行开启不记入会话审计日志，是服务器运维人员在 API 之外的操作；需要留痕的开启"
+          f"请由本项目监督人员调用 POST /api/sessions/{args.session}/audit/pool-openings"
+          " / note: an opening from the command line is NOT recorded in the session's audit"
+          " log (the server's operator acting outside the API); for one on the record the"
+          " tender's supervisor calls POST …/audit/pool-openings", file=sys.stderr)
     if args.out is not None:
         write_private(args.out, text.encode("utf-8"))
         print(f"已写入 / wrote {args.out}: {args.expert}.{args.field} 的开启值 / opening"

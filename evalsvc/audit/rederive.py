@@ -18,7 +18,9 @@ the log (docs/audit.md "Re-deriving the result"):
 
 A masked field of the pool snapshot opened by the primary (``evalsvc audit open-pool``,
 never part of a bundle) is checked by :func:`check_openings` against the draw bundle's
-commitment (``verify --opening FILE``).
+commitment (``verify --opening FILE``); the openings the log records
+(``pool.field_opened``: expert, field, commitment — never the value) by
+:func:`check_recorded_openings`.
 
 Each check compares a disclosed file with the log entries (already checked against the
 signed checkpoints by :mod:`evalsvc.audit.verify`) and recomputes with the session's own
@@ -38,6 +40,7 @@ __all__ = [
     "LoggedEvent",
     "SealedReport",
     "check_openings",
+    "check_recorded_openings",
     "parse_entries",
     "read_disclosed",
     "rederive",
@@ -96,6 +99,9 @@ from evalsvc.sessions.scoring import (
 # whoever passes an alert hook (the pattern-alert rules are not part of this module).
 CHECK_ORDER = ("log", "witnesses", "draw", "sheets", "result", "signatures", "report",
                "alerts")
+
+# A masked pool field a supervisor opened over the API (evalsvc.experts.service).
+POOL_FIELD_OPENED = "pool.field_opened"
 
 # Failures of evalsvc.audit.verify, grouped under the two log checks.
 _WITNESS_FAILURES = frozenset({"cosignature", "quorum"})
@@ -994,12 +1000,11 @@ def check_openings(d: Disclosed, openings: Sequence[Mapping[str, Any]]) -> Check
         what = f"专家 {expert} 的 {name} / {expert}.{name}"
         if len(salt) < 16:
             raise _Fail(f"{what}: 盐值短于 128 位 / the salt is shorter than 128 bits")
-        views = [v for doc in d.draws.values() if doc.get("pool_sha256") == pool
-                 for v in doc.get("pool", []) if isinstance(v, Mapping) and v.get("id") == expert]
-        if not views:
+        found = _in_snapshot(d, pool, expert, name, commitment)
+        if found == "expert":
             raise _Fail(f"{what}: 包中没有含该专家的专家库快照 {pool[:16]}… / no bundled draw"
                         f" used pool {pool} with this expert")
-        if any((v.get("masked") or {}).get(name) != commitment for v in views):
+        if found == "commitment":
             raise _Fail(f"{what}: 承诺不是快照中的 / the commitment is not the snapshot's")
         if field_digest(salt, name, value) != commitment:
             raise _Fail(f"{what}: 开启值与承诺不符 / the value and salt do not open the"
@@ -1007,6 +1012,20 @@ def check_openings(d: Disclosed, openings: Sequence[Mapping[str, Any]]) -> Check
         lines.append(f"{expert}.{name} = {value!r}")
     return Check(True, f"{len(lines)} 项开启值与专家库快照中的承诺一致 / opened fields open"
                        " their commitments in the draw's pool snapshot: " + "; ".join(lines))
+
+
+def _in_snapshot(d: Disclosed, pool: str, expert: str, name: str,
+                 commitment: Any) -> str | None:
+    """What is missing for ``commitment`` to be field ``name`` of ``expert`` in the
+    bundled snapshot(s) of digest ``pool``: ``"expert"`` (no such view), ``"commitment"``
+    (another commitment there), or None (it is the snapshot's)."""
+    views = [v for doc in d.draws.values() if doc.get("pool_sha256") == pool
+             for v in doc.get("pool", []) if isinstance(v, Mapping) and v.get("id") == expert]
+    if not views:
+        return "expert"
+    if any((v.get("masked") or {}).get(name) != commitment for v in views):
+        return "commitment"
+    return None
 
 
 def rederive(
@@ -1167,12 +1186,68 @@ def verify_sealed(
     raised = _raised_split_views(entries, policy)
     if raised is not None:
         checks["split_view"] = raised
-    if openings:
+    events = parse_entries(entries)
+    recorded = [e for e in events if e.action == POOL_FIELD_OPENED]
+    if openings or recorded:
         try:
-            checks["openings"] = check_openings(disclosed, openings)
+            checks["openings"] = _check_all_openings(events, disclosed, openings)
         except _Fail as exc:
             checks["openings"] = Check(False, str(exc))
     return SealedReport(checks, report, policy)
+
+
+def _check_all_openings(events: Sequence[LoggedEvent], d: Disclosed,
+                        openings: Sequence[Mapping[str, Any]]) -> Check:
+    """``openings``: the masked fields the log records as opened (``pool.field_opened``)
+    name commitments the bundled snapshots hold, and each opening handed over
+    (``--opening``) opens its commitment — said to be on the record when the log
+    records it, or opened outside the API (``evalsvc audit open-pool``) otherwise."""
+    recorded = check_recorded_openings(events, d)
+    if not openings or not recorded.ok:
+        return recorded
+    given = check_openings(d, openings)
+    logged = {(str(e.payload.get("expert_id")), str(e.payload.get("field")),
+               str(e.payload.get("commitment"))): e.seq
+              for e in events if e.action == POOL_FIELD_OPENED}
+    notes = []
+    for o in openings:
+        key = (str(o.get("expert")), str(o.get("field")), str(o.get("commitment")))
+        seq = logged.get(key)
+        notes.append(f"{key[0]}.{key[1]}: " + (
+            f"开启记录在案 seq {seq} / on the record at seq {seq}" if seq is not None else
+            "日志中没有开启记录（在 API 之外开启）/ not on the record: opened outside the API"))
+    return Check(True, f"{given.detail}; {recorded.detail}; " + "; ".join(notes))
+
+
+def check_recorded_openings(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
+    """The ``pool.field_opened`` events of the log (docs/audit.md "Opening one field"):
+    each names an expert and field whose commitment in the bundled snapshot of its
+    ``pool_sha256`` is the one it says was opened — a primary that recorded one
+    opening and handed over another fails here. The events carry no value to check."""
+    try:
+        return _recorded_openings(events, d)
+    except _Fail as exc:
+        return Check(False, str(exc))
+
+
+def _recorded_openings(events: Sequence[LoggedEvent], d: Disclosed) -> Check:
+    lines: list[str] = []
+    for e in events:
+        if e.action != POOL_FIELD_OPENED:
+            continue
+        expert, name = str(e.payload.get("expert_id")), str(e.payload.get("field"))
+        pool, commitment = str(e.payload.get("pool_sha256")), e.payload.get("commitment")
+        found = _in_snapshot(d, pool, expert, name, commitment)
+        if found == "expert":
+            raise _Fail(f"seq {e.seq}: 记录开启的专家 {expert} 不在包中专家库快照 {pool[:16]}… / "
+                        f"the opening recorded names an expert in no bundled snapshot {pool}")
+        if found == "commitment":
+            raise _Fail(f"seq {e.seq}: 记录开启的承诺不是快照中 {expert}.{name} 的承诺 / the "
+                        "commitment recorded as opened is not the snapshot's for that field")
+        lines.append(f"seq {e.seq} {expert}.{name}")
+    return Check(True, f"日志记录的 {len(lines)} 次开启均指向快照中的承诺 / {len(lines)} "
+                       "openings on the record name commitments of the draw's pool snapshot"
+                       + (": " + ", ".join(lines) if lines else ""))
 
 
 def _raised_split_views(entries: Sequence[bytes], policy: Policy | None) -> Check | None:

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from evalsvc.audit.leaf import leaf_of_entry
 from evalsvc.audit.service import AuditService
+from evalsvc.experts.routes import DRAWS
 from evalsvc.httpkit import (
     Param,
     Route,
@@ -97,7 +98,18 @@ async def post_split_view(request: web.Request) -> web.Response:
     r = await request.app[SESSIONS].report_split_view(
         p, sid, body, origin=audit.origin(sid), log_vkey=audit.vkey(sid), key=key)
     headers = {"Idempotent-Replayed": "true"} if r.replayed else None
-    return json_response(r.body, status=201, headers=headers)
+    # 201: recorded; 200: that fork was recorded already (its seq), nothing new.
+    return json_response(r.body, status=r.status, headers=headers)
+
+
+async def post_pool_opening(request: web.Request) -> web.Response:
+    p = authenticated(request)
+    body = await read_json(request)
+    key = idempotency_key(request, required=False)
+    doc, replayed = await request.app[DRAWS].open_pool_field(
+        p, request.match_info["session_id"], body, key=key)
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return json_response(doc, status=201, headers=headers)
 
 
 async def get_policy(request: web.Request) -> web.Response:
@@ -141,7 +153,9 @@ ROUTES: list[Route] = [
         post_split_view,
         "A venue's agent reports a split view (docs/audit.md \"Split views\"): two "
         "checkpoints of one size signed by this log's key with different roots. Checked, "
-        "it is recorded as an alert.raised event of rule split_view (supervisors only)",
+        "it is recorded as an alert.raised event of rule split_view (supervisors only). "
+        "The same fork (size and the two roots) reported again, under any key or by any "
+        "venue, records nothing new: 200 with the recorded alert's seq",
         roles=("operator",),
         body_schema={
             "type": "object",
@@ -157,6 +171,40 @@ ROUTES: list[Route] = [
         ok_status=201,
         idempotent=True,
         response=shape({"rule": "string", "size": "integer", "seq": "integer"}),
+        errors=((200, "that fork is recorded already: the recorded alert's seq"),),
+        tag="audit",
+    ),
+    Route(
+        "POST",
+        _A + "/pool-openings",
+        post_pool_opening,
+        "The tender's supervisor opens one masked personal field (name, resident_id, "
+        "employer, title) of an expert in the session's pool snapshot (docs/audit.md "
+        "\"Opening one field\"): recorded first as a pool.field_opened event (expert, "
+        "field, reason, commitment — never the value; supervisors only), the value and "
+        "salt are in this response alone. An expert in no snapshot of the session: 404, "
+        "the same for every reason. (Every role reaches the service, which refuses all but "
+        "the tender's supervisor in Chinese: 403.)",
+        roles=("operator", "expert", "supervisor", "site_supervisor"),
+        body_schema={
+            "type": "object",
+            "required": ["expert_id", "field", "reason"],
+            "additionalProperties": False,
+            "properties": {
+                "expert_id": {"type": "string", "minLength": 1, "maxLength": 64},
+                "field": {"enum": ["name", "resident_id", "employer", "title"]},
+                "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+            },
+        },
+        ok_status=201,
+        idempotent=True,
+        response=shape({"expert_id": "string", "field": "string", "seq": "integer",
+                        "opening": shape({"session": "string", "pool_sha256": "string",
+                                          "expert": "string", "field": "string",
+                                          "commitment": "string", "salt": "string",
+                                          "value": {}})}),
+        errors=((403, "not the tender's supervisor (行政监督)"),
+                (404, "no opening of that expert's field in this session's pool snapshot"),),
         tag="audit",
     ),
     Route(

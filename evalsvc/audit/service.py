@@ -41,7 +41,8 @@ _log = logging.getLogger(__name__)
 
 def milestone_kind(event_type: str, payload: dict[str, Any]) -> str | None:
     """The milestone an event marks — the draw done, a stage locked, a report signature
-    or a confirmed deemed agreement, the seal — or ``None``."""
+    or a confirmed deemed agreement, the seal, a masked pool field opened — or
+    ``None``."""
     if event_type == "stage.locked":
         return f"{payload.get('stage')}-locked"
     if event_type == "report.signed":
@@ -49,6 +50,10 @@ def milestone_kind(event_type: str, payload: dict[str, Any]) -> str | None:
     if event_type == "report.deemed_agreed":
         # Stands for the seat's signature (暂行规定 第43条): a milestone as a signature is.
         return f"report-deemed-agreed-seat-{payload.get('seat')}"
+    if event_type == "pool.field_opened":
+        # A supervisor opened personal data of the pool (docs/audit.md "Opening one
+        # field"): cosigned at once, so the record of it cannot quietly be dropped.
+        return "pool-field-opened"
     # A resume also changes the state back to where it was: only the real steps count.
     moved = (payload.get("from"), payload.get("to"))
     if event_type == "session.state_changed" and moved == ("drawing", "ready"):

@@ -22,8 +22,10 @@ __all__ = [
     "SPLIT_VIEW",
     "Fork",
     "alert_payload",
+    "alert_summary",
     "bundle_check",
     "check_fork",
+    "same_fork",
 ]
 
 from collections.abc import Mapping
@@ -111,6 +113,43 @@ def alert_payload(fork: Fork, *, venue_id: str, venue_name: str) -> dict[str, An
             "roots": [fork.trusted_root.hex(), fork.served_root.hex()],
             "trusted": fork.trusted,
             "served": fork.served,
+        },
+    }
+
+
+def same_fork(payload: Mapping[str, Any], fork: Fork) -> bool:
+    """Whether the ``alert.raised`` ``payload`` records ``fork`` already: the same size
+    and the same two roots (in either order: another venue may have trusted the other
+    history), whoever reported it."""
+    evidence = payload.get("evidence")
+    if payload.get("rule") != SPLIT_VIEW or not isinstance(evidence, Mapping):
+        return False
+    roots = evidence.get("roots")
+    return (evidence.get("size") == fork.size and isinstance(roots, list)
+            and sorted(map(str, roots)) == sorted([fork.trusted_root.hex(),
+                                                   fork.served_root.hex()]))
+
+
+def alert_summary(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded split-view alert in the shape of a pattern alert (``{rule, point,
+    title, source, subject, evidence}``, docs/alerts.md), for ``GET …/alerts``: the
+    evidence summed up — the venue, the log, the size and the two roots; the signed
+    checkpoints themselves stay in the event (and the bundle)."""
+    evidence = payload.get("evidence")
+    ev = evidence if isinstance(evidence, Mapping) else {}
+    return {
+        "rule": SPLIT_VIEW,
+        "point": SPLIT_VIEW,
+        "title": payload.get("title") or "审计日志分叉视图",
+        "source": payload.get("source") or "docs/audit.md 分叉视图（Split views）",
+        "subject": payload.get("subject") or {},
+        "evidence": {
+            "kind": ev.get("kind"),
+            "venue_id": payload.get("venue_id"),
+            "venue_name": payload.get("venue_name"),
+            "origin": ev.get("origin"),
+            "size": ev.get("size"),
+            "roots": ev.get("roots"),
         },
     }
 

@@ -22,7 +22,7 @@ never holds a seat (nor sees the session).
 
 from __future__ import annotations
 
-__all__ = ["DEFAULT_INVITATION_TIMEOUT", "DrawService"]
+__all__ = ["DEFAULT_INVITATION_TIMEOUT", "POOL_FIELD_OPENED", "DrawService"]
 
 import asyncio
 import datetime as _dt
@@ -33,8 +33,9 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from sqlalchemy.engine import Connection
 
+from evalsvc.audit.rederive import POOL_FIELD_OPENED
 from evalsvc.auth import Principal
-from evalsvc.canonical import canonical_sha256
+from evalsvc.canonical import canonical_sha256, storage_sha256
 from evalsvc.config import DrawSettings
 from evalsvc.errors import (
     ConfigError,
@@ -74,6 +75,7 @@ SUPERVISOR_PARTY = "supervisor"
 SYSTEM_ACTOR = "system:scheduler"
 PAUSED_RECHECK = _dt.timedelta(seconds=30)
 POOL = "pool"  # extra: the pool's read port, and the snapshot a new ceremony archives
+MAX_REASON = 500  # characters of a pool opening's reason
 
 
 class _In(BaseModel):
@@ -724,6 +726,51 @@ class DrawService:
 
         return (await self.db.read(tx))[1]
 
+    async def open_pool_field(
+        self, p: Principal, session_id: str, data: Any, *, key: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """``POST …/audit/pool-openings``: open one masked personal field of an expert in
+        the pool snapshot a draw of the session used, for the tender's supervisor
+        (docs/audit.md "Opening one field"). The opening is recorded first — a
+        ``pool.field_opened`` event with the expert, the field, the reason and the
+        commitment opened, never the value — and the value and salt go back in the
+        response only. An expert in no snapshot of the session, or without a kept
+        opening, gets one and the same 404, whoever they are."""
+        expert, name, reason = _opening_request(data)
+
+        def read(conn: Connection) -> dict[str, Any]:
+            s, _ = store.load_session(conn, session_id, docs=self.uow.docs)
+            _require_tender_supervisor(s, p)
+            try:
+                return xstore.pool_opening(conn, session_id, expert, name)
+            except NotFound:
+                # The same answer for every reason (not in the pool, not in this
+                # session's snapshot, no commitment kept): no oracle of who is in it.
+                raise NotFound(
+                    f"专家 {expert} 的字段 {name} 在本会话的专家库快照中没有可开启的承诺 / "
+                    f"no opening of {expert}.{name} in this session's pool snapshot"
+                ) from None
+
+        opening = await self.db.read(read)
+        payload = {"expert_id": expert, "field": name, "reason": reason,
+                   "pool_sha256": opening["pool_sha256"], "commitment": opening["commitment"]}
+
+        def decide(snap: Snapshot) -> Change:
+            s = snap.locked
+            _require_tender_supervisor(s, p)
+            return Change(s, (m.Event(POOL_FIELD_OPENED, payload),), 201,
+                          {"expert_id": expert, "field": name}, changed=False)
+
+        t = Transition(session_id, p.actor, p.venue, decide, key=key,
+                       request_sha256=storage_sha256(
+                           {"op": "pool_opening", "body": [expert, name, reason]}),
+                       route="pool_opening")
+        outcome = await self.uow.commit(t)
+        # Value and salt are in the response alone (never in the event nor the stored
+        # idempotent answer): the record says what was opened, why and by whom.
+        r = outcome.result
+        return {**r.body, "opening": opening}, r.replayed
+
     async def experts(
         self, p: Principal, *, offset: int, limit: int, region: str | None
     ) -> dict[str, Any]:
@@ -773,6 +820,40 @@ class _Pool:
     def __init__(self, reads: xstore.PoolReads) -> None:
         self.reads = reads
         self.archived: xstore.Snapshot | None = None
+
+
+def _opening_request(data: Any) -> tuple[str, str, str]:
+    """``{expert_id, field, reason}`` of a pool opening, checked field by field."""
+    from evalsvc.experts.pool import MASKED_FIELDS
+
+    if not isinstance(data, dict):
+        raise InvalidInput("请求须为 JSON 对象 {expert_id, field, reason} / expected a JSON"
+                           " object {expert_id, field, reason}", field="(body)")
+    for extra in sorted(set(data) - {"expert_id", "field", "reason"}):
+        raise InvalidInput(f"未知字段 {extra} / unknown field", field=extra)
+    expert = data.get("expert_id")
+    if not isinstance(expert, str) or not 0 < len(expert) <= 64 or not expert.isprintable():
+        raise InvalidInput("expert_id：须为专家库中的专家编号（1–64 个字符） / the pool id"
+                           " of an expert (1–64 characters)", field="expert_id")
+    name = data.get("field")
+    if name not in MASKED_FIELDS:
+        raise InvalidInput(f"field：可开启的遮蔽字段为 {'、'.join(MASKED_FIELDS)} / one of"
+                           f" {', '.join(MASKED_FIELDS)}", field="field")
+    reason = data.get("reason")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
+        raise InvalidInput(f"reason：请写明开启理由（1–{MAX_REASON} 个字符），它记入审计日志"
+                           f" / the reason, recorded in the audit log (1–{MAX_REASON}"
+                           " characters)", field="reason")
+    return expert, str(name), reason.strip()
+
+
+def _require_tender_supervisor(s: Session, p: Principal) -> None:
+    """The tender's supervisor (行政监督) only; a role that may not see the session is
+    told it is not found, as everywhere."""
+    require_visible(s, p)
+    if p.role != "supervisor":
+        raise Forbidden("仅本项目的行政监督人员可开启专家库快照中的遮蔽字段 / only the"
+                        " tender's supervisor may open a masked field of the pool snapshot")
 
 
 def _require_pool_reader(p: Principal) -> None:

@@ -30,7 +30,10 @@ check point whatever was found, so neither its presence nor its size tells anyth
 and a bid shows no ``provenance``. So is an ``alert.raised`` event (a split view a
 venue reported, docs/audit.md "Split views"): for every other role its payload is
 ``{"masked": true}`` and its actor only the role — that one was raised is visible to all
-who see the session, as with an incident, never by whom, where or about what.
+who see the session, as with an incident, never by whom, where or about what. The
+same holds for ``pool.field_opened`` (a supervisor opened one masked field of an expert
+in the pool snapshot, docs/audit.md "Opening one field"): which expert, which field, the
+reason and the commitment are the supervisors'; the others see ``{"masked": true}``.
 
 After check-in an expert's view also carries ``bidders`` — the bidders' names, nothing
 else of the project — to declare a conflict bid by bidder. An open election round's
@@ -358,8 +361,9 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
     if p.role != "supervisor":
         if kind == "alerts.checked":
             return {**event, "payload": {"masked": True}}
-        if kind == "alert.raised":
-            # Who reported it, where and what (a split view, docs/audit.md): nothing.
+        if kind in _SUPERVISORS_ONLY:
+            # Who reported it, where and what (a split view, docs/audit.md), or which
+            # expert's personal field a supervisor opened and why: nothing.
             return {**event, "actor": event["actor"].split(":", 1)[0],
                     "payload": {"masked": True}}
         if kind == "bid.added" and "provenance" in event["payload"].get("bid", {}):
@@ -473,6 +477,10 @@ def redact_event(s: Session, p: Principal, event: dict[str, Any]) -> dict[str, A
         event = _actor_masked(s, p, event)
     return event
 
+
+# Events whose payload and actor are the supervisors' alone: a split view a venue
+# reported (alert.raised) and a masked pool field opened (pool.field_opened).
+_SUPERVISORS_ONLY = frozenset({"alert.raised", "pool.field_opened"})
 
 # The roles whose view of a sheet.submitted event redact_event's shortcut gives.
 _SHEET_FAST_ROLES = frozenset({"supervisor", "operator", "expert"})

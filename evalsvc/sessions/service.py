@@ -110,6 +110,8 @@ DRAW = "draw"  # extra: the session's draw state (evalsvc.experts), None before 
 POOL_HISTORY = "pool_history"
 # extra: what a check point of the pattern alerts reads (store.alert_history)
 ALERTS = "alerts"
+# extra: the split views recorded so far, [(seq, alert.raised payload)] (one per fork)
+SPLIT_VIEWS = "split_views"
 # Commands after which the pattern alerts check (evalsvc.analysis "Check points"): each
 # records one alerts.checked event, whatever is found.
 _CHECKED = frozenset({"open_draw", "lock_qualification", "lock_scoring", "start_report"})
@@ -174,6 +176,7 @@ class SessionService:
         self.report_candidates = report_candidates
         self.thresholds = alerts or analysis.Thresholds()
         uow.register(ALERTS, Extra(load=store.alert_history))
+        uow.register(SPLIT_VIEWS, Extra(load=_split_views))
         self.sheet_signatures: SheetSignatures | None = None  # set by create_app
         self.report_signatures: DocumentSignatures | None = None  # set by create_app
         # The pledge text every member accepts ([rules] pledge_file / pledge_version).
@@ -520,8 +523,13 @@ class SessionService:
             if not isinstance(data, dict) or data.keys() != {"evidence"}:
                 raise InvalidInput("expected a JSON object {evidence}", field="(body)")
             fork = splitview.check_fork(data["evidence"], origin=origin, log_vkey=log_vkey)
-            payload = splitview.alert_payload(fork, venue_id=venue.id, venue_name=venue.city)
             body = {"rule": splitview.SPLIT_VIEW, "size": fork.size}
+            for seq, known in snap.extras.get(SPLIT_VIEWS) or ():
+                if splitview.same_fork(known, fork):
+                    # The same fork again (another key, another venue): recorded once.
+                    return Change(s, (), 200, {**body, "seq": seq}, changed=False,
+                                  with_seq=False)
+            payload = splitview.alert_payload(fork, venue_id=venue.id, venue_name=venue.city)
             return Change(s, (m.Event(splitview.ALERT_EVENT, payload),), 201, body,
                           changed=False)
 
@@ -529,7 +537,8 @@ class SessionService:
         # venue; which venue saw the split is in the payload, for supervisors.
         by = dataclasses.replace(p, venue=None)
         return await self._commit(by, session_id, decide, key=key,
-                                  request={"op": "split_view", "body": data})
+                                  request={"op": "split_view", "body": data},
+                                  needs=Needs(extras=(SPLIT_VIEWS,)))
 
     # --- the handover's deadline (交接) ------------------------------------------------------
 
@@ -903,15 +912,25 @@ class SessionService:
         def tx(conn: Connection) -> tuple[Session, list[store.StoredEvent]]:
             s, _ = store.load_session(conn, session_id, docs=self.uow.docs)
             require_visible(s, p)
-            return s, store.alert_checks(conn, session_id=session_id) if tender else []
+            if not tender:
+                return s, []
+            return s, store.alert_checks(conn, session_id=session_id,
+                                         types=(analysis.ALERTS_EVENT, splitview.ALERT_EVENT))
 
         s, checks = await self.db.read(tx)
         return {
             "session_id": s.id,
+            # Each check point of the pattern alerts, and each split view a venue
+            # reported (docs/audit.md "Split views") as a point of its own, by seq.
             "checks": [
                 {"seq": e.seq, "time_ms": e.time_ms, "point": e.payload["point"],
                  "alerts": e.payload["alerts"]}
-                for e in checks
+                if e.type == analysis.ALERTS_EVENT else
+                {"seq": e.seq, "time_ms": e.time_ms, "point": splitview.SPLIT_VIEW,
+                 "alerts": [splitview.alert_summary(e.payload)]}
+                for e in sorted(checks, key=lambda e: e.seq)
+                if e.type == analysis.ALERTS_EVENT
+                or e.payload.get("rule") == splitview.SPLIT_VIEW
             ],
             "incidents": view_session(s, p, last_seq=0)["incidents"],
         }
@@ -1139,3 +1158,9 @@ def _pool_history(s: Session, basis: Mapping[str, Any]) -> tuple[m.Event, dict[s
         },
     )
     return event, {**basis, "experts": [x.expert_id for x in seats]}
+
+
+def _split_views(conn: Connection, s: Session) -> list[tuple[int, dict[str, Any]]]:
+    """The ``split_views`` extra: each ``alert.raised`` event of ``s`` with its seq."""
+    return [(e.seq, e.payload) for e in store.alert_checks(
+        conn, session_id=s.id, types=(splitview.ALERT_EVENT,))]

@@ -34,7 +34,9 @@ export const FORMULA_ZH = {
   lowest_evaluated_price: "经评审的最低投标价法",
 };
 // Check points of the pattern alerts (docs/alerts.md, main: alerts16).
-export const POINT_ZH = { bids: "投标文件", qualification: "资格审查", scoring: "详细评审", report: "评标报告" };
+export const POINT_ZH = { bids: "投标文件", qualification: "资格审查", scoring: "详细评审", report: "评标报告", split_view: "审计日志分叉" };
+// The masked personal fields of the pool snapshot (docs/audit.md "Masked personal data").
+export const POOL_FIELD_ZH = { name: "姓名", resident_id: "身份证号", employer: "工作单位", title: "职称" };
 export const REGION_ZH = { SH: "上海", JS: "江苏", ZJ: "浙江", AH: "安徽" };
 
 export const ERROR_ZH = {
@@ -110,6 +112,8 @@ export const EVENT_ZH = {
   "incident.recorded": "现场监督记录",
   // docs/audit.md "Split views".
   "alert.raised": "监督预警",
+  // docs/audit.md "Opening one field".
+  "pool.field_opened": "开启专家库遮蔽字段",
   // docs/scoring.md "Stages", "暗标".
   "codes.committed": "暗标编号承诺", "codes.opened": "公开暗标编号",
 };
@@ -222,7 +226,7 @@ export function describeEvent(session, e) {
   // docs/alerts.md) arrives as {masked: true}.
   const otherVenue = e.event === "seat.assigned" || e.event === "expert.checked_in"; // worded below
   if (p.masked && Object.keys(p).length === 1 && !otherVenue) {
-    const only = { "alerts.checked": "（仅监督可见）", "alert.raised": "（仅监督可见）", "incident.recorded": "（仅监督与该场地现场监督可见）" };
+    const only = { "alerts.checked": "（仅监督可见）", "alert.raised": "（仅监督可见）", "pool.field_opened": "（仅监督可见）", "incident.recorded": "（仅监督与该场地现场监督可见）" };
     return what + (only[e.event] || "（不可见）");
   }
   switch (e.event) {
@@ -318,6 +322,9 @@ export function describeEvent(session, e) {
       // docs/audit.md "Split views": reported by a venue's agent, supervisors only.
       what += `：${p.title || "预警"}（${session ? venueLabel(session, p.venue_id) : p.venue_name || ""}报告）`;
       break;
+    case "pool.field_opened":
+      what += `：专家 ${p.expert_id} 的${POOL_FIELD_ZH[p.field] || p.field}（理由：${p.reason || ""}）`;
+      break;
     case "alerts.checked":
       what += `：${POINT_ZH[p.point] || "检查"} · ${(p.alerts || []).length} 条预警${(p.alerts || []).length ? `：${p.alerts.map((a) => `${a.title}（${alertSubject(a)}）`).join("；")}` : ""}`;
       break;
@@ -334,5 +341,7 @@ export function alertSubject(a) {
   const x = (a && a.subject) || {};
   const seats = x.seats ? x.seats.map(seatLabel).join("、") : "";
   const bids = x.bids ? `投标 ${x.bids.join("、")}` : "";
-  return [seats, bids].filter(Boolean).join(" · ");
+  // (A split view names the venue that caught it; its city when the alert carries it.)
+  const venues = x.venues ? `场地 ${(a.evidence && a.evidence.venue_name) || x.venues.join("、")}` : "";
+  return [seats, bids, venues].filter(Boolean).join(" · ");
 }

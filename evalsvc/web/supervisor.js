@@ -7,7 +7,7 @@
 // A venue's site supervisor (现场监督, me.role "site_supervisor") gets the reduced view of
 // the same workspace: its venue's seats, check-in and presence (the server masks the
 // rest), the result once locked, and the incident form (incidents.js) — no audit view,
-// no pattern alerts, no draw, no pause, no approvals.
+// no pattern alerts, no draw, no pause, no approvals, no opening of pool fields.
 
 import { api, get } from "./api.js";
 import { $, announce, confirmDialog, el } from "./dom.js";
@@ -16,6 +16,7 @@ import { committeeTable, stageProgress, venueLinks } from "./committee.js";
 import { drawCard } from "./draw.js";
 import { handoverCard } from "./handover.js";
 import { incidentCard } from "./incidents.js";
+import { openingCard } from "./openings.js";
 import { notes, resultTable } from "./results.js";
 import { messageId } from "./store.js";
 import { electionLine, reportButtons } from "./steps.js";
@@ -88,7 +89,7 @@ export function mount(ctx) {
     el("h2", { id: "patterns-h" }, "围标串标与评审质量预警"));
   let patternsDirty = true;
   client.on("event", (e) => {
-    if (e.event === "alerts.checked") patternsDirty = true;
+    if (e.event === "alerts.checked" || e.event === "alert.raised") patternsDirty = true;
   });
   // Decisions only a supervisor takes: re-review, deemed agreement (第43条).
   const approvals = el("section", { class: "card", id: "approvals", "aria-labelledby": "appr-h", hidden: true });
@@ -101,10 +102,12 @@ export function mount(ctx) {
   const review = el("section", { class: "card", id: "review", "aria-labelledby": "review-h", hidden: true });
   let reviewKey = null;
   const incidents = incidentCard({ me, command });
+  // Opening one masked field of the pool snapshot, on the record (the tender's supervisor).
+  const opening = openingCard({ sessionId: () => session.id });
   // (The alerts card too: a pause and its reason, voided signatures; pattern alerts
   // reach a site supervisor masked, so never as an alert here.)
   if (site) body.append(alerts, consoleCard, incidents.card, handover.card, result);
-  else body.append(alerts, approvals, consoleCard, incidents.card, handover.card, patterns, review, draw.card, result, audit);
+  else body.append(alerts, approvals, consoleCard, incidents.card, handover.card, patterns, review, draw.card, result, audit, opening.card);
 
   async function command(cmd, done) {
     try {
@@ -128,9 +131,11 @@ export function mount(ctx) {
       el("td", { class: "wrap" }, c.alerts.length ? el("ul", { class: "links" }, c.alerts.map((a) =>
         el("li", {}, el("strong", {}, a.title), `（${alertSubject(a) || "—"}）`))) : "未发现异常")));
     const total = data.checks.reduce((n, c) => n + c.alerts.length, 0);
+    // (A split view a venue reported is listed as a point of its own, not a check.)
+    const done = data.checks.filter((c) => c.point !== "split_view").length;
     patterns.replaceChildren(el("h2", { id: "patterns-h" }, "围标串标与评审质量预警"),
       el("p", { class: total ? "flag" : "muted" }, data.checks.length
-        ? `已完成 ${data.checks.length} 次检查，共 ${total} 条预警。预警只对监督可见，是需要核查的线索，不是结论。`
+        ? `已完成 ${done} 次检查，共 ${total} 条预警。预警只对监督可见，是需要核查的线索，不是结论。`
         : "尚未到检查点（开始抽取专家、两次锁定、生成评标报告时各检查一次）。"),
       data.checks.length ? el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "预警检查结果" }, el("table", { id: "pattern-table" },
         el("caption", {}, "各检查点的预警"),

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import datetime as dt
+import io
 import json
 import shutil
 from collections.abc import Callable
@@ -54,6 +56,7 @@ class Sealed:
     opening: Path  # `evalsvc audit open-pool` of seat 0's expert's name
     personal: list[tuple[str, str]]  # (name, resident ID) of every pool expert
     refused: dict[str, int]  # exit status of open-pool for what it must refuse
+    open_pool_said: str  # what open-pool printed on stderr beside the opening
 
 
 async def _seed(settings: Settings, devpki: DevPki) -> tuple[str, str, bytes]:
@@ -134,9 +137,11 @@ def sealed(tmp_path_factory: pytest.TempPathFactory) -> Sealed:
         finally:
             engine.dispose()
         seat0 = json.loads((tmp / "bundle" / "session.json").read_text())["seats"][0]
-        assert main(["audit", "open-pool", sid, seat0["expert_id"], "name", "--database",
-                     url.replace("postgresql://", "postgresql+psycopg://", 1),
-                     "--out", str(tmp / "opening.json")]) == 0
+        said = io.StringIO()
+        with contextlib.redirect_stderr(said):
+            assert main(["audit", "open-pool", sid, seat0["expert_id"], "name", "--database",
+                         url.replace("postgresql://", "postgresql+psycopg://", 1),
+                         "--out", str(tmp / "opening.json")]) == 0
         answers = {
             label: main(["audit", "open-pool", *args, "--database",
                          url.replace("postgresql://", "postgresql+psycopg://", 1)])
@@ -151,7 +156,7 @@ def sealed(tmp_path_factory: pytest.TempPathFactory) -> Sealed:
         _cosign_all(tmp / b, wskey)
     return Sealed(tmp / "bundle", _policy(settings, sid, wvkey), trust, certs,
                   tmp / "running", _policy(settings, running, wvkey), served, devpki,
-                  tmp / "opening.json", personal, answers)
+                  tmp / "opening.json", personal, answers, said.getvalue())
 
 
 def _seal_and_export(tmp_path: Path, out: str, *,
@@ -825,6 +830,10 @@ def test_an_opened_field_verifies_against_the_bundle(
     assert doc["checks"]["openings"]["ok"]
     assert f"{opening['expert']}.name = {opening['value']!r}" in doc["checks"]["openings"][
         "detail"]
+    # The command line opened it outside the API: nothing in the log, and it says so.
+    assert "opened outside the API" in doc["checks"]["openings"]["detail"]
+    assert "不记入会话审计日志" in sealed.open_pool_said
+    assert not (sealed.bundle / "entries").read_text("utf-8").count("pool.field_opened")
 
 
 @pytest.mark.parametrize("forge", ["value", "field", "salt", "pool"])
@@ -877,3 +886,127 @@ def test_the_checkpoint_the_pdf_prints_must_be_a_signed_one_of_the_bundle(
                        lambda b: (b / "checkpoints" / f"{size}.note").unlink())
     assert "report" in _failed(checks)
     assert f"the checkpoint report.pdf prints (size {size}" in checks["report"].detail
+
+
+async def _seal_and_open(settings: Settings, devpki: DevPki) -> tuple[str, dict[str, Any]]:
+    """Seal the demo's session, then its supervisor opens seat 0's expert's resident ID
+    number over the API's service (the name is the committee's, in session.json):
+    (session id, the opening it was given)."""
+    from aiohttp import web
+
+    from evalsvc.app import create_app
+    from evalsvc.auth import Principal
+    from evalsvc.demo import seal_demo
+    from evalsvc.experts.routes import DRAWS
+    from evalsvc.sessions.routes import SESSIONS
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        sid = await seal_demo(app[SESSIONS], app[DRAWS])
+        sup = Principal("supervisor", "sup-zhao", "赵监督")
+        seat0 = (await app[SESSIONS].get(sup, sid))["seats"][0]
+        body, _ = await app[DRAWS].open_pool_field(
+            sup, sid, {"expert_id": seat0["expert_id"], "field": "resident_id",
+                       "reason": "核查利害关系"}, key=None)
+        # (No checkpoint job run: the opening is a milestone, signed with its event.)
+        return sid, body["opening"]
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+def opened(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, Any],
+                                                              TrustConfig]:
+    """A sealed session's bundle, exported after its supervisor opened a pool field
+    over the API: (bundle, trust policy, the opening, trust anchors)."""
+    tmp = tmp_path_factory.mktemp("opened")
+    devpki = build_dev_pki(dt.datetime.now(dt.UTC))
+    write_dev_pki(devpki, tmp / "certs")
+    with fresh_database(tmp) as url:
+        settings = make_settings(tmp, url)
+        settings = dataclasses.replace(
+            settings, pki=dataclasses.replace(settings.pki, trust_dir=str(tmp / "certs")))
+        sid, opening = asyncio.run(_seal_and_open(settings, devpki))
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                export_bundle(conn, sid, tmp / "bundle")
+        finally:
+            engine.dispose()
+    wskey, wvkey = generate_key("venue.js-suzhou.example")
+    _cosign_all(tmp / "bundle", wskey)
+    return tmp / "bundle", _policy(settings, sid, wvkey), opening, load_trust(tmp / "certs")
+
+
+def _opening_entry(bundle: Path) -> tuple[list[bytes], int]:
+    lines = (bundle / "entries").read_bytes().split(b"\n")[:-1]
+    (i,) = [i for i, x in enumerate(lines) if json.loads(x)["action"] == "pool.field_opened"]
+    return lines, i
+
+
+def test_an_opening_on_the_record_verifies_and_its_value_is_in_no_bundle_file(
+    opened: tuple[Path, str, dict[str, Any], TrustConfig],
+) -> None:
+    bundle, policy, opening, trust = opened
+    assert opening["field"] == "resident_id" and len(opening["value"]) == 18
+    lines, i = _opening_entry(bundle)
+    assert i == len(lines) - 1  # after the seal, under a checkpoint of its own
+    checks = verify_sealed(bundle, trusted_policy=policy, trust=trust).checks
+    assert _failed(checks) == set(), {n: c.detail for n, c in checks.items() if not c.ok}
+    assert f"seq {i + 1} {opening['expert']}.resident_id" in checks["openings"].detail
+    # The bundle holds that it was opened — never the value nor its salt.
+    for p in bundle.rglob("*"):
+        if p.is_file():
+            data = p.read_bytes()
+            assert opening["salt"].encode() not in data, p
+            assert opening["value"].encode() not in data, p
+    # The opening handed over is said to be on the record.
+    both = verify_sealed(bundle, trusted_policy=policy, trust=trust, openings=[opening])
+    assert both.checks["openings"].ok
+    assert f"on the record at seq {i + 1}" in both.checks["openings"].detail
+
+
+def test_an_opening_on_the_record_removed_or_altered_fails_log(
+    opened: tuple[Path, str, dict[str, Any], TrustConfig], tmp_path: Path,
+) -> None:
+    bundle, policy, opening, trust = opened
+
+    def change(edit: Callable[[list[bytes], int], list[bytes]]) -> dict[str, Check]:
+        copy = tmp_path / f"b{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(bundle, copy)
+        lines, i = _opening_entry(copy)
+        (copy / "entries").write_bytes(b"".join(x + b"\n" for x in edit(lines, i)))
+        return verify_sealed(copy, trusted_policy=policy, trust=trust).checks
+
+    # Left out: the signed checkpoints cover one entry more than the log holds.
+    assert "log" in _failed(change(lambda lines, i: lines[:i]))
+
+    # Another expert's or another field's commitment written in: the leaf changes.
+    def altered(lines: list[bytes], i: int) -> list[bytes]:
+        text = lines[i].decode("utf-8").replace(opening["commitment"], "0" * 64)
+        assert text != lines[i].decode("utf-8")
+        return [*lines[:i], text.encode("utf-8")]
+
+    assert "log" in _failed(change(altered))
+
+
+def test_a_recorded_opening_must_name_the_snapshots_commitment() -> None:
+    """A primary that records one opening and hands over another (a consistent log,
+    another commitment): ``openings`` names it."""
+    from evalsvc.audit.rederive import Disclosed, LoggedEvent, check_recorded_openings
+
+    pool = [{"id": "E-1", "masked": {"name": "c" * 64}}]
+    d = Disclosed(draws={1: {"pool_sha256": "p" * 64, "pool": pool}})
+
+    def event(**payload: Any) -> LoggedEvent:
+        base = {"expert_id": "E-1", "field": "name", "pool_sha256": "p" * 64,
+                "commitment": "c" * 64, "reason": "核查"}
+        return LoggedEvent(9, "pool.field_opened", {**base, **payload}, 0)
+
+    assert check_recorded_openings([event()], d).ok
+    for bad in ({"commitment": "d" * 64}, {"field": "title"}, {"expert_id": "E-2"},
+                {"pool_sha256": "q" * 64}):
+        check = check_recorded_openings([event(**bad)], d)
+        assert not check.ok and check.detail.startswith("seq 9") and "snapshot" in check.detail

@@ -41,6 +41,18 @@ async def _report(api: Harness, sid: str, venue: str, evidence: Any) -> tuple[in
                           json={"evidence": evidence})
 
 
+async def _reported(api: Harness) -> tuple[str, Any, Checkpoint, str, Any]:
+    """A session checking in whose Suzhou agent reported a fork: (id, its experts, the
+    trusted checkpoint, the served note, the answer)."""
+    sid, experts = await api.to_stage("checking_in")
+    trusted, cp = await _trusted(api, sid)
+    served = _fork(api, sid, cp)
+    status, body = await _report(api, sid, "js-suzhou",
+                                 {"kind": "fork", "trusted": trusted, "served": served})
+    assert status == 201, body
+    return sid, experts, cp, served, body
+
+
 def _alerts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in events if e["type"] == "alert.raised"]
 
@@ -178,12 +190,7 @@ async def test_the_primarys_own_bundle_fails_split_view_when_its_log_records_one
     from evalsvc.audit.export import export_bundle
     from evalsvc.audit.rederive import verify_sealed
 
-    sid, _ = await api.to_stage("checking_in")
-    trusted, cp = await _trusted(api, sid)
-    served = _fork(api, sid, cp)
-    status, _ = await _report(api, sid, "js-suzhou",
-                              {"kind": "fork", "trusted": trusted, "served": served})
-    assert status == 201
+    sid, _, cp, served, _ = await _reported(api)
     api.client.app[AUDIT].mark_dirty(sid)
     await api.client.app[AUDIT].sign_pending()  # (the checkpoint job, run now)
     _, policy = await api.call("GET", f"/api/sessions/{sid}/audit/policy", api.sup)
@@ -199,3 +206,68 @@ async def test_the_primarys_own_bundle_fails_split_view_when_its_log_records_one
     split = checks["split_view"]
     assert not split.ok and "js-suzhou" in split.detail
     assert cp.root.hex() in split.detail and parse_checkpoint(served).root.hex() in split.detail
+
+
+async def test_split_views_are_listed_with_the_pattern_alerts_for_supervisors_only(
+    api: Harness,
+) -> None:
+    sid, experts, cp, served, body = await _reported(api)
+
+    status, listed = await api.call("GET", f"/api/sessions/{sid}/alerts", api.sup)
+    assert status == 200, listed
+    (check,) = [c for c in listed["checks"] if c["point"] == "split_view"]
+    assert check["seq"] == body["seq"]
+    (alert,) = check["alerts"]
+    # The shape of a pattern alert, the evidence summed up (the notes stay in the event).
+    assert set(alert) == {"rule", "point", "title", "source", "subject", "evidence"}
+    assert alert["rule"] == "split_view" and alert["title"] == "审计日志分叉视图"
+    assert alert["subject"] == {"venues": ["js-suzhou"]}
+    ev = alert["evidence"]
+    assert ev["venue_id"] == "js-suzhou" and ev["size"] == cp.size
+    assert ev["roots"] == [cp.root.hex(), parse_checkpoint(served).root.hex()]
+    assert "trusted" not in ev and "served" not in ev
+    # The pattern alerts' check points are still there, before it in seq order.
+    seqs = [c["seq"] for c in listed["checks"]]
+    assert seqs == sorted(seqs) and len(seqs) >= 2
+
+    # A site supervisor's list holds its venue's incidents, never an alert; the other
+    # roles may not read it at all.
+    status, site = await api.call("GET", f"/api/sessions/{sid}/alerts",
+                                  api.site_sup("js-suzhou"))
+    assert status == 200 and site["checks"] == [], site
+    for token in (api.op(), api.op("js-suzhou"), experts[0][1]):
+        status, _ = await api.call("GET", f"/api/sessions/{sid}/alerts", token)
+        assert status == 403
+
+
+async def test_the_same_fork_reported_again_records_nothing_new(api: Harness) -> None:
+    sid, _ = await api.to_stage("checking_in")
+    trusted, cp = await _trusted(api, sid)
+    served = _fork(api, sid, cp)
+    fork = {"kind": "fork", "trusted": trusted, "served": served}
+
+    async def report(venue: str, evidence: Any, key: str) -> tuple[int, Any]:
+        return await api.call("POST", f"/api/sessions/{sid}/audit/split-view", api.op(venue),
+                              json={"evidence": evidence}, headers={"Idempotency-Key": key})
+
+    status, first = await report("js-suzhou", fork, "split-view-0001")
+    assert status == 201, first
+    events = await api.events(sid)
+    # Again under another key, by the same venue or by another that trusted the other
+    # history: 200 with the alert already recorded, and no second event.
+    for venue, evidence, key in (
+            ("js-suzhou", fork, "split-view-0002"),
+            ("ah-hefei", {"kind": "fork", "trusted": served, "served": trusted},
+             "split-view-0003")):
+        status, again = await report(venue, evidence, key)
+        assert status == 200, again
+        assert again == {"rule": "split_view", "size": cp.size, "seq": first["seq"]}
+    assert await api.events(sid) == events
+    # The first key replays its first answer.
+    status, replay = await report("js-suzhou", fork, "split-view-0001")
+    assert status == 201 and replay == first
+    # Another fork of the same size is another alert.
+    status, other = await report("js-suzhou", {**fork, "served": _fork(api, sid, cp, b"two")},
+                                 "split-view-0004")
+    assert status == 201 and other["seq"] == first["seq"] + 1, other
+    assert len(_alerts(await api.events(sid))) == 2

@@ -30,7 +30,8 @@ async def test_site_supervisor_sees_its_venue_and_records_an_incident(
         text = await table.inner_text()
         assert text.count("身份不可见") == 5, text  # only Suzhou's two members by name
         body = await page.locator("body").inner_text()
-        for absent in ("审计日志", "围标串标与评审质量预警", "暂停评标", "待监督决定"):
+        for absent in ("审计日志", "围标串标与评审质量预警", "暂停评标", "待监督决定",
+                       "开启专家库遮蔽字段"):
             assert absent not in body, absent
         assert "现场监督（" not in body or "苏州" in body
         form = page.locator("#inc-form")

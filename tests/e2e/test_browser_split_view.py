@@ -1,7 +1,7 @@
 """A split view reported by a venue, in a real browser (the demo, at 390 px): the
 supervisor's console lists it among its alerts (监督提醒) with the venue and both
-checkpoints' roots; an expert's feed shows only that a supervisors' alert was raised
-(docs/audit.md "Split views")."""
+checkpoints' roots, and in the table of the pattern alerts; an expert's feed shows only
+that a supervisors' alert was raised (docs/audit.md "Split views")."""
 
 from __future__ import annotations
 
@@ -55,6 +55,11 @@ async def test_supervisor_sees_a_reported_split_view_and_an_expert_does_not(
         assert cp.root.hex()[:16] in text and other.hex()[:16] in text, text
         feed = page.locator("#events li", has_text="监督预警：审计日志分叉视图")
         await feed.first.wait_for(timeout=30_000)
+        # Listed with the pattern alerts too (GET …/alerts), as a point of its own.
+        row = page.get_by_role("table", name="各检查点的预警").locator(
+            "tbody tr", has_text="审计日志分叉")
+        await row.wait_for(timeout=30_000)
+        assert "审计日志分叉视图（场地 苏州）" in await row.inner_text()
         await check_screen(page, "split-supervisor")
 
         expert = await new_page(browser, console, "split-expert", width=390)

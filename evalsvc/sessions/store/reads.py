@@ -287,13 +287,14 @@ def parse_snapshot_reads(rows: Sequence[Any]) -> SnapshotReads:
 ALERTS_EVENT = "alerts.checked"
 
 
-def alert_checks(conn: Connection, *, session_id: str | None = None) -> list[StoredEvent]:
-    """The ``alerts.checked`` events (evalsvc.analysis), oldest first: of one session,
-    or of every session (an expert's review record and history read them all: there is
-    no index on the event type, so this scans the events table — fine while check
-    points are four per session; docs/alerts.md "Known limits")."""
+def alert_checks(conn: Connection, *, session_id: str | None = None,
+                 types: tuple[str, ...] = (ALERTS_EVENT,)) -> list[StoredEvent]:
+    """The ``alerts.checked`` events (evalsvc.analysis) — or those of ``types`` — oldest
+    first: of one session, or of every session (an expert's review record and history
+    read them all: there is no index on the event type, so this scans the events table
+    — fine while check points are four per session; docs/alerts.md "Known limits")."""
     q = sa.select(_E.c.session_id, _E.c.seq, _E.c.type, _E.c.payload, _E.c.actor, _E.c.venue,
-                  _E.c.time_ms).where(_E.c.type == ALERTS_EVENT)
+                  _E.c.time_ms).where(_E.c.type.in_(types))
     if session_id is not None:
         q = q.where(_E.c.session_id == session_id)
     rows = conn.execute(q.order_by(_E.c.time_ms, _E.c.session_id, _E.c.seq)).all()
