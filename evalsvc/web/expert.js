@@ -8,7 +8,7 @@ import { CATEGORY_ZH, ERROR_ZH, KEY_ALGORITHM_ZH, STAGE_ZH, fieldLabel, seatLabe
 import { notes, resultTable } from "./results.js";
 import { bidKey, buildSheet, isReview, isScored, runningTotals, stageBids, stageCriteria, valuesFromSheet } from "./sheet.js";
 import { Drafts, messageId } from "./store.js";
-import { effectiveState, electionLine, refusalCard, reportButtons, seatWithVenue } from "./steps.js";
+import { commandSender, effectiveState, electionLine, refusalCard, reportButtons, seatWithVenue } from "./steps.js";
 import { handoverCard } from "./handover.js";
 import { signReport, signSheet } from "./certkey.js";
 import { currentSigner } from "./keyring.js";
@@ -26,6 +26,7 @@ const stagePlan = (s) => ["qualification", ...(s.criteria.some((c) => c.category
 
 export function mount(ctx) {
   const { client, me, body, outbox, refreshLive, showProblem } = ctx;
+  const command = commandSender({ client, showProblem, session: () => session });
   let session = null;
   let sheetKey = null; // what the built form is for: stage, seat, bids, criteria
   let drafts = null;
@@ -525,16 +526,6 @@ export function mount(ctx) {
     await command({ command: "explain_deviation", bid_id: bid, text }, "偏离说明已提交");
   }
 
-  async function command(body, done) {
-    try {
-      await client.request({ type: "command", id: messageId(`cmd-${body.command}`), body });
-      announce(done, "ok");
-      return true;
-    } catch (err) {
-      showProblem(`${ERROR_ZH[err.code] || "操作失败"}${err.field ? `：${fieldLabel(session, err.field)}` : ""}`);
-      return false;
-    }
-  }
 
   async function renderReport(s) {
     const state = s.state === "paused" ? s.paused.from_state : s.state;

@@ -4,15 +4,14 @@
 // check-in, link health, pause with a reason — and only what its document shows.
 
 import { get } from "./api.js";
-import { announce, confirmDialog, el } from "./dom.js";
-import { ERROR_ZH, STAGE_ZH, faultLines, fieldLabel, reasonText, seatLabel, venueLabel } from "./i18n.js";
+import { confirmDialog, el } from "./dom.js";
+import { ERROR_ZH, STAGE_ZH, faultLines, reasonText, seatLabel, venueLabel } from "./i18n.js";
 import { committeeTable, stageProgress, venueLinks } from "./committee.js";
 import { designationCard } from "./designation.js";
 import { drawCard } from "./draw.js";
 import { handoverCard } from "./handover.js";
-import { notes, resultTable } from "./results.js";
-import { messageId } from "./store.js";
-import { committeeReadiness, electionLine, refusalCard, reportButtons } from "./steps.js";
+import { resultCard } from "./results.js";
+import { commandSender, committeeReadiness, electionLine, pauseWithReason, refusalCard, reportButtons } from "./steps.js";
 
 const seats = (list) => list.map(seatLabel).join("、");
 
@@ -91,15 +90,16 @@ export function nextSteps(s, progress) {
 
 export function mount(ctx) {
   const { client, me, body, showProblem } = ctx;
+  const command = commandSender({ client, showProblem, session: () => session });
   let session = null;
   let progress = null;
   let presence = null;
-  let resultKey = null;
 
   const control = el("section", { class: "card", "aria-labelledby": "ctl-h" }, el("h2", { id: "ctl-h" }, "流程控制"));
   const committee = el("section", { class: "card", "aria-labelledby": "com-h" }, el("h2", { id: "com-h" }, "评标委员会与进度"));
   const links = el("section", { class: "card", "aria-labelledby": "links-h" }, el("h2", { id: "links-h" }, "场地链路"));
   const result = el("section", { class: "card", "aria-labelledby": "res-h", hidden: true });
+  const updateResult = resultCard(result, get, "res-h");
   const draw = drawCard({ me, showProblem });
   // Clarification answers (primary), the handover after the seal (docs/scoring.md).
   const handover = handoverCard({ command });
@@ -109,28 +109,13 @@ export function mount(ctx) {
 
   const primary = () => session && me.venue === session.venues.find((v) => v.primary).id;
 
-  async function command(cmd, done) {
-    try {
-      await client.request({ type: "command", id: messageId(`cmd-${cmd.command}`), body: cmd });
-      announce(done, "ok");
-      return true;
-    } catch (err) {
-      showProblem(`${ERROR_ZH[err.code] || "操作失败"}${err.field ? `：${fieldLabel(session, err.field)}` : ""}`);
-      return false;
-    }
-  }
 
   async function step([name, label, lines]) {
     const ok = await confirmDialog({ title: `${label}？`, lines, confirm: `确认${label}` });
     if (ok) await command({ command: name }, `已执行：${label}`);
   }
 
-  async function pause() {
-    const reason = await confirmDialog({ title: "暂停评标？",
-      lines: ["暂停后各场地的专家都不能提交，直到主场恢复。暂停原因会通知所有场地并写入审计日志。"],
-      confirm: "确认暂停", danger: true, input: "暂停原因" });
-    if (reason) await command({ command: "pause", reason }, "已暂停评标");
-  }
+  const pause = () => pauseWithReason(command);
 
   async function resume() {
     const ok = await confirmDialog({ title: "恢复评标？", lines: ["各场地将继续评标，专家可以继续提交。"], confirm: "确认恢复" });
@@ -184,16 +169,7 @@ export function mount(ctx) {
     links.replaceChildren(el("h2", { id: "links-h" }, "场地链路"), venueLinks(s, presence));
   }
 
-  async function renderResult() {
-    const s = session;
-    const state = s.state === "paused" ? s.paused.from_state : s.state;
-    result.hidden = !["aggregating", "reporting", "sealed"].includes(state);
-    if (result.hidden || resultKey === s.last_seq) return;
-    resultKey = s.last_seq;
-    const agg = await get(`/api/sessions/${s.id}/aggregation`);
-    result.replaceChildren(el("h2", { id: "res-h" }, "评审结果"), resultTable(agg, "委员会汇总结果"),
-      notes(agg, { explanations: s.explanations, dissents: s.dissents, share: s.rules.deviation_share }));
-  }
+  const renderResult = () => updateResult(session);
 
   let timer = null;
   function later(ms) {

@@ -62,3 +62,18 @@ export function notes(result, { explanations = [], dissents = [], share = null }
   }
   return box;
 }
+
+/** The committee's result card, shown from the aggregation to the seal: an updater that
+ *  reads the aggregation again only when the session moved (a new `last_seq`). */
+export function resultCard(card, get, headingId) {
+  let shownAt = null;
+  return async (s) => {
+    const state = s.state === "paused" ? s.paused.from_state : s.state;
+    card.hidden = !["aggregating", "reporting", "sealed"].includes(state);
+    if (card.hidden || shownAt === s.last_seq) return;
+    shownAt = s.last_seq;
+    const agg = await get(`/api/sessions/${s.id}/aggregation`);
+    card.replaceChildren(el("h2", { id: headingId }, "评审结果"), resultTable(agg, "委员会汇总结果"),
+      notes(agg, { explanations: s.explanations, dissents: s.dissents, share: s.rules.deviation_share }));
+  };
+}

@@ -4,8 +4,35 @@
 // session document the client folded; commands go through the caller's `command`.
 
 import { ApiError, getToken } from "./api.js";
-import { confirmDialog, el } from "./dom.js";
-import { seatLabel, venueLabel } from "./i18n.js";
+import { announce, confirmDialog, el } from "./dom.js";
+import { ERROR_ZH, fieldLabel, seatLabel, venueLabel } from "./i18n.js";
+import { messageId } from "./store.js";
+
+/**
+ * The workspaces' `command(body, done)`: sends a session command over the WebSocket,
+ * announces `done` once applied, or shows the refusal in Chinese with the field's name
+ * (`session()` names the fields); resolves whether it applied.
+ */
+export function commandSender({ client, showProblem, session }) {
+  return async (body, done) => {
+    try {
+      await client.request({ type: "command", id: messageId(`cmd-${body.command}`), body });
+      announce(done, "ok");
+      return true;
+    } catch (err) {
+      showProblem(`${ERROR_ZH[err.code] || "操作失败"}${err.field ? `：${fieldLabel(session(), err.field)}` : ""}`);
+      return false;
+    }
+  };
+}
+
+/** Asks for the reason and pauses the session (an operator, the supervisor). */
+export async function pauseWithReason(command) {
+  const reason = await confirmDialog({ title: "暂停评标？",
+    lines: ["暂停后各场地的专家都不能提交，直到主场恢复。暂停原因会通知所有场地并写入审计日志。"],
+    confirm: "确认暂停", danger: true, input: "暂停原因" });
+  if (reason) await command({ command: "pause", reason }, "已暂停评标");
+}
 
 /** The state a paused session returns to (the steps offered are those of that state). */
 export const effectiveState = (s) => (s.state === "paused" && s.paused ? s.paused.from_state : s.state);

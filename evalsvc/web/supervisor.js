@@ -11,15 +11,14 @@
 
 import { api, get } from "./api.js";
 import { $, announce, confirmDialog, el } from "./dom.js";
-import { ERROR_ZH, EVENT_ZH, POINT_ZH, alertSubject, faultLines, fieldLabel, reasonText, ruleText, seatLabel, venueLabel } from "./i18n.js";
+import { ERROR_ZH, EVENT_ZH, POINT_ZH, alertSubject, faultLines, reasonText, ruleText, seatLabel, venueLabel } from "./i18n.js";
 import { committeeTable, stageProgress, venueLinks } from "./committee.js";
 import { drawCard } from "./draw.js";
 import { handoverCard } from "./handover.js";
 import { incidentCard } from "./incidents.js";
 import { openingCard } from "./openings.js";
-import { notes, resultTable } from "./results.js";
-import { messageId } from "./store.js";
-import { electionLine, reportButtons } from "./steps.js";
+import { resultCard } from "./results.js";
+import { commandSender, electionLine, pauseWithReason, reportButtons } from "./steps.js";
 import { b64decode, hex, parseCheckpoint, parseVkey, verifyEntry, verifyNote } from "./verify.js";
 
 // Pinned keys are not secrets and outlive a sign-out (store.js clears "evalsvc." only).
@@ -32,11 +31,11 @@ function witnessKeys(policy) {
 
 export function mount(ctx) {
   const { client, me, body, showProblem } = ctx;
+  const command = commandSender({ client, showProblem, session: () => session });
   const site = me.role === "site_supervisor";
   let session = null;
   let progress = null;
   let presence = null;
-  let resultKey = null;
   let checkpoint = null; // {note, size, root, cosignatures}
   let auditShown = false;
   const verified = new Map(); // index -> {ok, reason, entry, proof}
@@ -79,6 +78,7 @@ export function mount(ctx) {
     alerts.hidden = false;
   });
   const result = el("section", { class: "card", "aria-labelledby": "sres-h", hidden: true });
+  const updateResult = resultCard(result, get, "sres-h");
   const audit = el("section", { class: "card", id: "audit", "aria-labelledby": "audit-h" },
     el("h2", { id: "audit-h" }, "审计日志"),
     el("p", {}, "检查点由日志密钥签名、各副场见证人联署；每一条记录的包含证明都在本浏览器内用 SHA-256 重新计算，不依赖服务器的结论。"),
@@ -109,16 +109,6 @@ export function mount(ctx) {
   if (site) body.append(alerts, consoleCard, incidents.card, handover.card, result);
   else body.append(alerts, approvals, consoleCard, incidents.card, handover.card, patterns, review, draw.card, result, audit, opening.card);
 
-  async function command(cmd, done) {
-    try {
-      await client.request({ type: "command", id: messageId(`cmd-${cmd.command}`), body: cmd });
-      announce(done, "ok");
-      return true;
-    } catch (err) {
-      showProblem(`${ERROR_ZH[err.code] || "操作失败"}${err.field ? `：${fieldLabel(session, err.field)}` : ""}`);
-      return false;
-    }
-  }
 
   async function renderPatterns() {
     if (!patternsDirty) return;
@@ -284,18 +274,7 @@ export function mount(ctx) {
     await command({ command: "abort", reason }, "本项目已终止");
   }
 
-  async function pause() {
-    const reason = await confirmDialog({ title: "暂停评标？",
-      lines: ["暂停后各场地的专家都不能提交，直到主场恢复。暂停原因会通知所有场地并写入审计日志。"],
-      confirm: "确认暂停", danger: true, input: "暂停原因" });
-    if (!reason) return;
-    try {
-      await client.request({ type: "command", id: messageId("cmd-pause"), body: { command: "pause", reason } });
-      announce("已暂停评标", "ok");
-    } catch (err) {
-      showProblem(ERROR_ZH[err.code] || "操作失败");
-    }
-  }
+  const pause = () => pauseWithReason(command);
 
   function renderConsole() {
     const s = session;
@@ -315,16 +294,7 @@ export function mount(ctx) {
         el("button", { type: "button", class: "danger", onclick: abort }, "终止项目")) : "");
   }
 
-  async function renderResult() {
-    const s = session;
-    const state = s.state === "paused" ? s.paused.from_state : s.state;
-    result.hidden = !["aggregating", "reporting", "sealed"].includes(state);
-    if (result.hidden || resultKey === s.last_seq) return;
-    resultKey = s.last_seq;
-    const agg = await get(`/api/sessions/${s.id}/aggregation`);
-    result.replaceChildren(el("h2", { id: "sres-h" }, "评审结果"), resultTable(agg, "委员会汇总结果"),
-      notes(agg, { explanations: s.explanations, dissents: s.dissents, share: s.rules.deviation_share }));
-  }
+  const renderResult = () => updateResult(session);
 
   // --- the audit view ---------------------------------------------------------------------
 
