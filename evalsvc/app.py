@@ -335,11 +335,16 @@ async def _pki(app: web.Application) -> AsyncIterator[None]:
 async def _draws(app: web.Application) -> AsyncIterator[None]:
     """The draw service; its deadlines run on the app's scheduler. On start, deadlines
     that passed while the server was down are handled, the others rescheduled."""
+    import datetime as dt
+
     from evalsvc.experts.scheduler import DrawDeadlines
     from evalsvc.experts.service import DrawService
 
-    service = DrawService(app[SESSIONS].uow, floors=app[SETTINGS].draw)
-    deadlines = DrawDeadlines(app[SCHEDULER], service.tick)
+    uow = app[SESSIONS].uow  # (its clock, read at each call: the one the writes use)
+    service = DrawService(uow, floors=app[SETTINGS].draw)
+    deadlines = DrawDeadlines(
+        app[SCHEDULER], service.tick,
+        clock=lambda: dt.datetime.fromtimestamp(uow.clock_ms() / 1000, dt.UTC))
     service.schedule = deadlines.at
     app[DRAWS] = service
     # A recusal at check-in calls the vacated seat's next alternate (补抽).

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 __all__ = ["DrawDeadlines"]
 
-import datetime as _dt
-from collections.abc import Awaitable, Callable
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from evalsvc.sessions.deadlines import Deadlines
 
@@ -20,9 +17,4 @@ from evalsvc.sessions.deadlines import Deadlines
 class DrawDeadlines(Deadlines):
     """Runs ``tick(session_id) -> next deadline`` at each draw's next deadline."""
 
-    def __init__(
-        self,
-        scheduler: AsyncIOScheduler,
-        tick: Callable[[str], Awaitable[_dt.datetime | None]],
-    ) -> None:
-        super().__init__(scheduler, tick, name="draw")
+    name = "draw"

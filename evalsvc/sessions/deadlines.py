@@ -21,6 +21,7 @@ import asyncio
 import datetime as _dt
 import logging
 from collections.abc import Awaitable, Callable
+from typing import ClassVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -39,22 +40,21 @@ class Deadlines:
     """Runs ``tick(session_id) -> next deadline`` at each session's next deadline: one
     apscheduler job per session, named ``<name>:<session id>``. ``clock`` tells now
     (the unit of work's, where the writes take theirs); a failed tick is retried after
-    ``retry``."""
+    ``retry``. Each kind of deadline is a subclass naming its jobs and its retry."""
+
+    name: ClassVar[str]
+    retry: ClassVar[_dt.timedelta] = _dt.timedelta(seconds=5)
 
     def __init__(
         self,
         scheduler: AsyncIOScheduler,
         tick: Callable[[str], Awaitable[_dt.datetime | None]],
         *,
-        name: str,
         clock: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC),
-        retry: _dt.timedelta = _dt.timedelta(seconds=5),
     ) -> None:
         self._scheduler = scheduler  # started and stopped by the application
         self._tick = tick
-        self.name = name
         self._clock = clock
-        self._retry = retry
         # Sessions whose tick is running, and whether its deadlines changed meanwhile. A job
         # (re)scheduled while its own instance runs is skipped by apscheduler
         # (max_instances) and, being a date job, lost: a deadline due by then would
@@ -114,9 +114,9 @@ class Deadlines:
                 except Exception:
                     log.exception(
                         "%s deadline of session %s failed; retrying in %s",
-                        self.name, session_id, self._retry,
+                        self.name, session_id, self.retry,
                     )
-                    nxt = self._clock() + self._retry
+                    nxt = self._clock() + self.retry
                     break
                 changed = self._running[session_id]
                 due = nxt is not None and nxt <= self._clock()
@@ -142,16 +142,8 @@ class Deadlines:
 class HandoverDeadlines(Deadlines):
     """The handover checks of sealed sessions (jobs ``handover:<session id>``)."""
 
-    def __init__(
-        self,
-        scheduler: AsyncIOScheduler,
-        tick: Callable[[str], Awaitable[_dt.datetime | None]],
-        *,
-        clock: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC),
-    ) -> None:
-        super().__init__(
-            scheduler, tick, name="handover", clock=clock, retry=_dt.timedelta(seconds=30)
-        )
+    name = "handover"
+    retry = _dt.timedelta(seconds=30)
 
 
 class FaultDeadlines(Deadlines):
@@ -160,13 +152,4 @@ class FaultDeadlines(Deadlines):
     the pending steps on start-up come from the stored sessions (their lost links and
     faults), so a pause pending when the server stopped is taken when it starts."""
 
-    def __init__(
-        self,
-        scheduler: AsyncIOScheduler,
-        tick: Callable[[str], Awaitable[_dt.datetime | None]],
-        *,
-        clock: Callable[[], _dt.datetime] = lambda: _dt.datetime.now(_dt.UTC),
-    ) -> None:
-        super().__init__(
-            scheduler, tick, name="faults", clock=clock, retry=_dt.timedelta(seconds=5)
-        )
+    name = "faults"
