@@ -6,11 +6,12 @@ __all__ = ["create_app"]
 
 import asyncio
 import contextlib
+import datetime as dt
 import functools
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -272,7 +273,6 @@ async def _scheduler(app: web.Application) -> AsyncIterator[None]:
 async def _pki(app: web.Application) -> AsyncIterator[None]:
     """Regional trust stores and CRLs (evalsvc.pki.service): certificate login, sheet
     signatures; CRLs refreshed by the scheduler; SIGHUP reloads the trust stores."""
-    import datetime as dt
     import logging
     import signal
 
@@ -332,11 +332,15 @@ async def _pki(app: web.Application) -> AsyncIterator[None]:
             loop.remove_signal_handler(signal.SIGHUP)
 
 
+def _now_of(uow: Any) -> Callable[[], dt.datetime]:
+    """The unit of work's clock as a datetime, read at each call: deadlines compare
+    with the clock the writes take theirs from."""
+    return lambda: dt.datetime.fromtimestamp(uow.clock_ms() / 1000, dt.UTC)
+
+
 async def _draws(app: web.Application) -> AsyncIterator[None]:
     """The draw service; its deadlines run on the app's scheduler. On start, deadlines
     that passed while the server was down are handled, the others rescheduled."""
-    import datetime as dt
-
     from evalsvc.experts.scheduler import DrawDeadlines
     from evalsvc.experts.service import DrawService
 
@@ -344,7 +348,7 @@ async def _draws(app: web.Application) -> AsyncIterator[None]:
     service = DrawService(uow, floors=app[SETTINGS].draw)
     deadlines = DrawDeadlines(
         app[SCHEDULER], service.tick,
-        clock=lambda: dt.datetime.fromtimestamp(uow.clock_ms() / 1000, dt.UTC))
+        clock=_now_of(uow))
     service.schedule = deadlines.at
     app[DRAWS] = service
     # A recusal at check-in calls the vacated seat's next alternate (补抽).
@@ -360,15 +364,13 @@ async def _draws(app: web.Application) -> AsyncIterator[None]:
 async def _handovers(app: web.Application) -> AsyncIterator[None]:
     """The handover deadlines (交接) on the app's scheduler. On start, alerts whose
     deadline passed while the server was down are raised, the others rescheduled."""
-    import datetime as dt
-
     from evalsvc.sessions.deadlines import HandoverDeadlines
 
     service = app[SESSIONS]
     uow = service.uow  # (its clock, read at each call: the one the writes use)
     deadlines = HandoverDeadlines(
         app[SCHEDULER], service.handover_tick,
-        clock=lambda: dt.datetime.fromtimestamp(uow.clock_ms() / 1000, dt.UTC))
+        clock=_now_of(uow))
     service.schedule_handover = deadlines.at
     await deadlines.recover(await service.handover_pending())
     yield
@@ -387,15 +389,13 @@ async def _faults(app: web.Application) -> AsyncIterator[None]:
     """The venue-link rules' deadlines (docs/scoring.md "Faults by rule") on the app's
     scheduler. On start, steps due while the server was down are taken, the others
     rescheduled."""
-    import datetime as dt
-
     from evalsvc.sessions.deadlines import FaultDeadlines
 
     service = app[SESSIONS]
     uow = service.uow
     deadlines = FaultDeadlines(
         app[SCHEDULER], service.fault_tick,
-        clock=lambda: dt.datetime.fromtimestamp(uow.clock_ms() / 1000, dt.UTC))
+        clock=_now_of(uow))
     service.schedule_fault = deadlines.at
     await deadlines.recover(await service.fault_pending())
     yield
