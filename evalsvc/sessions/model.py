@@ -742,15 +742,28 @@ def _guidance(errs: _Errors, path: str, value: Any) -> None:
 
 def _guidance_blind(errs: _Errors, bids: Sequence[Bid], crits: Sequence[Criterion],
                     paths: Sequence[str]) -> None:
-    """暗标: a criterion's guidance is shown with the bids' codes during the technical
-    review, so it must not name a bidder (nor its USCC) — or the code is broken."""
+    """暗标: a criterion's name and guidance are shown with the bids' codes during the
+    technical review, so neither may name a bidder (nor its USCC) — or the code is
+    broken. Compared as letters and digits only, after NFKC and case folding: spaces,
+    line breaks, punctuation or full-width forms between the characters hide nothing
+    from a reader."""
+    marks = [(b.bidder, [k for k in (_letters(b.bidder), _letters(b.uscc)) if k])
+             for b in bids]
     for c, path in zip(crits, paths, strict=True):
-        if not c.guidance:
-            continue
-        named = [b.bidder for b in bids if b.bidder in c.guidance or b.uscc in c.guidance]
-        if named:
-            errs.add(f"{path}/guidance",
-                     f"暗标项目的评分指引不得出现投标人名称或代码（出现了：{'、'.join(named)}）")
+        for name, label, text in (("name", "评分项名称", c.name),
+                                  ("guidance", "评分指引", c.guidance)):
+            if not text:
+                continue
+            flat = _letters(text)
+            named = [bidder for bidder, keys in marks if any(k in flat for k in keys)]
+            if named:
+                errs.add(f"{path}/{name}",
+                         f"暗标项目的{label}不得出现投标人名称或代码（出现了：{'、'.join(named)}）")
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).casefold()
+                   if unicodedata.category(ch)[0] in "LN")
 
 
 def parse_criterion(data: Mapping[str, Any], *, path: str = "") -> Criterion:

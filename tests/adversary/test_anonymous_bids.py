@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Harness, session_doc
+from conftest import Harness, session_doc, uscc
 
 pytestmark = pytest.mark.db
 
@@ -78,3 +78,36 @@ async def test_every_error_of_a_technical_sheet_is_in_code_order(api: Harness) -
     fields = [e["field"] for e in body["errors"]]
     assert fields == sorted(fields) and fields[0] == f"bids/{codes[0]}/T1", fields
     _names_no_bid(body)
+
+
+def _with_technical(**changes: Any) -> list[dict[str, Any]]:
+    return [{**c, **changes} if c["id"] == "T1" else c for c in CRITERIA]
+
+
+def _full_width(text: str) -> str:
+    return "".join(chr(ord(ch) + 0xFEE0) if "!" <= ch <= "~" else ch for ch in text)
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    # The criterion's name is shown beside the codes as its guidance is.
+    ({"name": "甲公司方案的亮点"}, "criteria/2/name"),
+    # A name split by spaces or across a line, or a USCC in full-width digits, still
+    # names the bidder.
+    ({"guidance": "参照 甲 公 司 的做法"}, "criteria/2/guidance"),
+    ({"guidance": "参照甲公\n司的做法"}, "criteria/2/guidance"),
+    ({"guidance": f"参照{_full_width(uscc('A1'))}的做法"}, "criteria/2/guidance"),
+])
+async def test_a_technical_criterion_may_not_name_a_bidder_in_any_dress(
+        api: Harness, changes: dict[str, Any], field: str) -> None:
+    """The primary operator registers the criteria the experts read beside the codes: a
+    bidder's name in the criterion's name, or in its guidance spaced out or in
+    full-width forms, is refused by field as plain guidance naming it is."""
+    doc = session_doc(criteria=_with_technical(**changes), stages="split", anonymous=True)
+    status, body = await api.call("POST", "/api/sessions", api.op(), json=doc)
+    assert status == 422 and body["field"] == field, body
+    assert "暗标" in body["detail"], body
+    # The same criterion added on its own to a 暗标 draft is refused by the same field.
+    sid, _ = await api.create(session_doc(criteria=CRITERIA, stages="split", anonymous=True))
+    crit = {**_with_technical(**changes)[2], "id": "T9"}
+    status, body = await api.call("POST", f"/api/sessions/{sid}/criteria", api.op(), json=crit)
+    assert status == 422 and body["field"] == field.split("/", 2)[2], body
