@@ -111,3 +111,17 @@ async def test_a_technical_criterion_may_not_name_a_bidder_in_any_dress(
     crit = {**_with_technical(**changes)[2], "id": "T9"}
     status, body = await api.call("POST", f"/api/sessions/{sid}/criteria", api.op(), json=crit)
     assert status == 422 and body["field"] == field.split("/", 2)[2], body
+
+
+async def test_a_title_naming_a_bidder_is_refused_under_anonymity(api: Harness) -> None:
+    """The experts read the project's title beside the codes: it may not name a bidder
+    — when registered, nor when the bidder is added later."""
+    doc = session_doc(criteria=CRITERIA, stages="split", anonymous=True,
+                      title="智慧水务项目（甲 公 司 参考方案）")
+    status, body = await api.call("POST", "/api/sessions", api.op(), json=doc)
+    assert status == 422 and body["field"] == "title" and "项目名称" in body["detail"], body
+    sid, _ = await api.create(session_doc(criteria=CRITERIA, stages="split", anonymous=True,
+                                          title="智慧水务项目（丁公司参考方案）"))
+    status, body = await api.call("POST", f"/api/sessions/{sid}/bids", api.op(), json={
+        "id": "B4", "bidder": "丁公司", "uscc": uscc("D4"), "price_fen": 99_000_00})
+    assert status == 422 and "丁公司" in body["detail"], body
