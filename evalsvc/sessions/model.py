@@ -749,7 +749,7 @@ def _guidance_blind(errs: _Errors, bids: Sequence[Bid], crits: Sequence[Criterio
     characters hide nothing from a reader."""
     marks = [(b.bidder, [k for k in (_letters(b.bidder), _letters(b.uscc)) if k])
              for b in bids]
-    texts = [("title", "项目名称", title)] if title is not None else []
+    texts: list[tuple[str, str, str | None]] = [("title", "项目名称", title)]
     for c, path in zip(crits, paths, strict=True):
         texts += [(f"{path}/name", "评分项名称", c.name),
                   (f"{path}/guidance", "评分指引", c.guidance)]
