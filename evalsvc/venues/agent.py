@@ -433,6 +433,12 @@ class Agent:
                 raise
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError, KeyError) as exc:
                 log.info("session %s: cannot check the mirror yet: %s", session_id, exc)
+            except (TypeError, AttributeError, RecursionError) as exc:
+                # An audit view not shaped as the route documents (a lying primary): this
+                # round fails, the next one runs — a verifier that stopped would let the
+                # primary fork this venue's view unseen from then on.
+                log.warning("session %s: the primary's audit view is malformed: %r",
+                            session_id, exc)
             except EvalsvcError as exc:
                 log.warning("session %s: cannot check the mirror: %s", session_id, exc.message)
 

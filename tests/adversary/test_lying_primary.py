@@ -1,9 +1,11 @@
-"""A primary that lies to a venue's agent on the wire: frames that are not JSON, not an
-object, nested 100 000 deep, events without a sequence number, a heartbeat whose
-sequence is text. The agent drops that connection and links again (backing off) — its
-link task must not die: a venue whose agent stopped would be seen as a lost link, and
-the rules re-form the committee without that venue's members (docs/scoring.md
-"Faults"), which is what a primary that would rather pick the committee wants."""
+"""A primary that lies to a venue's agent: frames that are not JSON, not an object,
+nested 100 000 deep, events without a sequence number, a heartbeat whose sequence is
+text; audit views that are not what the route documents. The agent drops that
+connection and links again (backing off), fails that round of verification and runs the
+next — neither its link nor its verifier may die: a venue whose agent stopped would be
+seen as a lost link, and the rules re-form the committee without that venue's members
+(docs/scoring.md "Faults"), which is what a primary that would rather pick the committee
+wants; a venue whose verifier stopped no longer catches a fork."""
 
 from __future__ import annotations
 
@@ -61,3 +63,53 @@ async def test_a_malformed_frame_drops_the_connection_not_the_agent(
             link.cancel()
             await asyncio.gather(link, return_exceptions=True)
             mirror.close()
+
+
+VIEWS = [
+    "[1, 2]",
+    "[" * 100_000 + "]" * 100_000,
+    '{"origin": "o", "checkpoint": "c", "log_vkey": "k", "entries": 5}',
+    '{"origin": null}',
+]
+
+
+@pytest.mark.parametrize("lie", VIEWS, ids=[x[:24] for x in VIEWS])
+async def test_a_malformed_audit_view_does_not_stop_the_venue_verifying(
+        tmp_path: Path, lie: str) -> None:
+    """The agent checks the primary's log every few seconds: an audit view that is not
+    what the route documents is a failed round, logged — the next round runs. (Were the
+    verifier to stop, the primary could fork the venue's view unseen from then on.)"""
+    from aiohttp import web
+
+    served = 0
+
+    async def view(request: web.Request) -> web.Response:
+        nonlocal served
+        served += 1
+        return web.Response(text=lie, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/api/sessions/{sid}/audit/view", view)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    mirror = Mirror(tmp_path / "venue.db")
+    agent = Agent(primary=f"http://127.0.0.1:{port}", venue="js-suzhou", token="t",
+                  mirror=mirror, verify_s=0.01)
+    verifier = asyncio.create_task(agent._verifier("s-1"))
+    try:
+        for _ in range(400):
+            if served >= 3 or verifier.done():
+                break
+            await asyncio.sleep(0.025)
+        assert not verifier.done(), verifier.exception()
+        assert served >= 3
+    finally:
+        verifier.cancel()
+        await asyncio.gather(verifier, return_exceptions=True)
+        if agent._http is not None:
+            await agent._http.close()
+        await runner.cleanup()
+        mirror.close()
