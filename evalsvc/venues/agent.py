@@ -209,6 +209,10 @@ class Agent:
                     if not checked:
                         raise
                     log.error("cannot list sessions at %s: %s", self.primary, exc.message)
+                except (KeyError, TypeError, AttributeError, RecursionError) as exc:
+                    # A session list not shaped as documented (a lying primary): this
+                    # round fails, the agent keeps following what it follows.
+                    log.warning("the session list of %s is malformed: %r", self.primary, exc)
                 await asyncio.sleep(self.discover_s)
         finally:
             tasks = [*self.links.values(), *self.verifiers.values(), *self.reports.values()]

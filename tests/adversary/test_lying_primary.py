@@ -113,3 +113,52 @@ async def test_a_malformed_audit_view_does_not_stop_the_venue_verifying(
             await agent._http.close()
         await runner.cleanup()
         mirror.close()
+
+
+LISTS = ["[1, 2]", '{"sessions": 5}', '{"sessions": [7]}', '{"nothing": []}',
+         "[" * 100_000 + "]" * 100_000]
+
+
+@pytest.mark.parametrize("lie", LISTS, ids=[x[:24] for x in LISTS])
+async def test_a_malformed_session_list_does_not_stop_the_agent(
+        tmp_path: Path, lie: str) -> None:
+    """The agent asks the primary for its sessions every few seconds: a list not shaped
+    as documented is a failed round, logged; the agent (every link and verifier it
+    runs) carries on."""
+    from aiohttp import web
+
+    listed = 0
+
+    async def me(request: web.Request) -> web.Response:
+        return web.json_response({"role": "operator", "venue": "js-suzhou",
+                                  "subject": "op", "name": "苏州"})
+
+    async def sessions(request: web.Request) -> web.Response:
+        nonlocal listed
+        listed += 1
+        return web.Response(text=lie, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/api/me", me)
+    app.router.add_get("/api/sessions", sessions)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    mirror = Mirror(tmp_path / "venue.db")
+    agent = Agent(primary=f"http://127.0.0.1:{port}", venue="js-suzhou", token="t",
+                  mirror=mirror, discover_s=0.01)
+    run = asyncio.create_task(agent.run())
+    try:
+        for _ in range(400):
+            if listed >= 3 or run.done():
+                break
+            await asyncio.sleep(0.025)
+        assert not run.done(), run.exception()
+        assert listed >= 3
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        await runner.cleanup()
+        mirror.close()
