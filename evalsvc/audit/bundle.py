@@ -32,16 +32,22 @@ from __future__ import annotations
 
 __all__ = [
     "BUNDLE_FORMAT",
+    "MAX_BUNDLE_FILE",
     "Bundle",
     "Policy",
+    "bundle_json",
+    "bundle_text",
     "format_policy",
     "parse_policy",
     "read_bundle",
+    "unsafe_files",
     "write_bundle",
 ]
 
 import base64
 import json
+import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +56,64 @@ from evalsvc.errors import InvalidInput
 from evalsvc.files import private_dir, private_opener, write_private
 
 BUNDLE_FORMAT = "evalsvc-audit-bundle/v1"
+# A bundle's largest file (its entries: 100k entries take some 100 MB, docs/audit.md);
+# a verifier handed more is handed something else.
+MAX_BUNDLE_FILE = 1 << 30
+
+
+def unsafe_files(directory: Path) -> list[tuple[str, str]]:
+    """(name, why) of what in a bundle directory the verifier must not open: a symbolic
+    link (to ``/dev/zero``, or to a file of the supervisor's own outside the bundle), a
+    FIFO or device (a read that never ends), a file over :data:`MAX_BUNDLE_FILE`. A
+    bundle is plain files in plain folders, two levels deep, as ``write_bundle`` writes
+    it; a verifier checks this before it reads anything."""
+    out: list[tuple[str, str]] = []
+    todo = [(directory, "", 0)]
+    while todo:
+        folder, prefix, depth = todo.pop()
+        with os.scandir(folder) as it:
+            found = sorted(it, key=lambda e: e.name)
+        for e in found:
+            name = prefix + e.name
+            st = e.stat(follow_symlinks=False)
+            if stat.S_ISLNK(st.st_mode):
+                out.append((name, "是符号链接，包内只应有普通文件 / is a symbolic link:"
+                                  " a bundle holds plain files only"))
+            elif stat.S_ISDIR(st.st_mode):
+                if depth >= 2:
+                    out.append((name, "文件夹层级过深 / a folder nested deeper than a bundle's"))
+                else:
+                    todo.append((Path(e.path), name + "/", depth + 1))
+            elif not stat.S_ISREG(st.st_mode):
+                out.append((name, "不是普通文件（管道或设备） / is not a regular file (a FIFO or"
+                                  " a device)"))
+            elif st.st_size > MAX_BUNDLE_FILE:
+                out.append((name, f"文件过大（{st.st_size} 字节，上限 {MAX_BUNDLE_FILE}） / is"
+                                  f" {st.st_size} bytes, over the limit of {MAX_BUNDLE_FILE}"))
+    return sorted(out)
+
+
+def bundle_text(path: Path) -> str:
+    """A bundle's text file, UTF-8; :class:`InvalidInput` naming it otherwise."""
+    try:
+        return path.read_text("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path.name}：不是 UTF-8 文本 / is not UTF-8 text: {exc}",
+                           field=path.name) from exc
+
+
+def bundle_json(path: Path) -> object:
+    """A bundle's JSON file; :class:`InvalidInput` naming it when it is not UTF-8 JSON
+    or nests beyond what the parser takes."""
+    text = bundle_text(path)
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise InvalidInput(f"{path.name}：JSON 嵌套过深 / nests too deeply", field=path.name
+                           ) from exc
+    except ValueError as exc:
+        raise InvalidInput(f"{path.name}：不是 JSON / is not JSON: {exc}", field=path.name
+                           ) from exc
 
 
 @dataclass(frozen=True)
@@ -188,9 +252,12 @@ def read_bundle(directory: Path) -> Bundle:
     if not directory.is_dir():
         raise InvalidInput(f"{directory} is not a bundle directory")
     meta_path = directory / "bundle.json"
-    meta = json.loads(meta_path.read_text("utf-8")) if meta_path.exists() else {}
+    meta = bundle_json(meta_path) if meta_path.exists() else {}
+    if not isinstance(meta, dict):
+        raise InvalidInput("bundle.json：应为 JSON 对象 / is not a JSON object",
+                           field="bundle.json")
     policy_path = directory / "policy"
-    policy_text = policy_path.read_text("utf-8") if policy_path.exists() else None
+    policy_text = bundle_text(policy_path) if policy_path.exists() else None
     raw = (directory / "entries").read_bytes() if (directory / "entries").exists() else b""
     complete = raw == b"" or raw.endswith(b"\n")
     entries = raw.split(b"\n")
@@ -198,7 +265,7 @@ def read_bundle(directory: Path) -> Bundle:
     lh_path = directory / "leaf-hashes"
     hashes = _b64_lines(lh_path.read_bytes(), "leaf-hashes") if lh_path.exists() else None
     cps = {
-        p.name: p.read_text("utf-8")
+        p.name: bundle_text(p)
         for p in sorted((directory / "checkpoints").glob("*.note"))
         if p.is_file()
     }
@@ -208,7 +275,7 @@ def read_bundle(directory: Path) -> Bundle:
         if p.is_file()
     }
     proofs = {
-        p.name: p.read_text("utf-8")
+        p.name: bundle_text(p)
         for p in sorted((directory / "proofs").glob("*.tlog-proof"))
         if p.is_file()
     }

@@ -369,6 +369,8 @@ def open_entry(raw: bytes, *, leaf: bool = True) -> Disclosed:
         doc = json.loads(raw)
     except ValueError as exc:
         raise InvalidInput(f"audit entry is not JSON: {exc}", field="entry") from exc
+    except RecursionError as exc:  # an entry a lying primary or bundle nests 100k deep
+        raise InvalidInput("audit entry nests too deeply", field="entry") from exc
     if not isinstance(doc, dict):
         raise InvalidInput("audit entry must be a JSON object", field="entry")
     missing = [k for k in _ENVELOPE if k not in doc]

@@ -63,7 +63,7 @@ from cryptography import x509
 
 from evalsvc import analysis
 from evalsvc.audit import splitview
-from evalsvc.audit.bundle import Policy, parse_policy
+from evalsvc.audit.bundle import Policy, bundle_json, bundle_text, parse_policy, unsafe_files
 from evalsvc.audit.leaf import field_digest, open_entry
 from evalsvc.audit.verify import Report, verify_bundle
 from evalsvc.canonical import canonical_bytes
@@ -193,9 +193,9 @@ def read_disclosed(directory: Path) -> Disclosed:
         if not path.is_file():
             return None
         try:
-            return json.loads(path.read_text("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            problems.append(f"{path.name}: {exc}")
+            return bundle_json(path)
+        except InvalidInput as exc:
+            problems.append(exc.message)
             return None
 
     draws: dict[int, Mapping[str, Any]] = {}
@@ -1051,12 +1051,13 @@ def rederive(
     runs.append(("alerts", lambda: hook(events, d)))
     out: dict[str, Check] = {}
     for name, run in runs:
+        if d.problems:
+            # (Also when the log records no session: what the bundle holds is said.)
+            out[name] = Check(False, "文件无法读取 / files do not parse: " + "; ".join(d.problems))
+            continue
         if not is_session:
             out[name] = Check(True, "日志中没有评标会话记录 / the log records no evaluation"
                                     " session: nothing to re-derive")
-            continue
-        if d.problems:
-            out[name] = Check(False, "文件无法读取 / files do not parse: " + "; ".join(d.problems))
             continue
         try:
             out[name] = run()
@@ -1155,15 +1156,17 @@ def verify_sealed(
     report = verify_bundle(
         directory, trusted_policy=trusted_policy, extra_checkpoints=extra_checkpoints
     )
+    if directory.is_dir() and unsafe_files(directory):
+        # (verify_bundle named each.) Nothing of it is read: the log check fails.
+        return SealedReport(_log_checks(report, None), report, None)
     policy: Policy | None = None
-    text = trusted_policy
-    if text is None and (directory / "policy").is_file():
-        text = (directory / "policy").read_text("utf-8")
-    if text is not None:
-        try:
-            policy = parse_policy(text)
-        except EvalsvcError:
-            policy = None
+    try:
+        text = trusted_policy
+        if text is None and (directory / "policy").is_file():
+            text = bundle_text(directory / "policy")
+        policy = parse_policy(text) if text is not None else None
+    except EvalsvcError:
+        policy = None
     checks = _log_checks(report, policy)
     entries: list[bytes] = []
     if (directory / "entries").is_file():
@@ -1281,9 +1284,10 @@ def _split_view_check(
                                 f" a split view but {splitview.EVIDENCE_FILE} is missing")
         return None
     try:
-        doc = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        return Check(False, f"分叉证据无法读取 / the split-view evidence does not read: {exc}")
+        doc = bundle_json(path)
+    except (OSError, InvalidInput) as exc:
+        why = exc.message if isinstance(exc, InvalidInput) else str(exc)
+        return Check(False, f"分叉证据无法读取 / the split-view evidence does not read: {why}")
     ok, detail = splitview.bundle_check(
         doc, origin=policy.origin if policy else None,
         log_vkey=policy.log_vkey if policy else None)
@@ -1292,7 +1296,7 @@ def _split_view_check(
 
 def _bundle_meta(directory: Path) -> dict[str, Any]:
     try:
-        meta = json.loads((directory / "bundle.json").read_text("utf-8"))
-    except (OSError, ValueError):
+        meta = bundle_json(directory / "bundle.json")
+    except (OSError, InvalidInput):
         return {}
     return meta if isinstance(meta, dict) else {}

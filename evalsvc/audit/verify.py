@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalsvc.audit.bundle import Bundle, Policy, parse_policy, read_bundle
+from evalsvc.audit.bundle import Bundle, Policy, parse_policy, read_bundle, unsafe_files
 from evalsvc.audit.leaf import leaf_of_entry
 from evalsvc.audit.merkle import leaf_hash, node_hash, verify_consistency
 from evalsvc.audit.note import (
@@ -135,6 +135,9 @@ def verify_bundle(
     are ``(name, signed note)`` pairs obtained elsewhere, e.g. from a venue witness:
     they must agree with the bundle (same size → same root; not beyond its entries).
     """
+    if directory.is_dir() and (unsafe := unsafe_files(directory)):
+        return Report(tuple(Failure("format", name, why) for name, why in unsafe), 0, 0, None,
+                      ())
     try:
         bundle = read_bundle(directory)
     except (EvalsvcError, OSError, ValueError) as exc:

@@ -38,6 +38,7 @@ from evalsvc.experts.rules import DrawConfig, load_rules
 from evalsvc.experts.seed import commitment_digest
 from evalsvc.experts.specialties import SPECIALTIES
 from evalsvc.experts.synth import synthetic_experts
+from evalsvc.files import write_private
 
 
 def register(subparsers: Any) -> None:
@@ -109,11 +110,10 @@ def register(subparsers: Any) -> None:
 
 
 def _write_report(path: Path, report: Any) -> None:
-    if path.suffix.lower() == ".csv":
-        path.write_text(report.to_csv(), encoding="utf-8")
-    else:
-        path.write_text(json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n",
-                        encoding="utf-8")
+    # Pool files, their reports and draw bundles name people: 0600 (evalsvc.files).
+    text = (report.to_csv() if path.suffix.lower() == ".csv"
+            else json.dumps(report.to_json(), ensure_ascii=False, indent=2) + "\n")
+    write_private(path, text.encode("utf-8"))
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -174,10 +174,9 @@ def _import_to_database(args: argparse.Namespace, experts: tuple[Expert, ...]) -
 
 
 def _write_json(path: Path, doc: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n",
-                   encoding="utf-8")
-    tmp.replace(path)  # a half-written pool file never replaces a good one
+    # Atomic (a half-written pool file never replaces a good one) and 0600.
+    write_private(path, (json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+                         + "\n").encode("utf-8"))
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -202,7 +201,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
                 j["title"], j["years"], j["status"],
                 *(json.dumps(j[c], ensure_ascii=False) if j[c] else "" for c in CSV_COLUMNS[10:]),
             ])
-        args.out.write_text(buf.getvalue(), encoding="utf-8")
+        write_private(args.out, buf.getvalue().encode("utf-8"))
     print(f"wrote {args.count} synthetic experts (seed {args.seed}, as of {as_of}) → {args.out}")
     return 0
 

@@ -394,24 +394,39 @@ class PkiService:
         session_id = challenge.session
         warnings = [str(w) for w in proof.validation.warnings]
 
-        def who(s: Session, pool_ids: frozenset[str]) -> tuple[Principal, dict[str, Any]]:
-            if s.state is State.SEALED:
-                # A sealed session's log takes no more leaves.
-                raise Conflict(f"session {session_id} is sealed; there is nothing to log in to")
+        # One refusal for a holder with no seat, whether the session is sealed or not, or
+        # holds the holder only as a designation not yet approved (access.can_see: the
+        # proposed expert is not told the session exists).
+        no_seat = Forbidden(f"the certificate's holder holds no seat in session {session_id}")
+
+        def who(s: Session | None, pool_ids: frozenset[str]
+                ) -> tuple[Principal, dict[str, Any]]:
+            seat = None
             if role == "expert":
                 seat = next(
                     (
                         x
-                        for x in s.seats
+                        for x in (s.seats if s is not None else ())
                         if x.expert_id is not None
                         and (x.expert_id == identity.key or x.expert_id in pool_ids)
                     ),
                     None,
                 )
-                if seat is None or seat.expert_id is None:
-                    raise Forbidden(
-                        f"the certificate's holder holds no seat in session {session_id}"
-                    )
+                if (s is None or seat is None or seat.expert_id is None
+                        or seat.source in ("proposed", "requested")):
+                    raise no_seat
+            else:
+                venue = self.operator_venues.get(identity.key)
+                if venue is None:
+                    raise Forbidden("the certificate's holder is not a configured operator"
+                                    " (pki.operator_venues)")
+                if s is None or all(v.id != venue for v in s.venues):
+                    raise Forbidden(f"the certificate's holder's venue does not take part in"
+                                    f" session {session_id}")
+            if s.state is State.SEALED:
+                # A sealed session's log takes no more leaves.
+                raise Conflict(f"session {session_id} is sealed; there is nothing to log in to")
+            if seat is not None and seat.expert_id is not None:
                 p = Principal(
                     role="expert",
                     subject=seat.expert_id,
@@ -420,13 +435,6 @@ class PkiService:
                     key_sha256=key,
                 )
                 return p, {"seat": seat.index, "venue_id": seat.venue_id}
-            venue = self.operator_venues.get(identity.key)
-            if venue is None:
-                raise Forbidden(
-                    "the certificate's holder is not a configured operator (pki.operator_venues)"
-                )
-            if all(v.id != venue for v in s.venues):
-                raise Forbidden(f"venue {venue} does not take part in session {session_id}")
             digest = hashlib.sha256(identity.key.encode()).hexdigest()[:12]
             p = Principal(
                 role="operator",
@@ -445,9 +453,11 @@ class PkiService:
                     {"n": identity.number},
                 )
                 pool_ids = frozenset(str(r[0]) for r in rows)
-            return who(store.load_session(conn, session_id, docs=self.uow.docs)[0], pool_ids)[
-                0
-            ], pool_ids
+            try:
+                s: Session | None = store.load_session(conn, session_id, docs=self.uow.docs)[0]
+            except NotFound:
+                s = None
+            return who(s, pool_ids)[0], pool_ids
 
         # Who the certificate names is read first (the event's actor); under the lock
         # the decision checks it still holds.

@@ -127,7 +127,7 @@ def verify_report_pdf(
         doc = json.loads(report)
         canonical = canonical_bytes(doc) == report and doc.get("type") == REPORT_TYPE
         detail = "" if canonical else "非 RFC 8785 规范形式或类型不符 / not canonical, not a report"
-    except (ValueError, AttributeError) as exc:
+    except (ValueError, AttributeError, RecursionError) as exc:  # (nested 100k deep)
         doc, canonical, detail = None, False, f"JSON: {exc}"
     if not v.add("report.json 为规范形式的评标报告", "report.json is a canonical report",
                  canonical, detail):
@@ -161,7 +161,7 @@ def _check_signatures(
         doc = json.loads(sigs)
         entries: list[dict[str, Any]] = list(doc["signatures"])
         unsigned = [int(x["seat"]) for x in doc.get("without_certificate", [])]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         v.add("signatures.json 可读", "signatures.json parses", False, str(exc))
         return
     if not entries:
@@ -223,7 +223,7 @@ def _check_audit(
     try:
         doc = json.loads(sigs)
         attached = [*doc["signatures"], *doc.get("without_certificate", [])]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return  # reported by the signature check
     with_proof = [x for x in attached if isinstance(x, dict) and "audit" in x]
     if not printed:

@@ -72,6 +72,7 @@ __all__ = [
     "can_see",
     "decode_bid_codes",
     "encode_bid_codes",
+    "encode_sheet_error",
     "in_scope",
     "is_blinded",
     "own_sheets_view",
@@ -90,7 +91,7 @@ __all__ = [
 from typing import Any
 
 from evalsvc.auth import Principal
-from evalsvc.errors import Forbidden, NotFound
+from evalsvc.errors import FieldError, Forbidden, InvalidInput, NotFound
 from evalsvc.sessions.machine import bid_codes
 from evalsvc.sessions.model import Seat, Session, Stage, State, session_to_doc
 
@@ -309,6 +310,30 @@ def decode_bid_codes(s: Session, doc: Any) -> Any:
     assert s.code_salt is not None
     by_code = {c: b for b, c in bid_codes(s.id, s.code_salt, [b.id for b in s.bids]).items()}
     return {**doc, "bids": {by_code.get(k, f"?{k}"): v for k, v in doc["bids"].items()}}
+
+
+def encode_sheet_error(s: Session, err: InvalidInput) -> InvalidInput:
+    """A sheet refused under 暗标, as its expert may read it: every field named by code
+    (``bids/A02/T1``), never by the bid id :func:`decode_bid_codes` gave — one bad
+    value per code would otherwise open every code — and the errors in code order, not
+    the bids' (which, with the ids an expert knows from check-in, orders the codes)."""
+    if not anonymous_now(s) or not err.errors:
+        return err
+    assert s.code_salt is not None
+    codes = bid_codes(s.id, s.code_salt, [b.id for b in s.bids])
+
+    def field(path: str) -> str:
+        parts = path.split("/")
+        if len(parts) > 1 and parts[0] in ("bids", "reasons"):
+            k = parts[1]
+            parts[1] = k[1:] if k.startswith("?") else codes.get(k, k)
+        return "/".join(parts)
+
+    errors = sorted((FieldError(field(e.field), e.reason) for e in err.errors),
+                    key=lambda e: e.field)
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return InvalidInput(f"invalid sheet: {errors[0].field}: {errors[0].reason}{more}",
+                        field=errors[0].field, errors=tuple(errors))
 
 
 def sees_draw_inputs(s: Session, p: Principal) -> bool:

@@ -765,16 +765,31 @@ def _guidance(errs: _Errors, path: str, value: Any) -> None:
 
 
 def _guidance_blind(errs: _Errors, bids: Sequence[Bid], crits: Sequence[Criterion],
-                    paths: Sequence[str]) -> None:
-    """暗标: a criterion's guidance is shown with the bids' codes during the technical
-    review, so it must not name a bidder (nor its USCC) — or the code is broken."""
+                    paths: Sequence[str], *, title: str | None = None) -> None:
+    """暗标: a criterion's name and guidance are shown with the bids' codes during the
+    technical review, and so is the project's title: none may name a bidder (nor its
+    USCC) — or the code is broken. Compared as letters and digits only, after NFKC and
+    case folding: spaces, line breaks, punctuation or full-width forms between the
+    characters hide nothing from a reader."""
+    marks = [(b.bidder, [k for k in (_letters(b.bidder), _letters(b.uscc)) if k])
+             for b in bids]
+    texts: list[tuple[str, str, str | None]] = [("title", "项目名称", title)]
     for c, path in zip(crits, paths, strict=True):
-        if not c.guidance:
+        texts += [(f"{path}/name", "评分项名称", c.name),
+                  (f"{path}/guidance", "评分指引", c.guidance)]
+    for where, label, text in texts:
+        if not text:
             continue
-        named = [b.bidder for b in bids if b.bidder in c.guidance or b.uscc in c.guidance]
+        flat = _letters(text)
+        named = [bidder for bidder, keys in marks if any(k in flat for k in keys)]
         if named:
-            errs.add(f"{path}/guidance",
-                     f"暗标项目的评分指引不得出现投标人名称或代码（出现了：{'、'.join(named)}）")
+            errs.add(where, f"暗标项目的{label}不得出现投标人名称或代码"
+                            f"（出现了：{'、'.join(named)}）")
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text).casefold()
+                   if unicodedata.category(ch)[0] in "LN")
 
 
 def parse_criterion(data: Mapping[str, Any], *, path: str = "") -> Criterion:
@@ -970,7 +985,8 @@ def new_session(
         errs.add("anonymous", "暗标 (anonymous technical bids) needs stages: split")
     if anonymous:
         _guidance_blind(errs, bids, crits,
-                        [f"criteria/{i}" for i in range(len(data.get("criteria", [])))])
+                        [f"criteria/{i}" for i in range(len(data.get("criteria", [])))],
+                        title=data["title"])
     errs.raise_if_any("invalid session")
     seats = tuple(
         Seat(index=i, venue_id=vid)
@@ -1326,7 +1342,8 @@ def with_bid(s: Session, bid: Bid) -> Session:
         raise InvalidInput(f"bid id {bid.id!r} already exists", field="id")
     if s.anonymous:
         errs = _Errors()
-        _guidance_blind(errs, [bid], s.criteria, [f"criteria/{i}" for i in range(len(s.criteria))])
+        _guidance_blind(errs, [bid], s.criteria,
+                        [f"criteria/{i}" for i in range(len(s.criteria))], title=s.title)
         _raise_first(errs)
     return replace(s, bids=(*s.bids, bid))
 

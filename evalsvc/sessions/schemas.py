@@ -290,8 +290,9 @@ class OpenDrawIn(_Cmd):
 class AssignSeatIn(_Cmd):
     command: Literal["assign_seat"]
     seat: StrictInt
-    expert_id: StrictStr
-    expert_name: StrictStr
+    # As the pool keeps them (experts/tables.py): a proposal is a pool member's.
+    expert_id: StrictStr = Field(min_length=1, max_length=64)
+    expert_name: StrictStr = Field(min_length=1, max_length=100)
 
 
 class DesignateExpertsIn(_Cmd):

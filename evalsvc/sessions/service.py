@@ -40,6 +40,7 @@ from evalsvc.sessions.access import (
     can_see,
     decode_bid_codes,
     encode_bid_codes,
+    encode_sheet_error,
     own_sheets_view,
     public_bid,
     redact_event,
@@ -788,7 +789,10 @@ class SessionService:
             seat = require_expert_seat(s, p, "submit a score sheet")
             m.require_state(s, "submit_sheet")
             # 暗标: the technical sheet names bids by code (access.view_session).
-            sheet = parse_sheet(s, seat=seat.index, doc=decode_bid_codes(s, data))
+            try:
+                sheet = parse_sheet(s, seat=seat.index, doc=decode_bid_codes(s, data))
+            except InvalidInput as err:
+                raise encode_sheet_error(s, err) from None
             stored = sheet_to_doc(sheet)
             body = canonical_plain_bytes(stored)
             # The signature must cover the stored document, so that the event's sha256

@@ -209,6 +209,10 @@ class Agent:
                     if not checked:
                         raise
                     log.error("cannot list sessions at %s: %s", self.primary, exc.message)
+                except (KeyError, TypeError, AttributeError, RecursionError) as exc:
+                    # A session list not shaped as documented (a lying primary): this
+                    # round fails, the agent keeps following what it follows.
+                    log.warning("the session list of %s is malformed: %r", self.primary, exc)
                 await asyncio.sleep(self.discover_s)
         finally:
             tasks = [*self.links.values(), *self.verifiers.values(), *self.reports.values()]
@@ -360,52 +364,65 @@ class Agent:
         async for raw in ws:
             if session_id in self.splits:
                 break  # a split view: accept nothing more from this primary
-            m = json.loads(raw)
-            kind = m.get("type")
-            if kind == "auth_ok":
-                if epoch and m["epoch"] != epoch:
-                    log.warning("session %s: the primary's database changed epoch", session_id)
-                epoch = m["epoch"]
-            elif kind == "event":
-                if m["seq"] != last + len(batch) + 1:
-                    # Out of order: store what we have and ask again from there.
+            kind = None
+            try:
+                m = json.loads(raw)
+                if not isinstance(m, dict):
+                    raise TypeError("not a JSON object")
+                kind = m.get("type")
+                if kind == "auth_ok":
+                    if epoch and m["epoch"] != epoch:
+                        log.warning("session %s: the primary's database changed epoch",
+                                    session_id)
+                    epoch = m["epoch"]
+                elif kind == "event":
+                    if m["seq"] != last + len(batch) + 1:
+                        # Out of order: store what we have and ask again from there.
+                        await flush()
+                        await ws.send(json.dumps({"type": "hello", "epoch": epoch,
+                                                  "last_seq": last}))
+                        continue
+                    batch.append(m)
+                    if live or len(batch) >= BATCH:
+                        await flush()
+                elif kind == "snapshot":
                     await flush()
-                    await ws.send(json.dumps({"type": "hello", "epoch": epoch, "last_seq": last}))
-                    continue
-                batch.append(m)
-                if live or len(batch) >= BATCH:
+                    c = await asyncio.to_thread(
+                        self.mirror.snapshot,
+                        session_id,
+                        m["epoch"],
+                        m["seq"],
+                        m["reason"],
+                        m["session"],
+                        now_ms=_now_ms(),
+                    )
+                    epoch, last = m["epoch"], c.last_seq
+                elif kind == "synced":
                     await flush()
-            elif kind == "snapshot":
-                await flush()
-                c = await asyncio.to_thread(
-                    self.mirror.snapshot,
-                    session_id,
-                    m["epoch"],
-                    m["seq"],
-                    m["reason"],
-                    m["session"],
-                    now_ms=_now_ms(),
-                )
-                epoch, last = m["epoch"], c.last_seq
-            elif kind == "synced":
-                await flush()
-                live = synced = True
-                if title:
-                    await asyncio.to_thread(self.mirror.set_title, session_id, title)
-                self.synced[session_id].set()
-            elif kind == "heartbeat":
-                await flush()
-                if live and m["seq"] > last:
-                    # The primary is ahead and nothing is in flight: a gap. Resync.
-                    await ws.send(json.dumps({"type": "hello", "epoch": epoch, "last_seq": last}))
-            elif kind == "add_checkpoint":
-                await ws.send(await self._add_checkpoint(m))
-            elif kind in ("error", "bye"):
-                log.warning("session %s: %s %s", session_id, m.get("code"), m.get("message"))
-                if m.get("code") == "unauthenticated":
-                    # E.g. the token expired (the primary closes the link at its expiry):
-                    # get a fresh one before reconnecting, rather than offer it again.
-                    self.credentials.refused(auth.get("token"))
+                    live = synced = True
+                    if title:
+                        await asyncio.to_thread(self.mirror.set_title, session_id, title)
+                    self.synced[session_id].set()
+                elif kind == "heartbeat":
+                    await flush()
+                    if live and m["seq"] > last:
+                        # The primary is ahead and nothing is in flight: a gap. Resync.
+                        await ws.send(json.dumps({"type": "hello", "epoch": epoch,
+                                                  "last_seq": last}))
+                elif kind == "add_checkpoint":
+                    await ws.send(await self._add_checkpoint(m))
+                elif kind in ("error", "bye"):
+                    log.warning("session %s: %s %s", session_id, m.get("code"), m.get("message"))
+                    if m.get("code") == "unauthenticated":
+                        # E.g. the token expired (the primary closes the link at its expiry):
+                        # get a fresh one before reconnecting, rather than offer it again.
+                        self.credentials.refused(auth.get("token"))
+            except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+                # A primary that lies on the wire (or a broken one): drop this connection
+                # and link again, backing off — never the link itself, or the venue would
+                # look gone and the rules re-form the committee without its members.
+                raise InvalidInput(f"the primary sent a malformed {kind or 'message'}"
+                                   f" frame: {exc!r:.200}", field="frame") from exc
         await flush()
         return synced
 
@@ -420,6 +437,12 @@ class Agent:
                 raise
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError, KeyError) as exc:
                 log.info("session %s: cannot check the mirror yet: %s", session_id, exc)
+            except (TypeError, AttributeError, RecursionError) as exc:
+                # An audit view not shaped as the route documents (a lying primary): this
+                # round fails, the next one runs — a verifier that stopped would let the
+                # primary fork this venue's view unseen from then on.
+                log.warning("session %s: the primary's audit view is malformed: %r",
+                            session_id, exc)
             except EvalsvcError as exc:
                 log.warning("session %s: cannot check the mirror: %s", session_id, exc.message)
 

@@ -441,6 +441,7 @@ async def test_an_expert_seated_by_pool_id_is_found_by_resident_id(
         expert_name="张伟",
     )
     assert status == 200, body
+    await capi.designate(sid)  # a proposal is no seat until approved (access.can_see)
     status, body = await login(capi, devpki, sid, "expert-zhang-ZJ")
     assert status == 200, body
     assert (body["subject"], body["venue"]) == ("ZJ-00042", seats[1]["venue_id"])
@@ -598,3 +599,30 @@ async def test_a_session_or_nonce_that_cannot_be_one_is_refused_not_a_500(
                   "signature": sig},
         )
         assert status == 401, (nonce, body)
+
+
+# A designation not yet approved (docs/draw.md §6.7) is no seat at login: the proposed
+# expert is not told the session exists (access.can_see), so the refusal is in the words
+# a certificate holding no seat gets, and nothing is logged.
+
+
+def _refusal(sid: str, got: tuple[int, Any]) -> tuple[int, str, str]:
+    status, body = got
+    return status, body["code"], body["detail"].replace(sid, "<session>")
+
+
+async def test_a_designation_not_yet_approved_is_no_seat_at_login(
+        capi: Harness, devpki: DevPki) -> None:
+    sid, seats = await capi.create(session_doc())
+    assert (await capi.command(sid, capi.op(), "open_draw"))[0] == 200
+    status, body = await capi.command(sid, capi.op(), "assign_seat", seat=seats[0]["index"],
+                                      expert_id=ZHANG, expert_name="张伟")
+    assert status == 200, body
+    # 王芳 holds no seat here: 张伟, proposed, is refused in the very same words.
+    nowhere = _refusal(sid, await login(capi, devpki, sid, "expert-wang-AH"))
+    assert nowhere[0] == 403, nowhere
+    assert _refusal(sid, await login(capi, devpki, sid, "expert-zhang-ZJ")) == nowhere
+    status, body = await capi.command(sid, capi.op(), "designate_experts", reason="指定")
+    assert status == 200, body
+    assert _refusal(sid, await login(capi, devpki, sid, "expert-zhang-ZJ")) == nowhere
+    assert not [e for e in await capi.events(sid) if e["type"] == "auth.login"]
