@@ -1,8 +1,10 @@
 """Faults by rule as an insider at another venue watches them: Suzhou's link goes, the
 session pauses, is not resumed, its materials are sealed, Suzhou's members leave (their
-sheets voided) and the draw's alternates take their seats. Hefei's operator and site
-supervisor, a Hefei member and the primary's operator receive the same bytes whoever
-sat, and whoever replaced them, at Suzhou (non-interference, DESIGN.md)."""
+sheets voided) and their seats move to the primary, where the replacement draw's members
+take them. Hefei's operator and site supervisor, a Hefei member and the primary's
+operator receive the same bytes whoever sat at Suzhou; the Hefei observers also whoever
+replaced them (the primary seats and checks in the replacements: it knows them)
+(non-interference, DESIGN.md)."""
 
 from __future__ import annotations
 
@@ -63,9 +65,15 @@ def _watch(suzhou: tuple[str, str], alternates: tuple[str, str]) -> dict[str, st
 
 def test_who_left_and_who_replaced_them_at_suzhou_is_not_seen_elsewhere() -> None:
     a = _watch(("e3", "e4"), ("a3", "a4"))
-    b = _watch(("张伟", "李娜"), ("王芳", "刘洋"))
+    left = _watch(("张伟", "李娜"), ("a3", "a4"))  # others left Suzhou
     for p in OBSERVERS:
-        assert a[p.subject] == b[p.subject], p
+        assert a[p.subject] == left[p.subject], p
+    replaced = _watch(("e3", "e4"), ("王芳", "刘洋"))  # others replaced them
+    for p in OBSERVERS:
+        if p.venue != "sh-ggzy":
+            assert a[p.subject] == replaced[p.subject], p
+    # The replacements sit at the primary, whose operator checks them in.
+    assert '"a3"' in a["op-sh"] and '"a3"' not in replaced["op-sh"]
     # (The watch saw the fault: the voided sheets and the re-formed committee.)
     assert '"sheets.voided"' in a["op-ah"] and '"committee.reformed"' in a["op-ah"]
     assert "e3" not in a["op-ah"] and "a3" not in a["op-ah"]
