@@ -7,7 +7,9 @@ The event loop never touches the database. Work is a plain function of a SQLAlch
   *group* of queued requests in one transaction, so a burst costs one fsync. One failing
   request fails alone: the group is rolled back and run again with each request but
   the first inside its own SAVEPOINT (savepoints only then: on PostgreSQL each costs a
-  round trip and a subtransaction, and requests seldom fail). Results are handed back
+  round trip and a subtransaction, and requests seldom fail). The sessions whose queued
+  requests can all be batched (:class:`Groupable`: score sheets) run first as one batch,
+  with a few statements for all of them. Results are handed back
   only after the group's COMMIT returns — nothing is acknowledged before it is durable
   — with one wake-up of the event loop per group. WAL mode lets readers run in
   parallel threads.
