@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from evalsvc.db import Database
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.store.batched import Batched
+from evalsvc.sessions.store.batched import available as batches_available
 from evalsvc.sessions.store.pipelined import Pipelined
 from evalsvc.sessions.store.reads import SessionDocs, StoredEvent
 from evalsvc.sessions.store.writes import Extra, Wiring, execute
@@ -82,7 +83,7 @@ class UnitOfWork:
         # batched one (SQLite); False: the sequential one, the reference —
         # tests/sessions/test_drivers.py compares them.
         self.pipelined = pipelined and not db.sqlite
-        self.batched = pipelined and db.sqlite
+        self.batched = pipelined and db.sqlite and batches_available()
         self.docs = SessionDocs()
         self._extras: dict[str, Extra] = {}
         self._wiring = self._wire()

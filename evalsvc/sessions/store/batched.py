@@ -27,9 +27,12 @@ compares the rows and responses of both drivers).
 
 from __future__ import annotations
 
-__all__ = ["Batched", "Unbatchable", "run_group"]
+__all__ = ["Batched", "Unbatchable", "available", "run_group"]
 
+import contextlib
+import functools
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +68,18 @@ from evalsvc.sessions.transitions import (
 Outcome = tuple[tuple[Result, list[StoredEvent], Change | None] | None, BaseException | None]
 _Key = tuple[str, str, str, str]  # (actor, session, route, key) of an idempotency record
 _Seat = tuple[str, str, int]  # (session, stage, seat) of a sheet version
+
+
+@functools.cache
+def available() -> bool:
+    """Whether this Python's SQLite has the JSON functions the group's reads use (built
+    in since SQLite 3.38; without them every batch would fail and run again)."""
+    try:
+        with contextlib.closing(sqlite3.connect(":memory:")) as db:
+            db.execute("SELECT value FROM json_each('[1]')").fetchall()
+    except sqlite3.Error:
+        return False
+    return True
 
 
 class Batched:
