@@ -31,6 +31,7 @@ from conftest import EXPERT_IDS, fresh_database, qualification_sheet, scoring_sh
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from evalsvc.audit.log import append_needs
 from evalsvc.auth import Principal
 from evalsvc.config import DatabaseSettings
 from evalsvc.db import Database
@@ -41,7 +42,7 @@ from evalsvc.sessions.committee import pledge_declare_elect
 from evalsvc.sessions.model import ScoringRules
 from evalsvc.sessions.service import SessionService
 from evalsvc.sessions.store import writes
-from evalsvc.sessions.store.batched import Batched
+from evalsvc.sessions.store.batched import Batched, frontier
 from evalsvc.sessions.store.pipelined import Pipelined
 from evalsvc.sessions.uow import UnitOfWork
 
@@ -286,6 +287,15 @@ def test_a_group_of_sheets_is_decided_in_a_pipeline() -> None:
 
 
 # --- SQLite: the batched driver ---------------------------------------------------------
+
+
+def test_the_hashes_read_before_deciding_are_all_a_batch_can_append_with() -> None:
+    # The batch reads a session's audit-log hashes before its decisions say how many
+    # leaves it appends: what it reads must cover what appending any number needs.
+    for size in range(300):
+        read = set(frontier(size))
+        for count in (1, 2, 3, 7, 50, 333):
+            assert set(append_needs(size, count)) <= read, (size, count)
 
 
 def _compare_sqlite(groups: list[list[Op]]) -> tuple[list[Any], list[int]]:

@@ -27,7 +27,7 @@ compares the rows and responses of both drivers).
 
 from __future__ import annotations
 
-__all__ = ["Batched", "Unbatchable", "available", "run_group"]
+__all__ = ["Batched", "Unbatchable", "available", "frontier", "run_group"]
 
 import contextlib
 import functools
@@ -174,15 +174,7 @@ def _read(
             seats.append(seat)
     keys = list(dict.fromkeys(keys))
     seats = list(dict.fromkeys(seats))
-    # Appending at last_seq reads the left frontier of the tree so far (and the last
-    # leaf's hash, which proves there is no gap): every hash any number of new leaves
-    # needs (evalsvc.audit.log.append_needs), whatever the group appends.
-    hashes = [
-        (sid, level, idx)
-        for sid, st in sessions.items()
-        if st.last > 0
-        for level, idx in dict.fromkeys([*perfect_subtrees(0, st.last), (0, st.last - 1)])
-    ]
+    hashes = [(sid, *node) for sid, st in sessions.items() for node in frontier(st.last)]
     cur = raw_cursor(conn)
     cur.execute(SQL_LITE_GROUP["reads"], (_json(keys), _json(seats), _json(hashes)))
     found: dict[_Key, StoredResponse | tuple[str, Change]] = {}
@@ -198,6 +190,16 @@ def _read(
             sid, level, idx = hashes[pos]
             sessions[sid].have[(level, idx)] = bytes(blob)
     return found, versions
+
+
+def frontier(size: int) -> list[tuple[int, int]]:
+    """The stored hashes appending any number of leaves to a log of ``size`` reads: the
+    perfect subtrees of its left part, and the last leaf's hash, which proves there is
+    no gap (a superset of :func:`evalsvc.audit.log.append_needs` whatever the count:
+    the group's reads are sent before its decisions say how many leaves it appends)."""
+    if size == 0:
+        return []
+    return list(dict.fromkeys([*perfect_subtrees(0, size), (0, size - 1)]))
 
 
 def _decide(
