@@ -183,17 +183,19 @@ def write_change(
     if change.events or change.changed or rows:
         check = send_record(
             conn,
-            change.session,
-            change.events,
-            base_seq=base_seq,
-            actor=t.actor,
-            venue=t.venue,
-            now_ms=now_ms,
-            changed=change.changed,
+            record(
+                change.session,
+                change.events,
+                base_seq=base_seq,
+                actor=t.actor,
+                venue=t.venue,
+                now_ms=now_ms,
+                changed=change.changed,
+                rows=rows,
+                salt=w.field_salt,
+            ),
             nodes=nodes,
-            rows=rows,
             pipelined=pipelined,
-            salt=w.field_salt,
         )
     if pipelined:
         return check
@@ -297,38 +299,19 @@ def insert_session(conn: Connection, session: Session, *, now_ms: int) -> None:
 
 def send_record(
     conn: Connection,
-    session: Session,
-    events: Sequence[Event],
+    w: Record,
     *,
-    base_seq: int,
-    actor: str,
-    venue: str | None,
-    now_ms: int,
-    changed: bool = True,
     nodes: dict[tuple[int, int], bytes] | None = None,
-    rows: Sequence[Row] = (),
     pipelined: bool = False,
-    salt: Callable[[], bytes] | None = None,
 ) -> Callable[[], list[StoredEvent]]:
-    """Send the write of a change now; the returned function checks it and returns the
-    stored events — on PostgreSQL inside a pipeline (``pipelined``: on a cursor of its
-    own, its result read after the pipeline synced). ``nodes``: the audit-log hashes
-    appending at ``base_seq`` needs, when the caller read them already."""
-    w = record(
-        session,
-        events,
-        base_seq=base_seq,
-        actor=actor,
-        venue=venue,
-        now_ms=now_ms,
-        changed=changed,
-        rows=rows,
-        salt=salt,
-    )
+    """Send the write of a change (:func:`record`) now; the returned function checks it
+    and returns the stored events — on PostgreSQL inside a pipeline (``pipelined``: on a
+    cursor of its own, its result read after the pipeline synced). ``nodes``: the
+    audit-log hashes appending at its ``base_seq`` needs, when the caller read them."""
     if w.events:
         if nodes is None:
-            nodes = fetch_append_nodes(conn, session.id, base_seq, len(w.events))
-        w.nodes = append_rows(session.id, base_seq, w.hashed, nodes)
+            nodes = fetch_append_nodes(conn, w.session_id, w.base_seq, len(w.events))
+        w.nodes = append_rows(w.session_id, w.base_seq, w.hashed, nodes)
     # The WHERE on last_seq makes a lost update impossible even if a caller forgot the
     # row lock: a concurrent writer would have moved last_seq and we would update 0 rows.
     pg = is_pg(conn)
@@ -344,7 +327,7 @@ def send_record(
     def check() -> list[StoredEvent]:
         if not (int(cur.fetchone()[0]) == 1 if pg else written):
             raise RuntimeError(
-                f"session {session.id} changed concurrently (expected seq {base_seq})"
+                f"session {w.session_id} changed concurrently (expected seq {w.base_seq})"
             )
         return w.events
 
