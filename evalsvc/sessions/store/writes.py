@@ -1,12 +1,15 @@
 """The sequential store driver: a transition read, decided and written in the caller's
 transaction, one statement after another. It is the reference: the pipelined driver
-(:mod:`evalsvc.sessions.store.pipelined`) must give the same rows, events, leaves and
+(:mod:`evalsvc.sessions.store.pipelined`) and the batched one
+(:mod:`evalsvc.sessions.store.batched`) must give the same rows, events, leaves and
 responses (``tests/sessions/test_drivers.py``).
 
-A change is written by :func:`send_record`, the one place events are written: the new
-session document (when it changed), its ``last_seq``, one ``event`` row and one audit
-leaf per event with the Merkle nodes they complete, the score sheet and the idempotency
-record — one statement on PostgreSQL, one per table on SQLite.
+What a change writes is its :func:`record`: the new session document (when it
+changed), its ``last_seq``, one ``event`` row and one audit leaf per event with the
+Merkle nodes they complete, the score sheet and the idempotency record. It is written
+by :func:`send_record` — one statement on PostgreSQL — or :func:`write_sqlite`, one
+statement per table on SQLite for one record or a batch's: the only places events are
+written.
 """
 
 from __future__ import annotations
