@@ -7,7 +7,9 @@ The event loop never touches the database. Work is a plain function of a SQLAlch
   *group* of queued requests in one transaction, so a burst costs one fsync. One failing
   request fails alone: the group is rolled back and run again with each request but
   the first inside its own SAVEPOINT (savepoints only then: on PostgreSQL each costs a
-  round trip and a subtransaction, and requests seldom fail). Results are handed back
+  round trip and a subtransaction, and requests seldom fail). The sessions whose queued
+  requests can all be batched (:class:`Groupable`: score sheets) run first as one batch,
+  with a few statements for all of them. Results are handed back
   only after the group's COMMIT returns — nothing is acknowledged before it is durable
   — with one wake-up of the event loop per group. WAL mode lets readers run in
   parallel threads.
@@ -28,6 +30,7 @@ __all__ = [
     "Batchable",
     "Busy",
     "Database",
+    "Groupable",
     "make_engine",
     "pipeline_cursor",
     "raw_cursor",
@@ -192,6 +195,23 @@ class Batchable(Protocol):
     def result(self) -> Any: ...
 
 
+class Groupable(Protocol):
+    """A transaction function whose group can run as one on SQLite: statements cost no
+    round trip there, but each is a call into sqlite3, so the writer hands every queued
+    function of one class to ``run_group(conn, group)`` (called on the first of them),
+    which reads and writes for the whole group with a few statements, in the group's
+    transaction and order, and returns each one's outcome: ``(result, None)``, or
+    ``(None, error)`` for one refused alone, having written nothing. An exception raised
+    (a database error, a function it cannot run that way) rolls the group back and runs
+    it again the ordinary way, calling each function.
+    """
+
+    def __call__(self, conn: Connection) -> Any: ...
+    def run_group(
+        self, conn: Connection, group: Sequence[Any]
+    ) -> Sequence[tuple[Any, BaseException | None]]: ...
+
+
 _STOP = object()
 
 
@@ -337,16 +357,24 @@ class _GroupWriter:
         todo = [r for r in group if not r.future.cancelled()]
         savepoints = False
         try:
-            if self._pipelines and todo:
+            if todo:
                 # The sessions whose requests can all be batched run as a batch; the others
                 # (a command, the checkpoint job) in an ordinary transaction after it. One
                 # session's requests stay together, in order. (A whole group falling back
                 # to the ordinary way made a request deferred for a row another instance
                 # held wait for it, with every other session's sheets queued behind.)
-                mixed = {r.key for r in todo if not hasattr(r.fn, "send_writes")}
+                # (Not isinstance: a runtime protocol check walks the protocol's members.)
+                can = "send_writes" if self._pipelines else "run_group"
+                mixed = {r.key for r in todo if not hasattr(r.fn, can)}
                 batch = [r for r in todo if r.key not in mixed]
                 rest = [r for r in todo if r.key in mixed]
-                deferred = self._batched(conn, batch, done) if batch else []
+                deferred: list[_Request] | None = []
+                if self._pipelines and batch:
+                    deferred = self._batched(conn, batch, done)
+                elif len(batch) > 1:
+                    deferred = self._grouped(conn, batch, done)
+                else:  # (SQLite, one alone: the batch's reads cost more than they save)
+                    rest = todo
                 if deferred is None:
                     pass  # rolled back: everything runs the ordinary way
                 elif carry is not None:
@@ -440,6 +468,39 @@ class _GroupWriter:
             return None
         done += outcomes
         return deferred
+
+    def _grouped(
+        self,
+        conn: Connection,
+        todo: list[_Request],
+        done: list[tuple[_Request, Any, BaseException | None]],
+    ) -> list[_Request] | None:
+        """SQLite: run a group of :class:`Groupable` requests in one transaction, each
+        class's requests by one ``run_group`` call. Returns the requests deferred (none:
+        one writer has no other instance to wait for); None when it could not (rolled
+        back), and the group runs the ordinary way. A failed COMMIT raises: the group
+        is refused, as an ordinary transaction's is."""
+        kinds: dict[type, list[_Request]] = {}
+        for req in todo:
+            kinds.setdefault(type(req.fn), []).append(req)
+        outcomes: list[tuple[_Request, Any, BaseException | None]] = []
+        trans = conn.begin()
+        try:
+            for reqs in kinds.values():
+                results = reqs[0].fn.run_group(conn, [r.fn for r in reqs])  # type: ignore[attr-defined]
+                outcomes += [
+                    (req, result, err) for req, (result, err) in zip(reqs, results, strict=True)
+                ]
+        except Exception:
+            log.info("a batched group failed; running it again request by request", exc_info=True)
+            with contextlib.suppress(Exception):
+                trans.rollback()
+            if conn.invalidated:
+                raise
+            return None
+        trans.commit()
+        done += outcomes
+        return []
 
     def _transaction(
         self,

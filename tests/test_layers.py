@@ -237,6 +237,7 @@ LAYERS: dict[str, list[str]] = {
         "evalsvc.sessions.store.sql",
         "evalsvc.sessions.store.writes",
         "evalsvc.sessions.store.pipelined",
+        "evalsvc.sessions.store.batched",
         "evalsvc.sessions.uow",
         "evalsvc.sessions.bus",
         "evalsvc.sessions.hub",

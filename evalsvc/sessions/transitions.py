@@ -8,8 +8,8 @@ either a :class:`Replay` (the key was used before: the first answer, or a confli
 a :class:`Change`: the new session, the events to record, the response, the score
 sheet and the extras (the draw state) to write with them.
 
-Nothing here touches the database: the store's drivers
-(:mod:`evalsvc.sessions.store.writes`, :mod:`evalsvc.sessions.store.pipelined`) read the
+Nothing here touches the database: the store's drivers (:mod:`evalsvc.sessions.store.writes`,
+:mod:`evalsvc.sessions.store.pipelined`, :mod:`evalsvc.sessions.store.batched`) read the
 snapshot and write the change, and :mod:`evalsvc.sessions.uow` runs them and publishes
 after COMMIT. A transition's ``decide`` is a function of the snapshot alone.
 """
@@ -61,8 +61,9 @@ class Needs:
     extras: tuple[str, ...] = ()
     # The session does not exist yet: nothing to lock, the change inserts it.
     creates: bool = False
-    # The change may run in a PostgreSQL pipeline with others (needs nothing but the
-    # session row, the key and the sheet version; never a milestone).
+    # The change may run batched with others — a PostgreSQL pipeline, a SQLite batch —
+    # (needs nothing but the session row, the key and the sheet version; never a
+    # milestone, never the session document or extras written).
     batch: bool = False
 
 

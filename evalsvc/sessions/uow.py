@@ -11,10 +11,11 @@
    (the WebSocket hub and, on PostgreSQL, the other instances) and the audit service is
    told the log grew.
 
-The sequential driver (:mod:`.store.writes`) is the reference; on PostgreSQL a
-transition that says it may (``Needs.batch``: score sheets) goes through the pipelined
-driver (:mod:`.store.pipelined`), which gives the same rows for a group in fewer round
-trips. The sessions, draw and certificate services all write through here.
+The sequential driver (:mod:`.store.writes`) is the reference; a transition that says
+it may (``Needs.batch``: score sheets) goes through the driver that gives the same rows
+for a group with less work: on PostgreSQL the pipelined one (:mod:`.store.pipelined`,
+fewer round trips), on SQLite the batched one (:mod:`.store.batched`, fewer statements).
+The sessions, draw and certificate services all write through here.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from sqlalchemy.engine import Connection
 
 from evalsvc.db import Database
 from evalsvc.sessions.bus import LocalBus
+from evalsvc.sessions.store.batched import Batched
+from evalsvc.sessions.store.batched import available as batches_available
 from evalsvc.sessions.store.pipelined import Pipelined
 from evalsvc.sessions.store.reads import SessionDocs, StoredEvent
 from evalsvc.sessions.store.writes import Extra, Wiring, execute
@@ -76,9 +79,11 @@ class UnitOfWork:
         self.clock_ms = clock_ms
         self.milestone = milestone
         self.grown = grown  # after COMMIT: a session's log has new leaves
-        # PostgreSQL: batchable transitions go through the pipelined driver (False: the
-        # sequential one, the reference — tests/sessions/test_drivers.py compares them).
+        # Batchable transitions go through the pipelined driver (PostgreSQL) or the
+        # batched one (SQLite); False: the sequential one, the reference —
+        # tests/sessions/test_drivers.py compares them.
         self.pipelined = pipelined and not db.sqlite
+        self.batched = pipelined and db.sqlite and batches_available()
         self.docs = SessionDocs()
         self._extras: dict[str, Extra] = {}
         self._wiring = self._wire()
@@ -107,6 +112,8 @@ class UnitOfWork:
         fn: Callable[[Connection], tuple[Result, list[StoredEvent], Change | None]]
         if t.needs.batch and self.pipelined:
             fn = Pipelined(t, w, now_ms)
+        elif t.needs.batch and self.batched:
+            fn = Batched(t, w, now_ms)
         else:
             fn = functools.partial(execute, t=t, w=w, now_ms=now_ms)
         result, stored, change = await self.db.write(fn, key=t.session_id)

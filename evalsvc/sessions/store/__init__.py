@@ -1,7 +1,8 @@
-"""The session store: reads (:mod:`.reads`, re-exported here for readers), the two
-drivers that write a transition — sequential (:mod:`.writes`, the reference) and
-pipelined (:mod:`.pipelined`, PostgreSQL) — and their SQL (:mod:`.sql`). Only the unit
-of work (:mod:`evalsvc.sessions.uow`) runs the drivers.
+"""The session store: reads (:mod:`.reads`, re-exported here for readers), the three
+drivers that write a transition — sequential (:mod:`.writes`, the reference), pipelined
+(:mod:`.pipelined`, a PostgreSQL group) and batched (:mod:`.batched`, a SQLite group) —
+and their SQL (:mod:`.sql`). Only the unit of work (:mod:`evalsvc.sessions.uow`) runs
+the drivers.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "SQL_LITE",
+    "SQL_LITE_GROUP",
     "SQL_PG",
     "Row",
     "append_keys_sql_pg",
@@ -49,6 +50,35 @@ _SQL = {
 SQL_PG = {k: v.replace("?", "%s") for k, v in _SQL.items()}
 SQL_LITE = {
     k: v.replace(" FOR UPDATE SKIP LOCKED", "").replace(" FOR UPDATE", "") for k, v in _SQL.items()
+}
+
+
+def _at(n: int) -> str:
+    return f"json_extract(j.value, '$[{n}]')"
+
+
+# SQLite, a group of transitions at once (evalsvc.sessions.store.batched): every session
+# row in one statement, then every idempotency key, seat version and audit-log hash in
+# another. Each list is one JSON array parameter (json_each), so a statement's text is
+# the same whatever the group holds and sqlite3 prepares it once; each element is an
+# index lookup (CROSS JOIN keeps json_each outside), tagged by kind (0: a key's stored
+# response, with the key as stored; 1: a seat's latest sheet version; 2: a hash) and by
+# the element's position in its list.
+SQL_LITE_GROUP = {
+    "load": "SELECT id, doc, last_seq FROM session WHERE id IN (SELECT value FROM json_each(?))",
+    "reads": (
+        "SELECT 0, j.key, i.status, i.request_sha256, i.response, NULL, "
+        "i.actor, i.session_id, i.route, i.key FROM json_each(?1) AS j "
+        f"CROSS JOIN idempotency_key AS i WHERE i.actor = {_at(0)} AND i.session_id = {_at(1)} "
+        f"AND i.route = {_at(2)} AND i.key = {_at(3)} "
+        "UNION ALL SELECT 1, j.key, (SELECT version FROM score_sheet "
+        f"WHERE session_id = {_at(0)} AND stage = {_at(1)} AND seat = {_at(2)} "
+        "ORDER BY version DESC LIMIT 1), NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+        "FROM json_each(?2) AS j "
+        "UNION ALL SELECT 2, j.key, NULL, NULL, NULL, (SELECT hash FROM audit_node "
+        f"WHERE session_id = {_at(0)} AND level = {_at(1)} AND idx = {_at(2)}), "
+        "NULL, NULL, NULL, NULL FROM json_each(?3) AS j"
+    ),
 }
 
 

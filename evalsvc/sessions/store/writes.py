@@ -1,23 +1,31 @@
 """The sequential store driver: a transition read, decided and written in the caller's
 transaction, one statement after another. It is the reference: the pipelined driver
-(:mod:`evalsvc.sessions.store.pipelined`) must give the same rows, events, leaves and
+(:mod:`evalsvc.sessions.store.pipelined`) and the batched one
+(:mod:`evalsvc.sessions.store.batched`) must give the same rows, events, leaves and
 responses (``tests/sessions/test_drivers.py``).
 
-A change is written by :func:`send_record`, the one place events are written: the new
-session document (when it changed), its ``last_seq``, one ``event`` row and one audit
-leaf per event with the Merkle nodes they complete, the score sheet and the idempotency
-record — one statement on PostgreSQL, one per table on SQLite.
+What a change writes is its :func:`record`: the new session document (when it
+changed), its ``last_seq``, one ``event`` row and one audit leaf per event with the
+Merkle nodes they complete, the score sheet and the idempotency record. It is written
+by :func:`send_record` — one statement on PostgreSQL — or :func:`write_sqlite`, one
+statement per table on SQLite for one record or a batch's: the only places events are
+written.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "Extra",
+    "Record",
     "Wiring",
+    "change_rows",
     "execute",
     "insert_session",
+    "record",
+    "seal_events",
     "send_record",
     "write_change",
+    "write_sqlite",
 ]
 
 from collections.abc import Callable, Mapping, Sequence
@@ -173,26 +181,24 @@ def write_change(
 ) -> Callable[[], list[StoredEvent]]:
     """Send ``change``'s writes; the returned function checks them and returns the
     stored events. Milestones and extras are written here too (never pipelined)."""
-    rows: list[Row] = []
-    if change.sheet is not None:
-        rows.append(_sheet_row(t.session_id, change, seq=base_seq + 1, now_ms=now_ms))
-    if t.key is not None:
-        rows.append(_idempotency_row(t, change, now_ms))
+    rows = change_rows(t, change, base_seq=base_seq, now_ms=now_ms)
     check: Callable[[], list[StoredEvent]] = list
     if change.events or change.changed or rows:
         check = send_record(
             conn,
-            change.session,
-            change.events,
-            base_seq=base_seq,
-            actor=t.actor,
-            venue=t.venue,
-            now_ms=now_ms,
-            changed=change.changed,
+            record(
+                change.session,
+                change.events,
+                base_seq=base_seq,
+                actor=t.actor,
+                venue=t.venue,
+                now_ms=now_ms,
+                changed=change.changed,
+                rows=rows,
+                salt=w.field_salt,
+            ),
             nodes=nodes,
-            rows=rows,
             pipelined=pipelined,
-            salt=w.field_salt,
         )
     if pipelined:
         return check
@@ -205,6 +211,17 @@ def write_change(
     if stored and w.milestone is not None:
         w.milestone(conn, t.session_id, stored)
     return lambda: stored
+
+
+def change_rows(t: Transition, change: Change, *, base_seq: int, now_ms: int) -> list[Row]:
+    """The rows written with ``change``'s events besides them: the score sheet and the
+    idempotency record of the request."""
+    rows: list[Row] = []
+    if change.sheet is not None:
+        rows.append(_sheet_row(t.session_id, change, seq=base_seq + 1, now_ms=now_ms))
+    if t.key is not None:
+        rows.append(_idempotency_row(t, change, now_ms))
+    return rows
 
 
 _SHEET_COLUMNS = (
@@ -285,26 +302,56 @@ def insert_session(conn: Connection, session: Session, *, now_ms: int) -> None:
 
 def send_record(
     conn: Connection,
-    session: Session,
+    w: Record,
+    *,
+    nodes: dict[tuple[int, int], bytes] | None = None,
+    pipelined: bool = False,
+) -> Callable[[], list[StoredEvent]]:
+    """Send the write of a change (:func:`record`) now; the returned function checks it
+    and returns the stored events — on PostgreSQL inside a pipeline (``pipelined``: on a
+    cursor of its own, its result read after the pipeline synced). ``nodes``: the
+    audit-log hashes appending at its ``base_seq`` needs, when the caller read them."""
+    if w.events:
+        if nodes is None:
+            nodes = fetch_append_nodes(conn, w.session_id, w.base_seq, len(w.events))
+        w.nodes = append_rows(w.session_id, w.base_seq, w.hashed, nodes)
+    # The WHERE on last_seq makes a lost update impossible even if a caller forgot the
+    # row lock: a concurrent writer would have moved last_seq and we would update 0 rows.
+    pg = is_pg(conn)
+    cur: Any = None
+    written = False
+    if pg:
+        # Several requests' results are pending together in a pipeline: a cursor each.
+        cur = pipeline_cursor(conn) if pipelined else raw_cursor(conn)
+        _write_pg(cur, w)
+    else:
+        written = write_sqlite(conn, [w])
+
+    def check() -> list[StoredEvent]:
+        if not (int(cur.fetchone()[0]) == 1 if pg else written):
+            raise RuntimeError(
+                f"session {w.session_id} changed concurrently (expected seq {w.base_seq})"
+            )
+        return w.events
+
+    return check
+
+
+def seal_events(
+    session_id: str,
     events: Sequence[Event],
     *,
     base_seq: int,
     actor: str,
     venue: str | None,
     now_ms: int,
-    changed: bool = True,
-    nodes: dict[tuple[int, int], bytes] | None = None,
-    rows: Sequence[Row] = (),
-    pipelined: bool = False,
-    salt: Callable[[], bytes] | None = None,
-) -> Callable[[], list[StoredEvent]]:
-    """Send the write of a change now; the returned function checks it and returns the
-    stored events — on PostgreSQL inside a pipeline (``pipelined``: on a cursor of its
-    own, its result read after the pipeline synced). ``nodes``: the audit-log hashes
-    appending at ``base_seq`` needs, when the caller read them already."""
+    salt: Callable[[], bytes] | None,
+) -> tuple[list[StoredEvent], list[bytes], list[bytes]]:
+    """The events as stored after ``base_seq``, their audit-log entries (the stored
+    ``audit_leaf.data``) and the leaves the tree hashes."""
     stored = [
         StoredEvent(
-            session.id, base_seq + i + 1, e.type, to_jsonable(e.payload), actor, venue, now_ms
+            session_id, base_seq + i + 1, e.type, to_jsonable(e.payload), actor, venue, now_ms
         )
         for i, e in enumerate(events)
     ]
@@ -313,52 +360,13 @@ def send_record(
     # The stored entry discloses every field with its salt; the tree commits to the
     # leaf over the fields' salted digests (audit/leaf.py, docs/audit.md "Leaves").
     sealed = [e.seal(salt or _FIELD_SALTS) for e in stored]
-    leaves = [entry for entry, _ in sealed]
-    node_rows: list[tuple[int, int, bytes]] = []
-    if stored:
-        if nodes is None:
-            nodes = fetch_append_nodes(conn, session.id, base_seq, len(stored))
-        node_rows = append_rows(session.id, base_seq, [leaf for _, leaf in sealed], nodes)
-    w = _Write(
-        session_id=session.id,
-        base_seq=base_seq,
-        last_seq=base_seq + len(stored),
-        now_ms=now_ms,
-        actor=actor,
-        venue=venue,
-        # The document is rewritten only when it changed (a sheet leaves it as it is).
-        state_doc=(session.state.value, _dumps(session_to_doc(session))) if changed else None,
-        events=stored,
-        payloads=[_dumps(e.payload) for e in stored],
-        leaves=leaves,
-        nodes=node_rows,
-        rows=tuple(rows),
-    )
-    # The WHERE on last_seq makes a lost update impossible even if a caller forgot the
-    # row lock: a concurrent writer would have moved last_seq and we would update 0 rows.
-    pg = is_pg(conn)
-    cur: Any = None
-    updated = 0
-    if pg:
-        # Several requests' results are pending together in a pipeline: a cursor each.
-        cur = pipeline_cursor(conn) if pipelined else raw_cursor(conn)
-        _write_pg(cur, w)
-    else:
-        updated = _write_sqlite(conn, w)
-
-    def check() -> list[StoredEvent]:
-        if (int(cur.fetchone()[0]) if pg else updated) != 1:
-            raise RuntimeError(
-                f"session {session.id} changed concurrently (expected seq {base_seq})"
-            )
-        return stored
-
-    return check
+    return stored, [entry for entry, _ in sealed], [leaf for _, leaf in sealed]
 
 
-@dataclass(frozen=True)
-class _Write:
-    """Everything :func:`send_record` writes, for the statement(s) of one dialect."""
+@dataclass(slots=True)
+class Record:
+    """Everything one change writes, for the statement(s) of one dialect: made by
+    :func:`record`, its audit-log ``nodes`` added once the hashes they need are read."""
 
     session_id: str
     base_seq: int
@@ -370,38 +378,108 @@ class _Write:
     events: list[StoredEvent]
     payloads: list[str]
     leaves: list[bytes]  # the stored entries (audit_leaf.data)
-    nodes: list[tuple[int, int, bytes]]
+    hashed: list[bytes]  # the leaves the Merkle tree hashes
     rows: tuple[Row, ...]
+    nodes: list[tuple[int, int, bytes]] = field(default_factory=list)
 
 
-def _write_sqlite(conn: Connection, w: _Write) -> int:
-    # Statements cost no round trip on SQLite: one per table (executemany for several rows).
-    sid, sql, cur = w.session_id, SQL_LITE, raw_cursor(conn)
-    if w.state_doc is not None:
-        cur.execute(sql["save"], (w.last_seq, w.now_ms, *w.state_doc, sid, w.base_seq))
-    else:
-        cur.execute(sql["bump"], (w.last_seq, w.now_ms, sid, w.base_seq))
-    updated = int(cur.rowcount)
-    if updated != 1:
-        return updated
-    if w.events:
+def record(
+    session: Session,
+    events: Sequence[Event],
+    *,
+    base_seq: int,
+    actor: str,
+    venue: str | None,
+    now_ms: int,
+    changed: bool,
+    rows: Sequence[Row],
+    salt: Callable[[], bytes] | None,
+) -> Record:
+    """What a change writes after ``base_seq``: its events sealed (field salts drawn
+    now), the document if it ``changed``, and ``rows``; the Merkle nodes still to add."""
+    stored, leaves, hashed = seal_events(
+        session.id, events, base_seq=base_seq, actor=actor, venue=venue, now_ms=now_ms,
+        salt=salt,
+    )
+    return Record(
+        session_id=session.id,
+        base_seq=base_seq,
+        last_seq=base_seq + len(stored),
+        now_ms=now_ms,
+        actor=actor,
+        venue=venue,
+        # The document is rewritten only when it changed (a sheet leaves it as it is).
+        state_doc=(session.state.value, _dumps(session_to_doc(session))) if changed else None,
+        events=stored,
+        payloads=[_dumps(e.payload) for e in stored],
+        leaves=leaves,
+        hashed=hashed,
+        rows=tuple(rows),
+    )
+
+
+def write_sqlite(conn: Connection, records: Sequence[Record]) -> bool:
+    """SQLite: write ``records`` — one change, or a group's changes of one or more
+    sessions, each session's in seq order — with one statement per table (executemany
+    for several rows) and one ``UPDATE`` per session, each table's rows in the order
+    given. False when a session's ``last_seq`` was not its first record's ``base_seq``
+    (it changed concurrently: the caller raises, and its rollback takes the rest back).
+    """
+    # Statements cost no round trip on SQLite, but each costs a call into sqlite3 (and
+    # a release of the GIL): one per table for the whole group, not one per change.
+    sql, cur = SQL_LITE, raw_cursor(conn)
+    sessions: dict[str, list[Any]] = {}  # id -> [base_seq, last record, document]
+    for w in records:
+        at = sessions.setdefault(w.session_id, [w.base_seq, w, None])
+        at[1] = w
+        if w.state_doc is not None:
+            at[2] = w.state_doc
+    bumps, saves = [], []
+    for sid, (base, last, doc) in sessions.items():
+        if doc is None:
+            bumps.append((last.last_seq, last.now_ms, sid, base))
+        else:
+            saves.append((last.last_seq, last.now_ms, *doc, sid, base))
+    updated = 0
+    for name, params in (("bump", bumps), ("save", saves)):
+        if len(params) == 1:
+            cur.execute(sql[name], params[0])
+        elif params:
+            cur.executemany(sql[name], params)
+        else:
+            continue
+        updated += int(cur.rowcount)
+    if updated != len(sessions):
+        return False
+    events = [
+        (w.session_id, e.seq, e.type, p, w.actor, w.venue, w.now_ms)
+        for w in records
+        for e, p in zip(w.events, w.payloads, strict=True)
+    ]
+    if events:
+        cur.executemany(sql["event"], events)
         cur.executemany(
-            sql["event"],
+            sql["leaf"],
             [
-                (sid, e.seq, e.type, p, w.actor, w.venue, w.now_ms)
-                for e, p in zip(w.events, w.payloads, strict=True)
+                (w.session_id, e.seq - 1, d)
+                for w in records
+                for e, d in zip(w.events, w.leaves, strict=True)
             ],
         )
-        cur.executemany(
-            sql["leaf"], [(sid, e.seq - 1, d) for e, d in zip(w.events, w.leaves, strict=True)]
-        )
-        cur.executemany(sql["node"], [(sid, *r) for r in w.nodes])
-    for row in w.rows:
-        cur.execute(insert_sql(row.table, row.columns, "?"), row.values)
-    return updated
+        cur.executemany(sql["node"], [(w.session_id, *r) for w in records for r in w.nodes])
+    tables: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+    for w in records:
+        for row in w.rows:
+            tables.setdefault((row.table, row.columns), []).append(row.values)
+    for (table, columns), values in tables.items():
+        if len(values) == 1:
+            cur.execute(insert_sql(table, columns, "?"), values[0])
+        else:
+            cur.executemany(insert_sql(table, columns, "?"), values)
+    return True
 
 
-def _write_pg(cur: Any, w: _Write) -> None:
+def _write_pg(cur: Any, w: Record) -> None:
     # One statement, one round trip (record_sql_pg); scalar parameters only (psycopg
     # dumps a list parameter as an array in Python, which costs more).
     params: list[Any] = [w.last_seq, w.now_ms, *(w.state_doc or ()), w.session_id, w.base_seq]
