@@ -10,9 +10,13 @@ wants; a venue whose verifier stopped no longer catches a fork."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 from websockets.asyncio.server import ServerConnection, serve
 
 from evalsvc.venues.agent import Agent
@@ -27,6 +31,40 @@ LIES = [
     '{"type": "snapshot", "epoch": "e"}',
     '{"type": "heartbeat", "seq": "many"}',
 ]
+
+
+@contextlib.asynccontextmanager
+async def _http_primary(
+    routes: dict[str, Callable[[web.Request], Awaitable[web.Response]]],
+) -> AsyncIterator[str]:
+    """A primary answering ``routes`` (GET path → handler) on loopback: its base URL."""
+    app = web.Application()
+    for path, handler in routes.items():
+        app.router.add_get(path, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+async def _keeps_running(task: asyncio.Task[Any], served: Callable[[], int],
+                         agent: Agent) -> None:
+    """The agent's ``task`` still runs once the primary has lied to it three times."""
+    try:
+        for _ in range(400):
+            if served() >= 3 or task.done():
+                break
+            await asyncio.sleep(0.025)
+        assert not task.done(), task.exception()
+        assert served() >= 3
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if agent._http is not None:
+            await agent._http.close()
 
 
 @pytest.mark.parametrize("lie", LIES, ids=[x[:24] for x in LIES])
@@ -51,17 +89,10 @@ async def test_a_malformed_frame_drops_the_connection_not_the_agent(
         agent = Agent(primary=f"http://127.0.0.1:{port}", venue="js-suzhou", token="t",
                       mirror=mirror, backoff_base_s=0.01, backoff_cap_s=0.05)
         agent.synced["s-1"] = asyncio.Event()
-        link = asyncio.create_task(agent._link("s-1", None))
         try:
-            for _ in range(400):
-                if connections >= 3 or link.done():
-                    break
-                await asyncio.sleep(0.025)
-            assert not link.done(), link.exception()
-            assert connections >= 3
+            await _keeps_running(asyncio.create_task(agent._link("s-1", None)),
+                                 lambda: connections, agent)
         finally:
-            link.cancel()
-            await asyncio.gather(link, return_exceptions=True)
             mirror.close()
 
 
@@ -79,8 +110,6 @@ async def test_a_malformed_audit_view_does_not_stop_the_venue_verifying(
     """The agent checks the primary's log every few seconds: an audit view that is not
     what the route documents is a failed round, logged — the next round runs. (Were the
     verifier to stop, the primary could fork the venue's view unseen from then on.)"""
-    from aiohttp import web
-
     served = 0
 
     async def view(request: web.Request) -> web.Response:
@@ -88,30 +117,14 @@ async def test_a_malformed_audit_view_does_not_stop_the_venue_verifying(
         served += 1
         return web.Response(text=lie, content_type="application/json")
 
-    app = web.Application()
-    app.router.add_get("/api/sessions/{sid}/audit/view", view)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
     mirror = Mirror(tmp_path / "venue.db")
-    agent = Agent(primary=f"http://127.0.0.1:{port}", venue="js-suzhou", token="t",
-                  mirror=mirror, verify_s=0.01)
-    verifier = asyncio.create_task(agent._verifier("s-1"))
     try:
-        for _ in range(400):
-            if served >= 3 or verifier.done():
-                break
-            await asyncio.sleep(0.025)
-        assert not verifier.done(), verifier.exception()
-        assert served >= 3
+        async with _http_primary({"/api/sessions/{sid}/audit/view": view}) as url:
+            agent = Agent(primary=url, venue="js-suzhou", token="t", mirror=mirror,
+                          verify_s=0.01)
+            await _keeps_running(asyncio.create_task(agent._verifier("s-1")),
+                                 lambda: served, agent)
     finally:
-        verifier.cancel()
-        await asyncio.gather(verifier, return_exceptions=True)
-        if agent._http is not None:
-            await agent._http.close()
-        await runner.cleanup()
         mirror.close()
 
 
@@ -125,8 +138,6 @@ async def test_a_malformed_session_list_does_not_stop_the_agent(
     """The agent asks the primary for its sessions every few seconds: a list not shaped
     as documented is a failed round, logged; the agent (every link and verifier it
     runs) carries on."""
-    from aiohttp import web
-
     listed = 0
 
     async def me(request: web.Request) -> web.Response:
@@ -138,27 +149,11 @@ async def test_a_malformed_session_list_does_not_stop_the_agent(
         listed += 1
         return web.Response(text=lie, content_type="application/json")
 
-    app = web.Application()
-    app.router.add_get("/api/me", me)
-    app.router.add_get("/api/sessions", sessions)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
     mirror = Mirror(tmp_path / "venue.db")
-    agent = Agent(primary=f"http://127.0.0.1:{port}", venue="js-suzhou", token="t",
-                  mirror=mirror, discover_s=0.01)
-    run = asyncio.create_task(agent.run())
     try:
-        for _ in range(400):
-            if listed >= 3 or run.done():
-                break
-            await asyncio.sleep(0.025)
-        assert not run.done(), run.exception()
-        assert listed >= 3
+        async with _http_primary({"/api/me": me, "/api/sessions": sessions}) as url:
+            agent = Agent(primary=url, venue="js-suzhou", token="t", mirror=mirror,
+                          discover_s=0.01)
+            await _keeps_running(asyncio.create_task(agent.run()), lambda: listed, agent)
     finally:
-        run.cancel()
-        await asyncio.gather(run, return_exceptions=True)
-        await runner.cleanup()
         mirror.close()
