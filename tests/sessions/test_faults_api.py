@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import Harness
+from conftest import Harness, ServerClock
 from wshelp import connect
 
 from evalsvc.config import RulesSettings, Settings
@@ -72,7 +72,7 @@ async def _job(api: Harness, sid: str) -> Any:
     raise AssertionError(f"no faults job for {sid}")
 
 
-async def _tick(api: Harness, sid: str, now_ms: list[int]) -> None:
+async def _tick(api: Harness, sid: str, now_ms: ServerClock) -> None:
     """Move the clock to the faults job's run time and run what the scheduler runs."""
     job = await _job(api, sid)
     _at(now_ms, int(job.next_run_time.timestamp() * 1000) + 1)
@@ -80,23 +80,20 @@ async def _tick(api: Harness, sid: str, now_ms: list[int]) -> None:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    import evalsvc.app as appmod
-
-    # The server's clock runs (a draw ceremony waits for its windows), shifted by an
-    # offset the tests move forward (_at).
-    offset = [0]
-    monkeypatch.setattr(appmod, "_clock_ms", lambda: time.time_ns() // 1_000_000 + offset[0])
-    return offset
+def clock(server_clock: ServerClock) -> ServerClock:
+    """The server's clock (conftest.ServerClock): it runs, shifted by an offset the tests
+    move forward (_at) — and a draw ceremony's windows are passed, not waited for (a
+    commitment posted after a one-second window closed failed under load)."""
+    return server_clock
 
 
-def _at(clock: list[int], ms: int) -> None:
+def _at(clock: ServerClock, ms: int) -> None:
     """From now on the server's clock reads ``ms`` (and runs on)."""
-    clock[0] = ms - time.time_ns() // 1_000_000
+    clock.offset_ms = ms - time.time_ns() // 1_000_000
 
 
 async def test_a_venue_whose_sockets_all_close_pauses_the_session_then_resumes_when_back(
-    aiohttp_client: Any, settings: Settings, clock: list[int],
+    aiohttp_client: Any, settings: Settings, clock: ServerClock,
 ) -> None:
     from evalsvc.app import create_app
 
@@ -135,7 +132,7 @@ async def test_a_venue_whose_sockets_all_close_pauses_the_session_then_resumes_w
 
 
 async def test_not_resumed_the_committee_is_reformed_then_the_session_suspended(
-    aiohttp_client: Any, settings: Settings, clock: list[int],
+    aiohttp_client: Any, settings: Settings, clock: ServerClock,
 ) -> None:
     from evalsvc.app import create_app
 
@@ -180,7 +177,7 @@ async def test_not_resumed_the_committee_is_reformed_then_the_session_suspended(
 
 
 async def test_a_pending_pause_survives_a_restart_and_fires_after_it(
-    aiohttp_client: Any, settings: Settings, clock: list[int],
+    aiohttp_client: Any, settings: Settings, clock: ServerClock,
 ) -> None:
     from evalsvc.app import create_app
 
@@ -211,7 +208,7 @@ async def test_a_pending_pause_survives_a_restart_and_fires_after_it(
 
 
 async def test_a_venue_up_when_the_server_stopped_and_not_back_after_the_start_is_lost(
-    aiohttp_client: Any, settings: Settings, clock: list[int],
+    aiohttp_client: Any, settings: Settings, clock: ServerClock,
 ) -> None:
     """Across a real restart on the same database: Suzhou's link was up when the server
     stopped and does not come back — lost since the start, and the whole chain (pause,
@@ -297,7 +294,7 @@ async def test_before_the_check_in_a_restart_watches_no_venue(
 
 
 async def _restarted_doc(aiohttp_client: Any, settings: Settings, sid: str,
-                         clock: list[int], at_s: int) -> dict[str, Any]:
+                         clock: ServerClock, at_s: int) -> dict[str, Any]:
     """Start the server at ``at_s`` (the fake clock) just long enough to read the
     session before any grace is over: what it found on the record."""
     from evalsvc.app import create_app
@@ -321,7 +318,7 @@ async def _wait_for_venue(api: Harness, sid: str, venue: str) -> dict[str, Any]:
 
 
 async def test_a_lock_after_the_reform_does_not_count_the_voided_members_sheets(
-    aiohttp_client: Any, settings: Settings, clock: list[int],
+    aiohttp_client: Any, settings: Settings, clock: ServerClock,
 ) -> None:
     from evalsvc.app import create_app
     from evalsvc.sessions import store
@@ -348,7 +345,7 @@ async def test_a_lock_after_the_reform_does_not_count_the_voided_members_sheets(
 
 
 async def _reformed_with_replacement_draw(
-    api: Harness, clock: list[int], db_url: str, tmp_path: Any,
+    api: Harness, clock: ServerClock, db_url: str, tmp_path: Any,
 ) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
     """A drawn committee checked in; Suzhou's link lost past the pause and the resume
     deadline: re-formed, its replacement draw opened. The session id, the seats before
@@ -368,7 +365,7 @@ async def _reformed_with_replacement_draw(
 
 
 async def _replacement_ceremony(api: Harness, sid: str, opened: dict[str, Any],
-                                clock: list[int]) -> dict[str, Any]:
+                                clock: ServerClock) -> dict[str, Any]:
     """Every party of the replacement ceremony commits, then (the clock past the
     commitment window) reveals, the supervisor last; the last reveal's answer."""
     import datetime as _dt
@@ -397,7 +394,7 @@ async def _replacement_ceremony(api: Harness, sid: str, opened: dict[str, Any],
 
 
 async def _replacements_seated(api: Harness, sid: str, tail: list[dict[str, Any]],
-                               clock: list[int], *, check_in: bool = True
+                               clock: ServerClock, *, check_in: bool = True
                                ) -> list[dict[str, Any]]:
     """The replacement ceremony run; each new member accepts (and is checked in at the
     primary); their invitations."""
@@ -417,7 +414,7 @@ async def _replacements_seated(api: Harness, sid: str, tail: list[dict[str, Any]
 
 
 async def test_a_reformed_drawn_committee_is_completed_by_a_replacement_draw_at_a_linked_venue(
-    aiohttp_client: Any, settings: Settings, clock: list[int], db_url: str, tmp_path: Any,
+    aiohttp_client: Any, settings: Settings, clock: ServerClock, db_url: str, tmp_path: Any,
 ) -> None:
     """补抽 by rule: the absent venue's members leave, their seats move to the primary
     and a new ceremony — a fresh seed from the venues still linked and the supervisor —
@@ -494,7 +491,7 @@ async def test_a_reformed_drawn_committee_is_completed_by_a_replacement_draw_at_
 
 
 async def test_the_replacement_draw_tells_other_venues_nothing_of_who_was_drawn(
-    aiohttp_client: Any, settings: Settings, clock: list[int], db_url: str, tmp_path: Any,
+    aiohttp_client: Any, settings: Settings, clock: ServerClock, db_url: str, tmp_path: Any,
 ) -> None:
     """Non-interference: the events of the re-form and the replacement draw, as a
     secondary venue's operator (Hefei: linked, not the new seats' venue) and as the
@@ -569,7 +566,7 @@ async def test_a_link_back_within_the_grace_is_no_loss_and_a_loss_counts_from_wh
 
 
 async def test_a_sealed_session_that_went_through_a_reform_rederives_and_reports_its_faults(
-    aiohttp_client: Any, settings: Settings, clock: list[int], db_url: str, tmp_path: Any,
+    aiohttp_client: Any, settings: Settings, clock: ServerClock, db_url: str, tmp_path: Any,
 ) -> None:
     """The whole way: Suzhou lost past the resume deadline, the committee re-formed and
     completed by the replacement draw, evaluated, reported, signed and sealed. The
@@ -635,7 +632,7 @@ async def test_a_sealed_session_that_went_through_a_reform_rederives_and_reports
 
 
 async def test_a_failed_replacement_draw_is_reopened_with_a_supervisors_approval(
-    aiohttp_client: Any, settings: Settings, clock: list[int], db_url: str, tmp_path: Any,
+    aiohttp_client: Any, settings: Settings, clock: ServerClock, db_url: str, tmp_path: Any,
 ) -> None:
     """Nobody took part in the replacement ceremony in time: it fails, and — as any
     failed ceremony (docs/draw.md §6.8) — opens again only with a supervisor's approval,
