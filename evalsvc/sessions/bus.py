@@ -61,6 +61,7 @@ class LocalBus:
             return True
         ev = self._waiters.setdefault(session_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ev.wait(), timeout)
+            async with asyncio.timeout(timeout):  # (not wait_for: see pgpresence._serve)
+                await ev.wait()
             return True
         return False

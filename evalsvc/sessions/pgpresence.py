@@ -200,8 +200,11 @@ class PgPresence:
         loop = asyncio.get_running_loop()
         next_beat = loop.time() + self.heartbeat_s
         while True:
+            # (asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation
+            # that arrives as the wake does, and stop() would wait for ever.)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_beat - loop.time()))
+                async with asyncio.timeout(max(0.0, next_beat - loop.time())):
+                    await self._wake.wait()
             self._wake.clear()
             if self._dirty:
                 dirty, self._dirty = self._dirty, set()

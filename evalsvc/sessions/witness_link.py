@@ -50,7 +50,8 @@ class WitnessLink:
         try:
             conns[0].enqueue(protocol.add_checkpoint_message(msg_id, body))
             try:
-                return await asyncio.wait_for(fut, self.timeout)
+                async with asyncio.timeout(self.timeout):  # (see pgpresence._serve)
+                    return await fut
             except TimeoutError:
                 raise Unavailable(
                     f"venue {venue_id} did not answer within {self.timeout:.0f} s"

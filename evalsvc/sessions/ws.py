@@ -68,7 +68,8 @@ async def _authenticate(
     expiry — not the view: the handler's frame lives as long as the connection, and a
     whole session document held there was most of an idle socket's memory."""
     try:
-        msg = await asyncio.wait_for(ws.receive(), AUTH_TIMEOUT_S)
+        async with asyncio.timeout(AUTH_TIMEOUT_S):  # (see pgpresence._serve)
+            msg = await ws.receive()
     except TimeoutError:
         await _refuse(
             ws,

@@ -165,15 +165,13 @@ class Agent:
             return
         url = urlsplit(self.primary)
         host = url.hostname or ""
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(
+        async with asyncio.timeout(10):  # (not wait_for: see pgpresence._serve)
+            _, writer = await asyncio.open_connection(
                 host,
                 url.port or 443,
                 ssl=self.ssl_context or True,
                 server_hostname=self.server_hostname or host,
-            ),
-            10,
-        )
+            )
         try:
             self._check_primary(writer.transport)
         finally:

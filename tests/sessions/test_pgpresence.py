@@ -197,3 +197,23 @@ async def test_a_silent_instance_expires_and_a_lost_heartbeat_row_is_published_a
     b.presence._task = None  # nothing left to cancel in the fixture
     await e1.leave()
     await sup.leave()
+
+
+async def test_an_instance_stops_when_a_change_comes_as_it_stops(
+    api: Harness, cluster: Callable[..., Any]
+) -> None:
+    """A socket closing as the server stops wakes the presence task in the same moment
+    as it is cancelled: the cancellation must still stop it (on 3.11 ``wait_for``
+    swallowed it, and shutdown waited for ever — a CI run hung here)."""
+    sid, _ = await api.to_stage("drawing")
+    a = await cluster("i-a")
+    for n in range(3):
+        await asyncio.sleep(0.05)  # the task is waiting for a change or its heartbeat
+        a.presence.changed(sid)
+        for _ in range(n):
+            await asyncio.sleep(0)
+        task = a.presence._task
+        stopping = asyncio.create_task(a.presence.stop())
+        await asyncio.wait([stopping], timeout=10)  # (a hang, not a speed: seconds spare)
+        assert stopping.done() and task is not None and task.done(), f"not stopped ({n})"
+        await a.presence.start()
