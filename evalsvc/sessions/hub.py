@@ -317,13 +317,14 @@ _BACKGROUND: set[asyncio.Task[None]] = set()
 
 class _Burst:
     """The history a burst of joins replays: events ``after``+1 … ``end`` as read once,
-    and the frames serialised from them so far, by content (see :func:`_replay_frame`)."""
+    and the frames serialised from them so far (see :func:`_replay_frames`)."""
 
     def __init__(self, after: int, events: list[store.StoredEvent]) -> None:
         self.after = after
         self.events = events
         self.end = events[-1].seq if events else after
-        self.texts: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+        self.texts: dict[tuple[Any, ...], str] = {}
+        self.same: dict[str, str] = {}
 
     def extend(self, events: Sequence[store.StoredEvent], cap: int) -> None:
         fresh = [e for e in events if e.seq > self.end]
@@ -332,18 +333,32 @@ class _Burst:
             self.end = fresh[-1].seq
 
 
-def _replay_frame(
-    texts: dict[tuple[Any, ...], tuple[str, dict[str, Any]]], red: dict[str, Any]
-) -> str:
-    """The frame of a redacted event, serialised once per content: redact_event keeps the
-    stored payload object when it masks nothing, so (seq, actor, venue, payload identity)
-    names what is sent. The redacted document stays referenced, so that an identity is
-    not reused by another payload while ``texts`` lives."""
-    key = (red["seq"], red["actor"], red["venue"], id(red["payload"]))
-    hit = texts.get(key)
-    if hit is None:
-        hit = texts[key] = (protocol.event_message(red), red)
-    return hit[0]
+def _replay_frames(
+    s: Session, p: Principal, events: Iterable[store.StoredEvent], burst: _Burst | None
+) -> list[str]:
+    """The replay frames of ``events`` for ``p``, sharing with the burst's other joins.
+
+    An event ``p`` sees unmasked (redact_event keeps the stored payload object) is
+    serialised once per (seq, actor, venue) — what redaction may still change; a masked
+    one is serialised for this join and then replaced by an equal frame already queued,
+    if there is one. Neither keeps the redacted documents: when a burst of a session's
+    joins held one per join and event until the last join, that peak (not what stays
+    queued) was most of what connecting a hundred sockets at once added to the RSS."""
+    texts = burst.texts if burst is not None else {}
+    same = burst.same if burst is not None else {}
+    frames = []
+    for ev in events:
+        red = redact_event(s, p, ev.to_doc())
+        if red["payload"] is ev.payload:
+            key = (ev.seq, red["actor"], red["venue"])
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = protocol.event_message(red)
+        else:
+            text = protocol.event_message(red)
+            text = same.setdefault(text, text)
+        frames.append(text)
+    return frames
 
 
 class Feed:
@@ -518,9 +533,9 @@ class Feed:
             target = self.delivered
             p = conn.principal
             if want_replay and after <= target and target - after <= hub.replay_cap:
-                texts = burst.texts if cached and burst is not None else {}
-                frames = [_replay_frame(texts, redact_event(s, p, ev.to_doc()))
-                          for ev in events if ev.seq <= target]
+                frames = _replay_frames(
+                    s, p, (ev for ev in events if ev.seq <= target), burst if cached else None
+                )
                 frames.append(protocol.synced_message(target))
                 conn.enqueue_replay(frames)
                 floor = target
