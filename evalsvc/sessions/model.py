@@ -506,7 +506,12 @@ class Session:
 
     def stage_criteria(self, stage: Stage) -> tuple[Criterion, ...]:
         """The criteria a sheet of ``stage`` covers."""
-        return self.criteria_of(*STAGE_CATEGORIES[stage])
+        return self._stage_criteria[stage]
+
+    @functools.cached_property
+    def _stage_criteria(self) -> dict[Stage, tuple[Criterion, ...]]:
+        # (Cached, as _seats_by_expert: every sheet asks it once per bid it scores.)
+        return {st: self.criteria_of(*cats) for st, cats in STAGE_CATEGORIES.items()}
 
     def criteria_of(self, *categories: Category) -> tuple[Criterion, ...]:
         return tuple(c for c in self.criteria if c.category in categories)
