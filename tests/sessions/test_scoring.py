@@ -166,3 +166,14 @@ def test_a_json_number_in_exponent_form_is_refused() -> None:
     assert [f.field for f in err.value.errors] == ["bids/B2/C1"]
     doc["bids"]["B2"]["C1"] = Decimal("10")
     assert parse_sheet(s, seat=0, doc=doc).scores["B2"]["C1"] == 10
+
+
+@given(salt=st.binary(min_size=0, max_size=100), doc=st.binary(max_size=3000))
+def test_a_sheet_commitment_is_the_hmac_the_verifier_computes(salt: bytes, doc: bytes) -> None:
+    """sheet_commitment spells HMAC-SHA256 out over hashlib; audit verify (rederive) and
+    anyone checking an opened sheet use a library HMAC: the two must agree."""
+    import hmac
+
+    from evalsvc.sessions.service import sheet_commitment
+
+    assert sheet_commitment(salt, doc) == hmac.digest(salt, doc, "sha256").hex()
