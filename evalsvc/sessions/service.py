@@ -1060,10 +1060,10 @@ def sheet_commitment(salt: bytes, doc: bytes) -> str:
     """The commitment a ``sheet.submitted`` event carries: HMAC-SHA256 keyed by a random
     256-bit salt over the sheet's canonical bytes (docs/audit.md "Sealed score sheets").
 
-    RFC 2104 spelled out over hashlib.sha256 (the verifier uses hmac.digest): on every
-    score sheet, and OpenSSL 3's one-shot HMAC looks the MAC and the digest up by name
-    on each call, under a lock the event loop's hashing shares — twice the time alone
-    and more beside the loop."""
+    RFC 2104 spelled out over hashlib.sha256 (the verifier uses hmac.digest): it runs on
+    every score sheet, and OpenSSL 3's one-shot HMAC looks the MAC and the digest up by
+    name on each call — 2.9 µs against 1.5 µs here (tests/sessions/test_scoring.py
+    checks the two agree)."""
     if len(salt) > 64:  # (never: salts are 32 bytes; RFC 2104 would hash the key first)
         return hmac.digest(salt, doc, "sha256").hex()
     key = salt.ljust(64, b"\0")
