@@ -265,5 +265,9 @@ def _seat(t: Transition, s: Session) -> _Seat | None:
     return (t.session_id, s.stage.value, holder.index) if holder is not None else None
 
 
+# Built once: json.dumps with options builds an encoder per call (canonical.py's note).
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _json(items: list[Any]) -> str:
-    return json.dumps(items, ensure_ascii=False, separators=(",", ":"))
+    return _JSON.encode(items)
