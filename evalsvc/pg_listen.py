@@ -14,7 +14,6 @@ from __future__ import annotations
 __all__ = ["PgListener", "backoff", "psycopg_url", "reconnecting"]
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -22,6 +21,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import psycopg
+
+from evalsvc.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +126,7 @@ class PgListener:
     async def stop(self) -> None:
         """Cancel the task (the connection closes with it); :meth:`start` may follow."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
         self.listening.clear()
 

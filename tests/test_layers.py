@@ -210,6 +210,8 @@ LAYERS: dict[str, list[str]] = {
         "evalsvc.salts",
         "evalsvc.db",
         "evalsvc.pg_listen",
+        # Stopping background tasks (asyncio only): every stop() of the layers above.
+        "evalsvc.tasks",
     ],
     # The features' I/O: tables, stores, the hub and its fan-out, the venue agent.
     "adapters": [

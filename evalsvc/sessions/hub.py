@@ -46,6 +46,7 @@ from evalsvc.sessions import protocol, store
 from evalsvc.sessions.access import redact_event, view_session
 from evalsvc.sessions.model import Session
 from evalsvc.sessions.presence import Member, changes
+from evalsvc.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -307,9 +308,7 @@ class Connection:
 
     async def aclose(self) -> None:
         """Stop the writer (called from the handler's ``finally``)."""
-        self._writer.cancel()
-        with contextlib.suppress(BaseException):
-            await self._writer
+        await cancel_and_wait(self._writer)
 
 
 _BACKGROUND: set[asyncio.Task[None]] = set()

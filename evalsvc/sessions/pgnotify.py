@@ -26,7 +26,6 @@ from __future__ import annotations
 __all__ = ["CHANNEL", "PgFanout", "notification", "parse_notification"]
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from evalsvc.pg_listen import PgListener, backoff, psycopg_url
 from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.hub import Hub
 from evalsvc.sessions.store import StoredEvent
+from evalsvc.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +100,7 @@ class PgFanout:
 
     async def stop(self) -> None:
         """Cancel the tasks (their connections close with them)."""
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(BaseException):
-                await t
+        await cancel_and_wait(*self._tasks)
 
     def forward(self, session_id: str, seq: int, events: Sequence[Any] | None = None) -> None:
         """Bus forwarder: queue a NOTIFY for a commit made here (with its rows if any)."""

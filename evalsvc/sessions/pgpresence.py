@@ -40,6 +40,7 @@ from sqlalchemy.engine import Connection as SAConnection
 from evalsvc.pg_listen import PgListener, psycopg_url, reconnecting
 from evalsvc.sessions.hub import Hub
 from evalsvc.sessions.presence import Member, PresenceRow, remote_rosters
+from evalsvc.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +165,7 @@ class PgPresence:
         """Stop, and take this instance's connections out of everyone's presence at
         once (instead of after ``ttl_s``)."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
+            await cancel_and_wait(self._task)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(2.0):
                 conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)

@@ -59,6 +59,7 @@ from evalsvc.errors import (
     NotFound,
 )
 from evalsvc.files import private_dir, write_private
+from evalsvc.tasks import cancel_and_wait
 from evalsvc.venues.credentials import Credentials, PrimaryCheck, TokenCredentials, refusal
 from evalsvc.venues.mirror import Mirror
 from evalsvc.venues.verify import Split, check_view, event_matches
@@ -214,11 +215,7 @@ class Agent:
                 await asyncio.sleep(self.discover_s)
         finally:
             tasks = [*self.links.values(), *self.verifiers.values(), *self.reports.values()]
-            for t in tasks:
-                t.cancel()
-            for t in tasks:
-                with contextlib.suppress(BaseException):
-                    await t
+            await cancel_and_wait(*tasks)
             await http.close()
 
     async def _check_identity(self, http: aiohttp.ClientSession) -> None:
