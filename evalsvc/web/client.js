@@ -267,11 +267,15 @@ export class SessionClient {
         do {
           this.refreshAgain = false;
           const doc = await this.get(`/api/sessions/${encodeURIComponent(this.sessionId)}`);
+          // Stopped while the read was under way (the operator went back to the list):
+          // the screen this document was for is gone — rendering it threw on a missing
+          // header, as an uncaught error in the console.
+          if (this.closed) return;
           this.session = doc;
           this.emit("session", doc);
         } while (this.refreshAgain);
       } catch (err) {
-        this.emit("problem", { code: err.code || "network" });
+        if (!this.closed) this.emit("problem", { code: err.code || "network" });
       } finally {
         this.refreshing = null;
       }

@@ -139,3 +139,38 @@ test("a refused token stops reconnecting; an error for an outbox message clears 
   assert.equal(FakeSocket.all.length, 1);
   c.stop();
 });
+
+test("a client stopped while the document is being read emits nothing more", async () => {
+  // The operator goes back to the list while the re-read after "synced" is under way:
+  // the screen it was for is gone, and rendering it threw (tests/e2e/test_browser.py
+  // saw "Cannot set properties of null" in the console).
+  FakeSocket.all = [];
+  let answer = null;
+  const c = new SessionClient({
+    sessionId: "s-1", token: () => "evs1.t", WebSocketImpl: FakeSocket, url: "ws://x/ws/sessions/s-1",
+    get: () => new Promise((resolve, reject) => { answer = { resolve, reject }; }),
+  });
+  const seen = [];
+  c.on("session", (doc) => seen.push(["session", doc.id]));
+  c.on("problem", (p) => seen.push(["problem", p.code]));
+  c.start();
+  await tick();
+  const ws = FakeSocket.all[0];
+  ws.receive({ type: "auth_ok", epoch: "ep-1", seq: 0 });
+  ws.receive({ type: "synced", seq: 0 });
+  assert.ok(answer, "the document is being read");
+  c.stop();
+  answer.resolve({ id: "s-1", last_seq: 0 });
+  await tick();
+  assert.deepEqual(seen, []);
+  // A read that fails after the stop is not reported either.
+  c.start();
+  await tick();
+  const ws2 = FakeSocket.all[1];
+  ws2.receive({ type: "auth_ok", epoch: "ep-1", seq: 0 });
+  ws2.receive({ type: "synced", seq: 0 });
+  c.stop();
+  answer.reject(Object.assign(new Error("offline"), { code: "network" }));
+  await tick();
+  assert.deepEqual(seen, []);
+});
