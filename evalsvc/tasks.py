@@ -13,20 +13,25 @@ log = logging.getLogger(__name__)
 
 
 async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
-    """Cancel ``tasks`` and wait for each to end, whatever it ended with.
+    """Cancel ``tasks`` and wait for every one of them to end, whatever it ended with.
 
     A task's own failure is not the caller's: it is logged, not raised. A cancellation
-    of the *caller* while it waits is not swallowed (``contextlib.suppress
-    (BaseException)`` did): it propagates, so that cancelling a ``stop()`` stops it.
+    of the *caller* that arrives while it waits is not swallowed (``contextlib.suppress
+    (BaseException)`` around each ``await`` did): the tasks are still all waited for
+    (it reaches the one being awaited too), then it is raised. A caller already being
+    cancelled when it calls this (a ``finally`` cleaning up) waits for all of them and
+    goes on with its cleanup; its own cancellation goes on after that.
     """
+    me = asyncio.current_task()
+    before = me.cancelling() if me is not None else 0
     for t in tasks:
         t.cancel()
     for t in tasks:
         try:
             await t
         except asyncio.CancelledError:
-            me = asyncio.current_task()
-            if me is not None and me.cancelling():
-                raise
+            pass  # the task's end — or the caller's cancellation, passed on to it
         except Exception:
             log.exception("a background task failed as it was stopped")
+    if me is not None and me.cancelling() > before:
+        raise asyncio.CancelledError

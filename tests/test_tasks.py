@@ -59,3 +59,33 @@ async def test_cancelling_the_caller_while_it_waits_is_not_swallowed() -> None:
         await stopper
     assert stopper.cancelled()
     assert task.done()  # the caller's cancellation reached the task too
+
+
+async def test_a_finally_of_a_cancelled_task_waits_for_all_and_cleans_up() -> None:
+    """The venue agent's ``finally``: it is being cancelled, stops its links, then closes
+    its HTTP session. Raising at the first task would leave the others running and the
+    session open."""
+    ended: list[str] = []
+
+    async def link(name: str) -> None:
+        try:
+            await asyncio.sleep(60)
+        finally:
+            await asyncio.sleep(0.01)  # closing its socket
+            ended.append(name)
+
+    async def agent() -> None:
+        links = [asyncio.create_task(link(n)) for n in ("js", "zj", "ah")]
+        try:
+            await asyncio.sleep(60)
+        finally:
+            await cancel_and_wait(*links)
+            ended.append("http closed")
+
+    task = asyncio.create_task(agent())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sorted(ended) == ["ah", "http closed", "js", "zj"]
+    assert ended[-1] == "http closed"
