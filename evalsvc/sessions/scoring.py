@@ -49,7 +49,6 @@ __all__ = [
     "under_review",
 ]
 
-import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -250,13 +249,8 @@ def _scores(
         if c.id not in entry:
             continue
         raw = entry[c.id]
-        t = type(raw)
-        if t is str and len(raw) <= 12:
-            v = _valid_points(raw, c.max_points, step)
-            if v is not None:
-                out[c.id] = v
-                continue
         fpath = f"{path}/{c.id}"
+        t = type(raw)
         if t is str:
             # Points are written as people write them: digits with an optional fraction.
             # Decimal() alone accepts "1e1" and "NaN" and stores "1E+1" (issue 15); what
@@ -285,18 +279,6 @@ def _scores(
         else:
             out[c.id] = v
     return out
-
-
-@functools.lru_cache(maxsize=4096)
-def _valid_points(raw: str, max_points: Decimal, step: Decimal) -> Decimal | None:
-    """``raw`` as the points of a criterion worth ``max_points`` in steps of ``step``, or
-    None when it is not (then :func:`_scores` says why). Cached: a committee writes the
-    same few values on every sheet (``_scores`` passes strings of at most 12 characters,
-    so the cache stays small whatever a client sends)."""
-    if not _PLAIN_DECIMAL.fullmatch(raw):
-        return None
-    v = Decimal(raw)
-    return v if 0 <= v <= max_points and v % step == 0 else None
 
 
 def _evaluation(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 from fractions import Fraction
-from unittest import mock
 
 import pytest
 from conftest import session_doc
@@ -13,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evalsvc.errors import InvalidInput
-from evalsvc.sessions import scoring
 from evalsvc.sessions.model import ScoringRules, Session, Stage, State, new_session
 from evalsvc.sessions.scoring import aggregate, parse_sheet, price_scores, round_points
 
@@ -168,46 +166,6 @@ def test_a_json_number_in_exponent_form_is_refused() -> None:
     assert [f.field for f in err.value.errors] == ["bids/B2/C1"]
     doc["bids"]["B2"]["C1"] = Decimal("10")
     assert parse_sheet(s, seat=0, doc=doc).scores["B2"]["C1"] == 10
-
-
-def _judged(s: Session, raw: str) -> object:
-    """What parse_sheet makes of ``raw`` as B1's T1: the points, or the errors."""
-    doc = {"stage": "scoring", "bids": {b.id: {"T1": "30", "C1": "5"} for b in s.bids}}
-    doc["bids"]["B1"]["T1"] = raw
-    try:
-        return parse_sheet(s, seat=0, doc=doc).scores["B1"]["T1"]
-    except InvalidInput as err:
-        return [(f.field, f.reason) for f in err.errors]
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    raws=st.lists(
-        st.one_of(st.from_regex(r"-?[0-9]{1,3}(\.[0-9]{1,2})?", fullmatch=True),
-                  st.text(alphabet="0123456789.-+eE ", max_size=13)),
-        min_size=1, max_size=6,
-    ),
-    order=st.lists(st.integers(0, 2), min_size=1, max_size=12),
-)
-def test_the_points_cache_judges_a_value_as_each_session_would_alone(
-    raws: list[str], order: list[int]
-) -> None:
-    """Valid short scores are remembered (scoring._valid_points); a value accepted under
-    one criterion must still be judged afresh under another's maximum and step, in any
-    order, exactly as the uncached path judges it."""
-    base = scoring_session()
-    t1 = next(c for c in base.criteria if c.id == "T1")
-    sessions = [
-        base,
-        replace(base, rules=replace(base.rules, step=Decimal("1"))),
-        replace(base, criteria=tuple(replace(c, max_points=Decimal("20.0")) if c is t1 else c
-                                     for c in base.criteria)),
-    ]
-    with mock.patch.object(scoring, "_valid_points", lambda *a: None):
-        alone = {(k, raw): _judged(sessions[k], raw) for k in range(3) for raw in raws}
-    for k in order:
-        for raw in raws:
-            assert _judged(sessions[k], raw) == alone[(k, raw)], (k, raw)
 
 
 @given(salt=st.binary(min_size=0, max_size=100), doc=st.binary(max_size=3000))
