@@ -117,6 +117,17 @@ async def test_a_schema_1_database_upgrades_with_its_data_and_log(
                 str(r[0])
                 for r in conn.exec_driver_sql("SELECT note FROM audit_checkpoint ORDER BY size")
             ]
+        # A seat keeps one row per version (revision 0004: the unique index that replaced
+        # the constraint refuses a second; the rows above kept their ids).
+        with engine.connect() as conn:
+            ids = {r[0] for r in conn.exec_driver_sql("SELECT id FROM score_sheet")}
+        assert ids == {r["id"] for r in rows["score_sheet"]}
+        cols = ("session_id", "seat", "stage", "version", "expert_id", "doc", "sha256", "seq",
+                "submitted_ms")
+        again = sa.text(f"INSERT INTO score_sheet ({', '.join(cols)}) "
+                        f"VALUES ({', '.join(':' + c for c in cols)})")
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(again, {c: rows["score_sheet"][0][c] for c in cols})
         assert upgrade_schema(engine) == (HEAD, HEAD)  # a second run does nothing
     finally:
         engine.dispose()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 __all__ = ["EventRow", "IdempotencyRow", "SessionRow", "SheetRow"]
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -43,8 +43,9 @@ class EventRow(SQLModel, table=True):
 class SheetRow(SQLModel, table=True):
     __tablename__ = "score_sheet"
     __table_args__ = (
-        UniqueConstraint("session_id", "seat", "stage", "version"),
-        Index("ix_sheet_latest", "session_id", "stage", "seat", "version"),
+        # One index for both jobs (revision 0004): a seat has one row per version, and
+        # the newest version is read by it backwards.
+        Index("ix_sheet_latest", "session_id", "stage", "seat", "version", unique=True),
     )
 
     id: int | None = Field(default=None, primary_key=True)
