@@ -33,7 +33,6 @@ import asyncio
 import collections
 import itertools
 import os
-import shutil
 import sqlite3
 import struct
 import sys
@@ -46,9 +45,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "sessions"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from conftest import scoring_sheet  # noqa: E402
 from sqlalchemy import event  # noqa: E402
+from sync import cpu_seconds  # noqa: E402
 from test_drivers import EXPERTS, _gated, _scoring_sessions  # noqa: E402
 
 from evalsvc.config import DatabaseSettings  # noqa: E402
@@ -59,14 +60,8 @@ from evalsvc.sessions.model import ScoringRules  # noqa: E402
 from evalsvc.sessions.service import SessionService  # noqa: E402
 from evalsvc.sessions.uow import UnitOfWork  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 FRAME_HEADER = 24
 WAL_HEADER = 32
-
-
-def _thread_cpu(native_id: int) -> float:
-    fields = Path(f"/proc/self/task/{native_id}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def wal_pages(wal: bytes, db_file: Path, groups: int) -> tuple[float, list[tuple[str, float]]]:
@@ -130,12 +125,11 @@ async def run(driver: str, sessions: int, rounds: int, warm: int, tmp: Path) -> 
 
         for _ in range(warm):
             await one_round()
-        w0, p0 = _thread_cpu(writer), time.process_time()
+        w0, p0 = cpu_seconds(os.getpid(), thread=writer), time.process_time()
         for _ in range(rounds):
             await one_round()
-        w1, p1 = _thread_cpu(writer), time.process_time()
-        wal = Path(f"{db_file}-wal").read_bytes()
-        shutil.copy(f"{db_file}-wal", tmp / "copy.wal")  # (closing checkpoints it away)
+        w1, p1 = cpu_seconds(os.getpid(), thread=writer), time.process_time()
+        wal = Path(f"{db_file}-wal").read_bytes()  # (read before closing checkpoints it)
     finally:
         db.close()
     sheets = rounds * sessions
