@@ -134,13 +134,22 @@ def _ascii_keys(value: Any) -> bool:
             return False
     return True
 def canonical_texts(values: Sequence[Any]) -> list[str]:
-    """The RFC 8785 text of each of ``values`` (one walk over all of them; the fast path
-    of :func:`canonical_bytes` when they are plain). Encode the result as UTF-8: a lone
-    surrogate raises ``UnicodeEncodeError`` there."""
-    plain, simple = _walk_sequence(values)
-    if simple:
-        return [_CANONICAL.encode(v) for v in plain]
-    return [canonical_bytes(v).decode("utf-8") for v in plain]
+    """The RFC 8785 text of each of ``values`` (the fast path of :func:`canonical_bytes`
+    when they are plain: a string or a safe integer is written directly, as the encoder
+    would). Encode the result as UTF-8: a lone surrogate raises ``UnicodeEncodeError``
+    there."""
+    out: list[str] = []
+    for v in values:
+        t = type(v)
+        if t is str:
+            out.append(_encode_string(v))
+        elif t is int and -_MAX_SAFE <= v <= _MAX_SAFE:
+            out.append(int.__repr__(v))
+        else:
+            plain, simple = _walk(v)
+            out.append(_CANONICAL.encode(plain) if simple
+                       else canonical_bytes(v).decode("utf-8"))
+    return out
 
 
 def canonical_sha256(value: Any) -> str:
@@ -157,6 +166,8 @@ def _storage_default(value: Any) -> Any:
 # json.dumps with any option builds a new JSONEncoder per call, which costs more than
 # encoding a small document: these are built once (same output as json.dumps).
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# What _CANONICAL.encode does with a str (ensure_ascii=False), without the call around it.
+_encode_string = json.encoder.encode_basestring
 _RESPONSE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_storage_default)
 _STORAGE = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_storage_default

@@ -6,6 +6,7 @@ from __future__ import annotations
 __all__ = ["SaltSource"]
 
 import secrets
+import threading
 
 
 class SaltSource:
@@ -23,11 +24,27 @@ class SaltSource:
         self.batch = batch
         self._buf = b""
         self._at = 0
+        # Several writer threads (PostgreSQL) draw from one source: a salt handed to two
+        # fields would let a role shown one brute-force the other's small hidden value.
+        self._lock = threading.Lock()
 
     def __call__(self) -> bytes:
-        if self._at + self.size > len(self._buf):
-            self._buf = secrets.token_bytes(self.size * self.batch)
-            self._at = 0
-        salt = self._buf[self._at : self._at + self.size]
-        self._at += self.size
-        return salt
+        with self._lock:
+            if self._at + self.size > len(self._buf):
+                self._buf = secrets.token_bytes(self.size * self.batch)
+                self._at = 0
+            salt = self._buf[self._at : self._at + self.size]
+            self._at += self.size
+            return salt
+
+    def take(self, n: int) -> list[bytes]:
+        """The next ``n`` salts (an event's fields), each handed out once like a call's."""
+        size = self.size
+        with self._lock:
+            at = self._at
+            if at + size * n > len(self._buf):
+                self._buf = secrets.token_bytes(size * max(self.batch, n))
+                at = 0
+            self._at = at + size * n
+            buf = self._buf
+        return [buf[i : i + size] for i in range(at, at + size * n, size)]

@@ -99,6 +99,16 @@ def _name_text(name: str) -> str:
     return canonical_bytes(name).decode("utf-8")
 
 
+@functools.lru_cache(maxsize=256)
+def _field_plan(keys: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+    """The fields of an event whose payload has ``keys`` (in its order), sorted by name
+    as the entry lists them: (position in ``[actor, *payload values]``, the JSON text
+    of ``name,``). An event type has one set of keys: each is planned once."""
+    names = ["actor", *(_PAYLOAD + k for k in keys)]
+    order = sorted(range(len(names)), key=names.__getitem__)
+    return tuple((i, _name_text(names[i]) + ",") for i in order)
+
+
 def field_digest(salt: bytes, name: str, value: Any) -> str:
     """The digest a leaf commits to for one field: SHA-256(salt ‖ JCS([name, value])), hex."""
     return hashlib.sha256(salt + canonical_bytes([name, value])).hexdigest()
@@ -152,26 +162,25 @@ def seal_event(
         envelope = {"session": session_id, "seq": int(seq), "action": action, "venue": venue,
                     "time_ms": int(time_ms), "v": 3}
         return _seal_nested(envelope, actor, payload, salt)
-    names = ["actor", *(_PAYLOAD + k for k in payload)]
     try:
+        plan = _field_plan(tuple(payload))
         texts = canonical_texts([actor, *payload.values(), action, session_id, venue])
-        n = len(names)
-        values, tail = texts[:n], texts[n:]
-        fields = sorted(zip(names, [_name_text(x) for x in names], values, strict=True))
+        take = getattr(salt, "take", None)  # (SaltSource: the same salts as n calls)
+        salts = take(len(plan)) if take is not None else [salt() for _ in plan]
         disclosed: list[str] = []
         digests: list[str] = []
-        for _, name_text, value_text in fields:
-            s = salt()
-            body = name_text + "," + value_text + "]"
+        for (at, name_text), s in zip(plan, salts, strict=True):
+            body = name_text + texts[at] + "]"
             # One SHA-256 per field: SHA-256(salt ‖ JCS([name, value])).
             digests.append(hashlib.sha256(s + ("[" + body).encode("utf-8")).hexdigest())
             disclosed.append('["' + s.hex() + '",' + body)
+        tail = texts[len(plan):]
         digests.sort()
         head = '{"action":' + tail[0]
         rest = (',"seq":' + str(int(seq)) + ',"session":' + tail[1] + ',"time_ms":'
                 + str(int(time_ms)) + ',"v":2,"venue":' + tail[2] + "}")
         entry = head + ',"disclosed":[' + ",".join(disclosed) + '],"hidden":[]' + rest
-        leaf = head + ',"digests":[' + ",".join(f'"{d}"' for d in digests) + "]" + rest
+        leaf = head + ',"digests":["' + '","'.join(digests) + '"]' + rest
         return entry.encode("utf-8"), leaf.encode("utf-8")
     except UnicodeEncodeError:
         pass  # a lone surrogate: canonical_bytes says what is wrong
