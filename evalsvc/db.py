@@ -26,6 +26,7 @@ and upgrades them (alembic revisions in :mod:`evalsvc.migrations`).
 from __future__ import annotations
 
 __all__ = [
+    "AFTER_COMMIT",
     "META_TABLE",
     "Batchable",
     "Busy",
@@ -204,6 +205,10 @@ class Groupable(Protocol):
     ``(None, error)`` for one refused alone, having written nothing. An exception raised
     (a database error, a function it cannot run that way) rolls the group back and runs
     it again the ordinary way, calling each function.
+
+    What holds only once the group committed (a cache of what it wrote) goes in the list
+    ``conn.info[AFTER_COMMIT]``: the writer calls each after COMMIT returned, and drops
+    them when the group rolls back.
     """
 
     def __call__(self, conn: Connection) -> Any: ...
@@ -212,6 +217,8 @@ class Groupable(Protocol):
     ) -> Sequence[tuple[Any, BaseException | None]]: ...
 
 
+# conn.info key of a Groupable group's after-COMMIT callbacks.
+AFTER_COMMIT = "evalsvc.after_commit"
 _STOP = object()
 
 
@@ -484,6 +491,8 @@ class _GroupWriter:
         for req in todo:
             kinds.setdefault(type(req.fn), []).append(req)
         outcomes: list[tuple[_Request, Any, BaseException | None]] = []
+        hooks: list[Callable[[], None]] = []
+        conn.info[AFTER_COMMIT] = hooks  # (a COMMIT that raised left the last group's)
         trans = conn.begin()
         try:
             for reqs in kinds.values():
@@ -492,6 +501,7 @@ class _GroupWriter:
                     (req, result, err) for req, (result, err) in zip(reqs, results, strict=True)
                 ]
         except Exception:
+            hooks.clear()
             log.info("a batched group failed; running it again request by request", exc_info=True)
             with contextlib.suppress(Exception):
                 trans.rollback()
@@ -499,6 +509,12 @@ class _GroupWriter:
                 raise
             return None
         trans.commit()
+        for hook in hooks:
+            try:
+                hook()
+            except Exception:  # (a cache left unfilled: the group did commit)
+                log.exception("an after-commit callback failed")
+        hooks.clear()
         done += outcomes
         return []
 

@@ -34,7 +34,7 @@ from evalsvc.sessions.bus import LocalBus
 from evalsvc.sessions.store.batched import Batched
 from evalsvc.sessions.store.batched import available as batches_available
 from evalsvc.sessions.store.pipelined import Pipelined
-from evalsvc.sessions.store.reads import SessionDocs, StoredEvent
+from evalsvc.sessions.store.reads import Frontiers, SessionDocs, StoredEvent
 from evalsvc.sessions.store.writes import Extra, Wiring, execute
 from evalsvc.sessions.transitions import Change, Result, Transition
 
@@ -85,6 +85,7 @@ class UnitOfWork:
         self.pipelined = pipelined and not db.sqlite
         self.batched = pipelined and db.sqlite and batches_available()
         self.docs = SessionDocs()
+        self.frontiers = Frontiers()
         self._extras: dict[str, Extra] = {}
         self._wiring = self._wire()
 
@@ -97,13 +98,14 @@ class UnitOfWork:
     def _wire(self) -> Wiring:
         sign = self.milestone
         if sign is None:
-            return Wiring(self.docs, dict(self._extras), field_salt=self.field_salt)
+            return Wiring(self.docs, dict(self._extras), field_salt=self.field_salt,
+                          frontiers=self.frontiers)
 
         def milestone(conn: Connection, session_id: str, stored: Sequence[StoredEvent]) -> None:
             # A milestone commits together with the checkpoint that covers it.
             sign(conn, session_id, [(e.type, e.payload) for e in stored], stored[-1].seq)
 
-        return Wiring(self.docs, dict(self._extras), milestone, self.field_salt)
+        return Wiring(self.docs, dict(self._extras), milestone, self.field_salt, self.frontiers)
 
     async def commit(self, t: Transition) -> Outcome:
         """Run ``t`` in one transaction; publish its events once committed."""

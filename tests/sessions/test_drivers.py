@@ -455,6 +455,90 @@ def test_a_group_whose_commit_fails_acknowledges_nothing(tmp_path: Path) -> None
     asyncio.run(run())
 
 
+def _nodes_match_leaves(db_file: Path, sid: str) -> list[tuple[int, int]]:
+    """The stored audit-log nodes of ``sid`` that are not the hash of their leaves."""
+    from evalsvc.audit.leaf import leaf_of_entry
+    from evalsvc.audit.merkle import leaf_hash, root_hash
+
+    with sqlite3.connect(db_file) as c:
+        entries = [bytes(r[0]) for r in c.execute(
+            "SELECT data FROM audit_leaf WHERE session_id = ? ORDER BY idx", (sid,))]
+        nodes = c.execute("SELECT level, idx, hash FROM audit_node WHERE session_id = ?",
+                          (sid,)).fetchall()
+    hashes = [leaf_hash(leaf_of_entry(e)) for e in entries]
+    return [(level, idx) for level, idx, h in nodes
+            if root_hash(hashes[idx << level:(idx + 1) << level]) != bytes(h)]
+
+
+def test_a_log_replaced_under_the_writer_is_read_again_not_taken_from_memory(
+    tmp_path: Path,
+) -> None:
+    # The batched driver keeps the audit-log hashes it committed last and, for a log of
+    # the size it left, reads only the last leaf's hash to check them. Here the database
+    # is restored from a backup and another instance writes the log back to that size
+    # with other sheets: the hashes in memory are wrong, the check sees it, and the
+    # group runs the ordinary way — every stored node is the hash of its leaves.
+    db_file = tmp_path / "replaced.db"
+    url = f"sqlite:///{db_file}"
+
+    def size() -> int:
+        with sqlite3.connect(db_file) as c:
+            return int(c.execute("SELECT last_seq FROM session").fetchone()[0])
+
+    async def run() -> None:
+        db = Database(DatabaseSettings(url=url, pool_size=2))
+        other = Database(DatabaseSettings(url=url, pool_size=2))
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, ensure_schema, db.engine)
+            ids = iter(f"s-{n:012x}" for n in range(100))
+            uow = UnitOfWork(db, bus=LocalBus(), clock_ms=lambda: 1_700_000_000_000)
+            svc = SessionService(uow, new_id=lambda: next(ids), defaults=ScoringRules())
+            (sid,) = await _scoring_sessions(svc, 1)
+            n = itertools.count()
+
+            def pair(service: SessionService = svc) -> list[Awaitable[Any]]:
+                k = next(n)
+                return [service.submit_sheet(EXPERTS[(k + j) % 7], sid,
+                                             scoring_sheet(t1=str(10 + k % 40)),
+                                             key=f"replaced-{k}-{j}") for j in range(2)]
+
+            async def group() -> None:
+                # Two sheets in one group: the batched driver's.
+                assert [r.status for r in await _gated(db, pair())] == [201, 201]
+
+            await group()
+            if size() % 2 == 0:  # the log's size after the next group must be odd
+                await svc.submit_sheet(EXPERTS[0], sid, scoring_sheet(t1="9"), key="odd")
+            backup = tmp_path / "backup.db"
+            with sqlite3.connect(db_file) as src, sqlite3.connect(backup) as dst:
+                src.backup(dst)
+            await group()  # remembered: the hashes of a log of odd size M
+            m = size()
+            assert m % 2 == 1
+            with sqlite3.connect(backup) as src, sqlite3.connect(db_file) as dst:
+                src.backup(dst)
+            assert size() == m - 2
+            # Another instance (the sequential driver) writes it back to size M.
+            ids2 = iter(f"x-{i:012x}" for i in range(100))
+            uow2 = UnitOfWork(other, bus=LocalBus(), clock_ms=lambda: 1_700_000_000_001,
+                              pipelined=False)
+            svc2 = SessionService(uow2, new_id=lambda: next(ids2), defaults=ScoringRules())
+            for r in await asyncio.gather(*pair(svc2)):
+                assert r.status == 201
+            assert size() == m
+            # Leaf M pairs with leaf M - 1, which is not the one remembered.
+            await group()
+            assert size() == m + 2
+        finally:
+            db.close()
+            other.close()
+
+    asyncio.run(run())
+    with sqlite3.connect(db_file) as c:
+        (sid,) = [r[0] for r in c.execute("SELECT id FROM session")]
+    assert _nodes_match_leaves(db_file, sid) == []
+
+
 def _count_statements(sizes: tuple[int, ...], *, pipelined: bool) -> dict[int, int]:
     """sqlite3 statements run (Cursor.execute and executemany calls, BEGIN included) by
     the writer for one group of ``n`` sheets on one session, for each ``n`` of ``sizes``."""

@@ -35,17 +35,17 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Connection
 
 from evalsvc.audit.log import append_rows
 from evalsvc.audit.ranges import perfect_subtrees
 from evalsvc.canonical import storage_json
-from evalsvc.db import raw_cursor
+from evalsvc.db import AFTER_COMMIT, raw_cursor
 from evalsvc.errors import NotFound
 from evalsvc.sessions.model import Session
-from evalsvc.sessions.store.reads import StoredEvent
+from evalsvc.sessions.store.reads import Frontiers, StoredEvent
 from evalsvc.sessions.store.sql import SQL_LITE_GROUP
 from evalsvc.sessions.store.writes import (
     Record,
@@ -112,6 +112,7 @@ class _Open:
     last: int
     have: dict[tuple[int, int], bytes] = field(default_factory=dict)  # hashes read
     records: list[Record] = field(default_factory=list)  # its changes, in order
+    cached: bool = False  # ``have`` is the writer's last commit (Frontiers), checked
 
 
 def run_group(conn: Connection, group: Sequence[Batched]) -> list[Outcome]:
@@ -124,24 +125,36 @@ def run_group(conn: Connection, group: Sequence[Batched]) -> list[Outcome]:
         if b.w is not w or not needs.batch or needs.creates or needs.sheets or needs.extras:
             raise Unbatchable("only transitions of Needs.batch are batched")
     sessions = _load(conn, w, group)
-    keys, versions = _read(conn, group, sessions)
+    keys, versions = _read(conn, group, sessions, w.frontiers)
     records: list[Record] = []  # in the order decided
     outcomes = [_decide(b, sessions, keys, versions, records) for b in group]
+    committed: list[tuple[str, int, dict[tuple[int, int], bytes]]] = []
     for sid, st in sessions.items():
         leaves = [r for r in st.records for _ in r.hashed]  # the record of each new leaf
         if not leaves:
             continue
         hashed = [h for r in st.records for h in r.hashed]
         n = -1
-        for node in append_rows(sid, leaves[0].base_seq, hashed, st.have):
+        nodes = append_rows(sid, leaves[0].base_seq, hashed, st.have)
+        for node in nodes:
             n += node[0] == 0  # a leaf's hash comes first, then the subtrees it completes
             leaves[n].nodes.append(node)
+        if w.frontiers is not None:
+            # What the next group appending to this log reads, once this one committed.
+            known = {**st.have, **{(level, idx): h for level, idx, h in nodes}}
+            ahead = {node: known.get(node) for node in frontier(st.last)}
+            if all(ahead.values()):
+                committed.append((sid, st.last, cast(dict[tuple[int, int], bytes], ahead)))
     if records and not write_sqlite(conn, records):
         raise RuntimeError("a session of the group changed concurrently")
     if w.milestone is not None:
         for r in records:
             if r.events:
                 w.milestone(conn, r.session_id, r.events)
+    if committed and w.frontiers is not None:
+        conn.info.setdefault(AFTER_COMMIT, []).append(
+            functools.partial(w.frontiers.put, committed)
+        )
     return outcomes
 
 
@@ -156,10 +169,16 @@ def _load(conn: Connection, w: Wiring, group: Sequence[Batched]) -> dict[str, _O
 
 
 def _read(
-    conn: Connection, group: Sequence[Batched], sessions: dict[str, _Open]
+    conn: Connection,
+    group: Sequence[Batched],
+    sessions: dict[str, _Open],
+    frontiers: Frontiers | None = None,
 ) -> tuple[dict[_Key, StoredResponse | tuple[str, Change]], dict[_Seat, int]]:
     """The keys' stored responses, the seats' latest sheet versions and each session's
-    audit-log hashes (into ``sessions``) the group needs, in one statement."""
+    audit-log hashes (into ``sessions``) the group needs, in one statement. A session
+    whose hashes ``frontiers`` holds for its size reads its last leaf's hash only, to
+    check them: a mismatch raises :class:`Unbatchable` (the group runs again the
+    ordinary way, which reads every hash)."""
     keys: list[_Key] = []
     seats: list[_Seat] = []
     for b in group:
@@ -174,7 +193,14 @@ def _read(
             seats.append(seat)
     keys = list(dict.fromkeys(keys))
     seats = list(dict.fromkeys(seats))
-    hashes = [(sid, *node) for sid, st in sessions.items() for node in frontier(st.last)]
+    hashes: list[tuple[str, int, int]] = []
+    for sid, st in sessions.items():
+        known = frontiers.get(sid, st.last) if frontiers is not None and st.last else None
+        if known is not None:
+            st.have, st.cached = known, True
+            hashes.append((sid, 0, st.last - 1))
+        else:
+            hashes += [(sid, *node) for node in frontier(st.last)]
     cur = raw_cursor(conn)
     cur.execute(SQL_LITE_GROUP["reads"], (_json(keys), _json(seats), _json(hashes)))
     found: dict[_Key, StoredResponse | tuple[str, Change]] = {}
@@ -186,9 +212,16 @@ def _read(
             found[keys[pos]] = StoredResponse(sha, int(n), json.loads(response))
         elif kind == 1:
             versions[seats[pos]] = int(n or 0)
-        elif blob is not None:
+        else:
             sid, level, idx = hashes[pos]
-            sessions[sid].have[(level, idx)] = bytes(blob)
+            st = sessions[sid]
+            if st.cached:
+                if blob is None or bytes(blob) != st.have.get((level, idx)):
+                    if frontiers is not None:
+                        frontiers.forget(sid)
+                    raise Unbatchable(f"the audit log of session {sid} is not as last written")
+            elif blob is not None:
+                st.have[(level, idx)] = bytes(blob)
     return found, versions
 
 

@@ -4,6 +4,7 @@ run in a transaction opened by :class:`evalsvc.db.Database` on a worker thread."
 from __future__ import annotations
 
 __all__ = [
+    "Frontiers",
     "SessionDocs",
     "StoredEvent",
     "alert_checks",
@@ -105,6 +106,33 @@ class SessionDocs:
 
     def forget(self, session_id: str) -> None:
         self._parsed.pop(session_id, None)
+
+
+class Frontiers:
+    """The audit-log hashes appending to each session's log reads (its frontier: the
+    perfect subtrees and the last leaf), as the batched driver last *committed* them,
+    by session and log size. A log only grows, so (session, size) names them; the
+    driver still reads the last leaf's hash and uses an entry only when it matches
+    (a database replaced under the server, another process on the file). Owned by the
+    unit of work of one app, not the module; used by its one SQLite writer thread."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._by: dict[str, tuple[int, dict[tuple[int, int], bytes]]] = {}
+
+    def get(self, session_id: str, size: int) -> dict[tuple[int, int], bytes] | None:
+        hit = self._by.get(session_id)
+        return hit[1] if hit is not None and hit[0] == size else None
+
+    def put(self, entries: Sequence[tuple[str, int, dict[tuple[int, int], bytes]]]) -> None:
+        """After COMMIT: each (session, size, hashes) written."""
+        if len(self._by) + len(entries) > self._size:
+            self._by.clear()
+        for session_id, size, hashes in entries:
+            self._by[session_id] = (size, hashes)
+
+    def forget(self, session_id: str) -> None:
+        self._by.pop(session_id, None)
 
 
 def load_session(

@@ -42,6 +42,7 @@ from evalsvc.salts import SaltSource
 from evalsvc.sessions.machine import Event
 from evalsvc.sessions.model import Session, Sheet, session_to_doc
 from evalsvc.sessions.store.reads import (
+    Frontiers,
     SessionDocs,
     SnapshotReads,
     StoredEvent,
@@ -100,6 +101,8 @@ class Wiring:
     milestone: Callable[[Connection, str, Sequence[StoredEvent]], None] | None = None
     # The salts of the audit leaves' field digests (None: the process's CSPRNG source).
     field_salt: Callable[[], bytes] | None = None
+    # The audit-log hashes the batched driver committed last (None: read them each time).
+    frontiers: Frontiers | None = None
 
 
 def execute(
