@@ -114,9 +114,12 @@ def canonical_plain_bytes(value: dict[str, Any]) -> bytes:
     Falls back to :func:`canonical_bytes` when a key is not ASCII, where the orders of
     RFC 8785 and ``sort_keys`` may differ; tests/test_canonical.py checks they agree.
     """
+    text = _CANONICAL.encode(value)
+    if text.isascii():  # (then every key is ASCII: no need to walk them)
+        return text.encode("ascii")
     if _ascii_keys(value):
         try:
-            return _CANONICAL.encode(value).encode("utf-8")
+            return text.encode("utf-8")
         except UnicodeEncodeError:
             pass
     return canonical_bytes(value)

@@ -214,6 +214,8 @@ def _reasons(verdicts: Mapping[str, bool], path: str, given: Any,
 def _expect_keys(
     path: str, entry: Mapping[str, Any], expected: Sequence[str], errs: list[FieldError]
 ) -> None:
+    if len(entry) == len(expected) and all(k in entry for k in expected):
+        return  # (the usual sheet: exactly the criteria asked for)
     for k in sorted(set(entry) - set(expected)):
         errs.append(FieldError(f"{path}/{k}", "unknown criterion or field"))
     for k in expected:
@@ -249,14 +251,13 @@ def _scores(
         if c.id not in entry:
             continue
         raw = entry[c.id]
-        fpath = f"{path}/{c.id}"
         t = type(raw)
         if t is str:
             # Points are written as people write them: digits with an optional fraction.
             # Decimal() alone accepts "1e1" and "NaN" and stores "1E+1" (issue 15); what
             # matches is a finite plain decimal, so Decimal() cannot fail on it.
             if not _PLAIN_DECIMAL.fullmatch(raw):
-                errs.append(FieldError(fpath, f"not a plain decimal number: {raw!r}"))
+                errs.append(FieldError(f"{path}/{c.id}", f"not a plain decimal number: {raw!r}"))
                 continue
             v = Decimal(raw)
         elif t is int:
@@ -264,18 +265,22 @@ def _scores(
         elif t is Decimal:
             # (a JSON number read as Decimal: its exponent is the same check as above)
             if raw.is_finite() and raw.as_tuple().exponent > 0:
-                errs.append(FieldError(fpath, f"not a plain decimal number: {raw!r}"))
+                errs.append(FieldError(f"{path}/{c.id}", f"not a plain decimal number: {raw!r}"))
                 continue
             v = raw
         else:
-            errs.append(FieldError(fpath, "must be a number of points"))
+            errs.append(FieldError(f"{path}/{c.id}", "must be a number of points"))
             continue
         if not v.is_finite():
-            errs.append(FieldError(fpath, "must be finite"))
+            errs.append(FieldError(f"{path}/{c.id}", "must be finite"))
         elif v < 0 or v > c.max_points:
-            errs.append(FieldError(fpath, f"must be between 0 and {c.max_points}, got {v}"))
+            errs.append(
+                FieldError(f"{path}/{c.id}", f"must be between 0 and {c.max_points}, got {v}")
+            )
         elif v % step != 0:
-            errs.append(FieldError(fpath, f"must be a multiple of {step}, got {v}"))
+            errs.append(
+                FieldError(f"{path}/{c.id}", f"must be a multiple of {step}, got {v}")
+            )
         else:
             out[c.id] = v
     return out
