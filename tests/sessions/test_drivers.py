@@ -411,6 +411,16 @@ def test_a_failed_batch_runs_again_the_ordinary_way() -> None:
     assert answers[-1] == (*answers[0][:2], True)
 
 
+async def _one_scoring_session(db: Database) -> tuple[SessionService, str]:
+    """A service on ``db`` (a new schema) and one session of it at the scoring stage."""
+    await asyncio.get_running_loop().run_in_executor(None, ensure_schema, db.engine)
+    ids = iter(f"s-{n:012x}" for n in range(100))
+    uow = UnitOfWork(db, bus=LocalBus(), clock_ms=lambda: 1_700_000_000_000)
+    svc = SessionService(uow, new_id=lambda: next(ids), defaults=ScoringRules())
+    (sid,) = await _scoring_sessions(svc, 1)
+    return svc, sid
+
+
 def test_a_group_whose_commit_fails_acknowledges_nothing(tmp_path: Path) -> None:
     # Nothing is acknowledged before COMMIT returned: when the COMMIT of a group of
     # sheets fails, every sheet of it is refused (and none is stored: sent again, each
@@ -433,11 +443,7 @@ def test_a_group_whose_commit_fails_acknowledges_nothing(tmp_path: Path) -> None
 
         sa.event.listen(db.engine, "commit", commit)
         try:
-            await asyncio.get_running_loop().run_in_executor(None, ensure_schema, db.engine)
-            ids = iter(f"s-{n:012x}" for n in range(100))
-            uow = UnitOfWork(db, bus=LocalBus(), clock_ms=lambda: 1_700_000_000_000)
-            svc = SessionService(uow, new_id=lambda: next(ids), defaults=ScoringRules())
-            (sid,) = await _scoring_sessions(svc, 1)
+            svc, sid = await _one_scoring_session(db)
 
             def sheets() -> list[Awaitable[Any]]:
                 return [svc.submit_sheet(EXPERTS[n], sid, scoring_sheet(t1=str(20 + n)),
@@ -489,11 +495,7 @@ def test_a_log_replaced_under_the_writer_is_read_again_not_taken_from_memory(
         db = Database(DatabaseSettings(url=url, pool_size=2))
         other = Database(DatabaseSettings(url=url, pool_size=2))
         try:
-            await asyncio.get_running_loop().run_in_executor(None, ensure_schema, db.engine)
-            ids = iter(f"s-{n:012x}" for n in range(100))
-            uow = UnitOfWork(db, bus=LocalBus(), clock_ms=lambda: 1_700_000_000_000)
-            svc = SessionService(uow, new_id=lambda: next(ids), defaults=ScoringRules())
-            (sid,) = await _scoring_sessions(svc, 1)
+            svc, sid = await _one_scoring_session(db)
             n = itertools.count()
 
             def pair(service: SessionService = svc) -> list[Awaitable[Any]]:
