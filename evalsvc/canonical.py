@@ -136,6 +136,8 @@ def _ascii_keys(value: Any) -> bool:
         if (t is dict or t is list) and not _ascii_keys(v):
             return False
     return True
+
+
 def canonical_texts(values: Sequence[Any]) -> list[str]:
     """The RFC 8785 text of each of ``values`` (the fast path of :func:`canonical_bytes`
     when they are plain: a string or a safe integer is written directly, as the encoder

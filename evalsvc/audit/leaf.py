@@ -165,7 +165,7 @@ def seal_event(
     try:
         plan = _field_plan(tuple(payload))
         texts = canonical_texts([actor, *payload.values(), action, session_id, venue])
-        take = getattr(salt, "take", None)  # (SaltSource: the same salts as n calls)
+        take = getattr(salt, "take", None)  # (SaltSource: an event's salts in one call)
         salts = take(len(plan)) if take is not None else [salt() for _ in plan]
         disclosed: list[str] = []
         digests: list[str] = []
