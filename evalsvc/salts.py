@@ -29,13 +29,7 @@ class SaltSource:
         self._lock = threading.Lock()
 
     def __call__(self) -> bytes:
-        with self._lock:
-            if self._at + self.size > len(self._buf):
-                self._buf = secrets.token_bytes(self.size * self.batch)
-                self._at = 0
-            salt = self._buf[self._at : self._at + self.size]
-            self._at += self.size
-            return salt
+        return self.take(1)[0]
 
     def take(self, n: int) -> list[bytes]:
         """The next ``n`` salts (an event's fields), each handed out once like a call's."""

@@ -35,7 +35,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -124,8 +124,9 @@ def run_group(conn: Connection, group: Sequence[Batched]) -> list[Outcome]:
         needs = b.t.needs
         if b.w is not w or not needs.batch or needs.creates or needs.sheets or needs.extras:
             raise Unbatchable("only transitions of Needs.batch are batched")
+    frontiers = w.frontiers
     sessions = _load(conn, w, group)
-    keys, versions = _read(conn, group, sessions, w.frontiers)
+    keys, versions = _read(conn, group, sessions, frontiers)
     records: list[Record] = []  # in the order decided
     outcomes = [_decide(b, sessions, keys, versions, records) for b in group]
     committed: list[tuple[str, int, dict[tuple[int, int], bytes]]] = []
@@ -139,22 +140,20 @@ def run_group(conn: Connection, group: Sequence[Batched]) -> list[Outcome]:
         for node in nodes:
             n += node[0] == 0  # a leaf's hash comes first, then the subtrees it completes
             leaves[n].nodes.append(node)
-        if w.frontiers is not None:
+        if frontiers is not None:
             # What the next group appending to this log reads, once this one committed.
             known = {**st.have, **{(level, idx): h for level, idx, h in nodes}}
-            ahead = {node: known.get(node) for node in frontier(st.last)}
-            if all(ahead.values()):
-                committed.append((sid, st.last, cast(dict[tuple[int, int], bytes], ahead)))
+            need = frontier(st.last)
+            if all(node in known for node in need):
+                committed.append((sid, st.last, {node: known[node] for node in need}))
     if records and not write_sqlite(conn, records):
         raise RuntimeError("a session of the group changed concurrently")
     if w.milestone is not None:
         for r in records:
             if r.events:
                 w.milestone(conn, r.session_id, r.events)
-    if committed and w.frontiers is not None:
-        conn.info.setdefault(AFTER_COMMIT, []).append(
-            functools.partial(w.frontiers.put, committed)
-        )
+    if committed and frontiers is not None:
+        conn.info.setdefault(AFTER_COMMIT, []).append(functools.partial(frontiers.put, committed))
     return outcomes
 
 
