@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from evalsvc import __version__
-from evalsvc.httpkit import Param, Route
+from evalsvc.httpkit import MAX_HEADERS, MAX_LINE_BYTES, Param, Route
 
 _PARAM = re.compile(r"{(\w+)}")
 
@@ -58,6 +58,10 @@ def _responses(r: Route, *, reads_body: bool) -> dict[str, Any]:
     def add(status: int, text: str) -> None:
         why.setdefault(status, []).append(text)
 
+    # Any request, before routing (httpkit.answer_parser_errors_as_problems): a query
+    # string or path can make the request line longer than the parser reads.
+    add(400, f"malformed HTTP request: the request line or a header over {MAX_LINE_BYTES} "
+             f"bytes, or over {MAX_HEADERS} headers")
     if reads_body:  # httpkit.read_json, the model's validation
         add(400, "malformed JSON or not UTF-8")
         add(413, "body too large")
