@@ -12,6 +12,7 @@ __all__ = [
     "canonical_plain_bytes",
     "canonical_sha256",
     "canonical_texts",
+    "one_shot",
     "response_json",
     "storage_json",
     "storage_sha256",
@@ -20,7 +21,7 @@ __all__ = [
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -101,7 +102,7 @@ def canonical_bytes(value: Any) -> bytes:
     plain, simple = _walk(value)
     if simple:
         try:
-            return _CANONICAL.encode(plain).encode("utf-8")
+            return _canonical_text(plain).encode("utf-8")
         except UnicodeEncodeError:
             pass  # a lone surrogate: let rfc8785 say what is wrong
     return bytes(rfc8785.dumps(plain))
@@ -114,7 +115,7 @@ def canonical_plain_bytes(value: dict[str, Any]) -> bytes:
     Falls back to :func:`canonical_bytes` when a key is not ASCII, where the orders of
     RFC 8785 and ``sort_keys`` may differ; tests/test_canonical.py checks they agree.
     """
-    text = _CANONICAL.encode(value)
+    text = _canonical_text(value)
     if text.isascii():  # (then every key is ASCII: no need to walk them)
         return text.encode("ascii")
     if _ascii_keys(value):
@@ -152,7 +153,7 @@ def canonical_texts(values: Sequence[Any]) -> list[str]:
             out.append(int.__repr__(v))
         else:
             plain, simple = _walk(v)
-            out.append(_CANONICAL.encode(plain) if simple
+            out.append(_canonical_text(plain) if simple
                        else canonical_bytes(v).decode("utf-8"))
     return out
 
@@ -168,20 +169,48 @@ def _storage_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+def one_shot(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+    """``encoder.encode``, with its C encoder built once instead of on every call (as
+    ``JSONEncoder.iterencode`` does, which costs about as much as encoding a small
+    document). The same text, but no check for circular references: evalsvc encodes
+    trees, and a cycle would end in ``RecursionError`` instead of ``ValueError``."""
+    make = getattr(json.encoder, "c_make_encoder", None)  # (not in typeshed)
+    if make is None or encoder.indent is not None:  # (no C accelerator: as it is)
+        return encoder.encode
+    strings = (
+        json.encoder.encode_basestring_ascii if encoder.ensure_ascii
+        else json.encoder.encode_basestring
+    )
+    chunks = make(
+        None, encoder.default, strings, None, encoder.key_separator,
+        encoder.item_separator, encoder.sort_keys, encoder.skipkeys, encoder.allow_nan,
+    )
+    join = "".join
+
+    def encode(value: Any) -> str:
+        return join(chunks(value, 0))
+
+    return encode
+
+
 # json.dumps with any option builds a new JSONEncoder per call, which costs more than
 # encoding a small document: these are built once (same output as json.dumps).
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-# What _CANONICAL.encode does with a str (ensure_ascii=False), without the call around it.
-_encode_string = json.encoder.encode_basestring
-_RESPONSE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_storage_default)
-_STORAGE = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_storage_default
+_canonical_text = one_shot(
+    json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 )
+# What _canonical_text does with a str (ensure_ascii=False), without the call around it.
+_encode_string = json.encoder.encode_basestring
+_response_text = one_shot(
+    json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_storage_default)
+)
+_storage_text = one_shot(json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_storage_default
+))
 
 
 def response_json(value: Any) -> str:
     """Compact JSON for responses (Decimals as strings, key order kept, UTF-8)."""
-    return _RESPONSE.encode(value)
+    return _response_text(value)
 
 
 def storage_json(value: Any) -> str:
@@ -190,7 +219,7 @@ def storage_json(value: Any) -> str:
     Several times faster than :func:`canonical_bytes`; use it where the bytes are
     kept or compared by us alone. Anything published as a hash or signed uses RFC 8785.
     """
-    return _STORAGE.encode(value)
+    return _storage_text(value)
 
 
 def storage_sha256(value: Any) -> str:

@@ -35,13 +35,12 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from evalsvc.audit.log import append_rows
 from evalsvc.audit.ranges import perfect_subtrees
-from evalsvc.canonical import storage_json
+from evalsvc.canonical import one_shot, storage_json
 from evalsvc.db import AFTER_COMMIT, raw_cursor
 from evalsvc.errors import NotFound
 from evalsvc.sessions.model import Session
@@ -298,8 +297,4 @@ def _seat(t: Transition, s: Session) -> _Seat | None:
 
 
 # Built once: json.dumps with options builds an encoder per call (canonical.py's note).
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-
-
-def _json(items: list[Any]) -> str:
-    return _JSON.encode(items)
+_json = one_shot(json.JSONEncoder(ensure_ascii=False, separators=(",", ":")))
