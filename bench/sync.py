@@ -9,7 +9,12 @@ expert submits one score sheet a second over its socket. Measured over ``--secon
   other than the submitter;
 - frames delivered per second; server CPU (user+sys from /proc) per second and per
   frame; server RSS per idle connection (RSS after connecting all sockets minus before,
-  divided by the number of sockets);
+  divided by the number of sockets). For evalsvc, "before" is taken after every
+  session's history and document were read twice over REST: SQLite keeps a page cache
+  of up to 2 MiB per pooled connection (nine of them), which the 750 replays would
+  otherwise fill while they are counted — memory that does not grow with connections
+  (``PRAGMA cache_size=-100`` took 8 KiB off the figure). The figure without that
+  warm-up is printed beside it ("cold");
 
 for ``evalsvc serve`` on SQLite, for ``bench/bare_ws.py`` (same shape, durable insert,
 naive broadcast, no auth/redaction/log/resume), and — with ``--postgres`` — for two
@@ -37,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +203,7 @@ async def drive(
     *,
     seconds: float,
     warmup: float = 3.0,
+    warm: Callable[[aiohttp.ClientSession], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
     stats = Stats()
     stop = asyncio.Event()
@@ -204,7 +211,11 @@ async def drive(
     sockets = 0
     conn = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=conn) as http:
-        rss_before = sum(rss_kib(p) for p in pids)
+        rss_cold = rss_before = sum(rss_kib(p) for p in pids)
+        if warm is not None:
+            await warm(http)
+            await asyncio.sleep(1.0)
+            rss_before = sum(rss_kib(p) for p in pids)
 
         async def client(base: str, sid: str, token: str, seat: int | None) -> None:
             nonlocal ready, sockets
@@ -322,8 +333,33 @@ async def drive(
         "loop_cpu_per_s": (loop1 - loop0) / elapsed,
         "cpu_us_per_frame": (cpu1 - cpu0) / max(1, stats.frames) * 1e6,
         "rss_kib_per_conn": (rss_after - rss_before) / total,
+        "rss_cold_kib_per_conn": (rss_after - rss_cold) / total,
         "errors": stats.errors,
     }
+
+
+def reads_every_session(
+    bases: list[str], sessions: list[Any], tok: Tokens
+) -> Callable[[aiohttp.ClientSession], Awaitable[None]]:
+    """The warm-up of :func:`drive` for evalsvc: each session's document and history
+    read over REST, twice, on every instance, all sessions at once (so that every
+    pooled connection reads)."""
+    sup = tok("supervisor")
+
+    async def get(http: aiohttp.ClientSession, url: str) -> None:
+        async with http.get(url, headers={"Authorization": f"Bearer {sup}"}) as r:
+            assert r.status == 200, await r.text()
+            await r.read()
+
+    async def warm(http: aiohttp.ClientSession) -> None:
+        for _ in range(2):
+            await asyncio.gather(*(
+                get(http, f"{base}/api/sessions/{sid}{path}")
+                for base in bases for sid, _ in sessions
+                for path in ("", "/events?limit=1000")
+            ))
+
+    return warm
 
 
 def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -362,7 +398,10 @@ def show(name: str, r: dict[str, Any]) -> None:
         f"CPU {r['cpu_per_s'] * 100:>5.1f} % (loop {r['loop_cpu_per_s'] * 100:.0f} %, "
         f"other threads {(r['cpu_per_s'] - r['loop_cpu_per_s']) * 100:.0f} %)  "
         f"{r['cpu_us_per_frame']:>5.1f} µs/frame  "
-        f"RSS {r['rss_kib_per_conn']:>5.1f} KiB/conn  errors {r['errors']:.0f}  "
+        f"RSS {r['rss_kib_per_conn']:>5.1f} KiB/conn"
+        + (f" (cold {r['rss_cold_kib_per_conn']:.1f})"
+           if r["rss_cold_kib_per_conn"] != r["rss_kib_per_conn"] else "")
+        + f"  errors {r['errors']:.0f}  "
         f"\n{'':<22} submit→ack p50 {r['ack_p50_ms']:.1f} ms p99 {r['ack_p99_ms']:.1f} ms; "
         f"after commit, first → every other client p50 {r['fan_p50_ms']:.1f} ms "
         f"p99 {r['fan_p99_ms']:.1f} ms",
@@ -398,7 +437,8 @@ async def main() -> None:
             try:
                 async with aiohttp.ClientSession() as http:
                     sessions = await prepare(http, base, tok, args.sessions)
-                r = await drive([base], sessions, tok, [proc.pid], seconds=args.seconds)
+                r = await drive([base], sessions, tok, [proc.pid], seconds=args.seconds,
+                                warm=reads_every_session([base], sessions, tok))
                 show("evalsvc (SQLite)", r)
                 return r, sessions
             finally:
@@ -448,7 +488,8 @@ async def main() -> None:
                 async with aiohttp.ClientSession() as http:
                     sessions = await prepare(http, base_a, tok, args.pg_sessions or args.sessions)
                 results["evalsvc 2× PostgreSQL"] = r = await drive(
-                    [base_a, base_b], sessions, tok, [a.pid, b.pid], seconds=args.seconds
+                    [base_a, base_b], sessions, tok, [a.pid, b.pid], seconds=args.seconds,
+                    warm=reads_every_session([base_a, base_b], sessions, tok),
                 )
                 show("evalsvc 2× PostgreSQL", r)
             finally:
