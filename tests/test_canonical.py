@@ -21,11 +21,18 @@ from evalsvc.canonical import (
 
 text = st.text(alphabet=st.characters(codec="utf-8"), max_size=12)  # incl. controls, astral
 leaves = st.none() | st.booleans() | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1) | text
-docs = st.recursive(
-    leaves,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
-    max_leaves=25,
-)
+
+
+def _trees(of: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """JSON documents (lists and objects, up to 25 leaves) of the leaves ``of``."""
+    return st.recursive(
+        of,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
+        max_leaves=25,
+    )
+
+
+docs = _trees(leaves)
 
 
 @settings(max_examples=500)
@@ -76,12 +83,7 @@ ENCODERS = [
     json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_decimal_as_text),
     json.JSONEncoder(sort_keys=True, ensure_ascii=True, default=_decimal_as_text),
 ]
-any_leaves = leaves | st.floats() | st.integers() | st.decimals(allow_nan=False)
-any_docs = st.recursive(
-    any_leaves,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
-    max_leaves=25,
-)
+any_docs = _trees(leaves | st.floats() | st.integers() | st.decimals(allow_nan=False))
 
 
 @settings(max_examples=300)
@@ -102,7 +104,7 @@ def test_an_encoder_built_once_writes_what_its_json_encoder_writes(doc: Any) -> 
 def test_an_encoder_built_once_refuses_what_its_json_encoder_refuses_and_goes_on() -> None:
     for encoder in ENCODERS:
         encode = one_shot(encoder)
-        with pytest.raises(TypeError, match="not JSON seriali[sz]able"):
+        with pytest.raises(TypeError, match=r"not JSON seriali[sz]able"):
             encode({"a": [1, {"b": object()}]})
         # Nothing of the refused document is left in the encoder.
         assert encode({"a": [1, {"b": 2}]}) == encoder.encode({"a": [1, {"b": 2}]})
