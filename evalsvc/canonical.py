@@ -173,7 +173,9 @@ def one_shot(encoder: json.JSONEncoder) -> Callable[[Any], str]:
     """``encoder.encode``, with its C encoder built once instead of on every call (as
     ``JSONEncoder.iterencode`` does, which costs about as much as encoding a small
     document). The same text, but no check for circular references: evalsvc encodes
-    trees, and a cycle would end in ``RecursionError`` instead of ``ValueError``."""
+    trees, and a cycle would end in ``RecursionError`` instead of ``ValueError``.
+    Threads may share it: without that check's ``markers`` dict, the C encoder holds
+    nothing between calls (each call accumulates its text in a buffer of its own)."""
     make = getattr(json.encoder, "c_make_encoder", None)  # (not in typeshed)
     if make is None or encoder.indent is not None:  # (no C accelerator: as it is)
         return encoder.encode
