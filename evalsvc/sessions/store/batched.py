@@ -40,7 +40,7 @@ from sqlalchemy.engine import Connection
 
 from evalsvc.audit.log import append_rows
 from evalsvc.audit.ranges import perfect_subtrees
-from evalsvc.canonical import one_shot, storage_json
+from evalsvc.canonical import response_json, storage_json
 from evalsvc.db import AFTER_COMMIT, raw_cursor
 from evalsvc.errors import NotFound
 from evalsvc.sessions.model import Session
@@ -159,7 +159,7 @@ def run_group(conn: Connection, group: Sequence[Batched]) -> list[Outcome]:
 def _load(conn: Connection, w: Wiring, group: Sequence[Batched]) -> dict[str, _Open]:
     ids = list(dict.fromkeys(b.t.session_id for b in group))
     cur = raw_cursor(conn)
-    cur.execute(SQL_LITE_GROUP["load"], (_json(ids),))
+    cur.execute(SQL_LITE_GROUP["load"], (response_json(ids),))
     return {
         sid: _Open(w.docs.parse(sid, doc), int(last))
         for sid, doc, last in cur.fetchall()
@@ -200,7 +200,8 @@ def _read(
         else:
             hashes += [(sid, *node) for node in frontier(st.last)]
     cur = raw_cursor(conn)
-    cur.execute(SQL_LITE_GROUP["reads"], (_json(keys), _json(seats), _json(hashes)))
+    # (JSON arrays, one per kind, that the statement reads with json_each)
+    cur.execute(SQL_LITE_GROUP["reads"], tuple(map(response_json, (keys, seats, hashes))))
     found: dict[_Key, StoredResponse | tuple[str, Change]] = {}
     versions = dict.fromkeys(seats, 0)
     for kind, pos, n, sha, response, blob, *stored in cur.fetchall():
@@ -295,6 +296,3 @@ def _seat(t: Transition, s: Session) -> _Seat | None:
     holder = s.seat_of(expert)
     return (t.session_id, s.stage.value, holder.index) if holder is not None else None
 
-
-# Built once: json.dumps with options builds an encoder per call (canonical.py's note).
-_json = one_shot(json.JSONEncoder(ensure_ascii=False, separators=(",", ":")))
